@@ -1,0 +1,65 @@
+/* A framed braidfs connection over a blocking TCP socket. One thread reads
+ * (bf_conn_recv), any number of threads may send whole frames
+ * (bf_conn_send serializes them). */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "braidfs/wire.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  BF_NET_ERROR_CLOSED,    /* the peer closed the connection */
+  BF_NET_ERROR_IO,        /* a socket call failed */
+  BF_NET_ERROR_TIMEOUT,
+  BF_NET_ERROR_RESOLVE,
+} BfNetError;
+
+#define BF_NET_ERROR (bf_net_error_quark())
+GQuark bf_net_error_quark(void);
+
+typedef struct {
+  int fd;
+  char *peer;            /* "addr:port" of the other end, for messages */
+  size_t max_body;       /* frames with a longer body are refused */
+  GMutex send_lock;      /* held for each whole frame sent */
+  GByteArray *sbuf;      /* protected by send_lock: encoded header */
+  uint8_t *rbuf;         /* owned by the reading thread; reused */
+  size_t rcap;
+} BfConn;
+
+/* Takes ownership of fd. */
+BfConn *bf_conn_new(int fd);
+void bf_conn_free(BfConn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfConn, bf_conn_free)
+
+/* Wakes a thread blocked in bf_conn_recv and fails further sends. */
+void bf_conn_shutdown(BfConn *c);
+
+gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error);
+/* Reads and decodes the next frame; *msg points into the connection's
+ * buffer and stays valid until the next call. */
+gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
+
+gboolean bf_conn_send_preface(BfConn *c, GError **error);
+gboolean bf_conn_recv_preface(BfConn *c, GError **error);
+
+/* Sends ERROR with a status and message, ignoring send failures: the
+ * connection is closed right after anyway. */
+void bf_conn_send_error(BfConn *c, uint8_t status, const char *message);
+
+/* Sets a receive timeout in milliseconds (0 = none). */
+void bf_conn_set_recv_timeout(BfConn *c, unsigned ms);
+
+/* Connects to host:port within timeout_ms. Returns the fd or -1. */
+int bf_tcp_connect(const char *host, uint16_t port, unsigned timeout_ms,
+                   GError **error);
+/* Binds and listens on host:port. Returns the fd or -1. */
+int bf_tcp_listen(const char *host, uint16_t port, GError **error);
+
+/* "addr:port" of a socket's peer (or local end). */
+char *bf_sock_name(int fd, gboolean peer);
+
+G_END_DECLS

@@ -1,0 +1,274 @@
+/* braidfs wire protocol v1: pure codec (no I/O, no allocation on decode).
+ *
+ * Every frame is a 6-byte header followed by a body:
+ *
+ *   u32 length   body length in bytes (excludes the header), big-endian
+ *   u8  type     BfFrameType
+ *   u8  flags    BF_FLAG_* ; unknown bits are a protocol error
+ *
+ * All integers are big-endian. Decoded messages point into the caller's
+ * buffer (names, payloads, messages are not copied and not NUL-terminated),
+ * so the buffer must outlive the decoded struct.
+ *
+ * The authoritative description is man/braidfs-protocol.7.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <stddef.h>
+
+G_BEGIN_DECLS
+
+#define BF_PREFACE_LEN 8
+/* "BRAIDFS" followed by the protocol version byte. */
+extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
+
+#define BF_PROTOCOL_VERSION 1
+#define BF_HEADER_LEN 6
+#define BF_ID_LEN 16          /* session id and attach token: 128 bits */
+#define BF_DIGEST_LEN 32      /* BLAKE2b-256 */
+#define BF_CHUNK_MIN (4u * 1024)
+#define BF_CHUNK_MAX (16u * 1024 * 1024)
+#define BF_CHUNK_DEFAULT (1024u * 1024)
+/* Largest body any v1 frame may have: a CHUNK of BF_CHUNK_MAX plus its fixed
+ * fields, with room for the AEAD overhead of sealed frames. */
+#define BF_BODY_MAX (BF_CHUNK_MAX + 256)
+#define BF_NAME_MAX 4096      /* bytes in a relative path */
+#define BF_COMPONENT_MAX 255  /* bytes in one path component */
+#define BF_DEPTH_MAX 64       /* components in a relative path */
+#define BF_MSG_MAX 1024       /* human-readable text in ACK/ERROR frames */
+#define BF_LABEL_MAX 64
+#define BF_TLV_MAX 16         /* TLV entries in one HELLO/WELCOME */
+
+typedef enum {
+  BF_FRAME_HELLO = 0x01,
+  BF_FRAME_WELCOME = 0x02,
+  BF_FRAME_ITEM_OPEN = 0x10,
+  BF_FRAME_CHUNK = 0x11,
+  BF_FRAME_CHUNK_ACK = 0x12,
+  BF_FRAME_ITEM_CLOSE = 0x13,
+  BF_FRAME_ITEM_ACK = 0x14,
+  BF_FRAME_OP = 0x20,
+  BF_FRAME_OP_ACK = 0x21,
+  BF_FRAME_PING = 0x30,
+  BF_FRAME_PONG = 0x31,
+  BF_FRAME_ERROR = 0x7f,
+} BfFrameType;
+
+/* Frame flags. SEALED is reserved for the pre-shared-key mode: the body is
+ * an AEAD ciphertext of the plain body. v1 without a key never sets it. */
+#define BF_FLAG_SEALED 0x01u
+#define BF_FLAG_KNOWN (BF_FLAG_SEALED)
+
+typedef enum {
+  BF_HELLO_NEW = 0,
+  BF_HELLO_ATTACH = 1,
+} BfHelloKind;
+
+/* TLV tags carried at the end of HELLO and WELCOME. Unknown tags are
+ * skipped, so later versions can add handshake material (key proofs,
+ * nonces) without changing the framing. */
+typedef enum {
+  BF_TLV_LABEL = 1,        /* HELLO(NEW): UTF-8 label, <= BF_LABEL_MAX */
+  BF_TLV_NONCE = 2,        /* reserved: 32-byte handshake nonce */
+  BF_TLV_PROOF = 3,        /* reserved: 32-byte key proof */
+  BF_TLV_PATH_INDEX = 4,   /* HELLO: u16 client-side path number */
+} BfTlvTag;
+
+typedef enum {
+  BF_CODING_STRIPE = 0,
+  BF_CODING_SHAMIR = 1,
+  BF_CODING_RS = 2,
+} BfCoding;
+
+typedef enum {
+  BF_DIGEST_BLAKE2B_256 = 1,
+} BfDigestAlg;
+
+typedef enum {
+  BF_ACK_OPENED = 1,  /* ITEM_OPEN accepted: chunks may flow */
+  BF_ACK_STORED = 2,  /* item verified, fsynced and renamed into place */
+} BfAckStage;
+
+typedef enum {
+  BF_OP_MKDIR = 1,
+  BF_OP_RMDIR = 2,
+  BF_OP_UNLINK = 3,
+  BF_OP_RENAME = 4,
+  BF_OP_CANCEL = 5,   /* abandon an item that was opened but not closed */
+} BfOpKind;
+
+/* Status codes in ITEM_ACK, OP_ACK and ERROR. */
+typedef enum {
+  BF_ST_OK = 0,
+  BF_ST_PROTOCOL = 1,    /* malformed or out-of-sequence frame */
+  BF_ST_BAD_NAME = 2,    /* name rejected (absolute, "..", too long, ...) */
+  BF_ST_NO_SPACE = 3,    /* store is full */
+  BF_ST_TOO_BIG = 4,     /* item or frame over a limit */
+  BF_ST_CORRUPT = 5,     /* CRC32C or digest mismatch */
+  BF_ST_IO = 6,          /* server-side I/O error */
+  BF_ST_NOT_FOUND = 7,   /* unknown item, session or name */
+  BF_ST_LIMIT = 8,       /* a configured limit was reached */
+  BF_ST_AUTH = 9,        /* handshake refused (token or key) */
+  BF_ST_EXISTS = 10,     /* name exists with another type */
+  BF_ST_NOT_EMPTY = 11,  /* rmdir of a non-empty directory */
+  BF_ST_VERSION = 12,    /* unsupported protocol version */
+  BF_ST_MAX_ = 12,
+} BfStatus;
+
+typedef struct {
+  const uint8_t *data;
+  uint16_t len;
+} BfBytes;
+
+typedef struct {
+  uint8_t kind;                   /* BfHelloKind */
+  uint8_t session_id[BF_ID_LEN];  /* zero for NEW */
+  uint8_t token[BF_ID_LEN];       /* zero for NEW */
+  BfBytes label;                  /* from BF_TLV_LABEL, may be empty */
+  uint16_t path_index;            /* from BF_TLV_PATH_INDEX, 0 if absent */
+} BfHello;
+
+typedef struct {
+  uint8_t status;                 /* BfStatus */
+  uint8_t session_id[BF_ID_LEN];
+  uint8_t token[BF_ID_LEN];       /* zero except in answer to NEW */
+  BfBytes message;                /* text when status != OK */
+} BfWelcome;
+
+typedef struct {
+  uint64_t item_id;
+  uint32_t chunk_size;
+  uint32_t mode;                  /* permission bits only (07777) */
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  uint8_t coding;                 /* BfCoding */
+  uint8_t coding_k;
+  uint8_t coding_n;
+  BfBytes name;                   /* validated relative path */
+} BfItemOpen;
+
+typedef struct {
+  uint64_t item_id;
+  uint32_t chunk_id;
+  uint32_t total_chunks;          /* 0 while unknown */
+  uint8_t share_index;
+  uint32_t crc32c;                /* of payload */
+  const uint8_t *payload;
+  uint32_t payload_len;
+} BfChunk;
+
+typedef struct {
+  uint64_t item_id;
+  uint32_t chunk_id;
+  uint8_t share_index;
+} BfChunkAck;
+
+typedef struct {
+  uint64_t item_id;
+  uint32_t total_chunks;
+  uint64_t size;
+  uint8_t digest_alg;             /* BfDigestAlg */
+  uint8_t digest[BF_DIGEST_LEN];
+  /* Final metadata: tools set mode and mtime after writing (cp -p, tar),
+   * so the values at close win over those of ITEM_OPEN. */
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+} BfItemClose;
+
+typedef struct {
+  uint64_t item_id;
+  uint8_t stage;                  /* BfAckStage */
+  uint8_t status;                 /* BfStatus */
+  BfBytes message;
+} BfItemAck;
+
+typedef struct {
+  uint64_t op_id;
+  uint8_t op;                     /* BfOpKind */
+  uint32_t mode;                  /* MKDIR */
+  uint64_t item_id;               /* CANCEL */
+  BfBytes name;                   /* empty for CANCEL */
+  BfBytes name2;                  /* RENAME target, else empty */
+} BfOp;
+
+typedef struct {
+  uint64_t op_id;
+  uint8_t status;
+  BfBytes message;
+} BfOpAck;
+
+typedef struct {
+  uint64_t opaque;
+} BfPing;
+
+typedef struct {
+  uint8_t status;
+  BfBytes message;
+} BfError;
+
+typedef struct {
+  uint8_t type;    /* BfFrameType */
+  uint8_t flags;
+  union {
+    BfHello hello;
+    BfWelcome welcome;
+    BfItemOpen item_open;
+    BfChunk chunk;
+    BfChunkAck chunk_ack;
+    BfItemClose item_close;
+    BfItemAck item_ack;
+    BfOp op;
+    BfOpAck op_ack;
+    BfPing ping;
+    BfError error;
+  } u;
+} BfMsg;
+
+typedef enum {
+  BF_WIRE_ERROR_TRUNCATED,   /* fewer bytes than the type requires */
+  BF_WIRE_ERROR_TOO_LONG,    /* length over a cap, or trailing bytes */
+  BF_WIRE_ERROR_UNKNOWN,     /* unknown type, flag, kind or enum value */
+  BF_WIRE_ERROR_RANGE,       /* index or value out of its range */
+  BF_WIRE_ERROR_NAME,        /* relative path rejected */
+  BF_WIRE_ERROR_PREFACE,     /* not a braidfs peer or wrong version */
+} BfWireError;
+
+#define BF_WIRE_ERROR (bf_wire_error_quark())
+GQuark bf_wire_error_quark(void);
+
+/* Checks an 8-byte connection preface. */
+gboolean bf_preface_check(const uint8_t *buf, size_t len, GError **error);
+
+/* Parses a frame header from the first BF_HEADER_LEN bytes of buf and
+ * checks the body length against max_body and the flags. Returns FALSE with
+ * BF_WIRE_ERROR_TRUNCATED when fewer than BF_HEADER_LEN bytes are given. */
+gboolean bf_header_parse(const uint8_t *buf, size_t len, size_t max_body,
+                         uint8_t *type, uint8_t *flags, uint32_t *body_len,
+                         GError **error);
+
+/* Decodes one frame body of the given type. Every length, index and enum is
+ * checked; names are validated with bf_name_check(). */
+gboolean bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body,
+                       size_t len, BfMsg *out, GError **error);
+
+/* Appends the header and body of msg to out. For CHUNK the payload is NOT
+ * appended (so it can be sent with writev without a copy); the header's
+ * length still counts it. Returns FALSE only for a programmer error (a
+ * field over its limit). */
+gboolean bf_msg_encode(const BfMsg *msg, GByteArray *out);
+
+/* A relative path from the wire: 1..BF_NAME_MAX bytes, no NUL, not
+ * absolute, no empty, "." or ".." components, each component at most
+ * BF_COMPONENT_MAX bytes, at most BF_DEPTH_MAX components. */
+gboolean bf_name_check(const uint8_t *name, size_t len, GError **error);
+
+/* CRC-32C (Castagnoli), as used by iSCSI: check value 0xE3069283. */
+uint32_t bf_crc32c(const void *data, size_t len);
+
+const char *bf_status_str(uint8_t status);
+const char *bf_frame_type_str(uint8_t type);
+
+G_END_DECLS

@@ -1,0 +1,85 @@
+/* braidfs client internals. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "braidfs/conn.h"
+#include "braidfs/digest.h"
+#include "braidfs/sched.h"
+#include "braidfs/wire.h"
+
+#define BFC_MAX_PATHS 64
+
+typedef struct {
+  char *host;
+  uint16_t port;
+  unsigned n_paths;
+  uint32_t chunk_size;
+  uint32_t window;            /* unacknowledged chunks per path */
+  BfSchedKind sched;
+  char *label;
+  unsigned timeout_s;         /* connect and acknowledgement timeout */
+} BfcConfig;
+
+typedef struct BfcSession BfcSession;
+typedef struct BfcItem BfcItem;
+
+typedef enum {
+  BFC_ITEM_OPENING,   /* ITEM_OPEN sent, OPENED not yet received */
+  BFC_ITEM_OPEN,
+  BFC_ITEM_STORED,
+  BFC_ITEM_FAILED,
+} BfcItemState;
+
+/* One file being written into the outbox. The writer side (buf, fill,
+ * next_chunk, size, digest, mode, mtime) is protected by wlock; state,
+ * status and error by the session lock. */
+struct BfcItem {
+  gint refs;
+  BfcSession *sess;
+  uint64_t id;
+  char *name;                 /* relative path on the server */
+  GMutex wlock;
+  uint8_t *buf;               /* the chunk being filled */
+  uint32_t fill;
+  uint32_t next_chunk;        /* index of the chunk in buf */
+  uint64_t size;
+  BfDigest digest;
+  uint32_t mode;
+  struct timespec mtime;
+  gboolean closed;            /* ITEM_CLOSE sent (or the item cancelled) */
+  BfcItemState state;
+  uint8_t status;             /* BfStatus of a failure */
+  char *error;                /* server's or our message on failure */
+};
+
+/* sender.c: the session and its paths. */
+BfcSession *bfc_session_connect(const BfcConfig *cfg, GError **error);
+void bfc_session_start(BfcSession *s);
+void bfc_session_stop(BfcSession *s);
+const BfcConfig *bfc_session_config(BfcSession *s);
+char *bfc_session_server(BfcSession *s);
+
+BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode);
+BfcItem *bfc_item_ref(BfcItem *it);
+void bfc_item_unref(BfcItem *it);
+/* Writes len bytes at off (data NULL writes zeros). Returns 0 or -errno. */
+int bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off);
+int bfc_item_truncate(BfcItem *it, uint64_t size);
+/* Sends the rest and waits until the server stored the item durably.
+ * Returns 0 or -errno; idempotent. */
+int bfc_item_close(BfcItem *it);
+void bfc_item_cancel(BfcItem *it);
+uint64_t bfc_item_size(BfcItem *it);
+
+/* Runs a directory operation on the server and waits for its answer. */
+int bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
+           uint32_t mode);
+
+int bfc_status_errno(uint8_t status);
+
+/* outbox.c */
+const struct fuse_operations *bfc_outbox_ops(void);
+void *bfc_outbox_new(BfcSession *s);

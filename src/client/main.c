@@ -1,0 +1,195 @@
+/* braidfs: the client. Mounts an outbox whose files are sent to a braidfsd
+ * server over several TCP connections of one session. */
+#include "client.h"
+
+#include <fuse.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "braidfs/log.h"
+#include "braidfs/parse.h"
+
+#define DEFAULT_PORT 7411
+
+typedef struct {
+  char *server;
+  unsigned paths;
+  char *chunk_size;
+  char *scheduler;
+  unsigned window;
+  char *delivery;
+  char *label;
+  unsigned timeout;
+  int show_help, show_version, debug, foreground;
+} Opts;
+
+enum { KEY_HELP, KEY_VERSION, KEY_DEBUG, KEY_FG };
+
+#define OPT(t, p) { t, offsetof(Opts, p), 1 }
+static const struct fuse_opt opt_spec[] = {
+  OPT("paths=%u", paths),
+  OPT("chunk_size=%s", chunk_size),
+  OPT("scheduler=%s", scheduler),
+  OPT("window=%u", window),
+  OPT("delivery=%s", delivery),
+  OPT("label=%s", label),
+  OPT("timeout=%u", timeout),
+  FUSE_OPT_KEY("-h", KEY_HELP),
+  FUSE_OPT_KEY("--help", KEY_HELP),
+  FUSE_OPT_KEY("-V", KEY_VERSION),
+  FUSE_OPT_KEY("--version", KEY_VERSION),
+  FUSE_OPT_KEY("-d", KEY_DEBUG),
+  FUSE_OPT_KEY("-f", KEY_FG),
+  FUSE_OPT_END
+};
+
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+  Opts *o = data;
+
+  switch (key) {
+  case FUSE_OPT_KEY_NONOPT:
+    if (o->server == NULL) {
+      o->server = g_strdup(arg);
+      return 0;
+    }
+    return 1;
+  case KEY_HELP:
+    o->show_help = 1;
+    return 0;
+  case KEY_VERSION:
+    o->show_version = 1;
+    return 0;
+  case KEY_FG:
+    o->foreground = 1;
+    return 1;
+  case KEY_DEBUG:
+    o->debug = o->foreground = 1;
+    return fuse_opt_add_arg(out, "-f") == 0 ? 0 : -1;
+  default:
+    return 1;
+  }
+}
+
+static void
+usage(void)
+{
+  printf("usage: braidfs HOST[:PORT] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
+         "Mounts an outbox: files written into MOUNTPOINT are delivered to the\n"
+         "braidfsd server at HOST:PORT (default port %d) over several TCP paths.\n\n"
+         "options:\n"
+         "    -o paths=N             TCP connections (1..%d, default 4)\n"
+         "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 1M)\n"
+         "    -o scheduler=dynamic|rr  chunk placement (default dynamic)\n"
+         "    -o window=N            unacknowledged chunks per path (default 4)\n"
+         "    -o delivery=close      close(2) returns once the server stored the file\n"
+         "    -o label=TEXT          label shown in the server's session directory\n"
+         "    -o timeout=SECONDS     connect and acknowledgement timeout (default 30)\n"
+         "    -f                     stay in the foreground\n"
+         "    -d                     debug log (implies -f)\n"
+         "    -h, --help             this help\n"
+         "    -V, --version          version\n"
+         "FUSE options (-o allow_other, ...) are passed to libfuse.\n"
+         "See braidfs(1).\n", DEFAULT_PORT, BFC_MAX_PATHS);
+}
+
+static gboolean
+build_config(Opts *o, BfcConfig *cfg, GError **error)
+{
+  uint64_t cs = BF_CHUNK_DEFAULT;
+
+  if (o->server == NULL) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                "missing HOST[:PORT] (see braidfs -h)");
+    return FALSE;
+  }
+  if (!bf_parse_hostport(o->server, DEFAULT_PORT, &cfg->host, &cfg->port, error))
+    return FALSE;
+  cfg->n_paths = o->paths;
+  if (cfg->n_paths < 1 || cfg->n_paths > BFC_MAX_PATHS) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "paths=%u: must be 1..%d", o->paths, BFC_MAX_PATHS);
+    return FALSE;
+  }
+  if (o->chunk_size) {
+    if (!bf_parse_size(o->chunk_size, &cs, error))
+      return FALSE;
+    if (cs < BF_CHUNK_MIN || cs > BF_CHUNK_MAX) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "chunk_size=%s: must be 4K..16M", o->chunk_size);
+      return FALSE;
+    }
+  }
+  cfg->chunk_size = (uint32_t)cs;
+  if (o->scheduler && !bf_sched_parse(o->scheduler, &cfg->sched)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "scheduler=%s: use dynamic or rr", o->scheduler);
+    return FALSE;
+  }
+  if (o->delivery && strcmp(o->delivery, "close") != 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "delivery=%s: this version supports delivery=close only",
+                o->delivery);
+    return FALSE;
+  }
+  if (o->label && strlen(o->label) > BF_LABEL_MAX) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "label is longer than %d bytes", BF_LABEL_MAX);
+    return FALSE;
+  }
+  cfg->label = o->label;
+  cfg->window = MAX(o->window, 1u);
+  cfg->timeout_s = MAX(o->timeout, 1u);
+  return TRUE;
+}
+
+int
+main(int argc, char **argv)
+{
+  struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  Opts o = { .paths = 4, .window = 4, .timeout = 30 };
+  BfcConfig cfg = { 0 };
+  g_autoptr(GError) error = NULL;
+  BfcSession *s;
+  int rc;
+
+  if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
+    return 1;
+  if (o.show_help) {
+    usage();
+    return 0;
+  }
+  if (o.show_version) {
+    printf("braidfs %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
+           BF_PROTOCOL_VERSION, fuse_pkgversion());
+    return 0;
+  }
+  bf_log_setup("braidfs", o.debug);
+  bf_crypto_init();
+  signal(SIGPIPE, SIG_IGN);
+  if (!build_config(&o, &cfg, &error)) {
+    g_printerr("braidfs: %s\n", error->message);
+    return 1;
+  }
+  /* Connect before mounting: an unreachable server must fail the command,
+   * not leave a mount whose every write fails. */
+  s = bfc_session_connect(&cfg, &error);
+  if (s == NULL) {
+    g_printerr("braidfs: %s (is braidfsd running there?)\n", error->message);
+    return 1;
+  }
+  g_autofree char *server = bfc_session_server(s);
+  g_autofree char *names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
+  fuse_opt_add_arg(&args, names);
+  if (!o.foreground)
+    bf_log_to_syslog();
+  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
+  fuse_opt_add_arg(&args, "-omax_threads=32");
+  rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), bfc_outbox_new(s));
+  fuse_opt_free_args(&args);
+  g_free(cfg.host);
+  return rc;
+}

@@ -1,0 +1,332 @@
+#include "braidfs/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "braidfs/parse.h"
+
+G_DEFINE_QUARK(bf-net-error-quark, bf_net_error)
+
+BfConn *
+bf_conn_new(int fd)
+{
+  BfConn *c = g_new0(BfConn, 1);
+  int one = 1;
+
+  c->fd = fd;
+  c->peer = bf_sock_name(fd, TRUE);
+  c->max_body = BF_BODY_MAX;
+  c->sbuf = g_byte_array_sized_new(256);
+  g_mutex_init(&c->send_lock);
+  /* Acknowledgements are tiny and latency-bound. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  return c;
+}
+
+void
+bf_conn_free(BfConn *c)
+{
+  if (c == NULL)
+    return;
+  if (c->fd >= 0)
+    close(c->fd);
+  g_free(c->peer);
+  g_byte_array_unref(c->sbuf);
+  g_mutex_clear(&c->send_lock);
+  g_free(c->rbuf);
+  g_free(c);
+}
+
+void
+bf_conn_shutdown(BfConn *c)
+{
+  shutdown(c->fd, SHUT_RDWR);
+}
+
+void
+bf_conn_set_recv_timeout(BfConn *c, unsigned ms)
+{
+  struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static gboolean
+io_fail(BfConn *c, int err, const char *what, GError **error)
+{
+  if (err == EAGAIN || err == EWOULDBLOCK)
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT,
+                "%s %s: timed out", what, c->peer);
+  else
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "%s %s: %s", what,
+                c->peer, g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+write_iov(BfConn *c, struct iovec *iov, int iovcnt, GError **error)
+{
+  while (iovcnt > 0) {
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iovcnt };
+    ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_fail(c, errno, "sending to", error);
+    }
+    while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+      n -= iov->iov_len;
+      iov++;
+      iovcnt--;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + n;
+      iov->iov_len -= n;
+    }
+  }
+  return TRUE;
+}
+
+/* Reads exactly len bytes. *got_any tells an EOF at a frame boundary (a
+ * clean close) from one in the middle of a frame. */
+static gboolean
+read_full(BfConn *c, uint8_t *buf, size_t len, gboolean boundary,
+          GError **error)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t n = read(c->fd, buf + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_fail(c, errno, "reading from", error);
+    }
+    if (n == 0) {
+      if (boundary && done == 0)
+        g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED,
+                    "%s closed the connection", c->peer);
+      else
+        g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED,
+                    "%s closed the connection in the middle of a frame",
+                    c->peer);
+      return FALSE;
+    }
+    done += n;
+  }
+  return TRUE;
+}
+
+gboolean
+bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
+{
+  struct iovec iov[2];
+  int iovcnt = 1;
+  gboolean ok;
+
+  g_mutex_lock(&c->send_lock);
+  g_byte_array_set_size(c->sbuf, 0);
+  if (!bf_msg_encode(msg, c->sbuf)) {
+    g_mutex_unlock(&c->send_lock);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "cannot encode %s frame (a field is over its limit)",
+                bf_frame_type_str(msg->type));
+    return FALSE;
+  }
+  iov[0].iov_base = c->sbuf->data;
+  iov[0].iov_len = c->sbuf->len;
+  if (msg->type == BF_FRAME_CHUNK) {
+    iov[1].iov_base = (void *)msg->u.chunk.payload;
+    iov[1].iov_len = msg->u.chunk.payload_len;
+    iovcnt = 2;
+  }
+  ok = write_iov(c, iov, iovcnt, error);
+  g_mutex_unlock(&c->send_lock);
+  return ok;
+}
+
+gboolean
+bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
+{
+  uint8_t hdr[BF_HEADER_LEN];
+  uint8_t type, flags;
+  uint32_t len;
+
+  if (!read_full(c, hdr, sizeof hdr, TRUE, error))
+    return FALSE;
+  if (!bf_header_parse(hdr, sizeof hdr, c->max_body, &type, &flags, &len,
+                       error))
+    return FALSE;
+  if (len > c->rcap) {
+    /* Grow once to the largest frame seen; buffers are reused because
+     * touching fresh memory is slow. */
+    g_free(c->rbuf);
+    c->rcap = MAX((size_t)len, MIN(c->max_body, (size_t)64 * 1024));
+    c->rbuf = g_malloc(c->rcap);
+  }
+  if (len > 0 && !read_full(c, c->rbuf, len, FALSE, error))
+    return FALSE;
+  return bf_msg_decode(type, flags, c->rbuf, len, msg, error);
+}
+
+gboolean
+bf_conn_send_preface(BfConn *c, GError **error)
+{
+  struct iovec iov = { (void *)bf_preface_v1, BF_PREFACE_LEN };
+
+  return write_iov(c, &iov, 1, error);
+}
+
+gboolean
+bf_conn_recv_preface(BfConn *c, GError **error)
+{
+  uint8_t buf[BF_PREFACE_LEN];
+
+  if (!read_full(c, buf, sizeof buf, TRUE, error))
+    return FALSE;
+  return bf_preface_check(buf, sizeof buf, error);
+}
+
+void
+bf_conn_send_error(BfConn *c, uint8_t status, const char *message)
+{
+  BfMsg m = { .type = BF_FRAME_ERROR };
+  size_t len = MIN(strlen(message), (size_t)BF_MSG_MAX);
+
+  m.u.error.status = status;
+  m.u.error.message.data = (const uint8_t *)message;
+  m.u.error.message.len = (uint16_t)len;
+  bf_conn_send(c, &m, NULL);
+}
+
+char *
+bf_sock_name(int fd, gboolean peer)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
+                : getsockname(fd, (struct sockaddr *)&ss, &sl);
+
+  if (rc != 0 || getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host,
+                             serv, sizeof serv,
+                             NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return g_strdup("?");
+  return bf_format_hostport(host, (uint16_t)atoi(serv));
+}
+
+static struct addrinfo *
+resolve(const char *host, uint16_t port, gboolean passive, GError **error)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                            .ai_flags = passive ? AI_PASSIVE : 0 };
+  struct addrinfo *res = NULL;
+  char serv[8];
+  int rc;
+
+  g_snprintf(serv, sizeof serv, "%u", port);
+  rc = getaddrinfo(host, serv, &hints, &res);
+  if (rc != 0) {
+    g_autofree char *hp = bf_format_hostport(host, port);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_RESOLVE,
+                "cannot resolve %s: %s", hp, gai_strerror(rc));
+    return NULL;
+  }
+  return res;
+}
+
+static int
+connect_one(const struct addrinfo *ai, unsigned timeout_ms, int *err)
+{
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                  ai->ai_protocol);
+  struct pollfd pfd;
+  socklen_t sl = sizeof *err;
+
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+    *err = errno;
+    goto fail;
+  }
+  pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+  int rc = poll(&pfd, 1, (int)timeout_ms);
+  if (rc == 0) {
+    *err = ETIMEDOUT;
+    goto fail;
+  }
+  if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) < 0) {
+    *err = errno;
+    goto fail;
+  }
+  if (*err != 0)
+    goto fail;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+fail:
+  close(fd);
+  return -1;
+}
+
+int
+bf_tcp_connect(const char *host, uint16_t port, unsigned timeout_ms,
+               GError **error)
+{
+  struct addrinfo *res = resolve(host, port, FALSE, error);
+  int fd = -1, err = 0;
+
+  if (res == NULL)
+    return -1;
+  for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+    fd = connect_one(ai, timeout_ms, &err);
+  freeaddrinfo(res);
+  if (fd < 0) {
+    g_autofree char *hp = bf_format_hostport(host, port);
+    g_set_error(error, BF_NET_ERROR,
+                err == ETIMEDOUT ? BF_NET_ERROR_TIMEOUT : BF_NET_ERROR_IO,
+                "cannot connect to server %s: %s", hp, g_strerror(err));
+  }
+  return fd;
+}
+
+int
+bf_tcp_listen(const char *host, uint16_t port, GError **error)
+{
+  struct addrinfo *res = resolve(host, port, TRUE, error);
+  int fd = -1, err = 0, one = 1;
+
+  if (res == NULL)
+    return -1;
+  for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+      err = errno;
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    g_autofree char *hp = bf_format_hostport(host, port);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "cannot listen on %s: %s",
+                hp, g_strerror(err));
+  }
+  return fd;
+}

@@ -1,0 +1,187 @@
+/* braidfsd: receives sessions of braidfs clients, rebuilds their items in
+ * a store and shows them through a read-only FUSE mount. */
+#include "server.h"
+
+#include <fuse.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "braidfs/log.h"
+#include "braidfs/parse.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7411"
+#define DEFAULT_STORE "/var/lib/braidfs"
+
+typedef struct {
+  char *store;
+  char *max_item_size;
+  unsigned max_sessions;
+  unsigned max_paths;
+  GPtrArray *listen;
+  int show_help, show_version, foreground, debug;
+} Opts;
+
+enum { KEY_LISTEN, KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG };
+
+#define OPT(t, p) { t, offsetof(Opts, p), 1 }
+static const struct fuse_opt opt_spec[] = {
+  OPT("store=%s", store),
+  OPT("max_item_size=%s", max_item_size),
+  OPT("max_sessions=%u", max_sessions),
+  OPT("max_paths=%u", max_paths),
+  FUSE_OPT_KEY("listen=", KEY_LISTEN),
+  FUSE_OPT_KEY("-h", KEY_HELP),
+  FUSE_OPT_KEY("--help", KEY_HELP),
+  FUSE_OPT_KEY("-V", KEY_VERSION),
+  FUSE_OPT_KEY("--version", KEY_VERSION),
+  FUSE_OPT_KEY("-f", KEY_FG),
+  FUSE_OPT_KEY("-d", KEY_DEBUG),
+  FUSE_OPT_END
+};
+
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+  Opts *o = data;
+
+  (void)out;
+  switch (key) {
+  case KEY_LISTEN:
+    g_ptr_array_add(o->listen, g_strdup(arg + strlen("listen=")));
+    return 0;
+  case KEY_HELP:
+    o->show_help = 1;
+    return 0;
+  case KEY_VERSION:
+    o->show_version = 1;
+    return 0;
+  case KEY_FG:
+    o->foreground = 1;
+    return 1;
+  case KEY_DEBUG:
+    /* libfuse's -d dumps every request; ours logs protocol events. */
+    o->debug = 1;
+    o->foreground = 1;
+    return fuse_opt_add_arg(out, "-f") == 0 ? 0 : -1;
+  default:
+    return 1;
+  }
+}
+
+static void
+usage(void)
+{
+  printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
+         "Receives braidfs sessions and shows their files under MOUNTPOINT.\n\n"
+         "options:\n"
+         "    -o listen=ADDR:PORT    address to listen on, repeatable (default %s)\n"
+         "    -o store=DIR           where items are kept (default %s)\n"
+         "    -o max_sessions=N      connected sessions at once (default 64)\n"
+         "    -o max_paths=N         paths per session (default 64)\n"
+         "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
+         "    -f                     stay in the foreground\n"
+         "    -d                     debug log (implies -f)\n"
+         "    -h, --help             this help\n"
+         "    -V, --version          version\n"
+         "FUSE options (-o allow_other, ...) are passed to libfuse.\n"
+         "See braidfsd(8).\n", DEFAULT_LISTEN, DEFAULT_STORE);
+}
+
+static gboolean
+open_listeners(BfdServer *srv, GPtrArray *specs)
+{
+  for (guint i = 0; i < specs->len; i++) {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *host = NULL;
+    uint16_t port;
+    int fd;
+
+    if (!bf_parse_hostport(specs->pdata[i], 7411, &host, &port, &error) ||
+        (fd = bf_tcp_listen(host, port, &error)) < 0) {
+      g_printerr("braidfsd: listen=%s: %s\n", (char *)specs->pdata[i],
+                 error->message);
+      return FALSE;
+    }
+    g_ptr_array_add(srv->listen_fds, GINT_TO_POINTER(fd));
+    g_ptr_array_add(srv->listen_names, bf_format_hostport(host, port));
+  }
+  return TRUE;
+}
+
+static gboolean
+non_loopback(const char *name)
+{
+  return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
+}
+
+int
+main(int argc, char **argv)
+{
+  struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  Opts o = { .max_sessions = 64, .max_paths = 64 };
+  BfdServer srv = { .store_fd = -1 };
+  g_autoptr(GError) error = NULL;
+  int rc;
+
+  o.listen = g_ptr_array_new_with_free_func(g_free);
+  if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
+    return 1;
+  if (o.show_help) {
+    usage();
+    return 0;
+  }
+  if (o.show_version) {
+    printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
+           BF_PROTOCOL_VERSION, fuse_pkgversion());
+    return 0;
+  }
+  bf_log_setup("braidfsd", o.debug);
+  bf_crypto_init();
+  signal(SIGPIPE, SIG_IGN);
+
+  srv.store_path = g_strdup(o.store ? o.store : DEFAULT_STORE);
+  srv.limits.max_sessions = o.max_sessions;
+  srv.limits.max_paths = o.max_paths;
+  srv.limits.max_item_size = (uint64_t)1 << 40;
+  srv.limits.handshake_timeout_ms = 10000;
+  if (o.max_item_size &&
+      !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {
+    g_printerr("braidfsd: max_item_size: %s\n", error->message);
+    return 1;
+  }
+  if (o.listen->len == 0)
+    g_ptr_array_add(o.listen, g_strdup(DEFAULT_LISTEN));
+  srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                       (GDestroyNotify)bfd_session_unref);
+  g_mutex_init(&srv.lock);
+  srv.listen_fds = g_ptr_array_new();
+  srv.listen_names = g_ptr_array_new_with_free_func(g_free);
+
+  if (!bfd_store_open(&srv, &error)) {
+    g_printerr("braidfsd: %s\n", error->message);
+    return 1;
+  }
+  bfd_store_load_sessions(&srv);
+  /* Bind before daemonizing so a busy port fails the command, not a log. */
+  if (!open_listeners(&srv, o.listen))
+    return 1;
+  for (guint i = 0; i < srv.listen_names->len; i++)
+    if (non_loopback(srv.listen_names->pdata[i]))
+      g_warning("listening on %s without a key: anyone who can reach it can "
+                "send files, and paths are not encrypted",
+                (char *)srv.listen_names->pdata[i]);
+  g_message("store %s: %u sessions; listening on %s", srv.store_path,
+            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0]);
+  if (!o.foreground)
+    bf_log_to_syslog();
+
+  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
+  fuse_opt_add_arg(&args, "-omax_threads=32");
+  rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
+  fuse_opt_free_args(&args);
+  return rc;
+}

@@ -1,0 +1,96 @@
+/* braidfsd internals shared by its modules. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "braidfs/assembler.h"
+#include "braidfs/conn.h"
+#include "braidfs/digest.h"
+#include "braidfs/wire.h"
+
+typedef struct {
+  uint64_t max_item_size;
+  unsigned max_sessions;
+  unsigned max_paths;
+  unsigned handshake_timeout_ms;
+} BfdLimits;
+
+typedef struct BfdServer BfdServer;
+typedef struct BfdSession BfdSession;
+typedef struct BfdItem BfdItem;
+
+struct BfdServer {
+  char *store_path;
+  int store_fd;
+  BfdLimits limits;
+  GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
+  GPtrArray *listen_names;
+  GMutex lock;               /* protects sessions */
+  GHashTable *sessions;      /* dirname -> BfdSession* (ref held) */
+};
+
+/* One client session: a directory in the store and its live paths. */
+struct BfdSession {
+  BfdServer *srv;
+  gint refs;
+  char *dirname;             /* immutable after creation */
+  uint8_t id[BF_ID_LEN];
+  uint8_t token[BF_ID_LEN];
+  char *label;
+  gint64 started;            /* unix seconds */
+  int dir_fd, data_fd, tmp_fd;
+  GMutex lock;               /* protects everything below */
+  GHashTable *items;         /* item id (uint64 key) -> BfdItem* */
+  uint64_t max_item_id;      /* highest id ever opened in this session */
+  GPtrArray *clients;        /* "addr:port" of each live path */
+  uint64_t items_stored;
+  uint64_t bytes_stored;
+  gint64 last_activity;
+  gboolean removed;          /* rmdir'ed: no new paths */
+};
+
+/* An item being rebuilt in tmp/ until it is complete and verified. */
+struct BfdItem {
+  gint refs;
+  uint64_t id;
+  char *name;                /* validated relative path */
+  char tmpname[40];
+  int fd;
+  GMutex lock;               /* protects everything below */
+  BfAssembler *asm_;
+  BfDigest digest;
+  uint32_t hashed;           /* chunks [0, hashed) are in the digest */
+  uint8_t want[BF_DIGEST_LEN];
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  gboolean finished;         /* stored or failed: ignore further frames */
+};
+
+/* store.c: the on-disk layout, every operation relative to a dir fd. */
+gboolean bfd_store_open(BfdServer *srv, GError **error);
+BfdSession *bfd_store_create_session(BfdServer *srv, const char *label,
+                                     GError **error);
+void bfd_store_load_sessions(BfdServer *srv);
+/* Opens (and with create, makes) the parent directory of name under
+ * dirfd without following symlinks. *leaf points into name. */
+int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
+                          const char **leaf, GError **error);
+gboolean bfd_store_remove_session(BfdSession *s, GError **error);
+void bfd_store_scan_counts(BfdSession *s);
+int bfd_errno_status(int err);
+
+/* session.c */
+BfdSession *bfd_session_ref(BfdSession *s);
+void bfd_session_unref(BfdSession *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdSession, bfd_session_unref)
+BfdSession *bfd_session_new(BfdServer *srv, const char *dirname);
+BfdSession *bfd_server_lookup(BfdServer *srv, const char *dirname);
+char *bfd_session_describe(BfdSession *s);
+void bfd_server_start(BfdServer *srv);
+void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
+
+/* view.c */
+const struct fuse_operations *bfd_view_ops(void);

@@ -1,0 +1,864 @@
+/* Sessions, paths and the rebuilding of items.
+ *
+ * Each accepted connection gets a thread that does the handshake and then
+ * reads frames until the connection ends. A session is the set of paths
+ * that presented its id and token; items belong to the session, not to a
+ * path, because their chunks arrive on all of them in any order. Lock
+ * order: server lock, then session lock, then item lock; a thread holding
+ * an item lock takes no other lock. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "braidfs/parse.h"
+
+typedef struct {
+  BfdServer *srv;
+  BfConn *conn;
+  BfdSession *sess;
+  uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
+  size_t scratch_len;
+} BfdPath;
+
+/* ---- sessions and items ---------------------------------------------- */
+
+static void item_unref(BfdItem *it);
+
+BfdSession *
+bfd_session_new(BfdServer *srv, const char *dirname)
+{
+  BfdSession *s = g_new0(BfdSession, 1);
+
+  s->srv = srv;
+  s->refs = 1;
+  s->dirname = g_strdup(dirname);
+  s->dir_fd = s->data_fd = s->tmp_fd = -1;
+  g_mutex_init(&s->lock);
+  s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                   (GDestroyNotify)item_unref);
+  s->clients = g_ptr_array_new_with_free_func(g_free);
+  return s;
+}
+
+BfdSession *
+bfd_session_ref(BfdSession *s)
+{
+  g_atomic_int_inc(&s->refs);
+  return s;
+}
+
+void
+bfd_session_unref(BfdSession *s)
+{
+  if (s == NULL || !g_atomic_int_dec_and_test(&s->refs))
+    return;
+  g_hash_table_unref(s->items);
+  g_ptr_array_unref(s->clients);
+  for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, -2 }; *fd != -2; fd++)
+    if (*fd >= 0)
+      close(*fd);
+  g_mutex_clear(&s->lock);
+  g_free(s->dirname);
+  g_free(s->label);
+  g_free(s);
+}
+
+BfdSession *
+bfd_server_lookup(BfdServer *srv, const char *dirname)
+{
+  BfdSession *s;
+
+  g_mutex_lock(&srv->lock);
+  s = g_hash_table_lookup(srv->sessions, dirname);
+  if (s != NULL)
+    bfd_session_ref(s);
+  g_mutex_unlock(&srv->lock);
+  return s;
+}
+
+static BfdItem *
+item_ref(BfdItem *it)
+{
+  g_atomic_int_inc(&it->refs);
+  return it;
+}
+
+static void
+item_unref(BfdItem *it)
+{
+  if (it == NULL || !g_atomic_int_dec_and_test(&it->refs))
+    return;
+  if (it->fd >= 0)
+    close(it->fd);
+  bf_assembler_free(it->asm_);
+  g_mutex_clear(&it->lock);
+  g_free(it->name);
+  g_free(it);
+}
+
+/* Looks up an open item. *gone tells an item that was opened and has
+ * since finished (stored, failed or cancelled: frames still in flight on
+ * other paths are harmless) from one that was never opened (a violation). */
+static BfdItem *
+session_item(BfdSession *s, uint64_t id, gboolean *gone)
+{
+  BfdItem *it;
+
+  g_mutex_lock(&s->lock);
+  it = g_hash_table_lookup(s->items, &id);
+  if (it != NULL)
+    item_ref(it);
+  *gone = it == NULL && id != 0 && id <= s->max_item_id;
+  g_mutex_unlock(&s->lock);
+  return it;
+}
+
+/* Drops a finished item from the session; counts it when it was stored. */
+static void
+session_item_done(BfdSession *s, BfdItem *it, gboolean stored, uint64_t size)
+{
+  g_mutex_lock(&s->lock);
+  if (stored) {
+    s->items_stored++;
+    s->bytes_stored += size;
+  }
+  g_hash_table_remove(s->items, &it->id);
+  g_mutex_unlock(&s->lock);
+}
+
+void
+bfd_session_note_removed(BfdSession *s, uint64_t bytes)
+{
+  g_mutex_lock(&s->lock);
+  if (s->items_stored > 0)
+    s->items_stored--;
+  s->bytes_stored -= MIN(bytes, s->bytes_stored);
+  g_mutex_unlock(&s->lock);
+}
+
+static char *
+iso_time(gint64 t)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+
+  return dt ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("?");
+}
+
+char *
+bfd_session_describe(BfdSession *s)
+{
+  g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
+  g_autofree char *started = iso_time(s->started);
+  GString *out = g_string_new(NULL);
+
+  g_mutex_lock(&s->lock);
+  g_autofree char *last = iso_time(s->last_activity);
+  g_ptr_array_add(s->clients, NULL);
+  g_autofree char *clients = g_strjoinv(", ", (char **)s->clients->pdata);
+  g_ptr_array_remove_index(s->clients, s->clients->len - 1);
+  g_string_append_printf(out,
+      "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
+      "\nbytes: %" G_GUINT64_FORMAT "\nin_flight: %u\nstarted: %s\n"
+      "last_activity: %s\nstate: %s\n",
+      id, s->label, clients, s->clients->len, s->items_stored, s->bytes_stored,
+      g_hash_table_size(s->items), started, last,
+      s->clients->len > 0 ? "connected" : "disconnected");
+  g_mutex_unlock(&s->lock);
+  return g_string_free(out, FALSE);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void
+send_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
+              const char *text)
+{
+  BfMsg m = { .type = BF_FRAME_ITEM_ACK };
+
+  m.u.item_ack.item_id = id;
+  m.u.item_ack.stage = stage;
+  m.u.item_ack.status = status;
+  if (text != NULL) {
+    m.u.item_ack.message.data = (const uint8_t *)text;
+    m.u.item_ack.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
+  }
+  bf_conn_send(p->conn, &m, NULL);
+}
+
+/* Answers a protocol violation: ERROR frame, log line, end of this path. */
+static gboolean
+refuse(BfdPath *p, uint8_t status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
+refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_warning("closing path from %s%s%s: %s", p->conn->peer,
+            p->sess ? " of session " : "", p->sess ? p->sess->dirname : "",
+            msg);
+  bf_conn_send_error(p->conn, status, msg);
+  return FALSE;
+}
+
+/* ---- item rebuilding ---------------------------------------------------- */
+
+static gboolean
+on_item_open(BfdPath *p, const BfItemOpen *o)
+{
+  BfdSession *s = p->sess;
+  g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
+  BfdItem *it;
+
+  if (o->coding != BF_CODING_STRIPE) {
+    send_item_ack(p, o->item_id, BF_ACK_OPENED, BF_ST_PROTOCOL,
+                  "this server supports only coding=stripe");
+    return TRUE;
+  }
+  it = g_new0(BfdItem, 1);
+  it->refs = 1;
+  it->id = o->item_id;
+  it->name = g_steal_pointer(&name);
+  it->mode = o->mode;
+  it->mtime_sec = o->mtime_sec;
+  it->mtime_nsec = o->mtime_nsec;
+  g_mutex_init(&it->lock);
+  g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part",
+             o->item_id);
+  it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
+  bf_digest_init(&it->digest);
+
+  g_mutex_lock(&s->lock);
+  if (g_hash_table_contains(s->items, &it->id)) {
+    g_mutex_unlock(&s->lock);
+    item_unref(it);
+    return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN reuses open item id %" G_GUINT64_FORMAT,
+                  o->item_id);
+  }
+  it->fd = openat(s->tmp_fd, it->tmpname,
+                  O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (it->fd < 0) {
+    int err = errno;
+    g_mutex_unlock(&s->lock);
+    g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->name,
+                                           g_strerror(err));
+    g_warning("session %s: %s", s->dirname, msg);
+    send_item_ack(p, it->id, BF_ACK_OPENED, bfd_errno_status(err), msg);
+    item_unref(it);
+    return TRUE;
+  }
+  g_hash_table_insert(s->items, &it->id, it);
+  s->max_item_id = MAX(s->max_item_id, it->id);
+  g_mutex_unlock(&s->lock);
+  g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
+          it->id, it->name);
+  send_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL);
+  return TRUE;
+}
+
+static uint8_t *
+scratch(BfdPath *p, size_t len)
+{
+  if (p->scratch_len < len) {
+    g_free(p->scratch);
+    p->scratch = g_malloc(len);
+    p->scratch_len = len;
+  }
+  return p->scratch;
+}
+
+static gboolean
+pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return FALSE;
+    done += n;
+  }
+  return TRUE;
+}
+
+static int
+pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno;
+    done += n;
+  }
+  return 0;
+}
+
+/* Feeds the digest with every chunk that now extends the contiguous prefix.
+ * The chunk just received is hashed from memory; chunks that arrived early
+ * are reread (from the page cache) so memory stays at one chunk per path. */
+static gboolean
+hash_forward(BfdPath *p, BfdItem *it, uint32_t just, const uint8_t *data)
+{
+  uint32_t cs = bf_assembler_chunk_size(it->asm_);
+
+  while (bf_assembler_has(it->asm_, it->hashed)) {
+    uint32_t len = bf_assembler_chunk_len(it->asm_, it->hashed);
+    const uint8_t *buf = data;
+    if (it->hashed != just) {
+      uint8_t *tmp = scratch(p, cs);
+      if (!pread_full(it->fd, tmp, len, (uint64_t)it->hashed * cs))
+        return FALSE;
+      buf = tmp;
+    }
+    bf_digest_update(&it->digest, buf, len);
+    it->hashed++;
+  }
+  return TRUE;
+}
+
+/* Verifies and moves a complete item into data/. Called with it->lock held.
+ * Returns the status for ITEM_ACK STORED and sets *msg on failure. */
+static uint8_t
+finalize(BfdPath *p, BfdItem *it, char **msg)
+{
+  BfdSession *s = p->sess;
+  uint8_t got[BF_DIGEST_LEN];
+  struct timespec ts[2];
+  const char *leaf;
+  g_autoptr(GError) error = NULL;
+  int parent, err;
+
+  it->finished = TRUE;
+  bf_digest_final(&it->digest, got);
+  if (sodium_memcmp(got, it->want, sizeof got) != 0) {
+    *msg = g_strdup_printf("%s: BLAKE2b-256 digest mismatch, item discarded",
+                           it->name);
+    unlinkat(s->tmp_fd, it->tmpname, 0);
+    return BF_ST_CORRUPT;
+  }
+  ts[0].tv_sec = ts[1].tv_sec = it->mtime_sec;
+  ts[0].tv_nsec = ts[1].tv_nsec = it->mtime_nsec;
+  if (fchmod(it->fd, it->mode & 07777) < 0 || futimens(it->fd, ts) < 0 ||
+      fsync(it->fd) < 0)
+    goto fail_errno;
+  parent = bfd_store_open_parent(s->data_fd, it->name, TRUE, &leaf, &error);
+  if (parent < 0)
+    goto fail_errno;
+  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 || fsync(parent) < 0) {
+    err = errno;
+    close(parent);
+    errno = err;
+    goto fail_errno;
+  }
+  close(parent);
+  close(it->fd);
+  it->fd = -1;
+  return BF_ST_OK;
+fail_errno:
+  err = errno;
+  *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
+  unlinkat(s->tmp_fd, it->tmpname, 0);
+  return (uint8_t)bfd_errno_status(err);
+}
+
+static void
+report_stored(BfdPath *p, BfdItem *it, uint8_t status, const char *msg,
+              uint64_t size)
+{
+  if (status == BF_ST_OK)
+    g_debug("session %s: stored '%s' (%" G_GUINT64_FORMAT " bytes)",
+            p->sess->dirname, it->name, size);
+  else
+    g_warning("session %s: %s", p->sess->dirname, msg);
+  session_item_done(p->sess, it, status == BF_ST_OK, size);
+  send_item_ack(p, it->id, BF_ACK_STORED, status, msg);
+}
+
+static gboolean
+send_chunk_ack(BfdPath *p, const BfChunk *c)
+{
+  BfMsg m = { .type = BF_FRAME_CHUNK_ACK };
+
+  m.u.chunk_ack.item_id = c->item_id;
+  m.u.chunk_ack.chunk_id = c->chunk_id;
+  m.u.chunk_ack.share_index = c->share_index;
+  return bf_conn_send(p->conn, &m, NULL);
+}
+
+static gboolean
+on_chunk(BfdPath *p, const BfChunk *c)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean gone;
+  BfdItem *it = session_item(p->sess, c->item_id, &gone);
+  uint64_t off;
+  gboolean dup, ok = TRUE, done = FALSE;
+  uint8_t status = BF_ST_OK;
+  g_autofree char *msg = NULL;
+  uint64_t size = 0;
+
+  if (it == NULL && gone)
+    return send_chunk_ack(p, c);
+  if (it == NULL)
+    return refuse(p, BF_ST_NOT_FOUND, "CHUNK for unknown item %" G_GUINT64_FORMAT,
+                  c->item_id);
+  if (bf_crc32c(c->payload, c->payload_len) != c->crc32c) {
+    item_unref(it);
+    return refuse(p, BF_ST_CORRUPT, "CHUNK %u of item %" G_GUINT64_FORMAT
+                  ": CRC32C mismatch", c->chunk_id, c->item_id);
+  }
+  g_mutex_lock(&it->lock);
+  if (it->finished) {
+    /* Its failure was already reported; let the sender drain. */
+  } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                                 c->payload_len, &off, &dup, &error)) {
+    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                c->item_id, error->message);
+  } else if (dup) {
+    uint8_t *old = scratch(p, c->payload_len);
+    if (!pread_full(it->fd, old, c->payload_len, off) ||
+        bf_crc32c(old, c->payload_len) != c->crc32c)
+      ok = refuse(p, BF_ST_CORRUPT, "item %" G_GUINT64_FORMAT
+                  ": chunk %u resent with different bytes", c->item_id,
+                  c->chunk_id);
+  } else {
+    int err = pwrite_full(it->fd, c->payload, c->payload_len, off);
+    if (err == 0) {
+      bf_assembler_mark(it->asm_, c->chunk_id, c->payload_len);
+      if (!hash_forward(p, it, c->chunk_id, c->payload))
+        err = errno ? errno : EIO;
+    }
+    if (err != 0) {
+      it->finished = done = TRUE;
+      status = (uint8_t)bfd_errno_status(err);
+      msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
+      unlinkat(p->sess->tmp_fd, it->tmpname, 0);
+    } else if (bf_assembler_complete(it->asm_)) {
+      done = TRUE;
+      size = bf_assembler_size(it->asm_);
+      status = finalize(p, it, &msg);
+    }
+  }
+  g_mutex_unlock(&it->lock);
+  if (ok)
+    ok = send_chunk_ack(p, c);
+  if (done)
+    report_stored(p, it, status, msg, size);
+  item_unref(it);
+  return ok;
+}
+
+static gboolean
+on_item_close(BfdPath *p, const BfItemClose *c)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean gone;
+  BfdItem *it = session_item(p->sess, c->item_id, &gone);
+  gboolean done = FALSE, ok = TRUE;
+  uint8_t status = BF_ST_OK;
+  g_autofree char *msg = NULL;
+
+  if (it == NULL && gone)
+    return TRUE;
+  if (it == NULL)
+    return refuse(p, BF_ST_NOT_FOUND,
+                  "ITEM_CLOSE for unknown item %" G_GUINT64_FORMAT, c->item_id);
+  g_mutex_lock(&it->lock);
+  if (it->finished) {
+    /* already failed and reported */
+  } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
+    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", c->item_id,
+                error->message);
+  } else {
+    memcpy(it->want, c->digest, sizeof it->want);
+    it->mode = c->mode;
+    it->mtime_sec = c->mtime_sec;
+    it->mtime_nsec = c->mtime_nsec;
+    if (bf_assembler_complete(it->asm_)) {
+      done = TRUE;
+      status = finalize(p, it, &msg);
+    }
+  }
+  g_mutex_unlock(&it->lock);
+  if (done)
+    report_stored(p, it, status, msg, c->size);
+  item_unref(it);
+  return ok;
+}
+
+/* ---- directory operations ---------------------------------------------- */
+
+static int
+op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
+{
+  const char *leaf, *leaf2;
+  int parent, parent2, rc = 0;
+
+  if (o->op == BF_OP_CANCEL) {
+    gboolean gone;
+    BfdItem *it = session_item(s, o->item_id, &gone);
+    if (it == NULL)
+      return gone ? 0 : ENOENT;
+    g_mutex_lock(&it->lock);
+    if (!it->finished) {
+      it->finished = TRUE;
+      unlinkat(s->tmp_fd, it->tmpname, 0);
+    }
+    g_mutex_unlock(&it->lock);
+    session_item_done(s, it, FALSE, 0);
+    item_unref(it);
+    return 0;
+  }
+  parent = bfd_store_open_parent(s->data_fd, name,
+                                 o->op == BF_OP_MKDIR, &leaf, NULL);
+  if (parent < 0)
+    return errno;
+  switch (o->op) {
+  case BF_OP_MKDIR:
+    if (mkdirat(parent, leaf, (o->mode & 07777) | 0700) < 0) {
+      struct stat st;
+      if (errno != EEXIST ||
+          fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISDIR(st.st_mode))
+        rc = errno == EEXIST ? EEXIST : errno;
+    }
+    break;
+  case BF_OP_RMDIR:
+    rc = unlinkat(parent, leaf, AT_REMOVEDIR) < 0 ? errno : 0;
+    break;
+  case BF_OP_UNLINK:
+    rc = unlinkat(parent, leaf, 0) < 0 ? errno : 0;
+    break;
+  case BF_OP_RENAME:
+    parent2 = bfd_store_open_parent(s->data_fd, name2, TRUE, &leaf2, NULL);
+    if (parent2 < 0) {
+      rc = errno;
+      break;
+    }
+    rc = renameat(parent, leaf, parent2, leaf2) < 0 ? errno : 0;
+    if (rc == 0)
+      fsync(parent2);
+    close(parent2);
+    break;
+  default:
+    rc = EINVAL;
+  }
+  if (rc == 0)
+    fsync(parent);
+  close(parent);
+  return rc;
+}
+
+static gboolean
+on_op(BfdPath *p, const BfOp *o)
+{
+  g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
+  g_autofree char *name2 = g_strndup((const char *)o->name2.data, o->name2.len);
+  int rc = op_apply(p->sess, o, name, name2);
+  g_autofree char *msg = rc ? g_strdup_printf("%s: %s", name, g_strerror(rc))
+                            : NULL;
+  BfMsg m = { .type = BF_FRAME_OP_ACK };
+
+  m.u.op_ack.op_id = o->op_id;
+  m.u.op_ack.status = rc ? (uint8_t)bfd_errno_status(rc) : BF_ST_OK;
+  if (msg != NULL) {
+    g_debug("session %s: op %u failed: %s", p->sess->dirname, o->op, msg);
+    m.u.op_ack.message.data = (const uint8_t *)msg;
+    m.u.op_ack.message.len = (uint16_t)MIN(strlen(msg), (size_t)BF_MSG_MAX);
+  }
+  return bf_conn_send(p->conn, &m, NULL);
+}
+
+/* ---- the path thread ---------------------------------------------------- */
+
+static gboolean
+dispatch(BfdPath *p, const BfMsg *m)
+{
+  g_mutex_lock(&p->sess->lock);
+  p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
+  g_mutex_unlock(&p->sess->lock);
+  switch (m->type) {
+  case BF_FRAME_ITEM_OPEN:
+    return on_item_open(p, &m->u.item_open);
+  case BF_FRAME_CHUNK:
+    return on_chunk(p, &m->u.chunk);
+  case BF_FRAME_ITEM_CLOSE:
+    return on_item_close(p, &m->u.item_close);
+  case BF_FRAME_OP:
+    return on_op(p, &m->u.op);
+  case BF_FRAME_PING: {
+    BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m->u.ping };
+    return bf_conn_send(p->conn, &pong, NULL);
+  }
+  case BF_FRAME_PONG:
+    return TRUE;
+  case BF_FRAME_ERROR:
+    g_warning("session %s: client %s reported: %.*s", p->sess->dirname,
+              p->conn->peer, m->u.error.message.len,
+              (const char *)m->u.error.message.data);
+    return FALSE;
+  default:
+    return refuse(p, BF_ST_PROTOCOL, "unexpected %s frame after the handshake",
+                  bf_frame_type_str(m->type));
+  }
+}
+
+static void
+send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
+             const char *text)
+{
+  BfMsg m = { .type = BF_FRAME_WELCOME };
+
+  m.u.welcome.status = status;
+  if (s != NULL) {
+    memcpy(m.u.welcome.session_id, s->id, BF_ID_LEN);
+    if (token)
+      memcpy(m.u.welcome.token, s->token, BF_ID_LEN);
+  }
+  if (text != NULL) {
+    m.u.welcome.message.data = (const uint8_t *)text;
+    m.u.welcome.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
+  }
+  bf_conn_send(p->conn, &m, NULL);
+}
+
+static gboolean
+welcome_refuse(BfdPath *p, uint8_t status, const char *text)
+{
+  g_warning("refusing handshake from %s: %s", p->conn->peer, text);
+  send_welcome(p, status, NULL, FALSE, text);
+  return FALSE;
+}
+
+static unsigned
+live_sessions(BfdServer *srv)
+{
+  GHashTableIter iter;
+  gpointer v;
+  unsigned n = 0;
+
+  g_hash_table_iter_init(&iter, srv->sessions);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    BfdSession *s = v;
+    g_mutex_lock(&s->lock);
+    n += s->clients->len > 0;
+    g_mutex_unlock(&s->lock);
+  }
+  return n;
+}
+
+static gboolean
+hello_new(BfdPath *p, const BfHello *h)
+{
+  BfdServer *srv = p->srv;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *label = g_strndup((const char *)h->label.data, h->label.len);
+
+  g_mutex_lock(&srv->lock);
+  if (live_sessions(srv) >= srv->limits.max_sessions) {
+    g_mutex_unlock(&srv->lock);
+    return welcome_refuse(p, BF_ST_LIMIT, "too many sessions (max_sessions)");
+  }
+  p->sess = bfd_store_create_session(srv, label, &error);
+  if (p->sess != NULL)
+    g_hash_table_insert(srv->sessions, p->sess->dirname,
+                        bfd_session_ref(p->sess));
+  g_mutex_unlock(&srv->lock);
+  if (p->sess == NULL) {
+    g_warning("cannot create a session for %s: %s", p->conn->peer,
+              error->message);
+    send_welcome(p, BF_ST_IO, NULL, FALSE, error->message);
+    return FALSE;
+  }
+  g_message("new session %s from %s", p->sess->dirname, p->conn->peer);
+  return TRUE;
+}
+
+static gboolean
+hello_attach(BfdPath *p, const BfHello *h)
+{
+  BfdServer *srv = p->srv;
+  GHashTableIter iter;
+  gpointer v;
+  BfdSession *found = NULL;
+
+  g_mutex_lock(&srv->lock);
+  g_hash_table_iter_init(&iter, srv->sessions);
+  while (found == NULL && g_hash_table_iter_next(&iter, NULL, &v)) {
+    BfdSession *s = v;
+    if (memcmp(s->id, h->session_id, BF_ID_LEN) == 0 && !s->removed)
+      found = bfd_session_ref(s);
+  }
+  g_mutex_unlock(&srv->lock);
+  /* The id is public; the token is the secret and is compared in constant
+   * time. Both failures get the same answer. */
+  if (found == NULL || sodium_memcmp(found->token, h->token, BF_ID_LEN) != 0) {
+    bfd_session_unref(found);
+    return welcome_refuse(p, BF_ST_AUTH, "unknown session or wrong attach token");
+  }
+  p->sess = found;
+  return TRUE;
+}
+
+static gboolean
+handshake(BfdPath *p)
+{
+  g_autoptr(GError) error = NULL;
+  BfMsg m;
+
+  bf_conn_set_recv_timeout(p->conn, p->srv->limits.handshake_timeout_ms);
+  if (!bf_conn_recv_preface(p->conn, &error)) {
+    g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
+    return FALSE;
+  }
+  if (!bf_conn_send_preface(p->conn, NULL))
+    return FALSE;
+  if (!bf_conn_recv(p->conn, &m, &error)) {
+    g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
+    if (error->domain == BF_WIRE_ERROR)
+      bf_conn_send_error(p->conn, BF_ST_PROTOCOL, error->message);
+    return FALSE;
+  }
+  if (m.type != BF_FRAME_HELLO)
+    return refuse(p, BF_ST_PROTOCOL, "expected HELLO, got %s",
+                  bf_frame_type_str(m.type));
+  if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
+                                       : hello_attach(p, &m.u.hello)))
+    return FALSE;
+
+  g_mutex_lock(&p->sess->lock);
+  if (p->sess->clients->len >= p->srv->limits.max_paths) {
+    g_mutex_unlock(&p->sess->lock);
+    return welcome_refuse(p, BF_ST_LIMIT, "too many paths in this session (max_paths)");
+  }
+  g_ptr_array_add(p->sess->clients, g_strdup(p->conn->peer));
+  p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
+  g_mutex_unlock(&p->sess->lock);
+  send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
+  bf_conn_set_recv_timeout(p->conn, 0);
+  g_debug("session %s: path %u from %s attached", p->sess->dirname,
+          m.u.hello.path_index, p->conn->peer);
+  return TRUE;
+}
+
+/* When the last path of a session goes, its unfinished items are abandoned
+ * and their partial data reclaimed. */
+static void
+path_detach(BfdPath *p)
+{
+  BfdSession *s = p->sess;
+  gboolean last;
+
+  g_mutex_lock(&s->lock);
+  for (guint i = 0; i < s->clients->len; i++)
+    if (g_strcmp0(s->clients->pdata[i], p->conn->peer) == 0) {
+      g_ptr_array_remove_index_fast(s->clients, i);
+      break;
+    }
+  last = s->clients->len == 0;
+  if (last) {
+    GHashTableIter iter;
+    gpointer v;
+    g_hash_table_iter_init(&iter, s->items);
+    while (g_hash_table_iter_next(&iter, NULL, &v)) {
+      BfdItem *it = v;
+      g_mutex_lock(&it->lock);
+      if (!it->finished) {
+        it->finished = TRUE;
+        unlinkat(s->tmp_fd, it->tmpname, 0);
+        g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
+                  it->name);
+      }
+      g_mutex_unlock(&it->lock);
+    }
+    g_hash_table_remove_all(s->items);
+  }
+  g_mutex_unlock(&s->lock);
+  if (last)
+    g_message("session %s: last path from %s closed", s->dirname, p->conn->peer);
+}
+
+static gpointer
+path_thread(gpointer data)
+{
+  BfdPath *p = data;
+  g_autoptr(GError) error = NULL;
+  BfMsg m;
+
+  if (handshake(p)) {
+    while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
+      ;
+    if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
+      refuse(p, error->domain == BF_WIRE_ERROR ? BF_ST_PROTOCOL : BF_ST_IO,
+             "%s", error->message);
+    path_detach(p);
+  }
+  bfd_session_unref(p->sess);
+  bf_conn_free(p->conn);
+  g_free(p->scratch);
+  g_free(p);
+  return NULL;
+}
+
+typedef struct {
+  BfdServer *srv;
+  int fd;
+  char *name;
+} BfdListener;
+
+static gpointer
+accept_thread(gpointer data)
+{
+  BfdListener *l = data;
+
+  for (;;) {
+    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      g_warning("accept on %s: %s", l->name, g_strerror(errno));
+      /* Out of descriptors: back off instead of spinning. */
+      g_usleep(100 * 1000);
+      continue;
+    }
+    BfdPath *p = g_new0(BfdPath, 1);
+    p->srv = l->srv;
+    p->conn = bf_conn_new(fd);
+    GThread *t = g_thread_try_new("path", path_thread, p, NULL);
+    if (t == NULL) {
+      g_warning("no thread for connection from %s", p->conn->peer);
+      bf_conn_free(p->conn);
+      g_free(p);
+      continue;
+    }
+    g_thread_unref(t);
+  }
+  return NULL;
+}
+
+void
+bfd_server_start(BfdServer *srv)
+{
+  for (guint i = 0; i < srv->listen_fds->len; i++) {
+    BfdListener *l = g_new0(BfdListener, 1);
+    l->srv = srv;
+    l->fd = GPOINTER_TO_INT(srv->listen_fds->pdata[i]);
+    l->name = srv->listen_names->pdata[i];
+    g_thread_unref(g_thread_new("accept", accept_thread, l));
+  }
+}

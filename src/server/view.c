@@ -1,0 +1,293 @@
+/* The read-only FUSE view of the store: one directory per session, the
+ * session's data/ tree inside it, and a synthesized .session file. Only
+ * rm and rmdir change anything, so a consumer can clear what it processed. */
+#include "server.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SESSION_FILE ".session"
+
+static BfdServer *
+server(void)
+{
+  return fuse_get_context()->private_data;
+}
+
+/* Splits "/S/rest" into the session (referenced) and "rest" ("." for the
+ * session directory itself). Returns NULL for the root. */
+static BfdSession *
+split(const char *path, const char **rest, int *err)
+{
+  const char *p = path + 1;
+  const char *slash = strchr(p, '/');
+  g_autofree char *dir = slash ? g_strndup(p, slash - p) : g_strdup(p);
+  BfdSession *s;
+
+  *err = 0;
+  if (*p == '\0')
+    return NULL;
+  s = bfd_server_lookup(server(), dir);
+  if (s == NULL)
+    *err = ENOENT;
+  *rest = (slash && slash[1]) ? slash + 1 : ".";
+  return s;
+}
+
+static int
+view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+  const char *rest;
+  int err;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+
+  (void)fi;
+  memset(st, 0, sizeof *st);
+  if (s == NULL && err == 0) {
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+    return 0;
+  }
+  if (s == NULL)
+    return -err;
+  if (strcmp(rest, SESSION_FILE) == 0) {
+    g_autofree char *text = bfd_session_describe(s);
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = strlen(text);
+    st->st_mtime = s->last_activity;
+    return 0;
+  }
+  if (fstatat(s->data_fd, rest, st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -errno;
+  if (strcmp(rest, ".") == 0)
+    st->st_mtime = s->started;
+  st->st_blksize = BF_CHUNK_DEFAULT;
+  return 0;
+}
+
+static int
+view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+             struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+  const char *rest;
+  int err, fd;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  DIR *d;
+  struct dirent *de;
+
+  (void)off;
+  (void)fi;
+  (void)flags;
+  if (s == NULL && err != 0)
+    return -err;
+  fill(buf, ".", NULL, 0, 0);
+  fill(buf, "..", NULL, 0, 0);
+  if (s == NULL) {
+    BfdServer *srv = server();
+    g_mutex_lock(&srv->lock);
+    g_autoptr(GList) names = g_hash_table_get_keys(srv->sessions);
+    names = g_list_sort(names, (GCompareFunc)strcmp);
+    for (GList *l = names; l != NULL; l = l->next)
+      fill(buf, l->data, NULL, 0, 0);
+    g_mutex_unlock(&srv->lock);
+    return 0;
+  }
+  fd = openat(s->data_fd, rest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return -ENOMEM;
+  }
+  if (strcmp(rest, ".") == 0)
+    fill(buf, SESSION_FILE, NULL, 0, 0);
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      fill(buf, de->d_name, NULL, 0, 0);
+  closedir(d);
+  return 0;
+}
+
+/* File handles: an fd for stored items; the .session text is snapshotted at
+ * open so a reader sees one consistent version. */
+typedef struct {
+  int fd;
+  char *text;
+  size_t len;
+} ViewFile;
+
+static int
+view_open(const char *path, struct fuse_file_info *fi)
+{
+  const char *rest;
+  int err;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  ViewFile *vf;
+
+  if (s == NULL)
+    return err ? -err : -EISDIR;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY)
+    return -EROFS;
+  vf = g_new0(ViewFile, 1);
+  vf->fd = -1;
+  if (strcmp(rest, SESSION_FILE) == 0) {
+    vf->text = bfd_session_describe(s);
+    vf->len = strlen(vf->text);
+    fi->direct_io = 1;
+  } else {
+    vf->fd = openat(s->data_fd, rest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (vf->fd < 0) {
+      err = errno;
+      g_free(vf);
+      return -err;
+    }
+  }
+  fi->fh = (uint64_t)(uintptr_t)vf;
+  return 0;
+}
+
+static int
+view_read(const char *path, char *buf, size_t size, off_t off,
+          struct fuse_file_info *fi)
+{
+  ViewFile *vf = (ViewFile *)(uintptr_t)fi->fh;
+  ssize_t n;
+
+  (void)path;
+  if (vf->fd < 0) {
+    if ((size_t)off >= vf->len)
+      return 0;
+    n = MIN(size, vf->len - (size_t)off);
+    memcpy(buf, vf->text + off, n);
+    return (int)n;
+  }
+  n = pread(vf->fd, buf, size, off);
+  return n < 0 ? -errno : (int)n;
+}
+
+static int
+view_release(const char *path, struct fuse_file_info *fi)
+{
+  ViewFile *vf = (ViewFile *)(uintptr_t)fi->fh;
+
+  (void)path;
+  if (vf->fd >= 0)
+    close(vf->fd);
+  g_free(vf->text);
+  g_free(vf);
+  return 0;
+}
+
+static int
+view_unlink(const char *path)
+{
+  const char *rest;
+  int err;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  struct stat st;
+
+  if (s == NULL)
+    return err ? -err : -EPERM;
+  if (strcmp(rest, SESSION_FILE) == 0)
+    return -EPERM;
+  if (fstatat(s->data_fd, rest, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -errno;
+  if (unlinkat(s->data_fd, rest, 0) < 0)
+    return -errno;
+  bfd_session_note_removed(s, st.st_size);
+  return 0;
+}
+
+static int
+view_rmdir(const char *path)
+{
+  const char *rest;
+  int err;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  BfdServer *srv = server();
+  g_autoptr(GError) error = NULL;
+
+  if (s == NULL)
+    return err ? -err : -EBUSY;
+  if (strcmp(rest, ".") != 0)
+    return unlinkat(s->data_fd, rest, AT_REMOVEDIR) < 0 ? -errno : 0;
+  /* Removing a whole session: only once its client is gone and its files
+   * were consumed. */
+  g_mutex_lock(&srv->lock);
+  g_mutex_lock(&s->lock);
+  err = s->clients->len > 0 ? EBUSY : 0;
+  if (err == 0 && !bfd_store_remove_session(s, &error))
+    err = errno;
+  if (err == 0)
+    s->removed = TRUE;
+  g_mutex_unlock(&s->lock);
+  if (err == 0)
+    g_hash_table_remove(srv->sessions, s->dirname);
+  g_mutex_unlock(&srv->lock);
+  return -err;
+}
+
+static int
+view_rofs(void)
+{
+  return -EROFS;
+}
+
+static int view_mkdir(const char *p, mode_t m) { (void)p; (void)m; return view_rofs(); }
+static int view_create(const char *p, mode_t m, struct fuse_file_info *fi)
+{ (void)p; (void)m; (void)fi; return view_rofs(); }
+static int view_rename(const char *a, const char *b, unsigned int f)
+{ (void)a; (void)b; (void)f; return view_rofs(); }
+static int view_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
+{ (void)p; (void)m; (void)fi; return view_rofs(); }
+static int view_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi)
+{ (void)p; (void)u; (void)g; (void)fi; return view_rofs(); }
+static int view_truncate(const char *p, off_t o, struct fuse_file_info *fi)
+{ (void)p; (void)o; (void)fi; return view_rofs(); }
+static int view_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi)
+{ (void)p; (void)tv; (void)fi; return view_rofs(); }
+
+static void *
+view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+  BfdServer *srv = fuse_get_context()->private_data;
+
+  (void)conn;
+  /* Files appear and vanish as items arrive and consumers remove them. */
+  cfg->entry_timeout = 0;
+  cfg->attr_timeout = 0;
+  cfg->negative_timeout = 0;
+  bfd_server_start(srv);
+  return srv;
+}
+
+static const struct fuse_operations view_ops = {
+  .init = view_init,
+  .getattr = view_getattr,
+  .readdir = view_readdir,
+  .open = view_open,
+  .read = view_read,
+  .release = view_release,
+  .unlink = view_unlink,
+  .rmdir = view_rmdir,
+  .mkdir = view_mkdir,
+  .create = view_create,
+  .rename = view_rename,
+  .chmod = view_chmod,
+  .chown = view_chown,
+  .truncate = view_truncate,
+  .utimens = view_utimens,
+};
+
+const struct fuse_operations *
+bfd_view_ops(void)
+{
+  return &view_ops;
+}

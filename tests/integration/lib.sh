@@ -1,0 +1,653 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh — sourced by every integration test script.
+#
+# Gives each test: strict mode, a private temp dir, a free TCP port, helpers
+# to start/stop braidfsd and braidfs on real FUSE mounts, PASS/FAIL checks,
+# a sanitizer scan of the daemons' logs, a watchdog, and a cleanup trap that
+# always unmounts what the test mounted, kills what it started and removes
+# the temp dir, however the test ends.
+#
+# Environment:
+#   BRAIDFS, BRAIDFSD        binaries (meson passes them); default BUILD_DIR/src/...
+#   BUILD_DIR                used only when BRAIDFS/BRAIDFSD are unset (default ./build)
+#   BRAIDFS_TEST_TMPDIR      base for the temp dir (default /var/tmp)
+#   BRAIDFS_TEST_TIMEOUT     seconds; a watchdog aborts the test a little before it
+#   BRAIDFS_TEST_TIMEOUT_MULT  multiplier for every timeout (slow sanitizer builds)
+#   BRAIDFS_TEST_DEBUG=1     start the daemons with -d
+#   BRAIDFS_TEST_KEEP=1      keep the temp dir (mounts are still undone)
+#
+# Exit codes: 0 pass, 1 fail, 77 skip (only when FUSE itself is unusable).
+
+set -euo pipefail
+set -E
+shopt -s nullglob
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TEST_NAME=${TEST_NAME:-$(basename "${BASH_SOURCE[1]:-$0}" .sh)}
+TIMEOUT_MULT=${BRAIDFS_TEST_TIMEOUT_MULT:-1}
+MOUNT_TIMEOUT=${MOUNT_TIMEOUT:-30}
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}
+
+FAILS=0
+CHECKS=0
+LOGS_DUMPED=0
+FAST_CLEANUP=0
+WATCHDOG_PID=
+T=
+PORT=
+declare -A D_PID=() D_MNT=() D_LOG=() D_KIND=() D_CHILD=() D_N=()
+declare -a ALL_MOUNTS=() ALL_LOGS=() BG_PIDS=()
+
+# ---------------------------------------------------------------- output
+
+note() { printf '== %s\n' "$*"; }
+pass() { printf 'PASS: %s\n' "$*"; }
+
+# Non-fatal check: check "description" command [args...]
+check() {
+	local desc=$1 rc=0
+	shift
+	CHECKS=$((CHECKS + 1))
+	"$@" || rc=$?
+	if ((rc == 0)); then
+		pass "$desc"
+	else
+		FAILS=$((FAILS + 1))
+		printf 'FAIL: %s (exit %d)\n' "$desc" "$rc"
+	fi
+	return 0
+}
+
+# Non-fatal equality: assert_eq EXPECTED ACTUAL "description"
+assert_eq() {
+	CHECKS=$((CHECKS + 1))
+	if [[ "$1" == "$2" ]]; then
+		pass "$3"
+	else
+		FAILS=$((FAILS + 1))
+		printf 'FAIL: %s\n  expected: %q\n  actual:   %q\n' "$3" "$1" "$2"
+	fi
+}
+
+# Non-fatal: assert_le VALUE LIMIT "description" (integers)
+assert_le() {
+	CHECKS=$((CHECKS + 1))
+	if (($1 <= $2)); then
+		pass "$3 ($1 <= $2)"
+	else
+		FAILS=$((FAILS + 1))
+		printf 'FAIL: %s (%s > %s)\n' "$3" "$1" "$2"
+	fi
+}
+
+dump_logs() {
+	((LOGS_DUMPED)) && return 0
+	LOGS_DUMPED=1
+	local log
+	for log in "${ALL_LOGS[@]}"; do
+		[[ -f $log ]] || continue
+		printf -- '----- %s (last 200 lines) -----\n' "${log#"$T"/}"
+		tail -n 200 -- "$log" || true
+	done
+	[[ -n $T && -s $T/watchdog.log ]] && { echo '----- watchdog -----'; cat "$T/watchdog.log"; }
+	[[ -n $T && -s $T/umount.log ]] && { echo '----- fusermount3 -----'; tail -n 50 "$T/umount.log"; }
+	echo '----- end of logs -----'
+}
+
+# Fatal: print the reason and the daemons' logs, then exit 1 (cleanup runs).
+fail() {
+	printf 'FAIL: %s: %s\n' "$TEST_NAME" "$*"
+	dump_logs
+	exit 1
+}
+
+skip() {
+	printf 'SKIP: %s: %s\n' "$TEST_NAME" "$*"
+	exit 77
+}
+
+on_err() {
+	local rc=$1 line=$2 cmd=$3
+	# In a command substitution or subshell, just propagate the status: the
+	# main shell reports it (set -E makes every subshell inherit this trap).
+	((BASH_SUBSHELL > 0)) && exit "$rc"
+	trap - ERR
+	printf 'FAIL: %s: command failed (exit %d) at line %s: %s\n' \
+		"$TEST_NAME" "$rc" "$line" "$cmd"
+	dump_logs
+	exit 1
+}
+
+on_signal() {
+	FAST_CLEANUP=1
+	printf 'FAIL: %s: interrupted by SIG%s\n' "$TEST_NAME" "$1"
+	exit $((128 + $2))
+}
+
+# ---------------------------------------------------------------- helpers
+
+# Scale a timeout in seconds by BRAIDFS_TEST_TIMEOUT_MULT.
+tmo() { echo $(($1 * TIMEOUT_MULT)); }
+
+# run_t SECS command...: run with a hard time limit (SIGTERM, then SIGKILL).
+run_t() {
+	local secs
+	secs=$(tmo "$1")
+	shift
+	timeout -k 5 "$secs" "$@"
+}
+
+now() { date +%s.%N; }
+
+# elapsed START -> seconds with 3 decimals since START (from now)
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# mb_per_s BYTES SECONDS
+mb_per_s() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.1f", n / s / 1e6 }'; }
+
+# to_bytes 64K|1M|2G|123 -> bytes (binary suffixes)
+to_bytes() {
+	local v=$1
+	case $v in
+	*[kK]) echo $((${v%?} * 1024)) ;;
+	*[mM]) echo $((${v%?} * 1024 * 1024)) ;;
+	*[gG]) echo $((${v%?} * 1024 * 1024 * 1024)) ;;
+	*) echo $((v)) ;;
+	esac
+}
+
+free_port() {
+	if command -v python3 >/dev/null; then
+		python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+		return
+	fi
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		if ! ss -Htln "sport = :$p" | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+	fail "no free TCP port found"
+}
+
+pid_alive() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[[ ${st:0:1} != Z ]]
+}
+
+# is_mounted DIR: DIR is a FUSE mount point right now.
+is_mounted() {
+	awk -v m="$1" '$2 == m && $3 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# Mount points (FUSE) below DIR, one per line.
+fuse_mounts_under() {
+	awk -v d="$1/" '$3 ~ /^fuse/ && index($2, d) == 1 { print $2 }' /proc/mounts
+}
+
+# Pids whose argv contains the exact argument ARG (to find a daemonized child).
+pids_with_arg() {
+	local p
+	for p in /proc/[0-9]*; do
+		[[ -r $p/cmdline ]] || continue
+		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$1"; then
+			echo "${p#/proc/}"
+		fi
+	done
+}
+
+# Abort the FUSE connection of every mount under DIR (unblocks any process
+# stuck on a hung daemon), then lazily unmount it. Last resort only.
+abort_mounts_under() {
+	local dir=$1 mp minor
+	if ! grep -q ' /sys/fs/fuse/connections ' /proc/mounts; then
+		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null || true
+	fi
+	while read -r _ _ minor _ mp _; do
+		minor=${minor#*:}
+		[[ $mp == "$dir"/* ]] || continue
+		if [[ -w /sys/fs/fuse/connections/$minor/abort ]]; then
+			echo 1 >"/sys/fs/fuse/connections/$minor/abort" 2>/dev/null || true
+		fi
+		fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+	done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) ~ /^fuse/) print; break } }' /proc/self/mountinfo)
+}
+
+# unmount DIR: polite unmount (retry while busy), lazy unmount as fallback.
+unmount() {
+	local mnt=$1 i
+	for ((i = 0; i < 25; i++)); do
+		is_mounted "$mnt" || return 0
+		if timeout 10 fusermount3 -u "$mnt" 2>>"$T/umount.log"; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	is_mounted "$mnt" || return 0
+	echo "WARNING: fusermount3 -u $mnt keeps failing; lazy unmount" >&2
+	fusermount3 -uz "$mnt" 2>>"$T/umount.log" || umount -l "$mnt" || true
+}
+
+# need_space MIB: fail unless the temp dir has MIB MiB free.
+need_space() {
+	local avail
+	avail=$(df -Pk "$T" | awk 'NR == 2 { print int($4 / 1024) }')
+	if ((avail < $1)); then
+		fail "need $1 MiB free under $T, only $avail MiB available (set BRAIDFS_TEST_TMPDIR)"
+	fi
+}
+
+# ------------------------------------------------------------- daemons
+
+# start_daemon NAME KIND MNT command...   (command runs in the foreground: -f)
+start_daemon() {
+	local name=$1 kind=$2 mnt=$3
+	shift 3
+	local n=$((${D_N[$name]:-0} + 1))
+	D_N[$name]=$n
+	local log=$T/logs/$name.$n.log
+	mkdir -p "$mnt" "$T/logs"
+	ALL_LOGS+=("$log")
+	ALL_MOUNTS+=("$mnt")
+	printf '+ %s\n' "$*" >"$log"
+	"$@" </dev/null >>"$log" 2>&1 &
+	D_PID[$name]=$!
+	D_MNT[$name]=$mnt
+	D_LOG[$name]=$log
+	D_KIND[$name]=$kind
+	D_CHILD[$name]=1
+	wait_mounted "$name"
+}
+
+# wait_mounted NAME: until NAME's mount point is a FUSE mount (bounded).
+wait_mounted() {
+	local name=$1 pid=${D_PID[$1]} mnt=${D_MNT[$1]} rc=0
+	local deadline=$((SECONDS + $(tmo "$MOUNT_TIMEOUT")))
+	while ! is_mounted "$mnt"; do
+		if ! pid_alive "$pid"; then
+			wait "$pid" 2>/dev/null || rc=$?
+			unset "D_PID[$name]"
+			fail "$name exited with status $rc before $mnt was mounted"
+		fi
+		if ((SECONDS >= deadline)); then
+			fail "$name did not mount $mnt within $(tmo "$MOUNT_TIMEOUT") s"
+		fi
+		sleep 0.1
+	done
+	printf '   %s up: pid %s, %s\n' "$name" "$pid" "$mnt"
+}
+
+# start_server NAME MNT STORE [extra -o options...]
+# listens on SERVER_LISTEN (default 127.0.0.1:$PORT)
+start_server() {
+	local name=$1 mnt=$2 store=$3
+	shift 3
+	local opts="listen=${SERVER_LISTEN:-127.0.0.1:$PORT},store=$store" o
+	for o in "$@"; do opts+=",$o"; done
+	mkdir -p "$store"
+	local dbg=()
+	[[ ${BRAIDFS_TEST_DEBUG:-0} == 1 ]] && dbg=(-d)
+	start_daemon "$name" server "$mnt" "$BRAIDFSD" "$mnt" -o "$opts" -f "${dbg[@]}"
+}
+
+# start_client NAME MNT [-o options...]   connects to SERVER_ADDR (127.0.0.1:$PORT)
+start_client() {
+	local name=$1 mnt=$2
+	shift 2
+	local opts=() dbg=()
+	(($#)) && opts=(-o "$(
+		IFS=,
+		echo "$*"
+	)")
+	[[ ${BRAIDFS_TEST_DEBUG:-0} == 1 ]] && dbg=(-d)
+	start_daemon "$name" client "$mnt" \
+		"$BRAIDFS" "${SERVER_ADDR:-127.0.0.1:$PORT}" "$mnt" "${opts[@]}" -f "${dbg[@]}"
+}
+
+# adopt_daemon NAME KIND MNT LOG: track a daemon that detached itself (no -f).
+adopt_daemon() {
+	local name=$1 kind=$2 mnt=$3 log=$4 pids
+	ALL_MOUNTS+=("$mnt")
+	ALL_LOGS+=("$log")
+	pids=$(pids_with_arg "$mnt" | grep -vx "$$" || true)
+	D_MNT[$name]=$mnt
+	D_LOG[$name]=$log
+	D_KIND[$name]=$kind
+	D_CHILD[$name]=0
+	if [[ $(wc -w <<<"$pids") -ne 1 ]]; then
+		echo "   could not identify the $name process (candidates: ${pids:-none})"
+		D_PID[$name]=
+		return 1
+	fi
+	D_PID[$name]=$pids
+	printf '   %s detached: pid %s, %s\n' "$name" "$pids" "$mnt"
+}
+
+# wait_exit PID SECS -> 0 if it ended in time, 1 if it had to be killed
+wait_exit() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while pid_alive "$pid"; do
+		if ((SECONDS >= deadline)); then
+			kill -9 "$pid" 2>/dev/null || true
+			sleep 0.2
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 0
+}
+
+# stop_daemon NAME [any]: unmount NAME's mount point, wait for the daemon to
+# exit (bounded; then kill -9). Checks that it exited with status 0, unless
+# "any" is given. Sets LAST_RC.
+stop_daemon() {
+	local name=$1 expect=${2:-zero} pid=${D_PID[$1]:-} mnt=${D_MNT[$1]}
+	LAST_RC=0
+	unmount "$mnt"
+	if [[ -n $pid ]]; then
+		if ! wait_exit "$pid" "$(tmo "$STOP_TIMEOUT")"; then
+			CHECKS=$((CHECKS + 1))
+			FAILS=$((FAILS + 1))
+			echo "FAIL: $name (pid $pid) did not exit within $(tmo "$STOP_TIMEOUT") s of the unmount; killed"
+		fi
+		if [[ ${D_CHILD[$name]} == 1 ]]; then
+			wait "$pid" 2>/dev/null || LAST_RC=$?
+			if [[ $expect == zero ]]; then
+				assert_eq 0 "$LAST_RC" "$name exits with status 0 after unmount"
+			else
+				echo "   $name exited with status $LAST_RC"
+			fi
+		fi
+	fi
+	unset "D_PID[$name]"
+}
+
+# kill_daemon NAME [SIGNAL]: kill (default -9), then unmount the stale mount.
+kill_daemon() {
+	local name=$1 sig=${2:-KILL} pid=${D_PID[$1]} mnt=${D_MNT[$1]}
+	LAST_RC=0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	wait_exit "$pid" "$(tmo 10)" || true
+	if [[ ${D_CHILD[$name]} == 1 ]]; then
+		wait "$pid" 2>/dev/null || LAST_RC=$?
+	fi
+	echo "   $name (pid $pid) killed with SIG$sig, status $LAST_RC"
+	unmount "$mnt"
+	unset "D_PID[$name]"
+}
+
+daemon_pid() { echo "${D_PID[$1]}"; }
+daemon_log() { echo "${D_LOG[$1]}"; }
+
+# Stop every daemon still running: clients first, then servers.
+stop_all() {
+	local name kind
+	for kind in client server; do
+		for name in "${!D_PID[@]}"; do
+			[[ ${D_KIND[$name]} == "$kind" ]] && stop_daemon "$name"
+		done
+	done
+	return 0
+}
+
+# bg command...: run in the background, remember the pid (killed on cleanup).
+# The pid is in BG_LAST.
+bg() {
+	(
+		trap - ERR EXIT INT TERM
+		set +eE
+		"$@"
+	) &
+	BG_LAST=$!
+	BG_PIDS+=("$BG_LAST")
+}
+
+# Grep the daemon logs for sanitizer reports (after the daemons have exited).
+check_sanitizers() {
+	local pat='ERROR: AddressSanitizer|runtime error:|LeakSanitizer|ERROR: ThreadSanitizer|WARNING: ThreadSanitizer|ERROR: MemorySanitizer'
+	local hits=() log
+	for log in "${ALL_LOGS[@]}"; do
+		[[ -f $log ]] && grep -qE "$pat" "$log" && hits+=("$log")
+	done
+	CHECKS=$((CHECKS + 1))
+	if ((${#hits[@]} == 0)); then
+		pass "no sanitizer reports in ${#ALL_LOGS[@]} daemon log(s)"
+	else
+		FAILS=$((FAILS + 1))
+		echo "FAIL: sanitizer reports in: ${hits[*]#"$T"/}"
+		for log in "${hits[@]}"; do
+			grep -nE -A 30 "$pat" "$log" | head -n 120
+		done
+	fi
+}
+
+# Last call of every test: stop daemons, scan logs, print the verdict, exit.
+finish() {
+	stop_all
+	check_sanitizers
+	if ((FAILS > 0)); then
+		printf 'FAIL: %s: %d of %d checks failed\n' "$TEST_NAME" "$FAILS" "$CHECKS"
+		dump_logs
+		exit 1
+	fi
+	printf 'PASS: %s: all %d checks passed\n' "$TEST_NAME" "$CHECKS"
+	exit 0
+}
+
+cleanup() {
+	local rc=$? pid name m kind
+	trap - ERR EXIT INT TERM
+	set +eE
+	if [[ -n $WATCHDOG_PID ]]; then
+		kill "$WATCHDOG_PID" 2>/dev/null
+		wait "$WATCHDOG_PID" 2>/dev/null
+	fi
+	for pid in "${BG_PIDS[@]}"; do
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	[[ -z $T ]] && exit "$rc"
+	for kind in client server; do
+		for name in "${!D_PID[@]}"; do
+			[[ ${D_KIND[$name]} == "$kind" ]] || continue
+			pid=${D_PID[$name]}
+			m=${D_MNT[$name]}
+			if ((FAST_CLEANUP)); then
+				fusermount3 -uz "$m" 2>/dev/null
+			elif is_mounted "$m"; then
+				timeout 5 fusermount3 -u "$m" 2>/dev/null ||
+					fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+			fi
+			if [[ -n $pid ]]; then
+				((FAST_CLEANUP)) && kill -9 "$pid" 2>/dev/null
+				wait_exit "$pid" 5 || echo "cleanup: killed $name (pid $pid)"
+			fi
+		done
+	done
+	for m in "${ALL_MOUNTS[@]}"; do
+		is_mounted "$m" && { fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+	done
+	if [[ -n $(fuse_mounts_under "$T") ]]; then
+		abort_mounts_under "$T"
+	fi
+	((rc != 0 && rc != 77)) && dump_logs
+	if [[ -n $(fuse_mounts_under "$T") ]]; then
+		echo "cleanup: WARNING: mounts left under $T, not removing it:"
+		fuse_mounts_under "$T"
+	elif [[ ${BRAIDFS_TEST_KEEP:-0} == 1 ]]; then
+		echo "cleanup: keeping $T"
+	else
+		rm -rf --one-file-system -- "$T"
+	fi
+	exit "$rc"
+}
+
+# watchdog SECS: a little before meson's timeout, abort the FUSE connections
+# (so nothing stays blocked on a hung daemon) and TERM this script, so that
+# cleanup runs and the logs are printed.
+start_watchdog() {
+	local secs=$1 main=$$
+	(
+		trap - EXIT ERR INT
+		set +eE
+		sp=
+		trap '[[ -n $sp ]] && kill "$sp" 2>/dev/null; exit 0' TERM
+		sleep "$secs" &
+		sp=$!
+		wait "$sp" || exit 0
+		{
+			echo "watchdog: $TEST_NAME still running after $secs s: aborting its FUSE mounts"
+			abort_mounts_under "$T"
+			kill -TERM "$main"
+		} >>"$T/watchdog.log" 2>&1
+	) </dev/null >/dev/null 2>&1 &
+	WATCHDOG_PID=$!
+}
+
+# ---------------------------------------------------------------- trees
+
+# make_tree DIR NDIRS NSUB NFILES MAXSIZE SEED: NDIRS x NSUB directories of
+# NFILES files each, random (seeded) contents of 0..MAXSIZE bytes.
+make_tree() {
+	python3 - "$@" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+nd, ns, nf, mx, seed = map(int, sys.argv[2:7])
+r = random.Random(seed)
+for d in range(nd):
+    for s in range(ns):
+        p = os.path.join(root, f"d{d}", f"s{s}")
+        os.makedirs(p, exist_ok=True)
+        for f in range(nf):
+            with open(os.path.join(p, f"f{f}.dat"), "wb") as fh:
+                fh.write(r.randbytes(r.randint(0, mx)))
+EOF
+}
+
+# tree_listing DIR: "path<TAB>f<TAB>size" / "path<TAB>d" lines, sorted; dotfiles at the
+# top level excluded (.session).
+tree_listing() {
+	(cd "$1" && find . -mindepth 1 \( -path './.*' -prune \) -o \
+		\( -type f -printf '%P\tf\t%s\n' \) -o \( -type d -printf '%P\td\n' \) -o \
+		\( -printf '%P\t%y\n' \)) | LC_ALL=C sort
+}
+
+# count_files DIR / sum_bytes DIR (regular files, top-level dotfiles excluded)
+count_files() { tree_listing "$1" | awk -F'\t' '$2 == "f" { n++ } END { print n + 0 }'; }
+sum_bytes() { tree_listing "$1" | awk -F'\t' '$2 == "f" { n += $3 } END { printf "%d\n", n }'; }
+
+# diff_trees EXPECTED ACTUAL: diff -r (ignoring .session), first lines shown
+diff_trees() {
+	local out rc=0
+	out=$(LC_ALL=C diff -r -x .session -- "$1" "$2" 2>&1) || rc=$?
+	if ((rc != 0)); then
+		printf '%s\n' "$out" | head -n 40
+		return 1
+	fi
+}
+
+# compare_listings A B: identical tree_listing (names, types, sizes)
+compare_listings() {
+	local out rc=0
+	out=$(diff <(tree_listing "$1") <(tree_listing "$2")) || rc=$?
+	((rc == 0)) && return 0
+	printf '%s\n' "$out" | head -n 40
+	return 1
+}
+
+# ------------------------------------------------------------- sessions
+
+# sanitize_label TEXT: what the server makes of a label in directory names
+sanitize_label() { LC_ALL=C sed 's/[^A-Za-z0-9._]/_/g' <<<"$1"; }
+
+# session_dirs MNT: names of the session directories (no dotfiles), sorted
+session_dirs() {
+	find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' | LC_ALL=C sort
+}
+
+# session_re [LABEL]: regex for a session directory name
+session_re() {
+	if [[ -n ${1:-} ]]; then
+		printf '^[0-9]{8}-[0-9]{6}-%s-[0-9a-f]{8}$' "$(sanitize_label "$1" | sed 's/\./\\./g')"
+	else
+		printf '^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$'
+	fi
+}
+
+# session_for_label MNT LABEL: path of the one session dir with that label
+session_for_label() {
+	local re names
+	re=$(session_re "${2:-}")
+	names=$(session_dirs "$1" | grep -E "$re" || true)
+	if [[ -z $names || $(wc -l <<<"$names") -ne 1 ]]; then
+		echo "no single session directory matching $re in $1: $(session_dirs "$1" | tr '\n' ' ')" >&2
+		return 1
+	fi
+	echo "$1/$names"
+}
+
+# session_field FILE KEY: value of "KEY: value" in a .session file
+session_field() { sed -n "s/^$2: *//p" "$1" | head -n 1; }
+
+# check_session_file SESSDIR LABEL PATHS ITEMS BYTES: all keys present and
+# the values we know
+check_session_file() {
+	local s=$1/.session key
+	check ".session exists in $(basename "$1")" test -f "$s"
+	[[ -f $s ]] || return 0
+	echo "   .session:"
+	sed 's/^/     /' "$s"
+	for key in id label clients paths items bytes started last_activity state; do
+		check ".session has key '$key'" grep -qE "^$key:" "$s"
+	done
+	[[ -n $2 ]] && assert_eq "$2" "$(session_field "$s" label)" ".session label"
+	[[ -n $3 ]] && assert_eq "$3" "$(session_field "$s" paths)" ".session paths"
+	[[ -n $4 ]] && assert_eq "$4" "$(session_field "$s" items)" ".session items"
+	[[ -n $5 ]] && assert_eq "$5" "$(session_field "$s" bytes)" ".session bytes"
+	return 0
+}
+
+# ------------------------------------------------------------- setup
+
+if [[ -z ${BRAIDFS:-} || -z ${BRAIDFSD:-} ]]; then
+	_b=${BUILD_DIR:-$LIB_DIR/../../build}
+	: "${BRAIDFS:=$_b/src/client/braidfs}"
+	: "${BRAIDFSD:=$_b/src/server/braidfsd}"
+fi
+
+[[ -c /dev/fuse && -r /dev/fuse && -w /dev/fuse ]] || skip "/dev/fuse is missing or not usable"
+
+trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
+trap cleanup EXIT
+trap 'on_signal INT 2' INT
+trap 'on_signal TERM 15' TERM
+
+command -v fusermount3 >/dev/null || fail "fusermount3 not found (install fuse3)"
+command -v python3 >/dev/null || fail "python3 not found"
+[[ -x $BRAIDFS ]] || fail "BRAIDFS=$BRAIDFS is not an executable"
+[[ -x $BRAIDFSD ]] || fail "BRAIDFSD=$BRAIDFSD is not an executable"
+
+for _d in "${BRAIDFS_TEST_TMPDIR:-}" /var/tmp "${TMPDIR:-}" /tmp; do
+	[[ -n $_d && -d $_d && -w $_d ]] && break
+done
+T=$(mktemp -d "$_d/braidfs-it.XXXXXX")
+T=$(realpath "$T")
+mkdir -p "$T/logs"
+unset _d _b
+
+if [[ -n ${BRAIDFS_TEST_TIMEOUT:-} ]]; then
+	_wd=$(($(tmo "$BRAIDFS_TEST_TIMEOUT") - 15))
+	((_wd < 10)) && _wd=10
+	start_watchdog "$_wd"
+	unset _wd
+fi
+
+note "$TEST_NAME: tmp $T, client $BRAIDFS, server $BRAIDFSD"
