@@ -49,7 +49,9 @@ struct BfcItem {
   BfDigest digest;
   uint32_t mode;
   struct timespec mtime;
-  gboolean closed;            /* ITEM_CLOSE sent (or the item cancelled) */
+  gboolean closed;            /* this version sealed: ITEM_CLOSE sent */
+  gboolean cancelled;
+  int result;                 /* 0 or -errno of the last sealed version */
   BfcItemState state;
   uint8_t status;             /* BfStatus of a failure */
   char *error;                /* server's or our message on failure */
@@ -69,7 +71,9 @@ void bfc_item_unref(BfcItem *it);
 int bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off);
 int bfc_item_truncate(BfcItem *it, uint64_t size);
 /* Sends the rest and waits until the server stored the item durably.
- * Returns 0 or -errno; idempotent. */
+ * Returns 0 or -errno. Every close(2) of a descriptor lands here, so a
+ * second call without writes in between returns the first one's result,
+ * and writes after it start a new version (see bfc_item_write). */
 int bfc_item_close(BfcItem *it);
 void bfc_item_cancel(BfcItem *it);
 uint64_t bfc_item_size(BfcItem *it);

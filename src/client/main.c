@@ -178,7 +178,7 @@ main(int argc, char **argv)
    * not leave a mount whose every write fails. */
   s = bfc_session_connect(&cfg, &error);
   if (s == NULL) {
-    g_printerr("braidfs: %s (is braidfsd running there?)\n", error->message);
+    g_printerr("braidfs: %s\n", error->message);
     return 1;
   }
   g_autofree char *server = bfc_session_server(s);

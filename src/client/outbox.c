@@ -290,11 +290,13 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
   return -EACCES;
 }
 
-/* Moves what the item ended as into the node, once it is done. */
+/* Moves what the item ended as into the node once no descriptor is left:
+ * a delivered file shows its size, one never delivered disappears. */
 static void
-settle(const char *path, BfcItem *it, gboolean stored)
+settle(const char *path, BfcItem *it)
 {
   Outbox *o = outbox();
+  gboolean stored = it->closed && !it->cancelled && it->result == 0;
   Node *n;
 
   g_mutex_lock(&o->lock);
@@ -316,11 +318,8 @@ settle(const char *path, BfcItem *it, gboolean stored)
 static int
 ob_flush(const char *path, struct fuse_file_info *fi)
 {
-  BfcItem *it = (BfcItem *)(uintptr_t)fi->fh;
-  int rc = bfc_item_close(it);
-
-  settle(path, it, rc == 0);
-  return rc;
+  (void)path;
+  return bfc_item_close((BfcItem *)(uintptr_t)fi->fh);
 }
 
 static int
@@ -328,10 +327,10 @@ ob_release(const char *path, struct fuse_file_info *fi)
 {
   BfcItem *it = (BfcItem *)(uintptr_t)fi->fh;
 
-  (void)path;
+  /* Without a flush (the writer was killed mid-way) nothing is stored. */
   if (!it->closed)
     bfc_item_cancel(it);
-  settle(path, it, FALSE);
+  settle(path, it);
   bfc_item_unref(it);
   return 0;
 }

@@ -139,25 +139,21 @@ item_fail_locked(BfcItem *it, uint8_t status, const char *why)
 
 /* ---- items ---------------------------------------------------------- */
 
-BfcItem *
-bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+/* Registers the item under a fresh id and sends its ITEM_OPEN on path 0.
+ * Called with wlock held (or before the item is shared). */
+static void
+announce(BfcItem *it)
 {
-  BfcItem *it = g_new0(BfcItem, 1);
+  BfcSession *s = it->sess;
   BfMsg m = { .type = BF_FRAME_ITEM_OPEN };
   g_autoptr(GError) error = NULL;
 
-  it->refs = 2;               /* the caller's and the session table's */
-  it->sess = s;
-  it->name = g_strdup(name);
-  it->mode = mode & 07777;
-  clock_gettime(CLOCK_REALTIME, &it->mtime);
-  g_mutex_init(&it->wlock);
-  bf_digest_init(&it->digest);
-  it->state = BFC_ITEM_OPENING;
-
   g_mutex_lock(&s->lock);
   it->id = ++s->next_item_id;
-  g_hash_table_insert(s->items, &it->id, it);
+  it->state = BFC_ITEM_OPENING;
+  g_free(it->error);
+  it->error = NULL;
+  g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
   if (s->dead)
     item_fail_locked(it, BF_ST_IO, s->dead);
   g_mutex_unlock(&s->lock);
@@ -177,6 +173,21 @@ bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
     item_fail_locked(it, BF_ST_IO, error->message);
     g_mutex_unlock(&s->lock);
   }
+}
+
+BfcItem *
+bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+{
+  BfcItem *it = g_new0(BfcItem, 1);
+
+  it->refs = 1;
+  it->sess = s;
+  it->name = g_strdup(name);
+  it->mode = mode & 07777;
+  clock_gettime(CLOCK_REALTIME, &it->mtime);
+  g_mutex_init(&it->wlock);
+  bf_digest_init(&it->digest);
+  announce(it);
   return it;
 }
 
@@ -319,6 +330,29 @@ put(BfcItem *it, const uint8_t *data, size_t len, uint64_t off)
   return 0;
 }
 
+/* A descriptor of this file was closed, which sealed and delivered it, and
+ * another descriptor (a dup, a forked child) writes on: `cmd > f` in a
+ * shell closes one descriptor before the command writes. While everything
+ * delivered is still in the chunk buffer, a new version of the item is
+ * opened and will carry it again; past one chunk the sent bytes are gone.
+ * Called with wlock held. */
+static int
+reopen(BfcItem *it)
+{
+  if (it->cancelled)
+    return -EIO;
+  if (it->next_chunk > 0) {
+    g_warning("%s: written again after a close(2) delivered it; this works "
+              "only for files below chunk_size (open it again with O_TRUNC)",
+              it->name);
+    return -EIO;
+  }
+  bf_digest_init(&it->digest);
+  it->closed = FALSE;
+  announce(it);
+  return 0;
+}
+
 int
 bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off)
 {
@@ -327,8 +361,8 @@ bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off)
 
   g_mutex_lock(&it->wlock);
   sent = (uint64_t)it->next_chunk * it->sess->cfg.chunk_size;
-  if (it->closed) {
-    rc = -EIO;
+  if (it->closed && (rc = reopen(it)) < 0) {
+    /* nothing written */
   } else if (off < sent) {
     g_warning("%s: write at offset %" G_GUINT64_FORMAT " after bytes up to %"
               G_GUINT64_FORMAT " already left: the outbox takes forward writes "
@@ -351,8 +385,10 @@ bfc_item_truncate(BfcItem *it, uint64_t size)
 
   g_mutex_lock(&it->wlock);
   start = (uint64_t)it->next_chunk * it->sess->cfg.chunk_size;
-  if (it->closed || size < start) {
-    rc = -EIO;
+  if (it->closed && (uint64_t)size == it->size) {
+    /* nothing changes */
+  } else if ((it->closed && (rc = reopen(it)) < 0) || size < start) {
+    rc = rc < 0 ? rc : -EIO;
   } else {
     if (size < start + it->fill)
       it->fill = (uint32_t)(size - start);
@@ -385,16 +421,33 @@ finish_writing(BfcItem *it)
   g_autoptr(GError) error = NULL;
   int rc;
 
+  BfDigest tail;
+
   /* A truncate may have extended the file past the last write. */
   if (it->size > written && (rc = put(it, NULL, it->size - written, written)) < 0)
     return rc;
-  if (it->fill > 0 && (rc = emit(it, total)) < 0)
-    return rc;
+  /* The partial last chunk leaves as a copy and the digest is finished on a
+   * copy of its state, so that a write after this close can continue the
+   * file (see reopen). */
+  tail = it->digest;
+  if (it->fill > 0) {
+    BfcChunk *c = g_new0(BfcChunk, 1);
+    c->item = bfc_item_ref(it);
+    c->id = it->next_chunk;
+    c->total = total;
+    c->len = it->fill;
+    c->data = pool_get(s);
+    memcpy(c->data, it->buf, it->fill);
+    bf_digest_update(&tail, c->data, c->len);
+    c->crc = bf_crc32c(c->data, c->len);
+    if ((rc = submit(s, c)) < 0)
+      return rc;
+  }
   m.u.item_close.item_id = it->id;
   m.u.item_close.total_chunks = total;
   m.u.item_close.size = it->size;
   m.u.item_close.digest_alg = BF_DIGEST_BLAKE2B_256;
-  bf_digest_final(&it->digest, m.u.item_close.digest);
+  bf_digest_final(&tail, m.u.item_close.digest);
   m.u.item_close.mode = it->mode;
   m.u.item_close.mtime_sec = it->mtime.tv_sec;
   m.u.item_close.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
@@ -415,11 +468,15 @@ bfc_item_close(BfcItem *it)
   int rc = 0;
 
   g_mutex_lock(&it->wlock);
-  if (!it->closed) {
-    it->closed = TRUE;
-    rc = finish_writing(it);
+  if (it->closed) {
+    rc = it->cancelled ? -EIO : it->result;
+    g_mutex_unlock(&it->wlock);
+    return rc;
   }
-  g_mutex_unlock(&it->wlock);
+  it->closed = TRUE;
+  rc = finish_writing(it);
+  /* wlock stays held: a write on another descriptor waits for the verdict
+   * on this version before it may start the next one. */
 
   deadline = g_get_monotonic_time() + s->cfg.timeout_s * G_USEC_PER_SEC;
   g_mutex_lock(&s->lock);
@@ -441,6 +498,8 @@ bfc_item_close(BfcItem *it)
   }
   item_forget_locked(s, it);
   g_mutex_unlock(&s->lock);
+  it->result = rc;
+  g_mutex_unlock(&it->wlock);
   return rc;
 }
 
@@ -451,7 +510,7 @@ bfc_item_cancel(BfcItem *it)
 
   g_mutex_lock(&it->wlock);
   gboolean was_open = !it->closed;
-  it->closed = TRUE;
+  it->closed = it->cancelled = TRUE;
   g_mutex_unlock(&it->wlock);
   g_mutex_lock(&s->lock);
   item_fail_locked(it, BF_ST_IO, "cancelled");
@@ -696,6 +755,15 @@ path_rx(gpointer data)
   return NULL;
 }
 
+static char *
+append_hint(char *a, const char *b)
+{
+  char *r = g_strconcat(a, b, NULL);
+
+  g_free(a);
+  return r;
+}
+
 /* ---- handshake -------------------------------------------------------- */
 
 static gboolean
@@ -722,6 +790,13 @@ handshake(BfcSession *s, BfConn *c, unsigned index, GError **error)
   }
   if (!bf_conn_recv(c, &m, error))
     return FALSE;
+  if (m.type == BF_FRAME_ERROR) {
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s refused the handshake (%s): %.*s", s->server,
+                bf_status_str(m.u.error.status), m.u.error.message.len,
+                (const char *)m.u.error.message.data);
+    return FALSE;
+  }
   if (m.type != BF_FRAME_WELCOME) {
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
                 "server %s answered the handshake with %s", s->server,
@@ -769,7 +844,11 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     g_queue_init(&p->queue);
     g_queue_init(&p->inflight);
     if (fd < 0) {
-      g_prefix_error(error, "path %u: ", i);
+      if (i == 0)
+        (*error)->message = append_hint((*error)->message,
+                                             " (is braidfsd running there?)");
+      else
+        g_prefix_error(error, "path %u: ", i);
       goto fail;
     }
     p->conn = bf_conn_new(fd);

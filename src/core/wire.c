@@ -8,7 +8,7 @@
  * below reads them in that order, so only whole-body sizes appear here. */
 enum {
   CHUNK_ACK_LEN = 16,
-  ITEM_CLOSE_LEN = 56,
+  ITEM_CLOSE_LEN = 72,
   PING_LEN = 8,
   TLV_NONCE_LEN = 32,
   TLV_PROOF_LEN = 32,
@@ -256,8 +256,9 @@ check_text(const char *frame, const char *field, BfBytes t, GError **error)
   return TRUE;
 }
 
-/* The label becomes part of a directory name on the server, hence no '/'
- * and nothing a terminal would interpret. */
+/* The label ends up in a directory name and in log lines: nothing a
+ * terminal would interpret. The server maps the rest (e.g. '/') to a safe
+ * spelling itself. */
 static gboolean
 check_label(const char *frame, BfBytes t, GError **error)
 {
@@ -267,7 +268,7 @@ check_label(const char *frame, BfBytes t, GError **error)
                 BF_LABEL_MAX);
   for (size_t i = 0; i < t.len; i++) {
     uint8_t b = t.data[i];
-    if (b < 0x20 || b == 0x7f || b == '/')
+    if (b < 0x20 || b == 0x7f)
       return fail(error, BF_WIRE_ERROR_RANGE, frame,
                   "label contains byte 0x%02x at offset %zu", b, i);
   }
@@ -546,9 +547,17 @@ decode_item_close(BfCursor *c, BfItemClose *m, GError **error)
       !get_u64(c, "size", &m->size, error) ||
       !get_u8(c, "digest_alg", &m->digest_alg, error) ||
       !get_copy(c, sizeof res, "reserved", res, error) ||
-      !get_copy(c, BF_DIGEST_LEN, "digest", m->digest, error))
+      !get_copy(c, BF_DIGEST_LEN, "digest", m->digest, error) ||
+      !get_u32(c, "mode", &m->mode, error) ||
+      !get_i64(c, "mtime_sec", &m->mtime_sec, error) ||
+      !get_u32(c, "mtime_nsec", &m->mtime_nsec, error))
     return FALSE;
 
+  if (m->mtime_nsec >= NSEC_PER_SEC)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "mtime_nsec %u >= 1000000000", m->mtime_nsec);
+  if (!check_mode(c->frame, m->mode, error))
+    return FALSE;
   if (m->digest_alg != BF_DIGEST_BLAKE2B_256)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "unknown digest_alg %u", m->digest_alg);
@@ -936,6 +945,9 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u8(b, m->digest_alg);
     put_zero(b, 3);
     put_raw(b, m->digest, BF_DIGEST_LEN);
+    put_u32(b, m->mode);
+    put_u64(b, (uint64_t)m->mtime_sec);
+    put_u32(b, m->mtime_nsec);
     return TRUE;
   }
   case BF_FRAME_ITEM_ACK: {

