@@ -87,3 +87,4 @@ int bfc_status_errno(uint8_t status);
 /* outbox.c */
 const struct fuse_operations *bfc_outbox_ops(void);
 void *bfc_outbox_new(BfcSession *s);
+void bfc_outbox_free(void *outbox);

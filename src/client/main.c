@@ -146,6 +146,16 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
   return TRUE;
 }
 
+static void
+opts_clear(Opts *o)
+{
+  g_free(o->server);
+  g_free(o->chunk_size);
+  g_free(o->scheduler);
+  g_free(o->delivery);
+  g_free(o->label);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -153,43 +163,49 @@ main(int argc, char **argv)
   Opts o = { .paths = 4, .window = 4, .timeout = 30 };
   BfcConfig cfg = { 0 };
   g_autoptr(GError) error = NULL;
-  BfcSession *s;
-  int rc;
+  g_autofree char *names = NULL;
+  BfcSession *s = NULL;
+  int rc = 1;
 
   if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
-    return 1;
-  if (o.show_help) {
-    usage();
-    return 0;
-  }
-  if (o.show_version) {
-    printf("braidfs %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
-           BF_PROTOCOL_VERSION, fuse_pkgversion());
-    return 0;
+    goto out;
+  if (o.show_help || o.show_version) {
+    if (o.show_help)
+      usage();
+    else
+      printf("braidfs %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
+             BF_PROTOCOL_VERSION, fuse_pkgversion());
+    rc = 0;
+    goto out;
   }
   bf_log_setup("braidfs", o.debug);
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
   if (!build_config(&o, &cfg, &error)) {
     g_printerr("braidfs: %s\n", error->message);
-    return 1;
+    goto out;
   }
   /* Connect before mounting: an unreachable server must fail the command,
    * not leave a mount whose every write fails. */
   s = bfc_session_connect(&cfg, &error);
   if (s == NULL) {
     g_printerr("braidfs: %s\n", error->message);
-    return 1;
+    goto out;
   }
   g_autofree char *server = bfc_session_server(s);
-  g_autofree char *names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
+  names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
-  if (!o.foreground)
-    bf_log_to_syslog();
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
-  rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), bfc_outbox_new(s));
+  if (!o.foreground)
+    bf_log_to_syslog();
+  void *outbox = bfc_outbox_new(s);
+  rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), outbox);
+  /* The outbox stops the session when the mount ends (or never started). */
+  bfc_outbox_free(outbox);
+out:
   fuse_opt_free_args(&args);
+  opts_clear(&o);
   g_free(cfg.host);
   return rc;
 }

@@ -544,6 +544,17 @@ ob_destroy(void *data)
   Outbox *o = data;
 
   bfc_session_stop(o->sess);
+  o->sess = NULL;
+}
+
+void
+bfc_outbox_free(void *data)
+{
+  Outbox *o = data;
+
+  /* fuse_main fails before init when the mount itself fails. */
+  if (o->sess != NULL)
+    bfc_session_stop(o->sess);
   node_free(o->root);
   g_mutex_clear(&o->lock);
   g_free(o);

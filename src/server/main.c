@@ -118,6 +118,23 @@ non_loopback(const char *name)
   return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
 }
 
+static void
+server_clear(BfdServer *srv)
+{
+  if (srv->accept_threads != NULL)
+    bfd_server_stop(srv);
+  for (guint i = 0; srv->listen_fds && i < srv->listen_fds->len; i++)
+    close(GPOINTER_TO_INT(srv->listen_fds->pdata[i]));
+  g_clear_pointer(&srv->listen_fds, g_ptr_array_unref);
+  g_clear_pointer(&srv->listen_names, g_ptr_array_unref);
+  g_clear_pointer(&srv->accept_threads, g_ptr_array_unref);
+  g_clear_pointer(&srv->sessions, g_hash_table_unref);
+  g_clear_pointer(&srv->paths, g_hash_table_unref);
+  if (srv->store_fd >= 0)
+    close(srv->store_fd);
+  g_free(srv->store_path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -125,19 +142,19 @@ main(int argc, char **argv)
   Opts o = { .max_sessions = 64, .max_paths = 64 };
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
-  int rc;
+  int rc = 1;
 
   o.listen = g_ptr_array_new_with_free_func(g_free);
   if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
-    return 1;
-  if (o.show_help) {
-    usage();
-    return 0;
-  }
-  if (o.show_version) {
-    printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
-           BF_PROTOCOL_VERSION, fuse_pkgversion());
-    return 0;
+    goto out;
+  if (o.show_help || o.show_version) {
+    if (o.show_help)
+      usage();
+    else
+      printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
+             BF_PROTOCOL_VERSION, fuse_pkgversion());
+    rc = 0;
+    goto out;
   }
   bf_log_setup("braidfsd", o.debug);
   bf_crypto_init();
@@ -151,24 +168,26 @@ main(int argc, char **argv)
   if (o.max_item_size &&
       !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {
     g_printerr("braidfsd: max_item_size: %s\n", error->message);
-    return 1;
+    goto out;
   }
   if (o.listen->len == 0)
     g_ptr_array_add(o.listen, g_strdup(DEFAULT_LISTEN));
   srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                        (GDestroyNotify)bfd_session_unref);
+  srv.paths = g_hash_table_new(NULL, NULL);
   g_mutex_init(&srv.lock);
+  g_cond_init(&srv.paths_gone);
   srv.listen_fds = g_ptr_array_new();
   srv.listen_names = g_ptr_array_new_with_free_func(g_free);
 
   if (!bfd_store_open(&srv, &error)) {
     g_printerr("braidfsd: %s\n", error->message);
-    return 1;
+    goto out;
   }
   bfd_store_load_sessions(&srv);
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, o.listen))
-    return 1;
+    goto out;
   for (guint i = 0; i < srv.listen_names->len; i++)
     if (non_loopback(srv.listen_names->pdata[i]))
       g_warning("listening on %s without a key: anyone who can reach it can "
@@ -182,6 +201,11 @@ main(int argc, char **argv)
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
   rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
+out:
+  server_clear(&srv);
   fuse_opt_free_args(&args);
+  g_ptr_array_unref(o.listen);
+  g_free(o.store);
+  g_free(o.max_item_size);
   return rc;
 }

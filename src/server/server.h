@@ -27,8 +27,12 @@ struct BfdServer {
   BfdLimits limits;
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
-  GMutex lock;               /* protects sessions */
+  GMutex lock;               /* protects the fields below */
   GHashTable *sessions;      /* dirname -> BfdSession* (ref held) */
+  GHashTable *paths;         /* live connections (BfdPath*), for shutdown */
+  GCond paths_gone;
+  GPtrArray *accept_threads;
+  gboolean stopping;
 };
 
 /* One client session: a directory in the store and its live paths. */
@@ -90,6 +94,8 @@ BfdSession *bfd_session_new(BfdServer *srv, const char *dirname);
 BfdSession *bfd_server_lookup(BfdServer *srv, const char *dirname);
 char *bfd_session_describe(BfdSession *s);
 void bfd_server_start(BfdServer *srv);
+/* Stops accepting, closes every path and waits for their threads. */
+void bfd_server_stop(BfdServer *srv);
 void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
 
 /* view.c */

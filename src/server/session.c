@@ -332,11 +332,13 @@ hash_forward(BfdPath *p, BfdItem *it, uint32_t just, const uint8_t *data)
 }
 
 /* Verifies and moves a complete item into data/. Called with it->lock held.
- * Returns the status for ITEM_ACK STORED and sets *msg on failure. */
+ * Returns the status for ITEM_ACK STORED and sets *msg on failure;
+ * *replaced is 1 + the size of a file the item replaced, else 0. */
 static uint8_t
-finalize(BfdPath *p, BfdItem *it, char **msg)
+finalize(BfdPath *p, BfdItem *it, char **msg, uint64_t *replaced)
 {
   BfdSession *s = p->sess;
+  struct stat old;
   uint8_t got[BF_DIGEST_LEN];
   struct timespec ts[2];
   const char *leaf;
@@ -359,6 +361,9 @@ finalize(BfdPath *p, BfdItem *it, char **msg)
   parent = bfd_store_open_parent(s->data_fd, it->name, TRUE, &leaf, &error);
   if (parent < 0)
     goto fail_errno;
+  /* What the rename replaces no longer counts in the session totals. */
+  if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
+    *replaced = old.st_size + 1;
   if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 || fsync(parent) < 0) {
     err = errno;
     close(parent);
@@ -390,8 +395,10 @@ too_big(BfdPath *p, BfdItem *it, char **msg)
 
 static void
 report_stored(BfdPath *p, BfdItem *it, uint8_t status, const char *msg,
-              uint64_t size)
+              uint64_t size, uint64_t replaced)
 {
+  if (status == BF_ST_OK && replaced > 0)
+    bfd_session_note_removed(p->sess, replaced - 1);
   if (status == BF_ST_OK)
     g_debug("session %s: stored '%s' (%" G_GUINT64_FORMAT " bytes)",
             p->sess->dirname, it->name, size);
@@ -422,7 +429,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
   gboolean dup, ok = TRUE, done = FALSE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
-  uint64_t size = 0;
+  uint64_t size = 0, replaced = 0;
 
   if (it == NULL && gone)
     return send_chunk_ack(p, c);
@@ -469,14 +476,14 @@ on_chunk(BfdPath *p, const BfChunk *c)
     } else if (bf_assembler_complete(it->asm_)) {
       done = TRUE;
       size = bf_assembler_size(it->asm_);
-      status = finalize(p, it, &msg);
+      status = finalize(p, it, &msg, &replaced);
     }
   }
   g_mutex_unlock(&it->lock);
   if (ok)
     ok = send_chunk_ack(p, c);
   if (done)
-    report_stored(p, it, status, msg, size);
+    report_stored(p, it, status, msg, size, replaced);
   item_unref(it);
   return ok;
 }
@@ -490,6 +497,7 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   gboolean done = FALSE, ok = TRUE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
+  uint64_t replaced = 0;
 
   if (it == NULL && gone)
     return TRUE;
@@ -514,12 +522,12 @@ on_item_close(BfdPath *p, const BfItemClose *c)
     it->mtime_nsec = c->mtime_nsec;
     if (bf_assembler_complete(it->asm_)) {
       done = TRUE;
-      status = finalize(p, it, &msg);
+      status = finalize(p, it, &msg, &replaced);
     }
   }
   g_mutex_unlock(&it->lock);
   if (done)
-    report_stored(p, it, status, msg, c->size);
+    report_stored(p, it, status, msg, c->size, replaced);
   item_unref(it);
   return ok;
 }
@@ -531,6 +539,7 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
 {
   const char *leaf, *leaf2;
   int parent, parent2, rc = 0;
+  struct stat st;
 
   if (o->op == BF_OP_CANCEL) {
     gboolean gone;
@@ -554,7 +563,6 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
   switch (o->op) {
   case BF_OP_MKDIR:
     if (mkdirat(parent, leaf, (o->mode & 07777) | 0700) < 0) {
-      struct stat st;
       if (errno != EEXIST ||
           fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
           !S_ISDIR(st.st_mode))
@@ -565,7 +573,11 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
     rc = unlinkat(parent, leaf, AT_REMOVEDIR) < 0 ? errno : 0;
     break;
   case BF_OP_UNLINK:
-    rc = unlinkat(parent, leaf, 0) < 0 ? errno : 0;
+    if (fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      rc = errno;
+    else if ((rc = unlinkat(parent, leaf, 0) < 0 ? errno : 0) == 0 &&
+             S_ISREG(st.st_mode))
+      bfd_session_note_removed(s, st.st_size);
     break;
   case BF_OP_RENAME:
     parent2 = bfd_store_open_parent(s->data_fd, name2, TRUE, &leaf2, NULL);
@@ -573,7 +585,11 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
       rc = errno;
       break;
     }
+    gboolean over = fstatat(parent2, leaf2, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(st.st_mode);
     rc = renameat(parent, leaf, parent2, leaf2) < 0 ? errno : 0;
+    if (rc == 0 && over)
+      bfd_session_note_removed(s, st.st_size);
     if (rc == 0)
       fsync(parent2);
     close(parent2);
@@ -832,6 +848,10 @@ path_thread(gpointer data)
     path_detach(p);
   }
   bfd_session_unref(p->sess);
+  g_mutex_lock(&p->srv->lock);
+  g_hash_table_remove(p->srv->paths, p);
+  g_cond_broadcast(&p->srv->paths_gone);
+  g_mutex_unlock(&p->srv->lock);
   bf_conn_free(p->conn);
   g_free(p->scratch);
   g_free(p);
@@ -851,6 +871,16 @@ accept_thread(gpointer data)
 
   for (;;) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    gboolean stopping;
+
+    g_mutex_lock(&l->srv->lock);
+    stopping = l->srv->stopping;
+    g_mutex_unlock(&l->srv->lock);
+    if (stopping) {
+      if (fd >= 0)
+        close(fd);
+      break;
+    }
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -862,7 +892,12 @@ accept_thread(gpointer data)
     BfdPath *p = g_new0(BfdPath, 1);
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
+    g_mutex_lock(&l->srv->lock);
+    g_hash_table_add(l->srv->paths, p);
     GThread *t = g_thread_try_new("path", path_thread, p, NULL);
+    if (t == NULL)
+      g_hash_table_remove(l->srv->paths, p);
+    g_mutex_unlock(&l->srv->lock);
     if (t == NULL) {
       g_warning("no thread for connection from %s", p->conn->peer);
       bf_conn_free(p->conn);
@@ -871,6 +906,7 @@ accept_thread(gpointer data)
     }
     g_thread_unref(t);
   }
+  g_free(l);
   return NULL;
 }
 
@@ -882,6 +918,30 @@ bfd_server_start(BfdServer *srv)
     l->srv = srv;
     l->fd = GPOINTER_TO_INT(srv->listen_fds->pdata[i]);
     l->name = srv->listen_names->pdata[i];
-    g_thread_unref(g_thread_new("accept", accept_thread, l));
+    g_ptr_array_add(srv->accept_threads, g_thread_new("accept", accept_thread, l));
   }
+}
+
+void
+bfd_server_stop(BfdServer *srv)
+{
+  GHashTableIter iter;
+  gpointer v;
+
+  g_mutex_lock(&srv->lock);
+  srv->stopping = TRUE;
+  g_mutex_unlock(&srv->lock);
+  for (guint i = 0; i < srv->listen_fds->len; i++)
+    shutdown(GPOINTER_TO_INT(srv->listen_fds->pdata[i]), SHUT_RDWR);
+  for (guint i = 0; i < srv->accept_threads->len; i++)
+    g_thread_join(srv->accept_threads->pdata[i]);
+  g_ptr_array_set_size(srv->accept_threads, 0);
+
+  g_mutex_lock(&srv->lock);
+  g_hash_table_iter_init(&iter, srv->paths);
+  while (g_hash_table_iter_next(&iter, &v, NULL))
+    bf_conn_shutdown(((BfdPath *)v)->conn);
+  while (g_hash_table_size(srv->paths) > 0)
+    g_cond_wait(&srv->paths_gone, &srv->lock);
+  g_mutex_unlock(&srv->lock);
 }

@@ -266,6 +266,7 @@ view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->entry_timeout = 0;
   cfg->attr_timeout = 0;
   cfg->negative_timeout = 0;
+  srv->accept_threads = g_ptr_array_new();
   bfd_server_start(srv);
   return srv;
 }

@@ -33,6 +33,7 @@ CHECKS=0
 LOGS_DUMPED=0
 FAST_CLEANUP=0
 WATCHDOG_PID=
+FG_PID=
 T=
 PORT=
 declare -A D_PID=() D_MNT=() D_LOG=() D_KIND=() D_CHILD=() D_N=()
@@ -48,7 +49,7 @@ check() {
 	local desc=$1 rc=0
 	shift
 	CHECKS=$((CHECKS + 1))
-	"$@" || rc=$?
+	fg_wait "$@" || rc=$?
 	if ((rc == 0)); then
 		pass "$desc"
 	else
@@ -134,7 +135,21 @@ run_t() {
 	local secs
 	secs=$(tmo "$1")
 	shift
-	timeout -k 5 "$secs" "$@"
+	fg_wait timeout -k 5 "$secs" "$@"
+}
+
+# fg_wait command...: run a command (or function, in a subshell: it cannot
+# change our variables) as a background job and wait for it. Unlike a
+# foreground command, the wait builtin returns at once when a signal
+# arrives, so a test stuck on a hung mount still gets its cleanup done
+# within the 0.5 s that meson grants between SIGTERM and SIGKILL.
+fg_wait() {
+	local rc=0
+	"$@" <&0 &
+	FG_PID=$!
+	wait "$FG_PID" || rc=$?
+	FG_PID=
+	return "$rc"
 }
 
 now() { date +%s.%N; }
@@ -183,14 +198,26 @@ pid_alive() {
 	[[ ${st:0:1} != Z ]]
 }
 
-# is_mounted DIR: DIR is a FUSE mount point right now.
-is_mounted() {
-	awk -v m="$1" '$2 == m && $3 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/mounts
+# mnt_enc PATH: PATH as /proc/mounts writes it (octal escapes); passed to
+# awk through ENVIRON, as awk -v would undo the escapes
+mnt_enc() {
+	local s=${1//\\/\\134}
+	s=${s// /\\040}
+	s=${s//$'\t'/\\011}
+	s=${s//$'\n'/\\012}
+	printf '%s' "$s"
 }
 
-# Mount points (FUSE) below DIR, one per line.
+# is_mounted DIR: DIR is a FUSE mount point right now.
+is_mounted() {
+	M=$(mnt_enc "$1") awk '$2 == ENVIRON["M"] && $3 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# Mount points (FUSE) below DIR, one per line (decoded).
 fuse_mounts_under() {
-	awk -v d="$1/" '$3 ~ /^fuse/ && index($2, d) == 1 { print $2 }' /proc/mounts
+	local mp
+	D=$(mnt_enc "$1")/ awk '$3 ~ /^fuse/ && index($2, ENVIRON["D"]) == 1 { print $2 }' /proc/mounts |
+		while read -r mp; do printf '%b\n' "$mp"; done
 }
 
 # Pids whose argv contains the exact argument ARG (to find a daemonized child).
@@ -213,6 +240,7 @@ abort_mounts_under() {
 	fi
 	while read -r _ _ minor _ mp _; do
 		minor=${minor#*:}
+		mp=$(printf '%b' "$mp")
 		[[ $mp == "$dir"/* ]] || continue
 		if [[ -w /sys/fs/fuse/connections/$minor/abort ]]; then
 			echo 1 >"/sys/fs/fuse/connections/$minor/abort" 2>/dev/null || true
@@ -296,6 +324,26 @@ start_server() {
 	local dbg=()
 	[[ ${BRAIDFS_TEST_DEBUG:-0} == 1 ]] && dbg=(-d)
 	start_daemon "$name" server "$mnt" "$BRAIDFSD" "$mnt" -o "$opts" -f "${dbg[@]}"
+	wait_listening "$name" "${SERVER_LISTEN:-127.0.0.1:$PORT}"
+}
+
+# port_listening PORT: a TCP socket listens on PORT (any address)
+port_listening() {
+	local hex
+	hex=$(printf ':%04X' "$1")
+	awk -v h="$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# wait_listening NAME ADDR:PORT: the mount can be up before the socket is
+wait_listening() {
+	local name=$1 port=${2##*:}
+	local deadline=$((SECONDS + $(tmo "$MOUNT_TIMEOUT")))
+	until port_listening "$port"; do
+		pid_alive "${D_PID[$name]}" || fail "$name exited before listening on port $port"
+		((SECONDS < deadline)) || fail "$name does not listen on port $port after $(tmo "$MOUNT_TIMEOUT") s"
+		sleep 0.1
+	done
 }
 
 # start_client NAME MNT [-o options...]   connects to SERVER_ADDR (127.0.0.1:$PORT)
@@ -450,7 +498,9 @@ cleanup() {
 		kill "$WATCHDOG_PID" 2>/dev/null
 		wait "$WATCHDOG_PID" 2>/dev/null
 	fi
-	for pid in "${BG_PIDS[@]}"; do
+	[[ -n $T ]] && ((FAST_CLEANUP)) && abort_mounts_under "$T"
+	for pid in $FG_PID "${BG_PIDS[@]}"; do
+		pkill -KILL -P "$pid" 2>/dev/null
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
@@ -461,7 +511,7 @@ cleanup() {
 			pid=${D_PID[$name]}
 			m=${D_MNT[$name]}
 			if ((FAST_CLEANUP)); then
-				fusermount3 -uz "$m" 2>/dev/null
+				is_mounted "$m" && fusermount3 -uz "$m" 2>/dev/null
 			elif is_mounted "$m"; then
 				timeout 5 fusermount3 -u "$m" 2>/dev/null ||
 					fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# bench/cp-bench.sh — cp into braidfs vs cp into a plain directory.
+#
+# usage: bench/cp-bench.sh [BUILD_DIR] [-r RUNS] [-W WARMUP] [-w WORKLOADS]
+#   BUILD_DIR   meson build directory holding src/client/braidfs and
+#               src/server/braidfsd (default ./build); nothing is built here
+#   -r RUNS     timed runs per cell, the median is reported (default 3)
+#   -W N        untimed warm-up runs per cell before those (default 1: on
+#               these VMs the first touch of fresh memory is slow)
+#   -w LIST     comma-separated workloads (default big,medium,small):
+#                 big     1 file of 1 GiB
+#                 medium  1000 files of 1 MiB      (cp -r)
+#                 small   10000 files of 4 KiB     (cp -r)
+#
+# For each workload the same random source (made once, in the page cache)
+# is copied with plain `cp` / `cp -r` into:
+#   plain      a directory on the same filesystem: the time of cp alone,
+#              which ends when the data is in the page cache (not on disk)
+#   plain+sync the same, plus the `sync` that puts it on disk
+#   p=1, p=4   a braidfs client mount with paths=1 / paths=4, connected over
+#              loopback to a braidfsd on this machine; cp ends when the
+#              server has fsynced every file (close(2) waits for that)
+# Each cell starts with WARMUP untimed runs. The target is removed (and
+# `sync` run, untimed) before every timed run. Each braidfs cell checks its
+# first timed run against the source (untimed).
+# Needs root (FUSE), bash, python3, coreutils; see bench/README.md.
+
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=./build
+RUNS=3
+WARMUP=1
+WORKLOADS=big,medium,small
+while (($#)); do
+	case $1 in
+	-r) RUNS=$2; shift 2 ;;
+	-W) WARMUP=$2; shift 2 ;;
+	-w) WORKLOADS=$2; shift 2 ;;
+	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "cp-bench: unknown option $1" >&2; exit 2 ;;
+	*) BUILD=$1; shift ;;
+	esac
+done
+BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "cp-bench: no build directory '$BUILD'" >&2; exit 2; }
+export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
+TEST_NAME=cp-bench
+# shellcheck source=../tests/integration/lib.sh
+source "$HERE/../tests/integration/lib.sh"
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+declare -A BYTES=() DESC=() RESULT=()
+
+make_sources() {
+	local w
+	for w in ${WORKLOADS//,/ }; do
+		case $w in
+		big)
+			DESC[$w]="1 file of 1 GiB"
+			mkdir -p "$T/src-big"
+			head -c $((1 << 30)) /dev/urandom >"$T/src-big/file.bin"
+			;;
+		medium)
+			DESC[$w]="1000 files of 1 MiB"
+			python3 - "$T/src-medium/tree" 1000 $((1 << 20)) <<'EOF'
+import os, sys
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    d = os.path.join(root, f"d{i // 100:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+			;;
+		small)
+			DESC[$w]="10000 files of 4 KiB"
+			python3 - "$T/src-small/tree" 10000 4096 <<'EOF'
+import os, sys
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    d = os.path.join(root, f"d{i // 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+			;;
+		*) fail "unknown workload '$w' (big, medium, small)" ;;
+		esac
+		BYTES[$w]=$(find "$T/src-$w" -type f -printf '%s\n' | awk '{ n += $1 } END { printf "%d", n }')
+	done
+}
+
+# copy_src W DEST: the timed command (cp for one file, cp -r for a tree)
+copy_src() {
+	if [[ $1 == big ]]; then
+		cp "$T/src-big/file.bin" "$2"
+	else
+		cp -r "$T/src-$1/tree" "$2"
+	fi
+}
+
+# bench_plain W
+bench_plain() {
+	local w=$1 i t0 dt rates=() srates=()
+	mkdir -p "$T/plain"
+	for ((i = 1; i <= WARMUP; i++)); do
+		rm -rf "$T/plain/run"
+		copy_src "$w" "$T/plain/run"
+	done
+	for ((i = 1; i <= RUNS; i++)); do
+		rm -rf "$T/plain/run"
+		sync
+		t0=$(now)
+		copy_src "$w" "$T/plain/run"
+		dt=$(elapsed "$t0")
+		sync
+		rates+=("$(mb_per_s "${BYTES[$w]}" "$dt")")
+		srates+=("$(mb_per_s "${BYTES[$w]}" "$(elapsed "$t0")")")
+		printf '   %-6s plain      run %d: %s s, %s MB/s\n' "$w" "$i" "$dt" "${rates[-1]}"
+	done
+	rm -rf "$T/plain/run"
+	RESULT[$w,plain]=$(median "${rates[@]}")
+	RESULT[$w,plainsync]=$(median "${srates[@]}")
+}
+
+# bench_braidfs W PATHS: one server and one client for the cell
+bench_braidfs() {
+	local w=$1 p=$2 i t0 dt rates=() sess
+	PORT=$(free_port)
+	start_server "srv-$w-p$p" "$T/srv" "$T/store"
+	start_client "cli-$w-p$p" "$T/cli" "paths=$p" "label=bench-$w-p$p"
+	sess=$(session_for_label "$T/srv" "bench-$w-p$p") || fail "no session directory"
+	for ((i = 1; i <= WARMUP; i++)); do
+		copy_src "$w" "$T/cli/warmup$i" || fail "cp into the braidfs mount failed ($w, paths=$p, warm-up)"
+		rm -rf "$sess/warmup$i" || true
+	done
+	for ((i = 1; i <= RUNS; i++)); do
+		sync
+		t0=$(now)
+		copy_src "$w" "$T/cli/run$i" || fail "cp into the braidfs mount failed ($w, paths=$p, run $i)"
+		dt=$(elapsed "$t0")
+		rates+=("$(mb_per_s "${BYTES[$w]}" "$dt")")
+		printf '   %-6s p=%d        run %d: %s s, %s MB/s\n' "$w" "$p" "$i" "$dt" "${rates[-1]}"
+		if ((i == 1)); then
+			if [[ $w == big ]]; then
+				check "$w p=$p: the server's copy equals the source" cmp "$T/src-big/file.bin" "$sess/run1"
+			else
+				check "$w p=$p: the server's copy equals the source" diff_trees "$T/src-$w/tree" "$sess/run1"
+			fi
+		fi
+		rm -rf "$sess/run$i" || echo "   (could not remove $sess/run$i)" # frees the store
+	done
+	stop_daemon "cli-$w-p$p"
+	stop_daemon "srv-$w-p$p"
+	rm -rf "$T/store"
+	RESULT[$w,p$p]=$(median "${rates[@]}")
+}
+
+# ---------------------------------------------------------------- run
+
+need_space 4500
+note "machine: $(nproc) CPU(s), $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), kernel $(uname -r)"
+note "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+note "filesystem of $T: $(df -PT "$T" | awk 'NR == 2 { print $2 }')"
+note "braidfs: $("$BRAIDFS" -V 2>&1 | head -n 1), commit $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
+note "runs per cell: $WARMUP untimed warm-up, then $RUNS timed (median reported)"
+
+t0=$(now)
+make_sources
+note "sources made in $(elapsed "$t0") s"
+
+for w in ${WORKLOADS//,/ }; do
+	note "workload $w: ${DESC[$w]}"
+	bench_plain "$w"
+	bench_braidfs "$w" 1
+	bench_braidfs "$w" 4
+done
+check_sanitizers
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.2fx", a / b }'; }
+echo
+echo "cp throughput, MB/s (10^6 bytes/s), median of $RUNS; ratio vs plain cp:"
+printf '%-22s %10s %16s %18s %18s\n' workload "plain cp" "plain+sync" "braidfs paths=1" "braidfs paths=4"
+for w in ${WORKLOADS//,/ }; do
+	pl=${RESULT[$w,plain]}
+	printf '%-22s %10s %16s %18s %18s\n' "${DESC[$w]}" "$pl" \
+		"${RESULT[$w,plainsync]} ($(ratio "${RESULT[$w,plainsync]}" "$pl"))" \
+		"${RESULT[$w,p1]} ($(ratio "${RESULT[$w,p1]}" "$pl"))" \
+		"${RESULT[$w,p4]} ($(ratio "${RESULT[$w,p4]}" "$pl"))"
+done
+echo "plain cp ends in the page cache; plain+sync and braidfs end with the data on disk."
+
+((FAILS == 0)) || fail "$FAILS check(s) failed: the figures above are not trustworthy"
+exit 0
