@@ -97,7 +97,12 @@ typedef enum {
   BF_OP_UNLINK = 3,
   BF_OP_RENAME = 4,
   BF_OP_CANCEL = 5,   /* abandon an item that was opened but not closed */
+  BF_OP_SETATTR = 6,  /* set mode and/or mtime of a stored file or directory */
 } BfOpKind;
+
+/* OP flags for SETATTR: which attributes to set. */
+#define BF_SETATTR_MODE 0x01u
+#define BF_SETATTR_MTIME 0x02u
 
 /* Status codes in ITEM_ACK, OP_ACK and ERROR. */
 typedef enum {
@@ -188,7 +193,10 @@ typedef struct {
 typedef struct {
   uint64_t op_id;
   uint8_t op;                     /* BfOpKind */
-  uint32_t mode;                  /* MKDIR */
+  uint8_t flags;                  /* SETATTR: BF_SETATTR_*; else 0 */
+  uint32_t mode;                  /* MKDIR, SETATTR */
+  int64_t mtime_sec;              /* SETATTR */
+  uint32_t mtime_nsec;
   uint64_t item_id;               /* CANCEL */
   BfBytes name;                   /* empty for CANCEL */
   BfBytes name2;                  /* RENAME target, else empty */

@@ -82,6 +82,11 @@ uint64_t bfc_item_size(BfcItem *it);
 int bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
            uint32_t mode);
 
+/* Sets mode (BF_SETATTR_MODE) and/or mtime (BF_SETATTR_MTIME) of a
+ * delivered file or directory on the server. */
+int bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
+                const struct timespec *mtime);
+
 int bfc_status_errno(uint8_t status);
 
 /* outbox.c */

@@ -164,6 +164,7 @@ main(int argc, char **argv)
   BfcConfig cfg = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree char *names = NULL;
+  g_autofree char *server = NULL;
   BfcSession *s = NULL;
   int rc = 1;
 
@@ -192,7 +193,7 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
-  g_autofree char *server = bfc_session_server(s);
+  server = bfc_session_server(s);
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */

@@ -438,66 +438,73 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   return rc;
 }
 
-/* Mode and times of a file being written travel with its ITEM_CLOSE. */
+/* Mode and times of a file being written travel with its ITEM_CLOSE; those
+ * of delivered files and of directories are set on the server at once
+ * (tar, rsync and cp -a set them after closing). */
 static int
-ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
+         uint32_t mode, const struct timespec *mtime)
 {
   Outbox *o = outbox();
   BfcItem *it = fi ? (BfcItem *)(uintptr_t)fi->fh : NULL;
   Node *n;
-  int rc = 0;
+  int rc;
 
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
-  if (it == NULL && n)
+  if (it == NULL && n != NULL)
     it = n->item;
-  if (it != NULL) {
-    g_mutex_lock(&it->wlock);
-    it->mode = mode & 07777;
-    g_mutex_unlock(&it->wlock);
-  } else if (n == NULL) {
-    rc = -ENOENT;
-  } else if (n->children) {
-    n->mode = mode & 07777;
-  } else if ((mode & 07777) != n->mode) {
-    rc = -EACCES;
-  }
+  if (it != NULL)
+    bfc_item_ref(it);
   g_mutex_unlock(&o->lock);
+  if (n == NULL && it == NULL)
+    return -ENOENT;
+  if (it != NULL && !it->closed) {
+    g_mutex_lock(&it->wlock);
+    if (flags & BF_SETATTR_MODE)
+      it->mode = mode;
+    if (flags & BF_SETATTR_MTIME)
+      it->mtime = *mtime;
+    g_mutex_unlock(&it->wlock);
+    bfc_item_unref(it);
+    return 0;
+  }
+  if (it != NULL)
+    bfc_item_unref(it);
+  if (strcmp(path, "/") == 0)
+    return -EPERM;
+  rc = bfc_setattr(o->sess, path + 1, flags, mode, mtime);
+  if (rc == 0) {
+    g_mutex_lock(&o->lock);
+    n = lookup(o, path);
+    if (n != NULL && (flags & BF_SETATTR_MODE))
+      n->mode = mode;
+    if (n != NULL && (flags & BF_SETATTR_MTIME))
+      n->mtime = *mtime;
+    g_mutex_unlock(&o->lock);
+  }
   return rc;
+}
+
+static int
+ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+  return set_attr(path, fi, BF_SETATTR_MODE, mode & 07777, NULL);
 }
 
 static int
 ob_utimens(const char *path, const struct timespec tv[2],
            struct fuse_file_info *fi)
 {
-  Outbox *o = outbox();
-  BfcItem *it = fi ? (BfcItem *)(uintptr_t)fi->fh : NULL;
   struct timespec t;
-  Node *n;
-  int rc = 0;
 
+  if (tv != NULL && tv[1].tv_nsec == UTIME_OMIT)
+    return 0;   /* only atime changes, and atime is not transferred */
   if (tv == NULL || tv[1].tv_nsec == UTIME_NOW)
     clock_gettime(CLOCK_REALTIME, &t);
   else
     t = tv[1];
-  g_mutex_lock(&o->lock);
-  n = lookup(o, path);
-  if (it == NULL && n)
-    it = n->item;
-  if (tv != NULL && tv[1].tv_nsec == UTIME_OMIT) {
-    rc = n ? 0 : -ENOENT;
-  } else if (it != NULL) {
-    g_mutex_lock(&it->wlock);
-    it->mtime = t;
-    g_mutex_unlock(&it->wlock);
-  } else if (n == NULL) {
-    rc = -ENOENT;
-  } else {
-    /* Directories and delivered files: the new time is kept here only. */
-    n->mtime = t;
-  }
-  g_mutex_unlock(&o->lock);
-  return rc;
+  return set_attr(path, fi, BF_SETATTR_MTIME, 0, &t);
 }
 
 static int

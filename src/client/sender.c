@@ -69,6 +69,8 @@ struct BfcSession {
   char *dead;                 /* why the session cannot continue */
 };
 
+static int bfc_op_send(BfcSession *s, const BfOp *op);
+
 /* ---- buffers ----------------------------------------------------------- */
 
 static uint8_t *
@@ -528,6 +530,33 @@ int
 bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
        uint32_t mode)
 {
+  BfOp o = { .op = op, .mode = mode & 07777 };
+
+  o.name.data = (const uint8_t *)name;
+  o.name.len = name ? (uint16_t)strlen(name) : 0;
+  o.name2.data = (const uint8_t *)name2;
+  o.name2.len = name2 ? (uint16_t)strlen(name2) : 0;
+  return bfc_op_send(s, &o);
+}
+
+int
+bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
+            const struct timespec *mtime)
+{
+  BfOp o = { .op = BF_OP_SETATTR, .flags = flags, .mode = mode & 07777 };
+
+  if (mtime != NULL) {
+    o.mtime_sec = mtime->tv_sec;
+    o.mtime_nsec = (uint32_t)mtime->tv_nsec;
+  }
+  o.name.data = (const uint8_t *)name;
+  o.name.len = (uint16_t)strlen(name);
+  return bfc_op_send(s, &o);
+}
+
+static int
+bfc_op_send(BfcSession *s, const BfOp *op)
+{
   BfMsg m = { .type = BF_FRAME_OP };
   BfcOpWait w = { 0 };
   uint64_t id;
@@ -544,13 +573,8 @@ bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
   g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &w);
   g_mutex_unlock(&s->lock);
 
+  m.u.op = *op;
   m.u.op.op_id = id;
-  m.u.op.op = op;
-  m.u.op.mode = mode & 07777;
-  m.u.op.name.data = (const uint8_t *)name;
-  m.u.op.name.len = name ? (uint16_t)strlen(name) : 0;
-  m.u.op.name2.data = (const uint8_t *)name2;
-  m.u.op.name2.len = name2 ? (uint16_t)strlen(name2) : 0;
   gboolean sent = bf_conn_send(s->paths[0].conn, &m, &error);
 
   g_mutex_lock(&s->lock);

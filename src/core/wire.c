@@ -329,6 +329,7 @@ op_str(uint8_t op)
   case BF_OP_UNLINK: return "UNLINK";
   case BF_OP_RENAME: return "RENAME";
   case BF_OP_CANCEL: return "CANCEL";
+  case BF_OP_SETATTR: return "SETATTR";
   default: return "unknown";
   }
 }
@@ -589,12 +590,13 @@ decode_item_ack(BfCursor *c, BfItemAck *m, GError **error)
 static gboolean
 decode_op(BfCursor *c, BfOp *m, GError **error)
 {
-  uint8_t res;
 
   if (!get_u64(c, "op_id", &m->op_id, error) ||
       !get_u8(c, "op", &m->op, error) ||
-      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "flags", &m->flags, error) ||
       !get_u32(c, "mode", &m->mode, error) ||
+      !get_i64(c, "mtime_sec", &m->mtime_sec, error) ||
+      !get_u32(c, "mtime_nsec", &m->mtime_nsec, error) ||
       !get_u64(c, "item_id", &m->item_id, error) ||
       !get_lv(c, "name_len", "name", &m->name, error) ||
       !get_lv(c, "name2_len", "name2", &m->name2, error) ||
@@ -614,6 +616,9 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
   case BF_OP_CANCEL:
     want_name = FALSE, want_name2 = FALSE;
     break;
+  case BF_OP_SETATTR:
+    want_name = TRUE, want_name2 = FALSE;
+    break;
   default:
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown op %u",
                 m->op);
@@ -621,6 +626,13 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
 
   if (!check_mode(c->frame, m->mode, error))
     return FALSE;
+  if (m->mtime_nsec >= NSEC_PER_SEC)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "mtime_nsec %u >= 1000000000", m->mtime_nsec);
+  uint8_t known = m->op == BF_OP_SETATTR ? (BF_SETATTR_MODE | BF_SETATTR_MTIME) : 0;
+  if (m->flags & ~known)
+    return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
+                "%s with unknown flags 0x%02x", op_str(m->op), m->flags);
 
   const char *op = op_str(m->op);
   if (!want_name && m->name.len != 0)
@@ -966,8 +978,10 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
       return FALSE;
     put_u64(b, m->op_id);
     put_u8(b, m->op);
-    put_zero(b, 1);
+    put_u8(b, m->flags);
     put_u32(b, m->mode);
+    put_u64(b, (uint64_t)m->mtime_sec);
+    put_u32(b, m->mtime_nsec);
     put_u64(b, m->item_id);
     put_lv(b, m->name);
     put_lv(b, m->name2);

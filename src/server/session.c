@@ -534,6 +534,28 @@ on_item_close(BfdPath *p, const BfItemClose *c)
 
 /* ---- directory operations ---------------------------------------------- */
 
+/* Opens the entry itself (never a symlink's target) so that its metadata
+ * change can be made durable with fsync. */
+static int
+op_setattr(int parent, const char *leaf, const BfOp *o)
+{
+  int fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+                            { o->mtime_sec, o->mtime_nsec } };
+  int rc = 0;
+
+  if (fd < 0)
+    return errno;
+  if ((o->flags & BF_SETATTR_MODE) && fchmod(fd, o->mode & 07777) < 0)
+    rc = errno;
+  if (rc == 0 && (o->flags & BF_SETATTR_MTIME) && futimens(fd, ts) < 0)
+    rc = errno;
+  if (rc == 0 && fsync(fd) < 0)
+    rc = errno;
+  close(fd);
+  return rc;
+}
+
 static int
 op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
 {
@@ -593,6 +615,9 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
     if (rc == 0)
       fsync(parent2);
     close(parent2);
+    break;
+  case BF_OP_SETATTR:
+    rc = op_setattr(parent, leaf, o);
     break;
   default:
     rc = EINVAL;

@@ -133,7 +133,10 @@ fill_op(BfMsg *m)
   m->type = BF_FRAME_OP;
   m->u.op.op_id = 77;
   m->u.op.op = BF_OP_RENAME;
+  m->u.op.flags = 0;
   m->u.op.mode = 0;
+  m->u.op.mtime_sec = 1700000000;
+  m->u.op.mtime_nsec = 123;
   m->u.op.item_id = 0;
   m->u.op.name = bytes("dir/.file.tmp");
   m->u.op.name2 = bytes("dir/file");
@@ -335,6 +338,9 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.op.op_id, ==, b->u.op.op_id);
     g_assert_cmpuint(a->u.op.op, ==, b->u.op.op);
     g_assert_cmpuint(a->u.op.mode, ==, b->u.op.mode);
+    g_assert_cmpuint(a->u.op.flags, ==, b->u.op.flags);
+    g_assert_cmpint(a->u.op.mtime_sec, ==, b->u.op.mtime_sec);
+    g_assert_cmpuint(a->u.op.mtime_nsec, ==, b->u.op.mtime_nsec);
     g_assert_cmpuint(a->u.op.item_id, ==, b->u.op.item_id);
     assert_bytes_eq(a->u.op.name, b->u.op.name);
     assert_bytes_eq(a->u.op.name2, b->u.op.name2);
@@ -1549,7 +1555,10 @@ test_op(void)
     { BF_OP_CANCEL, "a", "", FALSE, BF_WIRE_ERROR_RANGE, "CANCEL with a name of 1" },
     { BF_OP_CANCEL, "", "b", FALSE, BF_WIRE_ERROR_RANGE, "CANCEL with a name2" },
     { 0, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "OP: unknown op 0" },
-    { 6, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 6" },
+    { BF_OP_SETATTR, "a/b", "", TRUE, 0, NULL },
+    { BF_OP_SETATTR, "", "", FALSE, BF_WIRE_ERROR_NAME, "OP SETATTR: name is empty" },
+    { BF_OP_SETATTR, "a", "b", FALSE, BF_WIRE_ERROR_RANGE, "SETATTR with a name2" },
+    { 7, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 7" },
     { 255, "", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 255" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1572,6 +1581,24 @@ test_op(void)
   expect_ok(&m);
   m.u.op.mode = 040755;
   expect_error(&m, BF_WIRE_ERROR_RANGE, "OP: mode 040755");
+
+  /* Flags exist for SETATTR only; its times are checked like ITEM_OPEN's. */
+  fill_op(&m);
+  m.u.op.op = BF_OP_SETATTR;
+  m.u.op.name2.len = 0;
+  m.u.op.flags = BF_SETATTR_MODE | BF_SETATTR_MTIME;
+  m.u.op.mode = 0600;
+  m.u.op.mtime_sec = -1;
+  m.u.op.mtime_nsec = 999999999;
+  expect_ok(&m);
+  m.u.op.mtime_nsec = 1000000000;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "mtime_nsec 1000000000");
+  m.u.op.mtime_nsec = 0;
+  m.u.op.flags = 0x04;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "SETATTR with unknown flags 0x04");
+  fill_op(&m);
+  m.u.op.flags = BF_SETATTR_MODE;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "RENAME with unknown flags 0x01");
 }
 
 static void
