@@ -378,14 +378,15 @@ ob_unlink(const char *path)
   if (rc < 0)
     return rc;
   if (it != NULL) {
-    /* Still being written: the item is abandoned, nothing is stored. */
+    /* A version still being written is abandoned; nothing of it stays. */
     bfc_item_cancel(it);
     bfc_item_unref(it);
-  } else {
-    rc = bfc_op(o->sess, BF_OP_UNLINK, path + 1, NULL, 0);
-    if (rc == -ENOENT)
-      rc = 0;
   }
+  /* Whatever version was delivered before goes too (CANCEL and UNLINK
+   * travel in order on the control path). */
+  rc = bfc_op(o->sess, BF_OP_UNLINK, path + 1, NULL, 0);
+  if (rc == -ENOENT)
+    rc = 0;
   if (rc == 0) {
     g_mutex_lock(&o->lock);
     n = lookup(o, path);
