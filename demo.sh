@@ -11,7 +11,7 @@ if [[ ${BRAIDFS_DEMO_NO_INSTALL:-0} != 1 ]]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends gcc meson ninja-build \
-		pkg-config fuse3 libfuse3-dev libglib2.0-dev libsodium-dev \
+		pkg-config fuse3 libfuse3-dev libglib2.0-dev libsodium-dev libssl-dev \
 		libisal-dev >/dev/null
 fi
 
@@ -65,7 +65,7 @@ echo "== cat $session/hello.txt"
 cat "$session/hello.txt"
 echo "== cat $session/.session"
 cat "$session/.session"
-echo "== b2sum -l 256 (the digest the protocol verified)"
-b2sum -l 256 "$demo/src/photos/beach.raw" "$session/photos/beach.raw"
+echo "== sha256sum (the digest the protocol verified)"
+sha256sum "$demo/src/photos/beach.raw" "$session/photos/beach.raw"
 diff -r -x .session "$demo/src" "$session" && echo "== source and server copy are identical"
 echo "== unmounting"

@@ -27,7 +27,7 @@ extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
 #define BF_PROTOCOL_VERSION 1
 #define BF_HEADER_LEN 6
 #define BF_ID_LEN 16          /* session id and attach token: 128 bits */
-#define BF_DIGEST_LEN 32      /* BLAKE2b-256 */
+#define BF_DIGEST_LEN 32      /* SHA-256 or BLAKE2b-256 */
 #define BF_CHUNK_MIN (4u * 1024)
 #define BF_CHUNK_MAX (16u * 1024 * 1024)
 #define BF_CHUNK_DEFAULT (1024u * 1024)
@@ -83,7 +83,8 @@ typedef enum {
 } BfCoding;
 
 typedef enum {
-  BF_DIGEST_BLAKE2B_256 = 1,
+  BF_DIGEST_BLAKE2B_256 = 1,  /* b2sum -l 256 */
+  BF_DIGEST_SHA256 = 2,       /* sha256sum */
 } BfDigestAlg;
 
 typedef enum {
@@ -151,6 +152,7 @@ typedef struct {
   uint8_t coding;                 /* BfCoding */
   uint8_t coding_k;
   uint8_t coding_n;
+  uint8_t digest_alg;             /* BfDigestAlg of the ITEM_CLOSE digest */
   BfBytes name;                   /* validated relative path */
 } BfItemOpen;
 

@@ -46,7 +46,7 @@ struct BfcItem {
   uint32_t fill;
   uint32_t next_chunk;        /* index of the chunk in buf */
   uint64_t size;
-  BfDigest digest;
+  BfDigest *digest;           /* of the chunks emitted so far */
   uint32_t mode;
   struct timespec mtime;
   gboolean closed;            /* this version sealed: ITEM_CLOSE sent */

@@ -167,6 +167,7 @@ announce(BfcItem *it)
   m.u.item_open.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
   m.u.item_open.coding = BF_CODING_STRIPE;
   m.u.item_open.coding_k = m.u.item_open.coding_n = 1;
+  m.u.item_open.digest_alg = bf_digest_alg(it->digest);
   m.u.item_open.name.data = (const uint8_t *)it->name;
   m.u.item_open.name.len = (uint16_t)strlen(it->name);
   if (!bf_conn_send(s->paths[0].conn, &m, &error)) {
@@ -188,7 +189,7 @@ bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
   it->mode = mode & 07777;
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   g_mutex_init(&it->wlock);
-  bf_digest_init(&it->digest);
+  it->digest = bf_digest_new(BF_DIGEST_SHA256);
   announce(it);
   return it;
 }
@@ -206,6 +207,7 @@ bfc_item_unref(BfcItem *it)
   if (it == NULL || !g_atomic_int_dec_and_test(&it->refs))
     return;
   g_free(it->buf);
+  bf_digest_free(it->digest);
   g_free(it->name);
   g_free(it->error);
   g_mutex_clear(&it->wlock);
@@ -286,7 +288,7 @@ emit(BfcItem *it, uint32_t total)
   c->total = total;
   c->len = it->fill;
   c->data = it->buf;
-  bf_digest_update(&it->digest, c->data, c->len);
+  bf_digest_update(it->digest, c->data, c->len);
   c->crc = bf_crc32c(c->data, c->len);
   it->buf = pool_get(s);
   it->fill = 0;
@@ -349,7 +351,8 @@ reopen(BfcItem *it)
               it->name);
     return -EIO;
   }
-  bf_digest_init(&it->digest);
+  bf_digest_free(it->digest);
+  it->digest = bf_digest_new(BF_DIGEST_SHA256);
   it->closed = FALSE;
   announce(it);
   return 0;
@@ -423,7 +426,7 @@ finish_writing(BfcItem *it)
   g_autoptr(GError) error = NULL;
   int rc;
 
-  BfDigest tail;
+  g_autoptr(BfDigest) tail = NULL;
 
   /* A truncate may have extended the file past the last write. */
   if (it->size > written && (rc = put(it, NULL, it->size - written, written)) < 0)
@@ -431,7 +434,7 @@ finish_writing(BfcItem *it)
   /* The partial last chunk leaves as a copy and the digest is finished on a
    * copy of its state, so that a write after this close can continue the
    * file (see reopen). */
-  tail = it->digest;
+  tail = bf_digest_copy(it->digest);
   if (it->fill > 0) {
     BfcChunk *c = g_new0(BfcChunk, 1);
     c->item = bfc_item_ref(it);
@@ -440,7 +443,7 @@ finish_writing(BfcItem *it)
     c->len = it->fill;
     c->data = pool_get(s);
     memcpy(c->data, it->buf, it->fill);
-    bf_digest_update(&tail, c->data, c->len);
+    bf_digest_update(tail, c->data, c->len);
     c->crc = bf_crc32c(c->data, c->len);
     if ((rc = submit(s, c)) < 0)
       return rc;
@@ -448,8 +451,8 @@ finish_writing(BfcItem *it)
   m.u.item_close.item_id = it->id;
   m.u.item_close.total_chunks = total;
   m.u.item_close.size = it->size;
-  m.u.item_close.digest_alg = BF_DIGEST_BLAKE2B_256;
-  bf_digest_final(&tail, m.u.item_close.digest);
+  m.u.item_close.digest_alg = bf_digest_alg(tail);
+  bf_digest_final(tail, m.u.item_close.digest);
   m.u.item_close.mode = it->mode;
   m.u.item_close.mtime_sec = it->mtime.tv_sec;
   m.u.item_close.mtime_nsec = (uint32_t)it->mtime.tv_nsec;

@@ -464,8 +464,6 @@ check_coding(const char *frame, const BfItemOpen *m, GError **error)
 static gboolean
 decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
 {
-  uint8_t res;
-
   if (!get_u64(c, "item_id", &m->item_id, error) ||
       !get_u32(c, "chunk_size", &m->chunk_size, error) ||
       !get_u32(c, "mode", &m->mode, error) ||
@@ -474,7 +472,7 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
       !get_u8(c, "coding", &m->coding, error) ||
       !get_u8(c, "coding_k", &m->coding_k, error) ||
       !get_u8(c, "coding_n", &m->coding_n, error) ||
-      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "digest_alg", &m->digest_alg, error) ||
       !get_lv(c, "name_len", "name", &m->name, error) ||
       !cur_end(c, error))
     return FALSE;
@@ -486,6 +484,9 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
   if (m->mtime_nsec >= NSEC_PER_SEC)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
+  if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
+    return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown digest_alg %u",
+                m->digest_alg);
   return check_mode(c->frame, m->mode, error) &&
          check_coding(c->frame, m, error) &&
          check_name(c->frame, NULL, NULL, m->name, error);
@@ -559,7 +560,7 @@ decode_item_close(BfCursor *c, BfItemClose *m, GError **error)
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
   if (!check_mode(c->frame, m->mode, error))
     return FALSE;
-  if (m->digest_alg != BF_DIGEST_BLAKE2B_256)
+  if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "unknown digest_alg %u", m->digest_alg);
   /* Only the empty item has no chunks: every chunk carries >= 1 byte. */
@@ -924,7 +925,7 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u8(b, m->coding);
     put_u8(b, m->coding_k);
     put_u8(b, m->coding_n);
-    put_zero(b, 1);
+    put_u8(b, m->digest_alg);
     put_lv(b, m->name);
     return TRUE;
   }

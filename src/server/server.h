@@ -64,9 +64,10 @@ struct BfdItem {
   int fd;
   GMutex lock;               /* protects everything below */
   BfAssembler *asm_;
-  BfDigest digest;
+  BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
   uint8_t want[BF_DIGEST_LEN];
+  uint8_t want_alg;
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;

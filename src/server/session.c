@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -97,6 +99,7 @@ item_unref(BfdItem *it)
   if (it->fd >= 0)
     close(it->fd);
   bf_assembler_free(it->asm_);
+  bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
   g_free(it->name);
   g_free(it);
@@ -235,7 +238,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part",
              o->item_id);
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
-  bf_digest_init(&it->digest);
+  it->digest = bf_digest_new(o->digest_alg);
 
   g_mutex_lock(&s->lock);
   if (g_hash_table_contains(s->items, &it->id)) {
@@ -325,7 +328,7 @@ hash_forward(BfdPath *p, BfdItem *it, uint32_t just, const uint8_t *data)
         return FALSE;
       buf = tmp;
     }
-    bf_digest_update(&it->digest, buf, len);
+    bf_digest_update(it->digest, buf, len);
     it->hashed++;
   }
   return TRUE;
@@ -346,10 +349,11 @@ finalize(BfdPath *p, BfdItem *it, char **msg, uint64_t *replaced)
   int parent, err;
 
   it->finished = TRUE;
-  bf_digest_final(&it->digest, got);
+  bf_digest_final(it->digest, got);
   if (sodium_memcmp(got, it->want, sizeof got) != 0) {
-    *msg = g_strdup_printf("%s: BLAKE2b-256 digest mismatch, item discarded",
-                           it->name);
+    *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
+                           it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
+                                                            : "BLAKE2b-256");
     unlinkat(s->tmp_fd, it->tmpname, 0);
     return BF_ST_CORRUPT;
   }
@@ -515,8 +519,13 @@ on_item_close(BfdPath *p, const BfItemClose *c)
       ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
                   c->item_id, error->message);
     }
+  } else if (c->digest_alg != bf_digest_alg(it->digest)) {
+    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
+                "digest_alg %u differs from ITEM_OPEN's", c->item_id,
+                c->digest_alg);
   } else {
     memcpy(it->want, c->digest, sizeof it->want);
+    it->want_alg = c->digest_alg;
     it->mode = c->mode;
     it->mtime_sec = c->mtime_sec;
     it->mtime_nsec = c->mtime_nsec;

@@ -78,6 +78,7 @@ fill_item_open(BfMsg *m)
   m->u.item_open.coding = BF_CODING_STRIPE;
   m->u.item_open.coding_k = 1;
   m->u.item_open.coding_n = 1;
+  m->u.item_open.digest_alg = BF_DIGEST_SHA256;
   m->u.item_open.name = bytes("photos/2024/\xc3\xa9t\xc3\xa9 1.jpg");
 }
 
@@ -298,6 +299,7 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.item_open.coding, ==, b->u.item_open.coding);
     g_assert_cmpuint(a->u.item_open.coding_k, ==, b->u.item_open.coding_k);
     g_assert_cmpuint(a->u.item_open.coding_n, ==, b->u.item_open.coding_n);
+    g_assert_cmpuint(a->u.item_open.digest_alg, ==, b->u.item_open.digest_alg);
     assert_bytes_eq(a->u.item_open.name, b->u.item_open.name);
     break;
   case BF_FRAME_CHUNK:
@@ -971,7 +973,7 @@ test_golden(void)
     0x00, 0x00, 0x01, 0xa4,
     0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x00,
     0x00, 0x00, 0x00, 0x05,
-    0x00, 0x01, 0x01, 0x00,
+    0x00, 0x01, 0x01, 0x01,
     0x00, 0x07, 'a', '/', 'b', '.', 't', 'x', 't',
   };
   static const uint8_t chunk[] = {
@@ -1020,6 +1022,7 @@ test_golden(void)
   m.u.item_open.coding = BF_CODING_STRIPE;
   m.u.item_open.coding_k = 1;
   m.u.item_open.coding_n = 1;
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE2B_256;
   m.u.item_open.name = bytes("a/b.txt");
   g_assert_true(bf_msg_encode(&m, b));
   g_assert_cmpmem(b->data, b->len, item_open, sizeof item_open);
@@ -1311,6 +1314,14 @@ test_item_open(void)
   BfMsg m;
   memset(&m, 0, sizeof m);
 
+  fill_item_open(&m);
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE2B_256;
+  expect_ok(&m);
+  m.u.item_open.digest_alg = 0;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "ITEM_OPEN: unknown digest_alg 0");
+  m.u.item_open.digest_alg = 3;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
+
   static const uint32_t good_sizes[] = { BF_CHUNK_MIN, BF_CHUNK_DEFAULT,
                                          BF_CHUNK_MAX };
   for (size_t i = 0; i < G_N_ELEMENTS(good_sizes); i++) {
@@ -1486,8 +1497,10 @@ test_item_close(void)
   fill_item_close(&m);
   m.u.item_close.digest_alg = 0;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 0");
-  m.u.item_close.digest_alg = 2;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 2");
+  m.u.item_close.digest_alg = BF_DIGEST_SHA256;
+  expect_ok(&m);
+  m.u.item_close.digest_alg = 3;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
 
   fill_item_close(&m);
   m.u.item_close.mode = 010644;
