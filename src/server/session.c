@@ -385,16 +385,24 @@ fail_errno:
   return (uint8_t)bfd_errno_status(err);
 }
 
-/* Fails an item over max_item_size. Called with it->lock held. */
-static uint8_t
-too_big(BfdPath *p, BfdItem *it, char **msg)
+/* Answers a chunk or close the assembler refused. Going over max_item_size
+ * is a limit, not a violation: only the item fails (*done, *status, *msg
+ * for ITEM_ACK STORED). Anything else ends the path. Called with it->lock
+ * held; returns FALSE when the path must close. */
+static gboolean
+asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
+            uint8_t *status, char **msg)
 {
-  it->finished = TRUE;
+  if (!g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG))
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", it->id,
+                  error->message);
+  it->finished = *done = TRUE;
   unlinkat(p->sess->tmp_fd, it->tmpname, 0);
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
                          "(%" G_GUINT64_FORMAT " bytes)", it->name,
                          p->srv->limits.max_item_size);
-  return BF_ST_TOO_BIG;
+  *status = BF_ST_TOO_BIG;
+  return TRUE;
 }
 
 static void
@@ -450,14 +458,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
     /* Its failure was already reported; let the sender drain. */
   } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                                  c->payload_len, &off, &dup, &error)) {
-    if (g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG)) {
-      /* A limit, not a violation: only this item fails. */
-      done = TRUE;
-      status = too_big(p, it, &msg);
-    } else {
-      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
-                  c->item_id, error->message);
-    }
+    ok = asm_failure(p, it, error, &done, &status, &msg);
   } else if (dup) {
     uint8_t *old = scratch(p, c->payload_len);
     if (!pread_full(it->fd, old, c->payload_len, off) ||
@@ -512,13 +513,7 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   if (it->finished) {
     /* already failed and reported */
   } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
-    if (g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG)) {
-      done = TRUE;
-      status = too_big(p, it, &msg);
-    } else {
-      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
-                  c->item_id, error->message);
-    }
+    ok = asm_failure(p, it, error, &done, &status, &msg);
   } else if (c->digest_alg != bf_digest_alg(it->digest)) {
     ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
                 "digest_alg %u differs from ITEM_OPEN's", c->item_id,
