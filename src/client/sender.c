@@ -245,13 +245,18 @@ submit(BfcSession *s, BfcChunk *c)
   for (;;) {
     if (s->dead || it->state == BFC_ITEM_FAILED)
       break;
+    load_snapshot(s, loads);
     if (it->state != BFC_ITEM_OPENING) {
-      load_snapshot(s, loads);
       p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
                         c->id, c->len);
-      if (p >= 0)
-        break;
+    } else if (loads[0].alive && loads[0].inflight < s->cfg.window &&
+               (s->cfg.sched != BF_SCHED_RR || c->id % s->cfg.n_paths == 0)) {
+      /* Before OPENED only path 0 may carry the item: it carried the
+       * ITEM_OPEN first, so a small file costs one round trip, not two. */
+      p = 0;
     }
+    if (p >= 0)
+      break;
     if (!g_cond_wait_until(&s->cond, &s->lock, deadline)) {
       item_fail_locked(it, BF_ST_IO, "no acknowledgement from the server "
                        "within the timeout");

@@ -223,6 +223,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   BfdItem *it;
 
   if (o->coding != BF_CODING_STRIPE) {
+    g_mutex_lock(&s->lock);
+    s->max_item_id = MAX(s->max_item_id, o->item_id);
+    g_mutex_unlock(&s->lock);
     send_item_ack(p, o->item_id, BF_ACK_OPENED, BF_ST_PROTOCOL,
                   "this server supports only coding=stripe");
     return TRUE;
@@ -247,6 +250,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
     return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN reuses open item id %" G_GUINT64_FORMAT,
                   o->item_id);
   }
+  /* Even a refused id counts as used: chunks the client sent after the
+   * ITEM_OPEN on the same path are then acknowledged and dropped. */
+  s->max_item_id = MAX(s->max_item_id, it->id);
   it->fd = openat(s->tmp_fd, it->tmpname,
                   O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (it->fd < 0) {
@@ -260,7 +266,6 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
     return TRUE;
   }
   g_hash_table_insert(s->items, &it->id, it);
-  s->max_item_id = MAX(s->max_item_id, it->id);
   g_mutex_unlock(&s->lock);
   g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
           it->id, it->name);
