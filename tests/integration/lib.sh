@@ -37,7 +37,7 @@ FG_PID=
 T=
 PORT=
 declare -A D_PID=() D_MNT=() D_LOG=() D_KIND=() D_CHILD=() D_N=()
-declare -a ALL_MOUNTS=() ALL_LOGS=() BG_PIDS=()
+declare -a ALL_MOUNTS=() ALL_LOGS=() BG_PIDS=() EXTRA_MOUNTS=()
 
 # ---------------------------------------------------------------- output
 
@@ -528,6 +528,11 @@ cleanup() {
 	if [[ -n $(fuse_mounts_under "$T") ]]; then
 		abort_mounts_under "$T"
 	fi
+	# Other file systems a test mounted (e.g. a small tmpfs store), once the
+	# daemons using them are gone.
+	for m in "${EXTRA_MOUNTS[@]}"; do
+		mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
+	done
 	((rc != 0 && rc != 77)) && dump_logs
 	if [[ -n $(fuse_mounts_under "$T") ]]; then
 		echo "cleanup: WARNING: mounts left under $T, not removing it:"
