@@ -53,9 +53,17 @@ void bf_conn_send_error(BfConn *c, uint8_t status, const char *message);
 /* Sets a receive timeout in milliseconds (0 = none). */
 void bf_conn_set_recv_timeout(BfConn *c, unsigned ms);
 
-/* Connects to host:port within timeout_ms. Returns the fd or -1. */
-int bf_tcp_connect(const char *host, uint16_t port, unsigned timeout_ms,
-                   GError **error);
+/* Where a connection leaves from: a source address and/or an interface
+ * (NULL for the kernel's choice). */
+typedef struct {
+  const char *bind_addr;
+  const char *iface;
+} BfSource;
+
+/* Connects to host:port within timeout_ms, from src if given. Returns the
+ * fd or -1. */
+int bf_tcp_connect(const char *host, uint16_t port, const BfSource *src,
+                   unsigned timeout_ms, GError **error);
 /* Binds and listens on host:port. Returns the fd or -1. */
 int bf_tcp_listen(const char *host, uint16_t port, GError **error);
 

@@ -12,9 +12,19 @@
 
 #define BFC_MAX_PATHS 64
 
+/* One path: where it connects to and where it leaves from. */
 typedef struct {
   char *host;
   uint16_t port;
+  char *bind_addr;            /* "@SRCADDR", or NULL */
+  char *iface;                /* "%IFACE", or NULL */
+} BfcPathSpec;
+
+typedef struct {
+  char *host;                 /* HOST:PORT: where the session is created */
+  uint16_t port;
+  BfcPathSpec *specs;         /* n_paths entries */
+  gboolean explicit_paths;    /* from path= options, not paths=N */
   unsigned n_paths;
   uint32_t chunk_size;
   uint32_t window;            /* unacknowledged chunks per path */
@@ -57,11 +67,18 @@ struct BfcItem {
   char *error;                /* server's or our message on failure */
 };
 
+/* Parses "ADDR:PORT[@SRCADDR|%IFACE]". */
+gboolean bfc_path_spec_parse(const char *text, uint16_t default_port,
+                             BfcPathSpec *out, GError **error);
+void bfc_path_spec_clear(BfcPathSpec *spec);
+
 /* sender.c: the session and its paths. */
 BfcSession *bfc_session_connect(const BfcConfig *cfg, GError **error);
 void bfc_session_start(BfcSession *s);
 void bfc_session_stop(BfcSession *s);
 const BfcConfig *bfc_session_config(BfcSession *s);
+/* The text of the outbox's .braidfs/paths file: one line per path. */
+char *bfc_session_describe_paths(BfcSession *s);
 char *bfc_session_server(BfcSession *s);
 
 BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode);

@@ -15,6 +15,7 @@
 
 typedef struct {
   char *server;
+  GPtrArray *path_list;       /* path= values, in order */
   unsigned paths;
   char *chunk_size;
   char *scheduler;
@@ -25,7 +26,7 @@ typedef struct {
   int show_help, show_version, debug, foreground;
 } Opts;
 
-enum { KEY_HELP, KEY_VERSION, KEY_DEBUG, KEY_FG };
+enum { KEY_HELP, KEY_VERSION, KEY_DEBUG, KEY_FG, KEY_PATH };
 
 #define OPT(t, p) { t, offsetof(Opts, p), 1 }
 static const struct fuse_opt opt_spec[] = {
@@ -42,6 +43,7 @@ static const struct fuse_opt opt_spec[] = {
   FUSE_OPT_KEY("--version", KEY_VERSION),
   FUSE_OPT_KEY("-d", KEY_DEBUG),
   FUSE_OPT_KEY("-f", KEY_FG),
+  FUSE_OPT_KEY("path=", KEY_PATH),
   FUSE_OPT_END
 };
 
@@ -66,6 +68,9 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
   case KEY_FG:
     o->foreground = 1;
     return 1;
+  case KEY_PATH:
+    g_ptr_array_add(o->path_list, g_strdup(arg + strlen("path=")));
+    return 0;
   case KEY_DEBUG:
     o->debug = o->foreground = 1;
     return fuse_opt_add_arg(out, "-f") == 0 ? 0 : -1;
@@ -82,6 +87,9 @@ usage(void)
          "braidfsd server at HOST:PORT (default port %d) over several TCP paths.\n\n"
          "options:\n"
          "    -o paths=N             TCP connections (1..%d, default 4)\n"
+         "    -o path=ADDR:PORT[@SRCADDR|%%IFACE]  one path to its own address,\n"
+         "                           from a source address or interface;\n"
+         "                           repeatable, replaces paths=N\n"
          "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 1M)\n"
          "    -o scheduler=dynamic|rr  chunk placement (default dynamic)\n"
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
@@ -108,11 +116,22 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
   }
   if (!bf_parse_hostport(o->server, DEFAULT_PORT, &cfg->host, &cfg->port, error))
     return FALSE;
-  cfg->n_paths = o->paths;
+  cfg->explicit_paths = o->path_list->len > 0;
+  cfg->n_paths = cfg->explicit_paths ? o->path_list->len : o->paths;
   if (cfg->n_paths < 1 || cfg->n_paths > BFC_MAX_PATHS) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "paths=%u: must be 1..%d", o->paths, BFC_MAX_PATHS);
+                "%u paths: must be 1..%d", cfg->n_paths, BFC_MAX_PATHS);
     return FALSE;
+  }
+  cfg->specs = g_new0(BfcPathSpec, cfg->n_paths);
+  for (unsigned i = 0; i < cfg->n_paths; i++) {
+    if (!cfg->explicit_paths) {
+      cfg->specs[i].host = g_strdup(cfg->host);
+      cfg->specs[i].port = cfg->port;
+    } else if (!bfc_path_spec_parse(o->path_list->pdata[i], DEFAULT_PORT,
+                                    &cfg->specs[i], error)) {
+      return FALSE;
+    }
   }
   if (o->chunk_size) {
     if (!bf_parse_size(o->chunk_size, &cs, error))
@@ -147,8 +166,18 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
 }
 
 static void
+config_clear(BfcConfig *cfg)
+{
+  for (unsigned i = 0; cfg->specs != NULL && i < cfg->n_paths; i++)
+    bfc_path_spec_clear(&cfg->specs[i]);
+  g_free(cfg->specs);
+  g_free(cfg->host);
+}
+
+static void
 opts_clear(Opts *o)
 {
+  g_ptr_array_unref(o->path_list);
   g_free(o->server);
   g_free(o->chunk_size);
   g_free(o->scheduler);
@@ -168,6 +197,7 @@ main(int argc, char **argv)
   BfcSession *s = NULL;
   int rc = 1;
 
+  o.path_list = g_ptr_array_new_with_free_func(g_free);
   if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
     goto out;
   if (o.show_help || o.show_version) {
@@ -207,6 +237,6 @@ main(int argc, char **argv)
 out:
   fuse_opt_free_args(&args);
   opts_clear(&o);
-  g_free(cfg.host);
+  config_clear(&cfg);
   return rc;
 }

@@ -116,6 +116,40 @@ fill_stat(Outbox *o, Node *n, struct stat *st)
   st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
 }
 
+/* The status directory: reachable by name, never listed, so that cp -r of
+ * the outbox does not pick it up. */
+#define STATUS_DIR "/.braidfs"
+#define STATUS_PATHS STATUS_DIR "/paths"
+
+static gboolean
+is_status(const char *path)
+{
+  return g_str_has_prefix(path, STATUS_DIR) &&
+         (path[sizeof STATUS_DIR - 1] == '\0' || path[sizeof STATUS_DIR - 1] == '/');
+}
+
+static int
+status_getattr(Outbox *o, const char *path, struct stat *st)
+{
+  memset(st, 0, sizeof *st);
+  st->st_uid = o->uid;
+  st->st_gid = o->gid;
+  clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+  st->st_ctim = st->st_atim = st->st_mtim;
+  if (strcmp(path, STATUS_DIR) == 0) {
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2;
+    return 0;
+  }
+  if (strcmp(path, STATUS_PATHS) != 0)
+    return -ENOENT;
+  g_autofree char *text = bfc_session_describe_paths(o->sess);
+  st->st_mode = S_IFREG | 0444;
+  st->st_nlink = 1;
+  st->st_size = strlen(text);
+  return 0;
+}
+
 static int
 ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -123,6 +157,8 @@ ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   Node *n;
 
   (void)fi;
+  if (is_status(path))
+    return status_getattr(o, path, st);
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (n)
@@ -143,6 +179,12 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   (void)off;
   (void)fi;
   (void)flags;
+  if (strcmp(path, STATUS_DIR) == 0) {
+    fill(buf, ".", NULL, 0, 0);
+    fill(buf, "..", NULL, 0, 0);
+    fill(buf, "paths", NULL, 0, 0);
+    return 0;
+  }
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (n == NULL || n->children == NULL) {
@@ -166,6 +208,8 @@ ob_mkdir(const char *path, mode_t mode)
   Node *parent;
   int rc;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   parent = lookup_parent(o, path, &leaf);
   rc = parent == NULL ? -ENOENT
@@ -190,6 +234,8 @@ ob_rmdir(const char *path)
   Node *n;
   int rc;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   rc = n == NULL ? -ENOENT : n->children == NULL ? -ENOTDIR
@@ -217,6 +263,8 @@ start_item(const char *path, uint32_t mode, struct fuse_file_info *fi)
   Node *parent, *n;
   BfcItem *it;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   parent = lookup_parent(o, path, &leaf);
   n = parent ? g_hash_table_lookup(parent->children, leaf) : NULL;
@@ -246,12 +294,42 @@ ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
   return start_item(path, mode, fi);
 }
 
+/* File handles of the status file carry a snapshot of its text, tagged so
+ * that they are never taken for an item. */
+typedef struct {
+  uint32_t magic;
+  char *text;
+  size_t len;
+} StatusFile;
+#define STATUS_MAGIC 0x62667374u
+
+static int
+status_open(Outbox *o, const char *path, struct fuse_file_info *fi)
+{
+  StatusFile *sf;
+
+  if (strcmp(path, STATUS_PATHS) != 0)
+    return -EISDIR;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY)
+    return -EACCES;
+  sf = g_new0(StatusFile, 1);
+  sf->magic = STATUS_MAGIC;
+  sf->text = bfc_session_describe_paths(o->sess);
+  sf->len = strlen(sf->text);
+  fi->fh = (uint64_t)(uintptr_t)sf;
+  fi->direct_io = 1;
+  return 0;
+}
+
 static int
 ob_open(const char *path, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   Node *n;
   uint32_t mode;
+
+  if (is_status(path))
+    return status_open(o, path, fi);
 
   if ((fi->flags & O_ACCMODE) == O_RDONLY)
     return -EACCES;
@@ -283,12 +361,15 @@ static int
 ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
-  (void)path;
-  (void)buf;
-  (void)size;
-  (void)off;
-  (void)fi;
-  return -EACCES;
+  StatusFile *sf = (StatusFile *)(uintptr_t)fi->fh;
+
+  if (!is_status(path))
+    return -EACCES;   /* only handles opened for writing exist otherwise */
+  if ((size_t)off >= sf->len)
+    return 0;
+  size = MIN(size, sf->len - (size_t)off);
+  memcpy(buf, sf->text + off, size);
+  return (int)size;
 }
 
 /* Moves what the item ended as into the node once no descriptor is left:
@@ -319,7 +400,8 @@ settle(const char *path, BfcItem *it)
 static int
 ob_flush(const char *path, struct fuse_file_info *fi)
 {
-  (void)path;
+  if (is_status(path))
+    return 0;
   return bfc_item_close((BfcItem *)(uintptr_t)fi->fh);
 }
 
@@ -327,6 +409,13 @@ static int
 ob_release(const char *path, struct fuse_file_info *fi)
 {
   BfcItem *it = (BfcItem *)(uintptr_t)fi->fh;
+
+  if (is_status(path)) {
+    StatusFile *sf = (StatusFile *)(uintptr_t)fi->fh;
+    g_free(sf->text);
+    g_free(sf);
+    return 0;
+  }
 
   /* Without a flush (the writer was killed mid-way) nothing is stored. */
   if (!it->closed)
@@ -344,6 +433,8 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   Node *n;
   int rc = 0;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (it == NULL && n != NULL && n->item != NULL)
@@ -370,6 +461,8 @@ ob_unlink(const char *path)
   BfcItem *it = NULL;
   int rc;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (n && !n->children && n->item)
@@ -406,6 +499,8 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   Node *n, *parent, *old;
   int rc = 0;
 
+  if (is_status(from) || is_status(to))
+    return -EPERM;
   if (flags & ~RENAME_NOREPLACE)
     return -EINVAL;
   g_mutex_lock(&o->lock);
@@ -452,6 +547,8 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
   Node *n;
   int rc;
 
+  if (is_status(path))
+    return -EPERM;   /* the status files are read-only */
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (it == NULL && n != NULL)

@@ -31,19 +31,24 @@ typedef struct {
   uint32_t len;
   uint32_t crc;
   uint8_t *data;              /* a pool buffer of chunk_size bytes */
-  gint64 queued_at;
 } BfcChunk;
 
 typedef struct {
   BfcSession *sess;
   unsigned index;
+  char *name;                 /* "addr:port" it connects to */
   BfConn *conn;
   GThread *tx, *rx;
   GCond wake;                 /* tx waits for queued chunks */
   GQueue queue;               /* BfcChunk* assigned, not yet written */
   GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
   BfPathLoad load;
-  gint64 last_ack;
+  /* statistics, under the session lock */
+  uint64_t bytes_acked;
+  uint64_t chunks_acked;
+  uint64_t bytes_at_tick;     /* bytes_acked at the last rate sample */
+  gint64 ping_sent;           /* monotonic time of the PING in flight, or 0 */
+  double rtt;                 /* smoothed PING round trip, seconds; 0 = none */
 } BfcPath;
 
 typedef struct {
@@ -65,6 +70,8 @@ struct BfcSession {
   uint64_t next_item_id;
   uint64_t next_op_id;
   GPtrArray *pool;            /* free chunk buffers */
+  GThread *ticker;
+  GCond tick;                 /* wakes the ticker to stop */
   gboolean stopping;
   char *dead;                 /* why the session cannot continue */
 };
@@ -274,7 +281,6 @@ submit(BfcSession *s, BfcChunk *c)
   BfcPath *path = &s->paths[p];
   path->load.inflight++;
   path->load.inflight_bytes += c->len;
-  c->queued_at = g_get_monotonic_time();
   g_queue_push_tail(&path->queue, c);
   g_cond_signal(&path->wake);
   g_mutex_unlock(&s->lock);
@@ -661,21 +667,6 @@ path_tx(gpointer data)
   return NULL;
 }
 
-/* Acknowledged bytes per second, smoothed; a sample is taken only while the
- * path was busy, so idle time does not read as a slow link. */
-static void
-update_rate(BfcPath *p, BfcChunk *c, gint64 now)
-{
-  gint64 since = MAX(p->last_ack, c->queued_at);
-  double dt = (now - since) / (double)G_USEC_PER_SEC;
-
-  p->last_ack = now;
-  if (dt <= 0)
-    return;
-  double sample = c->len / dt;
-  p->load.rate = p->load.rate > 0 ? 0.75 * p->load.rate + 0.25 * sample : sample;
-}
-
 static gboolean
 on_chunk_ack(BfcPath *p, const BfChunkAck *a)
 {
@@ -689,7 +680,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
       g_queue_delete_link(&p->inflight, l);
       p->load.inflight--;
       p->load.inflight_bytes -= c->len;
-      update_rate(p, c, g_get_monotonic_time());
+      p->bytes_acked += c->len;
+      p->chunks_acked++;
       chunk_free_locked(s, c);
       found = TRUE;
       break;
@@ -736,6 +728,94 @@ on_op_ack(BfcSession *s, const BfOpAck *a)
   g_mutex_unlock(&s->lock);
 }
 
+static void
+on_pong(BfcPath *p, const BfPing *pong)
+{
+  BfcSession *s = p->sess;
+  gint64 now = g_get_monotonic_time();
+
+  g_mutex_lock(&s->lock);
+  if (p->ping_sent != 0 && pong->opaque == (uint64_t)p->ping_sent) {
+    double sample = (now - p->ping_sent) / (double)G_USEC_PER_SEC;
+    p->rtt = p->rtt > 0 ? 0.875 * p->rtt + 0.125 * sample : sample;
+    p->ping_sent = 0;
+  }
+  g_mutex_unlock(&s->lock);
+}
+
+/* Rate samples come from acknowledged bytes over a whole tick: single
+ * acknowledgements arrive in bursts and would read as absurd rates. A path
+ * that was idle the whole tick keeps its estimate. Called with the lock. */
+static void
+sample_rate(BfcPath *p, double seconds, gboolean was_busy)
+{
+  uint64_t delta = p->bytes_acked - p->bytes_at_tick;
+
+  p->bytes_at_tick = p->bytes_acked;
+  if (!was_busy && delta == 0)
+    return;
+  double inst = delta / seconds;
+  p->load.rate = p->load.rate > 0 ? 0.5 * p->load.rate + 0.5 * inst : inst;
+}
+
+/* Four times a second: measures each path's round trip with PING and
+ * samples its rate. */
+static gpointer
+ticker(gpointer data)
+{
+  BfcSession *s = data;
+  gint64 last = g_get_monotonic_time();
+
+  g_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    gint64 now = g_get_monotonic_time();
+    gint64 until = now + G_USEC_PER_SEC / 4;
+    gboolean sample = now - last >= G_USEC_PER_SEC / 4;
+    for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+      BfcPath *p = &s->paths[i];
+      if (sample)
+        sample_rate(p, (now - last) / (double)G_USEC_PER_SEC,
+                    p->load.inflight > 0);
+      if (!p->load.alive || p->ping_sent != 0)
+        continue;
+      BfMsg m = { .type = BF_FRAME_PING };
+      p->ping_sent = g_get_monotonic_time();
+      m.u.ping.opaque = (uint64_t)p->ping_sent;
+      g_mutex_unlock(&s->lock);
+      bf_conn_send(p->conn, &m, NULL);
+      g_mutex_lock(&s->lock);
+    }
+    if (sample)
+      last = now;
+    while (!s->stopping && g_cond_wait_until(&s->tick, &s->lock, until))
+      ;
+  }
+  g_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+char *
+bfc_session_describe_paths(BfcSession *s)
+{
+  GString *out = g_string_new("# path address source state bytes chunks "
+                              "in_flight rtt_ms rate_MBps\n");
+
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *p = &s->paths[i];
+    const BfcPathSpec *sp = &s->cfg.specs[i];
+    g_autofree char *iface = sp->iface ? g_strconcat("%", sp->iface, NULL) : NULL;
+    const char *src = sp->bind_addr ? sp->bind_addr : iface ? iface : "-";
+    g_string_append_printf(out, "%u %s %s %s %" G_GUINT64_FORMAT " %"
+                           G_GUINT64_FORMAT " %u %.3f %.1f\n", i, p->name,
+                           src, p->load.alive ? "up" : "down", p->bytes_acked,
+                           p->chunks_acked, p->load.inflight, p->rtt * 1000,
+                           p->load.rate / 1e6);
+  }
+  g_mutex_unlock(&s->lock);
+  return g_string_free(out, FALSE);
+}
+
 static gpointer
 path_rx(gpointer data)
 {
@@ -762,6 +842,7 @@ path_rx(gpointer data)
       break;
     }
     case BF_FRAME_PONG:
+      on_pong(p, &m.u.ping);
       break;
     case BF_FRAME_ERROR: {
       g_autofree char *why = g_strdup_printf("server error (%s): %.*s",
@@ -799,15 +880,16 @@ append_hint(char *a, const char *b)
 /* ---- handshake -------------------------------------------------------- */
 
 static gboolean
-handshake(BfcSession *s, BfConn *c, unsigned index, GError **error)
+handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
+          GError **error)
 {
   BfMsg m = { .type = BF_FRAME_HELLO };
   BfHello *h = &m.u.hello;
 
   bf_conn_set_recv_timeout(c, s->cfg.timeout_s * 1000);
-  h->kind = index == 0 ? BF_HELLO_NEW : BF_HELLO_ATTACH;
+  h->kind = kind;
   h->path_index = (uint16_t)index;
-  if (index == 0) {
+  if (kind == BF_HELLO_NEW) {
     h->label.data = (const uint8_t *)s->cfg.label;
     h->label.len = s->cfg.label ? (uint16_t)strlen(s->cfg.label) : 0;
   } else {
@@ -842,7 +924,7 @@ handshake(BfcSession *s, BfConn *c, unsigned index, GError **error)
                 (const char *)m.u.welcome.message.data);
     return FALSE;
   }
-  if (index == 0) {
+  if (kind == BF_HELLO_NEW) {
     memcpy(s->id, m.u.welcome.session_id, BF_ID_LEN);
     memcpy(s->token, m.u.welcome.token, BF_ID_LEN);
   }
@@ -850,43 +932,115 @@ handshake(BfcSession *s, BfConn *c, unsigned index, GError **error)
   return TRUE;
 }
 
+gboolean
+bfc_path_spec_parse(const char *text, uint16_t default_port, BfcPathSpec *out,
+                    GError **error)
+{
+  const char *bracket = strrchr(text, ']');
+  const char *at = strrchr(text, '@');
+  const char *pct = strrchr(text, '%');
+  const char *cut = at ? at : (pct && (!bracket || pct > bracket) ? pct : NULL);
+  g_autofree char *target = cut ? g_strndup(text, cut - text) : g_strdup(text);
+
+  memset(out, 0, sizeof *out);
+  if (cut != NULL && cut[1] == '\0') {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "path=%s: nothing after '%c'", text, *cut);
+    return FALSE;
+  }
+  if (!bf_parse_hostport(target, default_port, &out->host, &out->port, error)) {
+    g_prefix_error(error, "path=%s: ", text);
+    return FALSE;
+  }
+  if (cut == at && at != NULL)
+    out->bind_addr = g_strdup(at + 1);
+  else if (cut != NULL)
+    out->iface = g_strdup(cut + 1);
+  return TRUE;
+}
+
+void
+bfc_path_spec_clear(BfcPathSpec *spec)
+{
+  g_clear_pointer(&spec->host, g_free);
+  g_clear_pointer(&spec->bind_addr, g_free);
+  g_clear_pointer(&spec->iface, g_free);
+}
+
+static BfConn *
+dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
+     GError **error)
+{
+  BfSource src = { spec->bind_addr, spec->iface };
+  int fd = bf_tcp_connect(spec->host, spec->port, &src,
+                          s->cfg.timeout_s * 1000, error);
+  BfConn *c;
+
+  if (fd < 0) {
+    if (kind == BF_HELLO_NEW)
+      (*error)->message = append_hint((*error)->message,
+                                      " (is braidfsd running there?)");
+    else
+      g_prefix_error(error, "path %u: ", index);
+    return NULL;
+  }
+  c = bf_conn_new(fd);
+  if (!handshake(s, c, index, kind, error)) {
+    bf_conn_free(c);
+    return NULL;
+  }
+  return c;
+}
+
 BfcSession *
 bfc_session_connect(const BfcConfig *cfg, GError **error)
 {
   BfcSession *s = g_new0(BfcSession, 1);
+  BfcPathSpec home = { cfg->host, cfg->port, NULL, NULL };
 
   s->cfg = *cfg;
   s->cfg.host = g_strdup(cfg->host);
   s->cfg.label = g_strdup(cfg->label);
+  s->cfg.specs = g_new0(BfcPathSpec, cfg->n_paths);
+  for (unsigned i = 0; i < cfg->n_paths; i++) {
+    s->cfg.specs[i].host = g_strdup(cfg->specs[i].host);
+    s->cfg.specs[i].port = cfg->specs[i].port;
+    s->cfg.specs[i].bind_addr = g_strdup(cfg->specs[i].bind_addr);
+    s->cfg.specs[i].iface = g_strdup(cfg->specs[i].iface);
+  }
   s->server = bf_format_hostport(cfg->host, cfg->port);
   g_mutex_init(&s->lock);
   g_cond_init(&s->cond);
+  g_cond_init(&s->tick);
   s->items = g_hash_table_new(g_int64_hash, g_int64_equal);
   s->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   s->pool = g_ptr_array_new_with_free_func(g_free);
   s->paths = g_new0(BfcPath, cfg->n_paths);
-
   for (unsigned i = 0; i < cfg->n_paths; i++) {
     BfcPath *p = &s->paths[i];
-    int fd = bf_tcp_connect(cfg->host, cfg->port, cfg->timeout_s * 1000, error);
-
     p->sess = s;
     p->index = i;
+    p->name = bf_format_hostport(cfg->specs[i].host, cfg->specs[i].port);
     g_cond_init(&p->wake);
     g_queue_init(&p->queue);
     g_queue_init(&p->inflight);
-    if (fd < 0) {
-      if (i == 0)
-        (*error)->message = append_hint((*error)->message,
-                                             " (is braidfsd running there?)");
-      else
-        g_prefix_error(error, "path %u: ", i);
+  }
+
+  /* With explicit paths the session is created at HOST:PORT and every
+   * listed path attaches to it, so the paths are exactly the list. */
+  if (cfg->explicit_paths) {
+    BfConn *c = dial(s, &home, 0, BF_HELLO_NEW, error);
+    if (c == NULL)
       goto fail;
-    }
-    p->conn = bf_conn_new(fd);
-    if (!handshake(s, p->conn, i, error))
+    bf_conn_free(c);
+  }
+  for (unsigned i = 0; i < cfg->n_paths; i++) {
+    BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
+                                                        : BF_HELLO_ATTACH;
+    s->paths[i].conn = dial(s, &s->cfg.specs[i], i, kind, error);
+    if (s->paths[i].conn == NULL)
       goto fail;
-    p->load.alive = TRUE;
+    s->paths[i].load.alive = TRUE;
   }
   {
     g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
@@ -901,6 +1055,7 @@ fail:
 void
 bfc_session_start(BfcSession *s)
 {
+  s->ticker = g_thread_new("ticker", ticker, s);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     BfcPath *p = &s->paths[i];
     p->tx = g_thread_new("path-tx", path_tx, p);
@@ -925,7 +1080,10 @@ bfc_session_stop(BfcSession *s)
   for (unsigned i = 0; i < s->cfg.n_paths; i++)
     g_cond_broadcast(&s->paths[i].wake);
   g_cond_broadcast(&s->cond);
+  g_cond_broadcast(&s->tick);
   g_mutex_unlock(&s->lock);
+  if (s->ticker)
+    g_thread_join(s->ticker);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     BfcPath *p = &s->paths[i];
     if (p->conn != NULL)
@@ -943,8 +1101,11 @@ bfc_session_stop(BfcSession *s)
   g_mutex_unlock(&s->lock);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     bf_conn_free(s->paths[i].conn);
+    g_free(s->paths[i].name);
     g_cond_clear(&s->paths[i].wake);
+    bfc_path_spec_clear(&s->cfg.specs[i]);
   }
+  g_free(s->cfg.specs);
   GHashTableIter iter;
   gpointer v;
   g_hash_table_iter_init(&iter, s->items);
@@ -959,6 +1120,7 @@ bfc_session_stop(BfcSession *s)
   g_free(s->cfg.host);
   g_free(s->cfg.label);
   g_cond_clear(&s->cond);
+  g_cond_clear(&s->tick);
   g_mutex_clear(&s->lock);
   g_free(s);
 }

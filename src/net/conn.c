@@ -245,8 +245,34 @@ resolve(const char *host, uint16_t port, gboolean passive, GError **error)
   return res;
 }
 
+/* Binds fd to the source address (any port) and/or interface. */
 static int
-connect_one(const struct addrinfo *ai, unsigned timeout_ms, int *err)
+bind_source(int fd, int family, const BfSource *src)
+{
+  if (src == NULL)
+    return 0;
+  if (src->iface != NULL &&
+      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, src->iface,
+                 (socklen_t)strlen(src->iface)) < 0)
+    return errno;
+  if (src->bind_addr != NULL) {
+    struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
+    struct addrinfo *res = NULL;
+    int rc;
+
+    if (getaddrinfo(src->bind_addr, NULL, &hints, &res) != 0)
+      return EADDRNOTAVAIL;
+    rc = bind(fd, res->ai_addr, res->ai_addrlen) < 0 ? errno : 0;
+    freeaddrinfo(res);
+    return rc;
+  }
+  return 0;
+}
+
+static int
+connect_one(const struct addrinfo *ai, const BfSource *src,
+            unsigned timeout_ms, int *err)
 {
   int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                   ai->ai_protocol);
@@ -257,6 +283,8 @@ connect_one(const struct addrinfo *ai, unsigned timeout_ms, int *err)
     *err = errno;
     return -1;
   }
+  if ((*err = bind_source(fd, ai->ai_family, src)) != 0)
+    goto fail;
   if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
     *err = errno;
     goto fail;
@@ -281,8 +309,8 @@ fail:
 }
 
 int
-bf_tcp_connect(const char *host, uint16_t port, unsigned timeout_ms,
-               GError **error)
+bf_tcp_connect(const char *host, uint16_t port, const BfSource *src,
+               unsigned timeout_ms, GError **error)
 {
   struct addrinfo *res = resolve(host, port, FALSE, error);
   int fd = -1, err = 0;
@@ -290,13 +318,18 @@ bf_tcp_connect(const char *host, uint16_t port, unsigned timeout_ms,
   if (res == NULL)
     return -1;
   for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
-    fd = connect_one(ai, timeout_ms, &err);
+    fd = connect_one(ai, src, timeout_ms, &err);
   freeaddrinfo(res);
   if (fd < 0) {
     g_autofree char *hp = bf_format_hostport(host, port);
+    g_autofree char *from = NULL;
+    if (src != NULL && (src->bind_addr != NULL || src->iface != NULL))
+      from = g_strdup_printf(" from %s%s", src->bind_addr ? src->bind_addr : "",
+                             src->iface ? src->iface : "");
     g_set_error(error, BF_NET_ERROR,
                 err == ETIMEDOUT ? BF_NET_ERROR_TIMEOUT : BF_NET_ERROR_IO,
-                "cannot connect to server %s: %s", hp, g_strerror(err));
+                "cannot connect to server %s%s: %s", hp, from ? from : "",
+                g_strerror(err));
   }
   return fd;
 }

@@ -21,6 +21,20 @@ typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
 
+/* One accepted connection. The counters are protected by the session lock
+ * once the path is attached. */
+typedef struct {
+  BfdServer *srv;
+  BfConn *conn;
+  BfdSession *sess;
+  uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
+  size_t scratch_len;
+  unsigned index;        /* the client's path number */
+  char *local;           /* our address it reached */
+  uint64_t bytes;        /* chunk payload received */
+  uint64_t chunks;
+} BfdPath;
+
 struct BfdServer {
   char *store_path;
   int store_fd;
@@ -48,7 +62,7 @@ struct BfdSession {
   GMutex lock;               /* protects everything below */
   GHashTable *items;         /* item id (uint64 key) -> BfdItem* */
   uint64_t max_item_id;      /* highest id ever opened in this session */
-  GPtrArray *clients;        /* "addr:port" of each live path */
+  GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
   uint64_t items_stored;
   uint64_t bytes_stored;
   gint64 last_activity;

@@ -20,14 +20,6 @@
 
 #include "braidfs/parse.h"
 
-typedef struct {
-  BfdServer *srv;
-  BfConn *conn;
-  BfdSession *sess;
-  uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
-  size_t scratch_len;
-} BfdPath;
-
 /* ---- sessions and items ---------------------------------------------- */
 
 static void item_unref(BfdItem *it);
@@ -44,7 +36,7 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   g_mutex_init(&s->lock);
   s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                    (GDestroyNotify)item_unref);
-  s->clients = g_ptr_array_new_with_free_func(g_free);
+  s->clients = g_ptr_array_new();
   return s;
 }
 
@@ -162,17 +154,26 @@ bfd_session_describe(BfdSession *s)
 
   g_mutex_lock(&s->lock);
   g_autofree char *last = iso_time(s->last_activity);
-  g_ptr_array_add(s->clients, NULL);
-  g_autofree char *clients = g_strjoinv(", ", (char **)s->clients->pdata);
-  g_ptr_array_remove_index(s->clients, s->clients->len - 1);
+  GString *clients = g_string_new(NULL);
+  GString *paths = g_string_new(NULL);
+  for (guint i = 0; i < s->clients->len; i++) {
+    BfdPath *p = s->clients->pdata[i];
+    g_string_append_printf(clients, "%s%s", i ? ", " : "", p->conn->peer);
+    g_string_append_printf(paths, "path: %u %s -> %s bytes=%" G_GUINT64_FORMAT
+                           " chunks=%" G_GUINT64_FORMAT "\n", p->index,
+                           p->conn->peer, p->local, p->bytes, p->chunks);
+  }
   g_string_append_printf(out,
       "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
       "\nbytes: %" G_GUINT64_FORMAT "\nin_flight: %u\nstarted: %s\n"
       "last_activity: %s\nstate: %s\n",
-      id, s->label, clients, s->clients->len, s->items_stored, s->bytes_stored,
-      g_hash_table_size(s->items), started, last,
+      id, s->label, clients->str, s->clients->len, s->items_stored,
+      s->bytes_stored, g_hash_table_size(s->items), started, last,
       s->clients->len > 0 ? "connected" : "disconnected");
+  g_string_append(out, paths->str);
   g_mutex_unlock(&s->lock);
+  g_string_free(clients, TRUE);
+  g_string_free(paths, TRUE);
   return g_string_free(out, FALSE);
 }
 
@@ -664,6 +665,10 @@ dispatch(BfdPath *p, const BfMsg *m)
 {
   g_mutex_lock(&p->sess->lock);
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
+  if (m->type == BF_FRAME_CHUNK) {
+    p->bytes += m->u.chunk.payload_len;
+    p->chunks++;
+  }
   g_mutex_unlock(&p->sess->lock);
   switch (m->type) {
   case BF_FRAME_ITEM_OPEN:
@@ -819,7 +824,8 @@ handshake(BfdPath *p)
     g_mutex_unlock(&p->sess->lock);
     return welcome_refuse(p, BF_ST_LIMIT, "too many paths in this session (max_paths)");
   }
-  g_ptr_array_add(p->sess->clients, g_strdup(p->conn->peer));
+  p->index = m.u.hello.path_index;
+  g_ptr_array_add(p->sess->clients, p);
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
@@ -838,11 +844,7 @@ path_detach(BfdPath *p)
   gboolean last;
 
   g_mutex_lock(&s->lock);
-  for (guint i = 0; i < s->clients->len; i++)
-    if (g_strcmp0(s->clients->pdata[i], p->conn->peer) == 0) {
-      g_ptr_array_remove_index_fast(s->clients, i);
-      break;
-    }
+  g_ptr_array_remove(s->clients, p);
   last = s->clients->len == 0;
   if (last) {
     GHashTableIter iter;
@@ -888,6 +890,7 @@ path_thread(gpointer data)
   g_mutex_unlock(&p->srv->lock);
   bf_conn_free(p->conn);
   g_free(p->scratch);
+  g_free(p->local);
   g_free(p);
   return NULL;
 }
@@ -926,6 +929,7 @@ accept_thread(gpointer data)
     BfdPath *p = g_new0(BfdPath, 1);
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
+    p->local = bf_sock_name(fd, FALSE);
     g_mutex_lock(&l->srv->lock);
     g_hash_table_add(l->srv->paths, p);
     GThread *t = g_thread_try_new("path", path_thread, p, NULL);
@@ -935,6 +939,7 @@ accept_thread(gpointer data)
     if (t == NULL) {
       g_warning("no thread for connection from %s", p->conn->peer);
       bf_conn_free(p->conn);
+      g_free(p->local);
       g_free(p);
       continue;
     }
