@@ -444,7 +444,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
   gboolean gone;
   BfdItem *it = session_item(p->sess, c->item_id, &gone);
   uint64_t off;
-  gboolean dup, ok = TRUE, done = FALSE;
+  gboolean dup, ok = TRUE, done = FALSE, acked = FALSE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
   uint64_t size = 0, replaced = 0;
@@ -485,13 +485,17 @@ on_chunk(BfdPath *p, const BfChunk *c)
       msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
       unlinkat(p->sess->tmp_fd, it->tmpname, 0);
     } else if (bf_assembler_complete(it->asm_)) {
+      /* Acknowledge the chunk before the fsyncs: the client's window and
+       * its view of this path's progress should not wait for the disk. */
+      acked = TRUE;
+      ok = send_chunk_ack(p, c);
       done = TRUE;
       size = bf_assembler_size(it->asm_);
       status = finalize(p, it, &msg, &replaced);
     }
   }
   g_mutex_unlock(&it->lock);
-  if (ok)
+  if (ok && !acked)
     ok = send_chunk_ack(p, c);
   if (done)
     report_stored(p, it, status, msg, size, replaced);
