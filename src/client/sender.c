@@ -63,6 +63,7 @@ struct BfcSession {
   uint8_t token[BF_ID_LEN];
   char *server;               /* "host:port" for messages */
   BfcPath *paths;
+  GMutex ctl_lock;            /* orders ITEM_OPENs on the control path */
   GMutex lock;
   GCond cond;                 /* any ack, state change or failure */
   GHashTable *items;          /* id -> BfcItem* awaiting answers */
@@ -157,6 +158,9 @@ announce(BfcItem *it)
   BfMsg m = { .type = BF_FRAME_ITEM_OPEN };
   g_autoptr(GError) error = NULL;
 
+  /* Ids must reach the server in increasing order: assign and send under
+   * one lock. */
+  g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
   it->id = ++s->next_item_id;
   it->state = BFC_ITEM_OPENING;
@@ -177,7 +181,9 @@ announce(BfcItem *it)
   m.u.item_open.digest_alg = bf_digest_alg(it->digest);
   m.u.item_open.name.data = (const uint8_t *)it->name;
   m.u.item_open.name.len = (uint16_t)strlen(it->name);
-  if (!bf_conn_send(s->paths[0].conn, &m, &error)) {
+  gboolean sent = bf_conn_send(s->paths[0].conn, &m, &error);
+  g_mutex_unlock(&s->ctl_lock);
+  if (!sent) {
     g_mutex_lock(&s->lock);
     session_fail_locked(s, error->message);
     item_fail_locked(it, BF_ST_IO, error->message);
@@ -898,7 +904,7 @@ handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
   }
   if (!bf_conn_send_preface(c, error) || !bf_conn_send(c, &m, error))
     return FALSE;
-  if (!bf_conn_recv_preface(c, error)) {
+  if (!bf_conn_recv_preface(c, NULL, error)) {
     g_prefix_error(error, "server %s is not a braidfs server: ", s->server);
     return FALSE;
   }
@@ -1009,6 +1015,7 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     s->cfg.specs[i].iface = g_strdup(cfg->specs[i].iface);
   }
   s->server = bf_format_hostport(cfg->host, cfg->port);
+  g_mutex_init(&s->ctl_lock);
   g_mutex_init(&s->lock);
   g_cond_init(&s->cond);
   g_cond_init(&s->tick);
@@ -1122,6 +1129,7 @@ bfc_session_stop(BfcSession *s)
   g_cond_clear(&s->cond);
   g_cond_clear(&s->tick);
   g_mutex_clear(&s->lock);
+  g_mutex_clear(&s->ctl_lock);
   g_free(s);
 }
 

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #define NO_CHUNK G_MAXUINT32
+#define PAGE_BYTES 4096u
+#define PAGE_CHUNKS (PAGE_BYTES * 8u)
 
 struct BfAssembler {
   uint32_t chunk_size;
@@ -15,7 +17,10 @@ struct BfAssembler {
   uint32_t highest;      /* highest chunk id marked, NO_CHUNK if none */
   uint32_t short_id;     /* the one chunk shorter than chunk_size, if any */
   uint32_t short_len;
-  GByteArray *bits;      /* received bitmap, grown on demand up to max_chunks */
+  /* Received bitmap in pages allocated on first use: memory follows the
+   * chunks that arrived, so a peer naming a chunk near the size limit
+   * costs one page, not a bitmap up to that index. */
+  GHashTable *pages;     /* page index -> uint8_t[PAGE_BYTES] */
 };
 
 G_DEFINE_QUARK(bf-asm-error-quark, bf_asm_error)
@@ -32,7 +37,7 @@ bf_assembler_new(uint32_t chunk_size, uint64_t max_size)
   a->max_chunks = (uint32_t)MIN(max_chunks, (uint64_t)G_MAXUINT32);
   a->highest = NO_CHUNK;
   a->short_id = NO_CHUNK;
-  a->bits = g_byte_array_new();
+  a->pages = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   return a;
 }
 
@@ -41,18 +46,23 @@ bf_assembler_free(BfAssembler *a)
 {
   if (a == NULL)
     return;
-  g_byte_array_unref(a->bits);
+  g_hash_table_unref(a->pages);
   g_free(a);
+}
+
+static uint8_t *
+page_of(const BfAssembler *a, uint32_t chunk_id)
+{
+  return g_hash_table_lookup(a->pages, GUINT_TO_POINTER(chunk_id / PAGE_CHUNKS));
 }
 
 gboolean
 bf_assembler_has(const BfAssembler *a, uint32_t chunk_id)
 {
-  uint32_t byte = chunk_id / 8;
+  const uint8_t *page = page_of(a, chunk_id);
+  uint32_t bit = chunk_id % PAGE_CHUNKS;
 
-  if (byte >= a->bits->len)
-    return FALSE;
-  return (a->bits->data[byte] >> (chunk_id % 8)) & 1;
+  return page != NULL && ((page[bit / 8] >> (bit % 8)) & 1);
 }
 
 /* Length the close said chunk_id must have; 0 if the item is not closed. */
@@ -164,20 +174,17 @@ bf_assembler_check(BfAssembler *a, uint32_t chunk_id, uint32_t total_chunks,
 void
 bf_assembler_mark(BfAssembler *a, uint32_t chunk_id, uint32_t len)
 {
-  uint32_t byte = chunk_id / 8;
+  uint8_t *page = page_of(a, chunk_id);
+  uint32_t bit = chunk_id % PAGE_CHUNKS;
 
   g_return_if_fail(chunk_id < a->max_chunks);
   if (bf_assembler_has(a, chunk_id))
     return;
-  if (byte >= a->bits->len) {
-    guint old = a->bits->len;
-    /* Grow geometrically so a long item costs O(log n) reallocations. */
-    guint want = MAX(byte + 1, old * 2);
-    want = MIN(want, a->max_chunks / 8 + 1);
-    g_byte_array_set_size(a->bits, want);
-    memset(a->bits->data + old, 0, want - old);
+  if (page == NULL) {
+    page = g_malloc0(PAGE_BYTES);
+    g_hash_table_insert(a->pages, GUINT_TO_POINTER(chunk_id / PAGE_CHUNKS), page);
   }
-  a->bits->data[byte] |= (uint8_t)(1u << (chunk_id % 8));
+  page[bit / 8] |= (uint8_t)(1u << (bit % 8));
   a->received++;
   if (a->highest == NO_CHUNK || chunk_id > a->highest)
     a->highest = chunk_id;

@@ -106,6 +106,12 @@ read_full(BfConn *c, uint8_t *buf, size_t len, gboolean boundary,
   size_t done = 0;
 
   while (done < len) {
+    if (c->deadline != 0) {
+      gint64 left = c->deadline - g_get_monotonic_time();
+      if (left <= 0)
+        return io_fail(c, EAGAIN, "reading from", error);
+      bf_conn_set_recv_timeout(c, (unsigned)MAX(left / 1000, 1));
+    }
     ssize_t n = read(c->fd, buf + done, len - done);
     if (n < 0) {
       if (errno == EINTR)
@@ -188,13 +194,23 @@ bf_conn_send_preface(BfConn *c, GError **error)
 }
 
 gboolean
-bf_conn_recv_preface(BfConn *c, GError **error)
+bf_conn_recv_preface(BfConn *c, uint8_t *version, GError **error)
 {
   uint8_t buf[BF_PREFACE_LEN];
 
+  if (version != NULL)
+    *version = 0;
   if (!read_full(c, buf, sizeof buf, TRUE, error))
     return FALSE;
+  if (version != NULL && memcmp(buf, bf_preface_v1, BF_PREFACE_LEN - 1) == 0)
+    *version = buf[BF_PREFACE_LEN - 1];
   return bf_preface_check(buf, sizeof buf, error);
+}
+
+void
+bf_conn_set_deadline(BfConn *c, gint64 monotonic_deadline)
+{
+  c->deadline = monotonic_deadline;
 }
 
 void

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "braidfs/log.h"
@@ -21,6 +22,7 @@ typedef struct {
   char *max_item_size;
   unsigned max_sessions;
   unsigned max_paths;
+  unsigned max_open_items;
   GPtrArray *listen;
   int show_help, show_version, foreground, debug;
 } Opts;
@@ -33,6 +35,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_item_size=%s", max_item_size),
   OPT("max_sessions=%u", max_sessions),
   OPT("max_paths=%u", max_paths),
+  OPT("max_open_items=%u", max_open_items),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -82,6 +85,7 @@ usage(void)
          "    -o store=DIR           where items are kept (default %s)\n"
          "    -o max_sessions=N      connected sessions at once (default 64)\n"
          "    -o max_paths=N         paths per session (default 64)\n"
+         "    -o max_open_items=N    items in flight per session (default 256)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
@@ -112,6 +116,19 @@ open_listeners(BfdServer *srv, GPtrArray *specs)
   return TRUE;
 }
 
+/* Every item in flight holds a descriptor: take all the kernel allows us,
+ * the per-session limits then keep one session from starving the rest. */
+static void
+raise_fd_limit(void)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 static gboolean
 non_loopback(const char *name)
 {
@@ -139,7 +156,7 @@ int
 main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  Opts o = { .max_sessions = 64, .max_paths = 64 };
+  Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256 };
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
   int rc = 1;
@@ -163,6 +180,8 @@ main(int argc, char **argv)
   srv.store_path = g_strdup(o.store ? o.store : DEFAULT_STORE);
   srv.limits.max_sessions = o.max_sessions;
   srv.limits.max_paths = o.max_paths;
+  srv.limits.max_open_items = MAX(o.max_open_items, 1u);
+  raise_fd_limit();
   srv.limits.max_item_size = (uint64_t)1 << 40;
   srv.limits.handshake_timeout_ms = 10000;
   if (o.max_item_size &&

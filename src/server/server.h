@@ -14,6 +14,7 @@ typedef struct {
   uint64_t max_item_size;
   unsigned max_sessions;
   unsigned max_paths;
+  unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;
 } BfdLimits;
 

@@ -225,7 +225,8 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
 
   if (o->coding != BF_CODING_STRIPE) {
     g_mutex_lock(&s->lock);
-    s->max_item_id = MAX(s->max_item_id, o->item_id);
+    if (o->item_id > s->max_item_id)
+      s->max_item_id = o->item_id;
     g_mutex_unlock(&s->lock);
     send_item_ack(p, o->item_id, BF_ACK_OPENED, BF_ST_PROTOCOL,
                   "this server supports only coding=stripe");
@@ -233,6 +234,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   }
   it = g_new0(BfdItem, 1);
   it->refs = 1;
+  it->fd = -1;   /* item_unref closes it: never a zero from g_new0 */
   it->id = o->item_id;
   it->name = g_steal_pointer(&name);
   it->mode = o->mode;
@@ -245,15 +247,29 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->digest = bf_digest_new(o->digest_alg);
 
   g_mutex_lock(&s->lock);
-  if (g_hash_table_contains(s->items, &it->id)) {
+  /* Increasing ids let the server tell a late frame of a finished item
+   * (acknowledged and dropped) from one naming an item never opened. */
+  if (it->id == 0 || it->id <= s->max_item_id) {
+    uint64_t max = s->max_item_id;
     g_mutex_unlock(&s->lock);
     item_unref(it);
-    return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN reuses open item id %" G_GUINT64_FORMAT,
-                  o->item_id);
+    return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN item id %" G_GUINT64_FORMAT
+                  " does not increase (last %" G_GUINT64_FORMAT ")",
+                  o->item_id, max);
   }
   /* Even a refused id counts as used: chunks the client sent after the
    * ITEM_OPEN on the same path are then acknowledged and dropped. */
-  s->max_item_id = MAX(s->max_item_id, it->id);
+  s->max_item_id = it->id;
+  if (g_hash_table_size(s->items) >= p->srv->limits.max_open_items) {
+    g_mutex_unlock(&s->lock);
+    g_warning("session %s: refusing item '%s': %u items in flight "
+              "(max_open_items)", s->dirname, it->name,
+              p->srv->limits.max_open_items);
+    send_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_LIMIT,
+                  "too many items in flight in this session (max_open_items)");
+    item_unref(it);
+    return TRUE;
+  }
   it->fd = openat(s->tmp_fd, it->tmpname,
                   O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (it->fd < 0) {
@@ -469,7 +485,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
     uint8_t *old = scratch(p, c->payload_len);
     if (!pread_full(it->fd, old, c->payload_len, off) ||
         bf_crc32c(old, c->payload_len) != c->crc32c)
-      ok = refuse(p, BF_ST_CORRUPT, "item %" G_GUINT64_FORMAT
+      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
                   ": chunk %u resent with different bytes", c->item_id,
                   c->chunk_id);
   } else {
@@ -803,9 +819,15 @@ handshake(BfdPath *p)
   g_autoptr(GError) error = NULL;
   BfMsg m;
 
-  bf_conn_set_recv_timeout(p->conn, p->srv->limits.handshake_timeout_ms);
-  if (!bf_conn_recv_preface(p->conn, &error)) {
+  uint8_t version;
+
+  /* The whole handshake, not each read, must fit in the timeout. */
+  bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
+                       (gint64)p->srv->limits.handshake_timeout_ms * 1000);
+  if (!bf_conn_recv_preface(p->conn, &version, &error)) {
     g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
+    if (version != 0 && bf_conn_send_preface(p->conn, NULL))
+      bf_conn_send_error(p->conn, BF_ST_VERSION, error->message);
     return FALSE;
   }
   if (!bf_conn_send_preface(p->conn, NULL))
@@ -813,7 +835,7 @@ handshake(BfdPath *p)
   if (!bf_conn_recv(p->conn, &m, &error)) {
     g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
     if (error->domain == BF_WIRE_ERROR)
-      bf_conn_send_error(p->conn, BF_ST_PROTOCOL, error->message);
+      send_welcome(p, BF_ST_PROTOCOL, NULL, FALSE, error->message);
     return FALSE;
   }
   if (m.type != BF_FRAME_HELLO)
@@ -833,6 +855,7 @@ handshake(BfdPath *p)
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
+  bf_conn_set_deadline(p->conn, 0);
   bf_conn_set_recv_timeout(p->conn, 0);
   g_debug("session %s: path %u from %s attached", p->sess->dirname,
           m.u.hello.path_index, p->conn->peer);
@@ -872,6 +895,22 @@ path_detach(BfdPath *p)
     g_message("session %s: last path from %s closed", s->dirname, p->conn->peer);
 }
 
+/* The status an ERROR frame gives for a frame that could not be read. */
+static uint8_t
+wire_status(const GError *error)
+{
+  if (error->domain != BF_WIRE_ERROR)
+    return BF_ST_IO;
+  switch (error->code) {
+  case BF_WIRE_ERROR_TOO_LONG:
+    return BF_ST_TOO_BIG;
+  case BF_WIRE_ERROR_NAME:
+    return BF_ST_BAD_NAME;
+  default:
+    return BF_ST_PROTOCOL;
+  }
+}
+
 static gpointer
 path_thread(gpointer data)
 {
@@ -883,8 +922,7 @@ path_thread(gpointer data)
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
     if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
-      refuse(p, error->domain == BF_WIRE_ERROR ? BF_ST_PROTOCOL : BF_ST_IO,
-             "%s", error->message);
+      refuse(p, wire_status(error), "%s", error->message);
     path_detach(p);
   }
   bfd_session_unref(p->sess);

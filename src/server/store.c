@@ -42,6 +42,9 @@ bfd_errno_status(int err)
     return BF_ST_BAD_NAME;
   case EFBIG:
     return BF_ST_TOO_BIG;
+  case EMFILE:
+  case ENFILE:
+    return BF_ST_LIMIT;
   default:
     return BF_ST_IO;
   }

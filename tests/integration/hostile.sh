@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# hostile.sh: a hostile peer against a real braidfsd while a legitimate
+# client copies 64 MiB files through a real mount in another session.
+#
+# hostile_peer.py (its own encoder of man/braidfs-protocol.7, checked
+# against the man page's example) sends one violation per connection:
+# garbage and wrong-version prefaces, a frame length over the cap, truncated
+# frames, CHUNK/ITEM_CLOSE for items never opened, chunk_id >= total_chunks,
+# conflicting total_chunks, a resent chunk with other bytes, bad CRC32Cs,
+# names that escape ("../escape", "a/../../b", "/etc/passwd", "a//b") in
+# ITEM_OPEN and OP MKDIR/RENAME, ATTACH with a guessed session id and with
+# the legitimate session's id but a wrong token, a malformed HELLO, sealed
+# frames, unknown flags and types, a late CHUNK for a stored item, and 500
+# idle connections (slowloris). Each gets the answer the man page gives and
+# the server must answer a new path afterwards. A control session stores a
+# correct item (the encoder is right) and one with a wrong digest (ITEM_ACK
+# STORED CORRUPT, not visible). Last, resource exhaustion by valid frames:
+# far-out chunk ids (server memory must stay bounded) and items opened
+# without end (refused with LIMIT; other sessions keep working).
+#
+# Afterwards: every legitimate cp exited 0 and cmp equals the source, the
+# server is alive, nothing named after the hostile names exists anywhere,
+# every hostile connection has a log line, no sanitizer report.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_space 600
+PORT=$(free_port)
+SIZE=$((64 << 20))
+head -c "$SIZE" /dev/urandom >"$T/big.bin"
+passwd_before=$(stat -c '%s %Y' /etc/passwd)-$(sha256sum </etc/passwd)
+
+start_server server "$T/srv" "$T/store"
+start_client client "$T/cli" label=legit
+LEGIT=$(session_for_label "$T/srv" legit) || fail "no session for label legit"
+SPID=$(daemon_pid server)
+SLOG=$(daemon_log server)
+
+# The legitimate transfer: 64 MiB copies, one after the other, for as long
+# as the hostile peer runs (at least one). Each is compared on the server
+# mount; the previous one is removed there (as a consumer would) to bound
+# the disk used.
+legit_loop() {
+	local i=0 rc
+	while ((i < 100)); do
+		i=$((i + 1))
+		((i > 1)) && rm -f "$LEGIT/big-$((i - 1)).bin"
+		touch "$T/legit.started"
+		rc=0
+		run_t 60 cp "$T/big.bin" "$T/cli/big-$i.bin" || rc=$?
+		echo "cp $i $rc" >>"$T/legit.log"
+		((rc == 0)) || return 1
+		rc=0
+		cmp "$T/big.bin" "$LEGIT/big-$i.bin" || rc=$?
+		echo "cmp $i $rc" >>"$T/legit.log"
+		((rc == 0)) || return 1
+		[[ -e $T/hostile.done ]] && break
+	done
+	return 0
+}
+: >"$T/legit.log"
+bg legit_loop
+legit_pid=$BG_LAST
+until [[ -e $T/legit.started ]] || ! pid_alive "$legit_pid"; do sleep 0.05; done
+sleep 0.2 # the first cp is under way
+
+note "hostile peer on 127.0.0.1:$PORT (legitimate session $(basename "$LEGIT"))"
+t0=$(now)
+prc=0
+run_t 120 python3 "$LIB_DIR/hostile_peer.py" 127.0.0.1 "$PORT" "$T/srv" \
+	"$LEGIT/.session" "$SPID" "$T/results.tsv" "$T/ports.tsv" || prc=$?
+touch "$T/hostile.done"
+note "hostile peer done in $(elapsed "$t0") s (exit $prc)"
+assert_eq 0 "$prc" "hostile_peer.py ran to the end"
+
+# its checks count as ours
+if [[ -f $T/results.tsv ]]; then
+	while IFS=$'\t' read -r verdict what why; do
+		CHECKS=$((CHECKS + 1))
+		if [[ $verdict != PASS ]]; then
+			FAILS=$((FAILS + 1))
+			printf 'FAIL (recap): %s: %s\n' "$what" "$why"
+		fi
+	done <"$T/results.tsv"
+	echo "   hostile_peer.py: $(grep -c . "$T/results.tsv") checks, $(grep -c '^FAIL' "$T/results.tsv" || true) failed"
+fi
+
+note "legitimate transfer"
+lrc=0
+wait "$legit_pid" || lrc=$?
+ncp=$(grep -c '^cp ' "$T/legit.log" || true)
+echo "   $ncp copies of 64 MiB during the attack; failed steps: $(grep -v ' 0$' "$T/legit.log" | tr '\n' ' ')"
+if ((lrc != 0)); then
+	echo "   client log:"
+	grep -E 'did not store|cannot|error' "$(daemon_log client)" | sed 's/^/     /' | tail -n 5 || true
+fi
+assert_eq 0 "$lrc" "every legitimate 64 MiB cp exited 0 and cmp equalled the source ($ncp copies during the attack)"
+check "at least one legitimate copy completed" test "$(grep -c '^cmp [0-9]* 0$' "$T/legit.log" || true)" -ge 1
+((lrc == 0)) && check "the last legitimate copy equals the source, read again at the end" \
+	cmp "$T/big.bin" "$LEGIT/big-$ncp.bin"
+echo "   .session of the legitimate session:"
+sed 's/^/     /' "$LEGIT/.session"
+assert_eq connected "$(session_field "$LEGIT/.session" state)" "legitimate session still connected"
+check "braidfsd (pid $SPID) is alive" pid_alive "$SPID"
+
+note "nothing escaped the store"
+stray=$(find "$T" \( -path "$T/store" -o -path "$T/srv" -o -path "$T/cli" \) -prune -o \
+	\( -name escape -o -name passwd -o -name b -o -name ok2 \) -print)
+assert_eq "" "$stray" "no file named escape/passwd/b/ok2 under $T outside the store"
+stray=$(find "$T/store" \( -name escape -o -name passwd -o -name b -o -name ok2 \) -print)
+assert_eq "" "$stray" "no file named escape/passwd/b/ok2 in the store either (all were refused)"
+stray=$(find "$T/store" -mindepth 2 -maxdepth 2 ! -name session ! -name data ! -name tmp -print)
+assert_eq "" "$stray" "session directories in the store hold only session, data/, tmp/"
+assert_eq "$passwd_before" "$(stat -c '%s %Y' /etc/passwd)-$(sha256sum </etc/passwd)" "/etc/passwd untouched"
+
+note "a log line for every hostile connection"
+if [[ -f $T/ports.tsv ]]; then
+	while IFS=$'\t' read -r case ports; do
+		case $case in slowloris*) continue ;; esac
+		# a truncated frame ends with the peer gone: the path's end is its line
+		words='closing path|dropping connection|refusing handshake'
+		[[ $case == truncated-frame ]] && words+='|last path'
+		missing=()
+		for p in $ports; do
+			line=$(grep -m 1 -E "($words) from 127\.0\.0\.1:$p([^0-9]|\$)" "$SLOG" || true)
+			if [[ -n $line ]]; then
+				echo "     $line"
+			else
+				missing+=("$p")
+			fi
+		done
+		assert_eq "" "${missing[*]}" "server log line for each hostile connection of case $case (missing: local ports)"
+	done <"$T/ports.tsv"
+	slow_ports=$(awk -F'\t' '$1 == "slowloris" { print $2 }' "$T/ports.tsv")
+	n=$(awk -v ports="$slow_ports" '
+		BEGIN { k = split(ports, a, " "); for (i = 1; i <= k; i++) want[a[i]] = 1 }
+		/dropping connection from 127\.0\.0\.1:[0-9]+: .*timed out/ {
+			s = $0; sub(/.*dropping connection from 127\.0\.0\.1:/, "", s); sub(/:.*/, "", s)
+			if (s in want) n++
+		}
+		END { print n + 0 }' "$SLOG")
+	grep -m 1 -E 'dropping connection .*timed out' "$SLOG" | sed 's/^/     /' || true
+	check "server log: at least 450 of the 500 idle connections dropped on the handshake timeout ($n)" \
+		test "$n" -ge 450
+else
+	fail "hostile_peer.py wrote no ports file"
+fi
+
+finish

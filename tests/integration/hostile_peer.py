@@ -1,0 +1,1099 @@
+#!/usr/bin/env python3
+"""hostile_peer.py: a hostile braidfs client, for tests/integration/hostile.sh.
+
+Speaks the wire protocol of man/braidfs-protocol.7 (its own encoder, not the
+project's, checked against the man page's EXAMPLE and CRC-32C check value)
+to a running braidfsd and sends it one violation per connection.
+For each case it checks the answer the man page gives (ERROR with the right
+status, WELCOME with an error status, or a silent close), that the
+connection is closed after it, and that the server still answers a fresh
+path afterwards (ATTACH to a control session + PING/PONG).
+
+usage: hostile_peer.py HOST PORT SERVER_MOUNT LEGIT_SESSION_FILE SERVER_PID
+                       RESULTS PORTS
+
+RESULTS gets one line per check: "PASS<TAB>what" or "FAIL<TAB>what<TAB>why"
+(hostile.sh counts them). PORTS gets "case<TAB>port port ...": the local
+ports of each case's connections, which the server names in its log lines.
+Exit status 0 unless the script itself broke.
+"""
+
+import hashlib
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+# ---------------------------------------------------------------- protocol
+
+PREFACE = b"BRAIDFS\x01"
+HDR = struct.Struct(">IBB")          # body length, type, flags
+BODY_MAX = 16 * 1024 * 1024 + 256    # 16777472
+
+HELLO, WELCOME = 0x01, 0x02
+ITEM_OPEN, CHUNK, CHUNK_ACK, ITEM_CLOSE, ITEM_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
+OP, OP_ACK, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x7F
+FRAME_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", ITEM_OPEN: "ITEM_OPEN",
+               CHUNK: "CHUNK", CHUNK_ACK: "CHUNK_ACK", ITEM_CLOSE: "ITEM_CLOSE",
+               ITEM_ACK: "ITEM_ACK", OP: "OP", OP_ACK: "OP_ACK", PING: "PING",
+               PONG: "PONG", ERROR: "ERROR"}
+FLAG_SEALED = 0x01
+
+NEW, ATTACH = 0, 1
+TLV_LABEL, TLV_NONCE, TLV_PROOF, TLV_PATH_INDEX = 1, 2, 3, 4
+OPENED, STORED = 1, 2
+STRIPE = 0
+BLAKE2B, SHA256 = 1, 2
+MKDIR, RMDIR, UNLINK, RENAME, CANCEL, SETATTR = 1, 2, 3, 4, 5, 6
+
+ST = ["OK", "PROTOCOL", "BAD_NAME", "NO_SPACE", "TOO_BIG", "CORRUPT", "IO",
+      "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION"]
+OK, PROTOCOL, BAD_NAME, TOO_BIG, CORRUPT, NOT_FOUND, AUTH, VERSION = (
+    0, 1, 2, 4, 5, 7, 9, 12)
+
+
+def st_name(s):
+    return ST[s] if s < len(ST) else "unknown(%d)" % s
+
+
+def fname(t):
+    return FRAME_NAMES.get(t, "0x%02x" % t)
+
+
+def _crc_table():
+    tbl = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        tbl.append(c)
+    return tbl
+
+
+CRC_TABLE = _crc_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), reflected, init and final xor 0xFFFFFFFF."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def frame(ftype, body, flags=0):
+    return HDR.pack(len(body), ftype, flags) + body
+
+
+def tlv(tag, value):
+    return struct.pack(">BH", tag, len(value)) + value
+
+
+def hello(kind, sid=bytes(16), token=bytes(16), label=None, path_index=0):
+    body = struct.pack(">BB16s16s", kind, 0, sid, token)
+    if label:
+        body += tlv(TLV_LABEL, label.encode())
+    body += tlv(TLV_PATH_INDEX, struct.pack(">H", path_index))
+    return frame(HELLO, body)
+
+
+def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=(1700000000, 5),
+              alg=SHA256):
+    if isinstance(name, str):
+        name = name.encode()
+    body = struct.pack(">QIIqIBBBBH", item_id, chunk_size, mode, mtime[0],
+                       mtime[1], STRIPE, 1, 1, alg, len(name)) + name
+    return frame(ITEM_OPEN, body)
+
+
+def chunk(item_id, chunk_id, total, payload, crc=None, share=0):
+    if crc is None:
+        crc = crc32c(payload)
+    body = struct.pack(">QIIB3xI", item_id, chunk_id, total, share, crc)
+    return frame(CHUNK, body + payload)
+
+
+def item_close(item_id, total, size, digest, mode=0o644, mtime=(1700000000, 7),
+               alg=SHA256):
+    body = struct.pack(">QIQB3x32sIqI", item_id, total, size, alg, digest, mode,
+                       mtime[0], mtime[1])
+    return frame(ITEM_CLOSE, body)
+
+
+def op(op_id, kind, name=b"", name2=b"", mode=0, flags=0, mtime=(0, 0),
+       item_id=0):
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(name2, str):
+        name2 = name2.encode()
+    body = (struct.pack(">QBBIqIQH", op_id, kind, flags, mode, mtime[0],
+                        mtime[1], item_id, len(name)) + name +
+            struct.pack(">H", len(name2)) + name2)
+    return frame(OP, body)
+
+
+def ping(opaque, flags=0):
+    return frame(PING, struct.pack(">Q", opaque), flags)
+
+
+def self_test():
+    """The encoder against the values and the example of the man page."""
+    assert crc32c(b"123456789") == 0xE3069283, hex(crc32c(b"123456789"))
+    assert crc32c(b"hello") == 0x9A71BB4C, hex(crc32c(b"hello"))
+    h = hello(NEW, label="laptop")
+    assert h == bytes.fromhex("000000300100" "0000" + "00" * 32 +
+                              "0100066c6170746f70" "0400020000"), h.hex()
+    io = item_open(1, "a/b.txt", chunk_size=1 << 20, mode=0o644,
+                   mtime=(1700000000, 5), alg=BLAKE2B)
+    assert io == bytes.fromhex(
+        "000000291000" "0000000000000001" "00100000" "000001a4"
+        "000000006553f100" "00000005" "00010101" "0007612f622e747874"), io.hex()
+    c = chunk(1, 0, 1, b"hello")
+    assert c == bytes.fromhex("0000001d1100" "0000000000000001" "00000000"
+                              "00000001" "00000000" "9a71bb4c"
+                              "68656c6c6f"), c.hex()
+    dig = bytes.fromhex("324dcf027dd4a30a932c441f365a25e8"
+                        "6b173defa4b8e58948253471b81b72cf")
+    assert hashlib.blake2b(b"hello", digest_size=32).digest() == dig
+    ic = item_close(1, 1, 5, dig, mode=0o644, mtime=(1700000000, 7), alg=BLAKE2B)
+    assert ic == bytes.fromhex("000000481300" "0000000000000001" "00000001"
+                               "0000000000000005" "01000000" + dig.hex() +
+                               "000001a4" "000000006553f100" "00000007"), ic.hex()
+    assert len(op(1, MKDIR, "x")) == 6 + 38 + 1
+
+
+# ---------------------------------------------------------------- harness
+
+HOST = PORT = None
+SRV_MOUNT = LEGIT_FILE = None
+SERVER_PID = 0
+RESULTS = []
+PORTS = {}
+LOCK = threading.Lock()
+
+
+def result(ok, what, why=""):
+    with LOCK:
+        RESULTS.append((ok, what, why))
+    if ok:
+        print("PASS: %s" % what, flush=True)
+    else:
+        print("FAIL: %s: %s" % (what, why), flush=True)
+    return ok
+
+
+def info(msg):
+    print("   " + msg, flush=True)
+
+
+class Closed(Exception):
+    """The server closed the connection (FIN or RST)."""
+
+
+class Peer:
+    def __init__(self, case, timeout=10.0, hostile=True):
+        self.case = case
+        self.s = socket.create_connection((HOST, PORT), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.port = self.s.getsockname()[1]
+        if hostile:     # its violation must show in the server log
+            with LOCK:
+                PORTS.setdefault(case, []).append(self.port)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_exact(self, n, timeout=10.0):
+        self.s.settimeout(timeout)
+        while len(self.buf) < n:
+            try:
+                d = self.s.recv(max(65536, n - len(self.buf)))
+            except (ConnectionResetError, BrokenPipeError):
+                d = b""
+            if not d:
+                raise Closed("closed after %d of %d bytes" % (len(self.buf), n))
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def frame(self, timeout=10.0):
+        hdr = self.recv_exact(6, timeout)
+        n, t, f = HDR.unpack(hdr)
+        if n > BODY_MAX:
+            raise AssertionError("server sent a %d-byte body" % n)
+        return t, f, self.recv_exact(n, timeout)
+
+    def closed_within(self, secs):
+        """True when the server closes the connection within secs, after
+        sending nothing more than what is buffered."""
+        deadline = time.monotonic() + secs
+        got = self.buf
+        self.buf = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False, got
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return False, got
+            except (ConnectionResetError, BrokenPipeError):
+                return True, got
+            if not d:
+                return True, got
+            got += d
+
+    def preface(self):
+        self.send(PREFACE)
+        got = self.recv_exact(8)
+        if got != PREFACE:
+            raise AssertionError("server preface %r" % got)
+
+    def hello(self, *args, **kw):
+        self.send(hello(*args, **kw))
+        return self.hello_raw_answer()
+
+    def hello_raw_answer(self):
+        """The answer to a HELLO: (status, sid, token, msg) of a WELCOME."""
+        t, _, body = self.frame()
+        if t == ERROR:
+            st, _, ml = struct.unpack(">BBH", body[:4])
+            raise AssertionError("got ERROR %s \"%s\"" % (
+                st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
+        if t != WELCOME:
+            raise AssertionError("got %s" % fname(t))
+        status, _, sid, token, mlen = struct.unpack(">BB16s16sH", body[:36])
+        return status, sid, token, body[36:36 + mlen].decode("utf-8", "replace")
+
+    def new_session(self, label):
+        self.preface()
+        status, sid, token, msg = self.hello(NEW, label=label)
+        if status != OK:
+            raise AssertionError("HELLO NEW refused: %s %s" % (st_name(status), msg))
+        return sid, token
+
+    def attach(self, sid, token, index=1):
+        self.preface()
+        status, _, _, msg = self.hello(ATTACH, sid, token, path_index=index)
+        if status != OK:
+            raise AssertionError("HELLO ATTACH refused: %s %s" % (st_name(status), msg))
+
+    def expect(self, ftype, what):
+        t, f, body = self.frame()
+        if t == ERROR:
+            st, _, ml = struct.unpack(">BBH", body[:4])
+            raise AssertionError("%s: expected %s, got ERROR %s: %s" % (
+                what, fname(ftype), st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
+        if t != ftype:
+            raise AssertionError("%s: expected %s, got %s" % (what, fname(ftype), fname(t)))
+        return body
+
+    def item_ack(self, what):
+        body = self.expect(ITEM_ACK, what)
+        item_id, stage, status, ml = struct.unpack(">QBBH", body[:12])
+        return item_id, stage, status, body[12:12 + ml].decode("utf-8", "replace")
+
+    def chunk_ack(self, what):
+        body = self.expect(CHUNK_ACK, what)
+        return struct.unpack(">QIB3x", body)
+
+    def op_ack(self, what):
+        body = self.expect(OP_ACK, what)
+        op_id, status, _, ml = struct.unpack(">QBBH", body[:12])
+        return op_id, status, body[12:12 + ml].decode("utf-8", "replace")
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def expect_error(p, want, what, close_secs=5.0):
+    """The next frame is ERROR with status want, then the server closes."""
+    try:
+        t, _, body = p.frame(timeout=10.0)
+    except Closed as e:
+        return result(False, what, "connection closed without an ERROR frame "
+                      "(spec: ERROR %s) [%s]" % (st_name(want), e))
+    except socket.timeout:
+        return result(False, what, "no answer within 10 s (spec: ERROR %s)" % st_name(want))
+    if t != ERROR:
+        return result(False, what, "got %s, spec: ERROR %s" % (fname(t), st_name(want)))
+    st, _, ml = struct.unpack(">BBH", body[:4])
+    msg = body[4:4 + ml].decode("utf-8", "replace")
+    info("%s: ERROR %s \"%s\"" % (what, st_name(st), msg))
+    ok = result(st == want, what + ": ERROR status " + st_name(want),
+                "got ERROR %s \"%s\"" % (st_name(st), msg))
+    ok &= result(len(msg) > 0, what + ": ERROR message names the problem",
+                 "empty message")
+    closed, extra = p.closed_within(close_secs)
+    ok &= result(closed and not extra, what + ": connection closed after the ERROR",
+                 "still open after %.0f s" % close_secs if not closed else
+                 "%d more bytes after the ERROR" % len(extra))
+    p.close()
+    return ok
+
+
+def expect_welcome_refused(p, want, what):
+    try:
+        status, sid, token, msg = p.hello_raw_answer()
+    except Closed as e:
+        return result(False, what, "closed without WELCOME (spec: WELCOME %s) [%s]"
+                      % (st_name(want), e))
+    except AssertionError as e:
+        return result(False, what, str(e) + " (spec: WELCOME %s)" % st_name(want))
+    info("%s: WELCOME %s \"%s\"" % (what, st_name(status), msg))
+    ok = result(status == want, what + ": WELCOME status " + st_name(want),
+                "got WELCOME %s \"%s\"" % (st_name(status), msg))
+    ok &= result(sid == bytes(16) and token == bytes(16),
+                 what + ": session id and token are zero in the refusal",
+                 "sid %s token %s" % (sid.hex(), token.hex()))
+    closed, extra = p.closed_within(5.0)
+    ok &= result(closed and not extra, what + ": connection closed after the refusal",
+                 "still open after 5 s" if not closed else "%d more bytes" % len(extra))
+    p.close()
+    return ok
+
+
+
+
+def server_alive():
+    try:
+        with open("/proc/%d/stat" % SERVER_PID) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+CONTROL = {}   # sid, token of the control session, for probes
+PROBE_N = [0]
+
+
+def probe(case):
+    """The server is alive and answers a new path: ATTACH + PING/PONG."""
+    what = case + ": server still alive and answering"
+    if not server_alive():
+        return result(False, what, "braidfsd (pid %d) is gone" % SERVER_PID)
+    PROBE_N[0] += 1
+    opaque = 0x5EED000000000000 | PROBE_N[0]
+    p = None
+    try:
+        p = Peer("probe", hostile=False)
+        p.attach(CONTROL["sid"], CONTROL["token"], index=40)
+        p.send(ping(opaque))
+        body = p.expect(PONG, "PING")
+        ok = struct.unpack(">Q", body)[0] == opaque
+        return result(ok, what, "PONG carries another value")
+    except Exception as e:  # noqa: BLE001 - any failure is the finding
+        return result(False, what, "%s: %s" % (type(e).__name__, e))
+    finally:
+        if p:
+            p.close()
+
+
+def run_case(name, fn):
+    print("== case: %s" % name, flush=True)
+    try:
+        fn(name)
+    except Exception as e:  # noqa: BLE001
+        result(False, name, "unexpected: %s: %s" % (type(e).__name__, e))
+    probe(name)
+
+
+def session_dir(sid):
+    suffix = "-" + sid.hex()[:8]
+    for d in os.listdir(SRV_MOUNT):
+        if d.endswith(suffix):
+            return os.path.join(SRV_MOUNT, d)
+    return None
+
+
+def wait_path(path, present, secs=3.0):
+    deadline = time.monotonic() + secs
+    while True:
+        if os.path.exists(path) == present:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- cases
+
+def c_control(case):
+    """A correct item (the encoder works), then one with a wrong digest."""
+    p = Peer(case, hostile=False)
+    sid, token = p.new_session("hostile-control")
+    result(sid != bytes(16) and token != bytes(16),
+           case + ": WELCOME OK with a session id and a token", "zero id or token")
+    CONTROL.update(sid=sid, token=token, peer=p)
+    data = os.urandom(10000)     # 3 chunks of 4096: 4096, 4096, 1808
+    parts = [data[i:i + 4096] for i in range(0, len(data), 4096)]
+    p.send(item_open(1, "good.bin", chunk_size=4096, mode=0o600))
+    iid, stage, st, msg = p.item_ack("ITEM_OPEN good.bin")
+    result((iid, stage, st) == (1, OPENED, OK), case + ": ITEM_ACK OPENED OK",
+           "item %d stage %d %s %s" % (iid, stage, st_name(st), msg))
+    for cid, total in ((2, 3), (0, 0), (1, 3), (0, 3)):   # last one: identical resend
+        p.send(chunk(1, cid, total, parts[cid]))
+        ack = p.chunk_ack("CHUNK %d" % cid)
+        result(ack == (1, cid, 0), case + ": CHUNK_ACK for chunk %d" % cid, repr(ack))
+    p.send(item_close(1, 3, len(data), hashlib.sha256(data).digest(), mode=0o640,
+                      mtime=(1700000000, 7)))
+    iid, stage, st, msg = p.item_ack("ITEM_CLOSE good.bin")
+    result((iid, stage, st) == (1, STORED, OK), case + ": ITEM_ACK STORED OK (status 0)",
+           "item %d stage %d %s \"%s\"" % (iid, stage, st_name(st), msg))
+    sd = session_dir(sid)
+    result(sd is not None, case + ": session directory on the server mount",
+           "no directory ending in %s" % sid.hex()[:8])
+    if sd:
+        path = os.path.join(sd, "good.bin")
+        wait_path(path, True)
+        try:
+            with open(path, "rb") as f:
+                got = f.read()
+            stt = os.stat(path)
+            result(got == data, case + ": good.bin on the server mount equals what was sent",
+                   "%d bytes, differs" % len(got))
+            result(stt.st_mode & 0o7777 == 0o640 and int(stt.st_mtime) == 1700000000,
+                   case + ": good.bin has ITEM_CLOSE's mode and mtime",
+                   "mode %o mtime %s" % (stt.st_mode & 0o7777, stt.st_mtime))
+        except OSError as e:
+            result(False, case + ": good.bin on the server mount", str(e))
+    # the same with a wrong digest
+    bad = os.urandom(5000)
+    p.send(item_open(2, "bad.bin", chunk_size=4096))
+    iid, stage, st, msg = p.item_ack("ITEM_OPEN bad.bin")
+    result((iid, stage, st) == (2, OPENED, OK), case + ": bad.bin ITEM_ACK OPENED OK",
+           "%s %s" % (st_name(st), msg))
+    p.send(item_close(2, 2, len(bad), hashlib.sha256(bad + b"x").digest()))
+    p.send(chunk(2, 0, 2, bad[:4096]))
+    p.send(chunk(2, 1, 2, bad[4096:]))
+    acks, stored = [], None
+    for _ in range(3):
+        t, _, body = p.frame()
+        if t == CHUNK_ACK:
+            acks.append(struct.unpack(">QIB3x", body)[1])
+        elif t == ITEM_ACK:
+            stored = struct.unpack(">QBBH", body[:12]) + (body[12:].decode("utf-8", "replace"),)
+        else:
+            raise AssertionError("unexpected %s" % fname(t))
+    result(sorted(acks) == [0, 1], case + ": bad.bin chunks acknowledged", repr(acks))
+    result(stored is not None and stored[:3] == (2, STORED, CORRUPT),
+           case + ": wrong digest -> ITEM_ACK STORED CORRUPT (5)", repr(stored))
+    if stored:
+        info("bad.bin: ITEM_ACK STORED %s \"%s\"" % (st_name(stored[2]), stored[4]))
+    if sd:
+        time.sleep(0.2)
+        result(not os.path.exists(os.path.join(sd, "bad.bin")),
+               case + ": bad.bin does not appear on the server mount", "it does")
+    # a digest mismatch fails the item, not the path
+    p.send(ping(42))
+    body = p.expect(PONG, "PING after CORRUPT")
+    result(struct.unpack(">Q", body)[0] == 42, case + ": path still open after the CORRUPT item",
+           "bad PONG")
+
+
+def c_garbage(case):
+    for i, junk in enumerate((b"GARBAGE!", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")):
+        p = Peer(case)
+        p.send(junk)
+        closed, got = p.closed_within(5.0)
+        result(closed and got == b"", case + " #%d: closed without sending anything" % i,
+               "still open after 5 s" if not closed else "server sent %r" % got[:32])
+        p.close()
+
+
+def c_version(case):
+    p = Peer(case)
+    p.send(b"BRAIDFS\x02")
+    try:
+        got = p.recv_exact(8, timeout=5.0)
+    except (Closed, socket.timeout) as e:
+        result(False, case + ": server answers with its own preface",
+               "closed/timed out without a preface [%s] (spec: preface, then ERROR "
+               "VERSION, then close)" % e)
+        p.close()
+        return
+    result(got == PREFACE, case + ": server answers with its own preface", repr(got))
+    expect_error(p, VERSION, case)
+
+
+def c_oversize(case):
+    for n in (BODY_MAX + 1, 0xFFFFFFFF):
+        p = Peer(case)
+        p.new_session("hostile-big")
+        p.send(HDR.pack(n, CHUNK, 0))     # the header only: no body follows
+        expect_error(p, TOO_BIG, case + " (length %d)" % n)
+
+
+def c_truncated(case):
+    # after the handshake: a CHUNK header announcing 100 bytes, 10 sent
+    p = Peer(case)
+    p.new_session("hostile-trunc")
+    p.send(HDR.pack(100, CHUNK, 0) + b"\0" * 10)
+    p.s.shutdown(socket.SHUT_WR)
+    closed, got = p.closed_within(5.0)
+    result(closed, case + " (after handshake): server drops the connection",
+           "still open after 5 s")
+    if got:
+        info("server sent %d bytes: %s" % (len(got), got[:64].hex()))
+    p.close()
+    # during the handshake: half a HELLO
+    p = Peer(case)
+    p.send(PREFACE)
+    p.recv_exact(8)
+    p.send(hello(NEW, label="x")[:20])
+    p.s.shutdown(socket.SHUT_WR)
+    closed, got = p.closed_within(5.0)
+    result(closed, case + " (half a HELLO): server drops the connection",
+           "still open after 5 s")
+    p.close()
+
+
+def open_item(p, item_id, name, what):
+    p.send(item_open(item_id, name, chunk_size=4096))
+    iid, stage, st, msg = p.item_ack(what)
+    if (iid, stage, st) != (item_id, OPENED, OK):
+        raise AssertionError("%s: ITEM_ACK %d/%d %s %s" % (what, iid, stage, st_name(st), msg))
+
+
+def c_unknown_item(case):
+    p = Peer(case)
+    p.new_session("hostile-unknown")
+    p.send(chunk(77, 0, 1, b"never opened"))
+    expect_error(p, NOT_FOUND, case + " (CHUNK, fresh session)")
+    p = Peer(case)
+    p.new_session("hostile-unknown")
+    p.send(item_close(88, 1, 5, bytes(32)))
+    expect_error(p, NOT_FOUND, case + " (ITEM_CLOSE, fresh session)")
+    # item ids increase within a session: 150 was never opened although 100
+    # was, and an ITEM_OPEN that goes back (50 after 100) or uses the
+    # reserved id 0 is a protocol error
+    p = Peer(case)
+    p.new_session("hostile-unknown")
+    open_item(p, 100, "x100.bin", "ITEM_OPEN 100")
+    p.send(chunk(150, 0, 1, b"never opened either"))
+    expect_error(p, NOT_FOUND, case + " (CHUNK for id 150 after id 100 was opened)")
+    p = Peer(case)
+    p.new_session("hostile-unknown")
+    open_item(p, 100, "y100.bin", "ITEM_OPEN 100")
+    p.send(item_open(50, "y50.bin"))
+    expect_error(p, PROTOCOL, case + " (ITEM_OPEN 50 after 100)")
+    p = Peer(case)
+    p.new_session("hostile-unknown")
+    p.send(item_open(0, "zero.bin"))
+    expect_error(p, PROTOCOL, case + " (ITEM_OPEN with the reserved id 0)")
+
+
+def c_chunk_range(case):
+    p = Peer(case)
+    p.new_session("hostile-range")
+    open_item(p, 1, "range.bin", "ITEM_OPEN")
+    p.send(chunk(1, 3, 3, os.urandom(4096)))
+    expect_error(p, PROTOCOL, case + " (chunk_id 3, total_chunks 3)")
+
+
+def c_total_conflict(case):
+    p = Peer(case)
+    p.new_session("hostile-total")
+    open_item(p, 1, "total.bin", "ITEM_OPEN")
+    p.send(chunk(1, 0, 4, os.urandom(4096)))
+    ack = p.chunk_ack("CHUNK 0 total 4")
+    result(ack == (1, 0, 0), case + ": first chunk (total_chunks 4) acknowledged", repr(ack))
+    p.send(chunk(1, 1, 5, os.urandom(4096)))
+    expect_error(p, PROTOCOL, case + " (total_chunks 5 after 4)")
+
+
+def c_dup_different(case):
+    a = Peer(case, hostile=False)       # the well-behaved path
+    sid, token = a.new_session("hostile-dup")
+    open_item(a, 1, "dup.bin", "ITEM_OPEN")
+    first = os.urandom(4096)
+    a.send(chunk(1, 0, 2, first))
+    result(a.chunk_ack("CHUNK 0") == (1, 0, 0), case + ": chunk 0 acknowledged", "")
+    a.send(chunk(1, 0, 2, first))
+    result(a.chunk_ack("CHUNK 0 again") == (1, 0, 0),
+           case + ": identical resend acknowledged again", "")
+    b = Peer(case)
+    b.attach(sid, token, index=1)
+    other = bytes(x ^ 0x5A for x in first)          # same length, other bytes
+    b.send(chunk(1, 0, 2, other))                   # CRC correct for `other`
+    expect_error(b, PROTOCOL, case + " (chunk 0 resent with other bytes, valid CRC)")
+    # the session and its other path go on; the first bytes are kept
+    last = os.urandom(100)
+    a.send(chunk(1, 1, 2, last))
+    result(a.chunk_ack("CHUNK 1") == (1, 1, 0), case + ": other path goes on", "")
+    a.send(item_close(1, 2, 4196, hashlib.sha256(first + last).digest()))
+    iid, stage, st, msg = a.item_ack("ITEM_CLOSE")
+    result((stage, st) == (STORED, OK), case + ": item stored with the first chunk's bytes",
+           "%s %s" % (st_name(st), msg))
+    a.close()
+
+
+def c_bad_crc(case):
+    a = Peer(case, hostile=False)       # the well-behaved path
+    sid, token = a.new_session("hostile-crc")
+    open_item(a, 1, "crc.bin", "ITEM_OPEN")
+    good = os.urandom(3000)
+    b = Peer(case)
+    b.attach(sid, token, index=1)
+    b.send(chunk(1, 0, 1, bytes(x ^ 0xFF for x in good), crc=crc32c(good)))
+    expect_error(b, CORRUPT, case + " (payload does not match crc32c)")
+    b = Peer(case)
+    b.attach(sid, token, index=2)
+    b.send(chunk(1, 0, 1, good, crc=crc32c(good) ^ 1))
+    expect_error(b, CORRUPT, case + " (crc32c off by one bit)")
+    # the bad chunks were not written: the good one is new, not a resend
+    a.send(chunk(1, 0, 1, good))
+    result(a.chunk_ack("good CHUNK 0") == (1, 0, 0),
+           case + ": the good chunk is accepted on the other path", "")
+    a.send(item_close(1, 1, len(good), hashlib.sha256(good).digest()))
+    iid, stage, st, msg = a.item_ack("ITEM_CLOSE")
+    result((stage, st) == (STORED, OK), case + ": item stored from the good chunk",
+           "%s %s" % (st_name(st), msg))
+    sd = session_dir(sid)
+    if sd:
+        path = os.path.join(sd, "crc.bin")
+        wait_path(path, True)
+        try:
+            with open(path, "rb") as f:
+                result(f.read() == good, case + ": stored bytes are the good ones", "differ")
+        except OSError as e:
+            result(False, case + ": crc.bin on the server mount", str(e))
+    a.close()
+
+
+BAD_NAMES = ["../escape", "a/../../b", "/etc/passwd", "a//b"]
+
+
+def c_names(case):
+    for name in BAD_NAMES:
+        tag = "%s %r" % (case, name)
+        # ITEM_OPEN
+        p = Peer(case)
+        p.new_session("hostile-names")
+        p.send(item_open(1, name, chunk_size=4096))
+        t, _, body = p.frame()
+        if t == ITEM_ACK and body[9] == OK:
+            # accepted: finish the item, so that an escape would show on disk
+            data = b"escaped\n"
+            p.send(chunk(1, 0, 1, data))
+            p.send(item_close(1, 1, len(data), hashlib.sha256(data).digest()))
+            result(False, tag + " ITEM_OPEN: ERROR BAD_NAME", "server opened the item")
+            p.close()
+        else:
+            p.buf = HDR.pack(len(body), t, 0) + body + p.buf
+            expect_error(p, BAD_NAME, tag + " ITEM_OPEN")
+        # OP MKDIR
+        p = Peer(case)
+        p.new_session("hostile-names")
+        p.send(op(1, MKDIR, name, mode=0o755))
+        expect_error(p, BAD_NAME, tag + " OP MKDIR")
+        # OP RENAME of an existing directory to the bad name
+        p = Peer(case)
+        p.new_session("hostile-names")
+        p.send(op(1, MKDIR, "ok", mode=0o755))
+        oid, st, msg = p.op_ack("MKDIR ok")
+        result(st == OK, tag + " MKDIR ok (setup)", "%s %s" % (st_name(st), msg))
+        p.send(op(2, RENAME, "ok", name))
+        expect_error(p, BAD_NAME, tag + " OP RENAME ok -> name")
+        # OP RENAME from the bad name
+        p = Peer(case)
+        p.new_session("hostile-names")
+        p.send(op(1, RENAME, name, "ok2"))
+        expect_error(p, BAD_NAME, tag + " OP RENAME name -> ok2")
+
+
+def legit_paths():
+    try:
+        with open(LEGIT_FILE) as f:
+            kv = dict(l.split(": ", 1) for l in f.read().splitlines() if ": " in l)
+        return kv
+    except OSError as e:
+        return {"error": str(e)}
+
+
+def c_attach(case):
+    p = Peer(case)
+    p.preface()
+    p.send(hello(ATTACH, os.urandom(16), os.urandom(16), path_index=1))
+    expect_welcome_refused(p, AUTH, case + " (random session id)")
+    before = legit_paths()
+    sid_hex = before.get("id", "").strip()
+    result(len(sid_hex) == 32, case + ": legitimate session id read from .session",
+           repr(before))
+    if len(sid_hex) != 32:
+        return
+    for what, tok in (("real id, random token", os.urandom(16)),
+                      ("real id, zero token", bytes(16))):
+        p = Peer(case)
+        p.preface()
+        p.send(hello(ATTACH, bytes.fromhex(sid_hex), tok, path_index=1))
+        expect_welcome_refused(p, AUTH, case + " (%s)" % what)
+    after = legit_paths()
+    result(after.get("paths") == before.get("paths") and after.get("state") == "connected",
+           case + ": legitimate session unaffected (paths %s, state %s)"
+           % (before.get("paths"), before.get("state")),
+           "after: paths %s state %s" % (after.get("paths"), after.get("state")))
+
+
+def c_bad_hello(case):
+    p = Peer(case)
+    p.preface()
+    body = struct.pack(">BB16s16s", 7, 0, bytes(16), bytes(16))   # unknown kind
+    p.send(frame(HELLO, body))
+    expect_welcome_refused(p, PROTOCOL, case + " (HELLO kind 7)")
+    p = Peer(case)
+    p.preface()
+    p.send(ping(1))
+    expect_error(p, PROTOCOL, case + " (PING before HELLO)")
+
+
+def c_sealed(case):
+    p = Peer(case)
+    p.new_session("hostile-sealed")
+    p.send(ping(7, flags=FLAG_SEALED))
+    expect_error(p, PROTOCOL, case + " (PING with flags 0x01)")
+    p = Peer(case)
+    p.new_session("hostile-sealed")
+    p.send(ping(7, flags=0x80))
+    expect_error(p, PROTOCOL, case + " (PING with flags 0x80)")
+    p = Peer(case)
+    p.new_session("hostile-sealed")
+    p.send(frame(0x55, b"\0" * 8))
+    expect_error(p, PROTOCOL, case + " (frame type 0x55)")
+
+
+def c_late_chunk(case):
+    """A CHUNK for an item that is no longer open is acknowledged and
+    discarded."""
+    for iid in (5, 1):
+        p = Peer(case, hostile=False)   # no violation: no log line needed
+        p.new_session("hostile-late")
+        data = b"late chunk %d\n" % iid
+        open_item(p, iid, "late%d.bin" % iid, "ITEM_OPEN %d" % iid)
+        p.send(chunk(iid, 0, 1, data))
+        p.chunk_ack("CHUNK")
+        p.send(item_close(iid, 1, len(data), hashlib.sha256(data).digest()))
+        _, stage, st, msg = p.item_ack("ITEM_CLOSE")
+        result((stage, st) == (STORED, OK), "%s: item %d stored" % (case, iid),
+               "%s %s" % (st_name(st), msg))
+        p.send(chunk(iid, 0, 1, data))
+        try:
+            t, _, body = p.frame()
+        except Closed as e:
+            t, body = None, str(e).encode()
+        what = "%s: late CHUNK for stored item %d -> CHUNK_ACK" % (case, iid)
+        if t == CHUNK_ACK:
+            result(struct.unpack(">QIB3x", body) == (iid, 0, 0), what, repr(body))
+        elif t == ERROR:
+            st, _, ml = struct.unpack(">BBH", body[:4])
+            result(False, what, "got ERROR %s \"%s\"" % (
+                st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
+        else:
+            result(False, what, "got %s %r" % (fname(t) if t else "close", body[:40]))
+        p.close()
+
+
+def server_rss_mib():
+    with open("/proc/%d/status" % SERVER_PID) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
+def c_sparse_chunk_ids(case):
+    """Memory stays bounded (DESIGN.md invariant 2): 16 items that each get
+    one 4 KiB chunk with a chunk_id near the item size limit (64 KiB on
+    the wire in all) must not cost the server hundreds of MiB."""
+    p = Peer(case, hostile=False)       # valid frames: no log line needed
+    p.new_session("hostile-sparse")
+    before = server_rss_mib()
+    high = (1 << 28) - 2      # below 1 TiB / 4096, the default item size limit
+    answers = {}
+    try:
+        for iid in range(1, 17):
+            p.send(item_open(iid, "sparse%d.bin" % iid, chunk_size=4096))
+            p.send(chunk(iid, high, 0, b"s" * 4096))
+            # OPENED, CHUNK_ACK, maybe STORED (a server may refuse the item
+            # with TOO_BIG or LIMIT: fine, as long as memory stays bounded)
+            while True:
+                t, _, body = p.frame()
+                if t == ITEM_ACK:
+                    _, stage, st, _ = struct.unpack(">QBBH", body[:12])
+                    key = "%s %s" % ("OPENED" if stage == OPENED else "STORED", st_name(st))
+                    answers[key] = answers.get(key, 0) + 1
+                    if stage == OPENED and st != OK:
+                        break
+                elif t == CHUNK_ACK:
+                    answers["CHUNK_ACK"] = answers.get("CHUNK_ACK", 0) + 1
+                    break
+                else:
+                    raise AssertionError("got %s" % fname(t))
+    except (Closed, AssertionError) as e:
+        info("%s: the server ended the flood: %s" % (case, e))
+    info("%s: answers %s" % (case, answers))
+    after = server_rss_mib()
+    info("%s: server RSS %d MiB -> %d MiB" % (case, before, after))
+    result(after - before <= 128,
+           case + ": server RSS grows by at most 128 MiB for 16 far-out chunks",
+           "grew by %d MiB (%d -> %d)" % (after - before, before, after))
+    p.close()
+
+
+def fd_limit():
+    with open("/proc/%d/limits" % SERVER_PID) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return 0
+
+
+def c_open_items(case):
+    """One session opening items without end must not starve the others:
+    the spec's answer to too many open items is ITEM_ACK OPENED LIMIT."""
+    limit = fd_limit()
+    if not 0 < limit <= 65536:
+        info("%s: skipped: the server's descriptor limit is %d" % (case, limit))
+        return
+    n = limit + 16
+    victim = Peer(case, hostile=False)
+    victim.new_session("hostile-victim")
+    p = Peer(case, hostile=False)       # valid frames: no log line needed
+    p.new_session("hostile-open-items")
+
+    def flood():
+        try:
+            for iid in range(1, n + 1):
+                p.send(item_open(iid, "open%d" % iid, chunk_size=4096))
+        except OSError:
+            pass
+    th = threading.Thread(target=flood, daemon=True)
+    th.start()
+    refused = {}
+    got = 0
+    try:
+        for _ in range(n):
+            _, _, st, msg = p.item_ack("ITEM_OPEN")
+            got += 1
+            if st != OK:
+                refused.setdefault(st, msg)
+    except (Closed, socket.timeout, AssertionError) as e:
+        info("%s: flood ended after %d answers: %s" % (case, got, e))
+    th.join(10)
+    info("%s: %d ITEM_OPENs answered (server descriptor limit %d), refusals: %s"
+         % (case, got, limit, {st_name(k): v for k, v in refused.items()} or "none"))
+    result(all(k == 8 for k in refused),     # LIMIT
+           case + ": items over the server's limit are refused with LIMIT",
+           "refused with %s" % ", ".join("%s \"%s\"" % (st_name(k), v)
+                                        for k, v in refused.items()))
+    # meanwhile, another session and a new path are served
+    try:
+        victim.send(item_open(1, "victim.bin", chunk_size=4096))
+        _, _, st, msg = victim.item_ack("victim ITEM_OPEN")
+        result(st == OK, case + ": another session can still open an item",
+               "ITEM_ACK OPENED %s \"%s\"" % (st_name(st), msg))
+    except Exception as e:  # noqa: BLE001
+        result(False, case + ": another session can still open an item", str(e))
+    try:
+        q = Peer(case, hostile=False)
+        q.new_session("hostile-victim2")
+        result(True, case + ": a new session is accepted meanwhile", "")
+        q.close()
+    except Exception as e:  # noqa: BLE001
+        result(False, case + ": a new session is accepted meanwhile", str(e))
+    time.sleep(1.0)   # let the legitimate copies run into it too
+    p.close()
+    victim.close()
+    time.sleep(1.0)   # the server frees the items of the closed session
+
+
+# 500 idle connections (slowloris): runs in a thread while the other cases
+# run, so the server has them all hanging while it answers everything else.
+SLOW = {}
+SLOW_READY = threading.Event()
+
+
+def slowloris():
+    try:
+        _slowloris()
+    except Exception as e:  # noqa: BLE001
+        SLOW["error"] = "%s: %s" % (type(e).__name__, e)
+    finally:
+        SLOW_READY.set()
+
+
+def _slowloris(n=500, trickle=2, secs=15.0):
+    case = "slowloris"
+    socks, opened = [], []
+    for i in range(n):
+        try:
+            s = socket.create_connection((HOST, PORT), timeout=10.0)
+        except OSError as e:
+            SLOW["connect_error"] = "%d connected, then %s" % (i, e)
+            break
+        socks.append(s)
+        opened.append(time.monotonic())
+    with LOCK:
+        PORTS[case] = [s.getsockname()[1] for s in socks]
+    trick = []
+    for i in range(trickle):
+        s = socket.create_connection((HOST, PORT), timeout=10.0)
+        trick.append(s)
+    with LOCK:
+        PORTS["slowloris-trickle"] = [s.getsockname()[1] for s in trick]
+    SLOW["opened"] = len(socks)
+    SLOW_READY.set()
+    SLOW["open_secs"] = opened[-1] - opened[0] if opened else 0
+    closed_at = [None] * len(socks)
+    talked = 0
+    poller = select.poll()
+    fdmap = {}
+    for i, s in enumerate(socks):
+        s.setblocking(False)
+        poller.register(s.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+        fdmap[s.fileno()] = i
+    deadline = (opened[-1] if opened else time.monotonic()) + secs
+    next_trickle, sent = time.monotonic(), 0
+    while time.monotonic() < deadline and fdmap:
+        if time.monotonic() >= next_trickle and sent < len(PREFACE):
+            for s in trick:     # one preface byte every 3 s
+                try:
+                    s.send(PREFACE[sent:sent + 1])
+                except OSError:
+                    pass
+            sent += 1
+            next_trickle += 3.0
+        for fd, _ in poller.poll(200):
+            i = fdmap.get(fd)
+            if i is None:
+                continue
+            try:
+                d = socks[i].recv(64)
+            except BlockingIOError:
+                continue
+            except OSError:
+                d = b""
+            if d:
+                talked += 1
+                continue
+            closed_at[i] = time.monotonic()
+            poller.unregister(fd)
+            del fdmap[fd]
+    delays = sorted(c - o for c, o in zip(closed_at, opened) if c is not None)
+    SLOW["closed"] = sum(1 for d in delays if d <= secs)
+    SLOW["delays"] = delays
+    SLOW["talked"] = talked
+    tr = []
+    for s in trick:
+        s.setblocking(False)
+        try:
+            tr.append("closed" if s.recv(64) == b"" else "data")
+        except BlockingIOError:
+            tr.append("open")
+        except OSError:
+            tr.append("closed")
+    SLOW["trickle"] = tr
+    for s in socks + trick:
+        s.close()
+
+
+def slowloris_report():
+    case = "slowloris"
+    n = SLOW.get("opened", 0)
+    if "error" in SLOW:
+        result(False, case, "the slowloris thread failed: " + SLOW["error"])
+    if "connect_error" in SLOW:
+        info("slowloris: " + SLOW["connect_error"])
+    result(n == 500, case + ": 500 idle connections accepted", "%d" % n)
+    d = SLOW.get("delays", [])
+    if d:
+        info("slowloris: opened in %.1f s; %d closed by the server, after %.1f s (min) "
+             "%.1f s (median) %.1f s (max)" % (SLOW["open_secs"], len(d), d[0],
+                                               d[len(d) // 2], d[-1]))
+    result(SLOW.get("closed", 0) >= 0.9 * 500,
+           case + ": at least 90% of them closed by the server within 15 s "
+           "(handshake timeout 10 s)", "%d of %d" % (SLOW.get("closed", 0), n))
+    result(SLOW.get("talked", 0) == 0, case + ": server sent nothing before a preface",
+           "%d connections got bytes" % SLOW.get("talked", 0))
+    info("slowloris: trickling connections (1 preface byte / 3 s) after 15 s: %s "
+         "(informational: the spec sets no handshake deadline)"
+         % ", ".join(SLOW.get("trickle", [])))
+
+
+def main():
+    global HOST, PORT, SRV_MOUNT, LEGIT_FILE, SERVER_PID
+    if len(sys.argv) != 8:
+        print(__doc__, file=sys.stderr)
+        return 2
+    HOST, PORT = sys.argv[1], int(sys.argv[2])
+    SRV_MOUNT, LEGIT_FILE, SERVER_PID = sys.argv[3], sys.argv[4], int(sys.argv[5])
+    results_path, ports_path = sys.argv[6], sys.argv[7]
+    self_test()
+    t0 = time.monotonic()
+
+    print("== case: control", flush=True)
+    c_control("control")          # also sets up the probe session
+    if not CONTROL:
+        result(False, "control", "no control session: cannot go on")
+    else:
+        probe("control")
+        th = threading.Thread(target=slowloris, daemon=True)
+        th.start()
+        # the other cases run while the 500 idle connections hang
+        SLOW_READY.wait(60)
+        info("slowloris: %s idle connections open after %.1f s"
+             % (SLOW.get("opened"), time.monotonic() - t0))
+        for name, fn in (("garbage-preface", c_garbage),
+                         ("version-preface", c_version),
+                         ("oversize-frame", c_oversize),
+                         ("truncated-frame", c_truncated),
+                         ("unknown-item", c_unknown_item),
+                         ("chunk-id-range", c_chunk_range),
+                         ("total-chunks-conflict", c_total_conflict),
+                         ("duplicate-different", c_dup_different),
+                         ("bad-crc", c_bad_crc),
+                         ("bad-names", c_names),
+                         ("attach", c_attach),
+                         ("bad-hello", c_bad_hello),
+                         ("sealed-frame", c_sealed),
+                         ("late-chunk", c_late_chunk)):
+            run_case(name, fn)
+        info("other cases done after %.1f s; waiting for the slowloris thread"
+             % (time.monotonic() - t0))
+        th.join(60)
+        if th.is_alive():
+            result(False, "slowloris", "thread still running after 60 s")
+        else:
+            slowloris_report()
+        probe("slowloris")
+        # resource exhaustion last: they may leave the server short of
+        # memory or descriptors for a moment
+        for name, fn in (("sparse-chunk-ids", c_sparse_chunk_ids),
+                         ("open-items", c_open_items)):
+            run_case(name, fn)
+        CONTROL["peer"].close()
+
+    with open(results_path, "w") as f:
+        for ok, what, why in RESULTS:
+            f.write("%s\t%s\t%s\n" % ("PASS" if ok else "FAIL",
+                                      what.replace("\t", " ").replace("\n", " "),
+                                      why.replace("\t", " ").replace("\n", " ")))
+    with open(ports_path, "w") as f:
+        for case, ports in PORTS.items():
+            f.write("%s\t%s\n" % (case, " ".join(map(str, ports))))
+    info("hostile_peer.py: %d checks, %d failed, %.1f s"
+         % (len(RESULTS), sum(1 for r in RESULTS if not r[0]), time.monotonic() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
