@@ -28,6 +28,7 @@ typedef struct {
   GByteArray *sbuf;      /* protected by send_lock: encoded header */
   uint8_t *rbuf;         /* owned by the reading thread; reused */
   size_t rcap;
+  gint64 deadline;       /* owned by the reading thread; 0 = none */
 } BfConn;
 
 /* Takes ownership of fd. */
@@ -44,7 +45,14 @@ gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error);
 gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
 
 gboolean bf_conn_send_preface(BfConn *c, GError **error);
-gboolean bf_conn_recv_preface(BfConn *c, GError **error);
+/* Reads and checks the peer's preface. *version (may be NULL) is set to the
+ * peer's protocol version when its magic is braidfs's, else to 0, so that a
+ * version mismatch can be answered. */
+gboolean bf_conn_recv_preface(BfConn *c, uint8_t *version, GError **error);
+
+/* Bounds the total time of the reads that follow (a handshake): a peer
+ * trickling bytes cannot hold the connection longer. 0 removes it. */
+void bf_conn_set_deadline(BfConn *c, gint64 monotonic_deadline);
 
 /* Sends ERROR with a status and message, ignoring send failures: the
  * connection is closed right after anyway. */
