@@ -164,6 +164,15 @@ bf_assembler_check(BfAssembler *a, uint32_t chunk_id, uint32_t total_chunks,
                 chunk_id, a->total);
   if (!check_len(a, chunk_id, total_chunks, len, error))
     return FALSE;
+  if ((uint64_t)chunk_id * a->chunk_size + len > a->max_size)
+    return fail(error, BF_ASM_ERROR_TOO_BIG,
+                "chunk %u ends past the item size limit", chunk_id);
+  /* A resend must be the same chunk: same length (the caller compares the
+   * bytes). */
+  if (bf_assembler_has(a, chunk_id) && len != bf_assembler_chunk_len(a, chunk_id))
+    return fail(error, BF_ASM_ERROR_CONFLICT,
+                "chunk %u resent with %u bytes instead of %u", chunk_id, len,
+                bf_assembler_chunk_len(a, chunk_id));
   if (total_chunks != 0)
     a->total = total_chunks;
   *offset = (uint64_t)chunk_id * a->chunk_size;

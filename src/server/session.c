@@ -538,12 +538,12 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   g_mutex_lock(&it->lock);
   if (it->finished) {
     /* already failed and reported */
-  } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
-    ok = asm_failure(p, it, error, &done, &status, &msg);
   } else if (c->digest_alg != bf_digest_alg(it->digest)) {
     ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
                 "digest_alg %u differs from ITEM_OPEN's", c->item_id,
                 c->digest_alg);
+  } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
+    ok = asm_failure(p, it, error, &done, &status, &msg);
   } else {
     memcpy(it->want, c->digest, sizeof it->want);
     it->want_alg = c->digest_alg;
