@@ -9,9 +9,10 @@
  * the server acknowledges it. Order across paths does not matter: every
  * chunk carries its index, and the server writes it at index*chunk_size.
  * Control frames (ITEM_OPEN, ITEM_CLOSE, OP) go on path 0, so the server
- * sees an item opened before anything that refers to it by name; chunks
- * wait for the server's OPENED answer instead. Memory is bounded by
- * paths x window chunks in flight plus one chunk per open file.
+ * sees an item opened before anything that refers to it by name; until
+ * the server's OPENED answer arrives an item's chunks may only follow its
+ * ITEM_OPEN on path 0. Memory is bounded by paths x window chunks in
+ * flight plus one chunk per open file.
  *
  * One session lock guards the scheduling state, the queues and every
  * item's state; it is never held across a socket write. */
@@ -22,7 +23,6 @@
 #include <sys/socket.h>
 
 #include "braidfs/parse.h"
-
 
 typedef struct {
   BfcItem *item;              /* referenced */
