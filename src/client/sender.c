@@ -48,6 +48,7 @@ typedef struct {
   uint64_t chunks_acked;
   uint64_t bytes_at_tick;     /* bytes_acked at the last rate sample */
   gint64 ping_sent;           /* monotonic time of the PING in flight, or 0 */
+  gint64 ping_done;           /* when the last PONG came back */
   double rtt;                 /* smoothed PING round trip, seconds; 0 = none */
 } BfcPath;
 
@@ -745,6 +746,7 @@ on_pong(BfcPath *p, const BfPing *pong)
     double sample = (now - p->ping_sent) / (double)G_USEC_PER_SEC;
     p->rtt = p->rtt > 0 ? 0.875 * p->rtt + 0.125 * sample : sample;
     p->ping_sent = 0;
+    p->ping_done = now;
   }
   g_mutex_unlock(&s->lock);
 }
@@ -764,8 +766,8 @@ sample_rate(BfcPath *p, double seconds, gboolean was_busy)
   p->load.rate = p->load.rate > 0 ? 0.5 * p->load.rate + 0.5 * inst : inst;
 }
 
-/* Four times a second: measures each path's round trip with PING and
- * samples its rate. */
+/* Four times a second: samples each path's rate, and measures its round
+ * trip with PING. */
 static gpointer
 ticker(gpointer data)
 {
@@ -782,7 +784,10 @@ ticker(gpointer data)
       if (sample)
         sample_rate(p, (now - last) / (double)G_USEC_PER_SEC,
                     p->load.inflight > 0);
-      if (!p->load.alive || p->ping_sent != 0)
+      /* One PING a second: RTT samples, and the keep-alive the server's
+       * idle timeout expects. */
+      if (!p->load.alive || p->ping_sent != 0 ||
+          now - p->ping_done < G_USEC_PER_SEC)
         continue;
       BfMsg m = { .type = BF_FRAME_PING };
       p->ping_sent = g_get_monotonic_time();

@@ -23,6 +23,7 @@ typedef struct {
   unsigned max_sessions;
   unsigned max_paths;
   unsigned max_open_items;
+  unsigned idle_timeout;
   GPtrArray *listen;
   int show_help, show_version, foreground, debug;
 } Opts;
@@ -36,6 +37,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_sessions=%u", max_sessions),
   OPT("max_paths=%u", max_paths),
   OPT("max_open_items=%u", max_open_items),
+  OPT("idle_timeout=%u", idle_timeout),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -86,6 +88,7 @@ usage(void)
          "    -o max_sessions=N      connected sessions at once (default 64)\n"
          "    -o max_paths=N         paths per session (default 64)\n"
          "    -o max_open_items=N    items in flight per session (default 256)\n"
+         "    -o idle_timeout=SECONDS  close paths silent this long (default 60)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
@@ -156,7 +159,8 @@ int
 main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256 };
+  Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256,
+             .idle_timeout = 60 };
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
   int rc = 1;
@@ -184,6 +188,7 @@ main(int argc, char **argv)
   raise_fd_limit();
   srv.limits.max_item_size = (uint64_t)1 << 40;
   srv.limits.handshake_timeout_ms = 10000;
+  srv.limits.idle_timeout_ms = MAX(o.idle_timeout, 2u) * 1000;
   if (o.max_item_size &&
       !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {
     g_printerr("braidfsd: max_item_size: %s\n", error->message);

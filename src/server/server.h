@@ -16,6 +16,7 @@ typedef struct {
   unsigned max_paths;
   unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;
+  unsigned idle_timeout_ms;  /* a path silent this long is closed */
 } BfdLimits;
 
 typedef struct BfdServer BfdServer;

@@ -856,7 +856,9 @@ handshake(BfdPath *p)
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
-  bf_conn_set_recv_timeout(p->conn, 0);
+  /* Clients PING every second; a path silent for the idle timeout belongs
+   * to a client that is gone (or never meant to send). */
+  bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
   g_debug("session %s: path %u from %s attached", p->sess->dirname,
           m.u.hello.path_index, p->conn->peer);
   return TRUE;
@@ -921,7 +923,10 @@ path_thread(gpointer data)
   if (handshake(p)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
-    if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
+    if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
+      refuse(p, BF_ST_LIMIT, "no frame for %u s (idle timeout)",
+             p->srv->limits.idle_timeout_ms / 1000);
+    else if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
       refuse(p, wire_status(error), "%s", error->message);
     path_detach(p);
   }
