@@ -5,7 +5,8 @@
  * that presented its id and token; items belong to the session, not to a
  * path, because their chunks arrive on all of them in any order. Lock
  * order: server lock, then session lock, then item lock; a thread holding
- * an item lock takes no other lock. */
+ * an item lock takes no session or server lock (it may send on its own
+ * connection, whose send lock only that connection's frames use). */
 #include "server.h"
 
 #include <errno.h>
