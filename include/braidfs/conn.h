@@ -38,6 +38,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfConn, bf_conn_free)
 
 /* Wakes a thread blocked in bf_conn_recv and fails further sends. */
 void bf_conn_shutdown(BfConn *c);
+/* The kernel's count of bytes the peer acknowledged and of segments still
+ * unacknowledged: progress even while no frame comes back. FALSE if the
+ * socket cannot tell. */
+gboolean bf_conn_tcp_progress(BfConn *c, uint64_t *bytes_acked,
+                              uint32_t *unacked);
 
 gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error);
 /* Reads and decodes the next frame; *msg points into the connection's

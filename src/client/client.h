@@ -30,7 +30,8 @@ typedef struct {
   uint32_t window;            /* unacknowledged chunks per path */
   BfSchedKind sched;
   char *label;
-  unsigned timeout_s;         /* connect and acknowledgement timeout */
+  unsigned timeout_s;         /* with every path down, fail after this */
+  unsigned stall_ms;          /* a path without progress this long is lost */
 } BfcConfig;
 
 typedef struct BfcSession BfcSession;
@@ -62,9 +63,15 @@ struct BfcItem {
   gboolean closed;            /* this version sealed: ITEM_CLOSE sent */
   gboolean cancelled;
   int result;                 /* 0 or -errno of the last sealed version */
+  /* under the session lock: */
   BfcItemState state;
   uint8_t status;             /* BfStatus of a failure */
   char *error;                /* server's or our message on failure */
+  gboolean open_sent;         /* ITEM_OPEN went out on the control path */
+  unsigned open_epoch;        /* ... of this control epoch */
+  gboolean close_sent;        /* close_msg is set and went out (or will
+                                 with the next resync) */
+  BfItemClose close_msg;
 };
 
 /* Parses "ADDR:PORT[@SRCADDR|%IFACE]". */

@@ -23,6 +23,7 @@ typedef struct {
   char *delivery;
   char *label;
   unsigned timeout;
+  char *stall;
   int show_help, show_version, debug, foreground;
 } Opts;
 
@@ -37,6 +38,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("delivery=%s", delivery),
   OPT("label=%s", label),
   OPT("timeout=%u", timeout),
+  OPT("stall=%s", stall),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
   FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -95,7 +97,10 @@ usage(void)
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
          "    -o delivery=close      close(2) returns once the server stored the file\n"
          "    -o label=TEXT          label shown in the server's session directory\n"
-         "    -o timeout=SECONDS     connect and acknowledgement timeout (default 30)\n"
+         "    -o timeout=SECONDS     with every path down, fail waiting writes and\n"
+         "                           closes after this long (default 60)\n"
+         "    -o stall=SECONDS       a path that makes no progress this long is\n"
+         "                           dropped and re-attached (default 2)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
@@ -162,6 +167,17 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
   cfg->label = o->label;
   cfg->window = MAX(o->window, 1u);
   cfg->timeout_s = MAX(o->timeout, 1u);
+  cfg->stall_ms = 2000;
+  if (o->stall) {
+    char *end;
+    double secs = g_ascii_strtod(o->stall, &end);
+    if (*end != '\0' || end == o->stall || !(secs >= 0.2 && secs <= 600)) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "stall=%s: must be 0.2..600 seconds", o->stall);
+      return FALSE;
+    }
+    cfg->stall_ms = (unsigned)(secs * 1000);
+  }
   return TRUE;
 }
 
@@ -183,13 +199,14 @@ opts_clear(Opts *o)
   g_free(o->scheduler);
   g_free(o->delivery);
   g_free(o->label);
+  g_free(o->stall);
 }
 
 int
 main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  Opts o = { .paths = 4, .window = 4, .timeout = 30 };
+  Opts o = { .paths = 4, .window = 4, .timeout = 60 };
   BfcConfig cfg = { 0 };
   g_autoptr(GError) error = NULL;
   g_autofree char *names = NULL;

@@ -1,84 +1,40 @@
-/* The client side of a session: N paths (TCP connections) that carry the
- * chunks of every item.
+/* The client side of a session: the items written into the outbox, and
+ * the directory operations, on top of the paths (paths.c).
  *
  * How chunks on many connections become one item: the writer fills one
  * chunk buffer per item, in file order, and hashes it as it leaves, so the
  * digest is computed once and in order. The scheduler then hands the chunk
  * to a path whose window of unacknowledged chunks has room; the path's
- * sender thread writes it, and the path's receiver thread frees it when
- * the server acknowledges it. Order across paths does not matter: every
- * chunk carries its index, and the server writes it at index*chunk_size.
- * Control frames (ITEM_OPEN, ITEM_CLOSE, OP) go on path 0, so the server
- * sees an item opened before anything that refers to it by name; until
- * the server's OPENED answer arrives an item's chunks may only follow its
- * ITEM_OPEN on path 0. Memory is bounded by paths x window chunks in
+ * sender thread writes it, and its receiver frees it when the server
+ * acknowledges it. Order across paths does not matter: every chunk carries
+ * its index, and the server writes it at index*chunk_size. Control frames
+ * (ITEM_OPEN, ITEM_CLOSE, OP) go on one control path, so the server sees an
+ * item opened before anything that refers to it by name; until the
+ * server's OPENED answer arrives an item's chunks may only follow its
+ * ITEM_OPEN on that path. Memory is bounded by paths x window chunks in
  * flight plus one chunk per open file.
+ *
+ * Nothing here fails because a path does: a lost path's chunks are sent
+ * again on the others, and every control frame still unanswered is sent
+ * again on the next control path (the server answers repeats the same
+ * way). Only when every path has been down for the timeout do waiting
+ * callers fail.
  *
  * One session lock guards the scheduling state, the queues and every
  * item's state; it is never held across a socket write. */
-#include "client.h"
+#include "session.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "braidfs/parse.h"
 
-typedef struct {
-  BfcItem *item;              /* referenced */
-  uint32_t id;
-  uint32_t total;             /* 0 unless this is the known last chunk */
-  uint32_t len;
-  uint32_t crc;
-  uint8_t *data;              /* a pool buffer of chunk_size bytes */
-} BfcChunk;
-
-typedef struct {
-  BfcSession *sess;
-  unsigned index;
-  char *name;                 /* "addr:port" it connects to */
-  BfConn *conn;
-  GThread *tx, *rx;
-  GCond wake;                 /* tx waits for queued chunks */
-  GQueue queue;               /* BfcChunk* assigned, not yet written */
-  GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
-  BfPathLoad load;
-  /* statistics, under the session lock */
-  uint64_t bytes_acked;
-  uint64_t chunks_acked;
-  uint64_t bytes_at_tick;     /* bytes_acked at the last rate sample */
-  gint64 ping_sent;           /* monotonic time of the PING in flight, or 0 */
-  gint64 ping_done;           /* when the last PONG came back */
-  double rtt;                 /* smoothed PING round trip, seconds; 0 = none */
-} BfcPath;
-
-typedef struct {
-  gboolean done;
-  uint8_t status;
-  char *message;
-} BfcOpWait;
-
-struct BfcSession {
-  BfcConfig cfg;
-  uint8_t id[BF_ID_LEN];
-  uint8_t token[BF_ID_LEN];
-  char *server;               /* "host:port" for messages */
-  BfcPath *paths;
-  GMutex ctl_lock;            /* orders ITEM_OPENs on the control path */
-  GMutex lock;
-  GCond cond;                 /* any ack, state change or failure */
-  GHashTable *items;          /* id -> BfcItem* awaiting answers */
-  GHashTable *ops;            /* op id -> BfcOpWait* */
-  uint64_t next_item_id;
-  uint64_t next_op_id;
-  GPtrArray *pool;            /* free chunk buffers */
-  GThread *ticker;
-  GCond tick;                 /* wakes the ticker to stop */
-  gboolean stopping;
-  char *dead;                 /* why the session cannot continue */
-};
-
 static int bfc_op_send(BfcSession *s, const BfOp *op);
+static void send_cancel(BfcSession *s, uint64_t item_id);
+
+/* A waiter that sees no answer this long sends its control frame again,
+ * in case the answer was lost with a path the client did not see die. */
+#define BFC_RESEND_US (5 * G_USEC_PER_SEC)
 
 /* ---- buffers ----------------------------------------------------------- */
 
@@ -94,10 +50,10 @@ pool_get(BfcSession *s)
   return buf ? buf : g_malloc(s->cfg.chunk_size);
 }
 
-/* Called with s->lock held. Keeps enough buffers to refill every window, so
- * steady state touches no fresh memory. */
-static void
-pool_put_locked(BfcSession *s, uint8_t *buf)
+/* Keeps enough buffers to refill every window, so steady state touches no
+ * fresh memory. Called with s->lock held. */
+void
+bfc_pool_put_locked(BfcSession *s, uint8_t *buf)
 {
   if (buf == NULL)
     return;
@@ -105,6 +61,16 @@ pool_put_locked(BfcSession *s, uint8_t *buf)
     g_ptr_array_add(s->pool, buf);
   else
     g_free(buf);
+}
+
+void
+bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
+{
+  if (c->twin != NULL)
+    c->twin->twin = NULL;
+  bfc_pool_put_locked(s, c->data);
+  bfc_item_unref(c->item);
+  g_free(c);
 }
 
 /* ---- failures ----------------------------------------------------------- */
@@ -125,11 +91,8 @@ bfc_status_errno(uint8_t status)
   }
 }
 
-/* Called with s->lock held: the session cannot go on (this version does
- * not re-route chunks of a lost path), so every waiter fails now instead
- * of at its timeout. */
-static void
-session_fail_locked(BfcSession *s, const char *why)
+void
+bfc_session_fail_locked(BfcSession *s, const char *why)
 {
   if (s->dead == NULL && !s->stopping) {
     s->dead = g_strdup(why);
@@ -138,8 +101,8 @@ session_fail_locked(BfcSession *s, const char *why)
   g_cond_broadcast(&s->cond);
 }
 
-static void
-item_fail_locked(BfcItem *it, uint8_t status, const char *why)
+void
+bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why)
 {
   if (it->state == BFC_ITEM_FAILED || it->state == BFC_ITEM_STORED)
     return;
@@ -148,29 +111,22 @@ item_fail_locked(BfcItem *it, uint8_t status, const char *why)
   it->error = g_strdup(why);
 }
 
+static char *
+all_down_message(BfcSession *s)
+{
+  return g_strdup_printf("no path to server %s has worked for %u s (all %u "
+                         "paths down; see .braidfs/paths in the mount)", s->server,
+                         s->cfg.timeout_s, s->cfg.n_paths);
+}
+
 /* ---- items ---------------------------------------------------------- */
 
-/* Registers the item under a fresh id and sends its ITEM_OPEN on path 0.
- * Called with wlock held (or before the item is shared). */
-static void
-announce(BfcItem *it)
+/* Sends the item's ITEM_OPEN on the control path. Called with ctl_lock. */
+void
+bfc_item_send_open(BfcSession *s, BfcItem *it)
 {
-  BfcSession *s = it->sess;
   BfMsg m = { .type = BF_FRAME_ITEM_OPEN };
-  g_autoptr(GError) error = NULL;
-
-  /* Ids must reach the server in increasing order: assign and send under
-   * one lock. */
-  g_mutex_lock(&s->ctl_lock);
-  g_mutex_lock(&s->lock);
-  it->id = ++s->next_item_id;
-  it->state = BFC_ITEM_OPENING;
-  g_free(it->error);
-  it->error = NULL;
-  g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
-  if (s->dead)
-    item_fail_locked(it, BF_ST_IO, s->dead);
-  g_mutex_unlock(&s->lock);
+  unsigned epoch;
 
   m.u.item_open.item_id = it->id;
   m.u.item_open.chunk_size = s->cfg.chunk_size;
@@ -182,14 +138,36 @@ announce(BfcItem *it)
   m.u.item_open.digest_alg = bf_digest_alg(it->digest);
   m.u.item_open.name.data = (const uint8_t *)it->name;
   m.u.item_open.name.len = (uint16_t)strlen(it->name);
-  gboolean sent = bf_conn_send(s->paths[0].conn, &m, &error);
+  gboolean sent = bfc_ctl_send(s, &m, &epoch);
+  g_mutex_lock(&s->lock);
+  it->open_sent = sent;
+  it->open_epoch = epoch;
+  g_cond_broadcast(&s->cond);
+  g_mutex_unlock(&s->lock);
+}
+
+/* Registers the item under a fresh id and sends its ITEM_OPEN. Called with
+ * wlock held (or before the item is shared). */
+static void
+announce(BfcItem *it)
+{
+  BfcSession *s = it->sess;
+
+  /* Ids must reach the server in increasing order: assign and send under
+   * one lock. */
+  g_mutex_lock(&s->ctl_lock);
+  g_mutex_lock(&s->lock);
+  it->id = ++s->next_item_id;
+  it->state = BFC_ITEM_OPENING;
+  it->open_sent = it->close_sent = FALSE;
+  g_free(it->error);
+  it->error = NULL;
+  g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
+  if (s->dead)
+    bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+  g_mutex_unlock(&s->lock);
+  bfc_item_send_open(s, it);
   g_mutex_unlock(&s->ctl_lock);
-  if (!sent) {
-    g_mutex_lock(&s->lock);
-    session_fail_locked(s, error->message);
-    item_fail_locked(it, BF_ST_IO, error->message);
-    g_mutex_unlock(&s->lock);
-  }
 }
 
 BfcItem *
@@ -238,58 +216,52 @@ item_forget_locked(BfcSession *s, BfcItem *it)
   }
 }
 
+/* The scheduler sees a path this chunk may not take as dead. */
 static void
-load_snapshot(BfcSession *s, BfPathLoad *loads)
+load_snapshot_locked(BfcSession *s, const BfcItem *it, BfPathLoad *loads)
 {
-  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     loads[i] = s->paths[i].load;
+    if (!bfc_chunk_allowed_locked(s, it, i))
+      loads[i].alive = FALSE;
+  }
 }
 
-/* Blocks until the item is open on the server and a path has room, then
- * queues the chunk there. Takes ownership of c. */
+/* Blocks until a path may take the chunk and has room, then queues it
+ * there. Takes ownership of c. */
 static int
 submit(BfcSession *s, BfcChunk *c)
 {
   BfPathLoad loads[BFC_MAX_PATHS];
-  gint64 deadline = g_get_monotonic_time() + s->cfg.timeout_s * G_USEC_PER_SEC;
   BfcItem *it = c->item;
   int p = -1;
 
   g_mutex_lock(&s->lock);
   for (;;) {
-    if (s->dead || it->state == BFC_ITEM_FAILED)
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
       break;
-    load_snapshot(s, loads);
-    if (it->state != BFC_ITEM_OPENING) {
-      p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
-                        c->id, c->len);
-    } else if (loads[0].alive && loads[0].inflight < s->cfg.window &&
-               (s->cfg.sched != BF_SCHED_RR || c->id % s->cfg.n_paths == 0)) {
-      /* Before OPENED only path 0 may carry the item: it carried the
-       * ITEM_OPEN first, so a small file costs one round trip, not two. */
-      p = 0;
     }
+    if (it->state == BFC_ITEM_FAILED)
+      break;
+    load_snapshot_locked(s, it, loads);
+    p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
+                      c->id, c->len);
     if (p >= 0)
       break;
-    if (!g_cond_wait_until(&s->cond, &s->lock, deadline)) {
-      item_fail_locked(it, BF_ST_IO, "no acknowledgement from the server "
-                       "within the timeout");
+    if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
       break;
     }
   }
   if (p < 0) {
-    int err = it->state == BFC_ITEM_FAILED ? bfc_status_errno(it->status) : EIO;
-    pool_put_locked(s, c->data);
+    int err = bfc_status_errno(it->status);
+    bfc_chunk_free_locked(s, c);
     g_mutex_unlock(&s->lock);
-    bfc_item_unref(c->item);
-    g_free(c);
-    return -err;
+    return -(err ? err : EIO);
   }
-  BfcPath *path = &s->paths[p];
-  path->load.inflight++;
-  path->load.inflight_bytes += c->len;
-  g_queue_push_tail(&path->queue, c);
-  g_cond_signal(&path->wake);
+  bfc_path_queue_locked(&s->paths[p], c);
   g_mutex_unlock(&s->lock);
   return 0;
 }
@@ -432,6 +404,16 @@ bfc_item_size(BfcItem *it)
   return size;
 }
 
+/* Called with ctl_lock held. */
+static void
+send_close(BfcSession *s, const BfItemClose *cm)
+{
+  BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
+
+  m.u.item_close = *cm;
+  bfc_ctl_send(s, &m, NULL);
+}
+
 /* Flushes the tail and sends ITEM_CLOSE. Called with wlock held. */
 static int
 finish_writing(BfcItem *it)
@@ -440,8 +422,7 @@ finish_writing(BfcItem *it)
   uint32_t cs = s->cfg.chunk_size;
   uint64_t written = (uint64_t)it->next_chunk * cs + it->fill;
   uint32_t total = (uint32_t)(it->size / cs + (it->size % cs != 0));
-  BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
-  g_autoptr(GError) error = NULL;
+  BfItemClose cm = { 0 };
   int rc;
 
   g_autoptr(BfDigest) tail = NULL;
@@ -466,28 +447,55 @@ finish_writing(BfcItem *it)
     if ((rc = submit(s, c)) < 0)
       return rc;
   }
-  m.u.item_close.item_id = it->id;
-  m.u.item_close.total_chunks = total;
-  m.u.item_close.size = it->size;
-  m.u.item_close.digest_alg = bf_digest_alg(tail);
-  bf_digest_final(tail, m.u.item_close.digest);
-  m.u.item_close.mode = it->mode;
-  m.u.item_close.mtime_sec = it->mtime.tv_sec;
-  m.u.item_close.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
-  if (!bf_conn_send(s->paths[0].conn, &m, &error)) {
-    g_mutex_lock(&s->lock);
-    session_fail_locked(s, error->message);
-    g_mutex_unlock(&s->lock);
-    return -EIO;
-  }
+  cm.item_id = it->id;
+  cm.total_chunks = total;
+  cm.size = it->size;
+  cm.digest_alg = bf_digest_alg(tail);
+  bf_digest_final(tail, cm.digest);
+  cm.mode = it->mode;
+  cm.mtime_sec = it->mtime.tv_sec;
+  cm.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
+  /* Recorded before it is sent: a resync that follows a lost control path
+   * sends it again. */
+  g_mutex_lock(&s->ctl_lock);
+  g_mutex_lock(&s->lock);
+  it->close_msg = cm;
+  it->close_sent = TRUE;
+  g_mutex_unlock(&s->lock);
+  send_close(s, &cm);
+  g_mutex_unlock(&s->ctl_lock);
   return 0;
+}
+
+/* Waits for the server's verdict on a closed item, sending its ITEM_CLOSE
+ * again now and then. Called with s->lock held. */
+static void
+await_stored_locked(BfcSession *s, BfcItem *it)
+{
+  gint64 resend = g_get_monotonic_time() + BFC_RESEND_US;
+
+  while (it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED) {
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+    } else if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
+    } else if (g_get_monotonic_time() >= resend) {
+      BfItemClose cm = it->close_msg;
+      g_mutex_unlock(&s->lock);
+      g_mutex_lock(&s->ctl_lock);
+      send_close(s, &cm);
+      g_mutex_unlock(&s->ctl_lock);
+      g_mutex_lock(&s->lock);
+      resend = g_get_monotonic_time() + BFC_RESEND_US;
+    }
+  }
 }
 
 int
 bfc_item_close(BfcItem *it)
 {
   BfcSession *s = it->sess;
-  gint64 deadline;
   int rc = 0;
 
   g_mutex_lock(&it->wlock);
@@ -501,16 +509,10 @@ bfc_item_close(BfcItem *it)
   /* wlock stays held: a write on another descriptor waits for the verdict
    * on this version before it may start the next one. */
 
-  deadline = g_get_monotonic_time() + s->cfg.timeout_s * G_USEC_PER_SEC;
   g_mutex_lock(&s->lock);
-  while (rc == 0 && it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED) {
-    if (s->dead) {
-      item_fail_locked(it, BF_ST_IO, s->dead);
-    } else if (!g_cond_wait_until(&s->cond, &s->lock, deadline)) {
-      item_fail_locked(it, BF_ST_IO, "the server did not confirm storage "
-                       "within the timeout");
-    }
-  }
+  if (rc == 0)
+    await_stored_locked(s, it);
+  gboolean abandon = it->state == BFC_ITEM_FAILED && it->status == BF_ST_IO;
   if (it->state == BFC_ITEM_FAILED) {
     g_warning("server %s did not store '%s': %s", s->server, it->name,
               it->error ? it->error : "unknown error");
@@ -521,9 +523,24 @@ bfc_item_close(BfcItem *it)
   }
   item_forget_locked(s, it);
   g_mutex_unlock(&s->lock);
+  /* Given up on our side: the server may still hold the partial item. */
+  if (abandon)
+    send_cancel(s, it->id);
   it->result = rc;
   g_mutex_unlock(&it->wlock);
   return rc;
+}
+
+static void
+send_cancel(BfcSession *s, uint64_t item_id)
+{
+  BfMsg m = { .type = BF_FRAME_OP };
+
+  m.u.op.op = BF_OP_CANCEL;
+  m.u.op.item_id = item_id;
+  g_mutex_lock(&s->ctl_lock);
+  bfc_ctl_send(s, &m, NULL);
+  g_mutex_unlock(&s->ctl_lock);
 }
 
 void
@@ -536,15 +553,11 @@ bfc_item_cancel(BfcItem *it)
   it->closed = it->cancelled = TRUE;
   g_mutex_unlock(&it->wlock);
   g_mutex_lock(&s->lock);
-  item_fail_locked(it, BF_ST_IO, "cancelled");
+  bfc_item_fail_locked(it, BF_ST_IO, "cancelled");
   item_forget_locked(s, it);
   g_mutex_unlock(&s->lock);
-  if (was_open) {
-    BfMsg m = { .type = BF_FRAME_OP };
-    m.u.op.op = BF_OP_CANCEL;
-    m.u.op.item_id = it->id;
-    bf_conn_send(s->paths[0].conn, &m, NULL);
-  }
+  if (was_open)
+    send_cancel(s, it->id);
 }
 
 int
@@ -575,14 +588,23 @@ bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
   return bfc_op_send(s, &o);
 }
 
+static void
+send_op(BfcSession *s, BfcOpWait *w)
+{
+  BfMsg m = { .type = BF_FRAME_OP };
+
+  m.u.op = w->op;
+  g_mutex_lock(&s->ctl_lock);
+  bfc_ctl_send(s, &m, NULL);
+  g_mutex_unlock(&s->ctl_lock);
+}
+
 static int
 bfc_op_send(BfcSession *s, const BfOp *op)
 {
-  BfMsg m = { .type = BF_FRAME_OP };
-  BfcOpWait w = { 0 };
+  BfcOpWait w = { .op = *op };
+  gint64 resend = g_get_monotonic_time() + BFC_RESEND_US;
   uint64_t id;
-  g_autoptr(GError) error = NULL;
-  gint64 deadline = g_get_monotonic_time() + s->cfg.timeout_s * G_USEC_PER_SEC;
   int rc;
 
   g_mutex_lock(&s->lock);
@@ -590,117 +612,36 @@ bfc_op_send(BfcSession *s, const BfOp *op)
     g_mutex_unlock(&s->lock);
     return -EIO;
   }
-  id = ++s->next_op_id;
+  id = w.op.op_id = ++s->next_op_id;
   g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &w);
   g_mutex_unlock(&s->lock);
+  send_op(s, &w);
 
-  m.u.op = *op;
-  m.u.op.op_id = id;
-  gboolean sent = bf_conn_send(s->paths[0].conn, &m, &error);
-
+  /* The server runs each op id once and answers repeats from memory. */
   g_mutex_lock(&s->lock);
-  if (!sent)
-    session_fail_locked(s, error->message);
-  while (sent && !w.done && !s->dead)
-    if (!g_cond_wait_until(&s->cond, &s->lock, deadline))
-      break;
+  while (!w.done && !s->dead && bfc_session_wait_locked(s)) {
+    if (g_get_monotonic_time() < resend)
+      continue;
+    g_mutex_unlock(&s->lock);
+    send_op(s, &w);
+    g_mutex_lock(&s->lock);
+    resend = g_get_monotonic_time() + BFC_RESEND_US;
+  }
   g_hash_table_remove(s->ops, &id);
   rc = w.done ? -bfc_status_errno(w.status) : -EIO;
   if (w.done && w.status != BF_ST_OK && w.status != BF_ST_NOT_FOUND)
     g_warning("server %s: %s", s->server, w.message ? w.message : "operation failed");
+  else if (!w.done)
+    g_warning("server %s: operation on '%.*s' not done: %s", s->server,
+              op->name.len, (const char *)op->name.data,
+              s->dead ? s->dead : "all paths down");
   g_mutex_unlock(&s->lock);
   g_free(w.message);
   return rc;
 }
 
-/* ---- paths ---------------------------------------------------------- */
-
-static void
-path_fail(BfcPath *p, const char *why)
-{
-  BfcSession *s = p->sess;
-  g_autofree char *msg = g_strdup_printf("path %u: %s", p->index, why);
-
-  g_mutex_lock(&s->lock);
-  p->load.alive = FALSE;
-  session_fail_locked(s, msg);
-  g_mutex_unlock(&s->lock);
-  bf_conn_shutdown(p->conn);
-}
-
-static void
-chunk_free_locked(BfcSession *s, BfcChunk *c)
-{
-  pool_put_locked(s, c->data);
-  bfc_item_unref(c->item);
-  g_free(c);
-}
-
-static gpointer
-path_tx(gpointer data)
-{
-  BfcPath *p = data;
-  BfcSession *s = p->sess;
-
-  for (;;) {
-    BfcChunk *c;
-    BfMsg m = { .type = BF_FRAME_CHUNK };
-    g_autoptr(GError) error = NULL;
-
-    g_mutex_lock(&s->lock);
-    while (g_queue_is_empty(&p->queue) && !s->stopping && !s->dead)
-      g_cond_wait(&p->wake, &s->lock);
-    if (s->stopping || s->dead) {
-      g_mutex_unlock(&s->lock);
-      break;
-    }
-    c = g_queue_pop_head(&p->queue);
-    /* In flight before it is written: its ack may race the return of
-     * sendmsg. */
-    g_queue_push_tail(&p->inflight, c);
-    g_mutex_unlock(&s->lock);
-
-    m.u.chunk.item_id = c->item->id;
-    m.u.chunk.chunk_id = c->id;
-    m.u.chunk.total_chunks = c->total;
-    m.u.chunk.crc32c = c->crc;
-    m.u.chunk.payload = c->data;
-    m.u.chunk.payload_len = c->len;
-    if (!bf_conn_send(p->conn, &m, &error)) {
-      path_fail(p, error->message);
-      break;
-    }
-  }
-  return NULL;
-}
-
-static gboolean
-on_chunk_ack(BfcPath *p, const BfChunkAck *a)
-{
-  BfcSession *s = p->sess;
-  gboolean found = FALSE;
-
-  g_mutex_lock(&s->lock);
-  for (GList *l = p->inflight.head; l != NULL; l = l->next) {
-    BfcChunk *c = l->data;
-    if (c->item->id == a->item_id && c->id == a->chunk_id) {
-      g_queue_delete_link(&p->inflight, l);
-      p->load.inflight--;
-      p->load.inflight_bytes -= c->len;
-      p->bytes_acked += c->len;
-      p->chunks_acked++;
-      chunk_free_locked(s, c);
-      found = TRUE;
-      break;
-    }
-  }
-  g_cond_broadcast(&s->cond);
-  g_mutex_unlock(&s->lock);
-  return found;
-}
-
-static void
-on_item_ack(BfcSession *s, const BfItemAck *a)
+void
+bfc_on_item_ack(BfcSession *s, const BfItemAck *a)
 {
   g_autofree char *text = g_strndup((const char *)a->message.data, a->message.len);
   BfcItem *it;
@@ -709,24 +650,25 @@ on_item_ack(BfcSession *s, const BfItemAck *a)
   it = g_hash_table_lookup(s->items, &a->item_id);
   if (it != NULL) {
     if (a->status != BF_ST_OK)
-      item_fail_locked(it, a->status, text[0] ? text : bf_status_str(a->status));
+      bfc_item_fail_locked(it, a->status,
+                           text[0] ? text : bf_status_str(a->status));
     else if (a->stage == BF_ACK_OPENED && it->state == BFC_ITEM_OPENING)
       it->state = BFC_ITEM_OPEN;
-    else if (a->stage == BF_ACK_STORED)
+    else if (a->stage == BF_ACK_STORED && it->close_sent)
       it->state = BFC_ITEM_STORED;
   }
   g_cond_broadcast(&s->cond);
   g_mutex_unlock(&s->lock);
 }
 
-static void
-on_op_ack(BfcSession *s, const BfOpAck *a)
+void
+bfc_on_op_ack(BfcSession *s, const BfOpAck *a)
 {
   BfcOpWait *w;
 
   g_mutex_lock(&s->lock);
   w = g_hash_table_lookup(s->ops, &a->op_id);
-  if (w != NULL) {
+  if (w != NULL && !w->done) {
     w->done = TRUE;
     w->status = a->status;
     w->message = g_strndup((const char *)a->message.data, a->message.len);
@@ -735,279 +677,10 @@ on_op_ack(BfcSession *s, const BfOpAck *a)
   g_mutex_unlock(&s->lock);
 }
 
-static void
-on_pong(BfcPath *p, const BfPing *pong)
-{
-  BfcSession *s = p->sess;
-  gint64 now = g_get_monotonic_time();
-
-  g_mutex_lock(&s->lock);
-  if (p->ping_sent != 0 && pong->opaque == (uint64_t)p->ping_sent) {
-    double sample = (now - p->ping_sent) / (double)G_USEC_PER_SEC;
-    p->rtt = p->rtt > 0 ? 0.875 * p->rtt + 0.125 * sample : sample;
-    p->ping_sent = 0;
-    p->ping_done = now;
-  }
-  g_mutex_unlock(&s->lock);
-}
-
-/* Rate samples come from acknowledged bytes over a whole tick: single
- * acknowledgements arrive in bursts and would read as absurd rates. A path
- * that was idle the whole tick keeps its estimate. Called with the lock. */
-static void
-sample_rate(BfcPath *p, double seconds, gboolean was_busy)
-{
-  uint64_t delta = p->bytes_acked - p->bytes_at_tick;
-
-  p->bytes_at_tick = p->bytes_acked;
-  if (!was_busy && delta == 0)
-    return;
-  double inst = delta / seconds;
-  p->load.rate = p->load.rate > 0 ? 0.5 * p->load.rate + 0.5 * inst : inst;
-}
-
-/* Four times a second: samples each path's rate, and measures its round
- * trip with PING. */
-static gpointer
-ticker(gpointer data)
-{
-  BfcSession *s = data;
-  gint64 last = g_get_monotonic_time();
-
-  g_mutex_lock(&s->lock);
-  while (!s->stopping) {
-    gint64 now = g_get_monotonic_time();
-    gint64 until = now + G_USEC_PER_SEC / 4;
-    gboolean sample = now - last >= G_USEC_PER_SEC / 4;
-    for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-      BfcPath *p = &s->paths[i];
-      if (sample)
-        sample_rate(p, (now - last) / (double)G_USEC_PER_SEC,
-                    p->load.inflight > 0);
-      /* One PING a second: RTT samples, and the keep-alive the server's
-       * idle timeout expects. */
-      if (!p->load.alive || p->ping_sent != 0 ||
-          now - p->ping_done < G_USEC_PER_SEC)
-        continue;
-      BfMsg m = { .type = BF_FRAME_PING };
-      p->ping_sent = g_get_monotonic_time();
-      m.u.ping.opaque = (uint64_t)p->ping_sent;
-      g_mutex_unlock(&s->lock);
-      bf_conn_send(p->conn, &m, NULL);
-      g_mutex_lock(&s->lock);
-    }
-    if (sample)
-      last = now;
-    while (!s->stopping && g_cond_wait_until(&s->tick, &s->lock, until))
-      ;
-  }
-  g_mutex_unlock(&s->lock);
-  return NULL;
-}
-
-char *
-bfc_session_describe_paths(BfcSession *s)
-{
-  GString *out = g_string_new("# path address source state bytes chunks "
-                              "in_flight rtt_ms rate_MBps\n");
-
-  g_mutex_lock(&s->lock);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    BfcPath *p = &s->paths[i];
-    const BfcPathSpec *sp = &s->cfg.specs[i];
-    g_autofree char *iface = sp->iface ? g_strconcat("%", sp->iface, NULL) : NULL;
-    const char *src = sp->bind_addr ? sp->bind_addr : iface ? iface : "-";
-    g_string_append_printf(out, "%u %s %s %s %" G_GUINT64_FORMAT " %"
-                           G_GUINT64_FORMAT " %u %.3f %.1f\n", i, p->name,
-                           src, p->load.alive ? "up" : "down", p->bytes_acked,
-                           p->chunks_acked, p->load.inflight, p->rtt * 1000,
-                           p->load.rate / 1e6);
-  }
-  g_mutex_unlock(&s->lock);
-  return g_string_free(out, FALSE);
-}
-
-static gpointer
-path_rx(gpointer data)
-{
-  BfcPath *p = data;
-  BfcSession *s = p->sess;
-  g_autoptr(GError) error = NULL;
-  BfMsg m;
-
-  while (bf_conn_recv(p->conn, &m, &error)) {
-    switch (m.type) {
-    case BF_FRAME_CHUNK_ACK:
-      if (!on_chunk_ack(p, &m.u.chunk_ack))
-        g_debug("path %u: ack for a chunk not in flight", p->index);
-      break;
-    case BF_FRAME_ITEM_ACK:
-      on_item_ack(s, &m.u.item_ack);
-      break;
-    case BF_FRAME_OP_ACK:
-      on_op_ack(s, &m.u.op_ack);
-      break;
-    case BF_FRAME_PING: {
-      BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m.u.ping };
-      bf_conn_send(p->conn, &pong, NULL);
-      break;
-    }
-    case BF_FRAME_PONG:
-      on_pong(p, &m.u.ping);
-      break;
-    case BF_FRAME_ERROR: {
-      g_autofree char *why = g_strdup_printf("server error (%s): %.*s",
-          bf_status_str(m.u.error.status), m.u.error.message.len,
-          (const char *)m.u.error.message.data);
-      path_fail(p, why);
-      return NULL;
-    }
-    default: {
-      g_autofree char *why = g_strdup_printf("unexpected %s frame from server",
-                                             bf_frame_type_str(m.type));
-      bf_conn_send_error(p->conn, BF_ST_PROTOCOL, why);
-      path_fail(p, why);
-      return NULL;
-    }
-    }
-  }
-  g_mutex_lock(&s->lock);
-  gboolean stopping = s->stopping;
-  g_mutex_unlock(&s->lock);
-  if (!stopping)
-    path_fail(p, error->message);
-  return NULL;
-}
-
-static char *
-append_hint(char *a, const char *b)
-{
-  char *r = g_strconcat(a, b, NULL);
-
-  g_free(a);
-  return r;
-}
-
-/* ---- handshake -------------------------------------------------------- */
-
-static gboolean
-handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
-          GError **error)
-{
-  BfMsg m = { .type = BF_FRAME_HELLO };
-  BfHello *h = &m.u.hello;
-
-  bf_conn_set_recv_timeout(c, s->cfg.timeout_s * 1000);
-  h->kind = kind;
-  h->path_index = (uint16_t)index;
-  if (kind == BF_HELLO_NEW) {
-    h->label.data = (const uint8_t *)s->cfg.label;
-    h->label.len = s->cfg.label ? (uint16_t)strlen(s->cfg.label) : 0;
-  } else {
-    memcpy(h->session_id, s->id, BF_ID_LEN);
-    memcpy(h->token, s->token, BF_ID_LEN);
-  }
-  if (!bf_conn_send_preface(c, error) || !bf_conn_send(c, &m, error))
-    return FALSE;
-  if (!bf_conn_recv_preface(c, NULL, error)) {
-    g_prefix_error(error, "server %s is not a braidfs server: ", s->server);
-    return FALSE;
-  }
-  if (!bf_conn_recv(c, &m, error))
-    return FALSE;
-  if (m.type == BF_FRAME_ERROR) {
-    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the handshake (%s): %.*s", s->server,
-                bf_status_str(m.u.error.status), m.u.error.message.len,
-                (const char *)m.u.error.message.data);
-    return FALSE;
-  }
-  if (m.type != BF_FRAME_WELCOME) {
-    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s answered the handshake with %s", s->server,
-                bf_frame_type_str(m.type));
-    return FALSE;
-  }
-  if (m.u.welcome.status != BF_ST_OK) {
-    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the session (%s): %.*s", s->server,
-                bf_status_str(m.u.welcome.status), m.u.welcome.message.len,
-                (const char *)m.u.welcome.message.data);
-    return FALSE;
-  }
-  if (kind == BF_HELLO_NEW) {
-    memcpy(s->id, m.u.welcome.session_id, BF_ID_LEN);
-    memcpy(s->token, m.u.welcome.token, BF_ID_LEN);
-  }
-  bf_conn_set_recv_timeout(c, 0);
-  return TRUE;
-}
-
-gboolean
-bfc_path_spec_parse(const char *text, uint16_t default_port, BfcPathSpec *out,
-                    GError **error)
-{
-  const char *bracket = strrchr(text, ']');
-  const char *at = strrchr(text, '@');
-  const char *pct = strrchr(text, '%');
-  const char *cut = at ? at : (pct && (!bracket || pct > bracket) ? pct : NULL);
-  g_autofree char *target = cut ? g_strndup(text, cut - text) : g_strdup(text);
-
-  memset(out, 0, sizeof *out);
-  if (cut != NULL && cut[1] == '\0') {
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "path=%s: nothing after '%c'", text, *cut);
-    return FALSE;
-  }
-  if (!bf_parse_hostport(target, default_port, &out->host, &out->port, error)) {
-    g_prefix_error(error, "path=%s: ", text);
-    return FALSE;
-  }
-  if (cut == at && at != NULL)
-    out->bind_addr = g_strdup(at + 1);
-  else if (cut != NULL)
-    out->iface = g_strdup(cut + 1);
-  return TRUE;
-}
-
-void
-bfc_path_spec_clear(BfcPathSpec *spec)
-{
-  g_clear_pointer(&spec->host, g_free);
-  g_clear_pointer(&spec->bind_addr, g_free);
-  g_clear_pointer(&spec->iface, g_free);
-}
-
-static BfConn *
-dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
-     GError **error)
-{
-  BfSource src = { spec->bind_addr, spec->iface };
-  int fd = bf_tcp_connect(spec->host, spec->port, &src,
-                          s->cfg.timeout_s * 1000, error);
-  BfConn *c;
-
-  if (fd < 0) {
-    if (kind == BF_HELLO_NEW)
-      (*error)->message = append_hint((*error)->message,
-                                      " (is braidfsd running there?)");
-    else
-      g_prefix_error(error, "path %u: ", index);
-    return NULL;
-  }
-  c = bf_conn_new(fd);
-  if (!handshake(s, c, index, kind, error)) {
-    bf_conn_free(c);
-    return NULL;
-  }
-  return c;
-}
-
 BfcSession *
 bfc_session_connect(const BfcConfig *cfg, GError **error)
 {
   BfcSession *s = g_new0(BfcSession, 1);
-  BfcPathSpec home = { cfg->host, cfg->port, NULL, NULL };
 
   s->cfg = *cfg;
   s->cfg.host = g_strdup(cfg->host);
@@ -1024,6 +697,8 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
   g_mutex_init(&s->lock);
   g_cond_init(&s->cond);
   g_cond_init(&s->tick);
+  s->ctl = -1;
+  g_queue_init(&s->resend);
   s->items = g_hash_table_new(g_int64_hash, g_int64_equal);
   s->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   s->pool = g_ptr_array_new_with_free_func(g_free);
@@ -1033,93 +708,42 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     p->sess = s;
     p->index = i;
     p->name = bf_format_hostport(cfg->specs[i].host, cfg->specs[i].port);
+    p->state = BFC_PATH_CONNECTING;
     g_cond_init(&p->wake);
     g_queue_init(&p->queue);
     g_queue_init(&p->inflight);
   }
-
-  /* With explicit paths the session is created at HOST:PORT and every
-   * listed path attaches to it, so the paths are exactly the list. */
-  if (cfg->explicit_paths) {
-    BfConn *c = dial(s, &home, 0, BF_HELLO_NEW, error);
-    if (c == NULL)
-      goto fail;
-    bf_conn_free(c);
-  }
-  for (unsigned i = 0; i < cfg->n_paths; i++) {
-    BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
-                                                        : BF_HELLO_ATTACH;
-    s->paths[i].conn = dial(s, &s->cfg.specs[i], i, kind, error);
-    if (s->paths[i].conn == NULL)
-      goto fail;
-    s->paths[i].load.alive = TRUE;
+  if (!bfc_paths_connect(s, error)) {
+    bfc_session_stop(s);
+    return NULL;
   }
   {
     g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
     g_message("session %.8s with %s: %u paths", id, s->server, cfg->n_paths);
   }
   return s;
-fail:
-  bfc_session_stop(s);
-  return NULL;
 }
 
 void
 bfc_session_start(BfcSession *s)
 {
-  s->ticker = g_thread_new("ticker", ticker, s);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    BfcPath *p = &s->paths[i];
-    p->tx = g_thread_new("path-tx", path_tx, p);
-    p->rx = g_thread_new("path-rx", path_rx, p);
-  }
-}
-
-static void
-drain_queue_locked(BfcSession *s, GQueue *q)
-{
-  BfcChunk *c;
-
-  while ((c = g_queue_pop_head(q)) != NULL)
-    chunk_free_locked(s, c);
+  bfc_paths_start(s);
 }
 
 void
 bfc_session_stop(BfcSession *s)
 {
-  g_mutex_lock(&s->lock);
-  s->stopping = TRUE;
-  for (unsigned i = 0; i < s->cfg.n_paths; i++)
-    g_cond_broadcast(&s->paths[i].wake);
-  g_cond_broadcast(&s->cond);
-  g_cond_broadcast(&s->tick);
-  g_mutex_unlock(&s->lock);
-  if (s->ticker)
-    g_thread_join(s->ticker);
+  GHashTableIter iter;
+  gpointer v;
+
+  bfc_paths_stop(s);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    BfcPath *p = &s->paths[i];
-    if (p->conn != NULL)
-      bf_conn_shutdown(p->conn);
-    if (p->tx)
-      g_thread_join(p->tx);
-    if (p->rx)
-      g_thread_join(p->rx);
-  }
-  g_mutex_lock(&s->lock);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    drain_queue_locked(s, &s->paths[i].queue);
-    drain_queue_locked(s, &s->paths[i].inflight);
-  }
-  g_mutex_unlock(&s->lock);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    bf_conn_free(s->paths[i].conn);
     g_free(s->paths[i].name);
+    g_free(s->paths[i].why_down);
     g_cond_clear(&s->paths[i].wake);
     bfc_path_spec_clear(&s->cfg.specs[i]);
   }
   g_free(s->cfg.specs);
-  GHashTableIter iter;
-  gpointer v;
   g_hash_table_iter_init(&iter, s->items);
   while (g_hash_table_iter_next(&iter, NULL, &v))
     bfc_item_unref(v);

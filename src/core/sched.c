@@ -7,8 +7,11 @@ pick_rr(const BfPathLoad *paths, unsigned n, uint32_t window, uint32_t chunk_id)
 {
   unsigned p = chunk_id % n;
 
-  /* Deterministic by design: a full or dead path holds its chunk back
-   * rather than handing it to another path. */
+  /* Deterministic by design: a full path holds its chunk back rather than
+   * handing it to another path. A dead path's turn goes to the next live
+   * one, so that losing a path slows a transfer instead of stopping it. */
+  for (unsigned k = 0; k < n && !paths[p].alive; k++)
+    p = (p + 1) % n;
   if (!paths[p].alive || paths[p].inflight >= window)
     return -1;
   return (int)p;
@@ -41,6 +44,10 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
     }
   double default_rate = known ? sum / known : 1.0;
 
+  /* Earliest completion among the paths with room. Waiting for a faster
+   * full path would be better only for an item's last chunks (the rest of
+   * the stream keeps every path busy either way); those are re-sent on a
+   * faster path that goes idle (see the client's tail copies). */
   for (unsigned i = 0; i < n; i++) {
     if (!paths[i].alive || paths[i].inflight >= window)
       continue;

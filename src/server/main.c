@@ -24,6 +24,7 @@ typedef struct {
   unsigned max_paths;
   unsigned max_open_items;
   unsigned idle_timeout;
+  unsigned linger;
   GPtrArray *listen;
   int show_help, show_version, foreground, debug;
 } Opts;
@@ -38,6 +39,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_paths=%u", max_paths),
   OPT("max_open_items=%u", max_open_items),
   OPT("idle_timeout=%u", idle_timeout),
+  OPT("linger=%u", linger),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -89,6 +91,8 @@ usage(void)
          "    -o max_paths=N         paths per session (default 64)\n"
          "    -o max_open_items=N    items in flight per session (default 256)\n"
          "    -o idle_timeout=SECONDS  close paths silent this long (default 60)\n"
+         "    -o linger=SECONDS      keep unfinished items of a session with no\n"
+         "                           path for its return this long (default 120)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
@@ -160,7 +164,7 @@ main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256,
-             .idle_timeout = 60 };
+             .idle_timeout = 60, .linger = 120 };
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
   int rc = 1;
@@ -189,6 +193,7 @@ main(int argc, char **argv)
   srv.limits.max_item_size = (uint64_t)1 << 40;
   srv.limits.handshake_timeout_ms = 10000;
   srv.limits.idle_timeout_ms = MAX(o.idle_timeout, 2u) * 1000;
+  srv.limits.linger_ms = o.linger * 1000;
   if (o.max_item_size &&
       !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {
     g_printerr("braidfsd: max_item_size: %s\n", error->message);

@@ -17,6 +17,7 @@ typedef struct {
   unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;  /* a path silent this long is closed */
+  unsigned linger_ms;        /* unfinished items outlive the last path this long */
 } BfdLimits;
 
 typedef struct BfdServer BfdServer;
@@ -26,6 +27,7 @@ typedef struct BfdItem BfdItem;
 /* One accepted connection. The counters are protected by the session lock
  * once the path is attached. */
 typedef struct {
+  gint refs;             /* its thread's, and a reply in progress */
   BfdServer *srv;
   BfConn *conn;
   BfdSession *sess;
@@ -48,6 +50,9 @@ struct BfdServer {
   GHashTable *paths;         /* live connections (BfdPath*), for shutdown */
   GCond paths_gone;
   GPtrArray *accept_threads;
+  GThreadPool *finalizer;    /* fsync and rename off the path threads */
+  GThread *janitor;          /* abandons items of sessions left alone */
+  GCond janitor_wake;
   gboolean stopping;
 };
 
@@ -64,6 +69,11 @@ struct BfdSession {
   GMutex lock;               /* protects everything below */
   GHashTable *items;         /* item id (uint64 key) -> BfdItem* */
   uint64_t max_item_id;      /* highest id ever opened in this session */
+  GHashTable *done;          /* id -> verdict of recently finished items */
+  GQueue done_order;         /* their ids, oldest first, for eviction */
+  gint64 detached_at;        /* monotonic time the last path left */
+  GHashTable *ops_done;      /* op id -> status of recent operations */
+  GQueue ops_order;
   GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
   uint64_t items_stored;
   uint64_t bytes_stored;
@@ -87,7 +97,11 @@ struct BfdItem {
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
-  gboolean finished;         /* stored or failed: ignore further frames */
+  gboolean finished;         /* stored, failed or being stored: ignore
+                                further frames */
+  void *close_path;          /* BfdPath that sent the latest ITEM_CLOSE (an
+                                identity, valid only while in sess->clients;
+                                under the session lock) */
 };
 
 /* store.c: the on-disk layout, every operation relative to a dir fd. */

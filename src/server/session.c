@@ -38,6 +38,10 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                    (GDestroyNotify)item_unref);
   s->clients = g_ptr_array_new();
+  s->done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_queue_init(&s->done_order);
+  s->ops_done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_queue_init(&s->ops_order);
   return s;
 }
 
@@ -54,6 +58,10 @@ bfd_session_unref(BfdSession *s)
   if (s == NULL || !g_atomic_int_dec_and_test(&s->refs))
     return;
   g_hash_table_unref(s->items);
+  g_hash_table_unref(s->done);
+  g_queue_clear(&s->done_order);
+  g_hash_table_unref(s->ops_done);
+  g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, -2 }; *fd != -2; fd++)
     if (*fd >= 0)
@@ -115,17 +123,74 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
   return it;
 }
 
-/* Drops a finished item from the session; counts it when it was stored. */
+/* Verdicts of finished items are kept so that a client that re-sends an
+ * ITEM_OPEN or ITEM_CLOSE after losing the path that carried the answer
+ * gets the same answer again. Bounded: the oldest are forgotten. */
+#define BFD_DONE_MAX 65536
+
 static void
-session_item_done(BfdSession *s, BfdItem *it, gboolean stored, uint64_t size)
+done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
 {
-  g_mutex_lock(&s->lock);
-  if (stored) {
-    s->items_stored++;
-    s->bytes_stored += size;
-  }
+  uint64_t *key;
+
+  if (g_hash_table_contains(s->done, &id))
+    return;
+  key = g_memdup2(&id, sizeof id);
+  g_hash_table_insert(s->done, key,
+                      GUINT_TO_POINTER(0x10000u | (guint)stage << 8 | status));
+  g_queue_push_tail(&s->done_order, key);
+  if (g_queue_get_length(&s->done_order) > BFD_DONE_MAX)
+    g_hash_table_remove(s->done, g_queue_pop_head(&s->done_order));
+}
+
+static gboolean
+done_lookup_locked(BfdSession *s, uint64_t id, uint8_t *stage, uint8_t *status)
+{
+  guint v = GPOINTER_TO_UINT(g_hash_table_lookup(s->done, &id));
+
+  *stage = (uint8_t)(v >> 8);
+  *status = (uint8_t)v;
+  return v != 0;
+}
+
+/* Removes a finished item from the session and records its verdict.
+ * Called with s->lock held. */
+static void
+item_retire_locked(BfdSession *s, BfdItem *it, uint8_t stage, uint8_t status)
+{
+  done_record_locked(s, it->id, stage, status);
   g_hash_table_remove(s->items, &it->id);
-  g_mutex_unlock(&s->lock);
+}
+
+static BfdPath *
+path_ref(BfdPath *p)
+{
+  g_atomic_int_inc(&p->refs);
+  return p;
+}
+
+static void
+path_unref(BfdPath *p)
+{
+  if (p == NULL || !g_atomic_int_dec_and_test(&p->refs))
+    return;
+  bf_conn_free(p->conn);
+  g_free(p->scratch);
+  g_free(p->local);
+  g_free(p);
+}
+
+/* Where to answer an item: on the path its latest ITEM_CLOSE came on while
+ * that is attached (the client sends it on the path it listens to most),
+ * else on any live path of the session, since the client takes item
+ * answers on every path. Called with s->lock held; returns a reference. */
+static BfdPath *
+reply_path_locked(BfdSession *s, const void *preferred)
+{
+  for (guint i = 0; i < s->clients->len; i++)
+    if (s->clients->pdata[i] == preferred)
+      return path_ref(s->clients->pdata[i]);
+  return s->clients->len > 0 ? path_ref(s->clients->pdata[0]) : NULL;
 }
 
 void
@@ -217,27 +282,80 @@ refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
 
 /* ---- item rebuilding ---------------------------------------------------- */
 
+/* An ITEM_OPEN for an id already used: the client lost the path that
+ * carried our answer (or its ITEM_OPEN) and sends it again. The same answer
+ * goes back; an item already stored is answered with STORED. */
+static gboolean
+open_again(BfdPath *p, uint64_t id)
+{
+  BfdSession *s = p->sess;
+  uint8_t stage, status;
+  gboolean open, done;
+
+  g_mutex_lock(&s->lock);
+  open = g_hash_table_contains(s->items, &id);
+  done = !open && done_lookup_locked(s, id, &stage, &status);
+  g_mutex_unlock(&s->lock);
+  if (open)
+    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL);
+  else if (done)
+    send_item_ack(p, id, stage, status, NULL);
+  else {
+    g_warning("session %s: refusing an ITEM_OPEN from %s: item id %"
+              G_GUINT64_FORMAT " is not known to this session (ids must "
+              "increase)", s->dirname, p->conn->peer, id);
+    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_PROTOCOL, "item id not known "
+                  "to this session (ids must increase)");
+  }
+  return TRUE;
+}
+
+/* Refuses one item (not the path) and remembers the verdict. */
+static gboolean
+open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
+{
+  g_mutex_lock(&p->sess->lock);
+  done_record_locked(p->sess, id, BF_ACK_OPENED, status);
+  g_mutex_unlock(&p->sess->lock);
+  send_item_ack(p, id, BF_ACK_OPENED, status, msg);
+  return TRUE;
+}
+
 static gboolean
 on_item_open(BfdPath *p, const BfItemOpen *o)
 {
   BfdSession *s = p->sess;
-  g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
   BfdItem *it;
+  int fd, err;
 
-  if (o->coding != BF_CODING_STRIPE) {
-    g_mutex_lock(&s->lock);
-    if (o->item_id > s->max_item_id)
-      s->max_item_id = o->item_id;
+  if (o->item_id == 0)
+    return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN with item id 0");
+  g_mutex_lock(&s->lock);
+  /* Increasing ids let the server tell a late or repeated frame of an item
+   * it has seen from one naming an item never opened. Even a refused id
+   * counts as used: the chunks sent after it are acknowledged and dropped. */
+  if (o->item_id <= s->max_item_id) {
     g_mutex_unlock(&s->lock);
-    send_item_ack(p, o->item_id, BF_ACK_OPENED, BF_ST_PROTOCOL,
-                  "this server supports only coding=stripe");
-    return TRUE;
+    return open_again(p, o->item_id);
+  }
+  s->max_item_id = o->item_id;
+  guint open_items = g_hash_table_size(s->items);
+  g_mutex_unlock(&s->lock);
+
+  if (o->coding != BF_CODING_STRIPE)
+    return open_refused(p, o->item_id, BF_ST_PROTOCOL,
+                        "this server supports only coding=stripe");
+  if (open_items >= p->srv->limits.max_open_items) {
+    g_warning("session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
+              "flight (max_open_items)", s->dirname, o->item_id,
+              p->srv->limits.max_open_items);
+    return open_refused(p, o->item_id, BF_ST_LIMIT, "too many items in "
+                        "flight in this session (max_open_items)");
   }
   it = g_new0(BfdItem, 1);
   it->refs = 1;
-  it->fd = -1;   /* item_unref closes it: never a zero from g_new0 */
   it->id = o->item_id;
-  it->name = g_steal_pointer(&name);
+  it->name = g_strndup((const char *)o->name.data, o->name.len);
   it->mode = o->mode;
   it->mtime_sec = o->mtime_sec;
   it->mtime_nsec = o->mtime_nsec;
@@ -246,43 +364,17 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
              o->item_id);
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
   it->digest = bf_digest_new(o->digest_alg);
-
-  g_mutex_lock(&s->lock);
-  /* Increasing ids let the server tell a late frame of a finished item
-   * (acknowledged and dropped) from one naming an item never opened. */
-  if (it->id == 0 || it->id <= s->max_item_id) {
-    uint64_t max = s->max_item_id;
-    g_mutex_unlock(&s->lock);
-    item_unref(it);
-    return refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN item id %" G_GUINT64_FORMAT
-                  " does not increase (last %" G_GUINT64_FORMAT ")",
-                  o->item_id, max);
-  }
-  /* Even a refused id counts as used: chunks the client sent after the
-   * ITEM_OPEN on the same path are then acknowledged and dropped. */
-  s->max_item_id = it->id;
-  if (g_hash_table_size(s->items) >= p->srv->limits.max_open_items) {
-    g_mutex_unlock(&s->lock);
-    g_warning("session %s: refusing item '%s': %u items in flight "
-              "(max_open_items)", s->dirname, it->name,
-              p->srv->limits.max_open_items);
-    send_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_LIMIT,
-                  "too many items in flight in this session (max_open_items)");
-    item_unref(it);
-    return TRUE;
-  }
-  it->fd = openat(s->tmp_fd, it->tmpname,
-                  O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (it->fd < 0) {
-    int err = errno;
-    g_mutex_unlock(&s->lock);
+  it->fd = fd = openat(s->tmp_fd, it->tmpname,
+                       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err = errno;
     g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->name,
                                            g_strerror(err));
     g_warning("session %s: %s", s->dirname, msg);
-    send_item_ack(p, it->id, BF_ACK_OPENED, bfd_errno_status(err), msg);
     item_unref(it);
-    return TRUE;
+    return open_refused(p, o->item_id, (uint8_t)bfd_errno_status(err), msg);
   }
+  g_mutex_lock(&s->lock);
   g_hash_table_insert(s->items, &it->id, it);
   g_mutex_unlock(&s->lock);
   g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
@@ -357,13 +449,13 @@ hash_forward(BfdPath *p, BfdItem *it, uint32_t just, const uint8_t *data)
   return TRUE;
 }
 
-/* Verifies and moves a complete item into data/. Called with it->lock held.
+/* Verifies and moves a complete item into data/. Runs on the finalizer
+ * pool once the item is marked finished, so nothing else touches it.
  * Returns the status for ITEM_ACK STORED and sets *msg on failure;
  * *replaced is 1 + the size of a file the item replaced, else 0. */
 static uint8_t
-finalize(BfdPath *p, BfdItem *it, char **msg, uint64_t *replaced)
+finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
 {
-  BfdSession *s = p->sess;
   struct stat old;
   uint8_t got[BF_DIGEST_LEN];
   struct timespec ts[2];
@@ -371,7 +463,6 @@ finalize(BfdPath *p, BfdItem *it, char **msg, uint64_t *replaced)
   g_autoptr(GError) error = NULL;
   int parent, err;
 
-  it->finished = TRUE;
   bf_digest_final(it->digest, got);
   if (sodium_memcmp(got, it->want, sizeof got) != 0) {
     *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
@@ -428,19 +519,66 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
   return TRUE;
 }
 
+/* Ends an item: counts it, remembers its verdict and answers it. */
 static void
-report_stored(BfdPath *p, BfdItem *it, uint8_t status, const char *msg,
+report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
               uint64_t size, uint64_t replaced)
 {
+  BfdPath *to;
+
   if (status == BF_ST_OK && replaced > 0)
-    bfd_session_note_removed(p->sess, replaced - 1);
+    bfd_session_note_removed(s, replaced - 1);
   if (status == BF_ST_OK)
     g_debug("session %s: stored '%s' (%" G_GUINT64_FORMAT " bytes)",
-            p->sess->dirname, it->name, size);
+            s->dirname, it->name, size);
   else
-    g_warning("session %s: %s", p->sess->dirname, msg);
-  session_item_done(p->sess, it, status == BF_ST_OK, size);
-  send_item_ack(p, it->id, BF_ACK_STORED, status, msg);
+    g_warning("session %s: %s", s->dirname, msg);
+  g_mutex_lock(&s->lock);
+  if (status == BF_ST_OK) {
+    s->items_stored++;
+    s->bytes_stored += size;
+  }
+  item_retire_locked(s, it, BF_ACK_STORED, status);
+  to = reply_path_locked(s, it->close_path);
+  g_mutex_unlock(&s->lock);
+  if (to != NULL)
+    send_item_ack(to, it->id, BF_ACK_STORED, status, msg);
+  path_unref(to);
+}
+
+typedef struct {
+  BfdSession *sess;
+  BfdItem *item;
+} BfdFinal;
+
+static void
+finalize_job(gpointer data, gpointer user_data)
+{
+  BfdFinal *f = data;
+  g_autofree char *msg = NULL;
+  uint64_t replaced = 0;
+  uint8_t status = finalize(f->sess, f->item, &msg, &replaced);
+
+  (void)user_data;
+  report_stored(f->sess, f->item, status, msg,
+                bf_assembler_size(f->item->asm_), replaced);
+  item_unref(f->item);
+  bfd_session_unref(f->sess);
+  g_free(f);
+}
+
+/* The item is complete: its fsyncs and rename run on the finalizer pool, so
+ * this path keeps reading (and answering PINGs) meanwhile. Called with
+ * it->lock held; from here on only the finalizer touches the item's file. */
+static void
+hand_to_finalizer(BfdSession *s, BfdItem *it)
+{
+  BfdFinal *f = g_new(BfdFinal, 1);
+
+  it->finished = TRUE;
+  f->sess = bfd_session_ref(s);
+  f->item = item_ref(it);
+  g_thread_pool_push(s->srv->finalizer, f, NULL);
 }
 
 static gboolean
@@ -461,10 +599,9 @@ on_chunk(BfdPath *p, const BfChunk *c)
   gboolean gone;
   BfdItem *it = session_item(p->sess, c->item_id, &gone);
   uint64_t off;
-  gboolean dup, ok = TRUE, done = FALSE, acked = FALSE;
+  gboolean dup, ok = TRUE, failed = FALSE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
-  uint64_t size = 0, replaced = 0;
 
   if (it == NULL && gone)
     return send_chunk_ack(p, c);
@@ -478,10 +615,10 @@ on_chunk(BfdPath *p, const BfChunk *c)
   }
   g_mutex_lock(&it->lock);
   if (it->finished) {
-    /* Its failure was already reported; let the sender drain. */
+    /* Failed (already reported) or being stored: a re-sent copy. */
   } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                                  c->payload_len, &off, &dup, &error)) {
-    ok = asm_failure(p, it, error, &done, &status, &msg);
+    ok = asm_failure(p, it, error, &failed, &status, &msg);
   } else if (dup) {
     uint8_t *old = scratch(p, c->payload_len);
     if (!pread_full(it->fd, old, c->payload_len, off) ||
@@ -497,27 +634,57 @@ on_chunk(BfdPath *p, const BfChunk *c)
         err = errno ? errno : EIO;
     }
     if (err != 0) {
-      it->finished = done = TRUE;
+      it->finished = failed = TRUE;
       status = (uint8_t)bfd_errno_status(err);
       msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
       unlinkat(p->sess->tmp_fd, it->tmpname, 0);
     } else if (bf_assembler_complete(it->asm_)) {
-      /* Acknowledge the chunk before the fsyncs: the client's window and
-       * its view of this path's progress should not wait for the disk. */
-      acked = TRUE;
-      ok = send_chunk_ack(p, c);
-      done = TRUE;
-      size = bf_assembler_size(it->asm_);
-      status = finalize(p, it, &msg, &replaced);
+      hand_to_finalizer(p->sess, it);
     }
   }
   g_mutex_unlock(&it->lock);
-  if (ok && !acked)
+  if (ok)
     ok = send_chunk_ack(p, c);
-  if (done)
-    report_stored(p, it, status, msg, size, replaced);
+  if (failed)
+    report_stored(p->sess, it, status, msg, 0, 0);
   item_unref(it);
   return ok;
+}
+
+/* An ITEM_CLOSE for an item no longer open: a repeat after a lost path, so
+ * the verdict is sent again; or a late frame of an item forgotten. */
+static gboolean
+close_again(BfdPath *p, uint64_t id, gboolean gone)
+{
+  BfdSession *s = p->sess;
+  uint8_t stage, status;
+  gboolean done;
+
+  g_mutex_lock(&s->lock);
+  done = done_lookup_locked(s, id, &stage, &status);
+  g_mutex_unlock(&s->lock);
+  if (done)
+    send_item_ack(p, id, stage, status, NULL);
+  else if (!gone)
+    return refuse(p, BF_ST_NOT_FOUND,
+                  "ITEM_CLOSE for unknown item %" G_GUINT64_FORMAT, id);
+  return TRUE;
+}
+
+/* Directs the item's answer to this path. FALSE if the item was retired
+ * meanwhile (its verdict is then in the done table). */
+static gboolean
+aim_reply(BfdPath *p, BfdItem *it)
+{
+  BfdSession *s = p->sess;
+  gboolean open;
+
+  g_mutex_lock(&s->lock);
+  open = g_hash_table_lookup(s->items, &it->id) == it;
+  if (open)
+    it->close_path = p;
+  g_mutex_unlock(&s->lock);
+  return open;
 }
 
 static gboolean
@@ -526,39 +693,35 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   g_autoptr(GError) error = NULL;
   gboolean gone;
   BfdItem *it = session_item(p->sess, c->item_id, &gone);
-  gboolean done = FALSE, ok = TRUE;
+  gboolean failed = FALSE, ok = TRUE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
-  uint64_t replaced = 0;
 
-  if (it == NULL && gone)
-    return TRUE;
-  if (it == NULL)
-    return refuse(p, BF_ST_NOT_FOUND,
-                  "ITEM_CLOSE for unknown item %" G_GUINT64_FORMAT, c->item_id);
+  if (it == NULL || !aim_reply(p, it)) {
+    item_unref(it);
+    return close_again(p, c->item_id, gone || it != NULL);
+  }
   g_mutex_lock(&it->lock);
   if (it->finished) {
-    /* already failed and reported */
+    /* failed and reported, or being stored: the answer comes here */
   } else if (c->digest_alg != bf_digest_alg(it->digest)) {
     ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
                 "digest_alg %u differs from ITEM_OPEN's", c->item_id,
                 c->digest_alg);
   } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
-    ok = asm_failure(p, it, error, &done, &status, &msg);
+    ok = asm_failure(p, it, error, &failed, &status, &msg);
   } else {
     memcpy(it->want, c->digest, sizeof it->want);
     it->want_alg = c->digest_alg;
     it->mode = c->mode;
     it->mtime_sec = c->mtime_sec;
     it->mtime_nsec = c->mtime_nsec;
-    if (bf_assembler_complete(it->asm_)) {
-      done = TRUE;
-      status = finalize(p, it, &msg, &replaced);
-    }
+    if (bf_assembler_complete(it->asm_))
+      hand_to_finalizer(p->sess, it);
   }
   g_mutex_unlock(&it->lock);
-  if (done)
-    report_stored(p, it, status, msg, c->size, replaced);
+  if (failed)
+    report_stored(p->sess, it, status, msg, c->size, 0);
   item_unref(it);
   return ok;
 }
@@ -599,13 +762,19 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
     BfdItem *it = session_item(s, o->item_id, &gone);
     if (it == NULL)
       return gone ? 0 : ENOENT;
+    /* An item already finished failed (and was retired) or is being stored
+     * (and will be): the cancel came too late to matter. */
     g_mutex_lock(&it->lock);
-    if (!it->finished) {
+    gboolean cancel = !it->finished;
+    if (cancel) {
       it->finished = TRUE;
       unlinkat(s->tmp_fd, it->tmpname, 0);
     }
     g_mutex_unlock(&it->lock);
-    session_item_done(s, it, FALSE, 0);
+    g_mutex_lock(&s->lock);
+    if (cancel)
+      item_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
+    g_mutex_unlock(&s->lock);
     item_unref(it);
     return 0;
   }
@@ -659,12 +828,51 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
   return rc;
 }
 
+/* Results of recent operations by id: an OP re-sent after the loss of
+ * the path that carried it (or its answer) is answered, not run twice. */
+#define BFD_OPS_DONE_MAX 1024
+
+static gboolean
+op_lookup(BfdSession *s, uint64_t id, int *rc)
+{
+  gpointer v;
+
+  g_mutex_lock(&s->lock);
+  v = id ? g_hash_table_lookup(s->ops_done, &id) : NULL;
+  g_mutex_unlock(&s->lock);
+  *rc = GPOINTER_TO_INT(v) - 1;
+  return v != NULL;
+}
+
+static void
+op_record(BfdSession *s, uint64_t id, int rc)
+{
+  uint64_t *key;
+
+  if (id == 0)
+    return;
+  g_mutex_lock(&s->lock);
+  if (!g_hash_table_contains(s->ops_done, &id)) {
+    key = g_memdup2(&id, sizeof id);
+    g_hash_table_insert(s->ops_done, key, GINT_TO_POINTER(rc + 1));
+    g_queue_push_tail(&s->ops_order, key);
+    if (g_queue_get_length(&s->ops_order) > BFD_OPS_DONE_MAX)
+      g_hash_table_remove(s->ops_done, g_queue_pop_head(&s->ops_order));
+  }
+  g_mutex_unlock(&s->lock);
+}
+
 static gboolean
 on_op(BfdPath *p, const BfOp *o)
 {
   g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
   g_autofree char *name2 = g_strndup((const char *)o->name2.data, o->name2.len);
-  int rc = op_apply(p->sess, o, name, name2);
+  int rc;
+
+  if (!op_lookup(p->sess, o->op_id, &rc)) {
+    rc = op_apply(p->sess, o, name, name2);
+    op_record(p->sess, o->op_id, rc);
+  }
   g_autofree char *msg = rc ? g_strdup_printf("%s: %s", name, g_strerror(rc))
                             : NULL;
   BfMsg m = { .type = BF_FRAME_OP_ACK };
@@ -847,7 +1055,19 @@ handshake(BfdPath *p)
     return FALSE;
 
   g_mutex_lock(&p->sess->lock);
-  if (p->sess->clients->len >= p->srv->limits.max_paths) {
+  /* A client re-attaches a path it lost, often before this side has
+   * noticed (a silent cut): the new connection replaces the old one. */
+  guint replaced = 0;
+  for (guint i = 0; i < p->sess->clients->len; i++) {
+    BfdPath *old = p->sess->clients->pdata[i];
+    if (old->index == m.u.hello.path_index && m.u.hello.kind == BF_HELLO_ATTACH) {
+      g_message("session %s: path %u from %s replaces the one from %s",
+                p->sess->dirname, old->index, p->conn->peer, old->conn->peer);
+      bf_conn_shutdown(old->conn);
+      replaced++;
+    }
+  }
+  if (p->sess->clients->len - replaced >= p->srv->limits.max_paths) {
     g_mutex_unlock(&p->sess->lock);
     return welcome_refuse(p, BF_ST_LIMIT, "too many paths in this session (max_paths)");
   }
@@ -865,8 +1085,36 @@ handshake(BfdPath *p)
   return TRUE;
 }
 
-/* When the last path of a session goes, its unfinished items are abandoned
- * and their partial data reclaimed. */
+/* Deletes the partial data of every unfinished item. Called with s->lock
+ * held. Items being stored are left to the finalizer. */
+static void
+abandon_items_locked(BfdSession *s)
+{
+  GHashTableIter iter;
+  gpointer v;
+
+  g_hash_table_iter_init(&iter, s->items);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    BfdItem *it = v;
+    g_mutex_lock(&it->lock);
+    gboolean abandon = !it->finished;
+    if (abandon) {
+      it->finished = TRUE;
+      unlinkat(s->tmp_fd, it->tmpname, 0);
+      g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
+                it->name);
+    }
+    g_mutex_unlock(&it->lock);
+    if (abandon) {
+      done_record_locked(s, it->id, BF_ACK_STORED, BF_ST_IO);
+      g_hash_table_iter_remove(&iter);
+    }
+  }
+}
+
+/* A session whose last path went keeps its unfinished items for the linger
+ * time: its client may be re-attaching after losing every path at once.
+ * The janitor abandons them after that. */
 static void
 path_detach(BfdPath *p)
 {
@@ -877,25 +1125,41 @@ path_detach(BfdPath *p)
   g_ptr_array_remove(s->clients, p);
   last = s->clients->len == 0;
   if (last) {
-    GHashTableIter iter;
-    gpointer v;
-    g_hash_table_iter_init(&iter, s->items);
-    while (g_hash_table_iter_next(&iter, NULL, &v)) {
-      BfdItem *it = v;
-      g_mutex_lock(&it->lock);
-      if (!it->finished) {
-        it->finished = TRUE;
-        unlinkat(s->tmp_fd, it->tmpname, 0);
-        g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
-                  it->name);
-      }
-      g_mutex_unlock(&it->lock);
-    }
-    g_hash_table_remove_all(s->items);
+    s->detached_at = g_get_monotonic_time();
+    if (p->srv->limits.linger_ms == 0)
+      abandon_items_locked(s);
   }
   g_mutex_unlock(&s->lock);
   if (last)
     g_message("session %s: last path from %s closed", s->dirname, p->conn->peer);
+}
+
+static gpointer
+janitor(gpointer data)
+{
+  BfdServer *srv = data;
+  gint64 linger = (gint64)srv->limits.linger_ms * 1000;
+
+  g_mutex_lock(&srv->lock);
+  while (!srv->stopping) {
+    GHashTableIter iter;
+    gpointer v;
+    gint64 now = g_get_monotonic_time();
+
+    /* Server lock, then session lock: the documented order. */
+    g_hash_table_iter_init(&iter, srv->sessions);
+    while (g_hash_table_iter_next(&iter, NULL, &v)) {
+      BfdSession *s = v;
+      g_mutex_lock(&s->lock);
+      if (s->clients->len == 0 && g_hash_table_size(s->items) > 0 &&
+          now - s->detached_at >= linger)
+        abandon_items_locked(s);
+      g_mutex_unlock(&s->lock);
+    }
+    g_cond_wait_until(&srv->janitor_wake, &srv->lock, now + G_USEC_PER_SEC);
+  }
+  g_mutex_unlock(&srv->lock);
+  return NULL;
 }
 
 /* The status an ERROR frame gives for a frame that could not be read. */
@@ -932,14 +1196,12 @@ path_thread(gpointer data)
     path_detach(p);
   }
   bfd_session_unref(p->sess);
+  p->sess = NULL;
   g_mutex_lock(&p->srv->lock);
   g_hash_table_remove(p->srv->paths, p);
   g_cond_broadcast(&p->srv->paths_gone);
   g_mutex_unlock(&p->srv->lock);
-  bf_conn_free(p->conn);
-  g_free(p->scratch);
-  g_free(p->local);
-  g_free(p);
+  path_unref(p);
   return NULL;
 }
 
@@ -975,6 +1237,7 @@ accept_thread(gpointer data)
       continue;
     }
     BfdPath *p = g_new0(BfdPath, 1);
+    p->refs = 1;
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
     p->local = bf_sock_name(fd, FALSE);
@@ -1000,6 +1263,11 @@ accept_thread(gpointer data)
 void
 bfd_server_start(BfdServer *srv)
 {
+  /* fsync is the slow part of storing; a few in parallel keep the disk
+   * busy without a thread per item. */
+  srv->finalizer = g_thread_pool_new(finalize_job, NULL, 4, FALSE, NULL);
+  g_cond_init(&srv->janitor_wake);
+  srv->janitor = g_thread_new("janitor", janitor, srv);
   for (guint i = 0; i < srv->listen_fds->len; i++) {
     BfdListener *l = g_new0(BfdListener, 1);
     l->srv = srv;
@@ -1017,7 +1285,10 @@ bfd_server_stop(BfdServer *srv)
 
   g_mutex_lock(&srv->lock);
   srv->stopping = TRUE;
+  g_cond_broadcast(&srv->janitor_wake);
   g_mutex_unlock(&srv->lock);
+  g_thread_join(srv->janitor);
+  srv->janitor = NULL;
   for (guint i = 0; i < srv->listen_fds->len; i++)
     shutdown(GPOINTER_TO_INT(srv->listen_fds->pdata[i]), SHUT_RDWR);
   for (guint i = 0; i < srv->accept_threads->len; i++)
@@ -1031,4 +1302,7 @@ bfd_server_stop(BfdServer *srv)
   while (g_hash_table_size(srv->paths) > 0)
     g_cond_wait(&srv->paths_gone, &srv->lock);
   g_mutex_unlock(&srv->lock);
+  /* Items already complete are still made durable. */
+  g_thread_pool_free(srv->finalizer, FALSE, TRUE);
+  srv->finalizer = NULL;
 }

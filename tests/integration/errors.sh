@@ -5,7 +5,9 @@
 #     exits non-zero and nothing appears on the server; a file of exactly
 #     1 MiB and a small file go through on the same session afterwards.
 #  2. server gone: a writer holds a file open in the client mount, the server
-#     is killed (-9); finishing the file fails with EIO (write or close).
+#     is killed (-9); with every path down, finishing the file fails with EIO
+#     (write or close) once the client's timeout (5 s here) has passed, and
+#     the client log says that all paths are down.
 #     After a restart on the same store the partial file is not visible,
 #     while an item delivered before the kill is.
 
@@ -39,7 +41,7 @@ stop_daemon server1
 note "2. server killed (-9) while an item is being written"
 PORT=$(free_port)
 start_server server2 "$T/srv2" "$T/store2"
-start_client client2 "$T/cli2" label=killed paths=2
+start_client client2 "$T/cli2" label=killed paths=2 timeout=5
 printf 'before\n' >"$T/pre.txt"
 check "cp of an item before the kill" run_t 60 cp "$T/pre.txt" "$T/cli2/pre.txt"
 
@@ -89,6 +91,8 @@ echo "   writer: exit $wrc after $(elapsed "$t0") s: $res"
 check "writer finished (not stopped by its timeout)" test "$wrc" -eq 0
 check "finishing the item fails with EIO (write or close)" grep -q ':EIO' <<<"$res"
 check "close does not report success" bash -c '! grep -q "close:OK" <<<"$1" || grep -q "write:EIO" <<<"$1"' _ "$res"
+check "the client log says every path is down" grep -q "all 2 paths down" "$(daemon_log client2)"
+grep -m 1 "all 2 paths down" "$(daemon_log client2)" | sed 's/^/     /' || true
 stop_daemon client2 any
 
 start_server server2 "$T/srv2" "$T/store2"

@@ -118,7 +118,7 @@ if [[ -f $T/ports.tsv ]]; then
 	while IFS=$'\t' read -r case ports; do
 		case $case in slowloris*) continue ;; esac
 		# a truncated frame ends with the peer gone: the path's end is its line
-		words='closing path|dropping connection|refusing handshake'
+		words='closing path|dropping connection|refusing handshake|refusing an ITEM_OPEN'
 		[[ $case == truncated-frame ]] && words+='|last path'
 		missing=()
 		for p in $ports; do

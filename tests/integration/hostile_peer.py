@@ -574,18 +574,27 @@ def c_unknown_item(case):
     p.send(item_close(88, 1, 5, bytes(32)))
     expect_error(p, NOT_FOUND, case + " (ITEM_CLOSE, fresh session)")
     # item ids increase within a session: 150 was never opened although 100
-    # was, and an ITEM_OPEN that goes back (50 after 100) or uses the
-    # reserved id 0 is a protocol error
+    # was, and an ITEM_OPEN with the reserved id 0 is a protocol error
     p = Peer(case)
     p.new_session("hostile-unknown")
     open_item(p, 100, "x100.bin", "ITEM_OPEN 100")
     p.send(chunk(150, 0, 1, b"never opened either"))
     expect_error(p, NOT_FOUND, case + " (CHUNK for id 150 after id 100 was opened)")
+    # an ITEM_OPEN that goes back is a repeat (a client re-sends ITEM_OPEN
+    # after losing a path): a repeat of an open item is answered OPENED
+    # again; an id the session does not know refuses that item only
     p = Peer(case)
     p.new_session("hostile-unknown")
     open_item(p, 100, "y100.bin", "ITEM_OPEN 100")
+    open_item(p, 100, "y100.bin", "ITEM_OPEN 100 again")
     p.send(item_open(50, "y50.bin"))
-    expect_error(p, PROTOCOL, case + " (ITEM_OPEN 50 after 100)")
+    iid, stage, st, msg = p.item_ack("ITEM_OPEN 50 after 100")
+    result((iid, stage, st) == (50, OPENED, PROTOCOL),
+           case + ": ITEM_OPEN 50 after 100 refused as an item (ITEM_ACK PROTOCOL)",
+           "%d/%d %s %s" % (iid, stage, st_name(st), msg))
+    p.send(chunk(100, 0, 1, b"the session goes on"))
+    result(p.chunk_ack("CHUNK of item 100") == (100, 0, 0),
+           case + ": the path goes on after the refused item", "")
     p = Peer(case)
     p.new_session("hostile-unknown")
     p.send(item_open(0, "zero.bin"))

@@ -1,0 +1,1003 @@
+/* The paths of a client session: connecting, sending, receiving, and
+ * surviving their loss.
+ *
+ * Each path has a thread that owns its connection: it attaches, starts a
+ * sender thread, receives until the connection ends, then cleans up and
+ * re-attaches with backoff. A path is lost when a read or write fails
+ * (loud: RST, unreachable) or when the ticker sees no progress for `stall`
+ * while something is outstanding (silent: packets vanish). Progress is
+ * read from the kernel (tcpi_bytes_acked) as well as from our frames, so a
+ * slow link that is draining a full window is never taken for a dead one.
+ *
+ * A lost path's unacknowledged chunks go to the session's resend queue,
+ * which every live path drains before taking new work. Control frames
+ * travel on one control path; when it is lost the next live path takes
+ * over and every control frame still unanswered is sent again there (the
+ * server answers repeats as it answered the original). Until the server
+ * has OPENED an item, its chunks may only follow its ITEM_OPEN on the
+ * control path of the epoch that ITEM_OPEN went out in.
+ *
+ * Lock order: ctl_lock, then the session lock. */
+#include "session.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "braidfs/parse.h"
+
+#define BACKOFF_MIN_US (G_USEC_PER_SEC / 4)
+#define BACKOFF_MAX_US (4 * G_USEC_PER_SEC)
+#define REATTACH_TIMEOUT_MS 3000
+#define TICK_US (G_USEC_PER_SEC / 10)
+#define RATE_TICK_US (G_USEC_PER_SEC / 4)
+#define BFC_NO_PATH 0xffffu
+
+/* ---- load accounting ---------------------------------------------------- */
+
+void
+bfc_path_queue_locked(BfcPath *p, BfcChunk *c)
+{
+  p->load.inflight++;
+  p->load.inflight_bytes += c->len;
+  g_queue_push_tail(&p->queue, c);
+  g_cond_signal(&p->wake);
+}
+
+static void
+unload_locked(BfcPath *p, const BfcChunk *c)
+{
+  p->load.inflight--;
+  p->load.inflight_bytes -= c->len;
+}
+
+/* ---- the control path ----------------------------------------------------- */
+
+gboolean
+bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p)
+{
+  if (s->paths[p].state != BFC_PATH_UP)
+    return FALSE;
+  if (it->state != BFC_ITEM_OPENING)
+    return TRUE;
+  return (int)p == s->ctl && it->open_sent && it->open_epoch == s->ctl_epoch;
+}
+
+gboolean
+bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch)
+{
+  BfConn *conn = NULL;
+  BfcPath *p = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_mutex_lock(&s->lock);
+  if (epoch != NULL)
+    *epoch = s->ctl_epoch;
+  if (s->ctl >= 0) {
+    p = &s->paths[s->ctl];
+    conn = p->conn;
+  }
+  g_mutex_unlock(&s->lock);
+  if (conn == NULL)
+    return FALSE;
+  /* conn stays valid: the path's thread frees it only under ctl_lock. */
+  if (bf_conn_send(conn, m, &error))
+    return TRUE;
+  g_debug("path %u: control frame not sent: %s", p->index, error->message);
+  bf_conn_shutdown(conn);
+  return FALSE;
+}
+
+/* Keeps the control path while it is up; otherwise the lowest live path
+ * takes over, in a new epoch. Called with the session lock held. */
+static gboolean
+ctl_pick_locked(BfcSession *s)
+{
+  int ctl = -1;
+
+  if (s->ctl >= 0 && s->paths[s->ctl].state == BFC_PATH_UP)
+    return FALSE;
+  for (unsigned i = 0; i < s->cfg.n_paths && ctl < 0; i++)
+    if (s->paths[i].state == BFC_PATH_UP)
+      ctl = (int)i;
+  if (ctl == s->ctl)
+    return FALSE;
+  s->ctl = ctl;
+  s->ctl_epoch++;
+  if (ctl >= 0)
+    g_debug("control path is now %d (epoch %u)", ctl, s->ctl_epoch);
+  return TRUE;
+}
+
+static gint
+by_id(gconstpointer a, gconstpointer b)
+{
+  uint64_t x = (*(BfcItem *const *)a)->id, y = (*(BfcItem *const *)b)->id;
+
+  return x < y ? -1 : x > y;
+}
+
+static gint
+by_op_id(gconstpointer a, gconstpointer b)
+{
+  uint64_t x = (*(BfcOpWait *const *)a)->op.op_id;
+  uint64_t y = (*(BfcOpWait *const *)b)->op.op_id;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Sends again, in id order, every control frame the server has not
+ * answered: ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs of items not
+ * yet STORED, and pending OPs. The answers may have been lost with a path
+ * even when the frames were not. */
+static void
+resync(BfcSession *s)
+{
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)bfc_item_unref);
+  g_autoptr(GPtrArray) ops = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer v;
+
+  g_mutex_lock(&s->ctl_lock);
+  g_mutex_lock(&s->lock);
+  ctl_pick_locked(s);
+  if (s->ctl < 0 || s->stopping) {
+    g_mutex_unlock(&s->lock);
+    g_mutex_unlock(&s->ctl_lock);
+    return;
+  }
+  g_hash_table_iter_init(&iter, s->items);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    BfcItem *it = v;
+    if (it->state == BFC_ITEM_OPENING ||
+        (it->close_sent && it->state == BFC_ITEM_OPEN))
+      g_ptr_array_add(items, bfc_item_ref(it));
+  }
+  g_hash_table_iter_init(&iter, s->ops);
+  while (g_hash_table_iter_next(&iter, NULL, &v))
+    if (!((BfcOpWait *)v)->done)
+      g_ptr_array_add(ops, v);
+  g_mutex_unlock(&s->lock);
+
+  g_ptr_array_sort(items, by_id);
+  g_ptr_array_sort(ops, by_op_id);
+  for (guint i = 0; i < items->len; i++) {
+    BfcItem *it = items->pdata[i];
+    BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
+    g_mutex_lock(&s->lock);
+    gboolean opening = it->state == BFC_ITEM_OPENING;
+    gboolean closing = it->close_sent;
+    m.u.item_close = it->close_msg;
+    g_mutex_unlock(&s->lock);
+    if (opening)
+      bfc_item_send_open(s, it);
+    if (closing)
+      bfc_ctl_send(s, &m, NULL);
+  }
+  /* Op waiters stay registered (and their BfOp valid) until they are
+   * answered or give up, which needs ctl_lock to have been free. */
+  for (guint i = 0; i < ops->len; i++) {
+    BfMsg m = { .type = BF_FRAME_OP };
+    m.u.op = ((BfcOpWait *)ops->pdata[i])->op;
+    bfc_ctl_send(s, &m, NULL);
+  }
+  g_mutex_unlock(&s->ctl_lock);
+  if (items->len + ops->len > 0)
+    g_debug("resync: %u items and %u operations sent again", items->len,
+            ops->len);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+gboolean
+bfc_session_wait_locked(BfcSession *s)
+{
+  gint64 now = g_get_monotonic_time();
+
+  if (s->down_since != 0 &&
+      now - s->down_since >= (gint64)s->cfg.timeout_s * G_USEC_PER_SEC)
+    return FALSE;
+  g_cond_wait_until(&s->cond, &s->lock, now + G_USEC_PER_SEC / 4);
+  return TRUE;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void
+wake_all_locked(BfcSession *s)
+{
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    g_cond_signal(&s->paths[i].wake);
+  g_cond_broadcast(&s->cond);
+}
+
+/* Expected seconds until `ahead` more bytes have left path q: its rate,
+ * less the time its oldest chunk has already been on the wire. */
+static double
+eta(BfcPath *q, uint64_t ahead, gint64 now)
+{
+  double rate = q->load.rate > 0 ? q->load.rate : 1.0;
+  const BfcChunk *oldest = g_queue_peek_head(&q->inflight);
+  gint64 start = oldest ? MAX(oldest->sent_at, q->last_ack) : now;
+
+  return MAX(0.0, ahead / rate - (now - start) / (double)G_USEC_PER_SEC);
+}
+
+/* The last chunks of an item must not wait on the slowest path: an idle
+ * path takes a copy of a chunk that another path will deliver later than
+ * this one could. Only chunks of items whose writer is done qualify, so
+ * this spends spare capacity, never capacity new data could use. */
+static BfcChunk *
+tail_copy_locked(BfcSession *s, BfcPath *me)
+{
+  gint64 now = g_get_monotonic_time();
+  double mine, best_late = 0.05;
+  BfcChunk *best = NULL, *c;
+
+  if (s->cfg.sched != BF_SCHED_DYNAMIC || me->load.rate <= 0)
+    return NULL;
+  mine = eta(me, me->load.inflight_bytes + s->cfg.chunk_size, now) + me->rtt;
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *q = &s->paths[i];
+    uint64_t ahead = 0;
+    if (q == me || q->state != BFC_PATH_UP)
+      continue;
+    for (GList *l = q->inflight.head; l != NULL; l = l->next) {
+      c = l->data;
+      ahead += c->len;
+      double late = eta(q, ahead, now) - mine - c->len / me->load.rate;
+      if (c->twin == NULL && c->item->close_sent &&
+          c->item->state == BFC_ITEM_OPEN && late > best_late) {
+        best = c;
+        best_late = late;
+      }
+    }
+  }
+  if (best == NULL)
+    return NULL;
+  c = g_new0(BfcChunk, 1);
+  *c = *best;
+  c->item = bfc_item_ref(best->item);
+  c->data = s->pool->len > 0
+      ? g_ptr_array_steal_index_fast(s->pool, s->pool->len - 1)
+      : g_malloc(s->cfg.chunk_size);
+  memcpy(c->data, best->data, best->len);
+  c->sent_at = 0;
+  c->twin = best;
+  best->twin = c;
+  me->duplicates++;
+  return c;
+}
+
+/* The next chunk path p should write, or NULL: its own queue first, then
+ * chunks of lost paths, then a tail copy. Counted in p's load. */
+static BfcChunk *
+next_chunk_locked(BfcSession *s, BfcPath *p)
+{
+  BfcChunk *c = g_queue_pop_head(&p->queue);
+
+  if (c != NULL || p->load.inflight >= s->cfg.window)
+    return c;
+  for (GList *l = s->resend.head, *next; l != NULL; l = next) {
+    next = l->next;
+    c = l->data;
+    if (c->settled || c->item->state == BFC_ITEM_FAILED ||
+        c->item->state == BFC_ITEM_STORED) {
+      g_queue_delete_link(&s->resend, l);
+      bfc_chunk_free_locked(s, c);
+      continue;
+    }
+    if (!bfc_chunk_allowed_locked(s, c->item, p->index))
+      continue;
+    g_queue_delete_link(&s->resend, l);
+    p->load.inflight++;
+    p->load.inflight_bytes += c->len;
+    p->resent++;
+    return c;
+  }
+  c = tail_copy_locked(s, p);
+  if (c != NULL) {
+    p->load.inflight++;
+    p->load.inflight_bytes += c->len;
+  }
+  return c;
+}
+
+static void
+send_ping(BfcPath *p, BfConn *conn)
+{
+  BfcSession *s = p->sess;
+  BfMsg m = { .type = BF_FRAME_PING };
+
+  g_mutex_lock(&s->lock);
+  p->ping_due = FALSE;
+  p->ping_sent = g_get_monotonic_time();
+  m.u.ping.opaque = (uint64_t)p->ping_sent;
+  g_mutex_unlock(&s->lock);
+  if (!bf_conn_send(conn, &m, NULL))
+    bf_conn_shutdown(conn);
+}
+
+static gpointer
+path_tx(gpointer data)
+{
+  BfcPath *p = data;
+  BfcSession *s = p->sess;
+  BfConn *conn = p->conn;
+
+  for (;;) {
+    BfcChunk *c = NULL;
+    BfMsg m = { .type = BF_FRAME_CHUNK };
+    g_autoptr(GError) error = NULL;
+
+    g_mutex_lock(&s->lock);
+    while (!s->stopping && p->state == BFC_PATH_UP && !p->ping_due &&
+           (c = next_chunk_locked(s, p)) == NULL)
+      g_cond_wait(&p->wake, &s->lock);
+    if (s->stopping || p->state != BFC_PATH_UP) {
+      if (c != NULL)
+        g_queue_push_head(&p->queue, c);
+      g_mutex_unlock(&s->lock);
+      break;
+    }
+    if (c == NULL) {
+      g_mutex_unlock(&s->lock);
+      send_ping(p, conn);
+      continue;
+    }
+    /* In flight before it is written: its ack may race the return of
+     * sendmsg. */
+    c->sent_at = g_get_monotonic_time();
+    g_queue_push_tail(&p->inflight, c);
+    m.u.chunk.item_id = c->item->id;
+    g_mutex_unlock(&s->lock);
+
+    m.u.chunk.chunk_id = c->id;
+    m.u.chunk.total_chunks = c->total;
+    m.u.chunk.crc32c = c->crc;
+    m.u.chunk.payload = c->data;
+    m.u.chunk.payload_len = c->len;
+    if (!bf_conn_send(conn, &m, &error)) {
+      g_mutex_lock(&s->lock);
+      if (p->why_down == NULL)
+        p->why_down = g_strdup(error->message);
+      g_mutex_unlock(&s->lock);
+      bf_conn_shutdown(conn);
+      break;
+    }
+  }
+  return NULL;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static gboolean
+on_chunk_ack(BfcPath *p, const BfChunkAck *a)
+{
+  BfcSession *s = p->sess;
+  gboolean found = FALSE;
+
+  g_mutex_lock(&s->lock);
+  for (GList *l = p->inflight.head; l != NULL; l = l->next) {
+    BfcChunk *c = l->data;
+    if (c->item->id == a->item_id && c->id == a->chunk_id) {
+      g_queue_delete_link(&p->inflight, l);
+      unload_locked(p, c);
+      p->bytes_acked += c->len;
+      p->chunks_acked++;
+      p->last_ack = g_get_monotonic_time();
+      if (c->twin != NULL)
+        c->twin->settled = TRUE;
+      bfc_chunk_free_locked(s, c);
+      found = TRUE;
+      break;
+    }
+  }
+  g_cond_signal(&p->wake);
+  g_cond_broadcast(&s->cond);
+  g_mutex_unlock(&s->lock);
+  return found;
+}
+
+static void
+on_pong(BfcPath *p, const BfPing *pong)
+{
+  BfcSession *s = p->sess;
+  gint64 now = g_get_monotonic_time();
+
+  g_mutex_lock(&s->lock);
+  if (p->ping_sent != 0 && pong->opaque == (uint64_t)p->ping_sent) {
+    double sample = (now - p->ping_sent) / (double)G_USEC_PER_SEC;
+    p->rtt = p->rtt > 0 ? 0.875 * p->rtt + 0.125 * sample : sample;
+    p->ping_sent = 0;
+    p->ping_done = now;
+  }
+  g_mutex_unlock(&s->lock);
+}
+
+/* Reads frames until the connection fails. Returns why. */
+static char *
+receive(BfcPath *p, BfConn *conn)
+{
+  BfcSession *s = p->sess;
+  g_autoptr(GError) error = NULL;
+  BfMsg m;
+
+  while (bf_conn_recv(conn, &m, &error)) {
+    g_mutex_lock(&s->lock);
+    p->last_progress = g_get_monotonic_time();
+    g_mutex_unlock(&s->lock);
+    switch (m.type) {
+    case BF_FRAME_CHUNK_ACK:
+      if (!on_chunk_ack(p, &m.u.chunk_ack))
+        g_debug("path %u: ack for a chunk not in flight", p->index);
+      break;
+    case BF_FRAME_ITEM_ACK:
+      bfc_on_item_ack(s, &m.u.item_ack);
+      break;
+    case BF_FRAME_OP_ACK:
+      bfc_on_op_ack(s, &m.u.op_ack);
+      break;
+    case BF_FRAME_PING: {
+      BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m.u.ping };
+      bf_conn_send(conn, &pong, NULL);
+      break;
+    }
+    case BF_FRAME_PONG:
+      on_pong(p, &m.u.ping);
+      break;
+    case BF_FRAME_ERROR:
+      return g_strdup_printf("server error (%s): %.*s",
+                             bf_status_str(m.u.error.status),
+                             m.u.error.message.len,
+                             (const char *)m.u.error.message.data);
+    default: {
+      char *why = g_strdup_printf("unexpected %s frame from the server",
+                                  bf_frame_type_str(m.type));
+      bf_conn_send_error(conn, BF_ST_PROTOCOL, why);
+      return why;
+    }
+    }
+  }
+  return g_strdup(error->message);
+}
+
+/* ---- handshake ---------------------------------------------------------- */
+
+static char *
+append_hint(char *a, const char *b)
+{
+  char *r = g_strconcat(a, b, NULL);
+
+  g_free(a);
+  return r;
+}
+
+/* On a refusal, *status says why (else BF_ST_OK). */
+static gboolean
+handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
+          unsigned timeout_ms, uint8_t *status, GError **error)
+{
+  BfMsg m = { .type = BF_FRAME_HELLO };
+  BfHello *h = &m.u.hello;
+
+  *status = BF_ST_OK;
+  bf_conn_set_recv_timeout(c, timeout_ms);
+  h->kind = kind;
+  h->path_index = (uint16_t)index;
+  if (kind == BF_HELLO_NEW) {
+    h->label.data = (const uint8_t *)s->cfg.label;
+    h->label.len = s->cfg.label ? (uint16_t)strlen(s->cfg.label) : 0;
+  } else {
+    memcpy(h->session_id, s->id, BF_ID_LEN);
+    memcpy(h->token, s->token, BF_ID_LEN);
+  }
+  if (!bf_conn_send_preface(c, error) || !bf_conn_send(c, &m, error))
+    return FALSE;
+  if (!bf_conn_recv_preface(c, NULL, error)) {
+    g_prefix_error(error, "server %s is not a braidfs server: ", s->server);
+    return FALSE;
+  }
+  if (!bf_conn_recv(c, &m, error))
+    return FALSE;
+  if (m.type == BF_FRAME_ERROR) {
+    *status = m.u.error.status;
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s refused the handshake (%s): %.*s", s->server,
+                bf_status_str(m.u.error.status), m.u.error.message.len,
+                (const char *)m.u.error.message.data);
+    return FALSE;
+  }
+  if (m.type != BF_FRAME_WELCOME) {
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s answered the handshake with %s", s->server,
+                bf_frame_type_str(m.type));
+    return FALSE;
+  }
+  if (m.u.welcome.status != BF_ST_OK) {
+    *status = m.u.welcome.status;
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s refused the session (%s): %.*s", s->server,
+                bf_status_str(m.u.welcome.status), m.u.welcome.message.len,
+                (const char *)m.u.welcome.message.data);
+    return FALSE;
+  }
+  if (kind == BF_HELLO_NEW) {
+    memcpy(s->id, m.u.welcome.session_id, BF_ID_LEN);
+    memcpy(s->token, m.u.welcome.token, BF_ID_LEN);
+  }
+  bf_conn_set_recv_timeout(c, 0);
+  return TRUE;
+}
+
+gboolean
+bfc_path_spec_parse(const char *text, uint16_t default_port, BfcPathSpec *out,
+                    GError **error)
+{
+  const char *bracket = strrchr(text, ']');
+  const char *at = strrchr(text, '@');
+  const char *pct = strrchr(text, '%');
+  const char *cut = at ? at : (pct && (!bracket || pct > bracket) ? pct : NULL);
+  g_autofree char *target = cut ? g_strndup(text, cut - text) : g_strdup(text);
+
+  memset(out, 0, sizeof *out);
+  if (cut != NULL && cut[1] == '\0') {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "path=%s: nothing after '%c'", text, *cut);
+    return FALSE;
+  }
+  if (!bf_parse_hostport(target, default_port, &out->host, &out->port, error)) {
+    g_prefix_error(error, "path=%s: ", text);
+    return FALSE;
+  }
+  if (cut == at && at != NULL)
+    out->bind_addr = g_strdup(at + 1);
+  else if (cut != NULL)
+    out->iface = g_strdup(cut + 1);
+  return TRUE;
+}
+
+void
+bfc_path_spec_clear(BfcPathSpec *spec)
+{
+  g_clear_pointer(&spec->host, g_free);
+  g_clear_pointer(&spec->bind_addr, g_free);
+  g_clear_pointer(&spec->iface, g_free);
+}
+
+static BfConn *
+dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
+     unsigned timeout_ms, uint8_t *status, GError **error)
+{
+  BfSource src = { spec->bind_addr, spec->iface };
+  int fd = bf_tcp_connect(spec->host, spec->port, &src, timeout_ms, error);
+  BfConn *c;
+
+  *status = BF_ST_OK;
+  if (fd < 0) {
+    if (kind == BF_HELLO_NEW)
+      (*error)->message = append_hint((*error)->message,
+                                      " (is braidfsd running there?)");
+    else
+      g_prefix_error(error, "path %u: ", index);
+    return NULL;
+  }
+  c = bf_conn_new(fd);
+  if (!handshake(s, c, index, kind, timeout_ms, status, error)) {
+    bf_conn_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* ---- a path's life ------------------------------------------------------ */
+
+/* Called with the session lock held. */
+static void
+path_up_locked(BfcPath *p, BfConn *conn)
+{
+  BfcSession *s = p->sess;
+  gint64 now = g_get_monotonic_time();
+
+  p->conn = conn;
+  p->state = BFC_PATH_UP;
+  p->load.alive = TRUE;
+  p->last_progress = now;
+  p->tcp_acked = 0;
+  p->ping_sent = 0;
+  p->ping_done = now;
+  p->last_ack = now;
+  p->load.rate = 0;   /* unknown: measured afresh */
+  s->down_since = 0;
+  wake_all_locked(s);
+}
+
+/* Takes the path out of service after its connection failed: its chunks
+ * go to the resend queue, the control path moves if it was this one, and
+ * unanswered control frames are sent again. */
+static void
+path_down(BfcPath *p, BfConn *conn, const char *why)
+{
+  BfcSession *s = p->sess;
+  BfcChunk *c;
+  unsigned moved = 0;
+  gboolean stopping;
+
+  g_mutex_lock(&s->lock);
+  p->state = BFC_PATH_DOWN;
+  p->load.alive = FALSE;
+  if (p->why_down == NULL)
+    p->why_down = g_strdup(why);
+  g_cond_broadcast(&p->wake);
+  g_mutex_unlock(&s->lock);
+  bf_conn_shutdown(conn);
+  g_thread_join(p->tx);
+  p->tx = NULL;
+
+  g_mutex_lock(&s->ctl_lock);
+  g_mutex_lock(&s->lock);
+  p->conn = NULL;
+  stopping = s->stopping;
+  while ((c = g_queue_pop_head(&p->inflight)) != NULL ||
+         (c = g_queue_pop_head(&p->queue)) != NULL) {
+    c->sent_at = 0;
+    if (c->settled) {
+      bfc_chunk_free_locked(s, c);
+      continue;
+    }
+    g_queue_push_tail(&s->resend, c);
+    moved++;
+  }
+  p->load.inflight = 0;
+  p->load.inflight_bytes = 0;
+  p->ping_sent = 0;
+  ctl_pick_locked(s);
+  if (s->ctl < 0 && s->down_since == 0)
+    s->down_since = g_get_monotonic_time();
+  wake_all_locked(s);
+  if (!stopping)
+    g_warning("path %u (%s) lost: %s; %u chunks go on the other paths%s",
+              p->index, p->name, p->why_down, moved,
+              s->ctl < 0 ? " once one is back (all paths down)" : "");
+  g_mutex_unlock(&s->lock);
+  g_mutex_unlock(&s->ctl_lock);
+  bf_conn_free(conn);
+  if (!stopping)
+    resync(s);
+}
+
+/* Sleeps until the next attempt. FALSE when the session stops. */
+static gboolean
+backoff_wait(BfcPath *p, gint64 delay)
+{
+  BfcSession *s = p->sess;
+  gint64 until = g_get_monotonic_time() + delay;
+  gboolean stopping;
+
+  g_mutex_lock(&s->lock);
+  while (!s->stopping && g_cond_wait_until(&p->wake, &s->lock, until))
+    ;
+  stopping = s->stopping || s->dead != NULL;
+  if (!stopping)
+    p->state = BFC_PATH_CONNECTING;
+  g_mutex_unlock(&s->lock);
+  return !stopping;
+}
+
+/* Re-attaches the path to the session. NULL on failure (logged once per
+ * outage, not per attempt). */
+static BfConn *
+reattach(BfcPath *p, unsigned attempt)
+{
+  BfcSession *s = p->sess;
+  g_autoptr(GError) error = NULL;
+  uint8_t status;
+  BfConn *conn = dial(s, &s->cfg.specs[p->index], p->index, BF_HELLO_ATTACH,
+                      MIN(s->cfg.timeout_s * 1000, REATTACH_TIMEOUT_MS),
+                      &status, &error);
+
+  g_mutex_lock(&s->lock);
+  if (conn == NULL) {
+    p->state = BFC_PATH_DOWN;
+    if (status == BF_ST_AUTH) {
+      /* Only a restarted server or a removed session forgets a session. */
+      g_autofree char *why = g_strdup_printf("the server no longer knows this "
+          "session (restarted, or its directory was removed): %s",
+          error->message);
+      bfc_session_fail_locked(s, why);
+    } else if (attempt == 1) {
+      g_message("path %u (%s): cannot re-attach yet: %s; retrying", p->index,
+                p->name, error->message);
+    }
+  } else {
+    p->retries++;
+    g_clear_pointer(&p->why_down, g_free);
+    path_up_locked(p, conn);
+    if (s->stopping)
+      bf_conn_shutdown(conn);
+  }
+  g_mutex_unlock(&s->lock);
+  if (conn != NULL)
+    g_message("path %u (%s) re-attached after %u attempts", p->index, p->name,
+              attempt);
+  return conn;
+}
+
+static gpointer
+path_main(gpointer data)
+{
+  BfcPath *p = data;
+  BfcSession *s = p->sess;
+  gint64 delay = BACKOFF_MIN_US;
+  unsigned attempt = 0;
+
+  for (;;) {
+    g_mutex_lock(&s->lock);
+    BfConn *conn = p->conn;
+    g_mutex_unlock(&s->lock);
+    if (conn == NULL) {
+      if (!backoff_wait(p, delay))
+        break;
+      conn = reattach(p, ++attempt);
+      if (conn == NULL) {
+        delay = MIN(delay * 2, BACKOFF_MAX_US);
+        continue;
+      }
+      /* This path may be the first up after an outage: it becomes the
+       * control path and unanswered control frames go out on it. */
+      resync(s);
+    }
+    delay = BACKOFF_MIN_US;
+    attempt = 0;
+    p->tx = g_thread_new("path-tx", path_tx, p);
+    g_autofree char *why = receive(p, conn);
+    path_down(p, conn, why);
+    g_mutex_lock(&s->lock);
+    gboolean stop = s->stopping;
+    g_mutex_unlock(&s->lock);
+    if (stop)
+      break;
+  }
+  return NULL;
+}
+
+/* ---- the ticker: rates, stalls, PINGs ------------------------------------ */
+
+/* Rates are acknowledged bytes over the time the path had work, sampled
+ * over whole ticks: single acknowledgements arrive in bursts, and a path
+ * that is idle part of the time is not slow. A path that had work and
+ * delivered nothing decays towards zero, so the scheduler leaves it. */
+static void
+sample_rate(BfcPath *p, uint64_t *at_tick, double busy_s, double best)
+{
+  uint64_t delta = p->bytes_acked - *at_tick;
+
+  *at_tick = p->bytes_acked;
+  if (busy_s < 0.05) {
+    /* An idle path's estimate may be stale (a stall it recovered from):
+     * let it grow back towards the best path's until it is given work and
+     * measured again. */
+    p->load.rate = MIN(p->load.rate * 1.5, best);
+    return;
+  }
+  double inst = delta / busy_s;
+  p->load.rate = p->load.rate > 0 ? 0.5 * p->load.rate + 0.5 * inst : inst;
+}
+
+/* A path is stalled when it owes us something (chunks in flight, a PING,
+ * bytes the kernel has not seen acknowledged) and neither our frames nor
+ * the peer's TCP acknowledgements have moved for stall_ms. Called with
+ * the session lock. */
+static void
+check_stall_locked(BfcSession *s, BfcPath *p, gint64 now)
+{
+  uint64_t acked = 0;
+  uint32_t unacked = 0;
+  gboolean info = bf_conn_tcp_progress(p->conn, &acked, &unacked);
+
+  if (info && acked != p->tcp_acked) {
+    p->tcp_acked = acked;
+    p->last_progress = now;
+  }
+  if (p->load.inflight == 0 && p->ping_sent == 0 && unacked == 0) {
+    p->last_progress = now;
+    return;
+  }
+  if (now - p->last_progress < (gint64)s->cfg.stall_ms * 1000)
+    return;
+  g_free(p->why_down);
+  p->why_down = g_strdup_printf("stalled: no progress for %.1f s",
+                                (now - p->last_progress) / (double)G_USEC_PER_SEC);
+  p->state = BFC_PATH_DOWN;
+  p->load.alive = FALSE;
+  bf_conn_shutdown(p->conn);
+}
+
+static gpointer
+ticker(gpointer data)
+{
+  BfcSession *s = data;
+  g_autofree uint64_t *at_tick = g_new0(uint64_t, s->cfg.n_paths);
+  g_autofree gint64 *busy = g_new0(gint64, s->cfg.n_paths);
+  gint64 last = g_get_monotonic_time(), prev = last;
+
+  g_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    gint64 now = g_get_monotonic_time();
+    gboolean sample = now - last >= RATE_TICK_US;
+    double best = 0;
+    for (unsigned i = 0; i < s->cfg.n_paths; i++)
+      best = MAX(best, s->paths[i].load.rate);
+    for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+      BfcPath *p = &s->paths[i];
+      if (p->load.inflight > 0)
+        busy[i] += now - prev;
+      if (sample) {
+        sample_rate(p, &at_tick[i], busy[i] / (double)G_USEC_PER_SEC, best);
+        busy[i] = 0;
+      }
+      if (p->state != BFC_PATH_UP || p->conn == NULL)
+        continue;
+      check_stall_locked(s, p, now);
+      /* One PING a second: RTT samples, and the keep-alive the server's
+       * idle timeout expects. The path's sender writes it. */
+      if (p->state == BFC_PATH_UP && p->ping_sent == 0 && !p->ping_due &&
+          now - p->ping_done >= G_USEC_PER_SEC) {
+        p->ping_due = TRUE;
+        g_cond_signal(&p->wake);
+      }
+    }
+    prev = now;
+    if (sample)
+      last = now;
+    while (!s->stopping && g_cond_wait_until(&s->tick, &s->lock, now + TICK_US))
+      ;
+  }
+  g_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static const char *
+state_name(BfcPathState st)
+{
+  switch (st) {
+  case BFC_PATH_UP: return "up";
+  case BFC_PATH_CONNECTING: return "connecting";
+  default: return "down";
+  }
+}
+
+char *
+bfc_session_describe_paths(BfcSession *s)
+{
+  GString *out = g_string_new("# path address source state bytes chunks "
+                              "in_flight rtt_ms rate_MBps retries resent "
+                              "duplicates\n");
+
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *p = &s->paths[i];
+    const BfcPathSpec *sp = &s->cfg.specs[i];
+    g_autofree char *iface = sp->iface ? g_strconcat("%", sp->iface, NULL) : NULL;
+    const char *src = sp->bind_addr ? sp->bind_addr : iface ? iface : "-";
+    g_string_append_printf(out, "%u %s %s %s %" G_GUINT64_FORMAT " %"
+                           G_GUINT64_FORMAT " %u %.3f %.1f %u %u %u\n", i,
+                           p->name, src, state_name(p->state), p->bytes_acked,
+                           p->chunks_acked, p->load.inflight, p->rtt * 1000,
+                           p->load.rate / 1e6, p->retries, p->resent,
+                           p->duplicates);
+  }
+  g_mutex_unlock(&s->lock);
+  return g_string_free(out, FALSE);
+}
+
+/* ---- the session's paths ------------------------------------------------ */
+
+/* Creates the session and attaches every path once. A path that cannot
+ * attach now is retried in the background; the mount needs one. */
+gboolean
+bfc_paths_connect(BfcSession *s, GError **error)
+{
+  const BfcConfig *cfg = &s->cfg;
+  BfcPathSpec home = { cfg->host, cfg->port, NULL, NULL };
+  unsigned ms = cfg->timeout_s * 1000, up = 0;
+  uint8_t status;
+  g_autoptr(GError) first = NULL;
+
+  /* With explicit paths the session is created at HOST:PORT and every
+   * listed path attaches to it, so the paths are exactly the list. The
+   * creating connection (not a path: index BFC_NO_PATH) stays open until
+   * they have, so the session never looks abandoned to the server. */
+  g_autoptr(BfConn) creator = NULL;
+  if (cfg->explicit_paths) {
+    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, &status, error);
+    if (creator == NULL)
+      return FALSE;
+  }
+  for (unsigned i = 0; i < cfg->n_paths; i++) {
+    BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
+                                                        : BF_HELLO_ATTACH;
+    g_autoptr(GError) err = NULL;
+    BfConn *c = dial(s, &cfg->specs[i], i, kind, ms, &status, &err);
+    if (c == NULL && kind == BF_HELLO_NEW) {
+      g_propagate_error(error, g_steal_pointer(&err));
+      return FALSE;
+    }
+    g_mutex_lock(&s->lock);
+    if (c != NULL) {
+      path_up_locked(&s->paths[i], c);
+      up++;
+    } else {
+      s->paths[i].state = BFC_PATH_DOWN;
+      s->paths[i].why_down = g_strdup(err->message);
+    }
+    g_mutex_unlock(&s->lock);
+    if (c == NULL) {
+      g_warning("path %u (%s) not attached: %s; retrying in the background",
+                i, s->paths[i].name, err->message);
+      if (first == NULL)
+        first = g_steal_pointer(&err);
+    }
+  }
+  if (up == 0) {
+    g_propagate_error(error, g_steal_pointer(&first));
+    return FALSE;
+  }
+  g_mutex_lock(&s->lock);
+  ctl_pick_locked(s);
+  g_mutex_unlock(&s->lock);
+  return TRUE;
+}
+
+void
+bfc_paths_start(BfcSession *s)
+{
+  s->ticker = g_thread_new("ticker", ticker, s);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    s->paths[i].thread = g_thread_new("path", path_main, &s->paths[i]);
+}
+
+static void
+drain_locked(BfcSession *s, GQueue *q)
+{
+  BfcChunk *c;
+
+  while ((c = g_queue_pop_head(q)) != NULL)
+    bfc_chunk_free_locked(s, c);
+}
+
+void
+bfc_paths_stop(BfcSession *s)
+{
+  g_mutex_lock(&s->lock);
+  s->stopping = TRUE;
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    g_cond_broadcast(&s->paths[i].wake);
+    if (s->paths[i].conn != NULL)
+      bf_conn_shutdown(s->paths[i].conn);
+  }
+  g_cond_broadcast(&s->cond);
+  g_cond_broadcast(&s->tick);
+  g_mutex_unlock(&s->lock);
+  if (s->ticker)
+    g_thread_join(s->ticker);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *p = &s->paths[i];
+    if (p->thread != NULL) {
+      g_thread_join(p->thread);
+    } else if (p->conn != NULL) {
+      /* connected but never started (a failed mount) */
+      bf_conn_free(p->conn);
+      p->conn = NULL;
+    }
+  }
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    drain_locked(s, &s->paths[i].queue);
+    drain_locked(s, &s->paths[i].inflight);
+  }
+  drain_locked(s, &s->resend);
+  g_mutex_unlock(&s->lock);
+}

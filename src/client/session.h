@@ -1,0 +1,120 @@
+/* The client session's internals, shared by sender.c (items, operations)
+ * and paths.c (connections, failover). Private to the client. */
+#pragma once
+
+#include "client.h"
+
+typedef struct BfcChunk BfcChunk;
+
+/* One chunk on its way. Owned by exactly one queue: a path's queue (not
+ * yet written), a path's in-flight list (written, not acknowledged) or the
+ * session's resend queue (its path was lost). */
+struct BfcChunk {
+  BfcItem *item;              /* referenced */
+  uint32_t id;
+  uint32_t total;             /* 0 unless this is the known last chunk */
+  uint32_t len;
+  uint32_t crc;
+  uint8_t *data;              /* a pool buffer of chunk_size bytes */
+  gint64 sent_at;             /* monotonic time it was written, 0 = not yet */
+  BfcChunk *twin;             /* a copy on another path (tail duplicate) */
+  gboolean settled;           /* its twin was acknowledged: never re-send */
+};
+
+typedef enum {
+  BFC_PATH_CONNECTING,
+  BFC_PATH_UP,
+  BFC_PATH_DOWN,
+} BfcPathState;
+
+typedef struct {
+  BfcSession *sess;
+  unsigned index;
+  char *name;                 /* "addr:port" it connects to */
+  BfcPathState state;
+  /* The live connection, or NULL. Set and cleared by the path's thread
+   * under the session lock; cleared only while holding ctl_lock too, so a
+   * control sender (which holds ctl_lock) may use it without the lock. */
+  BfConn *conn;
+  GThread *thread;            /* connects, receives, reconnects */
+  GThread *tx;                /* writes the current connection's chunks */
+  GCond wake;                 /* tx waits for work; the thread for backoff */
+  GQueue queue;               /* BfcChunk* assigned, not yet written */
+  GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
+  BfPathLoad load;            /* load.alive is state == UP */
+  /* statistics and liveness, under the session lock */
+  uint64_t bytes_acked;
+  uint64_t chunks_acked;
+  gint64 last_ack;            /* when the last chunk acknowledgement came */
+  gint64 last_progress;       /* last frame received or TCP bytes acked */
+  uint64_t tcp_acked;         /* tcpi_bytes_acked at the last look */
+  gboolean ping_due;          /* the ticker asks tx to send a PING */
+  gint64 ping_sent;           /* monotonic time of the PING in flight, or 0 */
+  gint64 ping_done;           /* when the last PONG came back */
+  double rtt;                 /* smoothed PING round trip, seconds; 0 = none */
+  unsigned retries;           /* re-attached after a failure */
+  unsigned duplicates;        /* tail chunks it carried twice */
+  unsigned resent;            /* chunks it carried for a lost path */
+  char *why_down;             /* the last failure */
+} BfcPath;
+
+typedef struct {
+  BfOp op;                    /* names point into the waiting caller */
+  gboolean done;
+  uint8_t status;
+  char *message;
+} BfcOpWait;
+
+struct BfcSession {
+  BfcConfig cfg;
+  uint8_t id[BF_ID_LEN];
+  uint8_t token[BF_ID_LEN];
+  char *server;               /* "host:port" for messages */
+  BfcPath *paths;
+  /* Orders every control frame (ITEM_OPEN, ITEM_CLOSE, OP) on the control
+   * path, and a change of control path with the resync that follows. */
+  GMutex ctl_lock;
+  GMutex lock;
+  GCond cond;                 /* any ack, state change or failure */
+  int ctl;                    /* the control path, -1 while none is up */
+  unsigned ctl_epoch;         /* bumped whenever ctl changes */
+  gint64 down_since;          /* monotonic time since no path is up, or 0 */
+  GQueue resend;              /* BfcChunk* of lost paths, any path takes */
+  GHashTable *items;          /* id -> BfcItem* awaiting answers */
+  GHashTable *ops;            /* op id -> BfcOpWait* */
+  uint64_t next_item_id;
+  uint64_t next_op_id;
+  GPtrArray *pool;            /* free chunk buffers */
+  GThread *ticker;
+  GCond tick;                 /* wakes the ticker to stop */
+  gboolean stopping;
+  char *dead;                 /* why the session cannot continue */
+};
+
+/* sender.c */
+void bfc_pool_put_locked(BfcSession *s, uint8_t *buf);
+void bfc_chunk_free_locked(BfcSession *s, BfcChunk *c);
+void bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why);
+void bfc_item_send_open(BfcSession *s, BfcItem *it);
+void bfc_on_item_ack(BfcSession *s, const BfItemAck *a);
+void bfc_on_op_ack(BfcSession *s, const BfOpAck *a);
+/* Ends the session for good (a refused re-attach): every waiter fails. */
+void bfc_session_fail_locked(BfcSession *s, const char *why);
+
+/* paths.c */
+gboolean bfc_paths_connect(BfcSession *s, GError **error);
+void bfc_paths_start(BfcSession *s);
+void bfc_paths_stop(BfcSession *s);
+/* Sends a control frame on the control path. Called with ctl_lock held.
+ * FALSE when no path is up or the send failed; either way the frame goes
+ * out again with the resync that follows a change of control path. */
+gboolean bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch);
+/* Whether a chunk of this item may be queued on path p now: before the
+ * server's OPENED, only on the control path that carried its ITEM_OPEN.
+ * Called with the session lock held. */
+gboolean bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p);
+/* Waits on s->cond for a quarter second at most. FALSE once every path
+ * has been down for the timeout (the caller gives up). Lock held. */
+gboolean bfc_session_wait_locked(BfcSession *s);
+/* Queues a chunk on a path and counts it in the path's load. */
+void bfc_path_queue_locked(BfcPath *p, BfcChunk *c);
