@@ -87,6 +87,35 @@ bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch)
   return FALSE;
 }
 
+gboolean
+bfc_send_soonest(BfcSession *s, const BfMsg *m)
+{
+  BfConn *conn = NULL;
+  double best = 0;
+
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *p = &s->paths[i];
+    if (p->state != BFC_PATH_UP || p->conn == NULL)
+      continue;
+    /* what is queued ahead of the frame, in seconds (or bytes if the
+     * rate is unknown yet: then every path counts as equally fast) */
+    double wait = p->load.rate > 0 ? p->load.inflight_bytes / p->load.rate
+                                   : p->load.inflight_bytes / 1e9;
+    if (conn == NULL || wait < best) {
+      conn = p->conn;
+      best = wait;
+    }
+  }
+  g_mutex_unlock(&s->lock);
+  if (conn == NULL)
+    return FALSE;
+  if (bf_conn_send(conn, m, NULL))
+    return TRUE;
+  bf_conn_shutdown(conn);
+  return FALSE;
+}
+
 /* Keeps the control path while it is up; otherwise the lowest live path
  * takes over, in a new epoch. Called with the session lock held. */
 static gboolean

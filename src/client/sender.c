@@ -405,13 +405,20 @@ bfc_item_size(BfcItem *it)
 }
 
 /* Called with ctl_lock held. */
+/* Once the server has OPENED the item, its ITEM_CLOSE needs no ordering
+ * and takes the path with the shortest queue: behind a slow link's backlog
+ * it would hold up the item's completion. Called with ctl_lock held. */
 static void
-send_close(BfcSession *s, const BfItemClose *cm)
+send_close(BfcSession *s, BfcItem *it, const BfItemClose *cm)
 {
   BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
 
+  g_mutex_lock(&s->lock);
+  gboolean opened = it->state == BFC_ITEM_OPEN;
+  g_mutex_unlock(&s->lock);
   m.u.item_close = *cm;
-  bfc_ctl_send(s, &m, NULL);
+  if (!opened || !bfc_send_soonest(s, &m))
+    bfc_ctl_send(s, &m, NULL);
 }
 
 /* Flushes the tail and sends ITEM_CLOSE. Called with wlock held. */
@@ -462,7 +469,7 @@ finish_writing(BfcItem *it)
   it->close_msg = cm;
   it->close_sent = TRUE;
   g_mutex_unlock(&s->lock);
-  send_close(s, &cm);
+  send_close(s, it, &cm);
   g_mutex_unlock(&s->ctl_lock);
   return 0;
 }
@@ -484,7 +491,7 @@ await_stored_locked(BfcSession *s, BfcItem *it)
       BfItemClose cm = it->close_msg;
       g_mutex_unlock(&s->lock);
       g_mutex_lock(&s->ctl_lock);
-      send_close(s, &cm);
+      send_close(s, it, &cm);
       g_mutex_unlock(&s->ctl_lock);
       g_mutex_lock(&s->lock);
       resend = g_get_monotonic_time() + BFC_RESEND_US;

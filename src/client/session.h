@@ -109,6 +109,9 @@ void bfc_paths_stop(BfcSession *s);
  * FALSE when no path is up or the send failed; either way the frame goes
  * out again with the resync that follows a change of control path. */
 gboolean bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch);
+/* Sends a frame that needs no ordering on the path that will deliver it
+ * soonest. Called with ctl_lock held (which keeps connections alive). */
+gboolean bfc_send_soonest(BfcSession *s, const BfMsg *m);
 /* Whether a chunk of this item may be queued on path p now: before the
  * server's OPENED, only on the control path that carried its ITEM_OPEN.
  * Called with the session lock held. */
