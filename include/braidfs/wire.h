@@ -30,7 +30,7 @@ extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
 #define BF_DIGEST_LEN 32      /* SHA-256 or BLAKE2b-256 */
 #define BF_CHUNK_MIN (4u * 1024)
 #define BF_CHUNK_MAX (16u * 1024 * 1024)
-#define BF_CHUNK_DEFAULT (1024u * 1024)
+#define BF_CHUNK_DEFAULT (256u * 1024)
 /* Largest body any v1 frame may have: a CHUNK of BF_CHUNK_MAX plus its fixed
  * fields, with room for the AEAD overhead of sealed frames. */
 #define BF_BODY_MAX (BF_CHUNK_MAX + 256)

@@ -92,7 +92,7 @@ usage(void)
          "    -o path=ADDR:PORT[@SRCADDR|%%IFACE]  one path to its own address,\n"
          "                           from a source address or interface;\n"
          "                           repeatable, replaces paths=N\n"
-         "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 1M)\n"
+         "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 256K)\n"
          "    -o scheduler=dynamic|rr  chunk placement (default dynamic)\n"
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
          "    -o delivery=close      close(2) returns once the server stored the file\n"
