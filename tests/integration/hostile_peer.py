@@ -427,6 +427,57 @@ def wait_path(path, present, secs=3.0):
 
 # ---------------------------------------------------------------- cases
 
+def c_repeats(case):
+    """What a client sends again after losing a path is answered, never run
+    twice: ITEM_OPEN and ITEM_CLOSE of a stored item, an OP by its op_id,
+    and an ATTACH with the index of a live path replaces that path."""
+    a = Peer(case, hostile=False)
+    sid, token = a.new_session("hostile-repeats")
+    open_item(a, 1, "rep.bin", "ITEM_OPEN")
+    data = os.urandom(3000)
+    a.send(chunk(1, 0, 1, data))
+    result(a.chunk_ack("CHUNK 0") == (1, 0, 0), case + ": chunk acknowledged", "")
+    a.send(item_close(1, 1, len(data), hashlib.sha256(data).digest()))
+    iid, stage, st, msg = a.item_ack("ITEM_CLOSE")
+    result((stage, st) == (STORED, OK), case + ": stored", "%s %s" % (st_name(st), msg))
+    a.send(item_open(1, "rep.bin", chunk_size=4096))
+    iid, stage, st, msg = a.item_ack("ITEM_OPEN again")
+    result((iid, stage, st) == (1, STORED, OK),
+           case + ": ITEM_OPEN of a stored item answered STORED OK again",
+           "%d/%d %s %s" % (iid, stage, st_name(st), msg))
+    b = Peer(case, hostile=False)
+    b.attach(sid, token, index=1)
+    b.send(item_close(1, 1, len(data), hashlib.sha256(data).digest()))
+    iid, stage, st, msg = b.item_ack("ITEM_CLOSE again on another path")
+    result((iid, stage, st) == (1, STORED, OK),
+           case + ": ITEM_CLOSE repeated on another path answered STORED OK", "")
+    a.send(op(5, MKDIR, "d", mode=0o755))
+    result(a.op_ack("MKDIR")[:2] == (5, OK), case + ": MKDIR done", "")
+    a.send(op(6, RMDIR, "d"))
+    result(a.op_ack("RMDIR")[:2] == (6, OK), case + ": RMDIR done", "")
+    a.send(op(6, RMDIR, "d"))
+    oid, st, msg = a.op_ack("RMDIR again")
+    result((oid, st) == (6, OK),
+           case + ": repeated RMDIR answered OK from memory (not NOT_FOUND)",
+           "%s %s" % (st_name(st), msg))
+    a.send(op(5, MKDIR, "d", mode=0o755))
+    result(a.op_ack("MKDIR again")[:2] == (5, OK), case + ": repeated MKDIR answered OK", "")
+    sdir = session_dir(sid)
+    result(sdir is not None and not os.path.exists(os.path.join(sdir, "d")),
+           case + ": the repeated MKDIR was not run again (no directory d)", "")
+    result(sdir is not None and open(os.path.join(sdir, "rep.bin"), "rb").read() == data,
+           case + ": rep.bin stored once, intact", "")
+    c = Peer(case, hostile=False)
+    c.attach(sid, token, index=1)
+    closed, _ = b.closed_within(5.0)
+    result(closed, case + ": an ATTACH with the index of a live path closes the old one", "")
+    c.send(ping(77))
+    t, _, body = c.frame()
+    result(t == PONG, case + ": the new path works", fname(t))
+    for p in (a, b, c):
+        p.close()
+
+
 def c_control(case):
     """A correct item (the encoder works), then one with a wrong digest."""
     p = Peer(case, hostile=False)
@@ -1074,7 +1125,8 @@ def main():
                          ("attach", c_attach),
                          ("bad-hello", c_bad_hello),
                          ("sealed-frame", c_sealed),
-                         ("late-chunk", c_late_chunk)):
+                         ("late-chunk", c_late_chunk),
+                         ("repeats", c_repeats)):
             run_case(name, fn)
         info("other cases done after %.1f s; waiting for the slowloris thread"
              % (time.monotonic() - t0))
