@@ -10,8 +10,10 @@
 # names that escape ("../escape", "a/../../b", "/etc/passwd", "a//b") in
 # ITEM_OPEN and OP MKDIR/RENAME, ATTACH with a guessed session id and with
 # the legitimate session's id but a wrong token, a malformed HELLO, sealed
-# frames, unknown flags and types, a late CHUNK for a stored item, and 500
-# idle connections (slowloris). Each gets the answer the man page gives and
+# frames, unknown flags and types, a late CHUNK for a stored item, repeats
+# a client sends after losing a path (ITEM_OPEN, ITEM_CLOSE and OP again:
+# answered, never run twice; ATTACH with a live path's index replaces it),
+# and 500 idle connections (slowloris). Each gets the answer the man page gives and
 # the server must answer a new path afterwards. A control session stores a
 # correct item (the encoder is right) and one with a wrong digest (ITEM_ACK
 # STORED CORRUPT, not visible). Last, resource exhaustion by valid frames:
