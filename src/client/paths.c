@@ -154,12 +154,12 @@ by_op_id(gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* Sends again, in id order, every control frame the server has not
- * answered: ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs of items not
+/* Called with ctl_lock held. Sends again, in id order, every control
+ * frame the server has not answered: ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs of items not
  * yet STORED, and pending OPs. The answers may have been lost with a path
  * even when the frames were not. */
 static void
-resync(BfcSession *s)
+resync_held(BfcSession *s)
 {
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(
       (GDestroyNotify)bfc_item_unref);
@@ -167,12 +167,10 @@ resync(BfcSession *s)
   GHashTableIter iter;
   gpointer v;
 
-  g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
   ctl_pick_locked(s);
   if (s->ctl < 0 || s->stopping) {
     g_mutex_unlock(&s->lock);
-    g_mutex_unlock(&s->ctl_lock);
     return;
   }
   g_hash_table_iter_init(&iter, s->items);
@@ -210,10 +208,20 @@ resync(BfcSession *s)
     m.u.op = ((BfcOpWait *)ops->pdata[i])->op;
     bfc_ctl_send(s, &m, NULL);
   }
-  g_mutex_unlock(&s->ctl_lock);
   if (items->len + ops->len > 0)
     g_debug("resync: %u items and %u operations sent again", items->len,
             ops->len);
+}
+
+/* A change of control path and its resync happen under one hold of
+ * ctl_lock, so no control frame can reach the new control path before the
+ * ITEM_OPENs it depends on. */
+static void
+resync(BfcSession *s)
+{
+  g_mutex_lock(&s->ctl_lock);
+  resync_held(s);
+  g_mutex_unlock(&s->ctl_lock);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -689,10 +697,10 @@ path_down(BfcPath *p, BfConn *conn, const char *why)
               p->index, p->name, p->why_down, moved,
               s->ctl < 0 ? " once one is back (all paths down)" : "");
   g_mutex_unlock(&s->lock);
+  if (!stopping)
+    resync_held(s);
   g_mutex_unlock(&s->ctl_lock);
   bf_conn_free(conn);
-  if (!stopping)
-    resync(s);
 }
 
 /* Sleeps until the next attempt. FALSE when the session stops. */
