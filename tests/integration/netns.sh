@@ -1,0 +1,478 @@
+# shellcheck shell=bash
+# tests/integration/netns.sh — a client network namespace joined to the root
+# namespace by N rate-limited veth links, for the multipath tests and the
+# multipath benchmark. Source it after lib.sh:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+#   netns_setup 16mbit 32mbit 64mbit      # one link per rate
+#
+# Link i (1..N) is a veth pair: NS_IF[i] in the namespace with NS_ADDR[i]
+# (10.77.X.2/24) and RT_IF[i] in the root namespace with RT_ADDR[i]
+# (10.77.X.1/24), X distinct per link and per concurrent run. The rate limit
+# is a tbf qdisc on the egress of NS_IF[i], i.e. the client->server direction
+# that carries the data; the ACK direction is not limited (it carries ~1/40
+# of the bytes). braidfsd runs in the root namespace and listens on every
+# RT_ADDR; braidfs runs in the namespace (ns_start_client) with one
+# path=RT_ADDR[i]:PORT@NS_ADDR[i] per link, so path i uses link i.
+#
+# Why nsenter and not `ip netns exec`: the latter also unshares the mount
+# namespace (to bind /etc/netns/...), so a FUSE mount made by a process it
+# starts is invisible to everybody else. nsenter --net only switches the
+# network namespace, and execs the command in place (same pid).
+#
+# Everything is torn down however the test ends: lib.sh's cleanup is wrapped
+# so that, after it has stopped the daemons and unmounted, the veths and the
+# namespace are deleted (and the root MPTCP limits restored if changed).
+# Names carry the pid of the test ($$) so parallel runs never clash; a run
+# killed with SIGKILL leaves them behind, and the next netns_setup deletes
+# those whose pid is gone (netns_reap_stale).
+#
+# Also: ns_link_cut/ns_link_restore (a silent cut), ns_set_rate,
+# ns_start_server/ns_start_client, status_cols (the client's
+# .braidfs/paths by column name), session_link_bytes, wait_acked,
+# cp_bg/cp_wait (a bounded cp in the background), start_relay/relay_stall/
+# relay_pass (relay.py), ns_mptcp_setup (the kernel's MPTCP over the links).
+#
+# Globals after netns_setup: NS NS_N NS_IF[] RT_IF[] NS_ADDR[] RT_ADDR[]
+# LINK_RATE[] (bit/s) LINK_SPEC[] (as given, e.g. 32mbit) NS_EXEC (command
+# prefix that runs a program in the namespace).
+
+[[ $(type -t cleanup) == function ]] || {
+	echo "netns.sh: source lib.sh first" >&2
+	exit 1
+}
+
+NS=
+NS_N=0
+declare -a NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
+_NETNS_DONE=0
+_NETNS_LOCK=/run/lock/braidfs-netns.lock
+_NETNS_MPTCP_LIMITS=
+
+command -v ip >/dev/null || skip "ip (iproute2) not found"
+command -v tc >/dev/null || skip "tc (iproute2) not found"
+command -v nsenter >/dev/null || skip "nsenter (util-linux) not found"
+
+# ------------------------------------------------------------ teardown hook
+
+# lib.sh's cleanup ends with `exit`, so nothing can run after it: keep it
+# under another name, and make cleanup define a one-shot `exit` function
+# around it that tears the namespace down just before the real exit, i.e.
+# after the daemons (one of which runs inside the namespace) are gone.
+eval "_netns_lib_cleanup() $(declare -f cleanup | tail -n +2)"
+_netns_status() { return "$1"; }
+cleanup() {
+	local rc=$?
+	set +eE
+	trap - ERR
+	# shellcheck disable=SC2317 # called by _netns_lib_cleanup's exit
+	exit() {
+		unset -f exit
+		netns_teardown
+		builtin exit "$@"
+	}
+	_netns_status "$rc"
+	_netns_lib_cleanup
+}
+
+# netns_teardown: delete what netns_setup made (idempotent, never fails).
+netns_teardown() {
+	local i
+	((_NETNS_DONE)) && return 0
+	_NETNS_DONE=1
+	for ((i = 1; i <= NS_N; i++)); do
+		# deleting one end of a veth pair deletes the other
+		[[ -n ${RT_IF[i]:-} ]] && ip link del "${RT_IF[i]}" 2>/dev/null
+	done
+	[[ -n $NS ]] && ip netns del "$NS" 2>/dev/null
+	if [[ -n $_NETNS_MPTCP_LIMITS ]]; then
+		# shellcheck disable=SC2086 # "subflows N add_addr_accepted M"
+		ip mptcp limits set $_NETNS_MPTCP_LIMITS 2>/dev/null
+	fi
+	return 0
+}
+
+# netns_reap_stale: delete namespaces and veths of earlier runs (by this
+# library) whose test process no longer exists, e.g. after a SIGKILL.
+netns_reap_stale() {
+	local n pid l
+	for n in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+		[[ $n =~ ^bfit-([0-9]+)-[0-9]+$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[[ -d /proc/$pid ]] && continue
+		echo "   netns: removing stale namespace $n"
+		ip netns del "$n" 2>/dev/null || true
+	done
+	for l in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+		[[ $l =~ ^bf([0-9]+)r[0-9]+$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[[ -d /proc/$pid ]] && continue
+		echo "   netns: removing stale veth $l"
+		ip link del "$l" 2>/dev/null || true
+	done
+}
+
+# ------------------------------------------------------------------- setup
+
+# rate_bits 16mbit|500kbit|1gbit|123 -> bit/s
+rate_bits() {
+	local v=${1,,}
+	case $v in
+	*gbit) echo $((${v%gbit} * 1000000000)) ;;
+	*mbit) echo $((${v%mbit} * 1000000)) ;;
+	*kbit) echo $((${v%kbit} * 1000)) ;;
+	*bit) echo $((${v%bit})) ;;
+	*) echo $((v)) ;;
+	esac
+}
+
+# tbf_params RATE_BITS -> "burst B limit L" (bytes) for that rate.
+# burst: the bucket must hold what arrives between two timer events; 4 ms
+# of data (one jiffy at HZ=250), at least 16 KiB, measured accurate to ~1 %
+# at 16-64 Mbit/s (multipath-harness.sh checks it). A much larger burst
+# lets a fresh TCP flow run above the rate for its first hundreds of ms.
+# limit: the queue holds 20 ms of data (at least 64 KiB); more only adds
+# delay that the RTT-driven scheduler would see as a slower link.
+tbf_params() {
+	local bps=$(($1 / 8)) burst lim
+	burst=$((bps / 250))
+	((burst < 16384)) && burst=16384
+	lim=$((bps / 50))
+	((lim < 65536)) && lim=65536
+	echo "burst $burst limit $lim"
+}
+
+# in_ns command...: run in the client namespace (network only; same mounts).
+# NS_EXEC is the same as a command prefix, for `timeout`/run_t (which cannot
+# run a shell function).
+in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
+declare -a NS_EXEC=()
+
+# _netns_free_block N -> first X such that 10.77.X+1 .. 10.77.X+N are unused
+# (addresses and routes of the root namespace); called under the lock
+_netns_free_block() {
+	local n=$1 b i used
+	used=$( {
+		ip -o -4 addr show 2>/dev/null
+		ip -4 route show table all 2>/dev/null
+	} | grep -oE '10\.77\.[0-9]+\.' | sort -u)
+	for ((b = 0; b + n <= 250; b += 4)); do
+		for ((i = 1; i <= n; i++)); do
+			grep -qxF "10.77.$((b + i))." <<<"$used" && continue 2
+		done
+		echo "$b"
+		return 0
+	done
+	return 1
+}
+
+# netns_setup RATE... : one link per RATE (tc syntax: 16mbit, 1gbit, ...;
+# "none" for no limit). 2-4 links.
+netns_setup() {
+	(($# >= 1 && $# <= 4)) || fail "netns_setup: 1 to 4 links, not $#"
+	[[ -z $NS ]] || fail "netns_setup: already set up ($NS)"
+	mkdir -p /run/netns "$(dirname "$_NETNS_LOCK")"
+	local lockfd block i
+	exec {lockfd}>"$_NETNS_LOCK"
+	flock -w 60 "$lockfd" || fail "netns_setup: cannot lock $_NETNS_LOCK"
+	netns_reap_stale
+	NS=bfit-$$-$RANDOM
+	# shellcheck disable=SC2034 # for the tests
+	NS_EXEC=(nsenter --net="/run/netns/$NS" --)
+	block=$(_netns_free_block $#) || {
+		exec {lockfd}>&-
+		fail "netns_setup: no free 10.77.x.0/24 block"
+	}
+	ip netns add "$NS" || {
+		NS=
+		exec {lockfd}>&-
+		fail "netns_setup: ip netns add failed"
+	}
+	in_ns ip link set lo up
+	# no IPv6 on the links: no router solicitations, no DAD, only our traffic
+	in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+	for ((i = 1; i <= $#; i++)); do
+		NS_N=$i
+		RT_IF[i]=bf$$r$i
+		NS_IF[i]=bf$$n$i
+		RT_ADDR[i]=10.77.$((block + i)).1
+		NS_ADDR[i]=10.77.$((block + i)).2
+		LINK_SPEC[i]=${!i}
+		ip link add "${RT_IF[i]}" type veth peer name "${NS_IF[i]}" netns "$NS" ||
+			fail "netns_setup: cannot create veth ${RT_IF[i]}"
+		[[ -w /proc/sys/net/ipv6/conf/${RT_IF[i]}/disable_ipv6 ]] &&
+			echo 1 >"/proc/sys/net/ipv6/conf/${RT_IF[i]}/disable_ipv6"
+		ip addr add "${RT_ADDR[i]}/24" dev "${RT_IF[i]}"
+		ip link set "${RT_IF[i]}" up
+		in_ns ip addr add "${NS_ADDR[i]}/24" dev "${NS_IF[i]}"
+		in_ns ip link set "${NS_IF[i]}" up
+		# A permanent ARP entry on the namespace side: when the link is cut
+		# the kernel keeps it (it drops only resolved entries on carrier
+		# loss), so no failed ARP turns into an ICMP host-unreachable that
+		# the client's sockets would see (SO_ERROR, or a refused connect).
+		in_ns ip neigh replace "${RT_ADDR[i]}" dev "${NS_IF[i]}" nud permanent \
+			lladdr "$(cat "/sys/class/net/${RT_IF[i]}/address")"
+		ns_set_rate "$i" "${!i}"
+	done
+	exec {lockfd}>&-
+	for ((i = 1; i <= NS_N; i++)); do
+		ns_wait_link "$i" || fail "netns_setup: link $i does not come up"
+	done
+	printf '   netns %s: %s\n' "$NS" "$(for ((i = 1; i <= NS_N; i++)); do
+		printf 'link%d %s<->%s %s  ' "$i" "${NS_ADDR[i]}" "${RT_ADDR[i]}" "${LINK_SPEC[i]}"
+	done)"
+}
+
+# ns_set_rate I RATE: (re)set link I's client->server rate ("none": unlimited)
+ns_set_rate() {
+	local i=$1 rate=$2
+	LINK_SPEC[i]=$rate
+	if [[ $rate == none ]]; then
+		LINK_RATE[i]=0
+		in_ns tc qdisc del dev "${NS_IF[i]}" root 2>/dev/null || true
+		return 0
+	fi
+	LINK_RATE[i]=$(rate_bits "$rate")
+	# shellcheck disable=SC2046 # word-split the parameters on purpose
+	in_ns tc qdisc replace dev "${NS_IF[i]}" root tbf rate "${LINK_RATE[i]}bit" \
+		$(tbf_params "${LINK_RATE[i]}")
+}
+
+# ns_link_up I: both ends of link I are up with carrier
+ns_link_up() {
+	ip link show "${RT_IF[$1]}" 2>/dev/null | grep -q 'state UP' &&
+		in_ns ip link show "${NS_IF[$1]}" 2>/dev/null | grep -q 'state UP'
+}
+
+ns_wait_link() {
+	local k
+	for ((k = 0; k < 100; k++)); do
+		ns_link_up "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ns_link_cut I: cut link I silently. The root-side end goes down: the
+# namespace side loses carrier, its qdisc drops every packet while reporting
+# success (noop qdisc, NET_XMIT_CN), so the client's TCP gets no RST and no
+# error, its segments and SYNs just vanish; the server's replies find no
+# route and are dropped too. Addresses, qdisc and sockets stay as they are.
+ns_link_cut() {
+	ip link set "${RT_IF[$1]}" down
+	printf '   netns: link %d (%s) cut at %s\n' "$1" "${LINK_SPEC[$1]}" "$(date +%T.%N | cut -c1-12)"
+}
+
+# ns_link_restore I: undo ns_link_cut (the connected routes come back with
+# the link; the tbf qdisc was kept)
+ns_link_restore() {
+	ip link set "${RT_IF[$1]}" up
+	ns_wait_link "$1" || fail "link $1 does not come back up"
+	printf '   netns: link %d (%s) restored at %s\n' "$1" "${LINK_SPEC[$1]}" "$(date +%T.%N | cut -c1-12)"
+}
+
+# ---------------------------------------------------------------- MPTCP
+
+# ns_mptcp_setup: let the kernel's MPTCP use every link from the namespace.
+# The client announces nothing: each NS_ADDR[i] (i >= 2) is an in-kernel
+# path manager "subflow" endpoint, so a connection to RT_ADDR[1] opens one
+# extra subflow from each of them; source routing (a table per link, "from
+# NS_ADDR[i]" -> via RT_ADDR[i]) sends each subflow out of its own link,
+# where the main table would send them all out of link 1. All of this is
+# inside the namespace; in the root namespace only the server's subflow
+# limit is raised if it is below N-1 (and restored at teardown).
+ns_mptcp_setup() {
+	local i cur
+	[[ -r /proc/sys/net/mptcp/enabled ]] || return 1
+	in_ns sysctl -qw net.mptcp.enabled=1
+	in_ns ip mptcp limits set subflow 8 add_addr_accepted 8
+	for ((i = 1; i <= NS_N; i++)); do
+		in_ns ip rule add from "${NS_ADDR[i]}" table $((100 + i))
+		in_ns ip route add default via "${RT_ADDR[i]}" dev "${NS_IF[i]}" table $((100 + i))
+		((i >= 2)) && in_ns ip mptcp endpoint add "${NS_ADDR[i]}" dev "${NS_IF[i]}" subflow
+	done
+	cur=$(ip mptcp limits show | awk '{ for (i = 1; i < NF; i++) if ($i == "subflows") print $(i + 1) }')
+	if [[ -n $cur ]] && ((cur < NS_N - 1)); then
+		_NETNS_MPTCP_LIMITS=$(ip mptcp limits show | sed 's/subflows/subflow/')
+		ip mptcp limits set subflow $((NS_N - 1))
+	fi
+	return 0
+}
+
+# ------------------------------------------------------- braidfs on links
+
+# ns_path_opts PORT -> "path=RT_ADDR[i]:PORT@NS_ADDR[i]" for every link
+ns_path_opts() {
+	local i
+	for ((i = 1; i <= NS_N; i++)); do
+		printf 'path=%s:%s@%s\n' "${RT_ADDR[i]}" "$1" "${NS_ADDR[i]}"
+	done
+}
+
+# ns_start_server NAME MNT STORE [-o options...]: braidfsd in the root
+# namespace, listening on RT_ADDR[i]:PORT for every link
+ns_start_server() {
+	local name=$1 mnt=$2 store=$3 i extra=()
+	shift 3
+	for ((i = 2; i <= NS_N; i++)); do extra+=("listen=${RT_ADDR[i]}:$PORT"); done
+	SERVER_LISTEN="${RT_ADDR[1]}:$PORT" start_server "$name" "$mnt" "$store" "${extra[@]}" "$@"
+}
+
+# ns_start_client NAME MNT [-o options...]: braidfs inside the namespace,
+# session created at RT_ADDR[1]:PORT (NS_SERVER_ADDR overrides); pass the
+# path= options (ns_path_opts) among the options.
+ns_start_client() {
+	local name=$1 mnt=$2 opts=() dbg=()
+	shift 2
+	(($#)) && opts=(-o "$(
+		IFS=,
+		echo "$*"
+	)")
+	[[ ${BRAIDFS_TEST_DEBUG:-0} == 1 ]] && dbg=(-d)
+	start_daemon "$name" client "$mnt" nsenter --net="/run/netns/$NS" -- \
+		"$BRAIDFS" "${NS_SERVER_ADDR:-${RT_ADDR[1]}:$PORT}" "$mnt" "${opts[@]}" -f "${dbg[@]}"
+}
+
+# ------------------------------------------------------ reading the status
+
+# status_cols MNT COLUMN...: the client's MNT/.braidfs/paths, one line per
+# path with the named columns (by the header's names; "index" also matches
+# a first column called "path"; a column the header lacks prints "-").
+status_cols() {
+	local mnt=$1
+	shift
+	awk -v want="$*" '
+		BEGIN { nw = split(want, w, " ") }
+		/^#/ && !hdr { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; hdr = 1; next }
+		/^#/ || NF == 0 { next }
+		{
+			if (!hdr) {   # no header: the documented order
+				split("index address source state bytes chunks in_flight rtt_ms rate_MBps retries", d, " ")
+				for (i in d) col[d[i]] = i; hdr = 1
+			}
+			if (!("index" in col) && ("path" in col)) col["index"] = col["path"]
+			line = ""
+			for (i = 1; i <= nw; i++) line = line (i > 1 ? " " : "") ((w[i] in col) ? $(col[w[i]]) : "-")
+			print line
+		}' "$mnt/.braidfs/paths"
+}
+
+# path_col MNT INDEX COLUMN -> that path's value (0-based index as listed)
+path_col() { status_cols "$1" index "$3" | awk -v i="$2" '$1 == i { print $2 }'; }
+
+# session_link_bytes SESSION_FILE -> for each link I (1..NS_N) the server's
+# bytes from paths whose client address is NS_ADDR[I] (summed: a path that
+# was re-attached may be listed more than once), space-separated
+session_link_bytes() {
+	local f=$1 i out=()
+	for ((i = 1; i <= NS_N; i++)); do
+		out+=("$(sed -n 's/^path: [0-9]* \([^ ]*\) -> [^ ]* bytes=\([0-9]*\).*/\1 \2/p' "$f" |
+			awk -v a="${NS_ADDR[i]}" '{ h = $1; sub(/:[0-9]+$/, "", h); gsub(/[][]/, "", h) } h == a { n += $2 } END { printf "%d", n }')")
+	done
+	echo "${out[*]}"
+}
+
+# session_link_conns SESSION_FILE I -> "PORT BYTES" for each path line of
+# the server whose client address is NS_ADDR[I] (one per TCP connection)
+session_link_conns() {
+	sed -n 's/^path: [0-9]* \([^ ]*\) -> [^ ]* bytes=\([0-9]*\).*/\1 \2/p' "$1" |
+		awk -v a="${NS_ADDR[$2]}" '{ h = $1; p = h; sub(/:[0-9]+$/, "", h); sub(/.*:/, "", p) } h == a { print p, $2 }'
+}
+
+# wait_until SECS DESC command...: poll every 0.1 s until command succeeds;
+# returns 1 (and says so) after SECS
+wait_until() {
+	local secs=$1 desc=$2 deadline
+	shift 2
+	deadline=$(awk -v n="$(date +%s.%N)" -v s="$(tmo "$secs")" 'BEGIN { printf "%.3f", n + s }')
+	until "$@"; do
+		if awk -v d="$deadline" -v n="$(date +%s.%N)" 'BEGIN { exit !(n >= d) }'; then
+			echo "   gave up after $(tmo "$secs") s waiting for: $desc"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# acked_total MNT -> the sum of the client's per-path acknowledged bytes
+acked_total() { status_cols "$1" bytes | awk '{ n += $1 } END { printf "%d\n", n }'; }
+
+# _acked_at_least MNT BYTES
+_acked_at_least() { (($(acked_total "$1") >= $2)); }
+
+# wait_acked MNT BYTES SECS: until the paths of MNT have BYTES acknowledged
+wait_acked() { wait_until "$3" "$2 bytes acknowledged in $1" _acked_at_least "$1" "$2"; }
+
+# ------------------------------------------------- a cp in the background
+
+# cp_bg SECS SRC... DEST: start `cp SRC... DEST` in the background, bounded
+# by SECS (scaled), stderr in $T/cp.err. cp_wait collects it.
+CP_PID=
+cp_bg() {
+	local secs
+	secs=$(tmo "$1")
+	shift
+	rm -f "$T/cp.result"
+	(
+		trap - ERR EXIT INT TERM
+		set +eE
+		t0=$(now)
+		timeout -k 5 "$secs" cp "$@" 2>"$T/cp.err"
+		rc=$?
+		echo "$rc $(elapsed "$t0") $(date +%s.%N)" >"$T/cp.result"
+	) &
+	CP_PID=$!
+	BG_PIDS+=("$CP_PID")
+}
+
+# cp_wait: wait for the cp of cp_bg; sets CP_RC (exit status), CP_SECS
+# (its duration) and CP_END (epoch seconds when it ended)
+# shellcheck disable=SC2034 # CP_END is for the tests
+cp_wait() {
+	wait "$CP_PID" 2>/dev/null || true
+	CP_PID=
+	[[ -s $T/cp.result ]] || fail "the background cp left no result"
+	read -r CP_RC CP_SECS CP_END <"$T/cp.result"
+	if [[ -s $T/cp.err ]]; then
+		sed 's/^/   cp: /' "$T/cp.err"
+	fi
+	printf '   cp exited with status %s after %s s\n' "$CP_RC" "$CP_SECS"
+}
+
+# cp_running: the cp of cp_bg has not ended yet
+cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
+
+# show_status MNT: print the client's status file, indented
+show_status() { sed 's/^/   | /' "$1/.braidfs/paths" 2>&1 || true; }
+
+# ------------------------------------------------------------------ relay
+
+# start_relay NAME LISTEN_ADDR:PORT TARGET_ADDR:PORT [relay.py options...]:
+# run relay.py (in the root namespace) in the background; RELAY_PID[NAME]
+# is its pid (for relay_stall / relay_pass), its log is dumped on failure.
+declare -A RELAY_PID=()
+start_relay() {
+	local name=$1 log=$T/logs/relay-$1.log k
+	shift
+	ALL_LOGS+=("$log")
+	python3 "$LIB_DIR/relay.py" "$@" >"$log" 2>&1 &
+	RELAY_PID[$name]=$!
+	BG_PIDS+=("${RELAY_PID[$name]}")
+	for ((k = 0; k < 100; k++)); do
+		grep -q 'relay: listening' "$log" && return 0
+		pid_alive "${RELAY_PID[$name]}" || fail "relay $name exited: $(cat "$log")"
+		sleep 0.05
+	done
+	fail "relay $name does not listen after 5 s"
+}
+
+# relay_stall NAME / relay_pass NAME
+relay_stall() {
+	kill -USR1 "${RELAY_PID[$1]}"
+	printf '   relay %s stalled at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
+}
+relay_pass() {
+	kill -USR2 "${RELAY_PID[$1]}"
+	printf '   relay %s passing at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
+}
