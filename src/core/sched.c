@@ -43,6 +43,16 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
       known++;
     }
   double default_rate = known ? sum / known : 1.0;
+  double fastest = 0;
+  for (unsigned i = 0; i < n; i++)
+    if (paths[i].alive)
+      fastest = MAX(fastest, paths[i].rate);
+  /* The time the fastest path takes to deliver a full window: no path
+   * queues more than that (beyond two chunks, which any path may hold so
+   * that it never idles between an acknowledgement and its next chunk).
+   * A slow link then never holds a backlog that the item's end would have
+   * to wait for. */
+  double horizon = fastest > 0 ? (double)window * chunk_len / fastest : 0;
 
   /* Earliest completion among the paths with room. Waiting for a faster
    * full path would be better only for an item's last chunks (the rest of
@@ -50,6 +60,9 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
    * faster path that goes idle (see the client's tail copies). */
   for (unsigned i = 0; i < n; i++) {
     if (!paths[i].alive || paths[i].inflight >= window)
+      continue;
+    if (paths[i].inflight >= 2 && paths[i].rate > 0 && horizon > 0 &&
+        finish_time(&paths[i], default_rate, chunk_len) > horizon)
       continue;
     double t = finish_time(&paths[i], default_rate, chunk_len);
     if (best < 0 || t < best_t) {

@@ -276,6 +276,33 @@ test_dynamic_none_available(void)
   }
 }
 
+/* No path queues more than the fastest path delivers in a full window
+ * (beyond two chunks, which any path may hold): a slow link never builds a
+ * backlog that the end of an item would wait for. */
+static void
+test_dynamic_slow_path_backlog_bounded(void)
+{
+  BfPathLoad paths[2];
+  const uint32_t window = 4;
+
+  paths_init(paths, 2, 0);
+  paths[0].rate = 8e6;                  /* full: a window is 32.8 ms */
+  paths[0].inflight = window;
+  paths[0].inflight_bytes = window * CHUNK_LEN;
+  paths[1].rate = 1e6;                  /* 65.5 ms per chunk */
+  paths[1].inflight = 1;
+  paths[1].inflight_bytes = CHUNK_LEN;
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, paths, 2, window, 0,
+                                CHUNK_LEN), ==, 1);  /* a second chunk: yes */
+  paths[1].inflight = 2;
+  paths[1].inflight_bytes = 2 * CHUNK_LEN;
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, paths, 2, window, 0,
+                                CHUNK_LEN), ==, -1); /* a third: 197 ms, no */
+  paths[1].rate = 7e6;                  /* fast enough: 28 ms for three */
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, paths, 2, window, 0,
+                                CHUNK_LEN), ==, 1);
+}
+
 /* With rates 1:2:4 and room in every window, a burst of chunks is split in
  * proportion to the rates: each chunk goes where it would finish first. */
 static void
@@ -518,6 +545,8 @@ main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
 
+  g_test_add_func("/sched/dynamic/slow-path-backlog-bounded",
+                  test_dynamic_slow_path_backlog_bounded);
   g_test_add_func("/sched/rr/chunk-i-on-path-i-mod-n",
                   test_rr_chunk_i_on_path_i_mod_n);
   g_test_add_func("/sched/rr/ignores-other-paths-load",
