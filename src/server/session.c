@@ -125,8 +125,10 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
 
 /* Verdicts of finished items are kept so that a client that re-sends an
  * ITEM_OPEN or ITEM_CLOSE after losing the path that carried the answer
- * gets the same answer again. Bounded: the oldest are forgotten. */
-#define BFD_DONE_MAX 65536
+ * gets the same answer again. A client only repeats frames of items it is
+ * still waiting for (a few per open file), so the table is small and
+ * bounded (~0.4 MB per session at most): the oldest are forgotten. */
+#define BFD_DONE_MAX 4096
 
 static void
 done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
