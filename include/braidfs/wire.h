@@ -74,6 +74,7 @@ typedef enum {
   BF_TLV_NONCE = 2,        /* reserved: 32-byte handshake nonce */
   BF_TLV_PROOF = 3,        /* reserved: 32-byte key proof */
   BF_TLV_PATH_INDEX = 4,   /* HELLO: u16 client-side path number */
+  BF_TLV_INSTANCE = 5,     /* WELCOME: u64 naming the server process */
 } BfTlvTag;
 
 typedef enum {
@@ -141,6 +142,7 @@ typedef struct {
   uint8_t session_id[BF_ID_LEN];
   uint8_t token[BF_ID_LEN];       /* zero except in answer to NEW */
   BfBytes message;                /* text when status != OK */
+  uint64_t instance;              /* from BF_TLV_INSTANCE, 0 if absent */
 } BfWelcome;
 
 typedef struct {

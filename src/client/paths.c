@@ -510,10 +510,12 @@ append_hint(char *a, const char *b)
   return r;
 }
 
-/* On a refusal, *status says why (else BF_ST_OK). */
+/* On a refusal, *status says why (else BF_ST_OK). *instance is the
+ * server process's id from its WELCOME (0 if it sent none). */
 static gboolean
 handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
-          unsigned timeout_ms, uint8_t *status, GError **error)
+          unsigned timeout_ms, uint8_t *status, uint64_t *instance,
+          GError **error)
 {
   BfMsg m = { .type = BF_FRAME_HELLO };
   BfHello *h = &m.u.hello;
@@ -563,6 +565,7 @@ handshake(BfcSession *s, BfConn *c, unsigned index, BfHelloKind kind,
     memcpy(s->id, m.u.welcome.session_id, BF_ID_LEN);
     memcpy(s->token, m.u.welcome.token, BF_ID_LEN);
   }
+  *instance = m.u.welcome.instance;
   bf_conn_set_recv_timeout(c, 0);
   return TRUE;
 }
@@ -604,7 +607,7 @@ bfc_path_spec_clear(BfcPathSpec *spec)
 
 static BfConn *
 dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
-     unsigned timeout_ms, uint8_t *status, GError **error)
+     unsigned timeout_ms, uint8_t *status, uint64_t *instance, GError **error)
 {
   BfSource src = { spec->bind_addr, spec->iface };
   int fd = bf_tcp_connect(spec->host, spec->port, &src, timeout_ms, error);
@@ -620,7 +623,7 @@ dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
     return NULL;
   }
   c = bf_conn_new(fd);
-  if (!handshake(s, c, index, kind, timeout_ms, status, error)) {
+  if (!handshake(s, c, index, kind, timeout_ms, status, instance, error)) {
     bf_conn_free(c);
     return NULL;
   }
@@ -721,6 +724,51 @@ backoff_wait(BfcPath *p, gint64 delay)
   return !stopping;
 }
 
+static void
+purge_failed_locked(BfcSession *s, GQueue *q, BfcPath *owner)
+{
+  for (GList *l = q->head, *next; l != NULL; l = next) {
+    BfcChunk *c = l->data;
+    next = l->next;
+    if (c->item->state != BFC_ITEM_FAILED)
+      continue;
+    g_queue_delete_link(q, l);
+    if (owner != NULL)
+      unload_locked(owner, c);
+    bfc_chunk_free_locked(s, c);
+  }
+}
+
+/* The server process changed: it kept the session (directory and token)
+ * but not the items in flight, which this version cannot resume. They fail
+ * now, with a message that says so, rather than at the timeout; new files
+ * go on in the same session. Called with the session lock held. */
+static void
+server_restarted_locked(BfcSession *s, uint64_t instance)
+{
+  GHashTableIter iter;
+  gpointer v;
+  unsigned lost = 0;
+
+  s->instance = instance;
+  g_hash_table_iter_init(&iter, s->items);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    BfcItem *it = v;
+    if (it->state != BFC_ITEM_OPENING && it->state != BFC_ITEM_OPEN)
+      continue;
+    bfc_item_fail_locked(it, BF_ST_IO, "the server restarted while this file "
+                         "was in flight, and this version does not resume "
+                         "transfers: copy the file again");
+    lost++;
+  }
+  purge_failed_locked(s, &s->resend, NULL);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    purge_failed_locked(s, &s->paths[i].queue, &s->paths[i]);
+  g_warning("server %s restarted: files in flight fail (%u); the session "
+            "goes on", s->server, lost);
+  g_cond_broadcast(&s->cond);
+}
+
 /* Re-attaches the path to the session. NULL on failure (logged once per
  * outage, not per attempt). */
 static BfConn *
@@ -729,9 +777,10 @@ reattach(BfcPath *p, unsigned attempt)
   BfcSession *s = p->sess;
   g_autoptr(GError) error = NULL;
   uint8_t status;
+  uint64_t instance = 0;
   BfConn *conn = dial(s, &s->cfg.specs[p->index], p->index, BF_HELLO_ATTACH,
                       MIN(s->cfg.timeout_s * 1000, REATTACH_TIMEOUT_MS),
-                      &status, &error);
+                      &status, &instance, &error);
 
   g_mutex_lock(&s->lock);
   if (conn == NULL) {
@@ -749,6 +798,10 @@ reattach(BfcPath *p, unsigned attempt)
   } else {
     p->retries++;
     g_clear_pointer(&p->why_down, g_free);
+    if (instance != 0 && s->instance != 0 && instance != s->instance)
+      server_restarted_locked(s, instance);
+    else if (s->instance == 0)
+      s->instance = instance;
     path_up_locked(p, conn);
     if (s->stopping)
       bf_conn_shutdown(conn);
@@ -949,7 +1002,8 @@ bfc_paths_connect(BfcSession *s, GError **error)
    * they have, so the session never looks abandoned to the server. */
   g_autoptr(BfConn) creator = NULL;
   if (cfg->explicit_paths) {
-    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, &status, error);
+    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, &status,
+                   &s->instance, error);
     if (creator == NULL)
       return FALSE;
   }
@@ -957,13 +1011,16 @@ bfc_paths_connect(BfcSession *s, GError **error)
     BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
                                                         : BF_HELLO_ATTACH;
     g_autoptr(GError) err = NULL;
-    BfConn *c = dial(s, &cfg->specs[i], i, kind, ms, &status, &err);
+    uint64_t instance = 0;
+    BfConn *c = dial(s, &cfg->specs[i], i, kind, ms, &status, &instance, &err);
     if (c == NULL && kind == BF_HELLO_NEW) {
       g_propagate_error(error, g_steal_pointer(&err));
       return FALSE;
     }
     g_mutex_lock(&s->lock);
     if (c != NULL) {
+      if (s->instance == 0)
+        s->instance = instance;
       path_up_locked(&s->paths[i], c);
       up++;
     } else {

@@ -79,6 +79,7 @@ struct BfcSession {
   int ctl;                    /* the control path, -1 while none is up */
   unsigned ctl_epoch;         /* bumped whenever ctl changes */
   gint64 down_since;          /* monotonic time since no path is up, or 0 */
+  uint64_t instance;          /* the server process's id from WELCOME */
   GQueue resend;              /* BfcChunk* of lost paths, any path takes */
   GHashTable *items;          /* id -> BfcItem* awaiting answers */
   GHashTable *ops;            /* op id -> BfcOpWait* */

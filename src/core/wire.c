@@ -13,6 +13,7 @@ enum {
   TLV_NONCE_LEN = 32,
   TLV_PROOF_LEN = 32,
   TLV_PATH_INDEX_LEN = 2,
+  TLV_INSTANCE_LEN = 8,
   SHARES_MAX = 16,         /* share_index < 16, coding_n <= 16 */
   NSEC_PER_SEC = 1000000000,
 };
@@ -149,16 +150,23 @@ get_u32(BfCursor *c, const char *field, uint32_t *v, GError **error)
   return TRUE;
 }
 
+static uint64_t
+load_u64(const uint8_t *p)
+{
+  uint64_t x = 0;
+
+  for (int i = 0; i < 8; i++)
+    x = x << 8 | p[i];
+  return x;
+}
+
 static gboolean
 get_u64(BfCursor *c, const char *field, uint64_t *v, GError **error)
 {
   const uint8_t *p = cur_take(c, 8, field, error);
   if (p == NULL)
     return FALSE;
-  uint64_t x = 0;
-  for (int i = 0; i < 8; i++)
-    x = x << 8 | p[i];
-  *v = x;
+  *v = load_u64(p);
   return TRUE;
 }
 
@@ -336,11 +344,11 @@ op_str(uint8_t op)
 
 /* ---- per-type decoders ------------------------------------------------- */
 
-/* TLVs run to the end of the body. hello is NULL for WELCOME, which has no
- * known tags yet: everything there is skipped, but the count and duplicate
- * rules still hold so both directions parse the same way. */
+/* TLVs run to the end of the body: exactly one of hello and welcome is
+ * set. Tags unknown in that frame are skipped, but the count and
+ * duplicate rules hold for all, so both directions parse the same way. */
 static gboolean
-decode_tlvs(BfCursor *c, BfHello *hello, GError **error)
+decode_tlvs(BfCursor *c, BfHello *hello, BfWelcome *welcome, GError **error)
 {
   uint32_t seen[256 / 32] = { 0 };
   unsigned count = 0;
@@ -361,12 +369,13 @@ decode_tlvs(BfCursor *c, BfHello *hello, GError **error)
                   "TLV tag %u appears twice", tag);
     seen[tag / 32] |= UINT32_C(1) << (tag % 32);
 
-    if (hello == NULL)
-      continue;
-
     size_t want;
     const char *what;
-    switch (tag) {
+    if (welcome != NULL) {
+      if (tag != BF_TLV_INSTANCE)
+        continue;
+      want = TLV_INSTANCE_LEN, what = "INSTANCE";
+    } else switch (tag) {
     case BF_TLV_LABEL:
       if (!check_label(c->frame, v, error))
         return FALSE;
@@ -391,6 +400,8 @@ decode_tlvs(BfCursor *c, BfHello *hello, GError **error)
                   want);
     if (tag == BF_TLV_PATH_INDEX)
       hello->path_index = load_u16(v.data);
+    else if (tag == BF_TLV_INSTANCE && welcome != NULL)
+      welcome->instance = load_u64(v.data);
   }
   return TRUE;
 }
@@ -416,7 +427,7 @@ decode_hello(BfCursor *c, BfHello *m, GError **error)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "NEW with a non-zero session_id or token");
 
-  return decode_tlvs(c, m, error);
+  return decode_tlvs(c, m, NULL, error);
 }
 
 static gboolean
@@ -433,7 +444,7 @@ decode_welcome(BfCursor *c, BfWelcome *m, GError **error)
 
   return check_status(c->frame, m->status, error) &&
          check_text(c->frame, "message", m->message, error) &&
-         decode_tlvs(c, NULL, error);
+         decode_tlvs(c, NULL, m, error);
 }
 
 static gboolean
@@ -911,6 +922,11 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_raw(b, m->session_id, BF_ID_LEN);
     put_raw(b, m->token, BF_ID_LEN);
     put_lv(b, m->message);
+    if (m->instance != 0) {
+      put_u8(b, BF_TLV_INSTANCE);
+      put_u16(b, TLV_INSTANCE_LEN);
+      put_u64(b, m->instance);
+    }
     return TRUE;
   }
   case BF_FRAME_ITEM_OPEN: {

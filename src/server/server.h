@@ -50,6 +50,7 @@ struct BfdServer {
   GHashTable *paths;         /* live connections (BfdPath*), for shutdown */
   GCond paths_gone;
   GPtrArray *accept_threads;
+  uint64_t instance;          /* random, per process: clients see restarts */
   GThreadPool *finalizer;    /* fsync and rename off the path threads */
   GThread *janitor;          /* abandons items of sessions left alone */
   GCond janitor_wake;

@@ -934,6 +934,8 @@ send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
   BfMsg m = { .type = BF_FRAME_WELCOME };
 
   m.u.welcome.status = status;
+  if (status == BF_ST_OK)
+    m.u.welcome.instance = p->srv->instance;
   if (s != NULL) {
     memcpy(m.u.welcome.session_id, s->id, BF_ID_LEN);
     if (token)
@@ -1268,6 +1270,11 @@ bfd_server_start(BfdServer *srv)
   /* fsync is the slow part of storing; a few in parallel keep the disk
    * busy without a thread per item. */
   srv->finalizer = g_thread_pool_new(finalize_job, NULL, 4, FALSE, NULL);
+  /* Tells a client that re-attaches whether this is still the process that
+   * holds its items (this version does not resume them after a restart). */
+  do
+    randombytes_buf(&srv->instance, sizeof srv->instance);
+  while (srv->instance == 0);
   g_cond_init(&srv->janitor_wake);
   srv->janitor = g_thread_new("janitor", janitor, srv);
   for (guint i = 0; i < srv->listen_fds->len; i++) {

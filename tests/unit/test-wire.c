@@ -289,6 +289,7 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpmem(a->u.welcome.token, BF_ID_LEN, b->u.welcome.token,
                     BF_ID_LEN);
     assert_bytes_eq(a->u.welcome.message, b->u.welcome.message);
+    g_assert_cmpuint(a->u.welcome.instance, ==, b->u.welcome.instance);
     break;
   case BF_FRAME_ITEM_OPEN:
     g_assert_cmpuint(a->u.item_open.item_id, ==, b->u.item_open.item_id);
@@ -1274,8 +1275,8 @@ test_welcome(void)
   expect_raw_error(BF_FRAME_WELCOME, b->data, b->len, BF_WIRE_ERROR_TOO_LONG,
                    "message is 1025 bytes");
 
-  /* WELCOME knows no tag yet: all skipped, even v1's HELLO tags with odd
-   * lengths; the count and duplicate rules still apply. */
+  /* WELCOME skips HELLO's tags (even with odd lengths) and unknown ones;
+   * the count and duplicate rules still apply. */
   g_byte_array_set_size(b, 0);
   g_byte_array_append(b, body, len);
   put_tlv(b, BF_TLV_NONCE, "short", 5);
@@ -1298,9 +1299,31 @@ test_welcome(void)
   g_byte_array_set_size(b, 0);
   g_byte_array_append(b, body, len);
   for (unsigned t = 0; t <= BF_TLV_MAX; t++)
-    put_tlv(b, (uint8_t)t, NULL, 0);
+    put_tlv(b, (uint8_t)(t + 20), NULL, 0);
   expect_raw_error(BF_FRAME_WELCOME, b->data, b->len, BF_WIRE_ERROR_TOO_LONG,
                    "TLVs");
+
+  /* INSTANCE: a u64 (8 bytes exactly), absent = 0, round-trips. */
+  fill_welcome(&m);
+  m.u.welcome.instance = UINT64_C(0x0102030405060708);
+  expect_ok(&m);
+  static const uint8_t be[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+  g_byte_array_set_size(b, 0);
+  g_byte_array_append(b, body, len);
+  put_tlv(b, BF_TLV_INSTANCE, be, 8);
+  expect_raw_ok(BF_FRAME_WELCOME, b, &out, &copy);
+  g_assert_cmpuint(out.u.welcome.instance, ==, UINT64_C(0x0102030405060708));
+  g_free(copy);
+  g_byte_array_set_size(b, 0);
+  g_byte_array_append(b, body, len);
+  put_tlv(b, BF_TLV_INSTANCE, be, 7);
+  expect_raw_error(BF_FRAME_WELCOME, b->data, b->len,
+                   BF_WIRE_ERROR_TRUNCATED, "INSTANCE TLV is 7 bytes");
+  g_byte_array_set_size(b, 0);
+  g_byte_array_append(b, body, len);
+  put_tlv(b, BF_TLV_INSTANCE, "123456789", 9);
+  expect_raw_error(BF_FRAME_WELCOME, b->data, b->len,
+                   BF_WIRE_ERROR_TOO_LONG, "INSTANCE TLV is 9 bytes");
 
   g_free(body);
   g_byte_array_unref(b);
