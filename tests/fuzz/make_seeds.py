@@ -132,6 +132,8 @@ def frame_seeds():
     s["welcome"] = welcome(msg=b"welcome, path 3")
     s["welcome-auth"] = welcome(9, bytes(16), bytes(16), b"not allowed",
                                 tlv(7, b"future"))
+    s["welcome-instance"] = welcome(tlvs=tlv(5, bytes(range(1, 9))))
+    s["welcome-instance-short"] = welcome(tlvs=tlv(5, b"1234567"))
     s["item-open"] = item_open(0x0102030405060708, b"dir/file.txt",
                                chunk_size=1 << 20, mtime=-1234567890123,
                                nsec=999999999)
