@@ -68,6 +68,8 @@ struct BfcItem {
   uint8_t status;             /* BfStatus of a failure */
   char *error;                /* server's or our message on failure */
   gboolean open_sent;         /* ITEM_OPEN went out on the control path */
+  gboolean resuming;          /* the server restarted: OPENED tells whether
+                                 it kept the item */
   unsigned open_epoch;        /* ... of this control epoch */
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */

@@ -59,7 +59,9 @@ bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p)
     return FALSE;
   if (it->state != BFC_ITEM_OPENING)
     return TRUE;
-  return (int)p == s->ctl && it->open_sent && it->open_epoch == s->ctl_epoch;
+  /* A resumed item's chunks wait for OPENED: the server may not have it. */
+  return (int)p == s->ctl && it->open_sent && it->open_epoch == s->ctl_epoch &&
+         !it->resuming;
 }
 
 gboolean
@@ -724,31 +726,19 @@ backoff_wait(BfcPath *p, gint64 delay)
   return !stopping;
 }
 
-static void
-purge_failed_locked(BfcSession *s, GQueue *q, BfcPath *owner)
-{
-  for (GList *l = q->head, *next; l != NULL; l = next) {
-    BfcChunk *c = l->data;
-    next = l->next;
-    if (c->item->state != BFC_ITEM_FAILED)
-      continue;
-    g_queue_delete_link(q, l);
-    if (owner != NULL)
-      unload_locked(owner, c);
-    bfc_chunk_free_locked(s, c);
-  }
-}
-
-/* The server process changed: it kept the session (directory and token)
- * but not the items in flight, which this version cannot resume. They fail
- * now, with a message that says so, rather than at the timeout; new files
- * go on in the same session. Called with the session lock held. */
+/* The server process changed. It kept the session, and keeps the items
+ * it had (their data, which chunks it holds, their ITEM_CLOSE), but the
+ * client cannot know which: every item in flight is opened again, and its
+ * chunks wait for the answer. OPENED means the server resumed it (the
+ * client then sends what was never acknowledged); a refusal fails it.
+ * Called with the session lock held; the resync that follows the
+ * re-attach sends the ITEM_OPENs. */
 static void
 server_restarted_locked(BfcSession *s, uint64_t instance)
 {
   GHashTableIter iter;
   gpointer v;
-  unsigned lost = 0;
+  unsigned n = 0;
 
   s->instance = instance;
   g_hash_table_iter_init(&iter, s->items);
@@ -756,16 +746,12 @@ server_restarted_locked(BfcSession *s, uint64_t instance)
     BfcItem *it = v;
     if (it->state != BFC_ITEM_OPENING && it->state != BFC_ITEM_OPEN)
       continue;
-    bfc_item_fail_locked(it, BF_ST_IO, "the server restarted while this file "
-                         "was in flight, and this version does not resume "
-                         "transfers: copy the file again");
-    lost++;
+    it->state = BFC_ITEM_OPENING;
+    it->open_sent = FALSE;
+    it->resuming = TRUE;
+    n++;
   }
-  purge_failed_locked(s, &s->resend, NULL);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++)
-    purge_failed_locked(s, &s->paths[i].queue, &s->paths[i]);
-  g_warning("server %s restarted: files in flight fail (%u); the session "
-            "goes on", s->server, lost);
+  g_message("server %s restarted: resuming %u files in flight", s->server, n);
   g_cond_broadcast(&s->cond);
 }
 

@@ -159,7 +159,7 @@ announce(BfcItem *it)
   g_mutex_lock(&s->lock);
   it->id = ++s->next_item_id;
   it->state = BFC_ITEM_OPENING;
-  it->open_sent = it->close_sent = FALSE;
+  it->open_sent = it->close_sent = it->resuming = FALSE;
   g_free(it->error);
   it->error = NULL;
   g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
@@ -656,7 +656,10 @@ bfc_on_item_ack(BfcSession *s, const BfItemAck *a)
   g_mutex_lock(&s->lock);
   it = g_hash_table_lookup(s->items, &a->item_id);
   if (it != NULL) {
-    if (a->status != BF_ST_OK)
+    if (a->status != BF_ST_OK && it->resuming && a->stage == BF_ACK_OPENED)
+      bfc_item_fail_locked(it, BF_ST_IO, "the server restarted and did not "
+                           "keep this file: copy it again");
+    else if (a->status != BF_ST_OK)
       bfc_item_fail_locked(it, a->status,
                            text[0] ? text : bf_status_str(a->status));
     else if (a->stage == BF_ACK_OPENED && it->state == BFC_ITEM_OPENING)

@@ -74,6 +74,7 @@ struct BfdSession {
   GQueue done_order;         /* their ids, oldest first, for eviction */
   gint64 detached_at;        /* monotonic time the last path left */
   GHashTable *ops_done;      /* op id -> status of recent operations */
+  int max_id_fd;             /* tmp/max_id (see resume.c) */
   GQueue ops_order;
   GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
   uint64_t items_stored;
@@ -89,6 +90,7 @@ struct BfdItem {
   char *name;                /* validated relative path */
   char tmpname[40];
   int fd;
+  int map_fd;                /* tmp/<id>.map (see resume.c) */
   GMutex lock;               /* protects everything below */
   BfAssembler *asm_;
   BfDigest *digest;
@@ -118,7 +120,20 @@ gboolean bfd_store_remove_session(BfdSession *s, GError **error);
 void bfd_store_scan_counts(BfdSession *s);
 int bfd_errno_status(int err);
 
+/* resume.c: partial items that survive a restart. */
+void bfd_resume_note_id(BfdSession *s, uint64_t id);
+gboolean bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
+                     uint32_t total);
+gboolean bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c);
+/* Deletes the item's files in tmp/ (its data too, if still there). */
+void bfd_resume_forget(BfdSession *s, BfdItem *it);
+void bfd_resume_load(BfdSession *s);
+
 /* session.c */
+void bfd_item_unref(BfdItem *it);
+void bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
+                                uint8_t status);
 BfdSession *bfd_session_ref(BfdSession *s);
 void bfd_session_unref(BfdSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdSession, bfd_session_unref)

@@ -23,7 +23,6 @@
 
 /* ---- sessions and items ---------------------------------------------- */
 
-static void item_unref(BfdItem *it);
 
 BfdSession *
 bfd_session_new(BfdServer *srv, const char *dirname)
@@ -33,10 +32,10 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   s->srv = srv;
   s->refs = 1;
   s->dirname = g_strdup(dirname);
-  s->dir_fd = s->data_fd = s->tmp_fd = -1;
+  s->dir_fd = s->data_fd = s->tmp_fd = s->max_id_fd = -1;
   g_mutex_init(&s->lock);
   s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-                                   (GDestroyNotify)item_unref);
+                                   (GDestroyNotify)bfd_item_unref);
   s->clients = g_ptr_array_new();
   s->done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   g_queue_init(&s->done_order);
@@ -63,7 +62,8 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
-  for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, -2 }; *fd != -2; fd++)
+  for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
+       *fd != -2; fd++)
     if (*fd >= 0)
       close(*fd);
   g_mutex_clear(&s->lock);
@@ -92,13 +92,15 @@ item_ref(BfdItem *it)
   return it;
 }
 
-static void
-item_unref(BfdItem *it)
+void
+bfd_item_unref(BfdItem *it)
 {
   if (it == NULL || !g_atomic_int_dec_and_test(&it->refs))
     return;
   if (it->fd >= 0)
     close(it->fd);
+  if (it->map_fd >= 0)
+    close(it->map_fd);
   bf_assembler_free(it->asm_);
   bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
@@ -153,6 +155,15 @@ done_lookup_locked(BfdSession *s, uint64_t id, uint8_t *stage, uint8_t *status)
   *stage = (uint8_t)(v >> 8);
   *status = (uint8_t)v;
   return v != 0;
+}
+
+void
+bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
+                           uint8_t status)
+{
+  g_mutex_lock(&s->lock);
+  done_record_locked(s, id, stage, status);
+  g_mutex_unlock(&s->lock);
 }
 
 /* Removes a finished item from the session and records its verdict.
@@ -341,6 +352,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
     return open_again(p, o->item_id);
   }
   s->max_item_id = o->item_id;
+  /* Recorded before the item exists: after a restart, an id at or below
+   * it is an item that was opened, never a new one. */
+  bfd_resume_note_id(s, o->item_id);
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
 
@@ -356,6 +370,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   }
   it = g_new0(BfdItem, 1);
   it->refs = 1;
+  it->map_fd = -1;
   it->id = o->item_id;
   it->name = g_strndup((const char *)o->name.data, o->name.len);
   it->mode = o->mode;
@@ -368,12 +383,13 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->digest = bf_digest_new(o->digest_alg);
   it->fd = fd = openat(s->tmp_fd, it->tmpname,
                        O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    err = errno;
+  if (fd < 0 || !bfd_resume_open(s, it, o)) {
+    err = errno ? errno : EIO;
+    bfd_resume_forget(s, it);
     g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->name,
                                            g_strerror(err));
     g_warning("session %s: %s", s->dirname, msg);
-    item_unref(it);
+    bfd_item_unref(it);
     return open_refused(p, o->item_id, (uint8_t)bfd_errno_status(err), msg);
   }
   g_mutex_lock(&s->lock);
@@ -470,7 +486,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
     *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
-    unlinkat(s->tmp_fd, it->tmpname, 0);
+    bfd_resume_forget(s, it);
     return BF_ST_CORRUPT;
   }
   ts[0].tv_sec = ts[1].tv_sec = it->mtime_sec;
@@ -497,7 +513,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
 fail_errno:
   err = errno;
   *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
-  unlinkat(s->tmp_fd, it->tmpname, 0);
+  bfd_resume_forget(s, it);
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -513,7 +529,7 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", it->id,
                   error->message);
   it->finished = *done = TRUE;
-  unlinkat(p->sess->tmp_fd, it->tmpname, 0);
+  bfd_resume_forget(p->sess, it);
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
                          "(%" G_GUINT64_FORMAT " bytes)", it->name,
                          p->srv->limits.max_item_size);
@@ -564,7 +580,11 @@ finalize_job(gpointer data, gpointer user_data)
   (void)user_data;
   report_stored(f->sess, f->item, status, msg,
                 bf_assembler_size(f->item->asm_), replaced);
-  item_unref(f->item);
+  /* Only now: a restart before the answer went out finds the item's files
+   * and answers its client's repeated ITEM_CLOSE (see resume.c). */
+  if (status == BF_ST_OK)
+    bfd_resume_forget(f->sess, f->item);
+  bfd_item_unref(f->item);
   bfd_session_unref(f->sess);
   g_free(f);
 }
@@ -611,7 +631,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
     return refuse(p, BF_ST_NOT_FOUND, "CHUNK for unknown item %" G_GUINT64_FORMAT,
                   c->item_id);
   if (bf_crc32c(c->payload, c->payload_len) != c->crc32c) {
-    item_unref(it);
+    bfd_item_unref(it);
     return refuse(p, BF_ST_CORRUPT, "CHUNK %u of item %" G_GUINT64_FORMAT
                   ": CRC32C mismatch", c->chunk_id, c->item_id);
   }
@@ -630,6 +650,8 @@ on_chunk(BfdPath *p, const BfChunk *c)
                   c->chunk_id);
   } else {
     int err = pwrite_full(it->fd, c->payload, c->payload_len, off);
+    if (err == 0)
+      err = bfd_resume_chunk(it, c->chunk_id, c->payload_len, c->total_chunks);
     if (err == 0) {
       bf_assembler_mark(it->asm_, c->chunk_id, c->payload_len);
       if (!hash_forward(p, it, c->chunk_id, c->payload))
@@ -639,7 +661,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
       it->finished = failed = TRUE;
       status = (uint8_t)bfd_errno_status(err);
       msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-      unlinkat(p->sess->tmp_fd, it->tmpname, 0);
+      bfd_resume_forget(p->sess, it);
     } else if (bf_assembler_complete(it->asm_)) {
       hand_to_finalizer(p->sess, it);
     }
@@ -649,7 +671,7 @@ on_chunk(BfdPath *p, const BfChunk *c)
     ok = send_chunk_ack(p, c);
   if (failed)
     report_stored(p->sess, it, status, msg, 0, 0);
-  item_unref(it);
+  bfd_item_unref(it);
   return ok;
 }
 
@@ -700,7 +722,7 @@ on_item_close(BfdPath *p, const BfItemClose *c)
   g_autofree char *msg = NULL;
 
   if (it == NULL || !aim_reply(p, it)) {
-    item_unref(it);
+    bfd_item_unref(it);
     return close_again(p, c->item_id, gone || it != NULL);
   }
   g_mutex_lock(&it->lock);
@@ -718,13 +740,16 @@ on_item_close(BfdPath *p, const BfItemClose *c)
     it->mode = c->mode;
     it->mtime_sec = c->mtime_sec;
     it->mtime_nsec = c->mtime_nsec;
+    if (!bfd_resume_close(p->sess, it, c))
+      g_warning("session %s: item '%s' will not survive a restart: cannot "
+                "record its ITEM_CLOSE", p->sess->dirname, it->name);
     if (bf_assembler_complete(it->asm_))
       hand_to_finalizer(p->sess, it);
   }
   g_mutex_unlock(&it->lock);
   if (failed)
     report_stored(p->sess, it, status, msg, c->size, 0);
-  item_unref(it);
+  bfd_item_unref(it);
   return ok;
 }
 
@@ -770,14 +795,14 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
     gboolean cancel = !it->finished;
     if (cancel) {
       it->finished = TRUE;
-      unlinkat(s->tmp_fd, it->tmpname, 0);
+      bfd_resume_forget(s, it);
     }
     g_mutex_unlock(&it->lock);
     g_mutex_lock(&s->lock);
     if (cancel)
       item_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
     g_mutex_unlock(&s->lock);
-    item_unref(it);
+    bfd_item_unref(it);
     return 0;
   }
   parent = bfd_store_open_parent(s->data_fd, name,
@@ -1104,7 +1129,7 @@ abandon_items_locked(BfdSession *s)
     gboolean abandon = !it->finished;
     if (abandon) {
       it->finished = TRUE;
-      unlinkat(s->tmp_fd, it->tmpname, 0);
+      bfd_resume_forget(s, it);
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
                 it->name);
     }

@@ -200,26 +200,6 @@ hex_field(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
          got == BF_ID_LEN;
 }
 
-/* Partial items do not survive a restart yet: their chunks are reclaimed so
- * an abandoned transfer does not hold disk space. */
-static void
-clear_tmp(BfdSession *s)
-{
-  int fd = dup(s->tmp_fd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *de;
-
-  if (d == NULL) {
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  while ((de = readdir(d)) != NULL)
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-      unlinkat(s->tmp_fd, de->d_name, 0);
-  closedir(d);
-}
-
 static BfdSession *
 load_session(BfdServer *srv, const char *dirname)
 {
@@ -244,7 +224,7 @@ load_session(BfdServer *srv, const char *dirname)
     bfd_session_unref(s);
     return NULL;
   }
-  clear_tmp(s);
+  bfd_resume_load(s);
   bfd_store_scan_counts(s);
   return s;
 }
