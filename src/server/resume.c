@@ -1,19 +1,20 @@
 /* Partial items that survive a restart of braidfsd.
  *
- * Next to an item's data (tmp/<id>.part) the server keeps:
- *   tmp/<id>.meta   ITEM_OPEN's fields (a key file), written before OPENED
- *   tmp/<id>.map    8 bytes per chunk on disk: u32 length, u32 total_chunks
- *                   as its CHUNK carried them (0, 0 = not here), written
- *                   after the data and before the CHUNK_ACK
- *   tmp/<id>.close  ITEM_CLOSE's fields (a key file)
- *   tmp/max_id      u64: the highest item id the session ever opened,
- *                   written before the item is created
- * None is fsynced: they must survive the process being killed, whose
- * writes the kernel keeps; after a power loss the item's digest check
- * catches a torn file. At start-up each item with a .meta is rebuilt from
- * them and waits, open, for its client to re-attach and go on; max_id
- * keeps a re-sent ITEM_OPEN of an item that did not survive from being
- * taken for a new one. */
+ * Next to an item's data (tmp/<id>.part) the server keeps one record,
+ * tmp/<id>.rec, written with a few pwrites and never renamed (small files
+ * pay for every metadata operation):
+ *   [0, 8192)      ITEM_OPEN's fields and the name, written before OPENED
+ *   [8192, 8320)   ITEM_CLOSE's fields, once it arrives
+ *   [12288, ...)   8 bytes per chunk on disk: u32 length, u32 total_chunks
+ *                  as its CHUNK carried them (0, 0 = not here), written
+ *                  after the data and before the CHUNK_ACK
+ * and tmp/max_id, a u64: the highest item id the session ever opened,
+ * written before the item is created. None is fsynced: they must survive
+ * the process being killed, whose writes the kernel keeps; after a power
+ * loss the item's digest check catches a torn file. At start-up each item
+ * with a record is rebuilt and waits, open, for its client to re-attach
+ * and go on; max_id keeps a re-sent ITEM_OPEN of an item that did not
+ * survive from being taken for a new one. */
 #include "server.h"
 
 #include <dirent.h>
@@ -26,7 +27,17 @@
 
 #include "braidfs/parse.h"
 
+#define REC_MAGIC "BFREC001"
+#define OPEN_OFF 0
+#define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
+                                  digest_alg 1, name_len 2 */
+#define CLOSE_OFF 8192
+#define CLOSE_LEN 66           /* set 1, total 4, size 8, alg 1, digest 32,
+                                  mode 4, mtime 12, pad 4 */
+#define MAP_OFF 12288
 #define MAP_ENTRY 8
+
+G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX <= CLOSE_OFF);
 
 static void
 item_file(char *out, size_t size, uint64_t id, const char *ext)
@@ -34,39 +45,29 @@ item_file(char *out, size_t size, uint64_t id, const char *ext)
   g_snprintf(out, size, "%016" G_GINT64_MODIFIER "x.%s", id, ext);
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
+static uint8_t *
+put_be(uint8_t *p, uint64_t v, int bytes)
 {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+  return p + bytes;
 }
 
-static uint32_t
-get_be32(const uint8_t *p)
+static uint64_t
+get_be(const uint8_t **p, int bytes)
 {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  uint64_t v = 0;
+
+  for (int i = 0; i < bytes; i++)
+    v = v << 8 | (*p)[i];
+  *p += bytes;
+  return v;
 }
 
-/* Writes a key file to tmp/name (replacing it through a rename). */
 static gboolean
-write_keyfile(BfdSession *s, const char *name, GKeyFile *kf)
+pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 {
-  gsize len;
-  g_autofree char *data = g_key_file_to_data(kf, &len, NULL);
-  g_autofree char *tmp = g_strconcat(name, ".new", NULL);
-  int fd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  gboolean ok;
-
-  if (fd < 0)
-    return FALSE;
-  ok = write(fd, data, len) == (ssize_t)len;
-  close(fd);
-  ok = ok && renameat(s->tmp_fd, tmp, s->tmp_fd, name) == 0;
-  if (!ok)
-    unlinkat(s->tmp_fd, tmp, 0);
-  return ok;
+  return pwrite(fd, buf, len, off) == (ssize_t)len;
 }
 
 void
@@ -86,19 +87,22 @@ bfd_resume_note_id(BfdSession *s, uint64_t id)
 gboolean
 bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
+  uint8_t buf[OPEN_FIXED + BF_NAME_MAX], *p = buf;
+  size_t nlen = strlen(it->name);
   char name[40];
 
-  g_key_file_set_string(kf, "item", "name", it->name);
-  g_key_file_set_uint64(kf, "item", "chunk_size", o->chunk_size);
-  g_key_file_set_uint64(kf, "item", "mode", o->mode);
-  g_key_file_set_int64(kf, "item", "mtime_sec", o->mtime_sec);
-  g_key_file_set_uint64(kf, "item", "mtime_nsec", o->mtime_nsec);
-  g_key_file_set_uint64(kf, "item", "digest_alg", o->digest_alg);
-  item_file(name, sizeof name, it->id, "map");
+  memcpy(p, REC_MAGIC, 8);
+  p = put_be(p + 8, o->chunk_size, 4);
+  p = put_be(p, o->mode, 4);
+  p = put_be(p, (uint64_t)o->mtime_sec, 8);
+  p = put_be(p, o->mtime_nsec, 4);
+  p = put_be(p, o->digest_alg, 1);
+  p = put_be(p, nlen, 2);
+  memcpy(p, it->name, nlen);
+  item_file(name, sizeof name, it->id, "rec");
   it->map_fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  item_file(name, sizeof name, it->id, "meta");
-  return it->map_fd >= 0 && write_keyfile(s, name, kf);
+  return it->map_fd >= 0 &&
+         pwrite_all(it->map_fd, buf, OPEN_FIXED + nlen, OPEN_OFF);
 }
 
 int
@@ -106,9 +110,8 @@ bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len, uint32_t total)
 {
   uint8_t e[MAP_ENTRY];
 
-  put_be32(e, len);
-  put_be32(e + 4, total);
-  if (pwrite(it->map_fd, e, sizeof e, (off_t)chunk_id * MAP_ENTRY) != sizeof e)
+  put_be(put_be(e, len, 4), total, 4);
+  if (!pwrite_all(it->map_fd, e, sizeof e, MAP_OFF + (off_t)chunk_id * MAP_ENTRY))
     return errno ? errno : EIO;
   return 0;
 }
@@ -116,31 +119,29 @@ bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len, uint32_t total)
 gboolean
 bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *digest = bf_hex(c->digest, sizeof c->digest);
-  char name[40];
+  uint8_t buf[CLOSE_LEN] = { 0 }, *p = buf;
 
-  g_key_file_set_uint64(kf, "close", "total_chunks", c->total_chunks);
-  g_key_file_set_uint64(kf, "close", "size", c->size);
-  g_key_file_set_uint64(kf, "close", "digest_alg", c->digest_alg);
-  g_key_file_set_string(kf, "close", "digest", digest);
-  g_key_file_set_uint64(kf, "close", "mode", c->mode);
-  g_key_file_set_int64(kf, "close", "mtime_sec", c->mtime_sec);
-  g_key_file_set_uint64(kf, "close", "mtime_nsec", c->mtime_nsec);
-  item_file(name, sizeof name, it->id, "close");
-  return write_keyfile(s, name, kf);
+  (void)s;
+  p = put_be(p, 1, 1);
+  p = put_be(p, c->total_chunks, 4);
+  p = put_be(p, c->size, 8);
+  p = put_be(p, c->digest_alg, 1);
+  memcpy(p, c->digest, BF_DIGEST_LEN);
+  p = put_be(p + BF_DIGEST_LEN, c->mode, 4);
+  p = put_be(p, (uint64_t)c->mtime_sec, 8);
+  put_be(p, c->mtime_nsec, 4);
+  return pwrite_all(it->map_fd, buf, sizeof buf, CLOSE_OFF);
 }
 
 static void
 forget_id(BfdSession *s, uint64_t id)
 {
-  static const char *const exts[] = { "meta", "map", "close", "part" };
   char name[40];
 
-  for (size_t i = 0; i < G_N_ELEMENTS(exts); i++) {
-    item_file(name, sizeof name, id, exts[i]);
-    unlinkat(s->tmp_fd, name, 0);
-  }
+  item_file(name, sizeof name, id, "rec");
+  unlinkat(s->tmp_fd, name, 0);
+  item_file(name, sizeof name, id, "part");
+  unlinkat(s->tmp_fd, name, 0);
 }
 
 void
@@ -151,35 +152,62 @@ bfd_resume_forget(BfdSession *s, BfdItem *it)
 
 /* ---- start-up ---------------------------------------------------------- */
 
-static gboolean
-read_close(BfdSession *s, uint64_t id, BfItemClose *c)
-{
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *path = NULL;
-  g_autofree char *hex = NULL;
-  char name[40];
-  size_t got = 0;
-  int fd;
+/* An item's record as read back at start-up. */
+typedef struct {
+  uint32_t chunk_size;
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  uint8_t digest_alg;
+  char *name;
+  gboolean closed;
+  BfItemClose close;
+} BfdRec;
 
-  item_file(name, sizeof name, id, "close");
-  if ((fd = openat(s->tmp_fd, name, O_RDONLY | O_CLOEXEC)) < 0)
+static void
+rec_clear(BfdRec *r)
+{
+  g_free(r->name);
+}
+
+/* Reads and checks the record: the store is ours, but a torn or foreign
+ * file must not become an item. */
+static gboolean
+read_rec(int fd, uint64_t id, BfdRec *r)
+{
+  uint8_t buf[OPEN_FIXED + BF_NAME_MAX], cbuf[CLOSE_LEN];
+  const uint8_t *p = buf + 8;
+  ssize_t n = pread(fd, buf, sizeof buf, OPEN_OFF);
+
+  memset(r, 0, sizeof *r);
+  if (n < OPEN_FIXED || memcmp(buf, REC_MAGIC, 8) != 0)
     return FALSE;
-  path = g_strdup_printf("/proc/self/fd/%d", fd);
-  gboolean ok = g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL);
-  close(fd);
-  if (!ok)
+  r->chunk_size = (uint32_t)get_be(&p, 4);
+  r->mode = (uint32_t)get_be(&p, 4);
+  r->mtime_sec = (int64_t)get_be(&p, 8);
+  r->mtime_nsec = (uint32_t)get_be(&p, 4);
+  r->digest_alg = (uint8_t)get_be(&p, 1);
+  size_t nlen = (size_t)get_be(&p, 2);
+  if (nlen == 0 || nlen > BF_NAME_MAX || (size_t)n < OPEN_FIXED + nlen ||
+      !bf_name_check(p, nlen, NULL) || r->chunk_size < BF_CHUNK_MIN ||
+      r->chunk_size > BF_CHUNK_MAX ||
+      (r->digest_alg != BF_DIGEST_SHA256 && r->digest_alg != BF_DIGEST_BLAKE2B_256))
     return FALSE;
-  c->item_id = id;
-  c->total_chunks = (uint32_t)g_key_file_get_uint64(kf, "close", "total_chunks", NULL);
-  c->size = g_key_file_get_uint64(kf, "close", "size", NULL);
-  c->digest_alg = (uint8_t)g_key_file_get_uint64(kf, "close", "digest_alg", NULL);
-  c->mode = (uint32_t)g_key_file_get_uint64(kf, "close", "mode", NULL);
-  c->mtime_sec = g_key_file_get_int64(kf, "close", "mtime_sec", NULL);
-  c->mtime_nsec = (uint32_t)g_key_file_get_uint64(kf, "close", "mtime_nsec", NULL);
-  hex = g_key_file_get_string(kf, "close", "digest", NULL);
-  return hex != NULL &&
-         sodium_hex2bin(c->digest, sizeof c->digest, hex, strlen(hex), NULL,
-                        &got, NULL) == 0 && got == sizeof c->digest;
+  r->name = g_strndup((const char *)p, nlen);
+  if (pread(fd, cbuf, sizeof cbuf, CLOSE_OFF) == sizeof cbuf && cbuf[0] == 1) {
+    p = cbuf + 1;
+    r->closed = TRUE;
+    r->close.item_id = id;
+    r->close.total_chunks = (uint32_t)get_be(&p, 4);
+    r->close.size = get_be(&p, 8);
+    r->close.digest_alg = (uint8_t)get_be(&p, 1);
+    memcpy(r->close.digest, p, BF_DIGEST_LEN);
+    p += BF_DIGEST_LEN;
+    r->close.mode = (uint32_t)get_be(&p, 4);
+    r->close.mtime_sec = (int64_t)get_be(&p, 8);
+    r->close.mtime_nsec = (uint32_t)get_be(&p, 4);
+  }
+  return TRUE;
 }
 
 /* Feeds the digest with the contiguous prefix of chunks on disk. */
@@ -207,10 +235,11 @@ replay_map(BfdItem *it)
   off_t off = 0;
   ssize_t n;
 
-  while ((n = pread(it->map_fd, e, sizeof e, off)) > 0) {
+  while ((n = pread(it->map_fd, e, sizeof e, MAP_OFF + off)) > 0) {
     for (ssize_t i = 0; i + MAP_ENTRY <= n; i += MAP_ENTRY) {
       uint32_t id = (uint32_t)((off + i) / MAP_ENTRY);
-      uint32_t len = get_be32(e + i), total = get_be32(e + i + 4);
+      const uint8_t *q = e + i;
+      uint32_t len = (uint32_t)get_be(&q, 4), total = (uint32_t)get_be(&q, 4);
       uint64_t at;
       gboolean dup;
       if (len == 0)
@@ -225,46 +254,36 @@ replay_map(BfdItem *it)
   return n == 0;
 }
 
-/* Rebuilds one item from its files; NULL if they do not make one. */
+/* Rebuilds one item from its record and data; NULL if they do not make
+ * one. Takes the record's descriptor. */
 static BfdItem *
-rebuild(BfdSession *s, uint64_t id, GKeyFile *kf)
+rebuild(BfdSession *s, uint64_t id, int rec_fd, BfdRec *r)
 {
   BfdItem *it = g_new0(BfdItem, 1);
-  BfItemClose c;
-  char name[40];
-  uint64_t cs = g_key_file_get_uint64(kf, "item", "chunk_size", NULL);
-  g_autofree char *iname = g_key_file_get_string(kf, "item", "name", NULL);
-  uint8_t alg = (uint8_t)g_key_file_get_uint64(kf, "item", "digest_alg", NULL);
 
   it->refs = 1;
   it->id = id;
-  it->fd = it->map_fd = -1;
+  it->map_fd = rec_fd;
   g_mutex_init(&it->lock);
   g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part", id);
-  if (iname == NULL || !bf_name_check((const uint8_t *)iname, strlen(iname), NULL) ||
-      cs < BF_CHUNK_MIN || cs > BF_CHUNK_MAX ||
-      (alg != BF_DIGEST_SHA256 && alg != BF_DIGEST_BLAKE2B_256))
-    goto fail;
-  it->name = g_steal_pointer(&iname);
-  it->mode = (uint32_t)g_key_file_get_uint64(kf, "item", "mode", NULL);
-  it->mtime_sec = g_key_file_get_int64(kf, "item", "mtime_sec", NULL);
-  it->mtime_nsec = (uint32_t)g_key_file_get_uint64(kf, "item", "mtime_nsec", NULL);
-  it->asm_ = bf_assembler_new((uint32_t)cs, s->srv->limits.max_item_size);
-  it->digest = bf_digest_new(alg);
-  item_file(name, sizeof name, id, "map");
-  it->map_fd = openat(s->tmp_fd, name, O_RDWR | O_CLOEXEC);
+  it->name = g_strdup(r->name);
+  it->mode = r->mode;
+  it->mtime_sec = r->mtime_sec;
+  it->mtime_nsec = r->mtime_nsec;
+  it->asm_ = bf_assembler_new(r->chunk_size, s->srv->limits.max_item_size);
+  it->digest = bf_digest_new(r->digest_alg);
   it->fd = openat(s->tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
-  if (it->fd < 0 || it->map_fd < 0 || !replay_map(it))
+  if (it->fd < 0 || !replay_map(it))
     goto fail;
-  if (read_close(s, id, &c)) {
-    if (c.digest_alg != alg ||
-        !bf_assembler_close(it->asm_, c.total_chunks, c.size, NULL))
+  if (r->closed) {
+    if (r->close.digest_alg != r->digest_alg ||
+        !bf_assembler_close(it->asm_, r->close.total_chunks, r->close.size, NULL))
       goto fail;
-    memcpy(it->want, c.digest, sizeof it->want);
-    it->want_alg = c.digest_alg;
-    it->mode = c.mode;
-    it->mtime_sec = c.mtime_sec;
-    it->mtime_nsec = c.mtime_nsec;
+    memcpy(it->want, r->close.digest, sizeof it->want);
+    it->want_alg = r->close.digest_alg;
+    it->mode = r->close.mode;
+    it->mtime_sec = r->close.mtime_sec;
+    it->mtime_nsec = r->close.mtime_nsec;
   }
   if (!hash_prefix(it))
     goto fail;
@@ -274,29 +293,27 @@ fail:
   return NULL;
 }
 
-/* An item whose .part is gone but whose .close is there was renamed into
- * data/ just before the crash: if the file there has the digest, it was
- * stored and its client may still be waiting for that answer. */
+/* An item whose .part is gone but whose ITEM_CLOSE was recorded was
+ * renamed into data/ just before the crash: if the file there has the
+ * digest, it was stored and its client may still be waiting for that
+ * answer. */
 static gboolean
-was_stored(BfdSession *s, uint64_t id, GKeyFile *kf)
+was_stored(BfdSession *s, const BfdRec *r)
 {
-  g_autofree char *iname = g_key_file_get_string(kf, "item", "name", NULL);
   g_autoptr(BfDigest) d = NULL;
-  BfItemClose c;
   uint8_t got[BF_DIGEST_LEN], buf[65536];
   const char *leaf;
   ssize_t n;
   int parent, fd;
 
-  if (iname == NULL || !read_close(s, id, &c) ||
-      !bf_name_check((const uint8_t *)iname, strlen(iname), NULL) ||
-      (parent = bfd_store_open_parent(s->data_fd, iname, FALSE, &leaf, NULL)) < 0)
+  if (!r->closed ||
+      (parent = bfd_store_open_parent(s->data_fd, r->name, FALSE, &leaf, NULL)) < 0)
     return FALSE;
   fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   close(parent);
   if (fd < 0)
     return FALSE;
-  if ((d = bf_digest_new(c.digest_alg)) == NULL) {
+  if ((d = bf_digest_new(r->close.digest_alg)) == NULL) {
     close(fd);
     return FALSE;
   }
@@ -306,7 +323,7 @@ was_stored(BfdSession *s, uint64_t id, GKeyFile *kf)
   if (n < 0)
     return FALSE;
   bf_digest_final(d, got);
-  return sodium_memcmp(got, c.digest, sizeof got) == 0;
+  return sodium_memcmp(got, r->close.digest, sizeof got) == 0;
 }
 
 static uint64_t
@@ -344,8 +361,7 @@ remove_strays(BfdSession *s)
         strcmp(de->d_name, "max_id") == 0)
       continue;
     if (end - de->d_name == 16 && g_hash_table_contains(s->items, &id) &&
-        (strcmp(end, ".part") == 0 || strcmp(end, ".meta") == 0 ||
-         strcmp(end, ".map") == 0 || strcmp(end, ".close") == 0))
+        (strcmp(end, ".part") == 0 || strcmp(end, ".rec") == 0))
       continue;
     unlinkat(s->tmp_fd, de->d_name, 0);
   }
@@ -371,29 +387,32 @@ bfd_resume_load(BfdSession *s)
   while ((de = readdir(d)) != NULL) {
     uint64_t id;
     char *end;
-    if (g_str_has_suffix(de->d_name, ".meta") &&
-        (id = g_ascii_strtoull(de->d_name, &end, 16)) != 0 &&
-        strcmp(end, ".meta") == 0)
+    if ((id = g_ascii_strtoull(de->d_name, &end, 16)) != 0 &&
+        end - de->d_name == 16 && strcmp(end, ".rec") == 0)
       g_ptr_array_add(ids, g_memdup2(&id, sizeof id));
   }
   closedir(d);
   for (guint i = 0; i < ids->len; i++) {
     uint64_t id = *(uint64_t *)ids->pdata[i];
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", s->tmp_fd);
-    g_autofree char *meta = g_strdup_printf("%s/%016" G_GINT64_MODIFIER "x.meta",
-                                            path, id);
     BfdItem *it = NULL;
-    char part[40];
+    BfdRec r;
+    char name[40];
     struct stat st;
 
-    item_file(part, sizeof part, id, "part");
-    if (g_key_file_load_from_file(kf, meta, G_KEY_FILE_NONE, NULL)) {
-      if (fstatat(s->tmp_fd, part, &st, 0) == 0)
-        it = rebuild(s, id, kf);
-      else if (was_stored(s, id, kf))
+    item_file(name, sizeof name, id, "rec");
+    int rec_fd = openat(s->tmp_fd, name, O_RDWR | O_CLOEXEC);
+    item_file(name, sizeof name, id, "part");
+    if (rec_fd >= 0 && read_rec(rec_fd, id, &r)) {
+      if (fstatat(s->tmp_fd, name, &st, 0) == 0) {
+        it = rebuild(s, id, rec_fd, &r);   /* takes rec_fd */
+        rec_fd = -1;
+      } else if (was_stored(s, &r)) {
         bfd_session_record_verdict(s, id, BF_ACK_STORED, BF_ST_OK);
+      }
+      rec_clear(&r);
     }
+    if (rec_fd >= 0)
+      close(rec_fd);
     if (it == NULL) {
       forget_id(s, id);
       continue;

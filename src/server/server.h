@@ -90,7 +90,7 @@ struct BfdItem {
   char *name;                /* validated relative path */
   char tmpname[40];
   int fd;
-  int map_fd;                /* tmp/<id>.map (see resume.c) */
+  int map_fd;                /* tmp/<id>.rec (see resume.c) */
   GMutex lock;               /* protects everything below */
   BfAssembler *asm_;
   BfDigest *digest;
