@@ -45,34 +45,9 @@ start_client client2 "$T/cli2" label=killed paths=2 timeout=5
 printf 'before\n' >"$T/pre.txt"
 check "cp of an item before the kill" run_t 60 cp "$T/pre.txt" "$T/cli2/pre.txt"
 
-cat >"$T/writer.py" <<'EOF'
-import errno, os, sys, time
-path, started, go = sys.argv[1:4]
-name = lambda e: errno.errorcode.get(e.errno, str(e.errno))
-buf = os.urandom(1 << 20)
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-for _ in range(8):
-    os.write(fd, buf)
-open(started, "w").close()
-deadline = time.time() + 60
-while not os.path.exists(go) and time.time() < deadline:
-    time.sleep(0.05)
-res = []
-try:
-    for _ in range(8):
-        os.write(fd, buf)
-    res.append("write:OK")
-except OSError as e:
-    res.append("write:" + name(e))
-try:
-    os.close(fd)
-    res.append("close:OK")
-except OSError as e:
-    res.append("close:" + name(e))
-print(" ".join(res), flush=True)
-EOF
-bg run_t 150 python3 "$T/writer.py" "$T/cli2/partial.bin" "$T/started" "$T/go" \
-	>"$T/writer.out" 2>&1
+head -c 16M /dev/urandom >"$T/partial.src"
+bg run_t 150 python3 "$LIB_DIR/writer.py" "$T/cli2/partial.bin" "$T/partial.src" \
+	"$T/started" "$T/go" >"$T/writer.out" 2>&1
 wpid=$BG_LAST
 deadline=$((SECONDS + $(tmo 60)))
 until [[ -e $T/started ]]; do

@@ -108,12 +108,8 @@ class Relay:
                     if not data:
                         return
                     continue
-                if not data:
-                    dst.shutdown(socket.SHUT_WR)
+                if not self.deliver(dst, data, way):
                     return
-                self.wait_passing()
-                dst.sendall(data)
-                self.count(way, len(data))
         except OSError as e:
             log(f"{way}: {e}")
             if q is not None:
@@ -127,6 +123,17 @@ class Relay:
             if q is None:
                 done.release()
 
+    def deliver(self, dst, data, way):
+        """Passes data on (b"" is the end of that direction). False at
+        the end."""
+        if not data:
+            dst.shutdown(socket.SHUT_WR)
+            return False
+        self.wait_passing()
+        dst.sendall(data)
+        self.count(way, len(data))
+        return True
+
     def delayed_writer(self, q, dst, way, done):
         try:
             while True:
@@ -136,12 +143,8 @@ class Relay:
                 wait = due - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                if not data:
-                    dst.shutdown(socket.SHUT_WR)
+                if not self.deliver(dst, data, way):
                     return
-                self.wait_passing()
-                dst.sendall(data)
-                self.count(way, len(data))
         except OSError as e:
             log(f"{way} (delayed): {e}")
             try:

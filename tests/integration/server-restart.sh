@@ -23,30 +23,9 @@ check "cp of a file before the restart" run_t 60 cp "$T/pre.txt" "$T/cli/pre.txt
 SESS=$(session_for_label "$T/srv" restarted) || fail "no session for label restarted"
 SESS_NAME=$(basename "$SESS")
 
-# copies src into the mount in 1 MiB writes, as cp does, without pausing
-cat >"$T/writer.py" <<'EOF'
-import errno, os, sys
-src, path = sys.argv[1:3]
-name = lambda e: errno.errorcode.get(e.errno, str(e.errno))
-data = open(src, "rb").read()
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-res = []
-try:
-    for off in range(0, len(data), 1 << 20):
-        os.write(fd, data[off:off + (1 << 20)])
-    res.append("write:OK")
-except OSError as e:
-    res.append("write:" + name(e))
-try:
-    os.close(fd)
-    res.append("close:OK")
-except OSError as e:
-    res.append("close:" + name(e))
-print(" ".join(res), flush=True)
-EOF
 acked() { awk '!/^#/ { n += $5 } END { print n + 0 }' "$T/cli/.braidfs/paths"; }
 half=$(($(stat -c %s "$T/src.bin") / 2))
-bg run_t 150 python3 "$T/writer.py" "$T/src.bin" "$T/cli/big.bin" >"$T/writer.out" 2>&1
+bg run_t 150 python3 "$LIB_DIR/writer.py" "$T/cli/big.bin" "$T/src.bin" >"$T/writer.out" 2>&1
 wpid=$BG_LAST
 deadline=$((SECONDS + $(tmo 60)))
 while (($(acked) < half)); do
@@ -101,7 +80,7 @@ check "the server's .session shows the client connected" grep -q "^state: connec
 # view) and the transfer must go on from what was kept.
 note "kill -9 the server at 7 points of one 128 MiB copy"
 head -c 128M /dev/urandom >"$T/src2.bin"
-bg run_t 300 python3 "$T/writer.py" "$T/src2.bin" "$T/cli/many.bin" >"$T/writer2.out" 2>&1
+bg run_t 300 python3 "$LIB_DIR/writer.py" "$T/cli/many.bin" "$T/src2.bin" >"$T/writer2.out" 2>&1
 wpid=$BG_LAST
 base=$(acked)
 for k in 1 2 3 4 5 6 7; do
