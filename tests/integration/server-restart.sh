@@ -80,9 +80,15 @@ check "the server's .session shows the client connected" grep -q "^state: connec
 # view) and the transfer must go on from what was kept.
 note "kill -9 the server at 7 points of one 128 MiB copy"
 head -c 128M /dev/urandom >"$T/src2.bin"
+resumes_before=$(grep -c "restarted: resuming" "$CLOG" || true)
 bg run_t 300 python3 "$LIB_DIR/writer.py" "$T/cli/many.bin" "$T/src2.bin" >"$T/writer2.out" 2>&1
 wpid=$BG_LAST
 base=$(acked)
+kills=0
+# saw_restarts N: the client has logged at least N restarts
+saw_restarts() { (($(grep -c "restarted: resuming" "$CLOG" || true) >= $1)); }
+# all_or_nothing: the file in data/ is absent or complete, never partial
+all_or_nothing() { [[ ! -e $1 ]] || cmp -s "$T/src2.bin" "$1"; }
 for k in 1 2 3 4 5 6 7; do
 	want=$((base + k * (128 << 20) / 8))
 	deadline=$((SECONDS + $(tmo 60)))
@@ -93,18 +99,32 @@ for k in 1 2 3 4 5 6 7; do
 	done
 	pid_alive "$wpid" || break
 	kill_daemon server KILL >/dev/null
-	check "after kill $k: no partial many.bin in the store's data/" \
-		test ! -e "$T/store/$SESS_NAME/data/many.bin"
+	kills=$((kills + 1))
+	check "after kill $k: many.bin in the store's data/ is absent or complete" \
+		all_or_nothing "$T/store/$SESS_NAME/data/many.bin"
 	start_server server "$T/srv" "$T/store" >/dev/null
+	# the next kill must hit a process the client has re-attached to
+	deadline=$((SECONDS + $(tmo 20)))
+	until saw_restarts $((resumes_before + kills)) || ((SECONDS >= deadline)); do
+		sleep 0.02
+	done
+	check "after kill $k: the client re-attached to the new server process" \
+		saw_restarts $((resumes_before + kills))
 done
 wrc=0
 wait "$wpid" || wrc=$?
-echo "   writer: exit $wrc: $(cat "$T/writer2.out")"
-check "the copy survived 7 crashes (write and close succeed)" grep -q "write:OK close:OK" "$T/writer2.out"
+echo "   writer: exit $wrc: $(cat "$T/writer2.out"); $kills kills while it ran"
+check "at least 5 kills landed while the writer ran ($kills)" test "$kills" -ge 5
+check "the copy survived them (write and close succeed)" grep -q "write:OK close:OK" "$T/writer2.out"
 check "many.bin arrived bit-exact" cmp "$T/src2.bin" "$SESS/many.bin"
-n=$(grep -c "restarted: resuming 1 files in flight" "$CLOG" || true)
-echo "   the client resumed a file after $n restarts"
-assert_eq 8 "$n" "the client saw 1 + 7 restarts and resumed the file each time"
+# Each restart is seen when a path re-attaches; the file is resumed unless
+# the kill came after the server had stored it (possible for the last).
+seen=$(($(grep -c "restarted: resuming" "$CLOG" || true) - resumes_before))
+resumed=$(($(grep -c "restarted: resuming 1 files in flight" "$CLOG" || true) - resumes_before))
+echo "   the client saw $seen restarts and resumed the file after $resumed"
+assert_eq "$kills" "$seen" "the client saw every restart"
+check "it resumed the file after every kill but possibly the last ($resumed of $kills)" \
+	test "$resumed" -ge $((kills - 1))
 check "nothing is left in the store's tmp/" \
 	test -z "$(find "$T/store/$SESS_NAME/tmp" -type f ! -name max_id -print -quit)"
 
