@@ -233,6 +233,8 @@ bfc_session_wait_locked(BfcSession *s)
 {
   gint64 now = g_get_monotonic_time();
 
+  if (s->stopping)
+    return FALSE;
   if (s->down_since != 0 &&
       now - s->down_since >= (gint64)s->cfg.timeout_s * G_USEC_PER_SEC)
     return FALSE;
@@ -971,10 +973,11 @@ bfc_session_describe_paths(BfcSession *s)
 
 /* ---- the session's paths ------------------------------------------------ */
 
-/* Creates the session and attaches every path once. A path that cannot
- * attach now is retried in the background; the mount needs one. */
-gboolean
-bfc_paths_connect(BfcSession *s, GError **error)
+/* Creates the session (or, with attach, joins s->id) and attaches every
+ * path once. A path that cannot attach now is retried in the background;
+ * the mount needs one. *refused is the status of a refused handshake. */
+static gboolean
+connect_all(BfcSession *s, gboolean attach, uint8_t *refused, GError **error)
 {
   const BfcConfig *cfg = &s->cfg;
   BfcPathSpec home = { cfg->host, cfg->port, NULL, NULL };
@@ -987,19 +990,20 @@ bfc_paths_connect(BfcSession *s, GError **error)
    * creating connection (not a path: index BFC_NO_PATH) stays open until
    * they have, so the session never looks abandoned to the server. */
   g_autoptr(BfConn) creator = NULL;
-  if (cfg->explicit_paths) {
-    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, &status,
+  if (cfg->explicit_paths && !attach) {
+    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, refused,
                    &s->instance, error);
     if (creator == NULL)
       return FALSE;
   }
   for (unsigned i = 0; i < cfg->n_paths; i++) {
-    BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
-                                                        : BF_HELLO_ATTACH;
+    BfHelloKind kind = (i == 0 && !cfg->explicit_paths && !attach)
+                       ? BF_HELLO_NEW : BF_HELLO_ATTACH;
     g_autoptr(GError) err = NULL;
     uint64_t instance = 0;
     BfConn *c = dial(s, &cfg->specs[i], i, kind, ms, &status, &instance, &err);
     if (c == NULL && kind == BF_HELLO_NEW) {
+      *refused = status;
       g_propagate_error(error, g_steal_pointer(&err));
       return FALSE;
     }
@@ -1011,10 +1015,17 @@ bfc_paths_connect(BfcSession *s, GError **error)
       up++;
     } else {
       s->paths[i].state = BFC_PATH_DOWN;
+      g_free(s->paths[i].why_down);
       s->paths[i].why_down = g_strdup(err->message);
     }
     g_mutex_unlock(&s->lock);
     if (c == NULL) {
+      if (status != BF_ST_OK)
+        *refused = status;
+      if (attach && up == 0 && status == BF_ST_AUTH) {
+        g_propagate_error(error, g_steal_pointer(&err));
+        return FALSE;   /* the session is gone: no use trying the rest */
+      }
       g_warning("path %u (%s) not attached: %s; retrying in the background",
                 i, s->paths[i].name, err->message);
       if (first == NULL)
@@ -1029,6 +1040,35 @@ bfc_paths_connect(BfcSession *s, GError **error)
   ctl_pick_locked(s);
   g_mutex_unlock(&s->lock);
   return TRUE;
+}
+
+gboolean
+bfc_paths_connect(BfcSession *s, GError **error)
+{
+  g_autoptr(GError) err = NULL;
+  uint8_t refused = BF_ST_OK;
+
+  if (!s->cfg.attach)
+    return connect_all(s, FALSE, &refused, error);
+  memcpy(s->id, s->cfg.attach_id, BF_ID_LEN);
+  memcpy(s->token, s->cfg.attach_token, BF_ID_LEN);
+  if (connect_all(s, TRUE, &refused, &err))
+    return TRUE;
+  if (refused != BF_ST_AUTH) {
+    g_propagate_error(error, g_steal_pointer(&err));
+    return FALSE;
+  }
+  g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
+  g_warning("server %s does not know session %.8s any more (%s); starting a "
+            "new session", s->server, id, err->message);
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    s->paths[i].state = BFC_PATH_CONNECTING;
+    g_clear_pointer(&s->paths[i].why_down, g_free);
+  }
+  g_mutex_unlock(&s->lock);
+  s->cfg.attach = FALSE;
+  return connect_all(s, FALSE, &refused, error);
 }
 
 void

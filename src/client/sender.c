@@ -31,6 +31,7 @@
 
 static int bfc_op_send(BfcSession *s, const BfOp *op);
 static void send_cancel(BfcSession *s, uint64_t item_id);
+static void item_forget_locked(BfcSession *s, BfcItem *it);
 
 /* A waiter that sees no answer this long sends its control frame again,
  * in case the answer was lost with a path the client did not see die. */
@@ -114,6 +115,8 @@ bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why)
 static char *
 all_down_message(BfcSession *s)
 {
+  if (s->stopping)
+    return g_strdup("the outbox is being unmounted");
   return g_strdup_printf("no path to server %s has worked for %u s (all %u "
                          "paths down; see .braidfs/paths in the mount)", s->server,
                          s->cfg.timeout_s, s->cfg.n_paths);
@@ -157,7 +160,11 @@ announce(BfcItem *it)
    * one lock. */
   g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
-  it->id = ++s->next_item_id;
+  it->replayed = it->replay_id != 0;
+  it->id = it->replayed ? it->replay_id : ++s->next_item_id;
+  it->replay_id = 0;
+  if (it->note_id != NULL)
+    it->note_id(it->note_data, it->id);
   it->state = BFC_ITEM_OPENING;
   it->open_sent = it->close_sent = it->resuming = FALSE;
   g_free(it->error);
@@ -171,7 +178,9 @@ announce(BfcItem *it)
 }
 
 BfcItem *
-bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                     uint64_t replay_id, void (*note_id)(void *data, uint64_t id),
+                     void *data)
 {
   BfcItem *it = g_new0(BfcItem, 1);
 
@@ -182,8 +191,93 @@ bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   g_mutex_init(&it->wlock);
   it->digest = bf_digest_new(BF_DIGEST_SHA256);
+  it->replay_id = replay_id;
+  it->note_id = note_id;
+  it->note_data = data;
   announce(it);
   return it;
+}
+
+BfcItem *
+bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+{
+  return bfc_item_new_spooled(s, name, mode, 0, NULL, NULL);
+}
+
+int
+bfc_item_await_open(BfcItem *it)
+{
+  BfcSession *s = it->sess;
+  int rc;
+
+  g_mutex_lock(&s->lock);
+  while (it->state == BFC_ITEM_OPENING) {
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+    } else if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
+    }
+  }
+  rc = it->state == BFC_ITEM_OPEN ? 0 : it->state == BFC_ITEM_STORED ? 1
+       : -bfc_status_errno(it->status);
+  g_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void
+bfc_item_discard(BfcItem *it)
+{
+  g_mutex_lock(&it->wlock);
+  it->closed = TRUE;
+  g_mutex_unlock(&it->wlock);
+  g_mutex_lock(&it->sess->lock);
+  item_forget_locked(it->sess, it);
+  g_mutex_unlock(&it->sess->lock);
+}
+
+void
+bfc_item_set_final_attrs(BfcItem *it, uint32_t mode, const struct timespec *mtime)
+{
+  g_mutex_lock(&it->wlock);
+  it->mode = mode & 07777;
+  it->mtime = *mtime;
+  g_mutex_unlock(&it->wlock);
+}
+
+int
+bfc_item_rename(BfcItem *it, const char *name)
+{
+  int rc = 1;
+
+  /* A close in progress holds wlock until its verdict: a rename then waits
+   * and renames the stored file. */
+  g_mutex_lock(&it->wlock);
+  if (!it->closed && !it->cancelled) {
+    g_free(it->final_name);
+    it->final_name = g_strdup(name);
+    rc = 0;
+  }
+  g_mutex_unlock(&it->wlock);
+  return rc;
+}
+
+/* The file was renamed while it was written: now that the server holds it
+ * under the name it was opened with, it moves. Called with wlock. */
+static int
+apply_final_name(BfcItem *it)
+{
+  g_autofree char *to = g_steal_pointer(&it->final_name);
+  int rc;
+
+  if (to == NULL || strcmp(to, it->name) == 0)
+    return 0;
+  rc = bfc_op(it->sess, BF_OP_RENAME, it->name, to, 0);
+  if (rc == 0) {
+    g_free(it->name);
+    it->name = g_steal_pointer(&to);
+  }
+  return rc;
 }
 
 BfcItem *
@@ -200,6 +294,7 @@ bfc_item_unref(BfcItem *it)
     return;
   g_free(it->buf);
   bf_digest_free(it->digest);
+  g_free(it->final_name);
   g_free(it->name);
   g_free(it->error);
   g_mutex_clear(&it->wlock);
@@ -533,6 +628,8 @@ bfc_item_close(BfcItem *it)
   /* Given up on our side: the server may still hold the partial item. */
   if (abandon)
     send_cancel(s, it->id);
+  if (rc == 0)
+    rc = apply_final_name(it);
   it->result = rc;
   g_mutex_unlock(&it->wlock);
   return rc;
@@ -664,7 +761,7 @@ bfc_on_item_ack(BfcSession *s, const BfItemAck *a)
                            text[0] ? text : bf_status_str(a->status));
     else if (a->stage == BF_ACK_OPENED && it->state == BFC_ITEM_OPENING)
       it->state = BFC_ITEM_OPEN;
-    else if (a->stage == BF_ACK_STORED && it->close_sent)
+    else if (a->stage == BF_ACK_STORED && (it->close_sent || it->replayed))
       it->state = BFC_ITEM_STORED;
   }
   g_cond_broadcast(&s->cond);
@@ -770,6 +867,31 @@ bfc_session_stop(BfcSession *s)
   g_mutex_clear(&s->lock);
   g_mutex_clear(&s->ctl_lock);
   g_free(s);
+}
+
+void
+bfc_session_abort(BfcSession *s)
+{
+  g_mutex_lock(&s->lock);
+  s->stopping = TRUE;
+  g_cond_broadcast(&s->cond);
+  g_mutex_unlock(&s->lock);
+}
+
+void
+bfc_session_set_id_floor(BfcSession *s, uint64_t floor)
+{
+  g_mutex_lock(&s->lock);
+  s->next_item_id = MAX(s->next_item_id, floor);
+  s->next_op_id = MAX(s->next_op_id, floor);
+  g_mutex_unlock(&s->lock);
+}
+
+void
+bfc_session_ids(BfcSession *s, uint8_t id[BF_ID_LEN], uint8_t token[BF_ID_LEN])
+{
+  memcpy(id, s->id, BF_ID_LEN);
+  memcpy(token, s->token, BF_ID_LEN);
 }
 
 const BfcConfig *

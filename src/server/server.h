@@ -77,7 +77,8 @@ struct BfdSession {
   int max_id_fd;             /* tmp/max_id (see resume.c) */
   GQueue ops_order;
   GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
-  uint64_t items_stored;
+  uint64_t items_stored;     /* files in data/ */
+  uint64_t versions_stored;  /* items stored by this process, replaced or not */
   uint64_t bytes_stored;
   gint64 last_activity;
   gboolean removed;          /* rmdir'ed: no new paths */

@@ -244,10 +244,11 @@ bfd_session_describe(BfdSession *s)
   }
   g_string_append_printf(out,
       "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
-      "\nbytes: %" G_GUINT64_FORMAT "\nin_flight: %u\nstarted: %s\n"
+      "\nversions: %" G_GUINT64_FORMAT "\nbytes: %" G_GUINT64_FORMAT
+      "\nin_flight: %u\nstarted: %s\n"
       "last_activity: %s\nstate: %s\n",
       id, s->label, clients->str, s->clients->len, s->items_stored,
-      s->bytes_stored, g_hash_table_size(s->items), started, last,
+      s->versions_stored, s->bytes_stored, g_hash_table_size(s->items), started, last,
       s->clients->len > 0 ? "connected" : "disconnected");
   g_string_append(out, paths->str);
   g_mutex_unlock(&s->lock);
@@ -317,7 +318,9 @@ open_again(BfdPath *p, uint64_t id)
     g_warning("session %s: refusing an ITEM_OPEN from %s: item id %"
               G_GUINT64_FORMAT " is not known to this session (ids must "
               "increase)", s->dirname, p->conn->peer, id);
-    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_PROTOCOL, "item id not known "
+    /* NOT_FOUND lets a client that replays an id from before its own crash
+     * (delivery=async) announce the item afresh. */
+    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_NOT_FOUND, "item id not known "
                   "to this session (ids must increase)");
   }
   return TRUE;
@@ -554,6 +557,7 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
   g_mutex_lock(&s->lock);
   if (status == BF_ST_OK) {
     s->items_stored++;
+    s->versions_stored++;
     s->bytes_stored += size;
   }
   item_retire_locked(s, it, BF_ACK_STORED, status);

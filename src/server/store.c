@@ -273,7 +273,7 @@ bfd_store_scan_counts(BfdSession *s)
   g_mutex_lock(&scan_lock);
   scan_items = scan_bytes = 0;
   nftw(data, count_entry, 16, FTW_PHYS);
-  s->items_stored = scan_items;
+  s->items_stored = s->versions_stored = scan_items;
   s->bytes_stored = scan_bytes;
   g_mutex_unlock(&scan_lock);
 }

@@ -640,8 +640,8 @@ def c_unknown_item(case):
     open_item(p, 100, "y100.bin", "ITEM_OPEN 100 again")
     p.send(item_open(50, "y50.bin"))
     iid, stage, st, msg = p.item_ack("ITEM_OPEN 50 after 100")
-    result((iid, stage, st) == (50, OPENED, PROTOCOL),
-           case + ": ITEM_OPEN 50 after 100 refused as an item (ITEM_ACK PROTOCOL)",
+    result((iid, stage, st) == (50, OPENED, NOT_FOUND),
+           case + ": ITEM_OPEN 50 after 100 refused as an item (ITEM_ACK NOT_FOUND)",
            "%d/%d %s %s" % (iid, stage, st_name(st), msg))
     p.send(chunk(100, 0, 1, b"the session goes on"))
     result(p.chunk_ack("CHUNK of item 100") == (100, 0, 0),
