@@ -38,6 +38,16 @@ G_BEGIN_DECLS
 
 #define BF_CODING_N_MAX 16
 
+/* What a receiver buffers of chunks it cannot rebuild yet (fewer than k
+ * distinct shares received: "partial" chunks), and so what a sender stays
+ * within (man/braidfs-protocol.7, CODED CHUNKS): at most
+ * BF_CODING_PARTIAL_CHUNKS partial chunks per item, and at most
+ * BF_CODING_PARTIAL_BYTES of buffered shares per session. An item whose
+ * single partial chunk could exceed the bytes ((k - 1) shares of a full
+ * chunk) is refused at ITEM_OPEN. */
+#define BF_CODING_PARTIAL_CHUNKS 256
+#define BF_CODING_PARTIAL_BYTES (64u * 1024 * 1024)
+
 typedef struct {
   uint8_t kind;  /* BfCoding */
   uint8_t k;     /* shares needed to rebuild a chunk */
