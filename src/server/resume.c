@@ -3,11 +3,16 @@
  * Next to an item's data (tmp/<id>.part) the server keeps one record,
  * tmp/<id>.rec, written with a few pwrites and never renamed (small files
  * pay for every metadata operation):
- *   [0, 8192)      ITEM_OPEN's fields and the name, written before OPENED
+ *   [0, 8192)      ITEM_OPEN's fields and the name, written before OPENED;
+ *                  for a coded item (shamir, rs) coding, k, n at 8188
+ *                  (absent, i.e. zeros, for stripe)
  *   [8192, 8320)   ITEM_CLOSE's fields, once it arrives
  *   [12288, ...)   8 bytes per chunk on disk: u32 length, u32 total_chunks
  *                  as its CHUNK carried them (0, 0 = not here), written
- *                  after the data and before the CHUNK_ACK
+ *                  after the data and before the CHUNK_ACK; a coded
+ *                  chunk only once rebuilt (its buffered shares are lost
+ *                  with the process: the client re-sends every share of a
+ *                  chunk with fewer than k acknowledged)
  * and tmp/max_id, a u64: the highest item id the session ever opened,
  * written before the item is created. None is fsynced: they must survive
  * the process being killed, whose writes the kernel keeps; after a power
@@ -31,13 +36,14 @@
 #define OPEN_OFF 0
 #define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
                                   digest_alg 1, name_len 2 */
+#define CODING_OFF 8188       /* coding, k, n */
 #define CLOSE_OFF 8192
 #define CLOSE_LEN 66           /* set 1, total 4, size 8, alg 1, digest 32,
                                   mode 4, mtime 12, pad 4 */
 #define MAP_OFF 12288
 #define MAP_ENTRY 8
 
-G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX <= CLOSE_OFF);
+G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX <= CODING_OFF);
 
 static void
 item_file(char *out, size_t size, uint64_t id, const char *ext)
@@ -101,8 +107,13 @@ bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o)
   memcpy(p, it->name, nlen);
   item_file(name, sizeof name, it->id, "rec");
   it->map_fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  return it->map_fd >= 0 &&
-         pwrite_all(it->map_fd, buf, OPEN_FIXED + nlen, OPEN_OFF);
+  if (it->map_fd < 0 ||
+      !pwrite_all(it->map_fd, buf, OPEN_FIXED + nlen, OPEN_OFF))
+    return FALSE;
+  /* stripe leaves it out: one write less per small item */
+  uint8_t coding[3] = { o->coding, o->coding_k, o->coding_n };
+  return o->coding == BF_CODING_STRIPE ||
+         pwrite_all(it->map_fd, coding, sizeof coding, CODING_OFF);
 }
 
 int
@@ -159,6 +170,7 @@ typedef struct {
   int64_t mtime_sec;
   uint32_t mtime_nsec;
   uint8_t digest_alg;
+  BfCodingSpec coding;
   char *name;
   gboolean closed;
   BfItemClose close;
@@ -175,7 +187,7 @@ rec_clear(BfdRec *r)
 static gboolean
 read_rec(int fd, uint64_t id, BfdRec *r)
 {
-  uint8_t buf[OPEN_FIXED + BF_NAME_MAX], cbuf[CLOSE_LEN];
+  uint8_t buf[OPEN_FIXED + BF_NAME_MAX], cbuf[CLOSE_LEN], coding[3];
   const uint8_t *p = buf + 8;
   ssize_t n = pread(fd, buf, sizeof buf, OPEN_OFF);
 
@@ -193,6 +205,13 @@ read_rec(int fd, uint64_t id, BfdRec *r)
       r->chunk_size > BF_CHUNK_MAX ||
       (r->digest_alg != BF_DIGEST_SHA256 && r->digest_alg != BF_DIGEST_BLAKE2B_256))
     return FALSE;
+  r->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
+  if (pread(fd, coding, sizeof coding, CODING_OFF) == sizeof coding &&
+      coding[0] != BF_CODING_STRIPE) {
+    r->coding = (BfCodingSpec){ coding[0], coding[1], coding[2] };
+    if (!bf_coding_check(&r->coding, NULL))
+      return FALSE;
+  }
   r->name = g_strndup((const char *)p, nlen);
   if (pread(fd, cbuf, sizeof cbuf, CLOSE_OFF) == sizeof cbuf && cbuf[0] == 1) {
     p = cbuf + 1;
@@ -271,6 +290,9 @@ rebuild(BfdSession *s, uint64_t id, int rec_fd, BfdRec *r)
   it->mtime_sec = r->mtime_sec;
   it->mtime_nsec = r->mtime_nsec;
   it->asm_ = bf_assembler_new(r->chunk_size, s->srv->limits.max_item_size);
+  it->coding = r->coding;
+  if (r->coding.kind != BF_CODING_STRIPE)
+    it->shares = bfd_shares_new(&r->coding, r->chunk_size, &s->partial_bytes);
   it->digest = bf_digest_new(r->digest_alg);
   it->fd = openat(s->tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
   if (it->fd < 0 || !replay_map(it))

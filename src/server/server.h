@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "braidfs/assembler.h"
+#include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
 #include "braidfs/wire.h"
@@ -23,6 +24,7 @@ typedef struct {
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
+typedef struct BfdShares BfdShares;
 
 /* One accepted connection. The counters are protected by the session lock
  * once the path is attached. */
@@ -33,6 +35,8 @@ typedef struct {
   BfdSession *sess;
   uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
   size_t scratch_len;
+  uint8_t *rebuilt;      /* a coded chunk rebuilt from its shares */
+  size_t rebuilt_len;
   unsigned index;        /* the client's path number */
   char *local;           /* our address it reached */
   uint64_t bytes;        /* chunk payload received */
@@ -82,6 +86,8 @@ struct BfdSession {
   uint64_t bytes_stored;
   gint64 last_activity;
   gboolean removed;          /* rmdir'ed: no new paths */
+  gint partial_bytes;        /* shares buffered by its items (atomic; see
+                                shares.c) */
 };
 
 /* An item being rebuilt in tmp/ until it is complete and verified. */
@@ -94,6 +100,8 @@ struct BfdItem {
   int map_fd;                /* tmp/<id>.rec (see resume.c) */
   GMutex lock;               /* protects everything below */
   BfAssembler *asm_;
+  BfCodingSpec coding;       /* from ITEM_OPEN */
+  BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
   uint8_t want[BF_DIGEST_LEN];
@@ -124,12 +132,37 @@ int bfd_errno_status(int err);
 /* resume.c: partial items that survive a restart. */
 void bfd_resume_note_id(BfdSession *s, uint64_t id);
 gboolean bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+/* Records a chunk once its bytes are written (for a coded item: once it is
+ * rebuilt, never for a share alone). */
 int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
                      uint32_t total);
 gboolean bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c);
 /* Deletes the item's files in tmp/ (its data too, if still there). */
 void bfd_resume_forget(BfdSession *s, BfdItem *it);
 void bfd_resume_load(BfdSession *s);
+
+/* shares.c: chunks of coded items (shamir, rs) waiting for their k-th
+ * share. Called with the item's lock held. */
+typedef enum {
+  BFD_SHARE_ERROR,    /* *error set, its code a BfStatus (PROTOCOL, LIMIT)
+                         in BFD_SHARES_ERROR, else PROTOCOL */
+  BFD_SHARE_KEPT,     /* buffered: fewer than k so far */
+  BFD_SHARE_AGAIN,    /* an identical repeat of a buffered share */
+  BFD_SHARE_REBUILT,  /* the k-th: out holds the chunk */
+} BfdShareResult;
+#define BFD_SHARES_ERROR (bfd_shares_error_quark())
+GQuark bfd_shares_error_quark(void);
+/* session_bytes: the session's count of buffered share bytes; it must
+ * outlive the object (the session outlives its items). */
+BfdShares *bfd_shares_new(const BfCodingSpec *spec, uint32_t chunk_size,
+                          gint *session_bytes);
+void bfd_shares_free(BfdShares *sh);
+/* A share of a chunk the caller checked against the item (not rebuilt
+ * yet, chunk_len from the share's length and pad, at most a full chunk);
+ * out has room for chunk_len bytes. */
+BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
+                              size_t chunk_len, uint8_t *out, GError **error);
+guint bfd_shares_partial(const BfdShares *sh);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);

@@ -102,6 +102,7 @@ bfd_item_unref(BfdItem *it)
   if (it->map_fd >= 0)
     close(it->map_fd);
   bf_assembler_free(it->asm_);
+  bfd_shares_free(it->shares);
   bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
   g_free(it->name);
@@ -189,6 +190,7 @@ path_unref(BfdPath *p)
     return;
   bf_conn_free(p->conn);
   g_free(p->scratch);
+  g_free(p->rebuilt);
   g_free(p->local);
   g_free(p);
 }
@@ -361,9 +363,13 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
 
-  if (o->coding != BF_CODING_STRIPE)
-    return open_refused(p, o->item_id, BF_ST_PROTOCOL,
-                        "this server supports only coding=stripe");
+  BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
+  /* One partial chunk must fit the session's share buffer (coding.h). */
+  if ((size_t)(coding.k - 1) * bf_coding_share_len(&coding, o->chunk_size) >
+      BF_CODING_PARTIAL_BYTES)
+    return open_refused(p, o->item_id, BF_ST_LIMIT, "chunk_size too large "
+                        "for this coding: (coding_k - 1) shares of a chunk "
+                        "must fit in 64 MiB");
   if (open_items >= p->srv->limits.max_open_items) {
     g_warning("session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
               "flight (max_open_items)", s->dirname, o->item_id,
@@ -383,6 +389,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part",
              o->item_id);
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
+  it->coding = coding;
+  if (coding.kind != BF_CODING_STRIPE)
+    it->shares = bfd_shares_new(&coding, o->chunk_size, &s->partial_bytes);
   it->digest = bf_digest_new(o->digest_alg);
   it->fd = fd = openat(s->tmp_fd, it->tmpname,
                        O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -618,14 +627,117 @@ send_chunk_ack(BfdPath *p, const BfChunk *c)
   return bf_conn_send(p->conn, &m, NULL);
 }
 
+static uint8_t *
+rebuilt_buf(BfdPath *p, size_t len)
+{
+  if (p->rebuilt_len < len) {
+    g_free(p->rebuilt);
+    p->rebuilt = g_malloc(len);
+    p->rebuilt_len = len;
+  }
+  return p->rebuilt;
+}
+
+/* Writes a new chunk (checked against the item) at off, records it for a
+ * restart, feeds the digest and hands a complete item over. Called with
+ * it->lock held; an I/O error fails the item (*failed, *status, *msg). */
+static void
+store_chunk(BfdPath *p, BfdItem *it, const BfChunk *c, const uint8_t *data,
+            uint32_t len, uint64_t off, gboolean *failed, uint8_t *status,
+            char **msg)
+{
+  int err = pwrite_full(it->fd, data, len, off);
+
+  if (err == 0)
+    err = bfd_resume_chunk(it, c->chunk_id, len, c->total_chunks);
+  if (err == 0) {
+    bf_assembler_mark(it->asm_, c->chunk_id, len);
+    if (!hash_forward(p, it, c->chunk_id, data))
+      err = errno ? errno : EIO;
+  }
+  if (err != 0) {
+    it->finished = *failed = TRUE;
+    *status = (uint8_t)bfd_errno_status(err);
+    *msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
+    bfd_resume_forget(p->sess, it);
+  } else if (bf_assembler_complete(it->asm_)) {
+    hand_to_finalizer(p->sess, it);
+  }
+}
+
+/* A CHUNK of a stripe item: the chunk itself. Called with it->lock held;
+ * FALSE when the path must close. */
+static gboolean
+on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
+                uint8_t *status, char **msg)
+{
+  g_autoptr(GError) error = NULL;
+  uint64_t off;
+  gboolean dup;
+
+  if (c->share_index != 0 || c->pad != 0)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "with share_index %u, pad %u under coding stripe", it->id,
+                  c->chunk_id, c->share_index, c->pad);
+  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                          c->payload_len, &off, &dup, &error))
+    return asm_failure(p, it, error, failed, status, msg);
+  if (dup) {
+    uint8_t *old = scratch(p, c->payload_len);
+    if (!pread_full(it->fd, old, c->payload_len, off) ||
+        bf_crc32c(old, c->payload_len) != c->crc32c)
+      return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
+                    ": chunk %u resent with different bytes", c->item_id,
+                    c->chunk_id);
+    return TRUE;
+  }
+  store_chunk(p, it, c, c->payload, c->payload_len, off, failed, status, msg);
+  return TRUE;
+}
+
+/* A CHUNK of a shamir or rs item: one share of a chunk. The k-th distinct
+ * share rebuilds the chunk, which is then stored like a stripe chunk;
+ * shares after that are acknowledged and ignored. Called with it->lock
+ * held; FALSE when the path must close. */
+static gboolean
+on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
+                uint8_t *status, char **msg)
+{
+  g_autoptr(GError) error = NULL;
+  size_t len;
+  uint64_t off;
+  gboolean dup;
+
+  if (!bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u: "
+                  "%s", it->id, c->chunk_id, error->message);
+  /* The rebuilt length is checked before anything is buffered; len stays
+   * below 2^32 (16 shares of at most BF_CHUNK_MAX). */
+  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                          (uint32_t)len, &off, &dup, &error))
+    return asm_failure(p, it, error, failed, status, msg);
+  if (dup)
+    return TRUE;
+  uint8_t *out = rebuilt_buf(p, len);
+  switch (bfd_shares_add(it->shares, c, len, out, &error)) {
+  case BFD_SHARE_ERROR:
+    return refuse(p, error->domain == BFD_SHARES_ERROR ? (uint8_t)error->code
+                                                       : BF_ST_PROTOCOL,
+                  "item %" G_GUINT64_FORMAT ": %s", it->id, error->message);
+  case BFD_SHARE_REBUILT:
+    store_chunk(p, it, c, out, (uint32_t)len, off, failed, status, msg);
+    return TRUE;
+  default:
+    return TRUE;
+  }
+}
+
 static gboolean
 on_chunk(BfdPath *p, const BfChunk *c)
 {
-  g_autoptr(GError) error = NULL;
   gboolean gone;
   BfdItem *it = session_item(p->sess, c->item_id, &gone);
-  uint64_t off;
-  gboolean dup, ok = TRUE, failed = FALSE;
+  gboolean ok = TRUE, failed = FALSE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
 
@@ -640,36 +752,12 @@ on_chunk(BfdPath *p, const BfChunk *c)
                   ": CRC32C mismatch", c->chunk_id, c->item_id);
   }
   g_mutex_lock(&it->lock);
-  if (it->finished) {
-    /* Failed (already reported) or being stored: a re-sent copy. */
-  } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
-                                 c->payload_len, &off, &dup, &error)) {
-    ok = asm_failure(p, it, error, &failed, &status, &msg);
-  } else if (dup) {
-    uint8_t *old = scratch(p, c->payload_len);
-    if (!pread_full(it->fd, old, c->payload_len, off) ||
-        bf_crc32c(old, c->payload_len) != c->crc32c)
-      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
-                  ": chunk %u resent with different bytes", c->item_id,
-                  c->chunk_id);
-  } else {
-    int err = pwrite_full(it->fd, c->payload, c->payload_len, off);
-    if (err == 0)
-      err = bfd_resume_chunk(it, c->chunk_id, c->payload_len, c->total_chunks);
-    if (err == 0) {
-      bf_assembler_mark(it->asm_, c->chunk_id, c->payload_len);
-      if (!hash_forward(p, it, c->chunk_id, c->payload))
-        err = errno ? errno : EIO;
-    }
-    if (err != 0) {
-      it->finished = failed = TRUE;
-      status = (uint8_t)bfd_errno_status(err);
-      msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-      bfd_resume_forget(p->sess, it);
-    } else if (bf_assembler_complete(it->asm_)) {
-      hand_to_finalizer(p->sess, it);
-    }
-  }
+  /* A finished item (failed and reported, or being stored) takes any
+   * re-sent copy silently. */
+  if (!it->finished)
+    ok = it->shares != NULL
+             ? on_share_locked(p, it, c, &failed, &status, &msg)
+             : on_plain_locked(p, it, c, &failed, &status, &msg);
   g_mutex_unlock(&it->lock);
   if (ok)
     ok = send_chunk_ack(p, c);
