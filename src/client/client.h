@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
 #include "braidfs/sched.h"
@@ -29,6 +30,7 @@ typedef struct {
   uint32_t chunk_size;
   uint32_t window;            /* unacknowledged chunks per path */
   BfSchedKind sched;
+  BfCodingSpec coding;        /* stripe, or shares on distinct paths */
   char *label;
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */

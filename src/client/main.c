@@ -27,6 +27,7 @@ typedef struct {
   unsigned timeout;
   char *stall;
   char *spool;
+  char *coding;
   int show_help, show_version, debug, foreground;
 } Opts;
 
@@ -43,6 +44,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("timeout=%u", timeout),
   OPT("stall=%s", stall),
   OPT("spool=%s", spool),
+  OPT("coding=%s", coding),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
   FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -98,6 +100,10 @@ usage(void)
          "                           repeatable, replaces paths=N\n"
          "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 256K)\n"
          "    -o scheduler=dynamic|rr  chunk placement (default dynamic)\n"
+         "    -o coding=stripe|shamir:K/N|rs:K/N  each chunk whole on one path\n"
+         "                           (default), or as N shares on N distinct paths,\n"
+         "                           any K of which rebuild it (shamir: fewer than\n"
+         "                           K reveal nothing; rs: N-K paths may die)\n"
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
          "    -o delivery=close      close(2) returns once the server stored the file\n"
          "    -o delivery=async      close(2) returns once the spool holds the file;\n"
@@ -161,6 +167,17 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
                 "scheduler=%s: use dynamic or rr", o->scheduler);
     return FALSE;
   }
+  cfg->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
+  if (o->coding && !bf_coding_parse(o->coding, &cfg->coding, error))
+    return FALSE;
+  if (cfg->coding.n > cfg->n_paths) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "coding=%s sends every chunk as %u shares on %u distinct "
+                "paths, and there are %u (use paths=%u or more, or one path= "
+                "per link)", o->coding, cfg->coding.n, cfg->coding.n,
+                cfg->n_paths, cfg->coding.n);
+    return FALSE;
+  }
   if (o->delivery && strcmp(o->delivery, "close") != 0 &&
       strcmp(o->delivery, "async") != 0) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -220,6 +237,7 @@ opts_clear(Opts *o)
   g_free(o->label);
   g_free(o->stall);
   g_free(o->spool);
+  g_free(o->coding);
 }
 
 /* delivery=async: the spool says which session to join, if any. */

@@ -228,15 +228,32 @@ resync(BfcSession *s)
 
 /* ---- waiting ------------------------------------------------------------ */
 
+unsigned
+bfc_paths_up_locked(BfcSession *s)
+{
+  unsigned up = 0;
+
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    up += s->paths[i].state == BFC_PATH_UP;
+  return up;
+}
+
 gboolean
 bfc_session_wait_locked(BfcSession *s)
 {
   gint64 now = g_get_monotonic_time();
+  gint64 limit = (gint64)s->cfg.timeout_s * G_USEC_PER_SEC;
 
   if (s->stopping)
     return FALSE;
-  if (s->down_since != 0 &&
-      now - s->down_since >= (gint64)s->cfg.timeout_s * G_USEC_PER_SEC)
+  if (s->down_since != 0 && now - s->down_since >= limit)
+    return FALSE;
+  /* Coded chunks need k paths: fewer for the timeout fails like none. */
+  if (bfc_paths_up_locked(s) >= s->cfg.coding.k)
+    s->short_since = 0;
+  else if (s->short_since == 0)
+    s->short_since = now;
+  else if (now - s->short_since >= limit)
     return FALSE;
   g_cond_wait_until(&s->cond, &s->lock, now + G_USEC_PER_SEC / 4);
   return TRUE;
@@ -287,7 +304,7 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
       c = l->data;
       ahead += c->len;
       double late = eta(q, ahead, now) - mine - c->len / me->load.rate;
-      if (c->twin == NULL && c->item->close_sent &&
+      if (c->twin == NULL && c->coded == NULL && c->item->close_sent &&
           c->item->state == BFC_ITEM_OPEN && late > best_late) {
         best = c;
         best_late = late;
@@ -315,25 +332,36 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
 static BfcChunk *
 next_chunk_locked(BfcSession *s, BfcPath *p)
 {
-  BfcChunk *c = g_queue_pop_head(&p->queue);
+  BfcChunk *c;
 
-  if (c != NULL || p->load.inflight >= s->cfg.window)
-    return c;
+  /* Shares of a chunk the server has rebuilt are not needed any more. */
+  while ((c = g_queue_pop_head(&p->queue)) != NULL) {
+    if (c->coded == NULL || !c->coded->done)
+      return c;
+    unload_locked(p, c);
+    bfc_chunk_free_locked(s, c);
+  }
+  if (p->load.inflight >= s->cfg.window)
+    return NULL;
   for (GList *l = s->resend.head, *next; l != NULL; l = next) {
     next = l->next;
     c = l->data;
     if (c->settled || c->item->state == BFC_ITEM_FAILED ||
-        c->item->state == BFC_ITEM_STORED) {
+        c->item->state == BFC_ITEM_STORED || (c->coded && c->coded->done)) {
       g_queue_delete_link(&s->resend, l);
       bfc_chunk_free_locked(s, c);
       continue;
     }
-    if (!bfc_chunk_allowed_locked(s, c->item, p->index))
+    if (!bfc_chunk_allowed_locked(s, c->item, p->index) ||
+        !bfc_share_fits(c, p->index))
       continue;
     g_queue_delete_link(&s->resend, l);
     p->load.inflight++;
     p->load.inflight_bytes += c->len;
-    p->resent++;
+    if (c->coded != NULL)
+      c->coded->seen[p->index] |= 1u << c->share;
+    if (c->from_lost)
+      p->resent++;
     return c;
   }
   c = tail_copy_locked(s, p);
@@ -395,6 +423,8 @@ path_tx(gpointer data)
 
     m.u.chunk.chunk_id = c->id;
     m.u.chunk.total_chunks = c->total;
+    m.u.chunk.share_index = c->share;
+    m.u.chunk.pad = c->pad;
     m.u.chunk.crc32c = c->crc;
     m.u.chunk.payload = c->data;
     m.u.chunk.payload_len = c->len;
@@ -412,6 +442,29 @@ path_tx(gpointer data)
 
 /* ---- receiving ---------------------------------------------------------- */
 
+/* An acknowledged share is held until its chunk is done (k distinct
+ * shares acknowledged). TRUE if c is kept. Lock held. */
+static gboolean
+coded_ack_locked(BfcSession *s, BfcChunk *c)
+{
+  BfcCoded *cd = c->coded;
+  uint32_t bit;
+
+  if (cd == NULL || cd->done)
+    return FALSE;
+  bit = 1u << c->share;
+  if (cd->acked_mask & bit)
+    return FALSE;   /* a repeat of a share held already */
+  cd->acked_mask |= bit;
+  if (++cd->acked < cd->k) {
+    cd->held[c->share] = c;
+    return TRUE;
+  }
+  bfc_coded_done_locked(s, cd);
+  bfc_chunk_free_locked(s, c);   /* after: c's reference keeps cd alive */
+  return TRUE;
+}
+
 static gboolean
 on_chunk_ack(BfcPath *p, const BfChunkAck *a)
 {
@@ -421,7 +474,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
   g_mutex_lock(&s->lock);
   for (GList *l = p->inflight.head; l != NULL; l = l->next) {
     BfcChunk *c = l->data;
-    if (c->item->id == a->item_id && c->id == a->chunk_id) {
+    if (c->item->id == a->item_id && c->id == a->chunk_id &&
+        c->share == a->share_index) {
       g_queue_delete_link(&p->inflight, l);
       unload_locked(p, c);
       p->bytes_acked += c->len;
@@ -429,7 +483,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
       p->last_ack = g_get_monotonic_time();
       if (c->twin != NULL)
         c->twin->settled = TRUE;
-      bfc_chunk_free_locked(s, c);
+      if (!coded_ack_locked(s, c))
+        bfc_chunk_free_locked(s, c);
       found = TRUE;
       break;
     }
@@ -685,10 +740,11 @@ path_down(BfcPath *p, BfConn *conn, const char *why)
   while ((c = g_queue_pop_head(&p->inflight)) != NULL ||
          (c = g_queue_pop_head(&p->queue)) != NULL) {
     c->sent_at = 0;
-    if (c->settled) {
+    if (c->settled || (c->coded && c->coded->done)) {
       bfc_chunk_free_locked(s, c);
       continue;
     }
+    c->from_lost = TRUE;
     g_queue_push_tail(&s->resend, c);
     moved++;
   }
@@ -752,6 +808,18 @@ server_restarted_locked(BfcSession *s, uint64_t instance)
     it->open_sent = FALSE;
     it->resuming = TRUE;
     n++;
+  }
+  /* It kept only rebuilt chunks: every share of the others goes again. */
+  for (GList *l = s->coded_open.head; l != NULL; l = l->next) {
+    BfcCoded *cd = l->data;
+    for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++) {
+      if (cd->held[i] == NULL)
+        continue;
+      cd->held[i]->from_lost = TRUE;
+      g_queue_push_tail(&s->resend, g_steal_pointer(&cd->held[i]));
+    }
+    cd->acked = 0;
+    cd->acked_mask = 0;
   }
   g_message("server %s restarted: resuming %u files in flight", s->server, n);
   g_cond_broadcast(&s->cond);
@@ -1119,5 +1187,7 @@ bfc_paths_stop(BfcSession *s)
     drain_locked(s, &s->paths[i].inflight);
   }
   drain_locked(s, &s->resend);
+  while (!g_queue_is_empty(&s->coded_open))
+    bfc_coded_done_locked(s, g_queue_peek_head(&s->coded_open));
   g_mutex_unlock(&s->lock);
 }

@@ -64,11 +64,52 @@ bfc_pool_put_locked(BfcSession *s, uint8_t *buf)
     g_free(buf);
 }
 
+/* A coded chunk no longer counts in what the server may buffer. */
+static void
+coded_settle_locked(BfcSession *s, BfcCoded *cd)
+{
+  if (cd->link == NULL)
+    return;
+  g_queue_delete_link(&s->coded_open, cd->link);
+  cd->link = NULL;
+  s->partial_bytes -= cd->cost;
+  g_cond_broadcast(&s->cond);
+}
+
+static void
+coded_unref_locked(BfcSession *s, BfcCoded *cd)
+{
+  if (--cd->refs > 0)
+    return;
+  coded_settle_locked(s, cd);
+  g_free(cd);
+}
+
+void
+bfc_coded_done_locked(BfcSession *s, BfcCoded *cd)
+{
+  cd->done = TRUE;
+  cd->refs++;   /* freeing the held shares must not free cd under us */
+  coded_settle_locked(s, cd);
+  for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++)
+    if (cd->held[i] != NULL)
+      bfc_chunk_free_locked(s, g_steal_pointer(&cd->held[i]));
+  coded_unref_locked(s, cd);
+}
+
+gboolean
+bfc_share_fits(const BfcChunk *c, unsigned p)
+{
+  return c->coded == NULL || (c->coded->seen[p] & ~(1u << c->share)) == 0;
+}
+
 void
 bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
 {
   if (c->twin != NULL)
     c->twin->twin = NULL;
+  if (c->coded != NULL)
+    coded_unref_locked(s, c->coded);
   bfc_pool_put_locked(s, c->data);
   bfc_item_unref(c->item);
   g_free(c);
@@ -115,8 +156,16 @@ bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why)
 static char *
 all_down_message(BfcSession *s)
 {
+  unsigned up = bfc_paths_up_locked(s);
+
   if (s->stopping)
     return g_strdup("the outbox is being unmounted");
+  if (up > 0)
+    return g_strdup_printf("coding=%s needs %u paths up, and only %u of the "
+                           "%u paths to server %s have worked for %u s (see "
+                           ".braidfs/paths in the mount)",
+                           bf_coding_str(&s->cfg.coding), s->cfg.coding.k, up,
+                           s->cfg.n_paths, s->server, s->cfg.timeout_s);
   return g_strdup_printf("no path to server %s has worked for %u s (all %u "
                          "paths down; see .braidfs/paths in the mount)", s->server,
                          s->cfg.timeout_s, s->cfg.n_paths);
@@ -136,8 +185,9 @@ bfc_item_send_open(BfcSession *s, BfcItem *it)
   m.u.item_open.mode = it->mode;
   m.u.item_open.mtime_sec = it->mtime.tv_sec;
   m.u.item_open.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
-  m.u.item_open.coding = BF_CODING_STRIPE;
-  m.u.item_open.coding_k = m.u.item_open.coding_n = 1;
+  m.u.item_open.coding = s->cfg.coding.kind;
+  m.u.item_open.coding_k = s->cfg.coding.k;
+  m.u.item_open.coding_n = s->cfg.coding.n;
   m.u.item_open.digest_alg = bf_digest_alg(it->digest);
   m.u.item_open.name.data = (const uint8_t *)it->name;
   m.u.item_open.name.len = (uint16_t)strlen(it->name);
@@ -361,24 +411,158 @@ submit(BfcSession *s, BfcChunk *c)
   return 0;
 }
 
+/* ---- coded chunks ------------------------------------------------------- */
+
+/* One coder per writing thread: it keeps scratch buffers and tables. The
+ * session's coding is the process's (one session per mount). */
+static GPrivate coder_key = G_PRIVATE_INIT((GDestroyNotify)bf_coder_free);
+
+static BfCoder *
+thread_coder(BfcSession *s)
+{
+  BfCoder *c = g_private_get(&coder_key);
+
+  if (c == NULL) {
+    c = bf_coder_new(&s->cfg.coding);
+    g_private_set(&coder_key, c);
+  }
+  return c;
+}
+
+/* Tries to place the shares on distinct paths with room: TRUE once at
+ * least k of them are queued (the others wait in the resend queue for a
+ * path that carries no share of this chunk). Lock held. */
+static gboolean
+place_shares_locked(BfcSession *s, BfcItem *it, BfcChunk **sh, unsigned n)
+{
+  BfPathLoad loads[BFC_MAX_PATHS];
+  int pick[BF_CODING_N_MAX];
+  unsigned got = 0, k = s->cfg.coding.k;
+  BfcCoded *cd = sh[0]->coded;
+
+  if (!g_queue_is_empty(&s->coded_open) &&
+      (g_queue_get_length(&s->coded_open) >= BF_CODING_PARTIAL_CHUNKS ||
+       s->partial_bytes + cd->cost > BF_CODING_PARTIAL_BYTES))
+    return FALSE;   /* the server's buffer of partial chunks is full */
+  load_snapshot_locked(s, it, loads);
+  while (got < n) {
+    int p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
+                          sh[0]->id + got, sh[0]->len);
+    if (p < 0)
+      break;
+    pick[got++] = p;
+    loads[p].alive = FALSE;   /* one share per path */
+  }
+  if (got < k)
+    return FALSE;
+  for (unsigned i = 0; i < n; i++) {
+    if (i < got) {
+      cd->seen[pick[i]] |= 1u << sh[i]->share;
+      bfc_path_queue_locked(&s->paths[pick[i]], sh[i]);
+    } else {
+      g_queue_push_tail(&s->resend, sh[i]);
+    }
+  }
+  g_queue_push_tail(&s->coded_open, cd);
+  cd->link = s->coded_open.tail;
+  s->partial_bytes += cd->cost;
+  return TRUE;
+}
+
+/* Cuts a chunk into shares (coding shamir or rs) and queues them. */
+static int
+submit_coded(BfcSession *s, BfcItem *it, uint32_t id, uint32_t total,
+             const uint8_t *data, uint32_t len)
+{
+  const BfCodingSpec *spec = &s->cfg.coding;
+  uint32_t slen = (uint32_t)bf_coding_share_len(spec, len);
+  uint8_t *bufs[BF_CODING_N_MAX];
+  BfcChunk *sh[BF_CODING_N_MAX];
+  BfcCoded *cd = g_new0(BfcCoded, 1);
+  gboolean placed = FALSE;
+
+  for (unsigned i = 0; i < spec->n; i++)
+    bufs[i] = pool_get(s);
+  bf_coder_encode(thread_coder(s), data, len, bufs);
+  cd->k = spec->k;
+  cd->refs = spec->n;
+  cd->cost = (uint64_t)(spec->k - 1) * slen;
+  for (unsigned i = 0; i < spec->n; i++) {
+    BfcChunk *c = sh[i] = g_new0(BfcChunk, 1);
+    c->item = bfc_item_ref(it);
+    c->id = id;
+    c->total = total;
+    c->len = slen;
+    c->pad = bf_coding_pad(spec, len);
+    c->share = (uint8_t)i;
+    c->data = bufs[i];
+    c->crc = bf_crc32c(c->data, slen);
+    c->coded = cd;
+  }
+  g_mutex_lock(&s->lock);
+  for (;;) {
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+      break;
+    }
+    if (it->state == BFC_ITEM_FAILED)
+      break;
+    if ((placed = place_shares_locked(s, it, sh, spec->n)))
+      break;
+    if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
+      break;
+    }
+  }
+  if (!placed) {
+    int err = bfc_status_errno(it->status);
+    for (unsigned i = 0; i < spec->n; i++)
+      bfc_chunk_free_locked(s, sh[i]);
+    g_mutex_unlock(&s->lock);
+    return -(err ? err : EIO);
+  }
+  g_mutex_unlock(&s->lock);
+  return 0;
+}
+
+/* Sends chunk id of the item: data is taken over (a pool buffer) when the
+ * chunk travels as it is, copied into shares when it is coded. */
+static int
+submit_data(BfcItem *it, uint32_t id, uint32_t total, uint8_t *data,
+            uint32_t len)
+{
+  BfcSession *s = it->sess;
+  BfcChunk *c;
+
+  if (s->cfg.coding.kind != BF_CODING_STRIPE) {
+    int rc = submit_coded(s, it, id, total, data, len);
+    g_mutex_lock(&s->lock);
+    bfc_pool_put_locked(s, data);
+    g_mutex_unlock(&s->lock);
+    return rc;
+  }
+  c = g_new0(BfcChunk, 1);
+  c->item = bfc_item_ref(it);
+  c->id = id;
+  c->total = total;
+  c->len = len;
+  c->data = data;
+  c->crc = bf_crc32c(c->data, c->len);
+  return submit(s, c);
+}
+
 /* Hands the filled buffer over as chunk next_chunk. Called with wlock. */
 static int
 emit(BfcItem *it, uint32_t total)
 {
-  BfcSession *s = it->sess;
-  BfcChunk *c = g_new0(BfcChunk, 1);
+  uint8_t *data = it->buf;
+  uint32_t len = it->fill;
 
-  c->item = bfc_item_ref(it);
-  c->id = it->next_chunk;
-  c->total = total;
-  c->len = it->fill;
-  c->data = it->buf;
-  bf_digest_update(it->digest, c->data, c->len);
-  c->crc = bf_crc32c(c->data, c->len);
-  it->buf = pool_get(s);
+  bf_digest_update(it->digest, data, len);
+  it->buf = pool_get(it->sess);
   it->fill = 0;
-  it->next_chunk++;
-  return submit(s, c);
+  return submit_data(it, it->next_chunk++, total, data, len);
 }
 
 static int
@@ -537,16 +721,10 @@ finish_writing(BfcItem *it)
    * file (see reopen). */
   tail = bf_digest_copy(it->digest);
   if (it->fill > 0) {
-    BfcChunk *c = g_new0(BfcChunk, 1);
-    c->item = bfc_item_ref(it);
-    c->id = it->next_chunk;
-    c->total = total;
-    c->len = it->fill;
-    c->data = pool_get(s);
-    memcpy(c->data, it->buf, it->fill);
-    bf_digest_update(tail, c->data, c->len);
-    c->crc = bf_crc32c(c->data, c->len);
-    if ((rc = submit(s, c)) < 0)
+    uint8_t *copy = pool_get(s);
+    memcpy(copy, it->buf, it->fill);
+    bf_digest_update(tail, copy, it->fill);
+    if ((rc = submit_data(it, it->next_chunk, total, copy, it->fill)) < 0)
       return rc;
   }
   cm.item_id = it->id;
