@@ -126,7 +126,7 @@ bfc_pending_commit(BfcDelivery *d, BfcPending *pd)
 
   if (pd->state != PD_WRITING)
     return 0;
-  rc = bfc_spool_file_commit(d->spool, pd->file);
+  rc = bfc_spool_file_commit(pd->file);
   if (rc < 0)
     g_warning("spool %s: cannot keep '%s': %s", bfc_spool_dir(d->spool),
               pd->name, g_strerror(-rc));

@@ -10,8 +10,9 @@
  *   SPOOL/failed/<seq>.item files the server refused for good
  *
  * A file is committed by close(2): its header (name, mode, mtime, size,
- * SHA-256 of the bytes) is written and the file fdatasync'd, and the first
- * time the directory too. A header is trusted only when its checksum and
+ * SHA-256 of the bytes) is written and the file fdatasync'd. Files are
+ * made ahead in batches, one directory fsync each, so that a close costs
+ * one sync. A header is trusted only when its checksum and
  * the digest of the bytes both match, so a crash at any point leaves either
  * the committed version or nothing the writer was told was kept. Private to
  * the client. */
@@ -28,7 +29,7 @@ typedef struct BfcSpool BfcSpool;
 typedef struct {
   uint64_t seq;               /* its file name in items/ */
   int fd;
-  gboolean committed;         /* the directory entry is durable */
+  gboolean committed;         /* a header was written: close(2) succeeded */
   /* the header's fields (written by commit and update) */
   char *name;
   uint32_t mode;
@@ -71,7 +72,7 @@ ssize_t bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
                             uint64_t off);
 uint64_t bfc_spool_file_size(BfcSpoolFile *f);
 /* Makes the file's bytes and header durable. */
-int bfc_spool_file_commit(BfcSpool *sp, BfcSpoolFile *f);
+int bfc_spool_file_commit(BfcSpoolFile *f);
 /* Rewrites the header after a change of name, mode or mtime; durable. */
 int bfc_spool_file_update(BfcSpoolFile *f);
 /* Records the id of a delivery attempt. Not synced: it guards against a

@@ -49,7 +49,7 @@ assert_eq 100 "$pending" "all 100 files wait in the spool"
 kill_daemon c1 KILL
 kill -CONT "$SPID"
 check "the spool holds 100 files on disk" \
-	test "$(find "$SPOOL/items" -name '*.item' | wc -l)" -eq 100
+	test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 100
 start_client c2 "$T/cli" label=spooled "spool=$SPOOL"
 check "the new mount shows the spooled files" test -e "$T/cli/one/f050.bin"
 check "the spool drains" wait_spool_empty "$T/cli" 60
@@ -73,7 +73,7 @@ done
 kill_daemon c2 KILL
 wait "$cpid" 2>/dev/null || true
 at_kill=$(($(session_field "$SESS" versions) - base))
-left=$(find "$SPOOL/items" -name '*.item' | wc -l)
+left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
 # the names in the spooled files' headers (see src/client/spool.c)
 python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
 import os, struct, sys
@@ -107,7 +107,7 @@ stop_daemon c3
 kill -CONT "$SPID"
 check "the client said what stays in the spool" \
 	grep -q "5 files not delivered yet stay in the spool" "$(daemon_log c3)"
-check "they are in the spool" test "$(find "$SPOOL/items" -name '*.item' | wc -l)" -eq 5
+check "they are in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 5
 start_client c4 "$T/cli" label=spooled "spool=$SPOOL"
 check "the spool drains" wait_spool_empty "$T/cli" 60
 check "the 5 arrived" diff -r "$T/src3" "$SESS/three"
@@ -124,7 +124,7 @@ kill -9 "$wpid" 2>/dev/null || true
 start_client c5 "$T/cli" label=spooled "spool=$SPOOL"
 check "the spool drains" wait_spool_empty "$T/cli" 60
 check "the unclosed file was not delivered" test ! -e "$SESS/never.bin"
-check "nor kept in the spool" test "$(find "$SPOOL/items" -name '*.item' | wc -l)" -eq 0
+check "nor kept in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 0
 
 note "5. one mount per spool"
 mkdir -p "$T/cli2"
