@@ -40,7 +40,7 @@ G_BEGIN_DECLS
 
 /* What a receiver buffers of chunks it cannot rebuild yet (fewer than k
  * distinct shares received: "partial" chunks), and so what a sender stays
- * within (man/braidfs-protocol.7, CODED CHUNKS): at most
+ * within (man/braidfs-protocol.7, "Coded chunks"): at most
  * BF_CODING_PARTIAL_CHUNKS partial chunks per item, and at most
  * BF_CODING_PARTIAL_BYTES of buffered shares per session. An item whose
  * single partial chunk could exceed the bytes ((k - 1) shares of a full

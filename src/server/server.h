@@ -162,7 +162,6 @@ void bfd_shares_free(BfdShares *sh);
  * out has room for chunk_len bytes. */
 BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
                               size_t chunk_len, uint8_t *out, GError **error);
-guint bfd_shares_partial(const BfdShares *sh);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);

@@ -89,12 +89,6 @@ bfd_shares_free(BfdShares *sh)
   g_free(sh);
 }
 
-guint
-bfd_shares_partial(const BfdShares *sh)
-{
-  return g_hash_table_size(sh->partial);
-}
-
 static gboolean
 shares_fail(GError **error, int status, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
