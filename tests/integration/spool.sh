@@ -6,8 +6,9 @@
 #     100 wait in the spool; the client is killed (-9), the server resumes,
 #     a new mount on the same spool delivers all 100, once each, into the
 #     session of the first mount
-#  2. the same with the server running: the kill lands while files are
-#     being delivered (some stored, some half sent, some not started)
+#  2. the kill lands while files are being delivered (some stored, some
+#     half sent, some not started: the server is frozen for a moment with
+#     deliveries under way while cp fills the spool)
 #  3. an unmount with files undelivered leaves them in the spool, says so,
 #     and the next mount delivers them
 #  4. a file whose writer was killed before close(2) is never delivered
@@ -65,12 +66,19 @@ mkdir "$T/cli/two"
 base=$(session_field "$SESS" versions)
 bg cp "$T/src2"/* "$T/cli/two/"
 cpid=$BG_LAST
-# c2 delivered part 1's 100; kill once 30 more of part 2 are stored
+# c2 delivered part 1's 100; once 30 more of part 2 are stored the server
+# freezes, with deliveries under way, while cp goes on filling the spool;
+# then the client is killed and the server thaws.
 deadline=$((SECONDS + $(tmo 60)))
 while (($(spool_field "$T/cli" delivered) < 130)) && ((SECONDS < deadline)); do
 	sleep 0.01
 done
+kill -STOP "$SPID"
+while (($(spool_field "$T/cli" pending) < 20)) && ((SECONDS < deadline)); do
+	sleep 0.01
+done
 kill_daemon c2 KILL
+kill -CONT "$SPID"
 wait "$cpid" 2>/dev/null || true
 at_kill=$(($(session_field "$SESS" versions) - base))
 left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
