@@ -182,6 +182,10 @@ main(int argc, char **argv)
     goto out;
   }
   bf_log_setup("braidfsd", o.debug);
+  if (!bfd_crash_setup(&error)) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
 

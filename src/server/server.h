@@ -23,6 +23,7 @@ typedef struct {
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
+typedef struct BfdResume BfdResume;
 
 /* One accepted connection. The counters are protected by the session lock
  * once the path is attached. */
@@ -75,6 +76,7 @@ struct BfdSession {
   gint64 detached_at;        /* monotonic time the last path left */
   GHashTable *ops_done;      /* op id -> status of recent operations */
   int max_id_fd;             /* tmp/max_id (see resume.c) */
+  BfdResume *resume;         /* answers kept across restarts (resume.c) */
   GQueue ops_order;
   GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
   uint64_t items_stored;
@@ -128,12 +130,23 @@ int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
 gboolean bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c);
 /* Deletes the item's files in tmp/ (its data too, if still there). */
 void bfd_resume_forget(BfdSession *s, BfdItem *it);
+void bfd_resume_init(BfdSession *s);
+void bfd_resume_free(BfdSession *s);
 void bfd_resume_load(BfdSession *s);
+void bfd_resume_note_verdict(BfdSession *s, uint64_t id, uint8_t stage,
+                             uint8_t status);
+gboolean bfd_resume_reopen_locked(BfdSession *s, uint64_t id);
+gboolean bfd_resume_op_start(BfdSession *s, uint64_t op_id);
+void bfd_resume_op_done(BfdSession *s, uint64_t op_id, int rc);
+int bfd_resume_op_redone(BfdSession *s, const BfOp *o, const char *name2,
+                         int rc);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);
+/* Remember an answer read back from the store (memory only). */
 void bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                                 uint8_t status);
+void bfd_session_record_op(BfdSession *s, uint64_t op_id, int rc);
 BfdSession *bfd_session_ref(BfdSession *s);
 void bfd_session_unref(BfdSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdSession, bfd_session_unref)
@@ -144,6 +157,30 @@ void bfd_server_start(BfdServer *srv);
 /* Stops accepting, closes every path and waits for their threads. */
 void bfd_server_stop(BfdServer *srv);
 void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
+
+/* crash.c: test-only fault injection (BRAIDFSD_CRASH_AFTER, braidfsd(8)) */
+typedef enum {
+  BFD_CRASH_FRAMES,        /* a frame read after the handshake, not acted on */
+  BFD_CRASH_MAX_ID,        /* item id recorded, nothing of the item yet */
+  BFD_CRASH_PART_CREATED,  /* tmp/<id>.part made, no record */
+  BFD_CRASH_REC_TORN,      /* half of the ITEM_OPEN record written */
+  BFD_CRASH_CHUNK_DATA,    /* chunk written, not yet in the chunk map */
+  BFD_CRASH_CHUNK_MAP,     /* chunk in the map, not yet acknowledged */
+  BFD_CRASH_CLOSE_TORN,    /* half of the ITEM_CLOSE record written */
+  BFD_CRASH_FSYNCED,       /* complete item fsynced, not renamed */
+  BFD_CRASH_RENAMED,       /* renamed into data/, directory not fsynced */
+  BFD_CRASH_DIR_SYNCED,    /* directory fsynced, verdict not yet recorded */
+  BFD_CRASH_REC_REMOVED,   /* verdict recorded, record deleted, STORED
+                              not sent */
+  BFD_CRASH_STORED_SENT,   /* STORED sent */
+  BFD_CRASH_OP_APPLIED,    /* an OP done, its OP_ACK not sent */
+  BFD_CRASH_N
+} BfdCrashPoint;
+gboolean bfd_crash_setup(GError **error);
+void bfd_crash_at(BfdCrashPoint pt);
+/* Writes half of buf and crashes, when pt is due. */
+void bfd_crash_torn(BfdCrashPoint pt, int fd, const void *buf, size_t len,
+                    off_t off);
 
 /* view.c */
 const struct fuse_operations *bfd_view_ops(void);

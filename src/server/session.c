@@ -62,6 +62,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
+  bfd_resume_free(s);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
        *fd != -2; fd++)
     if (*fd >= 0)
@@ -133,7 +134,7 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
 #define BFD_DONE_MAX 4096
 
 static void
-done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+done_insert_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
 {
   uint64_t *key;
 
@@ -145,6 +146,15 @@ done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
   g_queue_push_tail(&s->done_order, key);
   if (g_queue_get_length(&s->done_order) > BFD_DONE_MAX)
     g_hash_table_remove(s->done, g_queue_pop_head(&s->done_order));
+}
+
+/* Remembers a verdict, in the store too (resume.c) */
+static void
+done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+{
+  if (!g_hash_table_contains(s->done, &id))
+    bfd_resume_note_verdict(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
 }
 
 static gboolean
@@ -162,7 +172,7 @@ bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                            uint8_t status)
 {
   g_mutex_lock(&s->lock);
-  done_record_locked(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
   g_mutex_unlock(&s->lock);
 }
 
@@ -347,14 +357,16 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   /* Increasing ids let the server tell a late or repeated frame of an item
    * it has seen from one naming an item never opened. Even a refused id
    * counts as used: the chunks sent after it are acknowledged and dropped. */
-  if (o->item_id <= s->max_item_id) {
+  if (o->item_id <= s->max_item_id &&
+      !bfd_resume_reopen_locked(s, o->item_id)) {
     g_mutex_unlock(&s->lock);
     return open_again(p, o->item_id);
   }
-  s->max_item_id = o->item_id;
   /* Recorded before the item exists: after a restart, an id at or below
    * it is an item that was opened, never a new one. */
-  bfd_resume_note_id(s, o->item_id);
+  if (o->item_id > s->max_item_id)
+    bfd_resume_note_id(s, s->max_item_id = o->item_id);
+  bfd_crash_at(BFD_CRASH_MAX_ID);
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
 
@@ -486,7 +498,6 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
     *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
-    bfd_resume_forget(s, it);
     return BF_ST_CORRUPT;
   }
   ts[0].tv_sec = ts[1].tv_sec = it->mtime_sec;
@@ -494,13 +505,15 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   if (fchmod(it->fd, it->mode & 07777) < 0 || futimens(it->fd, ts) < 0 ||
       fsync(it->fd) < 0)
     goto fail_errno;
+  bfd_crash_at(BFD_CRASH_FSYNCED);
   parent = bfd_store_open_parent(s->data_fd, it->name, TRUE, &leaf, &error);
   if (parent < 0)
     goto fail_errno;
   /* What the rename replaces no longer counts in the session totals. */
   if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
     *replaced = old.st_size + 1;
-  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 || fsync(parent) < 0) {
+  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 ||
+      (bfd_crash_at(BFD_CRASH_RENAMED), fsync(parent) < 0)) {
     err = errno;
     close(parent);
     errno = err;
@@ -509,11 +522,11 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   close(parent);
   close(it->fd);
   it->fd = -1;
+  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
   return BF_ST_OK;
 fail_errno:
   err = errno;
   *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
-  bfd_resume_forget(s, it);
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -529,7 +542,6 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", it->id,
                   error->message);
   it->finished = *done = TRUE;
-  bfd_resume_forget(p->sess, it);
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
                          "(%" G_GUINT64_FORMAT " bytes)", it->name,
                          p->srv->limits.max_item_size);
@@ -537,7 +549,8 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
   return TRUE;
 }
 
-/* Ends an item: counts it, remembers its verdict and answers it. */
+/* Ends an item: counts it, remembers its verdict, deletes its files in
+ * tmp/ (the verdict is in the store first: see resume.c) and answers it. */
 static void
 report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
               uint64_t size, uint64_t replaced)
@@ -559,6 +572,8 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
   item_retire_locked(s, it, BF_ACK_STORED, status);
   to = reply_path_locked(s, it->close_path);
   g_mutex_unlock(&s->lock);
+  bfd_resume_forget(s, it);
+  bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     send_item_ack(to, it->id, BF_ACK_STORED, status, msg);
   path_unref(to);
@@ -580,10 +595,7 @@ finalize_job(gpointer data, gpointer user_data)
   (void)user_data;
   report_stored(f->sess, f->item, status, msg,
                 bf_assembler_size(f->item->asm_), replaced);
-  /* Only now: a restart before the answer went out finds the item's files
-   * and answers its client's repeated ITEM_CLOSE (see resume.c). */
-  if (status == BF_ST_OK)
-    bfd_resume_forget(f->sess, f->item);
+  bfd_crash_at(BFD_CRASH_STORED_SENT);
   bfd_item_unref(f->item);
   bfd_session_unref(f->sess);
   g_free(f);
@@ -661,7 +673,6 @@ on_chunk(BfdPath *p, const BfChunk *c)
       it->finished = failed = TRUE;
       status = (uint8_t)bfd_errno_status(err);
       msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-      bfd_resume_forget(p->sess, it);
     } else if (bf_assembler_complete(it->asm_)) {
       hand_to_finalizer(p->sess, it);
     }
@@ -793,15 +804,14 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
      * (and will be): the cancel came too late to matter. */
     g_mutex_lock(&it->lock);
     gboolean cancel = !it->finished;
-    if (cancel) {
-      it->finished = TRUE;
-      bfd_resume_forget(s, it);
-    }
+    it->finished = TRUE;
     g_mutex_unlock(&it->lock);
     g_mutex_lock(&s->lock);
     if (cancel)
       item_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
     g_mutex_unlock(&s->lock);
+    if (cancel)
+      bfd_resume_forget(s, it);
     bfd_item_unref(it);
     return 0;
   }
@@ -871,8 +881,8 @@ op_lookup(BfdSession *s, uint64_t id, int *rc)
   return v != NULL;
 }
 
-static void
-op_record(BfdSession *s, uint64_t id, int rc)
+void
+bfd_session_record_op(BfdSession *s, uint64_t id, int rc)
 {
   uint64_t *key;
 
@@ -897,8 +907,13 @@ on_op(BfdPath *p, const BfOp *o)
   int rc;
 
   if (!op_lookup(p->sess, o->op_id, &rc)) {
+    gboolean again = bfd_resume_op_start(p->sess, o->op_id);
     rc = op_apply(p->sess, o, name, name2);
-    op_record(p->sess, o->op_id, rc);
+    if (again)
+      rc = bfd_resume_op_redone(p->sess, o, name2, rc);
+    bfd_resume_op_done(p->sess, o->op_id, rc);
+    bfd_session_record_op(p->sess, o->op_id, rc);
+    bfd_crash_at(BFD_CRASH_OP_APPLIED);
   }
   g_autofree char *msg = rc ? g_strdup_printf("%s: %s", name, g_strerror(rc))
                             : NULL;
@@ -919,6 +934,7 @@ on_op(BfdPath *p, const BfOp *o)
 static gboolean
 dispatch(BfdPath *p, const BfMsg *m)
 {
+  bfd_crash_at(BFD_CRASH_FRAMES);
   g_mutex_lock(&p->sess->lock);
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   if (m->type == BF_FRAME_CHUNK) {
@@ -1129,13 +1145,13 @@ abandon_items_locked(BfdSession *s)
     gboolean abandon = !it->finished;
     if (abandon) {
       it->finished = TRUE;
-      bfd_resume_forget(s, it);
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
                 it->name);
     }
     g_mutex_unlock(&it->lock);
     if (abandon) {
       done_record_locked(s, it->id, BF_ACK_STORED, BF_ST_IO);
+      bfd_resume_forget(s, it);
       g_hash_table_iter_remove(&iter);
     }
   }

@@ -181,7 +181,9 @@ bfd_store_create_session(BfdServer *srv, const char *label, GError **error)
   s->label = g_strdup(label ? label : "");
   s->started = now;
   s->last_activity = now;
-  if (!open_session_dirs(s, TRUE, error) || !write_session_file(s, error) ||
+  if (open_session_dirs(s, TRUE, error))
+    bfd_resume_init(s);
+  if (s->resume == NULL || !write_session_file(s, error) ||
       !sync_fd(srv->store_fd, srv->store_path, error)) {
     bfd_session_unref(s);
     return NULL;
