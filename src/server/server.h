@@ -18,7 +18,18 @@ typedef struct {
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;  /* a path silent this long is closed */
   unsigned linger_ms;        /* unfinished items outlive the last path this long */
+  unsigned max_name;         /* bytes in a name (<= BF_NAME_MAX) */
+  unsigned max_depth;        /* components in a name (<= BF_DEPTH_MAX) */
+  unsigned max_chunk;        /* chunk_size, and so the frame a path buffers */
+  unsigned max_handshakes;   /* connections not yet through the handshake */
+  unsigned max_handshakes_per_addr;
+  unsigned attach_rate;      /* handshakes per second per source address */
+  unsigned attach_burst;
 } BfdLimits;
+
+/* Frames before the handshake is done are small (HELLO and its TLVs): a
+ * peer that has proved nothing gets no large buffer. */
+#define BFD_HELLO_BODY_MAX (64u * 1024)
 
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
@@ -157,6 +168,12 @@ void bfd_server_start(BfdServer *srv);
 /* Stops accepting, closes every path and waits for their threads. */
 void bfd_server_stop(BfdServer *srv);
 void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
+
+/* limits.c */
+gboolean bfd_limits_check(const BfdLimits *l, GError **error);
+size_t bfd_limits_frame_max(const BfdLimits *l);
+gboolean bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name,
+                            size_t len, char **why);
 
 /* crash.c: test-only fault injection (BRAIDFSD_CRASH_AFTER, braidfsd(8)) */
 typedef enum {

@@ -344,6 +344,28 @@ open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
   return TRUE;
 }
 
+/* The server's own bounds on names and chunks (limits.c): over them the
+ * item is refused, not the path. */
+static gboolean
+open_within_limits(BfdPath *p, const BfItemOpen *o)
+{
+  const BfdLimits *l = &p->srv->limits;
+  g_autofree char *why = NULL;
+  uint8_t status = BF_ST_BAD_NAME;
+
+  if (o->chunk_size > l->max_chunk) {
+    why = g_strdup_printf("chunk_size %u is larger than the server's "
+                          "max_chunk (%u)", o->chunk_size, l->max_chunk);
+    status = BF_ST_TOO_BIG;
+  } else if (bfd_limits_name_ok(l, o->name.data, o->name.len, &why)) {
+    return TRUE;
+  }
+  g_warning("session %s: refusing item %" G_GUINT64_FORMAT " from %s: %s",
+            p->sess->dirname, o->item_id, p->conn->peer, why);
+  open_refused(p, o->item_id, status, why);
+  return FALSE;
+}
+
 static gboolean
 on_item_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -373,6 +395,8 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   if (o->coding != BF_CODING_STRIPE)
     return open_refused(p, o->item_id, BF_ST_PROTOCOL,
                         "this server supports only coding=stripe");
+  if (!open_within_limits(p, o))
+    return TRUE;
   if (open_items >= p->srv->limits.max_open_items) {
     g_warning("session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
               "flight (max_open_items)", s->dirname, o->item_id,
@@ -900,6 +924,19 @@ bfd_session_record_op(BfdSession *s, uint64_t id, int rc)
 }
 
 static gboolean
+op_names_ok(BfdPath *p, const BfOp *o)
+{
+  g_autofree char *why = NULL;
+
+  if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
+      bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why))
+    return TRUE;
+  g_warning("session %s: refusing an operation from %s: %s", p->sess->dirname,
+            p->conn->peer, why);
+  return FALSE;
+}
+
+static gboolean
 on_op(BfdPath *p, const BfOp *o)
 {
   g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
@@ -908,7 +945,7 @@ on_op(BfdPath *p, const BfOp *o)
 
   if (!op_lookup(p->sess, o->op_id, &rc)) {
     gboolean again = bfd_resume_op_start(p->sess, o->op_id);
-    rc = op_apply(p->sess, o, name, name2);
+    rc = op_names_ok(p, o) ? op_apply(p->sess, o, name, name2) : ENAMETOOLONG;
     if (again)
       rc = bfd_resume_op_redone(p->sess, o, name2, rc);
     bfd_resume_op_done(p->sess, o->op_id, rc);
@@ -1122,6 +1159,7 @@ handshake(BfdPath *p)
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
+  p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
   /* Clients PING every second; a path silent for the idle timeout belongs
    * to a client that is gone (or never meant to send). */
   bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
@@ -1285,6 +1323,7 @@ accept_thread(gpointer data)
     p->refs = 1;
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
+    p->conn->max_body = BFD_HELLO_BODY_MAX;
     p->local = bf_sock_name(fd, FALSE);
     g_mutex_lock(&l->srv->lock);
     g_hash_table_add(l->srv->paths, p);
