@@ -46,6 +46,10 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_name=%u", l.max_name),
   OPT("max_depth=%u", l.max_depth),
   OPT("handshake_timeout=%u", l.handshake_timeout_ms),
+  OPT("max_handshakes=%u", l.max_handshakes),
+  OPT("max_handshakes_per_addr=%u", l.max_handshakes_per_addr),
+  OPT("attach_rate=%u", l.attach_rate),
+  OPT("attach_burst=%u", l.attach_burst),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -105,6 +109,10 @@ usage(void)
          "    -o max_chunk=SIZE      largest chunk_size, and so the largest frame\n"
          "                           a connection buffers (default 16M)\n"
          "    -o handshake_timeout=SECONDS  time to complete the handshake (default 10)\n"
+         "    -o max_handshakes=N    connections still in the handshake (default 64)\n"
+         "    -o max_handshakes_per_addr=N  of those, from one address (default 8)\n"
+         "    -o attach_rate=N       handshakes per second per address (default 20)\n"
+         "    -o attach_burst=N      ... in a burst (default 40)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
@@ -167,6 +175,7 @@ server_clear(BfdServer *srv)
   g_clear_pointer(&srv->paths, g_hash_table_unref);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
+  bfd_gate_free(srv->gate);
   g_free(srv->store_path);
 }
 
@@ -223,6 +232,7 @@ main(int argc, char **argv)
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
+  srv.gate = bfd_gate_new(&srv.limits);
   srv.limits.max_sessions = o.max_sessions;
   srv.limits.max_paths = o.max_paths;
   srv.limits.max_open_items = MAX(o.max_open_items, 1u);

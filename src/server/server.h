@@ -35,6 +35,7 @@ typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
 typedef struct BfdResume BfdResume;
+typedef struct BfdGate BfdGate;
 
 /* One accepted connection. The counters are protected by the session lock
  * once the path is attached. */
@@ -47,6 +48,7 @@ typedef struct {
   size_t scratch_len;
   unsigned index;        /* the client's path number */
   char *local;           /* our address it reached */
+  char *src;             /* its source, as the gate counts it (ratelimit.c) */
   uint64_t bytes;        /* chunk payload received */
   uint64_t chunks;
 } BfdPath;
@@ -66,6 +68,7 @@ struct BfdServer {
   GThreadPool *finalizer;    /* fsync and rename off the path threads */
   GThread *janitor;          /* abandons items of sessions left alone */
   GCond janitor_wake;
+  BfdGate *gate;             /* admission of new connections */
   gboolean stopping;
 };
 
@@ -174,6 +177,24 @@ gboolean bfd_limits_check(const BfdLimits *l, GError **error);
 size_t bfd_limits_frame_max(const BfdLimits *l);
 gboolean bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name,
                             size_t len, char **why);
+
+/* ratelimit.c: connections in the handshake, handshakes per address */
+struct sockaddr;
+BfdGate *bfd_gate_new(const BfdLimits *limits);
+void bfd_gate_free(BfdGate *g);
+/* The key a source address counts under (IPv6: its /64). */
+char *bfd_gate_key(const struct sockaddr *sa);
+/* A connection from key was accepted: FALSE (logged) if it must be closed
+ * at once. Each TRUE is paired with bfd_gate_leave. */
+gboolean bfd_gate_enter(BfdGate *g, const char *key, const char *peer);
+void bfd_gate_leave(BfdGate *g, const char *key);
+/* Runs handshake if the path's address is within its rate, else refuses
+ * it with WELCOME status LIMIT; leaves the gate either way. */
+gboolean bfd_gate_handshake(BfdPath *p, gboolean (*handshake)(BfdPath *));
+/* An ATTACH succeeded (its token is given back) or was refused. */
+void bfd_gate_attach_result(BfdPath *p, gboolean ok);
+/* Logs how many refusals were not logged one by one (once a second). */
+void bfd_gate_tick(BfdGate *g);
 
 /* crash.c: test-only fault injection (BRAIDFSD_CRASH_AFTER, braidfsd(8)) */
 typedef enum {

@@ -200,6 +200,7 @@ path_unref(BfdPath *p)
   bf_conn_free(p->conn);
   g_free(p->scratch);
   g_free(p->local);
+  g_free(p->src);
   g_free(p);
 }
 
@@ -1098,8 +1099,10 @@ hello_attach(BfdPath *p, const BfHello *h)
    * time. Both failures get the same answer. */
   if (found == NULL || sodium_memcmp(found->token, h->token, BF_ID_LEN) != 0) {
     bfd_session_unref(found);
+    bfd_gate_attach_result(p, FALSE);
     return welcome_refuse(p, BF_ST_AUTH, "unknown session or wrong attach token");
   }
+  bfd_gate_attach_result(p, TRUE);
   p->sess = found;
   return TRUE;
 }
@@ -1239,6 +1242,7 @@ janitor(gpointer data)
         abandon_items_locked(s);
       g_mutex_unlock(&s->lock);
     }
+    bfd_gate_tick(srv->gate);
     g_cond_wait_until(&srv->janitor_wake, &srv->lock, now + G_USEC_PER_SEC);
   }
   g_mutex_unlock(&srv->lock);
@@ -1268,7 +1272,7 @@ path_thread(gpointer data)
   g_autoptr(GError) error = NULL;
   BfMsg m;
 
-  if (handshake(p)) {
+  if (bfd_gate_handshake(p, handshake)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
     if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
@@ -1300,7 +1304,9 @@ accept_thread(gpointer data)
   BfdListener *l = data;
 
   for (;;) {
-    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    int fd = accept4(l->fd, (struct sockaddr *)&from, &from_len, SOCK_CLOEXEC);
     gboolean stopping;
 
     g_mutex_lock(&l->srv->lock);
@@ -1324,6 +1330,11 @@ accept_thread(gpointer data)
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
     p->conn->max_body = BFD_HELLO_BODY_MAX;
+    p->src = bfd_gate_key((struct sockaddr *)&from);
+    if (!bfd_gate_enter(l->srv->gate, p->src, p->conn->peer)) {
+      path_unref(p);
+      continue;
+    }
     p->local = bf_sock_name(fd, FALSE);
     g_mutex_lock(&l->srv->lock);
     g_hash_table_add(l->srv->paths, p);
@@ -1333,9 +1344,8 @@ accept_thread(gpointer data)
     g_mutex_unlock(&l->srv->lock);
     if (t == NULL) {
       g_warning("no thread for connection from %s", p->conn->peer);
-      bf_conn_free(p->conn);
-      g_free(p->local);
-      g_free(p);
+      bfd_gate_leave(l->srv->gate, p->src);
+      path_unref(p);
       continue;
     }
     g_thread_unref(t);
