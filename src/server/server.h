@@ -128,6 +128,11 @@ gboolean bfd_store_open(BfdServer *srv, GError **error);
 BfdSession *bfd_store_create_session(BfdServer *srv, const char *label,
                                      GError **error);
 void bfd_store_load_sessions(BfdServer *srv);
+/* Opens path (relative) under dirfd with flags, never following a
+ * symlink and never leaving dirfd: openat2(2) with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or on kernels without it
+ * one O_NOFOLLOW component at a time. A symlink on the way fails ELOOP. */
+int bfd_store_openat(int dirfd, const char *path, int flags);
 /* Opens (and with create, makes) the parent directory of name under
  * dirfd without following symlinks. *leaf points into name. */
 int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
