@@ -42,6 +42,7 @@
 #include "braidfs/parse.h"
 
 #define REC_MAGIC "BFREC002"
+#define REC_MAGIC_V1 "BFREC001"   /* before the CRC32Cs: still read */
 #define OPEN_OFF 0
 #define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
                                   digest_alg 1, name_len 2 */
@@ -111,10 +112,13 @@ opendir_at(int dirfd)
 }
 
 static int
-open_ring(BfdSession *s, const char *name)
+open_ring(BfdSession *s, const char *name, unsigned slots)
 {
   int fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
+  /* allocated now, so that a full disk cannot keep an answer out later */
+  if (fd >= 0)
+    posix_fallocate(fd, 0, (off_t)slots * SLOT_LEN);
   if (fd < 0)
     g_warning("session %s: cannot open tmp/%s (answers to repeated frames "
               "will not survive a restart): %s", s->dirname, name,
@@ -127,8 +131,8 @@ bfd_resume_init(BfdSession *s)
 {
   BfdResume *r = g_new0(BfdResume, 1);
 
-  r->verdict_fd = open_ring(s, "verdicts");
-  r->ops_fd = open_ring(s, "ops");
+  r->verdict_fd = open_ring(s, "verdicts", VERDICT_SLOTS);
+  r->ops_fd = open_ring(s, "ops", OP_SLOTS);
   r->reopened = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   r->ops_doubt = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   s->resume = r;
@@ -401,7 +405,8 @@ read_rec(int fd, uint64_t id, BfdRec *r)
   ssize_t n = pread(fd, buf, sizeof buf, OPEN_OFF);
 
   memset(r, 0, sizeof *r);
-  if (n < OPEN_FIXED || memcmp(buf, REC_MAGIC, 8) != 0)
+  gboolean v1 = n >= 8 && memcmp(buf, REC_MAGIC_V1, 8) == 0;
+  if (n < OPEN_FIXED || (memcmp(buf, REC_MAGIC, 8) != 0 && !v1))
     return FALSE;
   r->chunk_size = (uint32_t)get_be(&p, 4);
   r->mode = (uint32_t)get_be(&p, 4);
@@ -410,8 +415,9 @@ read_rec(int fd, uint64_t id, BfdRec *r)
   r->digest_alg = (uint8_t)get_be(&p, 1);
   size_t nlen = (size_t)get_be(&p, 2);
   const uint8_t *crc = p + nlen;
-  if (nlen == 0 || nlen > BF_NAME_MAX || (size_t)n < OPEN_FIXED + nlen + 4 ||
-      get_be(&crc, 4) != bf_crc32c(buf, OPEN_FIXED + nlen) ||
+  if (nlen == 0 || nlen > BF_NAME_MAX ||
+      (size_t)n < OPEN_FIXED + nlen + (v1 ? 0 : 4) ||
+      (!v1 && get_be(&crc, 4) != bf_crc32c(buf, OPEN_FIXED + nlen)) ||
       !bf_name_check(p, nlen, NULL) || r->chunk_size < BF_CHUNK_MIN ||
       r->chunk_size > BF_CHUNK_MAX ||
       (r->digest_alg != BF_DIGEST_SHA256 && r->digest_alg != BF_DIGEST_BLAKE2B_256))
@@ -420,7 +426,7 @@ read_rec(int fd, uint64_t id, BfdRec *r)
   p = cbuf + CLOSE_LEN - 4;
   /* A torn ITEM_CLOSE record counts as none: the client sends it again. */
   if (pread(fd, cbuf, sizeof cbuf, CLOSE_OFF) == sizeof cbuf && cbuf[0] == 1 &&
-      get_be(&p, 4) == bf_crc32c(cbuf, CLOSE_LEN - 4)) {
+      (v1 || get_be(&p, 4) == bf_crc32c(cbuf, CLOSE_LEN - 4))) {
     p = cbuf + 1;
     r->closed = TRUE;
     r->close.item_id = id;
