@@ -62,6 +62,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
+  bfd_resume_free(s);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
        *fd != -2; fd++)
     if (*fd >= 0)
@@ -134,7 +135,7 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
 #define BFD_DONE_MAX 4096
 
 static void
-done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+done_insert_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
 {
   uint64_t *key;
 
@@ -146,6 +147,15 @@ done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
   g_queue_push_tail(&s->done_order, key);
   if (g_queue_get_length(&s->done_order) > BFD_DONE_MAX)
     g_hash_table_remove(s->done, g_queue_pop_head(&s->done_order));
+}
+
+/* Remembers a verdict, in the store too (resume.c) */
+static void
+done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+{
+  if (!g_hash_table_contains(s->done, &id))
+    bfd_resume_note_verdict(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
 }
 
 static gboolean
@@ -163,7 +173,7 @@ bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                            uint8_t status)
 {
   g_mutex_lock(&s->lock);
-  done_record_locked(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
   g_mutex_unlock(&s->lock);
 }
 
@@ -192,6 +202,7 @@ path_unref(BfdPath *p)
   g_free(p->scratch);
   g_free(p->rebuilt);
   g_free(p->local);
+  g_free(p->src);
   g_free(p);
 }
 
@@ -339,6 +350,28 @@ open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
   return TRUE;
 }
 
+/* The server's own bounds on names and chunks (limits.c): over them the
+ * item is refused, not the path. */
+static gboolean
+open_within_limits(BfdPath *p, const BfItemOpen *o)
+{
+  const BfdLimits *l = &p->srv->limits;
+  g_autofree char *why = NULL;
+  uint8_t status = BF_ST_BAD_NAME;
+
+  if (o->chunk_size > l->max_chunk) {
+    why = g_strdup_printf("chunk_size %u is larger than the server's "
+                          "max_chunk (%u)", o->chunk_size, l->max_chunk);
+    status = BF_ST_TOO_BIG;
+  } else if (bfd_limits_name_ok(l, o->name.data, o->name.len, &why)) {
+    return TRUE;
+  }
+  g_warning("session %s: refusing item %" G_GUINT64_FORMAT " from %s: %s",
+            p->sess->dirname, o->item_id, p->conn->peer, why);
+  open_refused(p, o->item_id, status, why);
+  return FALSE;
+}
+
 static gboolean
 on_item_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -352,14 +385,16 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   /* Increasing ids let the server tell a late or repeated frame of an item
    * it has seen from one naming an item never opened. Even a refused id
    * counts as used: the chunks sent after it are acknowledged and dropped. */
-  if (o->item_id <= s->max_item_id) {
+  if (o->item_id <= s->max_item_id &&
+      !bfd_resume_reopen_locked(s, o->item_id)) {
     g_mutex_unlock(&s->lock);
     return open_again(p, o->item_id);
   }
-  s->max_item_id = o->item_id;
   /* Recorded before the item exists: after a restart, an id at or below
    * it is an item that was opened, never a new one. */
-  bfd_resume_note_id(s, o->item_id);
+  if (o->item_id > s->max_item_id)
+    bfd_resume_note_id(s, s->max_item_id = o->item_id);
+  bfd_crash_at(BFD_CRASH_MAX_ID);
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
 
@@ -370,6 +405,8 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
     return open_refused(p, o->item_id, BF_ST_LIMIT, "chunk_size too large "
                         "for this coding: (coding_k - 1) shares of a chunk "
                         "must fit in 64 MiB");
+  if (!open_within_limits(p, o))
+    return TRUE;
   if (open_items >= p->srv->limits.max_open_items) {
     g_warning("session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
               "flight (max_open_items)", s->dirname, o->item_id,
@@ -498,7 +535,6 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
     *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
-    bfd_resume_forget(s, it);
     return BF_ST_CORRUPT;
   }
   ts[0].tv_sec = ts[1].tv_sec = it->mtime_sec;
@@ -506,13 +542,15 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   if (fchmod(it->fd, it->mode & 07777) < 0 || futimens(it->fd, ts) < 0 ||
       fsync(it->fd) < 0)
     goto fail_errno;
+  bfd_crash_at(BFD_CRASH_FSYNCED);
   parent = bfd_store_open_parent(s->data_fd, it->name, TRUE, &leaf, &error);
   if (parent < 0)
     goto fail_errno;
   /* What the rename replaces no longer counts in the session totals. */
   if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
     *replaced = old.st_size + 1;
-  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 || fsync(parent) < 0) {
+  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 ||
+      (bfd_crash_at(BFD_CRASH_RENAMED), fsync(parent) < 0)) {
     err = errno;
     close(parent);
     errno = err;
@@ -521,11 +559,11 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   close(parent);
   close(it->fd);
   it->fd = -1;
+  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
   return BF_ST_OK;
 fail_errno:
   err = errno;
   *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
-  bfd_resume_forget(s, it);
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -541,7 +579,6 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", it->id,
                   error->message);
   it->finished = *done = TRUE;
-  bfd_resume_forget(p->sess, it);
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
                          "(%" G_GUINT64_FORMAT " bytes)", it->name,
                          p->srv->limits.max_item_size);
@@ -549,7 +586,8 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
   return TRUE;
 }
 
-/* Ends an item: counts it, remembers its verdict and answers it. */
+/* Ends an item: counts it, remembers its verdict, deletes its files in
+ * tmp/ (the verdict is in the store first: see resume.c) and answers it. */
 static void
 report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
               uint64_t size, uint64_t replaced)
@@ -572,6 +610,8 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
   item_retire_locked(s, it, BF_ACK_STORED, status);
   to = reply_path_locked(s, it->close_path);
   g_mutex_unlock(&s->lock);
+  bfd_resume_forget(s, it);
+  bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     send_item_ack(to, it->id, BF_ACK_STORED, status, msg);
   path_unref(to);
@@ -593,10 +633,7 @@ finalize_job(gpointer data, gpointer user_data)
   (void)user_data;
   report_stored(f->sess, f->item, status, msg,
                 bf_assembler_size(f->item->asm_), replaced);
-  /* Only now: a restart before the answer went out finds the item's files
-   * and answers its client's repeated ITEM_CLOSE (see resume.c). */
-  if (status == BF_ST_OK)
-    bfd_resume_forget(f->sess, f->item);
+  bfd_crash_at(BFD_CRASH_STORED_SENT);
   bfd_item_unref(f->item);
   bfd_session_unref(f->sess);
   g_free(f);
@@ -659,7 +696,6 @@ store_chunk(BfdPath *p, BfdItem *it, const BfChunk *c, const uint8_t *data,
     it->finished = *failed = TRUE;
     *status = (uint8_t)bfd_errno_status(err);
     *msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-    bfd_resume_forget(p->sess, it);
   } else if (bf_assembler_complete(it->asm_)) {
     hand_to_finalizer(p->sess, it);
   }
@@ -885,15 +921,14 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
      * (and will be): the cancel came too late to matter. */
     g_mutex_lock(&it->lock);
     gboolean cancel = !it->finished;
-    if (cancel) {
-      it->finished = TRUE;
-      bfd_resume_forget(s, it);
-    }
+    it->finished = TRUE;
     g_mutex_unlock(&it->lock);
     g_mutex_lock(&s->lock);
     if (cancel)
       item_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
     g_mutex_unlock(&s->lock);
+    if (cancel)
+      bfd_resume_forget(s, it);
     bfd_item_unref(it);
     return 0;
   }
@@ -963,8 +998,8 @@ op_lookup(BfdSession *s, uint64_t id, int *rc)
   return v != NULL;
 }
 
-static void
-op_record(BfdSession *s, uint64_t id, int rc)
+void
+bfd_session_record_op(BfdSession *s, uint64_t id, int rc)
 {
   uint64_t *key;
 
@@ -982,6 +1017,19 @@ op_record(BfdSession *s, uint64_t id, int rc)
 }
 
 static gboolean
+op_names_ok(BfdPath *p, const BfOp *o)
+{
+  g_autofree char *why = NULL;
+
+  if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
+      bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why))
+    return TRUE;
+  g_warning("session %s: refusing an operation from %s: %s", p->sess->dirname,
+            p->conn->peer, why);
+  return FALSE;
+}
+
+static gboolean
 on_op(BfdPath *p, const BfOp *o)
 {
   g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
@@ -989,8 +1037,13 @@ on_op(BfdPath *p, const BfOp *o)
   int rc;
 
   if (!op_lookup(p->sess, o->op_id, &rc)) {
-    rc = op_apply(p->sess, o, name, name2);
-    op_record(p->sess, o->op_id, rc);
+    gboolean again = bfd_resume_op_start(p->sess, o->op_id);
+    rc = op_names_ok(p, o) ? op_apply(p->sess, o, name, name2) : ENAMETOOLONG;
+    if (again)
+      rc = bfd_resume_op_redone(p->sess, o, name2, rc);
+    bfd_resume_op_done(p->sess, o->op_id, rc);
+    bfd_session_record_op(p->sess, o->op_id, rc);
+    bfd_crash_at(BFD_CRASH_OP_APPLIED);
   }
   g_autofree char *msg = rc ? g_strdup_printf("%s: %s", name, g_strerror(rc))
                             : NULL;
@@ -1011,6 +1064,7 @@ on_op(BfdPath *p, const BfOp *o)
 static gboolean
 dispatch(BfdPath *p, const BfMsg *m)
 {
+  bfd_crash_at(BFD_CRASH_FRAMES);
   g_mutex_lock(&p->sess->lock);
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   if (m->type == BF_FRAME_CHUNK) {
@@ -1137,8 +1191,10 @@ hello_attach(BfdPath *p, const BfHello *h)
    * time. Both failures get the same answer. */
   if (found == NULL || sodium_memcmp(found->token, h->token, BF_ID_LEN) != 0) {
     bfd_session_unref(found);
+    bfd_gate_attach_result(p, FALSE);
     return welcome_refuse(p, BF_ST_AUTH, "unknown session or wrong attach token");
   }
+  bfd_gate_attach_result(p, TRUE);
   p->sess = found;
   return TRUE;
 }
@@ -1198,6 +1254,7 @@ handshake(BfdPath *p)
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
+  p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
   /* Clients PING every second; a path silent for the idle timeout belongs
    * to a client that is gone (or never meant to send). */
   bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
@@ -1221,13 +1278,13 @@ abandon_items_locked(BfdSession *s)
     gboolean abandon = !it->finished;
     if (abandon) {
       it->finished = TRUE;
-      bfd_resume_forget(s, it);
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
                 it->name);
     }
     g_mutex_unlock(&it->lock);
     if (abandon) {
       done_record_locked(s, it->id, BF_ACK_STORED, BF_ST_IO);
+      bfd_resume_forget(s, it);
       g_hash_table_iter_remove(&iter);
     }
   }
@@ -1277,6 +1334,7 @@ janitor(gpointer data)
         abandon_items_locked(s);
       g_mutex_unlock(&s->lock);
     }
+    bfd_gate_tick(srv->gate);
     g_cond_wait_until(&srv->janitor_wake, &srv->lock, now + G_USEC_PER_SEC);
   }
   g_mutex_unlock(&srv->lock);
@@ -1306,7 +1364,7 @@ path_thread(gpointer data)
   g_autoptr(GError) error = NULL;
   BfMsg m;
 
-  if (handshake(p)) {
+  if (bfd_gate_handshake(p, handshake)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
     if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
@@ -1338,7 +1396,9 @@ accept_thread(gpointer data)
   BfdListener *l = data;
 
   for (;;) {
-    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    int fd = accept4(l->fd, (struct sockaddr *)&from, &from_len, SOCK_CLOEXEC);
     gboolean stopping;
 
     g_mutex_lock(&l->srv->lock);
@@ -1361,6 +1421,12 @@ accept_thread(gpointer data)
     p->refs = 1;
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
+    p->conn->max_body = BFD_HELLO_BODY_MAX;
+    p->src = bfd_gate_key((struct sockaddr *)&from);
+    if (!bfd_gate_enter(l->srv->gate, p->src, p->conn->peer)) {
+      path_unref(p);
+      continue;
+    }
     p->local = bf_sock_name(fd, FALSE);
     g_mutex_lock(&l->srv->lock);
     g_hash_table_add(l->srv->paths, p);
@@ -1370,9 +1436,8 @@ accept_thread(gpointer data)
     g_mutex_unlock(&l->srv->lock);
     if (t == NULL) {
       g_warning("no thread for connection from %s", p->conn->peer);
-      bf_conn_free(p->conn);
-      g_free(p->local);
-      g_free(p);
+      bfd_gate_leave(l->srv->gate, p->src);
+      path_unref(p);
       continue;
     }
     g_thread_unref(t);
