@@ -3,10 +3,13 @@
 # kernel's MPTCP and plain TCP, on the network-namespace harness of the
 # multipath tests (tests/integration/netns.sh).
 #
-# usage: bench/multipath-bench.sh [BUILD_DIR] [-r RUNS] [-s MIB] [-f MIB]
+# usage: bench/multipath-bench.sh [BUILD_DIR] [-w LIST] [-r RUNS] [-s MIB] [-f MIB]
 #                                 [-c SECS] [-o OPTS] [--no-mptcp] [--no-failover]
 #   BUILD_DIR   meson build directory holding src/client/braidfs and
 #               src/server/braidfsd (default ./build); nothing is built here
+#   -w LIST     parts to run, comma-separated (default links,failover,coding):
+#               links = the equal/unequal cells and plain TCP; failover;
+#               coding = stripe, rs:2/3, shamir:2/3 over 3 equal links
 #   -r RUNS     timed runs per cell, the median is reported (default 3)
 #   -s MIB      file size per run (default 40)
 #   -f MIB      file size of the braidfs failover run (default 96: the cut
@@ -28,6 +31,12 @@
 # same number of bytes (-n), goodput as iperf3's receiver reports it.
 # Ratio = goodput / sum of the link rates (TCP payload through tbf tops out
 # at 1448/1514 = 0.956 of it).
+# Coding (3 x 32 Mbit/s): braidfs dynamic with coding=stripe, rs:2/3 and
+# shamir:2/3, the same file, timed like the cells above; goodput (file
+# bytes / time until cp returns) against the link sum and against the best
+# the coding allows: every byte of file costs 1 byte on the wire (stripe),
+# 3/2 (rs:2/3: 3 shares of half a chunk) or 3 (shamir:2/3: 3 shares of a
+# whole chunk), so at most 1, 2/3 or 1/3 of the link sum.
 # Failover: on the unequal links, the 64 Mbit/s link is cut silently at
 # -c SECS; from byte counts sampled every ~0.1 s (braidfs: the client's
 # acknowledged bytes; MPTCP: the server sockets' received bytes): how long
@@ -47,8 +56,10 @@ CUT_AT=2
 OPTS=
 DO_MPTCP=1
 DO_FAIL=1
+PARTS=links,failover,coding
 while (($#)); do
 	case $1 in
+	-w) PARTS=$2; shift 2 ;;
 	-r) RUNS=$2; shift 2 ;;
 	-s) MIB=$2; shift 2 ;;
 	-f) FMIB=$2; shift 2 ;;
@@ -56,11 +67,22 @@ while (($#)); do
 	-o) OPTS=$2; shift 2 ;;
 	--no-mptcp) DO_MPTCP=0; shift ;;
 	--no-failover) DO_FAIL=0; shift ;;
-	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "multipath-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
 done
+DO_LINKS=0 DO_CODING=0 want_fail=0
+IFS=, read -r -a _parts <<<"$PARTS"
+for p in "${_parts[@]}"; do
+	case $p in
+	links) DO_LINKS=1 ;;
+	failover) want_fail=1 ;;
+	coding) DO_CODING=1 ;;
+	*) echo "multipath-bench: unknown part '$p' (links, failover, coding)" >&2; exit 2 ;;
+	esac
+done
+((want_fail)) || DO_FAIL=0
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "multipath-bench: no build directory '$BUILD'" >&2; exit 2; }
 export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
 # shellcheck disable=SC2034 # lib.sh's name for the logs
@@ -110,12 +132,24 @@ shares() {
 
 # ------------------------------------------------------------- braidfs
 
-# bench_braidfs CELL SCHED: a fresh client for the cell, RUNS timed cp's
+# wire_factor "B0..." "B1..." SIZE -> bytes acknowledged on all paths
+# between the two samples / SIZE (1 for stripe, n/k for rs, n for shamir)
+wire_factor() {
+	awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { k = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= k; i++) t += y[i] - x[i]; printf "%.2f", t / n }'
+}
+
+# bench_braidfs CELL KEY CLIENT_OPTION...: a fresh client for the cell,
+# RUNS timed cp's; the median MB/s in RESULT[CELL,KEY], every run's in
+# SPREAD[CELL,KEY] ("min-max"), the wire bytes per file byte in WIRE[...]
+declare -A SPREAD=() WIRE=()
 bench_braidfs() {
-	local cell=$1 sched=$2 label=$1-$2 i t0 dt rates=() sess b0 b1 size
+	local cell=$1 key=$2 label i t0 dt rates=() sess b0 b1 size
+	shift 2
+	label=$cell-$(tr ':/' '-_' <<<"$key")
 	size=$(stat -c %s "$T/f.bin")
 	mapfile -t PATHS < <(ns_path_opts "$PORT")
-	ns_start_client "c-$label" "$T/cli-$label" "label=$label" "scheduler=$sched" "${EXTRA[@]}" "${PATHS[@]}"
+	ns_start_client "c-$label" "$T/cli-$label" "label=$label" "$@" "${EXTRA[@]}" "${PATHS[@]}"
 	sess=$(session_for_label "$T/srv" "$label") || fail "no session directory for $label"
 	for ((i = 1; i <= RUNS; i++)); do
 		b0=$(status_cols "$T/cli-$label" bytes | tr '\n' ' ')
@@ -127,13 +161,16 @@ bench_braidfs() {
 		fi
 		dt=$(elapsed "$t0")
 		b1=$(status_cols "$T/cli-$label" bytes | tr '\n' ' ')
-		rates+=("$(mb_per_s "$size" "$dt")")
-		printf '   %-18s run %d: %6s s, %6s MB/s, per-path shares %s\n' "$label" "$i" "$dt" "${rates[-1]}" "$(shares "$b0" "$b1")"
+		rates+=("$(awk -v n="$size" -v s="$dt" 'BEGIN { printf "%.2f", n / s / 1e6 }')")
+		WIRE[$cell,$key]=$(wire_factor "$b0" "$b1" "$size")
+		printf '   %-18s run %d: %6s s, %6s MB/s, per-path shares %s, %s x the file on the wire\n' \
+			"$label" "$i" "$dt" "${rates[-1]}" "$(shares "$b0" "$b1")" "${WIRE[$cell,$key]}"
 		((i == 1)) && check "$label: the server's copy equals the source" cmp "$T/f.bin" "$sess/run$i"
 		rm -f "$sess/run$i" || echo "   (could not remove $sess/run$i)"
 	done
 	stop_daemon "c-$label"
-	RESULT[$cell,$sched]=$(median "${rates[@]}")
+	RESULT[$cell,$key]=$(median "${rates[@]}")
+	SPREAD[$cell,$key]=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n '1p;$p' | paste -sd -)
 }
 
 # ------------------------------------------------------- MPTCP and TCP
@@ -367,7 +404,7 @@ note "client options: ${OPTS:-defaults}; $MIB MiB per run, median of $RUNS; iper
 
 netns_setup 32mbit 32mbit 32mbit
 note "TCP congestion control in the namespace: $(in_ns sysctl -n net.ipv4.tcp_congestion_control)"
-if ((DO_MPTCP && HAVE_IPERF)); then
+if ((DO_MPTCP && HAVE_IPERF && (DO_LINKS || DO_FAIL))); then
 	ns_mptcp_setup || { echo "   no MPTCP in this kernel"; DO_MPTCP=0; }
 else
 	DO_MPTCP=0
@@ -380,15 +417,16 @@ declare -A CELL_RATES=([equal]="32mbit 32mbit 32mbit" [unequal]="16mbit 32mbit 6
 declare -A CELL_NAME=([equal]="equal 3x32" [unequal]="unequal 16+32+64")
 declare -A CELL_SUM=()
 for cell in equal unequal; do
+	((DO_LINKS)) || continue
 	# shellcheck disable=SC2086 # three rates
 	set_rates ${CELL_RATES[$cell]}
 	CELL_SUM[$cell]=$SUM_RATE
 	note "$cell links: ${CELL_RATES[$cell]}"
-	bench_braidfs "$cell" dynamic
-	bench_braidfs "$cell" rr
+	bench_braidfs "$cell" dynamic scheduler=dynamic
+	bench_braidfs "$cell" rr scheduler=rr
 	((DO_MPTCP)) && bench_mptcp "$cell"
 done
-if ((HAVE_IPERF)); then
+if ((DO_LINKS && HAVE_IPERF)); then
 	set_rates 32mbit 32mbit 32mbit
 	note "plain TCP over link 2 (32mbit)"
 	bench_tcp 2
@@ -399,6 +437,17 @@ if ((DO_FAIL)); then
 	note "failover: link 3 (64mbit) cut at ${CUT_AT} s; remaining 16+32 Mbit/s"
 	fail_braidfs
 	((DO_MPTCP)) && fail_mptcp
+fi
+# the file's bytes per byte of the link sum that each coding can reach
+CODINGS=(stripe rs:2/3 shamir:2/3)
+declare -A BEST=([stripe]=1 [rs:2/3]=0.6667 [shamir:2/3]=0.3333)
+if ((DO_CODING)); then
+	set_rates 32mbit 32mbit 32mbit
+	CODING_SUM=$SUM_RATE
+	note "coding over 3 x 32 Mbit/s: ${CODINGS[*]}"
+	for c in "${CODINGS[@]}"; do
+		bench_braidfs coding "$c" scheduler=dynamic "coding=$c"
+	done
 fi
 stop_all
 check_sanitizers
@@ -411,8 +460,9 @@ fmt() { # fmt MBPS SUM_BITS -> "12.34 (0.88)"
 echo
 echo "goodput in MB/s (10^6 bytes/s), median of $RUNS runs of $MIB MiB; (ratio) = goodput / sum of the link rates"
 echo "TCP payload through tbf is at most 1448/1514 = 0.956 of the link rate"
-printf '%-30s %-16s %-16s %-16s\n' "links (Mbit/s)" "braidfs dynamic" "braidfs rr" "MPTCP (iperf3)"
+((DO_LINKS)) && printf '%-30s %-16s %-16s %-16s\n' "links (Mbit/s)" "braidfs dynamic" "braidfs rr" "MPTCP (iperf3)"
 for cell in equal unequal; do
+	((DO_LINKS)) || continue
 	printf '%-30s %-16s %-16s %-16s\n' \
 		"${CELL_NAME[$cell]} = $((CELL_SUM[$cell] / 1000000))" \
 		"$(fmt "$(cellv "$cell,dynamic")" "${CELL_SUM[$cell]}")" \
@@ -422,6 +472,7 @@ done
 [[ -n ${RESULT[single,tcp]:-} ]] &&
 	printf '%-30s %-16s %-16s %-16s\n' "single 32, plain TCP (iperf3)" "" "" "$(fmt "${RESULT[single,tcp]}" 32000000)"
 for cell in equal unequal; do
+	((DO_LINKS)) || continue
 	[[ -n ${INFO[$cell,subflows]:-} ]] && echo "MPTCP $cell: ${INFO[$cell,subflows]}"
 done
 if ((DO_FAIL)); then
@@ -439,6 +490,19 @@ if ((DO_FAIL)); then
 			read -r rec lost after tl <<<"$v"
 			printf '%-16s %-10s %-8s %-14s %s\n' "$name" "${rec} s" "${lost} s" "$after MB/s" "${tl//,/ }"
 		fi
+	done
+fi
+if ((DO_CODING)); then
+	echo
+	echo "coding over 3 x 32 Mbit/s = $((CODING_SUM / 1000000)) Mbit/s, braidfs dynamic: goodput = file bytes / time until cp returns"
+	echo "best = the share of the link sum the coding leaves for file data (stripe 1, rs:2/3 2/3, shamir:2/3 1/3)"
+	printf '%-12s %-10s %-12s %-10s %-6s %-10s %s\n' coding "MB/s" "runs" "/link sum" best "/best" "wire/file"
+	for c in "${CODINGS[@]}"; do
+		g=$(cellv "coding,$c")
+		printf '%-12s %-10s %-12s %-10s %-6s %-10s %s\n' "$c" "$g" "${SPREAD[coding,$c]:--}" \
+			"$(ratio "$g" "$CODING_SUM")" "$(awk -v b="${BEST[$c]}" 'BEGIN { printf "%.2f", b }')" \
+			"$(awk -v g="$g" -v r="$CODING_SUM" -v b="${BEST[$c]}" 'BEGIN { if (g == "-") print "-"; else printf "%.2f", g * 8e6 / (r * b) }')" \
+			"${WIRE[coding,$c]:--}"
 	done
 fi
 

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# coding-capture.sh: under coding=shamir:2/3 an observer of any one path
+# sees nothing of a file's content; under stripe (the control, which shows
+# the capture would have seen it) the same observer reads it.
+#
+# Three 32 Mbit/s links of the namespace harness (netns.sh), one path per
+# link, no key. tcpdump records each link separately (full packets, on the
+# root-namespace end of its veth). The file is 1 KiB blocks, each a known
+# 64-byte ASCII marker followed by random bytes. After each copy, every
+# capture is searched twice:
+#  - its raw bytes (a marker whole inside one TCP segment);
+#  - the TCP payload of each connection and direction laid out in sequence
+#    order (retransmissions overlap, they do not repeat), so that a marker
+#    cut in two by a segment boundary is found as well.
+# Run 1, coding=shamir:2/3: no marker in any capture, either way; the file
+# arrives bit-exact; each capture holds every byte its path carried (no
+# hole in any connection's stream), so "no marker" means something.
+# Run 2, coding=stripe (the default): the marker appears in the capture of
+# at least one link (every link, in practice), and the reassembled streams
+# find markers that the raw search misses (split across segments).
+
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+
+command -v tcpdump >/dev/null || fail "tcpdump not found (apt-get install tcpdump)"
+PORT=$(free_port)
+MIB=${BRAIDFS_TEST_MP_MIB:-16}
+MARKER='braidfs coding-capture known plaintext marker 0123456789abcdefgh'
+((${#MARKER} == 64)) || fail "the marker must be 64 bytes, not ${#MARKER}"
+need_space $((MIB * 12 + 100))
+netns_setup 32mbit 32mbit 32mbit
+
+python3 - "$T/f.bin" "$MIB" "$MARKER" <<'EOF'
+import os, sys
+path, mib, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+with open(path, "wb") as f:
+    for _ in range((mib << 20) // 1024):
+        f.write(marker + os.urandom(1024 - len(marker)))
+EOF
+IN_FILE=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(sys.argv[2].encode()))' "$T/f.bin" "$MARKER")
+note "$MIB MiB file holding the ${#MARKER}-byte marker $IN_FILE times"
+
+# pcap_markers MARKER PORT PCAP...: for each capture (Ethernet, IPv4, TCP),
+# one line "raw c2s s2c c2s_bytes holes conns": markers in the file's raw
+# bytes; markers in the reassembled client->server (to PORT) and
+# server->client payload streams, summed over connections; payload bytes
+# of the client->server streams (from the first byte after the SYN to the
+# highest byte seen); bytes inside those spans that no captured segment
+# holds; number of TCP connections.
+pcap_markers() {
+	python3 - "$@" <<'EOF'
+import struct, sys
+marker, port, files = sys.argv[1].encode(), int(sys.argv[2]), sys.argv[3:]
+
+def packets(path):
+    data = open(path, "rb").read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end = ">"
+    else:
+        sys.exit(f"{path}: not a pcap file")
+    linktype = struct.unpack(end + "I", data[20:24])[0]
+    if linktype != 1:
+        sys.exit(f"{path}: link type {linktype}, expected Ethernet (1)")
+    off = 24
+    while off + 16 <= len(data):
+        incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+        yield data, data[off + 16:off + 16 + incl]
+        off += 16 + incl
+
+def tcp_segments(path):
+    """(flow, seq, flags, payload) of every IPv4 TCP packet"""
+    for data, pkt in packets(path):
+        if len(pkt) < 14 + 20 or pkt[12:14] != b"\x08\x00":
+            continue
+        ip = pkt[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] != 6 or len(ip) < ihl + 20:
+            continue
+        total = struct.unpack(">H", ip[2:4])[0]
+        ip = ip[:total] if total else ip       # 0: a TSO packet, use what was captured
+        tcp = ip[ihl:]
+        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        doff, flags = (tcp[12] >> 4) * 4, tcp[13]
+        flow = (ip[12:16], sport, ip[16:20], dport)
+        yield flow, seq, flags, bytes(tcp[doff:])
+
+def analyse(path):
+    raw = open(path, "rb").read().count(marker)
+    flows = {}
+    for flow, seq, flags, payload in tcp_segments(path):
+        f = flows.setdefault(flow, {"isn": None, "segs": []})
+        if flags & 0x02:                        # SYN: the stream starts at isn + 1
+            f["isn"] = seq
+        if payload:
+            f["segs"].append((seq, payload))
+    hits = {"c2s": 0, "s2c": 0}
+    c2s_bytes = holes = 0
+    for flow, f in flows.items():
+        if not f["segs"]:
+            continue
+        base = (f["isn"] + 1) if f["isn"] is not None else min(s for s, _ in f["segs"])
+        segs = sorted((((s - base) & 0xFFFFFFFF), p) for s, p in f["segs"])
+        size = max(o + len(p) for o, p in segs)
+        buf = bytearray(size)
+        covered = reach = 0
+        for o, p in segs:
+            buf[o:o + len(p)] = p
+            if o + len(p) > reach:
+                covered += o + len(p) - max(o, reach)
+                reach = o + len(p)
+        d = "c2s" if flow[3] == port else "s2c"
+        hits[d] += buf.count(marker)
+        if d == "c2s":
+            c2s_bytes += size
+            holes += size - covered
+    print(raw, hits["c2s"], hits["s2c"], c2s_bytes, holes, len(flows) // 2)
+
+for path in files:
+    analyse(path)
+EOF
+}
+
+# capture_start NAME: one tcpdump per link, on its root-side veth, full
+# packets, into $T/NAME-I.pcap
+declare -a TCPDUMP_PIDS=()
+capture_start() {
+	local i log
+	TCPDUMP_PIDS=()
+	for ((i = 1; i <= NS_N; i++)); do
+		log=$T/logs/tcpdump-$1-$i.log
+		ALL_LOGS+=("$log")
+		tcpdump -i "${RT_IF[i]}" -s 0 -B 65536 -U -n -w "$T/$1-$i.pcap" "tcp port $PORT" >"$log" 2>&1 &
+		TCPDUMP_PIDS+=("$!")
+		BG_PIDS+=("$!")
+	done
+	for ((i = 1; i <= NS_N; i++)); do
+		wait_until 10 "tcpdump listening on ${RT_IF[i]}" grep -q "listening on" "$T/logs/tcpdump-$1-$i.log" ||
+			fail "tcpdump did not start on ${RT_IF[i]}"
+	done
+}
+
+# capture_stop NAME: once the captures stop growing, stop tcpdump; print
+# what it says it dropped
+capture_stop() {
+	local p i sizes=x prev=
+	until [[ $sizes == "$prev" ]]; do
+		prev=$sizes
+		sleep 0.5
+		sizes=$(stat -c %s "$T/$1"-*.pcap | tr '\n' ' ')
+	done
+	for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for ((i = 1; i <= NS_N; i++)); do
+		printf '   tcpdump link %d: %s\n' "$i" "$(grep -h 'dropped by kernel' "$T/logs/tcpdump-$1-$i.log" || echo '?')"
+	done
+}
+
+# run NAME CODING: one copy under CODING with every link captured; fills
+# RAW[NAME-I] C2S[...] S2C[...] and checks each capture is complete
+declare -A RAW=() C2S=() S2C=()
+run() {
+	local name=$1 coding=$2 i sess raw c2s s2c bytes holes conns path_bytes
+	capture_start "$name"
+	ns_start_server "srv-$name" "$T/srv-$name" "$T/store-$name"
+	mapfile -t PATHS < <(ns_path_opts "$PORT")
+	ns_start_client "cli-$name" "$T/cli-$name" "label=$name" "coding=$coding" "${PATHS[@]}"
+	check "$name: cp of $MIB MiB with coding=$coding over 3 links" run_t 120 cp "$T/f.bin" "$T/cli-$name/"
+	sess=$(session_for_label "$T/srv-$name" "$name") || fail "no session labelled $name"
+	check "$name: arrived bit-exact" cmp "$T/f.bin" "$sess/f.bin"
+	show_status "$T/cli-$name"
+	declare -A by_addr=()
+	while read -r addr b; do by_addr[${addr%:*}]=$b; done < <(status_cols "$T/cli-$name" address bytes)
+	stop_daemon "cli-$name"
+	stop_daemon "srv-$name"
+	capture_stop "$name"
+	i=0
+	while read -r raw c2s s2c bytes holes conns; do
+		i=$((i + 1))
+		RAW[$name-$i]=$raw C2S[$name-$i]=$c2s S2C[$name-$i]=$s2c
+		path_bytes=${by_addr[${RT_ADDR[i]}]:-0}
+		printf '   %s link %d: %d connection(s), %d payload bytes to the server (path: %d acknowledged), %d missing; marker: raw %d, stream to server %d, from server %d\n' \
+			"$name" "$i" "$conns" "$bytes" "$path_bytes" "$holes" "$raw" "$c2s" "$s2c"
+		check "$name link $i: the path carried chunks" test "$path_bytes" -ge $((1 << 20))
+		check "$name link $i: the capture holds at least the bytes the path carried" test "$bytes" -ge "$path_bytes"
+		assert_eq 0 "$holes" "$name link $i: no byte of any connection missing from the capture"
+		check "$name link $i: the stream search finds every marker the raw search does" test "$c2s" -ge "$raw"
+	done < <(pcap_markers "$MARKER" "$PORT" "$T/$name"-{1..3}.pcap)
+	assert_eq "$NS_N" "$i" "$name: one analysis per capture"
+}
+
+note "run 1: coding=shamir:2/3"
+run shamir shamir:2/3
+for ((i = 1; i <= NS_N; i++)); do
+	assert_eq 0 "${RAW[shamir-$i]}" "shamir: no marker in the raw capture of link $i"
+	assert_eq 0 "$((C2S[shamir-$i] + S2C[shamir-$i]))" "shamir: no marker in the reassembled streams of link $i"
+done
+
+note "run 2 (control): coding=stripe"
+run stripe stripe
+links=0 raw=0 stream=0
+for ((i = 1; i <= NS_N; i++)); do
+	((C2S[stripe-$i] > 0)) && links=$((links + 1))
+	raw=$((raw + RAW[stripe-$i])) stream=$((stream + C2S[stripe-$i]))
+done
+echo "   stripe: marker in the captures of $links of $NS_N links; $raw whole in a segment, $stream in the streams ($IN_FILE in the file)"
+check "stripe: the marker appears in the capture of at least one link" test "$links" -ge 1
+check "stripe: every marker of the file is in some link's stream" test "$stream" -ge "$IN_FILE"
+check "stripe: the streams find markers split across segments" test "$stream" -gt "$raw"
+
+finish
