@@ -7,6 +7,7 @@
 
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
+#include "braidfs/key.h"
 #include "braidfs/sched.h"
 #include "braidfs/wire.h"
 
@@ -32,6 +33,7 @@ typedef struct {
   char *label;
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */
+  const BfKey *key;           /* key_file: NULL to run in the clear */
 } BfcConfig;
 
 typedef struct BfcSession BfcSession;

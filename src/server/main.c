@@ -25,6 +25,7 @@ typedef struct {
   unsigned max_open_items;
   unsigned idle_timeout;
   unsigned linger;
+  char *key_file;
   GPtrArray *listen;
   int show_help, show_version, foreground, debug;
 } Opts;
@@ -40,6 +41,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_open_items=%u", max_open_items),
   OPT("idle_timeout=%u", idle_timeout),
   OPT("linger=%u", linger),
+  OPT("key_file=%s", key_file),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -94,6 +96,9 @@ usage(void)
          "    -o linger=SECONDS      keep unfinished items of a session with no\n"
          "                           path for its return this long (default 120)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
+         "    -o key_file=FILE       pre-shared key (32 bytes, or 64 hex digits;\n"
+         "                           mode 600): refuse clients without it and\n"
+         "                           encrypt every path (braidfs keygen FILE)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
@@ -154,6 +159,7 @@ server_clear(BfdServer *srv)
   g_clear_pointer(&srv->accept_threads, g_ptr_array_unref);
   g_clear_pointer(&srv->sessions, g_hash_table_unref);
   g_clear_pointer(&srv->paths, g_hash_table_unref);
+  g_clear_pointer(&srv->key, bf_key_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
   g_free(srv->store_path);
@@ -199,6 +205,10 @@ main(int argc, char **argv)
     g_printerr("braidfsd: max_item_size: %s\n", error->message);
     goto out;
   }
+  if (o.key_file != NULL && (srv.key = bf_key_load(o.key_file, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
   if (o.listen->len == 0)
     g_ptr_array_add(o.listen, g_strdup(DEFAULT_LISTEN));
   srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -217,13 +227,15 @@ main(int argc, char **argv)
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, o.listen))
     goto out;
-  for (guint i = 0; i < srv.listen_names->len; i++)
+  for (guint i = 0; srv.key == NULL && i < srv.listen_names->len; i++)
     if (non_loopback(srv.listen_names->pdata[i]))
       g_warning("listening on %s without a key: anyone who can reach it can "
                 "send files, and paths are not encrypted",
                 (char *)srv.listen_names->pdata[i]);
-  g_message("store %s: %u sessions; listening on %s", srv.store_path,
-            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0]);
+  g_message("store %s: %u sessions; listening on %s%s", srv.store_path,
+            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0],
+            srv.key != NULL ? " (key_file: every path authenticated and "
+                              "encrypted)" : "");
   if (!o.foreground)
     bf_log_to_syslog();
 
@@ -236,5 +248,6 @@ out:
   g_ptr_array_unref(o.listen);
   g_free(o.store);
   g_free(o.max_item_size);
+  g_free(o.key_file);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include "braidfs/assembler.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
+#include "braidfs/key.h"
 #include "braidfs/wire.h"
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
 
 struct BfdServer {
   char *store_path;
+  BfKey *key;                /* key_file: NULL to run in the clear */
   int store_fd;
   BfdLimits limits;
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
