@@ -174,6 +174,7 @@ test_key_files(void)
   g_assert_cmpint(st.st_mode & 07777, ==, 0600);
   g_autoptr(BfKey) k3 = bf_key_load(gen, &error);
   g_assert_no_error(error);
+  g_assert_nonnull(k3);
   g_autofree char *before = NULL, *after = NULL;
   g_assert_true(g_file_get_contents(gen, &before, NULL, NULL));
   g_assert_false(bf_key_generate(gen, &error));
