@@ -251,10 +251,8 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
   if (!read_frame(c, hdr, &type, &flags, &len, error))
     return FALSE;
   if (c->rx_seal != NULL) {
-    if (!bf_open_frame(c->rx_seal, hdr, c->rbuf, len, error)) {
-      g_prefix_error(error, "from %s: ", c->peer);
+    if (!bf_open_frame(c->rx_seal, hdr, c->rbuf, len, error))
       return FALSE;
-    }
     len -= BF_SEAL_TAG_LEN;
     flags &= ~BF_FLAG_SEALED;
   }
