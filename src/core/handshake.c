@@ -131,9 +131,14 @@ check_proof(BfHandshake *hs, const BfAuth *in, GError **error)
 static gboolean
 fail_seq(BfHandshake *hs, const BfAuth *in, GError **error)
 {
+  gboolean client = hs->role == BF_HS_CLIENT;
+  unsigned want = hs->state == ST_START ? BF_AUTH_CLIENT_NONCE
+                  : hs->state == ST_NONCE_SENT
+                      ? (client ? BF_AUTH_SERVER_NONCE : BF_AUTH_CLIENT_PROOF)
+                      : BF_AUTH_SERVER_PROOF;
+
   g_set_error(error, BF_HS_ERROR, BF_HS_ERROR_SEQUENCE,
-              "AUTH step %u out of order (%s side, state %d)", in->step,
-              hs->role == BF_HS_CLIENT ? "client" : "server", hs->state);
+              "AUTH step %u out of order (expected step %u)", in->step, want);
   return FALSE;
 }
 

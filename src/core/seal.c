@@ -109,15 +109,21 @@ static gboolean
 check_header(BfSeal *s, const uint8_t hdr[BF_HEADER_LEN], size_t len,
              GError **error)
 {
-  if (!(hdr[5] & BF_FLAG_SEALED) || header_len(hdr) != len ||
-      len < BF_SEAL_TAG_LEN) {
-    s->broken = TRUE;
-    g_set_error(error, BF_SEAL_ERROR, BF_SEAL_ERROR_FORMAT,
-                "%s frame is not sealed (flags 0x%02x, %zu bytes) on a keyed "
-                "connection", bf_frame_type_str(hdr[4]), hdr[5], len);
-    return FALSE;
-  }
-  return TRUE;
+  const char *why = NULL;
+
+  if (!(hdr[5] & BF_FLAG_SEALED))
+    why = "is not sealed";
+  else if (header_len(hdr) != len)
+    why = "has a length that disagrees with its body";
+  else if (len < BF_SEAL_TAG_LEN)
+    why = "is shorter than a tag";
+  if (why == NULL)
+    return TRUE;
+  s->broken = TRUE;
+  g_set_error(error, BF_SEAL_ERROR, BF_SEAL_ERROR_FORMAT,
+              "%s frame of %zu bytes %s (keyed connection)",
+              bf_frame_type_str(hdr[4]), len, why);
+  return FALSE;
 }
 
 gboolean
