@@ -13,9 +13,14 @@
 #      wrong key                    "refused the key (wrong key_file?)"
 #      key on the client only       "has no key but key_file is set"
 #      key on the server only       "this server requires a key (key_file)"
-#  - the legitimate client's session is untouched by the refused ones.
+#  - the legitimate client's session is untouched by the refused ones;
+#  - the server restarted with another key: the client's re-attaching paths
+#    are refused (logged), the session and the mount stay, and when the
+#    server is back with the right key they re-attach and copying goes on.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=netns.sh
+source "$LIB_DIR/netns.sh"  # wait_until only (no namespace)
 
 PORT=$(free_port)
 
@@ -109,6 +114,22 @@ head -c $((3 << 20)) /dev/urandom >"$T/after.bin"
 check "cp after the refused clients" run_t 60 cp "$T/after.bin" "$T/cli/"
 check "arrived bit-exact" cmp "$T/after.bin" "$SESS/after.bin"
 assert_eq connected "$(session_field "$SESS/.session" state)" "the keyed session is still connected"
+
+note "a server restarted with another key: re-attaching paths are refused, the mount stays"
+CLOG=$(daemon_log client)
+stop_daemon server
+start_server other "$T/srv" "$T/store" "key_file=$T/key2"
+refused_reattach() { grep -qE "cannot re-attach yet: server 127\.0\.0\.1:$PORT refused the key" "$CLOG"; }
+check "the client logs the refused key on re-attach" wait_until 30 "a refused re-attach" refused_reattach
+check "the client did not give the session up" bash -c "! grep -qE 'no longer knows this session|session failed' '$CLOG'"
+check "the client mount is still there" is_mounted "$T/cli"
+stop_daemon other
+start_server server "$T/srv" "$T/store" "key_file=$T/key.hex"
+reattached() { (($(grep -c 're-attached after' "$CLOG") >= 4)); }
+check "with the right key again, the 4 paths re-attach" wait_until 30 "4 paths re-attached" reattached
+head -c $((2 << 20)) /dev/urandom >"$T/later.bin"
+check "cp after the restarts" run_t 60 cp "$T/later.bin" "$T/cli/"
+check "arrived bit-exact" cmp "$T/later.bin" "$SESS/later.bin"
 stop_daemon client
 stop_daemon server
 
