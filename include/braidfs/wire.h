@@ -179,6 +179,8 @@ typedef struct {
   uint32_t chunk_id;
   uint32_t total_chunks;          /* 0 while unknown */
   uint8_t share_index;
+  uint8_t pad;                    /* rs: zero bytes ending the last data
+                                     share (see coding.h); else 0 */
   uint32_t crc32c;                /* of payload */
   const uint8_t *payload;
   uint32_t payload_len;

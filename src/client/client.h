@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
 #include "braidfs/key.h"
@@ -30,10 +31,14 @@ typedef struct {
   uint32_t chunk_size;
   uint32_t window;            /* unacknowledged chunks per path */
   BfSchedKind sched;
+  BfCodingSpec coding;        /* stripe, or shares on distinct paths */
   char *label;
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */
   const BfKey *key;           /* key_file: NULL to run in the clear */
+  gboolean attach;            /* join session attach_id instead of a new one */
+  uint8_t attach_id[BF_ID_LEN];
+  uint8_t attach_token[BF_ID_LEN];
 } BfcConfig;
 
 typedef struct BfcSession BfcSession;
@@ -76,6 +81,12 @@ struct BfcItem {
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */
   BfItemClose close_msg;
+  /* delivery=async (under wlock): */
+  uint64_t replay_id;         /* announce under this earlier mount's id */
+  gboolean replayed;          /* ... and it was: STORED may come at once */
+  void (*note_id)(void *data, uint64_t id);  /* told every id it gets */
+  void *note_data;
+  char *final_name;           /* renamed while open: moved once stored */
 };
 
 /* Parses "ADDR:PORT[@SRCADDR|%IFACE]". */
@@ -105,6 +116,31 @@ int bfc_item_truncate(BfcItem *it, uint64_t size);
 int bfc_item_close(BfcItem *it);
 void bfc_item_cancel(BfcItem *it);
 uint64_t bfc_item_size(BfcItem *it);
+/* A file renamed while open: 0 if the new name applies once it is stored,
+ * 1 if it is stored already (the caller renames it on the server). */
+int bfc_item_rename(BfcItem *it, const char *name);
+
+/* For delivery=async: an item announced under replay_id (an earlier
+ * mount's, 0 for a fresh one); note_id(data, id) hears every id it is
+ * announced under, before the server does. */
+BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                              uint64_t replay_id,
+                              void (*note_id)(void *data, uint64_t id),
+                              void *data);
+/* Waits for the answer to the item's ITEM_OPEN: 0 opened, 1 stored already,
+ * or -errno (-ENOENT: the server does not know that id). */
+int bfc_item_await_open(BfcItem *it);
+/* Forgets an item without cancelling it on the server. */
+void bfc_item_discard(BfcItem *it);
+void bfc_item_set_final_attrs(BfcItem *it, uint32_t mode,
+                              const struct timespec *mtime);
+
+/* Makes every wait on the server give up (the mount is ending). */
+void bfc_session_abort(BfcSession *s);
+/* Item and op ids of this mount start above floor. */
+void bfc_session_set_id_floor(BfcSession *s, uint64_t floor);
+void bfc_session_ids(BfcSession *s, uint8_t id[BF_ID_LEN],
+                     uint8_t token[BF_ID_LEN]);
 
 /* Runs a directory operation on the server and waits for its answer. */
 int bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
@@ -117,7 +153,8 @@ int bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
 
 int bfc_status_errno(uint8_t status);
 
-/* outbox.c */
+/* outbox.c; d (delivery=async) may be NULL, and is owned by the outbox */
+typedef struct BfcDelivery BfcDelivery;
 const struct fuse_operations *bfc_outbox_ops(void);
-void *bfc_outbox_new(BfcSession *s);
+void *bfc_outbox_new(BfcSession *s, BfcDelivery *d);
 void bfc_outbox_free(void *outbox);

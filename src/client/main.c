@@ -1,6 +1,8 @@
 /* braidfs: the client. Mounts an outbox whose files are sent to a braidfsd
  * server over several TCP connections of one session. */
 #include "client.h"
+#include "deliver.h"
+#include "spool.h"
 
 #include <fuse.h>
 #include <signal.h>
@@ -25,6 +27,8 @@ typedef struct {
   unsigned timeout;
   char *stall;
   char *key_file;
+  char *spool;
+  char *coding;
   int show_help, show_version, debug, foreground;
 } Opts;
 
@@ -41,6 +45,8 @@ static const struct fuse_opt opt_spec[] = {
   OPT("timeout=%u", timeout),
   OPT("stall=%s", stall),
   OPT("key_file=%s", key_file),
+  OPT("spool=%s", spool),
+  OPT("coding=%s", coding),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
   FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -97,8 +103,16 @@ usage(void)
          "                           repeatable, replaces paths=N\n"
          "    -o chunk_size=SIZE     bytes per chunk (4K..16M, default 256K)\n"
          "    -o scheduler=dynamic|rr  chunk placement (default dynamic)\n"
+         "    -o coding=stripe|shamir:K/N|rs:K/N  each chunk whole on one path\n"
+         "                           (default), or as N shares on N distinct paths,\n"
+         "                           any K of which rebuild it (shamir: fewer than\n"
+         "                           K reveal nothing; rs: N-K paths may die)\n"
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
          "    -o delivery=close      close(2) returns once the server stored the file\n"
+         "    -o delivery=async      close(2) returns once the spool holds the file;\n"
+         "                           it is delivered in the background (needs spool=)\n"
+         "    -o spool=DIR           keeps files until the server stored them, and\n"
+         "                           the session, across crashes (implies async)\n"
          "    -o label=TEXT          label shown in the server's session directory\n"
          "    -o timeout=SECONDS     with every path down, fail waiting writes and\n"
          "                           closes after this long (default 60)\n"
@@ -160,10 +174,32 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
                 "scheduler=%s: use dynamic or rr", o->scheduler);
     return FALSE;
   }
-  if (o->delivery && strcmp(o->delivery, "close") != 0) {
+  cfg->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
+  if (o->coding && !bf_coding_parse(o->coding, &cfg->coding, error))
+    return FALSE;
+  if (cfg->coding.n > cfg->n_paths) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "delivery=%s: this version supports delivery=close only",
-                o->delivery);
+                "coding=%s sends every chunk as %u shares on %u distinct "
+                "paths, and there are %u (use paths=%u or more, or one path= "
+                "per link)", o->coding, cfg->coding.n, cfg->coding.n,
+                cfg->n_paths, cfg->coding.n);
+    return FALSE;
+  }
+  if (o->delivery && strcmp(o->delivery, "close") != 0 &&
+      strcmp(o->delivery, "async") != 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "delivery=%s: use close or async", o->delivery);
+    return FALSE;
+  }
+  if (o->delivery && strcmp(o->delivery, "async") == 0 && o->spool == NULL) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "delivery=async needs spool=DIR, a directory on a local disk "
+                "that keeps files until the server has them");
+    return FALSE;
+  }
+  if (o->spool && o->delivery && strcmp(o->delivery, "close") == 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "spool=%s is for delivery=async; drop delivery=close", o->spool);
     return FALSE;
   }
   if (o->label && strlen(o->label) > BF_LABEL_MAX) {
@@ -211,6 +247,8 @@ opts_clear(Opts *o)
   g_free(o->label);
   g_free(o->stall);
   g_free(o->key_file);
+  g_free(o->spool);
+  g_free(o->coding);
 }
 
 /* braidfs keygen FILE */
@@ -234,6 +272,46 @@ keygen(int argc, char **argv)
   return 0;
 }
 
+/* delivery=async: the spool says which session to join, if any. */
+static BfcSpool *
+open_spool(const char *dir, BfcConfig *cfg, BfcSpoolSession *ss, GError **error)
+{
+  BfcSpool *sp = bfc_spool_open(dir, error);
+  g_autofree char *server = bf_format_hostport(cfg->host, cfg->port);
+
+  if (sp == NULL || !bfc_spool_load_session(sp, ss))
+    return sp;
+  if (strcmp(ss->server, server) != 0) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                "spool %s belongs to server %s; use another spool for %s",
+                dir, ss->server, server);
+    bfc_spool_close(sp);
+    return NULL;
+  }
+  cfg->attach = TRUE;
+  memcpy(cfg->attach_id, ss->id, BF_ID_LEN);
+  memcpy(cfg->attach_token, ss->token, BF_ID_LEN);
+  return sp;
+}
+
+/* Records the session in the spool, and reserves this mount's ids: each
+ * mount takes the next 2^32, so that ids keep increasing for the server
+ * across crashes without a write per id. */
+static BfcDelivery *
+start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
+{
+  uint64_t floor = ss->id_floor;
+
+  g_free(ss->server);
+  ss->server = bfc_session_server(s);
+  bfc_session_ids(s, ss->id, ss->token);
+  ss->id_floor = floor + ((uint64_t)1 << 32);
+  if (!bfc_spool_save_session(sp, ss, error))
+    return NULL;
+  bfc_session_set_id_floor(s, floor);
+  return bfc_delivery_new(s, sp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,6 +322,9 @@ main(int argc, char **argv)
   g_autofree char *names = NULL;
   g_autofree char *server = NULL;
   BfcSession *s = NULL;
+  BfcSpool *sp = NULL;
+  BfcDelivery *d = NULL;
+  BfcSpoolSession ss = { 0 };
   int rc = 1;
 
   if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
@@ -267,6 +348,10 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
+  if (o.spool != NULL && (sp = open_spool(o.spool, &cfg, &ss, &error)) == NULL) {
+    g_printerr("braidfs: %s\n", error->message);
+    goto out;
+  }
   /* Connect before mounting: an unreachable server must fail the command,
    * not leave a mount whose every write fails. */
   s = bfc_session_connect(&cfg, &error);
@@ -274,6 +359,12 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
+  if (sp != NULL && (d = start_delivery(s, sp, &ss, &error)) == NULL) {
+    g_printerr("braidfs: %s\n", error->message);
+    bfc_session_stop(s);
+    goto out;
+  }
+  sp = NULL;   /* owned by the delivery now */
   server = bfc_session_server(s);
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
@@ -281,11 +372,13 @@ main(int argc, char **argv)
   fuse_opt_add_arg(&args, "-omax_threads=32");
   if (!o.foreground)
     bf_log_to_syslog();
-  void *outbox = bfc_outbox_new(s);
+  void *outbox = bfc_outbox_new(s, d);
   rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), outbox);
   /* The outbox stops the session when the mount ends (or never started). */
   bfc_outbox_free(outbox);
 out:
+  bfc_spool_close(sp);
+  bfc_spool_session_clear(&ss);
   fuse_opt_free_args(&args);
   opts_clear(&o);
   config_clear(&cfg);

@@ -3,6 +3,7 @@
  * below is only what this mount has sent (names, sizes, modes, times):
  * file contents are not kept, so reading back is refused with EACCES. */
 #include "client.h"
+#include "deliver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +23,13 @@ struct Node {
   struct timespec mtime;
   uint64_t size;
   BfcItem *item;              /* the version being written, if any */
+  BfcPending *pending;        /* delivery=async: its spooled version */
+  gboolean on_server;         /* a version of it was delivered */
 };
 
 typedef struct {
   BfcSession *sess;
+  BfcDelivery *delivery;      /* delivery=async, else NULL */
   GMutex lock;                /* protects the whole tree */
   Node *root;
   uid_t uid;
@@ -61,8 +65,27 @@ node_free(Node *n)
     g_hash_table_unref(n->children);
   if (n->item)
     bfc_item_unref(n->item);
+  if (n->pending)
+    bfc_pending_unref(n->pending);
   g_free(n->name);
   g_free(n);
+}
+
+/* A spooled file that has left the spool: delivered, it is a plain file
+ * on the server; refused for good (see SPOOL/failed), it is gone. FALSE
+ * when the node goes. Called with the lock held. */
+static gboolean
+settle_pending(Node *n)
+{
+  gboolean delivered;
+
+  if (n->pending == NULL || !bfc_pending_gone(n->pending, &delivered))
+    return TRUE;
+  if (delivered)
+    n->size = bfc_pending_size(n->pending);
+  g_clear_pointer(&n->pending, bfc_pending_unref);
+  n->on_server = n->on_server || delivered;
+  return delivered || n->on_server;
 }
 
 /* Finds the node for an absolute FUSE path. Called with the lock held. */
@@ -76,6 +99,10 @@ lookup(Outbox *o, const char *path)
     if (**p == '\0')
       continue;
     n = n->children ? g_hash_table_lookup(n->children, *p) : NULL;
+  }
+  if (n != NULL && n->parent != NULL && !settle_pending(n)) {
+    g_hash_table_remove(n->parent->children, n->name);
+    n = NULL;
   }
   return n;
 }
@@ -109,7 +136,8 @@ fill_stat(Outbox *o, Node *n, struct stat *st)
   st->st_nlink = n->children ? 2 : 1;
   st->st_uid = o->uid;
   st->st_gid = o->gid;
-  st->st_size = n->item ? bfc_item_size(n->item) : n->size;
+  st->st_size = n->item ? bfc_item_size(n->item)
+                : n->pending ? bfc_pending_size(n->pending) : n->size;
   /* cp sizes its writes by st_blksize: one chunk per write(2). */
   st->st_blksize = cfg->chunk_size;
   st->st_blocks = (st->st_size + 511) / 512;
@@ -120,12 +148,24 @@ fill_stat(Outbox *o, Node *n, struct stat *st)
  * the outbox does not pick it up. */
 #define STATUS_DIR "/.braidfs"
 #define STATUS_PATHS STATUS_DIR "/paths"
+#define STATUS_SPOOL STATUS_DIR "/spool"
 
 static gboolean
 is_status(const char *path)
 {
   return g_str_has_prefix(path, STATUS_DIR) &&
          (path[sizeof STATUS_DIR - 1] == '\0' || path[sizeof STATUS_DIR - 1] == '/');
+}
+
+/* The text of a status file, or NULL if there is none by that name. */
+static char *
+status_text(Outbox *o, const char *path)
+{
+  if (strcmp(path, STATUS_PATHS) == 0)
+    return bfc_session_describe_paths(o->sess);
+  if (strcmp(path, STATUS_SPOOL) == 0 && o->delivery != NULL)
+    return bfc_delivery_describe(o->delivery);
+  return NULL;
 }
 
 static int
@@ -141,9 +181,9 @@ status_getattr(Outbox *o, const char *path, struct stat *st)
     st->st_nlink = 2;
     return 0;
   }
-  if (strcmp(path, STATUS_PATHS) != 0)
+  g_autofree char *text = status_text(o, path);
+  if (text == NULL)
     return -ENOENT;
-  g_autofree char *text = bfc_session_describe_paths(o->sess);
   st->st_mode = S_IFREG | 0444;
   st->st_nlink = 1;
   st->st_size = strlen(text);
@@ -183,6 +223,8 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
     fill(buf, ".", NULL, 0, 0);
     fill(buf, "..", NULL, 0, 0);
     fill(buf, "paths", NULL, 0, 0);
+    if (o->delivery != NULL)
+      fill(buf, "spool", NULL, 0, 0);
     return 0;
   }
   g_mutex_lock(&o->lock);
@@ -194,8 +236,12 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   fill(buf, ".", NULL, 0, 0);
   fill(buf, "..", NULL, 0, 0);
   g_hash_table_iter_init(&iter, n->children);
-  while (g_hash_table_iter_next(&iter, NULL, &v))
-    fill(buf, ((Node *)v)->name, NULL, 0, 0);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    if (settle_pending(v))
+      fill(buf, ((Node *)v)->name, NULL, 0, 0);
+    else
+      g_hash_table_iter_remove(&iter);
+  }
   g_mutex_unlock(&o->lock);
   return 0;
 }
@@ -254,6 +300,50 @@ ob_rmdir(const char *path)
   return rc;
 }
 
+/* delivery=async: a new version of path goes into the spool. One that
+ * was spooled before and not yet sent is replaced. */
+static int
+start_pending(Outbox *o, const char *path, uint32_t mode,
+              struct fuse_file_info *fi)
+{
+  const char *leaf;
+  Node *parent, *n;
+  BfcPending *old = NULL, *pd;
+  int err = 0;
+
+  g_mutex_lock(&o->lock);
+  parent = lookup_parent(o, path, &leaf);
+  n = parent ? g_hash_table_lookup(parent->children, leaf) : NULL;
+  if (parent == NULL || (n && n->children) ||
+      (n && n->pending && bfc_pending_is_open(n->pending))) {
+    g_mutex_unlock(&o->lock);
+    return parent == NULL ? -ENOENT : (n->children ? -EISDIR : -EBUSY);
+  }
+  if (n == NULL) {
+    n = node_new(leaf, FALSE, mode);
+    node_attach(parent, n);
+  }
+  n->mode = mode & 07777;
+  clock_gettime(CLOCK_REALTIME, &n->mtime);
+  old = g_steal_pointer(&n->pending);
+  g_mutex_unlock(&o->lock);
+  if (old != NULL) {
+    bfc_pending_cancel(o->delivery, old);
+    bfc_pending_unref(old);
+  }
+  pd = bfc_pending_new(o->delivery, path + 1, mode, &err);
+  if (pd == NULL)
+    return -err;
+  g_mutex_lock(&o->lock);
+  n = lookup(o, path);
+  if (n != NULL && n->children == NULL && n->pending == NULL)
+    n->pending = bfc_pending_ref(pd);
+  g_mutex_unlock(&o->lock);
+  fi->fh = (uint64_t)(uintptr_t)pd;
+  fi->direct_io = 1;
+  return 0;
+}
+
 /* Starts a new version of path: an item on the server, a node here. */
 static int
 start_item(const char *path, uint32_t mode, struct fuse_file_info *fi)
@@ -265,6 +355,8 @@ start_item(const char *path, uint32_t mode, struct fuse_file_info *fi)
 
   if (is_status(path))
     return -EPERM;   /* the status files are read-only */
+  if (o->delivery != NULL)
+    return start_pending(o, path, mode, fi);
   g_mutex_lock(&o->lock);
   parent = lookup_parent(o, path, &leaf);
   n = parent ? g_hash_table_lookup(parent->children, leaf) : NULL;
@@ -307,14 +399,17 @@ static int
 status_open(Outbox *o, const char *path, struct fuse_file_info *fi)
 {
   StatusFile *sf;
+  char *text = status_text(o, path);
 
-  if (strcmp(path, STATUS_PATHS) != 0)
-    return -EISDIR;
-  if ((fi->flags & O_ACCMODE) != O_RDONLY)
+  if (text == NULL)
+    return strcmp(path, STATUS_DIR) == 0 ? -EISDIR : -ENOENT;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    g_free(text);
     return -EACCES;
+  }
   sf = g_new0(StatusFile, 1);
   sf->magic = STATUS_MAGIC;
-  sf->text = bfc_session_describe_paths(o->sess);
+  sf->text = text;
   sf->len = strlen(sf->text);
   fi->fh = (uint64_t)(uintptr_t)sf;
   fi->direct_io = 1;
@@ -349,11 +444,13 @@ static int
 ob_write(const char *path, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
-  BfcItem *it = (BfcItem *)(uintptr_t)fi->fh;
   int rc;
 
   (void)path;
-  rc = bfc_item_write(it, buf, size, (uint64_t)off);
+  if (outbox()->delivery != NULL)
+    rc = bfc_pending_write((BfcPending *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
+  else
+    rc = bfc_item_write((BfcItem *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
   return rc < 0 ? rc : (int)size;
 }
 
@@ -396,12 +493,17 @@ settle(const char *path, BfcItem *it)
 }
 
 /* close(2) lands here: delivery=close means it returns only once the
- * server holds the item durably, so cp sees a failure as a failed close. */
+ * server holds the item durably, so cp sees a failure as a failed close;
+ * delivery=async, once the spool holds it durably. */
 static int
 ob_flush(const char *path, struct fuse_file_info *fi)
 {
+  Outbox *o = outbox();
+
   if (is_status(path))
     return 0;
+  if (o->delivery != NULL)
+    return bfc_pending_commit(o->delivery, (BfcPending *)(uintptr_t)fi->fh);
   return bfc_item_close((BfcItem *)(uintptr_t)fi->fh);
 }
 
@@ -416,6 +518,12 @@ ob_release(const char *path, struct fuse_file_info *fi)
     g_free(sf);
     return 0;
   }
+  if (outbox()->delivery != NULL) {
+    BfcPending *pd = (BfcPending *)(uintptr_t)fi->fh;
+    bfc_pending_release(outbox()->delivery, pd);
+    bfc_pending_unref(pd);
+    return 0;
+  }
 
   /* Without a flush (the writer was killed mid-way) nothing is stored. */
   if (!it->closed)
@@ -423,6 +531,31 @@ ob_release(const char *path, struct fuse_file_info *fi)
   settle(path, it);
   bfc_item_unref(it);
   return 0;
+}
+
+static int
+truncate_pending(Outbox *o, const char *path, off_t size,
+                 struct fuse_file_info *fi)
+{
+  BfcPending *pd = fi ? bfc_pending_ref((BfcPending *)(uintptr_t)fi->fh) : NULL;
+  Node *n;
+  int rc = 0;
+
+  g_mutex_lock(&o->lock);
+  n = lookup(o, path);
+  if (pd == NULL && n != NULL && n->pending && bfc_pending_is_open(n->pending))
+    pd = bfc_pending_ref(n->pending);
+  else if (pd == NULL && n == NULL)
+    rc = -ENOENT;
+  else if (pd == NULL && (uint64_t)size != (n->pending ? bfc_pending_size(n->pending)
+                                                        : n->size))
+    rc = -EACCES;     /* closed: write a new version */
+  g_mutex_unlock(&o->lock);
+  if (pd != NULL) {
+    rc = bfc_pending_truncate(pd, (uint64_t)size);
+    bfc_pending_unref(pd);
+  }
+  return rc;
 }
 
 static int
@@ -435,6 +568,8 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
   if (is_status(path))
     return -EPERM;   /* the status files are read-only */
+  if (o->delivery != NULL)
+    return truncate_pending(o, path, size, fi);
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (it == NULL && n != NULL && n->item != NULL)
@@ -459,6 +594,7 @@ ob_unlink(const char *path)
   Outbox *o = outbox();
   Node *n;
   BfcItem *it = NULL;
+  BfcPending *pd = NULL;
   int rc;
 
   if (is_status(path))
@@ -467,10 +603,18 @@ ob_unlink(const char *path)
   n = lookup(o, path);
   if (n && !n->children && n->item)
     it = bfc_item_ref(n->item);
+  if (n && !n->children && n->pending)
+    pd = g_steal_pointer(&n->pending);
   rc = n == NULL ? -ENOENT : n->children ? -EISDIR : 0;
   g_mutex_unlock(&o->lock);
   if (rc < 0)
     return rc;
+  if (pd != NULL) {
+    /* A spooled version is never delivered (or, caught while being sent,
+     * removed by the UNLINK below). */
+    bfc_pending_cancel(o->delivery, pd);
+    bfc_pending_unref(pd);
+  }
   if (it != NULL) {
     /* A version still being written is abandoned; nothing of it stays. */
     bfc_item_cancel(it);
@@ -491,12 +635,57 @@ ob_unlink(const char *path)
   return rc;
 }
 
+/* Moves the node from `from` to `to` in the tree. */
+static void
+move_node(Outbox *o, const char *from, const char *to)
+{
+  const char *leaf;
+  Node *n, *parent;
+
+  g_mutex_lock(&o->lock);
+  n = lookup(o, from);
+  parent = lookup_parent(o, to, &leaf);
+  if (n && parent && n->parent) {
+    g_hash_table_steal(n->parent->children, n->name);
+    g_free(n->name);
+    n->name = g_strdup(leaf);
+    node_attach(parent, n);
+  }
+  g_mutex_unlock(&o->lock);
+}
+
+/* The version of `from` still to be delivered takes the new name: the
+ * spooled copy (async) or the item being written (renamed on the server
+ * once stored). 1 if there is none (or it was delivered meanwhile), so
+ * the server's copy is renamed; 0 if done; -errno. */
+static int
+rename_undelivered(Outbox *o, const char *from, const char *to,
+                   BfcItem *it, BfcPending *pd, gboolean from_on_server)
+{
+  int rc;
+
+  if (it != NULL)
+    return bfc_item_rename(it, to + 1);
+  if (pd == NULL)
+    return 1;
+  rc = bfc_pending_rename(o->delivery, pd, to + 1);
+  /* An older delivered version under the old name must not stay. */
+  if (rc == 0 && from_on_server) {
+    rc = bfc_op(o->sess, BF_OP_UNLINK, from + 1, NULL, 0);
+    rc = rc == -ENOENT ? 0 : rc;
+  }
+  return rc;
+}
+
 static int
 ob_rename(const char *from, const char *to, unsigned int flags)
 {
   Outbox *o = outbox();
   const char *leaf;
   Node *n, *parent, *old;
+  BfcItem *it = NULL;
+  BfcPending *pd = NULL, *replaced = NULL;
+  gboolean dir = FALSE, on_server = FALSE;
   int rc = 0;
 
   if (is_status(from) || is_status(to))
@@ -509,29 +698,84 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   old = parent ? g_hash_table_lookup(parent->children, leaf) : NULL;
   if (n == NULL || parent == NULL)
     rc = -ENOENT;
-  else if (n->item != NULL || (old && old->item))
-    rc = -EBUSY;      /* renaming an item still being written: not yet */
+  else if (old == n)
+    rc = 1;           /* rename to itself: nothing to do */
+  else if ((old && old->item) ||
+           (old && old->pending && bfc_pending_is_open(old->pending)))
+    rc = -EBUSY;      /* the target is being written */
   else if (old && (flags & RENAME_NOREPLACE))
     rc = -EEXIST;
   else if (old && old->children && !n->children)
     rc = -EISDIR;
   else if (old && old->children && g_hash_table_size(old->children))
     rc = -ENOTEMPTY;
-  g_mutex_unlock(&o->lock);
-  if (rc == 0)
-    rc = bfc_op(o->sess, BF_OP_RENAME, from + 1, to + 1, 0);
   if (rc == 0) {
-    g_mutex_lock(&o->lock);
-    n = lookup(o, from);
-    parent = lookup_parent(o, to, &leaf);
-    if (n && parent && n->parent) {
-      g_hash_table_steal(n->parent->children, n->name);
-      g_free(n->name);
-      n->name = g_strdup(leaf);
-      node_attach(parent, n);
-    }
-    g_mutex_unlock(&o->lock);
+    dir = n->children != NULL;
+    on_server = n->on_server;
+    it = n->item ? bfc_item_ref(n->item) : NULL;
+    pd = n->pending ? bfc_pending_ref(n->pending) : NULL;
+    replaced = old && old->pending ? g_steal_pointer(&old->pending) : NULL;
   }
+  g_mutex_unlock(&o->lock);
+  if (rc != 0)
+    return rc < 0 ? rc : 0;
+  /* A spooled version of the target would land after the rename. */
+  if (replaced != NULL) {
+    bfc_pending_cancel(o->delivery, replaced);
+    bfc_pending_unref(replaced);
+  }
+  if (dir && o->delivery != NULL) {
+    g_autofree char *prefix = g_strconcat(from + 1, "/", NULL);
+    bfc_delivery_wait_prefix(o->delivery, prefix);
+  }
+  rc = rename_undelivered(o, from, to, it, pd, on_server);
+  if (rc == 1)
+    rc = bfc_op(o->sess, BF_OP_RENAME, from + 1, to + 1, 0);
+  if (rc == 0)
+    move_node(o, from, to);
+  if (it != NULL)
+    bfc_item_unref(it);
+  if (pd != NULL)
+    bfc_pending_unref(pd);
+  return rc;
+}
+
+static void
+node_set_attr(Outbox *o, const char *path, uint8_t flags, uint32_t mode,
+              const struct timespec *mtime)
+{
+  Node *n;
+
+  g_mutex_lock(&o->lock);
+  n = lookup(o, path);
+  if (n != NULL && (flags & BF_SETATTR_MODE))
+    n->mode = mode;
+  if (n != NULL && (flags & BF_SETATTR_MTIME))
+    n->mtime = *mtime;
+  g_mutex_unlock(&o->lock);
+}
+
+/* delivery=async: the attributes of a file still in the spool go with it.
+ * 1 when there is none (the server's copy changes), else 0 or -errno. */
+static int
+set_attr_pending(Outbox *o, const char *path, struct fuse_file_info *fi,
+                 uint8_t flags, uint32_t mode, const struct timespec *mtime)
+{
+  BfcPending *pd = fi ? bfc_pending_ref((BfcPending *)(uintptr_t)fi->fh) : NULL;
+  Node *n;
+  int rc;
+
+  g_mutex_lock(&o->lock);
+  n = lookup(o, path);
+  if (pd == NULL && n != NULL && n->pending != NULL)
+    pd = bfc_pending_ref(n->pending);
+  g_mutex_unlock(&o->lock);
+  if (pd == NULL)
+    return 1;
+  rc = bfc_pending_setattr(o->delivery, pd, flags, mode, mtime);
+  bfc_pending_unref(pd);
+  if (rc == 0)
+    node_set_attr(o, path, flags, mode, mtime);
   return rc;
 }
 
@@ -549,6 +793,11 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
 
   if (is_status(path))
     return -EPERM;   /* the status files are read-only */
+  if (o->delivery != NULL && (rc = set_attr_pending(o, path, fi, flags, mode,
+                                                    mtime)) <= 0)
+    return rc;
+  if (o->delivery != NULL)
+    it = NULL;        /* fi holds a spooled file, delivered meanwhile */
   g_mutex_lock(&o->lock);
   n = lookup(o, path);
   if (it == NULL && n != NULL)
@@ -573,15 +822,8 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
   if (strcmp(path, "/") == 0)
     return -EPERM;
   rc = bfc_setattr(o->sess, path + 1, flags, mode, mtime);
-  if (rc == 0) {
-    g_mutex_lock(&o->lock);
-    n = lookup(o, path);
-    if (n != NULL && (flags & BF_SETATTR_MODE))
-      n->mode = mode;
-    if (n != NULL && (flags & BF_SETATTR_MTIME))
-      n->mtime = *mtime;
-    g_mutex_unlock(&o->lock);
-  }
+  if (rc == 0)
+    node_set_attr(o, path, flags, mode, mtime);
   return rc;
 }
 
@@ -641,6 +883,8 @@ ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->entry_timeout = 1.0;
   cfg->negative_timeout = 0;
   bfc_session_start(o->sess);
+  if (o->delivery != NULL)
+    bfc_delivery_start(o->delivery);
   return o;
 }
 
@@ -649,6 +893,8 @@ ob_destroy(void *data)
 {
   Outbox *o = data;
 
+  if (o->delivery != NULL)
+    bfc_delivery_stop(o->delivery);
   bfc_session_stop(o->sess);
   o->sess = NULL;
 }
@@ -662,6 +908,7 @@ bfc_outbox_free(void *data)
   if (o->sess != NULL)
     bfc_session_stop(o->sess);
   node_free(o->root);
+  bfc_delivery_free(o->delivery);
   g_mutex_clear(&o->lock);
   g_free(o);
 }
@@ -694,15 +941,50 @@ bfc_outbox_ops(void)
   return &outbox_ops;
 }
 
+/* A file left in the spool by an earlier mount shows where it was
+ * written, with the directories above it. */
+static void
+show_recovered(Outbox *o, BfcPending *pd)
+{
+  g_auto(GStrv) parts = g_strsplit(bfc_pending_name(pd), "/", -1);
+  Node *dir = o->root, *n;
+
+  for (char **p = parts; p[0] != NULL && p[1] != NULL; p++) {
+    n = g_hash_table_lookup(dir->children, *p);
+    if (n == NULL) {
+      n = node_new(*p, TRUE, 0755);
+      node_attach(dir, n);
+    }
+    if (n->children == NULL)
+      return;   /* a file where a directory should be: not shown */
+    dir = n;
+  }
+  n = g_hash_table_lookup(dir->children, parts[g_strv_length(parts) - 1]);
+  if (n == NULL) {
+    n = node_new(parts[g_strv_length(parts) - 1], FALSE, 0644);
+    node_attach(dir, n);
+  }
+  if (n->children == NULL) {
+    g_clear_pointer(&n->pending, bfc_pending_unref);
+    n->pending = bfc_pending_ref(pd);
+  }
+}
+
 void *
-bfc_outbox_new(BfcSession *s)
+bfc_outbox_new(BfcSession *s, BfcDelivery *d)
 {
   Outbox *o = g_new0(Outbox, 1);
 
   o->sess = s;
+  o->delivery = d;
   g_mutex_init(&o->lock);
   o->root = node_new("", TRUE, 0755);
   o->uid = getuid();
   o->gid = getgid();
+  if (d != NULL) {
+    GPtrArray *rec = bfc_delivery_recovered(d);
+    for (guint i = 0; i < rec->len; i++)
+      show_recovered(o, rec->pdata[i]);
+  }
   return o;
 }

@@ -230,13 +230,32 @@ resync(BfcSession *s)
 
 /* ---- waiting ------------------------------------------------------------ */
 
+unsigned
+bfc_paths_up_locked(BfcSession *s)
+{
+  unsigned up = 0;
+
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    up += s->paths[i].state == BFC_PATH_UP;
+  return up;
+}
+
 gboolean
 bfc_session_wait_locked(BfcSession *s)
 {
   gint64 now = g_get_monotonic_time();
+  gint64 limit = (gint64)s->cfg.timeout_s * G_USEC_PER_SEC;
 
-  if (s->down_since != 0 &&
-      now - s->down_since >= (gint64)s->cfg.timeout_s * G_USEC_PER_SEC)
+  if (s->stopping)
+    return FALSE;
+  if (s->down_since != 0 && now - s->down_since >= limit)
+    return FALSE;
+  /* Coded chunks need k paths: fewer for the timeout fails like none. */
+  if (bfc_paths_up_locked(s) >= s->cfg.coding.k)
+    s->short_since = 0;
+  else if (s->short_since == 0)
+    s->short_since = now;
+  else if (now - s->short_since >= limit)
     return FALSE;
   g_cond_wait_until(&s->cond, &s->lock, now + G_USEC_PER_SEC / 4);
   return TRUE;
@@ -287,7 +306,7 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
       c = l->data;
       ahead += c->len;
       double late = eta(q, ahead, now) - mine - c->len / me->load.rate;
-      if (c->twin == NULL && c->item->close_sent &&
+      if (c->twin == NULL && c->coded == NULL && c->item->close_sent &&
           c->item->state == BFC_ITEM_OPEN && late > best_late) {
         best = c;
         best_late = late;
@@ -315,25 +334,36 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
 static BfcChunk *
 next_chunk_locked(BfcSession *s, BfcPath *p)
 {
-  BfcChunk *c = g_queue_pop_head(&p->queue);
+  BfcChunk *c;
 
-  if (c != NULL || p->load.inflight >= s->cfg.window)
-    return c;
+  /* Shares of a chunk the server has rebuilt are not needed any more. */
+  while ((c = g_queue_pop_head(&p->queue)) != NULL) {
+    if (c->coded == NULL || !c->coded->done)
+      return c;
+    unload_locked(p, c);
+    bfc_chunk_free_locked(s, c);
+  }
+  if (p->load.inflight >= s->cfg.window)
+    return NULL;
   for (GList *l = s->resend.head, *next; l != NULL; l = next) {
     next = l->next;
     c = l->data;
     if (c->settled || c->item->state == BFC_ITEM_FAILED ||
-        c->item->state == BFC_ITEM_STORED) {
+        c->item->state == BFC_ITEM_STORED || (c->coded && c->coded->done)) {
       g_queue_delete_link(&s->resend, l);
       bfc_chunk_free_locked(s, c);
       continue;
     }
-    if (!bfc_chunk_allowed_locked(s, c->item, p->index))
+    if (!bfc_chunk_allowed_locked(s, c->item, p->index) ||
+        !bfc_share_fits(c, p->index))
       continue;
     g_queue_delete_link(&s->resend, l);
     p->load.inflight++;
     p->load.inflight_bytes += c->len;
-    p->resent++;
+    if (c->coded != NULL)
+      c->coded->seen[p->index] |= 1u << c->share;
+    if (c->from_lost)
+      p->resent++;
     return c;
   }
   c = tail_copy_locked(s, p);
@@ -395,6 +425,8 @@ path_tx(gpointer data)
 
     m.u.chunk.chunk_id = c->id;
     m.u.chunk.total_chunks = c->total;
+    m.u.chunk.share_index = c->share;
+    m.u.chunk.pad = c->pad;
     m.u.chunk.crc32c = c->crc;
     m.u.chunk.payload = c->data;
     m.u.chunk.payload_len = c->len;
@@ -412,6 +444,29 @@ path_tx(gpointer data)
 
 /* ---- receiving ---------------------------------------------------------- */
 
+/* An acknowledged share is held until its chunk is done (k distinct
+ * shares acknowledged). TRUE if c is kept. Lock held. */
+static gboolean
+coded_ack_locked(BfcSession *s, BfcChunk *c)
+{
+  BfcCoded *cd = c->coded;
+  uint32_t bit;
+
+  if (cd == NULL || cd->done)
+    return FALSE;
+  bit = 1u << c->share;
+  if (cd->acked_mask & bit)
+    return FALSE;   /* a repeat of a share held already */
+  cd->acked_mask |= bit;
+  if (++cd->acked < cd->k) {
+    cd->held[c->share] = c;
+    return TRUE;
+  }
+  bfc_coded_done_locked(s, cd);
+  bfc_chunk_free_locked(s, c);   /* after: c's reference keeps cd alive */
+  return TRUE;
+}
+
 static gboolean
 on_chunk_ack(BfcPath *p, const BfChunkAck *a)
 {
@@ -421,7 +476,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
   g_mutex_lock(&s->lock);
   for (GList *l = p->inflight.head; l != NULL; l = l->next) {
     BfcChunk *c = l->data;
-    if (c->item->id == a->item_id && c->id == a->chunk_id) {
+    if (c->item->id == a->item_id && c->id == a->chunk_id &&
+        c->share == a->share_index) {
       g_queue_delete_link(&p->inflight, l);
       unload_locked(p, c);
       p->bytes_acked += c->len;
@@ -429,7 +485,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
       p->last_ack = g_get_monotonic_time();
       if (c->twin != NULL)
         c->twin->settled = TRUE;
-      bfc_chunk_free_locked(s, c);
+      if (!coded_ack_locked(s, c))
+        bfc_chunk_free_locked(s, c);
       found = TRUE;
       break;
     }
@@ -552,7 +609,8 @@ auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
                     where, bf_frame_type_str(m->type));
   if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_AUTH)
     return key_fail(error, "server %s has no key but key_file is set", where);
-  if (step == BF_AUTH_SERVER_NONCE && m->type == BF_FRAME_WELCOME)
+  /* A server that cannot parse AUTH answers as to a malformed HELLO. */
+  if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_PROTOCOL)
     return key_fail(error, "server %s does not know the key handshake (an "
                     "older braidfsd without key_file?): %.*s", where, tl, td);
   if (step == BF_AUTH_SERVER_PROOF && status == BF_ST_AUTH)
@@ -796,10 +854,11 @@ path_down(BfcPath *p, BfConn *conn, const char *why)
   while ((c = g_queue_pop_head(&p->inflight)) != NULL ||
          (c = g_queue_pop_head(&p->queue)) != NULL) {
     c->sent_at = 0;
-    if (c->settled) {
+    if (c->settled || (c->coded && c->coded->done)) {
       bfc_chunk_free_locked(s, c);
       continue;
     }
+    c->from_lost = TRUE;
     g_queue_push_tail(&s->resend, c);
     moved++;
   }
@@ -863,6 +922,18 @@ server_restarted_locked(BfcSession *s, uint64_t instance)
     it->open_sent = FALSE;
     it->resuming = TRUE;
     n++;
+  }
+  /* It kept only rebuilt chunks: every share of the others goes again. */
+  for (GList *l = s->coded_open.head; l != NULL; l = l->next) {
+    BfcCoded *cd = l->data;
+    for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++) {
+      if (cd->held[i] == NULL)
+        continue;
+      cd->held[i]->from_lost = TRUE;
+      g_queue_push_tail(&s->resend, g_steal_pointer(&cd->held[i]));
+    }
+    cd->acked = 0;
+    cd->acked_mask = 0;
   }
   g_message("server %s restarted: resuming %u files in flight", s->server, n);
   g_cond_broadcast(&s->cond);
@@ -1084,10 +1155,11 @@ bfc_session_describe_paths(BfcSession *s)
 
 /* ---- the session's paths ------------------------------------------------ */
 
-/* Creates the session and attaches every path once. A path that cannot
- * attach now is retried in the background; the mount needs one. */
-gboolean
-bfc_paths_connect(BfcSession *s, GError **error)
+/* Creates the session (or, with attach, joins s->id) and attaches every
+ * path once. A path that cannot attach now is retried in the background;
+ * the mount needs one. *refused is the status of a refused handshake. */
+static gboolean
+connect_all(BfcSession *s, gboolean attach, uint8_t *refused, GError **error)
 {
   const BfcConfig *cfg = &s->cfg;
   BfcPathSpec home = { cfg->host, cfg->port, NULL, NULL };
@@ -1100,19 +1172,20 @@ bfc_paths_connect(BfcSession *s, GError **error)
    * creating connection (not a path: index BFC_NO_PATH) stays open until
    * they have, so the session never looks abandoned to the server. */
   g_autoptr(BfConn) creator = NULL;
-  if (cfg->explicit_paths) {
-    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, &status,
+  if (cfg->explicit_paths && !attach) {
+    creator = dial(s, &home, BFC_NO_PATH, BF_HELLO_NEW, ms, refused,
                    &s->instance, error);
     if (creator == NULL)
       return FALSE;
   }
   for (unsigned i = 0; i < cfg->n_paths; i++) {
-    BfHelloKind kind = (i == 0 && !cfg->explicit_paths) ? BF_HELLO_NEW
-                                                        : BF_HELLO_ATTACH;
+    BfHelloKind kind = (i == 0 && !cfg->explicit_paths && !attach)
+                       ? BF_HELLO_NEW : BF_HELLO_ATTACH;
     g_autoptr(GError) err = NULL;
     uint64_t instance = 0;
     BfConn *c = dial(s, &cfg->specs[i], i, kind, ms, &status, &instance, &err);
     if (c == NULL && kind == BF_HELLO_NEW) {
+      *refused = status;
       g_propagate_error(error, g_steal_pointer(&err));
       return FALSE;
     }
@@ -1124,10 +1197,17 @@ bfc_paths_connect(BfcSession *s, GError **error)
       up++;
     } else {
       s->paths[i].state = BFC_PATH_DOWN;
+      g_free(s->paths[i].why_down);
       s->paths[i].why_down = g_strdup(err->message);
     }
     g_mutex_unlock(&s->lock);
     if (c == NULL) {
+      if (status != BF_ST_OK)
+        *refused = status;
+      if (attach && up == 0 && status == BF_ST_AUTH) {
+        g_propagate_error(error, g_steal_pointer(&err));
+        return FALSE;   /* the session is gone: no use trying the rest */
+      }
       g_warning("path %u (%s) not attached: %s; retrying in the background",
                 i, s->paths[i].name, err->message);
       if (first == NULL)
@@ -1142,6 +1222,35 @@ bfc_paths_connect(BfcSession *s, GError **error)
   ctl_pick_locked(s);
   g_mutex_unlock(&s->lock);
   return TRUE;
+}
+
+gboolean
+bfc_paths_connect(BfcSession *s, GError **error)
+{
+  g_autoptr(GError) err = NULL;
+  uint8_t refused = BF_ST_OK;
+
+  if (!s->cfg.attach)
+    return connect_all(s, FALSE, &refused, error);
+  memcpy(s->id, s->cfg.attach_id, BF_ID_LEN);
+  memcpy(s->token, s->cfg.attach_token, BF_ID_LEN);
+  if (connect_all(s, TRUE, &refused, &err))
+    return TRUE;
+  if (refused != BF_ST_AUTH) {
+    g_propagate_error(error, g_steal_pointer(&err));
+    return FALSE;
+  }
+  g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
+  g_warning("server %s does not know session %.8s any more (%s); starting a "
+            "new session", s->server, id, err->message);
+  g_mutex_lock(&s->lock);
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    s->paths[i].state = BFC_PATH_CONNECTING;
+    g_clear_pointer(&s->paths[i].why_down, g_free);
+  }
+  g_mutex_unlock(&s->lock);
+  s->cfg.attach = FALSE;
+  return connect_all(s, FALSE, &refused, error);
 }
 
 void
@@ -1192,5 +1301,7 @@ bfc_paths_stop(BfcSession *s)
     drain_locked(s, &s->paths[i].inflight);
   }
   drain_locked(s, &s->resend);
+  while (!g_queue_is_empty(&s->coded_open))
+    bfc_coded_done_locked(s, g_queue_peek_head(&s->coded_open));
   g_mutex_unlock(&s->lock);
 }

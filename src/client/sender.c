@@ -31,6 +31,7 @@
 
 static int bfc_op_send(BfcSession *s, const BfOp *op);
 static void send_cancel(BfcSession *s, uint64_t item_id);
+static void item_forget_locked(BfcSession *s, BfcItem *it);
 
 /* A waiter that sees no answer this long sends its control frame again,
  * in case the answer was lost with a path the client did not see die. */
@@ -63,11 +64,52 @@ bfc_pool_put_locked(BfcSession *s, uint8_t *buf)
     g_free(buf);
 }
 
+/* A coded chunk no longer counts in what the server may buffer. */
+static void
+coded_settle_locked(BfcSession *s, BfcCoded *cd)
+{
+  if (cd->link == NULL)
+    return;
+  g_queue_delete_link(&s->coded_open, cd->link);
+  cd->link = NULL;
+  s->partial_bytes -= cd->cost;
+  g_cond_broadcast(&s->cond);
+}
+
+static void
+coded_unref_locked(BfcSession *s, BfcCoded *cd)
+{
+  if (--cd->refs > 0)
+    return;
+  coded_settle_locked(s, cd);
+  g_free(cd);
+}
+
+void
+bfc_coded_done_locked(BfcSession *s, BfcCoded *cd)
+{
+  cd->done = TRUE;
+  cd->refs++;   /* freeing the held shares must not free cd under us */
+  coded_settle_locked(s, cd);
+  for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++)
+    if (cd->held[i] != NULL)
+      bfc_chunk_free_locked(s, g_steal_pointer(&cd->held[i]));
+  coded_unref_locked(s, cd);
+}
+
+gboolean
+bfc_share_fits(const BfcChunk *c, unsigned p)
+{
+  return c->coded == NULL || (c->coded->seen[p] & ~(1u << c->share)) == 0;
+}
+
 void
 bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
 {
   if (c->twin != NULL)
     c->twin->twin = NULL;
+  if (c->coded != NULL)
+    coded_unref_locked(s, c->coded);
   bfc_pool_put_locked(s, c->data);
   bfc_item_unref(c->item);
   g_free(c);
@@ -114,6 +156,16 @@ bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why)
 static char *
 all_down_message(BfcSession *s)
 {
+  unsigned up = bfc_paths_up_locked(s);
+
+  if (s->stopping)
+    return g_strdup("the outbox is being unmounted");
+  if (up > 0)
+    return g_strdup_printf("coding=%s needs %u paths up, and only %u of the "
+                           "%u paths to server %s have worked for %u s (see "
+                           ".braidfs/paths in the mount)",
+                           bf_coding_str(&s->cfg.coding), s->cfg.coding.k, up,
+                           s->cfg.n_paths, s->server, s->cfg.timeout_s);
   return g_strdup_printf("no path to server %s has worked for %u s (all %u "
                          "paths down; see .braidfs/paths in the mount)", s->server,
                          s->cfg.timeout_s, s->cfg.n_paths);
@@ -133,8 +185,9 @@ bfc_item_send_open(BfcSession *s, BfcItem *it)
   m.u.item_open.mode = it->mode;
   m.u.item_open.mtime_sec = it->mtime.tv_sec;
   m.u.item_open.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
-  m.u.item_open.coding = BF_CODING_STRIPE;
-  m.u.item_open.coding_k = m.u.item_open.coding_n = 1;
+  m.u.item_open.coding = s->cfg.coding.kind;
+  m.u.item_open.coding_k = s->cfg.coding.k;
+  m.u.item_open.coding_n = s->cfg.coding.n;
   m.u.item_open.digest_alg = bf_digest_alg(it->digest);
   m.u.item_open.name.data = (const uint8_t *)it->name;
   m.u.item_open.name.len = (uint16_t)strlen(it->name);
@@ -157,7 +210,11 @@ announce(BfcItem *it)
    * one lock. */
   g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
-  it->id = ++s->next_item_id;
+  it->replayed = it->replay_id != 0;
+  it->id = it->replayed ? it->replay_id : ++s->next_item_id;
+  it->replay_id = 0;
+  if (it->note_id != NULL)
+    it->note_id(it->note_data, it->id);
   it->state = BFC_ITEM_OPENING;
   it->open_sent = it->close_sent = it->resuming = FALSE;
   g_free(it->error);
@@ -171,7 +228,9 @@ announce(BfcItem *it)
 }
 
 BfcItem *
-bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                     uint64_t replay_id, void (*note_id)(void *data, uint64_t id),
+                     void *data)
 {
   BfcItem *it = g_new0(BfcItem, 1);
 
@@ -182,8 +241,93 @@ bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   g_mutex_init(&it->wlock);
   it->digest = bf_digest_new(BF_DIGEST_SHA256);
+  it->replay_id = replay_id;
+  it->note_id = note_id;
+  it->note_data = data;
   announce(it);
   return it;
+}
+
+BfcItem *
+bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+{
+  return bfc_item_new_spooled(s, name, mode, 0, NULL, NULL);
+}
+
+int
+bfc_item_await_open(BfcItem *it)
+{
+  BfcSession *s = it->sess;
+  int rc;
+
+  g_mutex_lock(&s->lock);
+  while (it->state == BFC_ITEM_OPENING) {
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+    } else if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
+    }
+  }
+  rc = it->state == BFC_ITEM_OPEN ? 0 : it->state == BFC_ITEM_STORED ? 1
+       : -bfc_status_errno(it->status);
+  g_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void
+bfc_item_discard(BfcItem *it)
+{
+  g_mutex_lock(&it->wlock);
+  it->closed = TRUE;
+  g_mutex_unlock(&it->wlock);
+  g_mutex_lock(&it->sess->lock);
+  item_forget_locked(it->sess, it);
+  g_mutex_unlock(&it->sess->lock);
+}
+
+void
+bfc_item_set_final_attrs(BfcItem *it, uint32_t mode, const struct timespec *mtime)
+{
+  g_mutex_lock(&it->wlock);
+  it->mode = mode & 07777;
+  it->mtime = *mtime;
+  g_mutex_unlock(&it->wlock);
+}
+
+int
+bfc_item_rename(BfcItem *it, const char *name)
+{
+  int rc = 1;
+
+  /* A close in progress holds wlock until its verdict: a rename then waits
+   * and renames the stored file. */
+  g_mutex_lock(&it->wlock);
+  if (!it->closed && !it->cancelled) {
+    g_free(it->final_name);
+    it->final_name = g_strdup(name);
+    rc = 0;
+  }
+  g_mutex_unlock(&it->wlock);
+  return rc;
+}
+
+/* The file was renamed while it was written: now that the server holds it
+ * under the name it was opened with, it moves. Called with wlock. */
+static int
+apply_final_name(BfcItem *it)
+{
+  g_autofree char *to = g_steal_pointer(&it->final_name);
+  int rc;
+
+  if (to == NULL || strcmp(to, it->name) == 0)
+    return 0;
+  rc = bfc_op(it->sess, BF_OP_RENAME, it->name, to, 0);
+  if (rc == 0) {
+    g_free(it->name);
+    it->name = g_steal_pointer(&to);
+  }
+  return rc;
 }
 
 BfcItem *
@@ -200,6 +344,7 @@ bfc_item_unref(BfcItem *it)
     return;
   g_free(it->buf);
   bf_digest_free(it->digest);
+  g_free(it->final_name);
   g_free(it->name);
   g_free(it->error);
   g_mutex_clear(&it->wlock);
@@ -266,24 +411,158 @@ submit(BfcSession *s, BfcChunk *c)
   return 0;
 }
 
+/* ---- coded chunks ------------------------------------------------------- */
+
+/* One coder per writing thread: it keeps scratch buffers and tables. The
+ * session's coding is the process's (one session per mount). */
+static GPrivate coder_key = G_PRIVATE_INIT((GDestroyNotify)bf_coder_free);
+
+static BfCoder *
+thread_coder(BfcSession *s)
+{
+  BfCoder *c = g_private_get(&coder_key);
+
+  if (c == NULL) {
+    c = bf_coder_new(&s->cfg.coding);
+    g_private_set(&coder_key, c);
+  }
+  return c;
+}
+
+/* Tries to place the shares on distinct paths with room: TRUE once at
+ * least k of them are queued (the others wait in the resend queue for a
+ * path that carries no share of this chunk). Lock held. */
+static gboolean
+place_shares_locked(BfcSession *s, BfcItem *it, BfcChunk **sh, unsigned n)
+{
+  BfPathLoad loads[BFC_MAX_PATHS];
+  int pick[BF_CODING_N_MAX];
+  unsigned got = 0, k = s->cfg.coding.k;
+  BfcCoded *cd = sh[0]->coded;
+
+  if (!g_queue_is_empty(&s->coded_open) &&
+      (g_queue_get_length(&s->coded_open) >= BF_CODING_PARTIAL_CHUNKS ||
+       s->partial_bytes + cd->cost > BF_CODING_PARTIAL_BYTES))
+    return FALSE;   /* the server's buffer of partial chunks is full */
+  load_snapshot_locked(s, it, loads);
+  while (got < n) {
+    int p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
+                          sh[0]->id + got, sh[0]->len);
+    if (p < 0)
+      break;
+    pick[got++] = p;
+    loads[p].alive = FALSE;   /* one share per path */
+  }
+  if (got < k)
+    return FALSE;
+  for (unsigned i = 0; i < n; i++) {
+    if (i < got) {
+      cd->seen[pick[i]] |= 1u << sh[i]->share;
+      bfc_path_queue_locked(&s->paths[pick[i]], sh[i]);
+    } else {
+      g_queue_push_tail(&s->resend, sh[i]);
+    }
+  }
+  g_queue_push_tail(&s->coded_open, cd);
+  cd->link = s->coded_open.tail;
+  s->partial_bytes += cd->cost;
+  return TRUE;
+}
+
+/* Cuts a chunk into shares (coding shamir or rs) and queues them. */
+static int
+submit_coded(BfcSession *s, BfcItem *it, uint32_t id, uint32_t total,
+             const uint8_t *data, uint32_t len)
+{
+  const BfCodingSpec *spec = &s->cfg.coding;
+  uint32_t slen = (uint32_t)bf_coding_share_len(spec, len);
+  uint8_t *bufs[BF_CODING_N_MAX];
+  BfcChunk *sh[BF_CODING_N_MAX];
+  BfcCoded *cd = g_new0(BfcCoded, 1);
+  gboolean placed = FALSE;
+
+  for (unsigned i = 0; i < spec->n; i++)
+    bufs[i] = pool_get(s);
+  bf_coder_encode(thread_coder(s), data, len, bufs);
+  cd->k = spec->k;
+  cd->refs = spec->n;
+  cd->cost = (uint64_t)(spec->k - 1) * slen;
+  for (unsigned i = 0; i < spec->n; i++) {
+    BfcChunk *c = sh[i] = g_new0(BfcChunk, 1);
+    c->item = bfc_item_ref(it);
+    c->id = id;
+    c->total = total;
+    c->len = slen;
+    c->pad = bf_coding_pad(spec, len);
+    c->share = (uint8_t)i;
+    c->data = bufs[i];
+    c->crc = bf_crc32c(c->data, slen);
+    c->coded = cd;
+  }
+  g_mutex_lock(&s->lock);
+  for (;;) {
+    if (s->dead) {
+      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+      break;
+    }
+    if (it->state == BFC_ITEM_FAILED)
+      break;
+    if ((placed = place_shares_locked(s, it, sh, spec->n)))
+      break;
+    if (!bfc_session_wait_locked(s)) {
+      g_autofree char *why = all_down_message(s);
+      bfc_item_fail_locked(it, BF_ST_IO, why);
+      break;
+    }
+  }
+  if (!placed) {
+    int err = bfc_status_errno(it->status);
+    for (unsigned i = 0; i < spec->n; i++)
+      bfc_chunk_free_locked(s, sh[i]);
+    g_mutex_unlock(&s->lock);
+    return -(err ? err : EIO);
+  }
+  g_mutex_unlock(&s->lock);
+  return 0;
+}
+
+/* Sends chunk id of the item: data is taken over (a pool buffer) when the
+ * chunk travels as it is, copied into shares when it is coded. */
+static int
+submit_data(BfcItem *it, uint32_t id, uint32_t total, uint8_t *data,
+            uint32_t len)
+{
+  BfcSession *s = it->sess;
+  BfcChunk *c;
+
+  if (s->cfg.coding.kind != BF_CODING_STRIPE) {
+    int rc = submit_coded(s, it, id, total, data, len);
+    g_mutex_lock(&s->lock);
+    bfc_pool_put_locked(s, data);
+    g_mutex_unlock(&s->lock);
+    return rc;
+  }
+  c = g_new0(BfcChunk, 1);
+  c->item = bfc_item_ref(it);
+  c->id = id;
+  c->total = total;
+  c->len = len;
+  c->data = data;
+  c->crc = bf_crc32c(c->data, c->len);
+  return submit(s, c);
+}
+
 /* Hands the filled buffer over as chunk next_chunk. Called with wlock. */
 static int
 emit(BfcItem *it, uint32_t total)
 {
-  BfcSession *s = it->sess;
-  BfcChunk *c = g_new0(BfcChunk, 1);
+  uint8_t *data = it->buf;
+  uint32_t len = it->fill;
 
-  c->item = bfc_item_ref(it);
-  c->id = it->next_chunk;
-  c->total = total;
-  c->len = it->fill;
-  c->data = it->buf;
-  bf_digest_update(it->digest, c->data, c->len);
-  c->crc = bf_crc32c(c->data, c->len);
-  it->buf = pool_get(s);
+  bf_digest_update(it->digest, data, len);
+  it->buf = pool_get(it->sess);
   it->fill = 0;
-  it->next_chunk++;
-  return submit(s, c);
+  return submit_data(it, it->next_chunk++, total, data, len);
 }
 
 static int
@@ -442,16 +721,10 @@ finish_writing(BfcItem *it)
    * file (see reopen). */
   tail = bf_digest_copy(it->digest);
   if (it->fill > 0) {
-    BfcChunk *c = g_new0(BfcChunk, 1);
-    c->item = bfc_item_ref(it);
-    c->id = it->next_chunk;
-    c->total = total;
-    c->len = it->fill;
-    c->data = pool_get(s);
-    memcpy(c->data, it->buf, it->fill);
-    bf_digest_update(tail, c->data, c->len);
-    c->crc = bf_crc32c(c->data, c->len);
-    if ((rc = submit(s, c)) < 0)
+    uint8_t *copy = pool_get(s);
+    memcpy(copy, it->buf, it->fill);
+    bf_digest_update(tail, copy, it->fill);
+    if ((rc = submit_data(it, it->next_chunk, total, copy, it->fill)) < 0)
       return rc;
   }
   cm.item_id = it->id;
@@ -533,6 +806,8 @@ bfc_item_close(BfcItem *it)
   /* Given up on our side: the server may still hold the partial item. */
   if (abandon)
     send_cancel(s, it->id);
+  if (rc == 0)
+    rc = apply_final_name(it);
   it->result = rc;
   g_mutex_unlock(&it->wlock);
   return rc;
@@ -664,7 +939,7 @@ bfc_on_item_ack(BfcSession *s, const BfItemAck *a)
                            text[0] ? text : bf_status_str(a->status));
     else if (a->stage == BF_ACK_OPENED && it->state == BFC_ITEM_OPENING)
       it->state = BFC_ITEM_OPEN;
-    else if (a->stage == BF_ACK_STORED && it->close_sent)
+    else if (a->stage == BF_ACK_STORED && (it->close_sent || it->replayed))
       it->state = BFC_ITEM_STORED;
   }
   g_cond_broadcast(&s->cond);
@@ -770,6 +1045,31 @@ bfc_session_stop(BfcSession *s)
   g_mutex_clear(&s->lock);
   g_mutex_clear(&s->ctl_lock);
   g_free(s);
+}
+
+void
+bfc_session_abort(BfcSession *s)
+{
+  g_mutex_lock(&s->lock);
+  s->stopping = TRUE;
+  g_cond_broadcast(&s->cond);
+  g_mutex_unlock(&s->lock);
+}
+
+void
+bfc_session_set_id_floor(BfcSession *s, uint64_t floor)
+{
+  g_mutex_lock(&s->lock);
+  s->next_item_id = MAX(s->next_item_id, floor);
+  s->next_op_id = MAX(s->next_op_id, floor);
+  g_mutex_unlock(&s->lock);
+}
+
+void
+bfc_session_ids(BfcSession *s, uint8_t id[BF_ID_LEN], uint8_t token[BF_ID_LEN])
+{
+  memcpy(id, s->id, BF_ID_LEN);
+  memcpy(token, s->token, BF_ID_LEN);
 }
 
 const BfcConfig *

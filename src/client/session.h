@@ -4,7 +4,30 @@
 
 #include "client.h"
 
+#include "braidfs/coding.h"
+
 typedef struct BfcChunk BfcChunk;
+typedef struct BfcCoded BfcCoded;
+
+/* What the shares of one chunk (coding shamir or rs) have in common. The
+ * chunk is done once k distinct shares are acknowledged (the server has
+ * rebuilt it); until then the acknowledged shares are held, because a
+ * restarted server forgets shares of chunks it had not rebuilt. */
+struct BfcCoded {
+  unsigned refs;              /* its shares still alive */
+  uint8_t k;
+  unsigned acked;             /* distinct shares acknowledged */
+  uint32_t acked_mask;
+  gboolean done;
+  uint64_t cost;              /* (k - 1) x share length: what the server may
+                                 buffer for it (see coding.h) */
+  GList *link;                /* in the session's coded_open while !done */
+  /* The shares each path has carried: a path never carries two different
+   * shares of a chunk, not even after a failover, so an observer of fewer
+   * than k paths never sees k shares. */
+  uint16_t seen[BFC_MAX_PATHS];
+  BfcChunk *held[BF_CODING_N_MAX];
+};
 
 /* One chunk on its way. Owned by exactly one queue: a path's queue (not
  * yet written), a path's in-flight list (written, not acknowledged) or the
@@ -19,6 +42,10 @@ struct BfcChunk {
   gint64 sent_at;             /* monotonic time it was written, 0 = not yet */
   BfcChunk *twin;             /* a copy on another path (tail duplicate) */
   gboolean settled;           /* its twin was acknowledged: never re-send */
+  gboolean from_lost;         /* taken from a lost path (counts as resent) */
+  BfcCoded *coded;            /* a share of a coded chunk, else NULL */
+  uint8_t share;              /* share_index */
+  uint8_t pad;                /* rs padding of the last data share */
 };
 
 typedef enum {
@@ -81,6 +108,9 @@ struct BfcSession {
   gint64 down_since;          /* monotonic time since no path is up, or 0 */
   uint64_t instance;          /* the server process's id from WELCOME */
   GQueue resend;              /* BfcChunk* of lost paths, any path takes */
+  GQueue coded_open;          /* BfcCoded* not done, oldest first */
+  uint64_t partial_bytes;     /* sum of their cost */
+  gint64 short_since;         /* since fewer paths are up than coding's k */
   GHashTable *items;          /* id -> BfcItem* awaiting answers */
   GHashTable *ops;            /* op id -> BfcOpWait* */
   uint64_t next_item_id;
@@ -122,3 +152,9 @@ gboolean bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p);
 gboolean bfc_session_wait_locked(BfcSession *s);
 /* Queues a chunk on a path and counts it in the path's load. */
 void bfc_path_queue_locked(BfcPath *p, BfcChunk *c);
+/* Whether share c may travel on path p: p carried no other share of its
+ * chunk. Always TRUE for a chunk that is not coded. */
+gboolean bfc_share_fits(const BfcChunk *c, unsigned p);
+/* A coded chunk's k-th share was acknowledged. Lock held. */
+void bfc_coded_done_locked(BfcSession *s, BfcCoded *cd);
+unsigned bfc_paths_up_locked(BfcSession *s);

@@ -508,12 +508,13 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
 static gboolean
 decode_chunk(BfCursor *c, BfChunk *m, GError **error)
 {
-  uint8_t res[3];
+  uint8_t res[2];
 
   if (!get_u64(c, "item_id", &m->item_id, error) ||
       !get_u32(c, "chunk_id", &m->chunk_id, error) ||
       !get_u32(c, "total_chunks", &m->total_chunks, error) ||
       !get_u8(c, "share_index", &m->share_index, error) ||
+      !get_u8(c, "pad", &m->pad, error) ||
       !get_copy(c, sizeof res, "reserved", res, error) ||
       !get_u32(c, "crc32c", &m->crc32c, error))
     return FALSE;
@@ -534,6 +535,10 @@ decode_chunk(BfCursor *c, BfChunk *m, GError **error)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "chunk_id %u >= total_chunks %u", m->chunk_id,
                 m->total_chunks);
+  /* pad < coding_k <= 16: the receiver checks it against the item */
+  if (m->pad >= SHARES_MAX)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "pad %u >= %u", m->pad,
+                SHARES_MAX);
   return check_share(c->frame, m->share_index, error);
 }
 
@@ -982,7 +987,8 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u32(b, m->chunk_id);
     put_u32(b, m->total_chunks);
     put_u8(b, m->share_index);
-    put_zero(b, 3);
+    put_u8(b, m->pad);
+    put_zero(b, 2);
     put_u32(b, m->crc32c);
     *unwritten = m->payload_len;  /* the caller writev()s the payload */
     return TRUE;

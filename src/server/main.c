@@ -26,6 +26,8 @@ typedef struct {
   unsigned idle_timeout;
   unsigned linger;
   char *key_file;
+  char *max_chunk;
+  BfdLimits l;               /* the plain numeric limits, parsed in place */
   GPtrArray *listen;
   int show_help, show_version, foreground, debug;
 } Opts;
@@ -42,6 +44,14 @@ static const struct fuse_opt opt_spec[] = {
   OPT("idle_timeout=%u", idle_timeout),
   OPT("linger=%u", linger),
   OPT("key_file=%s", key_file),
+  OPT("max_chunk=%s", max_chunk),
+  OPT("max_name=%u", l.max_name),
+  OPT("max_depth=%u", l.max_depth),
+  OPT("handshake_timeout=%u", l.handshake_timeout_ms),
+  OPT("max_handshakes=%u", l.max_handshakes),
+  OPT("max_handshakes_per_addr=%u", l.max_handshakes_per_addr),
+  OPT("attach_rate=%u", l.attach_rate),
+  OPT("attach_burst=%u", l.attach_burst),
   FUSE_OPT_KEY("listen=", KEY_LISTEN),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
@@ -99,6 +109,15 @@ usage(void)
          "    -o key_file=FILE       pre-shared key (32 bytes, or 64 hex digits;\n"
          "                           mode 600): refuse clients without it and\n"
          "                           encrypt every path (braidfs keygen FILE)\n"
+         "    -o max_name=BYTES      longest name accepted (default 4096)\n"
+         "    -o max_depth=N         most components in a name (default 64)\n"
+         "    -o max_chunk=SIZE      largest chunk_size, and so the largest frame\n"
+         "                           a connection buffers (default 16M)\n"
+         "    -o handshake_timeout=SECONDS  time to complete the handshake (default 10)\n"
+         "    -o max_handshakes=N    connections still in the handshake (default 64)\n"
+         "    -o max_handshakes_per_addr=N  of those, from one address (default 8)\n"
+         "    -o attach_rate=N       handshakes per second per address (default 20)\n"
+         "    -o attach_burst=N      ... in a burst (default 40)\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
@@ -162,6 +181,7 @@ server_clear(BfdServer *srv)
   g_clear_pointer(&srv->key, bf_key_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
+  bfd_gate_free(srv->gate);
   g_free(srv->store_path);
 }
 
@@ -170,7 +190,12 @@ main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256,
-             .idle_timeout = 60, .linger = 120 };
+             .idle_timeout = 60, .linger = 120,
+             .l = { .max_name = BF_NAME_MAX, .max_depth = BF_DEPTH_MAX,
+                    .handshake_timeout_ms = 10, .max_handshakes = 64,
+                    .max_handshakes_per_addr = 8, .attach_rate = 20,
+                    .attach_burst = 40 } };
+  uint64_t max_chunk = BF_CHUNK_MAX;
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
   int rc = 1;
@@ -188,16 +213,37 @@ main(int argc, char **argv)
     goto out;
   }
   bf_log_setup("braidfsd", o.debug);
+  if (!bfd_crash_setup(&error)) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
 
   srv.store_path = g_strdup(o.store ? o.store : DEFAULT_STORE);
+  if (o.max_chunk && !bf_parse_size(o.max_chunk, &max_chunk, &error)) {
+    g_printerr("braidfsd: max_chunk: %s\n", error->message);
+    goto out;
+  }
+  srv.limits = o.l;
+  srv.limits.max_chunk = (unsigned)MIN(max_chunk, (uint64_t)G_MAXUINT);
+  /* given in seconds */
+  srv.limits.handshake_timeout_ms = o.l.handshake_timeout_ms * 1000;
+  if (o.l.handshake_timeout_ms < 1 || o.l.handshake_timeout_ms > 3600) {
+    g_printerr("braidfsd: handshake_timeout=%u is out of range (1 to 3600)\n",
+               o.l.handshake_timeout_ms);
+    goto out;
+  }
+  if (!bfd_limits_check(&srv.limits, &error)) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
+  srv.gate = bfd_gate_new(&srv.limits);
   srv.limits.max_sessions = o.max_sessions;
   srv.limits.max_paths = o.max_paths;
   srv.limits.max_open_items = MAX(o.max_open_items, 1u);
   raise_fd_limit();
   srv.limits.max_item_size = (uint64_t)1 << 40;
-  srv.limits.handshake_timeout_ms = 10000;
   srv.limits.idle_timeout_ms = MAX(o.idle_timeout, 2u) * 1000;
   srv.limits.linger_ms = o.linger * 1000;
   if (o.max_item_size &&
@@ -249,5 +295,6 @@ out:
   g_free(o.store);
   g_free(o.max_item_size);
   g_free(o.key_file);
+  g_free(o.max_chunk);
   return rc;
 }

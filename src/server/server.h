@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "braidfs/assembler.h"
+#include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
 #include "braidfs/key.h"
@@ -19,11 +20,25 @@ typedef struct {
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;  /* a path silent this long is closed */
   unsigned linger_ms;        /* unfinished items outlive the last path this long */
+  unsigned max_name;         /* bytes in a name (<= BF_NAME_MAX) */
+  unsigned max_depth;        /* components in a name (<= BF_DEPTH_MAX) */
+  unsigned max_chunk;        /* chunk_size, and so the frame a path buffers */
+  unsigned max_handshakes;   /* connections not yet through the handshake */
+  unsigned max_handshakes_per_addr;
+  unsigned attach_rate;      /* handshakes per second per source address */
+  unsigned attach_burst;
 } BfdLimits;
+
+/* Frames before the handshake is done are small (HELLO and its TLVs): a
+ * peer that has proved nothing gets no large buffer. */
+#define BFD_HELLO_BODY_MAX (64u * 1024)
 
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
+typedef struct BfdShares BfdShares;
+typedef struct BfdResume BfdResume;
+typedef struct BfdGate BfdGate;
 
 /* One accepted connection. The counters are protected by the session lock
  * once the path is attached. */
@@ -34,8 +49,11 @@ typedef struct {
   BfdSession *sess;
   uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
   size_t scratch_len;
+  uint8_t *rebuilt;      /* a coded chunk rebuilt from its shares */
+  size_t rebuilt_len;
   unsigned index;        /* the client's path number */
   char *local;           /* our address it reached */
+  char *src;             /* its source, as the gate counts it (ratelimit.c) */
   uint64_t bytes;        /* chunk payload received */
   uint64_t chunks;
 } BfdPath;
@@ -56,6 +74,7 @@ struct BfdServer {
   GThreadPool *finalizer;    /* fsync and rename off the path threads */
   GThread *janitor;          /* abandons items of sessions left alone */
   GCond janitor_wake;
+  BfdGate *gate;             /* admission of new connections */
   gboolean stopping;
 };
 
@@ -77,12 +96,16 @@ struct BfdSession {
   gint64 detached_at;        /* monotonic time the last path left */
   GHashTable *ops_done;      /* op id -> status of recent operations */
   int max_id_fd;             /* tmp/max_id (see resume.c) */
+  BfdResume *resume;         /* answers kept across restarts (resume.c) */
   GQueue ops_order;
   GPtrArray *clients;        /* BfdPath* of each live path (not owned) */
-  uint64_t items_stored;
+  uint64_t items_stored;     /* files in data/ */
+  uint64_t versions_stored;  /* items stored by this process, replaced or not */
   uint64_t bytes_stored;
   gint64 last_activity;
   gboolean removed;          /* rmdir'ed: no new paths */
+  gint partial_bytes;        /* shares buffered by its items (atomic; see
+                                shares.c) */
 };
 
 /* An item being rebuilt in tmp/ until it is complete and verified. */
@@ -95,6 +118,8 @@ struct BfdItem {
   int map_fd;                /* tmp/<id>.rec (see resume.c) */
   GMutex lock;               /* protects everything below */
   BfAssembler *asm_;
+  BfCodingSpec coding;       /* from ITEM_OPEN */
+  BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
   uint8_t want[BF_DIGEST_LEN];
@@ -114,6 +139,11 @@ gboolean bfd_store_open(BfdServer *srv, GError **error);
 BfdSession *bfd_store_create_session(BfdServer *srv, const char *label,
                                      GError **error);
 void bfd_store_load_sessions(BfdServer *srv);
+/* Opens path (relative) under dirfd with flags, never following a
+ * symlink and never leaving dirfd: openat2(2) with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or on kernels without it
+ * one O_NOFOLLOW component at a time. A symlink on the way fails ELOOP. */
+int bfd_store_openat(int dirfd, const char *path, int flags);
 /* Opens (and with create, makes) the parent directory of name under
  * dirfd without following symlinks. *leaf points into name. */
 int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
@@ -125,17 +155,52 @@ int bfd_errno_status(int err);
 /* resume.c: partial items that survive a restart. */
 void bfd_resume_note_id(BfdSession *s, uint64_t id);
 gboolean bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+/* Records a chunk once its bytes are written (for a coded item: once it is
+ * rebuilt, never for a share alone). */
 int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
                      uint32_t total);
 gboolean bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c);
 /* Deletes the item's files in tmp/ (its data too, if still there). */
 void bfd_resume_forget(BfdSession *s, BfdItem *it);
+void bfd_resume_init(BfdSession *s);
+void bfd_resume_free(BfdSession *s);
 void bfd_resume_load(BfdSession *s);
+void bfd_resume_note_verdict(BfdSession *s, uint64_t id, uint8_t stage,
+                             uint8_t status);
+gboolean bfd_resume_reopen_locked(BfdSession *s, uint64_t id);
+gboolean bfd_resume_op_start(BfdSession *s, uint64_t op_id);
+void bfd_resume_op_done(BfdSession *s, uint64_t op_id, int rc);
+int bfd_resume_op_redone(BfdSession *s, const BfOp *o, const char *name2,
+                         int rc);
+
+/* shares.c: chunks of coded items (shamir, rs) waiting for their k-th
+ * share. Called with the item's lock held. */
+typedef enum {
+  BFD_SHARE_ERROR,    /* *error set, its code a BfStatus (PROTOCOL, LIMIT)
+                         in BFD_SHARES_ERROR, else PROTOCOL */
+  BFD_SHARE_KEPT,     /* buffered: fewer than k so far */
+  BFD_SHARE_AGAIN,    /* an identical repeat of a buffered share */
+  BFD_SHARE_REBUILT,  /* the k-th: out holds the chunk */
+} BfdShareResult;
+#define BFD_SHARES_ERROR (bfd_shares_error_quark())
+GQuark bfd_shares_error_quark(void);
+/* session_bytes: the session's count of buffered share bytes; it must
+ * outlive the object (the session outlives its items). */
+BfdShares *bfd_shares_new(const BfCodingSpec *spec, uint32_t chunk_size,
+                          gint *session_bytes);
+void bfd_shares_free(BfdShares *sh);
+/* A share of a chunk the caller checked against the item (not rebuilt
+ * yet, chunk_len from the share's length and pad, at most a full chunk);
+ * out has room for chunk_len bytes. */
+BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
+                              size_t chunk_len, uint8_t *out, GError **error);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);
+/* Remember an answer read back from the store (memory only). */
 void bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                                 uint8_t status);
+void bfd_session_record_op(BfdSession *s, uint64_t op_id, int rc);
 BfdSession *bfd_session_ref(BfdSession *s);
 void bfd_session_unref(BfdSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdSession, bfd_session_unref)
@@ -146,6 +211,54 @@ void bfd_server_start(BfdServer *srv);
 /* Stops accepting, closes every path and waits for their threads. */
 void bfd_server_stop(BfdServer *srv);
 void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
+
+/* limits.c */
+gboolean bfd_limits_check(const BfdLimits *l, GError **error);
+size_t bfd_limits_frame_max(const BfdLimits *l);
+gboolean bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name,
+                            size_t len, char **why);
+
+/* ratelimit.c: connections in the handshake, handshakes per address */
+struct sockaddr;
+BfdGate *bfd_gate_new(const BfdLimits *limits);
+void bfd_gate_free(BfdGate *g);
+/* The key a source address counts under (IPv6: its /64). */
+char *bfd_gate_key(const struct sockaddr *sa);
+/* A connection from key was accepted: FALSE (logged) if it must be closed
+ * at once. Each TRUE is paired with bfd_gate_leave. */
+gboolean bfd_gate_enter(BfdGate *g, const char *key, const char *peer);
+void bfd_gate_leave(BfdGate *g, const char *key);
+/* Runs handshake if the path's address is within its rate, else refuses
+ * it with WELCOME status LIMIT; leaves the gate either way. */
+gboolean bfd_gate_handshake(BfdPath *p, gboolean (*handshake)(BfdPath *));
+/* An ATTACH succeeded (its token is given back) or was refused. */
+void bfd_gate_attach_result(BfdPath *p, gboolean ok);
+/* Logs how many refusals were not logged one by one (once a second). */
+void bfd_gate_tick(BfdGate *g);
+
+/* crash.c: test-only fault injection (BRAIDFSD_CRASH_AFTER, braidfsd(8)) */
+typedef enum {
+  BFD_CRASH_FRAMES,        /* a frame read after the handshake, not acted on */
+  BFD_CRASH_MAX_ID,        /* item id recorded, nothing of the item yet */
+  BFD_CRASH_PART_CREATED,  /* tmp/<id>.part made, no record */
+  BFD_CRASH_REC_TORN,      /* half of the ITEM_OPEN record written */
+  BFD_CRASH_CHUNK_DATA,    /* chunk written, not yet in the chunk map */
+  BFD_CRASH_CHUNK_MAP,     /* chunk in the map, not yet acknowledged */
+  BFD_CRASH_CLOSE_TORN,    /* half of the ITEM_CLOSE record written */
+  BFD_CRASH_FSYNCED,       /* complete item fsynced, not renamed */
+  BFD_CRASH_RENAMED,       /* renamed into data/, directory not fsynced */
+  BFD_CRASH_DIR_SYNCED,    /* directory fsynced, verdict not yet recorded */
+  BFD_CRASH_REC_REMOVED,   /* verdict recorded, record deleted, STORED
+                              not sent */
+  BFD_CRASH_STORED_SENT,   /* STORED sent */
+  BFD_CRASH_OP_APPLIED,    /* an OP done, its OP_ACK not sent */
+  BFD_CRASH_N
+} BfdCrashPoint;
+gboolean bfd_crash_setup(GError **error);
+void bfd_crash_at(BfdCrashPoint pt);
+/* Writes half of buf and crashes, when pt is due. */
+void bfd_crash_torn(BfdCrashPoint pt, int fd, const void *buf, size_t len,
+                    off_t off);
 
 /* view.c */
 const struct fuse_operations *bfd_view_ops(void);

@@ -63,6 +63,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
+  bfd_resume_free(s);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
        *fd != -2; fd++)
     if (*fd >= 0)
@@ -103,6 +104,7 @@ bfd_item_unref(BfdItem *it)
   if (it->map_fd >= 0)
     close(it->map_fd);
   bf_assembler_free(it->asm_);
+  bfd_shares_free(it->shares);
   bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
   g_free(it->name);
@@ -134,7 +136,7 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
 #define BFD_DONE_MAX 4096
 
 static void
-done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+done_insert_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
 {
   uint64_t *key;
 
@@ -146,6 +148,15 @@ done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
   g_queue_push_tail(&s->done_order, key);
   if (g_queue_get_length(&s->done_order) > BFD_DONE_MAX)
     g_hash_table_remove(s->done, g_queue_pop_head(&s->done_order));
+}
+
+/* Remembers a verdict, in the store too (resume.c) */
+static void
+done_record_locked(BfdSession *s, uint64_t id, uint8_t stage, uint8_t status)
+{
+  if (!g_hash_table_contains(s->done, &id))
+    bfd_resume_note_verdict(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
 }
 
 static gboolean
@@ -163,7 +174,7 @@ bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                            uint8_t status)
 {
   g_mutex_lock(&s->lock);
-  done_record_locked(s, id, stage, status);
+  done_insert_locked(s, id, stage, status);
   g_mutex_unlock(&s->lock);
 }
 
@@ -190,7 +201,9 @@ path_unref(BfdPath *p)
     return;
   bf_conn_free(p->conn);
   g_free(p->scratch);
+  g_free(p->rebuilt);
   g_free(p->local);
+  g_free(p->src);
   g_free(p);
 }
 
@@ -245,10 +258,11 @@ bfd_session_describe(BfdSession *s)
   }
   g_string_append_printf(out,
       "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
-      "\nbytes: %" G_GUINT64_FORMAT "\nin_flight: %u\nstarted: %s\n"
+      "\nversions: %" G_GUINT64_FORMAT "\nbytes: %" G_GUINT64_FORMAT
+      "\nin_flight: %u\nstarted: %s\n"
       "last_activity: %s\nstate: %s\n",
       id, s->label, clients->str, s->clients->len, s->items_stored,
-      s->bytes_stored, g_hash_table_size(s->items), started, last,
+      s->versions_stored, s->bytes_stored, g_hash_table_size(s->items), started, last,
       s->clients->len > 0 ? "connected" : "disconnected");
   g_string_append(out, paths->str);
   g_mutex_unlock(&s->lock);
@@ -318,7 +332,9 @@ open_again(BfdPath *p, uint64_t id)
     g_warning("session %s: refusing an ITEM_OPEN from %s: item id %"
               G_GUINT64_FORMAT " is not known to this session (ids must "
               "increase)", s->dirname, p->conn->peer, id);
-    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_PROTOCOL, "item id not known "
+    /* NOT_FOUND lets a client that replays an id from before its own crash
+     * (delivery=async) announce the item afresh. */
+    send_item_ack(p, id, BF_ACK_OPENED, BF_ST_NOT_FOUND, "item id not known "
                   "to this session (ids must increase)");
   }
   return TRUE;
@@ -335,6 +351,28 @@ open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
   return TRUE;
 }
 
+/* The server's own bounds on names and chunks (limits.c): over them the
+ * item is refused, not the path. */
+static gboolean
+open_within_limits(BfdPath *p, const BfItemOpen *o)
+{
+  const BfdLimits *l = &p->srv->limits;
+  g_autofree char *why = NULL;
+  uint8_t status = BF_ST_BAD_NAME;
+
+  if (o->chunk_size > l->max_chunk) {
+    why = g_strdup_printf("chunk_size %u is larger than the server's "
+                          "max_chunk (%u)", o->chunk_size, l->max_chunk);
+    status = BF_ST_TOO_BIG;
+  } else if (bfd_limits_name_ok(l, o->name.data, o->name.len, &why)) {
+    return TRUE;
+  }
+  g_warning("session %s: refusing item %" G_GUINT64_FORMAT " from %s: %s",
+            p->sess->dirname, o->item_id, p->conn->peer, why);
+  open_refused(p, o->item_id, status, why);
+  return FALSE;
+}
+
 static gboolean
 on_item_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -348,20 +386,28 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   /* Increasing ids let the server tell a late or repeated frame of an item
    * it has seen from one naming an item never opened. Even a refused id
    * counts as used: the chunks sent after it are acknowledged and dropped. */
-  if (o->item_id <= s->max_item_id) {
+  if (o->item_id <= s->max_item_id &&
+      !bfd_resume_reopen_locked(s, o->item_id)) {
     g_mutex_unlock(&s->lock);
     return open_again(p, o->item_id);
   }
-  s->max_item_id = o->item_id;
   /* Recorded before the item exists: after a restart, an id at or below
    * it is an item that was opened, never a new one. */
-  bfd_resume_note_id(s, o->item_id);
+  if (o->item_id > s->max_item_id)
+    bfd_resume_note_id(s, s->max_item_id = o->item_id);
+  bfd_crash_at(BFD_CRASH_MAX_ID);
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
 
-  if (o->coding != BF_CODING_STRIPE)
-    return open_refused(p, o->item_id, BF_ST_PROTOCOL,
-                        "this server supports only coding=stripe");
+  BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
+  /* One partial chunk must fit the session's share buffer (coding.h). */
+  if ((size_t)(coding.k - 1) * bf_coding_share_len(&coding, o->chunk_size) >
+      BF_CODING_PARTIAL_BYTES)
+    return open_refused(p, o->item_id, BF_ST_LIMIT, "chunk_size too large "
+                        "for this coding: (coding_k - 1) shares of a chunk "
+                        "must fit in 64 MiB");
+  if (!open_within_limits(p, o))
+    return TRUE;
   if (open_items >= p->srv->limits.max_open_items) {
     g_warning("session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
               "flight (max_open_items)", s->dirname, o->item_id,
@@ -381,6 +427,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part",
              o->item_id);
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
+  it->coding = coding;
+  if (coding.kind != BF_CODING_STRIPE)
+    it->shares = bfd_shares_new(&coding, o->chunk_size, &s->partial_bytes);
   it->digest = bf_digest_new(o->digest_alg);
   it->fd = fd = openat(s->tmp_fd, it->tmpname,
                        O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -487,7 +536,6 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
     *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
-    bfd_resume_forget(s, it);
     return BF_ST_CORRUPT;
   }
   ts[0].tv_sec = ts[1].tv_sec = it->mtime_sec;
@@ -495,13 +543,15 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   if (fchmod(it->fd, it->mode & 07777) < 0 || futimens(it->fd, ts) < 0 ||
       fsync(it->fd) < 0)
     goto fail_errno;
+  bfd_crash_at(BFD_CRASH_FSYNCED);
   parent = bfd_store_open_parent(s->data_fd, it->name, TRUE, &leaf, &error);
   if (parent < 0)
     goto fail_errno;
   /* What the rename replaces no longer counts in the session totals. */
   if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
     *replaced = old.st_size + 1;
-  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 || fsync(parent) < 0) {
+  if (renameat(s->tmp_fd, it->tmpname, parent, leaf) < 0 ||
+      (bfd_crash_at(BFD_CRASH_RENAMED), fsync(parent) < 0)) {
     err = errno;
     close(parent);
     errno = err;
@@ -510,11 +560,11 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   close(parent);
   close(it->fd);
   it->fd = -1;
+  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
   return BF_ST_OK;
 fail_errno:
   err = errno;
   *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
-  bfd_resume_forget(s, it);
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -530,7 +580,6 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s", it->id,
                   error->message);
   it->finished = *done = TRUE;
-  bfd_resume_forget(p->sess, it);
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
                          "(%" G_GUINT64_FORMAT " bytes)", it->name,
                          p->srv->limits.max_item_size);
@@ -538,7 +587,8 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
   return TRUE;
 }
 
-/* Ends an item: counts it, remembers its verdict and answers it. */
+/* Ends an item: counts it, remembers its verdict, deletes its files in
+ * tmp/ (the verdict is in the store first: see resume.c) and answers it. */
 static void
 report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
               uint64_t size, uint64_t replaced)
@@ -555,11 +605,14 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
   g_mutex_lock(&s->lock);
   if (status == BF_ST_OK) {
     s->items_stored++;
+    s->versions_stored++;
     s->bytes_stored += size;
   }
   item_retire_locked(s, it, BF_ACK_STORED, status);
   to = reply_path_locked(s, it->close_path);
   g_mutex_unlock(&s->lock);
+  bfd_resume_forget(s, it);
+  bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     send_item_ack(to, it->id, BF_ACK_STORED, status, msg);
   path_unref(to);
@@ -581,10 +634,7 @@ finalize_job(gpointer data, gpointer user_data)
   (void)user_data;
   report_stored(f->sess, f->item, status, msg,
                 bf_assembler_size(f->item->asm_), replaced);
-  /* Only now: a restart before the answer went out finds the item's files
-   * and answers its client's repeated ITEM_CLOSE (see resume.c). */
-  if (status == BF_ST_OK)
-    bfd_resume_forget(f->sess, f->item);
+  bfd_crash_at(BFD_CRASH_STORED_SENT);
   bfd_item_unref(f->item);
   bfd_session_unref(f->sess);
   g_free(f);
@@ -615,14 +665,116 @@ send_chunk_ack(BfdPath *p, const BfChunk *c)
   return bf_conn_send(p->conn, &m, NULL);
 }
 
+static uint8_t *
+rebuilt_buf(BfdPath *p, size_t len)
+{
+  if (p->rebuilt_len < len) {
+    g_free(p->rebuilt);
+    p->rebuilt = g_malloc(len);
+    p->rebuilt_len = len;
+  }
+  return p->rebuilt;
+}
+
+/* Writes a new chunk (checked against the item) at off, records it for a
+ * restart, feeds the digest and hands a complete item over. Called with
+ * it->lock held; an I/O error fails the item (*failed, *status, *msg). */
+static void
+store_chunk(BfdPath *p, BfdItem *it, const BfChunk *c, const uint8_t *data,
+            uint32_t len, uint64_t off, gboolean *failed, uint8_t *status,
+            char **msg)
+{
+  int err = pwrite_full(it->fd, data, len, off);
+
+  if (err == 0)
+    err = bfd_resume_chunk(it, c->chunk_id, len, c->total_chunks);
+  if (err == 0) {
+    bf_assembler_mark(it->asm_, c->chunk_id, len);
+    if (!hash_forward(p, it, c->chunk_id, data))
+      err = errno ? errno : EIO;
+  }
+  if (err != 0) {
+    it->finished = *failed = TRUE;
+    *status = (uint8_t)bfd_errno_status(err);
+    *msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
+  } else if (bf_assembler_complete(it->asm_)) {
+    hand_to_finalizer(p->sess, it);
+  }
+}
+
+/* A CHUNK of a stripe item: the chunk itself. Called with it->lock held;
+ * FALSE when the path must close. */
+static gboolean
+on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
+                uint8_t *status, char **msg)
+{
+  g_autoptr(GError) error = NULL;
+  uint64_t off;
+  gboolean dup;
+
+  if (c->share_index != 0 || c->pad != 0)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "with share_index %u, pad %u under coding stripe", it->id,
+                  c->chunk_id, c->share_index, c->pad);
+  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                          c->payload_len, &off, &dup, &error))
+    return asm_failure(p, it, error, failed, status, msg);
+  if (dup) {
+    uint8_t *old = scratch(p, c->payload_len);
+    if (!pread_full(it->fd, old, c->payload_len, off) ||
+        bf_crc32c(old, c->payload_len) != c->crc32c)
+      return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
+                    ": chunk %u resent with different bytes", c->item_id,
+                    c->chunk_id);
+    return TRUE;
+  }
+  store_chunk(p, it, c, c->payload, c->payload_len, off, failed, status, msg);
+  return TRUE;
+}
+
+/* A CHUNK of a shamir or rs item: one share of a chunk. The k-th distinct
+ * share rebuilds the chunk, which is then stored like a stripe chunk;
+ * shares after that are acknowledged and ignored. Called with it->lock
+ * held; FALSE when the path must close. */
+static gboolean
+on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
+                uint8_t *status, char **msg)
+{
+  g_autoptr(GError) error = NULL;
+  size_t len;
+  uint64_t off;
+  gboolean dup;
+
+  if (!bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u: "
+                  "%s", it->id, c->chunk_id, error->message);
+  /* The rebuilt length is checked before anything is buffered; len stays
+   * below 2^32 (16 shares of at most BF_CHUNK_MAX). */
+  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                          (uint32_t)len, &off, &dup, &error))
+    return asm_failure(p, it, error, failed, status, msg);
+  if (dup)
+    return TRUE;
+  uint8_t *out = rebuilt_buf(p, len);
+  switch (bfd_shares_add(it->shares, c, len, out, &error)) {
+  case BFD_SHARE_ERROR:
+    return refuse(p, error->domain == BFD_SHARES_ERROR ? (uint8_t)error->code
+                                                       : BF_ST_PROTOCOL,
+                  "item %" G_GUINT64_FORMAT ": %s", it->id, error->message);
+  case BFD_SHARE_REBUILT:
+    store_chunk(p, it, c, out, (uint32_t)len, off, failed, status, msg);
+    return TRUE;
+  default:
+    return TRUE;
+  }
+}
+
 static gboolean
 on_chunk(BfdPath *p, const BfChunk *c)
 {
-  g_autoptr(GError) error = NULL;
   gboolean gone;
   BfdItem *it = session_item(p->sess, c->item_id, &gone);
-  uint64_t off;
-  gboolean dup, ok = TRUE, failed = FALSE;
+  gboolean ok = TRUE, failed = FALSE;
   uint8_t status = BF_ST_OK;
   g_autofree char *msg = NULL;
 
@@ -637,36 +789,12 @@ on_chunk(BfdPath *p, const BfChunk *c)
                   ": CRC32C mismatch", c->chunk_id, c->item_id);
   }
   g_mutex_lock(&it->lock);
-  if (it->finished) {
-    /* Failed (already reported) or being stored: a re-sent copy. */
-  } else if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
-                                 c->payload_len, &off, &dup, &error)) {
-    ok = asm_failure(p, it, error, &failed, &status, &msg);
-  } else if (dup) {
-    uint8_t *old = scratch(p, c->payload_len);
-    if (!pread_full(it->fd, old, c->payload_len, off) ||
-        bf_crc32c(old, c->payload_len) != c->crc32c)
-      ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
-                  ": chunk %u resent with different bytes", c->item_id,
-                  c->chunk_id);
-  } else {
-    int err = pwrite_full(it->fd, c->payload, c->payload_len, off);
-    if (err == 0)
-      err = bfd_resume_chunk(it, c->chunk_id, c->payload_len, c->total_chunks);
-    if (err == 0) {
-      bf_assembler_mark(it->asm_, c->chunk_id, c->payload_len);
-      if (!hash_forward(p, it, c->chunk_id, c->payload))
-        err = errno ? errno : EIO;
-    }
-    if (err != 0) {
-      it->finished = failed = TRUE;
-      status = (uint8_t)bfd_errno_status(err);
-      msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-      bfd_resume_forget(p->sess, it);
-    } else if (bf_assembler_complete(it->asm_)) {
-      hand_to_finalizer(p->sess, it);
-    }
-  }
+  /* A finished item (failed and reported, or being stored) takes any
+   * re-sent copy silently. */
+  if (!it->finished)
+    ok = it->shares != NULL
+             ? on_share_locked(p, it, c, &failed, &status, &msg)
+             : on_plain_locked(p, it, c, &failed, &status, &msg);
   g_mutex_unlock(&it->lock);
   if (ok)
     ok = send_chunk_ack(p, c);
@@ -794,15 +922,14 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
      * (and will be): the cancel came too late to matter. */
     g_mutex_lock(&it->lock);
     gboolean cancel = !it->finished;
-    if (cancel) {
-      it->finished = TRUE;
-      bfd_resume_forget(s, it);
-    }
+    it->finished = TRUE;
     g_mutex_unlock(&it->lock);
     g_mutex_lock(&s->lock);
     if (cancel)
       item_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
     g_mutex_unlock(&s->lock);
+    if (cancel)
+      bfd_resume_forget(s, it);
     bfd_item_unref(it);
     return 0;
   }
@@ -872,8 +999,8 @@ op_lookup(BfdSession *s, uint64_t id, int *rc)
   return v != NULL;
 }
 
-static void
-op_record(BfdSession *s, uint64_t id, int rc)
+void
+bfd_session_record_op(BfdSession *s, uint64_t id, int rc)
 {
   uint64_t *key;
 
@@ -891,6 +1018,19 @@ op_record(BfdSession *s, uint64_t id, int rc)
 }
 
 static gboolean
+op_names_ok(BfdPath *p, const BfOp *o)
+{
+  g_autofree char *why = NULL;
+
+  if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
+      bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why))
+    return TRUE;
+  g_warning("session %s: refusing an operation from %s: %s", p->sess->dirname,
+            p->conn->peer, why);
+  return FALSE;
+}
+
+static gboolean
 on_op(BfdPath *p, const BfOp *o)
 {
   g_autofree char *name = g_strndup((const char *)o->name.data, o->name.len);
@@ -898,8 +1038,13 @@ on_op(BfdPath *p, const BfOp *o)
   int rc;
 
   if (!op_lookup(p->sess, o->op_id, &rc)) {
-    rc = op_apply(p->sess, o, name, name2);
-    op_record(p->sess, o->op_id, rc);
+    gboolean again = bfd_resume_op_start(p->sess, o->op_id);
+    rc = op_names_ok(p, o) ? op_apply(p->sess, o, name, name2) : ENAMETOOLONG;
+    if (again)
+      rc = bfd_resume_op_redone(p->sess, o, name2, rc);
+    bfd_resume_op_done(p->sess, o->op_id, rc);
+    bfd_session_record_op(p->sess, o->op_id, rc);
+    bfd_crash_at(BFD_CRASH_OP_APPLIED);
   }
   g_autofree char *msg = rc ? g_strdup_printf("%s: %s", name, g_strerror(rc))
                             : NULL;
@@ -920,6 +1065,7 @@ on_op(BfdPath *p, const BfOp *o)
 static gboolean
 dispatch(BfdPath *p, const BfMsg *m)
 {
+  bfd_crash_at(BFD_CRASH_FRAMES);
   g_mutex_lock(&p->sess->lock);
   p->sess->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   if (m->type == BF_FRAME_CHUNK) {
@@ -1046,8 +1192,10 @@ hello_attach(BfdPath *p, const BfHello *h)
    * time. Both failures get the same answer. */
   if (found == NULL || sodium_memcmp(found->token, h->token, BF_ID_LEN) != 0) {
     bfd_session_unref(found);
+    bfd_gate_attach_result(p, FALSE);
     return welcome_refuse(p, BF_ST_AUTH, "unknown session or wrong attach token");
   }
+  bfd_gate_attach_result(p, TRUE);
   p->sess = found;
   return TRUE;
 }
@@ -1185,6 +1333,7 @@ handshake(BfdPath *p)
   g_mutex_unlock(&p->sess->lock);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
+  p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
   /* Clients PING every second; a path silent for the idle timeout belongs
    * to a client that is gone (or never meant to send). */
   bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
@@ -1208,13 +1357,13 @@ abandon_items_locked(BfdSession *s)
     gboolean abandon = !it->finished;
     if (abandon) {
       it->finished = TRUE;
-      bfd_resume_forget(s, it);
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
                 it->name);
     }
     g_mutex_unlock(&it->lock);
     if (abandon) {
       done_record_locked(s, it->id, BF_ACK_STORED, BF_ST_IO);
+      bfd_resume_forget(s, it);
       g_hash_table_iter_remove(&iter);
     }
   }
@@ -1264,6 +1413,7 @@ janitor(gpointer data)
         abandon_items_locked(s);
       g_mutex_unlock(&s->lock);
     }
+    bfd_gate_tick(srv->gate);
     g_cond_wait_until(&srv->janitor_wake, &srv->lock, now + G_USEC_PER_SEC);
   }
   g_mutex_unlock(&srv->lock);
@@ -1295,7 +1445,7 @@ path_thread(gpointer data)
   g_autoptr(GError) error = NULL;
   BfMsg m;
 
-  if (handshake(p)) {
+  if (bfd_gate_handshake(p, handshake)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
     if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
@@ -1327,7 +1477,9 @@ accept_thread(gpointer data)
   BfdListener *l = data;
 
   for (;;) {
-    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    int fd = accept4(l->fd, (struct sockaddr *)&from, &from_len, SOCK_CLOEXEC);
     gboolean stopping;
 
     g_mutex_lock(&l->srv->lock);
@@ -1350,6 +1502,12 @@ accept_thread(gpointer data)
     p->refs = 1;
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
+    p->conn->max_body = BFD_HELLO_BODY_MAX;
+    p->src = bfd_gate_key((struct sockaddr *)&from);
+    if (!bfd_gate_enter(l->srv->gate, p->src, p->conn->peer)) {
+      path_unref(p);
+      continue;
+    }
     p->local = bf_sock_name(fd, FALSE);
     g_mutex_lock(&l->srv->lock);
     g_hash_table_add(l->srv->paths, p);
@@ -1359,9 +1517,8 @@ accept_thread(gpointer data)
     g_mutex_unlock(&l->srv->lock);
     if (t == NULL) {
       g_warning("no thread for connection from %s", p->conn->peer);
-      bf_conn_free(p->conn);
-      g_free(p->local);
-      g_free(p);
+      bfd_gate_leave(l->srv->gate, p->src);
+      path_unref(p);
       continue;
     }
     g_thread_unref(t);

@@ -15,8 +15,10 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +40,8 @@ bfd_errno_status(int err)
   case ENOTEMPTY:
     return BF_ST_NOT_EMPTY;
   case ENAMETOOLONG:
-  case ELOOP:
+  case ELOOP:      /* a symlink in the store: never followed */
+  case EXDEV:      /* a path that would leave the store */
     return BF_ST_BAD_NAME;
   case EFBIG:
     return BF_ST_TOO_BIG;
@@ -181,7 +184,9 @@ bfd_store_create_session(BfdServer *srv, const char *label, GError **error)
   s->label = g_strdup(label ? label : "");
   s->started = now;
   s->last_activity = now;
-  if (!open_session_dirs(s, TRUE, error) || !write_session_file(s, error) ||
+  if (open_session_dirs(s, TRUE, error))
+    bfd_resume_init(s);
+  if (s->resume == NULL || !write_session_file(s, error) ||
       !sync_fd(srv->store_fd, srv->store_path, error)) {
     bfd_session_unref(s);
     return NULL;
@@ -273,45 +278,101 @@ bfd_store_scan_counts(BfdSession *s)
   g_mutex_lock(&scan_lock);
   scan_items = scan_bytes = 0;
   nftw(data, count_entry, 16, FTW_PHYS);
-  s->items_stored = scan_items;
+  s->items_stored = s->versions_stored = scan_items;
   s->bytes_stored = scan_bytes;
   g_mutex_unlock(&scan_lock);
 }
 
-int
-bfd_store_open_parent(int dirfd, const char *name, gboolean create,
-                      const char **leaf, GError **error)
+/* Kernels before 5.6 have no openat2: the walk below does the same. */
+static gint no_openat2;
+
+/* One component at a time, never through a symlink: what openat2 does
+ * for us where it exists. */
+static int
+walk_beneath(int dirfd, const char *path, int flags)
 {
-  g_auto(GStrv) parts = g_strsplit(name, "/", -1);
+  g_auto(GStrv) parts = g_strsplit(path, "/", -1);
   guint n = g_strv_length(parts);
   int fd = dup(dirfd);
 
-  for (guint i = 0; fd >= 0 && i + 1 < n; i++) {
-    int next = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT && create) {
+  for (guint i = 0; fd >= 0 && i < n; i++) {
+    gboolean last = i + 1 == n;
+    int next = openat(fd, parts[i], last ? flags | O_NOFOLLOW
+                          : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(fd);
+    errno = err;
+    fd = next;
+  }
+  return fd;
+}
+
+int
+bfd_store_openat(int dirfd, const char *path, int flags)
+{
+  if (!g_atomic_int_get(&no_openat2)) {
+    struct open_how how = {
+      .flags = (uint64_t)flags | O_CLOEXEC,
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS)
+      return (int)fd;
+    g_atomic_int_set(&no_openat2, 1);
+  }
+  return walk_beneath(dirfd, path, flags | O_CLOEXEC);
+}
+
+/* Makes the missing directories of path under dirfd, one at a time (a
+ * concurrent maker of the same one is fine), and opens the last. */
+static int
+make_dirs(int dirfd, const char *path)
+{
+  g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+  int fd = dup(dirfd);
+
+  for (guint i = 0; fd >= 0 && parts[i] != NULL; i++) {
+    int flags = O_RDONLY | O_DIRECTORY;
+    int next = bfd_store_openat(fd, parts[i], flags);
+    if (next < 0 && errno == ENOENT) {
       if (mkdirat(fd, parts[i], 0755) < 0 && errno != EEXIST)
         goto fail;
       /* The new entry must be durable before anything below it is. */
       fsync(fd);
-      next = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      next = bfd_store_openat(fd, parts[i], flags);
     }
     if (next < 0)
       goto fail;
     close(fd);
     fd = next;
   }
-  if (fd < 0)
-    goto fail;
-  *leaf = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
   return fd;
 fail:;
   int err = errno;
-  if (fd >= 0)
-    close(fd);
-  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-              "parent of %s: %s", name, g_strerror(err));
+  close(fd);
   errno = err;
   return -1;
+}
+
+int
+bfd_store_open_parent(int dirfd, const char *name, gboolean create,
+                      const char **leaf, GError **error)
+{
+  const char *slash = strrchr(name, '/');
+  g_autofree char *dir = slash ? g_strndup(name, slash - name) : g_strdup(".");
+  int fd = bfd_store_openat(dirfd, dir, O_RDONLY | O_DIRECTORY);
+
+  if (fd < 0 && errno == ENOENT && create)
+    fd = make_dirs(dirfd, dir);
+  if (fd < 0) {
+    int err = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                "parent of %s: %s", name, g_strerror(err));
+    errno = err;
+    return -1;
+  }
+  *leaf = slash ? slash + 1 : name;
+  return fd;
 }
 
 static int

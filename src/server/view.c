@@ -39,6 +39,37 @@ split(const char *path, const char **rest, int *err)
   return s;
 }
 
+/* A session's files are reached from its data/ without following a
+ * symlink anywhere on the way (store.c): the view never shows or removes
+ * anything outside the store, whatever was planted in it. Calls fn on the
+ * entry's parent and name. */
+static int
+at_leaf(int data_fd, const char *rest, int (*fn)(int, const char *, void *),
+        void *arg)
+{
+  const char *leaf;
+  int parent = bfd_store_open_parent(data_fd, rest, FALSE, &leaf, NULL);
+  int rc;
+
+  if (parent < 0)
+    return -errno;
+  rc = fn(parent, leaf, arg);
+  close(parent);
+  return rc;
+}
+
+static int
+stat_at(int dir, const char *leaf, void *st)
+{
+  return fstatat(dir, leaf, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int
+unlink_at(int dir, const char *leaf, void *flags)
+{
+  return unlinkat(dir, leaf, *(int *)flags) < 0 ? -errno : 0;
+}
+
 static int
 view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -63,8 +94,8 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
     st->st_mtime = s->last_activity;
     return 0;
   }
-  if (fstatat(s->data_fd, rest, st, AT_SYMLINK_NOFOLLOW) < 0)
-    return -errno;
+  if ((err = at_leaf(s->data_fd, rest, stat_at, st)) < 0)
+    return err;
   if (strcmp(rest, ".") == 0)
     st->st_mtime = s->started;
   st->st_blksize = BF_CHUNK_DEFAULT;
@@ -98,7 +129,7 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
     g_mutex_unlock(&srv->lock);
     return 0;
   }
-  fd = openat(s->data_fd, rest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  fd = bfd_store_openat(s->data_fd, rest, O_RDONLY | O_DIRECTORY);
   if (fd < 0)
     return -errno;
   d = fdopendir(fd);
@@ -142,7 +173,7 @@ view_open(const char *path, struct fuse_file_info *fi)
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
   } else {
-    vf->fd = openat(s->data_fd, rest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    vf->fd = bfd_store_openat(s->data_fd, rest, O_RDONLY);
     if (vf->fd < 0) {
       err = errno;
       g_free(vf);
@@ -199,10 +230,10 @@ view_unlink(const char *path)
    * clear a whole session directory. */
   if (strcmp(rest, SESSION_FILE) == 0)
     return 0;
-  if (fstatat(s->data_fd, rest, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return -errno;
-  if (unlinkat(s->data_fd, rest, 0) < 0)
-    return -errno;
+  int flags = 0;
+  if ((err = at_leaf(s->data_fd, rest, stat_at, &st)) < 0 ||
+      (err = at_leaf(s->data_fd, rest, unlink_at, &flags)) < 0)
+    return err;
   bfd_session_note_removed(s, st.st_size);
   return 0;
 }
@@ -218,8 +249,10 @@ view_rmdir(const char *path)
 
   if (s == NULL)
     return err ? -err : -EBUSY;
-  if (strcmp(rest, ".") != 0)
-    return unlinkat(s->data_fd, rest, AT_REMOVEDIR) < 0 ? -errno : 0;
+  if (strcmp(rest, ".") != 0) {
+    int flags = AT_REMOVEDIR;
+    return at_leaf(s->data_fd, rest, unlink_at, &flags);
+  }
   /* Removing a whole session: only once its client is gone and its files
    * were consumed. */
   g_mutex_lock(&srv->lock);

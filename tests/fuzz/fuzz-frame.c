@@ -228,6 +228,7 @@ check_validated(const BfMsg *m)
                m->u.chunk.payload_len <= BF_CHUNK_MAX);
     FUZZ_CHECK(m->u.chunk.total_chunks == 0 ||
                m->u.chunk.chunk_id < m->u.chunk.total_chunks);
+    FUZZ_CHECK(m->u.chunk.share_index < 16 && m->u.chunk.pad < 16);
     break;
   case BF_FRAME_ITEM_CLOSE:
     FUZZ_CHECK((m->u.item_close.total_chunks == 0) ==

@@ -365,6 +365,70 @@ def session_seeds():
     return s
 
 
+# ---- coding -----------------------------------------------------------------
+# Layout at the top of fuzz-coding.c: op, kind, n, k, then per op.
+
+STRIPE_K, SHAMIR_K, RS_K = 0, 1, 2
+
+
+def coding_head(op, kind, n, k):
+    # the target maps n -> 2 + n % 15 and k -> 1 + k % n; invert that
+    return bytes([op, kind, (n - 2) % 15, (k - 1) % n])
+
+
+def c_round(kind, n, k, key, extra, data):
+    return coding_head(0, kind, n, k) + bytes(key).ljust(16, b"\0") + \
+        bytes([extra]) + data
+
+
+def c_raw(kind, n, k, index, slen, chunk_len=None, pad=None, data=b""):
+    tail = (bytes([1 | pad << 1]) if pad is not None else
+            b"\0" + struct.pack(">H", chunk_len))
+    return (coding_head(1, kind, n, k) + bytes([len(index)]) + bytes(index) +
+            struct.pack(">H", slen) + tail + data)
+
+
+def coding_seeds():
+    text = b"The quick brown fox jumps over the lazy dog. " * 23
+    s = {}
+    s["stripe-round-trip"] = c_round(STRIPE_K, 2, 1, [], 0, text)
+    s["shamir-2-3-round-trip"] = c_round(SHAMIR_K, 3, 2, [2, 0, 1], 0, text)
+    s["shamir-3-5-last-shares"] = c_round(SHAMIR_K, 5, 3, [9, 9, 1, 2, 3], 0,
+                                          text)
+    s["shamir-1-2-plaintext"] = c_round(SHAMIR_K, 2, 1, [1, 0], 1, text)
+    s["shamir-16-16"] = c_round(SHAMIR_K, 16, 16, range(16, 0, -1), 0, text)
+    s["rs-4-6-parity-only-first"] = c_round(RS_K, 6, 4, [5, 5, 0, 1, 2, 3],
+                                            0, text[:1001])
+    s["rs-2-3-pad"] = c_round(RS_K, 3, 2, [0, 2, 1], 1, b"odd")
+    s["rs-3-3-no-parity"] = c_round(RS_K, 3, 3, [2, 1, 0], 0, text[:100])
+    s["rs-15-16-one-byte"] = c_round(RS_K, 16, 15, [0] * 16, 1, b"x")
+    s["shamir-empty-chunk"] = c_round(SHAMIR_K, 3, 2, [], 0, b"")
+    share = bytes(range(64))
+    s["raw-shamir-ok"] = c_raw(SHAMIR_K, 3, 2, [0, 2], 64, chunk_len=64,
+                               data=share * 2)
+    s["raw-shamir-too-few"] = c_raw(SHAMIR_K, 3, 2, [1], 64, chunk_len=64,
+                                    data=share)
+    s["raw-shamir-duplicate"] = c_raw(SHAMIR_K, 3, 2, [1, 1], 64,
+                                      chunk_len=64, data=share * 2)
+    s["raw-shamir-out-of-range"] = c_raw(SHAMIR_K, 3, 2, [0, 3], 64,
+                                         chunk_len=64, data=share * 2)
+    s["raw-shamir-index-255"] = c_raw(SHAMIR_K, 3, 2, [255, 0], 64,
+                                      chunk_len=64, data=share * 2)
+    s["raw-shamir-wrong-length"] = c_raw(SHAMIR_K, 3, 2, [0, 1], 64,
+                                         chunk_len=65, data=share * 2)
+    s["raw-rs-pad"] = c_raw(RS_K, 6, 4, [5, 1, 4, 0], 16, pad=3,
+                            data=share)
+    s["raw-rs-bad-pad"] = c_raw(RS_K, 6, 4, [5, 1, 4, 0], 16, pad=4,
+                                data=share)
+    s["raw-rs-short-input"] = c_raw(RS_K, 6, 4, [5, 4, 3, 2], 4000,
+                                    chunk_len=16000, data=share)
+    s["raw-rs-too-many"] = c_raw(RS_K, 16, 2, list(range(16)) + [0, 1, 2],
+                                 8, chunk_len=16, data=share)
+    s["raw-stripe"] = c_raw(STRIPE_K, 2, 1, [0], 10, chunk_len=10, data=share)
+    s["raw-empty"] = c_raw(SHAMIR_K, 3, 2, [0, 1], 0, chunk_len=0)
+    return s
+
+
 # ---- regressions --------------------------------------------------------
 # Minimized reproducers of bugs the fuzzers found in src/ (fixed); they stay
 # in the corpus so that meson replays them.
@@ -480,6 +544,7 @@ def main():
     write(outdir, "frame", frame_seeds())
     write(outdir, "assembler", {**assembler_seeds(), **assembler_regressions()})
     write(outdir, "session", {**session_seeds(), **session_regressions()})
+    write(outdir, "coding", coding_seeds())
     write(outdir, "handshake", handshake_seeds())
 
 

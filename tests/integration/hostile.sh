@@ -13,8 +13,17 @@
 # frames, unknown flags and types, a late CHUNK for a stored item, repeats
 # a client sends after losing a path (ITEM_OPEN, ITEM_CLOSE and OP again:
 # answered, never run twice; ATTACH with a live path's index replaces it),
-# and 500 idle connections (slowloris). Each gets the answer the man page gives and
-# the server must answer a new path afterwards. A control session stores a
+# and 500 idle connections (slowloris) from one address. Each gets the
+# answer the man page gives and the server must answer a new path
+# afterwards. Each case comes from its own loopback address, as peers on
+# other hosts would, for the server's admission limits (defaults): from one
+# address at most 8 connections are held in the handshake (the other idle
+# ones are closed at once), from 100 addresses at most 64; guessed attach
+# tokens are answered WELCOME LIMIT after a burst; names longer or deeper
+# than max_name/max_depth and chunk sizes over max_chunk are refused per
+# item or OP, a frame over max_chunk closes its path, a HELLO over 64 KiB
+# is refused. The refusals at admission are logged, at most one line a
+# second per kind plus a count of the others. A control session stores a
 # correct item (the encoder is right) and one with a wrong digest (ITEM_ACK
 # STORED CORRUPT, not visible). Last, resource exhaustion by valid frames:
 # far-out chunk ids (server memory must stay bounded) and items opened
@@ -35,7 +44,7 @@ SIZE=$((64 << 20))
 head -c "$SIZE" /dev/urandom >"$T/big.bin"
 passwd_before=$(stat -c '%s %Y' /etc/passwd)-$(sha256sum </etc/passwd)
 
-start_server server "$T/srv" "$T/store"
+start_server server "$T/srv" "$T/store" max_name=1024 max_depth=16 max_chunk=4M
 start_client client "$T/cli" label=legit
 LEGIT=$(session_for_label "$T/srv" legit) || fail "no session for label legit"
 SPID=$(daemon_pid server)
@@ -108,6 +117,20 @@ sed 's/^/     /' "$LEGIT/.session"
 assert_eq connected "$(session_field "$LEGIT/.session" state)" "legitimate session still connected"
 check "braidfsd (pid $SPID) is alive" pid_alive "$SPID"
 
+note "the legitimate client meets the server's name limits"
+deep=$(seq -s / 1 20 | sed 's/[0-9][0-9]*/d&/g')
+check "mkdir -p 20 levels deep fails (max_depth=16)" bash -c '! mkdir -p "$1" 2>/dev/null' _ "$T/cli/$deep"
+check "... after making the 16 levels the server allows" test -d "$LEGIT/$(cut -d/ -f1-16 <<<"$deep")"
+long=$(printf 'a%.0s' {1..250})/$(printf 'b%.0s' {1..250})/$(printf 'c%.0s' {1..250})/$(printf 'd%.0s' {1..250})
+mkdir -p "$T/cli/$long"
+echo small >"$T/small.txt"
+check "cp to a name of 1255 bytes fails (max_name=1024)" \
+	bash -c '! cp "$1" "$2" 2>"$3"' _ "$T/small.txt" "$T/cli/$long/$(printf 'e%.0s' {1..250})" "$T/cp.err"
+sed 's/^/     /' "$T/cp.err"
+check "... with EINVAL" grep -q "Invalid argument" "$T/cp.err"
+check "cp to a name of 1004 bytes works" cp "$T/small.txt" "$T/cli/$long/f"
+check "... and arrives" cmp "$T/small.txt" "$LEGIT/$long/f"
+
 note "nothing escaped the store"
 stray=$(find "$T" \( -path "$T/store" -o -path "$T/srv" -o -path "$T/cli" \) -prune -o \
 	\( -name escape -o -name passwd -o -name b -o -name ok2 \) -print)
@@ -121,13 +144,13 @@ assert_eq "$passwd_before" "$(stat -c '%s %Y' /etc/passwd)-$(sha256sum </etc/pas
 note "a log line for every hostile connection"
 if [[ -f $T/ports.tsv ]]; then
 	while IFS=$'\t' read -r case ports; do
-		case $case in slowloris*) continue ;; esac
+		case $case in slowloris* | handshake-cap) continue ;; esac
 		# a truncated frame ends with the peer gone: the path's end is its line
 		words='closing path|dropping connection|refusing handshake|refusing an ITEM_OPEN'
 		[[ $case == truncated-frame ]] && words+='|last path'
 		missing=()
 		for p in $ports; do
-			line=$(grep -m 1 -E "($words) from 127\.0\.0\.1:$p([^0-9]|\$)" "$SLOG" || true)
+			line=$(grep -m 1 -E "($words) from ${p//./\\.}([^0-9]|\$)" "$SLOG" || true)
 			if [[ -n $line ]]; then
 				echo "     $line"
 			else
@@ -136,17 +159,27 @@ if [[ -f $T/ports.tsv ]]; then
 		done
 		assert_eq "" "${missing[*]}" "server log line for each hostile connection of case $case (missing: local ports)"
 	done <"$T/ports.tsv"
-	slow_ports=$(awk -F'\t' '$1 == "slowloris" { print $2 }' "$T/ports.tsv")
-	n=$(awk -v ports="$slow_ports" '
-		BEGIN { k = split(ports, a, " "); for (i = 1; i <= k; i++) want[a[i]] = 1 }
-		/dropping connection from 127\.0\.0\.1:[0-9]+: .*timed out/ {
-			s = $0; sub(/.*dropping connection from 127\.0\.0\.1:/, "", s); sub(/:.*/, "", s)
-			if (s in want) n++
-		}
-		END { print n + 0 }' "$SLOG")
+	# the idle connections held in the handshake are dropped at its timeout
+	slow=$(awk -F'\t' '$1 == "slowloris" { print $2 }' "$T/ports.tsv")
+	n=$(grep -E 'dropping connection from 127\.0\.1\.[0-9]+:[0-9]+: .*timed out' "$SLOG" |
+		grep -cF -f <(tr ' ' '\n' <<<"$slow" | sed 's/$/:/') || true)
 	grep -m 1 -E 'dropping connection .*timed out' "$SLOG" | sed 's/^/     /' || true
-	check "server log: at least 450 of the 500 idle connections dropped on the handshake timeout ($n)" \
-		test "$n" -ge 450
+	check "server log: the idle connections held in the handshake were dropped at its timeout ($n)" \
+		test "$n" -ge 1
+	# those closed at once: logged at most once a second, with counts
+	lines=$(grep -c 'closing connection from .* at once' "$SLOG" || true)
+	more=$(sed -n 's/.*: \([0-9]*\) more connections closed at once.*/\1/p' "$SLOG" |
+		awk '{ n += $1 } END { print n + 0 }')
+	grep -m 2 -E 'closing connection from .* at once|more connections closed at once' "$SLOG" |
+		sed 's/^/     /' || true
+	echo "   connections closed at once: $lines log lines + $more counted in summaries"
+	check "server log: every connection closed at once is logged or counted ($((lines + more)) >= 492 + 36)" \
+		test $((lines + more)) -ge 528
+	check "server log: those refusals took at most one line a second ($lines lines)" \
+		test "$lines" -le 60
+	rate=$(grep -c 'refusing handshake from .*attach_rate' "$SLOG" || true)
+	check "server log: the handshakes over attach_rate are logged ($rate lines)" test "$rate" -ge 1
+	grep -m 1 'refusing handshake from .*attach_rate' "$SLOG" | sed 's/^/     /' || true
 else
 	fail "hostile_peer.py wrote no ports file"
 fi

@@ -13,9 +13,15 @@ usage: hostile_peer.py HOST PORT SERVER_MOUNT LEGIT_SESSION_FILE SERVER_PID
                        RESULTS PORTS
 
 RESULTS gets one line per check: "PASS<TAB>what" or "FAIL<TAB>what<TAB>why"
-(hostile.sh counts them). PORTS gets "case<TAB>port port ...": the local
-ports of each case's connections, which the server names in its log lines.
-Exit status 0 unless the script itself broke.
+(hostile.sh counts them). PORTS gets "case<TAB>addr:port addr:port ...": the
+local ends of each case's connections, which the server names in its log
+lines. Exit status 0 unless the script itself broke.
+
+Each case connects from its own loopback address (127.0.1.N), as hostile
+peers on other hosts would: braidfsd limits connections in the handshake
+and handshakes per second per source address (the legitimate client is
+127.0.0.1). The cases on those limits (handshake-cap, attach-rate, the 500
+idle connections) come from their own addresses on purpose.
 """
 
 import hashlib
@@ -193,15 +199,36 @@ class Closed(Exception):
     """The server closed the connection (FIN or RST)."""
 
 
+SRCS = {}
+
+
+def src_for(case):
+    """The loopback address a case connects from: its own."""
+    with LOCK:
+        if case not in SRCS:
+            SRCS[case] = "127.0.1.%d" % (len(SRCS) + 1)
+        return SRCS[case]
+
+
+def connect(src, timeout=10.0):
+    return socket.create_connection((HOST, PORT), timeout=timeout,
+                                    source_address=(src, 0))
+
+
+def local_end(s):
+    a, port = s.getsockname()[:2]
+    return "%s:%d" % (a, port)
+
+
 class Peer:
-    def __init__(self, case, timeout=10.0, hostile=True):
+    def __init__(self, case, timeout=10.0, hostile=True, src=None):
         self.case = case
-        self.s = socket.create_connection((HOST, PORT), timeout=timeout)
+        self.s = connect(src or src_for(case), timeout)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = self.s.getsockname()[1]
         if hostile:     # its violation must show in the server log
             with LOCK:
-                PORTS.setdefault(case, []).append(self.port)
+                PORTS.setdefault(case, []).append(local_end(self.s))
         self.buf = b""
 
     def send(self, data):
@@ -385,7 +412,7 @@ def probe(case):
     opaque = 0x5EED000000000000 | PROBE_N[0]
     p = None
     try:
-        p = Peer("probe", hostile=False)
+        p = Peer("probe", hostile=False)   # its own address, like every case
         p.attach(CONTROL["sid"], CONTROL["token"], index=40)
         p.send(ping(opaque))
         body = p.expect(PONG, "PING")
@@ -640,8 +667,8 @@ def c_unknown_item(case):
     open_item(p, 100, "y100.bin", "ITEM_OPEN 100 again")
     p.send(item_open(50, "y50.bin"))
     iid, stage, st, msg = p.item_ack("ITEM_OPEN 50 after 100")
-    result((iid, stage, st) == (50, OPENED, PROTOCOL),
-           case + ": ITEM_OPEN 50 after 100 refused as an item (ITEM_ACK PROTOCOL)",
+    result((iid, stage, st) == (50, OPENED, NOT_FOUND),
+           case + ": ITEM_OPEN 50 after 100 refused as an item (ITEM_ACK NOT_FOUND)",
            "%d/%d %s %s" % (iid, stage, st_name(st), msg))
     p.send(chunk(100, 0, 1, b"the session goes on"))
     result(p.chunk_ack("CHUNK of item 100") == (100, 0, 0),
@@ -996,20 +1023,20 @@ def _slowloris(n=500, trickle=2, secs=15.0):
     socks, opened = [], []
     for i in range(n):
         try:
-            s = socket.create_connection((HOST, PORT), timeout=10.0)
+            s = connect(src_for(case))
         except OSError as e:
             SLOW["connect_error"] = "%d connected, then %s" % (i, e)
             break
         socks.append(s)
         opened.append(time.monotonic())
     with LOCK:
-        PORTS[case] = [s.getsockname()[1] for s in socks]
+        PORTS[case] = [local_end(s) for s in socks]
     trick = []
     for i in range(trickle):
-        s = socket.create_connection((HOST, PORT), timeout=10.0)
+        s = connect(src_for("slowloris-trickle"))
         trick.append(s)
     with LOCK:
-        PORTS["slowloris-trickle"] = [s.getsockname()[1] for s in trick]
+        PORTS["slowloris-trickle"] = [local_end(s) for s in trick]
     SLOW["opened"] = len(socks)
     SLOW_READY.set()
     SLOW["open_secs"] = opened[-1] - opened[0] if opened else 0
@@ -1050,6 +1077,10 @@ def _slowloris(n=500, trickle=2, secs=15.0):
             del fdmap[fd]
     delays = sorted(c - o for c, o in zip(closed_at, opened) if c is not None)
     SLOW["closed"] = sum(1 for d in delays if d <= secs)
+    # closed at once (over max_handshakes_per_addr) or held until the
+    # handshake timeout (10 s): the boundary is far from both
+    SLOW["at_once"] = sum(1 for d in delays if d < 5.0)
+    SLOW["held"] = len(socks) - SLOW["at_once"]
     SLOW["delays"] = delays
     SLOW["talked"] = talked
     tr = []
@@ -1082,11 +1113,138 @@ def slowloris_report():
     result(SLOW.get("closed", 0) >= 0.9 * 500,
            case + ": at least 90% of them closed by the server within 15 s "
            "(handshake timeout 10 s)", "%d of %d" % (SLOW.get("closed", 0), n))
+    held, at_once = SLOW.get("held", 0), SLOW.get("at_once", 0)
+    info("slowloris: %d held until the handshake timeout, %d closed at once"
+         % (held, at_once))
+    result(0 < held <= PER_ADDR, case + ": from one address, at most "
+           "max_handshakes_per_addr (%d) held in the handshake" % PER_ADDR,
+           "%d held" % held)
+    result(at_once >= n - PER_ADDR, case + ": the others closed at once",
+           "%d of %d" % (at_once, n - PER_ADDR))
     result(SLOW.get("talked", 0) == 0, case + ": server sent nothing before a preface",
            "%d connections got bytes" % SLOW.get("talked", 0))
     info("slowloris: trickling connections (1 preface byte / 3 s) after 15 s: %s "
          "(informational: the spec sets no handshake deadline)"
          % ", ".join(SLOW.get("trickle", [])))
+
+
+PER_ADDR = 8           # braidfsd's defaults, which hostile.sh keeps
+MAX_HANDSHAKES = 64
+MAX_NAME, MAX_DEPTH, MAX_CHUNK = 1024, 16, 4 << 20   # hostile.sh sets these
+
+
+def c_handshake_cap(case, n=100):
+    """Connections that say nothing, from n different addresses: at most
+    max_handshakes are held in the handshake, the rest are closed at once,
+    and the server still answers once they are gone."""
+    socks = []
+    for i in range(n):
+        socks.append(connect("127.0.3.%d" % (i + 1)))
+    with LOCK:
+        PORTS[case] = [local_end(s) for s in socks]
+    time.sleep(2.0)      # those over the cap are closed at once; the held
+    held = 0             # ones wait for the handshake timeout (10 s)
+    for s in socks:
+        s.setblocking(False)
+        try:
+            d = s.recv(64)
+            closed = d == b""
+        except BlockingIOError:
+            closed = False
+        except OSError:
+            closed = True
+        held += not closed
+    info("%s: %d of %d idle connections from %d addresses held" % (case, held, n, n))
+    result(0 < held <= MAX_HANDSHAKES, case + ": at most max_handshakes (%d) "
+           "connections held in the handshake" % MAX_HANDSHAKES, "%d held" % held)
+    result(n - held >= n - MAX_HANDSHAKES, case + ": the others closed at once",
+           "%d closed" % (n - held))
+    for s in socks:
+        s.close()
+    time.sleep(0.5)      # the server sees them go
+
+
+def c_attach_rate(case, n=60):
+    """Guessing attach tokens from one address: each wrong guess costs more
+    than a handshake, so after a burst the server answers WELCOME LIMIT
+    without looking at the token; every attempt is answered."""
+    sid_hex = legit_paths().get("id", "").strip()
+    if len(sid_hex) != 32:
+        result(False, case, "no legitimate session id")
+        return
+    before = legit_paths()
+    answers = {}
+    limit_msg = ""
+    for i in range(n):
+        p = Peer(case, hostile=False)
+        try:
+            p.preface()
+            status, _, _, msg = p.hello(ATTACH, bytes.fromhex(sid_hex),
+                                        os.urandom(16), path_index=1)
+            answers[st_name(status)] = answers.get(st_name(status), 0) + 1
+            if status == 8:
+                limit_msg = msg
+        except Exception as e:  # noqa: BLE001
+            answers["broken: %s" % e] = answers.get("broken: %s" % e, 0) + 1
+        p.close()
+    info("%s: %d guessed tokens answered %s; LIMIT says \"%s\""
+         % (case, n, answers, limit_msg))
+    result(answers.get("AUTH", 0) + answers.get("LIMIT", 0) == n,
+           case + ": every guess answered with WELCOME AUTH or LIMIT", str(answers))
+    result(answers.get("LIMIT", 0) >= n // 2,
+           case + ": most guesses refused with LIMIT, the token unchecked",
+           str(answers))
+    result(0 < answers.get("AUTH", 0) < n // 2,
+           case + ": only the first guesses reach the token check", str(answers))
+    after = legit_paths()
+    result(after.get("paths") == before.get("paths") and after.get("state") == "connected",
+           case + ": legitimate session unaffected",
+           "after: paths %s state %s" % (after.get("paths"), after.get("state")))
+
+
+def c_limit_names(case):
+    """Names and chunks within the protocol's limits but over the server's
+    (max_name, max_depth, max_chunk): the item or OP is refused, the path
+    stays; a frame over the server's max_chunk closes the path; before the
+    handshake a frame over 64 KiB is refused."""
+    p = Peer(case)
+    p.new_session("hostile-limits")
+    long_name = "/".join(c * 250 for c in "lmnop")     # 1254 bytes, 5 deep
+    deep_name = "/".join("d%d" % i for i in range(MAX_DEPTH + 4))
+    for iid, name, want, what in ((1, long_name, BAD_NAME, "name over max_name"),
+                                  (2, deep_name, BAD_NAME, "name over max_depth")):
+        p.send(item_open(iid, name, chunk_size=4096))
+        _, stage, st, msg = p.item_ack(what)
+        info("%s: %s: ITEM_ACK %s \"%s\"" % (case, what, st_name(st), msg))
+        result(stage == OPENED and st == want,
+               case + ": ITEM_OPEN with a %s: ITEM_ACK OPENED %s" % (what, st_name(want)),
+               "stage %d %s \"%s\"" % (stage, st_name(st), msg))
+    p.send(item_open(3, "big-chunks.bin", chunk_size=2 * MAX_CHUNK))
+    _, stage, st, msg = p.item_ack("chunk_size over max_chunk")
+    result(stage == OPENED and st == TOO_BIG,
+           case + ": ITEM_OPEN with chunk_size over max_chunk: ITEM_ACK OPENED TOO_BIG",
+           "stage %d %s \"%s\"" % (stage, st_name(st), msg))
+    p.send(op(1, MKDIR, deep_name, mode=0o755))
+    _, st, msg = p.op_ack("OP MKDIR over max_depth")
+    result(st == BAD_NAME, case + ": OP MKDIR over max_depth: OP_ACK BAD_NAME",
+           "%s \"%s\"" % (st_name(st), msg))
+    p.send(ping(0x11))
+    body = p.expect(PONG, "PING after the refusals")
+    result(struct.unpack(">Q", body)[0] == 0x11,
+           case + ": the path stays open after refusals by limit", "")
+    p.send(HDR.pack(MAX_CHUNK + 4096, CHUNK, 0))
+    expect_error(p, TOO_BIG, case + " (frame over max_chunk)")
+    found = [d for d in os.listdir(SRV_MOUNT) if "hostile_limits" in d]
+    left = [os.path.join(r, f) for d in found
+            for r, ds, fs in os.walk(os.path.join(SRV_MOUNT, d))
+            for f in ds + fs if f != ".session"]
+    result(not left, case + ": nothing created by the refused items and OP",
+           " ".join(left))
+    p = Peer(case)
+    p.send(PREFACE)
+    p.recv_exact(8)
+    p.send(HDR.pack(64 * 1024 + 1, HELLO, 0))
+    expect_welcome_refused(p, PROTOCOL, case + " (HELLO over 64 KiB)")
 
 
 def main():
@@ -1136,6 +1294,11 @@ def main():
         else:
             slowloris_report()
         probe("slowloris")
+        # the admission limits, with nothing else in the handshake
+        for name, fn in (("handshake-cap", c_handshake_cap),
+                         ("attach-rate", c_attach_rate),
+                         ("limit-names", c_limit_names)):
+            run_case(name, fn)
         # resource exhaustion last: they may leave the server short of
         # memory or descriptors for a moment
         for name, fn in (("sparse-chunk-ids", c_sparse_chunk_ids),

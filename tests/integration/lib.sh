@@ -638,6 +638,21 @@ session_re() {
 }
 
 # session_for_label MNT LABEL: path of the one session dir with that label
+# wait_spool_empty MNT SECONDS: delivery=async has delivered everything
+# (MNT/.braidfs/spool says pending 0, nothing being written)
+wait_spool_empty() {
+	local deadline=$((SECONDS + $(tmo "$2")))
+	while ((SECONDS < deadline)); do
+		if awk '$1 == "pending" && $2 == 0 { p = 1 } $1 == "writing" && $2 == 0 { w = 1 }
+			END { exit !(p && w) }' "$1/.braidfs/spool" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "spool of $1 not empty after $2 s:" >&2
+	cat "$1/.braidfs/spool" >&2 || true
+	return 1
+}
 session_for_label() {
 	local re names
 	re=$(session_re "${2:-}")

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tools.sh: the tools people use on a directory work on the outbox, and
-# what they ask for reaches the server: rsync -a (temp file, then rename,
-# then modes and times), cp -a and tar -x (modes and mtimes), a shell
-# redirection written by several processes in turn, touch, rm and mv of
-# delivered files.
+# tools.sh [async]: the tools people use on a directory work on the
+# outbox, and what they ask for reaches the server: rsync -a (temp file,
+# then rename, then modes and times), cp -a and tar -x (modes and mtimes),
+# a shell redirection written by several processes in turn, touch, rm and
+# mv of delivered files, and a file renamed while it is still open.
+# With "async" the client runs with delivery=async and a spool: renames and
+# attribute changes then mostly meet files still in the spool.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,7 +21,12 @@ touch -d '2001-02-03 04:05:06' "$SRC/d/e/data.bin"
 touch -d '2010-10-10 10:10:10' "$SRC/d/private.txt" "$SRC/d/run.sh"
 
 start_server server "$T/srv" "$T/store"
-start_client client "$T/cli" label=tools
+MODE=${1:-close}
+if [[ $MODE == async ]]; then
+	start_client client "$T/cli" label=tools "spool=$T/spool"
+else
+	start_client client "$T/cli" label=tools
+fi
 CLI=$T/cli
 
 check "rsync -a into the client mount" run_t 60 rsync -a "$SRC/" "$CLI/rs/"
@@ -31,6 +38,23 @@ check "redirection written by two processes in turn" \
 check "touch makes an empty file" run_t 10 touch "$CLI/empty"
 check "cp then mv in the outbox" run_t 30 bash -c 'cp "$1/d/private.txt" "$2/moveme" && mv "$2/moveme" "$2/moved"' _ "$SRC" "$CLI"
 check "cp then rm in the outbox" run_t 30 bash -c 'cp "$1/d/run.sh" "$2/gone" && rm "$2/gone"' _ "$SRC" "$CLI"
+# A download-style writer: opens a temp name, writes, renames it while the
+# descriptor is still open, writes more, closes.
+check "a file renamed while it is open" run_t 30 python3 - "$CLI" "$SRC/d/e/data.bin" <<'PY'
+import os, sys
+cli, src = sys.argv[1], sys.argv[2]
+data = open(src, "rb").read()
+f = open(os.path.join(cli, "download.part"), "wb")
+f.write(data[:100000])
+os.rename(os.path.join(cli, "download.part"), os.path.join(cli, "download.bin"))
+f.write(data[100000:])
+f.close()
+assert os.path.exists(os.path.join(cli, "download.bin"))
+assert not os.path.exists(os.path.join(cli, "download.part"))
+PY
+if [[ $MODE == async ]]; then
+	check "the spool drains" wait_spool_empty "$CLI" 60
+fi
 
 SESS=$(session_for_label "$T/srv" tools) || fail "no session for label tools"
 
@@ -51,5 +75,7 @@ check "mv: the old name is gone from the server" test ! -e "$SESS/moveme"
 check "rm: the file is gone from the server" test ! -e "$SESS/gone"
 leftovers=$(find "$SESS/rs" -name '.*' ! -name .session | head -n 3)
 assert_eq "" "$leftovers" "rsync left no temp files on the server"
+check "renamed while open: all of it under the new name" cmp "$SRC/d/e/data.bin" "$SESS/download.bin"
+check "renamed while open: the temp name is not on the server" test ! -e "$SESS/download.part"
 
 finish

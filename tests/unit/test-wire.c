@@ -90,6 +90,7 @@ fill_chunk(BfMsg *m)
   m->u.chunk.chunk_id = 6;
   m->u.chunk.total_chunks = 7;
   m->u.chunk.share_index = 0;
+  m->u.chunk.pad = 0;
   m->u.chunk.payload = (const uint8_t *)payload;
   m->u.chunk.payload_len = (uint32_t)strlen(payload);
   m->u.chunk.crc32c = bf_crc32c(payload, strlen(payload));
@@ -309,6 +310,7 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.chunk.chunk_id, ==, b->u.chunk.chunk_id);
     g_assert_cmpuint(a->u.chunk.total_chunks, ==, b->u.chunk.total_chunks);
     g_assert_cmpuint(a->u.chunk.share_index, ==, b->u.chunk.share_index);
+    g_assert_cmpuint(a->u.chunk.pad, ==, b->u.chunk.pad);
     g_assert_cmpuint(a->u.chunk.crc32c, ==, b->u.chunk.crc32c);
     g_assert_cmpmem(a->u.chunk.payload, a->u.chunk.payload_len,
                     b->u.chunk.payload, b->u.chunk.payload_len);
@@ -1453,6 +1455,12 @@ test_chunk(void)
   expect_error(&m, BF_WIRE_ERROR_RANGE, "share_index 16");
   m.u.chunk.share_index = 255;
   expect_error(&m, BF_WIRE_ERROR_RANGE, "share_index 255");
+
+  fill_chunk(&m);
+  m.u.chunk.pad = 15;
+  expect_ok(&m);
+  m.u.chunk.pad = 16;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "pad 16");
 
   /* The CRC is the caller's to check: it answers CORRUPT, not PROTOCOL. */
   fill_chunk(&m);

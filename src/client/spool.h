@@ -1,0 +1,90 @@
+/* The client's spool: a directory on a local disk that holds every file
+ * written with delivery=async until the server has stored it, and the
+ * session it is delivered into, so that neither a crash of the client nor
+ * an unmount loses a file whose close(2) succeeded.
+ *
+ *   SPOOL/lock              flock'd by the mount using the spool
+ *   SPOOL/session           key file: server, session id, attach token and
+ *                           the lowest item/op id the next mount may use
+ *   SPOOL/items/<seq>.item  one file: an 8 KiB header, then its bytes
+ *   SPOOL/failed/<seq>.item files the server refused for good
+ *
+ * A file is committed by close(2): its header (name, mode, mtime, size,
+ * SHA-256 of the bytes) is written and the file fdatasync'd. Files are
+ * made ahead in batches, one directory fsync each, so that a close costs
+ * one sync. A header is trusted only when its checksum and
+ * the digest of the bytes both match, so a crash at any point leaves either
+ * the committed version or nothing the writer was told was kept. Private to
+ * the client. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "braidfs/wire.h"
+
+typedef struct BfcSpool BfcSpool;
+
+typedef struct {
+  uint64_t seq;               /* its file name in items/ */
+  int fd;
+  gboolean committed;         /* a header was written: close(2) succeeded */
+  /* the header's fields (written by commit and update) */
+  char *name;
+  uint32_t mode;
+  struct timespec mtime;
+  uint64_t size;
+  /* The id of a delivery attempt whose outcome is unknown (0 = none): after
+   * a crash the next mount announces the item under it again, so that the
+   * server answers with what it already has instead of storing it twice. */
+  uint64_t item_id;
+  uint8_t digest[BF_DIGEST_LEN];
+} BfcSpoolFile;
+
+typedef struct {
+  char *server;               /* "host:port" it was made with */
+  uint8_t id[BF_ID_LEN];
+  uint8_t token[BF_ID_LEN];
+  uint64_t id_floor;          /* item and op ids start above this */
+} BfcSpoolSession;
+
+/* Creates the directory layout if needed and locks it against a second
+ * mount. */
+BfcSpool *bfc_spool_open(const char *dir, GError **error);
+void bfc_spool_close(BfcSpool *sp);
+const char *bfc_spool_dir(BfcSpool *sp);
+
+/* FALSE when the spool holds no session (a first mount). */
+gboolean bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out);
+gboolean bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss,
+                                GError **error);
+void bfc_spool_session_clear(BfcSpoolSession *ss);
+
+BfcSpoolFile *bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
+                                 GError **error);
+void bfc_spool_file_free(BfcSpoolFile *f);
+/* These return 0 or -errno. */
+int bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len,
+                         uint64_t off);
+int bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size);
+ssize_t bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
+                            uint64_t off);
+uint64_t bfc_spool_file_size(BfcSpoolFile *f);
+/* Makes the file's bytes and header durable. */
+int bfc_spool_file_commit(BfcSpoolFile *f);
+/* Rewrites the header after a change of name, mode or mtime; durable. */
+int bfc_spool_file_update(BfcSpoolFile *f);
+/* Records the id of a delivery attempt. Not synced: it guards against a
+ * crash of the process, and after a power loss a second copy of the same
+ * bytes under the same name is the worst outcome. */
+void bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id);
+/* Delivered or abandoned: the file goes (f is freed). */
+void bfc_spool_file_remove(BfcSpool *sp, BfcSpoolFile *f);
+/* Refused for good: moved to failed/ (f is freed). Returns its new path. */
+char *bfc_spool_file_fail(BfcSpool *sp, BfcSpoolFile *f);
+
+/* Every committed file, oldest first. Files whose header or bytes do not
+ * check (their writer never had its close(2) succeed) are removed, with a
+ * log line. */
+GPtrArray *bfc_spool_recover(BfcSpool *sp);

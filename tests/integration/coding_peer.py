@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""coding_peer.py: a test client sending shamir and rs shares straight to
+braidfsd, for tests/integration/coding-server.sh.
+
+The shares come from coding-shares (the product's encoder as a command);
+the frames from hostile_peer.py's encoder (checked there against the man
+page). What man/braidfs-protocol.7 (CODED CHUNKS) says the server does:
+
+  deliver   shamir:2/3, shamir:3/5, rs:2/3 and rs:4/6 items, each share of
+            a chunk on its own path, in mixed orders: k shares rebuild a
+            chunk, a repeated buffered share is acknowledged, shares after
+            the k-th are acknowledged and ignored, some chunks get only k
+            shares; every share gets its CHUNK_ACK on its path, the item
+            ITEM_ACK STORED OK, and the server mount shows the exact bytes
+  refusals  share_index >= coding_n, a buffered share resent with other
+            bytes, pad >= k (rs), pad != 0 (shamir), shares of one chunk
+            with two lengths, a stripe chunk with share_index 1: ERROR
+            PROTOCOL and the path closed; 257 partial chunks in an item and
+            more than 64 MiB of buffered shares in a session: ERROR LIMIT;
+            shamir:16/16 with 16 MiB chunks: ITEM_ACK OPENED LIMIT
+  resume-1  (then the server is killed -9 and restarted)
+  resume-2  an item with two chunks rebuilt and one with a single share
+            before the crash: after it, ITEM_OPEN is answered OPENED OK,
+            the shares of the chunks that had fewer than k acknowledged are
+            sent again (all of them) and the item is stored exact
+
+usage: coding_peer.py PHASE HOST PORT SERVER_MOUNT CODING_SHARES STATE RESULTS
+  PHASE     main | resume-1 | resume-2
+  STATE     a JSON file resume-1 writes and resume-2 reads
+  RESULTS   gets "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines (appended)
+"""
+
+import hashlib
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import time
+
+import hostile_peer as hp
+
+SHAMIR, RS = 1, 2
+LIMIT = 8                 # status code (hostile_peer.py names fewer)
+CS = 4096                 # chunk_size of the small items
+RESULTS = None
+RNG = random.Random(20240611)
+
+
+def result(ok, what, why=""):
+    with open(RESULTS, "a") as f:
+        if ok:
+            f.write("PASS\t%s\n" % what)
+        else:
+            f.write("FAIL\t%s\t%s\n" % (what, why))
+    print(("PASS: %s" if ok else "FAIL: %s: " + why) % what, flush=True)
+    return ok
+
+
+def parse_coding(text):
+    kind, kn = text.split(":")
+    k, n = (int(x) for x in kn.split("/"))
+    return (SHAMIR if kind == "shamir" else RS), k, n
+
+
+def item_open(item_id, name, coding, k, n, chunk_size=CS):
+    name = name.encode()
+    body = struct.pack(">QIIqIBBBBH", item_id, chunk_size, 0o644, 1700000000,
+                       5, coding, k, n, hp.SHA256, len(name)) + name
+    return hp.frame(hp.ITEM_OPEN, body)
+
+
+def chunk(item_id, chunk_id, total, payload, share=0, pad=0, crc=None):
+    if crc is None:
+        crc = hp.crc32c(payload)
+    body = struct.pack(">QIIBB2xI", item_id, chunk_id, total, share, pad, crc)
+    return hp.frame(hp.CHUNK, body + payload)
+
+
+def shares_of(tool, coding, data, chunk_size=CS):
+    """{chunk_id: {share_index: (pad, bytes)}} from coding-shares."""
+    out = subprocess.run([tool, coding, str(chunk_size)], input=data,
+                         stdout=subprocess.PIPE, check=True).stdout
+    res, pos = {}, 0
+    while pos < len(out):
+        cid, idx, pad, ln = struct.unpack(">IBBI", out[pos:pos + 10])
+        res.setdefault(cid, {})[idx] = (pad, out[pos + 10:pos + 10 + ln])
+        pos += 10 + ln
+    return res
+
+
+class Session:
+    """One session with npaths paths; path i has path_index i."""
+
+    def __init__(self, label, npaths, sid=None, token=None):
+        self.paths = []
+        first = hp.Peer(label, hostile=False)
+        if sid is None:
+            sid, token = first.new_session(label)
+        else:
+            first.attach(sid, token, index=0)
+        self.sid, self.token = sid, token
+        self.paths.append(first)
+        for i in range(1, npaths):
+            p = hp.Peer(label, hostile=False)
+            p.attach(sid, token, index=i)
+            self.paths.append(p)
+
+    def open(self, item_id, name, coding, k, n, chunk_size=CS):
+        p = self.paths[0]
+        p.send(item_open(item_id, name, coding, k, n, chunk_size))
+        return p.item_ack("ITEM_OPEN %s" % name)
+
+    def close(self):
+        for p in self.paths:
+            p.close()
+
+
+def session_dir(mount, sid):
+    suffix = "-" + sid.hex()[:8]
+    for d in os.listdir(mount):
+        if d.endswith(suffix):
+            return os.path.join(mount, d)
+    return None
+
+
+def read_stored(mount, sid, name, secs=5.0):
+    deadline = time.monotonic() + secs
+    while True:
+        d = session_dir(mount, sid)
+        if d and os.path.exists(os.path.join(d, name)):
+            with open(os.path.join(d, name), "rb") as f:
+                return f.read()
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
+def send_plan(sess, item_id, shares, plan):
+    """Sends (chunk_id, share_index) in plan order, share i of every chunk
+    on path i % npaths (distinct paths for the shares of one chunk when
+    npaths >= n), then reads each path's CHUNK_ACKs. Returns the acks that
+    were missing or wrong."""
+    total = len(shares)
+    want = {i: [] for i in range(len(sess.paths))}
+    for cid, idx in plan:
+        pad, data = shares[cid][idx]
+        path = idx % len(sess.paths)
+        sess.paths[path].send(chunk(item_id, cid, total, data, share=idx,
+                                    pad=pad))
+        want[path].append((item_id, cid, idx))
+    bad = []
+    for path, acks in want.items():
+        for w in acks:
+            got = sess.paths[path].chunk_ack("CHUNK_ACK %r" % (w,))
+            if got != w:
+                bad.append((path, w, got))
+    return bad
+
+
+def deliver_one(mount, tool, sess, item_id, coding_text, size):
+    coding, k, n = parse_coding(coding_text)
+    data = os.urandom(size)
+    name = "%s.bin" % coding_text.replace(":", "-").replace("/", "of")
+    what = "deliver %s (%d bytes, %d chunks)" % (coding_text, size,
+                                                   (size + CS - 1) // CS)
+    shares = shares_of(tool, coding_text, data)
+    iid, stage, st, msg = sess.open(item_id, name, coding, k, n)
+    if not result((stage, st) == (hp.OPENED, hp.OK), what + ": OPENED OK",
+                  "%s %s" % (hp.st_name(st), msg)):
+        return
+    # Per chunk: a random order of its n shares. Chunk 0 gets all n, the
+    # others k only, or k plus a repeat of a buffered share before the
+    # k-th; the shares past the k-th of every chunk go at the very end.
+    first, late = [], []
+    for cid in sorted(shares):
+        order = list(range(n))
+        RNG.shuffle(order)
+        head = order[:k]
+        if cid % 3 == 1 and k >= 2:
+            head = head[:k - 1] + [head[0]] + head[k - 1:]  # a repeat
+        first += [(cid, i) for i in head]
+        if cid == 0 or cid % 3 == 2:
+            late += [(cid, i) for i in order[k:]]
+    # interleave the chunks' shares so that several chunks are partial
+    RNG.shuffle(first)
+    first.sort(key=lambda ci: ci[0] // 2)      # mild: stays windowed
+    bad = send_plan(sess, item_id, shares, first + late)
+    result(not bad, what + ": a CHUNK_ACK for every share on its path "
+           "(%d shares, %d after rebuild)" % (len(first) + len(late), len(late)),
+           repr(bad[:3]))
+    sess.paths[1].send(hp.item_close(item_id, len(shares), size,
+                                     hashlib.sha256(data).digest()))
+    iid, stage, st, msg = sess.paths[1].item_ack("ITEM_CLOSE " + name)
+    result((iid, stage, st) == (item_id, hp.STORED, hp.OK),
+           what + ": ITEM_ACK STORED OK", "%d %s %s" % (stage, hp.st_name(st), msg))
+    got = read_stored(mount, sess.sid, name)
+    result(got == data, what + ": the server mount shows the exact bytes",
+           "missing" if got is None else "%d bytes, differ" % len(got))
+
+
+def c_deliver(mount, tool):
+    sess = Session("coding-deliver", 6)
+    for item_id, (coding, size) in enumerate((
+            ("shamir:2/3", 5 * CS + 1234), ("shamir:3/5", 4 * CS),
+            ("rs:2/3", 6 * CS + 1), ("rs:4/6", 5 * CS + 4093),
+            ("shamir:1/2", 2 * CS + 7), ("rs:3/5", 3)), start=1):
+        deliver_one(mount, tool, sess, item_id, coding, size)
+    sess.close()
+
+
+def expect_error(p, want, what):
+    try:
+        t, _, body = p.frame(timeout=10.0)
+    except (hp.Closed, OSError) as e:
+        return result(False, what, "no ERROR frame: %s" % e)
+    if t != hp.ERROR:
+        return result(False, what, "got %s, want ERROR %s" % (hp.fname(t),
+                                                              hp.st_name(want)))
+    st, _, ml = struct.unpack(">BBH", body[:4])
+    msg = body[4:4 + ml].decode("utf-8", "replace")
+    closed, _ = p.closed_within(5.0)
+    return result(st == want and closed, "%s: ERROR %s, path closed" % (
+        what, hp.st_name(want)), "ERROR %s \"%s\", closed %s" % (
+        hp.st_name(st), msg, closed))
+
+
+def refusal(label, coding_text, frames, want, what, acks=0, chunk_size=CS):
+    """A fresh session: opens item 1 with coding, sends frames on path 0,
+    expects `acks` CHUNK_ACKs then ERROR want."""
+    coding, k, n = parse_coding(coding_text) if coding_text != "stripe" \
+        else (hp.STRIPE, 1, 1)
+    sess = Session(label, 1)
+    p = sess.paths[0]
+    iid, stage, st, msg = sess.open(1, "x.bin", coding, k, n, chunk_size)
+    if (stage, st) != (hp.OPENED, hp.OK):
+        result(False, what, "ITEM_OPEN refused: %s %s" % (hp.st_name(st), msg))
+        return sess
+    for f in frames:
+        p.send(f)
+    for i in range(acks):
+        p.chunk_ack("%s: ack %d" % (what, i))
+    expect_error(p, want, what)
+    sess.close()
+    return sess
+
+
+def c_refusals(mount, tool):
+    a, b = os.urandom(CS), os.urandom(CS)
+    refusal("coding-r1", "shamir:2/3", [chunk(1, 0, 0, a, share=3)],
+            hp.PROTOCOL, "share_index 3 under shamir:2/3")
+    refusal("coding-r2", "shamir:3/4",
+            [chunk(1, 0, 0, a, share=1), chunk(1, 0, 0, b, share=1)],
+            hp.PROTOCOL, "a buffered share resent with other bytes", acks=1)
+    refusal("coding-r3", "rs:4/6", [chunk(1, 0, 0, a, share=5, pad=4)],
+            hp.PROTOCOL, "pad 4 under rs:4/6")
+    refusal("coding-r4", "shamir:2/3", [chunk(1, 0, 0, a, share=0, pad=1)],
+            hp.PROTOCOL, "pad 1 under shamir")
+    refusal("coding-r5", "shamir:3/5",
+            [chunk(1, 0, 0, a[:100], share=0), chunk(1, 0, 0, b[:101], share=1)],
+            hp.PROTOCOL, "two share lengths in one chunk", acks=1)
+    refusal("coding-r6", "stripe", [chunk(1, 0, 0, a, share=1)],
+            hp.PROTOCOL, "stripe chunk with share_index 1")
+    # 256 partial chunks are allowed, the 257th is not
+    frames = [chunk(1, cid, 0, a, share=0) for cid in range(257)]
+    refusal("coding-r7", "shamir:2/3", frames, LIMIT,
+            "a 257th partial chunk in one item", acks=256)
+    # one chunk's k-1 shares over 64 MiB: refused at ITEM_OPEN
+    sess = Session("coding-r8", 1)
+    iid, stage, st, msg = sess.open(1, "big.bin", SHAMIR, 16, 16, 16 << 20)
+    result((stage, st) == (hp.OPENED, LIMIT),
+           "shamir:16/16 with 16 MiB chunks: ITEM_ACK OPENED LIMIT",
+           "%d %s %s" % (stage, hp.st_name(st), msg))
+    sess.close()
+    # 64 MiB of buffered shares per session, over two items: shamir:3/4
+    # with 16 MiB chunks buffers 2 x 16 MiB per chunk
+    sess = Session("coding-r9", 1)
+    p = sess.paths[0]
+    big = os.urandom(16 << 20)
+    for item in (1, 2):
+        iid, stage, st, msg = sess.open(item, "b%d.bin" % item, SHAMIR, 3, 4,
+                                        16 << 20)
+        result((stage, st) == (hp.OPENED, hp.OK),
+               "shamir:3/4 with 16 MiB chunks: OPENED OK (item %d)" % item,
+               "%s %s" % (hp.st_name(st), msg))
+    crc = hp.crc32c(big)
+    n = 0
+    for item in (1, 2):
+        for share in (0, 1):
+            p.send(chunk(item, 0, 0, big, share=share, crc=crc))
+            p.chunk_ack("64 MiB: share %d of item %d" % (share, item))
+            n += 1
+    result(n == 4, "4 shares of 16 MiB buffered (64 MiB) and acknowledged", "")
+    p.send(chunk(2, 1, 0, big, share=0, crc=crc))
+    expect_error(p, LIMIT, "a share beyond 64 MiB buffered in the session")
+    sess.close()
+
+
+def resume_1(mount, tool, state):
+    coding_text = "shamir:2/3"
+    data = os.urandom(4 * CS + 100)
+    shares = shares_of(tool, coding_text, data)
+    sess = Session("coding-resume", 3)
+    iid, stage, st, msg = sess.open(1, "resumed.bin", SHAMIR, 2, 3)
+    result((stage, st) == (hp.OPENED, hp.OK), "resume: OPENED OK",
+           "%s %s" % (hp.st_name(st), msg))
+    # chunks 0 and 1 rebuilt (2 shares each), chunk 2 partial (1 share)
+    plan = [(0, 0), (0, 2), (1, 1), (1, 2), (2, 1)]
+    bad = send_plan(sess, 1, shares, plan)
+    result(not bad, "resume: 5 shares acknowledged before the crash", repr(bad))
+    with open(state, "w") as f:
+        json.dump({"sid": sess.sid.hex(), "token": sess.token.hex(),
+                   "data": data.hex()}, f)
+    sess.close()
+
+
+def resume_2(mount, tool, state):
+    with open(state) as f:
+        st_ = json.load(f)
+    data = bytes.fromhex(st_["data"])
+    shares = shares_of(tool, "shamir:2/3", data)   # a new encoding: fine, the
+    sess = Session("coding-resume", 3,              # old partial chunk is gone
+                   bytes.fromhex(st_["sid"]), bytes.fromhex(st_["token"]))
+    iid, stage, st, msg = sess.open(1, "resumed.bin", SHAMIR, 2, 3)
+    result((iid, stage, st) == (1, hp.OPENED, hp.OK),
+           "resume: the kept item answers ITEM_OPEN with OPENED OK",
+           "%d %s %s" % (stage, hp.st_name(st), msg))
+    # chunks with fewer than k acknowledged shares: 2 (one) and 3, 4 (none)
+    plan = [(2, 0), (2, 1), (3, 2), (3, 0), (4, 1), (4, 0)]
+    bad = send_plan(sess, 1, shares, plan)
+    result(not bad, "resume: the shares of the chunks not rebuilt acknowledged",
+           repr(bad))
+    sess.paths[0].send(hp.item_close(1, len(shares), len(data),
+                                     hashlib.sha256(data).digest()))
+    iid, stage, st, msg = sess.paths[0].item_ack("ITEM_CLOSE resumed.bin")
+    result((iid, stage, st) == (1, hp.STORED, hp.OK),
+           "resume: ITEM_ACK STORED OK without re-sending chunks 0 and 1",
+           "%d %s %s" % (stage, hp.st_name(st), msg))
+    got = read_stored(mount, sess.sid, "resumed.bin")
+    result(got == data, "resume: the server mount shows the exact bytes",
+           "missing" if got is None else "%d bytes, differ" % len(got))
+    sess.close()
+
+
+def main():
+    global RESULTS
+    if len(sys.argv) != 8:
+        print(__doc__, file=sys.stderr)
+        return 2
+    phase, hp.HOST, hp.PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    mount, tool, state, RESULTS = sys.argv[4:8]
+    hp.self_test()
+    assert chunk(1, 0, 1, b"hello") == hp.chunk(1, 0, 1, b"hello")
+    if phase == "main":
+        c_deliver(mount, tool)
+        c_refusals(mount, tool)
+    elif phase == "resume-1":
+        resume_1(mount, tool, state)
+    elif phase == "resume-2":
+        resume_2(mount, tool, state)
+    else:
+        print("unknown phase " + phase, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# spool.sh: delivery=async keeps every file whose close(2) succeeded, across
+# kill -9 of the client and unmounts, and delivers each exactly once into
+# the same session.
+#  1. the server is frozen (SIGSTOP), 100 files are copied: cp returns, all
+#     100 wait in the spool; the client is killed (-9), the server resumes,
+#     a new mount on the same spool delivers all 100, once each, into the
+#     session of the first mount
+#  2. the kill lands while files are being delivered (some stored, some
+#     half sent, some not started: the server is frozen for a moment with
+#     deliveries under way while cp fills the spool)
+#  3. an unmount with files undelivered leaves them in the spool, says so,
+#     and the next mount delivers them
+#  4. a file whose writer was killed before close(2) is never delivered
+#  5. a second mount on the same spool is refused
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT=$(free_port)
+SPOOL=$T/spool
+start_server server "$T/srv" "$T/store"
+SPID=$(daemon_pid server)
+
+mkdir -p "$T/src1" "$T/src2" "$T/src3"
+python3 - "$T" <<'EOF'
+import os, random, sys
+t = sys.argv[1]
+r = random.Random(7)
+for d, n in (("src1", 100), ("src2", 100), ("src3", 5)):
+    for i in range(n):
+        # mostly small files, a few of several chunks
+        size = r.choice([0, 1, 4096, 70000, 300000]) if i % 10 else 1_500_000
+        with open(os.path.join(t, d, f"f{i:03d}.bin"), "wb") as f:
+            f.write(r.randbytes(size))
+EOF
+head -c 24M /dev/urandom >"$T/src2/f050-big.bin"
+
+spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
+session_field() { awk -v k="$2:" '$1 == k { print $2 }' "$1/.session"; }
+
+note "1. 100 files spooled while the server is frozen, client killed"
+start_client c1 "$T/cli" label=spooled "spool=$SPOOL"
+SESS=$(session_for_label "$T/srv" spooled) || fail "no session for label spooled"
+# Directory operations wait for the server; files do not.
+mkdir "$T/cli/one"
+kill -STOP "$SPID"
+check "cp of 100 files returns while the server is frozen" run_t 60 cp "$T/src1"/* "$T/cli/one/"
+pending=$(spool_field "$T/cli" pending)
+assert_eq 100 "$pending" "all 100 files wait in the spool"
+kill_daemon c1 KILL
+kill -CONT "$SPID"
+check "the spool holds 100 files on disk" \
+	test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 100
+start_client c2 "$T/cli" label=spooled "spool=$SPOOL"
+check "the new mount shows the spooled files" test -e "$T/cli/one/f050.bin"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+check "one session directory for the label" session_for_label "$T/srv" spooled
+assert_eq "$SESS" "$(session_for_label "$T/srv" spooled)" "the same session directory"
+check "all 100 arrived bit-exact" diff -r "$T/src1" "$SESS/one"
+assert_eq 100 "$(session_field "$SESS" versions)" "each was stored exactly once"
+check "the client log names the recovered files" \
+	grep -q "100 files from an earlier mount to deliver" "$(daemon_log c2)"
+
+note "2. client killed while files are being delivered"
+mkdir "$T/cli/two"
+base=$(session_field "$SESS" versions)
+bg cp "$T/src2"/* "$T/cli/two/"
+cpid=$BG_LAST
+# c2 delivered part 1's 100; once 30 more of part 2 are stored the server
+# freezes, with deliveries under way, while cp goes on filling the spool;
+# then the client is killed and the server thaws.
+deadline=$((SECONDS + $(tmo 60)))
+while (($(spool_field "$T/cli" delivered) < 130)) && ((SECONDS < deadline)); do
+	sleep 0.01
+done
+kill -STOP "$SPID"
+while (($(spool_field "$T/cli" pending) < 20)) && ((SECONDS < deadline)); do
+	sleep 0.01
+done
+kill_daemon c2 KILL
+kill -CONT "$SPID"
+wait "$cpid" 2>/dev/null || true
+at_kill=$(($(session_field "$SESS" versions) - base))
+left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
+# the names in the spooled files' headers (see src/client/spool.c)
+python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
+import os, struct, sys
+for f in sorted(os.listdir(sys.argv[1])):
+    h = open(os.path.join(sys.argv[1], f), "rb").read(8192)
+    if h[:8] == b"BFSPOOL1":
+        (n,) = struct.unpack_from("<H", h, 80)
+        print(h[82:82 + n].decode())
+PY
+echo "   stored when the client was killed: $at_kill; left in the spool: $left" \
+	"($(wc -l <"$T/spooled.txt") committed: $(tr '\n' ' ' <"$T/spooled.txt"))"
+check "the kill left files in the spool" test "$left" -gt 0
+start_client c3 "$T/cli" label=spooled "spool=$SPOOL"
+check "the spool drains" wait_spool_empty "$T/cli" 120
+assert_eq "$SESS" "$(session_for_label "$T/srv" spooled)" "still the same session directory"
+n=$(find "$SESS/two" -type f | wc -l)
+echo "   files on the server: $n"
+check "every file on the server is bit-exact" bash -c '
+	for f in "$1"/*; do cmp -s "$f" "$2/$(basename "$f")" || { echo "differs: $f"; exit 1; }; done' _ "$SESS/two" "$T/src2"
+check "at least those stored before the kill" test "$n" -ge "$at_kill"
+check "every committed file in the spool arrived" bash -c '
+	while read -r name; do cmp -s "$1/$name" "$2/$(basename "$name")" || { echo "missing: $name"; exit 1; }; done <"$3"' \
+	_ "$SESS" "$T/src2" "$T/spooled.txt"
+assert_eq $((base + n)) "$(session_field "$SESS" versions)" "each was stored exactly once"
+
+note "3. unmount with files undelivered"
+mkdir "$T/cli/three"
+kill -STOP "$SPID"
+check "cp of 5 files while the server is frozen" run_t 30 cp "$T/src3"/* "$T/cli/three/"
+stop_daemon c3
+kill -CONT "$SPID"
+check "the client said what stays in the spool" \
+	grep -q "5 files not delivered yet stay in the spool" "$(daemon_log c3)"
+check "they are in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 5
+start_client c4 "$T/cli" label=spooled "spool=$SPOOL"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+check "the 5 arrived" diff -r "$T/src3" "$SESS/three"
+
+note "4. a writer killed before close(2)"
+bg python3 -c '
+import sys, time
+f = open(sys.argv[1], "wb"); f.write(b"x" * 100000); f.flush()
+time.sleep(60)' "$T/cli/never.bin"
+wpid=$BG_LAST
+sleep 1
+kill_daemon c4 KILL
+kill -9 "$wpid" 2>/dev/null || true
+start_client c5 "$T/cli" label=spooled "spool=$SPOOL"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+check "the unclosed file was not delivered" test ! -e "$SESS/never.bin"
+check "nor kept in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 0
+
+note "5. one mount per spool"
+mkdir -p "$T/cli2"
+out=$(run_t 30 "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli2" -o "spool=$SPOOL" -f 2>&1) && rc=0 || rc=$?
+echo "   $out"
+check "a second mount on the same spool fails" test "$rc" -ne 0
+check "... saying the spool is in use" grep -q "is in use by another braidfs mount" <<<"$out"
+
+finish

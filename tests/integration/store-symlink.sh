@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# store-symlink.sh: symlinks planted inside the store (by a local user with
+# access to it, or a bug) are never followed, neither by what clients send
+# nor by the server's view. braidfsd resolves every name with openat2(2)
+# RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS. Planted in
+# a session's data/:
+#   evil     -> $T/outside          (a directory outside the store)
+#   up       -> ../../..            (a relative way out)
+#   link.txt -> $T/outside/target.txt
+#   proc     -> /proc/self/cwd      (a magic link)
+# Through the client: files and directories under evil/, up/, proc/, a
+# rename into evil/ and a setattr of link.txt all fail with an error, a file
+# written to link.txt replaces the link itself (the target is untouched),
+# and nothing appears outside the store. Through the view: evil/ cannot be
+# listed nor its files read. The session goes on: a normal file arrives.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT=$(free_port)
+OUT=$T/outside
+mkdir -p "$OUT"
+echo "outside, must stay so" >"$OUT/target.txt"
+target_before=$(stat -c '%s %Y' "$OUT/target.txt")-$(sha256sum <"$OUT/target.txt")
+echo data >"$T/x.txt"
+
+start_server server "$T/srv" "$T/store"
+start_client client "$T/cli" label=links
+check "a first file arrives" cp "$T/x.txt" "$T/cli/first.txt"
+SESS=$(session_for_label "$T/srv" links) || fail "no session for label links"
+DATA=$T/store/$(basename "$SESS")/data
+ln -s "$OUT" "$DATA/evil"
+ln -s ../../.. "$DATA/up"
+ln -s "$OUT/target.txt" "$DATA/link.txt"
+ln -s /proc/self/cwd "$DATA/proc"
+
+SLOG=$(daemon_log server)
+SCWD=$(readlink "/proc/$(daemon_pid server)/cwd")
+
+note "a protocol peer names evil/x and friends directly"
+cat >"$T/peer.py" <<'EOF'
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+import hostile_peer as h
+h.HOST, h.PORT = "127.0.0.1", int(sys.argv[2])
+import os, time
+# its own session, in whose data/ the test plants the same links
+p = h.Peer("links", hostile=False, src="127.0.0.1")
+p.new_session("links-peer")
+open(sys.argv[3] + ".ready", "w").close()
+deadline = time.monotonic() + 20
+while not os.path.exists(sys.argv[3] + ".go") and time.monotonic() < deadline:
+    p.send(h.ping(1))
+    p.expect(h.PONG, "PING")
+    time.sleep(0.1)
+res = []
+for iid, name in enumerate(("evil/x", "up/x", "proc/x", "evil/sub/x"), 1):
+    p.send(h.item_open(iid, name))
+    _, stage, st, msg = p.item_ack("ITEM_OPEN")
+    if st == h.OK:      # the name is resolved when the item is stored
+        data = b"escaped\n"
+        p.send(h.chunk(iid, 0, 1, data))
+        p.send(h.item_close(iid, 1, len(data), hashlib.sha256(data).digest()))
+        p.chunk_ack("CHUNK")
+        _, stage, st, msg = p.item_ack("ITEM_CLOSE")
+    res.append("item %s: stage %d %s (%s)" % (name, stage, h.st_name(st), msg))
+p.send(h.item_open(9, "first.txt"))     # then a rename of it into evil/
+p.item_ack("ITEM_OPEN first.txt")
+p.send(h.chunk(9, 0, 1, b"first\n"))
+p.send(h.item_close(9, 1, 6, hashlib.sha256(b"first\n").digest()))
+p.chunk_ack("CHUNK")
+p.item_ack("STORED first.txt")
+for oid, (kind, a, b) in enumerate(((h.MKDIR, "evil/d", ""), (h.MKDIR, "up/d", ""),
+                                    (h.MKDIR, "proc/d", ""),
+                                    (h.RENAME, "first.txt", "evil/r"),
+                                    (h.SETATTR, "link.txt", "")), 1):
+    p.send(h.op(oid, kind, a, b, mode=0o600, flags=1 if kind == h.SETATTR else 0))
+    _, st, msg = p.op_ack("op")
+    res.append("op %d %s: %s (%s)" % (kind, a, h.st_name(st), msg))
+print("\n".join(res))
+EOF
+bg python3 "$T/peer.py" "$LIB_DIR" "$PORT" "$T/peer" >"$T/peer.out" 2>&1
+ppid=$BG_LAST
+deadline=$((SECONDS + $(tmo 20)))
+until [[ -e $T/peer.ready ]] || ((SECONDS >= deadline)); do sleep 0.05; done
+PEER=$(session_for_label "$T/srv" links-peer) || fail "no session for label links-peer"
+PDATA=$T/store/$(basename "$PEER")/data
+ln -s "$OUT" "$PDATA/evil"
+ln -s ../../.. "$PDATA/up"
+ln -s "$OUT/target.txt" "$PDATA/link.txt"
+ln -s /proc/self/cwd "$PDATA/proc"
+touch "$T/peer.go"
+wait "$ppid" || true
+sed 's/^/   /' "$T/peer.out"
+check "every ITEM and OP through a link failed (none OK), with BAD_NAME" \
+	bash -c '! grep -qE ": (stage [0-9] )?(OK|PROTOCOL) " "$1" && (($(grep -c BAD_NAME "$1") == 9))' _ "$T/peer.out"
+check "... and the renamed file stayed in the store" grep -qx first "$PDATA/first.txt"
+
+note "the client writes through the planted links"
+for d in evil up proc; do
+	check "mkdir $d in the outbox fails (the server finds a symlink)" \
+		bash -c '! mkdir "$1" 2>/dev/null' _ "$T/cli/$d"
+done
+check "cp to link.txt works: it replaces the link itself" cp "$T/x.txt" "$T/cli/link.txt"
+check "... which is now a regular file in the store" test -f "$DATA/link.txt" -a ! -L "$DATA/link.txt"
+
+note "the view does not go through the links either"
+check "ls of evil/ in the view fails" bash -c '! ls "$1/evil/" >/dev/null 2>&1' _ "$SESS"
+check "cat of evil/target.txt in the view fails" bash -c '! cat "$1/evil/target.txt" >/dev/null 2>&1' _ "$SESS"
+check "cat of up/ in the view fails" bash -c '! ls "$1/up/" >/dev/null 2>&1' _ "$SESS"
+check "rm of evil/target.txt in the view fails" bash -c '! rm -f "$1/evil/target.txt" 2>/dev/null' _ "$SESS"
+
+note "nothing left the store"
+assert_eq "target.txt" "$(ls -A "$OUT")" "the outside directory holds only its target.txt"
+assert_eq "$target_before" "$(stat -c '%s %Y' "$OUT/target.txt")-$(sha256sum <"$OUT/target.txt")" \
+	"the link's target is untouched"
+# where the links lead: $OUT, $T (up), the server's working directory (proc)
+stray=$(find "$T" "$SCWD" -maxdepth 2 \( -name x -o -name d -o -name r -o -name sub \) \
+	-newer "$T/x.txt" ! -path "$T/store/*" ! -path "$T/cli/*" ! -path "$T/srv/*" 2>/dev/null | head -n 5 || true)
+assert_eq "" "$stray" "nothing the peer sent exists where the links lead (outside the store)"
+grep -m 3 -E "Too many levels of symbolic links|symbolic" "$SLOG" | sed 's/^/     /' || true
+check "a normal file still arrives" cp "$T/x.txt" "$T/cli/last.txt"
+check "... bit-exact" cmp "$T/x.txt" "$SESS/last.txt"
+
+finish
