@@ -7,7 +7,8 @@
 #    length or not hex are refused by both programs with a message naming
 #    the file, and nothing is mounted;
 #  - the same key (raw on one side, hex on the other) on both sides: files
-#    of several sizes over 4 paths arrive bit-exact;
+#    of several sizes over 4 paths arrive bit-exact, and so they do with
+#    coding=shamir:2/3 (shares over 3 sealed paths);
 #  - mismatches, each refused before mounting with exit 1 and the message
 #    the man page gives, and a server log line naming the peer:
 #      wrong key                    "refused the key (wrong key_file?)"
@@ -91,6 +92,13 @@ check "cp -r into the keyed mount" run_t 60 cp -r "$T/src" "$T/cli/"
 SESS=$(session_for_label "$T/srv" keyed) || fail "no session labelled keyed"
 check "every file arrived bit-exact" diff_trees "$T/src" "$SESS/src"
 assert_eq 4 "$(session_field "$SESS/.session" paths)" "the keyed session has 4 paths"
+
+note "same key, coding=shamir:2/3 over 3 paths: bit-exact"
+start_client coded "$T/cli-coded" paths=3 coding=shamir:2/3 label=keyed-coded "key_file=$T/key"
+check "cp -r into the keyed, coded mount" run_t 60 cp -r "$T/src" "$T/cli-coded/"
+CSESS=$(session_for_label "$T/srv" keyed-coded) || fail "no session labelled keyed-coded"
+check "every coded file arrived bit-exact" diff_trees "$T/src" "$CSESS/src"
+stop_daemon coded
 
 note "wrong key: refused before mounting"
 mkdir -p "$T/cli2"
