@@ -17,7 +17,11 @@ source "$LIB_DIR/netns.sh"  # start_relay, wait_until, show_status (no namespace
 
 PORT=$(free_port)
 RPORT=$(free_port)
-FLIP=$((3 << 20))
+# Inside the third 256 KiB chunk: with its window of 4, every path gets 4
+# chunks before any rate is known, so path 0 carries this byte whatever
+# share the scheduler gives it later (a slow relay under a sanitizer gets
+# little).
+FLIP=600000
 MIB=48
 need_space $((MIB * 3 + 100))
 
