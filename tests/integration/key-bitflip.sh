@@ -48,7 +48,10 @@ echo "   server: $line"
 check "braidfsd closed the path: a frame failed authentication" test -n "$line"
 lost=$(grep -m1 -E "path 0 \(127\.0\.0\.1:$RPORT\) lost: .*; [0-9]+ chunks go on the other paths" "$CLOG" || true)
 echo "   client: $lost"
-check "the client lost path 0 because of it" grep -q "failed authentication" <<<"$lost"
+# The client reads the server's ERROR, or only the close: the server closes
+# with the client's later frames unread, and the reset that makes may
+# overtake the ERROR in the relay. Either way it is this path that is lost.
+check "the client lost path 0 (the server's ERROR, or its close)" test -n "$lost"
 moved=$(sed -n 's/.*; \([0-9]*\) chunks go on the other paths.*/\1/p' <<<"$lost")
 check "the lost path's chunks (${moved:-none}) went to the other paths" test "${moved:-0}" -ge 1
 # the path comes back (a re-attach waits for the backoff)
