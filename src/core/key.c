@@ -1,5 +1,6 @@
 #include "braidfs/key.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -41,6 +42,48 @@ bf_key_parse(const uint8_t *data, size_t len, uint8_t raw[BF_KEY_LEN],
   return TRUE;
 }
 
+/* Memory locks are not inherited across fork(), and both programs load the
+ * key before libfuse daemonizes them: the child locks the live keys again.
+ * The lock is held across fork so that the list is consistent in the
+ * child. */
+static GMutex live_lock;
+static GSList *live_keys;
+
+static void
+atfork_prepare(void)
+{
+  g_mutex_lock(&live_lock);
+}
+
+static void
+atfork_parent(void)
+{
+  g_mutex_unlock(&live_lock);
+}
+
+static void
+atfork_child(void)
+{
+  for (GSList *l = live_keys; l != NULL; l = l->next)
+    sodium_mlock(l->data, sizeof(BfKey));
+  g_mutex_unlock(&live_lock);
+}
+
+static void
+track(BfKey *key, gboolean live)
+{
+  static gsize once;
+
+  if (g_once_init_enter(&once)) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    g_once_init_leave(&once, 1);
+  }
+  g_mutex_lock(&live_lock);
+  live_keys = live ? g_slist_prepend(live_keys, key)
+                   : g_slist_remove(live_keys, key);
+  g_mutex_unlock(&live_lock);
+}
+
 BfKey *
 bf_key_from_raw(const uint8_t raw[BF_KEY_LEN])
 {
@@ -53,13 +96,16 @@ bf_key_from_raw(const uint8_t raw[BF_KEY_LEN])
   crypto_kdf_derive_from_key(key->paths, sizeof key->paths, KDF_ID_PATHS,
                              KDF_CONTEXT, raw);
   sodium_mprotect_readonly(key);
+  track(key, TRUE);
   return key;
 }
 
 void
 bf_key_free(BfKey *key)
 {
-  /* sodium_free makes the region writable and wipes it. */
-  if (key != NULL)
+  /* sodium_free makes the region writable, wipes and unlocks it. */
+  if (key != NULL) {
+    track(key, FALSE);
     sodium_free(key);
+  }
 }
