@@ -548,8 +548,10 @@ seal_one(BfSeal *tx, uint8_t type, const char *text, Frame *f)
   f->len = n + BF_SEAL_TAG_LEN;
   g_assert_true(bf_seal_frame(tx, f->hdr, parts, 2, f->body, &error));
   g_assert_no_error(error);
-  /* the ciphertext is not the text */
-  g_assert_true(memcmp(f->body, text, n) != 0 || n == 0);
+  /* the ciphertext is not the text (a short one may match by chance:
+   * 1 in 256 for one byte, so only from 8 bytes on) */
+  if (n >= 8)
+    g_assert_true(memcmp(f->body, text, n) != 0);
 }
 
 static void
