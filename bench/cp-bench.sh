@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/cp-bench.sh — cp into braidfs vs cp into a plain directory.
 #
-# usage: bench/cp-bench.sh [BUILD_DIR] [-r RUNS] [-W WARMUP] [-w WORKLOADS]
+# usage: bench/cp-bench.sh [BUILD_DIR] [-r RUNS] [-W WARMUP] [-w WORKLOADS] [-k]
 #   BUILD_DIR   meson build directory holding src/client/braidfs and
 #               src/server/braidfsd (default ./build); nothing is built here
 #   -r RUNS     timed runs per cell, the median is reported (default 3)
@@ -11,6 +11,8 @@
 #                 big     1 file of 1 GiB
 #                 medium  1000 files of 1 MiB      (cp -r)
 #                 small   10000 files of 4 KiB     (cp -r)
+#   -k          braidfs cells with key_file on both sides (a key made for the
+#               run): every path authenticated and every frame sealed
 #
 # For each workload the same random source (made once, in the page cache)
 # is copied with plain `cp` / `cp -r` into:
@@ -34,12 +36,14 @@ BUILD=./build
 RUNS=3
 WARMUP=1
 WORKLOADS=big,medium,small
+KEYED=0
 while (($#)); do
 	case $1 in
 	-r) RUNS=$2; shift 2 ;;
 	-W) WARMUP=$2; shift 2 ;;
 	-w) WORKLOADS=$2; shift 2 ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-k) KEYED=1; shift ;;
+	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "cp-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -128,15 +132,16 @@ bench_plain() {
 
 # bench_braidfs W PATHS [async]: one server and one client for the cell
 bench_braidfs() {
-	local w=$1 p=$2 mode=${3:-close} i t0 dt dcp rates=() sess extra=() key=p$2
+	local w=$1 p=$2 mode=${3:-close} i t0 dt dcp rates=() sess extra=() key=p$2 keyopt=()
+	((KEYED)) && keyopt=("key_file=$T/key")
 	PORT=$(free_port)
-	start_server "srv-$w-p$p" "$T/srv" "$T/store"
+	start_server "srv-$w-p$p" "$T/srv" "$T/store" "${keyopt[@]}"
 	if [[ $mode == async ]]; then
 		rm -rf "$T/spool"
 		extra=("spool=$T/spool")
 		key=async
 	fi
-	start_client "cli-$w-p$p" "$T/cli" "paths=$p" "label=bench-$w-p$p" "${extra[@]}"
+	start_client "cli-$w-p$p" "$T/cli" "paths=$p" "label=bench-$w-p$p" "${extra[@]}" "${keyopt[@]}"
 	sess=$(session_for_label "$T/srv" "bench-$w-p$p") || fail "no session directory"
 	for ((i = 1; i <= WARMUP; i++)); do
 		copy_src "$w" "$T/cli/warmup$i" || fail "cp into the braidfs mount failed ($w, paths=$p, warm-up)"
@@ -175,6 +180,10 @@ note "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 note "filesystem of $T: $(df -PT "$T" | awk 'NR == 2 { print $2 }')"
 note "braidfs: $("$BRAIDFS" -V 2>&1 | head -n 1), commit $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
 note "runs per cell: $WARMUP untimed warm-up, then $RUNS timed (median reported)"
+if ((KEYED)); then
+	(umask 077 && head -c 32 /dev/urandom >"$T/key")
+	note "braidfs cells with key_file (paths authenticated, frames sealed with AES-256-GCM)"
+fi
 
 t0=$(now)
 make_sources

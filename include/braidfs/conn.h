@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "braidfs/seal.h"
 #include "braidfs/wire.h"
 
 G_BEGIN_DECLS
@@ -29,6 +30,12 @@ typedef struct {
   uint8_t *rbuf;         /* owned by the reading thread; reused */
   size_t rcap;
   gint64 deadline;       /* owned by the reading thread; 0 = none */
+  /* Keyed connections (key_file): set once the handshake derived the keys,
+   * after which every frame in that direction is sealed. */
+  BfSeal *tx_seal;       /* protected by send_lock */
+  uint8_t *cbuf;         /* protected by send_lock: the sealed frame */
+  size_t ccap;
+  BfSeal *rx_seal;       /* owned by the reading thread */
 } BfConn;
 
 /* Takes ownership of fd. */
@@ -44,10 +51,24 @@ void bf_conn_shutdown(BfConn *c);
 gboolean bf_conn_tcp_progress(BfConn *c, uint64_t *bytes_acked,
                               uint32_t *unacked);
 
+/* From now on, seal every frame sent (tx) or require and open every frame
+ * received (rx) with seal, which the connection then owns. */
+void bf_conn_seal_tx(BfConn *c, BfSeal *seal);
+void bf_conn_seal_rx(BfConn *c, BfSeal *seal);
+
+/* Sends a whole frame, sealed if bf_conn_seal_tx was called. Clear frames
+ * go out without a copy of a CHUNK's payload; sealed ones are built in one
+ * buffer of the connection. */
 gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error);
-/* Reads and decodes the next frame; *msg points into the connection's
- * buffer and stays valid until the next call. */
+/* Reads, opens (once bf_conn_seal_rx was called: a frame that does not
+ * authenticate fails with a BF_SEAL_ERROR) and decodes the next frame;
+ * *msg points into the connection's buffer and stays valid until the next
+ * call. */
 gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
+/* Reads the next frame and throws it away unopened and undecoded (what a
+ * refused peer sent ahead, read so that closing does not reset the
+ * connection before our answer arrives). */
+gboolean bf_conn_skip(BfConn *c, GError **error);
 
 gboolean bf_conn_send_preface(BfConn *c, GError **error);
 /* Reads and checks the peer's preface. *version (may be NULL) is set to the

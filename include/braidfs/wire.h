@@ -40,10 +40,12 @@ extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
 #define BF_MSG_MAX 1024       /* human-readable text in ACK/ERROR frames */
 #define BF_LABEL_MAX 64
 #define BF_TLV_MAX 16         /* TLV entries in one HELLO/WELCOME */
+#define BF_AUTH_VALUE_LEN 32  /* a handshake nonce or key proof */
 
 typedef enum {
   BF_FRAME_HELLO = 0x01,
   BF_FRAME_WELCOME = 0x02,
+  BF_FRAME_AUTH = 0x03,      /* key handshake, before HELLO (key_file) */
   BF_FRAME_ITEM_OPEN = 0x10,
   BF_FRAME_CHUNK = 0x11,
   BF_FRAME_CHUNK_ACK = 0x12,
@@ -56,8 +58,9 @@ typedef enum {
   BF_FRAME_ERROR = 0x7f,
 } BfFrameType;
 
-/* Frame flags. SEALED is reserved for the pre-shared-key mode: the body is
- * an AEAD ciphertext of the plain body. v1 without a key never sets it. */
+/* Frame flags. SEALED: with a pre-shared key, the body is the AEAD
+ * ciphertext of the plain body followed by the tag (see seal.h); the codec
+ * only ever sees plain bodies and refuses the flag. */
 #define BF_FLAG_SEALED 0x01u
 #define BF_FLAG_KNOWN (BF_FLAG_SEALED)
 
@@ -66,13 +69,21 @@ typedef enum {
   BF_HELLO_ATTACH = 1,
 } BfHelloKind;
 
+/* The four AUTH steps of the key handshake, in order (handshake.h). */
+typedef enum {
+  BF_AUTH_CLIENT_NONCE = 1,
+  BF_AUTH_SERVER_NONCE = 2,
+  BF_AUTH_CLIENT_PROOF = 3,
+  BF_AUTH_SERVER_PROOF = 4,
+} BfAuthStep;
+
 /* TLV tags carried at the end of HELLO and WELCOME. Unknown tags are
- * skipped, so later versions can add handshake material (key proofs,
- * nonces) without changing the framing. */
+ * skipped, so later versions can add fields without changing the
+ * framing. */
 typedef enum {
   BF_TLV_LABEL = 1,        /* HELLO(NEW): UTF-8 label, <= BF_LABEL_MAX */
-  BF_TLV_NONCE = 2,        /* reserved: 32-byte handshake nonce */
-  BF_TLV_PROOF = 3,        /* reserved: 32-byte key proof */
+  BF_TLV_NONCE = 2,        /* unused (32 bytes): the key proof is in AUTH */
+  BF_TLV_PROOF = 3,        /* unused (32 bytes), likewise */
   BF_TLV_PATH_INDEX = 4,   /* HELLO: u16 client-side path number */
   BF_TLV_INSTANCE = 5,     /* WELCOME: u64 naming the server process */
 } BfTlvTag;
@@ -136,6 +147,11 @@ typedef struct {
   BfBytes label;                  /* from BF_TLV_LABEL, may be empty */
   uint16_t path_index;            /* from BF_TLV_PATH_INDEX, 0 if absent */
 } BfHello;
+
+typedef struct {
+  uint8_t step;                   /* BfAuthStep */
+  uint8_t value[BF_AUTH_VALUE_LEN];  /* nonce (steps 1, 2), proof (3, 4) */
+} BfAuth;
 
 typedef struct {
   uint8_t status;                 /* BfStatus */
@@ -229,6 +245,7 @@ typedef struct {
   union {
     BfHello hello;
     BfWelcome welcome;
+    BfAuth auth;
     BfItemOpen item_open;
     BfChunk chunk;
     BfChunkAck chunk_ack;

@@ -8,6 +8,7 @@
 #include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
+#include "braidfs/key.h"
 #include "braidfs/sched.h"
 #include "braidfs/wire.h"
 
@@ -34,6 +35,7 @@ typedef struct {
   char *label;
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */
+  const BfKey *key;           /* key_file: NULL to run in the clear */
   gboolean attach;            /* join session attach_id instead of a new one */
   uint8_t attach_id[BF_ID_LEN];
   uint8_t attach_token[BF_ID_LEN];

@@ -26,6 +26,7 @@ typedef struct {
   char *label;
   unsigned timeout;
   char *stall;
+  char *key_file;
   char *spool;
   char *coding;
   int show_help, show_version, debug, foreground;
@@ -43,6 +44,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("label=%s", label),
   OPT("timeout=%u", timeout),
   OPT("stall=%s", stall),
+  OPT("key_file=%s", key_file),
   OPT("spool=%s", spool),
   OPT("coding=%s", coding),
   FUSE_OPT_KEY("-h", KEY_HELP),
@@ -90,7 +92,8 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 static void
 usage(void)
 {
-  printf("usage: braidfs HOST[:PORT] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
+  printf("usage: braidfs HOST[:PORT] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+         "       braidfs keygen FILE\n\n"
          "Mounts an outbox: files written into MOUNTPOINT are delivered to the\n"
          "braidfsd server at HOST:PORT (default port %d) over several TCP paths.\n\n"
          "options:\n"
@@ -115,11 +118,15 @@ usage(void)
          "                           closes after this long (default 60)\n"
          "    -o stall=SECONDS       a path that makes no progress this long is\n"
          "                           dropped and re-attached (default 2)\n"
+         "    -o key_file=FILE       pre-shared key (32 bytes, or 64 hex digits;\n"
+         "                           mode 600): authenticate and encrypt every\n"
+         "                           path; the server needs the same key\n"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
          "    -V, --version          version\n"
          "FUSE options (-o allow_other, ...) are passed to libfuse.\n"
+         "keygen FILE writes a new random key to FILE (mode 600).\n"
          "See braidfs(1).\n", DEFAULT_PORT, BFC_MAX_PATHS);
 }
 
@@ -200,6 +207,8 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
                 "label is longer than %d bytes", BF_LABEL_MAX);
     return FALSE;
   }
+  if (o->key_file != NULL && (cfg->key = bf_key_load(o->key_file, error)) == NULL)
+    return FALSE;
   cfg->label = o->label;
   cfg->window = MAX(o->window, 1u);
   cfg->timeout_s = MAX(o->timeout, 1u);
@@ -224,6 +233,7 @@ config_clear(BfcConfig *cfg)
     bfc_path_spec_clear(&cfg->specs[i]);
   g_free(cfg->specs);
   g_free(cfg->host);
+  bf_key_free((BfKey *)cfg->key);
 }
 
 static void
@@ -236,8 +246,30 @@ opts_clear(Opts *o)
   g_free(o->delivery);
   g_free(o->label);
   g_free(o->stall);
+  g_free(o->key_file);
   g_free(o->spool);
   g_free(o->coding);
+}
+
+/* braidfs keygen FILE */
+static int
+keygen(int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (argc != 3) {
+    g_printerr("usage: braidfs keygen FILE\n");
+    return 2;
+  }
+  bf_crypto_init();
+  if (!bf_key_generate(argv[2], &error)) {
+    g_printerr("braidfs: keygen: %s\n", error->message);
+    return 1;
+  }
+  printf("braidfs: wrote a new key to %s; copy it to the server over a "
+         "secure channel and use -o key_file=%s on both sides\n", argv[2],
+         argv[2]);
+  return 0;
 }
 
 /* delivery=async: the spool says which session to join, if any. */
@@ -295,6 +327,8 @@ main(int argc, char **argv)
   BfcSpoolSession ss = { 0 };
   int rc = 1;
 
+  if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+    return keygen(argc, argv);
   o.path_list = g_ptr_array_new_with_free_func(g_free);
   if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
     goto out;

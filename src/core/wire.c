@@ -7,6 +7,7 @@
 /* Body layouts are in man/braidfs-protocol.7, field by field; the cursor
  * below reads them in that order, so only whole-body sizes appear here. */
 enum {
+  AUTH_LEN = 2 + BF_AUTH_VALUE_LEN,
   CHUNK_ACK_LEN = 16,
   ITEM_CLOSE_LEN = 72,
   PING_LEN = 8,
@@ -31,6 +32,7 @@ frame_name(uint8_t type)
   switch (type) {
   case BF_FRAME_HELLO: return "HELLO";
   case BF_FRAME_WELCOME: return "WELCOME";
+  case BF_FRAME_AUTH: return "AUTH";
   case BF_FRAME_ITEM_OPEN: return "ITEM_OPEN";
   case BF_FRAME_CHUNK: return "CHUNK";
   case BF_FRAME_CHUNK_ACK: return "CHUNK_ACK";
@@ -687,6 +689,22 @@ decode_ping(BfCursor *c, BfPing *m, GError **error)
 }
 
 static gboolean
+decode_auth(BfCursor *c, BfAuth *m, GError **error)
+{
+  uint8_t res;
+
+  if (!check_exact(c, AUTH_LEN, error) ||
+      !get_u8(c, "step", &m->step, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_copy(c, BF_AUTH_VALUE_LEN, "value", m->value, error))
+    return FALSE;
+  if (m->step < BF_AUTH_CLIENT_NONCE || m->step > BF_AUTH_SERVER_PROOF)
+    return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown step %u",
+                m->step);
+  return TRUE;
+}
+
+static gboolean
 decode_error(BfCursor *c, BfError *m, GError **error)
 {
   uint8_t res;
@@ -791,6 +809,9 @@ bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
       break;
     case BF_FRAME_WELCOME:
       ok = decode_welcome(&c, &out->u.welcome, error);
+      break;
+    case BF_FRAME_AUTH:
+      ok = decode_auth(&c, &out->u.auth, error);
       break;
     case BF_FRAME_ITEM_OPEN:
       ok = decode_item_open(&c, &out->u.item_open, error);
@@ -934,6 +955,14 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     }
     return TRUE;
   }
+  case BF_FRAME_AUTH:
+    if (msg->u.auth.step < BF_AUTH_CLIENT_NONCE ||
+        msg->u.auth.step > BF_AUTH_SERVER_PROOF)
+      return FALSE;
+    put_u8(b, msg->u.auth.step);
+    put_zero(b, 1);
+    put_raw(b, msg->u.auth.value, BF_AUTH_VALUE_LEN);
+    return TRUE;
   case BF_FRAME_ITEM_OPEN: {
     const BfItemOpen *m = &msg->u.item_open;
     if (!bytes_fit(m->name, BF_NAME_MAX))

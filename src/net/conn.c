@@ -44,6 +44,9 @@ bf_conn_free(BfConn *c)
   g_byte_array_unref(c->sbuf);
   g_mutex_clear(&c->send_lock);
   g_free(c->rbuf);
+  bf_seal_free(c->tx_seal);
+  bf_seal_free(c->rx_seal);
+  g_free(c->cbuf);
   g_free(c);
 }
 
@@ -133,6 +136,62 @@ read_full(BfConn *c, uint8_t *buf, size_t len, gboolean boundary,
   return TRUE;
 }
 
+void
+bf_conn_seal_tx(BfConn *c, BfSeal *seal)
+{
+  g_mutex_lock(&c->send_lock);
+  bf_seal_free(c->tx_seal);
+  c->tx_seal = seal;
+  g_mutex_unlock(&c->send_lock);
+}
+
+void
+bf_conn_seal_rx(BfConn *c, BfSeal *seal)
+{
+  bf_seal_free(c->rx_seal);
+  c->rx_seal = seal;
+}
+
+/* Builds the sealed frame of the clear one in iov[0..iovcnt) (header and
+ * fixed fields, then maybe a payload) in cbuf, and points iov at it. */
+static gboolean
+seal_iov(BfConn *c, struct iovec *iov, int *iovcnt, GError **error)
+{
+  uint8_t hdr[BF_HEADER_LEN];
+  BfSlice parts[2];
+  size_t plain = 0;
+  unsigned n = 0;
+
+  memcpy(hdr, iov[0].iov_base, BF_HEADER_LEN);
+  parts[n++] = (BfSlice){ (uint8_t *)iov[0].iov_base + BF_HEADER_LEN,
+                          iov[0].iov_len - BF_HEADER_LEN };
+  if (*iovcnt > 1)
+    parts[n++] = (BfSlice){ iov[1].iov_base, iov[1].iov_len };
+  for (unsigned i = 0; i < n; i++)
+    plain += parts[i].len;
+  if (!bf_seal_header(hdr)) {
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "%s frame of %zu bytes is too big to seal",
+                bf_frame_type_str(hdr[4]), plain);
+    return FALSE;
+  }
+  size_t total = BF_HEADER_LEN + plain + BF_SEAL_TAG_LEN;
+  if (total > c->ccap) {
+    /* Kept for the next frames: fresh memory is slow to touch. */
+    g_free(c->cbuf);
+    c->ccap = total;
+    c->cbuf = g_malloc(c->ccap);
+  }
+  memcpy(c->cbuf, hdr, BF_HEADER_LEN);
+  if (!bf_seal_frame(c->tx_seal, hdr, parts, n, c->cbuf + BF_HEADER_LEN,
+                     error))
+    return FALSE;
+  iov[0].iov_base = c->cbuf;
+  iov[0].iov_len = total;
+  *iovcnt = 1;
+  return TRUE;
+}
+
 gboolean
 bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
 {
@@ -156,9 +215,30 @@ bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
     iov[1].iov_len = msg->u.chunk.payload_len;
     iovcnt = 2;
   }
-  ok = write_iov(c, iov, iovcnt, error);
+  ok = (c->tx_seal == NULL || seal_iov(c, iov, &iovcnt, error)) &&
+       write_iov(c, iov, iovcnt, error);
   g_mutex_unlock(&c->send_lock);
   return ok;
+}
+
+/* Reads the next frame's header and body into rbuf. */
+static gboolean
+read_frame(BfConn *c, uint8_t hdr[BF_HEADER_LEN], uint8_t *type,
+           uint8_t *flags, uint32_t *len, GError **error)
+{
+  if (!read_full(c, hdr, BF_HEADER_LEN, TRUE, error))
+    return FALSE;
+  if (!bf_header_parse(hdr, BF_HEADER_LEN, c->max_body, type, flags, len,
+                       error))
+    return FALSE;
+  if (*len > c->rcap) {
+    /* Grow once to the largest frame seen; buffers are reused because
+     * touching fresh memory is slow. */
+    g_free(c->rbuf);
+    c->rcap = MAX((size_t)*len, MIN(c->max_body, (size_t)64 * 1024));
+    c->rbuf = g_malloc(c->rcap);
+  }
+  return *len == 0 || read_full(c, c->rbuf, *len, FALSE, error);
 }
 
 gboolean
@@ -168,21 +248,25 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
   uint8_t type, flags;
   uint32_t len;
 
-  if (!read_full(c, hdr, sizeof hdr, TRUE, error))
+  if (!read_frame(c, hdr, &type, &flags, &len, error))
     return FALSE;
-  if (!bf_header_parse(hdr, sizeof hdr, c->max_body, &type, &flags, &len,
-                       error))
-    return FALSE;
-  if (len > c->rcap) {
-    /* Grow once to the largest frame seen; buffers are reused because
-     * touching fresh memory is slow. */
-    g_free(c->rbuf);
-    c->rcap = MAX((size_t)len, MIN(c->max_body, (size_t)64 * 1024));
-    c->rbuf = g_malloc(c->rcap);
+  if (c->rx_seal != NULL) {
+    if (!bf_open_frame(c->rx_seal, hdr, c->rbuf, len, error))
+      return FALSE;
+    len -= BF_SEAL_TAG_LEN;
+    flags &= ~BF_FLAG_SEALED;
   }
-  if (len > 0 && !read_full(c, c->rbuf, len, FALSE, error))
-    return FALSE;
   return bf_msg_decode(type, flags, c->rbuf, len, msg, error);
+}
+
+gboolean
+bf_conn_skip(BfConn *c, GError **error)
+{
+  uint8_t hdr[BF_HEADER_LEN];
+  uint8_t type, flags;
+  uint32_t len;
+
+  return read_frame(c, hdr, &type, &flags, &len, error);
 }
 
 gboolean

@@ -25,6 +25,7 @@ typedef struct {
   unsigned max_open_items;
   unsigned idle_timeout;
   unsigned linger;
+  char *key_file;
   char *max_chunk;
   BfdLimits l;               /* the plain numeric limits, parsed in place */
   GPtrArray *listen;
@@ -42,6 +43,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_open_items=%u", max_open_items),
   OPT("idle_timeout=%u", idle_timeout),
   OPT("linger=%u", linger),
+  OPT("key_file=%s", key_file),
   OPT("max_chunk=%s", max_chunk),
   OPT("max_name=%u", l.max_name),
   OPT("max_depth=%u", l.max_depth),
@@ -104,6 +106,9 @@ usage(void)
          "    -o linger=SECONDS      keep unfinished items of a session with no\n"
          "                           path for its return this long (default 120)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
+         "    -o key_file=FILE       pre-shared key (32 bytes, or 64 hex digits;\n"
+         "                           mode 600): refuse clients without it and\n"
+         "                           encrypt every path (braidfs keygen FILE)\n"
          "    -o max_name=BYTES      longest name accepted (default 4096)\n"
          "    -o max_depth=N         most components in a name (default 64)\n"
          "    -o max_chunk=SIZE      largest chunk_size, and so the largest frame\n"
@@ -173,6 +178,7 @@ server_clear(BfdServer *srv)
   g_clear_pointer(&srv->accept_threads, g_ptr_array_unref);
   g_clear_pointer(&srv->sessions, g_hash_table_unref);
   g_clear_pointer(&srv->paths, g_hash_table_unref);
+  g_clear_pointer(&srv->key, bf_key_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
   bfd_gate_free(srv->gate);
@@ -245,6 +251,10 @@ main(int argc, char **argv)
     g_printerr("braidfsd: max_item_size: %s\n", error->message);
     goto out;
   }
+  if (o.key_file != NULL && (srv.key = bf_key_load(o.key_file, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
   if (o.listen->len == 0)
     g_ptr_array_add(o.listen, g_strdup(DEFAULT_LISTEN));
   srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -263,13 +273,15 @@ main(int argc, char **argv)
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, o.listen))
     goto out;
-  for (guint i = 0; i < srv.listen_names->len; i++)
+  for (guint i = 0; srv.key == NULL && i < srv.listen_names->len; i++)
     if (non_loopback(srv.listen_names->pdata[i]))
       g_warning("listening on %s without a key: anyone who can reach it can "
                 "send files, and paths are not encrypted",
                 (char *)srv.listen_names->pdata[i]);
-  g_message("store %s: %u sessions; listening on %s", srv.store_path,
-            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0]);
+  g_message("store %s: %u sessions; listening on %s%s", srv.store_path,
+            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0],
+            srv.key != NULL ? " (key_file: every path authenticated and "
+                              "encrypted)" : "");
   if (!o.foreground)
     bf_log_to_syslog();
 
@@ -282,6 +294,7 @@ out:
   g_ptr_array_unref(o.listen);
   g_free(o.store);
   g_free(o.max_item_size);
+  g_free(o.key_file);
   g_free(o.max_chunk);
   return rc;
 }

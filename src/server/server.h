@@ -9,6 +9,7 @@
 #include "braidfs/coding.h"
 #include "braidfs/conn.h"
 #include "braidfs/digest.h"
+#include "braidfs/key.h"
 #include "braidfs/wire.h"
 
 typedef struct {
@@ -59,6 +60,7 @@ typedef struct {
 
 struct BfdServer {
   char *store_path;
+  BfKey *key;                /* key_file: NULL to run in the clear */
   int store_fd;
   BfdLimits limits;
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "braidfs/handshake.h"
 #include "braidfs/parse.h"
 
 /* ---- sessions and items ---------------------------------------------- */
@@ -1199,6 +1200,84 @@ hello_attach(BfdPath *p, const BfHello *h)
   return TRUE;
 }
 
+/* A frame of the handshake; a failure is logged (and answered when the
+ * peer can read an answer). */
+static gboolean
+handshake_recv(BfdPath *p, BfMsg *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (bf_conn_recv(p->conn, m, &error))
+    return TRUE;
+  g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
+  if (error->domain == BF_WIRE_ERROR)
+    send_welcome(p, BF_ST_PROTOCOL, NULL, FALSE, error->message);
+  else if (error->domain == BF_SEAL_ERROR)
+    bf_conn_send_error(p->conn, BF_ST_CORRUPT, error->message);
+  return FALSE;
+}
+
+static gboolean
+auth_refuse(BfdPath *p, const char *text)
+{
+  g_warning("refusing handshake from %s: %s", p->conn->peer, text);
+  bf_conn_send_error(p->conn, BF_ST_AUTH, text);
+  return FALSE;
+}
+
+/* The peer's key proof did not match. Its sealed HELLO is on its way
+ * behind the proof: read it (briefly) so that closing does not reset the
+ * connection before our ERROR arrives. */
+static gboolean
+wrong_key(BfdPath *p)
+{
+  gint64 soon = g_get_monotonic_time() + G_USEC_PER_SEC;
+
+  g_warning("refusing handshake from %s: wrong key (its proof does not "
+            "match key_file)", p->conn->peer);
+  if (p->conn->deadline == 0 || p->conn->deadline > soon)
+    bf_conn_set_deadline(p->conn, soon);
+  bf_conn_skip(p->conn, NULL);
+  bf_conn_send_error(p->conn, BF_ST_AUTH, "wrong key: the proof does not "
+                     "match this server's key_file");
+  return FALSE;
+}
+
+/* The key handshake (key_file): AUTH 1 to 4 (handshake.h). Afterwards
+ * every frame in both directions is sealed. */
+static gboolean
+key_handshake(BfdPath *p)
+{
+  g_autoptr(BfHandshake) hs = bf_handshake_new(BF_HS_SERVER, p->srv->key,
+                                                NULL);
+  BfMsg m, out = { .type = BF_FRAME_AUTH };
+  gboolean send;
+
+  for (unsigned step = BF_AUTH_CLIENT_NONCE; step <= BF_AUTH_CLIENT_PROOF;
+       step += 2) {
+    g_autoptr(GError) error = NULL;
+    if (!handshake_recv(p, &m))
+      return FALSE;
+    if (m.type == BF_FRAME_HELLO && step == BF_AUTH_CLIENT_NONCE)
+      return welcome_refuse(p, BF_ST_AUTH,
+                            "this server requires a key (key_file)");
+    if (m.type != BF_FRAME_AUTH)
+      return refuse(p, BF_ST_PROTOCOL, "expected AUTH step %u, got %s", step,
+                    bf_frame_type_str(m.type));
+    if (!bf_handshake_feed(hs, &m.u.auth, &out.u.auth, &send, &error)) {
+      if (g_error_matches(error, BF_HS_ERROR, BF_HS_ERROR_PROOF))
+        return wrong_key(p);
+      return refuse(p, BF_ST_AUTH, "key handshake: %s", error->message);
+    }
+    if (step == BF_AUTH_CLIENT_PROOF)
+      bf_conn_seal_rx(p->conn, bf_handshake_take_seal(hs, FALSE));
+    if (send && !bf_conn_send(p->conn, &out, NULL))
+      return FALSE;
+  }
+  bf_conn_seal_tx(p->conn, bf_handshake_take_seal(hs, TRUE));
+  return TRUE;
+}
+
 static gboolean
 handshake(BfdPath *p)
 {
@@ -1218,12 +1297,12 @@ handshake(BfdPath *p)
   }
   if (!bf_conn_send_preface(p->conn, NULL))
     return FALSE;
-  if (!bf_conn_recv(p->conn, &m, &error)) {
-    g_warning("dropping connection from %s: %s", p->conn->peer, error->message);
-    if (error->domain == BF_WIRE_ERROR)
-      send_welcome(p, BF_ST_PROTOCOL, NULL, FALSE, error->message);
+  if (p->srv->key != NULL && !key_handshake(p))
     return FALSE;
-  }
+  if (!handshake_recv(p, &m))
+    return FALSE;
+  if (m.type == BF_FRAME_AUTH)
+    return auth_refuse(p, "this server has no key (key_file)");
   if (m.type != BF_FRAME_HELLO)
     return refuse(p, BF_ST_PROTOCOL, "expected HELLO, got %s",
                   bf_frame_type_str(m.type));
@@ -1345,6 +1424,8 @@ janitor(gpointer data)
 static uint8_t
 wire_status(const GError *error)
 {
+  if (error->domain == BF_SEAL_ERROR)
+    return BF_ST_CORRUPT;
   if (error->domain != BF_WIRE_ERROR)
     return BF_ST_IO;
   switch (error->code) {

@@ -105,6 +105,9 @@ msg_eq(const BfMsg *a, const BfMsg *b)
     const BfError *x = &a->u.error, *y = &b->u.error;
     return x->status == y->status && bytes_eq(x->message, y->message);
   }
+  case BF_FRAME_AUTH:
+    return a->u.auth.step == b->u.auth.step &&
+           memcmp(a->u.auth.value, b->u.auth.value, BF_AUTH_VALUE_LEN) == 0;
   default:
     return FALSE;  /* a decoded message always has a known type */
   }

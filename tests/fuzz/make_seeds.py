@@ -456,6 +456,76 @@ def session_regressions():
     return s
 
 
+# ---- handshake --------------------------------------------------------------
+# Layout at the top of fuzz-handshake.c: mode, what to alter (2 bytes),
+# nonce_c, nonce_s, then frames. The honest proofs are computed as
+# man/braidfs-protocol.7 says (tests/unit/handshake_vectors.py does the
+# same, and checks the C code against it), with the fuzzer's key A.
+
+AUTH = 0x03
+HS_KEY_A = bytes(range(1, 11)) + bytes(22)
+HS_NC = bytes(range(0x20, 0x40))
+HS_NS = bytes(range(0x40, 0x60))
+
+
+def hs_kdf(master, subkey_id, context):
+    return hashlib.blake2b(b"", digest_size=32, key=master,
+                           salt=struct.pack("<Q", subkey_id) + bytes(8),
+                           person=context + bytes(8)).digest()
+
+
+def hs_proof(label, nc, ns):
+    k_proof = hs_kdf(HS_KEY_A, 1, b"braidfsK")
+    return hashlib.blake2b(label + nc + ns, digest_size=32,
+                           key=k_proof).digest()
+
+
+def auth(step, value, res=0):
+    return frame(AUTH, struct.pack(">BB", step, res) + value)
+
+
+def hs_head(mode=0, pos=0, mask=0, nc=HS_NC, ns=HS_NS):
+    return bytes([mode, pos, mask]) + nc + ns
+
+
+def handshake_seeds():
+    proof_c = hs_proof(b"braidfs v1 client proof", HS_NC, HS_NS)
+    proof_s = hs_proof(b"braidfs v1 server proof", HS_NC, HS_NS)
+    honest = (auth(1, HS_NC) + auth(2, HS_NS) + auth(3, proof_c) +
+              auth(4, proof_s))
+    # frames to seal in part 3: an even first body byte goes through, an
+    # odd one is altered (and breaks the stream from there on)
+    clean = ping(2) + frame(ITEM_OPEN, b"\x00" * 40) + frame(PONG, b"")
+    dirty = ping(2) + frame(CHUNK, b"\x01\x05" + b"x" * 30) + ping(4)
+    s = {
+        "honest": hs_head() + honest,
+        "honest-then-seal": hs_head() + clean,
+        "seal-one-altered": hs_head() + dirty,
+        "other-key": hs_head(mode=1) + honest,
+        "reflected-nonce": hs_head(nc=HS_NS) + auth(1, HS_NS),
+        "replayed-auth1": hs_head() + auth(1, HS_NC) + auth(1, HS_NC),
+        "proof-before-nonce": hs_head() + auth(3, proof_c) + auth(1, HS_NC),
+        "wrong-proof": hs_head() + auth(1, HS_NC) + auth(2, HS_NS) +
+        auth(3, bytes(32)) + auth(4, bytes(32)),
+        "reserved-set": hs_head() + auth(1, HS_NC, res=0xff) +
+        auth(3, proof_c),
+        "step-zero": hs_head() + auth(0, HS_NC),
+        "step-five": hs_head() + auth(5, HS_NC),
+        "truncated-auth": hs_head() + frame(AUTH, b"\x01\x00" + bytes(31)),
+        "long-auth": hs_head() + frame(AUTH, b"\x01\x00" + bytes(33)),
+        "sealed-flag": hs_head() + frame(AUTH, b"\x01\x00" + HS_NC, flags=1),
+        "not-auth": hs_head() + hello() + auth(1, HS_NC),
+        "empty": b"",
+        "short-head": bytes([0, 1, 2]),
+    }
+    for step in range(1, 5):
+        s[f"mitm-step{step}-value"] = hs_head(mode=step << 1, pos=7,
+                                              mask=0x80) + clean
+        s[f"mitm-step{step}-step"] = hs_head(mode=step << 1, pos=0,
+                                             mask=3) + clean
+    return s
+
+
 # ---- main -------------------------------------------------------------------
 
 
@@ -475,6 +545,7 @@ def main():
     write(outdir, "assembler", {**assembler_seeds(), **assembler_regressions()})
     write(outdir, "session", {**session_seeds(), **session_regressions()})
     write(outdir, "coding", coding_seeds())
+    write(outdir, "handshake", handshake_seeds())
 
 
 if __name__ == "__main__":

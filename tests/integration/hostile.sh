@@ -32,6 +32,9 @@
 # Afterwards: every legitimate cp exited 0 and cmp equals the source, the
 # server is alive, nothing named after the hostile names exists anywhere,
 # every hostile connection has a log line, no sanitizer report.
+#
+# The cases of a server with key_file (wrong key, replayed and altered
+# sealed frames) are in hostile-key.sh.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -3,7 +3,7 @@
 available in the test kernel, so stalls and delay are made here).
 
 usage: relay.py LISTEN_ADDR:PORT TARGET_ADDR:PORT [--rcvbuf BYTES]
-                [--delay MS] [--stalled]
+                [--delay MS] [--stalled] [--flip-after N [--flip-dir c2s|s2c]]
 
 Every connection accepted on LISTEN is forwarded to a new connection to
 TARGET, byte for byte, in both directions. At run time:
@@ -20,6 +20,11 @@ TARGET, byte for byte, in both directions. At run time:
 --delay MS adds a fixed one-way delay to each direction (data read at t is
 written at t + MS), with back-pressure: at most 64 buffers wait per
 direction. --stalled starts in the stalled state.
+
+--flip-after N flips one bit (the lowest) of byte N (from 0) of one
+connection's client->server stream (--flip-dir s2c: server->client): of
+the first connection whose stream reaches byte N, once in the relay's life.
+It logs "flipped bit 0 of byte N of connection K c2s".
 
 It prints "relay: listening on ADDR:PORT" once ready, and a line per
 connection and per state change (with the bytes relayed so far), flushed,
@@ -51,8 +56,10 @@ def parse_addr(s):
 
 
 class Relay:
-    def __init__(self, listen, target, rcvbuf, delay, stalled):
+    def __init__(self, listen, target, rcvbuf, delay, stalled, flip_after=None,
+                 flip_dir="c2s"):
         self.listen, self.target = listen, target
+        self.flip_after, self.flip_dir = flip_after, flip_dir
         self.rcvbuf, self.delay = rcvbuf, delay / 1000.0
         self.passing = threading.Event()
         if not stalled:
@@ -89,9 +96,24 @@ class Relay:
         with self.lock:
             self.bytes[way] += n
 
-    def pump(self, src, dst, way, done):
+    def maybe_flip(self, data, offset, way, conn):
+        """Flips the bit of --flip-after if this piece holds that byte."""
+        n = self.flip_after
+        if n is None or way != self.flip_dir or not offset <= n < offset + len(data):
+            return data
+        with self.lock:
+            if self.flip_after is None:
+                return data
+            self.flip_after = None
+        data = bytearray(data)
+        data[n - offset] ^= 1
+        log(f"flipped bit 0 of byte {n} of connection {conn} {way}")
+        return bytes(data)
+
+    def pump(self, src, dst, way, done, conn=0):
         """Copy src -> dst until EOF or an error; honours stall and delay."""
         q = None
+        offset = 0
         if self.delay > 0:
             q = queue.Queue(maxsize=64)
             threading.Thread(target=self.delayed_writer, args=(q, dst, way, done),
@@ -103,6 +125,8 @@ class Relay:
                 if not r:
                     continue
                 data = src.recv(BUF)
+                data = self.maybe_flip(data, offset, way, conn)
+                offset += len(data)
                 if q is not None:
                     q.put((time.monotonic() + self.delay, data))
                     if not data:
@@ -171,7 +195,8 @@ class Relay:
         log(f"connection {n} from {peer[0]}:{peer[1]}")
         done = threading.Semaphore(0)
         for a, b, way in ((client, up, "c2s"), (up, client, "s2c")):
-            threading.Thread(target=self.pump, args=(a, b, way, done), daemon=True).start()
+            threading.Thread(target=self.pump, args=(a, b, way, done, n),
+                             daemon=True).start()
         done.acquire()
         done.acquire()
         client.close()
@@ -202,8 +227,12 @@ def main():
                     help="SO_RCVBUF/SO_SNDBUF of both sockets (0: system default)")
     ap.add_argument("--delay", type=float, default=0, help="one-way delay, ms")
     ap.add_argument("--stalled", action="store_true", help="start stalled")
+    ap.add_argument("--flip-after", type=int, default=None,
+                    help="flip the lowest bit of byte N of one stream, once")
+    ap.add_argument("--flip-dir", choices=("c2s", "s2c"), default="c2s")
     a = ap.parse_args()
-    r = Relay(a.listen, a.target, a.rcvbuf, a.delay, a.stalled)
+    r = Relay(a.listen, a.target, a.rcvbuf, a.delay, a.stalled, a.flip_after,
+              a.flip_dir)
     signal.signal(signal.SIGUSR1, lambda *_: r.set_passing(False))
     signal.signal(signal.SIGUSR2, lambda *_: r.set_passing(True))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -201,6 +201,7 @@ static const uint8_t known_types[] = {
   BF_FRAME_HELLO, BF_FRAME_WELCOME, BF_FRAME_ITEM_OPEN, BF_FRAME_CHUNK,
   BF_FRAME_CHUNK_ACK, BF_FRAME_ITEM_CLOSE, BF_FRAME_ITEM_ACK, BF_FRAME_OP,
   BF_FRAME_OP_ACK, BF_FRAME_PING, BF_FRAME_PONG, BF_FRAME_ERROR,
+  BF_FRAME_AUTH,  /* its body: tests/unit/test-crypto.c */
 };
 
 static BfMsg

@@ -1,0 +1,130 @@
+/* Reading and making key files (see key.h). */
+#include "braidfs/key.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A valid file is at most 65 bytes; read one more to tell a longer one. */
+#define KEY_FILE_READ_MAX 66
+
+static gboolean
+key_io_fail(const char *path, const char *what, GError **error)
+{
+  int err = errno;
+
+  g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_IO, "key_file %s: %s: %s",
+              path, what, g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+check_mode(int fd, const char *path, GError **error)
+{
+  struct stat st;
+
+  if (fstat(fd, &st) != 0)
+    return key_io_fail(path, "fstat", error);
+  if (!S_ISREG(st.st_mode)) {
+    g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_FORMAT,
+                "key_file %s: not a regular file", path);
+    return FALSE;
+  }
+  /* Like ssh with a private key: a key others can read is no secret, and
+   * one others can write is not ours. */
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_MODE,
+                "key_file %s is accessible by group or others (mode %04o): "
+                "run chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+BfKey *
+bf_key_load(const char *path, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  uint8_t *buf = NULL, *raw = NULL;
+  size_t len = 0;
+  BfKey *key = NULL;
+
+  if (fd < 0) {
+    key_io_fail(path, "cannot open", error);
+    return NULL;
+  }
+  if (!check_mode(fd, path, error))
+    goto out;
+  buf = sodium_malloc(KEY_FILE_READ_MAX);
+  raw = sodium_malloc(BF_KEY_LEN);
+  if (buf == NULL || raw == NULL)
+    g_error("sodium_malloc: out of memory for the key");
+  while (len < KEY_FILE_READ_MAX) {
+    ssize_t n = read(fd, buf + len, KEY_FILE_READ_MAX - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      key_io_fail(path, "read", error);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  if (!bf_key_parse(buf, len, raw, error)) {
+    g_prefix_error(error, "key_file %s: ", path);
+    goto out;
+  }
+  key = bf_key_from_raw(raw);
+out:
+  if (buf != NULL)
+    sodium_free(buf);  /* wipes */
+  if (raw != NULL)
+    sodium_free(raw);
+  close(fd);
+  return key;
+}
+
+gboolean
+bf_key_generate(const char *path, GError **error)
+{
+  uint8_t raw[BF_KEY_LEN];
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                0600);
+  gboolean ok = FALSE;
+  size_t done = 0;
+
+  if (fd < 0) {
+    if (errno == EEXIST)
+      g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_IO,
+                  "%s exists: not replacing a key (remove it first)", path);
+    else
+      key_io_fail(path, "cannot create", error);
+    return FALSE;
+  }
+  randombytes_buf(raw, sizeof raw);
+  while (done < sizeof raw) {
+    ssize_t n = write(fd, raw + done, sizeof raw - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      key_io_fail(path, "write", error);
+      goto out;
+    }
+    done += (size_t)n;
+  }
+  if (fsync(fd) != 0) {
+    key_io_fail(path, "fsync", error);
+    goto out;
+  }
+  ok = TRUE;
+out:
+  sodium_memzero(raw, sizeof raw);
+  if (close(fd) != 0 && ok)
+    ok = key_io_fail(path, "close", error);
+  if (!ok)
+    unlink(path);
+  return ok;
+}
