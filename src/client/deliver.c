@@ -163,6 +163,9 @@ bfc_pending_release(BfcDelivery *d, BfcPending *pd)
     /* Never closed with success (the writer died), or unlinked. */
     remove_locked(d, pd);
   } else if (pd->state == PD_WRITING) {
+    /* What a writer added after its last successful close(2) (one whose
+     * later flush failed) was never promised; the committed version goes. */
+    bfc_spool_file_revert(pd->file);
     pd->state = PD_QUEUED;
     g_queue_push_tail(&d->queue, bfc_pending_ref(pd));
     g_cond_broadcast(&d->cond);

@@ -316,30 +316,52 @@ premake_locked(BfcSpool *sp)
   return fsync(sp->items_fd) == 0 ? 0 : -errno;
 }
 
-BfcSpoolFile *
-bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
-                   GError **error)
+/* A premade empty file, opened: 0 or -errno. */
+static int
+take_file(BfcSpool *sp, uint64_t *seq, int *fd)
 {
-  BfcSpoolFile *f = g_new0(BfcSpoolFile, 1);
   g_autofree char *fname = NULL;
   int rc = 0;
 
+  *seq = 0;
   g_mutex_lock(&sp->lock);
   if (g_queue_is_empty(&sp->premade))
     rc = premake_locked(sp);
   if (!g_queue_is_empty(&sp->premade))
-    f->seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
+    *seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
   g_mutex_unlock(&sp->lock);
-  fname = f->seq ? seq_name(f->seq) : NULL;
+  if (*seq == 0)
+    return rc < 0 ? rc : -EIO;
+  fname = seq_name(*seq);
+  *fd = openat(sp->items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  return *fd < 0 ? -errno : 0;
+}
+
+static BfcSpoolFile *
+file_alloc(BfcSpool *sp)
+{
+  BfcSpoolFile *f = g_new0(BfcSpoolFile, 1);
+
+  f->sp = sp;
+  f->fd = -1;
+  f->kept_fd = -1;
+  g_mutex_init(&f->lock);
+  return f;
+}
+
+BfcSpoolFile *
+bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
+                   GError **error)
+{
+  BfcSpoolFile *f = file_alloc(sp);
   /* No header yet: until its first commit the file is not trusted. */
-  f->fd = fname ? openat(sp->items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-                : -1;
-  if (f->fd < 0) {
-    int err = fname ? errno : -rc;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+  int rc = take_file(sp, &f->seq, &f->fd);
+
+  if (rc < 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                 "spool %s: cannot create a file in items/: %s", sp->dir,
-                g_strerror(err));
-    g_free(f);
+                g_strerror(-rc));
+    bfc_spool_file_free(f);
     return NULL;
   }
   f->name = g_strdup(name);
@@ -355,32 +377,112 @@ bfc_spool_file_free(BfcSpoolFile *f)
     return;
   if (f->fd >= 0)
     close(f->fd);
+  if (f->kept_fd >= 0)
+    close(f->kept_fd);
+  g_mutex_clear(&f->lock);
   g_free(f->name);
   g_free(f);
+}
+
+static void
+unlink_seq(BfcSpool *sp, uint64_t seq)
+{
+  g_autofree char *fname = seq_name(seq);
+
+  if (unlinkat(sp->items_fd, fname, 0) < 0 && errno != ENOENT)
+    g_warning("spool %s: cannot remove items/%s: %s", sp->dir, fname,
+              g_strerror(errno));
+}
+
+/* The kept version is no longer needed (or no longer wanted). */
+static void
+drop_kept(BfcSpoolFile *f)
+{
+  if (f->kept_fd < 0)
+    return;
+  unlink_seq(f->sp, f->kept_seq);
+  close(f->kept_fd);
+  f->kept_fd = -1;
+}
+
+/* Copies the bytes (not the header) of src into dst. */
+static int
+copy_bytes(int src, int dst, uint64_t size)
+{
+  off_t in = HDR_SIZE, out = HDR_SIZE;
+
+  while (size > 0) {
+    ssize_t n = copy_file_range(src, &in, dst, &out, size, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -errno : -EIO;
+    size -= (uint64_t)n;
+  }
+  return 0;
+}
+
+/* Before bytes of the committed version below `from` change: the writing
+ * moves to a copy (see kept_fd in spool.h). Lock held. */
+static int
+keep_committed_locked(BfcSpoolFile *f, uint64_t from)
+{
+  uint64_t seq;
+  int fd, rc;
+
+  if (!f->committed || f->kept_fd >= 0 || from >= f->size)
+    return 0;
+  if ((rc = take_file(f->sp, &seq, &fd)) < 0)
+    return rc;
+  if ((rc = copy_bytes(f->fd, fd, bfc_spool_file_size(f))) < 0) {
+    close(fd);
+    unlink_seq(f->sp, seq);
+    return rc;
+  }
+  f->kept_fd = f->fd;
+  f->kept_seq = f->seq;
+  f->fd = fd;
+  f->seq = seq;
+  return 0;
 }
 
 int
 bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off)
 {
   const uint8_t *p = buf;
+  int rc;
 
-  while (len > 0) {
+  g_mutex_lock(&f->lock);
+  rc = keep_committed_locked(f, off);
+  f->dirty = TRUE;
+  while (rc == 0 && len > 0) {
     ssize_t n = pwrite(f->fd, p, len, (off_t)(HDR_SIZE + off));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      return -(n < 0 ? errno : EIO);
-    p += n;
-    off += (uint64_t)n;
-    len -= (size_t)n;
+      rc = -(n < 0 ? errno : EIO);
+    else {
+      p += n;
+      off += (uint64_t)n;
+      len -= (size_t)n;
+    }
   }
-  return 0;
+  g_mutex_unlock(&f->lock);
+  return rc;
 }
 
 int
 bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size)
 {
-  return ftruncate(f->fd, (off_t)(HDR_SIZE + size)) == 0 ? 0 : -errno;
+  int rc;
+
+  g_mutex_lock(&f->lock);
+  rc = keep_committed_locked(f, size);
+  f->dirty = TRUE;
+  if (rc == 0 && ftruncate(f->fd, (off_t)(HDR_SIZE + size)) < 0)
+    rc = -errno;
+  g_mutex_unlock(&f->lock);
+  return rc;
 }
 
 ssize_t
@@ -430,8 +532,8 @@ digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
   return 0;
 }
 
-int
-bfc_spool_file_commit(BfcSpoolFile *f)
+static int
+commit_locked(BfcSpoolFile *f)
 {
   int rc;
 
@@ -446,7 +548,41 @@ bfc_spool_file_commit(BfcSpoolFile *f)
   if (fdatasync(f->fd) < 0)
     return -errno;
   f->committed = TRUE;
+  f->dirty = FALSE;
+  /* A crash before this unlink leaves both versions: the older is
+   * delivered first, so the server still ends with this one. */
+  drop_kept(f);
   return 0;
+}
+
+int
+bfc_spool_file_commit(BfcSpoolFile *f)
+{
+  int rc;
+
+  g_mutex_lock(&f->lock);
+  rc = commit_locked(f);
+  g_mutex_unlock(&f->lock);
+  return rc;
+}
+
+void
+bfc_spool_file_revert(BfcSpoolFile *f)
+{
+  g_mutex_lock(&f->lock);
+  if (f->committed && f->dirty) {
+    if (f->kept_fd >= 0) {
+      close(f->fd);
+      unlink_seq(f->sp, f->seq);
+      f->fd = g_steal_fd(&f->kept_fd);
+      f->seq = f->kept_seq;
+    } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
+      g_warning("spool %s: cannot drop bytes written to '%s' after its "
+                "close(2): %s", f->sp->dir, f->name, g_strerror(errno));
+    }
+    f->dirty = FALSE;
+  }
+  g_mutex_unlock(&f->lock);
 }
 
 int
@@ -471,11 +607,8 @@ bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
 void
 bfc_spool_file_remove(BfcSpool *sp, BfcSpoolFile *f)
 {
-  g_autofree char *fname = seq_name(f->seq);
-
-  if (unlinkat(sp->items_fd, fname, 0) < 0 && errno != ENOENT)
-    g_warning("spool %s: cannot remove items/%s: %s", sp->dir, fname,
-              g_strerror(errno));
+  drop_kept(f);
+  unlink_seq(sp, f->seq);
   bfc_spool_file_free(f);
 }
 
@@ -485,6 +618,7 @@ bfc_spool_file_fail(BfcSpool *sp, BfcSpoolFile *f)
   g_autofree char *fname = seq_name(f->seq);
   g_autofree char *to = g_build_filename("failed", fname, NULL);
 
+  drop_kept(f);
   if (renameat(sp->items_fd, fname, sp->dir_fd, to) < 0)
     g_warning("spool %s: cannot move items/%s to failed/: %s", sp->dir, fname,
               g_strerror(errno));
@@ -497,20 +631,23 @@ bfc_spool_file_fail(BfcSpool *sp, BfcSpoolFile *f)
 static BfcSpoolFile *
 recover_one(BfcSpool *sp, const char *fname, uint64_t seq)
 {
-  BfcSpoolFile *f = g_new0(BfcSpoolFile, 1);
+  BfcSpoolFile *f = file_alloc(sp);
   uint8_t h[HDR_SIZE], digest[BF_DIGEST_LEN];
   ssize_t got;
 
   f->seq = seq;
   f->fd = openat(sp->items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   got = f->fd >= 0 ? pread(f->fd, h, sizeof h, 0) : -1;
+  /* Bytes past the committed size were appended after the last close(2). */
   if (got < 0 || !header_decode(h, (size_t)got, f) ||
-      bfc_spool_file_size(f) != f->size || digest_of(f, f->size, digest) < 0 ||
+      bfc_spool_file_size(f) < f->size || digest_of(f, f->size, digest) < 0 ||
       sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0) {
     bfc_spool_file_free(f);
     return NULL;
   }
   f->committed = TRUE;
+  f->dirty = bfc_spool_file_size(f) > f->size;
+  bfc_spool_file_revert(f);
   return f;
 }
 
@@ -541,8 +678,8 @@ bfc_spool_recover(BfcSpool *sp)
     }
     /* Empty ones were made ahead and never used. */
     if (fstatat(sp->items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
-      g_message("spool %s: removing items/%s: its writer never had close(2) "
-                "succeed, so nothing was promised for it", sp->dir, name);
+      g_message("spool %s: removing items/%s: no close(2) succeeded for "
+                "these bytes, so nothing was promised for them", sp->dir, name);
     unlinkat(sp->items_fd, name, 0);
   }
   g_ptr_array_sort(out, by_seq);

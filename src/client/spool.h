@@ -27,9 +27,20 @@
 typedef struct BfcSpool BfcSpool;
 
 typedef struct {
+  BfcSpool *sp;
   uint64_t seq;               /* its file name in items/ */
   int fd;
   gboolean committed;         /* a header was written: close(2) succeeded */
+  gboolean dirty;             /* written since the last commit */
+  /* A write or truncate that would change bytes of the committed version
+   * moves the writing to a copy (seq, fd above), so that the version a
+   * close(2) promised stays whole on disk until the next commit replaces
+   * it: a crash, or a release without a new commit, falls back to it.
+   * -1 when there is none. Appends need no copy: recovery and delivery
+   * read only the committed size. */
+  int kept_fd;
+  uint64_t kept_seq;
+  GMutex lock;                /* fd, seq, kept_*, dirty against writers */
   /* the header's fields (written by commit and update) */
   char *name;
   uint32_t mode;
@@ -71,8 +82,11 @@ int bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size);
 ssize_t bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
                             uint64_t off);
 uint64_t bfc_spool_file_size(BfcSpoolFile *f);
-/* Makes the file's bytes and header durable. */
+/* Makes the file's bytes and header durable (and drops a kept version). */
 int bfc_spool_file_commit(BfcSpoolFile *f);
+/* Drops what was written since the last commit: the file is again the
+ * version that commit made. For a committed file whose writers are gone. */
+void bfc_spool_file_revert(BfcSpoolFile *f);
 /* Rewrites the header after a change of name, mode or mtime; durable. */
 int bfc_spool_file_update(BfcSpoolFile *f);
 /* Records the id of a delivery attempt. Not synced: it guards against a

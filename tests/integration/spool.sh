@@ -12,7 +12,11 @@
 #  3. an unmount with files undelivered leaves them in the spool, says so,
 #     and the next mount delivers them
 #  4. a file whose writer was killed before close(2) is never delivered
-#  5. a second mount on the same spool is refused
+#  5. writes on a descriptor kept open after a close(2) of another one
+#     (a shell's `{ a; b; } > f`) never harm the version that close kept:
+#     an overwrite or an append, then kill -9 of the client, delivers that
+#     version; a second close(2) keeps the new one
+#  6. a second mount on the same spool is refused
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -134,7 +138,46 @@ check "the spool drains" wait_spool_empty "$T/cli" 60
 check "the unclosed file was not delivered" test ! -e "$SESS/never.bin"
 check "nor kept in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 0
 
-note "5. one mount per spool"
+note "5. writes after a close(2), on a descriptor still open"
+# later.py PATH MODE READY: writes version 1 and has the close(2) of a
+# dup'd descriptor keep it; then, on the descriptor still open, MODE
+# "overwrite" changes bytes of it, "append" adds bytes after it, "again"
+# overwrites and keeps version 2 with a second close(2) of a dup; then
+# creates READY and sleeps until killed.
+cat >"$T/later.py" <<'PY'
+import os, sys, time
+path, mode, ready = sys.argv[1:4]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"1" * 300000)
+os.close(os.dup(fd))
+if mode == "append":
+    os.write(fd, b"3" * 5000)
+else:
+    os.pwrite(fd, b"2" * 5000, 1000)
+if mode == "again":
+    os.close(os.dup(fd))
+open(ready, "w").close()
+time.sleep(120)
+PY
+python3 -c 'import sys; sys.stdout.buffer.write(b"1" * 300000)' >"$T/v1"
+python3 -c 'import sys; sys.stdout.buffer.write(b"1" * 1000 + b"2" * 5000 + b"1" * 294000)' >"$T/v2"
+mkdir "$T/cli/five"
+writers=()
+for m in overwrite append again; do
+	bg python3 "$T/later.py" "$T/cli/five/$m" "$m" "$T/ready-$m"
+	writers+=("$BG_LAST")
+done
+check "the writers kept their versions" run_t 30 bash -c \
+	'until [[ -e $1-overwrite && -e $1-append && -e $1-again ]]; do sleep 0.1; done' _ "$T/ready"
+kill_daemon c5 KILL
+kill -9 "${writers[@]}" 2>/dev/null || true
+start_client c6 "$T/cli" label=spooled "spool=$SPOOL"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+check "an overwrite after close(2): the kept version arrives" cmp "$T/v1" "$SESS/five/overwrite"
+check "an append after close(2): the kept version arrives" cmp "$T/v1" "$SESS/five/append"
+check "a second close(2) keeps the second version" cmp "$T/v2" "$SESS/five/again"
+
+note "6. one mount per spool"
 mkdir -p "$T/cli2"
 out=$(run_t 30 "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli2" -o "spool=$SPOOL" -f 2>&1) && rc=0 || rc=$?
 echo "   $out"
