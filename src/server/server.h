@@ -70,6 +70,10 @@ struct BfdServer {
   GHashTable *paths;         /* live connections (BfdPath*), for shutdown */
   GCond paths_gone;
   GPtrArray *accept_threads;
+  /* Path threads that are done, to join: a thread's OpenSSL state is
+   * freed by a destructor when it exits, so stop joins every one before
+   * the process ends (else LSan sees that state lost at exit). */
+  GPtrArray *ended_threads;
   uint64_t instance;          /* random, per process: clients see restarts */
   GThreadPool *finalizer;    /* fsync and rename off the path threads */
   GThread *janitor;          /* abandons items of sessions left alone */

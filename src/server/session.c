@@ -1391,6 +1391,20 @@ path_detach(BfdPath *p)
     g_message("session %s: last path from %s closed", s->dirname, p->conn->peer);
 }
 
+/* Joins the path threads that are done (they are at most a few
+ * instructions from their end). Takes srv->lock off while joining. */
+static void
+join_ended_locked(BfdServer *srv)
+{
+  g_autoptr(GPtrArray) ended = g_steal_pointer(&srv->ended_threads);
+
+  srv->ended_threads = g_ptr_array_new();
+  g_mutex_unlock(&srv->lock);
+  for (guint i = 0; i < ended->len; i++)
+    g_thread_join(ended->pdata[i]);
+  g_mutex_lock(&srv->lock);
+}
+
 static gpointer
 janitor(gpointer data)
 {
@@ -1414,6 +1428,7 @@ janitor(gpointer data)
       g_mutex_unlock(&s->lock);
     }
     bfd_gate_tick(srv->gate);
+    join_ended_locked(srv);
     g_cond_wait_until(&srv->janitor_wake, &srv->lock, now + G_USEC_PER_SEC);
   }
   g_mutex_unlock(&srv->lock);
@@ -1459,6 +1474,8 @@ path_thread(gpointer data)
   p->sess = NULL;
   g_mutex_lock(&p->srv->lock);
   g_hash_table_remove(p->srv->paths, p);
+  /* The accept thread's reference is the one a join takes. */
+  g_ptr_array_add(p->srv->ended_threads, g_thread_self());
   g_cond_broadcast(&p->srv->paths_gone);
   g_mutex_unlock(&p->srv->lock);
   path_unref(p);
@@ -1521,7 +1538,6 @@ accept_thread(gpointer data)
       path_unref(p);
       continue;
     }
-    g_thread_unref(t);
   }
   g_free(l);
   return NULL;
@@ -1533,6 +1549,7 @@ bfd_server_start(BfdServer *srv)
   /* fsync is the slow part of storing; a few in parallel keep the disk
    * busy without a thread per item. */
   srv->finalizer = g_thread_pool_new(finalize_job, NULL, 4, FALSE, NULL);
+  srv->ended_threads = g_ptr_array_new();
   /* Tells a client that re-attaches whether this is still the process that
    * holds its items (this version does not resume them after a restart). */
   do
@@ -1573,7 +1590,9 @@ bfd_server_stop(BfdServer *srv)
     bf_conn_shutdown(((BfdPath *)v)->conn);
   while (g_hash_table_size(srv->paths) > 0)
     g_cond_wait(&srv->paths_gone, &srv->lock);
+  join_ended_locked(srv);
   g_mutex_unlock(&srv->lock);
+  g_clear_pointer(&srv->ended_threads, g_ptr_array_unref);
   /* Items already complete are still made durable. */
   g_thread_pool_free(srv->finalizer, FALSE, TRUE);
   srv->finalizer = NULL;
