@@ -13,6 +13,10 @@
 #                 small   10000 files of 4 KiB     (cp -r)
 #   -k          braidfs cells with key_file on both sides (a key made for the
 #               run): every path authenticated and every frame sealed
+#   -S DIR      the server's store in a fresh directory under DIR (default:
+#               the run's temp dir, on the same disk as the client's spool).
+#               A tmpfs here stands in for a server with its own disk: on
+#               one machine both sides' fsyncs otherwise queue on one disk
 #
 # For each workload the same random source (made once, in the page cache)
 # is copied with plain `cp` / `cp -r` into:
@@ -37,13 +41,15 @@ RUNS=3
 WARMUP=1
 WORKLOADS=big,medium,small
 KEYED=0
+STORE_BASE=
 while (($#)); do
 	case $1 in
 	-r) RUNS=$2; shift 2 ;;
 	-W) WARMUP=$2; shift 2 ;;
 	-w) WORKLOADS=$2; shift 2 ;;
 	-k) KEYED=1; shift ;;
-	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-S) STORE_BASE=$2; shift 2 ;;
+	-h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "cp-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -135,7 +141,7 @@ bench_braidfs() {
 	local w=$1 p=$2 mode=${3:-close} i t0 dt dcp rates=() sess extra=() key=p$2 keyopt=()
 	((KEYED)) && keyopt=("key_file=$T/key")
 	PORT=$(free_port)
-	start_server "srv-$w-p$p" "$T/srv" "$T/store" "${keyopt[@]}"
+	start_server "srv-$w-p$p" "$T/srv" "$STORE" "${keyopt[@]}"
 	if [[ $mode == async ]]; then
 		rm -rf "$T/spool"
 		extra=("spool=$T/spool")
@@ -168,7 +174,7 @@ bench_braidfs() {
 	done
 	stop_daemon "cli-$w-p$p"
 	stop_daemon "srv-$w-p$p"
-	rm -rf "$T/store"
+	rm -rf "$STORE"
 	RESULT[$w,$key]=$(median "${rates[@]}")
 }
 
@@ -180,6 +186,14 @@ note "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 note "filesystem of $T: $(df -PT "$T" | awk 'NR == 2 { print $2 }')"
 note "braidfs: $("$BRAIDFS" -V 2>&1 | head -n 1), commit $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
 note "runs per cell: $WARMUP untimed warm-up, then $RUNS timed (median reported)"
+if [[ -n $STORE_BASE ]]; then
+	# each braidfs cell makes it and removes it
+	STORE=$STORE_BASE/braidfs-bench-store.$$
+	mkdir -p "$STORE"
+	note "server store: $STORE ($(df -PT "$STORE" | awk 'NR == 2 { print $2 }'))"
+else
+	STORE=$T/store
+fi
 if ((KEYED)); then
 	(umask 077 && head -c 32 /dev/urandom >"$T/key")
 	note "braidfs cells with key_file (paths authenticated, frames sealed with AES-256-GCM)"
@@ -197,6 +211,7 @@ for w in ${WORKLOADS//,/ }; do
 	bench_braidfs "$w" 4 async
 done
 check_sanitizers
+[[ -z $STORE_BASE ]] || rm -rf "$STORE"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.2fx", a / b }'; }
 echo
