@@ -11,12 +11,16 @@
 #                 big     1 file of 1 GiB
 #                 medium  1000 files of 1 MiB      (cp -r)
 #                 small   10000 files of 4 KiB     (cp -r)
+#                 few     1000 files of 4 KiB      (cp -r; for -D)
 #   -k          braidfs cells with key_file on both sides (a key made for the
 #               run): every path authenticated and every frame sealed
 #   -S DIR      the server's store in a fresh directory under DIR (default:
 #               the run's temp dir, on the same disk as the client's spool).
 #               A tmpfs here stands in for a server with its own disk: on
 #               one machine both sides' fsyncs otherwise queue on one disk
+#   -D MS       braidfs cells reach the server through a userspace relay
+#               (tests/integration/relay.py) that delays each direction by
+#               MS ms: a round trip of 2*MS ms, as over a WAN
 #
 # For each workload the same random source (made once, in the page cache)
 # is copied with plain `cp` / `cp -r` into:
@@ -42,6 +46,7 @@ WARMUP=1
 WORKLOADS=big,medium,small
 KEYED=0
 STORE_BASE=
+DELAY=0
 while (($#)); do
 	case $1 in
 	-r) RUNS=$2; shift 2 ;;
@@ -49,7 +54,8 @@ while (($#)); do
 	-w) WORKLOADS=$2; shift 2 ;;
 	-k) KEYED=1; shift ;;
 	-S) STORE_BASE=$2; shift 2 ;;
-	-h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-D) DELAY=$2; shift 2 ;;
+	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "cp-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -64,6 +70,19 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 
 declare -A BYTES=() DESC=() RESULT=()
 
+# tree_src W N SIZE: N random files of SIZE bytes, 100 per directory
+tree_src() {
+	python3 - "$T/src-$1/tree" "$2" "$3" <<'EOF'
+import os, sys
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    d = os.path.join(root, f"d{i // 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+}
+
 make_sources() {
 	local w
 	for w in ${WORKLOADS//,/ }; do
@@ -75,29 +94,17 @@ make_sources() {
 			;;
 		medium)
 			DESC[$w]="1000 files of 1 MiB"
-			python3 - "$T/src-medium/tree" 1000 $((1 << 20)) <<'EOF'
-import os, sys
-root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    d = os.path.join(root, f"d{i // 100:02d}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
-        f.write(os.urandom(size))
-EOF
+			tree_src medium 1000 $((1 << 20))
 			;;
 		small)
 			DESC[$w]="10000 files of 4 KiB"
-			python3 - "$T/src-small/tree" 10000 4096 <<'EOF'
-import os, sys
-root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    d = os.path.join(root, f"d{i // 100:03d}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
-        f.write(os.urandom(size))
-EOF
+			tree_src small 10000 4096
 			;;
-		*) fail "unknown workload '$w' (big, medium, small)" ;;
+		few)
+			DESC[$w]="1000 files of 4 KiB"
+			tree_src few 1000 4096
+			;;
+		*) fail "unknown workload '$w' (big, medium, small, few)" ;;
 		esac
 		BYTES[$w]=$(find "$T/src-$w" -type f -printf '%s\n' | awk '{ n += $1 } END { printf "%d", n }')
 	done
@@ -136,12 +143,36 @@ bench_plain() {
 	RESULT[$w,plainsync]=$(median "${srates[@]}")
 }
 
+# start_relay: the delaying relay in front of the server on $PORT; the
+# client connects to it (SERVER_ADDR)
+RELAY_PID=
+start_relay() {
+	local rport
+	rport=$(free_port)
+	python3 "$HERE/../tests/integration/relay.py" "127.0.0.1:$rport" "127.0.0.1:$PORT" \
+		--delay "$DELAY" >"$T/relay.log" 2>&1 &
+	RELAY_PID=$!
+	BG_PIDS+=("$RELAY_PID")
+	run_t 10 bash -c 'until grep -q "listening on" "$1"; do sleep 0.05; done' _ "$T/relay.log" ||
+		fail "the relay did not start: $(cat "$T/relay.log")"
+	SERVER_ADDR=127.0.0.1:$rport
+}
+
+stop_relay() {
+	[[ -n $RELAY_PID ]] || return 0
+	kill "$RELAY_PID" 2>/dev/null || true
+	wait "$RELAY_PID" 2>/dev/null || true
+	RELAY_PID=
+	unset SERVER_ADDR
+}
+
 # bench_braidfs W PATHS [async]: one server and one client for the cell
 bench_braidfs() {
 	local w=$1 p=$2 mode=${3:-close} i t0 dt dcp rates=() sess extra=() key=p$2 keyopt=()
 	((KEYED)) && keyopt=("key_file=$T/key")
 	PORT=$(free_port)
 	start_server "srv-$w-p$p" "$T/srv" "$STORE" "${keyopt[@]}"
+	((DELAY == 0)) || start_relay
 	if [[ $mode == async ]]; then
 		rm -rf "$T/spool"
 		extra=("spool=$T/spool")
@@ -174,6 +205,7 @@ bench_braidfs() {
 	done
 	stop_daemon "cli-$w-p$p"
 	stop_daemon "srv-$w-p$p"
+	stop_relay
 	rm -rf "$STORE"
 	RESULT[$w,$key]=$(median "${rates[@]}")
 }
@@ -198,6 +230,7 @@ if ((KEYED)); then
 	(umask 077 && head -c 32 /dev/urandom >"$T/key")
 	note "braidfs cells with key_file (paths authenticated, frames sealed with AES-256-GCM)"
 fi
+((DELAY == 0)) || note "braidfs cells through a relay delaying each direction by $DELAY ms"
 
 t0=$(now)
 make_sources

@@ -189,6 +189,10 @@ class Relay:
             log(f"connection from {peer[0]}:{peer[1]}: cannot reach target: {e}")
             client.close()
             return
+        # Like braidfs's own sockets: a relay that held small frames back
+        # for Nagle's algorithm would add delay no link has.
+        for s in (client, up):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.lock:
             self.conns += 1
             n = self.conns
