@@ -65,6 +65,8 @@ export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
 TEST_NAME=cp-bench
 # shellcheck source=../tests/integration/lib.sh
 source "$HERE/../tests/integration/lib.sh"
+# shellcheck source=../tests/integration/netns.sh
+source "$HERE/../tests/integration/netns.sh" # start_relay (no namespace)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
@@ -143,27 +145,20 @@ bench_plain() {
 	RESULT[$w,plainsync]=$(median "${srates[@]}")
 }
 
-# start_relay: the delaying relay in front of the server on $PORT; the
-# client connects to it (SERVER_ADDR)
-RELAY_PID=
-start_relay() {
+# delay_on / delay_off: the delaying relay (-D) in front of the server on
+# $PORT; the client connects to it (SERVER_ADDR)
+delay_on() {
 	local rport
 	rport=$(free_port)
-	python3 "$HERE/../tests/integration/relay.py" "127.0.0.1:$rport" "127.0.0.1:$PORT" \
-		--delay "$DELAY" >"$T/relay.log" 2>&1 &
-	RELAY_PID=$!
-	BG_PIDS+=("$RELAY_PID")
-	run_t 10 bash -c 'until grep -q "listening on" "$1"; do sleep 0.05; done' _ "$T/relay.log" ||
-		fail "the relay did not start: $(cat "$T/relay.log")"
+	start_relay delay "127.0.0.1:$rport" "127.0.0.1:$PORT" --delay "$DELAY"
 	SERVER_ADDR=127.0.0.1:$rport
 }
 
-stop_relay() {
-	[[ -n $RELAY_PID ]] || return 0
-	kill "$RELAY_PID" 2>/dev/null || true
-	wait "$RELAY_PID" 2>/dev/null || true
-	RELAY_PID=
-	unset SERVER_ADDR
+delay_off() {
+	[[ -n ${RELAY_PID[delay]:-} ]] || return 0
+	kill "${RELAY_PID[delay]}" 2>/dev/null || true
+	wait "${RELAY_PID[delay]}" 2>/dev/null || true
+	unset 'RELAY_PID[delay]' SERVER_ADDR
 }
 
 # bench_braidfs W PATHS [async]: one server and one client for the cell
@@ -172,7 +167,7 @@ bench_braidfs() {
 	((KEYED)) && keyopt=("key_file=$T/key")
 	PORT=$(free_port)
 	start_server "srv-$w-p$p" "$T/srv" "$STORE" "${keyopt[@]}"
-	((DELAY == 0)) || start_relay
+	((DELAY == 0)) || delay_on
 	if [[ $mode == async ]]; then
 		rm -rf "$T/spool"
 		extra=("spool=$T/spool")
@@ -205,7 +200,7 @@ bench_braidfs() {
 	done
 	stop_daemon "cli-$w-p$p"
 	stop_daemon "srv-$w-p$p"
-	stop_relay
+	delay_off
 	rm -rf "$STORE"
 	RESULT[$w,$key]=$(median "${rates[@]}")
 }

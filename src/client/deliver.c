@@ -152,7 +152,7 @@ remove_locked(BfcDelivery *d, BfcPending *pd)
   BfcSpoolFile *f = pd->file;
 
   gone_locked(d, pd, FALSE);
-  bfc_spool_file_remove(d->spool, f);
+  bfc_spool_file_remove(f);
 }
 
 void
@@ -350,11 +350,11 @@ outcome_locked(BfcDelivery *d, BfcPending *pd, int rc)
     d->delivered++;
     BfcSpoolFile *f = pd->file;
     gone_locked(d, pd, TRUE);
-    bfc_spool_file_remove(d->spool, f);
+    bfc_spool_file_remove(f);
   } else if (is_permanent(-rc)) {
     BfcSpoolFile *f = pd->file;
     gone_locked(d, pd, FALSE);
-    g_autofree char *kept = bfc_spool_file_fail(d->spool, f);
+    g_autofree char *kept = bfc_spool_file_fail(f);
     d->failed++;
     g_warning("server %s refused '%s' for good (%s); its bytes are kept in %s",
               server, pd->name, g_strerror(-rc), kept);

@@ -605,16 +605,17 @@ bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
 }
 
 void
-bfc_spool_file_remove(BfcSpool *sp, BfcSpoolFile *f)
+bfc_spool_file_remove(BfcSpoolFile *f)
 {
   drop_kept(f);
-  unlink_seq(sp, f->seq);
+  unlink_seq(f->sp, f->seq);
   bfc_spool_file_free(f);
 }
 
 char *
-bfc_spool_file_fail(BfcSpool *sp, BfcSpoolFile *f)
+bfc_spool_file_fail(BfcSpoolFile *f)
 {
+  BfcSpool *sp = f->sp;
   g_autofree char *fname = seq_name(f->seq);
   g_autofree char *to = g_build_filename("failed", fname, NULL);
 

@@ -27,7 +27,7 @@
 typedef struct BfcSpool BfcSpool;
 
 typedef struct {
-  BfcSpool *sp;
+  BfcSpool *sp;               /* the spool it is in */
   uint64_t seq;               /* its file name in items/ */
   int fd;
   gboolean committed;         /* a header was written: close(2) succeeded */
@@ -94,9 +94,9 @@ int bfc_spool_file_update(BfcSpoolFile *f);
  * bytes under the same name is the worst outcome. */
 void bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id);
 /* Delivered or abandoned: the file goes (f is freed). */
-void bfc_spool_file_remove(BfcSpool *sp, BfcSpoolFile *f);
+void bfc_spool_file_remove(BfcSpoolFile *f);
 /* Refused for good: moved to failed/ (f is freed). Returns its new path. */
-char *bfc_spool_file_fail(BfcSpool *sp, BfcSpoolFile *f);
+char *bfc_spool_file_fail(BfcSpoolFile *f);
 
 /* Every committed file, oldest first. Files whose header or bytes do not
  * check (their writer never had its close(2) succeed) are removed, with a
