@@ -12,6 +12,7 @@
 
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
+#include "braidfs/units.h"
 
 #define DEFAULT_PORT 7411
 

@@ -13,6 +13,7 @@
 
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
+#include "braidfs/units.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7411"
 #define DEFAULT_STORE "/var/lib/braidfs"
