@@ -1,11 +1,15 @@
-/* Unit tests for the table-driven options (src/util/opts.c): that parsing
- * stores, checks and leaves FUSE's arguments alone; that errors name the
- * option and its range; that --help shows every option with its range and
- * default. */
+/* Unit tests for the table-driven options (src/util/opts.c) and for the
+ * two daemons' tables (src/server/options.c, src/client/options.c): that
+ * parsing stores, checks and leaves FUSE's arguments alone; that errors
+ * name the option and its range; that --help shows every option with its
+ * range and default; and that every option of a table is documented in
+ * its daemon's man page. */
 #include "braidfs/opts.h"
 
 #include <string.h>
 
+#include "../../src/client/options.h"
+#include "../../src/server/options.h"
 
 typedef struct {
   unsigned n;
@@ -215,6 +219,114 @@ test_broken_table(void)
   g_test_trap_assert_stderr("*option table: n: default: n=0 is out of range*");
 }
 
+/* The daemons' tables: they build, their defaults are the documented
+ * ones, and every option is in the man page (with the same default). */
+/* word in text, between spaces, newlines or punctuation. */
+static gboolean
+has_word(const char *text, const char *word)
+{
+  size_t n = strlen(word);
+
+  for (const char *p = strstr(text, word); p != NULL; p = strstr(p + 1, word))
+    if ((p == text || strchr(" \n", p[-1]) != NULL) &&
+        (p[n] == '\0' || strchr(" .,\n", p[n]) != NULL))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+check_documented(const BfOptSpec *t, const char *man_name)
+{
+  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "..",
+                                                "man", man_name, NULL);
+  g_autofree char *man = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(g_file_get_contents(path, &man, NULL, &error));
+
+  for (; t->name != NULL; t++) {
+    g_autofree char *entry = g_strdup_printf("\n.BI %s= ", t->name);
+    g_autofree char *entry2 = g_strdup_printf("\n.BR %s= ", t->name);
+    g_autofree char *entry3 = g_strdup_printf(" %s=\" ", t->name);
+    g_autofree char *entry4 = g_strdup_printf("\n.B %s=", t->name);
+    g_autofree char *entry5 = g_strdup_printf("\n.BI %s=", t->name);
+    const char *at = strstr(man, entry);
+
+    at = at ? at : strstr(man, entry2);
+    at = at ? at : strstr(man, entry3);
+    at = at ? at : strstr(man, entry4);
+    at = at ? at : strstr(man, entry5);
+    if (at == NULL)
+      g_error("%s: option %s is not documented", man_name, t->name);
+    if (t->def != NULL) {
+      const char *next = strstr(at + 1, "\n.TP\n");
+      g_autofree char *section = next ? g_strndup(at, next - at) : g_strdup(at);
+      const char *d = strstr(section, "Default");
+      /* A choice marks its default among its words instead. */
+      g_autofree char *marked = g_strdup_printf("\n.B %s\n(default)", t->def);
+      g_autofree char *own = g_strdup_printf("\n.B %s=%s\n", t->name, t->def);
+      const char *o = strstr(man, own);
+      gboolean ok = (d != NULL && has_word(d, t->def)) ||
+                    strstr(man, marked) != NULL ||
+                    (o != NULL && strstr(o, "This is the default.") != NULL &&
+                     strstr(o, "This is the default.") < strstr(o + 1, "\n.TP\n"));
+      if (!ok)
+        g_error("%s: option %s: its default %s is not in its entry",
+                man_name, t->name, t->def);
+    }
+  }
+}
+
+static void
+test_server_table(void)
+{
+  BfdOptions v;
+  g_autoptr(BfOpts) o = bf_opts_new(bfd_options, &v, 0);
+
+  g_assert_false(bf_opts_given(o, "listen"));
+  g_assert_cmpstr(v.listen->pdata[0], ==, "127.0.0.1:7411");
+  g_assert_cmpstr(v.store, ==, "/var/lib/braidfs");
+  g_assert_null(v.key_file);
+  g_assert_cmpuint(v.limits.max_sessions, ==, 64);
+  g_assert_cmpuint(v.limits.max_paths, ==, 64);
+  g_assert_cmpuint(v.limits.max_open_items, ==, 256);
+  /* In milliseconds, as the fields' names say. */
+  g_assert_cmpuint(v.limits.handshake_timeout_ms, ==, 10000);
+  g_assert_cmpuint(v.limits.idle_timeout_ms, ==, 60000);
+  g_assert_cmpuint(v.limits.linger_ms, ==, 120000);
+  g_assert_cmpuint(v.limits.max_item_size, ==, (uint64_t)1 << 40);
+  g_assert_cmpuint(v.limits.max_name, ==, BF_NAME_MAX);
+  g_assert_cmpuint(v.limits.max_depth, ==, BF_DEPTH_MAX);
+  g_assert_cmpuint(v.max_chunk, ==, BF_CHUNK_MAX);
+  g_assert_cmpuint(v.limits.max_handshakes, ==, 64);
+  g_assert_cmpuint(v.limits.max_handshakes_per_addr, ==, 8);
+  g_assert_cmpuint(v.limits.attach_rate, ==, 20);
+  g_assert_cmpuint(v.limits.attach_burst, ==, 40);
+  check_documented(bfd_options, "braidfsd.8");
+}
+
+static void
+test_client_table(void)
+{
+  BfcOptions v;
+  g_autoptr(BfOpts) o = bf_opts_new(bfc_options, &v, 1);
+
+  g_assert_false(bf_opts_given(o, "paths"));
+  g_assert_cmpuint(v.paths, ==, 4);
+  g_assert_cmpuint(v.path->len, ==, 0);
+  g_assert_cmpuint(v.chunk_size, ==, BF_CHUNK_DEFAULT);
+  g_assert_cmpstr(v.scheduler, ==, "dynamic");
+  g_assert_cmpstr(v.coding, ==, "stripe");
+  g_assert_cmpuint(v.window, ==, 4);
+  g_assert_cmpstr(v.delivery, ==, "close");
+  g_assert_null(v.spool);
+  g_assert_null(v.label);
+  g_assert_cmpuint(v.timeout_ms, ==, 60000);
+  g_assert_cmpuint(v.stall_ms, ==, 2000);
+  g_assert_null(v.key_file);
+  check_documented(bfc_options, "braidfs.1");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -225,5 +337,7 @@ main(int argc, char **argv)
   g_test_add_func("/opts/errors", test_errors);
   g_test_add_func("/opts/help", test_help);
   g_test_add_func("/opts/broken-table", test_broken_table);
+  g_test_add_func("/opts/server-table", test_server_table);
+  g_test_add_func("/opts/client-table", test_client_table);
   return g_test_run();
 }
