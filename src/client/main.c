@@ -260,7 +260,7 @@ main(int argc, char **argv)
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
   if (!flags.foreground)
-    bf_log_to_syslog();
+    bf_log_detach();
   void *outbox = bfc_outbox_new(s, d);
   rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), outbox);
   /* The outbox stops the session when the mount ends (or never started). */

@@ -163,7 +163,7 @@ main(int argc, char **argv)
             srv.key != NULL ? " (key_file: every path authenticated and "
                               "encrypted)" : "");
   if (!flags.foreground)
-    bf_log_to_syslog();
+    bf_log_detach();
 
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
