@@ -57,7 +57,8 @@ typedef struct {
   size_t offset;        /* of its field in the daemon's values struct */
   const char *def;      /* default as a user would write it; NULL: none
                            (the field stays 0 / NULL / empty) */
-  uint64_t min, max;    /* see BfOptType; 0, 0: no bound */
+  uint64_t min, max;    /* see BfOptType; max 0: no upper bound (SIZE,
+                           STRING only: UINT and SECONDS need one) */
   const char *metavar;  /* "N", "DIR", ...; NULL: by type. CHOICE: the
                            choices, separated by '|' */
   const char *help;     /* one line; the range and default are added */
