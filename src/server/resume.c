@@ -525,7 +525,7 @@ rebuild(BfdSession *s, uint64_t id, int rec_fd, BfdRec *r)
   it->asm_ = bf_assembler_new(r->chunk_size, s->srv->limits.max_item_size);
   it->coding = r->coding;
   if (r->coding.kind != BF_CODING_STRIPE)
-    it->shares = bfd_shares_new(&r->coding, r->chunk_size, &s->partial_bytes);
+    it->shares = bfd_shares_new(&r->coding, s->share_budget);
   it->digest = bf_digest_new(r->digest_alg);
   it->fd = openat(s->tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
   if (it->fd < 0 || !replay_map(it))

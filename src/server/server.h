@@ -37,6 +37,7 @@ typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
 typedef struct BfdShares BfdShares;
+typedef struct BfdShareBudget BfdShareBudget;
 typedef struct BfdResume BfdResume;
 typedef struct BfdGate BfdGate;
 
@@ -108,8 +109,7 @@ struct BfdSession {
   uint64_t bytes_stored;
   gint64 last_activity;
   gboolean removed;          /* rmdir'ed: no new paths */
-  gint partial_bytes;        /* shares buffered by its items (atomic; see
-                                shares.c) */
+  BfdShareBudget *share_budget; /* shares buffered by its items (shares.c) */
 };
 
 /* An item being rebuilt in tmp/ until it is complete and verified. */
@@ -188,14 +188,17 @@ typedef enum {
 } BfdShareResult;
 #define BFD_SHARES_ERROR (bfd_shares_error_quark())
 GQuark bfd_shares_error_quark(void);
-/* session_bytes: the session's count of buffered share bytes; it must
- * outlive the object (the session outlives its items). */
-BfdShares *bfd_shares_new(const BfCodingSpec *spec, uint32_t chunk_size,
-                          gint *session_bytes);
+/* A session's budget of buffered shares (BF_CODING_PARTIAL_BYTES), charged
+ * with what its items' partial chunks allocate. */
+BfdShareBudget *bfd_share_budget_new(void);
+void bfd_share_budget_free(BfdShareBudget *b);
+/* budget must outlive the object (the session outlives its items). */
+BfdShares *bfd_shares_new(const BfCodingSpec *spec, BfdShareBudget *budget);
 void bfd_shares_free(BfdShares *sh);
 /* A share of a chunk the caller checked against the item (not rebuilt
  * yet, chunk_len from the share's length and pad, at most a full chunk);
- * out has room for chunk_len bytes. */
+ * out has room for chunk_len bytes. After BFD_SHARE_KEPT the caller tells
+ * the item's assembler the chunk is expected (bf_assembler_expect). */
 BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
                               size_t chunk_len, uint8_t *out, GError **error);
 

@@ -42,6 +42,7 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   g_queue_init(&s->done_order);
   s->ops_done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   g_queue_init(&s->ops_order);
+  s->share_budget = bfd_share_budget_new();
   return s;
 }
 
@@ -63,6 +64,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
+  bfd_share_budget_free(s->share_budget);
   bfd_resume_free(s);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
        *fd != -2; fd++)
@@ -429,7 +431,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
   it->coding = coding;
   if (coding.kind != BF_CODING_STRIPE)
-    it->shares = bfd_shares_new(&coding, o->chunk_size, &s->partial_bytes);
+    it->shares = bfd_shares_new(&coding, s->share_budget);
   it->digest = bf_digest_new(o->digest_alg);
   it->fd = fd = openat(s->tmp_fd, it->tmpname,
                        O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -761,6 +763,9 @@ on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
     return refuse(p, error->domain == BFD_SHARES_ERROR ? (uint8_t)error->code
                                                        : BF_ST_PROTOCOL,
                   "item %" G_GUINT64_FORMAT ": %s", it->id, error->message);
+  case BFD_SHARE_KEPT:
+    bf_assembler_expect(it->asm_, c->chunk_id, (uint32_t)len);
+    return TRUE;
   case BFD_SHARE_REBUILT:
     store_chunk(p, it, c, out, (uint32_t)len, off, failed, status, msg);
     return TRUE;

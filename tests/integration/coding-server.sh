@@ -46,7 +46,7 @@ done <"$T/results.tsv"
 echo "   coding_peer.py: $(grep -c . "$T/results.tsv") checks, $(grep -c '^FAIL' "$T/results.tsv" || true) failed"
 check "braidfsd is alive after the refusals" pid_alive "$(daemon_pid server)"
 for w in "share_index 3 but coding_n is 3" "resent with different bytes" \
-	"pad 4 does not fit" "chunk 0: share 1 of 101 bytes" \
+	"pad 4 does not fit" "chunk 0 of 101 bytes, of 100 bytes before" \
 	"chunk 256: 256 chunks of the item already wait" "would exceed 67108864 bytes"; do
 	check "server log names the refusal: $w" grep -q -- "$w" "$SLOG"
 done

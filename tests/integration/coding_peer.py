@@ -23,9 +23,15 @@ page). What man/braidfs-protocol.7 (CODED CHUNKS) says the server does:
             before the crash: after it, ITEM_OPEN is answered OPENED OK,
             the shares of the chunks that had fewer than k acknowledged are
             sent again (all of them) and the item is stored exact
+  flood     (coding-flood.sh) 64 items under shamir:16/16 with 4 MiB
+            chunks, then 16384 one-byte shares: share 0 of chunks 0 to 255
+            of each, chunk by chunk (about 500 KB). Only an item's last
+            chunk may be short, so the server acknowledges the first short
+            share of each item at most and refuses the next one with ERROR
+            PROTOCOL. STATE gets the acknowledgements counted and the ERROR.
 
 usage: coding_peer.py PHASE HOST PORT SERVER_MOUNT CODING_SHARES STATE RESULTS
-  PHASE     main | resume-1 | resume-2
+  PHASE     main | resume-1 | resume-2 | flood
   STATE     a JSON file resume-1 writes and resume-2 reads
   RESULTS   gets "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines (appended)
 """
@@ -37,6 +43,7 @@ import random
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import hostile_peer as hp
@@ -343,6 +350,57 @@ def resume_2(mount, tool, state):
     sess.close()
 
 
+def flood(state):
+    items, chunks, cs = 64, 256, 4 << 20
+    sess = Session("coding-flood", 1)
+    p = sess.paths[0]
+    for item in range(1, items + 1):
+        iid, stage, st, msg = sess.open(item, "flood-%d.bin" % item, SHAMIR,
+                                        16, 16, cs)
+        if (stage, st) != (hp.OPENED, hp.OK):
+            result(False, "flood: OPENED OK for item %d" % item,
+                   "%s %s" % (hp.st_name(st), msg))
+            return
+    result(True, "flood: %d items of shamir:16/16 with 4 MiB chunks opened"
+           % items)
+    frames = b"".join(chunk(item, cid, 0, b"x")
+                      for cid in range(chunks) for item in range(1, items + 1))
+    sent = {"bytes": 0, "error": None}
+
+    def push():
+        try:
+            for off in range(0, len(frames), 1 << 16):
+                p.send(frames[off:off + (1 << 16)])
+                sent["bytes"] = off + len(frames[off:off + (1 << 16)])
+        except OSError as e:
+            sent["error"] = str(e)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    acks, error = 0, None
+    while acks < items * chunks:
+        try:
+            t, _, body = p.frame(timeout=60.0)
+        except (hp.Closed, OSError) as e:
+            error = "closed without ERROR: %s" % e
+            break
+        if t == hp.CHUNK_ACK:
+            acks += 1
+        elif t == hp.ERROR:
+            st, _, ml = struct.unpack(">BBH", body[:4])
+            error = "%s %s" % (hp.st_name(st),
+                               body[4:4 + ml].decode("utf-8", "replace"))
+            break
+    pusher.join()
+    print("   flood: %d bytes sent (%s), %d CHUNK_ACKs, then %s" % (
+        sent["bytes"], sent["error"] or "no send error", acks, error),
+          flush=True)
+    with open(state, "w") as f:
+        json.dump({"frames": items * chunks, "bytes": len(frames),
+                   "acks": acks, "error": error}, f)
+    sess.close()
+
+
 def main():
     global RESULTS
     if len(sys.argv) != 8:
@@ -359,6 +417,8 @@ def main():
         resume_1(mount, tool, state)
     elif phase == "resume-2":
         resume_2(mount, tool, state)
+    elif phase == "flood":
+        flood(state)
     else:
         print("unknown phase " + phase, file=sys.stderr)
         return 2
