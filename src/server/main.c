@@ -24,6 +24,7 @@ typedef struct {
   unsigned max_paths;
   unsigned max_open_items;
   unsigned idle_timeout;
+  unsigned send_timeout;
   unsigned linger;
   char *key_file;
   char *max_chunk;
@@ -42,6 +43,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("max_paths=%u", max_paths),
   OPT("max_open_items=%u", max_open_items),
   OPT("idle_timeout=%u", idle_timeout),
+  OPT("send_timeout=%u", send_timeout),
   OPT("linger=%u", linger),
   OPT("key_file=%s", key_file),
   OPT("max_chunk=%s", max_chunk),
@@ -103,6 +105,8 @@ usage(void)
          "    -o max_paths=N         paths per session (default 64)\n"
          "    -o max_open_items=N    items in flight per session (default 256)\n"
          "    -o idle_timeout=SECONDS  close paths silent this long (default 60)\n"
+         "    -o send_timeout=SECONDS  close paths that read nothing of what the\n"
+         "                           server sends this long (default 30)\n"
          "    -o linger=SECONDS      keep unfinished items of a session with no\n"
          "                           path for its return this long (default 120)\n"
          "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
@@ -190,7 +194,7 @@ main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256,
-             .idle_timeout = 60, .linger = 120,
+             .idle_timeout = 60, .send_timeout = 30, .linger = 120,
              .l = { .max_name = BF_NAME_MAX, .max_depth = BF_DEPTH_MAX,
                     .handshake_timeout_ms = 10, .max_handshakes = 64,
                     .max_handshakes_per_addr = 8, .attach_rate = 20,
@@ -245,6 +249,12 @@ main(int argc, char **argv)
   raise_fd_limit();
   srv.limits.max_item_size = (uint64_t)1 << 40;
   srv.limits.idle_timeout_ms = MAX(o.idle_timeout, 2u) * 1000;
+  if (o.send_timeout < 1 || o.send_timeout > 3600) {
+    g_printerr("braidfsd: send_timeout=%u is out of range (1 to 3600)\n",
+               o.send_timeout);
+    goto out;
+  }
+  srv.limits.send_timeout_ms = o.send_timeout * 1000;
   srv.limits.linger_ms = o.linger * 1000;
   if (o.max_item_size &&
       !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {

@@ -19,6 +19,7 @@ typedef struct {
   unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;  /* a path silent this long is closed */
+  unsigned send_timeout_ms;  /* a path that reads nothing this long is closed */
   unsigned linger_ms;        /* unfinished items outlive the last path this long */
   unsigned max_name;         /* bytes in a name (<= BF_NAME_MAX) */
   unsigned max_depth;        /* components in a name (<= BF_DEPTH_MAX) */
@@ -33,6 +34,12 @@ typedef struct {
  * peer that has proved nothing gets no large buffer. */
 #define BFD_HELLO_BODY_MAX (64u * 1024)
 
+/* Answers waiting in a path's outbox (conn.h) for its thread to send them:
+ * an honest client reads them as they come, and a burst (STORED of every
+ * item in flight, with messages) fits many times over. A path over it
+ * does not read and is closed. */
+#define BFD_OUTBOX_MAX (1024u * 1024)
+
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
@@ -42,9 +49,11 @@ typedef struct BfdResume BfdResume;
 typedef struct BfdGate BfdGate;
 
 /* One accepted connection. The counters are protected by the session lock
- * once the path is attached. */
+ * once the path is attached. Only its own thread writes to its socket:
+ * other threads post their frames to the connection's outbox. */
 typedef struct {
   gint refs;             /* its thread's, and a reply in progress */
+  gint stall_logged;     /* atomic: its not reading was logged */
   BfdServer *srv;
   BfConn *conn;
   BfdSession *sess;

@@ -5,8 +5,15 @@
  * that presented its id and token; items belong to the session, not to a
  * path, because their chunks arrive on all of them in any order. Lock
  * order: server lock, then session lock, then item lock; a thread holding
- * an item lock takes no session or server lock (it may send on its own
- * connection, whose send lock only that connection's frames use). */
+ * an item lock takes no session or server lock.
+ *
+ * Only a path's own thread writes to its socket, so a peer that stops
+ * reading can hold up nothing but its own path: every answer after the
+ * handshake, whoever makes it (the path's thread, a finalizer, another
+ * path's thread of the session), is posted to the path's bounded outbox
+ * (conn.h), which the path's thread sends before it reads the next frame
+ * and while it waits for one. A path that does not read is closed when a
+ * send blocks for send_timeout or its outbox overflows. */
 #include "server.h"
 
 #include <errno.h>
@@ -275,6 +282,37 @@ bfd_session_describe(BfdSession *s)
 
 /* ---- replies ------------------------------------------------------------ */
 
+/* The path does not read what we send: said once, in whichever thread
+ * notices first. */
+static void
+log_stalled(BfdPath *p, const GError *error)
+{
+  BfdSession *s = p->sess;
+
+  if (!g_atomic_int_compare_and_exchange(&p->stall_logged, 0, 1))
+    return;
+  g_warning("closing path %u from %s%s%s: %s; send_timeout %u s, answers "
+            "queued at most %u bytes", p->index, p->conn->peer,
+            s ? " of session " : "", s ? s->dirname : "", error->message,
+            p->srv->limits.send_timeout_ms / 1000, BFD_OUTBOX_MAX);
+}
+
+/* Posts an answer to the path's outbox; never blocks. FALSE when the path
+ * is closing because it does not read. */
+static gboolean
+path_post(BfdPath *p, const BfMsg *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (bf_conn_post(p->conn, m, &error))
+    return TRUE;
+  if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_STALLED))
+    log_stalled(p, error);
+  else
+    g_warning("path from %s: %s", p->conn->peer, error->message);
+  return FALSE;
+}
+
 static void
 send_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
               const char *text)
@@ -288,7 +326,7 @@ send_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
     m.u.item_ack.message.data = (const uint8_t *)text;
     m.u.item_ack.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
   }
-  bf_conn_send(p->conn, &m, NULL);
+  path_post(p, &m);
 }
 
 /* Answers a protocol violation: ERROR frame, log line, end of this path. */
@@ -303,10 +341,15 @@ refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  BfMsg m = { .type = BF_FRAME_ERROR };
+
   g_warning("closing path from %s%s%s: %s", p->conn->peer,
             p->sess ? " of session " : "", p->sess ? p->sess->dirname : "",
             msg);
-  bf_conn_send_error(p->conn, status, msg);
+  m.u.error.status = status;
+  m.u.error.message.data = (const uint8_t *)msg;
+  m.u.error.message.len = (uint16_t)MIN(strlen(msg), (size_t)BF_MSG_MAX);
+  path_post(p, &m);   /* sent before the path closes (path_thread) */
   return FALSE;
 }
 
@@ -664,7 +707,7 @@ send_chunk_ack(BfdPath *p, const BfChunk *c)
   m.u.chunk_ack.item_id = c->item_id;
   m.u.chunk_ack.chunk_id = c->chunk_id;
   m.u.chunk_ack.share_index = c->share_index;
-  return bf_conn_send(p->conn, &m, NULL);
+  return path_post(p, &m);
 }
 
 static uint8_t *
@@ -1062,7 +1105,7 @@ on_op(BfdPath *p, const BfOp *o)
     m.u.op_ack.message.data = (const uint8_t *)msg;
     m.u.op_ack.message.len = (uint16_t)MIN(strlen(msg), (size_t)BF_MSG_MAX);
   }
-  return bf_conn_send(p->conn, &m, NULL);
+  return path_post(p, &m);
 }
 
 /* ---- the path thread ---------------------------------------------------- */
@@ -1089,7 +1132,7 @@ dispatch(BfdPath *p, const BfMsg *m)
     return on_op(p, &m->u.op);
   case BF_FRAME_PING: {
     BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m->u.ping };
-    return bf_conn_send(p->conn, &pong, NULL);
+    return path_post(p, &pong);
   }
   case BF_FRAME_PONG:
     return TRUE;
@@ -1468,13 +1511,19 @@ path_thread(gpointer data)
   if (bfd_gate_handshake(p, handshake)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
-    if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
+    if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_STALLED))
+      log_stalled(p, error);
+    else if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
       refuse(p, BF_ST_LIMIT, "no frame for %u s (idle timeout)",
              p->srv->limits.idle_timeout_ms / 1000);
     else if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
       refuse(p, wire_status(error), "%s", error->message);
     path_detach(p);
   }
+  /* The last answers, an ERROR among them, unless the peer does not read:
+   * they would only wait for send_timeout again. */
+  if (!g_atomic_int_get(&p->stall_logged))
+    bf_conn_flush(p->conn, NULL);
   bfd_session_unref(p->sess);
   p->sess = NULL;
   g_mutex_lock(&p->srv->lock);
@@ -1525,6 +1574,8 @@ accept_thread(gpointer data)
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
     p->conn->max_body = BFD_HELLO_BODY_MAX;
+    bf_conn_outbox(p->conn, BFD_OUTBOX_MAX);
+    bf_conn_set_send_timeout(p->conn, l->srv->limits.send_timeout_ms);
     p->src = bfd_gate_key((struct sockaddr *)&from);
     if (!bfd_gate_enter(l->srv->gate, p->src, p->conn->peer)) {
       path_unref(p);
