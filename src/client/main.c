@@ -29,6 +29,7 @@ typedef struct {
   char *key_file;
   char *spool;
   char *coding;
+  int hide_names;
   int show_help, show_version, debug, foreground;
 } Opts;
 
@@ -47,6 +48,7 @@ static const struct fuse_opt opt_spec[] = {
   OPT("key_file=%s", key_file),
   OPT("spool=%s", spool),
   OPT("coding=%s", coding),
+  OPT("hide_names", hide_names),
   FUSE_OPT_KEY("-h", KEY_HELP),
   FUSE_OPT_KEY("--help", KEY_HELP),
   FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -107,6 +109,9 @@ usage(void)
          "                           (default), or as N shares on N distinct paths,\n"
          "                           any K of which rebuild it (shamir: fewer than\n"
          "                           K reveal nothing; rs: N-K paths may die)\n"
+         "    -o hide_names          with shamir, file names travel only as\n"
+         "                           shares too (directory operations still\n"
+         "                           show theirs)\n"
          "    -o window=N            unacknowledged chunks per path (default 4)\n"
          "    -o delivery=close      close(2) returns once the server stored the file\n"
          "    -o delivery=async      close(2) returns once the spool holds the file;\n"
@@ -185,6 +190,13 @@ build_config(Opts *o, BfcConfig *cfg, GError **error)
                 cfg->n_paths, cfg->coding.n);
     return FALSE;
   }
+  if (o->hide_names && cfg->coding.kind != BF_CODING_SHAMIR) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "hide_names needs coding=shamir:K/N: names are hidden by "
+                "sending them as shares, one per path");
+    return FALSE;
+  }
+  cfg->hide_names = o->hide_names;
   if (o->delivery && strcmp(o->delivery, "close") != 0 &&
       strcmp(o->delivery, "async") != 0) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,

@@ -125,7 +125,13 @@ struct BfdSession {
 struct BfdItem {
   gint refs;
   uint64_t id;
-  char *name;                /* validated relative path */
+  char *name;                /* validated relative path; NULL while a
+                                SHAMIR item's secret, which holds it, has
+                                not been rebuilt */
+  gboolean name_hidden;      /* ITEM_OPEN left the name to the secret */
+  char *label;               /* how answers and logs call it: its name, or
+                                "item N" when the name was hidden (an
+                                answer travels on one path) */
   char tmpname[40];
   int fd;
   int map_fd;                /* tmp/<id>.rec (see resume.c) */
@@ -135,8 +141,9 @@ struct BfdItem {
   BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
-  uint8_t want[BF_DIGEST_LEN];
+  uint8_t want[BF_DIGEST_LEN]; /* from ITEM_CLOSE, or the secret (SHAMIR) */
   uint8_t want_alg;
+  gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name) */
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
@@ -168,6 +175,9 @@ int bfd_errno_status(int err);
 /* resume.c: partial items that survive a restart. */
 void bfd_resume_note_id(BfdSession *s, uint64_t id);
 gboolean bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+/* Records a SHAMIR item's rebuilt secret (tmp/<id>.sec). */
+gboolean bfd_resume_secret(BfdSession *s, BfdItem *it, const uint8_t *secret,
+                           size_t len);
 /* Records a chunk once its bytes are written (for a coded item: once it is
  * rebuilt, never for a share alone). */
 int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
@@ -205,14 +215,22 @@ void bfd_share_budget_free(BfdShareBudget *b);
 BfdShares *bfd_shares_new(const BfCodingSpec *spec, BfdShareBudget *budget);
 void bfd_shares_free(BfdShares *sh);
 /* A share of a chunk the caller checked against the item (not rebuilt
- * yet, chunk_len from the share's length and pad, at most a full chunk);
- * out has room for chunk_len bytes. After BFD_SHARE_KEPT the caller tells
+ * yet, chunk_len from the share's length and pad, at most a full chunk),
+ * or of a SHAMIR item's secret; out has room for chunk_len bytes. After BFD_SHARE_KEPT the caller tells
  * the item's assembler the chunk is expected (bf_assembler_expect). */
 BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
                               size_t chunk_len, uint8_t *out, GError **error);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);
+/* Sets the item's name (len 0: hidden in its secret) and label. */
+void bfd_item_set_name(BfdItem *it, const uint8_t *name, size_t len);
+/* Takes a rebuilt secret (BfSecret) into the item: its digest and, if the
+ * item hid it, its name. FALSE (*why set) if the secret does not decode
+ * or the server refuses the name. */
+gboolean bfd_item_take_secret(BfdItem *it, const BfdLimits *l,
+                              const uint8_t *secret, size_t len,
+                              uint8_t *status, char **why);
 /* Remember an answer read back from the store (memory only). */
 void bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                                 uint8_t status);

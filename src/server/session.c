@@ -117,7 +117,57 @@ bfd_item_unref(BfdItem *it)
   bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
   g_free(it->name);
+  g_free(it->label);
   g_free(it);
+}
+
+void
+bfd_item_set_name(BfdItem *it, const uint8_t *name, size_t len)
+{
+  it->name_hidden = len == 0;
+  if (len > 0) {
+    it->name = g_strndup((const char *)name, len);
+    it->label = g_strdup(it->name);
+  } else {
+    it->label = g_strdup_printf("item %" G_GUINT64_FORMAT, it->id);
+  }
+}
+
+gboolean
+bfd_item_take_secret(BfdItem *it, const BfdLimits *l, const uint8_t *secret,
+                     size_t len, uint8_t *status, char **why)
+{
+  g_autoptr(GError) error = NULL;
+  BfSecret sec;
+
+  *status = BF_ST_PROTOCOL;
+  if (!bf_secret_decode(secret, len, &sec, &error)) {
+    *why = g_strdup(error->message);
+    return FALSE;
+  }
+  if ((sec.name.len > 0) != it->name_hidden) {
+    *why = g_strdup_printf("secret %s a name, ITEM_OPEN %s",
+                           sec.name.len ? "with" : "without",
+                           it->name_hidden ? "had none" : "had one");
+    return FALSE;
+  }
+  *status = BF_ST_BAD_NAME;
+  if (sec.name.len > 0 &&
+      !bfd_limits_name_ok(l, sec.name.data, sec.name.len, why))
+    return FALSE;
+  memcpy(it->want, sec.digest, sizeof it->want);
+  if (sec.name.len > 0)
+    it->name = g_strndup((const char *)sec.name.data, sec.name.len);
+  it->secret_done = TRUE;
+  return TRUE;
+}
+
+/* Every chunk and the ITEM_CLOSE are here, and a SHAMIR item's secret. */
+static gboolean
+item_ready(const BfdItem *it)
+{
+  return bf_assembler_complete(it->asm_) &&
+         (it->coding.kind != BF_CODING_SHAMIR || it->secret_done);
 }
 
 /* Looks up an open item. *gone tells an item that was opened and has
@@ -464,7 +514,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->refs = 1;
   it->map_fd = -1;
   it->id = o->item_id;
-  it->name = g_strndup((const char *)o->name.data, o->name.len);
+  bfd_item_set_name(it, o->name.data, o->name.len);
   it->mode = o->mode;
   it->mtime_sec = o->mtime_sec;
   it->mtime_nsec = o->mtime_nsec;
@@ -481,7 +531,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   if (fd < 0 || !bfd_resume_open(s, it, o)) {
     err = errno ? errno : EIO;
     bfd_resume_forget(s, it);
-    g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->name,
+    g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->label,
                                            g_strerror(err));
     g_warning("session %s: %s", s->dirname, msg);
     bfd_item_unref(it);
@@ -491,7 +541,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   g_hash_table_insert(s->items, &it->id, it);
   g_mutex_unlock(&s->lock);
   g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
-          it->id, it->name);
+          it->id, it->label);
   send_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL);
   return TRUE;
 }
@@ -578,7 +628,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
 
   bf_digest_final(it->digest, got);
   if (sodium_memcmp(got, it->want, sizeof got) != 0) {
-    *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
+    *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->label,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
     return BF_ST_CORRUPT;
@@ -609,7 +659,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   return BF_ST_OK;
 fail_errno:
   err = errno;
-  *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
+  *msg = g_strdup_printf("cannot store %s: %s", it->label, g_strerror(err));
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -626,7 +676,7 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
                   error->message);
   it->finished = *done = TRUE;
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
-                         "(%" G_GUINT64_FORMAT " bytes)", it->name,
+                         "(%" G_GUINT64_FORMAT " bytes)", it->label,
                          p->srv->limits.max_item_size);
   *status = BF_ST_TOO_BIG;
   return TRUE;
@@ -644,7 +694,7 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
     bfd_session_note_removed(s, replaced - 1);
   if (status == BF_ST_OK)
     g_debug("session %s: stored '%s' (%" G_GUINT64_FORMAT " bytes)",
-            s->dirname, it->name, size);
+            s->dirname, it->label, size);
   else
     g_warning("session %s: %s", s->dirname, msg);
   g_mutex_lock(&s->lock);
@@ -741,8 +791,8 @@ store_chunk(BfdPath *p, BfdItem *it, const BfChunk *c, const uint8_t *data,
   if (err != 0) {
     it->finished = *failed = TRUE;
     *status = (uint8_t)bfd_errno_status(err);
-    *msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-  } else if (bf_assembler_complete(it->asm_)) {
+    *msg = g_strdup_printf("cannot write %s: %s", it->label, g_strerror(err));
+  } else if (item_ready(it)) {
     hand_to_finalizer(p->sess, it);
   }
 }
@@ -761,6 +811,10 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
                   "with share_index %u, pad %u under coding stripe", it->id,
                   c->chunk_id, c->share_index, c->pad);
+  if (c->chunk_id == BF_SECRET_CHUNK)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "(the secret of a shamir item) under coding stripe", it->id,
+                  c->chunk_id);
   if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                           c->payload_len, &off, &dup, &error))
     return asm_failure(p, it, error, failed, status, msg);
@@ -777,28 +831,89 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
   return TRUE;
 }
 
-/* A CHUNK of a shamir or rs item: one share of a chunk. The k-th distinct
- * share rebuilds the chunk, which is then stored like a stripe chunk;
- * shares after that are acknowledged and ignored. Called with it->lock
- * held; FALSE when the path must close. */
+/* A share of a SHAMIR item's secret (chunk BF_SECRET_CHUNK), checked
+ * before it is buffered: its length says whether the name is in it, and
+ * must agree with ITEM_OPEN. */
+static gboolean
+secret_share_ok(BfdPath *p, BfdItem *it, const BfChunk *c)
+{
+  gboolean hidden = it->name_hidden;
+
+  if (it->coding.kind != BF_CODING_SHAMIR)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "(the secret) under coding %s", it->id, c->chunk_id,
+                  bf_coding_str(&it->coding));
+  if (c->total_chunks != 0 || c->pad != 0 ||
+      (hidden ? c->payload_len <= BF_SECRET_FIXED
+              : c->payload_len != BF_SECRET_FIXED) ||
+      c->payload_len > BF_SECRET_FIXED + p->srv->limits.max_name)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": share of "
+                  "its secret with total_chunks %u, pad %u, %u bytes (%s)",
+                  it->id, c->total_chunks, c->pad, c->payload_len,
+                  hidden ? "ITEM_OPEN had no name: over 64 bytes and at most "
+                           "64 + max_name"
+                         : "ITEM_OPEN had the name: 64 bytes");
+  return TRUE;
+}
+
+/* The secret is rebuilt: recorded (like a rebuilt chunk) before its k-th
+ * share is acknowledged, then taken. A name the server refuses fails the
+ * item, not the path. Called with it->lock held. */
+static gboolean
+take_secret(BfdPath *p, BfdItem *it, const uint8_t *secret, size_t len,
+            gboolean *failed, uint8_t *status, char **msg)
+{
+  g_autofree char *why = NULL;
+
+  if (!bfd_item_take_secret(it, &p->srv->limits, secret, len, status, &why)) {
+    if (*status == BF_ST_PROTOCOL)
+      return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                    it->id, why);
+    it->finished = *failed = TRUE;
+    *msg = g_strdup_printf("%s: %s", it->label, why);
+    return TRUE;
+  }
+  if (!bfd_resume_secret(p->sess, it, secret, len)) {
+    int err = errno ? errno : EIO;
+    it->finished = *failed = TRUE;
+    *status = (uint8_t)bfd_errno_status(err);
+    *msg = g_strdup_printf("cannot record the secret of %s: %s", it->label,
+                           g_strerror(err));
+    return TRUE;
+  }
+  if (item_ready(it))
+    hand_to_finalizer(p->sess, it);
+  return TRUE;
+}
+
+/* A CHUNK of a shamir or rs item: one share of a chunk, or of a SHAMIR
+ * item's secret. The k-th distinct share rebuilds it; a chunk is then
+ * stored like a stripe chunk; shares after that are acknowledged and
+ * ignored. Called with it->lock held; FALSE when the path must close. */
 static gboolean
 on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
                 uint8_t *status, char **msg)
 {
   g_autoptr(GError) error = NULL;
-  size_t len;
-  uint64_t off;
+  gboolean secret = c->chunk_id == BF_SECRET_CHUNK;
+  size_t len = c->payload_len;
+  uint64_t off = 0;
   gboolean dup;
 
-  if (!bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
+  if (secret && !secret_share_ok(p, it, c))
+    return FALSE;
+  if (secret && it->secret_done)
+    return TRUE;
+  if (!secret &&
+      !bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u: "
                   "%s", it->id, c->chunk_id, error->message);
   /* The rebuilt length is checked before anything is buffered; len stays
    * below 2^32 (16 shares of at most BF_CHUNK_MAX). */
-  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
-                          (uint32_t)len, &off, &dup, &error))
+  if (!secret && !bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                                     (uint32_t)len, &off, &dup, &error))
     return asm_failure(p, it, error, failed, status, msg);
-  if (dup)
+  if (!secret && dup)
     return TRUE;
   uint8_t *out = rebuilt_buf(p, len);
   switch (bfd_shares_add(it->shares, c, len, out, &error)) {
@@ -807,9 +922,12 @@ on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
                                                        : BF_ST_PROTOCOL,
                   "item %" G_GUINT64_FORMAT ": %s", it->id, error->message);
   case BFD_SHARE_KEPT:
-    bf_assembler_expect(it->asm_, c->chunk_id, (uint32_t)len);
+    if (!secret)
+      bf_assembler_expect(it->asm_, c->chunk_id, (uint32_t)len);
     return TRUE;
   case BFD_SHARE_REBUILT:
+    if (secret)
+      return take_secret(p, it, out, len, failed, status, msg);
     store_chunk(p, it, c, out, (uint32_t)len, off, failed, status, msg);
     return TRUE;
   default:
@@ -909,18 +1027,24 @@ on_item_close(BfdPath *p, const BfItemClose *c)
     ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
                 "digest_alg %u differs from ITEM_OPEN's", c->item_id,
                 c->digest_alg);
+  } else if (it->coding.kind == BF_CODING_SHAMIR &&
+             !sodium_is_zero(c->digest, sizeof c->digest)) {
+    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
+                "with a digest under coding shamir (it travels only in the "
+                "item's secret)", c->item_id);
   } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
     ok = asm_failure(p, it, error, &failed, &status, &msg);
   } else {
-    memcpy(it->want, c->digest, sizeof it->want);
+    if (it->coding.kind != BF_CODING_SHAMIR)
+      memcpy(it->want, c->digest, sizeof it->want);
     it->want_alg = c->digest_alg;
     it->mode = c->mode;
     it->mtime_sec = c->mtime_sec;
     it->mtime_nsec = c->mtime_nsec;
     if (!bfd_resume_close(p->sess, it, c))
       g_warning("session %s: item '%s' will not survive a restart: cannot "
-                "record its ITEM_CLOSE", p->sess->dirname, it->name);
-    if (bf_assembler_complete(it->asm_))
+                "record its ITEM_CLOSE", p->sess->dirname, it->label);
+    if (item_ready(it))
       hand_to_finalizer(p->sess, it);
   }
   g_mutex_unlock(&it->lock);
@@ -1406,7 +1530,7 @@ abandon_items_locked(BfdSession *s)
     if (abandon) {
       it->finished = TRUE;
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
-                it->name);
+                it->label);
     }
     g_mutex_unlock(&it->lock);
     if (abandon) {

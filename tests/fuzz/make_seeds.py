@@ -193,6 +193,12 @@ def frame_seeds():
     s["raw-unknown-flags"] = b"\x30\x04" + struct.pack(">Q", 1)
     s["preface"] = b"BRAIDFS\x01"
     s["name-only"] = b"some/dir/name.txt"
+    # SHAMIR: the name left to the secret, the secret chunk, a secret
+    s["item-open-hidden-name"] = item_open(4, b"", coding=1, k=2, n=3)
+    s["item-open-rs-no-name"] = item_open(4, b"", coding=2, k=2, n=3)
+    s["chunk-secret"] = chunk(4, 0xFFFFFFFF, bytes(range(64)) + b"a/b", share=2)
+    s["secret"] = bytes(range(64)) + b"photos/2024/img 0001.jpg"
+    s["secret-bad-name"] = bytes(64) + b"../x"
     return s
 
 

@@ -23,7 +23,7 @@ peer() {
 	assert_eq 0 "$rc" "coding_peer.py $1 ran to the end"
 }
 
-start_server server "$T/srv" "$T/store"
+start_server server "$T/srv" "$T/store" max_depth=16
 SLOG=$(daemon_log server)
 
 note "shares delivered, refused and limited"
@@ -32,7 +32,7 @@ peer main
 note "crash between shares"
 peer resume-1
 kill_daemon server KILL
-start_server server "$T/srv" "$T/store"
+start_server server "$T/srv" "$T/store" max_depth=16
 peer resume-2
 
 note "results"
