@@ -53,6 +53,8 @@ typedef struct {
   GByteArray *out;       /* clear frames posted, back to back */
   gboolean out_full;     /* a post went over out_max: shut down */
   GByteArray *out_spare; /* owned by the reading thread: out's twin */
+  gpointer reader;       /* atomic: the GThread in bf_conn_recv, which
+                            flushes before it reads and need not be woken */
   unsigned recv_timeout_ms;  /* bf_conn_set_recv_timeout, for the outbox's
                                 wait (owned by the reading thread) */
 } BfConn;

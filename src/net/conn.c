@@ -347,8 +347,10 @@ bf_conn_post(BfConn *c, const BfMsg *msg, GError **error)
     return FALSE;
   }
   /* The reader takes the whole outbox at once: a post to an empty one is
-   * the only one that needs to wake it. */
-  if (before == 0 && eventfd_write(c->wake_fd, 1) < 0)
+   * the only one that needs to wake it, and the reader's own posts go out
+   * before it reads again. */
+  if (before == 0 && g_atomic_pointer_get(&c->reader) != g_thread_self() &&
+      eventfd_write(c->wake_fd, 1) < 0)
     g_warning("cannot wake the reader of %s: %s", c->peer, g_strerror(errno));
   return TRUE;
 }
@@ -436,6 +438,8 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
 
   /* What the owner answered to the last frame goes out before the next
    * is read (a peer that keeps sending would otherwise starve it). */
+  if (c->out_max != 0)
+    g_atomic_pointer_set(&c->reader, g_thread_self());
   if (!bf_conn_flush(c, error) ||
       !read_frame(c, hdr, &type, &flags, &len, error))
     return FALSE;

@@ -46,6 +46,7 @@
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "braidfs/parse.h"
@@ -389,13 +390,14 @@ bfd_resume_secret(BfdSession *s, BfdItem *it, const uint8_t *secret,
   put_be(head + 8, len, 2);
   put_be(crc, bf_crc32c(secret, len) ^ bf_crc32c(head, sizeof head), 4);
   item_file(name, sizeof name, it->id, "sec");
+  struct iovec iov[3] = { { head, sizeof head }, { (void *)secret, len },
+                         { crc, sizeof crc } };
+
   fd = openat(s->tmp_fd, name,
               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return FALSE;
-  ok = pwrite_all(fd, head, sizeof head, 0) &&
-       pwrite_all(fd, secret, len, sizeof head) &&
-       pwrite_all(fd, crc, sizeof crc, (off_t)(sizeof head + len));
+  ok = pwritev(fd, iov, 3, 0) == (ssize_t)(sizeof head + len + sizeof crc);
   close(fd);
   return ok;
 }
