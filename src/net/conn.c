@@ -311,6 +311,9 @@ bf_conn_outbox(BfConn *c, size_t max_bytes)
 {
   g_return_if_fail(max_bytes > 0 && c->out_max == 0);
   c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (c->wake_fd < 0)   /* posts then wait for the reader's next frame */
+    g_warning("connection from %s: no eventfd (%s): answers from other "
+              "threads wait for its next frame", c->peer, g_strerror(errno));
   c->out = g_byte_array_new();
   c->out_spare = g_byte_array_new();
   c->out_max = max_bytes;

@@ -56,7 +56,7 @@ typedef struct {
   gint stall_logged;     /* atomic: its not reading was logged */
   BfdServer *srv;
   BfConn *conn;
-  BfdSession *sess;
+  BfdSession *sess;      /* set by the handshake, then fixed (a ref) */
   uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
   size_t scratch_len;
   uint8_t *rebuilt;      /* a coded chunk rebuilt from its shares */

@@ -258,6 +258,7 @@ path_unref(BfdPath *p)
 {
   if (p == NULL || !g_atomic_int_dec_and_test(&p->refs))
     return;
+  bfd_session_unref(p->sess);
   bf_conn_free(p->conn);
   g_free(p->scratch);
   g_free(p->rebuilt);
@@ -1648,8 +1649,6 @@ path_thread(gpointer data)
    * they would only wait for send_timeout again. */
   if (!g_atomic_int_get(&p->stall_logged))
     bf_conn_flush(p->conn, NULL);
-  bfd_session_unref(p->sess);
-  p->sess = NULL;
   g_mutex_lock(&p->srv->lock);
   g_hash_table_remove(p->srv->paths, p);
   /* The accept thread's reference is the one a join takes. */
