@@ -731,8 +731,10 @@ submit_secret(BfcItem *it, const uint8_t digest[BF_DIGEST_LEN])
     sec.name.data = (const uint8_t *)it->name;
     sec.name.len = (uint16_t)strlen(it->name);
   }
-  bf_secret_encode(&sec, buf);   /* the outbox checked the name's length */
-  rc = submit_coded(s, it, BF_SECRET_CHUNK, 0, buf->data, buf->len);
+  /* a FUSE path is shorter than PATH_MAX: only a bug makes it too long */
+  rc = bf_secret_encode(&sec, buf)
+           ? submit_coded(s, it, BF_SECRET_CHUNK, 0, buf->data, buf->len)
+           : -ENAMETOOLONG;
   sodium_memzero(buf->data, buf->len);
   sodium_memzero(&sec, sizeof sec);
   return rc;

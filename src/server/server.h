@@ -226,8 +226,9 @@ void bfd_item_unref(BfdItem *it);
 /* Sets the item's name (len 0: hidden in its secret) and label. */
 void bfd_item_set_name(BfdItem *it, const uint8_t *name, size_t len);
 /* Takes a rebuilt secret (BfSecret) into the item: its digest and, if the
- * item hid it, its name. FALSE (*why set) if the secret does not decode
- * or the server refuses the name. */
+ * item hid it, its name. FALSE (*why set) if the secret does not fit the
+ * item (*status PROTOCOL) or its name breaks the rules or the server's
+ * limits (BAD_NAME). */
 gboolean bfd_item_take_secret(BfdItem *it, const BfdLimits *l,
                               const uint8_t *secret, size_t len,
                               uint8_t *status, char **why);

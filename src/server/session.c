@@ -140,8 +140,19 @@ bfd_item_take_secret(BfdItem *it, const BfdLimits *l, const uint8_t *secret,
   g_autoptr(GError) error = NULL;
   BfSecret sec;
 
+  /* The frames were sound: a bad name in the secret fails the item, with
+   * an answer that does not quote it (it travels on one path). */
   *status = BF_ST_PROTOCOL;
-  if (!bf_secret_decode(secret, len, &sec, &error)) {
+  if (!bf_secret_decode(secret, len, &sec, &error) &&
+      g_error_matches(error, BF_WIRE_ERROR, BF_WIRE_ERROR_NAME)) {
+    g_warning("%s: the name in its secret is refused: %s", it->label,
+              error->message);
+    *status = BF_ST_BAD_NAME;
+    *why = g_strdup("the name in its secret breaks the rules of names "
+                    "(braidfs-protocol(7), NAMES)");
+    return FALSE;
+  }
+  if (error != NULL) {
     *why = g_strdup(error->message);
     return FALSE;
   }

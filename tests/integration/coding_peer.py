@@ -360,23 +360,26 @@ def c_refusals(mount, tool):
     refusal("coding-r12", "shamir:2/3",
             [hp.item_close(1, 1, 10, hashlib.sha256(b"0123456789").digest())],
             hp.PROTOCOL, "a shamir ITEM_CLOSE with a digest")
-    # a hidden name the server refuses (coding-server.sh: max_depth=16)
+    # hidden names the server refuses: over its max_depth (coding-server.sh:
+    # 16) or against the rules of NAMES; the item fails, not the path
     sess = Session("coding-r13", 2)
-    deep = "/".join("d%d" % i for i in range(20))
-    iid, stage, st, msg = sess.open(1, "", SHAMIR, 2, 2)
-    result((stage, st) == (hp.OPENED, hp.OK), "hidden name: OPENED OK",
-           "%s %s" % (hp.st_name(st), msg))
-    sec = {SECRET: secret_shares(tool, "shamir:2/2", bytes(32), deep.encode())}
-    for i in (0, 1):
-        sess.paths[i].send(chunk(1, SECRET, 0, sec[SECRET][i][1], share=i))
-    acks = [sess.paths[i].chunk_ack("secret share %d" % i) for i in (0, 1)]
-    iid, stage, st, msg = sess.paths[0].item_ack("the refused hidden name")
-    result(acks == [(1, SECRET, 0), (1, SECRET, 1)] and
-           (iid, stage, st) == (1, hp.STORED, hp.BAD_NAME),
-           "a hidden name over max_depth: ITEM_ACK STORED BAD_NAME",
-           "%r, %d %s %s" % (acks, stage, hp.st_name(st), msg))
-    result("d19" not in msg and "item 1" in msg,
-           "... whose message does not carry the name", msg)
+    for item, (what, name) in enumerate((
+            ("over max_depth", "/".join("d%d" % i for i in range(20))),
+            ("with '..'", "up/../../d19")), start=1):
+        iid, stage, st, msg = sess.open(item, "", SHAMIR, 2, 2)
+        result((stage, st) == (hp.OPENED, hp.OK), "hidden name: OPENED OK",
+               "%s %s" % (hp.st_name(st), msg))
+        sec = secret_shares(tool, "shamir:2/2", bytes(32), name.encode())
+        for i in (0, 1):
+            sess.paths[i].send(chunk(item, SECRET, 0, sec[i][1], share=i))
+        acks = [sess.paths[i].chunk_ack("secret share %d" % i) for i in (0, 1)]
+        iid, stage, st, msg = sess.paths[0].item_ack("the refused hidden name")
+        result(acks == [(item, SECRET, 0), (item, SECRET, 1)] and
+               (iid, stage, st) == (item, hp.STORED, hp.BAD_NAME),
+               "a hidden name %s: ITEM_ACK STORED BAD_NAME" % what,
+               "%r, %d %s %s" % (acks, stage, hp.st_name(st), msg))
+        result("d19" not in msg and "item %d" % item in msg,
+               "... whose message does not carry the name", msg)
     sess.close()
 
 
