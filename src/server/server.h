@@ -211,6 +211,8 @@ GQuark bfd_shares_error_quark(void);
  * with what its items' partial chunks allocate. */
 BfdShareBudget *bfd_share_budget_new(void);
 void bfd_share_budget_free(BfdShareBudget *b);
+/* Frees the spare buffers it keeps for reuse (the session is idle). */
+void bfd_share_budget_trim(BfdShareBudget *b);
 /* budget must outlive the object (the session outlives its items). */
 BfdShares *bfd_shares_new(const BfCodingSpec *spec, BfdShareBudget *budget);
 void bfd_shares_free(BfdShares *sh);

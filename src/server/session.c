@@ -255,6 +255,10 @@ item_retire_locked(BfdSession *s, BfdItem *it, uint8_t stage, uint8_t status)
 {
   done_record_locked(s, it->id, stage, status);
   g_hash_table_remove(s->items, &it->id);
+  /* nothing in flight: the spare share buffers go (a session may stay idle
+   * for long) */
+  if (g_hash_table_size(s->items) == 0)
+    bfd_share_budget_trim(s->share_budget);
 }
 
 static BfdPath *
@@ -1551,6 +1555,8 @@ abandon_items_locked(BfdSession *s)
       g_hash_table_iter_remove(&iter);
     }
   }
+  if (g_hash_table_size(s->items) == 0)
+    bfd_share_budget_trim(s->share_budget);
 }
 
 /* A session whose last path went keeps its unfinished items for the linger

@@ -19,7 +19,7 @@
 /* Free buffers a session keeps for the next partial chunks: touching fresh
  * memory is slow on these machines, and a transfer cycles through a few of
  * one size. They stay charged to the budget, which frees them when it
- * needs the room. */
+ * needs the room, and when the session has no item in flight. */
 #define SPARE_MAX 8
 
 typedef struct {
@@ -65,12 +65,23 @@ bfd_share_budget_new(void)
 }
 
 void
+bfd_share_budget_trim(BfdShareBudget *b)
+{
+  g_mutex_lock(&b->lock);
+  for (guint i = 0; i < b->spare->len; i++) {
+    b->used -= g_array_index(b->spare, Spare, i).len;
+    g_free(g_array_index(b->spare, Spare, i).buf);
+  }
+  g_array_set_size(b->spare, 0);
+  g_mutex_unlock(&b->lock);
+}
+
+void
 bfd_share_budget_free(BfdShareBudget *b)
 {
   if (b == NULL)
     return;
-  for (guint i = 0; i < b->spare->len; i++)
-    g_free(g_array_index(b->spare, Spare, i).buf);
+  bfd_share_budget_trim(b);
   g_array_unref(b->spare);
   g_mutex_clear(&b->lock);
   g_free(b);
