@@ -35,6 +35,12 @@ gboolean bf_assembler_check(BfAssembler *a, uint32_t chunk_id,
 /* Records a checked chunk as written. */
 void bf_assembler_mark(BfAssembler *a, uint32_t chunk_id, uint32_t len);
 
+/* Records that a checked chunk of len bytes is on its way without being
+ * written yet (the first share of a coded chunk): later chunks are checked
+ * against its length and position as if it were here, so that an item
+ * holds at most one short chunk, written or not. */
+void bf_assembler_expect(BfAssembler *a, uint32_t chunk_id, uint32_t len);
+
 /* Records the item's final geometry from ITEM_CLOSE. */
 gboolean bf_assembler_close(BfAssembler *a, uint32_t total_chunks,
                             uint64_t size, GError **error);

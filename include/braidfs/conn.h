@@ -1,6 +1,14 @@
 /* A framed braidfs connection over a blocking TCP socket. One thread reads
  * (bf_conn_recv), any number of threads may send whole frames
- * (bf_conn_send serializes them). */
+ * (bf_conn_send serializes them).
+ *
+ * With an outbox (bf_conn_outbox) other threads never write to the socket:
+ * they post frames (bf_conn_post, which never blocks), and the reading
+ * thread writes them before it reads a frame and whenever it waits for
+ * input, so only the thread that owns the connection can be held up by a
+ * peer that does not read.
+ * The outbox is bounded: a post that would go over it fails and shuts the
+ * connection down. */
 #pragma once
 
 #include <glib.h>
@@ -17,6 +25,8 @@ typedef enum {
   BF_NET_ERROR_IO,        /* a socket call failed */
   BF_NET_ERROR_TIMEOUT,
   BF_NET_ERROR_RESOLVE,
+  BF_NET_ERROR_STALLED,   /* the peer does not read: a send timed out, or
+                             the outbox is full */
 } BfNetError;
 
 #define BF_NET_ERROR (bf_net_error_quark())
@@ -37,6 +47,17 @@ typedef struct {
   uint8_t *cbuf;         /* protected by send_lock: the sealed frame */
   size_t ccap;
   BfSeal *rx_seal;       /* owned by the reading thread */
+  /* The outbox (bf_conn_outbox); out_max 0 = none. */
+  size_t out_max;
+  int wake_fd;           /* eventfd: a frame was posted to an empty outbox */
+  BfMutex out_lock;       /* protects out and out_full */
+  GByteArray *out;       /* clear frames posted, back to back */
+  gboolean out_full;     /* a post went over out_max: shut down */
+  GByteArray *out_spare; /* owned by the reading thread: out's twin */
+  gpointer reader;       /* atomic: the GThread in bf_conn_recv, which
+                            flushes before it reads and need not be woken */
+  unsigned recv_timeout_ms;  /* bf_conn_set_recv_timeout, for the outbox's
+                                wait (owned by the reading thread) */
 } BfConn;
 
 /* Takes ownership of fd. */
@@ -57,6 +78,21 @@ gboolean bf_conn_tcp_progress(BfConn *c, uint64_t *bytes_acked,
 void bf_conn_seal_tx(BfConn *c, BfSeal *seal) BF_EXCLUDES(&c->send_lock);
 void bf_conn_seal_rx(BfConn *c, BfSeal *seal);
 
+/* Gives the connection an outbox of at most max_bytes of posted frames.
+ * Call before the reading thread starts. */
+void bf_conn_outbox(BfConn *c, size_t max_bytes);
+/* Queues a frame (not a CHUNK) for the reading thread to send; never
+ * blocks. Fails with BF_NET_ERROR_STALLED, and shuts the connection down,
+ * when the outbox would go over its bound: the peer does not read. */
+gboolean bf_conn_post(BfConn *c, const BfMsg *msg, GError **error);
+/* Writes the frames posted so far (the reading thread only; bf_conn_recv
+ * does it before each frame and whenever it waits). */
+gboolean bf_conn_flush(BfConn *c, GError **error);
+/* Bounds the time a write may block (SO_SNDTIMEO) and data may stay
+ * unacknowledged by the peer (TCP_USER_TIMEOUT), in milliseconds: a peer
+ * that stops reading fails the send with BF_NET_ERROR_STALLED. */
+void bf_conn_set_send_timeout(BfConn *c, unsigned ms);
+
 /* Sends a whole frame, sealed if bf_conn_seal_tx was called. Clear frames
  * go out without a copy of a CHUNK's payload; sealed ones are built in one
  * buffer of the connection. */
@@ -65,7 +101,8 @@ gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
 /* Reads, opens (once bf_conn_seal_rx was called: a frame that does not
  * authenticate fails with a BF_SEAL_ERROR) and decodes the next frame;
  * *msg points into the connection's buffer and stays valid until the next
- * call. */
+ * call. With an outbox, writes posted frames first, and whenever it
+ * waits. */
 gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
 /* Reads the next frame and throws it away unopened and undecoded (what a
  * refused peer sent ahead, read so that closing does not reset the

@@ -42,6 +42,14 @@ extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
 #define BF_TLV_MAX 16         /* TLV entries in one HELLO/WELCOME */
 #define BF_AUTH_VALUE_LEN 32  /* a handshake nonce or key proof */
 
+/* An item's secret under coding SHAMIR (BfSecret) travels as the shares of
+ * this chunk_id, which no data chunk has (chunk_id < total_chunks <=
+ * 2^32 - 1). */
+#define BF_SECRET_CHUNK 0xffffffffu
+#define BF_ITEM_KEY_LEN 32
+#define BF_SECRET_FIXED (BF_DIGEST_LEN + BF_ITEM_KEY_LEN)
+#define BF_SECRET_MAX (BF_SECRET_FIXED + BF_NAME_MAX)
+
 typedef enum {
   BF_FRAME_HELLO = 0x01,
   BF_FRAME_WELCOME = 0x02,
@@ -170,8 +178,9 @@ typedef struct {
   uint8_t coding;                 /* BfCoding */
   uint8_t coding_k;
   uint8_t coding_n;
-  uint8_t digest_alg;             /* BfDigestAlg of the ITEM_CLOSE digest */
-  BfBytes name;                   /* validated relative path */
+  uint8_t digest_alg;             /* BfDigestAlg of the item's digest */
+  BfBytes name;                   /* validated relative path; empty only
+                                     under SHAMIR: it is in the secret */
 } BfItemOpen;
 
 typedef struct {
@@ -204,6 +213,19 @@ typedef struct {
   int64_t mtime_sec;
   uint32_t mtime_nsec;
 } BfItemClose;
+
+/* What a SHAMIR item hides from anyone who sees fewer than coding_k of its
+ * paths: it never travels whole, only as the shares of chunk
+ * BF_SECRET_CHUNK, which the client sends with the item's last chunk.
+ * Body: digest, key, then the name to the end (or nothing). */
+typedef struct {
+  uint8_t digest[BF_DIGEST_LEN];  /* of the item's bytes, ITEM_OPEN's
+                                     digest_alg (ITEM_CLOSE's is zero) */
+  uint8_t key[BF_ITEM_KEY_LEN];   /* random, this item's own: keys what the
+                                     server proves about what it stored */
+  BfBytes name;                   /* the name when ITEM_OPEN's is empty,
+                                     else empty */
+} BfSecret;
 
 typedef struct {
   uint64_t item_id;
@@ -290,6 +312,13 @@ gboolean bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body,
  * length still counts it. Returns FALSE only for a programmer error (a
  * field over its limit). */
 gboolean bf_msg_encode(const BfMsg *msg, GByteArray *out);
+
+/* Decodes a rebuilt secret (BF_SECRET_FIXED to BF_SECRET_MAX bytes; a name,
+ * if any, passes bf_name_check). out->name points into buf. */
+gboolean bf_secret_decode(const uint8_t *buf, size_t len, BfSecret *out,
+                          GError **error);
+/* Appends the secret's bytes to out. FALSE if the name is too long. */
+gboolean bf_secret_encode(const BfSecret *s, GByteArray *out);
 
 /* A relative path from the wire: 1..BF_NAME_MAX bytes, no NUL, not
  * absolute, no empty, "." or ".." components, each component at most

@@ -32,6 +32,7 @@ typedef struct {
   uint32_t window;            /* unacknowledged chunks per path */
   BfSchedKind sched;
   BfCodingSpec coding;        /* stripe, or shares on distinct paths */
+  gboolean hide_names;        /* shamir: names go in the items' secrets */
   char *label;
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */

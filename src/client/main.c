@@ -73,6 +73,13 @@ build_coding(const BfcOptions *opt, BfcConfig *cfg, GError **error)
                 cfg->n_paths, cfg->coding.n);
     return FALSE;
   }
+  if (opt->hide_names && cfg->coding.kind != BF_CODING_SHAMIR) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "hide_names needs coding=shamir:K/N: names are hidden by "
+                "sending them as shares, one per path");
+    return FALSE;
+  }
+  cfg->hide_names = opt->hide_names;
   return TRUE;
 }
 

@@ -23,6 +23,9 @@ const BfOptSpec bfc_options[] = {
     "stripe|shamir:K/N|rs:K/N", "each chunk whole on one path, or as N "
     "shares on N distinct paths, any K of which rebuild it; shamir: fewer "
     "than K reveal nothing, rs: N-K paths may die" },
+  { "hide_names", BF_OPT_BOOL, OPT(hide_names), NULL, 0, 0, NULL,
+    "with shamir, file names travel only as shares too (directory "
+    "operations still show theirs)" },
   { "window", BF_OPT_UINT, OPT(window), "4", 1, 1024, NULL,
     "unacknowledged chunks per path" },
   { "delivery", BF_OPT_CHOICE, OPT(delivery), "close", 0, 0, "close|async",

@@ -13,6 +13,7 @@ typedef struct {
   uint64_t chunk_size;
   char *scheduler;
   char *coding;
+  gboolean hide_names;   /* shamir: names travel as shares */
   unsigned window;
   char *delivery;        /* close or async; spool= implies async */
   char *spool;           /* NULL: none */

@@ -25,6 +25,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "braidfs/parse.h"
@@ -39,6 +40,16 @@ static void item_forget_locked(BfcSession *s, BfcItem *it);
 
 /* ---- buffers ----------------------------------------------------------- */
 
+/* A pool buffer holds a chunk, or under shamir a share of an item's secret,
+ * which may be longer than the smallest chunk_size. */
+static size_t
+pool_buf_size(const BfcSession *s)
+{
+  return s->cfg.coding.kind == BF_CODING_SHAMIR
+             ? MAX((size_t)s->cfg.chunk_size, (size_t)BF_SECRET_MAX)
+             : s->cfg.chunk_size;
+}
+
 static uint8_t *
 pool_get(BfcSession *s)
 {
@@ -48,7 +59,7 @@ pool_get(BfcSession *s)
   if (s->pool->len > 0)
     buf = g_ptr_array_steal_index_fast(s->pool, s->pool->len - 1);
   g_mutex_unlock(&s->lock);
-  return buf ? buf : g_malloc(s->cfg.chunk_size);
+  return buf ? buf : g_malloc(pool_buf_size(s));
 }
 
 /* Keeps enough buffers to refill every window, so steady state touches no
@@ -189,8 +200,10 @@ bfc_item_send_open(BfcSession *s, BfcItem *it)
   m.u.item_open.coding_k = s->cfg.coding.k;
   m.u.item_open.coding_n = s->cfg.coding.n;
   m.u.item_open.digest_alg = bf_digest_alg(it->digest);
-  m.u.item_open.name.data = (const uint8_t *)it->name;
-  m.u.item_open.name.len = (uint16_t)strlen(it->name);
+  if (!s->cfg.hide_names) {   /* else it travels in the item's secret */
+    m.u.item_open.name.data = (const uint8_t *)it->name;
+    m.u.item_open.name.len = (uint16_t)strlen(it->name);
+  }
   gboolean sent = bfc_ctl_send(s, &m, &epoch);
   g_mutex_lock(&s->lock);
   it->open_sent = sent;
@@ -700,6 +713,33 @@ send_close(BfcSession *s, BfcItem *it, const BfItemClose *cm)
     bfc_ctl_send(s, &m, NULL);
 }
 
+/* Under shamir the item's digest, and with hide_names its name, leave only
+ * as the shares of its secret (BfSecret), on distinct paths like a chunk's
+ * shares, so that no path carries anything that confirms a guess of the
+ * content. The key is fresh for every item. Called with wlock held. */
+static int
+submit_secret(BfcItem *it, const uint8_t digest[BF_DIGEST_LEN])
+{
+  BfcSession *s = it->sess;
+  g_autoptr(GByteArray) buf = g_byte_array_sized_new(BF_SECRET_MAX);
+  BfSecret sec = { .name = { NULL, 0 } };
+  int rc;
+
+  memcpy(sec.digest, digest, BF_DIGEST_LEN);
+  randombytes_buf(sec.key, sizeof sec.key);
+  if (s->cfg.hide_names) {
+    sec.name.data = (const uint8_t *)it->name;
+    sec.name.len = (uint16_t)strlen(it->name);
+  }
+  /* a FUSE path is shorter than PATH_MAX: only a bug makes it too long */
+  rc = bf_secret_encode(&sec, buf)
+           ? submit_coded(s, it, BF_SECRET_CHUNK, 0, buf->data, buf->len)
+           : -ENAMETOOLONG;
+  sodium_memzero(buf->data, buf->len);
+  sodium_memzero(&sec, sizeof sec);
+  return rc;
+}
+
 /* Flushes the tail and sends ITEM_CLOSE. Called with wlock held. */
 static int
 finish_writing(BfcItem *it)
@@ -732,6 +772,12 @@ finish_writing(BfcItem *it)
   cm.size = it->size;
   cm.digest_alg = bf_digest_alg(tail);
   bf_digest_final(tail, cm.digest);
+  if (s->cfg.coding.kind == BF_CODING_SHAMIR) {
+    rc = submit_secret(it, cm.digest);
+    sodium_memzero(cm.digest, sizeof cm.digest);   /* zero on the wire */
+    if (rc < 0)
+      return rc;
+  }
   cm.mode = it->mode;
   cm.mtime_sec = it->mtime.tv_sec;
   cm.mtime_nsec = (uint32_t)it->mtime.tv_nsec;

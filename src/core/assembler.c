@@ -14,8 +14,10 @@ struct BfAssembler {
   uint64_t size;         /* valid once closed */
   gboolean closed;
   uint32_t received;     /* distinct chunks marked */
-  uint32_t highest;      /* highest chunk id marked, NO_CHUNK if none */
-  uint32_t short_id;     /* the one chunk shorter than chunk_size, if any */
+  uint32_t highest;      /* highest chunk id marked or expected, NO_CHUNK
+                            if none */
+  uint32_t short_id;     /* the one chunk shorter than chunk_size, if any
+                            (marked or expected) */
   uint32_t short_len;
   /* Received bitmap in pages allocated on first use: memory follows the
    * chunks that arrived, so a peer naming a chunk near the size limit
@@ -104,7 +106,7 @@ check_total(BfAssembler *a, uint32_t total, GError **error)
                 "total_chunks %u is over the item size limit", total);
   if (a->highest != NO_CHUNK && a->highest >= total)
     return fail(error, BF_ASM_ERROR_CONFLICT,
-                "total_chunks %u but chunk %u was received", total, a->highest);
+                "total_chunks %u but chunk %u exists", total, a->highest);
   if (a->short_id != NO_CHUNK && a->short_id != total - 1)
     return fail(error, BF_ASM_ERROR_CONFLICT,
                 "short chunk %u is not the last of %u", a->short_id, total);
@@ -134,10 +136,11 @@ check_len(const BfAssembler *a, uint32_t id, uint32_t total, uint32_t len,
                   "chunk %u is short but chunk %u already was", id, a->short_id);
     if (a->short_id == id && a->short_len != len)
       return fail(error, BF_ASM_ERROR_CONFLICT,
-                  "chunk %u resent with another length", id);
+                  "chunk %u of %u bytes, of %u bytes before", id, len,
+                  a->short_len);
     if (a->highest != NO_CHUNK && a->highest > id)
       return fail(error, BF_ASM_ERROR_CONFLICT,
-                  "short chunk %u before received chunk %u", id, a->highest);
+                  "short chunk %u before chunk %u", id, a->highest);
   } else if (a->short_id != NO_CHUNK && id >= a->short_id) {
     return fail(error, BF_ASM_ERROR_CONFLICT,
                 "chunk %u after the short last chunk %u", id, a->short_id);
@@ -181,6 +184,18 @@ bf_assembler_check(BfAssembler *a, uint32_t chunk_id, uint32_t total_chunks,
 }
 
 void
+bf_assembler_expect(BfAssembler *a, uint32_t chunk_id, uint32_t len)
+{
+  g_return_if_fail(chunk_id < a->max_chunks);
+  if (a->highest == NO_CHUNK || chunk_id > a->highest)
+    a->highest = chunk_id;
+  if (len < a->chunk_size) {
+    a->short_id = chunk_id;
+    a->short_len = len;
+  }
+}
+
+void
 bf_assembler_mark(BfAssembler *a, uint32_t chunk_id, uint32_t len)
 {
   uint8_t *page = page_of(a, chunk_id);
@@ -195,12 +210,7 @@ bf_assembler_mark(BfAssembler *a, uint32_t chunk_id, uint32_t len)
   }
   page[bit / 8] |= (uint8_t)(1u << (bit % 8));
   a->received++;
-  if (a->highest == NO_CHUNK || chunk_id > a->highest)
-    a->highest = chunk_id;
-  if (len < a->chunk_size) {
-    a->short_id = chunk_id;
-    a->short_len = len;
-  }
+  bf_assembler_expect(a, chunk_id, len);
 }
 
 gboolean
@@ -221,7 +231,7 @@ bf_assembler_close(BfAssembler *a, uint32_t total, uint64_t size,
     return fail(error, BF_ASM_ERROR_RANGE,
                 "%" G_GUINT64_FORMAT " bytes need %" G_GUINT64_FORMAT
                 " chunks of %u, not %u", size, need, a->chunk_size, total);
-  if (total == 0 && (a->total != 0 || a->received > 0))
+  if (total == 0 && (a->total != 0 || a->highest != NO_CHUNK))
     return fail(error, BF_ASM_ERROR_CONFLICT,
                 "item closed empty after chunks of it arrived");
   if (!check_total(a, total, error))
@@ -231,8 +241,9 @@ bf_assembler_close(BfAssembler *a, uint32_t total, uint64_t size,
     if (a->short_id != NO_CHUNK && a->short_len != last_len)
       return fail(error, BF_ASM_ERROR_CONFLICT,
                   "last chunk has %u bytes, size says %u", a->short_len, last_len);
+    /* highest < total here: chunk total - 1 is here or expected, full */
     if (last_len < a->chunk_size && a->short_id == NO_CHUNK &&
-        bf_assembler_has(a, total - 1))
+        a->highest == total - 1)
       return fail(error, BF_ASM_ERROR_CONFLICT,
                   "last chunk was full, size says %u bytes", last_len);
   }

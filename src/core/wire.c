@@ -485,9 +485,11 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
   if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown digest_alg %u",
                 m->digest_alg);
+  /* A SHAMIR item may keep its name for its secret (BfSecret). */
   return check_mode(c->frame, m->mode, error) &&
          check_coding(c->frame, m, error) &&
-         check_name(c->frame, NULL, NULL, m->name, error);
+         ((m->name.len == 0 && m->coding == BF_CODING_SHAMIR) ||
+          check_name(c->frame, NULL, NULL, m->name, error));
 }
 
 static gboolean
@@ -1077,6 +1079,36 @@ bf_msg_encode(const BfMsg *msg, GByteArray *out)
    * BF_CHUNK_MAX), far below 2^32. */
   uint32_t n = (uint32_t)(out->len - start - BF_HEADER_LEN) + unwritten;
   bf_store_be32(out->data + start, n);
+  return TRUE;
+}
+
+/* ---- the secret of a SHAMIR item ------------------------------------- */
+
+gboolean
+bf_secret_decode(const uint8_t *buf, size_t len, BfSecret *out, GError **error)
+{
+  if (len < BF_SECRET_FIXED)
+    return fail(error, BF_WIRE_ERROR_TRUNCATED, "secret",
+                "%zu bytes, at least %u needed", len, BF_SECRET_FIXED);
+  if (len > BF_SECRET_MAX)
+    return fail(error, BF_WIRE_ERROR_TOO_LONG, "secret",
+                "%zu bytes, over %u", len, BF_SECRET_MAX);
+  memcpy(out->digest, buf, BF_DIGEST_LEN);
+  memcpy(out->key, buf + BF_DIGEST_LEN, BF_ITEM_KEY_LEN);
+  out->name.data = buf + BF_SECRET_FIXED;
+  out->name.len = (uint16_t)(len - BF_SECRET_FIXED);
+  return out->name.len == 0 ||
+         check_name("secret", NULL, NULL, out->name, error);
+}
+
+gboolean
+bf_secret_encode(const BfSecret *s, GByteArray *out)
+{
+  if (!bytes_fit(s->name, BF_NAME_MAX))
+    return FALSE;
+  put_raw(out, s->digest, BF_DIGEST_LEN);
+  put_raw(out, s->key, BF_ITEM_KEY_LEN);
+  put_raw(out, s->name.data, s->name.len);
   return TRUE;
 }
 

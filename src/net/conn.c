@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -23,10 +24,12 @@ bf_conn_new(int fd)
   int one = 1;
 
   c->fd = fd;
+  c->wake_fd = -1;
   c->peer = bf_sock_name(fd, TRUE);
   c->max_body = BF_BODY_MAX;
   c->sbuf = g_byte_array_sized_new(256);
   bf_mutex_init(&c->send_lock);
+  bf_mutex_init(&c->out_lock);
   /* Acknowledgements are tiny and latency-bound. */
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
@@ -40,9 +43,16 @@ bf_conn_free(BfConn *c)
     return;
   if (c->fd >= 0)
     close(c->fd);
+  if (c->wake_fd >= 0)
+    close(c->wake_fd);
   g_free(c->peer);
   g_byte_array_unref(c->sbuf);
   bf_mutex_clear(&c->send_lock);
+  bf_mutex_clear(&c->out_lock);
+  if (c->out != NULL)
+    g_byte_array_unref(c->out);
+  if (c->out_spare != NULL)
+    g_byte_array_unref(c->out_spare);
   g_free(c->rbuf);
   bf_seal_free(c->tx_seal);
   bf_seal_free(c->rx_seal);
@@ -61,7 +71,17 @@ bf_conn_set_recv_timeout(BfConn *c, unsigned ms)
 {
   struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
+  c->recv_timeout_ms = ms;
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+void
+bf_conn_set_send_timeout(BfConn *c, unsigned ms)
+{
+  struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
 static gboolean
@@ -82,11 +102,19 @@ write_iov(BfConn *c, struct iovec *iov, int iovcnt, GError **error)
   while (iovcnt > 0) {
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iovcnt };
     ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return io_fail(c, errno, "sending to", error);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                  errno == ETIMEDOUT)) {
+      /* SO_SNDTIMEO or TCP_USER_TIMEOUT (bf_conn_set_send_timeout) ran
+       * out: the peer's window stayed shut, or nothing was acknowledged */
+      g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_STALLED,
+                  "%s does not read what is sent to it (a send timed out)",
+                  c->peer);
+      return FALSE;
     }
+    if (n < 0)
+      return io_fail(c, errno, "sending to", error);
     while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
       n -= iov->iov_len;
       iov++;
@@ -100,6 +128,43 @@ write_iov(BfConn *c, struct iovec *iov, int iovcnt, GError **error)
   return TRUE;
 }
 
+/* Waits for input on a connection with an outbox, writing what is posted
+ * meanwhile. Fails at the deadline, or after recv_timeout_ms without
+ * input, as a blocking read would. */
+static gboolean
+outbox_wait(BfConn *c, GError **error)
+{
+  gint64 idle_end = c->recv_timeout_ms == 0 ? 0
+      : g_get_monotonic_time() + (gint64)c->recv_timeout_ms * 1000;
+  gint64 end = c->deadline;
+
+  if (idle_end != 0 && (end == 0 || idle_end < end))
+    end = idle_end;
+  for (;;) {
+    struct pollfd pfd[2] = { { .fd = c->fd, .events = POLLIN },
+                             { .fd = c->wake_fd, .events = POLLIN } };
+    int ms = -1, rc;
+    uint64_t posted;
+
+    if (!bf_conn_flush(c, error))
+      return FALSE;
+    if (end != 0) {
+      gint64 left = end - g_get_monotonic_time();
+      if (left <= 0)
+        return io_fail(c, EAGAIN, "reading from", error);
+      ms = (int)MIN((left + 999) / 1000, (gint64)G_MAXINT);
+    }
+    rc = poll(pfd, 2, ms);
+    if (rc < 0 && errno != EINTR)
+      return io_fail(c, errno, "waiting for", error);
+    if (rc > 0 && (pfd[1].revents & POLLIN) &&
+        read(c->wake_fd, &posted, sizeof posted) < 0 && errno != EAGAIN)
+      return io_fail(c, errno, "waiting for", error);
+    if (rc > 0 && pfd[0].revents != 0)
+      return TRUE;
+  }
+}
+
 /* Reads exactly len bytes. *got_any tells an EOF at a frame boundary (a
  * clean close) from one in the middle of a frame. */
 static gboolean
@@ -109,13 +174,24 @@ read_full(BfConn *c, uint8_t *buf, size_t len, gboolean boundary,
   size_t done = 0;
 
   while (done < len) {
-    if (c->deadline != 0) {
-      gint64 left = c->deadline - g_get_monotonic_time();
-      if (left <= 0)
-        return io_fail(c, EAGAIN, "reading from", error);
-      bf_conn_set_recv_timeout(c, (unsigned)MAX(left / 1000, 1));
+    ssize_t n;
+
+    if (c->out_max != 0) {
+      n = recv(c->fd, buf + done, len - done, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!outbox_wait(c, error))
+          return FALSE;
+        continue;
+      }
+    } else {
+      if (c->deadline != 0) {
+        gint64 left = c->deadline - g_get_monotonic_time();
+        if (left <= 0)
+          return io_fail(c, EAGAIN, "reading from", error);
+        bf_conn_set_recv_timeout(c, (unsigned)MAX(left / 1000, 1));
+      }
+      n = read(c->fd, buf + done, len - done);
     }
-    ssize_t n = read(c->fd, buf + done, len - done);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -152,6 +228,18 @@ bf_conn_seal_rx(BfConn *c, BfSeal *seal)
   c->rx_seal = seal;
 }
 
+/* Room for len bytes in cbuf, kept for the next frames: fresh memory is
+ * slow to touch. */
+static void
+cbuf_reserve(BfConn *c, size_t len)
+{
+  if (len > c->ccap) {
+    g_free(c->cbuf);
+    c->ccap = len;
+    c->cbuf = g_malloc(c->ccap);
+  }
+}
+
 /* Builds the sealed frame of the clear one in iov[0..iovcnt) (header and
  * fixed fields, then maybe a payload) in cbuf, and points iov at it. */
 static gboolean seal_iov(BfConn *c, struct iovec *iov, int *iovcnt,
@@ -178,12 +266,7 @@ seal_iov(BfConn *c, struct iovec *iov, int *iovcnt, GError **error)
     return FALSE;
   }
   size_t total = BF_HEADER_LEN + plain + BF_SEAL_TAG_LEN;
-  if (total > c->ccap) {
-    /* Kept for the next frames: fresh memory is slow to touch. */
-    g_free(c->cbuf);
-    c->ccap = total;
-    c->cbuf = g_malloc(c->ccap);
-  }
+  cbuf_reserve(c, total);
   memcpy(c->cbuf, hdr, BF_HEADER_LEN);
   if (!bf_seal_frame(c->tx_seal, hdr, parts, n, c->cbuf + BF_HEADER_LEN,
                      error))
@@ -223,6 +306,114 @@ bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
   return ok;
 }
 
+/* ---- the outbox ---------------------------------------------------------- */
+
+void
+bf_conn_outbox(BfConn *c, size_t max_bytes)
+{
+  g_return_if_fail(max_bytes > 0 && c->out_max == 0);
+  c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (c->wake_fd < 0)   /* posts then wait for the reader's next frame */
+    g_warning("connection from %s: no eventfd (%s): answers from other "
+              "threads wait for its next frame", c->peer, g_strerror(errno));
+  c->out = g_byte_array_new();
+  c->out_spare = g_byte_array_new();
+  c->out_max = max_bytes;
+}
+
+gboolean
+bf_conn_post(BfConn *c, const BfMsg *msg, GError **error)
+{
+  gboolean was_full, full = FALSE, encoded = FALSE;
+  size_t before;
+
+  g_return_val_if_fail(c->out_max != 0 && msg->type != BF_FRAME_CHUNK, FALSE);
+  bf_mutex_lock(&c->out_lock);
+  was_full = c->out_full;
+  before = c->out->len;
+  if (!was_full && (encoded = bf_msg_encode(msg, c->out)) &&
+      c->out->len > c->out_max) {
+    g_byte_array_set_size(c->out, before);
+    c->out_full = full = TRUE;
+  }
+  bf_mutex_unlock(&c->out_lock);
+  if (was_full || full) {
+    if (full)
+      shutdown(c->fd, SHUT_RDWR);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_STALLED,
+                "%s does not read what is sent to it (%zu bytes wait)",
+                c->peer, before);
+    return FALSE;
+  }
+  if (!encoded) {
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "cannot encode %s frame (a field is over its limit)",
+                bf_frame_type_str(msg->type));
+    return FALSE;
+  }
+  /* The reader takes the whole outbox at once: a post to an empty one is
+   * the only one that needs to wake it, and the reader's own posts go out
+   * before it reads again. */
+  if (before == 0 && g_atomic_pointer_get(&c->reader) != g_thread_self() &&
+      eventfd_write(c->wake_fd, 1) < 0)
+    g_warning("cannot wake the reader of %s: %s", c->peer, g_strerror(errno));
+  return TRUE;
+}
+
+/* Seals the clear frames laid end to end in frames into cbuf. */
+static gboolean
+seal_frames(BfConn *c, const GByteArray *frames, size_t *sealed_len,
+            GError **error)
+{
+  size_t in = 0, out = 0;
+
+  /* every frame has a header: at most len / BF_HEADER_LEN tags */
+  cbuf_reserve(c, frames->len + frames->len / BF_HEADER_LEN * BF_SEAL_TAG_LEN);
+  while (in < frames->len) {
+    const uint8_t *f = frames->data + in;
+    size_t body = (size_t)f[0] << 24 | (size_t)f[1] << 16 | f[2] << 8 | f[3];
+    uint8_t *hdr = c->cbuf + out;
+    BfSlice part = { f + BF_HEADER_LEN, body };
+
+    memcpy(hdr, f, BF_HEADER_LEN);
+    if (!bf_seal_header(hdr) ||
+        !bf_seal_frame(c->tx_seal, hdr, &part, 1, hdr + BF_HEADER_LEN, error))
+      return FALSE;   /* posted frames are small: only a library failure */
+    in += BF_HEADER_LEN + body;
+    out += BF_HEADER_LEN + body + BF_SEAL_TAG_LEN;
+  }
+  *sealed_len = out;
+  return TRUE;
+}
+
+gboolean
+bf_conn_flush(BfConn *c, GError **error)
+{
+  GByteArray *frames;
+  struct iovec iov;
+  gboolean ok;
+
+  if (c->out_max == 0)
+    return TRUE;
+  bf_mutex_lock(&c->out_lock);
+  frames = c->out->len > 0 ? c->out : NULL;
+  if (frames != NULL)
+    c->out = g_steal_pointer(&c->out_spare);
+  bf_mutex_unlock(&c->out_lock);
+  if (frames == NULL)
+    return TRUE;
+  bf_mutex_lock(&c->send_lock);
+  iov = (struct iovec){ frames->data, frames->len };
+  ok = c->tx_seal == NULL || seal_frames(c, frames, &iov.iov_len, error);
+  if (ok && c->tx_seal != NULL)
+    iov.iov_base = c->cbuf;
+  ok = ok && write_iov(c, &iov, 1, error);
+  bf_mutex_unlock(&c->send_lock);
+  g_byte_array_set_size(frames, 0);
+  c->out_spare = frames;
+  return ok;
+}
+
 /* Reads the next frame's header and body into rbuf. */
 static gboolean
 read_frame(BfConn *c, uint8_t hdr[BF_HEADER_LEN], uint8_t *type,
@@ -250,7 +441,12 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
   uint8_t type, flags;
   uint32_t len;
 
-  if (!read_frame(c, hdr, &type, &flags, &len, error))
+  /* What the owner answered to the last frame goes out before the next
+   * is read (a peer that keeps sending would otherwise starve it). */
+  if (c->out_max != 0)
+    g_atomic_pointer_set(&c->reader, g_thread_self());
+  if (!bf_conn_flush(c, error) ||
+      !read_frame(c, hdr, &type, &flags, &len, error))
     return FALSE;
   if (c->rx_seal != NULL) {
     if (!bf_open_frame(c->rx_seal, hdr, c->rbuf, len, error))

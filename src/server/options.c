@@ -20,6 +20,9 @@ const BfOptSpec bfd_options[] = {
     NULL, "items in flight per session" },
   { "idle_timeout", BF_OPT_SECONDS, LIMIT(idle_timeout_ms), "60", SECONDS(2),
     SECONDS(86400), NULL, "close paths silent this long" },
+  { "send_timeout", BF_OPT_SECONDS, LIMIT(send_timeout_ms), "30", SECONDS(1),
+    SECONDS(3600), NULL, "close paths that read nothing of what the server "
+    "sends this long" },
   { "linger", BF_OPT_SECONDS, LIMIT(linger_ms), "120", 0, SECONDS(604800),
     NULL, "keep unfinished items of a session with no path for its return "
     "this long" },

@@ -15,6 +15,10 @@
  *                  only once rebuilt (its buffered shares are lost with
  *                  the process: the client re-sends every share of a
  *                  chunk with fewer than k acknowledged)
+ * and for a SHAMIR item, once its secret is rebuilt and before its k-th
+ * share is acknowledged, tmp/<id>.sec: magic, the secret as rebuilt (its
+ * digest, key and maybe the item's name), CRC32C. The name of an item
+ * that hides it is in there only: its ITEM_OPEN record has none.
  * and per session:
  *   tmp/max_id     a u64: the highest item id the session ever opened,
  *                  written before the item is created
@@ -42,12 +46,14 @@
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "braidfs/parse.h"
 
 #define REC_MAGIC "BFREC002"
 #define REC_MAGIC_V1 "BFREC001"   /* before the CRC32Cs: still read */
+#define SEC_MAGIC "BFSEC001"
 #define OPEN_OFF 0
 #define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
                                   digest_alg 1, name_len 2 */
@@ -310,7 +316,7 @@ gboolean
 bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o)
 {
   uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4], *p = buf;
-  size_t nlen = strlen(it->name);
+  size_t nlen = it->name != NULL ? strlen(it->name) : 0;
   char name[40];
 
   memcpy(p, REC_MAGIC, 8);
@@ -320,7 +326,8 @@ bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o)
   p = put_be(p, o->mtime_nsec, 4);
   p = put_be(p, o->digest_alg, 1);
   p = put_be(p, nlen, 2);
-  memcpy(p, it->name, nlen);
+  if (nlen > 0)
+    memcpy(p, it->name, nlen);
   put_be(p + nlen, bf_crc32c(buf, OPEN_FIXED + nlen), 4);
   item_file(name, sizeof name, it->id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
@@ -370,15 +377,66 @@ bfd_resume_close(BfdSession *s, BfdItem *it, const BfItemClose *c)
   return pwrite_all(it->map_fd, buf, sizeof buf, CLOSE_OFF);
 }
 
+gboolean
+bfd_resume_secret(BfdSession *s, BfdItem *it, const uint8_t *secret,
+                  size_t len)
+{
+  uint8_t head[10], crc[4];
+  char name[40];
+  int fd;
+  gboolean ok;
+
+  memcpy(head, SEC_MAGIC, 8);
+  put_be(head + 8, len, 2);
+  put_be(crc, bf_crc32c(secret, len) ^ bf_crc32c(head, sizeof head), 4);
+  item_file(name, sizeof name, it->id, "sec");
+  struct iovec iov[3] = { { head, sizeof head }, { (void *)secret, len },
+                         { crc, sizeof crc } };
+
+  fd = openat(s->tmp_fd, name,
+              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return FALSE;
+  ok = pwritev(fd, iov, 3, 0) == (ssize_t)(sizeof head + len + sizeof crc);
+  close(fd);
+  return ok;
+}
+
+/* The secret recorded for item id, into buf (BF_SECRET_MAX bytes): its
+ * length, or 0 if there is none whole. */
+static size_t
+read_secret(BfdSession *s, uint64_t id, uint8_t *buf)
+{
+  uint8_t head[10], crc[4];
+  const uint8_t *p = head + 8, *q = crc;
+  char name[40];
+  size_t len;
+  int fd;
+
+  item_file(name, sizeof name, id, "sec");
+  fd = openat(s->tmp_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  len = pread(fd, head, sizeof head, 0) == sizeof head &&
+        memcmp(head, SEC_MAGIC, 8) == 0 ? (size_t)get_be(&p, 2) : 0;
+  if (len > BF_SECRET_MAX || pread(fd, buf, len, sizeof head) != (ssize_t)len ||
+      pread(fd, crc, sizeof crc, (off_t)(sizeof head + len)) != sizeof crc ||
+      get_be(&q, 4) != (bf_crc32c(buf, len) ^ bf_crc32c(head, sizeof head)))
+    len = 0;
+  close(fd);
+  return len;
+}
+
 static void
 forget_id(BfdSession *s, uint64_t id)
 {
   char name[40];
 
-  item_file(name, sizeof name, id, "rec");
-  unlinkat(s->tmp_fd, name, 0);
-  item_file(name, sizeof name, id, "part");
-  unlinkat(s->tmp_fd, name, 0);
+  for (const char **ext = (const char *[]){ "rec", "part", "sec", NULL };
+       *ext != NULL; ext++) {
+    item_file(name, sizeof name, id, *ext);
+    unlinkat(s->tmp_fd, name, 0);
+  }
 }
 
 void
@@ -428,11 +486,9 @@ read_rec(int fd, uint64_t id, BfdRec *r)
   r->digest_alg = (uint8_t)get_be(&p, 1);
   size_t nlen = (size_t)get_be(&p, 2);
   const uint8_t *crc = p + nlen;
-  if (nlen == 0 || nlen > BF_NAME_MAX ||
-      (size_t)n < OPEN_FIXED + nlen + (v1 ? 0 : 4) ||
+  if (nlen > BF_NAME_MAX || (size_t)n < OPEN_FIXED + nlen + (v1 ? 0 : 4) ||
       (!v1 && get_be(&crc, 4) != bf_crc32c(buf, OPEN_FIXED + nlen)) ||
-      !bf_name_check(p, nlen, NULL) || r->chunk_size < BF_CHUNK_MIN ||
-      r->chunk_size > BF_CHUNK_MAX ||
+      r->chunk_size < BF_CHUNK_MIN || r->chunk_size > BF_CHUNK_MAX ||
       (r->digest_alg != BF_DIGEST_SHA256 && r->digest_alg != BF_DIGEST_BLAKE2B_256))
     return FALSE;
   r->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
@@ -442,6 +498,10 @@ read_rec(int fd, uint64_t id, BfdRec *r)
     if (!bf_coding_check(&r->coding, NULL))
       return FALSE;
   }
+  /* no name: a SHAMIR item that keeps it in its secret (.sec) */
+  if (nlen == 0 ? r->coding.kind != BF_CODING_SHAMIR
+                : !bf_name_check(p, nlen, NULL))
+    return FALSE;
   r->name = g_strndup((const char *)p, nlen);
   p = cbuf + CLOSE_LEN - 4;
   /* A torn ITEM_CLOSE record counts as none: the client sends it again. */
@@ -506,6 +566,33 @@ replay_map(BfdItem *it)
   return n == 0;
 }
 
+/* A SHAMIR item's secret, if it was rebuilt before the restart. FALSE if
+ * it is recorded but does not fit the item. One that is not whole is
+ * removed: its client, which did not see its k-th share acknowledged,
+ * sends its shares again. */
+static gboolean
+rebuild_secret(BfdSession *s, BfdItem *it)
+{
+  g_autofree uint8_t *buf = g_malloc(BF_SECRET_MAX);
+  g_autofree char *why = NULL;
+  char name[40];
+  uint8_t status;
+  size_t len;
+
+  if (it->coding.kind != BF_CODING_SHAMIR)
+    return TRUE;
+  if ((len = read_secret(s, it->id, buf)) == 0) {
+    item_file(name, sizeof name, it->id, "sec");
+    unlinkat(s->tmp_fd, name, 0);
+    return TRUE;
+  }
+  if (bfd_item_take_secret(it, &s->srv->limits, buf, len, &status, &why))
+    return TRUE;
+  g_warning("session %s: the recorded secret of %s does not fit it: %s",
+            s->dirname, it->label, why);
+  return FALSE;
+}
+
 /* Rebuilds one item from its record and data; NULL if they do not make
  * one. Takes the record's descriptor. */
 static BfdItem *
@@ -518,14 +605,14 @@ rebuild(BfdSession *s, uint64_t id, int rec_fd, BfdRec *r)
   it->map_fd = rec_fd;
   g_mutex_init(&it->lock);
   g_snprintf(it->tmpname, sizeof it->tmpname, "%016" G_GINT64_MODIFIER "x.part", id);
-  it->name = g_strdup(r->name);
+  bfd_item_set_name(it, (const uint8_t *)r->name, strlen(r->name));
   it->mode = r->mode;
   it->mtime_sec = r->mtime_sec;
   it->mtime_nsec = r->mtime_nsec;
   it->asm_ = bf_assembler_new(r->chunk_size, s->srv->limits.max_item_size);
   it->coding = r->coding;
   if (r->coding.kind != BF_CODING_STRIPE)
-    it->shares = bfd_shares_new(&r->coding, r->chunk_size, &s->partial_bytes);
+    it->shares = bfd_shares_new(&r->coding, s->share_budget);
   it->digest = bf_digest_new(r->digest_alg);
   it->fd = openat(s->tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
   if (it->fd < 0 || !replay_map(it))
@@ -540,7 +627,7 @@ rebuild(BfdSession *s, uint64_t id, int rec_fd, BfdRec *r)
     it->mtime_sec = r->close.mtime_sec;
     it->mtime_nsec = r->close.mtime_nsec;
   }
-  if (!hash_prefix(it))
+  if (!hash_prefix(it) || !rebuild_secret(s, it))
     goto fail;
   return it;
 fail:
@@ -591,7 +678,8 @@ remove_strays(BfdSession *s)
         strcmp(de->d_name, "ops") == 0)
       continue;
     if (end - de->d_name == 16 && g_hash_table_contains(s->items, &id) &&
-        (strcmp(end, ".part") == 0 || strcmp(end, ".rec") == 0))
+        (strcmp(end, ".part") == 0 || strcmp(end, ".rec") == 0 ||
+         strcmp(end, ".sec") == 0))
       continue;
     unlinkat(s->tmp_fd, de->d_name, 0);
   }

@@ -19,6 +19,7 @@ typedef struct {
   unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;
   unsigned idle_timeout_ms;  /* a path silent this long is closed */
+  unsigned send_timeout_ms;  /* a path that reads nothing this long is closed */
   unsigned linger_ms;        /* unfinished items outlive the last path this long */
   unsigned max_name;         /* bytes in a name (<= BF_NAME_MAX) */
   unsigned max_depth;        /* components in a name (<= BF_DEPTH_MAX) */
@@ -33,20 +34,29 @@ typedef struct {
  * peer that has proved nothing gets no large buffer. */
 #define BFD_HELLO_BODY_MAX (64u * 1024)
 
+/* Answers waiting in a path's outbox (conn.h) for its thread to send them:
+ * an honest client reads them as they come, and a burst (STORED of every
+ * item in flight, with messages) fits many times over. A path over it
+ * does not read and is closed. */
+#define BFD_OUTBOX_MAX (1024u * 1024)
+
 typedef struct BfdServer BfdServer;
 typedef struct BfdSession BfdSession;
 typedef struct BfdItem BfdItem;
 typedef struct BfdShares BfdShares;
+typedef struct BfdShareBudget BfdShareBudget;
 typedef struct BfdResume BfdResume;
 typedef struct BfdGate BfdGate;
 
 /* One accepted connection. The counters are protected by the session lock
- * once the path is attached. */
+ * once the path is attached. Only its own thread writes to its socket:
+ * other threads post their frames to the connection's outbox. */
 typedef struct {
   gint refs;             /* its thread's, and a reply in progress */
+  gint stall_logged;     /* atomic: its not reading was logged */
   BfdServer *srv;
   BfConn *conn;
-  BfdSession *sess;
+  BfdSession *sess;      /* set by the handshake, then fixed (a ref) */
   uint8_t *scratch;      /* reread buffer for hashing out-of-order chunks */
   size_t scratch_len;
   uint8_t *rebuilt;      /* a coded chunk rebuilt from its shares */
@@ -108,15 +118,20 @@ struct BfdSession {
   uint64_t bytes_stored;
   gint64 last_activity;
   gboolean removed;          /* rmdir'ed: no new paths */
-  gint partial_bytes;        /* shares buffered by its items (atomic; see
-                                shares.c) */
+  BfdShareBudget *share_budget; /* shares buffered by its items (shares.c) */
 };
 
 /* An item being rebuilt in tmp/ until it is complete and verified. */
 struct BfdItem {
   gint refs;
   uint64_t id;
-  char *name;                /* validated relative path */
+  char *name;                /* validated relative path; NULL while a
+                                SHAMIR item's secret, which holds it, has
+                                not been rebuilt */
+  gboolean name_hidden;      /* ITEM_OPEN left the name to the secret */
+  char *label;               /* how answers and logs call it: its name, or
+                                "item N" when the name was hidden (an
+                                answer travels on one path) */
   char tmpname[40];
   int fd;
   int map_fd;                /* tmp/<id>.rec (see resume.c) */
@@ -126,8 +141,9 @@ struct BfdItem {
   BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
-  uint8_t want[BF_DIGEST_LEN];
+  uint8_t want[BF_DIGEST_LEN]; /* from ITEM_CLOSE, or the secret (SHAMIR) */
   uint8_t want_alg;
+  gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name) */
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
@@ -159,6 +175,9 @@ int bfd_errno_status(int err);
 /* resume.c: partial items that survive a restart. */
 void bfd_resume_note_id(BfdSession *s, uint64_t id);
 gboolean bfd_resume_open(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+/* Records a SHAMIR item's rebuilt secret (tmp/<id>.sec). */
+gboolean bfd_resume_secret(BfdSession *s, BfdItem *it, const uint8_t *secret,
+                           size_t len);
 /* Records a chunk once its bytes are written (for a coded item: once it is
  * rebuilt, never for a share alone). */
 int bfd_resume_chunk(BfdItem *it, uint32_t chunk_id, uint32_t len,
@@ -188,19 +207,33 @@ typedef enum {
 } BfdShareResult;
 #define BFD_SHARES_ERROR (bfd_shares_error_quark())
 GQuark bfd_shares_error_quark(void);
-/* session_bytes: the session's count of buffered share bytes; it must
- * outlive the object (the session outlives its items). */
-BfdShares *bfd_shares_new(const BfCodingSpec *spec, uint32_t chunk_size,
-                          gint *session_bytes);
+/* A session's budget of buffered shares (BF_CODING_PARTIAL_BYTES), charged
+ * with what its items' partial chunks allocate. */
+BfdShareBudget *bfd_share_budget_new(void);
+void bfd_share_budget_free(BfdShareBudget *b);
+/* Frees the spare buffers it keeps for reuse (the session is idle). */
+void bfd_share_budget_trim(BfdShareBudget *b);
+/* budget must outlive the object (the session outlives its items). */
+BfdShares *bfd_shares_new(const BfCodingSpec *spec, BfdShareBudget *budget);
 void bfd_shares_free(BfdShares *sh);
 /* A share of a chunk the caller checked against the item (not rebuilt
- * yet, chunk_len from the share's length and pad, at most a full chunk);
- * out has room for chunk_len bytes. */
+ * yet, chunk_len from the share's length and pad, at most a full chunk),
+ * or of a SHAMIR item's secret; out has room for chunk_len bytes. After BFD_SHARE_KEPT the caller tells
+ * the item's assembler the chunk is expected (bf_assembler_expect). */
 BfdShareResult bfd_shares_add(BfdShares *sh, const BfChunk *c,
                               size_t chunk_len, uint8_t *out, GError **error);
 
 /* session.c */
 void bfd_item_unref(BfdItem *it);
+/* Sets the item's name (len 0: hidden in its secret) and label. */
+void bfd_item_set_name(BfdItem *it, const uint8_t *name, size_t len);
+/* Takes a rebuilt secret (BfSecret) into the item: its digest and, if the
+ * item hid it, its name. FALSE (*why set) if the secret does not fit the
+ * item (*status PROTOCOL) or its name breaks the rules or the server's
+ * limits (BAD_NAME). */
+gboolean bfd_item_take_secret(BfdItem *it, const BfdLimits *l,
+                              const uint8_t *secret, size_t len,
+                              uint8_t *status, char **why);
 /* Remember an answer read back from the store (memory only). */
 void bfd_session_record_verdict(BfdSession *s, uint64_t id, uint8_t stage,
                                 uint8_t status);

@@ -5,8 +5,15 @@
  * that presented its id and token; items belong to the session, not to a
  * path, because their chunks arrive on all of them in any order. Lock
  * order: server lock, then session lock, then item lock; a thread holding
- * an item lock takes no session or server lock (it may send on its own
- * connection, whose send lock only that connection's frames use). */
+ * an item lock takes no session or server lock.
+ *
+ * Only a path's own thread writes to its socket, so a peer that stops
+ * reading can hold up nothing but its own path: every answer after the
+ * handshake, whoever makes it (the path's thread, a finalizer, another
+ * path's thread of the session), is posted to the path's bounded outbox
+ * (conn.h), which the path's thread sends before it reads the next frame
+ * and while it waits for one. A path that does not read is closed when a
+ * send blocks for send_timeout or its outbox overflows. */
 #include "server.h"
 
 #include <errno.h>
@@ -42,6 +49,7 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   g_queue_init(&s->done_order);
   s->ops_done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   g_queue_init(&s->ops_order);
+  s->share_budget = bfd_share_budget_new();
   return s;
 }
 
@@ -63,6 +71,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
   g_ptr_array_unref(s->clients);
+  bfd_share_budget_free(s->share_budget);
   bfd_resume_free(s);
   for (int *fd = (int[]){ s->dir_fd, s->data_fd, s->tmp_fd, s->max_id_fd, -2 };
        *fd != -2; fd++)
@@ -108,7 +117,68 @@ bfd_item_unref(BfdItem *it)
   bf_digest_free(it->digest);
   g_mutex_clear(&it->lock);
   g_free(it->name);
+  g_free(it->label);
   g_free(it);
+}
+
+void
+bfd_item_set_name(BfdItem *it, const uint8_t *name, size_t len)
+{
+  it->name_hidden = len == 0;
+  if (len > 0) {
+    it->name = g_strndup((const char *)name, len);
+    it->label = g_strdup(it->name);
+  } else {
+    it->label = g_strdup_printf("item %" G_GUINT64_FORMAT, it->id);
+  }
+}
+
+gboolean
+bfd_item_take_secret(BfdItem *it, const BfdLimits *l, const uint8_t *secret,
+                     size_t len, uint8_t *status, char **why)
+{
+  g_autoptr(GError) error = NULL;
+  BfSecret sec;
+
+  /* The frames were sound: a bad name in the secret fails the item, with
+   * an answer that does not quote it (it travels on one path). */
+  *status = BF_ST_PROTOCOL;
+  if (!bf_secret_decode(secret, len, &sec, &error) &&
+      g_error_matches(error, BF_WIRE_ERROR, BF_WIRE_ERROR_NAME)) {
+    g_warning("%s: the name in its secret is refused: %s", it->label,
+              error->message);
+    *status = BF_ST_BAD_NAME;
+    *why = g_strdup("the name in its secret breaks the rules of names "
+                    "(braidfs-protocol(7), NAMES)");
+    return FALSE;
+  }
+  if (error != NULL) {
+    *why = g_strdup(error->message);
+    return FALSE;
+  }
+  if ((sec.name.len > 0) != it->name_hidden) {
+    *why = g_strdup_printf("secret %s a name, ITEM_OPEN %s",
+                           sec.name.len ? "with" : "without",
+                           it->name_hidden ? "had none" : "had one");
+    return FALSE;
+  }
+  *status = BF_ST_BAD_NAME;
+  if (sec.name.len > 0 &&
+      !bfd_limits_name_ok(l, sec.name.data, sec.name.len, why))
+    return FALSE;
+  memcpy(it->want, sec.digest, sizeof it->want);
+  if (sec.name.len > 0)
+    it->name = g_strndup((const char *)sec.name.data, sec.name.len);
+  it->secret_done = TRUE;
+  return TRUE;
+}
+
+/* Every chunk and the ITEM_CLOSE are here, and a SHAMIR item's secret. */
+static gboolean
+item_ready(const BfdItem *it)
+{
+  return bf_assembler_complete(it->asm_) &&
+         (it->coding.kind != BF_CODING_SHAMIR || it->secret_done);
 }
 
 /* Looks up an open item. *gone tells an item that was opened and has
@@ -185,6 +255,10 @@ item_retire_locked(BfdSession *s, BfdItem *it, uint8_t stage, uint8_t status)
 {
   done_record_locked(s, it->id, stage, status);
   g_hash_table_remove(s->items, &it->id);
+  /* nothing in flight: the spare share buffers go (a session may stay idle
+   * for long) */
+  if (g_hash_table_size(s->items) == 0)
+    bfd_share_budget_trim(s->share_budget);
 }
 
 static BfdPath *
@@ -199,6 +273,7 @@ path_unref(BfdPath *p)
 {
   if (p == NULL || !g_atomic_int_dec_and_test(&p->refs))
     return;
+  bfd_session_unref(p->sess);
   bf_conn_free(p->conn);
   g_free(p->scratch);
   g_free(p->rebuilt);
@@ -273,6 +348,37 @@ bfd_session_describe(BfdSession *s)
 
 /* ---- replies ------------------------------------------------------------ */
 
+/* The path does not read what we send: said once, in whichever thread
+ * notices first. */
+static void
+log_stalled(BfdPath *p, const GError *error)
+{
+  BfdSession *s = p->sess;
+
+  if (!g_atomic_int_compare_and_exchange(&p->stall_logged, 0, 1))
+    return;
+  g_warning("closing path %u from %s%s%s: %s; send_timeout %u s, answers "
+            "queued at most %u bytes", p->index, p->conn->peer,
+            s ? " of session " : "", s ? s->dirname : "", error->message,
+            p->srv->limits.send_timeout_ms / 1000, BFD_OUTBOX_MAX);
+}
+
+/* Posts an answer to the path's outbox; never blocks. FALSE when the path
+ * is closing because it does not read. */
+static gboolean
+path_post(BfdPath *p, const BfMsg *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (bf_conn_post(p->conn, m, &error))
+    return TRUE;
+  if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_STALLED))
+    log_stalled(p, error);
+  else
+    g_warning("path from %s: %s", p->conn->peer, error->message);
+  return FALSE;
+}
+
 static void
 send_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
               const char *text)
@@ -286,7 +392,7 @@ send_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
     m.u.item_ack.message.data = (const uint8_t *)text;
     m.u.item_ack.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
   }
-  bf_conn_send(p->conn, &m, NULL);
+  path_post(p, &m);
 }
 
 /* Answers a protocol violation: ERROR frame, log line, end of this path. */
@@ -301,10 +407,15 @@ refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  BfMsg m = { .type = BF_FRAME_ERROR };
+
   g_warning("closing path from %s%s%s: %s", p->conn->peer,
             p->sess ? " of session " : "", p->sess ? p->sess->dirname : "",
             msg);
-  bf_conn_send_error(p->conn, status, msg);
+  m.u.error.status = status;
+  m.u.error.message.data = (const uint8_t *)msg;
+  m.u.error.message.len = (uint16_t)MIN(strlen(msg), (size_t)BF_MSG_MAX);
+  path_post(p, &m);   /* sent before the path closes (path_thread) */
   return FALSE;
 }
 
@@ -419,7 +530,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->refs = 1;
   it->map_fd = -1;
   it->id = o->item_id;
-  it->name = g_strndup((const char *)o->name.data, o->name.len);
+  bfd_item_set_name(it, o->name.data, o->name.len);
   it->mode = o->mode;
   it->mtime_sec = o->mtime_sec;
   it->mtime_nsec = o->mtime_nsec;
@@ -429,14 +540,14 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   it->asm_ = bf_assembler_new(o->chunk_size, p->srv->limits.max_item_size);
   it->coding = coding;
   if (coding.kind != BF_CODING_STRIPE)
-    it->shares = bfd_shares_new(&coding, o->chunk_size, &s->partial_bytes);
+    it->shares = bfd_shares_new(&coding, s->share_budget);
   it->digest = bf_digest_new(o->digest_alg);
   it->fd = fd = openat(s->tmp_fd, it->tmpname,
                        O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || !bfd_resume_open(s, it, o)) {
     err = errno ? errno : EIO;
     bfd_resume_forget(s, it);
-    g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->name,
+    g_autofree char *msg = g_strdup_printf("cannot create %s: %s", it->label,
                                            g_strerror(err));
     g_warning("session %s: %s", s->dirname, msg);
     bfd_item_unref(it);
@@ -446,7 +557,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   g_hash_table_insert(s->items, &it->id, it);
   g_mutex_unlock(&s->lock);
   g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
-          it->id, it->name);
+          it->id, it->label);
   send_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL);
   return TRUE;
 }
@@ -533,7 +644,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
 
   bf_digest_final(it->digest, got);
   if (sodium_memcmp(got, it->want, sizeof got) != 0) {
-    *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->name,
+    *msg = g_strdup_printf("%s: %s digest mismatch, item discarded", it->label,
                            it->want_alg == BF_DIGEST_SHA256 ? "SHA-256"
                                                             : "BLAKE2b-256");
     return BF_ST_CORRUPT;
@@ -564,7 +675,7 @@ finalize(BfdSession *s, BfdItem *it, char **msg, uint64_t *replaced)
   return BF_ST_OK;
 fail_errno:
   err = errno;
-  *msg = g_strdup_printf("cannot store %s: %s", it->name, g_strerror(err));
+  *msg = g_strdup_printf("cannot store %s: %s", it->label, g_strerror(err));
   return (uint8_t)bfd_errno_status(err);
 }
 
@@ -581,7 +692,7 @@ asm_failure(BfdPath *p, BfdItem *it, const GError *error, gboolean *done,
                   error->message);
   it->finished = *done = TRUE;
   *msg = g_strdup_printf("%s is larger than the server's max_item_size "
-                         "(%" G_GUINT64_FORMAT " bytes)", it->name,
+                         "(%" G_GUINT64_FORMAT " bytes)", it->label,
                          p->srv->limits.max_item_size);
   *status = BF_ST_TOO_BIG;
   return TRUE;
@@ -599,7 +710,7 @@ report_stored(BfdSession *s, BfdItem *it, uint8_t status, const char *msg,
     bfd_session_note_removed(s, replaced - 1);
   if (status == BF_ST_OK)
     g_debug("session %s: stored '%s' (%" G_GUINT64_FORMAT " bytes)",
-            s->dirname, it->name, size);
+            s->dirname, it->label, size);
   else
     g_warning("session %s: %s", s->dirname, msg);
   g_mutex_lock(&s->lock);
@@ -662,7 +773,7 @@ send_chunk_ack(BfdPath *p, const BfChunk *c)
   m.u.chunk_ack.item_id = c->item_id;
   m.u.chunk_ack.chunk_id = c->chunk_id;
   m.u.chunk_ack.share_index = c->share_index;
-  return bf_conn_send(p->conn, &m, NULL);
+  return path_post(p, &m);
 }
 
 static uint8_t *
@@ -696,8 +807,8 @@ store_chunk(BfdPath *p, BfdItem *it, const BfChunk *c, const uint8_t *data,
   if (err != 0) {
     it->finished = *failed = TRUE;
     *status = (uint8_t)bfd_errno_status(err);
-    *msg = g_strdup_printf("cannot write %s: %s", it->name, g_strerror(err));
-  } else if (bf_assembler_complete(it->asm_)) {
+    *msg = g_strdup_printf("cannot write %s: %s", it->label, g_strerror(err));
+  } else if (item_ready(it)) {
     hand_to_finalizer(p->sess, it);
   }
 }
@@ -716,6 +827,10 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
                   "with share_index %u, pad %u under coding stripe", it->id,
                   c->chunk_id, c->share_index, c->pad);
+  if (c->chunk_id == BF_SECRET_CHUNK)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "(the secret of a shamir item) under coding stripe", it->id,
+                  c->chunk_id);
   if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                           c->payload_len, &off, &dup, &error))
     return asm_failure(p, it, error, failed, status, msg);
@@ -732,28 +847,89 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
   return TRUE;
 }
 
-/* A CHUNK of a shamir or rs item: one share of a chunk. The k-th distinct
- * share rebuilds the chunk, which is then stored like a stripe chunk;
- * shares after that are acknowledged and ignored. Called with it->lock
- * held; FALSE when the path must close. */
+/* A share of a SHAMIR item's secret (chunk BF_SECRET_CHUNK), checked
+ * before it is buffered: its length says whether the name is in it, and
+ * must agree with ITEM_OPEN. */
+static gboolean
+secret_share_ok(BfdPath *p, BfdItem *it, const BfChunk *c)
+{
+  gboolean hidden = it->name_hidden;
+
+  if (it->coding.kind != BF_CODING_SHAMIR)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u "
+                  "(the secret) under coding %s", it->id, c->chunk_id,
+                  bf_coding_str(&it->coding));
+  if (c->total_chunks != 0 || c->pad != 0 ||
+      (hidden ? c->payload_len <= BF_SECRET_FIXED
+              : c->payload_len != BF_SECRET_FIXED) ||
+      c->payload_len > BF_SECRET_FIXED + p->srv->limits.max_name)
+    return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": share of "
+                  "its secret with total_chunks %u, pad %u, %u bytes (%s)",
+                  it->id, c->total_chunks, c->pad, c->payload_len,
+                  hidden ? "ITEM_OPEN had no name: over 64 bytes and at most "
+                           "64 + max_name"
+                         : "ITEM_OPEN had the name: 64 bytes");
+  return TRUE;
+}
+
+/* The secret is rebuilt: recorded (like a rebuilt chunk) before its k-th
+ * share is acknowledged, then taken. A name the server refuses fails the
+ * item, not the path. Called with it->lock held. */
+static gboolean
+take_secret(BfdPath *p, BfdItem *it, const uint8_t *secret, size_t len,
+            gboolean *failed, uint8_t *status, char **msg)
+{
+  g_autofree char *why = NULL;
+
+  if (!bfd_item_take_secret(it, &p->srv->limits, secret, len, status, &why)) {
+    if (*status == BF_ST_PROTOCOL)
+      return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                    it->id, why);
+    it->finished = *failed = TRUE;
+    *msg = g_strdup_printf("%s: %s", it->label, why);
+    return TRUE;
+  }
+  if (!bfd_resume_secret(p->sess, it, secret, len)) {
+    int err = errno ? errno : EIO;
+    it->finished = *failed = TRUE;
+    *status = (uint8_t)bfd_errno_status(err);
+    *msg = g_strdup_printf("cannot record the secret of %s: %s", it->label,
+                           g_strerror(err));
+    return TRUE;
+  }
+  if (item_ready(it))
+    hand_to_finalizer(p->sess, it);
+  return TRUE;
+}
+
+/* A CHUNK of a shamir or rs item: one share of a chunk, or of a SHAMIR
+ * item's secret. The k-th distinct share rebuilds it; a chunk is then
+ * stored like a stripe chunk; shares after that are acknowledged and
+ * ignored. Called with it->lock held; FALSE when the path must close. */
 static gboolean
 on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
                 uint8_t *status, char **msg)
 {
   g_autoptr(GError) error = NULL;
-  size_t len;
-  uint64_t off;
+  gboolean secret = c->chunk_id == BF_SECRET_CHUNK;
+  size_t len = c->payload_len;
+  uint64_t off = 0;
   gboolean dup;
 
-  if (!bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
+  if (secret && !secret_share_ok(p, it, c))
+    return FALSE;
+  if (secret && it->secret_done)
+    return TRUE;
+  if (!secret &&
+      !bf_coding_chunk_len(&it->coding, c->payload_len, c->pad, &len, &error))
     return refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": chunk %u: "
                   "%s", it->id, c->chunk_id, error->message);
   /* The rebuilt length is checked before anything is buffered; len stays
    * below 2^32 (16 shares of at most BF_CHUNK_MAX). */
-  if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
-                          (uint32_t)len, &off, &dup, &error))
+  if (!secret && !bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
+                                     (uint32_t)len, &off, &dup, &error))
     return asm_failure(p, it, error, failed, status, msg);
-  if (dup)
+  if (!secret && dup)
     return TRUE;
   uint8_t *out = rebuilt_buf(p, len);
   switch (bfd_shares_add(it->shares, c, len, out, &error)) {
@@ -761,7 +937,13 @@ on_share_locked(BfdPath *p, BfdItem *it, const BfChunk *c, gboolean *failed,
     return refuse(p, error->domain == BFD_SHARES_ERROR ? (uint8_t)error->code
                                                        : BF_ST_PROTOCOL,
                   "item %" G_GUINT64_FORMAT ": %s", it->id, error->message);
+  case BFD_SHARE_KEPT:
+    if (!secret)
+      bf_assembler_expect(it->asm_, c->chunk_id, (uint32_t)len);
+    return TRUE;
   case BFD_SHARE_REBUILT:
+    if (secret)
+      return take_secret(p, it, out, len, failed, status, msg);
     store_chunk(p, it, c, out, (uint32_t)len, off, failed, status, msg);
     return TRUE;
   default:
@@ -861,18 +1043,24 @@ on_item_close(BfdPath *p, const BfItemClose *c)
     ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
                 "digest_alg %u differs from ITEM_OPEN's", c->item_id,
                 c->digest_alg);
+  } else if (it->coding.kind == BF_CODING_SHAMIR &&
+             !sodium_is_zero(c->digest, sizeof c->digest)) {
+    ok = refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": ITEM_CLOSE "
+                "with a digest under coding shamir (it travels only in the "
+                "item's secret)", c->item_id);
   } else if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error)) {
     ok = asm_failure(p, it, error, &failed, &status, &msg);
   } else {
-    memcpy(it->want, c->digest, sizeof it->want);
+    if (it->coding.kind != BF_CODING_SHAMIR)
+      memcpy(it->want, c->digest, sizeof it->want);
     it->want_alg = c->digest_alg;
     it->mode = c->mode;
     it->mtime_sec = c->mtime_sec;
     it->mtime_nsec = c->mtime_nsec;
     if (!bfd_resume_close(p->sess, it, c))
       g_warning("session %s: item '%s' will not survive a restart: cannot "
-                "record its ITEM_CLOSE", p->sess->dirname, it->name);
-    if (bf_assembler_complete(it->asm_))
+                "record its ITEM_CLOSE", p->sess->dirname, it->label);
+    if (item_ready(it))
       hand_to_finalizer(p->sess, it);
   }
   g_mutex_unlock(&it->lock);
@@ -1057,7 +1245,7 @@ on_op(BfdPath *p, const BfOp *o)
     m.u.op_ack.message.data = (const uint8_t *)msg;
     m.u.op_ack.message.len = (uint16_t)MIN(strlen(msg), (size_t)BF_MSG_MAX);
   }
-  return bf_conn_send(p->conn, &m, NULL);
+  return path_post(p, &m);
 }
 
 /* ---- the path thread ---------------------------------------------------- */
@@ -1084,7 +1272,7 @@ dispatch(BfdPath *p, const BfMsg *m)
     return on_op(p, &m->u.op);
   case BF_FRAME_PING: {
     BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m->u.ping };
-    return bf_conn_send(p->conn, &pong, NULL);
+    return path_post(p, &pong);
   }
   case BF_FRAME_PONG:
     return TRUE;
@@ -1358,7 +1546,7 @@ abandon_items_locked(BfdSession *s)
     if (abandon) {
       it->finished = TRUE;
       g_warning("session %s: item '%s' abandoned incomplete", s->dirname,
-                it->name);
+                it->label);
     }
     g_mutex_unlock(&it->lock);
     if (abandon) {
@@ -1367,6 +1555,8 @@ abandon_items_locked(BfdSession *s)
       g_hash_table_iter_remove(&iter);
     }
   }
+  if (g_hash_table_size(s->items) == 0)
+    bfd_share_budget_trim(s->share_budget);
 }
 
 /* A session whose last path went keeps its unfinished items for the linger
@@ -1463,15 +1653,19 @@ path_thread(gpointer data)
   if (bfd_gate_handshake(p, handshake)) {
     while (bf_conn_recv(p->conn, &m, &error) && dispatch(p, &m))
       ;
-    if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
+    if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_STALLED))
+      log_stalled(p, error);
+    else if (g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
       refuse(p, BF_ST_LIMIT, "no frame for %u s (idle timeout)",
              p->srv->limits.idle_timeout_ms / 1000);
     else if (error != NULL && !g_error_matches(error, BF_NET_ERROR, BF_NET_ERROR_CLOSED))
       refuse(p, wire_status(error), "%s", error->message);
     path_detach(p);
   }
-  bfd_session_unref(p->sess);
-  p->sess = NULL;
+  /* The last answers, an ERROR among them, unless the peer does not read:
+   * they would only wait for send_timeout again. */
+  if (!g_atomic_int_get(&p->stall_logged))
+    bf_conn_flush(p->conn, NULL);
   g_mutex_lock(&p->srv->lock);
   g_hash_table_remove(p->srv->paths, p);
   /* The accept thread's reference is the one a join takes. */
@@ -1520,6 +1714,8 @@ accept_thread(gpointer data)
     p->srv = l->srv;
     p->conn = bf_conn_new(fd);
     p->conn->max_body = BFD_HELLO_BODY_MAX;
+    bf_conn_outbox(p->conn, BFD_OUTBOX_MAX);
+    bf_conn_set_send_timeout(p->conn, l->srv->limits.send_timeout_ms);
     p->src = bfd_gate_key((struct sockaddr *)&from);
     if (!bfd_gate_enter(l->srv->gate, p->src, p->conn->peer)) {
       path_unref(p);

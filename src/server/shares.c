@@ -3,18 +3,36 @@
  * A chunk is rebuilt as soon as k distinct shares of it have arrived, on
  * whichever paths: the first k-1 are copied here, the k-th is decoded
  * straight from its frame with them. Memory is bounded by the protocol's
- * limits (BF_CODING_PARTIAL_*): partial chunks per item, and buffered bytes
- * per session, the latter counted in an atomic the session owns (items are
- * locked inside the session lock elsewhere, so no session lock here). */
+ * limits (BF_CODING_PARTIAL_*): partial chunks per item, and bytes per
+ * session. A partial chunk's buffer is sized by the share that arrived
+ * (k-1 of its length) and charged to the session's budget when it is
+ * allocated, so a peer cannot make the server hold more than it charged;
+ * the caller keeps the item's geometry (one short chunk, the last: see
+ * bf_assembler_expect), so short shares cannot multiply partial chunks
+ * for free either. */
 #include "server.h"
 
 #include <string.h>
 
 #include "braidfs/coding.h"
 
-/* Free buffers kept per item for the next partial chunks: touching fresh
- * memory is slow on these machines, and a transfer cycles through a few. */
-#define SPARE_MAX 4
+/* Free buffers a session keeps for the next partial chunks: touching fresh
+ * memory is slow on these machines, and a transfer cycles through a few of
+ * one size. They stay charged to the budget, which frees them when it
+ * needs the room, and when the session has no item in flight. */
+#define SPARE_MAX 8
+
+typedef struct {
+  size_t len;
+  uint8_t *buf;
+} Spare;
+
+struct BfdShareBudget {
+  GMutex lock;                     /* a leaf: taken under item locks */
+  size_t used;                     /* bytes allocated: buffers of partial
+                                      chunks and spares */
+  GArray *spare;                   /* Spare */
+};
 
 typedef struct {
   uint32_t share_len;
@@ -22,49 +40,122 @@ typedef struct {
   uint8_t count;                   /* shares buffered */
   uint8_t index[BF_CODING_N_MAX];  /* share number of each slot */
   uint32_t crc[BF_CODING_N_MAX];
-  uint8_t *buf;                    /* k-1 slots of slot_len bytes */
+  uint8_t *buf;                    /* k-1 slots of share_len bytes */
 } Partial;
 
 struct BfdShares {
   BfCoder *coder;
   uint8_t k, n;
-  size_t slot_len;                 /* share length of a full chunk */
   GHashTable *partial;             /* chunk id -> Partial* */
-  GPtrArray *spare;                /* free slot buffers */
-  gint *session_bytes;             /* buffered share bytes of the session */
-  size_t bytes;                    /* this item's part of them */
+  BfdShareBudget *budget;          /* the session's */
 };
 
 G_DEFINE_QUARK(bfd-shares-error-quark, bfd_shares_error)
 
+/* ---- the session's budget ---------------------------------------------- */
+
+BfdShareBudget *
+bfd_share_budget_new(void)
+{
+  BfdShareBudget *b = g_new0(BfdShareBudget, 1);
+
+  g_mutex_init(&b->lock);
+  b->spare = g_array_new(FALSE, FALSE, sizeof(Spare));
+  return b;
+}
+
+void
+bfd_share_budget_trim(BfdShareBudget *b)
+{
+  g_mutex_lock(&b->lock);
+  for (guint i = 0; i < b->spare->len; i++) {
+    b->used -= g_array_index(b->spare, Spare, i).len;
+    g_free(g_array_index(b->spare, Spare, i).buf);
+  }
+  g_array_set_size(b->spare, 0);
+  g_mutex_unlock(&b->lock);
+}
+
+void
+bfd_share_budget_free(BfdShareBudget *b)
+{
+  if (b == NULL)
+    return;
+  bfd_share_budget_trim(b);
+  g_array_unref(b->spare);
+  g_mutex_clear(&b->lock);
+  g_free(b);
+}
+
+/* A buffer of len bytes charged to the budget, or NULL if the session's
+ * buffers would exceed it even without spares. */
+static uint8_t *
+budget_take(BfdShareBudget *b, size_t len)
+{
+  uint8_t *buf = NULL;
+  gboolean fits;
+
+  g_mutex_lock(&b->lock);
+  for (guint i = 0; i < b->spare->len && buf == NULL; i++)
+    if (g_array_index(b->spare, Spare, i).len == len) {
+      buf = g_array_index(b->spare, Spare, i).buf;
+      g_array_remove_index_fast(b->spare, i);
+    }
+  while (buf == NULL && b->used + len > BF_CODING_PARTIAL_BYTES &&
+         b->spare->len > 0) {
+    Spare *sp = &g_array_index(b->spare, Spare, b->spare->len - 1);
+    b->used -= sp->len;
+    g_free(sp->buf);
+    g_array_set_size(b->spare, b->spare->len - 1);
+  }
+  fits = buf != NULL || b->used + len <= BF_CODING_PARTIAL_BYTES;
+  if (buf == NULL && fits)
+    b->used += len;
+  g_mutex_unlock(&b->lock);
+  return buf != NULL || !fits ? buf : g_malloc(len);
+}
+
+static void
+budget_give(BfdShareBudget *b, uint8_t *buf, size_t len)
+{
+  gboolean keep;
+
+  g_mutex_lock(&b->lock);
+  keep = b->spare->len < SPARE_MAX;
+  if (keep)
+    g_array_append_val(b->spare, ((Spare){ len, buf }));
+  else
+    b->used -= len;
+  g_mutex_unlock(&b->lock);
+  if (!keep)
+    g_free(buf);
+}
+
+/* ---- partial chunks of an item ------------------------------------------ */
+
 BfdShares *
-bfd_shares_new(const BfCodingSpec *spec, uint32_t chunk_size,
-               gint *session_bytes)
+bfd_shares_new(const BfCodingSpec *spec, BfdShareBudget *budget)
 {
   BfdShares *sh = g_new0(BfdShares, 1);
 
   sh->coder = bf_coder_new(spec);
   sh->k = spec->k;
   sh->n = spec->n;
-  sh->slot_len = bf_coding_share_len(spec, chunk_size);
   sh->partial = g_hash_table_new(g_direct_hash, g_direct_equal);
-  sh->spare = g_ptr_array_new_with_free_func(g_free);
-  sh->session_bytes = session_bytes;
+  sh->budget = budget;
   return sh;
 }
 
-static void
-partial_free(BfdShares *sh, uint32_t chunk_id, Partial *pt)
+static size_t
+partial_len(const BfdShares *sh, const Partial *pt)
 {
-  size_t held = (size_t)pt->count * pt->share_len;
+  return (size_t)(sh->k - 1) * pt->share_len;
+}
 
-  g_hash_table_remove(sh->partial, GUINT_TO_POINTER(chunk_id));
-  g_atomic_int_add(sh->session_bytes, -(gint)held);
-  sh->bytes -= held;
-  if (pt->buf != NULL && sh->spare->len < SPARE_MAX)
-    g_ptr_array_add(sh->spare, pt->buf);
-  else
-    g_free(pt->buf);
+static void
+partial_free(BfdShares *sh, Partial *pt)
+{
+  budget_give(sh->budget, pt->buf, partial_len(sh, pt));
   g_free(pt);
 }
 
@@ -76,15 +167,10 @@ bfd_shares_free(BfdShares *sh)
 
   if (sh == NULL)
     return;
-  g_atomic_int_add(sh->session_bytes, -(gint)sh->bytes);
   g_hash_table_iter_init(&iter, sh->partial);
-  while (g_hash_table_iter_next(&iter, NULL, &value)) {
-    Partial *pt = value;
-    g_free(pt->buf);
-    g_free(pt);
-  }
+  while (g_hash_table_iter_next(&iter, NULL, &value))
+    partial_free(sh, value);
   g_hash_table_unref(sh->partial);
-  g_ptr_array_unref(sh->spare);
   bf_coder_free(sh->coder);
   g_free(sh);
 }
@@ -104,22 +190,6 @@ shares_fail(GError **error, int status, const char *fmt, ...)
   *error = g_error_new_valist(BFD_SHARES_ERROR, status, fmt, ap);
   va_end(ap);
   return FALSE;
-}
-
-/* Takes len more bytes of the session's budget, or FALSE if over it. */
-static gboolean
-reserve(BfdShares *sh, size_t len)
-{
-  gint old;
-
-  do {
-    old = g_atomic_int_get(sh->session_bytes);
-    if ((size_t)old + len > BF_CODING_PARTIAL_BYTES)
-      return FALSE;
-  } while (!g_atomic_int_compare_and_exchange(sh->session_bytes, old,
-                                              old + (gint)len));
-  sh->bytes += len;
-  return TRUE;
 }
 
 /* Checks a share against the earlier ones of its chunk: every share of
@@ -147,18 +217,32 @@ check_against(const Partial *pt, const BfChunk *c, gboolean *again,
   return TRUE;
 }
 
+/* The first share of a chunk: a partial chunk with room for k-1 shares of
+ * its length, within the item's and the session's limits. */
 static Partial *
-partial_new(BfdShares *sh, uint32_t chunk_id, const BfChunk *c)
+partial_new(BfdShares *sh, const BfChunk *c, GError **error)
 {
-  Partial *pt = g_new0(Partial, 1);
+  size_t len = (size_t)(sh->k - 1) * c->payload_len;
+  uint8_t *buf;
+  Partial *pt;
 
+  if (g_hash_table_size(sh->partial) >= BF_CODING_PARTIAL_CHUNKS) {
+    shares_fail(error, BF_ST_LIMIT, "chunk %u: %u chunks of the item "
+                "already wait for shares (limit)", c->chunk_id,
+                BF_CODING_PARTIAL_CHUNKS);
+    return NULL;
+  }
+  if ((buf = budget_take(sh->budget, len)) == NULL) {
+    shares_fail(error, BF_ST_LIMIT, "chunk %u: the session's buffered "
+                "shares would exceed %u bytes (limit)", c->chunk_id,
+                BF_CODING_PARTIAL_BYTES);
+    return NULL;
+  }
+  pt = g_new0(Partial, 1);
   pt->share_len = c->payload_len;
   pt->pad = c->pad;
-  if (sh->spare->len > 0)
-    pt->buf = g_ptr_array_steal_index_fast(sh->spare, sh->spare->len - 1);
-  else
-    pt->buf = g_malloc((size_t)(sh->k - 1) * sh->slot_len);
-  g_hash_table_insert(sh->partial, GUINT_TO_POINTER(chunk_id), pt);
+  pt->buf = buf;
+  g_hash_table_insert(sh->partial, GUINT_TO_POINTER(c->chunk_id), pt);
   return pt;
 }
 
@@ -176,9 +260,6 @@ bfd_shares_add(BfdShares *sh, const BfChunk *c, size_t chunk_len,
                 "coding_n is %u", c->chunk_id, c->share_index, sh->n);
     return BFD_SHARE_ERROR;
   }
-  /* The caller checked the length against the item (chunk_len from
-   * share length and pad): a slot holds any share of it. */
-  g_assert(c->payload_len <= sh->slot_len);
   if (pt != NULL && !check_against(pt, c, &again, error))
     return BFD_SHARE_ERROR;
   if (pt != NULL && again)
@@ -186,22 +267,9 @@ bfd_shares_add(BfdShares *sh, const BfChunk *c, size_t chunk_len,
 
   unsigned have = pt != NULL ? pt->count : 0;
   if (have + 1u < sh->k) {
-    if (pt == NULL &&
-        g_hash_table_size(sh->partial) >= BF_CODING_PARTIAL_CHUNKS) {
-      shares_fail(error, BF_ST_LIMIT, "chunk %u: %u chunks of the item "
-                  "already wait for shares (limit)", c->chunk_id,
-                  BF_CODING_PARTIAL_CHUNKS);
+    if (pt == NULL && (pt = partial_new(sh, c, error)) == NULL)
       return BFD_SHARE_ERROR;
-    }
-    if (!reserve(sh, c->payload_len)) {
-      shares_fail(error, BF_ST_LIMIT, "chunk %u: the session's buffered "
-                  "shares would exceed %u bytes (limit)", c->chunk_id,
-                  BF_CODING_PARTIAL_BYTES);
-      return BFD_SHARE_ERROR;
-    }
-    if (pt == NULL)
-      pt = partial_new(sh, c->chunk_id, c);
-    memcpy(pt->buf + (size_t)pt->count * sh->slot_len, c->payload,
+    memcpy(pt->buf + (size_t)pt->count * pt->share_len, c->payload,
            c->payload_len);
     pt->index[pt->count] = c->share_index;
     pt->crc[pt->count] = c->crc32c;
@@ -211,15 +279,17 @@ bfd_shares_add(BfdShares *sh, const BfChunk *c, size_t chunk_len,
 
   /* The k-th distinct share: rebuild. */
   for (unsigned j = 0; j < have; j++) {
-    shares[j] = pt->buf + (size_t)j * sh->slot_len;
+    shares[j] = pt->buf + (size_t)j * pt->share_len;
     index[j] = pt->index[j];
   }
   shares[have] = c->payload;
   index[have] = c->share_index;
   gboolean ok = bf_coder_decode(sh->coder, shares, index, have + 1,
                                 c->payload_len, out, chunk_len, error);
-  if (pt != NULL)
-    partial_free(sh, c->chunk_id, pt);
+  if (pt != NULL) {
+    g_hash_table_remove(sh->partial, GUINT_TO_POINTER(c->chunk_id));
+    partial_free(sh, pt);
+  }
   if (!ok) {
     /* unreachable: indices and lengths were checked above */
     g_prefix_error(error, "chunk %u: ", c->chunk_id);

@@ -8,7 +8,9 @@
  *                                                 2^20 chunks, so bounded)
  *   records, until the input ends:
  *     u8 op     bits 0-1: 0 CHUNK (check, then mark unless dup)
- *                         1 CHUNK, check only (the write failed)
+ *                         1 CHUNK, check only (the write failed); with
+ *                           bit 4, then expect (a first share of a coded
+ *                           chunk: announced, not written)
  *                         2 CLOSE
  *                         3 CHUNK resent: the id of an earlier mark
  *               bit 2:    lengths follow the item geometry (len = the
@@ -22,17 +24,18 @@
  *                                (total - 1) * chunk_size + size % chunk_size
  *                                + 1, or 0 for total 0)
  *
- * The shadow model remembers every accepted, marked chunk (id -> len) and
- * the close. Checked after each operation (the walks over all marked
- * chunks only at the end, after a close and on completion, to stay
- * linear):
+ * The shadow model remembers every accepted, marked chunk (id -> len), every
+ * expected one, and the close. Checked after each operation (the walks over
+ * all marked chunks only at the end, after a close and on completion, to
+ * stay linear):
  *   - received() is the number of distinct marked ids; has() and
  *     chunk_len() agree with the model for each of them;
  *   - complete() is exactly closed() && received() == total;
  *   - every accepted chunk: offset == id * chunk_size, 1 <= len <= chunk
  *     size, a dup exactly when the id was marked before, with the length it
  *     had then, and it lies within max_size (offset + len <= max_size);
- *   - at most one marked chunk is short, and it is the highest marked id;
+ *   - at most one marked or expected chunk is short, and it is the highest
+ *     marked or expected id; after a close, expected chunks fit it too;
  *   - a close is accepted only for size <= max_size, total == ceil(size /
  *     chunk_size), and no marked chunk contradicts it; a second close must
  *     repeat the first;
@@ -70,6 +73,7 @@ typedef struct {
   uint32_t cs;
   uint64_t max_size;
   GHashTable *marked;   /* chunk id -> accepted len, both as GUINT_TO_POINTER */
+  GHashTable *expected; /* chunk id -> len of chunks expected, not marked */
   GArray *ids;          /* marked ids in marking order, for resends */
   uint64_t sum;         /* sum of marked lengths */
   gboolean closed;
@@ -132,18 +136,25 @@ check_state(Model *m, gboolean full)
     FUZZ_CHECK(bf_assembler_chunk_len(m->a, id) == len);
     FUZZ_CHECK((uint64_t)id * m->cs < m->max_size);
     FUZZ_CHECK((uint64_t)id * m->cs + len <= m->max_size);
-    if (m->closed) {
-      FUZZ_CHECK(id < m->total);
-      FUZZ_CHECK(len == geometry_len(m->cs, m->size, id));
-    }
-    if (len < m->cs) {
-      shorts++;
-      short_id = id;
-    }
-    if (!any || id > highest)
-      highest = id;
-    any = TRUE;
     sum += len;
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    g_hash_table_iter_init(&it, pass ? m->expected : m->marked);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+      uint32_t id = GPOINTER_TO_UINT(k), len = GPOINTER_TO_UINT(v);
+
+      if (m->closed) {
+        FUZZ_CHECK(id < m->total);
+        FUZZ_CHECK(len == geometry_len(m->cs, m->size, id));
+      }
+      if (len < m->cs) {
+        shorts++;
+        short_id = id;
+      }
+      if (!any || id > highest)
+        highest = id;
+      any = TRUE;
+    }
   }
   FUZZ_CHECK(sum == m->sum);
   FUZZ_CHECK(shorts <= 1);
@@ -158,8 +169,10 @@ check_state(Model *m, gboolean full)
   }
 }
 
+typedef enum { MARK, CHECK_ONLY, EXPECT } Then;
+
 static void
-do_chunk(Model *m, uint32_t id, uint32_t total, uint32_t len, gboolean mark)
+do_chunk(Model *m, uint32_t id, uint32_t total, uint32_t len, Then then)
 {
   g_autoptr(GError) error = NULL;
   uint64_t off = G_MAXUINT64;
@@ -192,9 +205,16 @@ do_chunk(Model *m, uint32_t id, uint32_t total, uint32_t len, gboolean mark)
     FUZZ_CHECK(total == 0 || total == m->total);
     FUZZ_CHECK(len == geometry_len(m->cs, m->size, id));
   }
-  if (!mark || dup)
+  if (then == CHECK_ONLY || dup)
     return;
-
+  if (then == EXPECT) {
+    bf_assembler_expect(m->a, id, len);
+    g_hash_table_insert(m->expected, GUINT_TO_POINTER(id),
+                        GUINT_TO_POINTER(len));
+    FUZZ_CHECK(!bf_assembler_has(m->a, id));
+    return;
+  }
+  g_hash_table_remove(m->expected, GUINT_TO_POINTER(id));
   bf_assembler_mark(m->a, id, len);
   g_hash_table_insert(m->marked, GUINT_TO_POINTER(id), GUINT_TO_POINTER(len));
   g_array_append_val(m->ids, id);
@@ -242,6 +262,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   m.max_size = max;
   m.a = bf_assembler_new(m.cs, m.max_size);
   m.marked = g_hash_table_new(g_direct_hash, g_direct_equal);
+  m.expected = g_hash_table_new(g_direct_hash, g_direct_equal);
   m.ids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
   check_state(&m, TRUE);
 
@@ -272,7 +293,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = (len & top) ? len % m.cs + 1 : m.cs;
       }
       do_chunk(&m, (uint32_t)id, (uint32_t)total, (uint32_t)len,
-               (op & 3) != 1);
+               (op & 3) != 1 ? MARK : (op & 16) ? EXPECT : CHECK_ONLY);
       break;
     case 2:
       if (!rd(&r, w, &total) || !rd(&r, w == 4 ? 8 : 2, &sz))
@@ -288,6 +309,7 @@ out:
   check_state(&m, TRUE);
   bf_assembler_free(m.a);
   g_hash_table_destroy(m.marked);
+  g_hash_table_destroy(m.expected);
   g_array_free(m.ids, TRUE);
   return 0;
 }

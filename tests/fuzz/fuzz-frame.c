@@ -15,6 +15,8 @@
  *     payload: it is appended here, as the sender writev()s it);
  *   - encoding is canonical: encode(decode(encode(m))) == encode(m).
  * Also on the whole input: bf_name_check(), bf_preface_check(),
+ * bf_secret_decode() (a rebuilt secret of a SHAMIR item: it must
+ * re-encode to the same bytes, and its name pass bf_name_check()),
  * bf_crc32c() against a plain table-driven CRC-32C, and bf_msg_decode() of
  * input[2..] as a body of type input[0] with flags input[1], past the
  * header checks (so unknown types and flags reach the decoder too). */
@@ -218,8 +220,11 @@ check_validated(const BfMsg *m)
 {
   switch (m->type) {
   case BF_FRAME_ITEM_OPEN:
+    /* empty only when the name is in a SHAMIR item's secret */
     FUZZ_CHECK(bf_name_check(m->u.item_open.name.data,
-                             m->u.item_open.name.len, NULL));
+                             m->u.item_open.name.len, NULL) ||
+               (m->u.item_open.name.len == 0 &&
+                m->u.item_open.coding == BF_CODING_SHAMIR));
     FUZZ_CHECK(m->u.item_open.chunk_size >= BF_CHUNK_MIN &&
                m->u.item_open.chunk_size <= BF_CHUNK_MAX);
     break;
@@ -265,6 +270,25 @@ check_names_and_preface(const uint8_t *data, size_t size)
                     memcmp(data, bf_preface_v1, BF_PREFACE_LEN) == 0));
 }
 
+static void
+check_secret(const uint8_t *data, size_t size)
+{
+  g_autofree uint8_t *raw = exact_copy(data, size);
+  g_autoptr(GError) error = NULL;
+  BfSecret s;
+
+  if (!bf_secret_decode(raw, size, &s, &error)) {
+    FUZZ_CHECK(error != NULL && error->domain == BF_WIRE_ERROR);
+    return;
+  }
+  FUZZ_CHECK(size >= BF_SECRET_FIXED && size <= BF_SECRET_MAX);
+  FUZZ_CHECK(s.name.len == size - BF_SECRET_FIXED);
+  FUZZ_CHECK(s.name.len == 0 || bf_name_check(s.name.data, s.name.len, NULL));
+  g_autoptr(GByteArray) again = g_byte_array_new();
+  FUZZ_CHECK(bf_secret_encode(&s, again));
+  FUZZ_CHECK(again->len == size && memcmp(again->data, raw, size) == 0);
+}
+
 /* CRC-32C, reflected polynomial 0x82F63B78, one table lookup per byte:
  * the textbook version, to compare ISA-L's with. */
 static uint32_t
@@ -301,6 +325,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   fuzz_init();
   check_names_and_preface(data, size);
+  check_secret(data, size);
   FUZZ_CHECK(bf_crc32c(data, size) == crc32c_ref(data, size));
 
   if (size >= 2) {

@@ -193,13 +193,19 @@ def frame_seeds():
     s["raw-unknown-flags"] = b"\x30\x04" + struct.pack(">Q", 1)
     s["preface"] = b"BRAIDFS\x01"
     s["name-only"] = b"some/dir/name.txt"
+    # SHAMIR: the name left to the secret, the secret chunk, a secret
+    s["item-open-hidden-name"] = item_open(4, b"", coding=1, k=2, n=3)
+    s["item-open-rs-no-name"] = item_open(4, b"", coding=2, k=2, n=3)
+    s["chunk-secret"] = chunk(4, 0xFFFFFFFF, bytes(range(64)) + b"a/b", share=2)
+    s["secret"] = bytes(range(64)) + b"photos/2024/img 0001.jpg"
+    s["secret-bad-name"] = bytes(64) + b"../x"
     return s
 
 
 # ---- fuzz-assembler ---------------------------------------------------------
 
 OP_CHUNK, OP_CHECK, OP_CLOSE, OP_RESEND = 0, 1, 2, 3
-GEOM, WIDE = 4, 8
+GEOM, WIDE, EXPECT = 4, 8, 16
 
 
 def asm_header(cs=4096, max_size=1 << 20):
@@ -277,6 +283,15 @@ def assembler_seeds():
     s["close-empty-after-chunks"] = asm_header() + a_full(0) + a_close(0, 0)
     s["odd-chunk-size"] = (asm_header(4096 + 12345) + a_short(1, 5) +
                            a_full(0) + a_close_geom(2, 5))
+    # shares announce chunks: one short chunk, written or expected
+    s["expected-short"] = (asm_header() + a_short(5, 1, op=OP_CHECK | EXPECT) +
+                           a_short(6, 1, op=OP_CHECK | EXPECT) +
+                           a_short(4, 1) + a_full(6) + a_full(3) +
+                           a_short(5, 1) + a_close_geom(6, 1))
+    s["expected-full-then-short-close"] = (
+        asm_header() + a_full(2, op=OP_CHECK | EXPECT) + a_close_geom(3, 9) +
+        a_close_geom(4, 9) + a_full(0) + a_full(1) + a_full(2) +
+        a_short(3, 9))
     return s
 
 
@@ -443,6 +458,10 @@ def assembler_regressions():
     # 10 bytes: a different chunk, to be refused, not taken as a duplicate.
     s["regress-dup-shorter-length"] = (asm_header() + a_full(0) +
                                        a_short(0, 10))
+    # A chunk announced by a share (expected, not written), then a close
+    # as an empty item: to be refused, the chunk exists.
+    s["regress-close-empty-after-expected"] = (
+        asm_header() + a_short(5, 1, op=OP_CHECK | EXPECT) + a_close(0, 0))
     return s
 
 

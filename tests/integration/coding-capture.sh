@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # coding-capture.sh: under coding=shamir:2/3 an observer of any one path
-# sees nothing of a file's content; under stripe (the control, which shows
-# the capture would have seen it) the same observer reads it.
+# sees nothing of a file's content, nor anything that confirms a guess of
+# it or of its name (hide_names); under stripe (the control, which shows
+# the capture would have seen them) the same observer reads them.
 #
 # Three 32 Mbit/s links of the namespace harness (netns.sh), one path per
 # link, no key. tcpdump records each link separately (full packets, on the
-# root-namespace end of its veth). The file is 1 KiB blocks, each a known
-# 64-byte ASCII marker followed by random bytes. After each copy, every
-# capture is searched twice:
-#  - its raw bytes (a marker whole inside one TCP segment);
+# root-namespace end of its veth). The big file is 1 KiB blocks, each a
+# known 64-byte ASCII marker followed by random bytes; a second file holds
+# a 4-digit PIN (the review's case: its digest on one path gave it away to
+# 10^4 guesses). Both have random names. After each copy, every capture is
+# searched twice:
+#  - its raw bytes (a needle whole inside one TCP segment);
 #  - the TCP payload of each connection and direction laid out in sequence
-#    order (retransmissions overlap, they do not repeat), so that a marker
+#    order (retransmissions overlap, they do not repeat), so that a needle
 #    cut in two by a segment boundary is found as well.
-# Run 1, coding=shamir:2/3: no marker in any capture, either way; the file
-# arrives bit-exact; each capture holds every byte its path carried (no
-# hole in any connection's stream), so "no marker" means something.
+# The needles: the marker; of each file, its SHA-256, BLAKE2b-256 and
+# BLAKE2b-512; its name; the SHA-256, BLAKE2b-256 and BLAKE2b-512 of its
+# name.
+# Run 1, coding=shamir:2/3 with hide_names: no needle in any capture,
+# either way; the files arrive bit-exact under their names; each capture
+# holds every byte its path carried (no hole in any connection's stream),
+# so "no needle" means something.
 # Run 2, coding=stripe (the default): the marker appears in the capture of
 # at least one link (every link, in practice), and the reassembled streams
-# find markers that the raw search misses (split across segments).
+# find markers that the raw search misses (split across segments); the
+# SHA-256 of each file and each name are in some link's capture (ITEM_CLOSE,
+# ITEM_OPEN).
 
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -41,19 +50,42 @@ with open(path, "wb") as f:
         f.write(marker + os.urandom(1024 - len(marker)))
 EOF
 IN_FILE=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(sys.argv[2].encode()))' "$T/f.bin" "$MARKER")
-note "$MIB MiB file holding the ${#MARKER}-byte marker $IN_FILE times"
+BIG=big-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n').bin
+PIN=pin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n').txt
+mv "$T/f.bin" "$T/$BIG"
+printf '%04d\n' $((RANDOM % 10000)) >"$T/$PIN"
+note "$MIB MiB file $BIG holding the ${#MARKER}-byte marker $IN_FILE times; $PIN"
 
-# pcap_markers MARKER PORT PCAP...: for each capture (Ethernet, IPv4, TCP),
-# one line "raw c2s s2c c2s_bytes holes conns": markers in the file's raw
-# bytes; markers in the reassembled client->server (to PORT) and
-# server->client payload streams, summed over connections; payload bytes
-# of the client->server streams (from the first byte after the SYN to the
-# highest byte seen); bytes inside those spans that no captured segment
-# holds; number of TCP connections.
+# NEEDLES: label=hex,...: the marker, then the digests and names to find
+NEEDLES=$(python3 - "$MARKER" "$T/$BIG" "$T/$PIN" <<'EOF'
+import hashlib, os, sys
+out = ["marker=" + sys.argv[1].encode().hex()]
+for tag, path in (("big", sys.argv[2]), ("pin", sys.argv[3])):
+    name = os.path.basename(path).encode()
+    for what, data in (("", open(path, "rb").read()), ("name-", name)):
+        out.append("%s-%ssha256=%s" % (tag, what, hashlib.sha256(data).hexdigest()))
+        out.append("%s-%sb2-256=%s" % (tag, what,
+                   hashlib.blake2b(data, digest_size=32).hexdigest()))
+        out.append("%s-%sb2-512=%s" % (tag, what, hashlib.blake2b(data).hexdigest()))
+    out.append("%s-name=%s" % (tag, name.hex()))
+print(",".join(out))
+EOF
+)
+
+# pcap_markers NEEDLES PORT PCAP...: for each capture (Ethernet, IPv4,
+# TCP), one line "raw c2s s2c c2s_bytes holes conns LABEL=N ...": markers
+# (the first needle) in the file's raw bytes; markers in the reassembled
+# client->server (to PORT) and server->client payload streams, summed over
+# connections; payload bytes of the client->server streams (from the first
+# byte after the SYN to the highest byte seen); bytes inside those spans
+# that no captured segment holds; number of TCP connections; then for each
+# other needle, how often it is in the raw bytes and the streams together.
 pcap_markers() {
 	python3 - "$@" <<'EOF'
 import struct, sys
-marker, port, files = sys.argv[1].encode(), int(sys.argv[2]), sys.argv[3:]
+needles = [(l, bytes.fromhex(h)) for l, h in
+           (n.split("=", 1) for n in sys.argv[1].split(","))]
+marker, port, files = needles[0][1], int(sys.argv[2]), sys.argv[3:]
 
 def packets(path):
     data = open(path, "rb").read()
@@ -91,7 +123,9 @@ def tcp_segments(path):
         yield flow, seq, flags, bytes(tcp[doff:])
 
 def analyse(path):
-    raw = open(path, "rb").read().count(marker)
+    data = open(path, "rb").read()
+    raw = data.count(marker)
+    found = {l: data.count(n) for l, n in needles[1:]}
     flows = {}
     for flow, seq, flags, payload in tcp_segments(path):
         f = flows.setdefault(flow, {"isn": None, "segs": []})
@@ -116,10 +150,13 @@ def analyse(path):
                 reach = o + len(p)
         d = "c2s" if flow[3] == port else "s2c"
         hits[d] += buf.count(marker)
+        for l, n in needles[1:]:
+            found[l] += buf.count(n)
         if d == "c2s":
             c2s_bytes += size
             holes += size - covered
-    print(raw, hits["c2s"], hits["s2c"], c2s_bytes, holes, len(flows) // 2)
+    print(raw, hits["c2s"], hits["s2c"], c2s_bytes, holes, len(flows) // 2,
+          " ".join("%s=%d" % (l, found[l]) for l, _ in needles[1:]))
 
 for path in files:
     analyse(path)
@@ -161,18 +198,22 @@ capture_stop() {
 	done
 }
 
-# run NAME CODING: one copy under CODING with every link captured; fills
-# RAW[NAME-I] C2S[...] S2C[...] and checks each capture is complete
-declare -A RAW=() C2S=() S2C=()
+# run NAME CODING [OPTION]: one copy of both files under CODING with every
+# link captured; fills RAW[NAME-I] C2S[...] S2C[...] and FOUND[NAME-I-LABEL]
+# and checks each capture is complete
+declare -A RAW=() C2S=() S2C=() FOUND=()
 run() {
-	local name=$1 coding=$2 i sess raw c2s s2c bytes holes conns path_bytes
+	local name=$1 coding=$2 i sess raw c2s s2c bytes holes conns path_bytes hit
+	shift 2
 	capture_start "$name"
 	ns_start_server "srv-$name" "$T/srv-$name" "$T/store-$name"
 	mapfile -t PATHS < <(ns_path_opts "$PORT")
-	ns_start_client "cli-$name" "$T/cli-$name" "label=$name" "coding=$coding" "${PATHS[@]}"
-	check "$name: cp of $MIB MiB with coding=$coding over 3 links" run_t 120 cp "$T/f.bin" "$T/cli-$name/"
+	ns_start_client "cli-$name" "$T/cli-$name" "label=$name" "coding=$coding" "$@" "${PATHS[@]}"
+	check "$name: cp of $MIB MiB and of a PIN with coding=$coding $* over 3 links" \
+		run_t 120 cp "$T/$BIG" "$T/$PIN" "$T/cli-$name/"
 	sess=$(session_for_label "$T/srv-$name" "$name") || fail "no session labelled $name"
-	check "$name: arrived bit-exact" cmp "$T/f.bin" "$sess/f.bin"
+	check "$name: the big file arrived bit-exact under its name" cmp "$T/$BIG" "$sess/$BIG"
+	check "$name: the PIN arrived bit-exact under its name" cmp "$T/$PIN" "$sess/$PIN"
 	show_status "$T/cli-$name"
 	declare -A by_addr=()
 	while read -r addr b; do by_addr[${addr%:*}]=$b; done < <(status_cols "$T/cli-$name" address bytes)
@@ -180,9 +221,11 @@ run() {
 	stop_daemon "srv-$name"
 	capture_stop "$name"
 	i=0
-	while read -r raw c2s s2c bytes holes conns; do
+	while read -r raw c2s s2c bytes holes conns found; do
 		i=$((i + 1))
 		RAW[$name-$i]=$raw C2S[$name-$i]=$c2s S2C[$name-$i]=$s2c
+		for hit in $found; do FOUND[$name-$i-${hit%=*}]=${hit#*=}; done
+		printf '   %s link %d: digests and names found: %s\n' "$name" "$i" "$found"
 		path_bytes=${by_addr[${RT_ADDR[i]}]:-0}
 		printf '   %s link %d: %d connection(s), %d payload bytes to the server (path: %d acknowledged), %d missing; marker: raw %d, stream to server %d, from server %d\n' \
 			"$name" "$i" "$conns" "$bytes" "$path_bytes" "$holes" "$raw" "$c2s" "$s2c"
@@ -190,15 +233,20 @@ run() {
 		check "$name link $i: the capture holds at least the bytes the path carried" test "$bytes" -ge "$path_bytes"
 		assert_eq 0 "$holes" "$name link $i: no byte of any connection missing from the capture"
 		check "$name link $i: the stream search finds every marker the raw search does" test "$c2s" -ge "$raw"
-	done < <(pcap_markers "$MARKER" "$PORT" "$T/$name"-{1..3}.pcap)
+	done < <(pcap_markers "$NEEDLES" "$PORT" "$T/$name"-{1..3}.pcap)
 	assert_eq "$NS_N" "$i" "$name: one analysis per capture"
 }
 
-note "run 1: coding=shamir:2/3"
-run shamir shamir:2/3
+LABELS=$(tr ',' '\n' <<<"$NEEDLES" | sed -n '2,$s/=.*//p')
+
+note "run 1: coding=shamir:2/3, hide_names"
+run shamir shamir:2/3 hide_names
 for ((i = 1; i <= NS_N; i++)); do
 	assert_eq 0 "${RAW[shamir-$i]}" "shamir: no marker in the raw capture of link $i"
 	assert_eq 0 "$((C2S[shamir-$i] + S2C[shamir-$i]))" "shamir: no marker in the reassembled streams of link $i"
+	for l in $LABELS; do
+		assert_eq 0 "${FOUND[shamir-$i-$l]}" "shamir: no $l in the capture of link $i"
+	done
 done
 
 note "run 2 (control): coding=stripe"
@@ -212,5 +260,10 @@ echo "   stripe: marker in the captures of $links of $NS_N links; $raw whole in 
 check "stripe: the marker appears in the capture of at least one link" test "$links" -ge 1
 check "stripe: every marker of the file is in some link's stream" test "$stream" -ge "$IN_FILE"
 check "stripe: the streams find markers split across segments" test "$stream" -gt "$raw"
+for l in big-sha256 pin-sha256 big-name pin-name; do
+	n=0
+	for ((i = 1; i <= NS_N; i++)); do n=$((n + FOUND[stripe-$i-$l])); done
+	check "stripe: $l is in some link's capture ($n times)" test "$n" -ge 1
+done
 
 finish

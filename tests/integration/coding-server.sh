@@ -23,7 +23,7 @@ peer() {
 	assert_eq 0 "$rc" "coding_peer.py $1 ran to the end"
 }
 
-start_server server "$T/srv" "$T/store"
+start_server server "$T/srv" "$T/store" max_depth=16
 SLOG=$(daemon_log server)
 
 note "shares delivered, refused and limited"
@@ -32,7 +32,7 @@ peer main
 note "crash between shares"
 peer resume-1
 kill_daemon server KILL
-start_server server "$T/srv" "$T/store"
+start_server server "$T/srv" "$T/store" max_depth=16
 peer resume-2
 
 note "results"
@@ -46,7 +46,7 @@ done <"$T/results.tsv"
 echo "   coding_peer.py: $(grep -c . "$T/results.tsv") checks, $(grep -c '^FAIL' "$T/results.tsv" || true) failed"
 check "braidfsd is alive after the refusals" pid_alive "$(daemon_pid server)"
 for w in "share_index 3 but coding_n is 3" "resent with different bytes" \
-	"pad 4 does not fit" "chunk 0: share 1 of 101 bytes" \
+	"pad 4 does not fit" "chunk 0 of 101 bytes, of 100 bytes before" \
 	"chunk 256: 256 chunks of the item already wait" "would exceed 67108864 bytes"; do
 	check "server log names the refusal: $w" grep -q -- "$w" "$SLOG"
 done

@@ -11,21 +11,38 @@ page). What man/braidfs-protocol.7 (CODED CHUNKS) says the server does:
             chunk, a repeated buffered share is acknowledged, shares after
             the k-th are acknowledged and ignored, some chunks get only k
             shares; every share gets its CHUNK_ACK on its path, the item
-            ITEM_ACK STORED OK, and the server mount shows the exact bytes
+            ITEM_ACK STORED OK, and the server mount shows the exact bytes.
+            A shamir item's digest travels only in its secret (shares of
+            chunk 0xffffffff; ITEM_CLOSE's digest is zero), with its name
+            too for one whose ITEM_OPEN has none (stored under that name);
+            a wrong digest in the secret is STORED CORRUPT, and the answer
+            does not carry a hidden name
   refusals  share_index >= coding_n, a buffered share resent with other
             bytes, pad >= k (rs), pad != 0 (shamir), shares of one chunk
             with two lengths, a stripe chunk with share_index 1: ERROR
             PROTOCOL and the path closed; 257 partial chunks in an item and
             more than 64 MiB of buffered shares in a session: ERROR LIMIT;
-            shamir:16/16 with 16 MiB chunks: ITEM_ACK OPENED LIMIT
+            shamir:16/16 with 16 MiB chunks: ITEM_ACK OPENED LIMIT; a share
+            of the secret under rs or stripe, one of a secret with a name when
+            ITEM_OPEN had one, a shamir ITEM_CLOSE with a digest: ERROR
+            PROTOCOL; a hidden name over max_depth: STORED BAD_NAME
   resume-1  (then the server is killed -9 and restarted)
-  resume-2  an item with two chunks rebuilt and one with a single share
-            before the crash: after it, ITEM_OPEN is answered OPENED OK,
-            the shares of the chunks that had fewer than k acknowledged are
-            sent again (all of them) and the item is stored exact
+  resume-2  an item with two chunks and its secret rebuilt and one chunk
+            with a single share before the crash: after it, ITEM_OPEN is
+            answered OPENED OK, the shares of the chunks that had fewer
+            than k acknowledged are sent again (all of them; not the
+            secret's) and the item is stored exact; an item with a hidden
+            name whose chunks and secret were all rebuilt is stored under
+            its name on ITEM_CLOSE alone
+  flood     (coding-flood.sh) 64 items under shamir:16/16 with 4 MiB
+            chunks, then 16384 one-byte shares: share 0 of chunks 0 to 255
+            of each, chunk by chunk (about 500 KB). Only an item's last
+            chunk may be short, so the server acknowledges the first short
+            share of each item at most and refuses the next one with ERROR
+            PROTOCOL. STATE gets the acknowledgements counted and the ERROR.
 
 usage: coding_peer.py PHASE HOST PORT SERVER_MOUNT CODING_SHARES STATE RESULTS
-  PHASE     main | resume-1 | resume-2
+  PHASE     main | resume-1 | resume-2 | flood
   STATE     a JSON file resume-1 writes and resume-2 reads
   RESULTS   gets "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines (appended)
 """
@@ -37,12 +54,14 @@ import random
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import hostile_peer as hp
 
 SHAMIR, RS = 1, 2
-LIMIT = 8                 # status code (hostile_peer.py names fewer)
+LIMIT = 8                 # status codes (hostile_peer.py names fewer)
+CORRUPT = 5
 CS = 4096                 # chunk_size of the small items
 RESULTS = None
 RNG = random.Random(20240611)
@@ -76,6 +95,16 @@ def chunk(item_id, chunk_id, total, payload, share=0, pad=0, crc=None):
         crc = hp.crc32c(payload)
     body = struct.pack(">QIIBB2xI", item_id, chunk_id, total, share, pad, crc)
     return hp.frame(hp.CHUNK, body + payload)
+
+
+SECRET = 0xFFFFFFFF        # the chunk_id of a shamir item's secret
+
+
+def secret_shares(tool, coding, digest, name=b""):
+    """{share_index: (pad, bytes)} of the secret: digest, a random key,
+    the name (when ITEM_OPEN leaves it out)."""
+    return shares_of(tool, coding, digest + os.urandom(32) + name,
+                     chunk_size=8192)[0]
 
 
 def shares_of(tool, coding, data, chunk_size=CS):
@@ -142,13 +171,13 @@ def send_plan(sess, item_id, shares, plan):
     on path i % npaths (distinct paths for the shares of one chunk when
     npaths >= n), then reads each path's CHUNK_ACKs. Returns the acks that
     were missing or wrong."""
-    total = len(shares)
+    total = len([c for c in shares if c != SECRET])
     want = {i: [] for i in range(len(sess.paths))}
     for cid, idx in plan:
         pad, data = shares[cid][idx]
         path = idx % len(sess.paths)
-        sess.paths[path].send(chunk(item_id, cid, total, data, share=idx,
-                                    pad=pad))
+        sess.paths[path].send(chunk(item_id, cid, 0 if cid == SECRET else total,
+                                    data, share=idx, pad=pad))
         want[path].append((item_id, cid, idx))
     bad = []
     for path, acks in want.items():
@@ -159,14 +188,16 @@ def send_plan(sess, item_id, shares, plan):
     return bad
 
 
-def deliver_one(mount, tool, sess, item_id, coding_text, size):
+def deliver_one(mount, tool, sess, item_id, coding_text, size, hide=False,
+                digest=None):
     coding, k, n = parse_coding(coding_text)
     data = os.urandom(size)
-    name = "%s.bin" % coding_text.replace(":", "-").replace("/", "of")
-    what = "deliver %s (%d bytes, %d chunks)" % (coding_text, size,
-                                                   (size + CS - 1) // CS)
+    name = "%s%s.bin" % (coding_text.replace(":", "-").replace("/", "of"),
+                         "-hidden" if hide else "")
+    what = "deliver %s (%d bytes, %d chunks%s)" % (
+        coding_text, size, (size + CS - 1) // CS, ", name hidden" if hide else "")
     shares = shares_of(tool, coding_text, data)
-    iid, stage, st, msg = sess.open(item_id, name, coding, k, n)
+    iid, stage, st, msg = sess.open(item_id, "" if hide else name, coding, k, n)
     if not result((stage, st) == (hp.OPENED, hp.OK), what + ": OPENED OK",
                   "%s %s" % (hp.st_name(st), msg)):
         return
@@ -190,9 +221,28 @@ def deliver_one(mount, tool, sess, item_id, coding_text, size):
     result(not bad, what + ": a CHUNK_ACK for every share on its path "
            "(%d shares, %d after rebuild)" % (len(first) + len(late), len(late)),
            repr(bad[:3]))
-    sess.paths[1].send(hp.item_close(item_id, len(shares), size,
-                                     hashlib.sha256(data).digest()))
+    good = hashlib.sha256(data).digest()
+    close_digest = good
+    if coding == SHAMIR:
+        # the digest (and a hidden name) only as shares of the secret
+        sec = {SECRET: secret_shares(tool, coding_text, digest or good,
+                                     name.encode() if hide else b"")}
+        order = list(range(n))
+        RNG.shuffle(order)
+        bad = send_plan(sess, item_id, sec, [(SECRET, i) for i in order])
+        result(not bad, what + ": a CHUNK_ACK for every share of the secret",
+               repr(bad[:3]))
+        close_digest = bytes(32)
+    sess.paths[1].send(hp.item_close(item_id, len(shares), size, close_digest))
     iid, stage, st, msg = sess.paths[1].item_ack("ITEM_CLOSE " + name)
+    if digest is not None:
+        result((iid, stage, st) == (item_id, hp.STORED, CORRUPT),
+               what + ": a wrong digest in the secret: ITEM_ACK STORED CORRUPT",
+               "%d %s %s" % (stage, hp.st_name(st), msg))
+        result(name not in msg and "item %d" % item_id in msg,
+               what + ": the answer names the item by its id, not its name",
+               msg)
+        return
     result((iid, stage, st) == (item_id, hp.STORED, hp.OK),
            what + ": ITEM_ACK STORED OK", "%d %s %s" % (stage, hp.st_name(st), msg))
     got = read_stored(mount, sess.sid, name)
@@ -207,6 +257,10 @@ def c_deliver(mount, tool):
             ("rs:2/3", 6 * CS + 1), ("rs:4/6", 5 * CS + 4093),
             ("shamir:1/2", 2 * CS + 7), ("rs:3/5", 3)), start=1):
         deliver_one(mount, tool, sess, item_id, coding, size)
+    deliver_one(mount, tool, sess, 7, "shamir:3/5", 3 * CS + 5, hide=True)
+    deliver_one(mount, tool, sess, 8, "shamir:2/3", 0, hide=True)
+    deliver_one(mount, tool, sess, 9, "shamir:2/3", CS, hide=True,
+                digest=bytes(range(32)))
     sess.close()
 
 
@@ -295,23 +349,70 @@ def c_refusals(mount, tool):
     p.send(chunk(2, 1, 0, big, share=0, crc=crc))
     expect_error(p, LIMIT, "a share beyond 64 MiB buffered in the session")
     sess.close()
+    # the secret: shamir only, its length says whether the name is in it,
+    # and ITEM_CLOSE of a shamir item carries no digest
+    refusal("coding-r10", "rs:2/3", [chunk(1, SECRET, 0, bytes(64))],
+            hp.PROTOCOL, "a share of the secret under rs")
+    refusal("coding-r14", "stripe", [chunk(1, SECRET, 0, bytes(64))],
+            hp.PROTOCOL, "a secret under stripe")
+    refusal("coding-r11", "shamir:2/3", [chunk(1, SECRET, 0, bytes(70))],
+            hp.PROTOCOL, "a secret with a name when ITEM_OPEN had one")
+    refusal("coding-r12", "shamir:2/3",
+            [hp.item_close(1, 1, 10, hashlib.sha256(b"0123456789").digest())],
+            hp.PROTOCOL, "a shamir ITEM_CLOSE with a digest")
+    # hidden names the server refuses: over its max_depth (coding-server.sh:
+    # 16) or against the rules of NAMES; the item fails, not the path
+    sess = Session("coding-r13", 2)
+    for item, (what, name) in enumerate((
+            ("over max_depth", "/".join("d%d" % i for i in range(20))),
+            ("with '..'", "up/../../d19")), start=1):
+        iid, stage, st, msg = sess.open(item, "", SHAMIR, 2, 2)
+        result((stage, st) == (hp.OPENED, hp.OK), "hidden name: OPENED OK",
+               "%s %s" % (hp.st_name(st), msg))
+        sec = secret_shares(tool, "shamir:2/2", bytes(32), name.encode())
+        for i in (0, 1):
+            sess.paths[i].send(chunk(item, SECRET, 0, sec[i][1], share=i))
+        acks = [sess.paths[i].chunk_ack("secret share %d" % i) for i in (0, 1)]
+        iid, stage, st, msg = sess.paths[0].item_ack("the refused hidden name")
+        result(acks == [(item, SECRET, 0), (item, SECRET, 1)] and
+               (iid, stage, st) == (item, hp.STORED, hp.BAD_NAME),
+               "a hidden name %s: ITEM_ACK STORED BAD_NAME" % what,
+               "%r, %d %s %s" % (acks, stage, hp.st_name(st), msg))
+        result("d19" not in msg and "item %d" % item in msg,
+               "... whose message does not carry the name", msg)
+    sess.close()
 
 
 def resume_1(mount, tool, state):
     coding_text = "shamir:2/3"
     data = os.urandom(4 * CS + 100)
+    hidden = os.urandom(2 * CS)
     shares = shares_of(tool, coding_text, data)
     sess = Session("coding-resume", 3)
     iid, stage, st, msg = sess.open(1, "resumed.bin", SHAMIR, 2, 3)
     result((stage, st) == (hp.OPENED, hp.OK), "resume: OPENED OK",
            "%s %s" % (hp.st_name(st), msg))
-    # chunks 0 and 1 rebuilt (2 shares each), chunk 2 partial (1 share)
-    plan = [(0, 0), (0, 2), (1, 1), (1, 2), (2, 1)]
+    # chunks 0 and 1 and the secret rebuilt (2 shares each), chunk 2
+    # partial (1 share)
+    shares[SECRET] = secret_shares(tool, coding_text,
+                                   hashlib.sha256(data).digest())
+    plan = [(0, 0), (0, 2), (1, 1), (1, 2), (2, 1), (SECRET, 2), (SECRET, 0)]
     bad = send_plan(sess, 1, shares, plan)
-    result(not bad, "resume: 5 shares acknowledged before the crash", repr(bad))
+    result(not bad, "resume: 7 shares acknowledged before the crash", repr(bad))
+    # a hidden name: every chunk and the secret rebuilt, no ITEM_CLOSE yet
+    iid, stage, st, msg = sess.open(2, "", SHAMIR, 2, 3)
+    result((stage, st) == (hp.OPENED, hp.OK), "resume: OPENED OK, name hidden",
+           "%s %s" % (hp.st_name(st), msg))
+    hshares = shares_of(tool, coding_text, hidden)
+    hshares[SECRET] = secret_shares(tool, coding_text,
+                                    hashlib.sha256(hidden).digest(),
+                                    b"hidden/resumed.bin")
+    bad = send_plan(sess, 2, hshares, [(c, i) for c in hshares for i in (0, 1)])
+    result(not bad, "resume: the hidden name's item rebuilt before the crash",
+           repr(bad))
     with open(state, "w") as f:
         json.dump({"sid": sess.sid.hex(), "token": sess.token.hex(),
-                   "data": data.hex()}, f)
+                   "data": data.hex(), "hidden": hidden.hex()}, f)
     sess.close()
 
 
@@ -319,6 +420,7 @@ def resume_2(mount, tool, state):
     with open(state) as f:
         st_ = json.load(f)
     data = bytes.fromhex(st_["data"])
+    hidden = bytes.fromhex(st_["hidden"])
     shares = shares_of(tool, "shamir:2/3", data)   # a new encoding: fine, the
     sess = Session("coding-resume", 3,              # old partial chunk is gone
                    bytes.fromhex(st_["sid"]), bytes.fromhex(st_["token"]))
@@ -331,15 +433,77 @@ def resume_2(mount, tool, state):
     bad = send_plan(sess, 1, shares, plan)
     result(not bad, "resume: the shares of the chunks not rebuilt acknowledged",
            repr(bad))
-    sess.paths[0].send(hp.item_close(1, len(shares), len(data),
-                                     hashlib.sha256(data).digest()))
+    sess.paths[0].send(hp.item_close(1, len(shares), len(data), bytes(32)))
     iid, stage, st, msg = sess.paths[0].item_ack("ITEM_CLOSE resumed.bin")
     result((iid, stage, st) == (1, hp.STORED, hp.OK),
-           "resume: ITEM_ACK STORED OK without re-sending chunks 0 and 1",
-           "%d %s %s" % (stage, hp.st_name(st), msg))
+           "resume: ITEM_ACK STORED OK without re-sending chunks 0 and 1 and "
+           "the secret", "%d %s %s" % (stage, hp.st_name(st), msg))
     got = read_stored(mount, sess.sid, "resumed.bin")
     result(got == data, "resume: the server mount shows the exact bytes",
            "missing" if got is None else "%d bytes, differ" % len(got))
+    iid, stage, st, msg = sess.open(2, "", SHAMIR, 2, 3)
+    result((iid, stage, st) == (2, hp.OPENED, hp.OK),
+           "resume: the kept item with a hidden name answers OPENED OK",
+           "%d %s %s" % (stage, hp.st_name(st), msg))
+    sess.paths[0].send(hp.item_close(2, 2, len(hidden), bytes(32)))
+    iid, stage, st, msg = sess.paths[0].item_ack("ITEM_CLOSE of the hidden name")
+    result((iid, stage, st) == (2, hp.STORED, hp.OK),
+           "resume: ... and STORED OK on its ITEM_CLOSE alone",
+           "%d %s %s" % (stage, hp.st_name(st), msg))
+    got = read_stored(mount, sess.sid, "hidden/resumed.bin")
+    result(got == hidden, "resume: ... under the name from its secret",
+           "missing" if got is None else "%d bytes, differ" % len(got))
+    sess.close()
+
+
+def flood(state):
+    items, chunks, cs = 64, 256, 4 << 20
+    sess = Session("coding-flood", 1)
+    p = sess.paths[0]
+    for item in range(1, items + 1):
+        iid, stage, st, msg = sess.open(item, "flood-%d.bin" % item, SHAMIR,
+                                        16, 16, cs)
+        if (stage, st) != (hp.OPENED, hp.OK):
+            result(False, "flood: OPENED OK for item %d" % item,
+                   "%s %s" % (hp.st_name(st), msg))
+            return
+    result(True, "flood: %d items of shamir:16/16 with 4 MiB chunks opened"
+           % items)
+    frames = b"".join(chunk(item, cid, 0, b"x")
+                      for cid in range(chunks) for item in range(1, items + 1))
+    sent = {"bytes": 0, "error": None}
+
+    def push():
+        try:
+            for off in range(0, len(frames), 1 << 16):
+                p.send(frames[off:off + (1 << 16)])
+                sent["bytes"] = off + len(frames[off:off + (1 << 16)])
+        except OSError as e:
+            sent["error"] = str(e)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    acks, error = 0, None
+    while acks < items * chunks:
+        try:
+            t, _, body = p.frame(timeout=60.0)
+        except (hp.Closed, OSError) as e:
+            error = "closed without ERROR: %s" % e
+            break
+        if t == hp.CHUNK_ACK:
+            acks += 1
+        elif t == hp.ERROR:
+            st, _, ml = struct.unpack(">BBH", body[:4])
+            error = "%s %s" % (hp.st_name(st),
+                               body[4:4 + ml].decode("utf-8", "replace"))
+            break
+    pusher.join()
+    print("   flood: %d bytes sent (%s), %d CHUNK_ACKs, then %s" % (
+        sent["bytes"], sent["error"] or "no send error", acks, error),
+          flush=True)
+    with open(state, "w") as f:
+        json.dump({"frames": items * chunks, "bytes": len(frames),
+                   "acks": acks, "error": error}, f)
     sess.close()
 
 
@@ -359,6 +523,8 @@ def main():
         resume_1(mount, tool, state)
     elif phase == "resume-2":
         resume_2(mount, tool, state)
+    elif phase == "flood":
+        flood(state)
     else:
         print("unknown phase " + phase, file=sys.stderr)
         return 2

@@ -425,6 +425,37 @@ test_reject_two_short(void)
   g_assert_cmpuint(bf_assembler_chunk_len(a, 3), ==, 100);
 }
 
+/* Chunks announced by a share (coded items), not written yet, count for
+ * the item's geometry like written ones: one short chunk, the last. */
+static void
+test_expect(void)
+{
+  g_autoptr(BfAssembler) a = bf_assembler_new(CS, MAX_SIZE);
+  g_autoptr(GError) error = NULL;
+  uint64_t off;
+  gboolean dup;
+
+  g_assert_true(bf_assembler_check(a, 3, 0, 1, &off, &dup, &error));
+  bf_assembler_expect(a, 3, 1);
+  g_assert_false(bf_assembler_has(a, 3));
+  g_assert_cmpuint(bf_assembler_received(a), ==, 0);
+  close_refused(a, 0, 0, BF_ASM_ERROR_CONFLICT);  /* empty: chunk 3 exists */
+  refuse(a, 5, 0, 1, BF_ASM_ERROR_CONFLICT);    /* a second short chunk */
+  refuse(a, 1, 0, 1, BF_ASM_ERROR_CONFLICT);
+  refuse(a, 4, 0, CS, BF_ASM_ERROR_CONFLICT);   /* full, after the short */
+  refuse(a, 3, 0, 2, BF_ASM_ERROR_CONFLICT);    /* another length */
+  refuse(a, 0, 3, CS, BF_ASM_ERROR_CONFLICT);   /* a total without it */
+  g_assert_false(deliver(a, 3, 0, 1));          /* its rebuilt bytes */
+  g_assert_false(deliver(a, 2, 0, CS));
+
+  /* a full chunk expected after a later short one */
+  g_autoptr(BfAssembler) b = bf_assembler_new(CS, MAX_SIZE);
+  bf_assembler_expect(b, 7, CS);
+  refuse(b, 5, 0, 100, BF_ASM_ERROR_CONFLICT);
+  g_assert_false(deliver(b, 8, 0, 100));
+  close_ok(b, 9, 8 * (uint64_t)CS + 100);
+}
+
 static void
 test_reject_close_bad_geometry(void)
 {
@@ -755,6 +786,7 @@ main(int argc, char **argv)
   g_test_add_func("/assembler/reject/short-not-last",
                   test_reject_short_not_last);
   g_test_add_func("/assembler/reject/two-short", test_reject_two_short);
+  g_test_add_func("/assembler/expect", test_expect);
   g_test_add_func("/assembler/reject/close-bad-geometry",
                   test_reject_close_bad_geometry);
   g_test_add_func("/assembler/reject/close-contradicts-chunks",

@@ -250,12 +250,15 @@ check_documented(const BfOptSpec *t, const char *man_name)
     g_autofree char *entry3 = g_strdup_printf(" %s=\" ", t->name);
     g_autofree char *entry4 = g_strdup_printf("\n.B %s=", t->name);
     g_autofree char *entry5 = g_strdup_printf("\n.BI %s=", t->name);
+    /* a flag: "name" alone */
+    g_autofree char *entry6 = g_strdup_printf("\n.B %s\n", t->name);
     const char *at = strstr(man, entry);
 
     at = at ? at : strstr(man, entry2);
     at = at ? at : strstr(man, entry3);
     at = at ? at : strstr(man, entry4);
     at = at ? at : strstr(man, entry5);
+    at = at || t->type != BF_OPT_BOOL ? at : strstr(man, entry6);
     if (at == NULL)
       g_error("%s: option %s is not documented", man_name, t->name);
     if (t->def != NULL) {

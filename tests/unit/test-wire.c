@@ -1428,6 +1428,62 @@ test_item_open(void)
   expect_error(&m, BF_WIRE_ERROR_NAME, "absolute");
   m.u.item_open.name = bytes("");
   expect_error(&m, BF_WIRE_ERROR_NAME, "empty");
+  /* only a SHAMIR item may leave its name to its secret */
+  m.u.item_open.coding = BF_CODING_RS;
+  m.u.item_open.coding_k = 2;
+  m.u.item_open.coding_n = 3;
+  expect_error(&m, BF_WIRE_ERROR_NAME, "empty");
+  m.u.item_open.coding = BF_CODING_SHAMIR;
+  expect_ok(&m);
+}
+
+/* The secret of a SHAMIR item: digest, key, then the name (or none). */
+static void
+test_secret(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GByteArray) b = g_byte_array_new();
+  BfSecret s = { .name = bytes("photos/a.jpg") }, out;
+
+  for (unsigned i = 0; i < BF_DIGEST_LEN; i++) {
+    s.digest[i] = (uint8_t)i;
+    s.key[i] = (uint8_t)(0x80 | i);
+  }
+  g_assert_true(bf_secret_encode(&s, b));
+  g_assert_cmpuint(b->len, ==, BF_SECRET_FIXED + 12);
+  g_assert_cmpmem(b->data, BF_DIGEST_LEN, s.digest, BF_DIGEST_LEN);
+  g_assert_cmpmem(b->data + BF_DIGEST_LEN, BF_ITEM_KEY_LEN, s.key,
+                  BF_ITEM_KEY_LEN);
+  g_assert_cmpmem(b->data + BF_SECRET_FIXED, 12, "photos/a.jpg", 12);
+  g_assert_true(bf_secret_decode(b->data, b->len, &out, &error));
+  g_assert_cmpmem(out.digest, BF_DIGEST_LEN, s.digest, BF_DIGEST_LEN);
+  g_assert_cmpmem(out.key, BF_ITEM_KEY_LEN, s.key, BF_ITEM_KEY_LEN);
+  g_assert_cmpmem(out.name.data, out.name.len, "photos/a.jpg", 12);
+
+  /* without a name: exactly the fixed part */
+  g_assert_true(bf_secret_decode(b->data, BF_SECRET_FIXED, &out, &error));
+  g_assert_cmpuint(out.name.len, ==, 0);
+  g_assert_false(bf_secret_decode(b->data, BF_SECRET_FIXED - 1, &out, &error));
+  g_assert_error(error, BF_WIRE_ERROR, BF_WIRE_ERROR_TRUNCATED);
+  g_clear_error(&error);
+
+  /* a name checked as any name */
+  g_byte_array_set_size(b, BF_SECRET_FIXED);
+  g_byte_array_append(b, (const guint8 *)"a/../b", 6);
+  g_assert_false(bf_secret_decode(b->data, b->len, &out, &error));
+  g_assert_error(error, BF_WIRE_ERROR, BF_WIRE_ERROR_NAME);
+  g_assert_nonnull(strstr(error->message, "secret"));
+  g_clear_error(&error);
+
+  /* the longest */
+  g_byte_array_set_size(b, BF_SECRET_MAX + 1);
+  memset(b->data + BF_SECRET_FIXED, 'x', BF_NAME_MAX + 1);
+  for (unsigned i = BF_SECRET_FIXED + 200; i < BF_SECRET_MAX; i += 200)
+    b->data[i] = '/';
+  g_assert_true(bf_secret_decode(b->data, BF_SECRET_MAX, &out, &error));
+  g_assert_cmpuint(out.name.len, ==, BF_NAME_MAX);
+  g_assert_false(bf_secret_decode(b->data, BF_SECRET_MAX + 1, &out, &error));
+  g_assert_error(error, BF_WIRE_ERROR, BF_WIRE_ERROR_TOO_LONG);
 }
 
 static void
@@ -1881,6 +1937,7 @@ main(int argc, char **argv)
   g_test_add_func("/wire/hello", test_hello);
   g_test_add_func("/wire/welcome", test_welcome);
   g_test_add_func("/wire/item-open", test_item_open);
+  g_test_add_func("/wire/secret", test_secret);
   g_test_add_func("/wire/chunk", test_chunk);
   g_test_add_func("/wire/chunk-ack", test_chunk_ack);
   g_test_add_func("/wire/item-close", test_item_close);
