@@ -176,6 +176,35 @@ bench_ceiling() {
 	record "$scen" ceiling "ceiling: $NS_N iperf3 streams, one per link, $((per >> 20)) MiB each" "MB/s" "${rates[*]}"
 }
 
+# bench_capacity SCEN SECS OMIT: one stream per link at once for SECS,
+# the first OMIT s (slow start) left out: what the links carry once TCP
+# is up
+bench_capacity() {
+	local scen=$1 secs=$2 omit=$3 r i port rates=() cpids sum
+	for ((r = 1; r <= RUNS; r++)); do
+		IPERF_SPIDS=()
+		cpids=()
+		for ((i = 1; i <= NS_N; i++)); do
+			port=$(free_port)
+			iperf_srv "$port" "${RT_ADDR[i]}" "$T/cap-$i.json"
+			"${NS_EXEC[@]}" timeout -k 5 120 iperf3 -c "${RT_ADDR[i]}" -p "$port" -t "$secs" -O "$omit" -J \
+				>"$T/cap-cli-$i.json" 2>&1 &
+			cpids+=("$!")
+			BG_PIDS+=("$!")
+		done
+		for i in "${cpids[@]}"; do wait "$i" || fail "iperf3 -c -t failed: $(cat "$T"/cap-cli-*.json | tail -n 5)"; done
+		for i in "${IPERF_SPIDS[@]}"; do wait "$i" || true; done
+		sum=0
+		for ((i = 1; i <= NS_N; i++)); do
+			# the client's receiver view: the server's JSON counts the omitted seconds
+			sum=$(awk -v a="$sum" -v b="$(recv_rate "$T/cap-cli-$i.json")" 'BEGIN { printf "%.2f", a + b }')
+		done
+		rates+=("$sum")
+		printf '   %-8s capacity run %d: %6s MB/s\n' "$scen" "$r" "$sum"
+	done
+	record "$scen" capacity "steady: $NS_N iperf3 streams -t $secs, first $omit s omitted" "MB/s" "${rates[*]}"
+}
+
 joins() { in_ns nstat -asz MPTcpExtMPJoinSynAckRx | awk '$1 == "MPTcpExtMPJoinSynAckRx" { print $2 }'; }
 
 # bench_mptcp SCEN BYTES
@@ -451,11 +480,14 @@ scenario_end() {
 	netns_teardown
 }
 
-# file_cells SCEN MIB [tail]: ceiling, braidfs, MPTCP for one file
+# file_cells SCEN MIB [tail]: steady capacity, ceiling, braidfs, MPTCP
+# for one file (at 600 ms, slow start takes seconds: a longer capacity run)
 file_cells() {
-	local scen=$1 mib=$(($2 / SCALE)) f
+	local scen=$1 mib=$(($2 / SCALE)) f cap=(8 2)
+	[[ $scen == sat ]] && cap=(24 8)
 	f=$T/file-$mib.bin
 	[[ -f $f ]] || head -c "$((mib << 20))" /dev/urandom >"$f"
+	bench_capacity "$scen" "${cap[@]}"
 	bench_ceiling "$scen" "$((mib << 20))"
 	bench_braidfs_file "$scen" "$f" "${3:-}"
 	((DO_MPTCP)) && bench_mptcp "$scen" "$((mib << 20))"
@@ -576,7 +608,7 @@ for scen in ${PARTS//,/ }; do
 		v=${VAL[$scen,$key]} ratio=
 		case $key in
 		braidfs | mptcp) ratio="$(fdiv "$v" "${VAL[$scen,ceiling]:-}") of the ceiling, $(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
-		ceiling) ratio="$(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
+		ceiling | capacity) ratio="$(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
 		async) [[ -n ${VAL[$scen,rsync]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,rsync]}") x rsync"
 			[[ -n ${VAL[$scen,tar]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,tar]}") x tar|ssh" ;;
 		close | sshfs) ratio="$(fdiv "$v" "${VAL[$scen,tar]:-}") x tar|ssh" ;;

@@ -1,7 +1,8 @@
 /* wanem: a userspace WAN link for the tests and benchmarks (the test
  * kernel has no netem).
  *
- *   wanem [--seed N] [--slots N] [--die-with-parent] IF_A IF_B SPEC
+ *   wanem [--seed N] [--slots N] [--tick US] [--realtime] [--die-with-parent]
+ *         IF_A IF_B SPEC
  *
  * Bridges two Ethernet interfaces at layer 2 with AF_PACKET sockets: every
  * frame that arrives on IF_A leaves on IF_B (direction "up") and every
@@ -30,8 +31,10 @@
  * and is due DELAY after its last bit left. Due times never decrease, so
  * each direction is one FIFO of fixed-size slots (the delay line) sized
  * for the queue plus RATE*DELAY, twice over for small frames; a frame
- * that finds no slot is dropped and counted. The sender side never sends
- * a frame before it is due (timerfd), so the emulator can only add delay.
+ * that finds no slot is dropped and counted. No frame leaves before it is
+ * due, so the emulator can only add delay; a busy link wakes up at most
+ * every --tick (250 us) and sends what is due by then, so a frame leaves
+ * at most a tick late (plus scheduling: --realtime runs it at SCHED_FIFO).
  *
  * Frames larger than a slot (GSO/GRO super-frames of up to 64 KiB) are
  * dropped and counted: the interfaces must have TSO/GRO and TX checksum
@@ -42,10 +45,11 @@
  *   wanem: stats SEQ DIR frames=.. bytes=.. sent=.. drop_queue=..
  *          drop_loss=.. drop_line=.. drop_rx=.. drop_big=.. drop_send=..
  *          max_queue=.. max_slots=.. late_max_us=.. late_avg_us=..
- *   wanem: stats SEQ cpu_s=..
+ *   wanem: stats SEQ cpu_s=.. user_s=.. sys_s=.. wakeups=..
  * drop_rx counts frames the kernel dropped because we read too slowly,
  * late_* how long after its due time a frame left: both say whether the
- * emulator keeps up.
+ * emulator keeps up. cpu_s includes the receiving side's kernel work that
+ * runs in our context when we hand a frame to a veth.
  */
 #include <errno.h>
 #include <inttypes.h>
