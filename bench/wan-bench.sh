@@ -30,8 +30,13 @@
 # braidfsd runs in the root namespace, braidfs in the client namespace
 # with one path per link (defaults otherwise); each scenario starts fresh
 # daemons. Cells:
+#   steady    one iperf3 stream per link at once for 8 s (600 ms: 24 s),
+#             the first 2 s (8 s) of slow start left out: what the links
+#             carry once TCP is up
 #   ceiling   one iperf3 stream per link at once, each moving SIZE/N
-#             bytes; goodput = the sum of the streams' receiver rates
+#             bytes (slow start included, as for the file); goodput = the
+#             sum of the streams' receiver rates. braidfs and MPTCP are
+#             given as ratios to both
 #   braidfs   `cp FILE MOUNT/`: close(2) returns once the server has
 #             verified and fsynced it; first run checked with cmp
 #   MPTCP     `mptcpize run iperf3 -n SIZE` over all links (the kernel's
@@ -60,7 +65,7 @@ while (($#)); do
 	-o) OPTS=$2; shift 2 ;;
 	-q) QUICK=1; shift ;;
 	--no-mptcp) DO_MPTCP=0; shift ;;
-	-h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "wan-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -607,7 +612,7 @@ for scen in ${PARTS//,/ }; do
 	for key in ${ROWS[$scen]}; do
 		v=${VAL[$scen,$key]} ratio=
 		case $key in
-		braidfs | mptcp) ratio="$(fdiv "$v" "${VAL[$scen,ceiling]:-}") of the ceiling, $(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
+		braidfs | mptcp) ratio="$(fdiv "$v" "${VAL[$scen,ceiling]:-}") of the ceiling, $(fdiv "$v" "${VAL[$scen,capacity]:-}") of steady" ;;
 		ceiling | capacity) ratio="$(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
 		async) [[ -n ${VAL[$scen,rsync]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,rsync]}") x rsync"
 			[[ -n ${VAL[$scen,tar]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,tar]}") x tar|ssh" ;;
