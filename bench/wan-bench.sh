@@ -274,7 +274,7 @@ tail_of() {
 
 # bench_braidfs_file SCEN FILE [tail]
 bench_braidfs_file() {
-	local scen=$1 f=$2 want_tail=${3:-} label r t0 t1 dt rates=() tails=() slows=() sess size tl
+	local scen=$1 f=$2 want_tail=${3:-} label r t0 t1 dt rates=() tails=() slows=() sess size tl a b
 	label=$scen-file
 	size=$(stat -c %s "$f")
 	mapfile -t PATHS < <(ns_path_opts "$PORT")
@@ -599,7 +599,15 @@ note "braidfs: $("$BRAIDFS" -V 2>&1 | head -n 1), commit $(git -C "$HERE/.." rev
 note "TCP: $(sysctl -n net.ipv4.tcp_congestion_control), tcp_wmem $(sysctl -n net.ipv4.tcp_wmem | tr '\t' ' '), tcp_rmem $(sysctl -n net.ipv4.tcp_rmem | tr '\t' ' ')"
 note "client options: ${OPTS:-defaults}; $RUNS runs per cell (median, range)$( ((QUICK)) && echo '; QUICK: sizes / 4')"
 T_ALL=$(now)
-for p in ${PARTS//,/ }; do "run_$p"; done
+for p in ${PARTS//,/ }; do
+	case $p in
+	wan80) run_wan80 ;;
+	sat) run_sat ;;
+	unequal) run_unequal ;;
+	lossy) run_lossy ;;
+	loopback) run_loopback ;;
+	esac
+done
 check_sanitizers
 note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(elapsed "$T_ALL") s in all"
 

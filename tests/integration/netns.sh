@@ -121,7 +121,7 @@ netns_teardown() {
 		ip mptcp limits set $_NETNS_MPTCP_LIMITS 2>/dev/null
 	fi
 	# ready for another netns_setup
-	NS= NS_MID= NS_N=0 _NETNS_MPTCP_LIMITS=
+	NS='' NS_MID='' NS_N=0 _NETNS_MPTCP_LIMITS=''
 	NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
 	MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 	_NETNS_DONE=0
