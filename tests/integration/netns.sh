@@ -205,7 +205,18 @@ _netns_free_block() {
 
 # netns_setup RATE... : one link per RATE (tc syntax: 16mbit, 1gbit, ...;
 # "none" for no limit), limited by tbf on the client side. 1-4 links.
-netns_setup() { _netns_setup tbf "$@"; }
+# With BRAIDFS_TEST_WAN_DELAY=MS (e.g. 10ms) set, the links are emulated
+# WAN links RATE:MS instead (netns_setup_wan), to run a test over a round
+# trip of 2 x MS.
+netns_setup() {
+	local r specs=()
+	if [[ -n ${BRAIDFS_TEST_WAN_DELAY:-} ]]; then
+		for r in "$@"; do specs+=("$r:$BRAIDFS_TEST_WAN_DELAY"); done
+		netns_setup_wan "${specs[@]}"
+		return 0
+	fi
+	_netns_setup tbf "$@"
+}
 
 # netns_setup_wan SPEC... : one emulated WAN link per SPEC (wanem's syntax,
 # above; e.g. 100mbit:40ms). 1-4 links.
