@@ -152,31 +152,42 @@ e = json.load(open(sys.argv[1]))["end"]["sum_received"]
 print("%.2f" % (e["bytes"] / e["seconds"] / 1e6))' "$1"
 }
 
+# iperf_links PREFIX IPERF3_CLIENT_OPTION...: one iperf3 stream per link,
+# all at once, until all end; the server's JSON of link I in PREFIX-I.json,
+# the client's in PREFIX-cli-I.json
+iperf_links() {
+	local pre=$1 i port cpids=()
+	shift
+	IPERF_SPIDS=()
+	rm -f "$pre"-*.json "$pre"-*.err # an earlier scenario may have had more links
+	for ((i = 1; i <= NS_N; i++)); do
+		port=$(free_port)
+		iperf_srv "$port" "${RT_ADDR[i]}" "$pre-$i.json"
+		"${NS_EXEC[@]}" timeout -k 5 600 iperf3 -c "${RT_ADDR[i]}" -p "$port" -J "$@" \
+			>"$pre-cli-$i.json" 2>&1 &
+		cpids+=("$!")
+		BG_PIDS+=("$!")
+	done
+	for i in "${cpids[@]}"; do wait "$i" || fail "iperf3 -c $*: $(tail -n 5 "$pre"-cli-*.json)"; done
+	for i in "${IPERF_SPIDS[@]}"; do wait "$i" || true; done
+}
+
+# sum_rates JSON... -> the sum of their receiver goodputs, MB/s
+sum_rates() {
+	local f sum=0
+	for f in "$@"; do sum=$(awk -v a="$sum" -v b="$(recv_rate "$f")" 'BEGIN { printf "%.2f", a + b }'); done
+	echo "$sum"
+}
+
 # bench_ceiling SCEN BYTES: one stream per link at once, BYTES/N each
 bench_ceiling() {
-	local scen=$1 bytes=$2 r i port rates=() per cpids sum
+	local scen=$1 bytes=$2 r i rates=() per per_link
 	per=$((bytes / NS_N))
 	for ((r = 1; r <= RUNS; r++)); do
-		IPERF_SPIDS=()
-		cpids=()
-		for ((i = 1; i <= NS_N; i++)); do
-			port=$(free_port)
-			iperf_srv "$port" "${RT_ADDR[i]}" "$T/ceil-$i.json"
-			"${NS_EXEC[@]}" timeout -k 5 600 iperf3 -c "${RT_ADDR[i]}" -p "$port" -n "$per" -J \
-				>"$T/ceil-cli-$i.json" 2>&1 &
-			cpids+=("$!")
-			BG_PIDS+=("$!")
-		done
-		for i in "${cpids[@]}"; do wait "$i" || fail "iperf3 -c failed: $(cat "$T"/ceil-cli-*.json | tail -n 5)"; done
-		for i in "${IPERF_SPIDS[@]}"; do wait "$i" || true; done
-		sum=0
-		local per_link=()
-		for ((i = 1; i <= NS_N; i++)); do
-			per_link+=("$(recv_rate "$T/ceil-$i.json")")
-			sum=$(awk -v a="$sum" -v b="${per_link[-1]}" 'BEGIN { printf "%.2f", a + b }')
-		done
-		rates+=("$sum")
-		printf '   %-8s ceiling  run %d: %6s MB/s (per link %s)\n' "$scen" "$r" "$sum" "${per_link[*]}"
+		iperf_links "$T/ceil" -n "$per"
+		rates+=("$(sum_rates "$T"/ceil-[0-9].json)")
+		per_link=$(for ((i = 1; i <= NS_N; i++)); do recv_rate "$T/ceil-$i.json"; done | paste -sd ' ')
+		printf '   %-8s ceiling  run %d: %6s MB/s (per link %s)\n' "$scen" "$r" "${rates[-1]}" "$per_link"
 	done
 	record "$scen" ceiling "ceiling: $NS_N iperf3 streams, one per link, $((per >> 20)) MiB each" "MB/s" "${rates[*]}"
 }
@@ -185,27 +196,12 @@ bench_ceiling() {
 # the first OMIT s (slow start) left out: what the links carry once TCP
 # is up
 bench_capacity() {
-	local scen=$1 secs=$2 omit=$3 r i port rates=() cpids sum
+	local scen=$1 secs=$2 omit=$3 r rates=()
 	for ((r = 1; r <= RUNS; r++)); do
-		IPERF_SPIDS=()
-		cpids=()
-		for ((i = 1; i <= NS_N; i++)); do
-			port=$(free_port)
-			iperf_srv "$port" "${RT_ADDR[i]}" "$T/cap-$i.json"
-			"${NS_EXEC[@]}" timeout -k 5 120 iperf3 -c "${RT_ADDR[i]}" -p "$port" -t "$secs" -O "$omit" -J \
-				>"$T/cap-cli-$i.json" 2>&1 &
-			cpids+=("$!")
-			BG_PIDS+=("$!")
-		done
-		for i in "${cpids[@]}"; do wait "$i" || fail "iperf3 -c -t failed: $(cat "$T"/cap-cli-*.json | tail -n 5)"; done
-		for i in "${IPERF_SPIDS[@]}"; do wait "$i" || true; done
-		sum=0
-		for ((i = 1; i <= NS_N; i++)); do
-			# the client's receiver view: the server's JSON counts the omitted seconds
-			sum=$(awk -v a="$sum" -v b="$(recv_rate "$T/cap-cli-$i.json")" 'BEGIN { printf "%.2f", a + b }')
-		done
-		rates+=("$sum")
-		printf '   %-8s capacity run %d: %6s MB/s\n' "$scen" "$r" "$sum"
+		iperf_links "$T/cap" -t "$secs" -O "$omit"
+		# the clients' JSON: the server's counts the omitted seconds too
+		rates+=("$(sum_rates "$T"/cap-cli-[0-9].json)")
+		printf '   %-8s capacity run %d: %6s MB/s\n' "$scen" "$r" "${rates[-1]}"
 	done
 	record "$scen" capacity "steady: $NS_N iperf3 streams -t $secs, first $omit s omitted" "MB/s" "${rates[*]}"
 }
