@@ -52,7 +52,6 @@
  * runs in our context when we hand a frame to a veth.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
