@@ -28,6 +28,27 @@
 # killed with SIGKILL leaves them behind, and the next netns_setup deletes
 # those whose pid is gone (netns_reap_stale).
 #
+# WAN links: netns_setup_wan SPEC... makes the same links through a middle
+# namespace where wanem (tests/integration/wanem.c) bridges two veths per
+# link at layer 2 with a rate, a one-way delay per direction, random loss
+# and a bounded queue, e.g.
+#
+#   netns_setup_wan 100mbit:40ms 100mbit:40ms 100mbit:40ms   # 80 ms RTT
+#   netns_setup_wan 50mbit:300ms:queue=1m 20mbit/5mbit:10ms/30ms:loss=1%
+#
+# (SPEC: RATE[/RATE]:DELAY[/DELAY][:loss=PCT[/PCT]][:queue=BYTES[/BYTES]],
+# up = client->server first; see wanem.c). Addresses, interface names and
+# every helper below are the same as for netns_setup, so a test or a bench
+# runs unchanged over either; ns_set_rate/ns_set_wan restart the link's
+# emulator (frames in flight are lost), wan_stats reads its counters.
+#
+#   client ns                 middle ns (NS_MID)                root ns
+#   NS_IF[i] <--veth--> MID_A[i] [wanem] MID_B[i] <--veth--> RT_IF[i]
+#
+# Offloads are off on the four veth ends (ethtool: no TSO/GRO super-frames,
+# checksums computed by the sender), and both sides have a permanent ARP
+# entry for the other, so no ARP crosses a lossy or delayed link.
+#
 # Also: ns_link_cut/ns_link_restore (a silent cut), ns_set_rate,
 # ns_start_server/ns_start_client, status_cols (the client's
 # .braidfs/paths by column name), session_link_bytes, wait_acked,
@@ -35,8 +56,11 @@
 # relay_pass (relay.py), ns_mptcp_setup (the kernel's MPTCP over the links).
 #
 # Globals after netns_setup: NS NS_N NS_IF[] RT_IF[] NS_ADDR[] RT_ADDR[]
-# LINK_RATE[] (bit/s) LINK_SPEC[] (as given, e.g. 32mbit) NS_EXEC (command
-# prefix that runs a program in the namespace).
+# LINK_RATE[] (bit/s, client->server) LINK_SPEC[] (as given, e.g. 32mbit or
+# 100mbit:40ms) NS_EXEC (command prefix that runs a program in the
+# namespace); after netns_setup_wan also NS_MID MID_A[] MID_B[] WAN_PID[]
+# WAN_LOG[]. netns_teardown undoes it all, after which netns_setup or
+# netns_setup_wan may be called again (a benchmark's next scenario).
 
 [[ $(type -t cleanup) == function ]] || {
 	echo "netns.sh: source lib.sh first" >&2
@@ -44,9 +68,13 @@
 }
 
 NS=
+NS_MID=
 NS_N=0
 declare -a NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
+declare -a MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 _NETNS_DONE=0
+: "${WANEM:=$(dirname "$BRAIDFS")/../../tests/integration/wanem}"
+
 _NETNS_LOCK=/run/lock/braidfs-netns.lock
 _NETNS_MPTCP_LIMITS=
 
@@ -82,14 +110,21 @@ netns_teardown() {
 	((_NETNS_DONE)) && return 0
 	_NETNS_DONE=1
 	for ((i = 1; i <= NS_N; i++)); do
+		_wan_stop "$i"
 		# deleting one end of a veth pair deletes the other
 		[[ -n ${RT_IF[i]:-} ]] && ip link del "${RT_IF[i]}" 2>/dev/null
 	done
 	[[ -n $NS ]] && ip netns del "$NS" 2>/dev/null
+	[[ -n $NS_MID ]] && ip netns del "$NS_MID" 2>/dev/null
 	if [[ -n $_NETNS_MPTCP_LIMITS ]]; then
 		# shellcheck disable=SC2086 # "subflows N add_addr_accepted M"
 		ip mptcp limits set $_NETNS_MPTCP_LIMITS 2>/dev/null
 	fi
+	# ready for another netns_setup
+	NS='' NS_MID='' NS_N=0 _NETNS_MPTCP_LIMITS=''
+	NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
+	MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
+	_NETNS_DONE=0
 	return 0
 }
 
@@ -115,10 +150,11 @@ netns_reap_stale() {
 
 # ------------------------------------------------------------------- setup
 
-# rate_bits 16mbit|500kbit|1gbit|123 -> bit/s
+# rate_bits 16mbit|500kbit|1gbit|123|none -> bit/s (none: 0)
 rate_bits() {
 	local v=${1,,}
 	case $v in
+	none) echo 0 ;;
 	*gbit) echo $((${v%gbit} * 1000000000)) ;;
 	*mbit) echo $((${v%mbit} * 1000000)) ;;
 	*kbit) echo $((${v%kbit} * 1000)) ;;
@@ -168,8 +204,32 @@ _netns_free_block() {
 }
 
 # netns_setup RATE... : one link per RATE (tc syntax: 16mbit, 1gbit, ...;
-# "none" for no limit). 2-4 links.
+# "none" for no limit), limited by tbf on the client side. 1-4 links.
+# With BRAIDFS_TEST_WAN_DELAY=MS (e.g. 10ms) set, the links are emulated
+# WAN links RATE:MS instead (netns_setup_wan), to run a test over a round
+# trip of 2 x MS.
 netns_setup() {
+	local r specs=()
+	if [[ -n ${BRAIDFS_TEST_WAN_DELAY:-} ]]; then
+		for r in "$@"; do specs+=("$r:$BRAIDFS_TEST_WAN_DELAY"); done
+		netns_setup_wan "${specs[@]}"
+		return 0
+	fi
+	_netns_setup tbf "$@"
+}
+
+# netns_setup_wan SPEC... : one emulated WAN link per SPEC (wanem's syntax,
+# above; e.g. 100mbit:40ms). 1-4 links.
+netns_setup_wan() {
+	command -v ethtool >/dev/null || fail "netns_setup_wan: ethtool not found (apt-get install ethtool)"
+	[[ -x $WANEM ]] || fail "netns_setup_wan: WANEM=$WANEM is not an executable (meson compile builds it)"
+	_netns_setup wan "$@"
+}
+
+# _netns_setup tbf|wan SPEC...
+_netns_setup() {
+	local mode=$1
+	shift
 	(($# >= 1 && $# <= 4)) || fail "netns_setup: 1 to 4 links, not $#"
 	[[ -z $NS ]] || fail "netns_setup: already set up ($NS)"
 	mkdir -p /run/netns "$(dirname "$_NETNS_LOCK")"
@@ -189,9 +249,16 @@ netns_setup() {
 		exec {lockfd}>&-
 		fail "netns_setup: ip netns add failed"
 	}
-	in_ns ip link set lo up
-	# no IPv6 on the links: no router solicitations, no DAD, only our traffic
-	in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+	_netns_quiet "$NS"
+	if [[ $mode == wan ]]; then
+		NS_MID=bfit-$$-$((RANDOM + 32768))
+		ip netns add "$NS_MID" || {
+			NS_MID=
+			exec {lockfd}>&-
+			fail "netns_setup: ip netns add (middle namespace) failed"
+		}
+		_netns_quiet "$NS_MID"
+	fi
 	for ((i = 1; i <= $#; i++)); do
 		NS_N=$i
 		RT_IF[i]=bf$$r$i
@@ -199,8 +266,12 @@ netns_setup() {
 		RT_ADDR[i]=10.77.$((block + i)).1
 		NS_ADDR[i]=10.77.$((block + i)).2
 		LINK_SPEC[i]=${!i}
-		ip link add "${RT_IF[i]}" type veth peer name "${NS_IF[i]}" netns "$NS" ||
-			fail "netns_setup: cannot create veth ${RT_IF[i]}"
+		if [[ $mode == wan ]]; then
+			_netns_wan_veths "$i"
+		else
+			ip link add "${RT_IF[i]}" type veth peer name "${NS_IF[i]}" netns "$NS" ||
+				fail "netns_setup: cannot create veth ${RT_IF[i]}"
+		fi
 		[[ -w /proc/sys/net/ipv6/conf/${RT_IF[i]}/disable_ipv6 ]] &&
 			echo 1 >"/proc/sys/net/ipv6/conf/${RT_IF[i]}/disable_ipv6"
 		ip addr add "${RT_ADDR[i]}/24" dev "${RT_IF[i]}"
@@ -213,7 +284,14 @@ netns_setup() {
 		# the client's sockets would see (SO_ERROR, or a refused connect).
 		in_ns ip neigh replace "${RT_ADDR[i]}" dev "${NS_IF[i]}" nud permanent \
 			lladdr "$(cat "/sys/class/net/${RT_IF[i]}/address")"
-		ns_set_rate "$i" "${!i}"
+		if [[ $mode == wan ]]; then
+			# and on the server side: an ARP lost on a lossy link costs 1 s
+			ip neigh replace "${NS_ADDR[i]}" dev "${RT_IF[i]}" nud permanent \
+				lladdr "$(in_ns ip -o link show dev "${NS_IF[i]}" | grep -oP 'link/ether \K[0-9a-f:]+')"
+			_wan_start "$i" "${!i}"
+		else
+			ns_set_rate "$i" "${!i}"
+		fi
 	done
 	exec {lockfd}>&-
 	for ((i = 1; i <= NS_N; i++)); do
@@ -224,9 +302,111 @@ netns_setup() {
 	done)"
 }
 
-# ns_set_rate I RATE: (re)set link I's client->server rate ("none": unlimited)
+# _netns_quiet NETNS: lo up, no IPv6 (no router solicitations, no DAD:
+# only our traffic on the links)
+_netns_quiet() {
+	nsenter --net="/run/netns/$1" -- ip link set lo up
+	nsenter --net="/run/netns/$1" -- sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+}
+
+# _netns_wan_veths I: link I's two veth pairs through the middle namespace,
+# offloads off on all four ends (wanem forwards MTU-sized frames with
+# their checksums as they are)
+_netns_wan_veths() {
+	local i=$1 mid=(nsenter --net="/run/netns/$NS_MID" --)
+	MID_A[i]=bf$$a$i
+	MID_B[i]=bf$$b$i
+	ip link add "${RT_IF[i]}" type veth peer name "${MID_B[i]}" netns "$NS_MID" ||
+		fail "netns_setup_wan: cannot create veth ${RT_IF[i]}"
+	"${mid[@]}" ip link add "${MID_A[i]}" type veth peer name "${NS_IF[i]}" netns "$NS" ||
+		fail "netns_setup_wan: cannot create veth ${MID_A[i]}"
+	"${mid[@]}" ip link set "${MID_A[i]}" up
+	"${mid[@]}" ip link set "${MID_B[i]}" up
+	_no_offloads "${RT_IF[i]}"
+	_no_offloads "${NS_IF[i]}" in_ns
+	_no_offloads "${MID_A[i]}" "${mid[@]}"
+	_no_offloads "${MID_B[i]}" "${mid[@]}"
+}
+
+# _no_offloads IF [prefix...]: no TSO (the stack's GSO then cuts frames
+# before the veth, so TCP keeps its large buffers), no GRO, no checksum
+# offload (a frame wanem copies must carry its real checksum)
+_no_offloads() {
+	local dev=$1
+	shift
+	"$@" ethtool -K "$dev" tx off tso off gro off >/dev/null 2>&1 ||
+		fail "netns_setup_wan: ethtool -K $dev tx off tso off gro off failed"
+}
+
+# _wan_start I SPEC: link I's emulator, until it says it is ready
+_wan_start() {
+	local i=$1 spec=$2 k
+	WAN_LOG[i]=$T/logs/wanem-$i.$((${#ALL_LOGS[@]} + 1)).log
+	ALL_LOGS+=("${WAN_LOG[i]}")
+	LINK_SPEC[i]=$spec
+	LINK_RATE[i]=$(rate_bits "${spec%%[:/]*}")
+	nsenter --net="/run/netns/$NS_MID" -- "$WANEM" --die-with-parent --realtime --seed "$((i * 7919 + $$))" \
+		"${MID_A[i]}" "${MID_B[i]}" "$spec" >"${WAN_LOG[i]}" 2>&1 &
+	WAN_PID[i]=$!
+	BG_PIDS+=("${WAN_PID[i]}")
+	for ((k = 0; k < 200; k++)); do
+		grep -qs '^wanem: ready' "${WAN_LOG[i]}" && {
+			sed 's/^/   /' "${WAN_LOG[i]}"
+			return 0
+		}
+		pid_alive "${WAN_PID[i]}" || fail "wanem of link $i exited: $(cat "${WAN_LOG[i]}")"
+		sleep 0.05
+	done
+	fail "wanem of link $i not ready after 10 s"
+}
+
+# _wan_stop I: end link I's emulator (its last counters go to its log)
+_wan_stop() {
+	local pid=${WAN_PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_exit "$pid" 5 >/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	WAN_PID[$1]=
+}
+
+# ns_set_wan I SPEC: give emulated link I a new spec (its emulator is
+# restarted: frames in flight are lost, as in a short outage)
+ns_set_wan() {
+	[[ -n ${MID_A[$1]:-} ]] || fail "ns_set_wan: link $1 is not an emulated WAN link"
+	_wan_stop "$1"
+	_wan_start "$1" "$2"
+}
+
+# wan_stats I: print link I's emulator counters now (wanem's "stats"
+# lines: up, down, cpu), waiting until it has written them
+wan_stats() {
+	local log=${WAN_LOG[$1]} n
+	n=$(grep -c '^wanem: stats' "$log" || true)
+	kill -USR1 "${WAN_PID[$1]}"
+	wait_until 10 "wanem of link $1 printing its counters" _lines_at_least "$log" '^wanem: stats' $((n + 3)) ||
+		return 1
+	grep '^wanem: stats' "$log" | tail -n 3
+}
+
+# _lines_at_least FILE REGEX N: FILE has at least N lines matching REGEX
+_lines_at_least() { (($(grep -c "$2" "$1" || true) >= $3)); }
+
+# wan_stat "STATS" DIR KEY -> the value of KEY for direction DIR (up, down)
+# in wan_stats output, e.g. wan_stat "$s" up drop_loss
+wan_stat() {
+	awk -v d="$2" -v k="$3" '$4 == d { for (i = 5; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' <<<"$1"
+}
+
+# ns_set_rate I RATE: (re)set link I's client->server rate ("none":
+# unlimited); on an emulated WAN link, the rate of both directions
 ns_set_rate() {
 	local i=$1 rate=$2
+	if [[ -n ${MID_A[i]:-} ]]; then
+		ns_set_wan "$i" "$rate:${LINK_SPEC[i]#*:}"
+		return 0
+	fi
 	LINK_SPEC[i]=$rate
 	if [[ $rate == none ]]; then
 		LINK_RATE[i]=0
