@@ -323,6 +323,8 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
       : g_malloc(s->cfg.chunk_size);
   memcpy(c->data, best->data, best->len);
   c->sent_at = 0;
+  c->writers = 0;
+  c->freed = FALSE;
   c->twin = best;
   best->twin = c;
   me->duplicates++;
@@ -389,6 +391,17 @@ send_ping(BfcPath *p, BfConn *conn)
     bf_conn_shutdown(conn);
 }
 
+/* A writer of c is done: the last one frees a chunk freed meanwhile (see
+ * BfcChunk). Lock held. */
+static void
+chunk_written_locked(BfcSession *s, BfcChunk *c)
+{
+  if (--c->writers == 0 && c->freed) {
+    c->freed = FALSE;
+    bfc_chunk_free_locked(s, c);
+  }
+}
+
 static gpointer
 path_tx(gpointer data)
 {
@@ -400,6 +413,7 @@ path_tx(gpointer data)
     BfcChunk *c = NULL;
     BfMsg m = { .type = BF_FRAME_CHUNK };
     g_autoptr(GError) error = NULL;
+    gboolean ok;
 
     g_mutex_lock(&s->lock);
     while (!s->stopping && p->state == BFC_PATH_UP && !p->ping_due &&
@@ -417,12 +431,11 @@ path_tx(gpointer data)
       continue;
     }
     /* In flight before it is written: its ack may race the return of
-     * sendmsg. */
+     * sendmsg, and then frees it only once we are done with it. */
     c->sent_at = g_get_monotonic_time();
+    c->writers++;
     g_queue_push_tail(&p->inflight, c);
     m.u.chunk.item_id = c->item->id;
-    g_mutex_unlock(&s->lock);
-
     m.u.chunk.chunk_id = c->id;
     m.u.chunk.total_chunks = c->total;
     m.u.chunk.share_index = c->share;
@@ -430,7 +443,12 @@ path_tx(gpointer data)
     m.u.chunk.crc32c = c->crc;
     m.u.chunk.payload = c->data;
     m.u.chunk.payload_len = c->len;
-    if (!bf_conn_send(conn, &m, &error)) {
+    g_mutex_unlock(&s->lock);
+    ok = bf_conn_send(conn, &m, &error);
+    g_mutex_lock(&s->lock);
+    chunk_written_locked(s, c);
+    g_mutex_unlock(&s->lock);
+    if (!ok) {
       g_mutex_lock(&s->lock);
       if (p->why_down == NULL)
         p->why_down = g_strdup(error->message);

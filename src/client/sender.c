@@ -108,8 +108,15 @@ bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
 {
   if (c->twin != NULL)
     c->twin->twin = NULL;
+  c->twin = NULL;
   if (c->coded != NULL)
     coded_unref_locked(s, c->coded);
+  c->coded = NULL;
+  if (c->writers > 0) {
+    /* A path's sender still writes its buffer: it frees it when done. */
+    c->freed = TRUE;
+    return;
+  }
   bfc_pool_put_locked(s, c->data);
   bfc_item_unref(c->item);
   g_free(c);

@@ -31,7 +31,11 @@ struct BfcCoded {
 
 /* One chunk on its way. Owned by exactly one queue: a path's queue (not
  * yet written), a path's in-flight list (written, not acknowledged) or the
- * session's resend queue (its path was lost). */
+ * session's resend queue (its path was lost). A chunk goes on the in-flight
+ * list before its sender writes it (its acknowledgement may race the end of
+ * the write), so it may be acknowledged, and freed, while a sender still
+ * reads it: bfc_chunk_free_locked then leaves its memory (and its buffer)
+ * to the last of its writers. */
 struct BfcChunk {
   BfcItem *item;              /* referenced */
   uint32_t id;
@@ -46,6 +50,8 @@ struct BfcChunk {
   BfcCoded *coded;            /* a share of a coded chunk, else NULL */
   uint8_t share;              /* share_index */
   uint8_t pad;                /* rs padding of the last data share */
+  unsigned writers;           /* path senders writing it now */
+  gboolean freed;             /* freed while written: the last writer frees it */
 };
 
 typedef enum {
