@@ -368,8 +368,9 @@ main(int argc, char **argv)
   server = bfc_session_server(s);
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
-  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
-  fuse_opt_add_arg(&args, "-omax_threads=32");
+  /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some
+   * of them always stay free of waits for the server (BFC_WAIT_SEATS). */
+  fuse_opt_add_arg(&args, "-omax_threads=" G_STRINGIFY(BFC_FUSE_THREADS));
   if (!o.foreground)
     bf_log_to_syslog();
   void *outbox = bfc_outbox_new(s, d);
