@@ -279,8 +279,15 @@ open_spool(const char *dir, BfcConfig *cfg, BfcSpoolSession *ss, GError **error)
   BfcSpool *sp = bfc_spool_open(dir, error);
   g_autofree char *server = bf_format_hostport(cfg->host, cfg->port);
 
-  if (sp == NULL || !bfc_spool_load_session(sp, ss))
+  if (sp == NULL)
+    return NULL;
+  if (!bfc_spool_load_session(sp, ss, error)) {
+    if (*error != NULL) {
+      bfc_spool_close(sp);
+      return NULL;
+    }
     return sp;
+  }
   if (strcmp(ss->server, server) != 0) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                 "spool %s belongs to server %s; use another spool for %s",
