@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "braidfs/seal.h"
+#include "braidfs/tsa.h"
 #include "braidfs/wire.h"
 
 G_BEGIN_DECLS
@@ -25,7 +26,7 @@ typedef struct {
   int fd;
   char *peer;            /* "addr:port" of the other end, for messages */
   size_t max_body;       /* frames with a longer body are refused */
-  GMutex send_lock;      /* held for each whole frame sent */
+  BfMutex send_lock;     /* held for each whole frame sent */
   GByteArray *sbuf;      /* protected by send_lock: encoded header */
   uint8_t *rbuf;         /* owned by the reading thread; reused */
   size_t rcap;
@@ -53,13 +54,14 @@ gboolean bf_conn_tcp_progress(BfConn *c, uint64_t *bytes_acked,
 
 /* From now on, seal every frame sent (tx) or require and open every frame
  * received (rx) with seal, which the connection then owns. */
-void bf_conn_seal_tx(BfConn *c, BfSeal *seal);
+void bf_conn_seal_tx(BfConn *c, BfSeal *seal) BF_EXCLUDES(&c->send_lock);
 void bf_conn_seal_rx(BfConn *c, BfSeal *seal);
 
 /* Sends a whole frame, sealed if bf_conn_seal_tx was called. Clear frames
  * go out without a copy of a CHUNK's payload; sealed ones are built in one
  * buffer of the connection. */
-gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error);
+gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
+  BF_EXCLUDES(&c->send_lock);
 /* Reads, opens (once bf_conn_seal_rx was called: a frame that does not
  * authenticate fails with a BF_SEAL_ERROR) and decodes the next frame;
  * *msg points into the connection's buffer and stays valid until the next
@@ -82,7 +84,8 @@ void bf_conn_set_deadline(BfConn *c, gint64 monotonic_deadline);
 
 /* Sends ERROR with a status and message, ignoring send failures: the
  * connection is closed right after anyway. */
-void bf_conn_send_error(BfConn *c, uint8_t status, const char *message);
+void bf_conn_send_error(BfConn *c, uint8_t status, const char *message)
+  BF_EXCLUDES(&c->send_lock);
 
 /* Sets a receive timeout in milliseconds (0 = none). */
 void bf_conn_set_recv_timeout(BfConn *c, unsigned ms);

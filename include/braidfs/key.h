@@ -41,7 +41,7 @@ BfKey *bf_key_from_raw(const uint8_t raw[BF_KEY_LEN]);
 void bf_key_free(BfKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfKey, bf_key_free)
 
-/* src/net/keyfile.c: reads and parses path. Refuses a file that is not a
+/* src/core/keyfile.c: reads and parses path. Refuses a file that is not a
  * regular file or that group or others may read or write (like ssh with
  * private keys: chmod 600 fixes it). */
 BfKey *bf_key_load(const char *path, GError **error);

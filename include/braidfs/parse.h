@@ -1,13 +1,11 @@
-/* Parsing of option values shared by both daemons. */
+/* Parsing of addresses shared by both daemons (sizes and durations:
+ * units.h). */
 #pragma once
 
 #include <glib.h>
 #include <stdint.h>
 
 G_BEGIN_DECLS
-
-/* "4096", "64K", "1M", "2G", "1T" (binary multiples) into bytes. */
-gboolean bf_parse_size(const char *text, uint64_t *out, GError **error);
 
 /* "host", "host:port", "[v6addr]:port", "[v6addr]" into a host (newly
  * allocated, without brackets) and a port (default_port when absent). */

@@ -4,6 +4,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "braidfs/tsa.h"
+
 G_DEFINE_QUARK(bf-key-error-quark, bf_key_error)
 
 #define KDF_CONTEXT "braidfsK"
@@ -46,27 +48,30 @@ bf_key_parse(const uint8_t *data, size_t len, uint8_t raw[BF_KEY_LEN],
  * key before libfuse daemonizes them: the child locks the live keys again.
  * The lock is held across fork so that the list is consistent in the
  * child. */
-static GMutex live_lock;
-static GSList *live_keys;
+static BfMutex live_lock;
+static GSList *live_keys BF_GUARDED_BY(live_lock);
 
+static void atfork_prepare(void) BF_ACQUIRE(&live_lock);
 static void
 atfork_prepare(void)
 {
-  g_mutex_lock(&live_lock);
+  bf_mutex_lock(&live_lock);
 }
 
+static void atfork_parent(void) BF_RELEASE(&live_lock);
 static void
 atfork_parent(void)
 {
-  g_mutex_unlock(&live_lock);
+  bf_mutex_unlock(&live_lock);
 }
 
+static void atfork_child(void) BF_RELEASE(&live_lock);
 static void
 atfork_child(void)
 {
   for (GSList *l = live_keys; l != NULL; l = l->next)
     sodium_mlock(l->data, sizeof(BfKey));
-  g_mutex_unlock(&live_lock);
+  bf_mutex_unlock(&live_lock);
 }
 
 static void
@@ -78,10 +83,10 @@ track(BfKey *key, gboolean live)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     g_once_init_leave(&once, 1);
   }
-  g_mutex_lock(&live_lock);
+  bf_mutex_lock(&live_lock);
   live_keys = live ? g_slist_prepend(live_keys, key)
                    : g_slist_remove(live_keys, key);
-  g_mutex_unlock(&live_lock);
+  bf_mutex_unlock(&live_lock);
 }
 
 BfKey *

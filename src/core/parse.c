@@ -1,43 +1,7 @@
 #include "braidfs/parse.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-gboolean
-bf_parse_size(const char *text, uint64_t *out, GError **error)
-{
-  char *end = NULL;
-  guint64 v;
-  unsigned shift = 0;
-
-  if (text == NULL || !g_ascii_isdigit(text[0]))
-    goto bad;
-  errno = 0;
-  v = g_ascii_strtoull(text, &end, 10);
-  if (errno != 0)
-    goto bad;
-  switch (g_ascii_toupper(*end)) {
-  case '\0': break;
-  case 'K': shift = 10; end++; break;
-  case 'M': shift = 20; end++; break;
-  case 'G': shift = 30; end++; break;
-  case 'T': shift = 40; end++; break;
-  default: goto bad;
-  }
-  if (g_ascii_toupper(*end) == 'I' && g_ascii_toupper(end[1]) == 'B')
-    end += 2;
-  else if (g_ascii_toupper(*end) == 'B')
-    end++;
-  if (*end != '\0' || (shift && v > (G_MAXUINT64 >> shift)))
-    goto bad;
-  *out = v << shift;
-  return TRUE;
-bad:
-  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-              "'%s' is not a size (use e.g. 4096, 64K, 1M, 2G)", text ? text : "");
-  return FALSE;
-}
 
 static gboolean
 parse_port(const char *text, uint16_t *port)

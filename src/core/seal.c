@@ -7,6 +7,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "braidfs/bytes.h"
+
 G_DEFINE_QUARK(bf-seal-error-quark, bf_seal_error)
 
 struct BfSeal {
@@ -53,8 +55,7 @@ bf_seal_counter(const BfSeal *s)
 static uint32_t
 header_len(const uint8_t hdr[BF_HEADER_LEN])
 {
-  return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-         (uint32_t)hdr[2] << 8 | hdr[3];
+  return bf_load_be32(hdr);
 }
 
 gboolean
@@ -65,10 +66,7 @@ bf_seal_header(uint8_t hdr[BF_HEADER_LEN])
   if (n > BF_BODY_MAX - BF_SEAL_TAG_LEN)
     return FALSE;
   n += BF_SEAL_TAG_LEN;
-  hdr[0] = (uint8_t)(n >> 24);
-  hdr[1] = (uint8_t)(n >> 16);
-  hdr[2] = (uint8_t)(n >> 8);
-  hdr[3] = (uint8_t)n;
+  bf_store_be32(hdr, n);
   hdr[5] |= BF_FLAG_SEALED;
   return TRUE;
 }
@@ -99,8 +97,7 @@ next_nonce(BfSeal *s, uint8_t nonce[BF_SEAL_NONCE_LEN], GError **error)
     return FALSE;
   }
   memset(nonce, 0, 4);
-  for (int i = 0; i < 8; i++)
-    nonce[4 + i] = (uint8_t)(s->counter >> (56 - 8 * i));
+  bf_store_be64(nonce + 4, s->counter);
   s->counter++;
   return TRUE;
 }

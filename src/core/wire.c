@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "braidfs/bytes.h"
+
 /* Body layouts are in man/braidfs-protocol.7, field by field; the cursor
  * below reads them in that order, so only whole-body sizes appear here. */
 enum {
@@ -125,19 +127,13 @@ get_u8(BfCursor *c, const char *field, uint8_t *v, GError **error)
   return TRUE;
 }
 
-static uint16_t
-load_u16(const uint8_t *p)
-{
-  return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
 static gboolean
 get_u16(BfCursor *c, const char *field, uint16_t *v, GError **error)
 {
   const uint8_t *p = cur_take(c, 2, field, error);
   if (p == NULL)
     return FALSE;
-  *v = load_u16(p);
+  *v = bf_load_be16(p);
   return TRUE;
 }
 
@@ -147,19 +143,8 @@ get_u32(BfCursor *c, const char *field, uint32_t *v, GError **error)
   const uint8_t *p = cur_take(c, 4, field, error);
   if (p == NULL)
     return FALSE;
-  *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-       (uint32_t)p[3];
+  *v = bf_load_be32(p);
   return TRUE;
-}
-
-static uint64_t
-load_u64(const uint8_t *p)
-{
-  uint64_t x = 0;
-
-  for (int i = 0; i < 8; i++)
-    x = x << 8 | p[i];
-  return x;
 }
 
 static gboolean
@@ -168,7 +153,7 @@ get_u64(BfCursor *c, const char *field, uint64_t *v, GError **error)
   const uint8_t *p = cur_take(c, 8, field, error);
   if (p == NULL)
     return FALSE;
-  *v = load_u64(p);
+  *v = bf_load_be64(p);
   return TRUE;
 }
 
@@ -401,9 +386,9 @@ decode_tlvs(BfCursor *c, BfHello *hello, BfWelcome *welcome, GError **error)
                   c->frame, "%s TLV is %u bytes, must be %zu", what, v.len,
                   want);
     if (tag == BF_TLV_PATH_INDEX)
-      hello->path_index = load_u16(v.data);
+      hello->path_index = bf_load_be16(v.data);
     else if (tag == BF_TLV_INSTANCE && welcome != NULL)
-      welcome->instance = load_u64(v.data);
+      welcome->instance = bf_load_be64(v.data);
   }
   return TRUE;
 }
@@ -754,8 +739,7 @@ bf_header_parse(const uint8_t *buf, size_t len, size_t max_body,
     return fail(error, BF_WIRE_ERROR_TRUNCATED, NULL,
                 "frame header is %zu bytes, must be %u", len, BF_HEADER_LEN);
 
-  uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
-               (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
+  uint32_t n = bf_load_be32(buf);
   const char *name = bf_frame_type_str(buf[4]);
   /* No v1 frame is larger than BF_BODY_MAX, whatever the caller allows:
    * the reader allocates from this number. */
@@ -866,23 +850,28 @@ put_u8(GByteArray *b, uint8_t v)
 static void
 put_u16(GByteArray *b, uint16_t v)
 {
-  uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+  uint8_t x[2];
+
+  bf_store_be16(x, v);
   g_byte_array_append(b, x, sizeof x);
 }
 
 static void
 put_u32(GByteArray *b, uint32_t v)
 {
-  uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-                   (uint8_t)v };
+  uint8_t x[4];
+
+  bf_store_be32(x, v);
   g_byte_array_append(b, x, sizeof x);
 }
 
 static void
 put_u64(GByteArray *b, uint64_t v)
 {
-  put_u32(b, (uint32_t)(v >> 32));
-  put_u32(b, (uint32_t)v);
+  uint8_t x[8];
+
+  bf_store_be64(x, v);
+  g_byte_array_append(b, x, sizeof x);
 }
 
 static void
@@ -1087,11 +1076,7 @@ bf_msg_encode(const BfMsg *msg, GByteArray *out)
   /* Bodies are bounded by the limits checked above (largest: a CHUNK of
    * BF_CHUNK_MAX), far below 2^32. */
   uint32_t n = (uint32_t)(out->len - start - BF_HEADER_LEN) + unwritten;
-  uint8_t *h = out->data + start;
-  h[0] = (uint8_t)(n >> 24);
-  h[1] = (uint8_t)(n >> 16);
-  h[2] = (uint8_t)(n >> 8);
-  h[3] = (uint8_t)n;
+  bf_store_be32(out->data + start, n);
   return TRUE;
 }
 

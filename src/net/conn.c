@@ -26,7 +26,7 @@ bf_conn_new(int fd)
   c->peer = bf_sock_name(fd, TRUE);
   c->max_body = BF_BODY_MAX;
   c->sbuf = g_byte_array_sized_new(256);
-  g_mutex_init(&c->send_lock);
+  bf_mutex_init(&c->send_lock);
   /* Acknowledgements are tiny and latency-bound. */
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
@@ -42,7 +42,7 @@ bf_conn_free(BfConn *c)
     close(c->fd);
   g_free(c->peer);
   g_byte_array_unref(c->sbuf);
-  g_mutex_clear(&c->send_lock);
+  bf_mutex_clear(&c->send_lock);
   g_free(c->rbuf);
   bf_seal_free(c->tx_seal);
   bf_seal_free(c->rx_seal);
@@ -139,10 +139,10 @@ read_full(BfConn *c, uint8_t *buf, size_t len, gboolean boundary,
 void
 bf_conn_seal_tx(BfConn *c, BfSeal *seal)
 {
-  g_mutex_lock(&c->send_lock);
+  bf_mutex_lock(&c->send_lock);
   bf_seal_free(c->tx_seal);
   c->tx_seal = seal;
-  g_mutex_unlock(&c->send_lock);
+  bf_mutex_unlock(&c->send_lock);
 }
 
 void
@@ -154,6 +154,8 @@ bf_conn_seal_rx(BfConn *c, BfSeal *seal)
 
 /* Builds the sealed frame of the clear one in iov[0..iovcnt) (header and
  * fixed fields, then maybe a payload) in cbuf, and points iov at it. */
+static gboolean seal_iov(BfConn *c, struct iovec *iov, int *iovcnt,
+                         GError **error) BF_REQUIRES(&c->send_lock);
 static gboolean
 seal_iov(BfConn *c, struct iovec *iov, int *iovcnt, GError **error)
 {
@@ -199,10 +201,10 @@ bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
   int iovcnt = 1;
   gboolean ok;
 
-  g_mutex_lock(&c->send_lock);
+  bf_mutex_lock(&c->send_lock);
   g_byte_array_set_size(c->sbuf, 0);
   if (!bf_msg_encode(msg, c->sbuf)) {
-    g_mutex_unlock(&c->send_lock);
+    bf_mutex_unlock(&c->send_lock);
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
                 "cannot encode %s frame (a field is over its limit)",
                 bf_frame_type_str(msg->type));
@@ -217,7 +219,7 @@ bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
   }
   ok = (c->tx_seal == NULL || seal_iov(c, iov, &iovcnt, error)) &&
        write_iov(c, iov, iovcnt, error);
-  g_mutex_unlock(&c->send_lock);
+  bf_mutex_unlock(&c->send_lock);
   return ok;
 }
 

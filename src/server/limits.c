@@ -9,31 +9,6 @@
  * AEAD's overhead): the protocol keeps that margin over BF_CHUNK_MAX. */
 #define FRAME_OVERHEAD (BF_BODY_MAX - BF_CHUNK_MAX)
 
-static gboolean
-in_range(const char *what, uint64_t v, uint64_t lo, uint64_t hi,
-         GError **error)
-{
-  if (v >= lo && v <= hi)
-    return TRUE;
-  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-              "%s=%" G_GUINT64_FORMAT " is out of range (%" G_GUINT64_FORMAT
-              " to %" G_GUINT64_FORMAT ")", what, v, lo, hi);
-  return FALSE;
-}
-
-gboolean
-bfd_limits_check(const BfdLimits *l, GError **error)
-{
-  return in_range("max_name", l->max_name, 1, BF_NAME_MAX, error) &&
-         in_range("max_depth", l->max_depth, 1, BF_DEPTH_MAX, error) &&
-         in_range("max_chunk", l->max_chunk, BF_CHUNK_MIN, BF_CHUNK_MAX, error) &&
-         in_range("max_handshakes", l->max_handshakes, 1, 65536, error) &&
-         in_range("max_handshakes_per_addr", l->max_handshakes_per_addr, 1,
-                  65536, error) &&
-         in_range("attach_rate", l->attach_rate, 1, 1000000, error) &&
-         in_range("attach_burst", l->attach_burst, 1, 1000000, error);
-}
-
 size_t
 bfd_limits_frame_max(const BfdLimits *l)
 {

@@ -1,5 +1,6 @@
 /* braidfsd: receives sessions of braidfs clients, rebuilds their items in
  * a store and shows them through a read-only FUSE mount. */
+#include "options.h"
 #include "server.h"
 
 #include <fuse.h>
@@ -14,116 +15,24 @@
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:7411"
-#define DEFAULT_STORE "/var/lib/braidfs"
-
-typedef struct {
-  char *store;
-  char *max_item_size;
-  unsigned max_sessions;
-  unsigned max_paths;
-  unsigned max_open_items;
-  unsigned idle_timeout;
-  unsigned linger;
-  char *key_file;
-  char *max_chunk;
-  BfdLimits l;               /* the plain numeric limits, parsed in place */
-  GPtrArray *listen;
-  int show_help, show_version, foreground, debug;
-} Opts;
-
-enum { KEY_LISTEN, KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG };
-
-#define OPT(t, p) { t, offsetof(Opts, p), 1 }
-static const struct fuse_opt opt_spec[] = {
-  OPT("store=%s", store),
-  OPT("max_item_size=%s", max_item_size),
-  OPT("max_sessions=%u", max_sessions),
-  OPT("max_paths=%u", max_paths),
-  OPT("max_open_items=%u", max_open_items),
-  OPT("idle_timeout=%u", idle_timeout),
-  OPT("linger=%u", linger),
-  OPT("key_file=%s", key_file),
-  OPT("max_chunk=%s", max_chunk),
-  OPT("max_name=%u", l.max_name),
-  OPT("max_depth=%u", l.max_depth),
-  OPT("handshake_timeout=%u", l.handshake_timeout_ms),
-  OPT("max_handshakes=%u", l.max_handshakes),
-  OPT("max_handshakes_per_addr=%u", l.max_handshakes_per_addr),
-  OPT("attach_rate=%u", l.attach_rate),
-  OPT("attach_burst=%u", l.attach_burst),
-  FUSE_OPT_KEY("listen=", KEY_LISTEN),
-  FUSE_OPT_KEY("-h", KEY_HELP),
-  FUSE_OPT_KEY("--help", KEY_HELP),
-  FUSE_OPT_KEY("-V", KEY_VERSION),
-  FUSE_OPT_KEY("--version", KEY_VERSION),
-  FUSE_OPT_KEY("-f", KEY_FG),
-  FUSE_OPT_KEY("-d", KEY_DEBUG),
-  FUSE_OPT_END
-};
-
-static int
-opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
-{
-  Opts *o = data;
-
-  (void)out;
-  switch (key) {
-  case KEY_LISTEN:
-    g_ptr_array_add(o->listen, g_strdup(arg + strlen("listen=")));
-    return 0;
-  case KEY_HELP:
-    o->show_help = 1;
-    return 0;
-  case KEY_VERSION:
-    o->show_version = 1;
-    return 0;
-  case KEY_FG:
-    o->foreground = 1;
-    return 1;
-  case KEY_DEBUG:
-    /* libfuse's -d dumps every request; ours logs protocol events. */
-    o->debug = 1;
-    o->foreground = 1;
-    return fuse_opt_add_arg(out, "-f") == 0 ? 0 : -1;
-  default:
-    return 1;
-  }
-}
-
 static void
-usage(void)
+usage(const BfOpts *o)
 {
+  g_autoptr(GString) text = g_string_new(NULL);
+
+  bf_opts_help(o, text);
   printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
          "Receives braidfs sessions and shows their files under MOUNTPOINT.\n\n"
          "options:\n"
-         "    -o listen=ADDR:PORT    address to listen on, repeatable (default %s)\n"
-         "    -o store=DIR           where items are kept (default %s)\n"
-         "    -o max_sessions=N      connected sessions at once (default 64)\n"
-         "    -o max_paths=N         paths per session (default 64)\n"
-         "    -o max_open_items=N    items in flight per session (default 256)\n"
-         "    -o idle_timeout=SECONDS  close paths silent this long (default 60)\n"
-         "    -o linger=SECONDS      keep unfinished items of a session with no\n"
-         "                           path for its return this long (default 120)\n"
-         "    -o max_item_size=SIZE  largest item accepted (default 1T)\n"
-         "    -o key_file=FILE       pre-shared key (32 bytes, or 64 hex digits;\n"
-         "                           mode 600): refuse clients without it and\n"
-         "                           encrypt every path (braidfs keygen FILE)\n"
-         "    -o max_name=BYTES      longest name accepted (default 4096)\n"
-         "    -o max_depth=N         most components in a name (default 64)\n"
-         "    -o max_chunk=SIZE      largest chunk_size, and so the largest frame\n"
-         "                           a connection buffers (default 16M)\n"
-         "    -o handshake_timeout=SECONDS  time to complete the handshake (default 10)\n"
-         "    -o max_handshakes=N    connections still in the handshake (default 64)\n"
-         "    -o max_handshakes_per_addr=N  of those, from one address (default 8)\n"
-         "    -o attach_rate=N       handshakes per second per address (default 20)\n"
-         "    -o attach_burst=N      ... in a burst (default 40)\n"
+         "%s"
          "    -f                     stay in the foreground\n"
          "    -d                     debug log (implies -f)\n"
          "    -h, --help             this help\n"
          "    -V, --version          version\n"
          "FUSE options (-o allow_other, ...) are passed to libfuse.\n"
-         "See braidfsd(8).\n", DEFAULT_LISTEN, DEFAULT_STORE);
+         "Sizes take K, M, G, T (powers of 1024); durations are in seconds\n"
+         "(0.5 for half of one).\n"
+         "See braidfsd(8).\n", text->str);
 }
 
 static gboolean
@@ -135,7 +44,8 @@ open_listeners(BfdServer *srv, GPtrArray *specs)
     uint16_t port;
     int fd;
 
-    if (!bf_parse_hostport(specs->pdata[i], 7411, &host, &port, &error) ||
+    if (!bf_parse_hostport(specs->pdata[i], BFD_DEFAULT_PORT, &host, &port,
+                           &error) ||
         (fd = bf_tcp_listen(host, port, &error)) < 0) {
       g_printerr("braidfsd: listen=%s: %s\n", (char *)specs->pdata[i],
                  error->message);
@@ -189,30 +99,27 @@ int
 main(int argc, char **argv)
 {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  Opts o = { .max_sessions = 64, .max_paths = 64, .max_open_items = 256,
-             .idle_timeout = 60, .linger = 120,
-             .l = { .max_name = BF_NAME_MAX, .max_depth = BF_DEPTH_MAX,
-                    .handshake_timeout_ms = 10, .max_handshakes = 64,
-                    .max_handshakes_per_addr = 8, .attach_rate = 20,
-                    .attach_burst = 40 } };
-  uint64_t max_chunk = BF_CHUNK_MAX;
+  BfdOptions opt = { 0 };
+  g_autoptr(BfOpts) o = bf_opts_new(bfd_options, &opt, 0);
+  BfOptsFlags flags;
   BfdServer srv = { .store_fd = -1 };
   g_autoptr(GError) error = NULL;
   int rc = 1;
 
-  o.listen = g_ptr_array_new_with_free_func(g_free);
-  if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
+  if (!bf_opts_parse(o, &args, &flags, &error)) {
+    g_printerr("braidfsd: %s\n", error->message);
     goto out;
-  if (o.show_help || o.show_version) {
-    if (o.show_help)
-      usage();
+  }
+  if (flags.help || flags.version) {
+    if (flags.help)
+      usage(o);
     else
       printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
              BF_PROTOCOL_VERSION, fuse_pkgversion());
     rc = 0;
     goto out;
   }
-  bf_log_setup("braidfsd", o.debug);
+  bf_log_setup("braidfsd", flags.debug);
   if (!bfd_crash_setup(&error)) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
@@ -220,43 +127,16 @@ main(int argc, char **argv)
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
 
-  srv.store_path = g_strdup(o.store ? o.store : DEFAULT_STORE);
-  if (o.max_chunk && !bf_parse_size(o.max_chunk, &max_chunk, &error)) {
-    g_printerr("braidfsd: max_chunk: %s\n", error->message);
-    goto out;
-  }
-  srv.limits = o.l;
-  srv.limits.max_chunk = (unsigned)MIN(max_chunk, (uint64_t)G_MAXUINT);
-  /* given in seconds */
-  srv.limits.handshake_timeout_ms = o.l.handshake_timeout_ms * 1000;
-  if (o.l.handshake_timeout_ms < 1 || o.l.handshake_timeout_ms > 3600) {
-    g_printerr("braidfsd: handshake_timeout=%u is out of range (1 to 3600)\n",
-               o.l.handshake_timeout_ms);
-    goto out;
-  }
-  if (!bfd_limits_check(&srv.limits, &error)) {
-    g_printerr("braidfsd: %s\n", error->message);
-    goto out;
-  }
+  srv.store_path = g_strdup(opt.store);
+  srv.limits = opt.limits;
+  srv.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
   srv.gate = bfd_gate_new(&srv.limits);
-  srv.limits.max_sessions = o.max_sessions;
-  srv.limits.max_paths = o.max_paths;
-  srv.limits.max_open_items = MAX(o.max_open_items, 1u);
   raise_fd_limit();
-  srv.limits.max_item_size = (uint64_t)1 << 40;
-  srv.limits.idle_timeout_ms = MAX(o.idle_timeout, 2u) * 1000;
-  srv.limits.linger_ms = o.linger * 1000;
-  if (o.max_item_size &&
-      !bf_parse_size(o.max_item_size, &srv.limits.max_item_size, &error)) {
-    g_printerr("braidfsd: max_item_size: %s\n", error->message);
-    goto out;
-  }
-  if (o.key_file != NULL && (srv.key = bf_key_load(o.key_file, &error)) == NULL) {
+  if (opt.key_file != NULL &&
+      (srv.key = bf_key_load(opt.key_file, &error)) == NULL) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
-  if (o.listen->len == 0)
-    g_ptr_array_add(o.listen, g_strdup(DEFAULT_LISTEN));
   srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                        (GDestroyNotify)bfd_session_unref);
   srv.paths = g_hash_table_new(NULL, NULL);
@@ -271,7 +151,7 @@ main(int argc, char **argv)
   }
   bfd_store_load_sessions(&srv);
   /* Bind before daemonizing so a busy port fails the command, not a log. */
-  if (!open_listeners(&srv, o.listen))
+  if (!open_listeners(&srv, opt.listen))
     goto out;
   for (guint i = 0; srv.key == NULL && i < srv.listen_names->len; i++)
     if (non_loopback(srv.listen_names->pdata[i]))
@@ -282,8 +162,8 @@ main(int argc, char **argv)
             g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0],
             srv.key != NULL ? " (key_file: every path authenticated and "
                               "encrypted)" : "");
-  if (!o.foreground)
-    bf_log_to_syslog();
+  if (!flags.foreground)
+    bf_log_detach();
 
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
@@ -291,10 +171,5 @@ main(int argc, char **argv)
 out:
   server_clear(&srv);
   fuse_opt_free_args(&args);
-  g_ptr_array_unref(o.listen);
-  g_free(o.store);
-  g_free(o.max_item_size);
-  g_free(o.key_file);
-  g_free(o.max_chunk);
   return rc;
 }

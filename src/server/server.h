@@ -217,7 +217,6 @@ void bfd_server_stop(BfdServer *srv);
 void bfd_session_note_removed(BfdSession *s, uint64_t bytes);
 
 /* limits.c */
-gboolean bfd_limits_check(const BfdLimits *l, GError **error);
 size_t bfd_limits_frame_max(const BfdLimits *l);
 gboolean bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name,
                             size_t len, char **why);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "braidfs/coding.h"
-#include "braidfs/parse.h"
+#include "braidfs/units.h"
 
 static void
 put_be(uint8_t *p, uint32_t v, int n)

@@ -127,6 +127,21 @@ on_signal() {
 
 # ---------------------------------------------------------------- helpers
 
+# wait_until SECS DESC command...: poll every 0.1 s until command succeeds;
+# returns 1 (and says so) after SECS (scaled by BRAIDFS_TEST_TIMEOUT_MULT)
+wait_until() {
+	local secs=$1 desc=$2 deadline
+	shift 2
+	deadline=$(awk -v n="$(date +%s.%N)" -v s="$(tmo "$secs")" 'BEGIN { printf "%.3f", n + s }')
+	until "$@"; do
+		if awk -v d="$deadline" -v n="$(date +%s.%N)" 'BEGIN { exit !(n >= d) }'; then
+			echo "   gave up after $(tmo "$secs") s waiting for: $desc"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # Scale a timeout in seconds by BRAIDFS_TEST_TIMEOUT_MULT.
 tmo() { echo $(($1 * TIMEOUT_MULT)); }
 

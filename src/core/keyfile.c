@@ -7,14 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/io.h"
+
 /* A valid file is at most 65 bytes; read one more to tell a longer one. */
 #define KEY_FILE_READ_MAX 66
 
+/* err: a positive errno. */
 static gboolean
-key_io_fail(const char *path, const char *what, GError **error)
+key_io_fail(const char *path, const char *what, int err, GError **error)
 {
-  int err = errno;
-
   g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_IO, "key_file %s: %s: %s",
               path, what, g_strerror(err));
   return FALSE;
@@ -26,7 +27,7 @@ check_mode(int fd, const char *path, GError **error)
   struct stat st;
 
   if (fstat(fd, &st) != 0)
-    return key_io_fail(path, "fstat", error);
+    return key_io_fail(path, "fstat", errno, error);
   if (!S_ISREG(st.st_mode)) {
     g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_FORMAT,
                 "key_file %s: not a regular file", path);
@@ -48,11 +49,12 @@ bf_key_load(const char *path, GError **error)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   uint8_t *buf = NULL, *raw = NULL;
-  size_t len = 0;
+  size_t len;
+  ssize_t n;
   BfKey *key = NULL;
 
   if (fd < 0) {
-    key_io_fail(path, "cannot open", error);
+    key_io_fail(path, "cannot open", errno, error);
     return NULL;
   }
   if (!check_mode(fd, path, error))
@@ -61,18 +63,12 @@ bf_key_load(const char *path, GError **error)
   raw = sodium_malloc(BF_KEY_LEN);
   if (buf == NULL || raw == NULL)
     g_error("sodium_malloc: out of memory for the key");
-  while (len < KEY_FILE_READ_MAX) {
-    ssize_t n = read(fd, buf + len, KEY_FILE_READ_MAX - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      key_io_fail(path, "read", error);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    len += (size_t)n;
+  n = bf_read_all(fd, buf, KEY_FILE_READ_MAX);
+  if (n < 0) {
+    key_io_fail(path, "read", (int)-n, error);
+    goto out;
   }
+  len = (size_t)n;
   if (!bf_key_parse(buf, len, raw, error)) {
     g_prefix_error(error, "key_file %s: ", path);
     goto out;
@@ -94,36 +90,30 @@ bf_key_generate(const char *path, GError **error)
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                 0600);
   gboolean ok = FALSE;
-  size_t done = 0;
+  int rc;
 
   if (fd < 0) {
     if (errno == EEXIST)
       g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_IO,
                   "%s exists: not replacing a key (remove it first)", path);
     else
-      key_io_fail(path, "cannot create", error);
+      key_io_fail(path, "cannot create", errno, error);
     return FALSE;
   }
   randombytes_buf(raw, sizeof raw);
-  while (done < sizeof raw) {
-    ssize_t n = write(fd, raw + done, sizeof raw - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      key_io_fail(path, "write", error);
-      goto out;
-    }
-    done += (size_t)n;
+  if ((rc = bf_write_all(fd, raw, sizeof raw)) < 0) {
+    key_io_fail(path, "write", -rc, error);
+    goto out;
   }
   if (fsync(fd) != 0) {
-    key_io_fail(path, "fsync", error);
+    key_io_fail(path, "fsync", errno, error);
     goto out;
   }
   ok = TRUE;
 out:
   sodium_memzero(raw, sizeof raw);
   if (close(fd) != 0 && ok)
-    ok = key_io_fail(path, "close", error);
+    ok = key_io_fail(path, "close", errno, error);
   if (!ok)
     unlink(path);
   return ok;

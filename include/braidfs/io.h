@@ -1,0 +1,30 @@
+/* Whole-buffer reads and writes on file descriptors, retried on EINTR and
+ * on short transfers.
+ *
+ * Error convention (the one of every function here): 0 or a count on
+ * success, a negative errno on failure, so that a FUSE operation can
+ * return it as is and a GError message can say g_strerror(-rc). A call
+ * that transfers nothing where bytes were due (a write(2) returning 0)
+ * fails with -EIO; an offset past what off_t holds, with -EOVERFLOW.
+ * errno itself is left as the failed call set it. On failure some bytes
+ * may have been transferred already. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* Writes all len bytes at the file position: 0 or -errno. */
+int bf_write_all(int fd, const void *buf, size_t len);
+/* Writes all len bytes at offset off: 0 or -errno. */
+int bf_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Reads up to len bytes from the file position, stopping early only at
+ * end of file: the count read, or -errno. */
+ssize_t bf_read_all(int fd, void *buf, size_t len);
+/* Reads up to len bytes at offset off, stopping early only at end of
+ * file: the count read, or -errno. */
+ssize_t bf_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
+G_END_DECLS

@@ -1,0 +1,27 @@
+/* braidfs's -o options: one table (options.c) for parsing, ranges,
+ * defaults and --help (see braidfs/opts.h). */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "braidfs/opts.h"
+
+typedef struct {
+  unsigned paths;
+  GPtrArray *path;       /* path= values, in order; replaces paths */
+  uint64_t chunk_size;
+  char *scheduler;
+  char *coding;
+  unsigned window;
+  char *delivery;        /* close or async; spool= implies async */
+  char *spool;           /* NULL: none */
+  char *label;           /* NULL: none */
+  unsigned timeout_ms;
+  unsigned stall_ms;
+  char *key_file;        /* NULL: no key */
+} BfcOptions;
+
+#define BFC_DEFAULT_PORT 7411
+
+extern const BfOptSpec bfc_options[];

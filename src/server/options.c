@@ -1,0 +1,49 @@
+/* braidfsd's option table: the one place of each option's default and
+ * range (braidfsd(8) documents the same). */
+#include "options.h"
+
+#include <stddef.h>
+
+#define LIMIT(f) offsetof(BfdOptions, limits.f)
+#define SECONDS(s) ((uint64_t)(s) * 1000)
+
+const BfOptSpec bfd_options[] = {
+  { "listen", BF_OPT_LIST, offsetof(BfdOptions, listen), "127.0.0.1:" G_STRINGIFY(BFD_DEFAULT_PORT),
+    0, 0, "ADDR:PORT", "address to listen on" },
+  { "store", BF_OPT_PATH, offsetof(BfdOptions, store), "/var/lib/braidfs",
+    0, 0, "DIR", "where items are kept" },
+  { "max_sessions", BF_OPT_UINT, LIMIT(max_sessions), "64", 1, 65536, NULL,
+    "connected sessions at once" },
+  { "max_paths", BF_OPT_UINT, LIMIT(max_paths), "64", 1, 65536, NULL,
+    "paths per session" },
+  { "max_open_items", BF_OPT_UINT, LIMIT(max_open_items), "256", 1, 65536,
+    NULL, "items in flight per session" },
+  { "idle_timeout", BF_OPT_SECONDS, LIMIT(idle_timeout_ms), "60", SECONDS(2),
+    SECONDS(86400), NULL, "close paths silent this long" },
+  { "linger", BF_OPT_SECONDS, LIMIT(linger_ms), "120", 0, SECONDS(604800),
+    NULL, "keep unfinished items of a session with no path for its return "
+    "this long" },
+  { "max_item_size", BF_OPT_SIZE, LIMIT(max_item_size), "1T", 0, 0, NULL,
+    "largest item accepted" },
+  { "key_file", BF_OPT_PATH, offsetof(BfdOptions, key_file), NULL, 0, 0,
+    "FILE", "pre-shared key (32 bytes, or 64 hex digits; mode 600): refuse "
+    "clients without it and encrypt every path (braidfs keygen FILE)" },
+  { "max_name", BF_OPT_UINT, LIMIT(max_name), "4096", 1, BF_NAME_MAX, "BYTES",
+    "longest name accepted" },
+  { "max_depth", BF_OPT_UINT, LIMIT(max_depth), "64", 1, BF_DEPTH_MAX, NULL,
+    "most components in a name" },
+  { "max_chunk", BF_OPT_SIZE, offsetof(BfdOptions, max_chunk), "16M",
+    BF_CHUNK_MIN, BF_CHUNK_MAX, NULL,
+    "largest chunk_size, and so the largest frame a connection buffers" },
+  { "handshake_timeout", BF_OPT_SECONDS, LIMIT(handshake_timeout_ms), "10",
+    SECONDS(1), SECONDS(3600), NULL, "time to complete the handshake" },
+  { "max_handshakes", BF_OPT_UINT, LIMIT(max_handshakes), "64", 1, 65536,
+    NULL, "connections still in the handshake" },
+  { "max_handshakes_per_addr", BF_OPT_UINT, LIMIT(max_handshakes_per_addr),
+    "8", 1, 65536, NULL, "of those, from one address" },
+  { "attach_rate", BF_OPT_UINT, LIMIT(attach_rate), "20", 1, 1000000, NULL,
+    "handshakes per second per address" },
+  { "attach_burst", BF_OPT_UINT, LIMIT(attach_burst), "40", 1, 1000000, NULL,
+    "... in a burst" },
+  BF_OPT_END
+};
