@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/io.h"
+
 #define KEY_SUFFIX ".key"
 
 static gboolean
@@ -166,61 +168,27 @@ bfc_spool_open_file(int dirfd, const char *name, int flags, mode_t mode)
   return fd;
 }
 
-static gboolean
-read_all(int fd, uint8_t *buf, size_t len, size_t *got)
-{
-  *got = 0;
-  while (*got < len) {
-    ssize_t n = read(fd, buf + *got, len - *got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return FALSE;
-    if (n == 0)
-      break;
-    *got += (size_t)n;
-  }
-  return TRUE;
-}
-
-static gboolean
-write_all(int fd, const void *buf, size_t len)
-{
-  const uint8_t *p = buf;
-
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return FALSE;
-    p += n;
-    len -= (size_t)n;
-  }
-  return TRUE;
-}
-
 char *
 bfc_spool_read_file(int dirfd, const char *name, size_t max, size_t *len,
                     int *err)
 {
   int fd = bfc_spool_open_file(dirfd, name, O_RDONLY, 0);
   g_autofree char *buf = NULL;
-  size_t got;
+  ssize_t got;
 
   if (fd < 0) {
     *err = errno;
     return NULL;
   }
   buf = g_malloc(max + 1);
-  if (!read_all(fd, (uint8_t *)buf, max + 1, &got) || got > max) {
-    *err = got > max ? EFBIG : errno;
-    close(fd);
+  got = bf_read_all(fd, buf, max + 1);
+  close(fd);
+  if (got < 0 || (size_t)got > max) {
+    *err = got < 0 ? (int)-got : EFBIG;
     return NULL;
   }
-  close(fd);
   buf[got] = '\0';
-  *len = got;
+  *len = (size_t)got;
   return g_steal_pointer(&buf);
 }
 
@@ -229,7 +197,7 @@ bfc_spool_write_file(int dirfd, const char *name, const void *data, size_t len,
                      GError **error)
 {
   g_autofree char *tmp = g_strconcat(name, ".tmp", NULL);
-  int fd;
+  int fd, rc;
 
   unlinkat(dirfd, tmp, 0);
   fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -237,11 +205,12 @@ bfc_spool_write_file(int dirfd, const char *name, const void *data, size_t len,
   if (fd < 0)
     return fail_errno(error, errno, "cannot create %s: %s", tmp,
                       g_strerror(errno));
-  if (!write_all(fd, data, len) || fsync(fd) < 0) {
-    int err = errno;
+  if ((rc = bf_write_all(fd, data, len)) == 0 && fsync(fd) < 0)
+    rc = -errno;
+  if (rc < 0) {
     close(fd);
     unlinkat(dirfd, tmp, 0);
-    return fail_errno(error, err, "cannot write %s: %s", tmp, g_strerror(err));
+    return fail_errno(error, -rc, "cannot write %s: %s", tmp, g_strerror(-rc));
   }
   close(fd);
   /* rename(2) replaces whatever stands at name, a symlink included, and
@@ -297,13 +266,13 @@ load_key(BfcSpoolDir *d, GError **error)
   g_autofree char *path = g_strconcat(d->path, KEY_SUFFIX, NULL);
   int fd = bfc_spool_open_file(d->parent_fd, name, O_RDONLY, 0);
   struct stat st;
-  size_t got;
+  int rc;
 
   if (fd >= 0) {
     /* One byte more than a key tells a longer file. */
     uint8_t buf[BFC_SPOOL_KEY_LEN + 1] = { 0 };
     gboolean ok = fstat(fd, &st) == 0 && !(st.st_mode & (S_IRWXG | S_IRWXO)) &&
-                  read_all(fd, buf, sizeof buf, &got) && got == sizeof d->key;
+                  bf_read_all(fd, buf, sizeof buf) == sizeof d->key;
     close(fd);
     memcpy(d->key, buf, sizeof d->key);
     sodium_memzero(buf, sizeof buf);
@@ -327,15 +296,17 @@ load_key(BfcSpoolDir *d, GError **error)
   randombytes_buf(d->key, sizeof d->key);
   fd = openat(d->parent_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
               O_CLOEXEC, 0600);
-  if (fd < 0 || !write_all(fd, d->key, sizeof d->key) || fsync(fd) < 0) {
-    int err = errno;
+  rc = fd < 0 ? -errno : bf_write_all(fd, d->key, sizeof d->key);
+  if (rc == 0 && fsync(fd) < 0)
+    rc = -errno;
+  if (rc < 0) {
     if (fd >= 0) {
       close(fd);
       unlinkat(d->parent_fd, name, 0);
     }
-    return fail_errno(error, err, "cannot create the spool key %s: %s (it "
+    return fail_errno(error, -rc, "cannot create the spool key %s: %s (it "
                       "lives beside the spool, so braidfs must be able to "
-                      "write there)", path, g_strerror(err));
+                      "write there)", path, g_strerror(-rc));
   }
   close(fd);
   /* Best effort: an O_PATH descriptor cannot be fsync'd. */
