@@ -14,6 +14,12 @@
 
 #define BFC_MAX_PATHS 64
 
+/* FUSE threads of a mount, and how many of them (with the delivery
+ * workers) may wait for the server at once: the rest answer what needs no
+ * server (ls, stat, the .braidfs status files) whatever the server does. */
+#define BFC_FUSE_THREADS 64
+#define BFC_WAIT_SEATS (BFC_FUSE_THREADS - 8)
+
 /* One path: where it connects to and where it leaves from. */
 typedef struct {
   char *host;
@@ -54,7 +60,9 @@ typedef enum {
 
 /* One file being written into the outbox. The writer side (buf, fill,
  * next_chunk, size, digest, mode, mtime) is protected by wlock; state,
- * status and error by the session lock. */
+ * status and error by the session lock. Only writers change size (under
+ * wlock), and it is atomic so that getattr reads it without waiting for
+ * wlock, which a close holds until the server's verdict. */
 struct BfcItem {
   gint refs;
   BfcSession *sess;
@@ -64,7 +72,7 @@ struct BfcItem {
   uint8_t *buf;               /* the chunk being filled */
   uint32_t fill;
   uint32_t next_chunk;        /* index of the chunk in buf */
-  uint64_t size;
+  _Atomic uint64_t size;
   BfDigest *digest;           /* of the chunks emitted so far */
   uint32_t mode;
   struct timespec mtime;
@@ -82,6 +90,8 @@ struct BfcItem {
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */
   BfItemClose close_msg;
+  BfItemOpen open_msg;        /* as announced (its name is name's) */
+  gint64 last_ack;            /* when a chunk of it was last acknowledged */
   /* delivery=async (under wlock): */
   uint64_t replay_id;         /* announce under this earlier mount's id */
   gboolean replayed;          /* ... and it was: STORED may come at once */

@@ -515,14 +515,37 @@ busy_under_locked(BfcDelivery *d, const char *prefix)
   return FALSE;
 }
 
-void
+int
 bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix)
 {
+  gint64 limit = bfc_session_config(d->sess)->timeout_s * G_USEC_PER_SEC;
+  gint64 progress = g_get_monotonic_time();
+  unsigned done;
+  int rc = 0;
+
   g_mutex_lock(&d->lock);
-  while (!d->stopping && busy_under_locked(d, prefix))
-    g_cond_wait_until(&d->cond, &d->lock,
-                      g_get_monotonic_time() + G_USEC_PER_SEC);
+  done = d->delivered + d->failed;
+  while (!d->stopping && busy_under_locked(d, prefix)) {
+    gint64 now = g_get_monotonic_time();
+    if (d->delivered + d->failed != done) {
+      done = d->delivered + d->failed;
+      progress = now;
+    }
+    /* A server that stores nothing must not hold the rename forever. */
+    if (now - progress >= limit) {
+      g_autofree char *server = bfc_session_server(d->sess);
+      g_warning("spool %s: files under '%s' are still being delivered to "
+                "server %s, which has stored none for %" G_GINT64_FORMAT
+                " s; the directory is not renamed (EBUSY)",
+                bfc_spool_dir(d->spool), prefix, server, limit / G_USEC_PER_SEC);
+      rc = -EBUSY;
+      break;
+    }
+    g_cond_wait_until(&d->cond, &d->lock, MIN(now + G_USEC_PER_SEC,
+                                              progress + limit));
+  }
   g_mutex_unlock(&d->lock);
+  return rc;
 }
 
 char *

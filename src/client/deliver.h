@@ -25,8 +25,9 @@ void bfc_delivery_stop(BfcDelivery *d);
 void bfc_delivery_free(BfcDelivery *d);
 /* Waits until no spooled file under prefix (a directory, "a/b/") is
  * queued or being sent, so that a directory operation cannot overtake the
- * files in it. */
-void bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix);
+ * files in it. -EBUSY when the server stored none of them for the
+ * timeout; else 0. */
+int bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix);
 /* The text of the outbox's .braidfs/spool file. */
 char *bfc_delivery_describe(BfcDelivery *d);
 

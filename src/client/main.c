@@ -170,8 +170,15 @@ open_spool(const char *dir, BfcConfig *cfg, BfcSpoolSession *ss, GError **error)
   BfcSpool *sp = bfc_spool_open(dir, error);
   g_autofree char *server = bf_format_hostport(cfg->host, cfg->port);
 
-  if (sp == NULL || !bfc_spool_load_session(sp, ss))
+  if (sp == NULL)
+    return NULL;
+  if (!bfc_spool_load_session(sp, ss, error)) {
+    if (*error != NULL) {
+      bfc_spool_close(sp);
+      return NULL;
+    }
     return sp;
+  }
   if (strcmp(ss->server, server) != 0) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                 "spool %s belongs to server %s; use another spool for %s",
@@ -264,8 +271,9 @@ main(int argc, char **argv)
   server = bfc_session_server(s);
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
-  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
-  fuse_opt_add_arg(&args, "-omax_threads=32");
+  /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some
+   * of them always stay free of waits for the server (BFC_WAIT_SEATS). */
+  fuse_opt_add_arg(&args, "-omax_threads=" G_STRINGIFY(BFC_FUSE_THREADS));
   if (!flags.foreground)
     bf_log_detach();
   void *outbox = bfc_outbox_new(s, d);

@@ -726,9 +726,10 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   }
   if (dir && o->delivery != NULL) {
     g_autofree char *prefix = g_strconcat(from + 1, "/", NULL);
-    bfc_delivery_wait_prefix(o->delivery, prefix);
+    rc = bfc_delivery_wait_prefix(o->delivery, prefix);
   }
-  rc = rename_undelivered(o, from, to, it, pd, on_server);
+  if (rc == 0)
+    rc = rename_undelivered(o, from, to, it, pd, on_server);
   if (rc == 1)
     rc = bfc_op(o->sess, BF_OP_RENAME, from + 1, to + 1, 0);
   if (rc == 0)

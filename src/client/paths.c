@@ -17,7 +17,12 @@
  * has OPENED an item, its chunks may only follow its ITEM_OPEN on the
  * control path of the epoch that ITEM_OPEN went out in.
  *
- * Lock order: ctl_lock, then the session lock. */
+ * Only a path's own threads write to its connection: its sender writes
+ * the frames queued for it (control frames, PONGs) before its chunks, so
+ * that no thread serving a FUSE request ever waits on a socket. The
+ * session lock guards all of the state here and is never held across
+ * network I/O; a connection's send lock is held only by the write of one
+ * frame. */
 #include "session.h"
 
 #include <errno.h>
@@ -33,6 +38,7 @@
 #define TICK_US (G_USEC_PER_SEC / 10)
 #define RATE_TICK_US (G_USEC_PER_SEC / 4)
 #define BFC_NO_PATH 0xffffu
+#define IDLE_WAKE_S 0.002
 
 /* ---- load accounting ---------------------------------------------------- */
 
@@ -52,6 +58,81 @@ unload_locked(BfcPath *p, const BfcChunk *c)
   p->load.inflight_bytes -= c->len;
 }
 
+/* ---- frames waiting for a path's sender ---------------------------------- */
+
+static void
+frame_free(BfcFrame *f)
+{
+  g_free(f->name);
+  g_free(f->name2);
+  g_free(f);
+}
+
+static void
+frames_drop_locked(BfcPath *p)
+{
+  BfcFrame *f;
+
+  while ((f = g_queue_pop_head(&p->frames)) != NULL)
+    frame_free(f);
+}
+
+static BfcFrame *
+frame_copy(const BfMsg *m)
+{
+  BfcFrame *f = g_new0(BfcFrame, 1);
+  BfBytes *name = NULL, *name2 = NULL;
+
+  f->msg = *m;
+  if (m->type == BF_FRAME_ITEM_OPEN) {
+    name = &f->msg.u.item_open.name;
+  } else if (m->type == BF_FRAME_OP) {
+    name = &f->msg.u.op.name;
+    name2 = &f->msg.u.op.name2;
+  }
+  if (name != NULL) {
+    f->name = g_memdup2(name->data, name->len);
+    name->data = (const uint8_t *)f->name;
+  }
+  if (name2 != NULL) {
+    f->name2 = g_memdup2(name2->data, name2->len);
+    name2->data = (const uint8_t *)f->name2;
+  }
+  return f;
+}
+
+/* The same frame for the server: a waiter's periodic resend of a frame that
+ * has not left yet adds nothing. */
+static gboolean
+same_frame(const BfMsg *a, const BfMsg *b)
+{
+  if (a->type != b->type)
+    return FALSE;
+  switch (a->type) {
+  case BF_FRAME_ITEM_OPEN:
+    return a->u.item_open.item_id == b->u.item_open.item_id;
+  case BF_FRAME_ITEM_CLOSE:
+    return a->u.item_close.item_id == b->u.item_close.item_id;
+  case BF_FRAME_OP:
+    return a->u.op.op_id == b->u.op.op_id && a->u.op.op == b->u.op.op &&
+           a->u.op.item_id == b->u.op.item_id;
+  default:
+    return FALSE;
+  }
+}
+
+/* Queues a copy of m for path p's sender, which writes it before its next
+ * chunk. Lock held. */
+static void
+frame_queue_locked(BfcPath *p, const BfMsg *m)
+{
+  for (GList *l = p->frames.head; l != NULL; l = l->next)
+    if (same_frame(&((BfcFrame *)l->data)->msg, m))
+      return;
+  g_queue_push_tail(&p->frames, frame_copy(m));
+  g_cond_signal(&p->wake);
+}
+
 /* ---- the control path ----------------------------------------------------- */
 
 gboolean
@@ -64,60 +145,6 @@ bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p)
   /* A resumed item's chunks wait for OPENED: the server may not have it. */
   return (int)p == s->ctl && it->open_sent && it->open_epoch == s->ctl_epoch &&
          !it->resuming;
-}
-
-gboolean
-bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch)
-{
-  BfConn *conn = NULL;
-  BfcPath *p = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_mutex_lock(&s->lock);
-  if (epoch != NULL)
-    *epoch = s->ctl_epoch;
-  if (s->ctl >= 0) {
-    p = &s->paths[s->ctl];
-    conn = p->conn;
-  }
-  g_mutex_unlock(&s->lock);
-  if (conn == NULL)
-    return FALSE;
-  /* conn stays valid: the path's thread frees it only under ctl_lock. */
-  if (bf_conn_send(conn, m, &error))
-    return TRUE;
-  g_debug("path %u: control frame not sent: %s", p->index, error->message);
-  bf_conn_shutdown(conn);
-  return FALSE;
-}
-
-gboolean
-bfc_send_soonest(BfcSession *s, const BfMsg *m)
-{
-  BfConn *conn = NULL;
-  double best = 0;
-
-  g_mutex_lock(&s->lock);
-  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
-    BfcPath *p = &s->paths[i];
-    if (p->state != BFC_PATH_UP || p->conn == NULL)
-      continue;
-    /* what is queued ahead of the frame, in seconds (or bytes if the
-     * rate is unknown yet: then every path counts as equally fast) */
-    double wait = p->load.rate > 0 ? p->load.inflight_bytes / p->load.rate
-                                   : p->load.inflight_bytes / 1e9;
-    if (conn == NULL || wait < best) {
-      conn = p->conn;
-      best = wait;
-    }
-  }
-  g_mutex_unlock(&s->lock);
-  if (conn == NULL)
-    return FALSE;
-  if (bf_conn_send(conn, m, NULL))
-    return TRUE;
-  bf_conn_shutdown(conn);
-  return FALSE;
 }
 
 /* Keeps the control path while it is up; otherwise the lowest live path
@@ -158,74 +185,96 @@ by_op_id(gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* Called with ctl_lock held. Sends again, in id order, every control
- * frame the server has not answered: ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs of items not
- * yet STORED, and pending OPs. The answers may have been lost with a path
- * even when the frames were not. */
+/* Queues again on the control path, in id order, every control frame the
+ * server has not answered: ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs
+ * of items not yet STORED, and pending OPs (the answers may have been lost
+ * with a path even when the frames were not). A change of control path
+ * and this resync happen under one hold of the session lock, so no
+ * control frame can reach the new control path before the ITEM_OPENs it
+ * depends on. Everything is copied now: an op's waiter may return as soon
+ * as the lock is released. Lock held. */
 static void
-resync_held(BfcSession *s)
+resync_locked(BfcSession *s)
 {
-  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)bfc_item_unref);
+  g_autoptr(GPtrArray) items = g_ptr_array_new();
   g_autoptr(GPtrArray) ops = g_ptr_array_new();
   GHashTableIter iter;
   gpointer v;
 
-  g_mutex_lock(&s->lock);
   ctl_pick_locked(s);
-  if (s->ctl < 0 || s->stopping) {
-    g_mutex_unlock(&s->lock);
+  if (s->ctl < 0 || s->stopping)
     return;
-  }
   g_hash_table_iter_init(&iter, s->items);
   while (g_hash_table_iter_next(&iter, NULL, &v)) {
     BfcItem *it = v;
     if (it->state == BFC_ITEM_OPENING ||
         (it->close_sent && it->state == BFC_ITEM_OPEN))
-      g_ptr_array_add(items, bfc_item_ref(it));
+      g_ptr_array_add(items, it);
   }
   g_hash_table_iter_init(&iter, s->ops);
   while (g_hash_table_iter_next(&iter, NULL, &v))
     if (!((BfcOpWait *)v)->done)
       g_ptr_array_add(ops, v);
-  g_mutex_unlock(&s->lock);
-
   g_ptr_array_sort(items, by_id);
   g_ptr_array_sort(ops, by_op_id);
   for (guint i = 0; i < items->len; i++) {
     BfcItem *it = items->pdata[i];
-    BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
-    g_mutex_lock(&s->lock);
-    gboolean opening = it->state == BFC_ITEM_OPENING;
-    gboolean closing = it->close_sent;
-    m.u.item_close = it->close_msg;
-    g_mutex_unlock(&s->lock);
-    if (opening)
-      bfc_item_send_open(s, it);
-    if (closing)
-      bfc_ctl_send(s, &m, NULL);
+    if (it->state == BFC_ITEM_OPENING)
+      bfc_item_send_open_locked(s, it);
+    if (it->close_sent) {
+      BfMsg m = { .type = BF_FRAME_ITEM_CLOSE, .u.item_close = it->close_msg };
+      bfc_ctl_queue_locked(s, &m);
+    }
   }
-  /* Op waiters stay registered (and their BfOp valid) until they are
-   * answered or give up, which needs ctl_lock to have been free. */
   for (guint i = 0; i < ops->len; i++) {
-    BfMsg m = { .type = BF_FRAME_OP };
-    m.u.op = ((BfcOpWait *)ops->pdata[i])->op;
-    bfc_ctl_send(s, &m, NULL);
+    BfMsg m = { .type = BF_FRAME_OP, .u.op = ((BfcOpWait *)ops->pdata[i])->op };
+    bfc_ctl_queue_locked(s, &m);
   }
   if (items->len + ops->len > 0)
-    g_debug("resync: %u items and %u operations sent again", items->len,
-            ops->len);
+    g_debug("resync: %u items and %u operations queued again on path %d",
+            items->len, ops->len, s->ctl);
 }
 
-/* A change of control path and its resync happen under one hold of
- * ctl_lock, so no control frame can reach the new control path before the
- * ITEM_OPENs it depends on. */
-static void
-resync(BfcSession *s)
+gboolean
+bfc_ctl_queue_locked(BfcSession *s, const BfMsg *m)
 {
-  g_mutex_lock(&s->ctl_lock);
-  resync_held(s);
-  g_mutex_unlock(&s->ctl_lock);
+  /* The control path was lost and its successor not yet resynced: that
+   * comes first. */
+  if (s->ctl < 0 || s->paths[s->ctl].state != BFC_PATH_UP)
+    resync_locked(s);
+  if (s->ctl < 0 || s->stopping)
+    return FALSE;
+  frame_queue_locked(&s->paths[s->ctl], m);
+  return TRUE;
+}
+
+gboolean
+bfc_queue_soonest_locked(BfcSession *s, const BfMsg *m)
+{
+  BfcPath *best = NULL;
+  double best_wait = 0;
+
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *p = &s->paths[i];
+    if (p->state != BFC_PATH_UP || p->conn == NULL)
+      continue;
+    /* what is queued ahead of the frame, in seconds (or bytes if the
+     * rate is unknown yet: then every path counts as equally fast) */
+    double wait = p->load.rate > 0 ? p->load.inflight_bytes / p->load.rate
+                                   : p->load.inflight_bytes / 1e9;
+    /* An idle sender must be woken first, which on a busy machine costs
+     * more than a few small chunks ahead on a sender that is awake. */
+    if (p->load.inflight == 0 && g_queue_is_empty(&p->frames))
+      wait += IDLE_WAKE_S;
+    if (best == NULL || wait < best_wait) {
+      best = p;
+      best_wait = wait;
+    }
+  }
+  if (best == NULL)
+    return FALSE;
+  frame_queue_locked(best, m);
+  return TRUE;
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -240,25 +289,79 @@ bfc_paths_up_locked(BfcSession *s)
   return up;
 }
 
-gboolean
-bfc_session_wait_locked(BfcSession *s)
+static char *
+all_down_message(BfcSession *s)
+{
+  unsigned up = bfc_paths_up_locked(s);
+
+  if (up > 0)
+    return g_strdup_printf("coding=%s needs %u paths up, and only %u of the "
+                           "%u paths to server %s have worked for %u s (see "
+                           ".braidfs/paths in the mount)",
+                           bf_coding_str(&s->cfg.coding), s->cfg.coding.k, up,
+                           s->cfg.n_paths, s->server, s->cfg.timeout_s);
+  return g_strdup_printf("no path to server %s has worked for %u s (all %u "
+                         "paths down; see .braidfs/paths in the mount)", s->server,
+                         s->cfg.timeout_s, s->cfg.n_paths);
+}
+
+void
+bfc_wait_init(BfcWait *w, const char *what)
+{
+  w->what = what;
+  w->progress = g_get_monotonic_time();
+  w->seated = FALSE;
+  w->busy = FALSE;
+}
+
+char *
+bfc_session_wait_locked(BfcSession *s, BfcWait *w)
 {
   gint64 now = g_get_monotonic_time();
   gint64 limit = (gint64)s->cfg.timeout_s * G_USEC_PER_SEC;
 
   if (s->stopping)
-    return FALSE;
+    return g_strdup("the outbox is being unmounted");
+  if (s->dead != NULL)
+    return g_strdup(s->dead);
   if (s->down_since != 0 && now - s->down_since >= limit)
-    return FALSE;
+    return all_down_message(s);
   /* Coded chunks need k paths: fewer for the timeout fails like none. */
   if (bfc_paths_up_locked(s) >= s->cfg.coding.k)
     s->short_since = 0;
   else if (s->short_since == 0)
     s->short_since = now;
   else if (now - s->short_since >= limit)
-    return FALSE;
+    return all_down_message(s);
+  /* While every path is down, the rule above applies; after such an
+   * outage the server gets a fresh timeout. */
+  if (s->down_since == 0 && now - MAX(w->progress, s->back_at) >= limit)
+    return g_strdup_printf("server %s has not %s for %u s (timeout=%u; see "
+                           ".braidfs/paths in the mount)", s->server, w->what,
+                           s->cfg.timeout_s, s->cfg.timeout_s);
+  if (!w->seated) {
+    /* A FUSE request that waits for the server holds one of the mount's
+     * threads; some must stay free for requests that need no server (ls,
+     * stat, the status files), however many wait. */
+    if (s->waiting >= BFC_WAIT_SEATS) {
+      w->busy = TRUE;
+      return g_strdup_printf("%u requests already wait for server %s; "
+                             "refusing more until it answers (EAGAIN)",
+                             s->waiting, s->server);
+    }
+    s->waiting++;
+    w->seated = TRUE;
+  }
   g_cond_wait_until(&s->cond, &s->lock, now + G_USEC_PER_SEC / 4);
-  return TRUE;
+  return NULL;
+}
+
+void
+bfc_wait_done_locked(BfcSession *s, BfcWait *w)
+{
+  if (w->seated)
+    s->waiting--;
+  w->seated = FALSE;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -323,6 +426,8 @@ tail_copy_locked(BfcSession *s, BfcPath *me)
       : g_malloc(s->cfg.chunk_size);
   memcpy(c->data, best->data, best->len);
   c->sent_at = 0;
+  c->writers = 0;
+  c->freed = FALSE;
   c->twin = best;
   best->twin = c;
   me->duplicates++;
@@ -389,6 +494,36 @@ send_ping(BfcPath *p, BfConn *conn)
     bf_conn_shutdown(conn);
 }
 
+/* Writes one frame; a failure takes the path down. */
+static gboolean
+tx_send(BfcPath *p, BfConn *conn, const BfMsg *m)
+{
+  BfcSession *s = p->sess;
+  g_autoptr(GError) error = NULL;
+
+  if (bf_conn_send(conn, m, &error))
+    return TRUE;
+  g_mutex_lock(&s->lock);
+  if (p->why_down == NULL)
+    p->why_down = g_strdup(error->message);
+  g_mutex_unlock(&s->lock);
+  bf_conn_shutdown(conn);
+  return FALSE;
+}
+
+/* A writer of c is done: the last one frees a chunk freed meanwhile (see
+ * BfcChunk). Lock held. */
+static void
+chunk_written_locked(BfcSession *s, BfcChunk *c)
+{
+  if (--c->writers == 0 && c->freed) {
+    c->freed = FALSE;
+    bfc_chunk_free_locked(s, c);
+  }
+}
+
+/* Writes the path's frames (control frames first), its chunks and PINGs
+ * until the path goes down. */
 static gpointer
 path_tx(gpointer data)
 {
@@ -398,11 +533,13 @@ path_tx(gpointer data)
 
   for (;;) {
     BfcChunk *c = NULL;
+    BfcFrame *f = NULL;
     BfMsg m = { .type = BF_FRAME_CHUNK };
-    g_autoptr(GError) error = NULL;
+    gboolean ok;
 
     g_mutex_lock(&s->lock);
     while (!s->stopping && p->state == BFC_PATH_UP && !p->ping_due &&
+           (f = g_queue_pop_head(&p->frames)) == NULL &&
            (c = next_chunk_locked(s, p)) == NULL)
       g_cond_wait(&p->wake, &s->lock);
     if (s->stopping || p->state != BFC_PATH_UP) {
@@ -411,18 +548,25 @@ path_tx(gpointer data)
       g_mutex_unlock(&s->lock);
       break;
     }
+    if (f != NULL) {
+      g_mutex_unlock(&s->lock);
+      ok = tx_send(p, conn, &f->msg);
+      frame_free(f);
+      if (!ok)
+        break;
+      continue;
+    }
     if (c == NULL) {
       g_mutex_unlock(&s->lock);
       send_ping(p, conn);
       continue;
     }
     /* In flight before it is written: its ack may race the return of
-     * sendmsg. */
+     * sendmsg, and then frees it only once we are done with it. */
     c->sent_at = g_get_monotonic_time();
+    c->writers++;
     g_queue_push_tail(&p->inflight, c);
     m.u.chunk.item_id = c->item->id;
-    g_mutex_unlock(&s->lock);
-
     m.u.chunk.chunk_id = c->id;
     m.u.chunk.total_chunks = c->total;
     m.u.chunk.share_index = c->share;
@@ -430,14 +574,13 @@ path_tx(gpointer data)
     m.u.chunk.crc32c = c->crc;
     m.u.chunk.payload = c->data;
     m.u.chunk.payload_len = c->len;
-    if (!bf_conn_send(conn, &m, &error)) {
-      g_mutex_lock(&s->lock);
-      if (p->why_down == NULL)
-        p->why_down = g_strdup(error->message);
-      g_mutex_unlock(&s->lock);
-      bf_conn_shutdown(conn);
+    g_mutex_unlock(&s->lock);
+    ok = tx_send(p, conn, &m);
+    g_mutex_lock(&s->lock);
+    chunk_written_locked(s, c);
+    g_mutex_unlock(&s->lock);
+    if (!ok)
       break;
-    }
   }
   return NULL;
 }
@@ -482,7 +625,8 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a)
       unload_locked(p, c);
       p->bytes_acked += c->len;
       p->chunks_acked++;
-      p->last_ack = g_get_monotonic_time();
+      p->last_ack = s->last_chunk_ack = c->item->last_ack =
+          g_get_monotonic_time();
       if (c->twin != NULL)
         c->twin->settled = TRUE;
       if (!coded_ack_locked(s, c))
@@ -537,8 +681,12 @@ receive(BfcPath *p, BfConn *conn)
       bfc_on_op_ack(s, &m.u.op_ack);
       break;
     case BF_FRAME_PING: {
+      /* The sender writes it: a receiver that blocks on a full socket
+       * would stop reading acknowledgements. */
       BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m.u.ping };
-      bf_conn_send(conn, &pong, NULL);
+      g_mutex_lock(&s->lock);
+      frame_queue_locked(p, &pong);
+      g_mutex_unlock(&s->lock);
       break;
     }
     case BF_FRAME_PONG:
@@ -821,6 +969,8 @@ path_up_locked(BfcPath *p, BfConn *conn)
   p->ping_done = now;
   p->last_ack = now;
   p->load.rate = 0;   /* unknown: measured afresh */
+  if (s->down_since != 0)
+    s->back_at = now;
   s->down_since = 0;
   wake_all_locked(s);
 }
@@ -847,10 +997,11 @@ path_down(BfcPath *p, BfConn *conn, const char *why)
   g_thread_join(p->tx);
   p->tx = NULL;
 
-  g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
   p->conn = NULL;
   stopping = s->stopping;
+  /* Frames not written go again with the resync below. */
+  frames_drop_locked(p);
   while ((c = g_queue_pop_head(&p->inflight)) != NULL ||
          (c = g_queue_pop_head(&p->queue)) != NULL) {
     c->sent_at = 0;
@@ -869,14 +1020,13 @@ path_down(BfcPath *p, BfConn *conn, const char *why)
   if (s->ctl < 0 && s->down_since == 0)
     s->down_since = g_get_monotonic_time();
   wake_all_locked(s);
-  if (!stopping)
+  if (!stopping) {
     g_warning("path %u (%s) lost: %s; %u chunks go on the other paths%s",
               p->index, p->name, p->why_down, moved,
               s->ctl < 0 ? " once one is back (all paths down)" : "");
+    resync_locked(s);
+  }
   g_mutex_unlock(&s->lock);
-  if (!stopping)
-    resync_held(s);
-  g_mutex_unlock(&s->ctl_lock);
   bf_conn_free(conn);
 }
 
@@ -975,6 +1125,9 @@ reattach(BfcPath *p, unsigned attempt)
     path_up_locked(p, conn);
     if (s->stopping)
       bf_conn_shutdown(conn);
+    /* This path may be the first up after an outage: it becomes the
+     * control path and unanswered control frames go out on it. */
+    resync_locked(s);
   }
   g_mutex_unlock(&s->lock);
   if (conn != NULL)
@@ -1003,9 +1156,6 @@ path_main(gpointer data)
         delay = MIN(delay * 2, BACKOFF_MAX_US);
         continue;
       }
-      /* This path may be the first up after an outage: it becomes the
-       * control path and unanswered control frames go out on it. */
-      resync(s);
     }
     delay = BACKOFF_MIN_US;
     attempt = 0;
@@ -1299,6 +1449,7 @@ bfc_paths_stop(BfcSession *s)
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     drain_locked(s, &s->paths[i].queue);
     drain_locked(s, &s->paths[i].inflight);
+    frames_drop_locked(&s->paths[i]);
   }
   drain_locked(s, &s->resend);
   while (!g_queue_is_empty(&s->coded_open))

@@ -21,7 +21,11 @@
  * callers fail.
  *
  * One session lock guards the scheduling state, the queues and every
- * item's state; it is never held across a socket write. */
+ * item's state; it is never held across network I/O. Control frames are
+ * queued for the control path's sender (see paths.c), so that a thread
+ * serving a FUSE request waits only on condition variables, each wait
+ * bounded (BfcWait), and never on a socket. Lock order: the outbox's tree
+ * lock, an item's wlock, then the session lock. */
 #include "session.h"
 
 #include <errno.h>
@@ -119,8 +123,15 @@ bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
 {
   if (c->twin != NULL)
     c->twin->twin = NULL;
+  c->twin = NULL;
   if (c->coded != NULL)
     coded_unref_locked(s, c->coded);
+  c->coded = NULL;
+  if (c->writers > 0) {
+    /* A path's sender still writes its buffer: it frees it when done. */
+    c->freed = TRUE;
+    return;
+  }
   bfc_pool_put_locked(s, c->data);
   bfc_item_unref(c->item);
   g_free(c);
@@ -164,64 +175,35 @@ bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why)
   it->error = g_strdup(why);
 }
 
-static char *
-all_down_message(BfcSession *s)
+/* The status of an item that a wait gave up on. */
+static uint8_t
+wait_status(const BfcWait *w)
 {
-  unsigned up = bfc_paths_up_locked(s);
-
-  if (s->stopping)
-    return g_strdup("the outbox is being unmounted");
-  if (up > 0)
-    return g_strdup_printf("coding=%s needs %u paths up, and only %u of the "
-                           "%u paths to server %s have worked for %u s (see "
-                           ".braidfs/paths in the mount)",
-                           bf_coding_str(&s->cfg.coding), s->cfg.coding.k, up,
-                           s->cfg.n_paths, s->server, s->cfg.timeout_s);
-  return g_strdup_printf("no path to server %s has worked for %u s (all %u "
-                         "paths down; see .braidfs/paths in the mount)", s->server,
-                         s->cfg.timeout_s, s->cfg.n_paths);
+  return w->busy ? BF_ST_LIMIT : BF_ST_IO;
 }
 
 /* ---- items ---------------------------------------------------------- */
 
-/* Sends the item's ITEM_OPEN on the control path. Called with ctl_lock. */
 void
-bfc_item_send_open(BfcSession *s, BfcItem *it)
+bfc_item_send_open_locked(BfcSession *s, BfcItem *it)
 {
-  BfMsg m = { .type = BF_FRAME_ITEM_OPEN };
-  unsigned epoch;
+  BfMsg m = { .type = BF_FRAME_ITEM_OPEN, .u.item_open = it->open_msg };
 
-  m.u.item_open.item_id = it->id;
-  m.u.item_open.chunk_size = s->cfg.chunk_size;
-  m.u.item_open.mode = it->mode;
-  m.u.item_open.mtime_sec = it->mtime.tv_sec;
-  m.u.item_open.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
-  m.u.item_open.coding = s->cfg.coding.kind;
-  m.u.item_open.coding_k = s->cfg.coding.k;
-  m.u.item_open.coding_n = s->cfg.coding.n;
-  m.u.item_open.digest_alg = bf_digest_alg(it->digest);
-  if (!s->cfg.hide_names) {   /* else it travels in the item's secret */
-    m.u.item_open.name.data = (const uint8_t *)it->name;
-    m.u.item_open.name.len = (uint16_t)strlen(it->name);
-  }
-  gboolean sent = bfc_ctl_send(s, &m, &epoch);
-  g_mutex_lock(&s->lock);
-  it->open_sent = sent;
-  it->open_epoch = epoch;
+  it->open_sent = bfc_ctl_queue_locked(s, &m);
+  it->open_epoch = s->ctl_epoch;
   g_cond_broadcast(&s->cond);
-  g_mutex_unlock(&s->lock);
 }
 
-/* Registers the item under a fresh id and sends its ITEM_OPEN. Called with
- * wlock held (or before the item is shared). */
+/* Registers the item under a fresh id and queues its ITEM_OPEN. Called
+ * with wlock held (or before the item is shared). */
 static void
 announce(BfcItem *it)
 {
   BfcSession *s = it->sess;
+  BfItemOpen *o = &it->open_msg;
 
-  /* Ids must reach the server in increasing order: assign and send under
+  /* Ids must reach the server in increasing order: assign and queue under
    * one lock. */
-  g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
   it->replayed = it->replay_id != 0;
   it->id = it->replayed ? it->replay_id : ++s->next_item_id;
@@ -230,14 +212,26 @@ announce(BfcItem *it)
     it->note_id(it->note_data, it->id);
   it->state = BFC_ITEM_OPENING;
   it->open_sent = it->close_sent = it->resuming = FALSE;
+  it->last_ack = 0;
   g_free(it->error);
   it->error = NULL;
+  /* What the resync sends again, however the writer changes the item. */
+  *o = (BfItemOpen){ .item_id = it->id, .chunk_size = s->cfg.chunk_size,
+                     .mode = it->mode, .mtime_sec = it->mtime.tv_sec,
+                     .mtime_nsec = (uint32_t)it->mtime.tv_nsec,
+                     .coding = s->cfg.coding.kind, .coding_k = s->cfg.coding.k,
+                     .coding_n = s->cfg.coding.n,
+                     .digest_alg = bf_digest_alg(it->digest) };
+  if (!s->cfg.hide_names) {   /* else it travels in the item's secret */
+    o->name.data = (const uint8_t *)it->name;
+    o->name.len = (uint16_t)strlen(it->name);
+  }
   g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
   if (s->dead)
     bfc_item_fail_locked(it, BF_ST_IO, s->dead);
+  else
+    bfc_item_send_open_locked(s, it);
   g_mutex_unlock(&s->lock);
-  bfc_item_send_open(s, it);
-  g_mutex_unlock(&s->ctl_lock);
 }
 
 BfcItem *
@@ -271,17 +265,17 @@ int
 bfc_item_await_open(BfcItem *it)
 {
   BfcSession *s = it->sess;
+  BfcWait w;
   int rc;
 
+  bfc_wait_init(&w, "answered");
   g_mutex_lock(&s->lock);
   while (it->state == BFC_ITEM_OPENING) {
-    if (s->dead) {
-      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
-    } else if (!bfc_session_wait_locked(s)) {
-      g_autofree char *why = all_down_message(s);
-      bfc_item_fail_locked(it, BF_ST_IO, why);
-    }
+    g_autofree char *why = bfc_session_wait_locked(s, &w);
+    if (why != NULL)
+      bfc_item_fail_locked(it, wait_status(&w), why);
   }
+  bfc_wait_done_locked(s, &w);
   rc = it->state == BFC_ITEM_OPEN ? 0 : it->state == BFC_ITEM_STORED ? 1
        : -bfc_status_errno(it->status);
   g_mutex_unlock(&s->lock);
@@ -392,8 +386,10 @@ submit(BfcSession *s, BfcChunk *c)
 {
   BfPathLoad loads[BFC_MAX_PATHS];
   BfcItem *it = c->item;
+  BfcWait w;
   int p = -1;
 
+  bfc_wait_init(&w, "acknowledged a chunk");
   g_mutex_lock(&s->lock);
   for (;;) {
     if (s->dead) {
@@ -407,12 +403,15 @@ submit(BfcSession *s, BfcChunk *c)
                       c->id, c->len);
     if (p >= 0)
       break;
-    if (!bfc_session_wait_locked(s)) {
-      g_autofree char *why = all_down_message(s);
-      bfc_item_fail_locked(it, BF_ST_IO, why);
+    /* A window frees as the server acknowledges chunks. */
+    w.progress = MAX(w.progress, s->last_chunk_ack);
+    g_autofree char *why = bfc_session_wait_locked(s, &w);
+    if (why != NULL) {
+      bfc_item_fail_locked(it, wait_status(&w), why);
       break;
     }
   }
+  bfc_wait_done_locked(s, &w);
   if (p < 0) {
     int err = bfc_status_errno(it->status);
     bfc_chunk_free_locked(s, c);
@@ -493,6 +492,7 @@ submit_coded(BfcSession *s, BfcItem *it, uint32_t id, uint32_t total,
   BfcChunk *sh[BF_CODING_N_MAX];
   BfcCoded *cd = g_new0(BfcCoded, 1);
   gboolean placed = FALSE;
+  BfcWait w;
 
   for (unsigned i = 0; i < spec->n; i++)
     bufs[i] = pool_get(s);
@@ -512,6 +512,7 @@ submit_coded(BfcSession *s, BfcItem *it, uint32_t id, uint32_t total,
     c->crc = bf_crc32c(c->data, slen);
     c->coded = cd;
   }
+  bfc_wait_init(&w, "acknowledged a chunk");
   g_mutex_lock(&s->lock);
   for (;;) {
     if (s->dead) {
@@ -522,12 +523,14 @@ submit_coded(BfcSession *s, BfcItem *it, uint32_t id, uint32_t total,
       break;
     if ((placed = place_shares_locked(s, it, sh, spec->n)))
       break;
-    if (!bfc_session_wait_locked(s)) {
-      g_autofree char *why = all_down_message(s);
-      bfc_item_fail_locked(it, BF_ST_IO, why);
+    w.progress = MAX(w.progress, s->last_chunk_ack);
+    g_autofree char *why = bfc_session_wait_locked(s, &w);
+    if (why != NULL) {
+      bfc_item_fail_locked(it, wait_status(&w), why);
       break;
     }
   }
+  bfc_wait_done_locked(s, &w);
   if (!placed) {
     int err = bfc_status_errno(it->status);
     for (unsigned i = 0; i < spec->n; i++)
@@ -688,29 +691,19 @@ bfc_item_truncate(BfcItem *it, uint64_t size)
 uint64_t
 bfc_item_size(BfcItem *it)
 {
-  uint64_t size;
-
-  g_mutex_lock(&it->wlock);
-  size = it->size;
-  g_mutex_unlock(&it->wlock);
-  return size;
+  return it->size;
 }
 
-/* Called with ctl_lock held. */
 /* Once the server has OPENED the item, its ITEM_CLOSE needs no ordering
  * and takes the path with the shortest queue: behind a slow link's backlog
- * it would hold up the item's completion. Called with ctl_lock held. */
+ * it would hold up the item's completion. Lock held. */
 static void
-send_close(BfcSession *s, BfcItem *it, const BfItemClose *cm)
+send_close_locked(BfcSession *s, BfcItem *it)
 {
-  BfMsg m = { .type = BF_FRAME_ITEM_CLOSE };
+  BfMsg m = { .type = BF_FRAME_ITEM_CLOSE, .u.item_close = it->close_msg };
 
-  g_mutex_lock(&s->lock);
-  gboolean opened = it->state == BFC_ITEM_OPEN;
-  g_mutex_unlock(&s->lock);
-  m.u.item_close = *cm;
-  if (!opened || !bfc_send_soonest(s, &m))
-    bfc_ctl_send(s, &m, NULL);
+  if (it->state != BFC_ITEM_OPEN || !bfc_queue_soonest_locked(s, &m))
+    bfc_ctl_queue_locked(s, &m);
 }
 
 /* Under shamir the item's digest, and with hide_names its name, leave only
@@ -781,41 +774,38 @@ finish_writing(BfcItem *it)
   cm.mode = it->mode;
   cm.mtime_sec = it->mtime.tv_sec;
   cm.mtime_nsec = (uint32_t)it->mtime.tv_nsec;
-  /* Recorded before it is sent: a resync that follows a lost control path
+  /* Recorded as it is queued: a resync that follows a lost control path
    * sends it again. */
-  g_mutex_lock(&s->ctl_lock);
   g_mutex_lock(&s->lock);
   it->close_msg = cm;
   it->close_sent = TRUE;
+  send_close_locked(s, it);
   g_mutex_unlock(&s->lock);
-  send_close(s, it, &cm);
-  g_mutex_unlock(&s->ctl_lock);
   return 0;
 }
 
 /* Waits for the server's verdict on a closed item, sending its ITEM_CLOSE
- * again now and then. Called with s->lock held. */
+ * again now and then. Its chunks still arriving is progress; once the last
+ * is acknowledged the server has timeout seconds to answer. Called with
+ * s->lock held. */
 static void
 await_stored_locked(BfcSession *s, BfcItem *it)
 {
   gint64 resend = g_get_monotonic_time() + BFC_RESEND_US;
+  BfcWait w;
 
+  bfc_wait_init(&w, "stored the file");
   while (it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED) {
-    if (s->dead) {
-      bfc_item_fail_locked(it, BF_ST_IO, s->dead);
-    } else if (!bfc_session_wait_locked(s)) {
-      g_autofree char *why = all_down_message(s);
-      bfc_item_fail_locked(it, BF_ST_IO, why);
+    w.progress = MAX(w.progress, it->last_ack);
+    g_autofree char *why = bfc_session_wait_locked(s, &w);
+    if (why != NULL) {
+      bfc_item_fail_locked(it, wait_status(&w), why);
     } else if (g_get_monotonic_time() >= resend) {
-      BfItemClose cm = it->close_msg;
-      g_mutex_unlock(&s->lock);
-      g_mutex_lock(&s->ctl_lock);
-      send_close(s, it, &cm);
-      g_mutex_unlock(&s->ctl_lock);
-      g_mutex_lock(&s->lock);
+      send_close_locked(s, it);
       resend = g_get_monotonic_time() + BFC_RESEND_US;
     }
   }
+  bfc_wait_done_locked(s, &w);
 }
 
 int
@@ -838,7 +828,9 @@ bfc_item_close(BfcItem *it)
   g_mutex_lock(&s->lock);
   if (rc == 0)
     await_stored_locked(s, it);
-  gboolean abandon = it->state == BFC_ITEM_FAILED && it->status == BF_ST_IO;
+  /* Given up on our side: the server may still hold the partial item. */
+  gboolean abandon = it->state == BFC_ITEM_FAILED &&
+                     (it->status == BF_ST_IO || it->status == BF_ST_LIMIT);
   if (it->state == BFC_ITEM_FAILED) {
     g_warning("server %s did not store '%s': %s", s->server, it->name,
               it->error ? it->error : "unknown error");
@@ -849,7 +841,6 @@ bfc_item_close(BfcItem *it)
   }
   item_forget_locked(s, it);
   g_mutex_unlock(&s->lock);
-  /* Given up on our side: the server may still hold the partial item. */
   if (abandon)
     send_cancel(s, it->id);
   if (rc == 0)
@@ -866,9 +857,9 @@ send_cancel(BfcSession *s, uint64_t item_id)
 
   m.u.op.op = BF_OP_CANCEL;
   m.u.op.item_id = item_id;
-  g_mutex_lock(&s->ctl_lock);
-  bfc_ctl_send(s, &m, NULL);
-  g_mutex_unlock(&s->ctl_lock);
+  g_mutex_lock(&s->lock);
+  bfc_ctl_queue_locked(s, &m);
+  g_mutex_unlock(&s->lock);
 }
 
 void
@@ -916,55 +907,52 @@ bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
   return bfc_op_send(s, &o);
 }
 
+/* Queues the op for the control path. Lock held. */
 static void
-send_op(BfcSession *s, BfcOpWait *w)
+send_op_locked(BfcSession *s, const BfcOpWait *ow)
 {
-  BfMsg m = { .type = BF_FRAME_OP };
+  BfMsg m = { .type = BF_FRAME_OP, .u.op = ow->op };
 
-  m.u.op = w->op;
-  g_mutex_lock(&s->ctl_lock);
-  bfc_ctl_send(s, &m, NULL);
-  g_mutex_unlock(&s->ctl_lock);
+  bfc_ctl_queue_locked(s, &m);
 }
 
 static int
 bfc_op_send(BfcSession *s, const BfOp *op)
 {
-  BfcOpWait w = { .op = *op };
+  BfcOpWait ow = { .op = *op };
   gint64 resend = g_get_monotonic_time() + BFC_RESEND_US;
+  g_autofree char *why = NULL;
+  BfcWait w;
   uint64_t id;
   int rc;
 
+  bfc_wait_init(&w, "answered");
   g_mutex_lock(&s->lock);
   if (s->dead) {
     g_mutex_unlock(&s->lock);
     return -EIO;
   }
-  id = w.op.op_id = ++s->next_op_id;
-  g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &w);
-  g_mutex_unlock(&s->lock);
-  send_op(s, &w);
-
+  id = ow.op.op_id = ++s->next_op_id;
+  g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &ow);
+  send_op_locked(s, &ow);
   /* The server runs each op id once and answers repeats from memory. */
-  g_mutex_lock(&s->lock);
-  while (!w.done && !s->dead && bfc_session_wait_locked(s)) {
+  while (!ow.done && (why = bfc_session_wait_locked(s, &w)) == NULL) {
     if (g_get_monotonic_time() < resend)
       continue;
-    g_mutex_unlock(&s->lock);
-    send_op(s, &w);
-    g_mutex_lock(&s->lock);
+    send_op_locked(s, &ow);
     resend = g_get_monotonic_time() + BFC_RESEND_US;
   }
+  bfc_wait_done_locked(s, &w);
+  /* Out of the table, nobody else reads ow (see BfcOpWait). */
   g_hash_table_remove(s->ops, &id);
-  rc = w.done ? -bfc_status_errno(w.status) : -EIO;
-  if (w.done && w.status != BF_ST_OK && w.status != BF_ST_NOT_FOUND)
-    g_warning("server %s: %s", s->server, w.message ? w.message : "operation failed");
-  else if (!w.done)
+  rc = ow.done ? -bfc_status_errno(ow.status) : w.busy ? -EAGAIN : -EIO;
+  if (ow.done && ow.status != BF_ST_OK && ow.status != BF_ST_NOT_FOUND)
+    g_warning("server %s: %s", s->server, ow.message ? ow.message : "operation failed");
+  else if (!ow.done)
     g_warning("server %s: operation on '%.*s' not done: %s", s->server,
-              op->name.len, (const char *)op->name.data,
-              s->dead ? s->dead : "all paths down");
+              op->name.len, (const char *)op->name.data, why);
   g_mutex_unlock(&s->lock);
-  g_free(w.message);
+  g_free(ow.message);
   return rc;
 }
 
@@ -1024,7 +1012,6 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     s->cfg.specs[i].iface = g_strdup(cfg->specs[i].iface);
   }
   s->server = bf_format_hostport(cfg->host, cfg->port);
-  g_mutex_init(&s->ctl_lock);
   g_mutex_init(&s->lock);
   g_cond_init(&s->cond);
   g_cond_init(&s->tick);
@@ -1041,6 +1028,7 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     p->name = bf_format_hostport(cfg->specs[i].host, cfg->specs[i].port);
     p->state = BFC_PATH_CONNECTING;
     g_cond_init(&p->wake);
+    g_queue_init(&p->frames);
     g_queue_init(&p->queue);
     g_queue_init(&p->inflight);
   }
@@ -1089,7 +1077,6 @@ bfc_session_stop(BfcSession *s)
   g_cond_clear(&s->cond);
   g_cond_clear(&s->tick);
   g_mutex_clear(&s->lock);
-  g_mutex_clear(&s->ctl_lock);
   g_free(s);
 }
 

@@ -31,7 +31,11 @@ struct BfcCoded {
 
 /* One chunk on its way. Owned by exactly one queue: a path's queue (not
  * yet written), a path's in-flight list (written, not acknowledged) or the
- * session's resend queue (its path was lost). */
+ * session's resend queue (its path was lost). A chunk goes on the in-flight
+ * list before its sender writes it (its acknowledgement may race the end of
+ * the write), so it may be acknowledged, and freed, while a sender still
+ * reads it: bfc_chunk_free_locked then leaves its memory (and its buffer)
+ * to the last of its writers. */
 struct BfcChunk {
   BfcItem *item;              /* referenced */
   uint32_t id;
@@ -46,7 +50,19 @@ struct BfcChunk {
   BfcCoded *coded;            /* a share of a coded chunk, else NULL */
   uint8_t share;              /* share_index */
   uint8_t pad;                /* rs padding of the last data share */
+  unsigned writers;           /* path senders writing it now */
+  gboolean freed;             /* freed while written: the last writer frees it */
 };
+
+/* A frame waiting for a path's sender, with its names copied: senders of
+ * control frames (FUSE requests, delivery workers) never write to a socket
+ * themselves, so none of them waits on the network holding a lock, and
+ * what a waiter queued stays valid after it returns. */
+typedef struct {
+  BfMsg msg;                  /* its names point into name and name2 */
+  char *name;
+  char *name2;
+} BfcFrame;
 
 typedef enum {
   BFC_PATH_CONNECTING,
@@ -60,12 +76,13 @@ typedef struct {
   char *name;                 /* "addr:port" it connects to */
   BfcPathState state;
   /* The live connection, or NULL. Set and cleared by the path's thread
-   * under the session lock; cleared only while holding ctl_lock too, so a
-   * control sender (which holds ctl_lock) may use it without the lock. */
+   * under the session lock; only its own threads (tx, the receiver) write
+   * to it. */
   BfConn *conn;
   GThread *thread;            /* connects, receives, reconnects */
   GThread *tx;                /* writes the current connection's chunks */
   GCond wake;                 /* tx waits for work; the thread for backoff */
+  GQueue frames;              /* BfcFrame* to write before any chunk */
   GQueue queue;               /* BfcChunk* assigned, not yet written */
   GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
   BfPathLoad load;            /* load.alive is state == UP */
@@ -85,8 +102,11 @@ typedef struct {
   char *why_down;             /* the last failure */
 } BfcPath;
 
+/* An operation waiting for its OP_ACK. It lives on the waiter's stack:
+ * only the waiter reads op (whose names point into its caller), and others
+ * touch it only under the session lock while it is in the table. */
 typedef struct {
-  BfOp op;                    /* names point into the waiting caller */
+  BfOp op;
   gboolean done;
   uint8_t status;
   char *message;
@@ -98,14 +118,14 @@ struct BfcSession {
   uint8_t token[BF_ID_LEN];
   char *server;               /* "host:port" for messages */
   BfcPath *paths;
-  /* Orders every control frame (ITEM_OPEN, ITEM_CLOSE, OP) on the control
-   * path, and a change of control path with the resync that follows. */
-  GMutex ctl_lock;
   GMutex lock;
   GCond cond;                 /* any ack, state change or failure */
   int ctl;                    /* the control path, -1 while none is up */
   unsigned ctl_epoch;         /* bumped whenever ctl changes */
   gint64 down_since;          /* monotonic time since no path is up, or 0 */
+  gint64 back_at;             /* when a path came up after none was */
+  gint64 last_chunk_ack;      /* monotonic time of the last chunk ack */
+  unsigned waiting;           /* threads waiting for the server (seats) */
   uint64_t instance;          /* the server process's id from WELCOME */
   GQueue resend;              /* BfcChunk* of lost paths, any path takes */
   GQueue coded_open;          /* BfcCoded* not done, oldest first */
@@ -126,7 +146,8 @@ struct BfcSession {
 void bfc_pool_put_locked(BfcSession *s, uint8_t *buf);
 void bfc_chunk_free_locked(BfcSession *s, BfcChunk *c);
 void bfc_item_fail_locked(BfcItem *it, uint8_t status, const char *why);
-void bfc_item_send_open(BfcSession *s, BfcItem *it);
+/* Queues the item's ITEM_OPEN on the control path. Lock held. */
+void bfc_item_send_open_locked(BfcSession *s, BfcItem *it);
 void bfc_on_item_ack(BfcSession *s, const BfItemAck *a);
 void bfc_on_op_ack(BfcSession *s, const BfOpAck *a);
 /* Ends the session for good (a refused re-attach): every waiter fails. */
@@ -136,20 +157,37 @@ void bfc_session_fail_locked(BfcSession *s, const char *why);
 gboolean bfc_paths_connect(BfcSession *s, GError **error);
 void bfc_paths_start(BfcSession *s);
 void bfc_paths_stop(BfcSession *s);
-/* Sends a control frame on the control path. Called with ctl_lock held.
- * FALSE when no path is up or the send failed; either way the frame goes
- * out again with the resync that follows a change of control path. */
-gboolean bfc_ctl_send(BfcSession *s, const BfMsg *m, unsigned *epoch);
-/* Sends a frame that needs no ordering on the path that will deliver it
- * soonest. Called with ctl_lock held (which keeps connections alive). */
-gboolean bfc_send_soonest(BfcSession *s, const BfMsg *m);
+/* Queues a copy of a control frame for the control path's sender, which
+ * writes it before its next chunk; first resyncs a new control path if the
+ * old one was lost. FALSE when no path is up: the frame goes out with the
+ * resync that follows a change of control path. Lock held. */
+gboolean bfc_ctl_queue_locked(BfcSession *s, const BfMsg *m);
+/* Queues a frame that needs no ordering for the path that will deliver it
+ * soonest. FALSE when no path is up. Lock held. */
+gboolean bfc_queue_soonest_locked(BfcSession *s, const BfMsg *m);
 /* Whether a chunk of this item may be queued on path p now: before the
  * server's OPENED, only on the control path that carried its ITEM_OPEN.
  * Called with the session lock held. */
 gboolean bfc_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p);
-/* Waits on s->cond for a quarter second at most. FALSE once every path
- * has been down for the timeout (the caller gives up). Lock held. */
-gboolean bfc_session_wait_locked(BfcSession *s);
+/* One wait for the server by a FUSE request or a delivery worker. Every
+ * such wait has a bound: the caller moves progress forward whenever the
+ * server shows progress on what it waits for, and gives up after timeout
+ * seconds without any. */
+typedef struct {
+  const char *what;           /* "acknowledged a chunk", ... (for messages) */
+  gint64 progress;            /* monotonic time of the start or last progress */
+  gboolean seated;            /* counted in s->waiting */
+  gboolean busy;              /* refused: every seat was taken (EAGAIN) */
+} BfcWait;
+
+void bfc_wait_init(BfcWait *w, const char *what);
+/* Waits on s->cond for a quarter second at most. NULL to go on waiting,
+ * or why the caller gives up (to free): the session ended, every path has
+ * been down for the timeout, no progress for the timeout, or w->busy.
+ * Lock held. */
+char *bfc_session_wait_locked(BfcSession *s, BfcWait *w);
+/* Ends a wait (gives its seat back). Lock held. */
+void bfc_wait_done_locked(BfcSession *s, BfcWait *w);
 /* Queues a chunk on a path and counts it in the path's load. */
 void bfc_path_queue_locked(BfcPath *p, BfcChunk *c);
 /* Whether share c may travel on path p: p carried no other share of its

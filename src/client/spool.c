@@ -6,22 +6,33 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "braidfs/digest.h"
 #include "braidfs/parse.h"
+#include "spooldir.h"
 
 /* Header of a spooled file; its bytes follow at HDR_SIZE, so that the
  * longest name fits and the data stays block-aligned. All fields are
  * little-endian:
- *   0 magic "BFSPOOL1"   8 u32 version (1)   12 u32 CRC32C of [16, 82+name_len)
+ *   0 magic "BFSPOOL2"   8 u32 version (2)   12 u32 reserved (0)
  *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
- *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len   82 name */
+ *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
+ *  82 mac[32]           114 name
+ * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
+ * bytes [0, 82) and the name: a header written by someone without the key
+ * does not authenticate, nor does one moved to another file name. (Version
+ * 1, "BFSPOOL1", had a CRC-32C instead: such files cannot be authenticated
+ * and are set aside, see bfc_spool_recover.) */
 #define HDR_SIZE 8192
-#define HDR_FIXED 82
-#define MAGIC "BFSPOOL1"
+#define HDR_MAC 82
+#define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
+#define MAGIC "BFSPOOL2"
+#define MAGIC_V1 "BFSPOOL1"
+#define MAC_ITEM "braidfs spool item v2"
+#define MAC_SESSION "braidfs spool session v2"
+#define SESSION_MAX 65536
 G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_SIZE);
 
 /* Files are made ahead, in batches, so that creating one costs no
@@ -29,10 +40,7 @@ G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_SIZE);
 #define PREMADE_BATCH 32
 
 struct BfcSpool {
-  char *dir;
-  int dir_fd;
-  int items_fd;
-  int lock_fd;
+  BfcSpoolDir d;
   uint64_t next_seq;
   GQueue premade;             /* seq numbers (as pointers) of empty files
                                  whose directory entries are durable */
@@ -69,6 +77,21 @@ get64(const uint8_t *p)
   return GUINT64_FROM_LE(v);
 }
 
+static void
+header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
+           uint8_t mac[BFC_SPOOL_MAC_LEN])
+{
+  crypto_generichash_state st;
+  uint8_t seq[8];
+
+  put64(seq, f->seq);
+  bfc_spool_mac_init(&f->sp->d, &st, MAC_ITEM);
+  crypto_generichash_update(&st, seq, sizeof seq);
+  crypto_generichash_update(&st, h, HDR_MAC);
+  crypto_generichash_update(&st, h + HDR_FIXED, nlen);
+  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
+}
+
 static size_t
 header_encode(const BfcSpoolFile *f, uint8_t *h)
 {
@@ -76,7 +99,7 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, 1);
+  put32(h + 8, 2);
   put64(h + 16, f->item_id);
   put64(h + 24, f->size);
   put32(h + 32, f->mode);
@@ -86,21 +109,33 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
   h[80] = (uint8_t)(nlen & 0xff);
   h[81] = (uint8_t)(nlen >> 8);
   memcpy(h + HDR_FIXED, f->name, nlen);
-  put32(h + 12, bf_crc32c(h + 16, HDR_FIXED - 16 + nlen));
+  header_mac(f, h, nlen, h + HDR_MAC);
   return HDR_FIXED + nlen;
 }
 
-static gboolean
+typedef enum {
+  HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
+  HDR_FORGED,         /* a header that does not authenticate */
+  HDR_OK,
+} HdrCheck;
+
+static HdrCheck
 header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
 {
+  uint8_t mac[BFC_SPOOL_MAC_LEN];
   size_t nlen;
 
-  if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0 || get32(h + 8) != 1)
-    return FALSE;
+  if (got >= 8 && memcmp(h, MAGIC_V1, 8) == 0)
+    return HDR_FORGED;
+  if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0)
+    return HDR_NONE;
   nlen = h[80] | (size_t)h[81] << 8;
-  if (nlen == 0 || nlen > BF_NAME_MAX || HDR_FIXED + nlen > got ||
-      get32(h + 12) != bf_crc32c(h + 16, HDR_FIXED - 16 + nlen))
-    return FALSE;
+  if (get32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
+      HDR_FIXED + nlen > got)
+    return HDR_FORGED;
+  header_mac(f, h, nlen, mac);
+  if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
+    return HDR_FORGED;
   f->item_id = get64(h + 16);
   f->size = get64(h + 24);
   f->mode = get32(h + 32) & 07777;
@@ -108,7 +143,7 @@ header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
   f->mtime.tv_sec = (time_t)get64(h + 40);
   memcpy(f->digest, h + 48, BF_DIGEST_LEN);
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
-  return strlen(f->name) == nlen;
+  return strlen(f->name) == nlen ? HDR_OK : HDR_FORGED;
 }
 
 static int
@@ -136,58 +171,28 @@ parse_seq(const char *name, uint64_t *seq)
 }
 
 static uint64_t
-max_seq_in(const char *dir)
+max_seq_in(int dirfd)
 {
-  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-  const char *name;
+  g_autoptr(GPtrArray) names = bfc_spool_names(dirfd);
   uint64_t max = 0, seq;
 
-  while (d && (name = g_dir_read_name(d)) != NULL)
-    if (parse_seq(name, &seq))
+  for (guint i = 0; i < names->len; i++)
+    if (parse_seq(names->pdata[i], &seq))
       max = MAX(max, seq);
   return max;
-}
-
-static gboolean
-make_dir(const char *path, GError **error)
-{
-  if (g_mkdir_with_parents(path, 0700) == 0)
-    return TRUE;
-  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-              "spool %s: cannot create it: %s", path, g_strerror(errno));
-  return FALSE;
 }
 
 BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
 {
-  g_autofree char *items = g_build_filename(dir, "items", NULL);
-  g_autofree char *failed = g_build_filename(dir, "failed", NULL);
-  g_autofree char *lock = g_build_filename(dir, "lock", NULL);
-  BfcSpool *sp;
+  BfcSpool *sp = g_new0(BfcSpool, 1);
 
-  if (!make_dir(items, error) || !make_dir(failed, error))
-    return NULL;
-  sp = g_new0(BfcSpool, 1);
   g_mutex_init(&sp->lock);
-  sp->dir = g_canonicalize_filename(dir, NULL);
-  sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  sp->items_fd = open(items, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  sp->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (sp->dir_fd < 0 || sp->items_fd < 0 || sp->lock_fd < 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                "spool %s: %s", dir, g_strerror(errno));
+  if (!bfc_spool_dir_open(dir, &sp->d, error)) {
     bfc_spool_close(sp);
     return NULL;
   }
-  if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                "spool %s is in use by another braidfs mount (one spool per "
-                "mount)", dir);
-    bfc_spool_close(sp);
-    return NULL;
-  }
-  sp->next_seq = MAX(max_seq_in(items), max_seq_in(failed)) + 1;
+  sp->next_seq = MAX(max_seq_in(sp->d.items_fd), max_seq_in(sp->d.failed_fd)) + 1;
   return sp;
 }
 
@@ -200,55 +205,91 @@ bfc_spool_close(BfcSpool *sp)
     return;
   while ((seq = g_queue_pop_head(&sp->premade)) != NULL) {
     g_autofree char *fname = seq_name(GPOINTER_TO_SIZE(seq));
-    unlinkat(sp->items_fd, fname, 0);
+    unlinkat(sp->d.items_fd, fname, 0);
   }
-  for (int *fd = (int[]){ sp->dir_fd, sp->items_fd, sp->lock_fd, -2 };
-       *fd != -2; fd++)
-    if (*fd >= 0)
-      close(*fd);
+  bfc_spool_dir_close(&sp->d);
   g_mutex_clear(&sp->lock);
-  g_free(sp->dir);
   g_free(sp);
 }
 
 const char *
 bfc_spool_dir(BfcSpool *sp)
 {
-  return sp->dir;
+  return sp->d.path;
 }
 
 /* ---- the session -------------------------------------------------------- */
 
 static gboolean
-hex_id(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
+hex_bytes(GKeyFile *kf, const char *key, uint8_t *out, size_t len)
 {
   g_autofree char *hex = g_key_file_get_string(kf, "session", key, NULL);
   size_t got = 0;
 
   return hex != NULL &&
-         sodium_hex2bin(out, BF_ID_LEN, hex, strlen(hex), NULL, &got, NULL) == 0 &&
-         got == BF_ID_LEN;
+         sodium_hex2bin(out, len, hex, strlen(hex), NULL, &got, NULL) == 0 &&
+         got == len;
 }
 
-gboolean
-bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out)
+static gboolean
+hex_id(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
 {
-  g_autofree char *path = g_build_filename(sp->dir, "session", NULL);
+  return hex_bytes(kf, key, out, BF_ID_LEN);
+}
+
+static void
+session_mac(BfcSpool *sp, const BfcSpoolSession *ss, uint8_t mac[BFC_SPOOL_MAC_LEN])
+{
+  crypto_generichash_state st;
+  uint8_t floor[8];
+
+  put64(floor, ss->id_floor);
+  bfc_spool_mac_init(&sp->d, &st, MAC_SESSION);
+  crypto_generichash_update(&st, (const uint8_t *)ss->server,
+                            strlen(ss->server) + 1);
+  crypto_generichash_update(&st, ss->id, BF_ID_LEN);
+  crypto_generichash_update(&st, ss->token, BF_ID_LEN);
+  crypto_generichash_update(&st, floor, sizeof floor);
+  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
+}
+
+/* Its contents are never quoted in a message: a session file that is not
+ * ours might be a link to somebody's secret. */
+gboolean
+bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out, GError **error)
+{
   g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autoptr(GError) error = NULL;
+  uint8_t mac[BFC_SPOOL_MAC_LEN], want[BFC_SPOOL_MAC_LEN];
+  g_autofree char *text = NULL;
+  size_t len;
+  int err;
 
   memset(out, 0, sizeof *out);
-  if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error)) {
-    if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-      g_warning("spool %s: ignoring its session file: %s", sp->dir,
-                error->message);
+  text = bfc_spool_read_file(sp->d.dir_fd, "session", SESSION_MAX, &len, &err);
+  if (text == NULL && err == ENOENT)
+    return FALSE;
+  if (text == NULL) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                "spool %s: its session file %s; remove it", sp->d.path,
+                err == ELOOP ? "is not a regular file of yours (a symlink?)"
+                : err == EFBIG ? "is too large" : g_strerror(err));
     return FALSE;
   }
-  out->server = g_key_file_get_string(kf, "session", "server", NULL);
+  if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, NULL) ||
+      (out->server = g_key_file_get_string(kf, "session", "server", NULL)) == NULL ||
+      !hex_id(kf, "id", out->id) || !hex_id(kf, "token", out->token)) {
+    g_warning("spool %s: ignoring a damaged session file; starting a new "
+              "session", sp->d.path);
+    bfc_spool_session_clear(out);
+    return FALSE;
+  }
   out->id_floor = g_key_file_get_uint64(kf, "session", "id_floor", NULL);
-  if (out->server == NULL || !hex_id(kf, "id", out->id) ||
-      !hex_id(kf, "token", out->token)) {
-    g_warning("spool %s: ignoring a damaged session file", sp->dir);
+  session_mac(sp, out, want);
+  if (!hex_bytes(kf, "mac", mac, sizeof mac) ||
+      sodium_memcmp(mac, want, sizeof mac) != 0) {
+    g_warning("spool %s: ignoring its session file: it does not authenticate "
+              "with the spool's key (written by an older braidfs, or by "
+              "someone else); starting a new session", sp->d.path);
     bfc_spool_session_clear(out);
     return FALSE;
   }
@@ -258,27 +299,24 @@ bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out)
 gboolean
 bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss, GError **error)
 {
-  g_autofree char *path = g_build_filename(sp->dir, "session", NULL);
+  uint8_t mac[BFC_SPOOL_MAC_LEN];
   g_autofree char *id = bf_hex(ss->id, BF_ID_LEN);
   g_autofree char *token = bf_hex(ss->token, BF_ID_LEN);
+  g_autofree char *mac_hex = NULL;
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autofree char *text = NULL;
   gsize len;
 
+  session_mac(sp, ss, mac);
+  mac_hex = bf_hex(mac, sizeof mac);
   g_key_file_set_string(kf, "session", "server", ss->server);
   g_key_file_set_string(kf, "session", "id", id);
   g_key_file_set_string(kf, "session", "token", token);
   g_key_file_set_uint64(kf, "session", "id_floor", ss->id_floor);
+  g_key_file_set_string(kf, "session", "mac", mac_hex);
   text = g_key_file_to_data(kf, &len, NULL);
-  /* g_file_set_contents_full writes a temporary, fsyncs and renames it. */
-  if (!g_file_set_contents_full(path, text, (gssize)len,
-                                G_FILE_SET_CONTENTS_DURABLE, 0600, error)) {
-    g_prefix_error(error, "spool %s: ", sp->dir);
-    return FALSE;
-  }
-  if (fsync(sp->dir_fd) < 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                "spool %s: fsync: %s", sp->dir, g_strerror(errno));
+  if (!bfc_spool_write_file(sp->d.dir_fd, "session", text, len, error)) {
+    g_prefix_error(error, "spool %s: ", sp->d.path);
     return FALSE;
   }
   return TRUE;
@@ -306,14 +344,14 @@ premake_locked(BfcSpool *sp)
   for (unsigned i = 0; i < PREMADE_BATCH; i++) {
     uint64_t seq = sp->next_seq++;
     g_autofree char *fname = seq_name(seq);
-    int fd = openat(sp->items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+    int fd = openat(sp->d.items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
     if (fd < 0)
       return -errno;
     close(fd);
     g_queue_push_tail(&sp->premade, GSIZE_TO_POINTER(seq));
   }
-  return fsync(sp->items_fd) == 0 ? 0 : -errno;
+  return fsync(sp->d.items_fd) == 0 ? 0 : -errno;
 }
 
 /* A premade empty file, opened: 0 or -errno. */
@@ -333,7 +371,7 @@ take_file(BfcSpool *sp, uint64_t *seq, int *fd)
   if (*seq == 0)
     return rc < 0 ? rc : -EIO;
   fname = seq_name(*seq);
-  *fd = openat(sp->items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  *fd = openat(sp->d.items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   return *fd < 0 ? -errno : 0;
 }
 
@@ -359,7 +397,7 @@ bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
 
   if (rc < 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
-                "spool %s: cannot create a file in items/: %s", sp->dir,
+                "spool %s: cannot create a file in items/: %s", sp->d.path,
                 g_strerror(-rc));
     bfc_spool_file_free(f);
     return NULL;
@@ -389,8 +427,8 @@ unlink_seq(BfcSpool *sp, uint64_t seq)
 {
   g_autofree char *fname = seq_name(seq);
 
-  if (unlinkat(sp->items_fd, fname, 0) < 0 && errno != ENOENT)
-    g_warning("spool %s: cannot remove items/%s: %s", sp->dir, fname,
+  if (unlinkat(sp->d.items_fd, fname, 0) < 0 && errno != ENOENT)
+    g_warning("spool %s: cannot remove items/%s: %s", sp->d.path, fname,
               g_strerror(errno));
 }
 
@@ -578,7 +616,7 @@ bfc_spool_file_revert(BfcSpoolFile *f)
       f->seq = f->kept_seq;
     } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
       g_warning("spool %s: cannot drop bytes written to '%s' after its "
-                "close(2): %s", f->sp->dir, f->name, g_strerror(errno));
+                "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
     }
     f->dirty = FALSE;
   }
@@ -617,31 +655,32 @@ bfc_spool_file_fail(BfcSpoolFile *f)
 {
   BfcSpool *sp = f->sp;
   g_autofree char *fname = seq_name(f->seq);
-  g_autofree char *to = g_build_filename("failed", fname, NULL);
 
   drop_kept(f);
-  if (renameat(sp->items_fd, fname, sp->dir_fd, to) < 0)
-    g_warning("spool %s: cannot move items/%s to failed/: %s", sp->dir, fname,
+  if (renameat(sp->d.items_fd, fname, sp->d.failed_fd, fname) < 0)
+    g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path, fname,
               g_strerror(errno));
   bfc_spool_file_free(f);
-  return g_build_filename(sp->dir, to, NULL);
+  return g_build_filename(sp->d.path, "failed", fname, NULL);
 }
 
 /* ---- recovery ----------------------------------------------------------- */
 
+/* The committed file items/fname, or NULL; *check says why not. */
 static BfcSpoolFile *
-recover_one(BfcSpool *sp, const char *fname, uint64_t seq)
+recover_one(BfcSpool *sp, const char *fname, uint64_t seq, HdrCheck *check)
 {
   BfcSpoolFile *f = file_alloc(sp);
   uint8_t h[HDR_SIZE], digest[BF_DIGEST_LEN];
   ssize_t got;
 
   f->seq = seq;
-  f->fd = openat(sp->items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
   got = f->fd >= 0 ? pread(f->fd, h, sizeof h, 0) : -1;
+  *check = got < 0 ? HDR_NONE : header_decode(h, (size_t)got, f);
   /* Bytes past the committed size were appended after the last close(2). */
-  if (got < 0 || !header_decode(h, (size_t)got, f) ||
-      bfc_spool_file_size(f) < f->size || digest_of(f, f->size, digest) < 0 ||
+  if (*check != HDR_OK || bfc_spool_file_size(f) < f->size ||
+      digest_of(f, f->size, digest) < 0 ||
       sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0) {
     bfc_spool_file_free(f);
     return NULL;
@@ -664,24 +703,35 @@ by_seq(gconstpointer a, gconstpointer b)
 GPtrArray *
 bfc_spool_recover(BfcSpool *sp)
 {
-  g_autofree char *items = g_build_filename(sp->dir, "items", NULL);
-  g_autoptr(GDir) d = g_dir_open(items, 0, NULL);
+  g_autoptr(GPtrArray) names = bfc_spool_names(sp->d.items_fd);
   GPtrArray *out = g_ptr_array_new();
-  const char *name;
   uint64_t seq;
 
-  while (d && (name = g_dir_read_name(d)) != NULL) {
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    HdrCheck check = HDR_NONE;
     struct stat st;
-    BfcSpoolFile *f = parse_seq(name, &seq) ? recover_one(sp, name, seq) : NULL;
+    BfcSpoolFile *f = parse_seq(name, &seq) ? recover_one(sp, name, seq, &check)
+                                           : NULL;
     if (f != NULL) {
       g_ptr_array_add(out, f);
       continue;
     }
+    if (check == HDR_FORGED) {
+      /* Kept for a human to look at, never delivered. */
+      g_warning("spool %s: items/%s does not authenticate with the spool's "
+                "key (written by an older braidfs, or by someone else): not "
+                "delivered; moved to failed/", sp->d.path, name);
+      if (renameat(sp->d.items_fd, name, sp->d.failed_fd, name) == 0)
+        continue;
+      g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path,
+                name, g_strerror(errno));
+    }
     /* Empty ones were made ahead and never used. */
-    if (fstatat(sp->items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
+    if (fstatat(sp->d.items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
       g_message("spool %s: removing items/%s: no close(2) succeeded for "
-                "these bytes, so nothing was promised for them", sp->dir, name);
-    unlinkat(sp->items_fd, name, 0);
+                "these bytes, so nothing was promised for them", sp->d.path, name);
+    unlinkat(sp->d.items_fd, name, 0);
   }
   g_ptr_array_sort(out, by_seq);
   return out;

@@ -5,17 +5,22 @@
  *
  *   SPOOL/lock              flock'd by the mount using the spool
  *   SPOOL/session           key file: server, session id, attach token and
- *                           the lowest item/op id the next mount may use
+ *                           the lowest item/op id the next mount may use,
+ *                           and their MAC
  *   SPOOL/items/<seq>.item  one file: an 8 KiB header, then its bytes
- *   SPOOL/failed/<seq>.item files the server refused for good
+ *   SPOOL/failed/<seq>.item files the server refused for good, or whose
+ *                           header does not authenticate
+ *   SPOOL.key               beside the spool: the key of the MACs
+ *
+ * How the spool is opened, and why nobody else can make the mount act on
+ * it, is in spooldir.h.
  *
  * A file is committed by close(2): its header (name, mode, mtime, size,
- * SHA-256 of the bytes) is written and the file fdatasync'd. Files are
+ * SHA-256 of the bytes, MAC) is written and the file fdatasync'd. Files are
  * made ahead in batches, one directory fsync each, so that a close costs
- * one sync. A header is trusted only when its checksum and
- * the digest of the bytes both match, so a crash at any point leaves either
- * the committed version or nothing the writer was told was kept. Private to
- * the client. */
+ * one sync. A header is trusted only when its MAC and the digest of the
+ * bytes both match, so a crash at any point leaves either the committed
+ * version or nothing the writer was told was kept. Private to the client. */
 #pragma once
 
 #include <glib.h>
@@ -60,14 +65,17 @@ typedef struct {
   uint64_t id_floor;          /* item and op ids start above this */
 } BfcSpoolSession;
 
-/* Creates the directory layout if needed and locks it against a second
- * mount. */
+/* Creates the directory layout if needed, checks that nobody else can
+ * change it (spooldir.h), and locks it against a second mount. */
 BfcSpool *bfc_spool_open(const char *dir, GError **error);
 void bfc_spool_close(BfcSpool *sp);
 const char *bfc_spool_dir(BfcSpool *sp);
 
-/* FALSE when the spool holds no session (a first mount). */
-gboolean bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out);
+/* FALSE when the spool holds no session (a first mount), or none that
+ * authenticates (logged); FALSE with *error set when its session file
+ * cannot be read (not a regular file of the user's, ...). */
+gboolean bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out,
+                                GError **error);
 gboolean bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss,
                                 GError **error);
 void bfc_spool_session_clear(BfcSpoolSession *ss);
@@ -98,7 +106,8 @@ void bfc_spool_file_remove(BfcSpoolFile *f);
 /* Refused for good: moved to failed/ (f is freed). Returns its new path. */
 char *bfc_spool_file_fail(BfcSpoolFile *f);
 
-/* Every committed file, oldest first. Files whose header or bytes do not
- * check (their writer never had its close(2) succeed) are removed, with a
- * log line. */
+/* Every committed file, oldest first. Files without a header, or whose
+ * bytes do not match it (their writer never had its close(2) succeed), are
+ * removed; files whose header does not authenticate are moved to failed/;
+ * both with a log line. */
 GPtrArray *bfc_spool_recover(BfcSpool *sp);

@@ -375,6 +375,47 @@ start_client() {
 		"$BRAIDFS" "${SERVER_ADDR:-127.0.0.1:$PORT}" "$mnt" "${opts[@]}" -f "${dbg[@]}"
 }
 
+# start_fake_server NAME [options...]: fake_server.py (a misbehaving
+# braidfsd, for tests of the client) on 127.0.0.1:$PORT, killed on cleanup.
+# Its checks go to $T/NAME.results (see fake_results), its events to
+# $T/NAME.events (see wait_event).
+start_fake_server() {
+	local name=$1 log=$T/logs/$1.log
+	shift
+	local deadline=$((SECONDS + $(tmo "$MOUNT_TIMEOUT")))
+	ALL_LOGS+=("$log")
+	: >"$T/$name.events"
+	bg python3 "$LIB_DIR/fake_server.py" "$PORT" "$T/$name.results" \
+		"$T/$name.events" "$@" >"$log" 2>&1
+	until port_listening "$PORT"; do
+		pid_alive "$BG_LAST" || fail "$name exited before listening on port $PORT"
+		((SECONDS < deadline)) || fail "$name does not listen on port $PORT"
+		sleep 0.05
+	done
+}
+
+# wait_event NAME REGEX SECS: until a line of NAME's events matches REGEX.
+wait_event() {
+	local deadline=$((SECONDS + $(tmo "$3")))
+	until grep -qE -- "$2" "$T/$1.events"; do
+		if ((SECONDS >= deadline)); then
+			echo "no event matching '$2' from $1 within $3 s" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# fake_results NAME: every check NAME made passed, and it made some.
+fake_results() {
+	local f=$T/$1.results n_pass n_fail
+	n_pass=$(grep -c '^PASS' "$f" 2>/dev/null || true)
+	n_fail=$(grep -c '^FAIL' "$f" 2>/dev/null || true)
+	grep '^FAIL' "$f" 2>/dev/null | head -n 20 || true
+	assert_eq 0 "${n_fail:-0}" "$1: none of its ${n_pass:-0} checks failed"
+	check "$1 checked something" test "${n_pass:-0}" -gt 0
+}
+
 # adopt_daemon NAME KIND MNT LOG: track a daemon that detached itself (no -f).
 adopt_daemon() {
 	local name=$1 kind=$2 mnt=$3 log=$4 pids

@@ -91,9 +91,9 @@ python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
 import os, struct, sys
 for f in sorted(os.listdir(sys.argv[1])):
     h = open(os.path.join(sys.argv[1], f), "rb").read(8192)
-    if h[:8] == b"BFSPOOL1":
+    if h[:8] == b"BFSPOOL2":
         (n,) = struct.unpack_from("<H", h, 80)
-        print(h[82:82 + n].decode())
+        print(h[114:114 + n].decode())
 PY
 echo "   stored when the client was killed: $at_kill; left in the spool: $left" \
 	"($(wc -l <"$T/spooled.txt") committed: $(tr '\n' ' ' <"$T/spooled.txt"))"

@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""fake_server.py: a fake braidfsd that misbehaves, for tests of the client.
+
+Speaks the server side of man/braidfs-protocol.7 (without a key) to a real
+braidfs mount: sessions and attaches, ITEM_OPEN, CHUNK, ITEM_CLOSE, OP and
+PING are answered as braidfsd answers them, and every chunk is checked (its
+CRC-32C, and its bytes against the file the test wrote, --expect), every
+item's digest too. The frame packing of the client side is hostile_peer.py's
+(checked there against the man page); the server frames are packed here.
+
+What it does wrong, one option each:
+
+  --rcvbuf BYTES        small receive buffers, so that a chunk the server
+                        does not read stays mostly in the client's memory
+  --rate BYTES_PER_S    reads every connection at most this fast
+  --withhold-stored     never answers ITEM_ACK STORED
+  --withhold-op NAME    never answers OPs whose name ends with NAME
+  --early-ack FLAG      acknowledges the first chunk of 1 MiB or more as
+                        soon as its fixed fields arrive, then reads its
+                        payload only once the file FLAG exists (the test
+                        makes it when the client has written on)
+  --failover-ops N,LOG,FLAG
+                        does not read path 1 after its handshake; withholds
+                        the OP_ACKs of the first N OPs whose name ends with
+                        "/held" (on path 0), then closes path 0; once the
+                        client's log LOG says path 0 was lost, answers
+                        those OPs on path 1, then waits for FLAG (the test
+                        makes it when every waiter has returned) and
+                        starts reading path 1 again
+
+It writes "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines to RESULTS and one
+line per event to EVENTS ("OPEN name", "CLOSE name", "STORED name size",
+"OP kind name", "EARLY-ACK ...", ...), which tests wait on.
+
+usage: fake_server.py PORT RESULTS EVENTS [options]
+"""
+
+import argparse
+import hashlib
+import os
+import secrets
+import socket
+import struct
+import sys
+import threading
+import time
+
+import hostile_peer as hp
+
+STAGE_OPENED, STAGE_STORED = 1, 2
+ST_OK, ST_PROTOCOL, ST_CORRUPT, ST_NOT_FOUND, ST_AUTH = 0, 1, 5, 7, 9
+TLV_INSTANCE = 5
+OP_NAMES = {1: "mkdir", 2: "rmdir", 3: "unlink", 4: "rename", 5: "cancel",
+            6: "setattr"}
+INSTANCE = secrets.randbits(63) | 1
+
+# ---------------------------------------------------------------- frames
+
+
+def welcome(status, sid=bytes(16), token=bytes(16), msg=b""):
+    body = struct.pack(">BB16s16sH", status, 0, sid, token, len(msg)) + msg
+    if status == ST_OK:
+        body += hp.tlv(TLV_INSTANCE, struct.pack(">Q", INSTANCE))
+    return hp.frame(hp.WELCOME, body)
+
+
+def chunk_ack(item_id, chunk_id, share=0):
+    return hp.frame(hp.CHUNK_ACK, struct.pack(">QIB3x", item_id, chunk_id, share))
+
+
+def item_ack(item_id, stage, status=ST_OK, msg=b""):
+    return hp.frame(hp.ITEM_ACK, struct.pack(">QBBH", item_id, stage, status,
+                                             len(msg)) + msg)
+
+
+def op_ack(op_id, status=ST_OK, msg=b""):
+    return hp.frame(hp.OP_ACK, struct.pack(">QBBH", op_id, status, 0, len(msg)) + msg)
+
+
+def error(status, msg):
+    return hp.frame(hp.ERROR, struct.pack(">BBH", status, 0, len(msg)) + msg)
+
+
+def parse_hello(body):
+    kind, _, sid, token = struct.unpack(">BB16s16s", body[:34])
+    index, pos = 0, 34
+    while pos + 3 <= len(body):
+        tag, n = struct.unpack(">BH", body[pos:pos + 3])
+        if tag == hp.TLV_PATH_INDEX and n == 2:
+            (index,) = struct.unpack(">H", body[pos + 3:pos + 5])
+        pos += 3 + n
+    return kind, sid, token, index
+
+
+ITEM_OPEN = struct.Struct(">QIIqIBBBBH")     # 34 bytes, then the name
+CHUNK_FIXED = struct.Struct(">QIIBB2xI")     # 24 bytes, then the payload
+ITEM_CLOSE = struct.Struct(">QIQB3x32sIqI")  # 72 bytes
+OP_FIXED = struct.Struct(">QBBIqIQH")        # 36 bytes, name, u16, name2
+
+# ---------------------------------------------------------------- state
+
+ARGS = None
+LOCK = threading.Lock()
+COND = threading.Condition(LOCK)
+SESSIONS = {}          # sid -> token
+ITEMS = {}             # item_id -> Item
+HELD_OPS = []          # (op_id, name) withheld for --failover-ops
+CONNS = {}             # path index -> the latest Conn with that index
+EXPECT = {}            # item name -> bytes it must carry
+OUT = {}
+RELEASED = threading.Event()   # --failover-ops: path 1 is read again
+
+
+class Item:
+    def __init__(self, name, chunk_size):
+        self.name = name
+        self.chunk_size = chunk_size
+        self.chunks = {}
+        self.close = None          # (total, size, digest)
+        self.verdict = None        # status of STORED once decided
+        self.corrupt = False       # a chunk did not check
+
+
+def report(ok, what, why=""):
+    line = ("PASS\t%s\n" % what) if ok else ("FAIL\t%s\t%s\n" % (what, why))
+    with LOCK:
+        OUT["results"].write(line)
+        OUT["results"].flush()
+    print(line.rstrip("\n"), flush=True)
+
+
+def event(text):
+    with LOCK:
+        OUT["events"].write(text + "\n")
+        OUT["events"].flush()
+    print("event: " + text, flush=True)
+
+
+def wait_file(path, secs, what):
+    deadline = time.monotonic() + secs
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            report(False, what, "%s did not appear within %d s" % (path, secs))
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def wait_log(path, needle, secs, what):
+    deadline = time.monotonic() + secs
+    while True:
+        try:
+            with open(path, "rb") as f:
+                if needle in f.read():
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            report(False, what, "no %r in %s within %d s" % (needle, path, secs))
+            return False
+        time.sleep(0.02)
+
+
+class Closed(Exception):
+    pass
+
+
+class Conn:
+    def __init__(self, sock):
+        self.s = sock
+        self.index = None
+        self.send_lock = threading.Lock()
+        self.gate = threading.Event()   # cleared: nothing is read
+        self.gate.set()
+        self.budget = 0.0
+        self.last = time.monotonic()
+
+    def send(self, data):
+        with self.send_lock:
+            try:
+                self.s.sendall(data)
+            except OSError:
+                pass
+
+    def _recv_some(self, n):
+        self.gate.wait()
+        if ARGS.rate:
+            # a token bucket of at most 16 KiB: never faster than --rate
+            now = time.monotonic()
+            self.budget = min(16384.0, self.budget + (now - self.last) * ARGS.rate)
+            self.last = now
+            if self.budget < 1024:
+                time.sleep((1024 - self.budget) / ARGS.rate)
+                return b""
+            n = min(n, int(self.budget))
+        d = self.s.recv(min(n, 1 << 20))
+        if not d:
+            raise Closed()
+        self.budget -= len(d)
+        return d
+
+    def recv_exact(self, n):
+        parts, got = [], 0
+        while got < n:
+            d = self._recv_some(n - got)
+            parts.append(d)
+            got += len(d)
+        return b"".join(parts)
+
+    def frame(self):
+        n, t, f = hp.HDR.unpack(self.recv_exact(6))
+        if f != 0 or n > hp.BODY_MAX:
+            raise Closed()
+        return t, n
+
+
+# ---------------------------------------------------------------- handling
+
+
+def handshake(c):
+    if c.recv_exact(8) != hp.PREFACE:
+        raise Closed()
+    c.send(hp.PREFACE)
+    t, n = c.frame()
+    body = c.recv_exact(n)
+    if t != hp.HELLO:
+        raise Closed()
+    kind, sid, token, index = parse_hello(body)
+    with LOCK:
+        if kind == hp.NEW:
+            sid, token = secrets.token_bytes(16), secrets.token_bytes(16)
+            SESSIONS[sid] = token
+            answer = welcome(ST_OK, sid, token)
+        elif SESSIONS.get(sid) == token:
+            answer = welcome(ST_OK, sid)
+        else:
+            answer = welcome(ST_AUTH, msg=b"unknown session")
+        c.index = index
+        CONNS[index] = c
+    c.send(answer)
+    if answer[6] != ST_OK:
+        raise Closed()
+    event("PATH %d" % index)
+
+
+def finish_item(c, item_id):
+    """STORED (or its refusal) once the item is closed and whole."""
+    with LOCK:
+        it = ITEMS.get(item_id)
+        if it is None or it.close is None:
+            return
+        total, size, digest = it.close
+        decided = it.verdict is None
+        if decided and it.corrupt:
+            it.verdict = ST_CORRUPT
+        elif decided:
+            if any(i not in it.chunks for i in range(total)):
+                return
+            data = b"".join(it.chunks[i] for i in range(total))[:size]
+            it.verdict = ST_OK if hashlib.sha256(data).digest() == digest else ST_CORRUPT
+            # a version of the file as far as it was written (a close(2)
+            # delivers what is there)
+            exp = EXPECT.get(it.name)
+            if exp is not None and data != exp[:len(data)]:
+                it.verdict = ST_CORRUPT
+        verdict = it.verdict
+    if decided:
+        report(verdict == ST_OK, "item '%s' arrived whole and its digest "
+               "matches" % it.name, "stored bytes differ from what was written")
+    if ARGS.withhold_stored:
+        event("STORED-WITHHELD %s" % it.name)
+        return
+    c.send(item_ack(item_id, STAGE_STORED, verdict))
+    event("%s %s %d" % ("STORED" if verdict == ST_OK else "REFUSED", it.name,
+                        size))
+
+
+def on_item_open(c, body):
+    item_id, cs, *_rest, nlen = ITEM_OPEN.unpack(body[:34])
+    name = body[34:34 + nlen].decode("utf-8", "replace")
+    with LOCK:
+        it = ITEMS.get(item_id)
+        if it is None:
+            ITEMS[item_id] = it = Item(name, cs)
+        stored = it.verdict is not None and not ARGS.withhold_stored
+    event("OPEN %s" % name)
+    c.send(item_ack(item_id, STAGE_STORED if stored else STAGE_OPENED,
+                    it.verdict if stored else ST_OK))
+
+
+def check_chunk(it, chunk_id, payload, crc):
+    what = "chunk %d of '%s'" % (chunk_id, it.name)
+    ok = hp.crc32c(payload) == crc
+    exp = EXPECT.get(it.name)
+    if exp is not None:
+        off = chunk_id * it.chunk_size
+        ok2 = payload == exp[off:off + len(payload)]
+        if not ok2:
+            bad = next(i for i in range(len(payload))
+                       if off + i >= len(exp) or payload[i] != exp[off + i])
+            report(False, what + " carries the bytes written",
+                   "differs from byte %d of %d on" % (bad, len(payload)))
+            return False
+    report(ok, what + " matches its CRC-32C", "CRC mismatch")
+    return ok
+
+
+EARLY = {"done": False}
+
+
+def on_chunk(c, n):
+    fixed = c.recv_exact(CHUNK_FIXED.size)
+    item_id, chunk_id, _total, share, _pad, crc = CHUNK_FIXED.unpack(fixed)
+    plen = n - CHUNK_FIXED.size
+    early = False
+    if ARGS.early_ack and plen >= (1 << 20):
+        with LOCK:
+            early = not EARLY["done"]
+            EARLY["done"] = True
+    if early:
+        # Acknowledged before its payload is read: the client must not
+        # reuse the buffer its sender still writes from.
+        c.send(chunk_ack(item_id, chunk_id, share))
+        event("EARLY-ACK %d %d" % (item_id, chunk_id))
+        wait_file(ARGS.early_ack, 120, "the test's writer went on")
+        event("EARLY-READ %d %d" % (item_id, chunk_id))
+    payload = c.recv_exact(plen)
+    with LOCK:
+        it = ITEMS.get(item_id)
+    if it is None:
+        c.send(error(ST_NOT_FOUND, b"CHUNK of an unknown item"))
+        raise Closed()
+    if not check_chunk(it, chunk_id, payload, crc):
+        with LOCK:
+            it.corrupt = True
+        c.send(error(ST_CORRUPT, b"CHUNK payload does not match"))
+        raise Closed()
+    with LOCK:
+        it.chunks[chunk_id] = payload
+    if not early:
+        c.send(chunk_ack(item_id, chunk_id, share))
+    finish_item(c, item_id)
+
+
+def on_item_close(c, body):
+    item_id, total, size, _alg, digest, *_rest = ITEM_CLOSE.unpack(body)
+    with LOCK:
+        it = ITEMS.get(item_id)
+        if it is not None:
+            it.close = (total, size, digest)
+    if it is None:
+        c.send(item_ack(item_id, STAGE_STORED, ST_NOT_FOUND))
+        return
+    event("CLOSE %s" % it.name)
+    finish_item(c, item_id)
+
+
+def on_op(c, body):
+    op_id, kind, *_rest, nlen = OP_FIXED.unpack(body[:36])
+    name = body[36:36 + nlen].decode("utf-8", "replace")
+    kname = OP_NAMES.get(kind, str(kind))
+    if kind == 5:            # CANCEL: nothing to answer
+        event("OP cancel")
+        return
+    if ARGS.withhold_op and name.endswith(ARGS.withhold_op):
+        event("OP-WITHHELD %s %s" % (kname, name))
+        return
+    if ARGS.failover_ops and name.endswith("/held") and c.index == 0:
+        with LOCK:
+            known = any(o == op_id for o, _ in HELD_OPS)
+            if not known:
+                HELD_OPS.append((op_id, name))
+            n = len(HELD_OPS)
+        event("OP-HELD %s %s" % (kname, name))
+        if n == ARGS.failover_ops[0] and not known:
+            threading.Thread(target=failover, daemon=True).start()
+        return
+    event("OP %s %s" % (kname, name))
+    c.send(op_ack(op_id))
+
+
+def failover():
+    """Path 0 goes; the held OPs are answered on path 1 while the client's
+    resync is still sending them there (path 1 is not read)."""
+    n, log, flag = ARGS.failover_ops
+    with LOCK:
+        c0 = CONNS.get(0)
+        ops = list(HELD_OPS)
+    event("CLOSING path 0")
+    c0.s.shutdown(socket.SHUT_RDWR)
+    if not wait_log(log, b"path 0 (", 60, "the client saw path 0 go"):
+        return
+    wait_log(log, b" lost: ", 60, "the client saw path 0 go")
+    with LOCK:
+        c1 = CONNS.get(1)
+    for op_id, _ in ops:
+        c1.send(op_ack(op_id))
+    event("ANSWERED %d held ops on path 1" % len(ops))
+    if wait_file(flag, 60, "the waiters returned"):
+        event("RELEASE path 1")
+    RELEASED.set()
+    c1.gate.set()
+
+
+def serve(c):
+    try:
+        handshake(c)
+        if ARGS.failover_ops and c.index == 1 and not RELEASED.is_set():
+            c.gate.clear()
+            event("CLOGGED path 1")
+        while True:
+            t, n = c.frame()
+            if t == hp.CHUNK:
+                on_chunk(c, n)
+                continue
+            body = c.recv_exact(n)
+            if t == hp.ITEM_OPEN:
+                on_item_open(c, body)
+            elif t == hp.ITEM_CLOSE:
+                on_item_close(c, body)
+            elif t == hp.OP:
+                on_op(c, body)
+            elif t == hp.PING:
+                c.send(hp.frame(hp.PONG, body))
+            elif t == hp.PONG:
+                pass
+            else:
+                c.send(error(ST_PROTOCOL, b"unexpected frame"))
+                raise Closed()
+    except (Closed, OSError, struct.error):
+        pass
+    finally:
+        try:
+            c.s.close()
+        except OSError:
+            pass
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("port", type=int)
+    ap.add_argument("results")
+    ap.add_argument("events")
+    ap.add_argument("--rcvbuf", type=int, default=0)
+    ap.add_argument("--rate", type=float, default=0)
+    ap.add_argument("--withhold-stored", action="store_true")
+    ap.add_argument("--withhold-op", default="")
+    ap.add_argument("--early-ack", default="")
+    ap.add_argument("--failover-ops", default="")
+    ap.add_argument("--expect", action="append", default=[],
+                    help="NAME=FILE: item NAME must carry FILE's bytes")
+    ARGS = ap.parse_args()
+    if ARGS.failover_ops:
+        n, log, flag = ARGS.failover_ops.split(",", 2)
+        ARGS.failover_ops = (int(n), log, flag)
+    for e in ARGS.expect:
+        name, path = e.split("=", 1)
+        with open(path, "rb") as f:
+            EXPECT[name] = f.read()
+    OUT["results"] = open(ARGS.results, "a")
+    OUT["events"] = open(ARGS.events, "a")
+    hp.self_test()
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if ARGS.rcvbuf:
+        # inherited by accepted sockets; must precede listen()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, ARGS.rcvbuf)
+    ls.bind(("127.0.0.1", ARGS.port))
+    ls.listen(64)
+    print("fake server on port %d" % ARGS.port, flush=True)
+    while True:
+        s, _ = ls.accept()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(Conn(s),), daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

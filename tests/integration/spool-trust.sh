@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# spool-trust.sh: the client (root here) trusts nothing it finds in its
+# spool directory. Each attack of the review changes nothing outside the
+# spool and is reported clearly:
+#  1. a spool others could change is refused at mount time, saying what to
+#     fix: mode 0755, owned by another user, under a directory writable by
+#     others (a sticky one such as /tmp's is fine)
+#  2. items -> a symlink to another directory: the mount is refused and the
+#     directory's files stay (recovery used to remove every one of them)
+#  3. failed -> a symlink: refused; a refused file never lands there
+#  4. lock -> a dangling symlink: refused; nothing is created at its target
+#  5. session -> a symlink to a secret: refused; the secret appears nowhere
+#  6. forged spooled items (the old header format, and a header with a MAC
+#     made without the key) beside a genuine one: only the genuine one is
+#     delivered; the forged ones go to failed/, logged
+#  7. the spool's key missing while files wait: refused (nothing removed);
+#     so is a key others can read, or one of the wrong length; with the
+#     key back, the files are delivered
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT=$(free_port)
+# max_item_size: a file the server refuses for good, for case 3
+start_server server "$T/srv" "$T/store" max_item_size=1M
+SPID=$(daemon_pid server)
+
+# try_mount SPOOL [ACTION]: mounts $T/cli with that spool. OUT gets the
+# client's output; MOUNTED is 1 if the mount came up (ACTION then runs, and
+# the mount is undone).
+try_mount() {
+	local log=$T/logs/try.$((++TRIES)).log pid deadline
+	ALL_LOGS+=("$log")
+	mkdir -p "$T/cli"
+	MOUNTED=0
+	"$BRAIDFS" "127.0.0.1:$PORT" "$T/cli" -o "spool=$1" -f </dev/null >"$log" 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	deadline=$((SECONDS + $(tmo 30)))
+	while pid_alive "$pid" && ! is_mounted "$T/cli" && ((SECONDS < deadline)); do
+		sleep 0.05
+	done
+	if is_mounted "$T/cli"; then
+		MOUNTED=1
+		"${2:-true}"
+		unmount "$T/cli"
+	fi
+	wait_exit "$pid" "$(tmo 30)" || true
+	wait "$pid" 2>/dev/null || true
+	OUT=$(cat "$log")
+	echo "   $(grep -v '^Ignoring' "$log" | head -n 3 | tr '\n' ' ')"
+}
+TRIES=0
+
+# refused WHAT PATTERN: the last try_mount did not mount, and said PATTERN
+refused() {
+	assert_eq 0 "$MOUNTED" "$1: the mount is refused"
+	check "$1: the message says so" grep -qE -- "$2" <<<"$OUT"
+}
+
+note "1. a spool others could change"
+mkdir -m 755 "$T/s-mode"
+try_mount "$T/s-mode"
+refused "mode 0755" "is open to group or others \(mode 0755\): .*chmod 700"
+mkdir -m 700 "$T/s-owner"
+chown 65534 "$T/s-owner"
+try_mount "$T/s-owner"
+refused "owned by uid 65534" "belongs to uid 65534, not to you"
+mkdir -m 777 "$T/open"
+chmod 777 "$T/open"
+try_mount "$T/open/spool"
+refused "under a directory writable by all" "$T/open is writable by group or others"
+mkdir -m 1777 "$T/sticky"
+chmod 1777 "$T/sticky"
+try_mount "$T/sticky/spool"
+assert_eq 1 "$MOUNTED" "a spool under a sticky directory (like /tmp) mounts"
+
+note "2. items -> a symlink to another directory"
+mkdir -p "$T/victim" "$T/s-items"
+chmod 700 "$T/s-items"
+for f in precious 0000000000000001.item notes.txt; do
+	echo "keep me" >"$T/victim/$f"
+done
+ln -s "$T/victim" "$T/s-items/items"
+try_mount "$T/s-items"
+refused "items -> symlink" "items/ is a symlink or not a directory"
+check "the other directory keeps its 3 files" test "$(find "$T/victim" -type f | wc -l)" -eq 3
+
+note "3. failed -> a symlink"
+mkdir -p "$T/victim2" "$T/s-failed"
+chmod 700 "$T/s-failed"
+ln -s "$T/victim2" "$T/s-failed/failed"
+# If it mounted, a file the server refuses for good would go to failed/.
+write_refused() {
+	head -c 2M /dev/zero >"$T/cli/too-big"
+	wait_spool_empty "$T/cli" 30 || true
+}
+try_mount "$T/s-failed" write_refused
+refused "failed -> symlink" "failed/ is a symlink or not a directory"
+check "nothing landed in the symlink's target" test -z "$(ls -A "$T/victim2")"
+
+note "4. lock -> a dangling symlink"
+mkdir -p "$T/s-lock"
+chmod 700 "$T/s-lock"
+ln -s "$T/made-by-root" "$T/s-lock/lock"
+try_mount "$T/s-lock"
+refused "lock -> symlink" "lock: not a regular file of yours"
+check "nothing was created at the symlink's target" test ! -e "$T/made-by-root"
+
+note "5. session -> a symlink to a secret"
+mkdir -p "$T/s-session"
+chmod 700 "$T/s-session"
+printf 'TOPSECRET-%s\nmore\n' "$RANDOM$RANDOM" >"$T/secret"
+chmod 600 "$T/secret"
+ln -s "$T/secret" "$T/s-session/session"
+try_mount "$T/s-session"
+refused "session -> symlink" "session file is not a regular file of yours"
+check "the secret appears in no output" bash -c '! grep -rq TOPSECRET "$1"' _ "$T/logs"
+
+note "6. forged spooled items"
+SP=$T/s-forge
+# A genuine spooled file: written while the server is frozen, then the
+# client is killed; its spool keeps it for the next mount.
+start_client c1 "$T/cli" "spool=$SP" label=forge
+SESS=$(session_for_label "$T/srv" forge)
+kill -STOP "$SPID"
+echo genuine >"$T/cli/genuine.txt"
+kill_daemon c1 KILL
+kill -CONT "$SPID"
+# forge.py DIR: items/…ff.item with the old header (CRC-32C, no MAC) and
+# items/…fe.item with a new one whose MAC was made without the key, both
+# internally consistent (size and SHA-256 of their bytes)
+python3 - "$SP/items" "$LIB_DIR" <<'PY'
+import hashlib, os, struct, sys
+sys.path.insert(0, sys.argv[2])
+import hostile_peer as hp
+def item(path, magic, name, data):
+    n = name.encode()
+    fixed = struct.pack("<8sIIQQIIq32sH", magic, 1 if magic == b"BFSPOOL1" else 2,
+                        0, 0, len(data), 0o644, 0, 1700000000,
+                        hashlib.sha256(data).digest(), len(n))
+    if magic == b"BFSPOOL1":
+        crc = hp.crc32c(fixed[16:] + n)
+        h = fixed[:12] + struct.pack("<I", crc) + fixed[16:] + n
+    else:
+        h = fixed + os.urandom(32) + n
+    with open(path, "wb") as f:
+        f.write(h.ljust(8192, b"\0") + data)
+item(os.path.join(sys.argv[1], "00000000000000ff.item"), b"BFSPOOL1",
+     "forged-v1.txt", b"not yours\n")
+item(os.path.join(sys.argv[1], "00000000000000fe.item"), b"BFSPOOL2",
+     "forged-v2.txt", b"not yours either\n")
+PY
+start_client c2 "$T/cli" "spool=$SP" label=forge
+check "the genuine file is delivered" wait_spool_empty "$T/cli" 60
+check "... into the same session, intact" grep -qx genuine "$SESS/genuine.txt"
+check "the old-format item was not delivered" test ! -e "$SESS/forged-v1.txt"
+check "the item with a wrong MAC was not delivered" test ! -e "$SESS/forged-v2.txt"
+check "both were set aside in failed/" test -s "$SP/failed/00000000000000ff.item" -a \
+	-s "$SP/failed/00000000000000fe.item"
+check "the log names them" test "$(grep -c "does not authenticate with the spool's key" \
+	"$(daemon_log c2)")" -eq 2
+stop_daemon c2
+
+note "7. the spool's key missing while files wait"
+start_client c3 "$T/cli" "spool=$SP" label=forge
+kill -STOP "$SPID"
+echo waiting >"$T/cli/waiting.txt"
+kill_daemon c3 KILL
+kill -CONT "$SPID"
+mv "$SP.key" "$T/key.saved"
+try_mount "$SP"
+refused "key missing" "1 files wait in it, but its key .* is missing"
+check "the waiting file is still in the spool" \
+	test "$(find "$SP/items" -name '*.item' -size +0 | wc -l)" -eq 1
+mv "$T/key.saved" "$SP.key"
+chmod 644 "$SP.key"
+try_mount "$SP"
+refused "a key others can read" "spool key .* is not 32 bytes that only you can read"
+chmod 600 "$SP.key"
+cp "$SP.key" "$T/key.saved"
+echo >>"$SP.key"
+try_mount "$SP"
+refused "a key of 33 bytes" "spool key .* is not 32 bytes"
+mv "$T/key.saved" "$SP.key"
+start_client c4 "$T/cli" "spool=$SP" label=forge
+check "with the key back, it is delivered" wait_spool_empty "$T/cli" 60
+check "... intact" grep -qx waiting "$SESS/waiting.txt"
+
+finish
