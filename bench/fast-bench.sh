@@ -26,7 +26,11 @@
 #     p1, p4    cp into braidfs, paths=1 / paths=4 (cp returns once the
 #               server has verified, fsynced and renamed the file)
 #     p1k, p4k  the same with key_file on both sides
+#     ap1, ap4, ap1k, ap4k  the same with the braidfs of the -A build
 #   -o OPTS     extra braidfs client options, comma-separated
+#   -A DIR      another build directory: its braidfs cells (ap1, ap4, ap1k,
+#               ap4k) run in the same rounds as this build's, so a change
+#               is measured against the code before it under the same load
 #
 # The source is a random file in a tmpfs. Every cell has its daemons up
 # for the whole run, and each round runs every cell once, in an order that
@@ -34,7 +38,9 @@
 # falls on all cells alike. Ratios are those of the medians; in brackets
 # the range of the same ratio within each round. The peak RSS (VmHWM,
 # reset before each run) of each braidfs daemon is the largest over the
-# runs. The first timed run of each cell is checked (cmp, or the size for
+# runs; their CPU time per chunk (user + system, /proc/PID/stat, per
+# 256 KiB of file) is the median over the runs: it depends much less on
+# the load than the throughput does. The first timed run of each cell is checked (cmp, or the size for
 # nullfs). Needs root, python3, sshfs, openssh-server and openssh-client.
 # See bench/README.md.
 
@@ -46,8 +52,9 @@ RUNS=3
 WARMUP=1
 MIB=1024
 ALL_CELLS=disk,null,null256,sshfs,p1,p4,p1k,p4k
-CELLS=$ALL_CELLS
+CELLS=
 OPTS=
+OTHER=
 while (($#)); do
 	case $1 in
 	-r) RUNS=$2; shift 2 ;;
@@ -55,7 +62,8 @@ while (($#)); do
 	-s) MIB=$2; shift 2 ;;
 	-c) CELLS=$2; shift 2 ;;
 	-o) OPTS=$2; shift 2 ;;
-	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-A) OTHER=$2; shift 2 ;;
+	-h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fast-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -63,6 +71,11 @@ done
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "fast-bench: no build directory '$BUILD'" >&2; exit 2; }
 export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
 NULLFS=$BUILD/bench/nullfs
+if [[ -n $OTHER ]]; then
+	OTHER=$(cd "$OTHER" 2>/dev/null && pwd) || { echo "fast-bench: no build directory '$OTHER'" >&2; exit 2; }
+	ALL_CELLS+=,ap1,ap4,ap1k,ap4k
+fi
+CELLS=${CELLS:-$ALL_CELLS}
 # shellcheck disable=SC2034 # lib.sh's name for the logs
 TEST_NAME=fast-bench
 # shellcheck source=../tests/integration/lib.sh
@@ -96,52 +109,61 @@ declare -A TITLE=(
 	[p4]="braidfs paths=4"
 	[p1k]="braidfs paths=1, key_file"
 	[p4k]="braidfs paths=4, key_file"
+	[ap1]="braidfs paths=1 (-A build)"
+	[ap4]="braidfs paths=4 (-A build)"
+	[ap1k]="braidfs paths=1, key_file (-A build)"
+	[ap4k]="braidfs paths=4, key_file (-A build)"
 )
-declare -A RATE=() RANGE=() ALONE=() RSS=() CLI=() SRV=() SESS=()
+declare -A RATE=() RANGE=() ALONE=() RSS=() CLI=() SRV=() SESS=() SPORT=() CPU=()
 
 # ------------------------------------------------------------ rss
 
 rss_reset() { echo 5 >"/proc/${D_PID[$1]}/clear_refs"; }
 rss_peak() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${D_PID[$1]}/status"; }
+# cpu_ticks NAME: user + system time of the daemon so far, in clock ticks
+cpu_ticks() { sed 's/.*) //' "/proc/${D_PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
+HZ_TICK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------ the cells
 
 # setup_cells: every daemon, mount and directory of the chosen cells
 setup_cells() {
-	local c need_key=0 port
+	local c
 	mkdir -p "$T/plain" "$T/sshfs-dst"
 	for c in "${CELL_LIST[@]}"; do
 		case $c in
 		null) start_daemon null client "$T/null" "$NULLFS" "$T/null" -o blksize=1048576 -f ;;
 		null256) start_daemon null256 client "$T/null256" "$NULLFS" "$T/null256" -o blksize=262144 -f ;;
 		sshfs) setup_sshfs ;;
-		p1k | p4k) need_key=1 ;;
 		esac
 	done
-	if [[ ,$CELLS, == *,p1,* || ,$CELLS, == *,p4,* ]]; then
-		PORT=$(free_port)
-		start_server srv "$T/srv" "$T/store"
-		PORT_PLAIN=$PORT
-	fi
-	if ((need_key)); then
-		(umask 077 && head -c 32 /dev/urandom >"$T/key")
-		PORT=$(free_port)
-		start_server srvk "$T/srvk" "$T/storek" "key_file=$T/key"
-		PORT_KEY=$PORT
-	fi
-	for c in p1 p4 p1k p4k; do
-		[[ ,$CELLS, == *,$c,* ]] || continue
-		local paths=${c:1:1} keyopt=()
-		if [[ $c == *k ]]; then
-			port=$PORT_KEY SRV[$c]=srvk keyopt=("key_file=$T/key")
-		else
-			port=$PORT_PLAIN SRV[$c]=srv
-		fi
-		CLI[$c]=cli-$c
-		PORT=$port start_client "cli-$c" "$T/cli-$c" "paths=$paths" "label=fast-$c" \
-			"${keyopt[@]}" "${EXTRA[@]}"
-		SESS[$c]=$(session_for_label "$T/${SRV[$c]}" "fast-$c") || fail "no session directory for $c"
+	for c in "${CELL_LIST[@]}"; do
+		[[ $c =~ ^a?p[14]k?$ ]] && setup_braidfs "$c"
 	done
+}
+
+# setup_braidfs CELL: its client, and its server if it has none yet (one
+# per build and key)
+setup_braidfs() {
+	local c=$1 build=$BUILD srv=srv keyopt=() paths
+	paths=${c//[^0-9]/}
+	if [[ $c == a* ]]; then
+		build=$OTHER srv=asrv
+	fi
+	if [[ $c == *k ]]; then
+		srv+=k keyopt=("key_file=$T/key")
+		[[ -f $T/key ]] || (umask 077 && head -c 32 /dev/urandom >"$T/key")
+	fi
+	if [[ -z ${SPORT[$srv]:-} ]]; then
+		SPORT[$srv]=$(free_port)
+		PORT=${SPORT[$srv]} BRAIDFSD=$build/src/server/braidfsd \
+			start_server "$srv" "$T/$srv" "$T/store-$srv" "${keyopt[@]}"
+	fi
+	SRV[$c]=$srv
+	CLI[$c]=cli-$c
+	PORT=${SPORT[$srv]} BRAIDFS=$build/src/client/braidfs \
+		start_client "cli-$c" "$T/cli-$c" "paths=$paths" "label=fast-$c" "${keyopt[@]}" "${EXTRA[@]}"
+	SESS[$c]=$(session_for_label "$T/$srv" "fast-$c") || fail "no session directory for $c"
 }
 
 setup_sshfs() {
@@ -189,6 +211,7 @@ run_cell() {
 	if [[ -n ${CLI[$c]:-} ]]; then
 		rss_reset "${CLI[$c]}"
 		rss_reset "${SRV[$c]}"
+		CPU0=("$(cpu_ticks "${CLI[$c]}")" "$(cpu_ticks "${SRV[$c]}")")
 	fi
 	t0=$(now)
 	run_t 900 cp "$T/src/file.bin" "$dest" || fail "$c: cp failed (run $r)"
@@ -197,6 +220,11 @@ run_cell() {
 	disk | sshfs) sync "$copy" "$(dirname "$copy")" ;;
 	esac
 	DT=$(elapsed "$t0")
+	if [[ -n ${CLI[$c]:-} ]]; then
+		# us of CPU per chunk of 256 KiB, client and server
+		CPUS=$(awk -v c="$(($(cpu_ticks "${CLI[$c]}") - CPU0[0]))" -v s="$(($(cpu_ticks "${SRV[$c]}") - CPU0[1]))" \
+			-v hz="$HZ_TICK" -v n="$((SIZE / 262144))" 'BEGIN { printf "%.0f %.0f", c / hz * 1e6 / n, s / hz * 1e6 / n }')
+	fi
 }
 
 # check_cell CELL RUN: the copy is the source (nullfs: has its size)
@@ -242,7 +270,9 @@ for ((r = 1 - WARMUP; r <= RUNS; r++)); do
 		[[ $c == disk || $c == sshfs ]] && extra=" (cp alone $DCP s)"
 		if [[ -n ${CLI[$c]:-} ]]; then
 			extra=", peak RSS client $(rss_peak "${CLI[$c]}") MiB, server $(rss_peak "${SRV[$c]}") MiB"
+			extra+=", CPU us per 256 KiB client ${CPUS% *}, server ${CPUS#* }"
 			RSS[$c]="$(rss_peak "${CLI[$c]}") $(rss_peak "${SRV[$c]}") ${RSS[$c]:-}"
+			((r >= 1)) && CPU[$c]+="$CPUS "
 		fi
 		printf '   %-8s %6s s, %5s MiB/s%s\n' "$c" "$DT" "$(mibps "$SIZE" "$DT")" "$extra"
 		if ((r >= 1)); then
@@ -290,16 +320,28 @@ ratio() {
 }
 
 echo
-echo "$MIB MiB from a tmpfs, MiB/s (2^20 bytes/s), median of $RUNS (range); ratios of the medians (range within rounds)"
-printf '%-50s %14s %18s %18s %s\n' "" "MiB/s" "x disk" "x sshfs" "peak RSS client/server"
+# cpu_med CELL: median client/server CPU us per chunk
+cpu_med() {
+	[[ -n ${CPU[$1]:-} ]] || return 0
+	local odd
+	for odd in 1 0; do
+		tr -s ' ' '\n' <<<"${CPU[$1]}" | awk -v o="$odd" 'NF && NR % 2 == o' | sort -g |
+			awk '{ v[NR] = $1 } END { printf "%s", v[int((NR + 1) / 2)] }'
+		((odd)) && printf /
+	done
+}
+
+echo "$MIB MiB from a tmpfs, MiB/s (2^20 bytes/s), median of $RUNS (range); ratios of the medians (range within rounds);"
+echo "braidfs: peak RSS (the largest of the runs) and CPU us per 256 KiB of file (median), client/server"
+printf '%-50s %15s %17s %17s %9s %10s\n' "" "MiB/s" "x disk" "x sshfs" "RSS MiB" "CPU us"
 for c in "${CELL_LIST[@]}"; do
 	rss=
 	if [[ -n ${RSS[$c]:-} ]]; then
 		read -r -a peaks <<<"${RSS[$c]}"
-		rss=$(printf '%s\n' "${peaks[@]}" | paste - - | awk '{ if ($1 > a) a = $1; if ($2 > b) b = $2 } END { printf "%d/%d MiB", a, b }')
+		rss=$(printf '%s\n' "${peaks[@]}" | paste - - | awk '{ if ($1 > a) a = $1; if ($2 > b) b = $2 } END { printf "%d/%d", a, b }')
 	fi
-	printf '%-50s %14s %18s %18s %s\n' "${TITLE[$c]}" "${RATE[$c]} (${RANGE[$c]})" \
-		"$(ratio "$c" disk)" "$(ratio "$c" sshfs)" "$rss"
+	printf '%-50s %15s %17s %17s %9s %10s\n' "${TITLE[$c]}" "${RATE[$c]} (${RANGE[$c]})" \
+		"$(ratio "$c" disk)" "$(ratio "$c" sshfs)" "$rss" "$(cpu_med "$c")"
 done
 for c in disk sshfs; do
 	[[ -n ${ALONE[$c]:-} ]] && printf '%-50s %14s\n' "  ${c}: cp alone (no fsync)" "${ALONE[$c]}"

@@ -218,7 +218,8 @@ OFF_RULES = [
 
 
 def off_reason(blocked, frames):
-    if not blocked:
+    # a voluntary preemption point (cond_resched) gives the CPU away too
+    if not blocked or any(re.match(r"__cond_resched|preempt_schedule", f) for f in frames[:3]):
         return "preempted (runnable, waiting for a CPU)"
     if not frames:
         return "(stack lost)"
