@@ -63,7 +63,7 @@ while (($#)); do
 	-c) CELLS=$2; shift 2 ;;
 	-o) OPTS=$2; shift 2 ;;
 	-A) OTHER=$2; shift 2 ;;
-	-h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fast-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -116,7 +116,7 @@ declare -A TITLE=(
 )
 declare -A RATE=() RANGE=() ALONE=() RSS=() CLI=() SRV=() SESS=() SPORT=() CPU=()
 
-# ------------------------------------------------------------ rss
+# ------------------------------------------------------- rss and CPU
 
 rss_reset() { echo 5 >"/proc/${D_PID[$1]}/clear_refs"; }
 rss_peak() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${D_PID[$1]}/status"; }

@@ -25,7 +25,7 @@
 # by what it was spent on (% of one core over the profiled copy, and µs
 # per chunk), per thread the time running, waiting for a CPU and blocked
 # (by reason), and the server's fsyncs. Needs root, perf (linux-perf),
-# bpftrace, python3. See bench/README.md, "Where the time goes".
+# bpftrace, python3. See bench/README.md ("fast-profile.sh and blocks-bench").
 
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -45,7 +45,7 @@ while (($#)); do
 	-o) OPTS=$2; shift 2 ;;
 	-F) HZ=$2; shift 2 ;;
 	-O) OUT=$2; shift 2 ;;
-	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fast-profile: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -63,8 +63,10 @@ done
 [[ -n $OUT ]] || OUT=$(mktemp -d /var/tmp/fast-profile.XXXXXX)
 mkdir -p "$OUT"
 IFS=, read -r -a EXTRA <<<"$OPTS"
-[[ -d /sys/kernel/tracing/events ]] || mount -t tracefs nodev /sys/kernel/tracing ||
-	fail "no tracefs at /sys/kernel/tracing: bpftrace cannot attach"
+if [[ ! -d /sys/kernel/tracing/events ]]; then
+	mount -t tracefs tracefs /sys/kernel/tracing || fail "cannot mount tracefs at /sys/kernel/tracing: bpftrace needs it"
+	EXTRA_MOUNTS+=(/sys/kernel/tracing)   # unmounted again on exit
+fi
 
 need_space $((MIB * 2 + 500))
 note "machine: $(nproc) CPU(s), kernel $(uname -r), cpu $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
