@@ -90,7 +90,9 @@ def parse_samples(path):
 def classify(frames):
     if not frames:
         return "(no call chain)"
-    top_sym, top_dso = frames[0]
+    top_sym = frames[0][0]
+    # an inlined function belongs to the object of the frame that holds it
+    top_dso = next((d for _, d in frames if d != "inlined"), "inlined")
     syms = [s for s, _ in frames]
     if top_dso == KERNEL:
         for pat, name, depth in KERNEL_RULES:
