@@ -78,6 +78,8 @@ TEST_NAME=wan-bench
 source "$HERE/../tests/integration/lib.sh"
 # shellcheck source=../tests/integration/netns.sh
 source "$HERE/../tests/integration/netns.sh"
+# shellcheck source=sshd.sh
+source "$HERE/sshd.sh"
 
 for p in ${PARTS//,/ }; do
 	[[ $p =~ ^(wan80|sat|unequal|lossy|loopback)$ ]] ||
@@ -366,44 +368,6 @@ bench_braidfs_tree() {
 }
 
 # ------------------------------------------------------------ ssh peers
-
-# sshd_start ADDR: a throwaway sshd (its own host key, a client key, root
-# by key only) on ADDR:SSH_PORT; SSH=(ssh command with the options)
-sshd_start() {
-	local d=$T/ssh
-	mkdir -p "$d" /run/sshd
-	chmod 700 "$d"
-	[[ -f $d/host ]] || ssh-keygen -q -t ed25519 -N '' -f "$d/host"
-	[[ -f $d/id ]] || ssh-keygen -q -t ed25519 -N '' -f "$d/id"
-	cp "$d/id.pub" "$d/authorized_keys"
-	SSH_PORT=$(free_port)
-	cat >"$d/sshd_config" <<-EOF
-		Port $SSH_PORT
-		ListenAddress $1
-		HostKey $d/host
-		PidFile none
-		AuthorizedKeysFile $d/authorized_keys
-		PermitRootLogin prohibit-password
-		PasswordAuthentication no
-		KbdInteractiveAuthentication no
-		UsePAM no
-		StrictModes no
-		Subsystem sftp internal-sftp
-	EOF
-	/usr/sbin/sshd -D -e -f "$d/sshd_config" >"$T/logs/sshd.log" 2>&1 &
-	SSHD_PID=$!
-	BG_PIDS+=("$SSHD_PID")
-	ALL_LOGS+=("$T/logs/sshd.log")
-	wait_until 10 "sshd listening" port_listening "$SSH_PORT" || fail "sshd: $(cat "$T/logs/sshd.log")"
-	SSH_OPTS=(-F /dev/null -i "$d/id" -p "$SSH_PORT" -o StrictHostKeyChecking=no
-		-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR)
-	SSH_HOST=root@$1
-}
-
-sshd_stop() {
-	kill "$SSHD_PID" 2>/dev/null || true
-	wait "$SSHD_PID" 2>/dev/null || true
-}
 
 # bench_rsync SCEN SRC_TREE: rsync -a over ssh on link 1
 bench_rsync() {
