@@ -52,16 +52,8 @@ check "arrived bit-exact" cmp "$T/f.bin" "$SESS/f.bin"
 # not for the stall being ended by an acknowledgement timeout instead.
 assert_le "${after%.*}" "$(tmo 30)" "cp ended within 30 s of the stall"
 
-# dropped_or_retried: path 1 is not up, or has been re-attached
-dropped_or_retried() {
-	local st re
-	read -r st re <<<"$(status_cols "$T/cli" index state retries | awk '$1 == 1 { print $2, $3 }')"
-	[[ -n $st ]] || return 1
-	[[ $st != up ]] && return 0
-	[[ $re =~ ^[0-9]+$ ]] && ((re >= 1))
-}
 check "the status file shows path 1 down (or retries >= 1) while its relay is stalled" \
-	wait_until 10 "path 1 not up" dropped_or_retried
+	wait_until 10 "path 1 not up" path_down_or_retried "$T/cli" 1
 
 relay_pass r
 finish

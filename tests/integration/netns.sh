@@ -21,9 +21,11 @@
 # starts is invisible to everybody else. nsenter --net only switches the
 # network namespace, and execs the command in place (same pid).
 #
-# Everything is torn down however the test ends: lib.sh's cleanup is wrapped
-# so that, after it has stopped the daemons and unmounted, the veths and the
-# namespace are deleted (and the root MPTCP limits restored if changed).
+# Everything is torn down however the test ends: netns_teardown is a cleanup
+# hook (lib.sh's on_cleanup), so it runs after the daemons (one of which
+# runs inside the namespace) are stopped and the mounts undone, and deletes
+# the veths and the namespace (and restores the root MPTCP limits if
+# changed).
 # Names carry the pid of the test ($$) so parallel runs never clash; a run
 # killed with SIGKILL leaves them behind, and the next netns_setup deletes
 # those whose pid is gone (netns_reap_stale).
@@ -50,10 +52,11 @@
 # entry for the other, so no ARP crosses a lossy or delayed link.
 #
 # Also: ns_link_cut/ns_link_restore (a silent cut), ns_set_rate,
-# ns_start_server/ns_start_client, status_cols (the client's
-# .braidfs/paths by column name), session_link_bytes, wait_acked,
-# cp_bg/cp_wait (a bounded cp in the background), start_relay/relay_stall/
-# relay_pass (relay.py), ns_mptcp_setup (the kernel's MPTCP over the links).
+# ns_start_server/ns_start_client, session_link_bytes/session_link_conns
+# (the server's bytes per link), ns_mptcp_setup (the kernel's MPTCP over
+# the links); and, from relay.sh, start_relay/relay_stall/relay_pass
+# (relay.py). The client's status readers (status_cols, wait_acked, ...)
+# and cp_bg/cp_wait are lib.sh's.
 #
 # Globals after netns_setup: NS NS_N NS_IF[] RT_IF[] NS_ADDR[] RT_ADDR[]
 # LINK_RATE[] (bit/s, client->server) LINK_SPEC[] (as given, e.g. 32mbit or
@@ -62,10 +65,12 @@
 # WAN_LOG[]. netns_teardown undoes it all, after which netns_setup or
 # netns_setup_wan may be called again (a benchmark's next scenario).
 
-[[ $(type -t cleanup) == function ]] || {
+[[ $(type -t on_cleanup) == function ]] || {
 	echo "netns.sh: source lib.sh first" >&2
 	exit 1
 }
+# shellcheck source=relay.sh
+source "$LIB_DIR/relay.sh"
 
 NS=
 NS_MID=
@@ -82,27 +87,9 @@ command -v ip >/dev/null || skip "ip (iproute2) not found"
 command -v tc >/dev/null || skip "tc (iproute2) not found"
 command -v nsenter >/dev/null || skip "nsenter (util-linux) not found"
 
-# ------------------------------------------------------------ teardown hook
+# ----------------------------------------------------------------- teardown
 
-# lib.sh's cleanup ends with `exit`, so nothing can run after it: keep it
-# under another name, and make cleanup define a one-shot `exit` function
-# around it that tears the namespace down just before the real exit, i.e.
-# after the daemons (one of which runs inside the namespace) are gone.
-eval "_netns_lib_cleanup() $(declare -f cleanup | tail -n +2)"
-_netns_status() { return "$1"; }
-cleanup() {
-	local rc=$?
-	set +eE
-	trap - ERR
-	# shellcheck disable=SC2317 # called by _netns_lib_cleanup's exit
-	exit() {
-		unset -f exit
-		netns_teardown
-		builtin exit "$@"
-	}
-	_netns_status "$rc"
-	_netns_lib_cleanup
-}
+on_cleanup netns_teardown
 
 # netns_teardown: delete what netns_setup made (idempotent, never fails).
 netns_teardown() {
@@ -514,33 +501,6 @@ ns_start_client() {
 		"$BRAIDFS" "${NS_SERVER_ADDR:-${RT_ADDR[1]}:$PORT}" "$mnt" "${opts[@]}" -f "${dbg[@]}"
 }
 
-# ------------------------------------------------------ reading the status
-
-# status_cols MNT COLUMN...: the client's MNT/.braidfs/paths, one line per
-# path with the named columns (by the header's names; "index" also matches
-# a first column called "path"; a column the header lacks prints "-").
-status_cols() {
-	local mnt=$1
-	shift
-	awk -v want="$*" '
-		BEGIN { nw = split(want, w, " ") }
-		/^#/ && !hdr { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; hdr = 1; next }
-		/^#/ || NF == 0 { next }
-		{
-			if (!hdr) {   # no header: the documented order
-				split("index address source state bytes chunks in_flight rtt_ms rate_MBps retries", d, " ")
-				for (i in d) col[d[i]] = i; hdr = 1
-			}
-			if (!("index" in col) && ("path" in col)) col["index"] = col["path"]
-			line = ""
-			for (i = 1; i <= nw; i++) line = line (i > 1 ? " " : "") ((w[i] in col) ? $(col[w[i]]) : "-")
-			print line
-		}' "$mnt/.braidfs/paths"
-}
-
-# path_col MNT INDEX COLUMN -> that path's value (0-based index as listed)
-path_col() { status_cols "$1" index "$3" | awk -v i="$2" '$1 == i { print $2 }'; }
-
 # session_link_bytes SESSION_FILE -> for each link I (1..NS_N) the server's
 # bytes from paths whose client address is NS_ADDR[I] (summed: a path that
 # was re-attached may be listed more than once), space-separated
@@ -558,101 +518,4 @@ session_link_bytes() {
 session_link_conns() {
 	sed -n 's/^path: [0-9]* \([^ ]*\) -> [^ ]* bytes=\([0-9]*\).*/\1 \2/p' "$1" |
 		awk -v a="${NS_ADDR[$2]}" '{ h = $1; p = h; sub(/:[0-9]+$/, "", h); sub(/.*:/, "", p) } h == a { print p, $2 }'
-}
-
-# wait_until SECS DESC command...: poll every 0.1 s until command succeeds;
-# returns 1 (and says so) after SECS
-wait_until() {
-	local secs=$1 desc=$2 deadline
-	shift 2
-	deadline=$(awk -v n="$(date +%s.%N)" -v s="$(tmo "$secs")" 'BEGIN { printf "%.3f", n + s }')
-	until "$@"; do
-		if awk -v d="$deadline" -v n="$(date +%s.%N)" 'BEGIN { exit !(n >= d) }'; then
-			echo "   gave up after $(tmo "$secs") s waiting for: $desc"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-# acked_total MNT -> the sum of the client's per-path acknowledged bytes
-acked_total() { status_cols "$1" bytes | awk '{ n += $1 } END { printf "%d\n", n }'; }
-
-# _acked_at_least MNT BYTES
-_acked_at_least() { (($(acked_total "$1") >= $2)); }
-
-# wait_acked MNT BYTES SECS: until the paths of MNT have BYTES acknowledged
-wait_acked() { wait_until "$3" "$2 bytes acknowledged in $1" _acked_at_least "$1" "$2"; }
-
-# ------------------------------------------------- a cp in the background
-
-# cp_bg SECS SRC... DEST: start `cp SRC... DEST` in the background, bounded
-# by SECS (scaled), stderr in $T/cp.err. cp_wait collects it.
-CP_PID=
-cp_bg() {
-	local secs
-	secs=$(tmo "$1")
-	shift
-	rm -f "$T/cp.result"
-	(
-		trap - ERR EXIT INT TERM
-		set +eE
-		t0=$(now)
-		timeout -k 5 "$secs" cp "$@" 2>"$T/cp.err"
-		rc=$?
-		echo "$rc $(elapsed "$t0") $(date +%s.%N)" >"$T/cp.result"
-	) &
-	CP_PID=$!
-	BG_PIDS+=("$CP_PID")
-}
-
-# cp_wait: wait for the cp of cp_bg; sets CP_RC (exit status), CP_SECS
-# (its duration) and CP_END (epoch seconds when it ended)
-# shellcheck disable=SC2034 # CP_END is for the tests
-cp_wait() {
-	wait "$CP_PID" 2>/dev/null || true
-	CP_PID=
-	[[ -s $T/cp.result ]] || fail "the background cp left no result"
-	read -r CP_RC CP_SECS CP_END <"$T/cp.result"
-	if [[ -s $T/cp.err ]]; then
-		sed 's/^/   cp: /' "$T/cp.err"
-	fi
-	printf '   cp exited with status %s after %s s\n' "$CP_RC" "$CP_SECS"
-}
-
-# cp_running: the cp of cp_bg has not ended yet
-cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
-
-# show_status MNT: print the client's status file, indented
-show_status() { sed 's/^/   | /' "$1/.braidfs/paths" 2>&1 || true; }
-
-# ------------------------------------------------------------------ relay
-
-# start_relay NAME LISTEN_ADDR:PORT TARGET_ADDR:PORT [relay.py options...]:
-# run relay.py (in the root namespace) in the background; RELAY_PID[NAME]
-# is its pid (for relay_stall / relay_pass), its log is dumped on failure.
-declare -A RELAY_PID=()
-start_relay() {
-	local name=$1 log=$T/logs/relay-$1.log k
-	shift
-	ALL_LOGS+=("$log")
-	python3 "$LIB_DIR/relay.py" "$@" >"$log" 2>&1 &
-	RELAY_PID[$name]=$!
-	BG_PIDS+=("${RELAY_PID[$name]}")
-	for ((k = 0; k < 100; k++)); do
-		grep -q 'relay: listening' "$log" && return 0
-		pid_alive "${RELAY_PID[$name]}" || fail "relay $name exited: $(cat "$log")"
-		sleep 0.05
-	done
-	fail "relay $name does not listen after 5 s"
-}
-
-# relay_stall NAME / relay_pass NAME
-relay_stall() {
-	kill -USR1 "${RELAY_PID[$1]}"
-	printf '   relay %s stalled at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
-}
-relay_pass() {
-	kill -USR2 "${RELAY_PID[$1]}"
-	printf '   relay %s passing at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
 }

@@ -40,7 +40,6 @@ EOF
 head -c 24M /dev/urandom >"$T/src2/f050-big.bin"
 
 spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
-session_field() { awk -v k="$2:" '$1 == k { print $2 }' "$1/.session"; }
 
 note "1. 100 files spooled while the server is frozen, client killed"
 start_client c1 "$T/cli" label=spooled "spool=$SPOOL"
@@ -61,13 +60,13 @@ check "the spool drains" wait_spool_empty "$T/cli" 60
 check "one session directory for the label" session_for_label "$T/srv" spooled
 assert_eq "$SESS" "$(session_for_label "$T/srv" spooled)" "the same session directory"
 check "all 100 arrived bit-exact" diff -r "$T/src1" "$SESS/one"
-assert_eq 100 "$(session_field "$SESS" versions)" "each was stored exactly once"
+assert_eq 100 "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
 check "the client log names the recovered files" \
 	grep -q "100 files from an earlier mount to deliver" "$(daemon_log c2)"
 
 note "2. client killed while files are being delivered"
 mkdir "$T/cli/two"
-base=$(session_field "$SESS" versions)
+base=$(session_field "$SESS/.session" versions)
 bg cp "$T/src2"/* "$T/cli/two/"
 cpid=$BG_LAST
 # c2 delivered part 1's 100; once 30 more of part 2 are stored the server
@@ -84,7 +83,7 @@ done
 kill_daemon c2 KILL
 kill -CONT "$SPID"
 wait "$cpid" 2>/dev/null || true
-at_kill=$(($(session_field "$SESS" versions) - base))
+at_kill=$(($(session_field "$SESS/.session" versions) - base))
 left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
 # the names in the spooled files' headers (see src/client/spool.c)
 python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
@@ -109,7 +108,7 @@ check "at least those stored before the kill" test "$n" -ge "$at_kill"
 check "every committed file in the spool arrived" bash -c '
 	while read -r name; do cmp -s "$1/$name" "$2/$(basename "$name")" || { echo "missing: $name"; exit 1; }; done <"$3"' \
 	_ "$SESS" "$T/src2" "$T/spooled.txt"
-assert_eq $((base + n)) "$(session_field "$SESS" versions)" "each was stored exactly once"
+assert_eq $((base + n)) "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
 
 note "3. unmount with files undelivered"
 mkdir "$T/cli/three"
