@@ -8,7 +8,8 @@
 #  - they ran after its braidfsd was stopped and its mount undone;
 #  - its temp dir is gone and nothing is mounted under it;
 #  - with netns.sh (when ip, tc and nsenter are there): its namespace and
-#    veths are gone, and netns.sh did not replace lib.sh's cleanup.
+#    veths are gone and its block of addresses is free again (its lock can
+#    be taken at once), and netns.sh did not replace lib.sh's cleanup.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -27,7 +28,7 @@ on_cleanup hook second "$T/srv"
 on_cleanup hook 'third, with spaces' "$T/srv"
 if [[ $WITH_NETNS == 1 ]]; then
 	netns_setup none
-	echo "$NS ${RT_IF[1]}" >"$OUT/netns"
+	echo "$NS ${RT_IF[1]} $NS_BLOCK" >"$OUT/netns"
 	check "cleanup is still lib.sh's own" bash -c '[[ $1 == *run_cleanup_hooks* ]]' _ "$(declare -f cleanup)"
 fi
 case $MODE in
@@ -80,9 +81,11 @@ first unmounted" "$(cat "$out/hooks")" "$what: every hook ran once, last first, 
 		check "$what: the child's temp dir is gone" test ! -e "$tdir"
 		check "$what: nothing mounted under it" test -z "$(fuse_mounts_under "$tdir")"
 		if ((netns)); then
-			read -r ns rt <"$out/netns"
+			read -r ns rt block <"$out/netns"
 			check "$what: its namespace is gone" bash -c "! ip netns list | grep -qw '$ns'"
 			check "$what: its veth is gone" bash -c "! ip link show '$rt' >/dev/null 2>&1"
+			check "$what: its block of addresses is free again" \
+				flock -n "/run/lock/braidfs-netns/block-$block.lock" true
 		fi
 	done
 done

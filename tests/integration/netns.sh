@@ -8,8 +8,8 @@
 #   netns_setup 16mbit 32mbit 64mbit      # one link per rate
 #
 # Link i (1..N) is a veth pair: NS_IF[i] in the namespace with NS_ADDR[i]
-# (10.77.X.2/24) and RT_IF[i] in the root namespace with RT_ADDR[i]
-# (10.77.X.1/24), X distinct per link and per concurrent run. The rate limit
+# (10.78.X.2/24) and RT_IF[i] in the root namespace with RT_ADDR[i]
+# (10.78.X.1/24), X distinct per link and per concurrent run. The rate limit
 # is a tbf qdisc on the egress of NS_IF[i], i.e. the client->server direction
 # that carries the data; the ACK direction is not limited (it carries ~1/40
 # of the bytes). braidfsd runs in the root namespace and listens on every
@@ -29,6 +29,16 @@
 # Names carry the pid of the test ($$) so parallel runs never clash; a run
 # killed with SIGKILL leaves them behind, and the next netns_setup deletes
 # those whose pid is gone (netns_reap_stale).
+#
+# Nothing waits for another run: each run reserves its own block of four
+# /24s (10.78.B+1 to 10.78.B+4) by taking, without waiting (flock -n), the
+# lock file of that block under /run/lock/braidfs-netns/, and keeps it
+# until netns_teardown (or until it dies: the kernel drops the lock with
+# the last process holding it), so concurrent runs, from any worktree,
+# never pick the same addresses and never wait for each other. (Older
+# copies of this file used 10.77.X with one lock for all runs, held across
+# whole tests by the WAN emulators that inherited it; the ranges differ so
+# that the two never meet.)
 #
 # WAN links: netns_setup_wan SPEC... makes the same links through a middle
 # namespace where wanem (tests/integration/wanem.c) bridges two veths per
@@ -75,12 +85,14 @@ source "$LIB_DIR/relay.sh"
 NS=
 NS_MID=
 NS_N=0
+NS_BLOCK=
 declare -a NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
 declare -a MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 _NETNS_DONE=0
 : "${WANEM:=$(dirname "$BRAIDFS")/../../tests/integration/wanem}"
 
-_NETNS_LOCK=/run/lock/braidfs-netns.lock
+_NETNS_LOCK_DIR=/run/lock/braidfs-netns
+_NETNS_BLOCK_FD=
 _NETNS_MPTCP_LIMITS=
 
 command -v ip >/dev/null || skip "ip (iproute2) not found"
@@ -107,8 +119,11 @@ netns_teardown() {
 		# shellcheck disable=SC2086 # "subflows N add_addr_accepted M"
 		ip mptcp limits set $_NETNS_MPTCP_LIMITS 2>/dev/null
 	fi
+	# the addresses are free again: give the block back
+	[[ -n $_NETNS_BLOCK_FD ]] && exec {_NETNS_BLOCK_FD}>&-
+	_NETNS_BLOCK_FD=
 	# ready for another netns_setup
-	NS='' NS_MID='' NS_N=0 _NETNS_MPTCP_LIMITS=''
+	NS='' NS_MID='' NS_N=0 NS_BLOCK='' _NETNS_MPTCP_LIMITS=''
 	NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
 	MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 	_NETNS_DONE=0
@@ -172,20 +187,30 @@ tbf_params() {
 in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 declare -a NS_EXEC=()
 
-# _netns_free_block N -> first X such that 10.77.X+1 .. 10.77.X+N are unused
-# (addresses and routes of the root namespace); called under the lock
-_netns_free_block() {
-	local n=$1 b i used
+# _netns_claim_block N: reserve a block for N links: NS_BLOCK is the first
+# B whose lock this run gets at once and whose 10.78.B+1 .. 10.78.B+N are
+# used by nothing in the root namespace (addresses, routes: a leftover of
+# a run killed before its teardown, or anything else). The lock stays held
+# (_NETNS_BLOCK_FD) until netns_teardown. Runs in this shell, not in a
+# subshell, which would drop the lock as it ends.
+_netns_claim_block() {
+	local n=$1 b i used fd
+	mkdir -p "$_NETNS_LOCK_DIR" || return 1
 	used=$( {
 		ip -o -4 addr show 2>/dev/null
 		ip -4 route show table all 2>/dev/null
-	} | grep -oE '10\.77\.[0-9]+\.' | sort -u)
-	for ((b = 0; b + n <= 250; b += 4)); do
+	} | grep -oE '10\.78\.[0-9]+\.' | sort -u)
+	for ((b = 0; b + n <= 252; b += 4)); do
 		for ((i = 1; i <= n; i++)); do
-			grep -qxF "10.77.$((b + i))." <<<"$used" && continue 2
+			grep -qxF "10.78.$((b + i))." <<<"$used" && continue 2
 		done
-		echo "$b"
-		return 0
+		exec {fd}>"$_NETNS_LOCK_DIR/block-$b.lock" || continue
+		if flock -n "$fd"; then
+			_NETNS_BLOCK_FD=$fd
+			NS_BLOCK=$b
+			return 0
+		fi
+		exec {fd}>&-
 	done
 	return 1
 }
@@ -219,21 +244,17 @@ _netns_setup() {
 	shift
 	(($# >= 1 && $# <= 4)) || fail "netns_setup: 1 to 4 links, not $#"
 	[[ -z $NS ]] || fail "netns_setup: already set up ($NS)"
-	mkdir -p /run/netns "$(dirname "$_NETNS_LOCK")"
-	local lockfd block i
-	exec {lockfd}>"$_NETNS_LOCK"
-	flock -w 60 "$lockfd" || fail "netns_setup: cannot lock $_NETNS_LOCK"
+	mkdir -p /run/netns
+	local block i
 	netns_reap_stale
+	_netns_claim_block $# ||
+		fail "netns_setup: no free block of 10.78.x.0/24 addresses for $# links (in use: $(ls "$_NETNS_LOCK_DIR" 2>/dev/null | wc -l) lock files under $_NETNS_LOCK_DIR; is something else using 10.78.0.0/16?)"
+	block=$NS_BLOCK
 	NS=bfit-$$-$RANDOM
 	# shellcheck disable=SC2034 # for the tests
 	NS_EXEC=(nsenter --net="/run/netns/$NS" --)
-	block=$(_netns_free_block $#) || {
-		exec {lockfd}>&-
-		fail "netns_setup: no free 10.77.x.0/24 block"
-	}
 	ip netns add "$NS" || {
 		NS=
-		exec {lockfd}>&-
 		fail "netns_setup: ip netns add failed"
 	}
 	_netns_quiet "$NS"
@@ -241,7 +262,6 @@ _netns_setup() {
 		NS_MID=bfit-$$-$((RANDOM + 32768))
 		ip netns add "$NS_MID" || {
 			NS_MID=
-			exec {lockfd}>&-
 			fail "netns_setup: ip netns add (middle namespace) failed"
 		}
 		_netns_quiet "$NS_MID"
@@ -250,8 +270,8 @@ _netns_setup() {
 		NS_N=$i
 		RT_IF[i]=bf$$r$i
 		NS_IF[i]=bf$$n$i
-		RT_ADDR[i]=10.77.$((block + i)).1
-		NS_ADDR[i]=10.77.$((block + i)).2
+		RT_ADDR[i]=10.78.$((block + i)).1
+		NS_ADDR[i]=10.78.$((block + i)).2
 		LINK_SPEC[i]=${!i}
 		if [[ $mode == wan ]]; then
 			_netns_wan_veths "$i"
@@ -280,7 +300,6 @@ _netns_setup() {
 			ns_set_rate "$i" "${!i}"
 		fi
 	done
-	exec {lockfd}>&-
 	for ((i = 1; i <= NS_N; i++)); do
 		ns_wait_link "$i" || fail "netns_setup: link $i does not come up"
 	done
