@@ -168,7 +168,7 @@ rate_bits() {
 # tbf_params RATE_BITS -> "burst B limit L" (bytes) for that rate.
 # burst: the bucket must hold what arrives between two timer events; 4 ms
 # of data (one jiffy at HZ=250), at least 16 KiB, measured accurate to ~1 %
-# at 16-64 Mbit/s (multipath-harness.sh checks it). A much larger burst
+# at 16-64 Mbit/s (multipath-harness.sh checks that no more gets through). A much larger burst
 # lets a fresh TCP flow run above the rate for its first hundreds of ms.
 # limit: the queue holds 20 ms of data (at least 64 KiB); more only adds
 # delay that the RTT-driven scheduler would see as a slower link.
