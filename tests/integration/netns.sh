@@ -63,8 +63,9 @@
 #
 # Also: ns_link_cut/ns_link_restore (a silent cut), ns_set_rate,
 # ns_start_server/ns_start_client, session_link_bytes/session_link_conns
-# (the server's bytes per link), ns_mptcp_setup (the kernel's MPTCP over
-# the links); and, from relay.sh, start_relay/relay_stall/relay_pass
+# (the server's bytes per link), netns_capture_start/netns_capture_stop
+# (tcpdump on every link), ns_mptcp_setup (the kernel's MPTCP over the
+# links); and, from relay.sh, start_relay/relay_stall/relay_pass
 # (relay.py). The client's status readers (status_cols, wait_acked, ...)
 # and cp_bg/cp_wait are lib.sh's.
 #
@@ -456,6 +457,45 @@ ns_link_restore() {
 	ip link set "${RT_IF[$1]}" up
 	ns_wait_link "$1" || fail "link $1 does not come back up"
 	printf '   netns: link %d (%s) restored at %s\n' "$1" "${LINK_SPEC[$1]}" "$(date +%T.%N | cut -c1-12)"
+}
+
+# --------------------------------------------------------------- captures
+
+# netns_capture_start NAME: one tcpdump per link, on its root-side veth,
+# full packets of the connections to $PORT, into $T/NAME-I.pcap; returns
+# once each says it is listening
+declare -a TCPDUMP_PIDS=()
+netns_capture_start() {
+	local i log
+	command -v tcpdump >/dev/null || fail "tcpdump not found (apt-get install tcpdump)"
+	TCPDUMP_PIDS=()
+	for ((i = 1; i <= NS_N; i++)); do
+		log=$T/logs/tcpdump-$1-$i.log
+		ALL_LOGS+=("$log")
+		tcpdump -i "${RT_IF[i]}" -s 0 -B 65536 -U -n -w "$T/$1-$i.pcap" "tcp port $PORT" >"$log" 2>&1 &
+		TCPDUMP_PIDS+=("$!")
+		BG_PIDS+=("$!")
+	done
+	for ((i = 1; i <= NS_N; i++)); do
+		wait_until 10 "tcpdump listening on ${RT_IF[i]}" grep -q "listening on" "$T/logs/tcpdump-$1-$i.log" ||
+			fail "tcpdump did not start on ${RT_IF[i]}"
+	done
+}
+
+# netns_capture_stop NAME: once every connection of the captures has ended
+# in them (pcap_closed.py: the daemons must be stopped first), stop
+# tcpdump, and print what it says it dropped
+netns_capture_stop() {
+	local p i
+	wait_until 60 "every connection ended in the captures $1-*.pcap" \
+		python3 "$LIB_DIR/pcap_closed.py" "$T/$1"-*.pcap ||
+		echo "   the captures lack the end of some connections: tcpdump lost packets?"
+	for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for ((i = 1; i <= NS_N; i++)); do
+		printf '   tcpdump %s link %d: %s\n' "$1" "$i" \
+			"$(grep -h 'dropped by kernel' "$T/logs/tcpdump-$1-$i.log" || echo '?')"
+	done
 }
 
 # ---------------------------------------------------------------- MPTCP
