@@ -856,6 +856,57 @@ cp_wait() {
 # cp_running: the cp of cp_bg has not ended yet
 cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
 
+# ----------------------------------------------------- copies in a loop
+
+# copy_loop_start SRC MNT SESSDIR: in the background, cp SRC to
+# MNT/big-I.bin for I = 1, 2, ... one after the other, each compared (cmp)
+# with SESSDIR/big-I.bin (the server's view) once cp returns, the one
+# before removed there to bound the disk used; until copy_loop_stop, at
+# least once, at most 100 times, and stopping at the first failure. The
+# steps go to $T/copies.log ("cp I RC", "cmp I RC"). Returns once the
+# first copy is under way (bytes of it acknowledged on MNT's paths), so
+# that what the test does next meets a transfer, however slow the machine.
+COPY_PID=
+copy_loop_start() {
+	: >"$T/copies.log"
+	rm -f "$T/copies.stop"
+	bg _copy_loop "$@"
+	COPY_PID=$BG_LAST
+	wait_until 60 "the first copy under way" _copy_under_way "$2" ||
+		fail "the first copy into $2 did not start"
+}
+
+_copy_under_way() { (($(acked_total "$1") > 0)) || ! pid_alive "$COPY_PID"; }
+
+_copy_loop() {
+	local src=$1 mnt=$2 sess=$3 i=0 rc
+	while ((i < 100)); do
+		i=$((i + 1))
+		((i > 1)) && rm -f "$sess/big-$((i - 1)).bin"
+		rc=0
+		run_t 60 cp "$src" "$mnt/big-$i.bin" || rc=$?
+		echo "cp $i $rc" >>"$T/copies.log"
+		((rc == 0)) || return 1
+		rc=0
+		cmp "$src" "$sess/big-$i.bin" || rc=$?
+		echo "cmp $i $rc" >>"$T/copies.log"
+		((rc == 0)) || return 1
+		[[ -e $T/copies.stop ]] && break
+	done
+	return 0
+}
+
+# copy_loop_stop: let the copy under way finish, and no other start; sets
+# COPY_RC (0: every cp and cmp succeeded) and COPIES (how many were made)
+# shellcheck disable=SC2034 # for the tests
+copy_loop_stop() {
+	touch "$T/copies.stop"
+	COPY_RC=0
+	wait "$COPY_PID" || COPY_RC=$?
+	COPIES=$(grep -c '^cp ' "$T/copies.log" || true)
+	echo "   $COPIES copies; failed steps: $(grep -v ' 0$' "$T/copies.log" | tr '\n' ' ')"
+}
+
 # ------------------------------------------------------------- setup
 
 if [[ -z ${BRAIDFS:-} || -z ${BRAIDFSD:-} ]]; then
