@@ -864,19 +864,21 @@ cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
 # before removed there to bound the disk used; until copy_loop_stop, at
 # least once, at most 100 times, and stopping at the first failure. The
 # steps go to $T/copies.log ("cp I RC", "cmp I RC"). Returns once the
-# first copy is under way (bytes of it acknowledged on MNT's paths), so
+# first copy is under way (MNT's paths have bytes acknowledged since), so
 # that what the test does next meets a transfer, however slow the machine.
 COPY_PID=
 copy_loop_start() {
+	local before
+	before=$(acked_total "$2")
 	: >"$T/copies.log"
 	rm -f "$T/copies.stop"
 	bg _copy_loop "$@"
 	COPY_PID=$BG_LAST
-	wait_until 60 "the first copy under way" _copy_under_way "$2" ||
+	wait_until 60 "the first copy under way" _copy_under_way "$2" "$before" ||
 		fail "the first copy into $2 did not start"
 }
 
-_copy_under_way() { (($(acked_total "$1") > 0)) || ! pid_alive "$COPY_PID"; }
+_copy_under_way() { (($(acked_total "$1") > $2)) || ! pid_alive "$COPY_PID"; }
 
 _copy_loop() {
 	local src=$1 mnt=$2 sess=$3 i=0 rc
