@@ -65,8 +65,8 @@ export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
 TEST_NAME=cp-bench
 # shellcheck source=../tests/integration/lib.sh
 source "$HERE/../tests/integration/lib.sh"
-# shellcheck source=../tests/integration/netns.sh
-source "$HERE/../tests/integration/netns.sh" # start_relay (no namespace)
+# shellcheck source=../tests/integration/relay.sh
+source "$HERE/../tests/integration/relay.sh" # start_relay
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 

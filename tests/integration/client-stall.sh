@@ -16,22 +16,27 @@
 #     always stay free (the mkdirs over the limit fail at once with EAGAIN,
 #     the others with EIO after the timeout), so ls, stat and
 #     .braidfs/paths answer at once throughout
-# The latency of each request is measured in-process over many requests;
-# the worst case of each kind must stay under LIMIT_MS (a bound for a
-# loaded 2-core machine: the target is 100 ms) and is printed.
+# The latency of each request is measured in-process over many requests.
+# A request that waited for the server would take seconds (until the
+# timeout, or the backlog drained), so the worst of each kind must stay
+# under MAX_MS (2 s), and 9 in 10 under LIMIT_MS (0.5 s, a bound for a
+# loaded 2-core machine: the target is 100 ms): a busy machine delays a
+# few requests by a scheduling slice, a request that waits for the server
+# is delayed by seconds.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LIMIT_MS=${LIMIT_MS:-$((500 * TIMEOUT_MULT))}
+MAX_MS=$((2000 * TIMEOUT_MULT))
 head -c $((3 << 20)) /dev/urandom >"$T/big"
 
 # probe.py MNT SECS OUT [DIR...]: stat, ls, .braidfs/paths, repeatedly for
 # SECS; then mkdir and touch of each DIR (a new directory). Writes "kind
-# count max_ms" lines to OUT.
+# count max_ms p90_ms" lines to OUT.
 cat >"$T/probe.py" <<'PY'
-import os, sys, time
+import math, os, sys, time
 mnt, secs, out, dirs = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
-worst, count = {}, {}
+lat = {}
 
 def timed(kind, fn):
     t = time.monotonic()
@@ -39,9 +44,7 @@ def timed(kind, fn):
         fn()
     except FileNotFoundError:
         pass
-    ms = (time.monotonic() - t) * 1000
-    worst[kind] = max(worst.get(kind, 0), ms)
-    count[kind] = count.get(kind, 0) + 1
+    lat.setdefault(kind, []).append((time.monotonic() - t) * 1000)
 
 def read_paths():
     with open(os.path.join(mnt, ".braidfs/paths")) as f:
@@ -58,8 +61,9 @@ for d in dirs:
     timed("mkdir", lambda: os.mkdir(os.path.join(mnt, d)))
     timed("touch-dir", lambda: os.utime(os.path.join(mnt, d)))
 with open(out, "w") as f:
-    for k in worst:
-        f.write("%s %d %.1f\n" % (k, count[k], worst[k]))
+    for k, v in lat.items():
+        v.sort()
+        f.write("%s %d %.1f %.1f\n" % (k, len(v), v[-1], v[math.ceil(0.9 * len(v)) - 1]))
 PY
 
 # run_probe NAME SECS DIRS...: runs probe.py in the background and waits
@@ -78,17 +82,22 @@ run_probe() {
 		pid_alive "$pid" || [[ -s $out ]] || fail "$name: the probe failed"
 		sleep 0.1
 	done
-	echo "   $name, worst latency (kind, requests, ms):"
+	echo "   $name, latency (kind, requests, worst ms, 90th percentile ms):"
 	sed 's/^/     /' "$out"
 }
 
-# probe_max NAME KIND: the worst latency in ms (integer) of that kind
+# probe_max NAME KIND / probe_p90 NAME KIND: the worst latency and the
+# 90th percentile in ms (integers) of that kind
 probe_max() { awk -v k="$2" '$1 == k { printf "%d\n", $3 }' "$T/$1.probe"; }
+probe_p90() { awk -v k="$2" '$1 == k { printf "%d\n", $4 }' "$T/$1.probe"; }
 
+# check_fast NAME KIND...: no request of those kinds waited for the server
 check_fast() {
-	local kind
-	for kind in ls stat status; do
-		assert_le "$(probe_max "$1" "$kind")" "$LIMIT_MS" "$1: worst $kind latency in ms"
+	local name=$1 kind
+	shift
+	for kind in "$@"; do
+		assert_le "$(probe_max "$name" "$kind")" "$MAX_MS" "$name: worst $kind latency in ms"
+		assert_le "$(probe_p90 "$name" "$kind")" "$LIMIT_MS" "$name: 90th percentile of $kind latency in ms"
 	done
 }
 
@@ -101,10 +110,8 @@ bg bash -c 'cp "$1" "$2"; echo $? "$(date +%s.%N)" >"$3"' _ "$T/big" "$T/cli/big
 check "the server has all of it and withholds STORED" \
 	wait_event fake1 '^STORED-WITHHELD big$' 60
 t0=$(now)
-run_probe withheld 3 d1
-check_fast withheld
-assert_le "$(probe_max withheld mkdir)" "$LIMIT_MS" "withheld: mkdir latency in ms"
-assert_le "$(probe_max withheld touch-dir)" "$LIMIT_MS" "withheld: touch of a directory, latency in ms"
+run_probe withheld 3 d1-{0..19}
+check_fast withheld ls stat status mkdir touch-dir
 check "touch of a new file fails (its close waits for STORED)" \
 	run_t 30 bash -c '! touch "$1"' _ "$T/cli/new"
 check "the waiting cp returns" run_t 30 bash -c 'until [[ -s $1 ]]; do sleep 0.1; done' _ "$T/cp1.rc"
@@ -122,7 +129,7 @@ start_client c2 "$T/cli" paths=2
 bg bash -c 'cp "$1" "$2"; echo $? "$(date +%s.%N)" >"$3"' _ "$T/big" "$T/cli/big" "$T/cp2.rc"
 check "the copy is under way" wait_event fake2 '^OPEN big$' 30
 run_probe slow 4 d2
-check_fast slow
+check_fast slow ls stat status
 # Their OPs queue behind what the control path's socket already holds: up
 # to a window of chunks (4 x 256 KiB, 8 s at 128 KiB/s) and the kernel's
 # buffers. Bounded by twice that.
@@ -154,7 +161,7 @@ bg bash -c '
 t0=$SECONDS
 check "the server holds mkdirs" wait_event fake3 '^OP-WITHHELD ' 30
 run_probe parked 3
-check_fast parked
+check_fast parked ls stat status
 check "every mkdir returns" run_t 60 bash -c 'until [[ -e $1 ]]; do sleep 0.1; done' _ "$T/mk3"
 assert_le $((SECONDS - t0)) $((6 + $(tmo 15))) "the mkdirs returned within the timeout (s)"
 busy=$(cat "$T"/mk3.* | grep -c "Resource temporarily unavailable" || true)

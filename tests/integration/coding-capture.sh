@@ -34,7 +34,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=netns.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 
-command -v tcpdump >/dev/null || fail "tcpdump not found (apt-get install tcpdump)"
 PORT=$(free_port)
 MIB=${BRAIDFS_TEST_MP_MIB:-16}
 MARKER='braidfs coding-capture known plaintext marker 0123456789abcdefgh'
@@ -163,41 +162,6 @@ for path in files:
 EOF
 }
 
-# capture_start NAME: one tcpdump per link, on its root-side veth, full
-# packets, into $T/NAME-I.pcap
-declare -a TCPDUMP_PIDS=()
-capture_start() {
-	local i log
-	TCPDUMP_PIDS=()
-	for ((i = 1; i <= NS_N; i++)); do
-		log=$T/logs/tcpdump-$1-$i.log
-		ALL_LOGS+=("$log")
-		tcpdump -i "${RT_IF[i]}" -s 0 -B 65536 -U -n -w "$T/$1-$i.pcap" "tcp port $PORT" >"$log" 2>&1 &
-		TCPDUMP_PIDS+=("$!")
-		BG_PIDS+=("$!")
-	done
-	for ((i = 1; i <= NS_N; i++)); do
-		wait_until 10 "tcpdump listening on ${RT_IF[i]}" grep -q "listening on" "$T/logs/tcpdump-$1-$i.log" ||
-			fail "tcpdump did not start on ${RT_IF[i]}"
-	done
-}
-
-# capture_stop NAME: once the captures stop growing, stop tcpdump; print
-# what it says it dropped
-capture_stop() {
-	local p i sizes=x prev=
-	until [[ $sizes == "$prev" ]]; do
-		prev=$sizes
-		sleep 0.5
-		sizes=$(stat -c %s "$T/$1"-*.pcap | tr '\n' ' ')
-	done
-	for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	for ((i = 1; i <= NS_N; i++)); do
-		printf '   tcpdump link %d: %s\n' "$i" "$(grep -h 'dropped by kernel' "$T/logs/tcpdump-$1-$i.log" || echo '?')"
-	done
-}
-
 # run NAME CODING [OPTION]: one copy of both files under CODING with every
 # link captured; fills RAW[NAME-I] C2S[...] S2C[...] and FOUND[NAME-I-LABEL]
 # and checks each capture is complete
@@ -205,7 +169,7 @@ declare -A RAW=() C2S=() S2C=() FOUND=()
 run() {
 	local name=$1 coding=$2 i sess raw c2s s2c bytes holes conns path_bytes hit
 	shift 2
-	capture_start "$name"
+	netns_capture_start "$name"
 	ns_start_server "srv-$name" "$T/srv-$name" "$T/store-$name"
 	mapfile -t PATHS < <(ns_path_opts "$PORT")
 	ns_start_client "cli-$name" "$T/cli-$name" "label=$name" "coding=$coding" "$@" "${PATHS[@]}"
@@ -219,7 +183,7 @@ run() {
 	while read -r addr b; do by_addr[${addr%:*}]=$b; done < <(status_cols "$T/cli-$name" address bytes)
 	stop_daemon "cli-$name"
 	stop_daemon "srv-$name"
-	capture_stop "$name"
+	netns_capture_stop "$name"
 	i=0
 	while read -r raw c2s s2c bytes holes conns found; do
 		i=$((i + 1))

@@ -3,8 +3,8 @@
 braidfsd, for tests/integration/coding-server.sh.
 
 The shares come from coding-shares (the product's encoder as a command);
-the frames from hostile_peer.py's encoder (checked there against the man
-page). What man/braidfs-protocol.7 (CODED CHUNKS) says the server does:
+the frames from bfwire.py (the test peers' wire module, held against the
+project's codec by test_bfwire.py), the connections from hostile_peer.py. What man/braidfs-protocol.7 (CODED CHUNKS) says the server does:
 
   deliver   shamir:2/3, shamir:3/5, rs:2/3 and rs:4/6 items, each share of
             a chunk on its own path, in mixed orders: k shares rebuild a
@@ -57,11 +57,10 @@ import sys
 import threading
 import time
 
+import bfwire as W
 import hostile_peer as hp
+from bfwire import CORRUPT, LIMIT, RS, SECRET_CHUNK as SECRET, SHAMIR, chunk
 
-SHAMIR, RS = 1, 2
-LIMIT = 8                 # status codes (hostile_peer.py names fewer)
-CORRUPT = 5
 CS = 4096                 # chunk_size of the small items
 RESULTS = None
 RNG = random.Random(20240611)
@@ -83,27 +82,10 @@ def parse_coding(text):
     return (SHAMIR if kind == "shamir" else RS), k, n
 
 
-def item_open(item_id, name, coding, k, n, chunk_size=CS):
-    name = name.encode()
-    body = struct.pack(">QIIqIBBBBH", item_id, chunk_size, 0o644, 1700000000,
-                       5, coding, k, n, hp.SHA256, len(name)) + name
-    return hp.frame(hp.ITEM_OPEN, body)
-
-
-def chunk(item_id, chunk_id, total, payload, share=0, pad=0, crc=None):
-    if crc is None:
-        crc = hp.crc32c(payload)
-    body = struct.pack(">QIIBB2xI", item_id, chunk_id, total, share, pad, crc)
-    return hp.frame(hp.CHUNK, body + payload)
-
-
-SECRET = 0xFFFFFFFF        # the chunk_id of a shamir item's secret
-
-
 def secret_shares(tool, coding, digest, name=b""):
     """{share_index: (pad, bytes)} of the secret: digest, a random key,
     the name (when ITEM_OPEN leaves it out)."""
-    return shares_of(tool, coding, digest + os.urandom(32) + name,
+    return shares_of(tool, coding, W.secret(digest, os.urandom(32), name),
                      chunk_size=8192)[0]
 
 
@@ -138,7 +120,7 @@ class Session:
 
     def open(self, item_id, name, coding, k, n, chunk_size=CS):
         p = self.paths[0]
-        p.send(item_open(item_id, name, coding, k, n, chunk_size))
+        p.send(W.item_open(item_id, name, chunk_size, coding=coding, k=k, n=n))
         return p.item_ack("ITEM_OPEN %s" % name)
 
     def close(self):
@@ -266,14 +248,13 @@ def c_deliver(mount, tool):
 
 def expect_error(p, want, what):
     try:
-        t, _, body = p.frame(timeout=10.0)
-    except (hp.Closed, OSError) as e:
+        m = p.msg(timeout=10.0)
+    except (hp.Closed, OSError, W.WireError) as e:
         return result(False, what, "no ERROR frame: %s" % e)
-    if t != hp.ERROR:
-        return result(False, what, "got %s, want ERROR %s" % (hp.fname(t),
-                                                              hp.st_name(want)))
-    st, _, ml = struct.unpack(">BBH", body[:4])
-    msg = body[4:4 + ml].decode("utf-8", "replace")
+    if m.type != W.ERROR:
+        return result(False, what, "got %s, want ERROR %s" % (W.fname(m.type),
+                                                              W.st_name(want)))
+    st, msg = m.status, hp.text(m.message)
     closed, _ = p.closed_within(5.0)
     return result(st == want and closed, "%s: ERROR %s, path closed" % (
         what, hp.st_name(want)), "ERROR %s \"%s\", closed %s" % (
@@ -486,16 +467,14 @@ def flood(state):
     acks, error = 0, None
     while acks < items * chunks:
         try:
-            t, _, body = p.frame(timeout=60.0)
-        except (hp.Closed, OSError) as e:
+            m = p.msg(timeout=60.0)
+        except (hp.Closed, OSError, W.WireError) as e:
             error = "closed without ERROR: %s" % e
             break
-        if t == hp.CHUNK_ACK:
+        if m.type == W.CHUNK_ACK:
             acks += 1
-        elif t == hp.ERROR:
-            st, _, ml = struct.unpack(">BBH", body[:4])
-            error = "%s %s" % (hp.st_name(st),
-                               body[4:4 + ml].decode("utf-8", "replace"))
+        elif m.type == W.ERROR:
+            error = "%s %s" % (W.st_name(m.status), hp.text(m.message))
             break
     pusher.join()
     print("   flood: %d bytes sent (%s), %d CHUNK_ACKs, then %s" % (
@@ -514,8 +493,7 @@ def main():
         return 2
     phase, hp.HOST, hp.PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
     mount, tool, state, RESULTS = sys.argv[4:8]
-    hp.self_test()
-    assert chunk(1, 0, 1, b"hello") == hp.chunk(1, 0, 1, b"hello")
+    W.self_test()
     if phase == "main":
         c_deliver(mount, tool)
         c_refusals(mount, tool)

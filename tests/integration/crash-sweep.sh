@@ -113,24 +113,9 @@ connected() {
 	[[ -f $f ]] && [[ $(session_field "$f" paths) == "$1" ]]
 }
 
-# wait_connected: both paths re-attached, or the server already crashed
-# (a hook after a few frames can fire on the first PINGs)
-wait_connected() {
-	local deadline=$((SECONDS + $(tmo 30)))
-	until connected 2 || ! pid_alive "$(daemon_pid server)"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
-
-# wait_log LOG TEXT: TEXT appears in LOG within a few seconds
-wait_log() {
-	local deadline=$((SECONDS + $(tmo 10)))
-	until grep -q "$2" "$1"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
+# connected_or_crashed: both paths re-attached, or the server already
+# crashed (a hook after a few frames can fire on the first PINGs)
+connected_or_crashed() { connected 2 || ! pid_alive "$(daemon_pid server)"; }
 
 # wait_dead NAME SECS: the daemon ended by itself (the hook); unmounts
 wait_dead() {
@@ -157,7 +142,8 @@ round() {
 	note "round $ROUNDS: BRAIDFSD_CRASH_AFTER=$spec"
 	stop_daemon server >/dev/null
 	BRAIDFSD_CRASH_AFTER=$spec start_server server "$SRV" "$STORE" >/dev/null
-	wait_connected || fail "the client did not re-attach to the server"
+	wait_until 30 "the client re-attached" connected_or_crashed ||
+		fail "the client did not re-attach to the server"
 	bg transfer "$CLI/$dir" >"$out" 2>&1
 	local tpid=$BG_LAST
 	local deadline=$((SECONDS + $(tmo 30)))
@@ -196,7 +182,7 @@ round() {
 			# the item's record never got complete, so no chunk of it was
 			# acknowledged: the client's repeated ITEM_OPEN opens it anew
 			check "round $ROUNDS: the item the store did not keep is opened again" \
-				wait_log "$(daemon_log server)" "opening it again"
+				wait_until 10 "the server log says so" grep -q "opening it again" "$(daemon_log server)"
 			;;
 		esac
 	fi

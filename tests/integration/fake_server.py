@@ -5,8 +5,10 @@ Speaks the server side of man/braidfs-protocol.7 (without a key) to a real
 braidfs mount: sessions and attaches, ITEM_OPEN, CHUNK, ITEM_CLOSE, OP and
 PING are answered as braidfsd answers them, and every chunk is checked (its
 CRC-32C, and its bytes against the file the test wrote, --expect), every
-item's digest too. The frame packing of the client side is hostile_peer.py's
-(checked there against the man page); the server frames are packed here.
+item's digest too. Frames are packed and parsed by bfwire.py (the test
+peers' wire module, held against the project's codec by test_bfwire.py):
+every frame the client sends is decoded as strictly as braidfsd decodes it,
+and one that is malformed is a failed check.
 
 What it does wrong, one option each:
 
@@ -40,62 +42,17 @@ import hashlib
 import os
 import secrets
 import socket
-import struct
 import sys
 import threading
 import time
 
-import hostile_peer as hp
+import bfwire as W
+from bfwire import (CORRUPT as ST_CORRUPT, NOT_FOUND as ST_NOT_FOUND,
+                    OK as ST_OK, OPENED as STAGE_OPENED, PROTOCOL as ST_PROTOCOL,
+                    STORED as STAGE_STORED, chunk_ack, error, item_ack, op_ack)
 
-STAGE_OPENED, STAGE_STORED = 1, 2
-ST_OK, ST_PROTOCOL, ST_CORRUPT, ST_NOT_FOUND, ST_AUTH = 0, 1, 5, 7, 9
-TLV_INSTANCE = 5
-OP_NAMES = {1: "mkdir", 2: "rmdir", 3: "unlink", 4: "rename", 5: "cancel",
-            6: "setattr"}
+OP_NAMES = {k: v.lower() for k, v in W.OP_NAMES.items()}
 INSTANCE = secrets.randbits(63) | 1
-
-# ---------------------------------------------------------------- frames
-
-
-def welcome(status, sid=bytes(16), token=bytes(16), msg=b""):
-    body = struct.pack(">BB16s16sH", status, 0, sid, token, len(msg)) + msg
-    if status == ST_OK:
-        body += hp.tlv(TLV_INSTANCE, struct.pack(">Q", INSTANCE))
-    return hp.frame(hp.WELCOME, body)
-
-
-def chunk_ack(item_id, chunk_id, share=0):
-    return hp.frame(hp.CHUNK_ACK, struct.pack(">QIB3x", item_id, chunk_id, share))
-
-
-def item_ack(item_id, stage, status=ST_OK, msg=b""):
-    return hp.frame(hp.ITEM_ACK, struct.pack(">QBBH", item_id, stage, status,
-                                             len(msg)) + msg)
-
-
-def op_ack(op_id, status=ST_OK, msg=b""):
-    return hp.frame(hp.OP_ACK, struct.pack(">QBBH", op_id, status, 0, len(msg)) + msg)
-
-
-def error(status, msg):
-    return hp.frame(hp.ERROR, struct.pack(">BBH", status, 0, len(msg)) + msg)
-
-
-def parse_hello(body):
-    kind, _, sid, token = struct.unpack(">BB16s16s", body[:34])
-    index, pos = 0, 34
-    while pos + 3 <= len(body):
-        tag, n = struct.unpack(">BH", body[pos:pos + 3])
-        if tag == hp.TLV_PATH_INDEX and n == 2:
-            (index,) = struct.unpack(">H", body[pos + 3:pos + 5])
-        pos += 3 + n
-    return kind, sid, token, index
-
-
-ITEM_OPEN = struct.Struct(">QIIqIBBBBH")     # 34 bytes, then the name
-CHUNK_FIXED = struct.Struct(">QIIBB2xI")     # 24 bytes, then the payload
-ITEM_CLOSE = struct.Struct(">QIQB3x32sIqI")  # 72 bytes
-OP_FIXED = struct.Struct(">QBBIqIQH")        # 36 bytes, name, u16, name2
 
 # ---------------------------------------------------------------- state
 
@@ -208,39 +165,59 @@ class Conn:
         return b"".join(parts)
 
     def frame(self):
-        n, t, f = hp.HDR.unpack(self.recv_exact(6))
-        if f != 0 or n > hp.BODY_MAX:
-            raise Closed()
+        """(type, body length) of the next frame's header."""
+        try:
+            n, t, f = W.parse_header(self.recv_exact(W.HDR_LEN))
+        except W.WireError as e:
+            malformed(self, "frame header", e)
+        if f:
+            malformed(self, W.fname(t), W.WireError("UNKNOWN", "flags 0x%02x" % f))
         return t, n
+
+    def msg(self, t, body):
+        """The frame, decoded; a malformed one fails the test's check."""
+        try:
+            return W.decode(t, body)
+        except W.WireError as e:
+            malformed(self, W.fname(t), e)
+
+
+def malformed(c, what, e):
+    """The client sent a frame braidfsd would refuse: answered as braidfsd
+    answers it (ERROR, close), and a failed check."""
+    report(False, "the client's %s is well-formed" % what, str(e))
+    c.send(error(ST_PROTOCOL, "malformed %s" % what))
+    raise Closed()
 
 
 # ---------------------------------------------------------------- handling
 
 
 def handshake(c):
-    if c.recv_exact(8) != hp.PREFACE:
+    if c.recv_exact(8) != W.PREFACE:
         raise Closed()
-    c.send(hp.PREFACE)
+    c.send(W.PREFACE)
     t, n = c.frame()
-    body = c.recv_exact(n)
-    if t != hp.HELLO:
+    if t != W.HELLO:
         raise Closed()
-    kind, sid, token, index = parse_hello(body)
+    m = c.msg(t, c.recv_exact(n))
+    ok = True
     with LOCK:
-        if kind == hp.NEW:
+        if m.kind == W.NEW:
             sid, token = secrets.token_bytes(16), secrets.token_bytes(16)
             SESSIONS[sid] = token
-            answer = welcome(ST_OK, sid, token)
-        elif SESSIONS.get(sid) == token:
-            answer = welcome(ST_OK, sid)
+            answer = W.welcome(ST_OK, sid, token, instance=INSTANCE)
+        elif SESSIONS.get(m.session_id) == m.token:
+            answer = W.welcome(ST_OK, m.session_id, instance=INSTANCE)
         else:
-            answer = welcome(ST_AUTH, msg=b"unknown session")
-        c.index = index
-        CONNS[index] = c
+            ok = False
+            answer = W.welcome(W.AUTH_FAILED, msg=b"unknown session")
+        c.index = m.path_index
+        CONNS[m.path_index] = c
     c.send(answer)
-    if answer[6] != ST_OK:
+    if not ok:
         raise Closed()
-    event("PATH %d" % index)
+    event("PATH %d" % m.path_index)
 
 
 def finish_item(c, item_id):
@@ -275,9 +252,8 @@ def finish_item(c, item_id):
                         size))
 
 
-def on_item_open(c, body):
-    item_id, cs, *_rest, nlen = ITEM_OPEN.unpack(body[:34])
-    name = body[34:34 + nlen].decode("utf-8", "replace")
+def on_item_open(c, m):
+    item_id, cs, name = m.item_id, m.chunk_size, m.name.decode("utf-8", "replace")
     with LOCK:
         it = ITEMS.get(item_id)
         if it is None:
@@ -290,7 +266,7 @@ def on_item_open(c, body):
 
 def check_chunk(it, chunk_id, payload, crc):
     what = "chunk %d of '%s'" % (chunk_id, it.name)
-    ok = hp.crc32c(payload) == crc
+    ok = W.crc32c(payload) == crc
     exp = EXPECT.get(it.name)
     if exp is not None:
         off = chunk_id * it.chunk_size
@@ -309,9 +285,11 @@ EARLY = {"done": False}
 
 
 def on_chunk(c, n):
-    fixed = c.recv_exact(CHUNK_FIXED.size)
-    item_id, chunk_id, _total, share, _pad, crc = CHUNK_FIXED.unpack(fixed)
-    plen = n - CHUNK_FIXED.size
+    if n < W.CHUNK_FIXED.size:
+        malformed(c, "CHUNK", W.WireError("TRUNCATED", "%d-byte body" % n))
+    fixed = c.recv_exact(W.CHUNK_FIXED.size)
+    item_id, chunk_id, _total, share, _pad, _crc = W.CHUNK_FIXED.unpack(fixed)
+    plen = n - W.CHUNK_FIXED.size
     early = False
     if ARGS.early_ack and plen >= (1 << 20):
         with LOCK:
@@ -324,7 +302,8 @@ def on_chunk(c, n):
         event("EARLY-ACK %d %d" % (item_id, chunk_id))
         wait_file(ARGS.early_ack, 120, "the test's writer went on")
         event("EARLY-READ %d %d" % (item_id, chunk_id))
-    payload = c.recv_exact(plen)
+    m = c.msg(W.CHUNK, fixed + c.recv_exact(plen))
+    payload, crc = m.payload, m.crc32c
     with LOCK:
         it = ITEMS.get(item_id)
     if it is None:
@@ -342,8 +321,8 @@ def on_chunk(c, n):
     finish_item(c, item_id)
 
 
-def on_item_close(c, body):
-    item_id, total, size, _alg, digest, *_rest = ITEM_CLOSE.unpack(body)
+def on_item_close(c, m):
+    item_id, total, size, digest = m.item_id, m.total_chunks, m.size, m.digest
     with LOCK:
         it = ITEMS.get(item_id)
         if it is not None:
@@ -355,9 +334,8 @@ def on_item_close(c, body):
     finish_item(c, item_id)
 
 
-def on_op(c, body):
-    op_id, kind, *_rest, nlen = OP_FIXED.unpack(body[:36])
-    name = body[36:36 + nlen].decode("utf-8", "replace")
+def on_op(c, m):
+    op_id, kind, name = m.op_id, m.op, m.name.decode("utf-8", "replace")
     kname = OP_NAMES.get(kind, str(kind))
     if kind == 5:            # CANCEL: nothing to answer
         event("OP cancel")
@@ -410,24 +388,26 @@ def serve(c):
             event("CLOGGED path 1")
         while True:
             t, n = c.frame()
-            if t == hp.CHUNK:
+            if t == W.CHUNK:
                 on_chunk(c, n)
                 continue
-            body = c.recv_exact(n)
-            if t == hp.ITEM_OPEN:
-                on_item_open(c, body)
-            elif t == hp.ITEM_CLOSE:
-                on_item_close(c, body)
-            elif t == hp.OP:
-                on_op(c, body)
-            elif t == hp.PING:
-                c.send(hp.frame(hp.PONG, body))
-            elif t == hp.PONG:
+            m = c.msg(t, c.recv_exact(n))
+            if t == W.ITEM_OPEN:
+                on_item_open(c, m)
+            elif t == W.ITEM_CLOSE:
+                on_item_close(c, m)
+            elif t == W.OP:
+                on_op(c, m)
+            elif t == W.PING:
+                c.send(W.pong(m.opaque))
+            elif t == W.PONG:
                 pass
             else:
+                report(False, "the client sends only client frames after "
+                       "its HELLO", "it sent %s" % W.fname(t))
                 c.send(error(ST_PROTOCOL, b"unexpected frame"))
                 raise Closed()
-    except (Closed, OSError, struct.error):
+    except (Closed, OSError):
         pass
     finally:
         try:
@@ -460,7 +440,7 @@ def main():
             EXPECT[name] = f.read()
     OUT["results"] = open(ARGS.results, "a")
     OUT["events"] = open(ARGS.events, "a")
-    hp.self_test()
+    W.self_test()
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if ARGS.rcvbuf:

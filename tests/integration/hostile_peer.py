@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """hostile_peer.py: a hostile braidfs client, for tests/integration/hostile.sh.
 
-Speaks the wire protocol of man/braidfs-protocol.7 (its own encoder, not the
-project's, checked against the man page's EXAMPLE and CRC-32C check value)
-to a running braidfsd and sends it one violation per connection.
+Speaks the wire protocol of man/braidfs-protocol.7 (bfwire.py: a second
+implementation, checked against the man page's EXAMPLE and against the
+project's codec by test_bfwire.py) to a running braidfsd and sends it one
+violation per connection. Every answer is decoded as strictly as braidfsd
+decodes what it receives.
 For each case it checks the answer the man page gives (ERROR with the right
 status, WELCOME with an error status, or a silent close), that the
 connection is closed after it, and that the server still answers a fresh
@@ -28,148 +30,33 @@ import hashlib
 import os
 import select
 import socket
-import struct
 import sys
 import threading
 import time
 
 # ---------------------------------------------------------------- protocol
 
-PREFACE = b"BRAIDFS\x01"
-HDR = struct.Struct(">IBB")          # body length, type, flags
-BODY_MAX = 16 * 1024 * 1024 + 256    # 16777472
-
-HELLO, WELCOME = 0x01, 0x02
-ITEM_OPEN, CHUNK, CHUNK_ACK, ITEM_CLOSE, ITEM_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
-OP, OP_ACK, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x7F
-FRAME_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", ITEM_OPEN: "ITEM_OPEN",
-               CHUNK: "CHUNK", CHUNK_ACK: "CHUNK_ACK", ITEM_CLOSE: "ITEM_CLOSE",
-               ITEM_ACK: "ITEM_ACK", OP: "OP", OP_ACK: "OP_ACK", PING: "PING",
-               PONG: "PONG", ERROR: "ERROR"}
-FLAG_SEALED = 0x01
-
-NEW, ATTACH = 0, 1
-TLV_LABEL, TLV_NONCE, TLV_PROOF, TLV_PATH_INDEX = 1, 2, 3, 4
-OPENED, STORED = 1, 2
-STRIPE = 0
-BLAKE2B, SHA256 = 1, 2
-MKDIR, RMDIR, UNLINK, RENAME, CANCEL, SETATTR = 1, 2, 3, 4, 5, 6
-
-ST = ["OK", "PROTOCOL", "BAD_NAME", "NO_SPACE", "TOO_BIG", "CORRUPT", "IO",
-      "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION"]
-OK, PROTOCOL, BAD_NAME, TOO_BIG, CORRUPT, NOT_FOUND, AUTH, VERSION = (
-    0, 1, 2, 4, 5, 7, 9, 12)
+# The frames are bfwire.py's (checked there against the man page's EXAMPLE,
+# and by test_bfwire.py against src/core/wire.c). Its names are this
+# module's too, as the other peers and the tests' inline scripts use them
+# (hp.chunk, hp.OK, ...); AUTH here is the status 9, as it always was in
+# this module (bfwire.AUTH is the frame type, bfwire.AUTH_FAILED the status).
+from bfwire import (  # noqa: E402,F401
+    ATTACH, BAD_NAME, BLAKE2B, BODY_MAX, CANCEL, CHUNK, CHUNK_ACK, CORRUPT,
+    ERROR, EXISTS, FLAG_SEALED, FRAME_NAMES, HDR, HELLO, IO, ITEM_ACK,
+    ITEM_CLOSE, ITEM_OPEN, LIMIT, MKDIR, NEW, NO_SPACE, NOT_EMPTY, NOT_FOUND,
+    OK, OP, OP_ACK, OPENED, PING, PONG, PREFACE, PROTOCOL, RENAME, RMDIR,
+    SETATTR, SHA256, SHAMIR, RS, ST, STORED, STRIPE, TLV_LABEL, TLV_NONCE,
+    TLV_PATH_INDEX, TLV_PROOF, TOO_BIG, UNLINK, VERSION, WELCOME, WireError,
+    chunk, chunk_ack, crc32c, decode, error, fname, frame, hello, item_ack,
+    item_close, item_open, op, op_ack, ping, pong, self_test, st_name, tlv,
+    welcome)
+from bfwire import AUTH_FAILED as AUTH  # noqa: E402
 
 
-def st_name(s):
-    return ST[s] if s < len(ST) else "unknown(%d)" % s
-
-
-def fname(t):
-    return FRAME_NAMES.get(t, "0x%02x" % t)
-
-
-def _crc_table():
-    tbl = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        tbl.append(c)
-    return tbl
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data):
-    """CRC-32C (Castagnoli), reflected, init and final xor 0xFFFFFFFF."""
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def frame(ftype, body, flags=0):
-    return HDR.pack(len(body), ftype, flags) + body
-
-
-def tlv(tag, value):
-    return struct.pack(">BH", tag, len(value)) + value
-
-
-def hello(kind, sid=bytes(16), token=bytes(16), label=None, path_index=0):
-    body = struct.pack(">BB16s16s", kind, 0, sid, token)
-    if label:
-        body += tlv(TLV_LABEL, label.encode())
-    body += tlv(TLV_PATH_INDEX, struct.pack(">H", path_index))
-    return frame(HELLO, body)
-
-
-def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=(1700000000, 5),
-              alg=SHA256):
-    if isinstance(name, str):
-        name = name.encode()
-    body = struct.pack(">QIIqIBBBBH", item_id, chunk_size, mode, mtime[0],
-                       mtime[1], STRIPE, 1, 1, alg, len(name)) + name
-    return frame(ITEM_OPEN, body)
-
-
-def chunk(item_id, chunk_id, total, payload, crc=None, share=0):
-    if crc is None:
-        crc = crc32c(payload)
-    body = struct.pack(">QIIB3xI", item_id, chunk_id, total, share, crc)
-    return frame(CHUNK, body + payload)
-
-
-def item_close(item_id, total, size, digest, mode=0o644, mtime=(1700000000, 7),
-               alg=SHA256):
-    body = struct.pack(">QIQB3x32sIqI", item_id, total, size, alg, digest, mode,
-                       mtime[0], mtime[1])
-    return frame(ITEM_CLOSE, body)
-
-
-def op(op_id, kind, name=b"", name2=b"", mode=0, flags=0, mtime=(0, 0),
-       item_id=0):
-    if isinstance(name, str):
-        name = name.encode()
-    if isinstance(name2, str):
-        name2 = name2.encode()
-    body = (struct.pack(">QBBIqIQH", op_id, kind, flags, mode, mtime[0],
-                        mtime[1], item_id, len(name)) + name +
-            struct.pack(">H", len(name2)) + name2)
-    return frame(OP, body)
-
-
-def ping(opaque, flags=0):
-    return frame(PING, struct.pack(">Q", opaque), flags)
-
-
-def self_test():
-    """The encoder against the values and the example of the man page."""
-    assert crc32c(b"123456789") == 0xE3069283, hex(crc32c(b"123456789"))
-    assert crc32c(b"hello") == 0x9A71BB4C, hex(crc32c(b"hello"))
-    h = hello(NEW, label="laptop")
-    assert h == bytes.fromhex("000000300100" "0000" + "00" * 32 +
-                              "0100066c6170746f70" "0400020000"), h.hex()
-    io = item_open(1, "a/b.txt", chunk_size=1 << 20, mode=0o644,
-                   mtime=(1700000000, 5), alg=BLAKE2B)
-    assert io == bytes.fromhex(
-        "000000291000" "0000000000000001" "00100000" "000001a4"
-        "000000006553f100" "00000005" "00010101" "0007612f622e747874"), io.hex()
-    c = chunk(1, 0, 1, b"hello")
-    assert c == bytes.fromhex("0000001d1100" "0000000000000001" "00000000"
-                              "00000001" "00000000" "9a71bb4c"
-                              "68656c6c6f"), c.hex()
-    dig = bytes.fromhex("324dcf027dd4a30a932c441f365a25e8"
-                        "6b173defa4b8e58948253471b81b72cf")
-    assert hashlib.blake2b(b"hello", digest_size=32).digest() == dig
-    ic = item_close(1, 1, 5, dig, mode=0o644, mtime=(1700000000, 7), alg=BLAKE2B)
-    assert ic == bytes.fromhex("000000481300" "0000000000000001" "00000001"
-                               "0000000000000005" "01000000" + dig.hex() +
-                               "000001a4" "000000006553f100" "00000007"), ic.hex()
-    assert len(op(1, MKDIR, "x")) == 6 + 38 + 1
-
+def text(b):
+    """A message from the wire, for our output (valid UTF-8 once decoded)."""
+    return b.decode("utf-8", "replace")
 
 # ---------------------------------------------------------------- harness
 
@@ -285,17 +172,20 @@ class Peer:
         self.send(hello(*args, **kw))
         return self.hello_raw_answer()
 
+    def msg(self, timeout=10.0):
+        """The next frame, decoded (bfwire.Msg); WireError if malformed."""
+        t, f, body = self.frame(timeout)
+        return decode(t, body, f)
+
     def hello_raw_answer(self):
         """The answer to a HELLO: (status, sid, token, msg) of a WELCOME."""
-        t, _, body = self.frame()
-        if t == ERROR:
-            st, _, ml = struct.unpack(">BBH", body[:4])
+        m = self.msg()
+        if m.type == ERROR:
             raise AssertionError("got ERROR %s \"%s\"" % (
-                st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
-        if t != WELCOME:
-            raise AssertionError("got %s" % fname(t))
-        status, _, sid, token, mlen = struct.unpack(">BB16s16sH", body[:36])
-        return status, sid, token, body[36:36 + mlen].decode("utf-8", "replace")
+                st_name(m.status), text(m.message)))
+        if m.type != WELCOME:
+            raise AssertionError("got %s" % fname(m.type))
+        return m.status, m.session_id, m.token, text(m.message)
 
     def new_session(self, label):
         self.preface()
@@ -310,29 +200,36 @@ class Peer:
         if status != OK:
             raise AssertionError("HELLO ATTACH refused: %s %s" % (st_name(status), msg))
 
-    def expect(self, ftype, what):
-        t, f, body = self.frame()
-        if t == ERROR:
-            st, _, ml = struct.unpack(">BBH", body[:4])
+    @staticmethod
+    def _want(m, ftype, what):
+        if m.type == ERROR and ftype != ERROR:
             raise AssertionError("%s: expected %s, got ERROR %s: %s" % (
-                what, fname(ftype), st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
-        if t != ftype:
-            raise AssertionError("%s: expected %s, got %s" % (what, fname(ftype), fname(t)))
+                what, fname(ftype), st_name(m.status), text(m.message)))
+        if m.type != ftype:
+            raise AssertionError("%s: expected %s, got %s" % (what, fname(ftype), fname(m.type)))
+        return m
+
+    def expect_msg(self, ftype, what):
+        """The next frame, decoded, which must be of type ftype."""
+        return self._want(self.msg(), ftype, what)
+
+    def expect(self, ftype, what):
+        """The body of the next frame, which must decode as type ftype."""
+        t, f, body = self.frame()
+        self._want(decode(t, body, f), ftype, what)
         return body
 
     def item_ack(self, what):
-        body = self.expect(ITEM_ACK, what)
-        item_id, stage, status, ml = struct.unpack(">QBBH", body[:12])
-        return item_id, stage, status, body[12:12 + ml].decode("utf-8", "replace")
+        m = self.expect_msg(ITEM_ACK, what)
+        return m.item_id, m.stage, m.status, text(m.message)
 
     def chunk_ack(self, what):
-        body = self.expect(CHUNK_ACK, what)
-        return struct.unpack(">QIB3x", body)
+        m = self.expect_msg(CHUNK_ACK, what)
+        return m.item_id, m.chunk_id, m.share_index
 
     def op_ack(self, what):
-        body = self.expect(OP_ACK, what)
-        op_id, status, _, ml = struct.unpack(">QBBH", body[:12])
-        return op_id, status, body[12:12 + ml].decode("utf-8", "replace")
+        m = self.expect_msg(OP_ACK, what)
+        return m.op_id, m.status, text(m.message)
 
     def close(self):
         try:
@@ -344,16 +241,17 @@ class Peer:
 def expect_error(p, want, what, close_secs=5.0):
     """The next frame is ERROR with status want, then the server closes."""
     try:
-        t, _, body = p.frame(timeout=10.0)
+        m = p.msg(timeout=10.0)
     except Closed as e:
         return result(False, what, "connection closed without an ERROR frame "
                       "(spec: ERROR %s) [%s]" % (st_name(want), e))
     except socket.timeout:
         return result(False, what, "no answer within 10 s (spec: ERROR %s)" % st_name(want))
-    if t != ERROR:
-        return result(False, what, "got %s, spec: ERROR %s" % (fname(t), st_name(want)))
-    st, _, ml = struct.unpack(">BBH", body[:4])
-    msg = body[4:4 + ml].decode("utf-8", "replace")
+    except WireError as e:
+        return result(False, what, "malformed answer: %s (spec: ERROR %s)" % (e, st_name(want)))
+    if m.type != ERROR:
+        return result(False, what, "got %s, spec: ERROR %s" % (fname(m.type), st_name(want)))
+    st, msg = m.status, text(m.message)
     info("%s: ERROR %s \"%s\"" % (what, st_name(st), msg))
     ok = result(st == want, what + ": ERROR status " + st_name(want),
                 "got ERROR %s \"%s\"" % (st_name(st), msg))
@@ -415,14 +313,37 @@ def probe(case):
         p = Peer("probe", hostile=False)   # its own address, like every case
         p.attach(CONTROL["sid"], CONTROL["token"], index=40)
         p.send(ping(opaque))
-        body = p.expect(PONG, "PING")
-        ok = struct.unpack(">Q", body)[0] == opaque
+        ok = p.expect_msg(PONG, "PING").opaque == opaque
         return result(ok, what, "PONG carries another value")
     except Exception as e:  # noqa: BLE001 - any failure is the finding
         return result(False, what, "%s: %s" % (type(e).__name__, e))
     finally:
         if p:
             p.close()
+
+
+def wait_answering(secs):
+    """Until the server completes a new path's handshake again (an ATTACH
+    to the control session and a PING), at most secs: a case that held the
+    server's handshake slots or descriptors waits here for it to notice
+    they are gone, however long that takes on this machine. The probe
+    after the case then checks it."""
+    deadline = time.monotonic() + secs
+    while True:
+        p = None
+        try:
+            p = Peer("probe", hostile=False)
+            p.attach(CONTROL["sid"], CONTROL["token"], index=40)
+            p.send(ping(1))
+            p.expect_msg(PONG, "PING")
+            return True
+        except Exception:  # noqa: BLE001 - not yet: try again
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        finally:
+            if p:
+                p.close()
 
 
 def run_case(name, fn):
@@ -555,13 +476,13 @@ def c_control(case):
     p.send(chunk(2, 1, 2, bad[4096:]))
     acks, stored = [], None
     for _ in range(3):
-        t, _, body = p.frame()
-        if t == CHUNK_ACK:
-            acks.append(struct.unpack(">QIB3x", body)[1])
-        elif t == ITEM_ACK:
-            stored = struct.unpack(">QBBH", body[:12]) + (body[12:].decode("utf-8", "replace"),)
+        m = p.msg()
+        if m.type == CHUNK_ACK:
+            acks.append(m.chunk_id)
+        elif m.type == ITEM_ACK:
+            stored = (m.item_id, m.stage, m.status, len(m.message), text(m.message))
         else:
-            raise AssertionError("unexpected %s" % fname(t))
+            raise AssertionError("unexpected %s" % fname(m.type))
     result(sorted(acks) == [0, 1], case + ": bad.bin chunks acknowledged", repr(acks))
     result(stored is not None and stored[:3] == (2, STORED, CORRUPT),
            case + ": wrong digest -> ITEM_ACK STORED CORRUPT (5)", repr(stored))
@@ -573,8 +494,7 @@ def c_control(case):
                case + ": bad.bin does not appear on the server mount", "it does")
     # a digest mismatch fails the item, not the path
     p.send(ping(42))
-    body = p.expect(PONG, "PING after CORRUPT")
-    result(struct.unpack(">Q", body)[0] == 42, case + ": path still open after the CORRUPT item",
+    result(p.expect_msg(PONG, "PING after CORRUPT").opaque == 42, case + ": path still open after the CORRUPT item",
            "bad PONG")
 
 
@@ -768,7 +688,7 @@ def c_names(case):
         p.new_session("hostile-names")
         p.send(item_open(1, name, chunk_size=4096))
         t, _, body = p.frame()
-        if t == ITEM_ACK and body[9] == OK:
+        if t == ITEM_ACK and decode(t, body).status == OK:
             # accepted: finish the item, so that an escape would show on disk
             data = b"escaped\n"
             p.send(chunk(1, 0, 1, data))
@@ -834,8 +754,7 @@ def c_attach(case):
 def c_bad_hello(case):
     p = Peer(case)
     p.preface()
-    body = struct.pack(">BB16s16s", 7, 0, bytes(16), bytes(16))   # unknown kind
-    p.send(frame(HELLO, body))
+    p.send(hello(7, path_index=None))   # unknown kind
     expect_welcome_refused(p, PROTOCOL, case + " (HELLO kind 7)")
     p = Peer(case)
     p.preface()
@@ -873,19 +792,20 @@ def c_late_chunk(case):
         result((stage, st) == (STORED, OK), "%s: item %d stored" % (case, iid),
                "%s %s" % (st_name(st), msg))
         p.send(chunk(iid, 0, 1, data))
-        try:
-            t, _, body = p.frame()
-        except Closed as e:
-            t, body = None, str(e).encode()
         what = "%s: late CHUNK for stored item %d -> CHUNK_ACK" % (case, iid)
-        if t == CHUNK_ACK:
-            result(struct.unpack(">QIB3x", body) == (iid, 0, 0), what, repr(body))
-        elif t == ERROR:
-            st, _, ml = struct.unpack(">BBH", body[:4])
-            result(False, what, "got ERROR %s \"%s\"" % (
-                st_name(st), body[4:4 + ml].decode("utf-8", "replace")))
+        try:
+            m = p.msg()
+        except Closed as e:
+            result(False, what, "got close: %s" % e)
         else:
-            result(False, what, "got %s %r" % (fname(t) if t else "close", body[:40]))
+            if m.type == CHUNK_ACK:
+                got = (m.item_id, m.chunk_id, m.share_index)
+                result(got == (iid, 0, 0), what, repr(got))
+            elif m.type == ERROR:
+                result(False, what, "got ERROR %s \"%s\"" % (
+                    st_name(m.status), text(m.message)))
+            else:
+                result(False, what, "got %s" % fname(m.type))
         p.close()
 
 
@@ -913,18 +833,18 @@ def c_sparse_chunk_ids(case):
             # OPENED, CHUNK_ACK, maybe STORED (a server may refuse the item
             # with TOO_BIG or LIMIT: fine, as long as memory stays bounded)
             while True:
-                t, _, body = p.frame()
-                if t == ITEM_ACK:
-                    _, stage, st, _ = struct.unpack(">QBBH", body[:12])
-                    key = "%s %s" % ("OPENED" if stage == OPENED else "STORED", st_name(st))
+                m = p.msg()
+                if m.type == ITEM_ACK:
+                    key = "%s %s" % ("OPENED" if m.stage == OPENED else "STORED",
+                                     st_name(m.status))
                     answers[key] = answers.get(key, 0) + 1
-                    if stage == OPENED and st != OK:
+                    if m.stage == OPENED and m.status != OK:
                         break
-                elif t == CHUNK_ACK:
+                elif m.type == CHUNK_ACK:
                     answers["CHUNK_ACK"] = answers.get("CHUNK_ACK", 0) + 1
                     break
                 else:
-                    raise AssertionError("got %s" % fname(t))
+                    raise AssertionError("got %s" % fname(m.type))
     except (Closed, AssertionError) as e:
         info("%s: the server ended the flood: %s" % (case, e))
     info("%s: answers %s" % (case, answers))
@@ -997,10 +917,10 @@ def c_open_items(case):
         q.close()
     except Exception as e:  # noqa: BLE001
         result(False, case + ": a new session is accepted meanwhile", str(e))
-    time.sleep(1.0)   # let the legitimate copies run into it too
+    time.sleep(1.0)   # not a wait: the legitimate copies run into it too
     p.close()
     victim.close()
-    time.sleep(1.0)   # the server frees the items of the closed session
+    wait_answering(30)   # the server frees the items of the closed session
 
 
 # 500 idle connections (slowloris): runs in a thread while the other cases
@@ -1018,7 +938,15 @@ def slowloris():
         SLOW_READY.set()
 
 
-def _slowloris(n=500, trickle=2, secs=15.0):
+HANDSHAKE_TIMEOUT = 10.0    # braidfsd's, which hostile.sh keeps
+
+
+def _slowloris(n=500, trickle=2, secs=30.0):
+    """500 idle connections from one address: the server closes all but
+    max_handshakes_per_addr at once and those at its handshake timeout.
+    Watches them until all are closed (at most secs after the last opened);
+    a connection closed before the handshake timeout could have fired was
+    closed at once, however slow this machine."""
     case = "slowloris"
     socks, opened = [], []
     for i in range(n):
@@ -1076,10 +1004,10 @@ def _slowloris(n=500, trickle=2, secs=15.0):
             poller.unregister(fd)
             del fdmap[fd]
     delays = sorted(c - o for c, o in zip(closed_at, opened) if c is not None)
-    SLOW["closed"] = sum(1 for d in delays if d <= secs)
-    # closed at once (over max_handshakes_per_addr) or held until the
-    # handshake timeout (10 s): the boundary is far from both
-    SLOW["at_once"] = sum(1 for d in delays if d < 5.0)
+    SLOW["closed"] = len(delays)
+    # The server's timer starts at its accept, after our connect returned:
+    # no connection held until the timeout is seen closed before it.
+    SLOW["at_once"] = sum(1 for d in delays if d < HANDSHAKE_TIMEOUT - 0.5)
     SLOW["held"] = len(socks) - SLOW["at_once"]
     SLOW["delays"] = delays
     SLOW["talked"] = talked
@@ -1110,9 +1038,9 @@ def slowloris_report():
         info("slowloris: opened in %.1f s; %d closed by the server, after %.1f s (min) "
              "%.1f s (median) %.1f s (max)" % (SLOW["open_secs"], len(d), d[0],
                                                d[len(d) // 2], d[-1]))
-    result(SLOW.get("closed", 0) >= 0.9 * 500,
-           case + ": at least 90% of them closed by the server within 15 s "
-           "(handshake timeout 10 s)", "%d of %d" % (SLOW.get("closed", 0), n))
+    result(SLOW.get("closed", 0) == n,
+           case + ": the server closed all of them (the held ones at its "
+           "handshake timeout, 10 s)", "%d of %d" % (SLOW.get("closed", 0), n))
     held, at_once = SLOW.get("held", 0), SLOW.get("at_once", 0)
     info("slowloris: %d held until the handshake timeout, %d closed at once"
          % (held, at_once))
@@ -1123,7 +1051,8 @@ def slowloris_report():
            "%d of %d" % (at_once, n - PER_ADDR))
     result(SLOW.get("talked", 0) == 0, case + ": server sent nothing before a preface",
            "%d connections got bytes" % SLOW.get("talked", 0))
-    info("slowloris: trickling connections (1 preface byte / 3 s) after 15 s: %s "
+    info("slowloris: trickling connections (1 preface byte / 3 s), when the idle "
+         "ones were closed: %s "
          "(informational: the spec sets no handshake deadline)"
          % ", ".join(SLOW.get("trickle", [])))
 
@@ -1138,36 +1067,55 @@ def c_handshake_cap(case, n=100):
     max_handshakes are held in the handshake, the rest are closed at once,
     and the server still answers once they are gone."""
     socks = []
+    first = time.monotonic()
     for i in range(n):
         socks.append(connect("127.0.3.%d" % (i + 1)))
     with LOCK:
         PORTS[case] = [local_end(s) for s in socks]
-    time.sleep(2.0)      # those over the cap are closed at once; the held
-    held = 0             # ones wait for the handshake timeout (10 s)
     for s in socks:
         s.setblocking(False)
-        try:
-            d = s.recv(64)
-            closed = d == b""
-        except BlockingIOError:
-            closed = False
-        except OSError:
-            closed = True
-        held += not closed
-    info("%s: %d of %d idle connections from %d addresses held" % (case, held, n, n))
+
+    def count_held():
+        held = 0
+        for s in socks:
+            try:
+                closed = s.recv(64) == b""
+            except BlockingIOError:
+                closed = False
+            except OSError:
+                closed = True
+            held += not closed
+        return held
+    # Those over the cap are closed at once, the held ones only at the
+    # handshake timeout (10 s after their accept): wait (at most 8 s) until
+    # the server has closed as many as it must, then look at 5 s.
+    while count_held() > MAX_HANDSHAKES and time.monotonic() < first + 8:
+        time.sleep(0.05)
+    if time.monotonic() < first + 5:
+        time.sleep(first + 5 - time.monotonic())
+    held = count_held()
+    info("%s: %d of %d idle connections from %d addresses held %.1f s after "
+         "the first" % (case, held, n, n, time.monotonic() - first))
     result(0 < held <= MAX_HANDSHAKES, case + ": at most max_handshakes (%d) "
            "connections held in the handshake" % MAX_HANDSHAKES, "%d held" % held)
     result(n - held >= n - MAX_HANDSHAKES, case + ": the others closed at once",
            "%d closed" % (n - held))
     for s in socks:
         s.close()
-    time.sleep(0.5)      # the server sees them go
+    wait_answering(30)   # the server sees them go and frees their slots
 
 
-def c_attach_rate(case, n=60):
-    """Guessing attach tokens from one address: each wrong guess costs more
-    than a handshake, so after a burst the server answers WELCOME LIMIT
-    without looking at the token; every attempt is answered."""
+ATTACH_RATE, ATTACH_BURST, ATTACH_FAIL_COST = 20, 40, 5   # braidfsd's defaults
+
+
+def c_attach_rate(case, n=60, most=300):
+    """Guessing attach tokens from one address: each wrong guess costs
+    ATTACH_FAIL_COST tokens of a bucket of ATTACH_BURST that refills
+    ATTACH_RATE a second, so after a burst the server answers WELCOME LIMIT
+    without looking at the token; every attempt is answered. The number of
+    guesses that reach the token check is bounded by the time the guesses
+    took, however long that was on this machine; n guesses at least, more
+    (up to most) until some were refused, as the rate makes them."""
     sid_hex = legit_paths().get("id", "").strip()
     if len(sid_hex) != 32:
         result(False, case, "no legitimate session id")
@@ -1175,7 +1123,10 @@ def c_attach_rate(case, n=60):
     before = legit_paths()
     answers = {}
     limit_msg = ""
-    for i in range(n):
+    t0 = time.monotonic()
+    i = 0
+    while i < n or (i < most and not answers.get("LIMIT")):
+        i += 1
         p = Peer(case, hostile=False)
         try:
             p.preface()
@@ -1187,15 +1138,21 @@ def c_attach_rate(case, n=60):
         except Exception as e:  # noqa: BLE001
             answers["broken: %s" % e] = answers.get("broken: %s" % e, 0) + 1
         p.close()
-    info("%s: %d guessed tokens answered %s; LIMIT says \"%s\""
-         % (case, n, answers, limit_msg))
+    secs = time.monotonic() - t0
+    n = i
+    # tokens: the burst, what came in meanwhile, and the last guess may
+    # overdraw by its extra cost
+    bound = (ATTACH_BURST + ATTACH_RATE * secs + ATTACH_FAIL_COST - 1) / ATTACH_FAIL_COST
+    info("%s: %d guessed tokens in %.2f s answered %s (at most %.1f AUTH by the "
+         "rate); LIMIT says \"%s\"" % (case, n, secs, answers, bound, limit_msg))
     result(answers.get("AUTH", 0) + answers.get("LIMIT", 0) == n,
            case + ": every guess answered with WELCOME AUTH or LIMIT", str(answers))
-    result(answers.get("LIMIT", 0) >= n // 2,
-           case + ": most guesses refused with LIMIT, the token unchecked",
+    result(answers.get("LIMIT", 0) >= 1,
+           case + ": guesses over the rate refused with LIMIT, the token unchecked",
            str(answers))
-    result(0 < answers.get("AUTH", 0) < n // 2,
-           case + ": only the first guesses reach the token check", str(answers))
+    result(0 < answers.get("AUTH", 0) <= bound,
+           case + ": only as many guesses reach the token check as the rate "
+           "allows in %.2f s (%d)" % (secs, int(bound)), str(answers))
     after = legit_paths()
     result(after.get("paths") == before.get("paths") and after.get("state") == "connected",
            case + ": legitimate session unaffected",
@@ -1229,8 +1186,7 @@ def c_limit_names(case):
     result(st == BAD_NAME, case + ": OP MKDIR over max_depth: OP_ACK BAD_NAME",
            "%s \"%s\"" % (st_name(st), msg))
     p.send(ping(0x11))
-    body = p.expect(PONG, "PING after the refusals")
-    result(struct.unpack(">Q", body)[0] == 0x11,
+    result(p.expect_msg(PONG, "PING after the refusals").opaque == 0x11,
            case + ": the path stays open after refusals by limit", "")
     p.send(HDR.pack(MAX_CHUNK + 4096, CHUNK, 0))
     expect_error(p, TOO_BIG, case + " (frame over max_chunk)")

@@ -12,8 +12,8 @@
 # and re-attached it; the session (and the cp) never failed; cmp.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=netns.sh
-source "$LIB_DIR/netns.sh"  # start_relay, wait_until, show_status (no namespace)
+# shellcheck source=relay.sh
+source "$LIB_DIR/relay.sh"
 
 PORT=$(free_port)
 RPORT=$(free_port)
@@ -30,7 +30,7 @@ head -c "${MIB}M" /dev/urandom >"$T/f.bin"
 
 start_server server "$T/srv" "$T/store" "key_file=$T/key"
 start_relay flip "127.0.0.1:$RPORT" "127.0.0.1:$PORT" --rcvbuf 0 --flip-after "$FLIP"
-RLOG=$T/logs/relay-flip.log
+RLOG=${RELAY_LOG[flip]}
 start_client client "$T/cli" label=flip "key_file=$T/key" chunk_size=256K \
 	"path=127.0.0.1:$RPORT" "path=127.0.0.1:$PORT" "path=127.0.0.1:$PORT"
 CLOG=$(daemon_log client)

@@ -20,7 +20,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=netns.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 
-command -v tcpdump >/dev/null || fail "tcpdump not found (apt-get install tcpdump)"
 PORT=$(free_port)
 MIB=16
 PATTERN='BRAIDFS-KNOWN-PLAINTEXT-0123456789abcdef'
@@ -40,36 +39,6 @@ with open(path, "wb") as f:
 EOF2
 note "$MIB MiB file with the ${#PATTERN}-byte pattern $(grep -a -o -F "$PATTERN" "$T/f.bin" | wc -l) times"
 
-# capture_start NAME: tcpdump on every link (root side), full packets
-declare -a TCPDUMP_PIDS=()
-capture_start() {
-	local i log
-	TCPDUMP_PIDS=()
-	for ((i = 1; i <= NS_N; i++)); do
-		log=$T/logs/tcpdump-$1-$i.log
-		ALL_LOGS+=("$log")
-		tcpdump -i "${RT_IF[i]}" -s 0 -B 65536 -U -n -w "$T/$1-$i.pcap" "tcp port $PORT" >"$log" 2>&1 &
-		TCPDUMP_PIDS+=("$!")
-		BG_PIDS+=("$!")
-	done
-	for ((i = 1; i <= NS_N; i++)); do
-		log=$T/logs/tcpdump-$1-$i.log
-		wait_until 10 "tcpdump listening on ${RT_IF[i]}" grep -q "listening on" "$log" ||
-			fail "tcpdump did not start on ${RT_IF[i]}"
-	done
-}
-# capture_stop NAME: once the captures stop growing (tcpdump drains what the
-# kernel buffered), stop tcpdump
-capture_stop() {
-	local p sizes=x prev=
-	until [[ $sizes == "$prev" ]]; do
-		prev=$sizes
-		sleep 0.5
-		sizes=$(stat -c %s "$T/$1"-*.pcap | tr '\n' ' ')
-	done
-	for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
 # pattern_count FILE: copies of the pattern in FILE's bytes
 pattern_count() { { grep -a -o -F "$PATTERN" "$1" || true; } | wc -l; }
 
@@ -77,7 +46,7 @@ pattern_count() { { grep -a -o -F "$PATTERN" "$1" || true; } | wc -l; }
 run() {
 	local name=$1 i n cap path_bytes
 	shift
-	capture_start "$name"
+	netns_capture_start "$name"
 	ns_start_server "srv-$name" "$T/srv-$name" "$T/store-$name" "$@"
 	mapfile -t PATHS < <(ns_path_opts "$PORT")
 	ns_start_client "cli-$name" "$T/cli-$name" label="$name" chunk_size=256K "${PATHS[@]}" "$@"
@@ -87,7 +56,7 @@ run() {
 	mapfile -t PATH_BYTES < <(status_cols "$T/cli-$name" bytes)
 	stop_daemon "cli-$name"
 	stop_daemon "srv-$name"
-	capture_stop "$name"
+	netns_capture_stop "$name"
 	for ((i = 1; i <= NS_N; i++)); do
 		cap=$T/$name-$i.pcap
 		n=$(pattern_count "$cap")

@@ -20,8 +20,6 @@
 #    server is back with the right key they re-attach and copying goes on.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=netns.sh
-source "$LIB_DIR/netns.sh"  # wait_until only (no namespace)
 
 PORT=$(free_port)
 

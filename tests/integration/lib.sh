@@ -3,9 +3,16 @@
 #
 # Gives each test: strict mode, a private temp dir, a free TCP port, helpers
 # to start/stop braidfsd and braidfs on real FUSE mounts, PASS/FAIL checks,
-# a sanitizer scan of the daemons' logs, a watchdog, and a cleanup trap that
-# always unmounts what the test mounted, kills what it started and removes
-# the temp dir, however the test ends.
+# waits on events (wait_until), readers of the client's status files, a
+# sanitizer scan of the daemons' logs, a watchdog, and a cleanup trap that
+# always unmounts what the test mounted, kills what it started, runs the
+# hooks registered with on_cleanup and removes the temp dir, however the
+# test ends (pass, fail, error, signal, watchdog).
+#
+# Libraries on top of it, sourced after it: relay.sh (relay.py: a path that
+# stalls, delays or flips a bit; needs python3 only) and netns.sh (network
+# namespaces with rate-limited links; needs ip, tc, nsenter). They register
+# their own teardown with on_cleanup.
 #
 # Environment:
 #   BRAIDFS, BRAIDFSD        binaries (meson passes them); default BUILD_DIR/src/...
@@ -37,7 +44,7 @@ FG_PID=
 T=
 PORT=
 declare -A D_PID=() D_MNT=() D_LOG=() D_KIND=() D_CHILD=() D_N=()
-declare -a ALL_MOUNTS=() ALL_LOGS=() BG_PIDS=() EXTRA_MOUNTS=()
+declare -a ALL_MOUNTS=() ALL_LOGS=() BG_PIDS=() EXTRA_MOUNTS=() CLEANUP_HOOKS=()
 
 # ---------------------------------------------------------------- output
 
@@ -126,6 +133,25 @@ on_signal() {
 }
 
 # ---------------------------------------------------------------- helpers
+
+# on_cleanup COMMAND [ARGS...]: run COMMAND when the test ends, however it
+# ends, once every daemon and background job is gone and every mount is
+# undone (so a hook can delete what they used), before the temp dir is
+# removed. Hooks run in reverse order of registration (the last set up is
+# the first torn down); a failing hook does not stop the others.
+on_cleanup() {
+	local cmd
+	printf -v cmd '%q ' "$@"
+	CLEANUP_HOOKS+=("$cmd")
+}
+
+run_cleanup_hooks() {
+	local i
+	for ((i = ${#CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP_HOOKS[i]}" || echo "cleanup: hook failed: ${CLEANUP_HOOKS[i]}"
+	done
+	CLEANUP_HOOKS=()
+}
 
 # wait_until SECS DESC command...: poll every 0.1 s until command succeeds;
 # returns 1 (and says so) after SECS (scaled by BRAIDFS_TEST_TIMEOUT_MULT)
@@ -560,7 +586,7 @@ cleanup() {
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
-	[[ -z $T ]] && exit "$rc"
+	[[ -z $T ]] && { run_cleanup_hooks; exit "$rc"; }
 	for kind in client server; do
 		for name in "${!D_PID[@]}"; do
 			[[ ${D_KIND[$name]} == "$kind" ]] || continue
@@ -589,6 +615,7 @@ cleanup() {
 	for m in "${EXTRA_MOUNTS[@]}"; do
 		mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
 	done
+	run_cleanup_hooks
 	((rc != 0 && rc != 77)) && dump_logs
 	if [[ -n $(fuse_mounts_under "$T") ]]; then
 		echo "cleanup: WARNING: mounts left under $T, not removing it:"
@@ -739,6 +766,147 @@ check_session_file() {
 	[[ -n $4 ]] && assert_eq "$4" "$(session_field "$s" items)" ".session items"
 	[[ -n $5 ]] && assert_eq "$5" "$(session_field "$s" bytes)" ".session bytes"
 	return 0
+}
+
+# ------------------------------------------------------- client status
+
+# status_cols MNT COLUMN...: the client's MNT/.braidfs/paths, one line per
+# path with the named columns (by the header's names; "index" also matches
+# a first column called "path"; a column the header lacks prints "-").
+status_cols() {
+	local mnt=$1
+	shift
+	awk -v want="$*" '
+		BEGIN { nw = split(want, w, " ") }
+		/^#/ && !hdr { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; hdr = 1; next }
+		/^#/ || NF == 0 { next }
+		{
+			if (!hdr) {   # no header: the documented order
+				split("index address source state bytes chunks in_flight rtt_ms rate_MBps retries", d, " ")
+				for (i in d) col[d[i]] = i; hdr = 1
+			}
+			if (!("index" in col) && ("path" in col)) col["index"] = col["path"]
+			line = ""
+			for (i = 1; i <= nw; i++) line = line (i > 1 ? " " : "") ((w[i] in col) ? $(col[w[i]]) : "-")
+			print line
+		}' "$mnt/.braidfs/paths"
+}
+
+# path_col MNT INDEX COLUMN -> that path's value (0-based index as listed)
+path_col() { status_cols "$1" index "$3" | awk -v i="$2" '$1 == i { print $2 }'; }
+
+# acked_total MNT -> the sum of the client's per-path acknowledged bytes
+acked_total() { status_cols "$1" bytes | awk '{ n += $1 } END { printf "%d\n", n }'; }
+
+# _acked_at_least MNT BYTES
+_acked_at_least() { (($(acked_total "$1") >= $2)); }
+
+# wait_acked MNT BYTES SECS: until the paths of MNT have BYTES acknowledged
+wait_acked() { wait_until "$3" "$2 bytes acknowledged in $1" _acked_at_least "$1" "$2"; }
+
+# show_status MNT: print the client's status file, indented
+show_status() { sed 's/^/   | /' "$1/.braidfs/paths" 2>&1 || true; }
+
+# path_down_or_retried MNT INDEX: path INDEX of the client is not up, or is
+# up again after a re-attach (retries >= 1)
+path_down_or_retried() {
+	local st re
+	read -r st re <<<"$(status_cols "$1" index state retries | awk -v i="$2" '$1 == i { print $2, $3 }')"
+	[[ -n $st ]] || return 1
+	[[ $st != up ]] && return 0
+	[[ $re =~ ^[0-9]+$ ]] && ((re >= 1))
+}
+
+# ------------------------------------------------- a cp in the background
+
+# cp_bg SECS SRC... DEST: start `cp SRC... DEST` in the background, bounded
+# by SECS (scaled), stderr in $T/cp.err. cp_wait collects it.
+CP_PID=
+cp_bg() {
+	local secs
+	secs=$(tmo "$1")
+	shift
+	rm -f "$T/cp.result"
+	(
+		trap - ERR EXIT INT TERM
+		set +eE
+		t0=$(now)
+		timeout -k 5 "$secs" cp "$@" 2>"$T/cp.err"
+		rc=$?
+		echo "$rc $(elapsed "$t0") $(date +%s.%N)" >"$T/cp.result"
+	) &
+	CP_PID=$!
+	BG_PIDS+=("$CP_PID")
+}
+
+# cp_wait: wait for the cp of cp_bg; sets CP_RC (exit status), CP_SECS
+# (its duration) and CP_END (epoch seconds when it ended)
+# shellcheck disable=SC2034 # CP_END is for the tests
+cp_wait() {
+	wait "$CP_PID" 2>/dev/null || true
+	CP_PID=
+	[[ -s $T/cp.result ]] || fail "the background cp left no result"
+	read -r CP_RC CP_SECS CP_END <"$T/cp.result"
+	if [[ -s $T/cp.err ]]; then
+		sed 's/^/   cp: /' "$T/cp.err"
+	fi
+	printf '   cp exited with status %s after %s s\n' "$CP_RC" "$CP_SECS"
+}
+
+# cp_running: the cp of cp_bg has not ended yet
+cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
+
+# ----------------------------------------------------- copies in a loop
+
+# copy_loop_start SRC MNT SESSDIR: in the background, cp SRC to
+# MNT/big-I.bin for I = 1, 2, ... one after the other, each compared (cmp)
+# with SESSDIR/big-I.bin (the server's view) once cp returns, the one
+# before removed there to bound the disk used; until copy_loop_stop, at
+# least once, at most 100 times, and stopping at the first failure. The
+# steps go to $T/copies.log ("cp I RC", "cmp I RC"). Returns once the
+# first copy is under way (MNT's paths have bytes acknowledged since), so
+# that what the test does next meets a transfer, however slow the machine.
+COPY_PID=
+copy_loop_start() {
+	local before
+	before=$(acked_total "$2")
+	: >"$T/copies.log"
+	rm -f "$T/copies.stop"
+	bg _copy_loop "$@"
+	COPY_PID=$BG_LAST
+	wait_until 60 "the first copy under way" _copy_under_way "$2" "$before" ||
+		fail "the first copy into $2 did not start"
+}
+
+_copy_under_way() { (($(acked_total "$1") > $2)) || ! pid_alive "$COPY_PID"; }
+
+_copy_loop() {
+	local src=$1 mnt=$2 sess=$3 i=0 rc
+	while ((i < 100)); do
+		i=$((i + 1))
+		((i > 1)) && rm -f "$sess/big-$((i - 1)).bin"
+		rc=0
+		run_t 60 cp "$src" "$mnt/big-$i.bin" || rc=$?
+		echo "cp $i $rc" >>"$T/copies.log"
+		((rc == 0)) || return 1
+		rc=0
+		cmp "$src" "$sess/big-$i.bin" || rc=$?
+		echo "cmp $i $rc" >>"$T/copies.log"
+		((rc == 0)) || return 1
+		[[ -e $T/copies.stop ]] && break
+	done
+	return 0
+}
+
+# copy_loop_stop: let the copy under way finish, and no other start; sets
+# COPY_RC (0: every cp and cmp succeeded) and COPIES (how many were made)
+# shellcheck disable=SC2034 # for the tests
+copy_loop_stop() {
+	touch "$T/copies.stop"
+	COPY_RC=0
+	wait "$COPY_PID" || COPY_RC=$?
+	COPIES=$(grep -c '^cp ' "$T/copies.log" || true)
+	echo "   $COPIES copies; failed steps: $(grep -v ' 0$' "$T/copies.log" | tr '\n' ' ')"
 }
 
 # ------------------------------------------------------------- setup

@@ -42,18 +42,10 @@ assert_eq 0 "$CP_RC" "cp completes although link $CUT was cut mid-transfer"
 SESS=$(session_for_label "$T/srv" cut) || fail "no session for label cut"
 check "arrived bit-exact" cmp "$T/f.bin" "$SESS/f.bin"
 
-# dropped_or_retried: path CUT-1 is not up, or has been re-attached
-dropped_or_retried() {
-	local st re
-	read -r st re <<<"$(status_cols "$T/cli" index state retries | awk -v i=$((CUT - 1)) '$1 == i { print $2, $3 }')"
-	[[ -n $st ]] || return 1
-	[[ $st != up ]] && return 0
-	[[ $re =~ ^[0-9]+$ ]] && ((re >= 1))
-}
 # others_up: every other path is up
 others_up() { ! status_cols "$T/cli" index state | awk -v c=$((CUT - 1)) '$1 != c && $2 != "up" { f = 1 } END { exit !f }'; }
 check "the status file shows path $((CUT - 1)) down (or retries >= 1) while its link is cut" \
-	wait_until 10 "path $((CUT - 1)) not up" dropped_or_retried
+	wait_until 10 "path $((CUT - 1)) not up" path_down_or_retried "$T/cli" $((CUT - 1))
 check "the other paths are up" others_up
 sed -n '/^path: /s/^/   server /p' "$SESS/.session"
 

@@ -5,9 +5,10 @@
 # stays established with its window closed (no error, no RST, no FIN, zero
 # window probes answered). The client must declare the path stalled (-o
 # stall, default 2 s), re-send its chunks on the other paths, and the cp
-# must complete, bit-exact, well before any timeout would end it. Meanwhile
-# the status file must show the path not up (down/connecting: a re-attach
-# through the stalled relay cannot complete its handshake) or re-attached.
+# must complete, bit-exact; the client's log must say it dropped the path
+# because it stalled. Meanwhile the status file must show the path not up
+# (down/connecting: a re-attach through the stalled relay cannot complete
+# its handshake) or re-attached.
 #
 # BRAIDFS_TEST_MP_MIB sets the file size (default 48).
 
@@ -47,21 +48,16 @@ show_status "$T/cli"
 assert_eq 0 "$CP_RC" "cp completes although path 1 stalled mid-transfer"
 SESS=$(session_for_label "$T/srv" stall) || fail "no session for label stall"
 check "arrived bit-exact" cmp "$T/f.bin" "$SESS/f.bin"
-# What is left after a quarter takes ~3 s on two links; stall detection
-# (2 s) and re-sending add a few. 30 s leaves room for a slow machine but
-# not for the stall being ended by an acknowledgement timeout instead.
-assert_le "${after%.*}" "$(tmo 30)" "cp ended within 30 s of the stall"
+# The client's stall detection drops the path (its chunks may have been
+# finished sooner by tail copies on the others): nothing else gives up on
+# a path whose TCP stays established with its window closed.
+STALLED="path 1 \(${RT_ADDR[2]//./\\.}:$RPORT\) lost: stalled: no progress for"
+check "the client drops path 1 because it stalled (its log says so)" \
+	wait_until 30 "the client's stall detection" grep -qE "$STALLED" "$(daemon_log client)"
+grep -m 1 -E "$STALLED" "$(daemon_log client)" | sed 's/^/   client: /' || true
 
-# dropped_or_retried: path 1 is not up, or has been re-attached
-dropped_or_retried() {
-	local st re
-	read -r st re <<<"$(status_cols "$T/cli" index state retries | awk '$1 == 1 { print $2, $3 }')"
-	[[ -n $st ]] || return 1
-	[[ $st != up ]] && return 0
-	[[ $re =~ ^[0-9]+$ ]] && ((re >= 1))
-}
 check "the status file shows path 1 down (or retries >= 1) while its relay is stalled" \
-	wait_until 10 "path 1 not up" dropped_or_retried
+	wait_until 10 "path 1 not up" path_down_or_retried "$T/cli" 1
 
 relay_pass r
 finish

@@ -8,8 +8,8 @@
 #   netns_setup 16mbit 32mbit 64mbit      # one link per rate
 #
 # Link i (1..N) is a veth pair: NS_IF[i] in the namespace with NS_ADDR[i]
-# (10.77.X.2/24) and RT_IF[i] in the root namespace with RT_ADDR[i]
-# (10.77.X.1/24), X distinct per link and per concurrent run. The rate limit
+# (10.78.X.2/24) and RT_IF[i] in the root namespace with RT_ADDR[i]
+# (10.78.X.1/24), X distinct per link and per concurrent run. The rate limit
 # is a tbf qdisc on the egress of NS_IF[i], i.e. the client->server direction
 # that carries the data; the ACK direction is not limited (it carries ~1/40
 # of the bytes). braidfsd runs in the root namespace and listens on every
@@ -21,12 +21,24 @@
 # starts is invisible to everybody else. nsenter --net only switches the
 # network namespace, and execs the command in place (same pid).
 #
-# Everything is torn down however the test ends: lib.sh's cleanup is wrapped
-# so that, after it has stopped the daemons and unmounted, the veths and the
-# namespace are deleted (and the root MPTCP limits restored if changed).
+# Everything is torn down however the test ends: netns_teardown is a cleanup
+# hook (lib.sh's on_cleanup), so it runs after the daemons (one of which
+# runs inside the namespace) are stopped and the mounts undone, and deletes
+# the veths and the namespace (and restores the root MPTCP limits if
+# changed).
 # Names carry the pid of the test ($$) so parallel runs never clash; a run
 # killed with SIGKILL leaves them behind, and the next netns_setup deletes
 # those whose pid is gone (netns_reap_stale).
+#
+# Nothing waits for another run: each run reserves its own block of four
+# /24s (10.78.B+1 to 10.78.B+4) by taking, without waiting (flock -n), the
+# lock file of that block under /run/lock/braidfs-netns/, and keeps it
+# until netns_teardown (or until it dies: the kernel drops the lock with
+# the last process holding it), so concurrent runs, from any worktree,
+# never pick the same addresses and never wait for each other. (Older
+# copies of this file used 10.77.X with one lock for all runs, held across
+# whole tests by the WAN emulators that inherited it; the ranges differ so
+# that the two never meet.)
 #
 # WAN links: netns_setup_wan SPEC... makes the same links through a middle
 # namespace where wanem (tests/integration/wanem.c) bridges two veths per
@@ -50,10 +62,12 @@
 # entry for the other, so no ARP crosses a lossy or delayed link.
 #
 # Also: ns_link_cut/ns_link_restore (a silent cut), ns_set_rate,
-# ns_start_server/ns_start_client, status_cols (the client's
-# .braidfs/paths by column name), session_link_bytes, wait_acked,
-# cp_bg/cp_wait (a bounded cp in the background), start_relay/relay_stall/
-# relay_pass (relay.py), ns_mptcp_setup (the kernel's MPTCP over the links).
+# ns_start_server/ns_start_client, session_link_bytes/session_link_conns
+# (the server's bytes per link), netns_capture_start/netns_capture_stop
+# (tcpdump on every link), ns_mptcp_setup (the kernel's MPTCP over the
+# links); and, from relay.sh, start_relay/relay_stall/relay_pass
+# (relay.py). The client's status readers (status_cols, wait_acked, ...)
+# and cp_bg/cp_wait are lib.sh's.
 #
 # Globals after netns_setup: NS NS_N NS_IF[] RT_IF[] NS_ADDR[] RT_ADDR[]
 # LINK_RATE[] (bit/s, client->server) LINK_SPEC[] (as given, e.g. 32mbit or
@@ -62,47 +76,33 @@
 # WAN_LOG[]. netns_teardown undoes it all, after which netns_setup or
 # netns_setup_wan may be called again (a benchmark's next scenario).
 
-[[ $(type -t cleanup) == function ]] || {
+[[ $(type -t on_cleanup) == function ]] || {
 	echo "netns.sh: source lib.sh first" >&2
 	exit 1
 }
+# shellcheck source=relay.sh
+source "$LIB_DIR/relay.sh"
 
 NS=
 NS_MID=
 NS_N=0
+NS_BLOCK=
 declare -a NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
 declare -a MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 _NETNS_DONE=0
 : "${WANEM:=$(dirname "$BRAIDFS")/../../tests/integration/wanem}"
 
-_NETNS_LOCK=/run/lock/braidfs-netns.lock
+_NETNS_LOCK_DIR=/run/lock/braidfs-netns
+_NETNS_BLOCK_FD=
 _NETNS_MPTCP_LIMITS=
 
 command -v ip >/dev/null || skip "ip (iproute2) not found"
 command -v tc >/dev/null || skip "tc (iproute2) not found"
 command -v nsenter >/dev/null || skip "nsenter (util-linux) not found"
 
-# ------------------------------------------------------------ teardown hook
+# ----------------------------------------------------------------- teardown
 
-# lib.sh's cleanup ends with `exit`, so nothing can run after it: keep it
-# under another name, and make cleanup define a one-shot `exit` function
-# around it that tears the namespace down just before the real exit, i.e.
-# after the daemons (one of which runs inside the namespace) are gone.
-eval "_netns_lib_cleanup() $(declare -f cleanup | tail -n +2)"
-_netns_status() { return "$1"; }
-cleanup() {
-	local rc=$?
-	set +eE
-	trap - ERR
-	# shellcheck disable=SC2317 # called by _netns_lib_cleanup's exit
-	exit() {
-		unset -f exit
-		netns_teardown
-		builtin exit "$@"
-	}
-	_netns_status "$rc"
-	_netns_lib_cleanup
-}
+on_cleanup netns_teardown
 
 # netns_teardown: delete what netns_setup made (idempotent, never fails).
 netns_teardown() {
@@ -120,8 +120,11 @@ netns_teardown() {
 		# shellcheck disable=SC2086 # "subflows N add_addr_accepted M"
 		ip mptcp limits set $_NETNS_MPTCP_LIMITS 2>/dev/null
 	fi
+	# the addresses are free again: give the block back
+	[[ -n $_NETNS_BLOCK_FD ]] && exec {_NETNS_BLOCK_FD}>&-
+	_NETNS_BLOCK_FD=
 	# ready for another netns_setup
-	NS='' NS_MID='' NS_N=0 _NETNS_MPTCP_LIMITS=''
+	NS='' NS_MID='' NS_N=0 NS_BLOCK='' _NETNS_MPTCP_LIMITS=''
 	NS_IF=() RT_IF=() NS_ADDR=() RT_ADDR=() LINK_RATE=() LINK_SPEC=()
 	MID_A=() MID_B=() WAN_PID=() WAN_LOG=()
 	_NETNS_DONE=0
@@ -166,7 +169,7 @@ rate_bits() {
 # tbf_params RATE_BITS -> "burst B limit L" (bytes) for that rate.
 # burst: the bucket must hold what arrives between two timer events; 4 ms
 # of data (one jiffy at HZ=250), at least 16 KiB, measured accurate to ~1 %
-# at 16-64 Mbit/s (multipath-harness.sh checks it). A much larger burst
+# at 16-64 Mbit/s (multipath-harness.sh checks that no more gets through). A much larger burst
 # lets a fresh TCP flow run above the rate for its first hundreds of ms.
 # limit: the queue holds 20 ms of data (at least 64 KiB); more only adds
 # delay that the RTT-driven scheduler would see as a slower link.
@@ -185,20 +188,30 @@ tbf_params() {
 in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 declare -a NS_EXEC=()
 
-# _netns_free_block N -> first X such that 10.77.X+1 .. 10.77.X+N are unused
-# (addresses and routes of the root namespace); called under the lock
-_netns_free_block() {
-	local n=$1 b i used
+# _netns_claim_block N: reserve a block for N links: NS_BLOCK is the first
+# B whose lock this run gets at once and whose 10.78.B+1 .. 10.78.B+N are
+# used by nothing in the root namespace (addresses, routes: a leftover of
+# a run killed before its teardown, or anything else). The lock stays held
+# (_NETNS_BLOCK_FD) until netns_teardown. Runs in this shell, not in a
+# subshell, which would drop the lock as it ends.
+_netns_claim_block() {
+	local n=$1 b i used fd
+	mkdir -p "$_NETNS_LOCK_DIR" || return 1
 	used=$( {
 		ip -o -4 addr show 2>/dev/null
 		ip -4 route show table all 2>/dev/null
-	} | grep -oE '10\.77\.[0-9]+\.' | sort -u)
-	for ((b = 0; b + n <= 250; b += 4)); do
+	} | grep -oE '10\.78\.[0-9]+\.' | sort -u)
+	for ((b = 0; b + n <= 252; b += 4)); do
 		for ((i = 1; i <= n; i++)); do
-			grep -qxF "10.77.$((b + i))." <<<"$used" && continue 2
+			grep -qxF "10.78.$((b + i))." <<<"$used" && continue 2
 		done
-		echo "$b"
-		return 0
+		exec {fd}>"$_NETNS_LOCK_DIR/block-$b.lock" || continue
+		if flock -n "$fd"; then
+			_NETNS_BLOCK_FD=$fd
+			NS_BLOCK=$b
+			return 0
+		fi
+		exec {fd}>&-
 	done
 	return 1
 }
@@ -232,21 +245,17 @@ _netns_setup() {
 	shift
 	(($# >= 1 && $# <= 4)) || fail "netns_setup: 1 to 4 links, not $#"
 	[[ -z $NS ]] || fail "netns_setup: already set up ($NS)"
-	mkdir -p /run/netns "$(dirname "$_NETNS_LOCK")"
-	local lockfd block i
-	exec {lockfd}>"$_NETNS_LOCK"
-	flock -w 60 "$lockfd" || fail "netns_setup: cannot lock $_NETNS_LOCK"
+	mkdir -p /run/netns
+	local block i
 	netns_reap_stale
+	_netns_claim_block $# ||
+		fail "netns_setup: no free block of 10.78.x.0/24 addresses for $# links (in use: $(ls "$_NETNS_LOCK_DIR" 2>/dev/null | wc -l) lock files under $_NETNS_LOCK_DIR; is something else using 10.78.0.0/16?)"
+	block=$NS_BLOCK
 	NS=bfit-$$-$RANDOM
 	# shellcheck disable=SC2034 # for the tests
 	NS_EXEC=(nsenter --net="/run/netns/$NS" --)
-	block=$(_netns_free_block $#) || {
-		exec {lockfd}>&-
-		fail "netns_setup: no free 10.77.x.0/24 block"
-	}
 	ip netns add "$NS" || {
 		NS=
-		exec {lockfd}>&-
 		fail "netns_setup: ip netns add failed"
 	}
 	_netns_quiet "$NS"
@@ -254,7 +263,6 @@ _netns_setup() {
 		NS_MID=bfit-$$-$((RANDOM + 32768))
 		ip netns add "$NS_MID" || {
 			NS_MID=
-			exec {lockfd}>&-
 			fail "netns_setup: ip netns add (middle namespace) failed"
 		}
 		_netns_quiet "$NS_MID"
@@ -263,8 +271,8 @@ _netns_setup() {
 		NS_N=$i
 		RT_IF[i]=bf$$r$i
 		NS_IF[i]=bf$$n$i
-		RT_ADDR[i]=10.77.$((block + i)).1
-		NS_ADDR[i]=10.77.$((block + i)).2
+		RT_ADDR[i]=10.78.$((block + i)).1
+		NS_ADDR[i]=10.78.$((block + i)).2
 		LINK_SPEC[i]=${!i}
 		if [[ $mode == wan ]]; then
 			_netns_wan_veths "$i"
@@ -293,7 +301,6 @@ _netns_setup() {
 			ns_set_rate "$i" "${!i}"
 		fi
 	done
-	exec {lockfd}>&-
 	for ((i = 1; i <= NS_N; i++)); do
 		ns_wait_link "$i" || fail "netns_setup: link $i does not come up"
 	done
@@ -452,6 +459,45 @@ ns_link_restore() {
 	printf '   netns: link %d (%s) restored at %s\n' "$1" "${LINK_SPEC[$1]}" "$(date +%T.%N | cut -c1-12)"
 }
 
+# --------------------------------------------------------------- captures
+
+# netns_capture_start NAME: one tcpdump per link, on its root-side veth,
+# full packets of the connections to $PORT, into $T/NAME-I.pcap; returns
+# once each says it is listening
+declare -a TCPDUMP_PIDS=()
+netns_capture_start() {
+	local i log
+	command -v tcpdump >/dev/null || fail "tcpdump not found (apt-get install tcpdump)"
+	TCPDUMP_PIDS=()
+	for ((i = 1; i <= NS_N; i++)); do
+		log=$T/logs/tcpdump-$1-$i.log
+		ALL_LOGS+=("$log")
+		tcpdump -i "${RT_IF[i]}" -s 0 -B 65536 -U -n -w "$T/$1-$i.pcap" "tcp port $PORT" >"$log" 2>&1 &
+		TCPDUMP_PIDS+=("$!")
+		BG_PIDS+=("$!")
+	done
+	for ((i = 1; i <= NS_N; i++)); do
+		wait_until 10 "tcpdump listening on ${RT_IF[i]}" grep -q "listening on" "$T/logs/tcpdump-$1-$i.log" ||
+			fail "tcpdump did not start on ${RT_IF[i]}"
+	done
+}
+
+# netns_capture_stop NAME: once every connection of the captures has ended
+# in them (pcap_closed.py: the daemons must be stopped first), stop
+# tcpdump, and print what it says it dropped
+netns_capture_stop() {
+	local p i
+	wait_until 60 "every connection ended in the captures $1-*.pcap" \
+		python3 "$LIB_DIR/pcap_closed.py" "$T/$1"-*.pcap ||
+		echo "   the captures lack the end of some connections: tcpdump lost packets?"
+	for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for ((i = 1; i <= NS_N; i++)); do
+		printf '   tcpdump %s link %d: %s\n' "$1" "$i" \
+			"$(grep -h 'dropped by kernel' "$T/logs/tcpdump-$1-$i.log" || echo '?')"
+	done
+}
+
 # ---------------------------------------------------------------- MPTCP
 
 # ns_mptcp_setup: let the kernel's MPTCP use every link from the namespace.
@@ -514,33 +560,6 @@ ns_start_client() {
 		"$BRAIDFS" "${NS_SERVER_ADDR:-${RT_ADDR[1]}:$PORT}" "$mnt" "${opts[@]}" -f "${dbg[@]}"
 }
 
-# ------------------------------------------------------ reading the status
-
-# status_cols MNT COLUMN...: the client's MNT/.braidfs/paths, one line per
-# path with the named columns (by the header's names; "index" also matches
-# a first column called "path"; a column the header lacks prints "-").
-status_cols() {
-	local mnt=$1
-	shift
-	awk -v want="$*" '
-		BEGIN { nw = split(want, w, " ") }
-		/^#/ && !hdr { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; hdr = 1; next }
-		/^#/ || NF == 0 { next }
-		{
-			if (!hdr) {   # no header: the documented order
-				split("index address source state bytes chunks in_flight rtt_ms rate_MBps retries", d, " ")
-				for (i in d) col[d[i]] = i; hdr = 1
-			}
-			if (!("index" in col) && ("path" in col)) col["index"] = col["path"]
-			line = ""
-			for (i = 1; i <= nw; i++) line = line (i > 1 ? " " : "") ((w[i] in col) ? $(col[w[i]]) : "-")
-			print line
-		}' "$mnt/.braidfs/paths"
-}
-
-# path_col MNT INDEX COLUMN -> that path's value (0-based index as listed)
-path_col() { status_cols "$1" index "$3" | awk -v i="$2" '$1 == i { print $2 }'; }
-
 # session_link_bytes SESSION_FILE -> for each link I (1..NS_N) the server's
 # bytes from paths whose client address is NS_ADDR[I] (summed: a path that
 # was re-attached may be listed more than once), space-separated
@@ -558,101 +577,4 @@ session_link_bytes() {
 session_link_conns() {
 	sed -n 's/^path: [0-9]* \([^ ]*\) -> [^ ]* bytes=\([0-9]*\).*/\1 \2/p' "$1" |
 		awk -v a="${NS_ADDR[$2]}" '{ h = $1; p = h; sub(/:[0-9]+$/, "", h); sub(/.*:/, "", p) } h == a { print p, $2 }'
-}
-
-# wait_until SECS DESC command...: poll every 0.1 s until command succeeds;
-# returns 1 (and says so) after SECS
-wait_until() {
-	local secs=$1 desc=$2 deadline
-	shift 2
-	deadline=$(awk -v n="$(date +%s.%N)" -v s="$(tmo "$secs")" 'BEGIN { printf "%.3f", n + s }')
-	until "$@"; do
-		if awk -v d="$deadline" -v n="$(date +%s.%N)" 'BEGIN { exit !(n >= d) }'; then
-			echo "   gave up after $(tmo "$secs") s waiting for: $desc"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-# acked_total MNT -> the sum of the client's per-path acknowledged bytes
-acked_total() { status_cols "$1" bytes | awk '{ n += $1 } END { printf "%d\n", n }'; }
-
-# _acked_at_least MNT BYTES
-_acked_at_least() { (($(acked_total "$1") >= $2)); }
-
-# wait_acked MNT BYTES SECS: until the paths of MNT have BYTES acknowledged
-wait_acked() { wait_until "$3" "$2 bytes acknowledged in $1" _acked_at_least "$1" "$2"; }
-
-# ------------------------------------------------- a cp in the background
-
-# cp_bg SECS SRC... DEST: start `cp SRC... DEST` in the background, bounded
-# by SECS (scaled), stderr in $T/cp.err. cp_wait collects it.
-CP_PID=
-cp_bg() {
-	local secs
-	secs=$(tmo "$1")
-	shift
-	rm -f "$T/cp.result"
-	(
-		trap - ERR EXIT INT TERM
-		set +eE
-		t0=$(now)
-		timeout -k 5 "$secs" cp "$@" 2>"$T/cp.err"
-		rc=$?
-		echo "$rc $(elapsed "$t0") $(date +%s.%N)" >"$T/cp.result"
-	) &
-	CP_PID=$!
-	BG_PIDS+=("$CP_PID")
-}
-
-# cp_wait: wait for the cp of cp_bg; sets CP_RC (exit status), CP_SECS
-# (its duration) and CP_END (epoch seconds when it ended)
-# shellcheck disable=SC2034 # CP_END is for the tests
-cp_wait() {
-	wait "$CP_PID" 2>/dev/null || true
-	CP_PID=
-	[[ -s $T/cp.result ]] || fail "the background cp left no result"
-	read -r CP_RC CP_SECS CP_END <"$T/cp.result"
-	if [[ -s $T/cp.err ]]; then
-		sed 's/^/   cp: /' "$T/cp.err"
-	fi
-	printf '   cp exited with status %s after %s s\n' "$CP_RC" "$CP_SECS"
-}
-
-# cp_running: the cp of cp_bg has not ended yet
-cp_running() { [[ -n $CP_PID ]] && [[ ! -s $T/cp.result ]]; }
-
-# show_status MNT: print the client's status file, indented
-show_status() { sed 's/^/   | /' "$1/.braidfs/paths" 2>&1 || true; }
-
-# ------------------------------------------------------------------ relay
-
-# start_relay NAME LISTEN_ADDR:PORT TARGET_ADDR:PORT [relay.py options...]:
-# run relay.py (in the root namespace) in the background; RELAY_PID[NAME]
-# is its pid (for relay_stall / relay_pass), its log is dumped on failure.
-declare -A RELAY_PID=()
-start_relay() {
-	local name=$1 log=$T/logs/relay-$1.log k
-	shift
-	ALL_LOGS+=("$log")
-	python3 "$LIB_DIR/relay.py" "$@" >"$log" 2>&1 &
-	RELAY_PID[$name]=$!
-	BG_PIDS+=("${RELAY_PID[$name]}")
-	for ((k = 0; k < 100; k++)); do
-		grep -q 'relay: listening' "$log" && return 0
-		pid_alive "${RELAY_PID[$name]}" || fail "relay $name exited: $(cat "$log")"
-		sleep 0.05
-	done
-	fail "relay $name does not listen after 5 s"
-}
-
-# relay_stall NAME / relay_pass NAME
-relay_stall() {
-	kill -USR1 "${RELAY_PID[$1]}"
-	printf '   relay %s stalled at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
-}
-relay_pass() {
-	kill -USR2 "${RELAY_PID[$1]}"
-	printf '   relay %s passing at %s\n' "$1" "$(date +%T.%N | cut -c1-12)"
 }

@@ -14,6 +14,9 @@ TARGET, byte for byte, in both directions. At run time:
            sender's TCP sees its window close and then zero-window probes
            answered, as behind a link that went silent. Its socket buffers
            are small (--rcvbuf) so this happens after a few tens of KiB.
+           Once no write that began before the stall is still under way
+           (the counts can no longer change) it logs "stalled and quiet
+           (relayed: ...)": relay_stall (relay.sh) waits for that line.
   SIGUSR2  pass: resume forwarding (what was held is delivered in order).
   SIGTERM  exit (the connections are closed).
 
@@ -65,6 +68,8 @@ class Relay:
         if not stalled:
             self.passing.set()
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)   # passing, sending
+        self.sending = 0        # writes under way (guarded by lock)
         self.bytes = {"c2s": 0, "s2c": 0}
         self.conns = 0
 
@@ -77,16 +82,30 @@ class Relay:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.rcvbuf)
 
     def set_passing(self, on):
-        if on == self.passing.is_set():
-            return
-        if on:
-            self.passing.set()
-        else:
-            self.passing.clear()
-        with self.lock:
+        with self.cond:
+            if on == self.passing.is_set():
+                return
+            if on:
+                self.passing.set()
+            else:
+                self.passing.clear()
+            self.cond.notify_all()
             b = dict(self.bytes)
         log(f"{'pass' if on else 'stalled'} (relayed so far: "
             f"client->server {b['c2s']} bytes, server->client {b['s2c']} bytes)")
+        if not on:
+            threading.Thread(target=self.report_quiet, daemon=True).start()
+
+    def report_quiet(self):
+        """Logs once the writes that began before the stall have ended."""
+        with self.cond:
+            while self.sending > 0 and not self.passing.is_set():
+                self.cond.wait(0.5)
+            if self.passing.is_set():
+                return
+            b = dict(self.bytes)
+        log(f"stalled and quiet (relayed: client->server {b['c2s']} bytes, "
+            f"server->client {b['s2c']} bytes)")
 
     def wait_passing(self):
         while not self.passing.wait(0.5):
@@ -153,9 +172,19 @@ class Relay:
         if not data:
             dst.shutdown(socket.SHUT_WR)
             return False
-        self.wait_passing()
-        dst.sendall(data)
-        self.count(way, len(data))
+        # No write begins while stalled (checked under the lock that
+        # set_passing takes), so report_quiet can tell when they are over.
+        with self.cond:
+            while not self.passing.is_set():
+                self.cond.wait(0.5)
+            self.sending += 1
+        try:
+            dst.sendall(data)
+            self.count(way, len(data))
+        finally:
+            with self.cond:
+                self.sending -= 1
+                self.cond.notify_all()
         return True
 
     def delayed_writer(self, q, dst, way, done):

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# server-restart.sh: braidfsd is killed (-9) halfway through a 256 MiB file
-# and started again on the same store and port while the client stays
-# mounted and the file stays open. The server keeps partial items in its
-# store (data, a map of the chunks it holds, the item's ITEM_OPEN and
-# ITEM_CLOSE); the client's paths re-attach to the same session, see a new
-# server process in WELCOME (INSTANCE), open the file again and send only
-# what the old process never acknowledged. The file arrives bit-exact in the
-# same session directory, and the bytes sent twice are under 10 % of it.
-# Then a 128 MiB copy survives 7 kills between the parts its writer
-# writes (it waits for the test after each), with nothing
-# partial ever visible in the store's data/.
+# server-restart.sh: braidfsd is killed (-9) once a quarter of a 256 MiB
+# file is acknowledged (its writer waits after the first half, so the file
+# is still open) and started again on the same store and port while the
+# client stays mounted and the file stays open. The server keeps partial
+# items in its store (data, a map of the chunks it holds, the item's
+# ITEM_OPEN and ITEM_CLOSE); the client's paths re-attach to the same
+# session, see a new server process in WELCOME (INSTANCE), open the file
+# again and send only what the old process never acknowledged. The file
+# arrives bit-exact in the same session directory, and the bytes sent
+# twice are under 10 % of it. Then a 128 MiB copy survives 7 kills between
+# the parts its writer writes (it waits for the test after each), with
+# nothing partial ever visible in the store's data/.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -24,23 +25,22 @@ check "cp of a file before the restart" run_t 60 cp "$T/pre.txt" "$T/cli/pre.txt
 SESS=$(session_for_label "$T/srv" restarted) || fail "no session for label restarted"
 SESS_NAME=$(basename "$SESS")
 
-acked() { awk '!/^#/ { n += $5 } END { print n + 0 }' "$T/cli/.braidfs/paths"; }
-half=$(($(stat -c %s "$T/src.bin") / 2))
-bg run_t 150 python3 "$LIB_DIR/writer.py" "$T/cli/big.bin" "$T/src.bin" >"$T/writer.out" 2>&1
+quarter=$(($(stat -c %s "$T/src.bin") / 4))
+# The writer writes the first half, then waits for the test (ctl1/go.1):
+# the kill lands while the file is open, however fast the machine.
+mkdir "$T/ctl1"
+bg run_t 150 python3 "$LIB_DIR/writer.py" "$T/cli/big.bin" "$T/src.bin" \
+	--parts 2 "$T/ctl1" >"$T/writer.out" 2>&1
 wpid=$BG_LAST
-deadline=$((SECONDS + $(tmo 60)))
-while (($(acked) < half)); do
-	pid_alive "$wpid" || break
-	((SECONDS < deadline)) || break
-	sleep 0.02
-done
-echo "   acknowledged when the kill comes: $(acked) bytes"
-check "half the file was acknowledged while the writer is still writing" \
-	bash -c '(($1 >= $2)) && kill -0 "$3"' _ "$(acked)" "$half" "$wpid"
+check "a quarter of the file acknowledged while the writer has it open" \
+	wait_until 60 "a quarter of big.bin acknowledged" _acked_at_least "$T/cli" "$quarter"
+echo "   acknowledged when the kill comes: $(acked_total "$T/cli") bytes"
+check "... and the writer is still writing" pid_alive "$wpid"
 
 note "kill -9 the server mid-transfer, start it again on the same store and port"
 kill_daemon server KILL
 start_server server "$T/srv" "$T/store"
+touch "$T/ctl1/go.1"
 wrc=0
 wait "$wpid" || wrc=$?
 echo "   writer: exit $wrc: $(cat "$T/writer.out")"

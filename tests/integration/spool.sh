@@ -40,7 +40,6 @@ EOF
 head -c 24M /dev/urandom >"$T/src2/f050-big.bin"
 
 spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
-session_field() { awk -v k="$2:" '$1 == k { print $2 }' "$1/.session"; }
 
 note "1. 100 files spooled while the server is frozen, client killed"
 start_client c1 "$T/cli" label=spooled "spool=$SPOOL"
@@ -61,30 +60,47 @@ check "the spool drains" wait_spool_empty "$T/cli" 60
 check "one session directory for the label" session_for_label "$T/srv" spooled
 assert_eq "$SESS" "$(session_for_label "$T/srv" spooled)" "the same session directory"
 check "all 100 arrived bit-exact" diff -r "$T/src1" "$SESS/one"
-assert_eq 100 "$(session_field "$SESS" versions)" "each was stored exactly once"
+assert_eq 100 "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
 check "the client log names the recovered files" \
 	grep -q "100 files from an earlier mount to deliver" "$(daemon_log c2)"
 
 note "2. client killed while files are being delivered"
 mkdir "$T/cli/two"
-base=$(session_field "$SESS" versions)
-bg cp "$T/src2"/* "$T/cli/two/"
+base=$(session_field "$SESS/.session" versions)
+# copy_in_two.py SRC DST N CTL: copies SRC's files (in name order, as cp
+# does) into DST; after the first N it creates CTL/written and waits for
+# CTL/go, then copies the rest and creates CTL/done.
+cat >"$T/copy_in_two.py" <<'PY'
+import os, shutil, sys, time
+src, dst, n, ctl = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+names = sorted(os.listdir(src))
+for i, name in enumerate(names):
+    if i == n:
+        open(os.path.join(ctl, "written"), "w").close()
+        deadline = time.monotonic() + 300
+        while not os.path.exists(os.path.join(ctl, "go")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+open(os.path.join(ctl, "done"), "w").close()
+PY
+mkdir "$T/ctl2"
+bg python3 "$T/copy_in_two.py" "$T/src2" "$T/cli/two" 51 "$T/ctl2"
 cpid=$BG_LAST
-# c2 delivered part 1's 100; once 30 more of part 2 are stored the server
-# freezes, with deliveries under way, while cp goes on filling the spool;
-# then the client is killed and the server thaws.
-deadline=$((SECONDS + $(tmo 60)))
-while (($(spool_field "$T/cli" delivered) < 130)) && ((SECONDS < deadline)); do
-	sleep 0.01
-done
+# c2 delivered part 1's 100. The copier spools the first 51 files of part 2
+# (the 24 MiB one last) and waits; once 30 of them are stored the server
+# freezes, with deliveries under way, and the copier spools the other 50,
+# which wait; then the client is killed and the server thaws.
+_delivered_at_least() { (($(spool_field "$T/cli" delivered) >= $1)); }
+check "30 files of part 2 delivered" \
+	wait_until 60 "130 files delivered" _delivered_at_least 130
 kill -STOP "$SPID"
-while (($(spool_field "$T/cli" pending) < 20)) && ((SECONDS < deadline)); do
-	sleep 0.01
-done
+touch "$T/ctl2/go"
+check "the other 50 files spooled behind the frozen server" \
+	wait_until 60 "the copier done" test -e "$T/ctl2/done"
 kill_daemon c2 KILL
 kill -CONT "$SPID"
 wait "$cpid" 2>/dev/null || true
-at_kill=$(($(session_field "$SESS" versions) - base))
+at_kill=$(($(session_field "$SESS/.session" versions) - base))
 left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
 # the names in the spooled files' headers (see src/client/spool.c)
 python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
@@ -109,7 +125,7 @@ check "at least those stored before the kill" test "$n" -ge "$at_kill"
 check "every committed file in the spool arrived" bash -c '
 	while read -r name; do cmp -s "$1/$name" "$2/$(basename "$name")" || { echo "missing: $name"; exit 1; }; done <"$3"' \
 	_ "$SESS" "$T/src2" "$T/spooled.txt"
-assert_eq $((base + n)) "$(session_field "$SESS" versions)" "each was stored exactly once"
+assert_eq $((base + n)) "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
 
 note "3. unmount with files undelivered"
 mkdir "$T/cli/three"
@@ -128,9 +144,11 @@ note "4. a writer killed before close(2)"
 bg python3 -c '
 import sys, time
 f = open(sys.argv[1], "wb"); f.write(b"x" * 100000); f.flush()
-time.sleep(60)' "$T/cli/never.bin"
+open(sys.argv[2], "w").close()
+time.sleep(60)' "$T/cli/never.bin" "$T/never.written"
 wpid=$BG_LAST
-sleep 1
+check "the writer wrote into the mount (without closing)" \
+	wait_until 60 "the writer's 100000 bytes" test -e "$T/never.written"
 kill_daemon c4 KILL
 kill -9 "$wpid" 2>/dev/null || true
 start_client c5 "$T/cli" label=spooled "spool=$SPOOL"

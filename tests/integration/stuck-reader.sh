@@ -27,17 +27,6 @@ need_space 200
 PORT=$(free_port)
 for i in $(seq 1 20); do head -c $((64 << 10)) /dev/urandom >"$T/h$i.bin"; done
 
-# await SECS DESC COMMAND...: polls until COMMAND succeeds (fatal after SECS)
-await() {
-	local secs=$1 desc=$2 deadline
-	shift 2
-	deadline=$((SECONDS + $(tmo "$secs")))
-	until "$@"; do
-		((SECONDS < deadline)) || fail "gave up after $(tmo "$secs") s waiting for: $desc"
-		sleep 0.1
-	done
-}
-
 json() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 note "phase 1: path A stops reading; send_timeout=3600"
@@ -49,7 +38,8 @@ HONEST=$(session_for_label "$T/srv" honest) || fail "no session labelled honest"
 bg python3 "$LIB_DIR/stuck_reader.py" hold 127.0.0.1 "$PORT" "$T/srv" \
 	"$T/hold.json" "$T/hold.quit"
 peer=$BG_LAST
-await 120 "stuck_reader.py hold: A backed up and its items stored" test -s "$T/hold.json"
+wait_until 120 "stuck_reader.py hold: A backed up and its items stored" test -s "$T/hold.json" ||
+	fail "stuck_reader.py hold did not get there"
 STUCK=$(session_for_label "$T/srv" stuck) || fail "no session labelled stuck"
 A=$(json "$T/hold.json" a)
 assert_eq 32 "$(json "$T/hold.json" stored)" "the stuck session's 32 items are stored although their STORED goes to A"

@@ -173,7 +173,7 @@ def main():
             verdicts.append((iid, stage, st) == (i + 1, hp.STORED, hp.OK))
         out["verdicts_ok"] = sum(verdicts)
         b.send(hp.ping(7))
-        out["pong"] = struct.unpack(">Q", b.expect(hp.PONG, "PING on B"))[0] == 7
+        out["pong"] = b.expect_msg(hp.PONG, "PING on B").opaque == 7
         with open(state, "w") as f:
             json.dump(out, f)
     b.close()

@@ -34,9 +34,10 @@ try() {
 		check "$name: stderr names '$e'" grep -qF -- "$e" "$err"
 	done
 	check "$name: nothing mounted on $mnt" bash -c "! grep -q ' $mnt ' /proc/mounts"
-	sleep 0.5
+	# a daemonized child may still be on its way out when the parent exits
+	check "$name: no braidfs process left for $mnt" \
+		wait_until 10 "the braidfs processes for $mnt to end" _none_for "$mnt"
 	pids=$(pids_with_arg "$mnt")
-	check "$name: no braidfs process left for $mnt" test -z "$pids"
 	if [[ -n $pids ]]; then
 		echo "   leftover: $(ps -o pid,args -p "${pids//$'\n'/,}" 2>/dev/null)"
 		# shellcheck disable=SC2086
@@ -45,6 +46,9 @@ try() {
 	is_mounted "$mnt" && unmount "$mnt"
 	return 0
 }
+
+# _none_for MNT: no process has MNT among its arguments
+_none_for() { [[ -z $(pids_with_arg "$1") ]]; }
 
 PORT=$(free_port) # nothing listens here
 try fg 127.0.0.1:"$PORT" 127.0.0.1 "$PORT" -- -f
