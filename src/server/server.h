@@ -109,6 +109,10 @@ struct BfdSession {
   GQueue done_order;         /* their ids, oldest first, for eviction */
   gint64 detached_at;        /* monotonic time the last path left */
   GHashTable *ops_done;      /* op id -> status of recent operations */
+  GHashTable *ops_running;   /* op ids a path is running: a repeat waits */
+  GHashTable *opening;       /* item ids whose ITEM_OPEN is being handled:
+                                their other frames wait */
+  GCond changed;             /* an op is done, an item opened or refused */
   int max_id_fd;             /* tmp/max_id (see resume.c) */
   BfdResume *resume;         /* answers kept across restarts (resume.c) */
   GQueue ops_order;

@@ -49,6 +49,10 @@ bfd_session_new(BfdServer *srv, const char *dirname)
   g_queue_init(&s->done_order);
   s->ops_done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   g_queue_init(&s->ops_order);
+  s->ops_running = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                         NULL);
+  s->opening = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_cond_init(&s->changed);
   s->share_budget = bfd_share_budget_new();
   return s;
 }
@@ -70,6 +74,9 @@ bfd_session_unref(BfdSession *s)
   g_queue_clear(&s->done_order);
   g_hash_table_unref(s->ops_done);
   g_queue_clear(&s->ops_order);
+  g_hash_table_unref(s->ops_running);
+  g_hash_table_unref(s->opening);
+  g_cond_clear(&s->changed);
   g_ptr_array_unref(s->clients);
   bfd_share_budget_free(s->share_budget);
   bfd_resume_free(s);
@@ -181,6 +188,15 @@ item_ready(const BfdItem *it)
          (it->coding.kind != BF_CODING_SHAMIR || it->secret_done);
 }
 
+/* Waits while another path handles the ITEM_OPEN of id (the same frame,
+ * repeated: it gets the first one's answer). Called with s->lock held. */
+static void
+wait_opened_locked(BfdSession *s, uint64_t id)
+{
+  while (g_hash_table_contains(s->opening, &id))
+    g_cond_wait(&s->changed, &s->lock);
+}
+
 /* Looks up an open item. *gone tells an item that was opened and has
  * since finished (stored, failed or cancelled: frames still in flight on
  * other paths are harmless) from one that was never opened (a violation). */
@@ -190,6 +206,7 @@ session_item(BfdSession *s, uint64_t id, gboolean *gone)
   BfdItem *it;
 
   g_mutex_lock(&s->lock);
+  wait_opened_locked(s, id);
   it = g_hash_table_lookup(s->items, &id);
   if (it != NULL)
     item_ref(it);
@@ -432,6 +449,7 @@ open_again(BfdPath *p, uint64_t id)
   gboolean open, done;
 
   g_mutex_lock(&s->lock);
+  wait_opened_locked(s, id);
   open = g_hash_table_contains(s->items, &id);
   done = !open && done_lookup_locked(s, id, &stage, &status);
   g_mutex_unlock(&s->lock);
@@ -451,12 +469,22 @@ open_again(BfdPath *p, uint64_t id)
   return TRUE;
 }
 
+/* The ITEM_OPEN of id is handled: its repeats may look. Called with
+ * s->lock held. */
+static void
+opened_locked(BfdSession *s, uint64_t id)
+{
+  g_hash_table_remove(s->opening, &id);
+  g_cond_broadcast(&s->changed);
+}
+
 /* Refuses one item (not the path) and remembers the verdict. */
 static gboolean
 open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
 {
   g_mutex_lock(&p->sess->lock);
   done_record_locked(p->sess, id, BF_ACK_OPENED, status);
+  opened_locked(p->sess, id);
   g_mutex_unlock(&p->sess->lock);
   send_item_ack(p, id, BF_ACK_OPENED, status, msg);
   return TRUE;
@@ -506,6 +534,9 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
    * it is an item that was opened, never a new one. */
   if (o->item_id > s->max_item_id)
     bfd_resume_note_id(s, s->max_item_id = o->item_id);
+  /* Until it is created or refused, a repeat of this frame on another
+   * path waits for its answer (it would find the id used, no item). */
+  g_hash_table_add(s->opening, g_memdup2(&o->item_id, sizeof o->item_id));
   bfd_crash_at(BFD_CRASH_MAX_ID);
   guint open_items = g_hash_table_size(s->items);
   g_mutex_unlock(&s->lock);
@@ -555,6 +586,7 @@ on_item_open(BfdPath *p, const BfItemOpen *o)
   }
   g_mutex_lock(&s->lock);
   g_hash_table_insert(s->items, &it->id, it);
+  opened_locked(s, it->id);
   g_mutex_unlock(&s->lock);
   g_debug("session %s: item %" G_GUINT64_FORMAT " '%s' opened", s->dirname,
           it->id, it->label);
@@ -1175,16 +1207,26 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2)
  * the path that carried it (or its answer) is answered, not run twice. */
 #define BFD_OPS_DONE_MAX 1024
 
+/* Whether this thread runs the OP (then bfd_session_record_op gives its
+ * result): not if it was done (*rc is its result), and, while another
+ * path runs the same OP (a repeat sent before its answer came), only once
+ * that one is done. */
 static gboolean
-op_lookup(BfdSession *s, uint64_t id, int *rc)
+op_claim(BfdSession *s, uint64_t id, int *rc)
 {
   gpointer v;
 
+  if (id == 0)
+    return TRUE;
   g_mutex_lock(&s->lock);
-  v = id ? g_hash_table_lookup(s->ops_done, &id) : NULL;
+  while (g_hash_table_contains(s->ops_running, &id))
+    g_cond_wait(&s->changed, &s->lock);
+  v = g_hash_table_lookup(s->ops_done, &id);
+  if (v == NULL)
+    g_hash_table_add(s->ops_running, g_memdup2(&id, sizeof id));
   g_mutex_unlock(&s->lock);
   *rc = GPOINTER_TO_INT(v) - 1;
-  return v != NULL;
+  return v == NULL;
 }
 
 void
@@ -1202,6 +1244,8 @@ bfd_session_record_op(BfdSession *s, uint64_t id, int rc)
     if (g_queue_get_length(&s->ops_order) > BFD_OPS_DONE_MAX)
       g_hash_table_remove(s->ops_done, g_queue_pop_head(&s->ops_order));
   }
+  if (g_hash_table_remove(s->ops_running, &id))
+    g_cond_broadcast(&s->changed);
   g_mutex_unlock(&s->lock);
 }
 
@@ -1225,7 +1269,7 @@ on_op(BfdPath *p, const BfOp *o)
   g_autofree char *name2 = g_strndup((const char *)o->name2.data, o->name2.len);
   int rc;
 
-  if (!op_lookup(p->sess, o->op_id, &rc)) {
+  if (op_claim(p->sess, o->op_id, &rc)) {
     gboolean again = bfd_resume_op_start(p->sess, o->op_id);
     rc = op_names_ok(p, o) ? op_apply(p->sess, o, name, name2) : ENAMETOOLONG;
     if (again)
