@@ -6,6 +6,10 @@
  * (conn.h). */
 #include "dispatch.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include "chunks.h"
 #include "crash.h"
 #include "handshake.h"
@@ -13,6 +17,9 @@
 #include "ops.h"
 #include "session.h"
 #include "status.h"
+
+/* How long a closing path reads what its peer still sends. */
+#define LINGER_US (1 * G_USEC_PER_SEC)
 
 static gboolean
 dispatch(BfdPath *p, const BfMsg *m)
@@ -59,13 +66,45 @@ detach(BfdPath *p)
          "closed", p->session_name, p->conn->peer);
 }
 
+/* Reads and drops what the peer still sends until it closes, for
+ * LINGER_US at most. */
+static void
+drain(int fd)
+{
+  gint64 end = g_get_monotonic_time() + LINGER_US;
+  char buf[16384];
+
+  for (;;) {
+    gint64 left = end - g_get_monotonic_time();
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    if (left <= 0)
+      return;
+    int n = poll(&pfd, 1, (int)(left / 1000) + 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (got <= 0)
+      return;
+  }
+}
+
 /* The last answers, an ERROR among them, go out, unless the peer does not
- * read (they would only wait for send_timeout again). */
+ * read (they would only wait for send_timeout again). Then our side is
+ * shut and what the peer still sends is read: a socket closed with input
+ * unread is reset, and the reset destroys what the kernel has not sent
+ * yet, the ERROR among it, before the peer reads it. */
 static void
 close_gently(BfdPath *p)
 {
-  if (!g_atomic_int_get(&p->stall_logged))
-    bf_conn_flush(p->conn, NULL);
+  if (g_atomic_int_get(&p->stall_logged))
+    return;
+  bf_conn_flush(p->conn, NULL);
+  if (shutdown(p->conn->fd, SHUT_WR) == 0)
+    drain(p->conn->fd);
 }
 
 void

@@ -128,18 +128,13 @@ handshake_recv(BfdPath *p, BfMsg *m)
 }
 
 /* The peer's key proof did not match. Its sealed HELLO is on its way
- * behind the proof: read it (briefly) so that closing does not reset the
- * connection before our ERROR arrives. */
+ * behind the proof: the path's end reads it (dispatch.c), so that closing
+ * does not reset the connection before our ERROR arrives. */
 static gboolean
 wrong_key(BfdPath *p)
 {
-  gint64 soon = g_get_monotonic_time() + G_USEC_PER_SEC;
-
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: "
          "wrong key (its proof does not match key_file)", p->conn->peer);
-  if (p->conn->deadline == 0 || p->conn->deadline > soon)
-    bf_conn_set_deadline(p->conn, soon);
-  bf_conn_skip(p->conn, NULL);
   bf_conn_send_error(p->conn, BF_ST_AUTH, "wrong key: the proof does not "
                      "match this server's key_file");
   return FALSE;
