@@ -13,8 +13,7 @@
 #include "status.h"
 
 /* Writes a new chunk (checked against the item) at off, records it for a
- * restart, feeds the digest and hands a complete item over. An I/O error
- * fails the item (*failure). */
+ * restart and feeds the digest. An I/O error fails the item (*failure). */
 static void
 store_chunk_locked(BfdPath *p, BfdItem *it, const BfChunk *c,
                    const uint8_t *data, uint32_t len, uint64_t off,
@@ -41,10 +40,7 @@ store_chunk_locked(BfdPath *p, BfdItem *it, const BfChunk *c,
     it->finished = TRUE;
     g_set_error(failure, BFD_ERROR, error->code, "cannot write %s: %s",
                 it->label, error->message);
-    return;
   }
-  if (bfd_item_ready_locked(it))
-    bfd_items_finalize_locked(p->sess, it);
 }
 
 /* A CHUNK of a stripe item: the chunk itself. */
@@ -111,7 +107,7 @@ secret_share_ok(BfdPath *p, BfdItem *it, const BfChunk *c)
 }
 
 /* The secret is rebuilt: recorded (like a rebuilt chunk) before its k-th
- * share is acknowledged, then taken. A name the server refuses fails the
+ * share is acknowledged, and taken. A name the server refuses fails the
  * item, not the path. */
 static gboolean
 take_secret_locked(BfdPath *p, BfdItem *it, const uint8_t *secret, size_t len,
@@ -137,10 +133,7 @@ take_secret_locked(BfdPath *p, BfdItem *it, const uint8_t *secret, size_t len,
     it->finished = TRUE;
     g_set_error(failure, BFD_ERROR, error->code, "cannot record the secret of "
                 "%s: %s", it->label, error->message);
-    return TRUE;
   }
-  if (bfd_item_ready_locked(it))
-    bfd_items_finalize_locked(p->sess, it);
   return TRUE;
 }
 
@@ -200,7 +193,7 @@ gboolean
 bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
 {
   g_autoptr(GError) failure = NULL;
-  gboolean gone, ok = TRUE;
+  gboolean gone, handled = TRUE, ok;
   BfdItem *it = bfd_session_item(p->sess, c->item_id, &gone);
 
   if (it == NULL && gone)
@@ -218,11 +211,17 @@ bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
   /* A finished item (failed and reported, or being stored) takes any
    * re-sent copy silently. */
   if (!it->finished)
-    ok = it->shares != NULL ? on_share_locked(p, it, c, &failure)
-                            : on_plain_locked(p, it, c, &failure);
+    handled = it->shares != NULL ? on_share_locked(p, it, c, &failure)
+                                 : on_plain_locked(p, it, c, &failure);
+  /* Acknowledged under the item's lock, and before a complete item goes
+   * to the finalizer (posting never blocks): on every path, the CHUNK_ACK
+   * of a chunk comes before the STORED it leads to, whichever thread
+   * sends that. */
+  ok = handled && bfd_path_chunk_ack(p, c);
+  if (handled && failure == NULL && !it->finished &&
+      bfd_item_ready_locked(it))
+    bfd_items_finalize_locked(p->sess, it);
   bf_mutex_unlock(&it->lock);
-  if (ok)
-    ok = bfd_path_chunk_ack(p, c);
   if (failure != NULL)
     bfd_items_report(p->sess, it, failure, 0, NULL);
   bfd_item_unref(it);
