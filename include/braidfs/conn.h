@@ -104,11 +104,6 @@ gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
  * call. With an outbox, writes posted frames first, and whenever it
  * waits. */
 gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
-/* Reads the next frame and throws it away unopened and undecoded (what a
- * refused peer sent ahead, read so that closing does not reset the
- * connection before our answer arrives). */
-gboolean bf_conn_skip(BfConn *c, GError **error);
-
 gboolean bf_conn_send_preface(BfConn *c, GError **error);
 /* Reads and checks the peer's preface. *version (may be NULL) is set to the
  * peer's protocol version when its magic is braidfs's, else to 0, so that a

@@ -458,16 +458,6 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
 }
 
 gboolean
-bf_conn_skip(BfConn *c, GError **error)
-{
-  uint8_t hdr[BF_HEADER_LEN];
-  uint8_t type, flags;
-  uint32_t len;
-
-  return read_frame(c, hdr, &type, &flags, &len, error);
-}
-
-gboolean
 bf_conn_send_preface(BfConn *c, GError **error)
 {
   struct iovec iov = { (void *)bf_preface_v1, BF_PREFACE_LEN };

@@ -3,7 +3,7 @@
  * the N-th time it reaches POINT, so that a test can crash it at exact
  * places of a transfer and check what the store holds afterwards (in the
  * spirit of SQLite's crash tests). Unset, every hook is one compare. */
-#include "server.h"
+#include "crash.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -1,8 +1,5 @@
 /* braidfsd: receives sessions of braidfs clients, rebuilds their items in
  * a store and shows them through a read-only FUSE mount. */
-#include "options.h"
-#include "server.h"
-
 #include <fuse.h>
 #include <signal.h>
 #include <stddef.h>
@@ -12,8 +9,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "braidfs/conn.h"
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
+#include "crash.h"
+#include "options.h"
+#include "recovery.h"
+#include "server.h"
+#include "sessions.h"
+#include "store.h"
+#include "view.h"
 
 static void
 usage(const BfOpts *o)
@@ -76,25 +81,6 @@ non_loopback(const char *name)
   return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
 }
 
-static void
-server_clear(BfdServer *srv)
-{
-  if (srv->accept_threads != NULL)
-    bfd_server_stop(srv);
-  for (guint i = 0; srv->listen_fds && i < srv->listen_fds->len; i++)
-    close(GPOINTER_TO_INT(srv->listen_fds->pdata[i]));
-  g_clear_pointer(&srv->listen_fds, g_ptr_array_unref);
-  g_clear_pointer(&srv->listen_names, g_ptr_array_unref);
-  g_clear_pointer(&srv->accept_threads, g_ptr_array_unref);
-  g_clear_pointer(&srv->sessions, g_hash_table_unref);
-  g_clear_pointer(&srv->paths, g_hash_table_unref);
-  g_clear_pointer(&srv->key, bf_key_free);
-  if (srv->store_fd >= 0)
-    close(srv->store_fd);
-  bfd_gate_free(srv->gate);
-  g_free(srv->store_path);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -127,29 +113,20 @@ main(int argc, char **argv)
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
 
+  opt.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
+  bfd_server_init(&srv, &opt.limits);
   srv.store_path = g_strdup(opt.store);
-  srv.limits = opt.limits;
-  srv.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
-  srv.gate = bfd_gate_new(&srv.limits);
   raise_fd_limit();
   if (opt.key_file != NULL &&
       (srv.key = bf_key_load(opt.key_file, &error)) == NULL) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
-  srv.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                       (GDestroyNotify)bfd_session_unref);
-  srv.paths = g_hash_table_new(NULL, NULL);
-  g_mutex_init(&srv.lock);
-  g_cond_init(&srv.paths_gone);
-  srv.listen_fds = g_ptr_array_new();
-  srv.listen_names = g_ptr_array_new_with_free_func(g_free);
-
-  if (!bfd_store_open(&srv, &error)) {
+  if (!bfd_store_open(srv.store_path, &srv.store_fd, &error)) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
-  bfd_store_load_sessions(&srv);
+  bfd_recover_sessions(&srv);
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, opt.listen))
     goto out;
@@ -159,7 +136,7 @@ main(int argc, char **argv)
                 "send files, and paths are not encrypted",
                 (char *)srv.listen_names->pdata[i]);
   g_message("store %s: %u sessions; listening on %s%s", srv.store_path,
-            g_hash_table_size(srv.sessions), (char *)srv.listen_names->pdata[0],
+            bfd_sessions_count(srv.sessions), (char *)srv.listen_names->pdata[0],
             srv.key != NULL ? " (key_file: every path authenticated and "
                               "encrypted)" : "");
   if (!flags.foreground)
@@ -169,7 +146,7 @@ main(int argc, char **argv)
   fuse_opt_add_arg(&args, "-omax_threads=32");
   rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
 out:
-  server_clear(&srv);
+  bfd_server_clear(&srv);
   fuse_opt_free_args(&args);
   return rc;
 }

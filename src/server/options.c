@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "braidfs/wire.h"
+
 #define LIMIT(f) offsetof(BfdOptions, limits.f)
 #define SECONDS(s) ((uint64_t)(s) * 1000)
 

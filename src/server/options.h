@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 #include "braidfs/opts.h"
-#include "server.h"
+#include "braidfs/wire.h"
+#include "limit.h"
 
 typedef struct {
   BfdLimits limits;      /* the numeric limits, parsed in place, except: */

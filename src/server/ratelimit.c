@@ -14,7 +14,7 @@
  * cannot flood the log.
  *
  * IPv6 sources count per /64: one host usually holds a whole /64. */
-#include "server.h"
+#include "ratelimit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "braidfs/log.h"
+#include "braidfs/tsa.h"
 #include "bucket.h"
 
 #define ATTACH_FAIL_COST 4.0
@@ -40,7 +42,7 @@ typedef struct {
 } BfdLogGate;
 
 struct BfdGate {
-  GMutex lock;               /* protects everything below */
+  BfMutex lock;              /* guards everything below */
   BfdLimits limits;
   unsigned pending;          /* all connections still in the handshake */
   GHashTable *sources;       /* key -> BfdSource */
@@ -52,7 +54,7 @@ bfd_gate_new(const BfdLimits *limits)
 {
   BfdGate *g = g_new0(BfdGate, 1);
 
-  g_mutex_init(&g->lock);
+  bf_mutex_init(&g->lock);
   g->limits = *limits;
   g->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g->log_full.what = "connections closed at once (max_handshakes, "
@@ -67,7 +69,7 @@ bfd_gate_free(BfdGate *g)
   if (g == NULL)
     return;
   g_hash_table_unref(g->sources);
-  g_mutex_clear(&g->lock);
+  bf_mutex_clear(&g->lock);
   g_free(g);
 }
 
@@ -91,7 +93,7 @@ bfd_gate_key(const struct sockaddr *sa)
 }
 
 /* Logs the count of lines a gate held back, once their second is over.
- * Called with g->lock held. */
+ * Called with the gate's lock held. */
 static void
 log_flush(BfdLogGate *lg, gint64 now)
 {
@@ -102,9 +104,10 @@ log_flush(BfdLogGate *lg, gint64 now)
   }
 }
 
-/* At most one line a second of each kind; called with g->lock held. */
-static void G_GNUC_PRINTF(2, 3)
-gate_log(BfdLogGate *lg, const char *fmt, ...)
+/* At most one line a second of each kind; called with the gate's lock
+ * held. */
+static void G_GNUC_PRINTF(3, 4)
+gate_log(BfdLogGate *lg, const char *peer, const char *fmt, ...)
 {
   gint64 now = g_get_monotonic_time();
   va_list ap;
@@ -117,7 +120,7 @@ gate_log(BfdLogGate *lg, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_warning("%s", msg);
+  bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .peer = peer }, "%s", msg);
   lg->last = now;
 }
 
@@ -126,10 +129,10 @@ bfd_gate_tick(BfdGate *g)
 {
   gint64 now = g_get_monotonic_time();
 
-  g_mutex_lock(&g->lock);
+  bf_mutex_lock(&g->lock);
   log_flush(&g->log_full, now);
   log_flush(&g->log_rate, now);
-  g_mutex_unlock(&g->lock);
+  bf_mutex_unlock(&g->lock);
 }
 
 static gboolean
@@ -144,7 +147,10 @@ idle_source(gpointer key, gpointer value, gpointer data)
                          g->limits.attach_burst, g_get_monotonic_time());
 }
 
-/* Called with g->lock held. NULL when too many sources are remembered. */
+/* NULL when too many sources are remembered. */
+static BfdSource *source_locked(BfdGate *g, const char *key)
+  BF_REQUIRES(&g->lock);
+
 static BfdSource *
 source_locked(BfdGate *g, const char *key)
 {
@@ -168,23 +174,24 @@ bfd_gate_enter(BfdGate *g, const char *key, const char *peer)
   BfdSource *src;
   gboolean ok = FALSE;
 
-  g_mutex_lock(&g->lock);
+  bf_mutex_lock(&g->lock);
   if (g->pending >= g->limits.max_handshakes)
-    gate_log(&g->log_full, "closing connection from %s at once: %u connections "
-             "are in the handshake (max_handshakes)", peer, g->pending);
+    gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
+             "connections are in the handshake (max_handshakes)", peer,
+             g->pending);
   else if ((src = source_locked(g, key)) == NULL)
-    gate_log(&g->log_full, "closing connection from %s at once: %u source "
-             "addresses are in the handshake", peer, SOURCES_MAX);
+    gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
+             "source addresses are in the handshake", peer, SOURCES_MAX);
   else if (src->pending >= g->limits.max_handshakes_per_addr)
-    gate_log(&g->log_full, "closing connection from %s at once: %u connections "
-             "from %s are in the handshake (max_handshakes_per_addr)", peer,
-             src->pending, key);
+    gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
+             "connections from %s are in the handshake "
+             "(max_handshakes_per_addr)", peer, src->pending, key);
   else {
     src->pending++;
     g->pending++;
     ok = TRUE;
   }
-  g_mutex_unlock(&g->lock);
+  bf_mutex_unlock(&g->lock);
   return ok;
 }
 
@@ -193,7 +200,7 @@ bfd_gate_leave(BfdGate *g, const char *key)
 {
   BfdSource *src;
 
-  g_mutex_lock(&g->lock);
+  bf_mutex_lock(&g->lock);
   src = g_hash_table_lookup(g->sources, key);
   if (src != NULL && src->pending > 0) {
     src->pending--;
@@ -201,27 +208,26 @@ bfd_gate_leave(BfdGate *g, const char *key)
     if (idle_source(NULL, src, g))
       g_hash_table_remove(g->sources, key);
   }
-  g_mutex_unlock(&g->lock);
+  bf_mutex_unlock(&g->lock);
 }
 
-/* Takes the handshake's token. Called between enter and leave. */
-static gboolean
-gate_attempt(BfdGate *g, const char *key, const char *peer)
+gboolean
+bfd_gate_attempt(BfdGate *g, const char *key, const char *peer)
 {
   BfdSource *src;
   gboolean ok = TRUE;
 
-  g_mutex_lock(&g->lock);
+  bf_mutex_lock(&g->lock);
   src = g_hash_table_lookup(g->sources, key);
   if (src != NULL &&
       !bfd_bucket_take(&src->bucket, g->limits.attach_rate,
                        g->limits.attach_burst, 1.0, g_get_monotonic_time())) {
-    gate_log(&g->log_rate, "refusing handshake from %s: more than %u "
+    gate_log(&g->log_rate, peer, "refusing handshake from %s: more than %u "
              "handshakes a second from %s (attach_rate, attach_burst %u)", peer,
              g->limits.attach_rate, key, g->limits.attach_burst);
     ok = FALSE;
   }
-  g_mutex_unlock(&g->lock);
+  bf_mutex_unlock(&g->lock);
   return ok;
 }
 
@@ -230,47 +236,16 @@ gate_charge(BfdGate *g, const char *key, double cost)
 {
   BfdSource *src;
 
-  g_mutex_lock(&g->lock);
+  bf_mutex_lock(&g->lock);
   src = g_hash_table_lookup(g->sources, key);
   if (src != NULL)
     bfd_bucket_charge(&src->bucket, g->limits.attach_rate,
                       g->limits.attach_burst, cost, g_get_monotonic_time());
-  g_mutex_unlock(&g->lock);
+  bf_mutex_unlock(&g->lock);
 }
 
 void
-bfd_gate_attach_result(BfdPath *p, gboolean ok)
+bfd_gate_attach_result(BfdGate *g, const char *key, gboolean ok)
 {
-  gate_charge(p->srv->gate, p->src, ok ? -1.0 : ATTACH_FAIL_COST);
-}
-
-/* Over the rate: the handshake is read (within the handshake timeout) so
- * that the refusal reaches a real client, which then retries later. */
-static gboolean
-refuse_rate(BfdPath *p)
-{
-  BfMsg m = { .type = BF_FRAME_WELCOME };
-  const char *text = "too many handshakes from this address: try again later";
-
-  bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
-                       (gint64)p->srv->limits.handshake_timeout_ms * 1000);
-  if (!bf_conn_recv_preface(p->conn, NULL, NULL) ||
-      !bf_conn_send_preface(p->conn, NULL) || !bf_conn_recv(p->conn, &m, NULL))
-    return FALSE;
-  m = (BfMsg){ .type = BF_FRAME_WELCOME };
-  m.u.welcome.status = BF_ST_LIMIT;
-  m.u.welcome.message.data = (const uint8_t *)text;
-  m.u.welcome.message.len = (uint16_t)strlen(text);
-  bf_conn_send(p->conn, &m, NULL);
-  return FALSE;
-}
-
-gboolean
-bfd_gate_handshake(BfdPath *p, gboolean (*handshake)(BfdPath *))
-{
-  gboolean ok = gate_attempt(p->srv->gate, p->src, p->conn->peer)
-                    ? handshake(p) : refuse_rate(p);
-
-  bfd_gate_leave(p->srv->gate, p->src);
-  return ok;
+  gate_charge(g, key, ok ? -1.0 : ATTACH_FAIL_COST);
 }

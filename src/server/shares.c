@@ -10,11 +10,12 @@
  * the caller keeps the item's geometry (one short chunk, the last: see
  * bf_assembler_expect), so short shares cannot multiply partial chunks
  * for free either. */
-#include "server.h"
+#include "shares.h"
 
 #include <string.h>
 
-#include "braidfs/coding.h"
+#include "braidfs/tsa.h"
+#include "status.h"
 
 /* Free buffers a session keeps for the next partial chunks: touching fresh
  * memory is slow on these machines, and a transfer cycles through a few of
@@ -28,7 +29,7 @@ typedef struct {
 } Spare;
 
 struct BfdShareBudget {
-  GMutex lock;                     /* a leaf: taken under item locks */
+  BfMutex lock;                    /* a leaf: taken under item locks */
   size_t used;                     /* bytes allocated: buffers of partial
                                       chunks and spares */
   GArray *spare;                   /* Spare */
@@ -50,8 +51,6 @@ struct BfdShares {
   BfdShareBudget *budget;          /* the session's */
 };
 
-G_DEFINE_QUARK(bfd-shares-error-quark, bfd_shares_error)
-
 /* ---- the session's budget ---------------------------------------------- */
 
 BfdShareBudget *
@@ -59,7 +58,7 @@ bfd_share_budget_new(void)
 {
   BfdShareBudget *b = g_new0(BfdShareBudget, 1);
 
-  g_mutex_init(&b->lock);
+  bf_mutex_init(&b->lock);
   b->spare = g_array_new(FALSE, FALSE, sizeof(Spare));
   return b;
 }
@@ -67,13 +66,13 @@ bfd_share_budget_new(void)
 void
 bfd_share_budget_trim(BfdShareBudget *b)
 {
-  g_mutex_lock(&b->lock);
+  bf_mutex_lock(&b->lock);
   for (guint i = 0; i < b->spare->len; i++) {
     b->used -= g_array_index(b->spare, Spare, i).len;
     g_free(g_array_index(b->spare, Spare, i).buf);
   }
   g_array_set_size(b->spare, 0);
-  g_mutex_unlock(&b->lock);
+  bf_mutex_unlock(&b->lock);
 }
 
 void
@@ -83,7 +82,7 @@ bfd_share_budget_free(BfdShareBudget *b)
     return;
   bfd_share_budget_trim(b);
   g_array_unref(b->spare);
-  g_mutex_clear(&b->lock);
+  bf_mutex_clear(&b->lock);
   g_free(b);
 }
 
@@ -95,7 +94,7 @@ budget_take(BfdShareBudget *b, size_t len)
   uint8_t *buf = NULL;
   gboolean fits;
 
-  g_mutex_lock(&b->lock);
+  bf_mutex_lock(&b->lock);
   for (guint i = 0; i < b->spare->len && buf == NULL; i++)
     if (g_array_index(b->spare, Spare, i).len == len) {
       buf = g_array_index(b->spare, Spare, i).buf;
@@ -111,7 +110,7 @@ budget_take(BfdShareBudget *b, size_t len)
   fits = buf != NULL || b->used + len <= BF_CODING_PARTIAL_BYTES;
   if (buf == NULL && fits)
     b->used += len;
-  g_mutex_unlock(&b->lock);
+  bf_mutex_unlock(&b->lock);
   return buf != NULL || !fits ? buf : g_malloc(len);
 }
 
@@ -120,13 +119,13 @@ budget_give(BfdShareBudget *b, uint8_t *buf, size_t len)
 {
   gboolean keep;
 
-  g_mutex_lock(&b->lock);
+  bf_mutex_lock(&b->lock);
   keep = b->spare->len < SPARE_MAX;
   if (keep)
     g_array_append_val(b->spare, ((Spare){ len, buf }));
   else
     b->used -= len;
-  g_mutex_unlock(&b->lock);
+  bf_mutex_unlock(&b->lock);
   if (!keep)
     g_free(buf);
 }
@@ -187,7 +186,7 @@ shares_fail(GError **error, int status, const char *fmt, ...)
   if (error == NULL)
     return FALSE;
   va_start(ap, fmt);
-  *error = g_error_new_valist(BFD_SHARES_ERROR, status, fmt, ap);
+  *error = g_error_new_valist(BFD_ERROR, status, fmt, ap);
   va_end(ap);
   return FALSE;
 }
@@ -284,15 +283,17 @@ bfd_shares_add(BfdShares *sh, const BfChunk *c, size_t chunk_len,
   }
   shares[have] = c->payload;
   index[have] = c->share_index;
+  g_autoptr(GError) why = NULL;
   gboolean ok = bf_coder_decode(sh->coder, shares, index, have + 1,
-                                c->payload_len, out, chunk_len, error);
+                                c->payload_len, out, chunk_len, &why);
   if (pt != NULL) {
     g_hash_table_remove(sh->partial, GUINT_TO_POINTER(c->chunk_id));
     partial_free(sh, pt);
   }
   if (!ok) {
     /* unreachable: indices and lengths were checked above */
-    g_prefix_error(error, "chunk %u: ", c->chunk_id);
+    shares_fail(error, BF_ST_PROTOCOL, "chunk %u: %s", c->chunk_id,
+                why->message);
     return BFD_SHARE_ERROR;
   }
   return BFD_SHARE_REBUILT;

@@ -2,80 +2,62 @@
  *
  *   STORE/<session-dir>/session   key file: id, token, label, started
  *   STORE/<session-dir>/data/     complete, verified items only
- *   STORE/<session-dir>/tmp/      items being rebuilt (never shown)
+ *   STORE/<session-dir>/tmp/      items being rebuilt (never shown), and
+ *                                 the session's journal (journal.c)
  *
  * A file enters data/ only by rename(2) from tmp/ after fsync, and the
  * directory is fsynced before the client hears about it, so whatever is in
  * data/ after a crash was acknowledged or about to be, and is whole. */
-#include "server.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sodium.h>
 #include <stdio.h>
-#include <ftw.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "braidfs/io.h"
+#include "braidfs/log.h"
 #include "braidfs/parse.h"
+#include "crash.h"
+#include "status.h"
 
-int
-bfd_errno_status(int err)
+/* Deeper directories in data/ than clients can make (max_depth) are not
+ * counted: someone else put them there. */
+#define COUNT_DEPTH_MAX 256
+
+void
+bfd_session_dir_clear(BfdSessionDir *d)
 {
-  switch (err) {
-  case ENOSPC:
-  case EDQUOT:
-    return BF_ST_NO_SPACE;
-  case ENOENT:
-    return BF_ST_NOT_FOUND;
-  case EEXIST:
-  case EISDIR:
-  case ENOTDIR:
-    return BF_ST_EXISTS;
-  case ENOTEMPTY:
-    return BF_ST_NOT_EMPTY;
-  case ENAMETOOLONG:
-  case ELOOP:      /* a symlink in the store: never followed */
-  case EXDEV:      /* a path that would leave the store */
-    return BF_ST_BAD_NAME;
-  case EFBIG:
-    return BF_ST_TOO_BIG;
-  case EMFILE:
-  case ENFILE:
-    return BF_ST_LIMIT;
-  default:
-    return BF_ST_IO;
-  }
+  for (int *fd = (int[]){ d->dir_fd, d->data_fd, d->tmp_fd, -2 }; *fd != -2;
+       fd++)
+    if (*fd >= 0)
+      close(*fd);
+  d->dir_fd = d->data_fd = d->tmp_fd = -1;
+  g_clear_pointer(&d->name, g_free);
+  g_clear_pointer(&d->label, g_free);
 }
 
 gboolean
-bfd_store_open(BfdServer *srv, GError **error)
+bfd_store_open(const char *path, int *store_fd, GError **error)
 {
-  if (g_mkdir_with_parents(srv->store_path, 0700) < 0 ||
-      (srv->store_fd = open(srv->store_path,
-                            O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "cannot open store %s: %s", srv->store_path, g_strerror(err));
-    return FALSE;
-  }
+  if (g_mkdir_with_parents(path, 0700) < 0 ||
+      (*store_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return bfd_set_error_errno(error, errno, "cannot open store %s", path);
   return TRUE;
 }
 
 static gboolean
 sync_fd(int fd, const char *what, GError **error)
 {
-  if (fsync(fd) < 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "fsync %s: %s", what, g_strerror(err));
-    return FALSE;
-  }
+  if (fsync(fd) < 0)
+    return bfd_set_error_errno(error, errno, "fsync %s", what);
   return TRUE;
 }
 
@@ -95,7 +77,7 @@ static char *
 session_dirname(const uint8_t id[BF_ID_LEN], const char *label, gint64 started)
 {
   g_autofree char *hex = bf_hex(id, BF_ID_LEN);
-  g_autofree char *slug = label_slug(label ? label : "");
+  g_autofree char *slug = label_slug(label);
   struct tm tm;
   time_t t = (time_t)started;
   char when[32];
@@ -108,90 +90,74 @@ session_dirname(const uint8_t id[BF_ID_LEN], const char *label, gint64 started)
 }
 
 static gboolean
-write_session_file(BfdSession *s, GError **error)
+write_session_file(const BfdSessionDir *d, GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
-  g_autofree char *token = bf_hex(s->token, BF_ID_LEN);
+  g_autofree char *id = bf_hex(d->id, BF_ID_LEN);
+  g_autofree char *token = bf_hex(d->token, BF_ID_LEN);
   g_autofree char *text = NULL;
   gsize len;
-  int fd;
+  int fd, rc;
 
   g_key_file_set_string(kf, "session", "id", id);
   g_key_file_set_string(kf, "session", "token", token);
-  g_key_file_set_string(kf, "session", "label", s->label);
-  g_key_file_set_int64(kf, "session", "started", s->started);
+  g_key_file_set_string(kf, "session", "label", d->label);
+  g_key_file_set_int64(kf, "session", "started", d->started);
   text = g_key_file_to_data(kf, &len, NULL);
 
-  fd = openat(s->dir_fd, "session.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-              0600);
-  if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-    int err = errno;
-    if (fd >= 0)
-      close(fd);
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "cannot write session file in %s: %s", s->dirname,
-                g_strerror(err));
-    return FALSE;
-  }
+  fd = openat(d->dir_fd, "session.tmp",
+              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return bfd_set_error_errno(error, errno, "cannot write session file in %s",
+                               d->name);
+  rc = bf_write_all(fd, text, len);
+  if (rc == 0 && fsync(fd) < 0)
+    rc = -errno;
   close(fd);
-  if (renameat(s->dir_fd, "session.tmp", s->dir_fd, "session") < 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "cannot rename session file in %s: %s", s->dirname,
-                g_strerror(err));
-    return FALSE;
-  }
-  return sync_fd(s->dir_fd, s->dirname, error);
+  if (rc < 0)
+    return bfd_set_error_errno(error, -rc, "cannot write session file in %s",
+                               d->name);
+  if (renameat(d->dir_fd, "session.tmp", d->dir_fd, "session") < 0)
+    return bfd_set_error_errno(error, errno,
+                               "cannot rename session file in %s", d->name);
+  return sync_fd(d->dir_fd, d->name, error);
 }
 
 static gboolean
-open_session_dirs(BfdSession *s, gboolean create, GError **error)
+open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
+                  gboolean create, GError **error)
 {
   int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
-  if (create && mkdirat(s->srv->store_fd, s->dirname, 0700) < 0)
-    goto fail;
-  if ((s->dir_fd = openat(s->srv->store_fd, s->dirname, flags)) < 0)
-    goto fail;
-  if (create && (mkdirat(s->dir_fd, "data", 0755) < 0 ||
-                 mkdirat(s->dir_fd, "tmp", 0700) < 0))
-    goto fail;
-  if ((s->data_fd = openat(s->dir_fd, "data", flags)) < 0 ||
-      (s->tmp_fd = openat(s->dir_fd, "tmp", flags)) < 0)
-    goto fail;
+  if ((create && mkdirat(store_fd, d->name, 0700) < 0) ||
+      (d->dir_fd = openat(store_fd, d->name, flags)) < 0 ||
+      (create && (mkdirat(d->dir_fd, "data", 0755) < 0 ||
+                  mkdirat(d->dir_fd, "tmp", 0700) < 0)) ||
+      (d->data_fd = openat(d->dir_fd, "data", flags)) < 0 ||
+      (d->tmp_fd = openat(d->dir_fd, "tmp", flags)) < 0)
+    return bfd_set_error_errno(error, errno, "session directory %s/%s",
+                               store_path, d->name);
   return TRUE;
-fail:;
-  int err = errno;
-  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-              "session directory %s/%s: %s", s->srv->store_path, s->dirname,
-              g_strerror(err));
-  return FALSE;
 }
 
-BfdSession *
-bfd_store_create_session(BfdServer *srv, const char *label, GError **error)
+gboolean
+bfd_store_create_session(int store_fd, const char *store_path,
+                         const char *label, BfdSessionDir *out, GError **error)
 {
-  uint8_t id[BF_ID_LEN];
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  BfdSessionDir d = { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
 
-  randombytes_buf(id, sizeof id);
-  g_autofree char *dirname = session_dirname(id, label, now);
-  BfdSession *s = bfd_session_new(srv, dirname);
-
-  memcpy(s->id, id, sizeof id);
-  randombytes_buf(s->token, sizeof s->token);
-  s->label = g_strdup(label ? label : "");
-  s->started = now;
-  s->last_activity = now;
-  if (open_session_dirs(s, TRUE, error))
-    bfd_resume_init(s);
-  if (s->resume == NULL || !write_session_file(s, error) ||
-      !sync_fd(srv->store_fd, srv->store_path, error)) {
-    bfd_session_unref(s);
-    return NULL;
+  randombytes_buf(d.id, sizeof d.id);
+  randombytes_buf(d.token, sizeof d.token);
+  d.label = g_strdup(label != NULL ? label : "");
+  d.started = g_get_real_time() / G_USEC_PER_SEC;
+  d.name = session_dirname(d.id, d.label, d.started);
+  if (!open_session_dirs(store_fd, store_path, &d, TRUE, error) ||
+      !write_session_file(&d, error) || !sync_fd(store_fd, store_path, error)) {
+    bfd_session_dir_clear(&d);
+    return FALSE;
   }
-  return s;
+  *out = d;
+  return TRUE;
 }
 
 static gboolean
@@ -205,82 +171,102 @@ hex_field(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
          got == BF_ID_LEN;
 }
 
-static BfdSession *
-load_session(BfdServer *srv, const char *dirname)
+static BfdSessionDir *
+load_session_dir(int store_fd, const char *store_path, const char *name)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) error = NULL;
-  g_autofree char *path = g_build_filename(srv->store_path, dirname, "session",
-                                           NULL);
-  BfdSession *s;
+  g_autofree char *path = g_build_filename(store_path, name, "session", NULL);
+  BfdSessionDir *d;
 
   if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error))
     return NULL;
-  s = bfd_session_new(srv, dirname);
-  s->label = g_key_file_get_string(kf, "session", "label", NULL);
-  if (s->label == NULL)
-    s->label = g_strdup("");
-  s->started = g_key_file_get_int64(kf, "session", "started", NULL);
-  s->last_activity = s->started;
-  if (!hex_field(kf, "id", s->id) || !hex_field(kf, "token", s->token) ||
-      !open_session_dirs(s, FALSE, &error)) {
-    g_warning("skipping %s in the store: %s", dirname,
-              error ? error->message : "bad session file");
-    bfd_session_unref(s);
+  d = g_new0(BfdSessionDir, 1);
+  d->dir_fd = d->data_fd = d->tmp_fd = -1;
+  d->name = g_strdup(name);
+  d->label = g_key_file_get_string(kf, "session", "label", NULL);
+  if (d->label == NULL)
+    d->label = g_strdup("");
+  d->started = g_key_file_get_int64(kf, "session", "started", NULL);
+  if (!hex_field(kf, "id", d->id) || !hex_field(kf, "token", d->token) ||
+      !open_session_dirs(store_fd, store_path, d, FALSE, &error)) {
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },
+           "skipping %s in the store: %s", name,
+           error ? error->message : "bad session file");
+    bfd_session_dir_clear(d);
+    g_free(d);
     return NULL;
   }
-  bfd_resume_load(s);
-  bfd_store_scan_counts(s);
-  return s;
+  return d;
 }
 
-void
-bfd_store_load_sessions(BfdServer *srv)
+static void
+session_dir_free(gpointer p)
 {
-  int fd = dup(srv->store_fd);
+  bfd_session_dir_clear(p);
+  g_free(p);
+}
+
+GPtrArray *
+bfd_store_sessions(int store_fd, const char *store_path)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func(session_dir_free);
+  int fd = dup(store_fd);
   DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
   struct dirent *de;
 
-  if (d == NULL)
-    return;
+  if (d == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return out;
+  }
   while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
+    BfdSessionDir *s;
+    if (de->d_name[0] != '.' &&
+        (s = load_session_dir(store_fd, store_path, de->d_name)) != NULL)
+      g_ptr_array_add(out, s);
+  }
+  closedir(d);
+  return out;
+}
+
+/* Counts the regular files below dir_fd (which it closes). */
+static void
+count_tree(int dir_fd, unsigned depth, uint64_t *files, uint64_t *bytes)
+{
+  DIR *d = fdopendir(dir_fd);
+  struct dirent *de;
+  struct stat st;
+
+  if (d == NULL) {
+    close(dir_fd);
+    return;
+  }
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+        fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
       continue;
-    BfdSession *s = load_session(srv, de->d_name);
-    if (s != NULL)
-      g_hash_table_insert(srv->sessions, s->dirname, s);
+    if (S_ISREG(st.st_mode)) {
+      (*files)++;
+      *bytes += (uint64_t)st.st_size;
+    } else if (S_ISDIR(st.st_mode) && depth < COUNT_DEPTH_MAX) {
+      int sub = openat(dirfd(d), de->d_name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0)
+        count_tree(sub, depth + 1, files, bytes);
+    }
   }
   closedir(d);
 }
 
-static uint64_t scan_items, scan_bytes;
-
-static int
-count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)path;
-  (void)ftw;
-  if (flag == FTW_F && S_ISREG(st->st_mode)) {
-    scan_items++;
-    scan_bytes += st->st_size;
-  }
-  return 0;
-}
-
 void
-bfd_store_scan_counts(BfdSession *s)
+bfd_store_count_data(const BfdSessionDir *d, uint64_t *files, uint64_t *bytes)
 {
-  static GMutex scan_lock;
-  g_autofree char *data = g_build_filename(s->srv->store_path, s->dirname,
-                                           "data", NULL);
+  int fd = openat(d->data_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  /* nftw has no user pointer; the scan happens once per session at start. */
-  g_mutex_lock(&scan_lock);
-  scan_items = scan_bytes = 0;
-  nftw(data, count_entry, 16, FTW_PHYS);
-  s->items_stored = s->versions_stored = scan_items;
-  s->bytes_stored = scan_bytes;
-  g_mutex_unlock(&scan_lock);
+  *files = *bytes = 0;
+  if (fd >= 0)
+    count_tree(fd, 0, files, bytes);
 }
 
 /* Kernels before 5.6 have no openat2: the walk below does the same. */
@@ -356,7 +342,7 @@ fail:;
 
 int
 bfd_store_open_parent(int dirfd, const char *name, gboolean create,
-                      const char **leaf, GError **error)
+                      const char **leaf)
 {
   const char *slash = strrchr(name, '/');
   g_autofree char *dir = slash ? g_strndup(name, slash - name) : g_strdup(".");
@@ -364,15 +350,43 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
 
   if (fd < 0 && errno == ENOENT && create)
     fd = make_dirs(dirfd, dir);
-  if (fd < 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "parent of %s: %s", name, g_strerror(err));
-    errno = err;
-    return -1;
-  }
-  *leaf = slash ? slash + 1 : name;
+  if (fd >= 0)
+    *leaf = slash ? slash + 1 : name;
   return fd;
+}
+
+gboolean
+bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
+                 const char *name, uint32_t mode, int64_t mtime_sec,
+                 uint32_t mtime_nsec, const char *what, BfdReplaced *replaced,
+                 GError **error)
+{
+  struct timespec ts[2] = { { mtime_sec, mtime_nsec },
+                            { mtime_sec, mtime_nsec } };
+  struct stat old;
+  const char *leaf;
+  int parent, err = 0;
+
+  replaced->replaced = FALSE;
+  if (fchmod(fd, mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0)
+    return bfd_set_error_errno(error, errno, "cannot store %s", what);
+  bfd_crash_at(BFD_CRASH_FSYNCED);
+  if ((parent = bfd_store_open_parent(data_fd, name, TRUE, &leaf)) < 0)
+    return bfd_set_error_errno(error, errno, "cannot store %s", what);
+  /* What the rename replaces no longer counts in the session totals. */
+  if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(old.st_mode)) {
+    replaced->replaced = TRUE;
+    replaced->old_size = (uint64_t)old.st_size;
+  }
+  if (renameat(tmp_fd, tmpname, parent, leaf) < 0)
+    err = errno;
+  else if ((bfd_crash_at(BFD_CRASH_RENAMED), fsync(parent) < 0))
+    err = errno;
+  close(parent);
+  if (err != 0)
+    return bfd_set_error_errno(error, err, "cannot store %s", what);
+  return TRUE;
 }
 
 static int
@@ -394,21 +408,14 @@ remove_all_at(int dirfd, const char *sub)
   return unlinkat(dirfd, sub, AT_REMOVEDIR);
 }
 
-gboolean
-bfd_store_remove_session(BfdSession *s, GError **error)
+int
+bfd_store_remove_session(int store_fd, const BfdSessionDir *d)
 {
-  BfdServer *srv = s->srv;
-
-  if (unlinkat(s->dir_fd, "data", AT_REMOVEDIR) < 0 ||
-      remove_all_at(s->dir_fd, "tmp") < 0 ||
-      unlinkat(s->dir_fd, "session", 0) < 0 ||
-      unlinkat(srv->store_fd, s->dirname, AT_REMOVEDIR) < 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "%s", g_strerror(err));
-    errno = err;
-    return FALSE;
-  }
-  fsync(srv->store_fd);
-  return TRUE;
+  if (unlinkat(d->dir_fd, "data", AT_REMOVEDIR) < 0 ||
+      remove_all_at(d->dir_fd, "tmp") < 0 ||
+      unlinkat(d->dir_fd, "session", 0) < 0 ||
+      unlinkat(store_fd, d->name, AT_REMOVEDIR) < 0)
+    return -errno;
+  fsync(store_fd);
+  return 0;
 }

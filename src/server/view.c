@@ -1,7 +1,9 @@
 /* The read-only FUSE view of the store: one directory per session, the
  * session's data/ tree inside it, and a synthesized .session file. Only
- * rm and rmdir change anything, so a consumer can clear what it processed. */
-#include "server.h"
+ * rm and rmdir change anything, so a consumer can clear what it processed.
+ * Every operation answers from the store and the session's counters: none
+ * waits on a path, and none holds a lock across disk I/O (braidfsd.h). */
+#include "view.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "braidfsd.h"
+#include "server.h"
+#include "session.h"
+#include "sessions.h"
+#include "store.h"
 
 #define SESSION_FILE ".session"
 
@@ -32,7 +40,7 @@ split(const char *path, const char **rest, int *err)
   *err = 0;
   if (*p == '\0')
     return NULL;
-  s = bfd_server_lookup(server(), dir);
+  s = bfd_sessions_by_name(server()->sessions, dir);
   if (s == NULL)
     *err = ENOENT;
   *rest = (slash && slash[1]) ? slash + 1 : ".";
@@ -48,7 +56,7 @@ at_leaf(int data_fd, const char *rest, int (*fn)(int, const char *, void *),
         void *arg)
 {
   const char *leaf;
-  int parent = bfd_store_open_parent(data_fd, rest, FALSE, &leaf, NULL);
+  int parent = bfd_store_open_parent(data_fd, rest, FALSE, &leaf);
   int rc;
 
   if (parent < 0)
@@ -91,13 +99,13 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
     st->st_size = strlen(text);
-    st->st_mtime = s->last_activity;
+    st->st_mtime = bfd_session_last_activity(s);
     return 0;
   }
-  if ((err = at_leaf(s->data_fd, rest, stat_at, st)) < 0)
+  if ((err = at_leaf(s->dir.data_fd, rest, stat_at, st)) < 0)
     return err;
   if (strcmp(rest, ".") == 0)
-    st->st_mtime = s->started;
+    st->st_mtime = s->dir.started;
   st->st_blksize = BF_CHUNK_DEFAULT;
   return 0;
 }
@@ -120,16 +128,12 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   fill(buf, ".", NULL, 0, 0);
   fill(buf, "..", NULL, 0, 0);
   if (s == NULL) {
-    BfdServer *srv = server();
-    g_mutex_lock(&srv->lock);
-    g_autoptr(GList) names = g_hash_table_get_keys(srv->sessions);
-    names = g_list_sort(names, (GCompareFunc)strcmp);
-    for (GList *l = names; l != NULL; l = l->next)
-      fill(buf, l->data, NULL, 0, 0);
-    g_mutex_unlock(&srv->lock);
+    g_autoptr(GPtrArray) names = bfd_sessions_names(server()->sessions);
+    for (guint i = 0; i < names->len; i++)
+      fill(buf, names->pdata[i], NULL, 0, 0);
     return 0;
   }
-  fd = bfd_store_openat(s->data_fd, rest, O_RDONLY | O_DIRECTORY);
+  fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY | O_DIRECTORY);
   if (fd < 0)
     return -errno;
   d = fdopendir(fd);
@@ -173,7 +177,7 @@ view_open(const char *path, struct fuse_file_info *fi)
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
   } else {
-    vf->fd = bfd_store_openat(s->data_fd, rest, O_RDONLY);
+    vf->fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY);
     if (vf->fd < 0) {
       err = errno;
       g_free(vf);
@@ -231,8 +235,8 @@ view_unlink(const char *path)
   if (strcmp(rest, SESSION_FILE) == 0)
     return 0;
   int flags = 0;
-  if ((err = at_leaf(s->data_fd, rest, stat_at, &st)) < 0 ||
-      (err = at_leaf(s->data_fd, rest, unlink_at, &flags)) < 0)
+  if ((err = at_leaf(s->dir.data_fd, rest, stat_at, &st)) < 0 ||
+      (err = at_leaf(s->dir.data_fd, rest, unlink_at, &flags)) < 0)
     return err;
   bfd_session_note_removed(s, st.st_size);
   return 0;
@@ -244,29 +248,16 @@ view_rmdir(const char *path)
   const char *rest;
   int err;
   g_autoptr(BfdSession) s = split(path, &rest, &err);
-  BfdServer *srv = server();
-  g_autoptr(GError) error = NULL;
 
   if (s == NULL)
     return err ? -err : -EBUSY;
   if (strcmp(rest, ".") != 0) {
     int flags = AT_REMOVEDIR;
-    return at_leaf(s->data_fd, rest, unlink_at, &flags);
+    return at_leaf(s->dir.data_fd, rest, unlink_at, &flags);
   }
   /* Removing a whole session: only once its client is gone and its files
    * were consumed. */
-  g_mutex_lock(&srv->lock);
-  g_mutex_lock(&s->lock);
-  err = s->clients->len > 0 ? EBUSY : 0;
-  if (err == 0 && !bfd_store_remove_session(s, &error))
-    err = errno;
-  if (err == 0)
-    s->removed = TRUE;
-  g_mutex_unlock(&s->lock);
-  if (err == 0)
-    g_hash_table_remove(srv->sessions, s->dirname);
-  g_mutex_unlock(&srv->lock);
-  return -err;
+  return bfd_sessions_remove(server()->sessions, s, server()->store_fd);
 }
 
 static int
@@ -299,7 +290,6 @@ view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->entry_timeout = 0;
   cfg->attr_timeout = 0;
   cfg->negative_timeout = 0;
-  srv->accept_threads = g_ptr_array_new();
   bfd_server_start(srv);
   return srv;
 }

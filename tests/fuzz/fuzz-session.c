@@ -1,6 +1,6 @@
 /* fuzz-session: a stream of frames rebuilding items in memory, the way the
- * server does (src/server/session.c), but built only on the pure API so it
- * needs no sockets, files or threads.
+ * server does (src/server/items.c, chunks.c, item.c), but built only on
+ * the pure API so it needs no sockets, files or threads.
  *
  * The input is what a server reads after the handshake: frames (6-byte
  * header + body) back to back. Each is decoded with bf_header_parse() and
@@ -10,8 +10,9 @@
  *
  * The model keeps, per open item, a BfAssembler, the item's bytes in a
  * GByteArray (at most ITEM_CAP bytes, which is also the assembler's
- * max_size) and the running digest, fed like the server's hash_forward():
- * every chunk that extends the contiguous prefix, by has() and chunk_len().
+ * max_size) and the running digest, fed like the server's
+ * bfd_item_hash_forward_locked() (item.c): every chunk that extends the
+ * contiguous prefix, by has() and chunk_len().
  * Rules, after the protocol page (SESSION SEMANTICS) and the server:
  *   - item ids increase: an ITEM_OPEN with id 0 or not above the last one
  *     ends the stream (except one with a coding other than STRIPE, which is
@@ -91,8 +92,8 @@ session_item(const Session *s, uint64_t id, gboolean *gone)
   return it;
 }
 
-/* The server's hash_forward(), reading early chunks from the buffer instead
- * of the file. */
+/* The server's bfd_item_hash_forward_locked(), reading early chunks from
+ * the buffer instead of the file. */
 static void
 hash_forward(Item *it)
 {
@@ -109,7 +110,7 @@ hash_forward(Item *it)
   }
 }
 
-/* The item is complete: verify it as the server's finalize() does. */
+/* The item is complete: verify it as the server's commit() (items.c) does. */
 static void
 item_complete(Session *s, Item *it)
 {

@@ -777,6 +777,75 @@ def c_sealed(case):
     expect_error(p, PROTOCOL, case + " (frame type 0x55)")
 
 
+def server_end_closed(sock):
+    """Whether the server has closed its end of our connection: in
+    /proc/net/tcp it is gone (reset) or orphaned (inode 0: closed, with
+    what it still has to send)."""
+    def hexaddr(addr):
+        a, port = addr[:2]
+        return "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(a))[0], port)
+    ours, theirs = hexaddr(sock.getsockname()), hexaddr(sock.getpeername())
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == theirs and fields[2] == ours:
+                return fields[9] == "0"
+    return True
+
+
+def c_refused_close(case, ops=200):
+    """A refused peer that is still sending gets its ERROR all the same. A
+    socket closed with input unread is reset, and the reset destroys what
+    the server has not sent yet: so the server reads (and drops) what
+    follows the violation before it closes. The peer offers a small
+    receive window and reads nothing until it has sent everything: OPs
+    whose answers (about 1 KiB each: RMDIR of a missing directory with a
+    long name) overflow its window many times, the violation (a CHUNK for
+    an item never opened), and more bytes behind it; then it shuts its
+    side, waits until the server has closed its end, and reads: every
+    OP_ACK, the ERROR, then the end."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind((src_for(case), 0))
+    s.settimeout(10.0)
+    s.connect((HOST, PORT))
+    p = Peer.__new__(Peer)
+    p.case, p.s, p.buf, p.port = case, s, b"", s.getsockname()[1]
+    with LOCK:
+        PORTS.setdefault(case, []).append(local_end(s))
+    p.new_session("hostile-refused")
+    long_name = lambda i: "/".join("r%03d" % i + "x" * 246 for _ in range(4))
+    p.send(b"".join(op(i, RMDIR, long_name(i)) for i in range(1, ops + 1)) +
+           chunk(77, 0, 1, b"never opened") + os.urandom(32 << 10))
+    s.shutdown(socket.SHUT_WR)
+    # the server is done with us (else a reset might come after we read)
+    deadline = time.monotonic() + 30
+    while not server_end_closed(s) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    acks, err = 0, None
+    what = case + ": every OP_ACK, then the ERROR, reach a peer that is still sending"
+    try:
+        while err is None:
+            t, _, body = p.frame()
+            if t == OP_ACK:
+                acks += 1
+            elif t == ERROR:
+                err = struct.unpack(">B", body[:1])[0]
+            else:
+                raise AssertionError("got %s" % fname(t))
+    except (Closed, AssertionError, socket.timeout) as e:
+        result(False, what, "after %d of %d OP_ACKs: %s" % (acks, ops, e))
+        p.close()
+        return
+    info("%s: %d OP_ACKs, then ERROR %s" % (case, acks, st_name(err)))
+    result(acks == ops and err == NOT_FOUND, what,
+           "%d of %d OP_ACKs, ERROR %s" % (acks, ops, st_name(err)))
+    closed, extra = p.closed_within(5.0)
+    result(closed and not extra, case + ": then the connection ends cleanly",
+           "still open after 5 s" if not closed else "%d more bytes" % len(extra))
+    p.close()
+
+
 def c_late_chunk(case):
     """A CHUNK for an item that is no longer open is acknowledged and
     discarded."""
@@ -1240,6 +1309,7 @@ def main():
                          ("bad-hello", c_bad_hello),
                          ("sealed-frame", c_sealed),
                          ("late-chunk", c_late_chunk),
+                         ("refused-close", c_refused_close),
                          ("repeats", c_repeats)):
             run_case(name, fn)
         info("other cases done after %.1f s; waiting for the slowloris thread"

@@ -71,8 +71,9 @@ check "the warning reaches the journal" \
 E=$(entry_with 'preface "phase1-')
 echo "${E//$'\n'/ | }"
 entry_has "$E" "the entry" PRIORITY=4 SYSLOG_IDENTIFIER=braidfsd \
-	GLIB_DOMAIN=braidfsd BRAIDFS_MODULE=session
-check "the entry's CODE_FILE is session.c" grep -qE '^CODE_FILE=.*/session\.c$' <<<"$E"
+	GLIB_DOMAIN=braidfsd BRAIDFS_MODULE=handshake
+check "the entry's CODE_FILE is handshake.c" grep -qE '^CODE_FILE=.*/handshake\.c$' <<<"$E"
+check "the entry names the peer in PEER" grep -qE '^PEER=127\.0\.0\.1:[0-9]+$' <<<"$E"
 check "the entry's MESSAGE is the warning's text" \
 	grep -qE '^MESSAGE=dropping connection from 127\.0\.0\.1:[0-9]+: not a braidfs peer' <<<"$E"
 check "before detaching, the start-up line went to stderr with its level" \
@@ -88,7 +89,7 @@ poke "$PORT" "phase2-GET / HTTP/1.0"
 check "the warning reaches the journal" \
 	wait_until 20 "an entry for phase2" has_entry 'preface "phase2-'
 E=$(entry_with 'preface "phase2-')
-entry_has "$E" "the entry" PRIORITY=4 SYSLOG_IDENTIFIER=braidfsd BRAIDFS_MODULE=session
+entry_has "$E" "the entry" PRIORITY=4 SYSLOG_IDENTIFIER=braidfsd BRAIDFS_MODULE=handshake
 S=$(entry_with 'sessions; listening on')
 check "the start-up line is an entry too" test -n "$S"
 entry_has "$S" "the start-up entry" PRIORITY=5 BRAIDFS_MODULE=main

@@ -1,9 +1,11 @@
 /* braidfsd's configurable limits beyond the protocol's own caps: the
  * protocol bounds what any peer may send (braidfs-protocol(7) LIMITS); the
  * server's operator may bound it further. */
-#include "server.h"
+#include "limit.h"
 
 #include <string.h>
+
+#include "braidfs/wire.h"
 
 /* A CHUNK frame's body is its payload plus fixed fields (and, sealed, the
  * AEAD's overhead): the protocol keeps that margin over BF_CHUNK_MAX. */

@@ -1,0 +1,251 @@
+/* The handshake (handshake.h). Until it is done the path is its thread's
+ * alone, so answers are sent directly (bf_conn_send), and frames are
+ * small (BFD_HELLO_BODY_MAX); the whole handshake must fit in
+ * handshake_timeout. */
+#include "handshake.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "braidfs/handshake.h"
+#include "ratelimit.h"
+#include "session.h"
+#include "sessions.h"
+#include "status.h"
+#include "store.h"
+
+static void
+send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
+             const char *text)
+{
+  BfMsg m = { .type = BF_FRAME_WELCOME };
+
+  m.u.welcome.status = status;
+  if (status == BF_ST_OK)
+    m.u.welcome.instance = p->srv->instance;
+  if (s != NULL) {
+    memcpy(m.u.welcome.session_id, s->dir.id, BF_ID_LEN);
+    if (token)
+      memcpy(m.u.welcome.token, s->dir.token, BF_ID_LEN);
+  }
+  if (text != NULL) {
+    m.u.welcome.message.data = (const uint8_t *)text;
+    m.u.welcome.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
+  }
+  bf_conn_send(p->conn, &m, NULL);
+}
+
+static gboolean
+welcome_refuse(BfdPath *p, uint8_t status, const char *text)
+{
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: %s",
+         p->conn->peer, text);
+  send_welcome(p, status, NULL, FALSE, text);
+  return FALSE;
+}
+
+static gboolean
+auth_refuse(BfdPath *p, const char *text)
+{
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: %s",
+         p->conn->peer, text);
+  bf_conn_send_error(p->conn, BF_ST_AUTH, text);
+  return FALSE;
+}
+
+static gboolean
+hello_new(BfdPath *p, const BfHello *h)
+{
+  BfdServer *srv = p->srv;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *label = g_strndup((const char *)h->label.data, h->label.len);
+  BfdSessionDir dir;
+
+  if (!bfd_sessions_reserve(srv->sessions, srv->limits.max_sessions))
+    return welcome_refuse(p, BF_ST_LIMIT, "too many sessions (max_sessions)");
+  if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, &dir,
+                                &error)) {
+    bfd_sessions_unreserve(srv->sessions);
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
+           "cannot create a session for %s: %s", p->conn->peer, error->message);
+    send_welcome(p, BF_ST_IO, NULL, FALSE, error->message);
+    return FALSE;
+  }
+  p->sess = bfd_session_new(srv, &dir);
+  /* Its first path joins before anyone else can see it. */
+  if (!bfd_session_add_path(p->sess, p, h->path_index, FALSE, &error)) {
+    bfd_sessions_unreserve(srv->sessions);
+    return welcome_refuse(p, bfd_error_status(error), error->message);
+  }
+  bfd_sessions_add_reserved(srv->sessions, p->sess);
+  bf_log(G_LOG_LEVEL_MESSAGE, BFD_PATH_LOG(p), "new session %s from %s",
+         p->session_name, p->conn->peer);
+  return TRUE;
+}
+
+static gboolean
+hello_attach(BfdPath *p, const BfHello *h)
+{
+  BfdServer *srv = p->srv;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BfdSession) s = bfd_sessions_by_id(srv->sessions, h->session_id);
+  gboolean known;
+
+  /* The id is public; the token is the secret and is compared in constant
+   * time. Both failures get the same answer. */
+  known = s != NULL && sodium_memcmp(s->dir.token, h->token, BF_ID_LEN) == 0;
+  if (known && bfd_session_add_path(s, p, h->path_index, TRUE, &error)) {
+    bfd_gate_attach_result(srv->gate, p->src, TRUE);
+    p->sess = g_steal_pointer(&s);
+    return TRUE;
+  }
+  /* A session being removed, or with max_paths paths, was found all
+   * the same: a LIMIT costs no more than an honest handshake. */
+  known = known && error->code != BF_ST_AUTH;
+  bfd_gate_attach_result(srv->gate, p->src, known);
+  if (!known)
+    return welcome_refuse(p, BF_ST_AUTH,
+                          "unknown session or wrong attach token");
+  return welcome_refuse(p, bfd_error_status(error), error->message);
+}
+
+/* A frame of the handshake; a failure is logged (and answered when the
+ * peer can read an answer). */
+static gboolean
+handshake_recv(BfdPath *p, BfMsg *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (bf_conn_recv(p->conn, m, &error))
+    return TRUE;
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from %s: "
+         "%s", p->conn->peer, error->message);
+  if (error->domain == BF_WIRE_ERROR)
+    send_welcome(p, BF_ST_PROTOCOL, NULL, FALSE, error->message);
+  else if (error->domain == BF_SEAL_ERROR)
+    bf_conn_send_error(p->conn, BF_ST_CORRUPT, error->message);
+  return FALSE;
+}
+
+/* The peer's key proof did not match. Its sealed HELLO is on its way
+ * behind the proof: the path's end reads it (dispatch.c), so that closing
+ * does not reset the connection before our ERROR arrives. */
+static gboolean
+wrong_key(BfdPath *p)
+{
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: "
+         "wrong key (its proof does not match key_file)", p->conn->peer);
+  bf_conn_send_error(p->conn, BF_ST_AUTH, "wrong key: the proof does not "
+                     "match this server's key_file");
+  return FALSE;
+}
+
+/* The key handshake (key_file): AUTH 1 to 4 (handshake.h). Afterwards
+ * every frame in both directions is sealed. */
+static gboolean
+key_handshake(BfdPath *p)
+{
+  g_autoptr(BfHandshake) hs = bf_handshake_new(BF_HS_SERVER, p->srv->key,
+                                                NULL);
+  BfMsg m, out = { .type = BF_FRAME_AUTH };
+  gboolean send;
+
+  for (unsigned step = BF_AUTH_CLIENT_NONCE; step <= BF_AUTH_CLIENT_PROOF;
+       step += 2) {
+    g_autoptr(GError) error = NULL;
+    if (!handshake_recv(p, &m))
+      return FALSE;
+    if (m.type == BF_FRAME_HELLO && step == BF_AUTH_CLIENT_NONCE)
+      return welcome_refuse(p, BF_ST_AUTH,
+                            "this server requires a key (key_file)");
+    if (m.type != BF_FRAME_AUTH)
+      return bfd_path_refuse(p, BF_ST_PROTOCOL, "expected AUTH step %u, got %s",
+                             step, bf_frame_type_str(m.type));
+    if (!bf_handshake_feed(hs, &m.u.auth, &out.u.auth, &send, &error)) {
+      if (g_error_matches(error, BF_HS_ERROR, BF_HS_ERROR_PROOF))
+        return wrong_key(p);
+      return bfd_path_refuse(p, BF_ST_AUTH, "key handshake: %s",
+                             error->message);
+    }
+    if (step == BF_AUTH_CLIENT_PROOF)
+      bf_conn_seal_rx(p->conn, bf_handshake_take_seal(hs, FALSE));
+    if (send && !bf_conn_send(p->conn, &out, NULL))
+      return FALSE;
+  }
+  bf_conn_seal_tx(p->conn, bf_handshake_take_seal(hs, TRUE));
+  return TRUE;
+}
+
+static gboolean
+handshake(BfdPath *p)
+{
+  g_autoptr(GError) error = NULL;
+  uint8_t version;
+  BfMsg m;
+
+  /* The whole handshake, not each read, must fit in the timeout. */
+  bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
+                       (gint64)p->srv->limits.handshake_timeout_ms * 1000);
+  if (!bf_conn_recv_preface(p->conn, &version, &error)) {
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
+           "%s: %s", p->conn->peer, error->message);
+    if (version != 0 && bf_conn_send_preface(p->conn, NULL))
+      bf_conn_send_error(p->conn, BF_ST_VERSION, error->message);
+    return FALSE;
+  }
+  if (!bf_conn_send_preface(p->conn, NULL))
+    return FALSE;
+  if (p->srv->key != NULL && !key_handshake(p))
+    return FALSE;
+  if (!handshake_recv(p, &m))
+    return FALSE;
+  if (m.type == BF_FRAME_AUTH)
+    return auth_refuse(p, "this server has no key (key_file)");
+  if (m.type != BF_FRAME_HELLO)
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "expected HELLO, got %s",
+                           bf_frame_type_str(m.type));
+  if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
+                                       : hello_attach(p, &m.u.hello)))
+    return FALSE;
+  send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
+  bf_conn_set_deadline(p->conn, 0);
+  p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
+  /* Clients PING every second; a path silent for the idle timeout belongs
+   * to a client that is gone (or never meant to send). */
+  bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
+  bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: path %u from %s "
+         "attached", p->session_name, p->index, p->conn->peer);
+  return TRUE;
+}
+
+/* Over the rate: the handshake is read (within the handshake timeout) so
+ * that the refusal reaches a real client, which then retries later. */
+static gboolean
+refuse_rate(BfdPath *p)
+{
+  const char *text = "too many handshakes from this address: try again later";
+  BfMsg m;
+
+  bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
+                       (gint64)p->srv->limits.handshake_timeout_ms * 1000);
+  if (!bf_conn_recv_preface(p->conn, NULL, NULL) ||
+      !bf_conn_send_preface(p->conn, NULL) || !bf_conn_recv(p->conn, &m, NULL))
+    return FALSE;
+  m = (BfMsg){ .type = BF_FRAME_WELCOME };
+  m.u.welcome.status = BF_ST_LIMIT;
+  m.u.welcome.message.data = (const uint8_t *)text;
+  m.u.welcome.message.len = (uint16_t)strlen(text);
+  bf_conn_send(p->conn, &m, NULL);
+  return FALSE;
+}
+
+gboolean
+bfd_handshake(BfdPath *p)
+{
+  BfdGate *gate = p->srv->gate;
+  gboolean ok = bfd_gate_attempt(gate, p->src, p->conn->peer) ? handshake(p)
+                                                              : refuse_rate(p);
+
+  bfd_gate_leave(gate, p->src);
+  return ok;
+}

@@ -1,0 +1,249 @@
+/* One item's state (item.h): made from its ITEM_OPEN or from its record
+ * in the journal, fed its digest, given its secret. */
+#include "item.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "braidfs/io.h"
+#include "status.h"
+
+static BfdItem *
+item_alloc(uint64_t id, const uint8_t *name, size_t name_len,
+           uint32_t chunk_size, uint64_t max_size, const BfCodingSpec *coding,
+           uint8_t digest_alg, BfdShareBudget *budget)
+{
+  BfdItem *it = g_new0(BfdItem, 1);
+
+  it->refs = 1;
+  it->id = id;
+  it->fd = it->map_fd = -1;
+  bf_mutex_init(&it->lock);
+  it->name_hidden = name_len == 0;
+  if (name_len > 0) {
+    it->name = g_strndup((const char *)name, name_len);
+    it->label = g_strdup(it->name);
+  } else {
+    it->label = g_strdup_printf("item %" G_GUINT64_FORMAT, id);
+  }
+  bfd_journal_item_file(it->tmpname, id, "part");
+  it->asm_ = bf_assembler_new(chunk_size, max_size);
+  it->coding = *coding;
+  if (coding->kind != BF_CODING_STRIPE)
+    it->shares = bfd_shares_new(coding, budget);
+  it->digest = bf_digest_new(digest_alg);
+  return it;
+}
+
+BfdItem *
+bfd_item_new(const BfItemOpen *o, uint64_t max_size, BfdShareBudget *budget)
+{
+  BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
+  BfdItem *it = item_alloc(o->item_id, o->name.data, o->name.len,
+                           o->chunk_size, max_size, &coding, o->digest_alg,
+                           budget);
+
+  it->mode = o->mode;
+  it->mtime_sec = o->mtime_sec;
+  it->mtime_nsec = o->mtime_nsec;
+  return it;
+}
+
+BfdItem *
+bfd_item_ref(BfdItem *it)
+{
+  g_atomic_int_inc(&it->refs);
+  return it;
+}
+
+void
+bfd_item_unref(BfdItem *it)
+{
+  if (it == NULL || !g_atomic_int_dec_and_test(&it->refs))
+    return;
+  if (it->fd >= 0)
+    close(it->fd);
+  if (it->map_fd >= 0)
+    close(it->map_fd);
+  bf_assembler_free(it->asm_);
+  bfd_shares_free(it->shares);
+  bf_digest_free(it->digest);
+  bf_mutex_clear(&it->lock);
+  g_free(it->name);
+  g_free(it->label);
+  g_free(it);
+}
+
+gboolean
+bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
+                      GError **error)
+{
+  it->fd = openat(tmp_fd, it->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                  0600);
+  if (it->fd < 0)
+    return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
+  it->map_fd = bfd_journal_item_open(tmp_fd, it->id, o,
+                                     it->name != NULL ? it->name : "", error);
+  if (it->map_fd < 0) {
+    g_prefix_error(error, "cannot create %s: ", it->label);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+bfd_item_ready_locked(BfdItem *it)
+{
+  return bf_assembler_complete(it->asm_) &&
+         (it->coding.kind != BF_CODING_SHAMIR || it->secret_done);
+}
+
+gboolean
+bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
+                             GByteArray *buf, GError **error)
+{
+  uint32_t cs = bf_assembler_chunk_size(it->asm_);
+
+  while (bf_assembler_has(it->asm_, it->hashed)) {
+    uint32_t len = bf_assembler_chunk_len(it->asm_, it->hashed);
+    const uint8_t *bytes = data;
+    if (data == NULL || it->hashed != just) {
+      ssize_t n;
+      if (buf->len < len)
+        g_byte_array_set_size(buf, len);
+      n = bf_pread_all(it->fd, buf->data, len, (uint64_t)it->hashed * cs);
+      if (n != (ssize_t)len)
+        return bfd_set_error_errno(error, n < 0 ? (int)-n : EIO,
+                                   "reading it back");
+      bytes = buf->data;
+    }
+    bf_digest_update(it->digest, bytes, len);
+    it->hashed++;
+  }
+  return TRUE;
+}
+
+gboolean
+bfd_item_take_secret_locked(BfdItem *it, const BfdLimits *l,
+                            const uint8_t *secret, size_t len, GError **error)
+{
+  g_autoptr(GError) why = NULL;
+  g_autofree char *over = NULL;
+  BfSecret sec;
+
+  if (!bf_secret_decode(secret, len, &sec, &why)) {
+    /* The frames were sound: a bad name in the secret fails the item,
+     * with an answer that does not quote it. */
+    if (!g_error_matches(why, BF_WIRE_ERROR, BF_WIRE_ERROR_NAME)) {
+      g_set_error_literal(error, BFD_ERROR, BF_ST_PROTOCOL, why->message);
+      return FALSE;
+    }
+    g_warning("%s: the name in its secret is refused: %s", it->label,
+              why->message);
+    g_set_error_literal(error, BFD_ERROR, BF_ST_BAD_NAME,
+                        "the name in its secret breaks the rules of names "
+                        "(braidfs-protocol(7), NAMES)");
+    return FALSE;
+  }
+  if ((sec.name.len > 0) != it->name_hidden) {
+    g_set_error(error, BFD_ERROR, BF_ST_PROTOCOL, "secret %s a name, "
+                "ITEM_OPEN %s", sec.name.len ? "with" : "without",
+                it->name_hidden ? "had none" : "had one");
+    return FALSE;
+  }
+  if (sec.name.len > 0 &&
+      !bfd_limits_name_ok(l, sec.name.data, sec.name.len, &over)) {
+    g_set_error_literal(error, BFD_ERROR, BF_ST_BAD_NAME, over);
+    return FALSE;
+  }
+  memcpy(it->want, sec.digest, sizeof it->want);
+  if (sec.name.len > 0)
+    it->name = g_strndup((const char *)sec.name.data, sec.name.len);
+  it->secret_done = TRUE;
+  return TRUE;
+}
+
+/* Replays the record's chunk map into the assembler. */
+static gboolean
+replay_map(BfdItem *it, const GArray *chunks)
+{
+  for (guint i = 0; i < chunks->len; i++) {
+    const BfdJournalChunk *c = &g_array_index(chunks, BfdJournalChunk, i);
+    uint64_t at;
+    gboolean dup;
+    if (!bf_assembler_check(it->asm_, c->chunk_id, c->total, c->len, &at, &dup,
+                            NULL))
+      return FALSE;
+    if (!dup)
+      bf_assembler_mark(it->asm_, c->chunk_id, c->len);
+  }
+  return TRUE;
+}
+
+/* The item as its record and data say; called while nobody else can see
+ * it. */
+static gboolean
+restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
+               GError **error) BF_REQUIRES(&it->lock);
+
+static gboolean
+restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
+               GError **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new();
+  g_autoptr(GError) why = NULL;
+
+  it->mode = rec->mode;
+  it->mtime_sec = rec->mtime_sec;
+  it->mtime_nsec = rec->mtime_nsec;
+  it->fd = openat(tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
+  if (it->fd < 0)
+    return bfd_set_error_errno(error, errno, "tmp/%s", it->tmpname);
+  if (!replay_map(it, rec->chunks)) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "its chunk map does not fit it");
+    return FALSE;
+  }
+  if (rec->closed) {
+    if (rec->close.digest_alg != rec->digest_alg ||
+        !bf_assembler_close(it->asm_, rec->close.total_chunks, rec->close.size,
+                            NULL)) {
+      g_set_error(error, BFD_ERROR, BF_ST_IO, "its ITEM_CLOSE does not fit it");
+      return FALSE;
+    }
+    memcpy(it->want, rec->close.digest, sizeof it->want);
+    it->want_alg = rec->close.digest_alg;
+    it->mode = rec->close.mode;
+    it->mtime_sec = rec->close.mtime_sec;
+    it->mtime_nsec = rec->close.mtime_nsec;
+  }
+  if (!bfd_item_hash_forward_locked(it, 0, NULL, buf, error))
+    return FALSE;
+  if (rec->secret != NULL &&
+      !bfd_item_take_secret_locked(it, l, rec->secret, rec->secret_len, &why)) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "the recorded secret of %s does "
+                "not fit it: %s", it->label, why->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+BfdItem *
+bfd_item_restore(BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
+                 BfdShareBudget *budget, GError **error)
+{
+  BfdItem *it = item_alloc(rec->id, (const uint8_t *)rec->name,
+                           strlen(rec->name), rec->chunk_size, l->max_item_size,
+                           &rec->coding, rec->digest_alg, budget);
+  gboolean ok;
+
+  it->map_fd = rec->rec_fd;
+  rec->rec_fd = -1;
+  bf_mutex_lock(&it->lock);
+  ok = restore_locked(it, rec, tmp_fd, l, error);
+  bf_mutex_unlock(&it->lock);
+  if (!ok)
+    g_clear_pointer(&it, bfd_item_unref);
+  return it;
+}

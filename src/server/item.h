@@ -1,0 +1,84 @@
+/* An item being rebuilt in tmp/ until it is complete and verified: its
+ * state, what the frame handlers (items.c, chunks.c) and the recovery
+ * share about it. Knows no session and no path. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "braidfs/assembler.h"
+#include "braidfs/coding.h"
+#include "braidfs/digest.h"
+#include "braidfs/tsa.h"
+#include "braidfs/wire.h"
+#include "journal.h"
+#include "limit.h"
+#include "shares.h"
+
+typedef struct BfdItem {
+  gint refs;
+  /* Fixed once the item is in its session's table. */
+  uint64_t id;
+  gboolean name_hidden;      /* ITEM_OPEN left the name to the secret */
+  char *label;               /* how answers and logs call it: its name, or
+                                "item N" when the name is hidden (an answer
+                                travels on one path) */
+  char tmpname[BFD_ITEM_FILE_LEN];  /* tmp/<id>.part */
+  int map_fd;                /* its record, tmp/<id>.rec (journal.h) */
+  BfMutex lock;              /* guards everything below */
+  char *name;                /* validated relative path; NULL while a
+                                SHAMIR item's secret, which holds it, has
+                                not been rebuilt */
+  int fd;                    /* tmp/<id>.part; -1 once stored */
+  BfAssembler *asm_;
+  BfCodingSpec coding;       /* from ITEM_OPEN */
+  BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
+  BfDigest *digest;
+  uint32_t hashed;           /* chunks [0, hashed) are in the digest */
+  uint8_t want[BF_DIGEST_LEN]; /* from ITEM_CLOSE, or the secret (SHAMIR) */
+  uint8_t want_alg;
+  gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name) */
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  gboolean finished;         /* stored, failed or being stored: ignore
+                                further frames; from then on only the one
+                                who set it touches the item's files */
+  /* Guarded by the session's lock, not the item's. */
+  const void *close_path;    /* the BfdPath of the latest ITEM_CLOSE, as an
+                                identity (valid while among its session's
+                                clients) */
+} BfdItem;
+
+/* An item from its ITEM_OPEN (name_len 0: the name is in its secret); its
+ * files are made by bfd_item_create_files. */
+BfdItem *bfd_item_new(const BfItemOpen *o, uint64_t max_size,
+                      BfdShareBudget *budget);
+BfdItem *bfd_item_ref(BfdItem *it);
+void bfd_item_unref(BfdItem *it);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
+
+/* Makes tmp/<id>.part and the record of the ITEM_OPEN o. */
+gboolean bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
+                               GError **error);
+/* Every chunk, the ITEM_CLOSE and a SHAMIR item's secret are here. */
+gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
+/* Feeds the digest with every chunk that now extends the contiguous
+ * prefix: chunk just (data, may be NULL) from memory, the ones that
+ * arrived early reread from the file (the page cache) into buf, so that
+ * memory stays at one chunk. */
+gboolean bfd_item_hash_forward_locked(BfdItem *it, uint32_t just,
+                                      const uint8_t *data, GByteArray *buf,
+                                      GError **error) BF_REQUIRES(&it->lock);
+/* Takes a rebuilt secret (BfSecret): its digest and, if the item hid it,
+ * its name. Fails in BFD_ERROR with PROTOCOL if the secret does not fit
+ * the item (the frames were wrong), BAD_NAME if its name breaks the rules
+ * or the server's limits (the item fails; the message does not quote the
+ * name, which travels on one path). */
+gboolean bfd_item_take_secret_locked(BfdItem *it, const BfdLimits *l,
+                                     const uint8_t *secret, size_t len,
+                                     GError **error) BF_REQUIRES(&it->lock);
+/* An item kept in the journal, rebuilt as it was (recovery); takes the
+ * record's descriptor. */
+BfdItem *bfd_item_restore(BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
+                          BfdShareBudget *budget, GError **error);

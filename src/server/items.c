@@ -1,0 +1,442 @@
+/* Items from ITEM_OPEN to STORED (items.h).
+ *
+ * An item belongs to its session, not to a path: its chunks arrive on all
+ * of them in any order (chunks.c), its ITEM_CLOSE on one, and its STORED
+ * answer goes back on the path of its latest ITEM_CLOSE. Once complete it
+ * is handed to the finalizer pool (fsync and rename are the slow part of
+ * storing; a few in parallel keep the disk busy without a thread per
+ * item), which stores and answers it. */
+#include "items.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crash.h"
+#include "status.h"
+#include "store.h"
+
+#define FINALIZER_THREADS 4
+
+/* ---- opening ------------------------------------------------------------ */
+
+/* An ITEM_OPEN for an id already used: the client lost the path that
+ * carried our answer (or its ITEM_OPEN) and sends it again. The same answer
+ * goes back; an item already stored is answered with STORED. */
+static gboolean
+open_again(BfdPath *p, uint64_t id)
+{
+  BfdSession *s = p->sess;
+  uint8_t stage, status;
+  gboolean done;
+  BfdItem *it;
+
+  bf_mutex_lock(&s->lock);
+  it = bfd_session_item_locked(s, id, NULL);
+  done = it == NULL && bfd_session_verdict_locked(s, id, &stage, &status);
+  bf_mutex_unlock(&s->lock);
+  if (it != NULL) {
+    bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL);
+    bfd_item_unref(it);
+  } else if (done) {
+    bfd_path_item_ack(p, id, stage, status, NULL);
+  } else {
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
+           "session %s: refusing an ITEM_OPEN from %s: item id %"
+           G_GUINT64_FORMAT " is not known to this session (ids must "
+           "increase)", s->dir.name, p->conn->peer, id);
+    /* NOT_FOUND lets a client that replays an id from before its own
+     * crash (delivery=async) announce the item afresh. */
+    bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_NOT_FOUND, "item id not "
+                      "known to this session (ids must increase)");
+  }
+  return TRUE;
+}
+
+/* Refuses one item (not the path) and remembers the verdict. */
+static gboolean
+open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
+{
+  BfdSession *s = p->sess;
+  gboolean fresh;
+
+  bf_mutex_lock(&s->lock);
+  fresh = bfd_session_remember_verdict_locked(s, id, BF_ACK_OPENED, status);
+  bfd_session_opened_locked(s, id);
+  bf_mutex_unlock(&s->lock);
+  if (fresh)
+    bfd_session_note_verdict(s, id, BF_ACK_OPENED, status);
+  bfd_path_item_ack(p, id, BF_ACK_OPENED, status, msg);
+  return TRUE;
+}
+
+/* The server's own bounds on items: over them the item is refused, not
+ * the path. FALSE (answered) if it is refused. */
+static gboolean
+open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
+{
+  const BfdLimits *l = &p->srv->limits;
+  BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
+  g_autofree char *why = NULL;
+  uint8_t status = BF_ST_BAD_NAME;
+
+  /* One partial chunk must fit the session's share buffer (coding.h). */
+  if ((size_t)(coding.k - 1) * bf_coding_share_len(&coding, o->chunk_size) >
+      BF_CODING_PARTIAL_BYTES)
+    return !open_refused(p, o->item_id, BF_ST_LIMIT, "chunk_size too large "
+                         "for this coding: (coding_k - 1) shares of a chunk "
+                         "must fit in 64 MiB");
+  if (o->chunk_size > l->max_chunk) {
+    why = g_strdup_printf("chunk_size %u is larger than the server's "
+                          "max_chunk (%u)", o->chunk_size, l->max_chunk);
+    status = BF_ST_TOO_BIG;
+  } else if (bfd_limits_name_ok(l, o->name.data, o->name.len, &why)) {
+    if (open_items < l->max_open_items)
+      return TRUE;
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
+           "session %s: refusing item %" G_GUINT64_FORMAT ": %u items in "
+           "flight (max_open_items)", p->session_name, o->item_id,
+           l->max_open_items);
+    return !open_refused(p, o->item_id, BF_ST_LIMIT, "too many items in "
+                         "flight in this session (max_open_items)");
+  }
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
+         "session %s: refusing item %" G_GUINT64_FORMAT " from %s: %s",
+         p->session_name, o->item_id, p->conn->peer, why);
+  return !open_refused(p, o->item_id, status, why);
+}
+
+gboolean
+bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
+{
+  BfdSession *s = p->sess;
+  g_autoptr(GError) error = NULL;
+  gboolean again, reopen = FALSE;
+  guint open_items;
+  BfdItem *it;
+
+  if (o->item_id == 0)
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "ITEM_OPEN with item id 0");
+  bf_mutex_lock(&s->lock);
+  /* Increasing ids let the server tell a late or repeated frame of an item
+   * it has seen from one naming an item never opened. Even a refused id
+   * counts as used: the chunks sent after it are acknowledged and dropped. */
+  again = o->item_id <= s->max_item_id &&
+          !(reopen = bfd_session_may_reopen_locked(s, o->item_id));
+  if (!again) {
+    s->max_item_id = MAX(s->max_item_id, o->item_id);
+    /* Until it is created or refused, a repeat of this frame on another
+     * path waits for its answer (it would find the id used, no item). */
+    bfd_session_opening_locked(s, o->item_id);
+  }
+  open_items = g_hash_table_size(s->items);
+  bf_mutex_unlock(&s->lock);
+  if (again)
+    return open_again(p, o->item_id);
+  if (reopen)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFD_PATH_LOG(p),
+           "session %s: item %" G_GUINT64_FORMAT " was opened before the "
+           "restart and did not get far enough to be kept: opening it again",
+           s->dir.name, o->item_id);
+  /* Recorded before the item exists: after a restart, an id at or below
+   * it is an item that was opened, never a new one. */
+  bfd_journal_note_id(s->journal, o->item_id);
+  bfd_crash_at(BFD_CRASH_MAX_ID);
+  if (!open_within_limits(p, o, open_items))
+    return TRUE;
+  it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
+  if (!bfd_item_create_files(it, s->dir.tmp_fd, o, &error)) {
+    bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
+           error->message);
+    bfd_item_unref(it);
+    return open_refused(p, o->item_id, bfd_error_status(error),
+                        error->message);
+  }
+  bf_mutex_lock(&s->lock);
+  g_hash_table_insert(s->items, &it->id, it);
+  bfd_session_opened_locked(s, it->id);
+  bf_mutex_unlock(&s->lock);
+  bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: item %"
+         G_GUINT64_FORMAT " '%s' opened", s->dir.name, it->id, it->label);
+  bfd_path_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL);
+  return TRUE;
+}
+
+/* ---- storing and failing -------------------------------------------------- */
+
+void
+bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
+                 uint64_t size, const BfdReplaced *replaced)
+{
+  uint8_t status = failure != NULL ? bfd_error_status(failure) : BF_ST_OK;
+  gboolean fresh;
+  BfdPath *to;
+
+  if (failure == NULL && replaced != NULL && replaced->replaced)
+    bfd_session_note_removed(s, replaced->old_size);
+  if (failure == NULL)
+    bf_log(G_LOG_LEVEL_DEBUG, BFD_SESSION_LOG(s), "session %s: stored '%s' "
+           "(%" G_GUINT64_FORMAT " bytes)", s->dir.name, it->label, size);
+  else
+    bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
+           s->dir.name, failure->message);
+  bf_mutex_lock(&s->lock);
+  if (failure == NULL)
+    bfd_session_note_stored_locked(s, size);
+  fresh = bfd_session_retire_locked(s, it, BF_ACK_STORED, status);
+  to = bfd_session_reply_path_locked(s, it->close_path);
+  bf_mutex_unlock(&s->lock);
+  /* The verdict is in the store before the record goes (journal.c). */
+  if (fresh)
+    bfd_session_note_verdict(s, it->id, BF_ACK_STORED, status);
+  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  bfd_crash_at(BFD_CRASH_REC_REMOVED);
+  if (to != NULL)
+    bfd_path_item_ack(to, it->id, BF_ACK_STORED, status,
+                      failure != NULL ? failure->message : NULL);
+  bfd_path_unref(to);
+}
+
+/* Verifies and moves a complete item into data/. Runs on the finalizer
+ * pool once the item is finished, so nothing else touches it. */
+static gboolean
+commit(BfdSession *s, BfdItem *it, BfdReplaced *replaced, GError **error)
+{
+  uint8_t got[BF_DIGEST_LEN];
+
+  bf_digest_final(it->digest, got);
+  if (sodium_memcmp(got, it->want, sizeof got) != 0) {
+    g_set_error(error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest mismatch, "
+                "item discarded", it->label,
+                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
+    return FALSE;
+  }
+  if (!bfd_store_commit(s->dir.tmp_fd, it->tmpname, it->fd, s->dir.data_fd,
+                        it->name, it->mode, it->mtime_sec, it->mtime_nsec,
+                        it->label, replaced, error))
+    return FALSE;
+  close(it->fd);
+  it->fd = -1;
+  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
+  return TRUE;
+}
+
+typedef struct {
+  BfdSession *sess;
+  BfdItem *item;
+} Final;
+
+static void
+finalize_job(gpointer data, gpointer user_data)
+{
+  Final *f = data;
+  g_autoptr(GError) error = NULL;
+  BfdReplaced replaced = { 0 };
+
+  (void)user_data;
+  commit(f->sess, f->item, &replaced, &error);
+  bfd_items_report(f->sess, f->item, error,
+                   bf_assembler_size(f->item->asm_), &replaced);
+  bfd_crash_at(BFD_CRASH_STORED_SENT);
+  bfd_item_unref(f->item);
+  bfd_session_unref(f->sess);
+  g_free(f);
+}
+
+GThreadPool *
+bfd_items_finalizer_new(void)
+{
+  return g_thread_pool_new(finalize_job, NULL, FINALIZER_THREADS, FALSE, NULL);
+}
+
+void
+bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
+{
+  Final *f = g_new(Final, 1);
+
+  it->finished = TRUE;
+  f->sess = bfd_session_ref(s);
+  f->item = bfd_item_ref(it);
+  g_thread_pool_push(s->srv->finalizer, f, NULL);
+}
+
+gboolean
+bfd_items_assembler_refused_locked(BfdPath *p, BfdItem *it,
+                                   const GError *error, GError **failure)
+{
+  if (!g_error_matches(error, BF_ASM_ERROR, BF_ASM_ERROR_TOO_BIG))
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT ": %s",
+                           it->id, error->message);
+  it->finished = TRUE;
+  g_set_error(failure, BFD_ERROR, BF_ST_TOO_BIG, "%s is larger than the "
+              "server's max_item_size (%" G_GUINT64_FORMAT " bytes)",
+              it->label, p->srv->limits.max_item_size);
+  return TRUE;
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+/* An ITEM_CLOSE for an item no longer open: a repeat after a lost path, so
+ * the verdict is sent again; or a late frame of an item forgotten. */
+static gboolean
+close_again(BfdPath *p, uint64_t id, gboolean gone)
+{
+  BfdSession *s = p->sess;
+  uint8_t stage, status;
+  gboolean done;
+
+  bf_mutex_lock(&s->lock);
+  done = bfd_session_verdict_locked(s, id, &stage, &status);
+  bf_mutex_unlock(&s->lock);
+  if (done)
+    bfd_path_item_ack(p, id, stage, status, NULL);
+  else if (!gone)
+    return bfd_path_refuse(p, BF_ST_NOT_FOUND, "ITEM_CLOSE for unknown item %"
+                           G_GUINT64_FORMAT, id);
+  return TRUE;
+}
+
+/* Directs the item's answer to this path. FALSE if the item was retired
+ * meanwhile (its verdict is then remembered). */
+static gboolean
+aim_reply(BfdPath *p, BfdItem *it)
+{
+  BfdSession *s = p->sess;
+  gboolean open;
+
+  bf_mutex_lock(&s->lock);
+  open = bfd_session_holds_locked(s, it);
+  if (open)
+    it->close_path = p;
+  bf_mutex_unlock(&s->lock);
+  return open;
+}
+
+/* The ITEM_CLOSE of an unfinished item. */
+static gboolean
+close_locked(BfdPath *p, BfdItem *it, const BfItemClose *c, GError **failure)
+  BF_REQUIRES(&it->lock);
+
+static gboolean
+close_locked(BfdPath *p, BfdItem *it, const BfItemClose *c, GError **failure)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (c->digest_alg != bf_digest_alg(it->digest))
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
+                           ": ITEM_CLOSE digest_alg %u differs from "
+                           "ITEM_OPEN's", c->item_id, c->digest_alg);
+  if (it->coding.kind == BF_CODING_SHAMIR &&
+      !sodium_is_zero(c->digest, sizeof c->digest))
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
+                           ": ITEM_CLOSE with a digest under coding shamir "
+                           "(it travels only in the item's secret)",
+                           c->item_id);
+  if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error))
+    return bfd_items_assembler_refused_locked(p, it, error, failure);
+  if (it->coding.kind != BF_CODING_SHAMIR)
+    memcpy(it->want, c->digest, sizeof it->want);
+  it->want_alg = c->digest_alg;
+  it->mode = c->mode;
+  it->mtime_sec = c->mtime_sec;
+  it->mtime_nsec = c->mtime_nsec;
+  if (!bfd_journal_item_close(it->map_fd, c, &error))
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: item '%s' will "
+           "not survive a restart: cannot record its ITEM_CLOSE: %s",
+           p->session_name, it->label, error->message);
+  if (bfd_item_ready_locked(it))
+    bfd_items_finalize_locked(p->sess, it);
+  return TRUE;
+}
+
+gboolean
+bfd_items_on_close(BfdPath *p, const BfItemClose *c)
+{
+  g_autoptr(GError) failure = NULL;
+  gboolean gone, ok = TRUE;
+  BfdItem *it = bfd_session_item(p->sess, c->item_id, &gone);
+
+  if (it == NULL || !aim_reply(p, it)) {
+    bfd_item_unref(it);
+    return close_again(p, c->item_id, gone || it != NULL);
+  }
+  bf_mutex_lock(&it->lock);
+  /* A finished item (failed and reported, or being stored): the answer
+   * comes here. */
+  if (!it->finished)
+    ok = close_locked(p, it, c, &failure);
+  bf_mutex_unlock(&it->lock);
+  if (failure != NULL)
+    bfd_items_report(p->sess, it, failure, c->size, NULL);
+  bfd_item_unref(it);
+  return ok;
+}
+
+/* ---- cancelling and abandoning ------------------------------------------- */
+
+/* Fails an item that nobody is told about (its verdict answers repeats). */
+static void
+retire_quietly(BfdSession *s, BfdItem *it) BF_EXCLUDES(&s->lock);
+
+static void
+retire_quietly(BfdSession *s, BfdItem *it)
+{
+  gboolean fresh;
+
+  bf_mutex_lock(&s->lock);
+  fresh = bfd_session_retire_locked(s, it, BF_ACK_STORED, BF_ST_IO);
+  bf_mutex_unlock(&s->lock);
+  if (fresh)
+    bfd_session_note_verdict(s, it->id, BF_ACK_STORED, BF_ST_IO);
+  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+}
+
+/* Marks the item finished: TRUE if this call did. */
+static gboolean
+finish(BfdItem *it)
+{
+  gboolean was;
+
+  bf_mutex_lock(&it->lock);
+  was = it->finished;
+  it->finished = TRUE;
+  bf_mutex_unlock(&it->lock);
+  return !was;
+}
+
+gboolean
+bfd_items_cancel(BfdSession *s, uint64_t id)
+{
+  gboolean gone;
+  g_autoptr(BfdItem) it = bfd_session_item(s, id, &gone);
+
+  if (it == NULL && !gone)
+    return FALSE;
+  /* An item already finished failed (and was retired) or is being stored
+   * (and will be): the cancel came too late to matter. */
+  if (it != NULL && finish(it))
+    retire_quietly(s, it);
+  return TRUE;
+}
+
+void
+bfd_items_abandon(BfdSession *s)
+{
+  g_autoptr(GPtrArray) items = NULL;
+
+  /* A path that came back meanwhile goes on with them. */
+  bf_mutex_lock(&s->lock);
+  if (!bfd_session_connected_locked(s))
+    items = bfd_session_items_locked(s);
+  bf_mutex_unlock(&s->lock);
+  for (guint i = 0; items != NULL && i < items->len; i++) {
+    BfdItem *it = items->pdata[i];
+    if (!finish(it))
+      continue;
+    bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s),
+           "session %s: item '%s' abandoned incomplete", s->dir.name,
+           it->label);
+    retire_quietly(s, it);
+  }
+}

@@ -1,0 +1,50 @@
+/* Items of a session from ITEM_OPEN to STORED: opening, closing, storing
+ * (on the finalizer pool), failing, cancelling and abandoning them. The
+ * chunks in between are chunks.c's. */
+#pragma once
+
+#include <glib.h>
+
+#include "braidfs/tsa.h"
+#include "braidfs/wire.h"
+#include "item.h"
+#include "path.h"
+#include "session.h"
+
+/* Frame handlers of a path's thread: FALSE when the path must close (an
+ * ERROR was posted). */
+gboolean bfd_items_on_open(BfdPath *p, const BfItemOpen *o);
+gboolean bfd_items_on_close(BfdPath *p, const BfItemClose *c);
+
+/* The pool that makes complete items durable and answers them (fsync and
+ * rename off the path threads); stop with g_thread_pool_free(pool, FALSE,
+ * TRUE): the items already complete are still stored. */
+GThreadPool *bfd_items_finalizer_new(void);
+/* The item is complete: from here on only the finalizer touches its
+ * files. */
+void bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
+  BF_REQUIRES(&it->lock);
+
+/* Ends an item: counts it if stored (failure NULL), remembers its verdict
+ * (in the journal first), deletes its files in tmp/ and answers STORED on
+ * the path of its latest ITEM_CLOSE (or any). size and replaced: what it
+ * stored. */
+void bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
+                      uint64_t size, const BfdReplaced *replaced)
+  BF_EXCLUDES(&s->lock, &it->lock);
+
+/* The assembler refused a chunk or a close of it. Going over
+ * max_item_size is a limit, not a violation: only the item fails
+ * (*failure set, the item finished). Anything else refuses the path:
+ * FALSE. */
+gboolean bfd_items_assembler_refused_locked(BfdPath *p, BfdItem *it,
+                                            const GError *error,
+                                            GError **failure)
+  BF_REQUIRES(&it->lock);
+
+/* OP CANCEL: the item fails (STORED IO, no answer) unless it is finished;
+ * FALSE for an id never opened. */
+gboolean bfd_items_cancel(BfdSession *s, uint64_t id) BF_EXCLUDES(&s->lock);
+/* Fails every unfinished item of a session without paths (the janitor,
+ * after linger); items being stored are left to the finalizer. */
+void bfd_items_abandon(BfdSession *s) BF_EXCLUDES(&s->lock);

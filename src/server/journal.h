@@ -1,0 +1,101 @@
+/* A session's journal in its tmp/: what a restarted braidfsd needs to go
+ * on with the items in flight and to answer the frames a client repeats.
+ * Written while running, read back once at start-up (recovery.c). Knows
+ * files, not sessions or items in memory. The format and the invariant it
+ * keeps are at the top of journal.c. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "braidfs/coding.h"
+#include "braidfs/wire.h"
+
+/* The per-session files: tmp/max_id, tmp/verdicts, tmp/ops. */
+typedef struct BfdJournal BfdJournal;
+
+/* Opens them (a ring that cannot be opened is logged: the answers it
+ * would keep do not survive a restart then). */
+BfdJournal *bfd_journal_open(int tmp_fd, const char *session_name);
+void bfd_journal_free(BfdJournal *j);
+
+/* Records id as the highest item id the session ever opened (never
+ * lowered): before the item exists. */
+void bfd_journal_note_id(BfdJournal *j, uint64_t id);
+/* Records an item's verdict (ITEM_ACK stage and status): before its
+ * record is deleted. */
+void bfd_journal_note_verdict(BfdJournal *j, uint64_t id, uint8_t stage,
+                              uint8_t status);
+/* Records that an OP starts, then that it is done with status. */
+void bfd_journal_op_started(BfdJournal *j, uint64_t op_id);
+void bfd_journal_op_done(BfdJournal *j, uint64_t op_id, uint8_t status);
+
+/* An item's files: tmp/<16 hex digits of id>.EXT ("part", "rec", "sec"). */
+#define BFD_ITEM_FILE_LEN 40
+void bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
+                           const char *ext);
+/* Writes the item's record (ITEM_OPEN's fields and name, "" when a
+ * SHAMIR item hides it): the open record, or -1 (error set). */
+int bfd_journal_item_open(int tmp_fd, uint64_t id, const BfItemOpen *o,
+                          const char *name, GError **error);
+/* Records a chunk once its bytes are written (a coded one once rebuilt,
+ * never a share alone). */
+gboolean bfd_journal_item_chunk(int rec_fd, uint32_t chunk_id, uint32_t len,
+                                uint32_t total, GError **error);
+gboolean bfd_journal_item_close(int rec_fd, const BfItemClose *c,
+                                GError **error);
+/* Records a SHAMIR item's rebuilt secret (tmp/<id>.sec). */
+gboolean bfd_journal_item_secret(int tmp_fd, uint64_t id,
+                                 const uint8_t *secret, size_t len,
+                                 GError **error);
+/* Deletes the item's files in tmp/ (its data too, if still there). */
+void bfd_journal_item_forget(int tmp_fd, uint64_t id);
+
+/* ---- read back at start-up ----------------------------------------- */
+
+typedef struct {
+  uint64_t id;
+  uint8_t stage, status;      /* a verdict; an OP's result is in status */
+} BfdJournalAnswer;
+
+typedef struct {
+  uint32_t chunk_id, len, total;
+} BfdJournalChunk;
+
+/* An item kept for its client: its record, its chunks on disk, under
+ * SHAMIR its secret if it was rebuilt. */
+typedef struct {
+  uint64_t id;
+  int rec_fd;                 /* open: the item goes on writing it */
+  uint32_t chunk_size;
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  uint8_t digest_alg;
+  BfCodingSpec coding;
+  char *name;                 /* "" when the secret holds it */
+  gboolean closed;            /* ITEM_CLOSE was recorded: close is valid */
+  BfItemClose close;
+  GArray *chunks;             /* BfdJournalChunk, by chunk id */
+  uint8_t *secret;            /* NULL if not rebuilt */
+  size_t secret_len;
+} BfdItemRecord;
+
+typedef struct {
+  uint64_t max_id;
+  GArray *verdicts;           /* BfdJournalAnswer, oldest first */
+  GArray *ops_done;           /* BfdJournalAnswer */
+  GArray *ops_started;        /* uint64_t: started, not known done */
+  GPtrArray *items;           /* BfdItemRecord* */
+} BfdJournalState;
+
+/* Everything the journal holds. A record whose data is gone but which was
+ * closed is an item stored just before the end (its verdict, STORED OK, is
+ * added); one that does not read back whole is deleted. */
+BfdJournalState *bfd_journal_read(int tmp_fd);
+void bfd_journal_state_free(BfdJournalState *st);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdJournalState, bfd_journal_state_free)
+/* Deletes what belongs to no item kept (ids: a set of uint64_t) and is not
+ * the journal's own: files of items that could not be rebuilt, anything
+ * else. */
+void bfd_journal_remove_strays(int tmp_fd, GHashTable *kept);

@@ -1,0 +1,99 @@
+/* Start-up (recovery.h): the store's session directories, their
+ * journals read back (journal.h), their items rebuilt (item.h), the
+ * sessions indexed (sessions.h). Nothing else runs yet. */
+#include "recovery.h"
+
+#include "item.h"
+#include "journal.h"
+#include "session.h"
+#include "sessions.h"
+#include "store.h"
+
+/* The answers the journal kept, as if just given. */
+static void
+seed_answers(BfdSession *s, const BfdJournalState *st)
+{
+  bf_mutex_lock(&s->lock);
+  s->max_item_id = st->max_id;
+  for (guint i = 0; i < st->verdicts->len; i++) {
+    const BfdJournalAnswer *a = &g_array_index(st->verdicts,
+                                               BfdJournalAnswer, i);
+    bfd_session_remember_verdict_locked(s, a->id, a->stage, a->status);
+  }
+  for (guint i = 0; i < st->ops_started->len; i++) {
+    uint64_t id = g_array_index(st->ops_started, uint64_t, i);
+    g_hash_table_add(s->ops_doubt, g_memdup2(&id, sizeof id));
+  }
+  bf_mutex_unlock(&s->lock);
+  for (guint i = 0; i < st->ops_done->len; i++) {
+    const BfdJournalAnswer *a = &g_array_index(st->ops_done,
+                                               BfdJournalAnswer, i);
+    bfd_session_op_done(s, a->id, &(BfdOpResult){ a->status, NULL });
+  }
+}
+
+/* The items kept for their clients: each waits, open, for its client to
+ * re-attach and go on. */
+static unsigned
+restore_items(BfdSession *s, BfdJournalState *st)
+{
+  g_autoptr(GHashTable) kept = g_hash_table_new(g_int64_hash, g_int64_equal);
+  unsigned n = 0;
+
+  for (guint i = 0; i < st->items->len; i++) {
+    BfdItemRecord *rec = st->items->pdata[i];
+    g_autoptr(GError) error = NULL;
+    BfdItem *it = bfd_item_restore(rec, s->dir.tmp_fd, &s->srv->limits,
+                                   s->share_budget, &error);
+    if (it == NULL) {
+      bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: item %"
+             G_GUINT64_FORMAT " is not kept: %s", s->dir.name, rec->id,
+             error->message);
+      bfd_journal_item_forget(s->dir.tmp_fd, rec->id);
+      continue;
+    }
+    bf_mutex_lock(&s->lock);
+    s->max_item_id = MAX(s->max_item_id, it->id);
+    g_hash_table_insert(s->items, &it->id, it);
+    bf_mutex_unlock(&s->lock);
+    g_hash_table_add(kept, &it->id);
+    n++;
+  }
+  bfd_journal_remove_strays(s->dir.tmp_fd, kept);
+  return n;
+}
+
+static void
+recover(BfdServer *srv, BfdSessionDir *dir)
+{
+  g_autoptr(BfdSession) s = bfd_session_new(srv, dir);
+  g_autoptr(BfdJournalState) st = bfd_journal_read(s->dir.tmp_fd);
+  uint64_t files, bytes;
+  unsigned kept;
+
+  seed_answers(s, st);
+  kept = restore_items(s, st);
+  if (kept > 0)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFD_SESSION_LOG(s), "session %s: %u partial "
+           "items kept for their client", s->dir.name, kept);
+  bfd_store_count_data(&s->dir, &files, &bytes);
+  bf_mutex_lock(&s->lock);
+  /* An id at or below it that the journal does not know may be opened
+   * again (journal.c). */
+  s->reopen_floor = s->max_item_id;
+  s->detached_at = g_get_monotonic_time();
+  s->items_stored = s->versions_stored = files;
+  s->bytes_stored = bytes;
+  bf_mutex_unlock(&s->lock);
+  bfd_sessions_add(srv->sessions, s);
+}
+
+void
+bfd_recover_sessions(BfdServer *srv)
+{
+  g_autoptr(GPtrArray) dirs = bfd_store_sessions(srv->store_fd,
+                                                 srv->store_path);
+
+  for (guint i = 0; i < dirs->len; i++)
+    recover(srv, dirs->pdata[i]);
+}

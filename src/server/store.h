@@ -1,0 +1,67 @@
+/* The store on disk: session directories and the one way a file enters a
+ * session's data/. Knows nothing of sessions in memory.
+ *
+ * Path primitives (bfd_store_openat, bfd_store_open_parent,
+ * bfd_store_remove_session) behave as the system calls they wrap: -1 (or
+ * -errno) and errno, so that the FUSE view passes errno on as is; the rest
+ * fail with a GError (status.h). */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "braidfs/wire.h"
+
+/* A session's directory in the store, open. */
+typedef struct {
+  char *name;                 /* YYYYMMDD-HHMMSS[-LABEL]-SHORTID */
+  uint8_t id[BF_ID_LEN];      /* public */
+  uint8_t token[BF_ID_LEN];   /* the attach token: secret */
+  char *label;
+  gint64 started;             /* unix seconds */
+  int dir_fd, data_fd, tmp_fd;
+} BfdSessionDir;
+
+/* Closes and frees what d holds (not d). */
+void bfd_session_dir_clear(BfdSessionDir *d);
+
+/* Makes (if needed) and opens the store directory. */
+gboolean bfd_store_open(const char *path, int *store_fd, GError **error);
+/* A new session directory (random id and token, data/, tmp/ and its
+ * session file), durable before this returns. label may be NULL. */
+gboolean bfd_store_create_session(int store_fd, const char *store_path,
+                                  const char *label, BfdSessionDir *out,
+                                  GError **error);
+/* Every session directory of the store that opens (one that does not is
+ * skipped, logged): BfdSessionDir*, freed with the array. */
+GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
+/* Removes a session directory whose data/ is empty: 0 or -errno. */
+int bfd_store_remove_session(int store_fd, const BfdSessionDir *d);
+/* Regular files in the session's data/ and their bytes. */
+void bfd_store_count_data(const BfdSessionDir *d, uint64_t *files,
+                          uint64_t *bytes);
+
+/* Opens path (relative) under dirfd with flags, never following a
+ * symlink and never leaving dirfd: openat2(2) with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or on kernels without it
+ * one O_NOFOLLOW component at a time. A symlink on the way fails ELOOP. */
+int bfd_store_openat(int dirfd, const char *path, int flags);
+/* Opens (and with create, makes) the parent directory of name under
+ * dirfd the same way. *leaf points into name. */
+int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
+                          const char **leaf);
+
+/* What a file's commit into data/ replaced (for the session's totals). */
+typedef struct {
+  gboolean replaced;          /* a regular file of that name was there */
+  uint64_t old_size;
+} BfdReplaced;
+
+/* Makes the complete file fd (tmp_fd/tmpname) durable as name in data_fd:
+ * mode and mtime set, fsync, rename into place, the directory fsynced.
+ * what names it in the error ("cannot store WHAT: ..."). */
+gboolean bfd_store_commit(int tmp_fd, const char *tmpname, int fd,
+                          int data_fd, const char *name, uint32_t mode,
+                          int64_t mtime_sec, uint32_t mtime_nsec,
+                          const char *what, BfdReplaced *replaced,
+                          GError **error);
