@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "session.h"
+#include "writer.h"
+
 /* Files delivered at once: small files pipeline over the paths instead of
  * waiting one round trip and one server fsync each. */
 #define WORKERS 8
@@ -300,9 +303,12 @@ deliver(BfcDelivery *d, BfcPending *pd)
 
   /* A file announced under an earlier mount's id: the server may hold it
    * already, whole or in part, or may never have seen it. */
-  if (replay_id != 0)
-    rc = bfc_item_await_open(it);
-  if (rc == 1) {
+  g_autoptr(GError) error = NULL;
+  gboolean stored = FALSE;
+  if (replay_id != 0 && !bfc_item_await_open(it, &stored, &error))
+    rc = -bfc_error_errno(error);
+  g_clear_error(&error);
+  if (stored) {
     bfc_item_discard(it);
     rc = 0;
     goto out;
@@ -315,11 +321,16 @@ deliver(BfcDelivery *d, BfcPending *pd)
   }
   for (uint64_t off = 0; rc == 0 && off < f->size; off += cs) {
     ssize_t n = bfc_spool_file_read(f, buf, MIN((uint64_t)cs, f->size - off), off);
-    rc = n <= 0 ? (n < 0 ? (int)n : -EIO) : bfc_item_write(it, buf, (size_t)n, off);
+    if (n > 0 && !bfc_item_write(it, buf, (size_t)n, off, &error))
+      rc = -bfc_error_errno(error);
+    else if (n <= 0)
+      rc = n < 0 ? (int)n : -EIO;
+    g_clear_error(&error);
   }
   if (rc == 0) {
     bfc_item_set_final_attrs(it, f->mode, &f->mtime);
-    rc = bfc_item_close(it);
+    if (!bfc_item_close(it, &error))
+      rc = -bfc_error_errno(error);
   } else {
     bfc_item_cancel(it);
   }
@@ -342,7 +353,7 @@ is_permanent(int err)
 static void
 outcome_locked(BfcDelivery *d, BfcPending *pd, int rc)
 {
-  g_autofree char *server = bfc_session_server(d->sess);
+  const char *server = bfc_session_server(d->sess);
 
   if (pd->cancelled) {
     remove_locked(d, pd);
@@ -533,7 +544,7 @@ bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix)
     }
     /* A server that stores nothing must not hold the rename forever. */
     if (now - progress >= limit) {
-      g_autofree char *server = bfc_session_server(d->sess);
+      const char *server = bfc_session_server(d->sess);
       g_warning("spool %s: files under '%s' are still being delivered to "
                 "server %s, which has stored none for %" G_GINT64_FORMAT
                 " s; the directory is not renamed (EBUSY)",

@@ -9,7 +9,7 @@
  * edit its spooled copy; those of a file being sent wait for the outcome. */
 #pragma once
 
-#include "client.h"
+#include "item.h"
 #include "spool.h"
 
 typedef struct BfcDelivery BfcDelivery;

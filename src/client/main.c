@@ -1,8 +1,10 @@
 /* braidfs: the client. Mounts an outbox whose files are sent to a braidfsd
  * server over several TCP connections of one session. */
 #include "client.h"
-#include "options.h"
 #include "deliver.h"
+#include "options.h"
+#include "outbox.h"
+#include "session.h"
 #include "spool.h"
 
 #include <fuse.h>
@@ -201,7 +203,7 @@ start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
   uint64_t floor = ss->id_floor;
 
   g_free(ss->server);
-  ss->server = bfc_session_server(s);
+  ss->server = g_strdup(bfc_session_server(s));
   bfc_session_ids(s, ss->id, ss->token);
   ss->id_floor = floor + ((uint64_t)1 << 32);
   if (!bfc_spool_save_session(sp, ss, error))
@@ -268,7 +270,7 @@ main(int argc, char **argv)
     goto out;
   }
   sp = NULL;   /* owned by the delivery now */
-  server = bfc_session_server(s);
+  server = g_strdup(bfc_session_server(s));
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some

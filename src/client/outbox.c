@@ -2,8 +2,12 @@
  * an item sent to the server; directories are made there too. The tree
  * below is only what this mount has sent (names, sizes, modes, times):
  * file contents are not kept, so reading back is refused with EACCES. */
-#include "client.h"
+#include "outbox.h"
+
 #include "deliver.h"
+#include "ops.h"
+#include "session.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,26 @@ static Outbox *
 outbox(void)
 {
   return fuse_get_context()->private_data;
+}
+
+/* The FUSE boundary (client.h, ERRORS): 0 or -errno. */
+static int
+result(gboolean ok, GError *error)
+{
+  int rc = ok ? 0 : -bfc_error_errno(error);
+
+  g_clear_error(&error);
+  return rc;
+}
+
+static int
+run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
+       uint32_t mode)
+{
+  GError *error = NULL;
+  gboolean ok = bfc_op(o->sess, op, name, name2, mode, &error);
+
+  return result(ok, error);
 }
 
 static void node_free(Node *n);
@@ -262,7 +286,7 @@ ob_mkdir(const char *path, mode_t mode)
        : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
   g_mutex_unlock(&o->lock);
   if (rc == 0)
-    rc = bfc_op(o->sess, BF_OP_MKDIR, path + 1, NULL, mode);
+    rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode);
   if (rc == 0) {
     g_mutex_lock(&o->lock);
     parent = lookup_parent(o, path, &leaf);
@@ -288,7 +312,7 @@ ob_rmdir(const char *path)
        : g_hash_table_size(n->children) ? -ENOTEMPTY : 0;
   g_mutex_unlock(&o->lock);
   if (rc == 0)
-    rc = bfc_op(o->sess, BF_OP_RMDIR, path + 1, NULL, 0);
+    rc = run_op(o, BF_OP_RMDIR, path + 1, NULL, 0);
   if (rc == 0 || rc == -ENOENT) {
     g_mutex_lock(&o->lock);
     n = lookup(o, path);
@@ -450,7 +474,12 @@ ob_write(const char *path, const char *buf, size_t size, off_t off,
   if (outbox()->delivery != NULL)
     rc = bfc_pending_write((BfcPending *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
   else
-    rc = bfc_item_write((BfcItem *)(uintptr_t)fi->fh, buf, size, (uint64_t)off);
+  {
+    GError *error = NULL;
+    gboolean ok = bfc_item_write((BfcItem *)(uintptr_t)fi->fh, buf, size,
+                                 (uint64_t)off, &error);
+    rc = result(ok, error);
+  }
   return rc < 0 ? rc : (int)size;
 }
 
@@ -475,7 +504,7 @@ static void
 settle(const char *path, BfcItem *it)
 {
   Outbox *o = outbox();
-  gboolean stored = it->closed && !it->cancelled && it->result == 0;
+  gboolean stored = bfc_item_stored(it);
   Node *n;
 
   g_mutex_lock(&o->lock);
@@ -504,7 +533,9 @@ ob_flush(const char *path, struct fuse_file_info *fi)
     return 0;
   if (o->delivery != NULL)
     return bfc_pending_commit(o->delivery, (BfcPending *)(uintptr_t)fi->fh);
-  return bfc_item_close((BfcItem *)(uintptr_t)fi->fh);
+  GError *error = NULL;
+  gboolean ok = bfc_item_close((BfcItem *)(uintptr_t)fi->fh, &error);
+  return result(ok, error);
 }
 
 static int
@@ -526,7 +557,7 @@ ob_release(const char *path, struct fuse_file_info *fi)
   }
 
   /* Without a flush (the writer was killed mid-way) nothing is stored. */
-  if (!it->closed)
+  if (!g_atomic_int_get(&it->closed))
     bfc_item_cancel(it);
   settle(path, it);
   bfc_item_unref(it);
@@ -582,7 +613,9 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     rc = -EACCES;     /* contents already left; write a new version */
   g_mutex_unlock(&o->lock);
   if (it != NULL) {
-    rc = bfc_item_truncate(it, (uint64_t)size);
+    GError *error = NULL;
+    gboolean ok = bfc_item_truncate(it, (uint64_t)size, &error);
+    rc = result(ok, error);
     bfc_item_unref(it);
   }
   return rc;
@@ -622,7 +655,7 @@ ob_unlink(const char *path)
   }
   /* Whatever version was delivered before goes too (CANCEL and UNLINK
    * travel in order on the control path). */
-  rc = bfc_op(o->sess, BF_OP_UNLINK, path + 1, NULL, 0);
+  rc = run_op(o, BF_OP_UNLINK, path + 1, NULL, 0);
   if (rc == -ENOENT)
     rc = 0;
   if (rc == 0) {
@@ -664,14 +697,18 @@ rename_undelivered(Outbox *o, const char *from, const char *to,
 {
   int rc;
 
-  if (it != NULL)
-    return bfc_item_rename(it, to + 1);
+  if (it != NULL) {
+    GError *error = NULL;
+    gboolean later;
+    gboolean ok = bfc_item_rename(it, to + 1, &later, &error);
+    return ok ? !later : result(ok, error);
+  }
   if (pd == NULL)
     return 1;
   rc = bfc_pending_rename(o->delivery, pd, to + 1);
   /* An older delivered version under the old name must not stay. */
   if (rc == 0 && from_on_server) {
-    rc = bfc_op(o->sess, BF_OP_UNLINK, from + 1, NULL, 0);
+    rc = run_op(o, BF_OP_UNLINK, from + 1, NULL, 0);
     rc = rc == -ENOENT ? 0 : rc;
   }
   return rc;
@@ -731,7 +768,7 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   if (rc == 0)
     rc = rename_undelivered(o, from, to, it, pd, on_server);
   if (rc == 1)
-    rc = bfc_op(o->sess, BF_OP_RENAME, from + 1, to + 1, 0);
+    rc = run_op(o, BF_OP_RENAME, from + 1, to + 1, 0);
   if (rc == 0)
     move_node(o, from, to);
   if (it != NULL)
@@ -808,21 +845,22 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
   g_mutex_unlock(&o->lock);
   if (n == NULL && it == NULL)
     return -ENOENT;
-  if (it != NULL && !it->closed) {
-    g_mutex_lock(&it->wlock);
-    if (flags & BF_SETATTR_MODE)
-      it->mode = mode;
-    if (flags & BF_SETATTR_MTIME)
-      it->mtime = *mtime;
-    g_mutex_unlock(&it->wlock);
-    bfc_item_unref(it);
-    return 0;
+  if (it != NULL) {
+    GError *error = NULL;
+    gboolean applied;
+    gboolean ok = bfc_item_set_attrs(it, flags, mode, mtime, &applied, &error);
+    if (!ok || applied) {
+      bfc_item_unref(it);
+      return result(ok, error);
+    }
   }
   if (it != NULL)
     bfc_item_unref(it);
   if (strcmp(path, "/") == 0)
     return -EPERM;
-  rc = bfc_setattr(o->sess, path + 1, flags, mode, mtime);
+  GError *error = NULL;
+  gboolean ok = bfc_setattr(o->sess, path + 1, flags, mode, mtime, &error);
+  rc = result(ok, error);
   if (rc == 0)
     node_set_attr(o, path, flags, mode, mtime);
   return rc;
