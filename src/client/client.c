@@ -66,7 +66,8 @@ bfc_error_errno(const GError *error)
   int e = EIO;
 
   if (error != NULL && error->domain == BFC_ERROR)
-    e = bfc_status_errno((uint8_t)error->code);
+    e = error->code == BFC_ERROR_BUSY ? EBUSY
+        : bfc_status_errno((uint8_t)error->code);
   else if (error != NULL && error->domain == G_FILE_ERROR)
     e = file_errno(error->code);
   return e != 0 ? e : EIO;

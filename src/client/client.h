@@ -11,8 +11,8 @@
  * locks above it in this table.
  *
  *   lock                  guards                             held across
- *   Outbox.lock           the node tree (tree.h)             nothing slow:
- *     (outbox.c)                                             no I/O, no wait
+ *   BfcTree.lock          the outbox's nodes                 nothing slow:
+ *     (tree.h)                                               no I/O, no wait
  *   BfcAsync.lock         spooled files' states, the queue,  nothing slow
  *     (deliver-async.c)   the counts of .braidfs/spool
  *   BfcItem.wlock         an item's writer side: its chunk   waits for the
@@ -29,14 +29,14 @@
  *   BfConn.send_lock      one connection's writes            the write of one
  *     (braidfs/conn.h)                                       frame
  *
- * Nesting that happens: Outbox.lock -> BfcAsync.lock (a spooled file's
- * state and size); Outbox.lock -> BfcSession.lock (an item is created);
- * BfcItem.wlock -> BfcSession.lock; BfcSpoolFile.lock -> BfcSpool.lock
- * (a file taken from the batch made ahead); BfcAsync.lock ->
- * BfcSession.lock (a seat for a wait). Nothing is taken under the session
- * lock but a connection's shutdown(2), which does not block. A thread that
- * waits for the server (a condition variable of the session) holds no lock
- * but possibly its item's wlock.
+ * Nesting that happens: BfcTree.lock -> BfcAsync.lock (a spooled file's
+ * state and size, for stat and ls); BfcAsync.lock -> BfcSession.lock (a
+ * seat for a wait); BfcItem.wlock -> BfcSession.lock; BfcSpoolFile.lock ->
+ * BfcSpool.lock (a file taken from the batch made ahead). Nothing is taken
+ * under the session lock but a connection's shutdown(2), which does not
+ * block. A thread that waits for the server (on a condition variable of
+ * the session) holds no lock but possibly its item's wlock; versions are
+ * opened (items announced, spooled files made) with no lock held.
  *
  * So no lock that serves a FUSE request is held across network or disk
  * I/O, with two exceptions that only requests on the same file wait for:
@@ -56,7 +56,8 @@
  *    pointer) and GError **. What the server decided is a BFC_ERROR whose
  *    code is the protocol status (BfStatus) and whose message is the
  *    server's, or ours: a wait that gave up is BF_ST_IO (BF_ST_LIMIT when
- *    every seat was taken), a cancelled item BF_ST_IO. Failures of the
+ *    every seat was taken), a cancelled item BF_ST_IO, a directory whose
+ *    files are still being delivered BFC_ERROR_BUSY. Failures of the
  *    local disk are G_FILE_ERROR with a message that names the file;
  *  - the protocol status is kept up to where permanence is decided:
  *    bfc_error_is_permanent (delivery=async gives up on such a file);
@@ -122,6 +123,9 @@ void bfc_path_spec_clear(BfcPathSpec *spec);
 
 #define BFC_ERROR (bfc_error_quark())
 GQuark bfc_error_quark(void);
+/* A BFC_ERROR code that is no protocol status but the client's own: a
+ * directory whose files are still being delivered (EBUSY). */
+#define BFC_ERROR_BUSY 0x100
 
 /* A BFC_ERROR with a protocol status as its code. */
 void bfc_set_status_error(GError **error, uint8_t status, const char *format,

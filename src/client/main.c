@@ -1,7 +1,8 @@
 /* braidfs: the client. Mounts an outbox whose files are sent to a braidfsd
  * server over several TCP connections of one session. */
 #include "client.h"
-#include "deliver.h"
+#include "deliver-async.h"
+#include "deliver-close.h"
 #include "options.h"
 #include "outbox.h"
 #include "session.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "braidfs/digest.h"
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
 
@@ -209,7 +211,7 @@ start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
   if (!bfc_spool_save_session(sp, ss, error))
     return NULL;
   bfc_session_set_id_floor(s, floor);
-  return bfc_delivery_new(s, sp);
+  return bfc_deliver_async_new(s, sp);
 }
 
 int
@@ -264,7 +266,8 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
-  if (sp != NULL && (d = start_delivery(s, sp, &ss, &error)) == NULL) {
+  d = sp != NULL ? start_delivery(s, sp, &ss, &error) : bfc_deliver_close_new(s);
+  if (d == NULL) {
     g_printerr("braidfs: %s\n", error->message);
     bfc_session_stop(s);
     goto out;
