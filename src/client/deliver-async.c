@@ -5,6 +5,7 @@
 
 #include "delivery-backend.h"
 #include "ops.h"
+#include "report.h"
 #include "wait.h"
 #include "writer.h"
 
@@ -663,10 +664,14 @@ async_describe(BfcDelivery *d)
   BfcAsync *a = as_async(d);
   GHashTableIter iter;
   gpointer k;
-  unsigned pending = 0, sending = 0, writing = 0;
+  static const char *const columns[] = { "key", "value", NULL };
+  unsigned pending = 0, sending = 0, writing = 0, delivered, failed;
   uint64_t bytes = 0;
+  BfcReport r;
 
   bf_mutex_lock(&a->lock);
+  delivered = a->delivered;
+  failed = a->failed;
   g_hash_table_iter_init(&iter, a->live);
   while (g_hash_table_iter_next(&iter, &k, NULL)) {
     Pending *pd = k;
@@ -678,13 +683,16 @@ async_describe(BfcDelivery *d)
     sending += pd->state == PD_SENDING;
     bytes += pd->file->size;
   }
-  char *text = g_strdup_printf("spool %s\npending %u\npending_bytes %"
-                               G_GUINT64_FORMAT "\nsending %u\nwriting %u\n"
-                               "delivered %u\nfailed %u\n",
-                               bfc_spool_dir(a->spool), pending, bytes, sending,
-                               writing, a->delivered, a->failed);
   bf_mutex_unlock(&a->lock);
-  return text;
+  bfc_report_init(&r, columns);
+  bfc_report_pair(&r, "spool", "%s", bfc_spool_dir(a->spool));
+  bfc_report_pair(&r, "pending", "%u", pending);
+  bfc_report_pair(&r, "pending_bytes", "%" G_GUINT64_FORMAT, bytes);
+  bfc_report_pair(&r, "sending", "%u", sending);
+  bfc_report_pair(&r, "writing", "%u", writing);
+  bfc_report_pair(&r, "delivered", "%u", delivered);
+  bfc_report_pair(&r, "failed", "%u", failed);
+  return bfc_report_finish(&r);
 }
 
 static const BfcDeliveryOps async_ops = {

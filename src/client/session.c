@@ -7,6 +7,7 @@
 
 #include "item.h"
 #include "paths.h"
+#include "report.h"
 #include "ticker.h"
 
 BfcSession *
@@ -143,23 +144,33 @@ state_name(BfcPathState st)
 char *
 bfc_session_describe_paths(BfcSession *s)
 {
-  GString *out = g_string_new("# path address source state bytes chunks "
-                              "in_flight rtt_ms rate_MBps retries resent "
-                              "duplicates\n");
+  static const char *const columns[] = {
+    "path", "address", "source", "state", "bytes", "chunks", "in_flight",
+    "rtt_ms", "rate_MBps", "retries", "resent", "duplicates", NULL };
+  BfcReport r;
 
+  bfc_report_init(&r, columns);
   bf_mutex_lock(&s->lock);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     BfcPath *p = &s->paths[i];
     const BfcPathSpec *sp = &s->cfg.specs[i];
-    g_autofree char *iface = sp->iface ? g_strconcat("%", sp->iface, NULL) : NULL;
-    const char *src = sp->bind_addr ? sp->bind_addr : iface ? iface : "-";
-    g_string_append_printf(out, "%u %s %s %s %" G_GUINT64_FORMAT " %"
-                           G_GUINT64_FORMAT " %u %.3f %.1f %u %u %u\n", i,
-                           p->name, src, state_name(p->state), p->bytes_acked,
-                           p->chunks_acked, p->load.inflight, p->rtt * 1000,
-                           p->load.rate / 1e6, p->retries, p->resent,
-                           p->duplicates);
+    bfc_report_fieldf(&r, "%u", i);
+    bfc_report_field(&r, p->name);
+    if (sp->bind_addr != NULL || sp->iface == NULL)
+      bfc_report_field(&r, sp->bind_addr);
+    else
+      bfc_report_fieldf(&r, "%%%s", sp->iface);
+    bfc_report_field(&r, state_name(p->state));
+    bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->bytes_acked);
+    bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->chunks_acked);
+    bfc_report_fieldf(&r, "%u", p->load.inflight);
+    bfc_report_fieldf(&r, "%.3f", p->rtt * 1000);
+    bfc_report_fieldf(&r, "%.1f", p->load.rate / 1e6);
+    bfc_report_fieldf(&r, "%u", p->retries);
+    bfc_report_fieldf(&r, "%u", p->resent);
+    bfc_report_fieldf(&r, "%u", p->duplicates);
+    bfc_report_end(&r);
   }
   bf_mutex_unlock(&s->lock);
-  return g_string_free(out, FALSE);
+  return bfc_report_finish(&r);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/bytes.h"
 #include "braidfs/digest.h"
 #include "braidfs/io.h"
 #include "braidfs/parse.h"
@@ -49,43 +50,13 @@ struct BfcSpool {
 };
 
 static void
-put32(uint8_t *p, uint32_t v)
-{
-  v = GUINT32_TO_LE(v);
-  memcpy(p, &v, 4);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-  v = GUINT64_TO_LE(v);
-  memcpy(p, &v, 8);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return GUINT32_FROM_LE(v);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return GUINT64_FROM_LE(v);
-}
-
-static void
 header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
            uint8_t mac[BFC_SPOOL_MAC_LEN])
 {
   crypto_generichash_state st;
   uint8_t seq[8];
 
-  put64(seq, f->seq);
+  bf_store_le64(seq, f->seq);
   bfc_spool_mac_init(&f->sp->d, &st, MAC_ITEM);
   crypto_generichash_update(&st, seq, sizeof seq);
   crypto_generichash_update(&st, h, HDR_MAC);
@@ -100,15 +71,14 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, 2);
-  put64(h + 16, f->item_id);
-  put64(h + 24, f->size);
-  put32(h + 32, f->mode);
-  put32(h + 36, (uint32_t)f->mtime.tv_nsec);
-  put64(h + 40, (uint64_t)f->mtime.tv_sec);
+  bf_store_le32(h + 8, 2);
+  bf_store_le64(h + 16, f->item_id);
+  bf_store_le64(h + 24, f->size);
+  bf_store_le32(h + 32, f->mode);
+  bf_store_le32(h + 36, (uint32_t)f->mtime.tv_nsec);
+  bf_store_le64(h + 40, (uint64_t)f->mtime.tv_sec);
   memcpy(h + 48, f->digest, BF_DIGEST_LEN);
-  h[80] = (uint8_t)(nlen & 0xff);
-  h[81] = (uint8_t)(nlen >> 8);
+  bf_store_le16(h + 80, (uint16_t)nlen);
   memcpy(h + HDR_FIXED, f->name, nlen);
   header_mac(f, h, nlen, h + HDR_MAC);
   return HDR_FIXED + nlen;
@@ -130,18 +100,18 @@ header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
     return HDR_FORGED;
   if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0)
     return HDR_NONE;
-  nlen = h[80] | (size_t)h[81] << 8;
-  if (get32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
+  nlen = bf_load_le16(h + 80);
+  if (bf_load_le32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
       HDR_FIXED + nlen > got)
     return HDR_FORGED;
   header_mac(f, h, nlen, mac);
   if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
     return HDR_FORGED;
-  f->item_id = get64(h + 16);
-  f->size = get64(h + 24);
-  f->mode = get32(h + 32) & 07777;
-  f->mtime.tv_nsec = get32(h + 36) % 1000000000u;
-  f->mtime.tv_sec = (time_t)get64(h + 40);
+  f->item_id = bf_load_le64(h + 16);
+  f->size = bf_load_le64(h + 24);
+  f->mode = bf_load_le32(h + 32) & 07777;
+  f->mtime.tv_nsec = bf_load_le32(h + 36) % 1000000000u;
+  f->mtime.tv_sec = (time_t)bf_load_le64(h + 40);
   memcpy(f->digest, h + 48, BF_DIGEST_LEN);
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
   return strlen(f->name) == nlen ? HDR_OK : HDR_FORGED;
@@ -254,7 +224,7 @@ session_mac(BfcSpool *sp, const BfcSpoolSession *ss, uint8_t mac[BFC_SPOOL_MAC_L
   crypto_generichash_state st;
   uint8_t floor[8];
 
-  put64(floor, ss->id_floor);
+  bf_store_le64(floor, ss->id_floor);
   bfc_spool_mac_init(&sp->d, &st, MAC_SESSION);
   crypto_generichash_update(&st, (const uint8_t *)ss->server,
                             strlen(ss->server) + 1);
