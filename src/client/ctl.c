@@ -91,7 +91,8 @@ bfc_ctl_pick_locked(BfcSession *s)
   s->ctl = ctl;
   s->ctl_epoch++;
   if (ctl >= 0)
-    g_debug("control path is now %d (epoch %u)", ctl, s->ctl_epoch);
+    bf_log(G_LOG_LEVEL_DEBUG, BFC_LOG(s, NULL, NULL), "control path is now %d (epoch %u)", ctl,
+            s->ctl_epoch);
   return TRUE;
 }
 

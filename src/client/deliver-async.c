@@ -126,7 +126,8 @@ async_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   Pending *pd;
 
   if (f == NULL) {
-    g_warning("%s", (*error)->message);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
+           (*error)->message);
     return NULL;
   }
   pd = pending_wrap(a, f, PD_WRITING);
@@ -213,7 +214,8 @@ async_flush(BfcVersion *v, GError **error)
   if (f == NULL || bfc_spool_file_commit(f, &err))
     return TRUE;
   g_autofree char *name = async_name(v);
-  g_warning("'%s' not kept: %s", name, err->message);
+  bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(v->d->sess, NULL, name),
+         "'%s' not kept: %s", name, err->message);
   g_propagate_error(error, g_steal_pointer(&err));
   return FALSE;
 }
@@ -472,8 +474,9 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   bf_mutex_unlock(&a->lock);
   if (failed) {
     g_autofree char *kept = bfc_spool_file_fail(f);
-    g_warning("server %s refused '%s' for good (%s); its bytes are kept in %s",
-              server, name, err->message, kept);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),
+           "server %s refused '%s' for good (%s); its bytes are kept in %s",
+           server, name, err->message, kept);
     return;
   }
   if (f != NULL) {
@@ -490,9 +493,10 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   pd->state = PD_QUEUED;
   g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
   if (!a->stopping)
-    g_message("server %s: '%s' not delivered yet (%s); trying again in %"
-              G_GINT64_FORMAT " s (it stays in the spool)", server, name,
-              err->message, pause / G_USEC_PER_SEC);
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, name),
+           "server %s: '%s' not delivered yet (%s); trying again in %"
+           G_GINT64_FORMAT " s (it stays in the spool)", server, name,
+           err->message, pause / G_USEC_PER_SEC);
   g_cond_broadcast(&a->cond);
   bf_mutex_unlock(&a->lock);
 }
@@ -576,9 +580,10 @@ async_stop(BfcDelivery *d)
   guint left = g_hash_table_size(a->live);
   bf_mutex_unlock(&a->lock);
   if (left > 0)
-    g_message("spool %s: %u files not delivered yet stay in the spool; mount "
-              "again with spool=%s to deliver them", bfc_spool_dir(a->spool),
-              left, bfc_spool_dir(a->spool));
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(d->sess, NULL, NULL),
+           "spool %s: %u files not delivered yet stay in the spool; mount "
+           "again with spool=%s to deliver them", bfc_spool_dir(a->spool),
+           left, bfc_spool_dir(a->spool));
 }
 
 static void
@@ -636,11 +641,13 @@ async_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
     }
     /* A server that stores nothing must not hold the rename forever. */
     if (now - progress >= limit) {
-      g_warning("spool %s: files under '%s' are still being delivered to "
-                "server %s, which has stored none for %" G_GINT64_FORMAT
-                " s; the directory is not renamed (EBUSY)",
-                bfc_spool_dir(a->spool), prefix, bfc_session_server(d->sess),
-                limit / G_USEC_PER_SEC);
+      bf_log(G_LOG_LEVEL_WARNING,
+             BFC_LOG(d->sess, bfc_session_server(d->sess), prefix),
+             "spool %s: files under '%s' are still being delivered to "
+             "server %s, which has stored none for %" G_GINT64_FORMAT
+             " s; the directory is not renamed (EBUSY)",
+             bfc_spool_dir(a->spool), prefix, bfc_session_server(d->sess),
+             limit / G_USEC_PER_SEC);
       g_set_error(error, BFC_ERROR, BFC_ERROR_BUSY, "files under '%s' are "
                   "still being delivered", prefix);
       ok = FALSE;
@@ -738,7 +745,8 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
     g_ptr_array_add(a->recovered, pd);
   }
   if (files->len > 0)
-    g_message("spool %s: %u files from an earlier mount to deliver",
-              bfc_spool_dir(sp), files->len);
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
+           "spool %s: %u files from an earlier mount to deliver",
+           bfc_spool_dir(sp), files->len);
   return &a->base;
 }

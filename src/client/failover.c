@@ -30,8 +30,9 @@ bfc_resync_locked(BfcSession *s)
   unsigned items = bfc_items_resync_locked(s);
   unsigned ops = bfc_ops_resync_locked(s);
   if (items + ops > 0)
-    g_debug("resync: %u items and %u operations queued again on path %d",
-            items, ops, s->ctl);
+    bf_log(G_LOG_LEVEL_DEBUG, BFC_LOG(s, s->paths[s->ctl].name, NULL),
+           "resync: %u items and %u operations queued again on path %d",
+           items, ops, s->ctl);
 }
 
 void
@@ -40,6 +41,7 @@ bfc_server_restarted_locked(BfcSession *s, uint64_t instance)
   s->instance = instance;
   unsigned n = bfc_items_restart_locked(s);
   bfc_coded_restart_locked(s);
-  g_message("server %s restarted: resuming %u files in flight", s->server, n);
+  bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, s->server, NULL),
+         "server %s restarted: resuming %u files in flight", s->server, n);
   g_cond_broadcast(&s->cond);
 }

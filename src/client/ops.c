@@ -37,6 +37,8 @@ op_run(BfcSession *s, const BfOp *op, GError **error) BF_EXCLUDES(&s->lock)
   BfcWait w;
   uint64_t id;
 
+  g_autofree char *name = g_strndup((const char *)op->name.data, op->name.len);
+
   bfc_wait_init(&w, "answered");
   bf_mutex_lock(&s->lock);
   if (s->dead) {
@@ -57,10 +59,12 @@ op_run(BfcSession *s, const BfOp *op, GError **error) BF_EXCLUDES(&s->lock)
   /* Out of the table, nobody else reads ow (see BfcOpWait). */
   g_hash_table_remove(s->ops, &id);
   if (ow.done && ow.status != BF_ST_OK && ow.status != BF_ST_NOT_FOUND)
-    g_warning("server %s: %s", s->server, ow.message ? ow.message : "operation failed");
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, name), "server %s: %s",
+           s->server, ow.message ? ow.message : "operation failed");
   else if (!ow.done)
-    g_warning("server %s: operation on '%.*s' not done: %s", s->server,
-              op->name.len, (const char *)op->name.data, err->message);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, name),
+           "server %s: operation on '%s' not done: %s", s->server, name,
+           err->message);
   bf_mutex_unlock(&s->lock);
   if (ow.done && ow.status != BF_ST_OK)
     bfc_set_status_error(error, ow.status, "%s", ow.message && ow.message[0]

@@ -31,7 +31,8 @@ session_fail_locked(BfcSession *s, const char *why) BF_REQUIRES(&s->lock)
 {
   if (s->dead == NULL && !s->stopping) {
     s->dead = g_strdup(why);
-    g_warning("server %s: %s", s->server, why);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, NULL), "server %s: %s",
+           s->server, why);
   }
   g_cond_broadcast(&s->cond);
 }
@@ -184,7 +185,8 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
     switch (m.type) {
     case BF_FRAME_CHUNK_ACK:
       if (!on_chunk_ack(p, &m.u.chunk_ack))
-        g_debug("path %u: ack for a chunk not in flight", p->index);
+        bf_log(G_LOG_LEVEL_DEBUG, BFC_LOG(s, p->name, NULL),
+               "path %u: ack for a chunk not in flight", p->index);
       break;
     case BF_FRAME_ITEM_ACK:
       bfc_items_on_ack(s, &m.u.item_ack);
@@ -278,9 +280,10 @@ path_down(BfcPath *p, BfConn *conn, const char *why) BF_EXCLUDES(&p->sess->lock)
     s->down_since = g_get_monotonic_time();
   wake_all_locked(s);
   if (!s->stopping)
-    g_warning("path %u (%s) lost: %s; %u chunks go on the other paths%s",
-              p->index, p->name, p->why_down, moved,
-              s->ctl < 0 ? " once one is back (all paths down)" : "");
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, p->name, NULL),
+           "path %u (%s) lost: %s; %u chunks go on the other paths%s",
+           p->index, p->name, p->why_down, moved,
+           s->ctl < 0 ? " once one is back (all paths down)" : "");
   bf_mutex_unlock(&s->lock);
   bf_conn_free(conn);
 }
@@ -327,8 +330,9 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
           error->message);
       session_fail_locked(s, why);
     } else if (attempt == 1) {
-      g_message("path %u (%s): cannot re-attach yet: %s; retrying", p->index,
-                p->name, error->message);
+      bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL),
+             "path %u (%s): cannot re-attach yet: %s; retrying", p->index,
+             p->name, error->message);
     }
   } else {
     p->retries++;
@@ -346,8 +350,9 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
   }
   bf_mutex_unlock(&s->lock);
   if (conn != NULL)
-    g_message("path %u (%s) re-attached after %u attempts", p->index, p->name,
-              attempt);
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL),
+           "path %u (%s) re-attached after %u attempts", p->index, p->name,
+           attempt);
   return conn;
 }
 
@@ -442,8 +447,9 @@ connect_all(BfcSession *s, gboolean attach, uint8_t *refused, GError **error)
         g_propagate_error(error, g_steal_pointer(&err));
         return FALSE;   /* the session is gone: no use trying the rest */
       }
-      g_warning("path %u (%s) not attached: %s; retrying in the background",
-                i, s->paths[i].name, err->message);
+      bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->paths[i].name, NULL),
+             "path %u (%s) not attached: %s; retrying in the background",
+             i, s->paths[i].name, err->message);
       if (first == NULL)
         first = g_steal_pointer(&err);
     }
@@ -475,8 +481,9 @@ bfc_paths_connect(BfcSession *s, GError **error)
     return FALSE;
   }
   g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
-  g_warning("server %s does not know session %.8s any more (%s); starting a "
-            "new session", s->server, id, err->message);
+  bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, NULL),
+         "server %s does not know session %.8s any more (%s); starting a "
+         "new session", s->server, id, err->message);
   bf_mutex_lock(&s->lock);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     s->paths[i].state = BFC_PATH_CONNECTING;

@@ -54,7 +54,8 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
   }
   g_autofree char *id = bf_hex(s->id, BF_ID_LEN);
   g_strlcpy(s->sid, id, sizeof s->sid);
-  g_message("session %s with %s: %u paths", s->sid, s->server, cfg->n_paths);
+  bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, s->server, NULL),
+         "session %s with %s: %u paths", s->sid, s->server, cfg->n_paths);
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include "braidfs/bytes.h"
 #include "braidfs/digest.h"
 #include "braidfs/io.h"
+#include "braidfs/log.h"
 #include "braidfs/parse.h"
 #include "spooldir.h"
 
@@ -620,8 +621,9 @@ revert_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
     f->fd = g_steal_fd(&f->kept_fd);
     f->seq = f->kept_seq;
   } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
-    g_warning("spool %s: cannot drop bytes written to '%s' after its "
-              "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
+           "spool %s: cannot drop bytes written to '%s' after its "
+           "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
   }
   f->dirty = FALSE;
   f->length = f->size;
@@ -670,8 +672,9 @@ bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
     rc = write_header_locked(f);
   bf_mutex_unlock(&f->lock);
   if (rc < 0)
-    g_warning("spool: cannot record the delivery of '%s': %s", f->name,
-              g_strerror(-rc));
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
+           "spool: cannot record the delivery of '%s': %s", f->name,
+           g_strerror(-rc));
 }
 
 void

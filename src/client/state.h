@@ -11,6 +11,7 @@
 #include "client.h"
 
 #include "braidfs/conn.h"
+#include "braidfs/log.h"
 #include "braidfs/tsa.h"
 
 typedef struct BfcSession BfcSession;
@@ -96,6 +97,14 @@ struct BfcSession {
   gboolean stopping;
   char *dead;                 /* why the session cannot continue */
 };
+
+/* The structured fields of a log line (braidfs/log.h) about the session
+ * s (SESSION=, its short id), the other end of one of its paths (PEER=,
+ * "addr:port") and a file (PATH=, its name in the session); peer and path
+ * may be NULL. The text still says what it is about. */
+#define BFC_LOG(s, peer_, path_)                                            \
+  (&(BfLogFields){ .session = (s)->sid[0] ? (s)->sid : NULL,                 \
+                   .peer = (peer_), .path = (path_) })
 
 /* How many paths are up. */
 static inline unsigned

@@ -137,9 +137,10 @@ reopen(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
     return FALSE;
   }
   if (it->next_chunk > 0) {
-    g_warning("%s: written again after a close(2) delivered it; this works "
-              "only for files below chunk_size (open it again with O_TRUNC)",
-              it->name);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(it->sess, NULL, it->name),
+           "%s: written again after a close(2) delivered it; this works "
+           "only for files below chunk_size (open it again with O_TRUNC)",
+           it->name);
     bfc_set_status_error(error, BF_ST_IO, "'%s' was delivered already",
                          it->name);
     return FALSE;
@@ -163,9 +164,10 @@ bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off,
   if (it->closed && !reopen(it, error)) {
     ok = FALSE;
   } else if (off < sent) {
-    g_warning("%s: write at offset %" G_GUINT64_FORMAT " after bytes up to %"
-              G_GUINT64_FORMAT " already left: the outbox takes forward writes "
-              "only", it->name, off, sent);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(it->sess, NULL, it->name),
+           "%s: write at offset %" G_GUINT64_FORMAT " after bytes up to %"
+           G_GUINT64_FORMAT " already left: the outbox takes forward writes "
+           "only", it->name, off, sent);
     bfc_set_status_error(error, BF_ST_IO, "'%s': bytes before offset %"
                          G_GUINT64_FORMAT " already left", it->name, sent);
     ok = FALSE;
@@ -364,8 +366,9 @@ bfc_item_close(BfcItem *it, GError **error)
   if (ok)
     await_stored_locked(s, it);
   if (it->state == BFC_ITEM_FAILED) {
-    g_warning("server %s did not store '%s': %s", s->server, it->name,
-              it->error ? it->error : "unknown error");
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
+           "server %s did not store '%s': %s", s->server, it->name,
+           it->error ? it->error : "unknown error");
     /* Given up on our side: the server may still hold the partial item. */
     if (it->status == BF_ST_IO || it->status == BF_ST_LIMIT)
       bfc_item_send_cancel_locked(s, it);
@@ -373,8 +376,9 @@ bfc_item_close(BfcItem *it, GError **error)
     bfc_item_error_locked(s, it, &err);
     ok = FALSE;
   } else if (!ok) {
-    g_warning("server %s: '%s' not delivered: %s", s->server, it->name,
-              err->message);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
+           "server %s: '%s' not delivered: %s", s->server, it->name,
+           err->message);
   }
   bfc_item_forget_locked(s, it);
   bf_mutex_unlock(&s->lock);
