@@ -17,8 +17,8 @@ pool_buf_size(const BfcSession *s)
              : s->cfg.chunk_size;
 }
 
-uint8_t *
-bfc_pool_get_locked(BfcSession *s)
+static uint8_t *
+pool_get_locked(BfcSession *s) BF_REQUIRES(&s->lock)
 {
   if (s->pool->len > 0)
     return g_ptr_array_steal_index_fast(s->pool, s->pool->len - 1);
@@ -39,8 +39,8 @@ bfc_pool_get(BfcSession *s)
 }
 
 /* Keeps enough buffers to refill every window. */
-void
-bfc_pool_put_locked(BfcSession *s, uint8_t *buf)
+static void
+pool_put_locked(BfcSession *s, uint8_t *buf) BF_REQUIRES(&s->lock)
 {
   if (buf == NULL)
     return;
@@ -54,7 +54,7 @@ void
 bfc_pool_put(BfcSession *s, uint8_t *buf)
 {
   bf_mutex_lock(&s->lock);
-  bfc_pool_put_locked(s, buf);
+  pool_put_locked(s, buf);
   bf_mutex_unlock(&s->lock);
 }
 
@@ -110,7 +110,7 @@ bfc_chunk_free_locked(BfcSession *s, BfcChunk *c)
     c->freed = TRUE;
     return;
   }
-  bfc_pool_put_locked(s, c->data);
+  pool_put_locked(s, c->data);
   bfc_item_unref(c->item);
   g_free(c);
 }
@@ -158,6 +158,19 @@ bfc_chunk_matches_locked(BfcSession *s, const BfcChunk *c, const BfChunkAck *a)
          c->share == a->share_index;
 }
 
+/* k distinct shares were acknowledged: the held ones are freed. */
+static void
+coded_done_locked(BfcSession *s, BfcCoded *cd) BF_REQUIRES(&s->lock)
+{
+  cd->done = TRUE;
+  cd->refs++;   /* freeing the held shares must not free cd under us */
+  coded_settle_locked(s, cd);
+  for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++)
+    if (cd->held[i] != NULL)
+      bfc_chunk_free_locked(s, g_steal_pointer(&cd->held[i]));
+  coded_unref_locked(s, cd);
+}
+
 /* An acknowledged share is held until its chunk is done (k distinct
  * shares acknowledged). TRUE if c was taken care of. */
 static gboolean
@@ -176,7 +189,7 @@ coded_ack_locked(BfcSession *s, BfcChunk *c) BF_REQUIRES(&s->lock)
     cd->held[c->share] = c;
     return TRUE;
   }
-  bfc_coded_done_locked(s, cd);
+  coded_done_locked(s, cd);
   bfc_chunk_free_locked(s, c);   /* after: c's reference keeps cd alive */
   return TRUE;
 }
@@ -226,7 +239,7 @@ bfc_chunk_copy_locked(BfcSession *s, BfcChunk *c)
 
   *copy = *c;
   copy->item = bfc_item_ref(c->item);
-  copy->data = bfc_pool_get_locked(s);
+  copy->data = pool_get_locked(s);
   memcpy(copy->data, c->data, c->len);
   copy->sent_at = 0;
   copy->writers = 0;
@@ -307,18 +320,6 @@ bfc_share_placed(BfcChunk *c, unsigned p)
 }
 
 void
-bfc_coded_done_locked(BfcSession *s, BfcCoded *cd)
-{
-  cd->done = TRUE;
-  cd->refs++;   /* freeing the held shares must not free cd under us */
-  coded_settle_locked(s, cd);
-  for (unsigned i = 0; i < G_N_ELEMENTS(cd->held); i++)
-    if (cd->held[i] != NULL)
-      bfc_chunk_free_locked(s, g_steal_pointer(&cd->held[i]));
-  coded_unref_locked(s, cd);
-}
-
-void
 bfc_coded_restart_locked(BfcSession *s)
 {
   for (GList *l = s->coded_open.head; l != NULL; l = l->next) {
@@ -338,5 +339,5 @@ void
 bfc_coded_clear_locked(BfcSession *s)
 {
   while (!g_queue_is_empty(&s->coded_open))
-    bfc_coded_done_locked(s, g_queue_peek_head(&s->coded_open));
+    coded_done_locked(s, g_queue_peek_head(&s->coded_open));
 }

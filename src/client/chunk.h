@@ -6,7 +6,8 @@
  * acknowledged shares. A chunk goes on the in-flight list before its
  * sender writes it (its acknowledgement may race the end of the write), so
  * it may be acknowledged, and freed, while a sender still reads it: it
- * counts its writers, and the last of them frees it (bfc_chunk_write_end).
+ * counts its writers, and the last of them frees it
+ * (bfc_chunk_write_end_locked).
  * Buffers come from the session's pool, which keeps enough to refill every
  * window so that steady state touches no fresh memory. All under the
  * session lock unless a function says otherwise. */
@@ -57,9 +58,7 @@ struct BfcChunk {
 /* ---- buffers ------------------------------------------------------------ */
 
 uint8_t *bfc_pool_get(BfcSession *s) BF_EXCLUDES(&s->lock);
-uint8_t *bfc_pool_get_locked(BfcSession *s) BF_REQUIRES(&s->lock);
 void bfc_pool_put(BfcSession *s, uint8_t *buf) BF_EXCLUDES(&s->lock);
-void bfc_pool_put_locked(BfcSession *s, uint8_t *buf) BF_REQUIRES(&s->lock);
 
 /* ---- chunks ------------------------------------------------------------- */
 
@@ -109,8 +108,6 @@ void bfc_coded_open_locked(BfcSession *s, BfcCoded *cd) BF_REQUIRES(&s->lock);
  * chunk. Always TRUE for a chunk that is not coded. */
 gboolean bfc_share_fits(const BfcChunk *c, unsigned p);
 void bfc_share_placed(BfcChunk *c, unsigned p);
-/* k distinct shares were acknowledged: the held ones are freed. */
-void bfc_coded_done_locked(BfcSession *s, BfcCoded *cd) BF_REQUIRES(&s->lock);
 /* The server restarted: it kept only rebuilt chunks, so every held share
  * of the others goes again. */
 void bfc_coded_restart_locked(BfcSession *s) BF_REQUIRES(&s->lock);

@@ -20,8 +20,10 @@ bfc_set_status_error(GError **error, uint8_t status, const char *format, ...)
   g_set_error_literal(error, BFC_ERROR, status, text);
 }
 
-int
-bfc_status_errno(uint8_t status)
+/* The errno a protocol status means to a FUSE caller (0 for OK): the one
+ * switch from status to errno. */
+static int
+status_errno(uint8_t status)
 {
   switch (status) {
   case BF_ST_OK: return 0;
@@ -67,7 +69,7 @@ bfc_error_errno(const GError *error)
 
   if (error != NULL && error->domain == BFC_ERROR)
     e = error->code == BFC_ERROR_BUSY ? EBUSY
-        : bfc_status_errno((uint8_t)error->code);
+        : status_errno((uint8_t)error->code);
   else if (error != NULL && error->domain == G_FILE_ERROR)
     e = file_errno(error->code);
   return e != 0 ? e : EIO;

@@ -130,8 +130,6 @@ GQuark bfc_error_quark(void);
 /* A BFC_ERROR with a protocol status as its code. */
 void bfc_set_status_error(GError **error, uint8_t status, const char *format,
                           ...) G_GNUC_PRINTF(3, 4);
-/* The errno a protocol status means to a FUSE caller (0 for OK). */
-int bfc_status_errno(uint8_t status);
 /* The errno an error means to a FUSE caller (positive; EIO if unknown). */
 int bfc_error_errno(const GError *error);
 /* Whether no retry can change the outcome: the server refused the name or

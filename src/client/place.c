@@ -4,8 +4,9 @@
 #include "chunk.h"
 #include "item.h"
 
-void
-bfc_path_queue_locked(BfcSession *s, BfcPath *p, BfcChunk *c)
+/* Queues c on path p and counts it in p's load. */
+static void
+path_queue_locked(BfcSession *s, BfcPath *p, BfcChunk *c) BF_REQUIRES(&s->lock)
 {
   (void)s;
   p->load.inflight++;
@@ -45,7 +46,7 @@ bfc_place_chunk_locked(BfcSession *s, BfcChunk *c)
                     c->len);
   if (p < 0)
     return FALSE;
-  bfc_path_queue_locked(s, &s->paths[p], c);
+  path_queue_locked(s, &s->paths[p], c);
   return TRUE;
 }
 
@@ -73,7 +74,7 @@ bfc_place_shares_locked(BfcSession *s, BfcChunk **sh, unsigned n)
   for (unsigned i = 0; i < n; i++) {
     if (i < got) {
       bfc_share_placed(sh[i], (unsigned)pick[i]);
-      bfc_path_queue_locked(s, &s->paths[pick[i]], sh[i]);
+      path_queue_locked(s, &s->paths[pick[i]], sh[i]);
     } else {
       g_queue_push_tail(&s->resend, sh[i]);
     }

@@ -7,9 +7,6 @@
 
 #include "state.h"
 
-/* Queues c on path p and counts it in p's load. */
-void bfc_path_queue_locked(BfcSession *s, BfcPath *p, BfcChunk *c)
-  BF_REQUIRES(&s->lock);
 /* c left p's load: acknowledged, or dropped. */
 void bfc_path_unload_locked(BfcSession *s, BfcPath *p, const BfcChunk *c)
   BF_REQUIRES(&s->lock);

@@ -53,6 +53,20 @@ give_up_why(BfcSession *s, const BfcWait *w, gint64 now) BF_REQUIRES(&s->lock)
   return NULL;
 }
 
+static gboolean
+seat_take_locked(BfcSession *s, gboolean refusable, GError **error)
+  BF_REQUIRES(&s->lock)
+{
+  if (refusable && s->waiting >= BFC_WAIT_SEATS) {
+    bfc_set_status_error(error, BF_ST_LIMIT, "%u requests already wait for "
+                         "server %s; refusing more until it answers (EAGAIN)",
+                         s->waiting, s->server);
+    return FALSE;
+  }
+  s->waiting++;
+  return TRUE;
+}
+
 gboolean
 bfc_wait_locked(BfcSession *s, BfcWait *w, GError **error)
 {
@@ -63,7 +77,7 @@ bfc_wait_locked(BfcSession *s, BfcWait *w, GError **error)
     g_set_error_literal(error, BFC_ERROR, BF_ST_IO, why);
     return FALSE;
   }
-  if (!w->seated && !bfc_seat_take_locked(s, TRUE, error))
+  if (!w->seated && !seat_take_locked(s, TRUE, error))
     return FALSE;
   w->seated = TRUE;
   bf_cond_wait_until(&s->cond, &s->lock, now + G_USEC_PER_SEC / 4);
@@ -79,23 +93,10 @@ bfc_wait_done_locked(BfcSession *s, BfcWait *w)
 }
 
 gboolean
-bfc_seat_take_locked(BfcSession *s, gboolean refusable, GError **error)
-{
-  if (refusable && s->waiting >= BFC_WAIT_SEATS) {
-    bfc_set_status_error(error, BF_ST_LIMIT, "%u requests already wait for "
-                         "server %s; refusing more until it answers (EAGAIN)",
-                         s->waiting, s->server);
-    return FALSE;
-  }
-  s->waiting++;
-  return TRUE;
-}
-
-gboolean
 bfc_seat_take(BfcSession *s, gboolean refusable, GError **error)
 {
   bf_mutex_lock(&s->lock);
-  gboolean ok = bfc_seat_take_locked(s, refusable, error);
+  gboolean ok = seat_take_locked(s, refusable, error);
   bf_mutex_unlock(&s->lock);
   return ok;
 }

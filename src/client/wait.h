@@ -32,8 +32,6 @@ void bfc_wait_done_locked(BfcSession *s, BfcWait *w) BF_REQUIRES(&s->lock);
  * a worker delivers. FALSE (BF_ST_LIMIT) when every seat is taken, unless
  * the wait cannot be refused (a cancel): then it is counted all the
  * same. */
-gboolean bfc_seat_take_locked(BfcSession *s, gboolean refusable,
-                              GError **error) BF_REQUIRES(&s->lock);
 gboolean bfc_seat_take(BfcSession *s, gboolean refusable, GError **error)
   BF_EXCLUDES(&s->lock);
 void bfc_seat_give(BfcSession *s) BF_EXCLUDES(&s->lock);
