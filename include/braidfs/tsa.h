@@ -62,6 +62,9 @@ G_BEGIN_DECLS
 #define BF_EXCLUDES(...) BF_TSA(locks_excluded(__VA_ARGS__))
 #define BF_ACQUIRE(...) BF_TSA(acquire_capability(__VA_ARGS__))
 #define BF_RELEASE(...) BF_TSA(release_capability(__VA_ARGS__))
+/* A function that returns ret when it took the lock: write 1 or 0, not
+ * TRUE or FALSE (clang 14 does not see through GLib's (!FALSE)). */
+#define BF_TRY_ACQUIRE(ret, ...) BF_TSA(try_acquire_capability(ret, __VA_ARGS__))
 /* For the few functions the analysis cannot follow (the wrappers below;
  * pthread_atfork handlers); say why where it is used. */
 #define BF_NO_TSA BF_TSA(no_thread_safety_analysis)
@@ -85,6 +88,14 @@ static inline void
 bf_mutex_unlock(BfMutex *m)
 {
   g_mutex_unlock(&m->m);
+}
+
+static inline gboolean bf_mutex_trylock(BfMutex *m) BF_TRY_ACQUIRE(1, m)
+  BF_NO_TSA;
+static inline gboolean
+bf_mutex_trylock(BfMutex *m)
+{
+  return g_mutex_trylock(&m->m);
 }
 
 /* The lock is released while waiting and held again on return: for the

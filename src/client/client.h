@@ -1,18 +1,84 @@
-/* braidfs client internals. */
+/* braidfs, the client: what every module of it shares. Private to the
+ * client; HACKING.md lists its modules and what each does.
+ *
+ * LOCKING
+ *
+ * Every lock is a BfMutex (braidfs/tsa.h): clang's -Wthread-safety checks
+ * that a function declared BF_REQUIRES(lock) (named *_locked) is called
+ * with it held, and that one declared BF_EXCLUDES(lock) (it blocks on the
+ * network or the disk, or takes the lock itself) is not. The order below
+ * is not checked by the compiler: a lock may be taken while holding only
+ * locks above it in this table.
+ *
+ *   lock                  guards                             held across
+ *   BfcTree.lock          the outbox's nodes                 nothing slow:
+ *     (tree.h)                                               no I/O, no wait
+ *   BfcAsync.lock         spooled files' states, the queue,  nothing slow
+ *     (deliver-async.c)   the counts of .braidfs/spool
+ *   BfcItem.wlock         an item's writer side: its chunk   waits for the
+ *     (item.h)            buffer, digest, version, attrs     server, each
+ *                                                            bounded by
+ *                                                            timeout
+ *   BfcSpoolFile.lock     one spooled file's descriptors     that file's own
+ *     (spool.h)           and header fields                  disk I/O
+ *   BfcSpool.lock         the spool's next file numbers      nothing slow
+ *     (spool.c)
+ *   BfcSession.lock       the session: paths, queues,        nothing slow
+ *     (state.h)           chunks, the items and ops awaiting
+ *                         answers, waits and seats
+ *   BfConn.send_lock      one connection's writes            the write of one
+ *     (braidfs/conn.h)                                       frame
+ *
+ * Nesting that happens: BfcTree.lock -> BfcAsync.lock (a spooled file's
+ * state and size, for stat and ls); BfcAsync.lock -> BfcSession.lock (a
+ * seat for a wait); BfcItem.wlock -> BfcSession.lock; BfcSpoolFile.lock ->
+ * BfcSpool.lock (a file taken from the batch made ahead). Nothing is taken
+ * under the session lock but a connection's shutdown(2), which does not
+ * block. A thread that waits for the server (on a condition variable of
+ * the session) holds no lock but possibly its item's wlock; versions are
+ * opened (items announced, spooled files made) with no lock held.
+ *
+ * So no lock that serves a FUSE request is held across network or disk
+ * I/O, with two exceptions that only requests on the same file wait for:
+ * an item's wlock, held by its close(2) until the server's verdict (or
+ * the timeout), and a spooled file's lock, held by its own pwrite, commit
+ * or header update. A request that may wait behind either takes a seat
+ * (BFC_WAIT_SEATS, wait.h) like any wait for the server, so the mount
+ * always keeps threads for requests that need no server. Sockets are
+ * written only by each path's own threads (paths.c): FUSE requests and
+ * delivery workers queue control frames (ctl.h) and wait on the session's
+ * condition variable, never on a socket.
+ *
+ * ERRORS
+ *
+ * One convention per layer:
+ *  - inside (session, items, operations, delivery, spool): gboolean (or a
+ *    pointer) and GError **. What the server decided is a BFC_ERROR whose
+ *    code is the protocol status (BfStatus) and whose message is the
+ *    server's, or ours: a wait that gave up is BF_ST_IO (BF_ST_LIMIT when
+ *    every seat was taken), a cancelled item BF_ST_IO, a directory whose
+ *    files are still being delivered BFC_ERROR_BUSY. Failures of the
+ *    local disk are G_FILE_ERROR with a message that names the file;
+ *  - the protocol status is kept up to where permanence is decided:
+ *    bfc_error_is_permanent (delivery=async gives up on such a file);
+ *  - at the FUSE boundary (outbox.c) bfc_error_errno, the one mapping from
+ *    an error to an errno, and FUSE operations return -errno;
+ *  - the disk helpers of braidfs/io.h return -errno as documented there,
+ *    and are wrapped into G_FILE_ERROR by their callers;
+ *  - a programmer's error is a g_return_if_fail / g_assert, never
+ *    anything a peer controls. */
 #pragma once
 
 #include <glib.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "braidfs/coding.h"
-#include "braidfs/conn.h"
-#include "braidfs/digest.h"
 #include "braidfs/key.h"
 #include "braidfs/sched.h"
 #include "braidfs/wire.h"
 
 #define BFC_MAX_PATHS 64
+#define BFC_DEFAULT_PORT 7411
 
 /* FUSE threads of a mount, and how many of them (with the delivery
  * workers) may wait for the server at once: the rest answer what needs no
@@ -48,124 +114,24 @@ typedef struct {
   uint8_t attach_token[BF_ID_LEN];
 } BfcConfig;
 
-typedef struct BfcSession BfcSession;
-typedef struct BfcItem BfcItem;
-
-typedef enum {
-  BFC_ITEM_OPENING,   /* ITEM_OPEN sent, OPENED not yet received */
-  BFC_ITEM_OPEN,
-  BFC_ITEM_STORED,
-  BFC_ITEM_FAILED,
-} BfcItemState;
-
-/* One file being written into the outbox. The writer side (buf, fill,
- * next_chunk, size, digest, mode, mtime) is protected by wlock; state,
- * status and error by the session lock. Only writers change size (under
- * wlock), and it is atomic so that getattr reads it without waiting for
- * wlock, which a close holds until the server's verdict. */
-struct BfcItem {
-  gint refs;
-  BfcSession *sess;
-  uint64_t id;
-  char *name;                 /* relative path on the server */
-  GMutex wlock;
-  uint8_t *buf;               /* the chunk being filled */
-  uint32_t fill;
-  uint32_t next_chunk;        /* index of the chunk in buf */
-  _Atomic uint64_t size;
-  BfDigest *digest;           /* of the chunks emitted so far */
-  uint32_t mode;
-  struct timespec mtime;
-  gboolean closed;            /* this version sealed: ITEM_CLOSE sent */
-  gboolean cancelled;
-  int result;                 /* 0 or -errno of the last sealed version */
-  /* under the session lock: */
-  BfcItemState state;
-  uint8_t status;             /* BfStatus of a failure */
-  char *error;                /* server's or our message on failure */
-  gboolean open_sent;         /* ITEM_OPEN went out on the control path */
-  gboolean resuming;          /* the server restarted: OPENED tells whether
-                                 it kept the item */
-  unsigned open_epoch;        /* ... of this control epoch */
-  gboolean close_sent;        /* close_msg is set and went out (or will
-                                 with the next resync) */
-  BfItemClose close_msg;
-  BfItemOpen open_msg;        /* as announced (its name is name's) */
-  gint64 last_ack;            /* when a chunk of it was last acknowledged */
-  /* delivery=async (under wlock): */
-  uint64_t replay_id;         /* announce under this earlier mount's id */
-  gboolean replayed;          /* ... and it was: STORED may come at once */
-  void (*note_id)(void *data, uint64_t id);  /* told every id it gets */
-  void *note_data;
-  char *final_name;           /* renamed while open: moved once stored */
-};
-
 /* Parses "ADDR:PORT[@SRCADDR|%IFACE]". */
 gboolean bfc_path_spec_parse(const char *text, uint16_t default_port,
                              BfcPathSpec *out, GError **error);
 void bfc_path_spec_clear(BfcPathSpec *spec);
 
-/* sender.c: the session and its paths. */
-BfcSession *bfc_session_connect(const BfcConfig *cfg, GError **error);
-void bfc_session_start(BfcSession *s);
-void bfc_session_stop(BfcSession *s);
-const BfcConfig *bfc_session_config(BfcSession *s);
-/* The text of the outbox's .braidfs/paths file: one line per path. */
-char *bfc_session_describe_paths(BfcSession *s);
-char *bfc_session_server(BfcSession *s);
+/* ---- errors (see ERRORS above) ---------------------------------------- */
 
-BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode);
-BfcItem *bfc_item_ref(BfcItem *it);
-void bfc_item_unref(BfcItem *it);
-/* Writes len bytes at off (data NULL writes zeros). Returns 0 or -errno. */
-int bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off);
-int bfc_item_truncate(BfcItem *it, uint64_t size);
-/* Sends the rest and waits until the server stored the item durably.
- * Returns 0 or -errno. Every close(2) of a descriptor lands here, so a
- * second call without writes in between returns the first one's result,
- * and writes after it start a new version (see bfc_item_write). */
-int bfc_item_close(BfcItem *it);
-void bfc_item_cancel(BfcItem *it);
-uint64_t bfc_item_size(BfcItem *it);
-/* A file renamed while open: 0 if the new name applies once it is stored,
- * 1 if it is stored already (the caller renames it on the server). */
-int bfc_item_rename(BfcItem *it, const char *name);
+#define BFC_ERROR (bfc_error_quark())
+GQuark bfc_error_quark(void);
+/* A BFC_ERROR code that is no protocol status but the client's own: a
+ * directory whose files are still being delivered (EBUSY). */
+#define BFC_ERROR_BUSY 0x100
 
-/* For delivery=async: an item announced under replay_id (an earlier
- * mount's, 0 for a fresh one); note_id(data, id) hears every id it is
- * announced under, before the server does. */
-BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                              uint64_t replay_id,
-                              void (*note_id)(void *data, uint64_t id),
-                              void *data);
-/* Waits for the answer to the item's ITEM_OPEN: 0 opened, 1 stored already,
- * or -errno (-ENOENT: the server does not know that id). */
-int bfc_item_await_open(BfcItem *it);
-/* Forgets an item without cancelling it on the server. */
-void bfc_item_discard(BfcItem *it);
-void bfc_item_set_final_attrs(BfcItem *it, uint32_t mode,
-                              const struct timespec *mtime);
-
-/* Makes every wait on the server give up (the mount is ending). */
-void bfc_session_abort(BfcSession *s);
-/* Item and op ids of this mount start above floor. */
-void bfc_session_set_id_floor(BfcSession *s, uint64_t floor);
-void bfc_session_ids(BfcSession *s, uint8_t id[BF_ID_LEN],
-                     uint8_t token[BF_ID_LEN]);
-
-/* Runs a directory operation on the server and waits for its answer. */
-int bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
-           uint32_t mode);
-
-/* Sets mode (BF_SETATTR_MODE) and/or mtime (BF_SETATTR_MTIME) of a
- * delivered file or directory on the server. */
-int bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
-                const struct timespec *mtime);
-
-int bfc_status_errno(uint8_t status);
-
-/* outbox.c; d (delivery=async) may be NULL, and is owned by the outbox */
-typedef struct BfcDelivery BfcDelivery;
-const struct fuse_operations *bfc_outbox_ops(void);
-void *bfc_outbox_new(BfcSession *s, BfcDelivery *d);
-void bfc_outbox_free(void *outbox);
+/* A BFC_ERROR with a protocol status as its code. */
+void bfc_set_status_error(GError **error, uint8_t status, const char *format,
+                          ...) G_GNUC_PRINTF(3, 4);
+/* The errno an error means to a FUSE caller (positive; EIO if unknown). */
+int bfc_error_errno(const GError *error);
+/* Whether no retry can change the outcome: the server refused the name or
+ * the size, or the name is taken by a directory. */
+gboolean bfc_error_is_permanent(const GError *error);

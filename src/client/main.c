@@ -1,8 +1,11 @@
 /* braidfs: the client. Mounts an outbox whose files are sent to a braidfsd
  * server over several TCP connections of one session. */
 #include "client.h"
+#include "deliver-async.h"
+#include "deliver-close.h"
 #include "options.h"
-#include "deliver.h"
+#include "outbox.h"
+#include "session.h"
 #include "spool.h"
 
 #include <fuse.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "braidfs/digest.h"
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
 
@@ -201,13 +205,13 @@ start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
   uint64_t floor = ss->id_floor;
 
   g_free(ss->server);
-  ss->server = bfc_session_server(s);
+  ss->server = g_strdup(bfc_session_server(s));
   bfc_session_ids(s, ss->id, ss->token);
   ss->id_floor = floor + ((uint64_t)1 << 32);
   if (!bfc_spool_save_session(sp, ss, error))
     return NULL;
   bfc_session_set_id_floor(s, floor);
-  return bfc_delivery_new(s, sp);
+  return bfc_deliver_async_new(s, sp);
 }
 
 int
@@ -262,13 +266,14 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
-  if (sp != NULL && (d = start_delivery(s, sp, &ss, &error)) == NULL) {
+  d = sp != NULL ? start_delivery(s, sp, &ss, &error) : bfc_deliver_close_new(s);
+  if (d == NULL) {
     g_printerr("braidfs: %s\n", error->message);
     bfc_session_stop(s);
     goto out;
   }
   sp = NULL;   /* owned by the delivery now */
-  server = bfc_session_server(s);
+  server = g_strdup(bfc_session_server(s));
   names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
   fuse_opt_add_arg(&args, names);
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some

@@ -23,6 +23,4 @@ typedef struct {
   char *key_file;        /* NULL: no key */
 } BfcOptions;
 
-#define BFC_DEFAULT_PORT 7411
-
 extern const BfOptSpec bfc_options[];

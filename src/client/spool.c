@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/bytes.h"
 #include "braidfs/digest.h"
+#include "braidfs/io.h"
+#include "braidfs/log.h"
 #include "braidfs/parse.h"
 #include "spooldir.h"
 
@@ -41,41 +44,11 @@ G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_SIZE);
 
 struct BfcSpool {
   BfcSpoolDir d;
+  BfMutex lock;               /* next_seq, premade; never across I/O */
   uint64_t next_seq;
   GQueue premade;             /* seq numbers (as pointers) of empty files
                                  whose directory entries are durable */
-  GMutex lock;                /* next_seq, premade */
 };
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-  v = GUINT32_TO_LE(v);
-  memcpy(p, &v, 4);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-  v = GUINT64_TO_LE(v);
-  memcpy(p, &v, 8);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return GUINT32_FROM_LE(v);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return GUINT64_FROM_LE(v);
-}
 
 static void
 header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
@@ -84,7 +57,7 @@ header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
   crypto_generichash_state st;
   uint8_t seq[8];
 
-  put64(seq, f->seq);
+  bf_store_le64(seq, f->seq);
   bfc_spool_mac_init(&f->sp->d, &st, MAC_ITEM);
   crypto_generichash_update(&st, seq, sizeof seq);
   crypto_generichash_update(&st, h, HDR_MAC);
@@ -99,15 +72,14 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  put32(h + 8, 2);
-  put64(h + 16, f->item_id);
-  put64(h + 24, f->size);
-  put32(h + 32, f->mode);
-  put32(h + 36, (uint32_t)f->mtime.tv_nsec);
-  put64(h + 40, (uint64_t)f->mtime.tv_sec);
+  bf_store_le32(h + 8, 2);
+  bf_store_le64(h + 16, f->item_id);
+  bf_store_le64(h + 24, f->size);
+  bf_store_le32(h + 32, f->mode);
+  bf_store_le32(h + 36, (uint32_t)f->mtime.tv_nsec);
+  bf_store_le64(h + 40, (uint64_t)f->mtime.tv_sec);
   memcpy(h + 48, f->digest, BF_DIGEST_LEN);
-  h[80] = (uint8_t)(nlen & 0xff);
-  h[81] = (uint8_t)(nlen >> 8);
+  bf_store_le16(h + 80, (uint16_t)nlen);
   memcpy(h + HDR_FIXED, f->name, nlen);
   header_mac(f, h, nlen, h + HDR_MAC);
   return HDR_FIXED + nlen;
@@ -129,30 +101,40 @@ header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
     return HDR_FORGED;
   if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0)
     return HDR_NONE;
-  nlen = h[80] | (size_t)h[81] << 8;
-  if (get32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
+  nlen = bf_load_le16(h + 80);
+  if (bf_load_le32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
       HDR_FIXED + nlen > got)
     return HDR_FORGED;
   header_mac(f, h, nlen, mac);
   if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
     return HDR_FORGED;
-  f->item_id = get64(h + 16);
-  f->size = get64(h + 24);
-  f->mode = get32(h + 32) & 07777;
-  f->mtime.tv_nsec = get32(h + 36) % 1000000000u;
-  f->mtime.tv_sec = (time_t)get64(h + 40);
+  f->item_id = bf_load_le64(h + 16);
+  f->size = bf_load_le64(h + 24);
+  f->mode = bf_load_le32(h + 32) & 07777;
+  f->mtime.tv_nsec = bf_load_le32(h + 36) % 1000000000u;
+  f->mtime.tv_sec = (time_t)bf_load_le64(h + 40);
   memcpy(f->digest, h + 48, BF_DIGEST_LEN);
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
   return strlen(f->name) == nlen ? HDR_OK : HDR_FORGED;
 }
 
+/* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
+static gboolean
+file_error(const BfcSpoolFile *f, int rc, const char *what, GError **error)
+{
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
+              "cannot %s items/%016" G_GINT64_MODIFIER "x.item in spool %s: %s",
+              what, f->seq, f->sp->d.path, g_strerror(-rc));
+  return FALSE;
+}
+
 static int
-write_header(BfcSpoolFile *f)
+write_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
   uint8_t h[HDR_SIZE];
   size_t len = header_encode(f, h);
 
-  return pwrite(f->fd, h, len, 0) == (ssize_t)len ? 0 : -(errno ? errno : EIO);
+  return bf_pwrite_all(f->fd, h, len, 0);
 }
 
 /* ---- the spool directory ------------------------------------------------ */
@@ -187,7 +169,7 @@ bfc_spool_open(const char *dir, GError **error)
 {
   BfcSpool *sp = g_new0(BfcSpool, 1);
 
-  g_mutex_init(&sp->lock);
+  bf_mutex_init(&sp->lock);
   if (!bfc_spool_dir_open(dir, &sp->d, error)) {
     bfc_spool_close(sp);
     return NULL;
@@ -208,7 +190,7 @@ bfc_spool_close(BfcSpool *sp)
     unlinkat(sp->d.items_fd, fname, 0);
   }
   bfc_spool_dir_close(&sp->d);
-  g_mutex_clear(&sp->lock);
+  bf_mutex_clear(&sp->lock);
   g_free(sp);
 }
 
@@ -243,7 +225,7 @@ session_mac(BfcSpool *sp, const BfcSpoolSession *ss, uint8_t mac[BFC_SPOOL_MAC_L
   crypto_generichash_state st;
   uint8_t floor[8];
 
-  put64(floor, ss->id_floor);
+  bf_store_le64(floor, ss->id_floor);
   bfc_spool_mac_init(&sp->d, &st, MAC_SESSION);
   crypto_generichash_update(&st, (const uint8_t *)ss->server,
                             strlen(ss->server) + 1);
@@ -337,39 +319,57 @@ seq_name(uint64_t seq)
   return g_strdup_printf("%016" G_GINT64_MODIFIER "x.item", seq);
 }
 
-/* Makes a batch of empty files and one fsync of the directory. Lock held. */
+/* Makes the empty files first .. first + n - 1, then one fsync of the
+ * directory; they go to the premade queue. Without the spool's lock: a
+ * creator that finds none made waits for its own batch, not for others'. */
 static int
-premake_locked(BfcSpool *sp)
+premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
 {
-  for (unsigned i = 0; i < PREMADE_BATCH; i++) {
-    uint64_t seq = sp->next_seq++;
-    g_autofree char *fname = seq_name(seq);
+  unsigned made = 0;
+  int rc = 0;
+
+  for (; made < n; made++) {
+    g_autofree char *fname = seq_name(first + made);
     int fd = openat(sp->d.items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
-    if (fd < 0)
-      return -errno;
+    if (fd < 0) {
+      rc = -errno;
+      break;
+    }
     close(fd);
-    g_queue_push_tail(&sp->premade, GSIZE_TO_POINTER(seq));
   }
-  return fsync(sp->d.items_fd) == 0 ? 0 : -errno;
+  if (made > 0 && fsync(sp->d.items_fd) < 0)
+    rc = -errno;
+  bf_mutex_lock(&sp->lock);
+  for (unsigned i = 0; rc == 0 && i < made; i++)
+    g_queue_push_tail(&sp->premade, GSIZE_TO_POINTER(first + i));
+  bf_mutex_unlock(&sp->lock);
+  return rc;
 }
 
 /* A premade empty file, opened: 0 or -errno. */
 static int
-take_file(BfcSpool *sp, uint64_t *seq, int *fd)
+take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
 {
   g_autofree char *fname = NULL;
+  uint64_t first = 0;
   int rc = 0;
 
   *seq = 0;
-  g_mutex_lock(&sp->lock);
-  if (g_queue_is_empty(&sp->premade))
-    rc = premake_locked(sp);
-  if (!g_queue_is_empty(&sp->premade))
-    *seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
-  g_mutex_unlock(&sp->lock);
+  for (int tries = 0; *seq == 0 && tries < 3; tries++) {
+    bf_mutex_lock(&sp->lock);
+    if (!g_queue_is_empty(&sp->premade)) {
+      *seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
+    } else {
+      first = sp->next_seq;
+      sp->next_seq += PREMADE_BATCH;
+    }
+    bf_mutex_unlock(&sp->lock);
+    if (*seq == 0 && (rc = premake(sp, first, PREMADE_BATCH)) < 0)
+      return rc;
+  }
   if (*seq == 0)
-    return rc < 0 ? rc : -EIO;
+    return -EIO;   /* others took every file made for us, three times */
   fname = seq_name(*seq);
   *fd = openat(sp->d.items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   return *fd < 0 ? -errno : 0;
@@ -383,7 +383,7 @@ file_alloc(BfcSpool *sp)
   f->sp = sp;
   f->fd = -1;
   f->kept_fd = -1;
-  g_mutex_init(&f->lock);
+  bf_mutex_init(&f->lock);
   return f;
 }
 
@@ -417,7 +417,7 @@ bfc_spool_file_free(BfcSpoolFile *f)
     close(f->fd);
   if (f->kept_fd >= 0)
     close(f->kept_fd);
-  g_mutex_clear(&f->lock);
+  bf_mutex_clear(&f->lock);
   g_free(f->name);
   g_free(f);
 }
@@ -443,6 +443,17 @@ drop_kept(BfcSpoolFile *f)
   f->kept_fd = -1;
 }
 
+/* The bytes of the file after its header, by its size on disk. */
+static uint64_t
+spool_file_size(BfcSpoolFile *f)
+{
+  struct stat st;
+
+  if (fstat(f->fd, &st) < 0 || st.st_size <= HDR_SIZE)
+    return 0;
+  return (uint64_t)st.st_size - HDR_SIZE;
+}
+
 /* Copies the bytes (not the header) of src into dst. */
 static int
 copy_bytes(int src, int dst, uint64_t size)
@@ -461,9 +472,9 @@ copy_bytes(int src, int dst, uint64_t size)
 }
 
 /* Before bytes of the committed version below `from` change: the writing
- * moves to a copy (see kept_fd in spool.h). Lock held. */
+ * moves to a copy (see kept_fd in spool.h). */
 static int
-keep_committed_locked(BfcSpoolFile *f, uint64_t from)
+keep_committed_locked(BfcSpoolFile *f, uint64_t from) BF_REQUIRES(&f->lock)
 {
   uint64_t seq;
   int fd, rc;
@@ -472,7 +483,7 @@ keep_committed_locked(BfcSpoolFile *f, uint64_t from)
     return 0;
   if ((rc = take_file(f->sp, &seq, &fd)) < 0)
     return rc;
-  if ((rc = copy_bytes(f->fd, fd, bfc_spool_file_size(f))) < 0) {
+  if ((rc = copy_bytes(f->fd, fd, spool_file_size(f))) < 0) {
     close(fd);
     unlink_seq(f->sp, seq);
     return rc;
@@ -484,72 +495,64 @@ keep_committed_locked(BfcSpoolFile *f, uint64_t from)
   return 0;
 }
 
-int
-bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off)
+gboolean
+bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off,
+                     GError **error)
 {
-  const uint8_t *p = buf;
   int rc;
 
-  g_mutex_lock(&f->lock);
+  bf_mutex_lock(&f->lock);
   rc = keep_committed_locked(f, off);
   f->dirty = TRUE;
-  while (rc == 0 && len > 0) {
-    ssize_t n = pwrite(f->fd, p, len, (off_t)(HDR_SIZE + off));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      rc = -(n < 0 ? errno : EIO);
-    else {
-      p += n;
-      off += (uint64_t)n;
-      len -= (size_t)n;
-    }
-  }
-  g_mutex_unlock(&f->lock);
-  return rc;
+  if (rc == 0)
+    rc = bf_pwrite_all(f->fd, buf, len, HDR_SIZE + off);
+  if (rc == 0)
+    f->length = MAX(f->length, off + len);
+  else
+    file_error(f, rc, "write", error);
+  bf_mutex_unlock(&f->lock);
+  return rc == 0;
 }
 
-int
-bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size)
+gboolean
+bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size, GError **error)
 {
   int rc;
 
-  g_mutex_lock(&f->lock);
+  bf_mutex_lock(&f->lock);
   rc = keep_committed_locked(f, size);
   f->dirty = TRUE;
   if (rc == 0 && ftruncate(f->fd, (off_t)(HDR_SIZE + size)) < 0)
     rc = -errno;
-  g_mutex_unlock(&f->lock);
-  return rc;
+  if (rc == 0)
+    f->length = size;
+  else
+    file_error(f, rc, "truncate", error);
+  bf_mutex_unlock(&f->lock);
+  return rc == 0;
 }
 
-ssize_t
-bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len, uint64_t off)
+static ssize_t
+read_bytes(BfcSpoolFile *f, void *buf, size_t len, uint64_t off)
 {
-  size_t done = 0;
+  return bf_pread_all(f->fd, buf, len, HDR_SIZE + off);
+}
 
-  while (done < len) {
-    ssize_t n = pread(f->fd, (uint8_t *)buf + done, len - done,
-                      (off_t)(HDR_SIZE + off + done));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    if (n == 0)
-      break;
-    done += (size_t)n;
-  }
-  return (ssize_t)done;
+gssize
+bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len, uint64_t off,
+                    GError **error)
+{
+  gssize n = read_bytes(f, buf, len, off);
+
+  if (n < 0)
+    file_error(f, (int)n, "read", error);
+  return n < 0 ? -1 : n;
 }
 
 uint64_t
-bfc_spool_file_size(BfcSpoolFile *f)
+bfc_spool_file_length(BfcSpoolFile *f)
 {
-  struct stat st;
-
-  if (fstat(f->fd, &st) < 0 || st.st_size <= HDR_SIZE)
-    return 0;
-  return (uint64_t)st.st_size - HDR_SIZE;
+  return f->length;
 }
 
 /* The digest of the bytes as they are on disk now. */
@@ -560,7 +563,7 @@ digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
   g_autofree uint8_t *buf = g_malloc(1 << 20);
 
   for (uint64_t off = 0; off < size;) {
-    ssize_t n = bfc_spool_file_read(f, buf, MIN(size - off, (uint64_t)1 << 20), off);
+    ssize_t n = read_bytes(f, buf, MIN(size - off, (uint64_t)1 << 20), off);
     if (n <= 0)
       return n < 0 ? (int)n : -EIO;
     bf_digest_update(d, buf, (size_t)n);
@@ -571,75 +574,107 @@ digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
 }
 
 static int
-commit_locked(BfcSpoolFile *f)
+commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
   int rc;
 
   /* A size below the header (nothing written) still needs the header's
    * room, so that bytes written later never overlap it. */
-  if (bfc_spool_file_size(f) == 0 && ftruncate(f->fd, HDR_SIZE) < 0)
+  if (spool_file_size(f) == 0 && ftruncate(f->fd, HDR_SIZE) < 0)
     return -errno;
-  f->size = bfc_spool_file_size(f);
-  if ((rc = digest_of(f, f->size, f->digest)) < 0 || (rc = write_header(f)) < 0)
+  f->size = spool_file_size(f);
+  if ((rc = digest_of(f, f->size, f->digest)) < 0 ||
+      (rc = write_header_locked(f)) < 0)
     return rc;
   /* Its directory entry was made durable with its batch. */
   if (fdatasync(f->fd) < 0)
     return -errno;
   f->committed = TRUE;
   f->dirty = FALSE;
+  f->length = f->size;
   /* A crash before this unlink leaves both versions: the older is
    * delivered first, so the server still ends with this one. */
   drop_kept(f);
   return 0;
 }
 
-int
-bfc_spool_file_commit(BfcSpoolFile *f)
+gboolean
+bfc_spool_file_commit(BfcSpoolFile *f, GError **error)
 {
   int rc;
 
-  g_mutex_lock(&f->lock);
-  rc = commit_locked(f);
-  g_mutex_unlock(&f->lock);
-  return rc;
+  bf_mutex_lock(&f->lock);
+  if ((rc = commit_locked(f)) < 0)
+    file_error(f, rc, "keep", error);
+  bf_mutex_unlock(&f->lock);
+  return rc == 0;
+}
+
+static void
+revert_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  if (!f->committed || !f->dirty)
+    return;
+  if (f->kept_fd >= 0) {
+    close(f->fd);
+    unlink_seq(f->sp, f->seq);
+    f->fd = g_steal_fd(&f->kept_fd);
+    f->seq = f->kept_seq;
+  } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
+           "spool %s: cannot drop bytes written to '%s' after its "
+           "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
+  }
+  f->dirty = FALSE;
+  f->length = f->size;
 }
 
 void
 bfc_spool_file_revert(BfcSpoolFile *f)
 {
-  g_mutex_lock(&f->lock);
-  if (f->committed && f->dirty) {
-    if (f->kept_fd >= 0) {
-      close(f->fd);
-      unlink_seq(f->sp, f->seq);
-      f->fd = g_steal_fd(&f->kept_fd);
-      f->seq = f->kept_seq;
-    } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
-      g_warning("spool %s: cannot drop bytes written to '%s' after its "
-                "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
-    }
-    f->dirty = FALSE;
-  }
-  g_mutex_unlock(&f->lock);
+  bf_mutex_lock(&f->lock);
+  revert_locked(f);
+  bf_mutex_unlock(&f->lock);
 }
 
-int
-bfc_spool_file_update(BfcSpoolFile *f)
+gboolean
+bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
+                    uint32_t mode, const struct timespec *mtime,
+                    gboolean durable, GError **error)
 {
-  int rc = write_header(f);
+  int rc = 0;
 
-  if (rc == 0 && fdatasync(f->fd) < 0)
+  bf_mutex_lock(&f->lock);
+  if (name != NULL) {
+    g_free(f->name);
+    f->name = g_strdup(name);
+  }
+  if (flags & BF_SETATTR_MODE)
+    f->mode = mode & 07777;
+  if (flags & BF_SETATTR_MTIME)
+    f->mtime = *mtime;
+  if (durable && (rc = write_header_locked(f)) == 0 && fdatasync(f->fd) < 0)
     rc = -errno;
-  return rc;
+  if (rc < 0)
+    file_error(f, rc, "update the header of", error);
+  bf_mutex_unlock(&f->lock);
+  return rc == 0;
 }
 
 void
 bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
 {
+  int rc = 0;
+
+  bf_mutex_lock(&f->lock);
   f->item_id = item_id;
-  if (f->committed && write_header(f) < 0)
-    g_warning("spool: cannot record the delivery of '%s': %s", f->name,
-              g_strerror(errno));
+  if (f->committed)
+    rc = write_header_locked(f);
+  bf_mutex_unlock(&f->lock);
+  if (rc < 0)
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
+           "spool: cannot record the delivery of '%s': %s", f->name,
+           g_strerror(-rc));
 }
 
 void
@@ -676,18 +711,19 @@ recover_one(BfcSpool *sp, const char *fname, uint64_t seq, HdrCheck *check)
 
   f->seq = seq;
   f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
-  got = f->fd >= 0 ? pread(f->fd, h, sizeof h, 0) : -1;
+  got = f->fd >= 0 ? bf_pread_all(f->fd, h, sizeof h, 0) : -1;
   *check = got < 0 ? HDR_NONE : header_decode(h, (size_t)got, f);
   /* Bytes past the committed size were appended after the last close(2). */
-  if (*check != HDR_OK || bfc_spool_file_size(f) < f->size ||
+  if (*check != HDR_OK || spool_file_size(f) < f->size ||
       digest_of(f, f->size, digest) < 0 ||
       sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0) {
     bfc_spool_file_free(f);
     return NULL;
   }
   f->committed = TRUE;
-  f->dirty = bfc_spool_file_size(f) > f->size;
+  f->dirty = spool_file_size(f) > f->size;
   bfc_spool_file_revert(f);
+  f->length = f->size;
   return f;
 }
 

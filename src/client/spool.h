@@ -27,12 +27,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "braidfs/tsa.h"
 #include "braidfs/wire.h"
 
 typedef struct BfcSpool BfcSpool;
 
+/* One spooled file. Its lock serializes the file's own disk I/O (a write,
+ * a commit, a header update): only requests on this file wait for it
+ * (client.h, LOCKING). The header fields are changed under it; they are
+ * read without it only by whoever has the file to itself (a delivery
+ * worker sending it: then nobody edits it). */
 typedef struct {
   BfcSpool *sp;               /* the spool it is in */
+  BfMutex lock;               /* the fields up to length */
   uint64_t seq;               /* its file name in items/ */
   int fd;
   gboolean committed;         /* a header was written: close(2) succeeded */
@@ -45,17 +52,19 @@ typedef struct {
    * read only the committed size. */
   int kept_fd;
   uint64_t kept_seq;
-  GMutex lock;                /* fd, seq, kept_*, dirty against writers */
-  /* the header's fields (written by commit and update) */
+  /* the header's fields (written by commit, edit and note_id) */
   char *name;
   uint32_t mode;
   struct timespec mtime;
-  uint64_t size;
+  uint64_t size;              /* committed */
   /* The id of a delivery attempt whose outcome is unknown (0 = none): after
    * a crash the next mount announces the item under it again, so that the
    * server answers with what it already has instead of storing it twice. */
   uint64_t item_id;
   uint8_t digest[BF_DIGEST_LEN];
+  /* Its bytes now, written or not yet committed: read without the lock
+   * (stat of a file being written). */
+  _Atomic uint64_t length;
 } BfcSpoolFile;
 
 typedef struct {
@@ -83,24 +92,35 @@ void bfc_spool_session_clear(BfcSpoolSession *ss);
 BfcSpoolFile *bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                                  GError **error);
 void bfc_spool_file_free(BfcSpoolFile *f);
-/* These return 0 or -errno. */
-int bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len,
-                         uint64_t off);
-int bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size);
-ssize_t bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
-                            uint64_t off);
-uint64_t bfc_spool_file_size(BfcSpoolFile *f);
+/* Failures are G_FILE_ERROR, with a message naming the file. */
+gboolean bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len,
+                              uint64_t off, GError **error)
+  BF_EXCLUDES(&f->lock);
+gboolean bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size,
+                                 GError **error) BF_EXCLUDES(&f->lock);
+/* Reads up to len bytes at off (fewer at the end): the count, or -1. For
+ * the worker that has the file to itself. */
+gssize bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
+                           uint64_t off, GError **error);
+uint64_t bfc_spool_file_length(BfcSpoolFile *f);
 /* Makes the file's bytes and header durable (and drops a kept version). */
-int bfc_spool_file_commit(BfcSpoolFile *f);
+gboolean bfc_spool_file_commit(BfcSpoolFile *f, GError **error)
+  BF_EXCLUDES(&f->lock);
 /* Drops what was written since the last commit: the file is again the
  * version that commit made. For a committed file whose writers are gone. */
-void bfc_spool_file_revert(BfcSpoolFile *f);
-/* Rewrites the header after a change of name, mode or mtime; durable. */
-int bfc_spool_file_update(BfcSpoolFile *f);
+void bfc_spool_file_revert(BfcSpoolFile *f) BF_EXCLUDES(&f->lock);
+/* Changes the name (if not NULL), mode (BF_SETATTR_MODE) and/or mtime
+ * (BF_SETATTR_MTIME); with durable, rewrites the header and syncs it (a
+ * file whose writers are gone: else the next commit writes them). */
+gboolean bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
+                             uint32_t mode, const struct timespec *mtime,
+                             gboolean durable, GError **error)
+  BF_EXCLUDES(&f->lock);
 /* Records the id of a delivery attempt. Not synced: it guards against a
  * crash of the process, and after a power loss a second copy of the same
- * bytes under the same name is the worst outcome. */
-void bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id);
+ * bytes under the same name is the worst outcome. A failure is logged. */
+void bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
+  BF_EXCLUDES(&f->lock);
 /* Delivered or abandoned: the file goes (f is freed). */
 void bfc_spool_file_remove(BfcSpoolFile *f);
 /* Refused for good: moved to failed/ (f is freed). Returns its new path. */

@@ -3,7 +3,9 @@
 # and fails with EIO otherwise, so that cp exits non-zero.
 #  1. refused item: server with max_item_size=1 MiB; cp of a 2 MiB file
 #     exits non-zero and nothing appears on the server; a file of exactly
-#     1 MiB and a small file go through on the same session afterwards.
+#     1 MiB and a small file go through on the same session afterwards;
+#     a 2 MiB rewrite of the small file fails, and the small file stays,
+#     on the server and in the outbox's listing.
 #  2. server gone: a writer holds a file open in the client mount, the server
 #     is killed (-9); with every path down, finishing the file fails with EIO
 #     (write or close) once the client's timeout (5 s here) has passed, and
@@ -34,6 +36,11 @@ check "cp of an item of exactly max_item_size succeeds" run_t 60 cp "$T/one-mib.
 check "cp of a small item afterwards succeeds" run_t 60 cp "$T/small.txt" "$T/cli1/"
 check "the 1 MiB item arrived intact" cmp "$T/one-mib.bin" "$SESS/one-mib.bin"
 check "the small item arrived intact" cmp "$T/small.txt" "$SESS/small.txt"
+out=$(run_t 90 cp "$T/two-mib.bin" "$T/cli1/small.txt" 2>&1) && rc=0 || rc=$?
+echo "   cp 2 MiB over small.txt: exit $rc: $out"
+check "a rewrite over max_item_size exits non-zero" test "$rc" -ne 0 -a "$rc" -ne 124 -a "$rc" -ne 137
+check "the server keeps the version it stored" cmp "$T/small.txt" "$SESS/small.txt"
+check "the outbox still lists it" bash -c 'ls "$1" | grep -qx small.txt' _ "$T/cli1"
 stop_daemon client1
 stop_daemon server1
 

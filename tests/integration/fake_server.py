@@ -29,6 +29,9 @@ What it does wrong, one option each:
                         those OPs on path 1, then waits for FLAG (the test
                         makes it when every waiter has returned) and
                         starts reading path 1 again
+  --stall-control FLAG  once FLAG exists, never reads again the connection
+                        of path 0 (the client's first control path); a
+                        path 0 that attaches anew is read as usual
 
 It writes "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines to RESULTS and one
 line per event to EVENTS ("OPEN name", "CLOSE name", "STORED name size",
@@ -380,6 +383,16 @@ def failover():
     c1.gate.set()
 
 
+def stall_control():
+    """Path 0's connection stops being read, for good."""
+    if not wait_file(ARGS.stall_control, 600, "the test asked for a stall"):
+        return
+    with LOCK:
+        c0 = CONNS.get(0)
+    c0.gate.clear()
+    event("STALLED path 0")
+
+
 def serve(c):
     try:
         handshake(c)
@@ -428,6 +441,7 @@ def main():
     ap.add_argument("--withhold-op", default="")
     ap.add_argument("--early-ack", default="")
     ap.add_argument("--failover-ops", default="")
+    ap.add_argument("--stall-control", default="")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()
@@ -449,6 +463,8 @@ def main():
     ls.bind(("127.0.0.1", ARGS.port))
     ls.listen(64)
     print("fake server on port %d" % ARGS.port, flush=True)
+    if ARGS.stall_control:
+        threading.Thread(target=stall_control, daemon=True).start()
     while True:
         s, _ = ls.accept()
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -7,7 +7,11 @@
 #    SYSLOG_IDENTIFIER, GLIB_DOMAIN, BRAIDFS_MODULE and CODE_FILE; its
 #    start-up line went to stderr before it detached, nothing after;
 #  - with -f and stderr connected to the journal's stream (how a unit's
-#    stderr is), it sends entries, not text lines, from the start.
+#    stderr is), it sends entries, not text lines, from the start;
+#  - braidfs (the client) under the journal's stream too: its lines about
+#    the session, a path or a file carry SESSION= (the session id's first 8
+#    hex digits), PEER= (the server or the path's address) and PATH= (the
+#    file) as fields of their own.
 
 if [[ -z ${BF_LOG_JOURNAL_NS:-} ]]; then
 	if ! unshare --mount --propagation private true 2>/dev/null; then
@@ -96,5 +100,32 @@ entry_has "$S" "the start-up entry" PRIORITY=5 BRAIDFS_MODULE=main
 check "no text line of the warning on the stream" lacks phase2 "$T/stream.log"
 check "no text line of the warning in the log" lacks phase2 "$(daemon_log unit)"
 stop_daemon unit
+
+note "braidfs -f with stderr on the journal's stream: fields of its lines"
+PORT=$(free_port)
+start_server server "$T/srv2" "$T/store2" max_item_size=1M
+mkdir -p "$T/cli"
+start_daemon client client "$T/cli" python3 "$LIB_DIR/journal_sink.py" stderr-to \
+	"$J/stdout" -- "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli" -o paths=2 -f
+check "the session's first line is an entry" \
+	wait_until 20 "the session entry" has_entry "with 127.0.0.1:$PORT: 2 paths"
+E=$(entry_with "with 127.0.0.1:$PORT: 2 paths")
+SID=$(sed -n 's/^MESSAGE=session \([0-9a-f]\{8\}\) with .*/\1/p' <<<"$E")
+check "it names the session" test -n "$SID"
+entry_has "$E" "the session entry" PRIORITY=5 SYSLOG_IDENTIFIER=braidfs \
+	GLIB_DOMAIN=braidfs BRAIDFS_MODULE=session "SESSION=$SID" "PEER=127.0.0.1:$PORT"
+head -c $((2 << 20)) /dev/zero >"$T/big.bin"
+check "a file over the server's max_item_size fails" bash -c '! cp "$1" "$2"' _ "$T/big.bin" "$T/cli/big.bin"
+check "its failure reaches the journal" \
+	wait_until 20 "the refusal" has_entry "did not store 'big.bin'"
+E=$(entry_with "did not store 'big.bin'")
+entry_has "$E" "the file's entry" PRIORITY=4 BRAIDFS_MODULE=writer "SESSION=$SID" \
+	"PEER=127.0.0.1:$PORT" PATH=big.bin
+stop_daemon server
+check "a path lost reaches the journal" wait_until 20 "a lost path" has_entry ") lost: "
+E=$(entry_with ") lost: ")
+entry_has "$E" "the path's entry" PRIORITY=4 BRAIDFS_MODULE=paths "SESSION=$SID" \
+	"PEER=127.0.0.1:$PORT"
+stop_daemon client
 
 finish

@@ -1,5 +1,6 @@
-/* Unit tests for the big-endian loads and stores (include/braidfs/bytes.h):
- * known byte patterns, at unaligned addresses, and round trips. */
+/* Unit tests for the loads and stores of include/braidfs/bytes.h, big- and
+ * little-endian: known byte patterns, at unaligned addresses, and round
+ * trips. */
 #include "braidfs/bytes.h"
 
 #include <glib.h>
@@ -75,6 +76,44 @@ test_round_trip(void)
   }
 }
 
+/* Little-endian: the least significant byte first, wherever the bytes
+ * are; stores touch nothing around their width. */
+static void
+test_little_endian(void)
+{
+  uint8_t buf[10];
+
+  for (size_t off = 0; off <= 1; off++) {
+    memset(buf, 0, sizeof buf);
+    memcpy(buf + off, pattern, sizeof pattern);
+    g_assert_cmphex(bf_load_le16(buf + off), ==, 0x2301);
+    g_assert_cmphex(bf_load_le32(buf + off), ==, 0x67452301);
+    g_assert_cmphex(bf_load_le64(buf + off), ==, G_GUINT64_CONSTANT(0xefcdab8967452301));
+
+    memset(buf, 0x5a, sizeof buf);
+    bf_store_le64(buf + off, G_GUINT64_CONSTANT(0xefcdab8967452301));
+    g_assert_cmpmem(buf + off, 8, pattern, 8);
+    g_assert_cmpuint(buf[off + 8], ==, 0x5a);
+    if (off > 0)
+      g_assert_cmpuint(buf[off - 1], ==, 0x5a);
+    memset(buf, 0x5a, sizeof buf);
+    bf_store_le32(buf + off, 0x67452301);
+    g_assert_cmpmem(buf + off, 4, pattern, 4);
+    g_assert_cmpuint(buf[off + 4], ==, 0x5a);
+    memset(buf, 0x5a, sizeof buf);
+    bf_store_le16(buf + off, 0x2301);
+    g_assert_cmpmem(buf + off, 2, pattern, 2);
+    g_assert_cmpuint(buf[off + 2], ==, 0x5a);
+  }
+  for (int i = 0; i < 1000; i++) {
+    uint64_t v = (uint64_t)g_test_rand_int() << 32 | (uint32_t)g_test_rand_int();
+    bf_store_le64(buf, v);
+    g_assert_cmphex(bf_load_le64(buf), ==, v);
+    g_assert_cmphex(bf_load_le32(buf), ==, (uint32_t)v);
+    g_assert_cmphex(bf_load_le16(buf), ==, (uint16_t)v);
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -82,5 +121,6 @@ main(int argc, char **argv)
   g_test_add_func("/bytes/load", test_load);
   g_test_add_func("/bytes/store", test_store);
   g_test_add_func("/bytes/round-trip", test_round_trip);
+  g_test_add_func("/bytes/little-endian", test_little_endian);
   return g_test_run();
 }

@@ -1,0 +1,752 @@
+/* delivery=async (deliver-async.h). */
+#include "deliver-async.h"
+
+#include <string.h>
+
+#include "delivery-backend.h"
+#include "ops.h"
+#include "report.h"
+#include "wait.h"
+#include "writer.h"
+
+/* Files delivered at once: small files pipeline over the paths instead of
+ * waiting one round trip and one server fsync each. */
+#define WORKERS 8
+/* A file that could not be delivered now (every path down, server full)
+ * is tried again after a pause that doubles up to this. */
+#define RETRY_MAX_US (30 * G_USEC_PER_SEC)
+
+typedef enum { PD_WRITING, PD_QUEUED, PD_SENDING, PD_GONE } PdState;
+
+typedef struct BfcAsync BfcAsync;
+
+/* One spooled file (a version). Under the delivery's lock but file, which
+ * its writer (WRITING) or its worker (SENDING) uses without it; the file
+ * is freed only once gone, after file was set to NULL under the lock. */
+typedef struct {
+  BfcVersion base;
+  BfcSpoolFile *file;         /* NULL once gone */
+  char *name;                 /* its name, for callers */
+  PdState state;
+  unsigned busy;              /* header updates in progress, unlocked */
+  gboolean cancelled;
+  gboolean delivered;
+  BfcItem *item;              /* while SENDING */
+  uint64_t final_size;        /* its size when it left the spool */
+  unsigned tries;
+  gint64 not_before;          /* monotonic time of the next attempt */
+} Pending;
+
+struct BfcAsync {
+  BfcDelivery base;
+  BfcSpool *spool;
+  BfMutex lock;               /* never held across I/O or a wait */
+  GCond cond;                 /* queue changes and outcomes */
+  GQueue queue;               /* Pending* QUEUED, oldest first */
+  GPtrArray *recovered;
+  GHashTable *live;           /* Pending* in the spool, not gone */
+  unsigned delivered;
+  unsigned failed;
+  GThread *workers[WORKERS];
+  gboolean stopping;
+};
+
+static BfcAsync *
+as_async(BfcDelivery *d)
+{
+  return (BfcAsync *)d;
+}
+
+static Pending *
+pd_of(BfcVersion *v)
+{
+  return (Pending *)v;
+}
+
+static BfcAsync *
+async_of(Pending *pd)
+{
+  return as_async(pd->base.d);
+}
+
+static Pending *
+pending_wrap(BfcAsync *a, BfcSpoolFile *f, PdState state)
+{
+  Pending *pd = g_new0(Pending, 1);
+
+  bfc_version_init(&pd->base, &a->base);
+  pd->file = f;
+  pd->name = g_strdup(f->name);
+  pd->state = state;
+  return pd;
+}
+
+/* Waits until no worker sends pd and no header update of it is under way,
+ * seated (wait.h). FALSE when refused. */
+static gboolean
+wait_idle_locked(BfcAsync *a, Pending *pd, gboolean refusable, GError **error)
+  BF_REQUIRES(&a->lock)
+{
+  gboolean seated = FALSE;
+
+  while (pd->state == PD_SENDING || pd->busy > 0) {
+    if (!seated && !bfc_seat_take(a->base.sess, refusable, error))
+      return FALSE;
+    seated = TRUE;
+    bf_cond_wait(&a->cond, &a->lock);
+  }
+  if (seated)
+    bfc_seat_give(a->base.sess);
+  return TRUE;
+}
+
+/* pd leaves the spool; returns its file, for the caller to remove or move
+ * once the lock is released. */
+static BfcSpoolFile *
+gone_locked(BfcAsync *a, Pending *pd, gboolean delivered) BF_REQUIRES(&a->lock)
+{
+  BfcSpoolFile *f = g_steal_pointer(&pd->file);
+
+  pd->state = PD_GONE;
+  pd->delivered = delivered;
+  pd->final_size = f->size;
+  if (g_hash_table_remove(a->live, pd))
+    bfc_version_unref(&pd->base);
+  g_cond_broadcast(&a->cond);
+  return f;
+}
+
+/* ---- versions ----------------------------------------------------------- */
+
+static BfcVersion *
+async_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
+{
+  BfcAsync *a = as_async(d);
+  BfcSpoolFile *f = bfc_spool_file_new(a->spool, name, mode, error);
+  Pending *pd;
+
+  if (f == NULL) {
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
+           (*error)->message);
+    return NULL;
+  }
+  pd = pending_wrap(a, f, PD_WRITING);
+  bf_mutex_lock(&a->lock);
+  g_hash_table_add(a->live, bfc_version_ref(&pd->base));
+  bf_mutex_unlock(&a->lock);
+  return &pd->base;
+}
+
+static void
+async_version_free(BfcVersion *v)
+{
+  Pending *pd = pd_of(v);
+
+  bfc_spool_file_free(pd->file);
+  g_free(pd->name);
+  g_free(pd);
+}
+
+static char *
+async_name(BfcVersion *v)
+{
+  BfcAsync *a = async_of(pd_of(v));
+
+  bf_mutex_lock(&a->lock);
+  char *name = g_strdup(pd_of(v)->name);
+  bf_mutex_unlock(&a->lock);
+  return name;
+}
+
+/* The writer's side: only one descriptor is open on a file being written
+ * (the outbox refuses a second open), and workers take only QUEUED files,
+ * so its file is its own. */
+static BfcSpoolFile *
+writing_file(Pending *pd, GError **error)
+{
+  BfcAsync *a = async_of(pd);
+
+  bf_mutex_lock(&a->lock);
+  BfcSpoolFile *f = pd->state == PD_WRITING ? pd->file : NULL;
+  bf_mutex_unlock(&a->lock);
+  if (f == NULL)
+    bfc_set_status_error(error, BF_ST_IO, "'%s' is closed", pd->name);
+  return f;
+}
+
+static gboolean
+async_write(BfcVersion *v, const void *buf, size_t len, uint64_t off,
+            GError **error)
+{
+  BfcSpoolFile *f = writing_file(pd_of(v), error);
+
+  return f != NULL && bfc_spool_file_write(f, buf, len, off, error);
+}
+
+static gboolean
+async_truncate(BfcVersion *v, uint64_t size, GError **error)
+{
+  BfcSpoolFile *f = writing_file(pd_of(v), error);
+
+  return f != NULL && bfc_spool_file_truncate(f, size, error);
+}
+
+static uint64_t
+async_size(BfcVersion *v)
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+
+  /* Under the lock: a worker frees the file once it is gone. */
+  bf_mutex_lock(&a->lock);
+  uint64_t size = pd->file ? bfc_spool_file_length(pd->file) : pd->final_size;
+  bf_mutex_unlock(&a->lock);
+  return size;
+}
+
+static gboolean
+async_flush(BfcVersion *v, GError **error)
+{
+  Pending *pd = pd_of(v);
+  g_autoptr(GError) err = NULL;
+  BfcSpoolFile *f = writing_file(pd, NULL);
+
+  if (f == NULL || bfc_spool_file_commit(f, &err))
+    return TRUE;
+  g_autofree char *name = async_name(v);
+  bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(v->d->sess, NULL, name),
+         "'%s' not kept: %s", name, err->message);
+  g_propagate_error(error, g_steal_pointer(&err));
+  return FALSE;
+}
+
+static void
+async_release(BfcVersion *v)
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+  BfcSpoolFile *f = NULL;
+  gboolean keep;
+
+  bf_mutex_lock(&a->lock);
+  if (pd->state != PD_WRITING) {
+    bf_mutex_unlock(&a->lock);
+    return;
+  }
+  /* Never closed with success (the writer died), or unlinked: it goes. */
+  keep = !pd->cancelled && pd->file->committed;
+  if (!keep)
+    f = gone_locked(a, pd, FALSE);
+  bf_mutex_unlock(&a->lock);
+  if (!keep) {
+    bfc_spool_file_remove(f);
+    return;
+  }
+  /* What a writer added after its last successful close(2) (one whose
+   * later flush failed) was never promised; the committed version goes. */
+  bfc_spool_file_revert(pd->file);
+  bf_mutex_lock(&a->lock);
+  pd->state = PD_QUEUED;
+  g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+}
+
+static void
+async_cancel(BfcVersion *v)
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+  BfcSpoolFile *f = NULL;
+  BfcItem *it = NULL;
+
+  bf_mutex_lock(&a->lock);
+  pd->cancelled = TRUE;
+  if (pd->state == PD_SENDING && pd->item != NULL)
+    it = bfc_item_ref(pd->item);
+  bf_mutex_unlock(&a->lock);
+  /* Outside the lock: a close in progress holds the item until its
+   * verdict. */
+  if (it != NULL) {
+    bfc_item_cancel(it);
+    bfc_item_unref(it);
+  }
+  bf_mutex_lock(&a->lock);
+  wait_idle_locked(a, pd, FALSE, NULL);
+  if (pd->state == PD_QUEUED && g_queue_remove(&a->queue, pd)) {
+    bfc_version_unref(&pd->base);
+    f = gone_locked(a, pd, FALSE);
+  }
+  bf_mutex_unlock(&a->lock);
+  if (f != NULL)
+    bfc_spool_file_remove(f);
+}
+
+static gboolean
+async_is_open(BfcVersion *v)
+{
+  BfcAsync *a = async_of(pd_of(v));
+
+  bf_mutex_lock(&a->lock);
+  gboolean open = pd_of(v)->state == PD_WRITING;
+  bf_mutex_unlock(&a->lock);
+  return open;
+}
+
+static gboolean
+async_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+
+  bf_mutex_lock(&a->lock);
+  gboolean gone = pd->state == PD_GONE;
+  *delivered = pd->delivered;
+  *size = pd->final_size;
+  bf_mutex_unlock(&a->lock);
+  return gone;
+}
+
+/* Applies an edit to a file not yet sent: *on_server is TRUE if it was
+ * delivered first. The header is rewritten (durably, for a file whose
+ * writers are gone) with no lock but the file's own; meanwhile no worker
+ * takes the file and other edits wait. */
+static gboolean
+edit(Pending *pd, const char *name, uint8_t flags, uint32_t mode,
+     const struct timespec *mtime, gboolean *on_server, GError **error)
+{
+  BfcAsync *a = async_of(pd);
+
+  *on_server = FALSE;
+  bf_mutex_lock(&a->lock);
+  if (!wait_idle_locked(a, pd, TRUE, error)) {
+    bf_mutex_unlock(&a->lock);
+    return FALSE;
+  }
+  if (pd->state == PD_GONE) {
+    *on_server = pd->delivered;
+    bf_mutex_unlock(&a->lock);
+    if (!*on_server)
+      bfc_set_status_error(error, BF_ST_NOT_FOUND, "'%s' was not delivered",
+                           pd->name);
+    return *on_server;
+  }
+  BfcSpoolFile *f = pd->file;
+  gboolean durable = pd->state == PD_QUEUED;
+  if (name != NULL) {
+    g_free(pd->name);
+    pd->name = g_strdup(name);
+  }
+  pd->busy++;
+  bf_mutex_unlock(&a->lock);
+  gboolean ok = bfc_spool_file_edit(f, name, flags, mode, mtime, durable, error);
+  bf_mutex_lock(&a->lock);
+  pd->busy--;
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+  return ok;
+}
+
+static gboolean
+async_rename(BfcVersion *v, const char *from, const char *to,
+             gboolean older_on_server, gboolean *on_server, GError **error)
+{
+  g_autoptr(GError) err = NULL;
+
+  if (!edit(pd_of(v), to, 0, 0, NULL, on_server, error))
+    return FALSE;
+  if (*on_server || !older_on_server)
+    return TRUE;
+  /* The spooled copy goes under its new name: an older delivered version
+   * under the old name must not stay. */
+  if (bfc_op(v->d->sess, BF_OP_UNLINK, from, NULL, 0, &err) ||
+      g_error_matches(err, BFC_ERROR, BF_ST_NOT_FOUND))
+    return TRUE;
+  g_propagate_error(error, g_steal_pointer(&err));
+  return FALSE;
+}
+
+static gboolean
+async_setattr(BfcVersion *v, uint8_t flags, uint32_t mode,
+              const struct timespec *mtime, gboolean *on_server, GError **error)
+{
+  return edit(pd_of(v), NULL, flags, mode, mtime, on_server, error);
+}
+
+/* ---- delivering --------------------------------------------------------- */
+
+static void
+note_id(void *data, uint64_t id)
+{
+  bfc_spool_file_note_id(data, id);
+}
+
+/* Announces the file as an item (under replay_id if not 0). */
+static BfcItem *
+start_item(BfcAsync *a, Pending *pd, uint64_t replay_id)
+{
+  BfcSpoolFile *f = pd->file;
+  BfcItem *it = bfc_item_new_spooled(a->base.sess, f->name, f->mode, replay_id,
+                                     note_id, f);
+
+  bf_mutex_lock(&a->lock);
+  pd->item = it;
+  gboolean cancelled = pd->cancelled;
+  bf_mutex_unlock(&a->lock);
+  if (cancelled)
+    bfc_item_cancel(it);
+  return it;
+}
+
+/* Sends one spooled file and waits for the server's verdict. */
+static gboolean
+deliver(BfcAsync *a, Pending *pd, GError **error)
+{
+  BfcSpoolFile *f = pd->file;
+  uint32_t cs = bfc_session_config(a->base.sess)->chunk_size;
+  g_autofree uint8_t *buf = g_malloc(cs);
+  g_autoptr(GError) err = NULL;
+  uint64_t replay_id = f->item_id;
+  BfcItem *it = start_item(a, pd, replay_id);
+  gboolean ok = TRUE, stored = FALSE;
+
+  /* A file announced under an earlier mount's id: the server may hold it
+   * already, whole or in part, or may never have seen it. */
+  if (replay_id != 0 && !bfc_item_await_open(it, &stored, &err)) {
+    ok = g_error_matches(err, BFC_ERROR, BF_ST_NOT_FOUND);
+    if (ok) {
+      g_clear_error(&err);
+      bfc_item_discard(it);
+      bfc_item_unref(it);
+      it = start_item(a, pd, 0);
+    }
+  }
+  if (ok && stored) {
+    bfc_item_discard(it);
+    goto out;
+  }
+  for (uint64_t off = 0; ok && off < f->size; off += cs) {
+    gssize n = bfc_spool_file_read(f, buf, MIN((uint64_t)cs, f->size - off),
+                                   off, &err);
+    if (n == 0)
+      bfc_set_status_error(&err, BF_ST_IO, "'%s' is shorter in the spool than "
+                           "its header says", f->name);
+    ok = n > 0 && bfc_item_write(it, buf, (size_t)n, off, &err);
+  }
+  if (ok) {
+    bfc_item_set_final_attrs(it, f->mode, &f->mtime);
+    ok = bfc_item_close(it, &err);
+  } else {
+    bfc_item_cancel(it);
+  }
+out:
+  bf_mutex_lock(&a->lock);
+  pd->item = NULL;
+  bf_mutex_unlock(&a->lock);
+  bfc_item_unref(it);
+  if (!ok)
+    g_propagate_error(error, g_steal_pointer(&err));
+  return ok;
+}
+
+/* What became of a delivery: the file leaves the spool, or waits for the
+ * next attempt. The spool's I/O is done without the lock: until the file
+ * is gone or queued again it is still SENDING, so nobody else touches it. */
+static void
+outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
+{
+  const char *server = bfc_session_server(a->base.sess);
+  BfcSpoolFile *f = NULL;
+  gboolean failed = FALSE;
+
+  bf_mutex_lock(&a->lock);
+  if (pd->cancelled) {
+    f = gone_locked(a, pd, FALSE);
+  } else if (ok) {
+    a->delivered++;
+    f = gone_locked(a, pd, TRUE);
+  } else if (bfc_error_is_permanent(err)) {
+    a->failed++;
+    failed = TRUE;
+    f = gone_locked(a, pd, FALSE);
+  }
+  g_autofree char *name = g_strdup(pd->name);
+  bf_mutex_unlock(&a->lock);
+  if (failed) {
+    g_autofree char *kept = bfc_spool_file_fail(f);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),
+           "server %s refused '%s' for good (%s); its bytes are kept in %s",
+           server, name, err->message, kept);
+    return;
+  }
+  if (f != NULL) {
+    bfc_spool_file_remove(f);
+    return;
+  }
+  /* The attempt is over (the item was cancelled on the server): the next
+   * one starts afresh under a new id. */
+  bfc_spool_file_note_id(pd->file, 0);
+  bf_mutex_lock(&a->lock);
+  gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
+  pd->tries++;
+  pd->not_before = g_get_monotonic_time() + pause;
+  pd->state = PD_QUEUED;
+  g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
+  if (!a->stopping)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, name),
+           "server %s: '%s' not delivered yet (%s); trying again in %"
+           G_GINT64_FORMAT " s (it stays in the spool)", server, name,
+           err->message, pause / G_USEC_PER_SEC);
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+}
+
+/* The oldest queued file whose pause is over and that nobody edits, or
+ * NULL. */
+static Pending *
+next_locked(BfcAsync *a, gint64 *wake) BF_REQUIRES(&a->lock)
+{
+  gint64 now = g_get_monotonic_time();
+
+  *wake = now + G_USEC_PER_SEC;
+  for (GList *l = a->queue.head; l != NULL; l = l->next) {
+    Pending *pd = l->data;
+    if (pd->not_before <= now && pd->busy == 0) {
+      g_queue_delete_link(&a->queue, l);
+      return pd;
+    }
+    *wake = MIN(*wake, pd->not_before);
+  }
+  return NULL;
+}
+
+static gpointer
+worker(gpointer data)
+{
+  BfcAsync *a = data;
+  Pending *pd;
+  gint64 wake;
+
+  bf_mutex_lock(&a->lock);
+  while (!a->stopping) {
+    if ((pd = next_locked(a, &wake)) == NULL) {
+      bf_cond_wait_until(&a->cond, &a->lock, wake);
+      continue;
+    }
+    pd->state = PD_SENDING;
+    bf_mutex_unlock(&a->lock);
+    g_autoptr(GError) err = NULL;
+    gboolean ok = deliver(a, pd, &err);
+    outcome(a, pd, ok, err);
+    bfc_version_unref(&pd->base);   /* the queue's reference */
+    bf_mutex_lock(&a->lock);
+  }
+  bf_mutex_unlock(&a->lock);
+  return NULL;
+}
+
+/* ---- the delivery ------------------------------------------------------- */
+
+static GPtrArray *
+async_recovered(BfcDelivery *d)
+{
+  return as_async(d)->recovered;
+}
+
+static void
+async_start(BfcDelivery *d)
+{
+  BfcAsync *a = as_async(d);
+
+  for (unsigned i = 0; i < WORKERS; i++)
+    a->workers[i] = g_thread_new("deliver", worker, a);
+}
+
+static void
+async_stop(BfcDelivery *d)
+{
+  BfcAsync *a = as_async(d);
+
+  bf_mutex_lock(&a->lock);
+  a->stopping = TRUE;
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+  /* Workers blocked on the server give up their file (it stays). */
+  bfc_session_abort(d->sess);
+  for (unsigned i = 0; i < WORKERS; i++)
+    if (a->workers[i] != NULL)
+      g_thread_join(g_steal_pointer(&a->workers[i]));
+  bf_mutex_lock(&a->lock);
+  guint left = g_hash_table_size(a->live);
+  bf_mutex_unlock(&a->lock);
+  if (left > 0)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(d->sess, NULL, NULL),
+           "spool %s: %u files not delivered yet stay in the spool; mount "
+           "again with spool=%s to deliver them", bfc_spool_dir(a->spool),
+           left, bfc_spool_dir(a->spool));
+}
+
+static void
+async_free(BfcDelivery *d)
+{
+  BfcAsync *a = as_async(d);
+  Pending *pd;
+  GHashTableIter iter;
+  gpointer k;
+
+  while ((pd = g_queue_pop_head(&a->queue)) != NULL)
+    bfc_version_unref(&pd->base);
+  g_hash_table_iter_init(&iter, a->live);
+  while (g_hash_table_iter_next(&iter, &k, NULL))
+    bfc_version_unref(k);
+  g_hash_table_unref(a->live);
+  g_ptr_array_unref(a->recovered);
+  bfc_spool_close(a->spool);
+  g_cond_clear(&a->cond);
+  bf_mutex_clear(&a->lock);
+  g_free(a);
+}
+
+static gboolean
+busy_under_locked(BfcAsync *a, const char *prefix) BF_REQUIRES(&a->lock)
+{
+  GHashTableIter iter;
+  gpointer k;
+
+  g_hash_table_iter_init(&iter, a->live);
+  while (g_hash_table_iter_next(&iter, &k, NULL)) {
+    Pending *pd = k;
+    if (pd->state != PD_WRITING && g_str_has_prefix(pd->name, prefix))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+async_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
+{
+  BfcAsync *a = as_async(d);
+  gint64 limit = bfc_session_config(d->sess)->timeout_s * G_USEC_PER_SEC;
+  gint64 progress = g_get_monotonic_time();
+  gboolean ok = TRUE, seated = FALSE;
+  unsigned done;
+
+  bf_mutex_lock(&a->lock);
+  done = a->delivered + a->failed;
+  while (ok && !a->stopping && busy_under_locked(a, prefix)) {
+    gint64 now = g_get_monotonic_time();
+    if (a->delivered + a->failed != done) {
+      done = a->delivered + a->failed;
+      progress = now;
+    }
+    /* A server that stores nothing must not hold the rename forever. */
+    if (now - progress >= limit) {
+      bf_log(G_LOG_LEVEL_WARNING,
+             BFC_LOG(d->sess, bfc_session_server(d->sess), prefix),
+             "spool %s: files under '%s' are still being delivered to "
+             "server %s, which has stored none for %" G_GINT64_FORMAT
+             " s; the directory is not renamed (EBUSY)",
+             bfc_spool_dir(a->spool), prefix, bfc_session_server(d->sess),
+             limit / G_USEC_PER_SEC);
+      g_set_error(error, BFC_ERROR, BFC_ERROR_BUSY, "files under '%s' are "
+                  "still being delivered", prefix);
+      ok = FALSE;
+    } else if (!seated && !bfc_seat_take(d->sess, TRUE, error)) {
+      ok = FALSE;
+    } else {
+      seated = TRUE;
+      bf_cond_wait_until(&a->cond, &a->lock, MIN(now + G_USEC_PER_SEC,
+                                                 progress + limit));
+    }
+  }
+  bf_mutex_unlock(&a->lock);
+  if (seated)
+    bfc_seat_give(d->sess);
+  return ok;
+}
+
+static char *
+async_describe(BfcDelivery *d)
+{
+  BfcAsync *a = as_async(d);
+  GHashTableIter iter;
+  gpointer k;
+  static const char *const columns[] = { "key", "value", NULL };
+  unsigned pending = 0, sending = 0, writing = 0, delivered, failed;
+  uint64_t bytes = 0;
+  BfcReport r;
+
+  bf_mutex_lock(&a->lock);
+  delivered = a->delivered;
+  failed = a->failed;
+  g_hash_table_iter_init(&iter, a->live);
+  while (g_hash_table_iter_next(&iter, &k, NULL)) {
+    Pending *pd = k;
+    if (pd->state == PD_WRITING) {
+      writing++;
+      continue;
+    }
+    pending++;
+    sending += pd->state == PD_SENDING;
+    bytes += pd->file->size;
+  }
+  bf_mutex_unlock(&a->lock);
+  bfc_report_init(&r, columns);
+  bfc_report_pair(&r, "spool", "%s", bfc_spool_dir(a->spool));
+  bfc_report_pair(&r, "pending", "%u", pending);
+  bfc_report_pair(&r, "pending_bytes", "%" G_GUINT64_FORMAT, bytes);
+  bfc_report_pair(&r, "sending", "%u", sending);
+  bfc_report_pair(&r, "writing", "%u", writing);
+  bfc_report_pair(&r, "delivered", "%u", delivered);
+  bfc_report_pair(&r, "failed", "%u", failed);
+  return bfc_report_finish(&r);
+}
+
+static const BfcDeliveryOps async_ops = {
+  .start = async_start,
+  .stop = async_stop,
+  .free = async_free,
+  .recovered = async_recovered,
+  .wait_prefix = async_wait_prefix,
+  .describe = async_describe,
+  .open = async_open,
+  .version_free = async_version_free,
+  .name = async_name,
+  .write = async_write,
+  .truncate = async_truncate,
+  .size = async_size,
+  .flush = async_flush,
+  .release = async_release,
+  .cancel = async_cancel,
+  .is_open = async_is_open,
+  .gone = async_gone,
+  .rename = async_rename,
+  .setattr = async_setattr,
+};
+
+BfcDelivery *
+bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
+{
+  BfcAsync *a = g_new0(BfcAsync, 1);
+  g_autoptr(GPtrArray) files = bfc_spool_recover(sp);
+
+  a->base.ops = &async_ops;
+  a->base.sess = s;
+  a->spool = sp;
+  bf_mutex_init(&a->lock);
+  g_cond_init(&a->cond);
+  g_queue_init(&a->queue);
+  a->live = g_hash_table_new(NULL, NULL);
+  a->recovered = g_ptr_array_new_with_free_func((GDestroyNotify)bfc_version_unref);
+  for (guint i = 0; i < files->len; i++) {
+    Pending *pd = pending_wrap(a, files->pdata[i], PD_QUEUED);
+    g_hash_table_add(a->live, bfc_version_ref(&pd->base));
+    g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
+    g_ptr_array_add(a->recovered, pd);
+  }
+  if (files->len > 0)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
+           "spool %s: %u files from an earlier mount to deliver",
+           bfc_spool_dir(sp), files->len);
+  return &a->base;
+}

@@ -1,0 +1,20 @@
+/* delivery=async: files are written into the spool, close(2) returns once
+ * the spool holds them durably, and background workers deliver them over
+ * the session.
+ *
+ * A spooled file is WRITING while a descriptor is open, QUEUED once the
+ * last one is released, SENDING while a worker delivers it, and gone once
+ * the server stored it (or it was cancelled, or refused for good and moved
+ * to SPOOL/failed). Renames and attribute changes of a file not yet sent
+ * edit its spooled copy; those of a file being sent wait for the outcome.
+ * No lock is held across the spool's disk I/O but a spooled file's own
+ * (client.h, LOCKING): a request that waits for a file being sent holds a
+ * seat (wait.h). */
+#pragma once
+
+#include "delivery.h"
+#include "session.h"
+#include "spool.h"
+
+/* Takes ownership of sp. Recovers what an earlier mount left in it. */
+BfcDelivery *bfc_deliver_async_new(BfcSession *s, BfcSpool *sp);

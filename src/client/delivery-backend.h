@@ -1,0 +1,61 @@
+/* What a delivery backend provides (see delivery.h): its table of
+ * functions, and the common head of its delivery and of its versions,
+ * which it embeds first in its own structs. Only delivery.c calls these,
+ * and only the backends (deliver-close.c, deliver-async.c) include this. */
+#pragma once
+
+#include <time.h>
+
+#include "state.h"
+
+/* (also in delivery.h, which this header does not include: delivery.c,
+ * the dispatcher, depends on it, not the other way) */
+typedef struct BfcDelivery BfcDelivery;
+typedef struct BfcVersion BfcVersion;
+
+typedef struct {
+  void (*start)(BfcDelivery *d);
+  void (*stop)(BfcDelivery *d);
+  void (*free)(BfcDelivery *d);
+  GPtrArray *(*recovered)(BfcDelivery *d);
+  gboolean (*wait_prefix)(BfcDelivery *d, const char *prefix, GError **error);
+  char *(*describe)(BfcDelivery *d);
+
+  BfcVersion *(*open)(BfcDelivery *d, const char *name, uint32_t mode,
+                      GError **error);
+  void (*version_free)(BfcVersion *v);
+  char *(*name)(BfcVersion *v);
+  gboolean (*write)(BfcVersion *v, const void *buf, size_t len, uint64_t off,
+                    GError **error);
+  gboolean (*truncate)(BfcVersion *v, uint64_t size, GError **error);
+  uint64_t (*size)(BfcVersion *v);
+  gboolean (*flush)(BfcVersion *v, GError **error);
+  void (*release)(BfcVersion *v);
+  void (*cancel)(BfcVersion *v);
+  gboolean (*is_open)(BfcVersion *v);
+  gboolean (*gone)(BfcVersion *v, gboolean *delivered, uint64_t *size);
+  gboolean (*rename)(BfcVersion *v, const char *from, const char *to,
+                     gboolean older_on_server, gboolean *on_server,
+                     GError **error);
+  gboolean (*setattr)(BfcVersion *v, uint8_t flags, uint32_t mode,
+                      const struct timespec *mtime, gboolean *on_server,
+                      GError **error);
+} BfcDeliveryOps;
+
+struct BfcDelivery {
+  const BfcDeliveryOps *ops;
+  BfcSession *sess;
+};
+
+struct BfcVersion {
+  BfcDelivery *d;
+  gint refs;
+};
+
+/* Sets the common head of a backend's version (one reference). */
+static inline void
+bfc_version_init(BfcVersion *v, BfcDelivery *d)
+{
+  v->d = d;
+  v->refs = 1;
+}

@@ -1,0 +1,133 @@
+/* The delivery interface: a dispatcher over the backends (delivery.h). */
+#include "delivery.h"
+
+#include "delivery-backend.h"
+
+void
+bfc_delivery_start(BfcDelivery *d)
+{
+  d->ops->start(d);
+}
+
+void
+bfc_delivery_stop(BfcDelivery *d)
+{
+  d->ops->stop(d);
+}
+
+void
+bfc_delivery_free(BfcDelivery *d)
+{
+  if (d != NULL)
+    d->ops->free(d);
+}
+
+GPtrArray *
+bfc_delivery_recovered(BfcDelivery *d)
+{
+  return d->ops->recovered(d);
+}
+
+gboolean
+bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
+{
+  return d->ops->wait_prefix(d, prefix, error);
+}
+
+char *
+bfc_delivery_describe(BfcDelivery *d)
+{
+  return d->ops->describe(d);
+}
+
+BfcVersion *
+bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
+                 GError **error)
+{
+  return d->ops->open(d, name, mode, error);
+}
+
+BfcVersion *
+bfc_version_ref(BfcVersion *v)
+{
+  g_atomic_int_inc(&v->refs);
+  return v;
+}
+
+void
+bfc_version_unref(BfcVersion *v)
+{
+  if (v != NULL && g_atomic_int_dec_and_test(&v->refs))
+    v->d->ops->version_free(v);
+}
+
+char *
+bfc_version_name(BfcVersion *v)
+{
+  return v->d->ops->name(v);
+}
+
+gboolean
+bfc_version_write(BfcVersion *v, const void *buf, size_t len, uint64_t off,
+                  GError **error)
+{
+  return v->d->ops->write(v, buf, len, off, error);
+}
+
+gboolean
+bfc_version_truncate(BfcVersion *v, uint64_t size, GError **error)
+{
+  return v->d->ops->truncate(v, size, error);
+}
+
+uint64_t
+bfc_version_size(BfcVersion *v)
+{
+  return v->d->ops->size(v);
+}
+
+gboolean
+bfc_version_flush(BfcVersion *v, GError **error)
+{
+  return v->d->ops->flush(v, error);
+}
+
+void
+bfc_version_release(BfcVersion *v)
+{
+  v->d->ops->release(v);
+}
+
+void
+bfc_version_cancel(BfcVersion *v)
+{
+  v->d->ops->cancel(v);
+}
+
+gboolean
+bfc_version_is_open(BfcVersion *v)
+{
+  return v->d->ops->is_open(v);
+}
+
+gboolean
+bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
+{
+  return v->d->ops->gone(v, delivered, size);
+}
+
+gboolean
+bfc_version_rename(BfcVersion *v, const char *from, const char *to,
+                   gboolean older_on_server, gboolean *on_server,
+                   GError **error)
+{
+  return v->d->ops->rename(v, from, to, older_on_server, on_server, error);
+}
+
+gboolean
+bfc_version_setattr(BfcVersion *v, uint8_t flags, uint32_t mode,
+                    const struct timespec *mtime, gboolean *on_server,
+                    GError **error)
+{
+  return v->d->ops->setattr(v, flags, mode, mtime, on_server, error);
+}

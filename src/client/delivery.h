@@ -1,0 +1,77 @@
+/* The one delivery interface behind the outbox. A file written into the
+ * outbox is a *version* of it; the delivery takes the version's bytes to
+ * the server: delivery=close (deliver-close.h) while close(2) waits,
+ * delivery=async (deliver-async.h) from a spool in the background. The
+ * outbox holds versions and asks them what became of them; it never asks
+ * which delivery it has. As wireguard-tools' ipc.c over its backends,
+ * delivery.c only dispatches to the backend's table (delivery-backend.h).
+ *
+ * A version is *open* while a descriptor may write it (from create until
+ * the last release), then *pending* until it is *gone*: delivered (a plain
+ * file on the server now) or not (cancelled, refused: nothing of it
+ * stays). Every function here is called without the outbox's lock, but
+ * bfc_version_size, bfc_version_is_open and bfc_version_gone, which only
+ * take the delivery's own lock (client.h, LOCKING) and never wait. */
+#pragma once
+
+#include <time.h>
+
+#include "client.h"
+
+typedef struct BfcDelivery BfcDelivery;
+typedef struct BfcVersion BfcVersion;
+
+/* ---- the delivery ------------------------------------------------------- */
+
+void bfc_delivery_start(BfcDelivery *d);
+/* Stops its threads; what is not delivered is logged (and stays in the
+ * spool). */
+void bfc_delivery_stop(BfcDelivery *d);
+void bfc_delivery_free(BfcDelivery *d);
+/* Versions an earlier mount left (borrowed), to show in the outbox. */
+GPtrArray *bfc_delivery_recovered(BfcDelivery *d);
+/* Waits until no version under prefix (a directory, "a/b/") is pending,
+ * so that a directory operation cannot overtake the files in it. */
+gboolean bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix,
+                                  GError **error);
+/* The text of the outbox's .braidfs/spool file, or NULL if it has none. */
+char *bfc_delivery_describe(BfcDelivery *d);
+
+/* ---- versions ----------------------------------------------------------- */
+
+/* A new version of name (relative to the session), open. */
+BfcVersion *bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
+                             GError **error);
+BfcVersion *bfc_version_ref(BfcVersion *v);
+void bfc_version_unref(BfcVersion *v);
+/* Its name now (a copy). */
+char *bfc_version_name(BfcVersion *v);
+gboolean bfc_version_write(BfcVersion *v, const void *buf, size_t len,
+                           uint64_t off, GError **error);
+gboolean bfc_version_truncate(BfcVersion *v, uint64_t size, GError **error);
+/* What stat shows: the bytes written so far, or delivered. */
+uint64_t bfc_version_size(BfcVersion *v);
+/* close(2) of a descriptor: delivered (close), or durable (async). */
+gboolean bfc_version_flush(BfcVersion *v, GError **error);
+/* The last descriptor is gone: what a close(2) promised is delivered,
+ * nothing else. */
+void bfc_version_release(BfcVersion *v);
+/* Unlinked or replaced: never delivered (what was is not undone). */
+void bfc_version_cancel(BfcVersion *v);
+gboolean bfc_version_is_open(BfcVersion *v);
+/* TRUE once gone; then *delivered says whether it is on the server and
+ * *size is its size. */
+gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
+/* The version takes the name to (relative): *on_server is FALSE when
+ * that is done (the version will be delivered under it), TRUE when it was
+ * delivered already and the caller renames it on the server. An older
+ * version under from that is on the server already (older_on_server) does
+ * not stay there. */
+gboolean bfc_version_rename(BfcVersion *v, const char *from, const char *to,
+                            gboolean older_on_server, gboolean *on_server,
+                            GError **error);
+/* Mode (BF_SETATTR_MODE) and mtime (BF_SETATTR_MTIME) go with the version;
+ * *on_server as above. */
+gboolean bfc_version_setattr(BfcVersion *v, uint8_t flags, uint32_t mode,
+                             const struct timespec *mtime, gboolean *on_server,
+                             GError **error);

@@ -1,0 +1,210 @@
+/* Connecting one path (dial.h). */
+#include "dial.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "braidfs/handshake.h"
+#include "braidfs/parse.h"
+
+static char *
+append_hint(char *a, const char *b)
+{
+  char *r = g_strconcat(a, b, NULL);
+
+  g_free(a);
+  return r;
+}
+
+static gboolean
+key_fail(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean
+key_fail(GError **error, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  g_autofree char *text = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error_literal(error, BF_NET_ERROR, BF_NET_ERROR_IO, text);
+  return FALSE;
+}
+
+/* What the server sent instead of the AUTH step we wait for: its refusal,
+ * in the words the user needs. */
+static gboolean
+auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
+{
+  uint8_t status = m->type == BF_FRAME_ERROR ? m->u.error.status
+                   : m->type == BF_FRAME_WELCOME ? m->u.welcome.status
+                   : BF_ST_PROTOCOL;
+  const BfBytes *text = m->type == BF_FRAME_ERROR ? &m->u.error.message
+                        : m->type == BF_FRAME_WELCOME ? &m->u.welcome.message
+                        : NULL;
+  int tl = text ? text->len : 0;
+  const char *td = text ? (const char *)text->data : "";
+
+  if (m->type != BF_FRAME_ERROR && m->type != BF_FRAME_WELCOME)
+    return key_fail(error, "server %s answered the key handshake with %s",
+                    where, bf_frame_type_str(m->type));
+  if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_AUTH)
+    return key_fail(error, "server %s has no key but key_file is set", where);
+  /* A server that cannot parse AUTH answers as to a malformed HELLO. */
+  if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_PROTOCOL)
+    return key_fail(error, "server %s does not know the key handshake (an "
+                    "older braidfsd without key_file?): %.*s", where, tl, td);
+  if (step == BF_AUTH_SERVER_PROOF && status == BF_ST_AUTH)
+    return key_fail(error, "server %s refused the key (wrong key_file?)",
+                    where);
+  return key_fail(error, "server %s refused the key handshake (%s): %.*s",
+                  where, bf_status_str(status), tl, td);
+}
+
+/* Receives the AUTH of the given step and feeds it to hs. */
+static gboolean
+auth_recv(BfConn *c, BfHandshake *hs, const char *where, uint8_t step,
+          BfAuth *out, gboolean *send, GError **error)
+{
+  g_autoptr(GError) err = NULL;
+  BfMsg m;
+
+  if (!bf_conn_recv(c, &m, error))
+    return FALSE;
+  if (m.type != BF_FRAME_AUTH || m.u.auth.step != step)
+    return auth_refused(&m, where, step, error);
+  if (bf_handshake_feed(hs, &m.u.auth, out, send, &err))
+    return TRUE;
+  if (g_error_matches(err, BF_HS_ERROR, BF_HS_ERROR_PROOF))
+    return key_fail(error, "server %s could not prove it knows the key "
+                    "(not the braidfsd you meant, or an attacker in the "
+                    "way)", where);
+  return key_fail(error, "server %s: key handshake: %s", where, err->message);
+}
+
+/* The key handshake, up to and including the sealed HELLO: AUTH 1 went
+ * out with the preface. Once this returns TRUE every frame is sealed. */
+static gboolean
+key_handshake(BfConn *c, BfHandshake *hs, const char *where,
+              const BfMsg *hello, GError **error)
+{
+  BfMsg m = { .type = BF_FRAME_AUTH };
+  gboolean send;
+
+  if (!auth_recv(c, hs, where, BF_AUTH_SERVER_NONCE, &m.u.auth, &send, error))
+    return FALSE;
+  if (!bf_conn_send(c, &m, error))
+    return FALSE;
+  /* The HELLO goes right behind our proof, sealed: only a holder of the
+   * key can read its attach token, so it need not wait for the server's
+   * proof. */
+  bf_conn_seal_tx(c, bf_handshake_take_seal(hs, TRUE));
+  if (!bf_conn_send(c, hello, error))
+    return FALSE;
+  if (!auth_recv(c, hs, where, BF_AUTH_SERVER_PROOF, &m.u.auth, &send, error))
+    return FALSE;
+  bf_conn_seal_rx(c, bf_handshake_take_seal(hs, FALSE));
+  return TRUE;
+}
+
+/* On a refusal, *status says why (else BF_ST_OK; BFC_ST_KEY for the key
+ * handshake). *instance is the server process's id from its WELCOME (0 if
+ * it sent none). */
+static gboolean
+handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
+          BfHelloKind kind, unsigned timeout_ms, uint8_t *status,
+          uint64_t *instance, GError **error)
+{
+  BfMsg m = { .type = BF_FRAME_HELLO };
+  BfHello *h = &m.u.hello;
+  g_autoptr(BfHandshake) hs = NULL;
+
+  *status = BF_ST_OK;
+  bf_conn_set_recv_timeout(c, timeout_ms);
+  h->kind = kind;
+  h->path_index = (uint16_t)index;
+  if (kind == BF_HELLO_NEW) {
+    h->label.data = (const uint8_t *)s->cfg.label;
+    h->label.len = s->cfg.label ? (uint16_t)strlen(s->cfg.label) : 0;
+  } else {
+    memcpy(h->session_id, s->id, BF_ID_LEN);
+    memcpy(h->token, s->token, BF_ID_LEN);
+  }
+  if (!bf_conn_send_preface(c, error))
+    return FALSE;
+  if (s->cfg.key != NULL) {
+    BfMsg a = { .type = BF_FRAME_AUTH };
+    hs = bf_handshake_new(BF_HS_CLIENT, s->cfg.key, NULL);
+    bf_handshake_start(hs, &a.u.auth);
+    if (!bf_conn_send(c, &a, error))
+      return FALSE;
+  } else if (!bf_conn_send(c, &m, error)) {
+    return FALSE;
+  }
+  if (!bf_conn_recv_preface(c, NULL, error)) {
+    g_prefix_error(error, "server %s is not a braidfs server: ", where);
+    return FALSE;
+  }
+  if (hs != NULL && !key_handshake(c, hs, where, &m, error)) {
+    *status = BFC_ST_KEY;
+    return FALSE;
+  }
+  if (!bf_conn_recv(c, &m, error))
+    return FALSE;
+  if (m.type == BF_FRAME_ERROR) {
+    *status = m.u.error.status;
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s refused the handshake (%s): %.*s", where,
+                bf_status_str(m.u.error.status), m.u.error.message.len,
+                (const char *)m.u.error.message.data);
+    return FALSE;
+  }
+  if (m.type != BF_FRAME_WELCOME) {
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s answered the handshake with %s", where,
+                bf_frame_type_str(m.type));
+    return FALSE;
+  }
+  if (m.u.welcome.status != BF_ST_OK) {
+    *status = m.u.welcome.status;
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
+                "server %s refused the session (%s): %.*s", where,
+                bf_status_str(m.u.welcome.status), m.u.welcome.message.len,
+                (const char *)m.u.welcome.message.data);
+    return FALSE;
+  }
+  if (kind == BF_HELLO_NEW) {
+    memcpy(s->id, m.u.welcome.session_id, BF_ID_LEN);
+    memcpy(s->token, m.u.welcome.token, BF_ID_LEN);
+  }
+  *instance = m.u.welcome.instance;
+  bf_conn_set_recv_timeout(c, 0);
+  return TRUE;
+}
+
+BfConn *
+bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
+     unsigned timeout_ms, uint8_t *status, uint64_t *instance, GError **error)
+{
+  BfSource src = { spec->bind_addr, spec->iface };
+  int fd = bf_tcp_connect(spec->host, spec->port, &src, timeout_ms, error);
+  BfConn *c;
+
+  *status = BF_ST_OK;
+  if (fd < 0) {
+    if (kind == BF_HELLO_NEW)
+      (*error)->message = append_hint((*error)->message,
+                                      " (is braidfsd running there?)");
+    else
+      g_prefix_error(error, "path %u: ", index);
+    return NULL;
+  }
+  c = bf_conn_new(fd);
+  g_autofree char *where = bf_format_hostport(spec->host, spec->port);
+  if (!handshake(s, c, where, index, kind, timeout_ms, status, instance,
+                 error)) {
+    bf_conn_free(c);
+    return NULL;
+  }
+  return c;
+}

@@ -1,0 +1,152 @@
+/* Items: the files a session delivers, one version at a time, and what
+ * the server answered about them. The writing side (bytes into chunks,
+ * close) is writer.h.
+ *
+ * An item is announced under an id (ITEM_OPEN on the control path), is
+ * OPENED by the server, and ends STORED or FAILED. Ids reach the server in
+ * increasing order (braidfs-protocol(7)): an item whose id must first be
+ * recorded (delivery=async: in its spooled file's header) waits in
+ * s->announcing, and so do the later ones, so that no lock is held across
+ * that write. What paths need of items is below "for the paths". */
+#pragma once
+
+#include <time.h>
+
+#include "state.h"
+
+#include "braidfs/digest.h"
+
+typedef enum {
+  BFC_ITEM_OPENING,   /* announced, OPENED not yet received */
+  BFC_ITEM_OPEN,
+  BFC_ITEM_STORED,
+  BFC_ITEM_FAILED,
+} BfcItemState;
+
+/* One version of a file. Fields are guarded as their blocks say; size is
+ * atomic so that getattr reads it without waiting for wlock, which a
+ * close holds until the server's verdict. */
+struct BfcItem {
+  gint refs;
+  BfcSession *sess;
+  BfMutex wlock;
+  /* under wlock (the writer's side; name and mode are read by others only
+   * through the frames copied from open_msg and close_msg): */
+  char *name;                 /* relative path on the server */
+  uint8_t *buf;               /* the chunk being filled (a pool buffer) */
+  uint32_t fill;
+  uint32_t next_chunk;        /* index of the chunk in buf */
+  BfDigest *digest;           /* of the chunks emitted so far */
+  uint32_t mode;
+  struct timespec mtime;
+  gboolean closed;            /* this version sealed: ITEM_CLOSE sent (set
+                                 atomically: others peek without wlock) */
+  gboolean cancelled;
+  GError *result;             /* why the last sealed version failed */
+  uint64_t replay_id;         /* announce under this earlier mount's id */
+  void (*note_id)(void *data, uint64_t id);  /* told every id, unlocked */
+  void *note_data;
+  char *final_name;           /* renamed while open: moved once stored */
+  _Atomic uint64_t size;      /* written by writers under wlock */
+  /* under the session lock: */
+  uint64_t id;                /* also read by its writer under wlock */
+  BfcItemState state;
+  uint8_t status;             /* BfStatus of a failure */
+  char *error;                /* server's or our message on failure */
+  gboolean announcing;        /* in s->announcing: nothing sent yet */
+  gboolean noted;             /* note_id has recorded the id */
+  gboolean replayed;          /* announced under replay_id: STORED may come
+                                 at once */
+  gboolean open_sent;         /* ITEM_OPEN went out on the control path */
+  gboolean resuming;          /* the server restarted: OPENED tells whether
+                                 it kept the item */
+  unsigned open_epoch;        /* ... of this control epoch */
+  gboolean close_sent;        /* close_msg is set and went out (or will
+                                 with the next resync) */
+  BfItemClose close_msg;
+  BfItemOpen open_msg;        /* as announced (its name is name's) */
+  gint64 last_ack;            /* when a chunk of it was last acknowledged */
+};
+
+/* A new item, announced. */
+BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
+  BF_EXCLUDES(&s->lock);
+/* For delivery=async: an item announced under replay_id (an earlier
+ * mount's, 0 for a fresh one); note_id(data, id) is told every id it is
+ * announced under, before the server is, without any lock held. */
+BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                              uint64_t replay_id,
+                              void (*note_id)(void *data, uint64_t id),
+                              void *data) BF_EXCLUDES(&s->lock);
+BfcItem *bfc_item_ref(BfcItem *it);
+void bfc_item_unref(BfcItem *it);
+uint64_t bfc_item_size(BfcItem *it);
+/* Whether this version ended stored (its close succeeded). */
+gboolean bfc_item_stored(BfcItem *it) BF_EXCLUDES(&it->wlock);
+
+/* Takes wlock. A caller that may wait behind a close(2) waiting for the
+ * server holds a seat meanwhile (wait.h): FALSE (BF_ST_LIMIT) when every
+ * seat is taken. */
+gboolean bfc_item_lock(BfcItem *it, GError **error)
+  BF_TRY_ACQUIRE(1, &it->wlock);
+/* The same for a caller that cannot be refused (a cancel). */
+void bfc_item_lock_always(BfcItem *it) BF_ACQUIRE(&it->wlock);
+void bfc_item_unlock(BfcItem *it) BF_RELEASE(&it->wlock);
+/* Registers the item under its next id and queues its ITEM_OPEN (see
+ * s->announcing). With wlock, or before the item is shared. */
+void bfc_item_announce(BfcItem *it) BF_EXCLUDES(&it->sess->lock);
+
+/* Waits for the answer to the item's ITEM_OPEN. TRUE when the server has
+ * it: *stored tells whether it stored it already (a replay). FALSE with
+ * error, BF_ST_NOT_FOUND when the server does not know that id. */
+gboolean bfc_item_await_open(BfcItem *it, gboolean *stored, GError **error)
+  BF_EXCLUDES(&it->sess->lock);
+/* Forgets an item without cancelling it on the server. */
+void bfc_item_discard(BfcItem *it) BF_EXCLUDES(&it->sess->lock, &it->wlock);
+/* Abandons the item: nothing of it stays on the server. Never refused:
+ * it may wait (seated) for a close in progress. */
+void bfc_item_cancel(BfcItem *it) BF_EXCLUDES(&it->sess->lock, &it->wlock);
+/* Mode and mtime of the version being written: *applied is FALSE when it
+ * is sealed already (its close began), so the caller sets them on the
+ * server. */
+gboolean bfc_item_set_attrs(BfcItem *it, uint8_t flags, uint32_t mode,
+                            const struct timespec *mtime, gboolean *applied,
+                            GError **error) BF_EXCLUDES(&it->wlock);
+/* A file renamed while open: TRUE if the new name applies once it is
+ * stored, FALSE if it is stored already (the caller renames it on the
+ * server); waits for a close in progress. */
+gboolean bfc_item_rename(BfcItem *it, const char *name, gboolean *later,
+                         GError **error) BF_EXCLUDES(&it->wlock);
+
+/* Fails the item (no effect once it has a verdict). */
+void bfc_item_fail_locked(BfcSession *s, BfcItem *it, uint8_t status,
+                          const char *why) BF_REQUIRES(&s->lock);
+/* Its verdict as an error (it failed). */
+void bfc_item_error_locked(BfcSession *s, BfcItem *it, GError **error)
+  BF_REQUIRES(&s->lock);
+/* Takes it out of the table of items awaiting answers. */
+void bfc_item_forget_locked(BfcSession *s, BfcItem *it) BF_REQUIRES(&s->lock);
+/* Queues ITEM_CLOSE: on the control path, or once the server has OPENED
+ * it on the path that delivers soonest. */
+void bfc_item_send_close_locked(BfcSession *s, BfcItem *it)
+  BF_REQUIRES(&s->lock);
+/* Queues OP CANCEL for the item if the server heard of it. */
+void bfc_item_send_cancel_locked(BfcSession *s, BfcItem *it)
+  BF_REQUIRES(&s->lock);
+
+/* ---- for the paths ------------------------------------------------------ */
+
+/* Whether a chunk of the item may be queued on path p now: before the
+ * server's OPENED, only on the control path that carried its ITEM_OPEN. */
+gboolean bfc_item_chunk_allowed_locked(BfcSession *s, const BfcItem *it,
+                                       unsigned p) BF_REQUIRES(&s->lock);
+/* An ITEM_ACK came. */
+void bfc_items_on_ack(BfcSession *s, const BfItemAck *a) BF_EXCLUDES(&s->lock);
+/* Queues again on the control path, in id order, every ITEM_OPEN and
+ * ITEM_CLOSE the server has not answered. Returns how many items. */
+unsigned bfc_items_resync_locked(BfcSession *s) BF_REQUIRES(&s->lock);
+/* The server process changed: every item in flight is opened again and
+ * its chunks wait for OPENED. Returns how many. */
+unsigned bfc_items_restart_locked(BfcSession *s) BF_REQUIRES(&s->lock);
+/* Unreferences every item left (the session ends). */
+void bfc_items_clear_locked(BfcSession *s) BF_REQUIRES(&s->lock);

@@ -1,0 +1,146 @@
+/* Directory operations on the server (ops.h). */
+#include "ops.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "wait.h"
+
+#define BFC_RESEND_US (5 * G_USEC_PER_SEC)
+
+/* An operation waiting for its OP_ACK. It lives on the waiter's stack:
+ * only the waiter reads op (whose names point into its caller), and others
+ * touch it only under the session lock while it is in s->ops; what they
+ * queue is a copy (ctl.h). */
+typedef struct {
+  BfOp op;
+  gboolean done;
+  uint8_t status;
+  char *message;
+} BfcOpWait;
+
+static void
+send_op_locked(BfcSession *s, const BfcOpWait *ow) BF_REQUIRES(&s->lock)
+{
+  BfMsg m = { .type = BF_FRAME_OP, .u.op = ow->op };
+
+  bfc_ctl_queue_locked(s, &m);
+}
+
+static gboolean
+op_run(BfcSession *s, const BfOp *op, GError **error) BF_EXCLUDES(&s->lock)
+{
+  BfcOpWait ow = { .op = *op };
+  gint64 resend = g_get_monotonic_time() + BFC_RESEND_US;
+  g_autoptr(GError) err = NULL;
+  BfcWait w;
+  uint64_t id;
+
+  g_autofree char *name = g_strndup((const char *)op->name.data, op->name.len);
+
+  bfc_wait_init(&w, "answered");
+  bf_mutex_lock(&s->lock);
+  if (s->dead) {
+    bfc_set_status_error(error, BF_ST_IO, "%s", s->dead);
+    bf_mutex_unlock(&s->lock);
+    return FALSE;
+  }
+  id = ow.op.op_id = ++s->next_op_id;
+  g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &ow);
+  send_op_locked(s, &ow);
+  while (!ow.done && bfc_wait_locked(s, &w, &err)) {
+    if (g_get_monotonic_time() < resend)
+      continue;
+    send_op_locked(s, &ow);
+    resend = g_get_monotonic_time() + BFC_RESEND_US;
+  }
+  bfc_wait_done_locked(s, &w);
+  /* Out of the table, nobody else reads ow (see BfcOpWait). */
+  g_hash_table_remove(s->ops, &id);
+  if (ow.done && ow.status != BF_ST_OK && ow.status != BF_ST_NOT_FOUND)
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, name), "server %s: %s",
+           s->server, ow.message ? ow.message : "operation failed");
+  else if (!ow.done)
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, name),
+           "server %s: operation on '%s' not done: %s", s->server, name,
+           err->message);
+  bf_mutex_unlock(&s->lock);
+  if (ow.done && ow.status != BF_ST_OK)
+    bfc_set_status_error(error, ow.status, "%s", ow.message && ow.message[0]
+                         ? ow.message : bf_status_str(ow.status));
+  else if (!ow.done)
+    g_propagate_error(error, g_steal_pointer(&err));
+  g_free(ow.message);
+  return ow.done && ow.status == BF_ST_OK;
+}
+
+gboolean
+bfc_op(BfcSession *s, BfOpKind op, const char *name, const char *name2,
+       uint32_t mode, GError **error)
+{
+  BfOp o = { .op = op, .mode = mode & 07777 };
+
+  o.name.data = (const uint8_t *)name;
+  o.name.len = name ? (uint16_t)strlen(name) : 0;
+  o.name2.data = (const uint8_t *)name2;
+  o.name2.len = name2 ? (uint16_t)strlen(name2) : 0;
+  return op_run(s, &o, error);
+}
+
+gboolean
+bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
+            const struct timespec *mtime, GError **error)
+{
+  BfOp o = { .op = BF_OP_SETATTR, .flags = flags, .mode = mode & 07777 };
+
+  if (mtime != NULL) {
+    o.mtime_sec = mtime->tv_sec;
+    o.mtime_nsec = (uint32_t)mtime->tv_nsec;
+  }
+  o.name.data = (const uint8_t *)name;
+  o.name.len = (uint16_t)strlen(name);
+  return op_run(s, &o, error);
+}
+
+void
+bfc_ops_on_ack(BfcSession *s, const BfOpAck *a)
+{
+  BfcOpWait *w;
+
+  bf_mutex_lock(&s->lock);
+  w = g_hash_table_lookup(s->ops, &a->op_id);
+  if (w != NULL && !w->done) {
+    w->done = TRUE;
+    w->status = a->status;
+    w->message = g_strndup((const char *)a->message.data, a->message.len);
+  }
+  g_cond_broadcast(&s->cond);
+  bf_mutex_unlock(&s->lock);
+}
+
+static gint
+by_op_id(gconstpointer a, gconstpointer b)
+{
+  uint64_t x = (*(BfcOpWait *const *)a)->op.op_id;
+  uint64_t y = (*(BfcOpWait *const *)b)->op.op_id;
+
+  return x < y ? -1 : x > y;
+}
+
+unsigned
+bfc_ops_resync_locked(BfcSession *s)
+{
+  g_autoptr(GPtrArray) ops = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer v;
+
+  g_hash_table_iter_init(&iter, s->ops);
+  while (g_hash_table_iter_next(&iter, NULL, &v))
+    if (!((BfcOpWait *)v)->done)
+      g_ptr_array_add(ops, v);
+  g_ptr_array_sort(ops, by_op_id);
+  for (guint i = 0; i < ops->len; i++)
+    send_op_locked(s, ops->pdata[i]);
+  return ops->len;
+}

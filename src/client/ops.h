@@ -1,0 +1,25 @@
+/* Directory operations on the server (OP, answered by OP_ACK): each waits
+ * for its answer, bounded (wait.h), and sends itself again now and then in
+ * case the answer was lost with a path; the server runs each op id once
+ * and answers repeats from memory. */
+#pragma once
+
+#include "state.h"
+
+/* Runs op (MKDIR, RMDIR, UNLINK, RENAME) on name (and name2). FALSE with
+ * error: the server's status (BFC_ERROR), or why the wait gave up. */
+gboolean bfc_op(BfcSession *s, BfOpKind op, const char *name,
+                const char *name2, uint32_t mode, GError **error)
+  BF_EXCLUDES(&s->lock);
+/* Sets mode (BF_SETATTR_MODE) and/or mtime (BF_SETATTR_MTIME) of a
+ * delivered file or directory on the server. */
+gboolean bfc_setattr(BfcSession *s, const char *name, uint8_t flags,
+                     uint32_t mode, const struct timespec *mtime,
+                     GError **error) BF_EXCLUDES(&s->lock);
+
+/* ---- for the paths ------------------------------------------------------ */
+
+void bfc_ops_on_ack(BfcSession *s, const BfOpAck *a) BF_EXCLUDES(&s->lock);
+/* Queues every unanswered op again on the control path, in id order.
+ * Returns how many. */
+unsigned bfc_ops_resync_locked(BfcSession *s) BF_REQUIRES(&s->lock);

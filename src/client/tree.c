@@ -1,0 +1,153 @@
+/* The outbox's tree (tree.h). */
+#include "tree.h"
+
+#include <string.h>
+
+static void node_free(BfcNode *n);
+
+void
+bfc_tree_init(BfcTree *t)
+{
+  bf_mutex_init(&t->lock);
+  t->root = bfc_node_new("", TRUE, 0755);
+  t->tickets = 0;
+}
+
+void
+bfc_tree_clear(BfcTree *t)
+{
+  g_clear_pointer(&t->root, node_free);
+  bf_mutex_clear(&t->lock);
+}
+
+BfcNode *
+bfc_node_new(const char *name, gboolean dir, uint32_t mode)
+{
+  BfcNode *n = g_new0(BfcNode, 1);
+
+  n->name = g_strdup(name);
+  n->mode = mode & 07777;
+  clock_gettime(CLOCK_REALTIME, &n->mtime);
+  if (dir)
+    n->children = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify)node_free);
+  return n;
+}
+
+static void
+node_free(BfcNode *n)
+{
+  if (n->children)
+    g_hash_table_unref(n->children);
+  bfc_version_unref(n->ver);
+  g_free(n->name);
+  g_free(n);
+}
+
+void
+bfc_node_attach(BfcNode *parent, BfcNode *child)
+{
+  child->parent = parent;
+  g_hash_table_replace(parent->children, child->name, child);
+}
+
+void
+bfc_node_remove(BfcNode *n)
+{
+  g_hash_table_remove(n->parent->children, n->name);
+}
+
+gboolean
+bfc_node_settle_locked(BfcTree *t, BfcNode *n)
+{
+  gboolean delivered;
+  uint64_t size;
+
+  (void)t;
+  if (n->ver == NULL || !bfc_version_gone(n->ver, &delivered, &size))
+    return TRUE;
+  if (delivered)
+    n->size = size;
+  g_clear_pointer(&n->ver, bfc_version_unref);
+  n->on_server = n->on_server || delivered;
+  return n->on_server;
+}
+
+uint64_t
+bfc_node_size_locked(BfcTree *t, BfcNode *n)
+{
+  (void)t;
+  return n->ver != NULL ? bfc_version_size(n->ver) : n->size;
+}
+
+BfcNode *
+bfc_tree_lookup_locked(BfcTree *t, const char *path)
+{
+  g_auto(GStrv) parts = g_strsplit(path + 1, "/", -1);
+  BfcNode *n = t->root;
+
+  for (char **p = parts; *p && n; p++) {
+    if (**p == '\0')
+      continue;
+    n = n->children ? g_hash_table_lookup(n->children, *p) : NULL;
+  }
+  if (n != NULL && n->parent != NULL && !bfc_node_settle_locked(t, n)) {
+    bfc_node_remove(n);
+    n = NULL;
+  }
+  return n;
+}
+
+BfcNode *
+bfc_tree_parent_locked(BfcTree *t, const char *path, const char **leaf)
+{
+  const char *slash = strrchr(path, '/');
+  g_autofree char *dir = g_strndup(path, slash - path);
+  BfcNode *n = bfc_tree_lookup_locked(t, dir[0] ? dir : "/");
+
+  *leaf = slash + 1;
+  return (n && n->children) ? n : NULL;
+}
+
+void
+bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
+{
+  BfcNode *n = bfc_tree_lookup_locked(t, from);
+  const char *leaf;
+  BfcNode *parent = bfc_tree_parent_locked(t, to, &leaf);
+
+  if (n && parent && n->parent) {
+    g_hash_table_steal(n->parent->children, n->name);
+    g_free(n->name);
+    n->name = g_strdup(leaf);
+    bfc_node_attach(parent, n);
+  }
+}
+
+void
+bfc_tree_show_locked(BfcTree *t, const char *name, BfcVersion *v)
+{
+  g_auto(GStrv) parts = g_strsplit(name, "/", -1);
+  guint last = g_strv_length(parts) - 1;
+  BfcNode *dir = t->root, *n;
+
+  for (guint i = 0; i < last; i++) {
+    n = g_hash_table_lookup(dir->children, parts[i]);
+    if (n == NULL) {
+      n = bfc_node_new(parts[i], TRUE, 0755);
+      bfc_node_attach(dir, n);
+    }
+    if (n->children == NULL)
+      return;   /* a file where a directory should be: not shown */
+    dir = n;
+  }
+  n = g_hash_table_lookup(dir->children, parts[last]);
+  if (n == NULL) {
+    n = bfc_node_new(parts[last], FALSE, 0644);
+    bfc_node_attach(dir, n);
+  }
+  if (n->children == NULL) {
+    bfc_version_unref(n->ver);
+    n->ver = bfc_version_ref(v);
+  }
+}

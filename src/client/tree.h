@@ -1,0 +1,60 @@
+/* The outbox's tree: what this mount has sent or is sending (names,
+ * sizes, modes, times), not the contents. Every node and the tree are
+ * guarded by the tree's lock, which is never held across I/O or a wait
+ * (client.h, LOCKING): under it only the versions' size and state are
+ * read, which take nothing slower than the delivery's lock. */
+#pragma once
+
+#include <time.h>
+
+#include "delivery.h"
+
+#include "braidfs/tsa.h"
+
+typedef struct BfcNode BfcNode;
+struct BfcNode {
+  char *name;
+  BfcNode *parent;
+  GHashTable *children;       /* name -> BfcNode*; NULL for files */
+  uint32_t mode;              /* permission bits */
+  struct timespec mtime;
+  uint64_t size;              /* of the version last delivered */
+  BfcVersion *ver;            /* the version being written or delivered */
+  uint64_t starting;          /* a version is being opened for it: the
+                                 opener's ticket, else 0 */
+  gboolean on_server;         /* a version of it was delivered */
+};
+
+typedef struct {
+  BfMutex lock;
+  BfcNode *root;
+  uint64_t tickets;           /* the last ticket given to an opener */
+} BfcTree;
+
+void bfc_tree_init(BfcTree *t);
+void bfc_tree_clear(BfcTree *t);
+
+BfcNode *bfc_node_new(const char *name, gboolean dir, uint32_t mode);
+void bfc_node_attach(BfcNode *parent, BfcNode *child);
+/* Takes the node out of its parent and frees it. */
+void bfc_node_remove(BfcNode *n);
+/* Its version is gone: a delivered version is a plain file on the server,
+ * one refused for good is nothing. FALSE when the node goes (nothing of it
+ * was ever delivered); the caller removes it. */
+gboolean bfc_node_settle_locked(BfcTree *t, BfcNode *n) BF_REQUIRES(&t->lock);
+/* The size stat shows. */
+uint64_t bfc_node_size_locked(BfcTree *t, BfcNode *n) BF_REQUIRES(&t->lock);
+
+/* The node of an absolute FUSE path, settled, or NULL. */
+BfcNode *bfc_tree_lookup_locked(BfcTree *t, const char *path)
+  BF_REQUIRES(&t->lock);
+/* The directory that holds path, and path's last component. */
+BfcNode *bfc_tree_parent_locked(BfcTree *t, const char *path,
+                                const char **leaf) BF_REQUIRES(&t->lock);
+/* Moves the node at from to to (whose parent exists). */
+void bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
+  BF_REQUIRES(&t->lock);
+/* A version an earlier mount left shows where it was written, with the
+ * directories above it. */
+void bfc_tree_show_locked(BfcTree *t, const char *name, BfcVersion *v)
+  BF_REQUIRES(&t->lock);
