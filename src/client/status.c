@@ -55,14 +55,14 @@ bfc_status_getattr(const BfcStatusDir *sd, const char *path, struct stat *st)
   clock_gettime(CLOCK_REALTIME, &st->st_mtim);
   st->st_ctim = st->st_atim = st->st_mtim;
   if (strcmp(path, STATUS_DIR) == 0) {
-    st->st_mode = S_IFDIR | 0555;
+    st->st_mode = S_IFDIR | 0500;   /* the mounting user's only (README) */
     st->st_nlink = 2;
     return 0;
   }
   g_autofree char *text = status_text(sd, path);
   if (text == NULL)
     return -ENOENT;
-  st->st_mode = S_IFREG | 0444;
+  st->st_mode = S_IFREG | 0400;
   st->st_nlink = 1;
   st->st_size = strlen(text);
   return 0;

@@ -144,6 +144,9 @@ main(int argc, char **argv)
 
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
+  /* The kernel checks each file's mode and owner: with allow_other, other
+   * users read only what the modes let them, and remove nothing. */
+  fuse_opt_add_arg(&args, "-odefault_permissions");
   rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
 out:
   bfd_server_clear(&srv);

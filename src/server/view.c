@@ -87,6 +87,10 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 
   (void)fi;
   memset(st, 0, sizeof *st);
+  /* What the view makes up is braidfsd's, as the store is: only its user
+   * (and root) may remove a session. */
+  st->st_uid = geteuid();
+  st->st_gid = getegid();
   if (s == NULL && err == 0) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
