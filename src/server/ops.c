@@ -27,11 +27,14 @@ op_setattr(int parent, const char *leaf, const BfOp *o, const char *name,
   int fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
                             { o->mtime_sec, o->mtime_nsec } };
+  struct stat st;
   gboolean ok;
 
   if (fd < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
-  ok = (!(o->flags & BF_SETATTR_MODE) || fchmod(fd, o->mode & 07777) == 0) &&
+  ok = (!(o->flags & BF_SETATTR_MODE) ||
+        (fstat(fd, &st) == 0 &&
+         fchmod(fd, bfd_store_mode(o->mode, S_ISDIR(st.st_mode))) == 0)) &&
        (!(o->flags & BF_SETATTR_MTIME) || futimens(fd, ts) == 0) &&
        fsync(fd) == 0;
   if (!ok)
@@ -47,7 +50,7 @@ op_mkdir(int parent, const char *leaf, const BfOp *o, const char *name,
 {
   struct stat st;
 
-  if (mkdirat(parent, leaf, (o->mode & 07777) | 0700) == 0)
+  if (mkdirat(parent, leaf, bfd_store_mode(o->mode, TRUE) | 0700) == 0)
     return TRUE;
   if (errno != EEXIST || fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return bfd_set_error_errno(error, errno, "%s", name);

@@ -444,6 +444,15 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
   return fd;
 }
 
+uint32_t
+bfd_store_mode(uint32_t mode, gboolean dir)
+{
+  /* A client's setuid file would run as the store's owner (root, often)
+   * for whoever may execute it; setgid likewise. Sticky means something
+   * only on directories. */
+  return mode & (dir ? 01777u : 0777u);
+}
+
 gboolean
 bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
                  const char *name, uint32_t mode, int64_t mtime_sec,
@@ -457,7 +466,8 @@ bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
   int parent, err = 0;
 
   replaced->replaced = FALSE;
-  if (fchmod(fd, mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0)
+  if (fchmod(fd, bfd_store_mode(mode, FALSE)) < 0 || futimens(fd, ts) < 0 ||
+      fsync(fd) < 0)
     return bfd_set_error_errno(error, errno, "cannot store %s", what);
   bfd_crash_at(BFD_CRASH_FSYNCED);
   if ((parent = bfd_store_open_parent(data_fd, name, TRUE, &leaf)) < 0)

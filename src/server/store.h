@@ -63,6 +63,10 @@ int bfd_store_open_file(int dirfd, const char *name, int flags, mode_t mode);
  * had that name (a crash's leftover, or a planted link) first. */
 int bfd_store_create_file(int dirfd, const char *name, int flags);
 
+/* The mode a client's mode becomes in the store: no setuid, no setgid,
+ * and sticky only on a directory. */
+uint32_t bfd_store_mode(uint32_t mode, gboolean dir);
+
 /* What a file's commit into data/ replaced (for the session's totals). */
 typedef struct {
   gboolean replaced;          /* a regular file of that name was there */
@@ -70,7 +74,7 @@ typedef struct {
 } BfdReplaced;
 
 /* Makes the complete file fd (tmp_fd/tmpname) durable as name in data_fd:
- * mode and mtime set, fsync, rename into place, the directory fsynced.
+ * mode (bfd_store_mode) and mtime set, fsync, rename into place, the directory fsynced.
  * what names it in the error ("cannot store WHAT: ..."). */
 gboolean bfd_store_commit(int tmp_fd, const char *tmpname, int fd,
                           int data_fd, const char *name, uint32_t mode,
