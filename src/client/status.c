@@ -35,6 +35,12 @@ bfc_status_is(const char *path)
          (path[sizeof STATUS_DIR - 1] == '\0' || path[sizeof STATUS_DIR - 1] == '/');
 }
 
+gboolean
+bfc_status_reserved(const char *path)
+{
+  return strcmp(path, "/.session") == 0;
+}
+
 /* The text of a status file, or NULL if there is none by that name. */
 static char *
 status_text(const BfcStatusDir *sd, const char *path)

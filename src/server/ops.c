@@ -169,16 +169,20 @@ redone(BfdSession *s, const BfOp *o, const char *name2, const GError *error)
 }
 
 static gboolean
-names_ok(BfdPath *p, const BfOp *o, const char *name, GError **error)
+names_ok(BfdPath *p, const BfOp *o, const char *name, const char *name2,
+         GError **error)
 {
   g_autofree char *why = NULL;
+  const char *bad = name;
 
   if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
-      bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why))
+      (bad = name2, bfd_limits_name_ok(&p->srv->limits, o->name2.data,
+                                       o->name2.len, &why)))
     return TRUE;
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: refusing an "
          "operation from %s: %s", p->session_name, p->conn->peer, why);
-  return bfd_set_error_errno(error, ENAMETOOLONG, "%s", name);
+  g_set_error(error, BFD_ERROR, BF_ST_BAD_NAME, "%s: %s", bad, why);
+  return FALSE;
 }
 
 /* Runs the claimed OP: its answer. */
@@ -192,7 +196,7 @@ run(BfdPath *p, const BfOp *o, const char *name, const char *name2,
 
   if (o->op_id != 0)
     bfd_journal_op_started(s->journal, o->op_id);
-  if (!(names_ok(p, o, name, &error) &&
+  if (!(names_ok(p, o, name, name2, &error) &&
         op_apply(s, o, name, name2, &error)) &&
       !(doubt && redone(s, o, name2, error))) {
     r.status = bfd_error_status(error);
