@@ -135,3 +135,8 @@ int bfc_error_errno(const GError *error);
 /* Whether no retry can change the outcome: the server refused the name or
  * the size, or the name is taken by a directory. */
 gboolean bfc_error_is_permanent(const GError *error);
+
+/* A text the server sent (a WELCOME, ERROR, ITEM_ACK or OP_ACK message),
+ * fit for the terminal and the log: control characters escaped
+ * (braidfs/text.h). */
+char *bfc_server_text(const BfBytes *text);

@@ -42,8 +42,7 @@ auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
   const BfBytes *text = m->type == BF_FRAME_ERROR ? &m->u.error.message
                         : m->type == BF_FRAME_WELCOME ? &m->u.welcome.message
                         : NULL;
-  int tl = text ? text->len : 0;
-  const char *td = text ? (const char *)text->data : "";
+  g_autofree char *td = text ? bfc_server_text(text) : g_strdup("");
 
   if (m->type != BF_FRAME_ERROR && m->type != BF_FRAME_WELCOME)
     return key_fail(error, "server %s answered the key handshake with %s",
@@ -53,12 +52,12 @@ auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
   /* A server that cannot parse AUTH answers as to a malformed HELLO. */
   if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_PROTOCOL)
     return key_fail(error, "server %s does not know the key handshake (an "
-                    "older braidfsd without key_file?): %.*s", where, tl, td);
+                    "older braidfsd without key_file?): %s", where, td);
   if (step == BF_AUTH_SERVER_PROOF && status == BF_ST_AUTH)
     return key_fail(error, "server %s refused the key (wrong key_file?)",
                     where);
-  return key_fail(error, "server %s refused the key handshake (%s): %.*s",
-                  where, bf_status_str(status), tl, td);
+  return key_fail(error, "server %s refused the key handshake (%s): %s",
+                  where, bf_status_str(status), td);
 }
 
 /* Receives the AUTH of the given step and feeds it to hs. */
@@ -152,11 +151,11 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   if (!bf_conn_recv(c, &m, error))
     return FALSE;
   if (m.type == BF_FRAME_ERROR) {
+    g_autofree char *text = bfc_server_text(&m.u.error.message);
     *status = m.u.error.status;
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the handshake (%s): %.*s", where,
-                bf_status_str(m.u.error.status), m.u.error.message.len,
-                (const char *)m.u.error.message.data);
+                "server %s refused the handshake (%s): %s", where,
+                bf_status_str(m.u.error.status), text);
     return FALSE;
   }
   if (m.type != BF_FRAME_WELCOME) {
@@ -166,11 +165,11 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
     return FALSE;
   }
   if (m.u.welcome.status != BF_ST_OK) {
+    g_autofree char *text = bfc_server_text(&m.u.welcome.message);
     *status = m.u.welcome.status;
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the session (%s): %.*s", where,
-                bf_status_str(m.u.welcome.status), m.u.welcome.message.len,
-                (const char *)m.u.welcome.message.data);
+                "server %s refused the session (%s): %s", where,
+                bf_status_str(m.u.welcome.status), text);
     return FALSE;
   }
   if (kind == BF_HELLO_NEW) {

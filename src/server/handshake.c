@@ -19,6 +19,7 @@ send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
              const char *text)
 {
   BfMsg m = { .type = BF_FRAME_WELCOME };
+  g_autofree char *shown = NULL;
 
   m.u.welcome.status = status;
   if (status == BF_ST_OK)
@@ -28,10 +29,7 @@ send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
     if (token)
       memcpy(m.u.welcome.token, s->dir.token, BF_ID_LEN);
   }
-  if (text != NULL) {
-    m.u.welcome.message.data = (const uint8_t *)text;
-    m.u.welcome.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
-  }
+  m.u.welcome.message = bfd_path_answer_text(text, &shown);
   bf_conn_send(p->conn, &m, NULL);
 }
 

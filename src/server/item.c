@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "braidfs/io.h"
+#include "braidfs/text.h"
 #include "status.h"
 #include "store.h"
 
@@ -25,7 +26,7 @@ item_alloc(uint64_t id, const uint8_t *name, size_t name_len,
   it->name_hidden = name_len == 0;
   if (name_len > 0) {
     it->name = g_strndup((const char *)name, name_len);
-    it->label = g_strdup(it->name);
+    it->label = bf_text_show(it->name, strlen(it->name), G_MAXSIZE);
   } else {
     it->label = g_strdup_printf("item %" G_GUINT64_FORMAT, id);
   }

@@ -217,6 +217,7 @@ bfd_ops_on_op(BfdPath *p, const BfOp *o)
                                      o->name2.len);
   BfMsg m = { .type = BF_FRAME_OP_ACK };
   BfdOpResult r = { BF_ST_OK, NULL };
+  g_autofree char *shown = NULL;
   gboolean doubt, ok;
 
   if (bfd_session_op_claim(p->sess, o->op_id, &r, &doubt))
@@ -226,12 +227,10 @@ bfd_ops_on_op(BfdPath *p, const BfOp *o)
     r.message = g_strdup_printf("%s: %s", name, bf_status_str(r.status));
   m.u.op_ack.op_id = o->op_id;
   m.u.op_ack.status = r.status;
-  if (r.message != NULL) {
+  if (r.message != NULL)
     bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: op %u failed: %s",
            p->session_name, o->op, r.message);
-    m.u.op_ack.message.data = (const uint8_t *)r.message;
-    m.u.op_ack.message.len = (uint16_t)MIN(strlen(r.message), (size_t)BF_MSG_MAX);
-  }
+  m.u.op_ack.message = bfd_path_answer_text(r.message, &shown);
   ok = bfd_path_post(p, &m);
   bfd_op_result_clear(&r);
   return ok;
