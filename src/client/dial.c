@@ -106,6 +106,21 @@ key_handshake(BfConn *c, BfHandshake *hs, const char *where,
   return TRUE;
 }
 
+/* What the server sent in the handshake could not be read: not braidfs,
+ * too slow for the handshake's deadline, or a frame too large. */
+static gboolean
+recv_failed(const char *where, unsigned timeout_ms, GError **error)
+{
+  if (g_error_matches(*error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
+    g_prefix_error(error, "server %s did not complete the handshake within "
+                   "%.3g s (timeout=): ", where, timeout_ms / 1000.0);
+  else if ((*error)->domain == BF_NET_ERROR)
+    g_prefix_error(error, "server %s: handshake: ", where);
+  else
+    g_prefix_error(error, "server %s is not a braidfs server: ", where);
+  return FALSE;
+}
+
 /* On a refusal, *status says why (else BF_ST_OK; BFC_ST_KEY for the key
  * handshake). *instance is the server process's id from its WELCOME (0 if
  * it sent none). */
@@ -119,7 +134,12 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   g_autoptr(BfHandshake) hs = NULL;
 
   *status = BF_ST_OK;
+  /* The whole handshake, not each read: a server trickling a byte at a
+   * time would hold a mount or a re-attach for ever. Nothing before the
+   * WELCOME needs a large frame. */
   bf_conn_set_recv_timeout(c, timeout_ms);
+  bf_conn_set_deadline(c, g_get_monotonic_time() + (gint64)timeout_ms * 1000);
+  c->max_body = BFC_HANDSHAKE_BODY_MAX;
   h->kind = kind;
   h->path_index = (uint16_t)index;
   if (kind == BF_HELLO_NEW) {
@@ -140,16 +160,14 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   } else if (!bf_conn_send(c, &m, error)) {
     return FALSE;
   }
-  if (!bf_conn_recv_preface(c, NULL, error)) {
-    g_prefix_error(error, "server %s is not a braidfs server: ", where);
-    return FALSE;
-  }
+  if (!bf_conn_recv_preface(c, NULL, error))
+    return recv_failed(where, timeout_ms, error);
   if (hs != NULL && !key_handshake(c, hs, where, &m, error)) {
     *status = BFC_ST_KEY;
     return FALSE;
   }
   if (!bf_conn_recv(c, &m, error))
-    return FALSE;
+    return recv_failed(where, timeout_ms, error);
   if (m.type == BF_FRAME_ERROR) {
     g_autofree char *text = bfc_server_text(&m.u.error.message);
     *status = m.u.error.status;
@@ -178,6 +196,8 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   }
   *instance = m.u.welcome.instance;
   bf_conn_set_recv_timeout(c, 0);
+  bf_conn_set_deadline(c, 0);
+  c->max_body = BF_BODY_MAX;
   return TRUE;
 }
 

@@ -38,6 +38,11 @@ What it does wrong, one option each:
                         ITEM_ACK STORED IO) with such a message
   --bad-utf8-op NAME    answers OPs whose name ends with NAME with an OP_ACK
                         whose message is not UTF-8 (event "OP-BADUTF8 n")
+  --trickle SECS        sends its preface and WELCOME one byte every SECS
+                        seconds (each read of the client gets a byte in
+                        time; the whole handshake takes minutes)
+  --big-welcome         answers the HELLO with the header of an 8 MiB
+                        WELCOME, then nothing
 
 It writes "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines to RESULTS and one
 line per event to EVENTS ("OPEN name", "CLOSE name", "STORED name size",
@@ -207,10 +212,20 @@ def malformed(c, what, e):
 # ---------------------------------------------------------------- handling
 
 
+def trickle(c, data):
+    event("TRICKLE %d bytes" % len(data))
+    for i in range(len(data)):
+        c.send(data[i:i + 1])
+        time.sleep(ARGS.trickle)
+
+
 def handshake(c):
     if c.recv_exact(8) != W.PREFACE:
         raise Closed()
-    c.send(W.PREFACE)
+    if ARGS.trickle:
+        trickle(c, W.PREFACE)
+    else:
+        c.send(W.PREFACE)
     t, n = c.frame()
     if t != W.HELLO:
         raise Closed()
@@ -229,7 +244,15 @@ def handshake(c):
             answer = W.welcome(W.AUTH_FAILED, msg=b"unknown session")
         c.index = m.path_index
         CONNS[m.path_index] = c
-    c.send(answer)
+    if ARGS.big_welcome:
+        c.send(W.HDR.pack(8 << 20, W.WELCOME, 0))
+        event("BIG-WELCOME")
+        time.sleep(600)
+        raise Closed()
+    if ARGS.trickle:
+        trickle(c, answer)
+    else:
+        c.send(answer)
     if not ok:
         raise Closed()
     event("PATH %d" % m.path_index)
@@ -471,6 +494,8 @@ def main():
     ap.add_argument("--stall-control", default="")
     ap.add_argument("--evil-text", action="store_true")
     ap.add_argument("--bad-utf8-op", default="")
+    ap.add_argument("--trickle", type=float, default=0)
+    ap.add_argument("--big-welcome", action="store_true")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()
