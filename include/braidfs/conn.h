@@ -147,5 +147,8 @@ int bf_tcp_listen(const char *host, uint16_t port, GError **error);
 
 /* "addr:port" of a socket's peer (or local end). */
 char *bf_sock_name(int fd, gboolean peer);
+/* Whether the socket's own (or, with peer, the other end's) address is a
+ * loopback one: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z. */
+gboolean bf_sock_loopback(int fd, gboolean peer);
 
 G_END_DECLS

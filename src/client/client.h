@@ -109,6 +109,7 @@ typedef struct {
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */
   const BfKey *key;           /* key_file: NULL to run in the clear */
+  gboolean insecure;          /* without a key, servers not on loopback too */
   gboolean attach;            /* join session attach_id instead of a new one */
   uint8_t attach_id[BF_ID_LEN];
   uint8_t attach_token[BF_ID_LEN];

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "braidfs/handshake.h"
 #include "braidfs/parse.h"
@@ -218,8 +219,17 @@ bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kin
       g_prefix_error(error, "path %u: ", index);
     return NULL;
   }
-  c = bf_conn_new(fd);
   g_autofree char *where = bf_format_hostport(spec->host, spec->port);
+  if (s->cfg.key == NULL && !s->cfg.insecure && !bf_sock_loopback(fd, TRUE)) {
+    close(fd);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "server %s is not a "
+                "loopback address and there is no key_file: the paths would "
+                "travel in the clear to a server nobody authenticated; give "
+                "key_file=FILE (the server's key), or -o insecure on a "
+                "network where every host is trusted", where);
+    return NULL;
+  }
+  c = bf_conn_new(fd);
   if (!handshake(s, c, where, index, kind, timeout_ms, status, instance,
                  error)) {
     bf_conn_free(c);

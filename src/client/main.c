@@ -133,6 +133,7 @@ build_config(const BfOpts *o, const BfcOptions *opt, BfcConfig *cfg,
   cfg->window = opt->window;
   cfg->timeout_s = (opt->timeout_ms + 999) / 1000;
   cfg->stall_ms = opt->stall_ms;
+  cfg->insecure = opt->insecure;
   return TRUE;
 }
 

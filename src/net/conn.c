@@ -529,6 +529,26 @@ bf_sock_name(int fd, gboolean peer)
   return bf_format_hostport(host, (uint16_t)atoi(serv));
 }
 
+gboolean
+bf_sock_loopback(int fd, gboolean peer)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
+                : getsockname(fd, (struct sockaddr *)&ss, &sl);
+
+  if (rc != 0)
+    return FALSE;
+  if (ss.ss_family == AF_INET)
+    return ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24 == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) ||
+           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+  }
+  return FALSE;
+}
+
 static struct addrinfo *
 resolve(const char *host, uint16_t port, gboolean passive, GError **error)
 {
