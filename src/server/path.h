@@ -11,6 +11,7 @@
 #include "braidfs/log.h"
 #include "braidfs/wire.h"
 #include "braidfsd.h"
+#include "ratelimit.h"
 
 typedef struct BfdPath {
   gint refs;             /* its thread's, and each answer being posted */
@@ -18,6 +19,8 @@ typedef struct BfdPath {
   BfdServer *srv;
   BfConn *conn;
   char *src;             /* its source, as the gate counts it */
+  BfdGateSeat seat;      /* where the gate let it wait (set before its
+                            thread starts) */
   char *local;           /* our address it reached */
   /* Set by the handshake before the path joins a session, then fixed. */
   BfdSession *sess;      /* its thread's reference: no other thread reads
