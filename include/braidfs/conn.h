@@ -58,6 +58,11 @@ typedef struct {
                             flushes before it reads and need not be woken */
   unsigned recv_timeout_ms;  /* bf_conn_set_recv_timeout, for the outbox's
                                 wait (owned by the reading thread) */
+  /* Owned by the reading thread: the answer the last bf_conn_recv read
+   * whole but could not decode (bf_conn_bad_answer). */
+  gboolean bad_answer;
+  uint8_t bad_type;
+  uint64_t bad_id;
 } BfConn;
 
 /* Takes ownership of fd. */
@@ -104,6 +109,10 @@ gboolean bf_conn_send(BfConn *c, const BfMsg *msg, GError **error)
  * call. With an outbox, writes posted frames first, and whenever it
  * waits. */
 gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
+/* After bf_conn_recv failed: whether it was on an ITEM_ACK or OP_ACK read
+ * whole that did not decode, and then its type and the id it answers
+ * (bf_msg_answer_id). */
+gboolean bf_conn_bad_answer(const BfConn *c, uint8_t *type, uint64_t *id);
 gboolean bf_conn_send_preface(BfConn *c, GError **error);
 /* Reads and checks the peer's preface. *version (may be NULL) is set to the
  * peer's protocol version when its magic is braidfs's, else to 0, so that a
@@ -138,5 +147,8 @@ int bf_tcp_listen(const char *host, uint16_t port, GError **error);
 
 /* "addr:port" of a socket's peer (or local end). */
 char *bf_sock_name(int fd, gboolean peer);
+/* Whether the socket's own (or, with peer, the other end's) address is a
+ * loopback one: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z. */
+gboolean bf_sock_loopback(int fd, gboolean peer);
 
 G_END_DECLS

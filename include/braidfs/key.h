@@ -23,7 +23,8 @@ typedef struct {
 
 typedef enum {
   BF_KEY_ERROR_FORMAT,     /* not 32 raw bytes or 64 hex characters */
-  BF_KEY_ERROR_MODE,       /* readable or writable by group or others */
+  BF_KEY_ERROR_MODE,       /* readable or writable by group or others,
+                              someone else's, or a symlink */
   BF_KEY_ERROR_IO,
 } BfKeyError;
 
@@ -41,9 +42,10 @@ BfKey *bf_key_from_raw(const uint8_t raw[BF_KEY_LEN]);
 void bf_key_free(BfKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfKey, bf_key_free)
 
-/* src/core/keyfile.c: reads and parses path. Refuses a file that is not a
- * regular file or that group or others may read or write (like ssh with
- * private keys: chmod 600 fixes it). */
+/* src/core/keyfile.c: reads and parses path. Refuses a symlink, a file
+ * that is not a regular file (a FIFO without waiting on it), one owned by
+ * neither the running user nor root, and one that group or others may
+ * read or write (like ssh with private keys: chmod 600 fixes it). */
 BfKey *bf_key_load(const char *path, GError **error);
 /* Writes BF_KEY_LEN random bytes to a new file path, mode 0600; refuses
  * to replace an existing file. */

@@ -19,7 +19,10 @@
  * Structured fields: bf_log() attaches SESSION=, PEER= and PATH= to one
  * message (journalctl SESSION=... finds every line of a session); the
  * text should still say what it is about, since stderr and syslog show
- * only the text.
+ * only the text. There the text is shown as text.h's bf_text_show makes
+ * it (control characters, bytes not UTF-8: \xNN), so a name from a peer
+ * cannot forge a line; the journal and the events ring keep their own
+ * framing.
  *
  * Events: every message at warning level or above, and every message
  * logged with .event set, is also kept in a bounded in-memory ring (the

@@ -307,6 +307,14 @@ gboolean bf_header_parse(const uint8_t *buf, size_t len, size_t max_body,
 gboolean bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body,
                        size_t len, BfMsg *out, GError **error);
 
+/* What a receiver can still tell of an ITEM_ACK or OP_ACK body that
+ * bf_msg_decode refused: the item or op id it answers (its first field),
+ * so that the request waiting for it can fail rather than be asked again
+ * (and answered the same way, for ever). FALSE for other types and for a
+ * body too short to hold the id. */
+gboolean bf_msg_answer_id(uint8_t type, const uint8_t *body, size_t len,
+                          uint64_t *id);
+
 /* Appends the header and body of msg to out. For CHUNK the payload is NOT
  * appended (so it can be sent with writev without a copy); the header's
  * length still counts it. Returns FALSE only for a programmer error (a

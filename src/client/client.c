@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "braidfs/parse.h"
+#include "braidfs/text.h"
 
 G_DEFINE_QUARK(bfc-error-quark, bfc_error)
 
@@ -116,4 +117,10 @@ bfc_path_spec_clear(BfcPathSpec *spec)
   g_clear_pointer(&spec->host, g_free);
   g_clear_pointer(&spec->bind_addr, g_free);
   g_clear_pointer(&spec->iface, g_free);
+}
+
+char *
+bfc_server_text(const BfBytes *text)
+{
+  return bf_text_show((const char *)text->data, text->len, G_MAXSIZE);
 }

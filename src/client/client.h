@@ -109,6 +109,7 @@ typedef struct {
   unsigned timeout_s;         /* with every path down, fail after this */
   unsigned stall_ms;          /* a path without progress this long is lost */
   const BfKey *key;           /* key_file: NULL to run in the clear */
+  gboolean insecure;          /* without a key, servers not on loopback too */
   gboolean attach;            /* join session attach_id instead of a new one */
   uint8_t attach_id[BF_ID_LEN];
   uint8_t attach_token[BF_ID_LEN];
@@ -135,3 +136,8 @@ int bfc_error_errno(const GError *error);
 /* Whether no retry can change the outcome: the server refused the name or
  * the size, or the name is taken by a directory. */
 gboolean bfc_error_is_permanent(const GError *error);
+
+/* A text the server sent (a WELCOME, ERROR, ITEM_ACK or OP_ACK message),
+ * fit for the terminal and the log: control characters escaped
+ * (braidfs/text.h). */
+char *bfc_server_text(const BfBytes *text);

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "braidfs/handshake.h"
 #include "braidfs/parse.h"
@@ -42,8 +43,7 @@ auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
   const BfBytes *text = m->type == BF_FRAME_ERROR ? &m->u.error.message
                         : m->type == BF_FRAME_WELCOME ? &m->u.welcome.message
                         : NULL;
-  int tl = text ? text->len : 0;
-  const char *td = text ? (const char *)text->data : "";
+  g_autofree char *td = text ? bfc_server_text(text) : g_strdup("");
 
   if (m->type != BF_FRAME_ERROR && m->type != BF_FRAME_WELCOME)
     return key_fail(error, "server %s answered the key handshake with %s",
@@ -53,12 +53,12 @@ auth_refused(const BfMsg *m, const char *where, uint8_t step, GError **error)
   /* A server that cannot parse AUTH answers as to a malformed HELLO. */
   if (step == BF_AUTH_SERVER_NONCE && status == BF_ST_PROTOCOL)
     return key_fail(error, "server %s does not know the key handshake (an "
-                    "older braidfsd without key_file?): %.*s", where, tl, td);
+                    "older braidfsd without key_file?): %s", where, td);
   if (step == BF_AUTH_SERVER_PROOF && status == BF_ST_AUTH)
     return key_fail(error, "server %s refused the key (wrong key_file?)",
                     where);
-  return key_fail(error, "server %s refused the key handshake (%s): %.*s",
-                  where, bf_status_str(status), tl, td);
+  return key_fail(error, "server %s refused the key handshake (%s): %s",
+                  where, bf_status_str(status), td);
 }
 
 /* Receives the AUTH of the given step and feeds it to hs. */
@@ -107,6 +107,21 @@ key_handshake(BfConn *c, BfHandshake *hs, const char *where,
   return TRUE;
 }
 
+/* What the server sent in the handshake could not be read: not braidfs,
+ * too slow for the handshake's deadline, or a frame too large. */
+static gboolean
+recv_failed(const char *where, unsigned timeout_ms, GError **error)
+{
+  if (g_error_matches(*error, BF_NET_ERROR, BF_NET_ERROR_TIMEOUT))
+    g_prefix_error(error, "server %s did not complete the handshake within "
+                   "%.3g s (timeout=): ", where, timeout_ms / 1000.0);
+  else if ((*error)->domain == BF_NET_ERROR)
+    g_prefix_error(error, "server %s: handshake: ", where);
+  else
+    g_prefix_error(error, "server %s is not a braidfs server: ", where);
+  return FALSE;
+}
+
 /* On a refusal, *status says why (else BF_ST_OK; BFC_ST_KEY for the key
  * handshake). *instance is the server process's id from its WELCOME (0 if
  * it sent none). */
@@ -120,7 +135,12 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   g_autoptr(BfHandshake) hs = NULL;
 
   *status = BF_ST_OK;
+  /* The whole handshake, not each read: a server trickling a byte at a
+   * time would hold a mount or a re-attach for ever. Nothing before the
+   * WELCOME needs a large frame. */
   bf_conn_set_recv_timeout(c, timeout_ms);
+  bf_conn_set_deadline(c, g_get_monotonic_time() + (gint64)timeout_ms * 1000);
+  c->max_body = BFC_HANDSHAKE_BODY_MAX;
   h->kind = kind;
   h->path_index = (uint16_t)index;
   if (kind == BF_HELLO_NEW) {
@@ -141,22 +161,20 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   } else if (!bf_conn_send(c, &m, error)) {
     return FALSE;
   }
-  if (!bf_conn_recv_preface(c, NULL, error)) {
-    g_prefix_error(error, "server %s is not a braidfs server: ", where);
-    return FALSE;
-  }
+  if (!bf_conn_recv_preface(c, NULL, error))
+    return recv_failed(where, timeout_ms, error);
   if (hs != NULL && !key_handshake(c, hs, where, &m, error)) {
     *status = BFC_ST_KEY;
     return FALSE;
   }
   if (!bf_conn_recv(c, &m, error))
-    return FALSE;
+    return recv_failed(where, timeout_ms, error);
   if (m.type == BF_FRAME_ERROR) {
+    g_autofree char *text = bfc_server_text(&m.u.error.message);
     *status = m.u.error.status;
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the handshake (%s): %.*s", where,
-                bf_status_str(m.u.error.status), m.u.error.message.len,
-                (const char *)m.u.error.message.data);
+                "server %s refused the handshake (%s): %s", where,
+                bf_status_str(m.u.error.status), text);
     return FALSE;
   }
   if (m.type != BF_FRAME_WELCOME) {
@@ -166,11 +184,11 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
     return FALSE;
   }
   if (m.u.welcome.status != BF_ST_OK) {
+    g_autofree char *text = bfc_server_text(&m.u.welcome.message);
     *status = m.u.welcome.status;
     g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO,
-                "server %s refused the session (%s): %.*s", where,
-                bf_status_str(m.u.welcome.status), m.u.welcome.message.len,
-                (const char *)m.u.welcome.message.data);
+                "server %s refused the session (%s): %s", where,
+                bf_status_str(m.u.welcome.status), text);
     return FALSE;
   }
   if (kind == BF_HELLO_NEW) {
@@ -179,6 +197,8 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   }
   *instance = m.u.welcome.instance;
   bf_conn_set_recv_timeout(c, 0);
+  bf_conn_set_deadline(c, 0);
+  c->max_body = BF_BODY_MAX;
   return TRUE;
 }
 
@@ -199,8 +219,17 @@ bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kin
       g_prefix_error(error, "path %u: ", index);
     return NULL;
   }
-  c = bf_conn_new(fd);
   g_autofree char *where = bf_format_hostport(spec->host, spec->port);
+  if (s->cfg.key == NULL && !s->cfg.insecure && !bf_sock_loopback(fd, TRUE)) {
+    close(fd);
+    g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "server %s is not a "
+                "loopback address and there is no key_file: the paths would "
+                "travel in the clear to a server nobody authenticated; give "
+                "key_file=FILE (the server's key), or -o insecure on a "
+                "network where every host is trusted", where);
+    return NULL;
+  }
+  c = bf_conn_new(fd);
   if (!handshake(s, c, where, index, kind, timeout_ms, status, instance,
                  error)) {
     bf_conn_free(c);

@@ -1,7 +1,8 @@
 /* Connecting one path: TCP from its source, the preface, the key handshake
  * when there is a key, and HELLO/WELCOME, which create the session or
- * attach the path to it. Blocking, bounded by timeout_ms; called by the
- * path's own thread (or at mount) with no lock held. */
+ * attach the path to it. Blocking; the whole of it (connect, then the
+ * handshake) bounded by timeout_ms each; called by the path's own thread
+ * (or at mount) with no lock held. */
 #pragma once
 
 #include "state.h"
@@ -10,6 +11,11 @@
  * server's verdict on the session, so a re-attaching path just tries
  * again later. */
 #define BFC_ST_KEY 0xff
+
+/* The largest frame body the server may send before its WELCOME (the
+ * server's own bound on HELLO is the same): AUTH, ERROR and WELCOME are
+ * far smaller. */
+#define BFC_HANDSHAKE_BODY_MAX (64u * 1024)
 
 /* A handshaken connection for path index (BFC_NO_PATH: the connection that
  * creates the session for explicit paths) to spec. A NEW session sets

@@ -337,7 +337,7 @@ bfc_item_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p)
 void
 bfc_items_on_ack(BfcSession *s, const BfItemAck *a)
 {
-  g_autofree char *text = g_strndup((const char *)a->message.data, a->message.len);
+  g_autofree char *text = bfc_server_text(&a->message);
   BfcItem *it;
 
   bf_mutex_lock(&s->lock);

@@ -133,6 +133,7 @@ build_config(const BfOpts *o, const BfcOptions *opt, BfcConfig *cfg,
   cfg->window = opt->window;
   cfg->timeout_s = (opt->timeout_ms + 999) / 1000;
   cfg->stall_ms = opt->stall_ms;
+  cfg->insecure = opt->insecure;
   return TRUE;
 }
 
@@ -279,6 +280,9 @@ main(int argc, char **argv)
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some
    * of them always stay free of waits for the server (BFC_WAIT_SEATS). */
   fuse_opt_add_arg(&args, "-omax_threads=" G_STRINGIFY(BFC_FUSE_THREADS));
+  /* The kernel checks each node's mode against its owner, the mounting
+   * user: with allow_other, others write only where modes let them. */
+  fuse_opt_add_arg(&args, "-odefault_permissions");
   if (!flags.foreground)
     bf_log_detach();
   void *outbox = bfc_outbox_new(s, d);

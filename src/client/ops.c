@@ -113,7 +113,7 @@ bfc_ops_on_ack(BfcSession *s, const BfOpAck *a)
   if (w != NULL && !w->done) {
     w->done = TRUE;
     w->status = a->status;
-    w->message = g_strndup((const char *)a->message.data, a->message.len);
+    w->message = bfc_server_text(&a->message);
   }
   g_cond_broadcast(&s->cond);
   bf_mutex_unlock(&s->lock);

@@ -45,5 +45,9 @@ const BfOptSpec bfc_options[] = {
   { "key_file", BF_OPT_PATH, OPT(key_file), NULL, 0, 0, "FILE",
     "pre-shared key (32 bytes, or 64 hex digits; mode 600): authenticate "
     "and encrypt every path; the server needs the same key" },
+  { "insecure", BF_OPT_BOOL, OPT(insecure), NULL, 0, 0, NULL,
+    "without key_file, connect to a server at an address other than "
+    "loopback all the same (paths in the clear, the server "
+    "unauthenticated)" },
   BF_OPT_END
 };

@@ -21,6 +21,7 @@ typedef struct {
   unsigned timeout_ms;
   unsigned stall_ms;
   char *key_file;        /* NULL: no key */
+  gboolean insecure;     /* no key, yet a server not on loopback */
 } BfcOptions;
 
 extern const BfOptSpec bfc_options[];

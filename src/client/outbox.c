@@ -134,8 +134,8 @@ ob_mkdir(const char *path, mode_t mode)
   BfcNode *parent;
   int rc;
 
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
+  if (bfc_status_is(path) || bfc_status_reserved(path))
+    return -EPERM;   /* read-only status files; the server's .session */
   bf_mutex_lock(&o->tree.lock);
   parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
   rc = parent == NULL ? -ENOENT
@@ -223,8 +223,8 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
   BfcNode *n;
   int rc;
 
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
+  if (bfc_status_is(path) || bfc_status_reserved(path))
+    return -EPERM;   /* read-only status files; the server's .session */
   bf_mutex_lock(&o->tree.lock);
   rc = reserve(o, path, mode, &ticket, &old);
   bf_mutex_unlock(&o->tree.lock);
@@ -448,7 +448,7 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   GError *error = NULL;
   int rc;
 
-  if (bfc_status_is(from) || bfc_status_is(to))
+  if (bfc_status_is(from) || bfc_status_is(to) || bfc_status_reserved(to))
     return -EPERM;
   if (flags & ~RENAME_NOREPLACE)
     return -EINVAL;

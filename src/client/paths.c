@@ -170,6 +170,32 @@ on_pong(BfcPath *p, const BfPing *pong) BF_EXCLUDES(&p->sess->lock)
   bf_mutex_unlock(&s->lock);
 }
 
+/* An answer the client cannot decode is the server's protocol error on
+ * this path (which then closes): the request it answered fails, for asked
+ * again it would be answered the same way, for ever. */
+static void
+bad_answer(BfcSession *s, BfConn *conn, const GError *why)
+{
+  g_autofree char *text = g_strdup_printf("the server's answer could not be "
+                                          "decoded: %s", why->message);
+  BfBytes msg = { (const uint8_t *)text,
+                  (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX) };
+  uint8_t type;
+  uint64_t id;
+
+  bf_conn_send_error(conn, BF_ST_PROTOCOL, why->message);
+  if (!bf_conn_bad_answer(conn, &type, &id))
+    return;
+  if (type == BF_FRAME_OP_ACK) {
+    BfOpAck a = { .op_id = id, .status = BF_ST_PROTOCOL, .message = msg };
+    bfc_ops_on_ack(s, &a);
+  } else {
+    BfItemAck a = { .item_id = id, .stage = BF_ACK_STORED,
+                    .status = BF_ST_PROTOCOL, .message = msg };
+    bfc_items_on_ack(s, &a);
+  }
+}
+
 /* Reads frames until the connection fails. Returns why. */
 static char *
 receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
@@ -206,11 +232,11 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
     case BF_FRAME_PONG:
       on_pong(p, &m.u.ping);
       break;
-    case BF_FRAME_ERROR:
-      return g_strdup_printf("server error (%s): %.*s",
-                             bf_status_str(m.u.error.status),
-                             m.u.error.message.len,
-                             (const char *)m.u.error.message.data);
+    case BF_FRAME_ERROR: {
+      g_autofree char *text = bfc_server_text(&m.u.error.message);
+      return g_strdup_printf("server error (%s): %s",
+                             bf_status_str(m.u.error.status), text);
+    }
     default: {
       char *why = g_strdup_printf("unexpected %s frame from the server",
                                   bf_frame_type_str(m.type));
@@ -219,6 +245,8 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
     }
     }
   }
+  if (error->domain == BF_WIRE_ERROR)
+    bad_answer(s, conn, error);
   return g_strdup(error->message);
 }
 

@@ -35,6 +35,12 @@ bfc_status_is(const char *path)
          (path[sizeof STATUS_DIR - 1] == '\0' || path[sizeof STATUS_DIR - 1] == '/');
 }
 
+gboolean
+bfc_status_reserved(const char *path)
+{
+  return strcmp(path, "/.session") == 0;
+}
+
 /* The text of a status file, or NULL if there is none by that name. */
 static char *
 status_text(const BfcStatusDir *sd, const char *path)
@@ -55,14 +61,14 @@ bfc_status_getattr(const BfcStatusDir *sd, const char *path, struct stat *st)
   clock_gettime(CLOCK_REALTIME, &st->st_mtim);
   st->st_ctim = st->st_atim = st->st_mtim;
   if (strcmp(path, STATUS_DIR) == 0) {
-    st->st_mode = S_IFDIR | 0555;
+    st->st_mode = S_IFDIR | 0500;   /* the mounting user's only (README) */
     st->st_nlink = 2;
     return 0;
   }
   g_autofree char *text = status_text(sd, path);
   if (text == NULL)
     return -ENOENT;
-  st->st_mode = S_IFREG | 0444;
+  st->st_mode = S_IFREG | 0400;
   st->st_nlink = 1;
   st->st_size = strlen(text);
   return 0;

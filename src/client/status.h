@@ -22,6 +22,9 @@ typedef struct {
 void bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d);
 /* Whether path (absolute) is .braidfs or below it. */
 gboolean bfc_status_is(const char *path);
+/* Whether path (absolute) is a name the outbox makes nothing by: the
+ * server's view shows its own .session file there. */
+gboolean bfc_status_reserved(const char *path);
 int bfc_status_getattr(const BfcStatusDir *sd, const char *path,
                        struct stat *st);
 int bfc_status_readdir(const BfcStatusDir *sd, const char *path, void *buf,

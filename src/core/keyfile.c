@@ -33,6 +33,14 @@ check_mode(int fd, const char *path, GError **error)
                 "key_file %s: not a regular file", path);
     return FALSE;
   }
+  /* Whoever owns the key can change it, and so pose as either side. */
+  if (st.st_uid != geteuid() && st.st_uid != 0) {
+    g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_MODE,
+                "key_file %s belongs to uid %u, not to you (uid %u) nor to "
+                "root: chown it", path, (unsigned)st.st_uid,
+                (unsigned)geteuid());
+    return FALSE;
+  }
   /* Like ssh with a private key: a key others can read is no secret, and
    * one others can write is not ours. */
   if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -47,12 +55,19 @@ check_mode(int fd, const char *path, GError **error)
 BfKey *
 bf_key_load(const char *path, GError **error)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* Never through a symlink (whoever may change the link chooses the
+   * key), and never waiting on a FIFO: fstat refuses what is no file. */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   uint8_t *buf = NULL, *raw = NULL;
   size_t len;
   ssize_t n;
   BfKey *key = NULL;
 
+  if (fd < 0 && errno == ELOOP) {
+    g_set_error(error, BF_KEY_ERROR, BF_KEY_ERROR_MODE, "key_file %s is a "
+                "symbolic link: name the key file itself", path);
+    return NULL;
+  }
   if (fd < 0) {
     key_io_fail(path, "cannot open", errno, error);
     return NULL;

@@ -760,6 +760,16 @@ bf_header_parse(const uint8_t *buf, size_t len, size_t max_body,
 }
 
 gboolean
+bf_msg_answer_id(uint8_t type, const uint8_t *body, size_t len, uint64_t *id)
+{
+  if ((type != BF_FRAME_ITEM_ACK && type != BF_FRAME_OP_ACK) || body == NULL ||
+      len < 8)
+    return FALSE;
+  *id = bf_load_be64(body);
+  return TRUE;
+}
+
+gboolean
 bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
               BfMsg *out, GError **error)
 {

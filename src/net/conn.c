@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "braidfs/parse.h"
+#include "braidfs/text.h"
 
 G_DEFINE_QUARK(bf-net-error-quark, bf_net_error)
 
@@ -441,6 +442,7 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
   uint8_t type, flags;
   uint32_t len;
 
+  c->bad_answer = FALSE;
   /* What the owner answered to the last frame goes out before the next
    * is read (a peer that keeps sending would otherwise starve it). */
   if (c->out_max != 0)
@@ -454,7 +456,21 @@ bf_conn_recv(BfConn *c, BfMsg *msg, GError **error)
     len -= BF_SEAL_TAG_LEN;
     flags &= ~BF_FLAG_SEALED;
   }
-  return bf_msg_decode(type, flags, c->rbuf, len, msg, error);
+  if (bf_msg_decode(type, flags, c->rbuf, len, msg, error))
+    return TRUE;
+  c->bad_type = type;
+  c->bad_answer = bf_msg_answer_id(type, c->rbuf, len, &c->bad_id);
+  return FALSE;
+}
+
+gboolean
+bf_conn_bad_answer(const BfConn *c, uint8_t *type, uint64_t *id)
+{
+  if (!c->bad_answer)
+    return FALSE;
+  *type = c->bad_type;
+  *id = c->bad_id;
+  return TRUE;
 }
 
 gboolean
@@ -489,11 +505,11 @@ void
 bf_conn_send_error(BfConn *c, uint8_t status, const char *message)
 {
   BfMsg m = { .type = BF_FRAME_ERROR };
-  size_t len = MIN(strlen(message), (size_t)BF_MSG_MAX);
+  g_autofree char *shown = bf_text_show(message, strlen(message), BF_MSG_MAX);
 
   m.u.error.status = status;
-  m.u.error.message.data = (const uint8_t *)message;
-  m.u.error.message.len = (uint16_t)len;
+  m.u.error.message.data = (const uint8_t *)shown;
+  m.u.error.message.len = (uint16_t)strlen(shown);
   bf_conn_send(c, &m, NULL);
 }
 
@@ -511,6 +527,26 @@ bf_sock_name(int fd, gboolean peer)
                              NI_NUMERICHOST | NI_NUMERICSERV) != 0)
     return g_strdup("?");
   return bf_format_hostport(host, (uint16_t)atoi(serv));
+}
+
+gboolean
+bf_sock_loopback(int fd, gboolean peer)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
+                : getsockname(fd, (struct sockaddr *)&ss, &sl);
+
+  if (rc != 0)
+    return FALSE;
+  if (ss.ss_family == AF_INET)
+    return ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24 == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) ||
+           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+  }
+  return FALSE;
 }
 
 static struct addrinfo *

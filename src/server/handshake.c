@@ -1,7 +1,8 @@
 /* The handshake (handshake.h). Until it is done the path is its thread's
  * alone, so answers are sent directly (bf_conn_send), and frames are
  * small (BFD_HELLO_BODY_MAX); the whole handshake must fit in
- * handshake_timeout. */
+ * handshake_timeout, or RESERVE_TIMEOUT_MS on a reserve seat, where only
+ * an ATTACH is taken. */
 #include "handshake.h"
 
 #include <sodium.h>
@@ -14,11 +15,23 @@
 #include "status.h"
 #include "store.h"
 
+/* A connection on a reserve seat (ratelimit.c) has this long at most: an
+ * honest path's handshake takes a few round trips. */
+#define RESERVE_TIMEOUT_MS 3000u
+
+/* For log lines: a connection let in over the caps (ratelimit.h). */
+static const char *
+seat_note(const BfdPath *p)
+{
+  return p->seat == BFD_GATE_RESERVE ? " (reserve seat)" : "";
+}
+
 static void
 send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
              const char *text)
 {
   BfMsg m = { .type = BF_FRAME_WELCOME };
+  g_autofree char *shown = NULL;
 
   m.u.welcome.status = status;
   if (status == BF_ST_OK)
@@ -28,10 +41,7 @@ send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
     if (token)
       memcpy(m.u.welcome.token, s->dir.token, BF_ID_LEN);
   }
-  if (text != NULL) {
-    m.u.welcome.message.data = (const uint8_t *)text;
-    m.u.welcome.message.len = (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX);
-  }
+  m.u.welcome.message = bfd_path_answer_text(text, &shown);
   bf_conn_send(p->conn, &m, NULL);
 }
 
@@ -118,8 +128,8 @@ handshake_recv(BfdPath *p, BfMsg *m)
 
   if (bf_conn_recv(p->conn, m, &error))
     return TRUE;
-  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from %s: "
-         "%s", p->conn->peer, error->message);
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
+         "%s%s: %s", p->conn->peer, seat_note(p), error->message);
   if (error->domain == BF_WIRE_ERROR)
     send_welcome(p, BF_ST_PROTOCOL, NULL, FALSE, error->message);
   else if (error->domain == BF_SEAL_ERROR)
@@ -183,12 +193,16 @@ handshake(BfdPath *p)
   uint8_t version;
   BfMsg m;
 
-  /* The whole handshake, not each read, must fit in the timeout. */
-  bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
-                       (gint64)p->srv->limits.handshake_timeout_ms * 1000);
+  /* The whole handshake, not each read, must fit in the timeout; on a
+   * reserve seat, in a shorter one. */
+  bf_conn_set_deadline(p->conn, g_get_monotonic_time() + (gint64)1000 *
+                       (p->seat == BFD_GATE_RESERVE
+                        ? MIN(p->srv->limits.handshake_timeout_ms,
+                              RESERVE_TIMEOUT_MS)
+                        : p->srv->limits.handshake_timeout_ms));
   if (!bf_conn_recv_preface(p->conn, &version, &error)) {
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
-           "%s: %s", p->conn->peer, error->message);
+           "%s%s: %s", p->conn->peer, seat_note(p), error->message);
     if (version != 0 && bf_conn_send_preface(p->conn, NULL))
       bf_conn_send_error(p->conn, BF_ST_VERSION, error->message);
     return FALSE;
@@ -204,6 +218,10 @@ handshake(BfdPath *p)
   if (m.type != BF_FRAME_HELLO)
     return bfd_path_refuse(p, BF_ST_PROTOCOL, "expected HELLO, got %s",
                            bf_frame_type_str(m.type));
+  if (m.u.hello.kind == BF_HELLO_NEW && p->seat == BFD_GATE_RESERVE)
+    return welcome_refuse(p, BF_ST_LIMIT, "too many connections in the "
+                          "handshake: only paths of known sessions are taken "
+                          "now; try again later");
   if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
                                        : hello_attach(p, &m.u.hello)))
     return FALSE;
@@ -246,6 +264,6 @@ bfd_handshake(BfdPath *p)
   gboolean ok = bfd_gate_attempt(gate, p->src, p->conn->peer) ? handshake(p)
                                                               : refuse_rate(p);
 
-  bfd_gate_leave(gate, p->src);
+  bfd_gate_leave(gate, p->src, p->seat);
   return ok;
 }

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "braidfs/io.h"
+#include "braidfs/text.h"
 #include "status.h"
+#include "store.h"
 
 static BfdItem *
 item_alloc(uint64_t id, const uint8_t *name, size_t name_len,
@@ -24,7 +26,7 @@ item_alloc(uint64_t id, const uint8_t *name, size_t name_len,
   it->name_hidden = name_len == 0;
   if (name_len > 0) {
     it->name = g_strndup((const char *)name, name_len);
-    it->label = g_strdup(it->name);
+    it->label = bf_text_show(it->name, strlen(it->name), G_MAXSIZE);
   } else {
     it->label = g_strdup_printf("item %" G_GUINT64_FORMAT, id);
   }
@@ -80,8 +82,7 @@ gboolean
 bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
                       GError **error)
 {
-  it->fd = openat(tmp_fd, it->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0600);
+  it->fd = bfd_store_create_file(tmp_fd, it->tmpname, O_RDWR);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
   it->map_fd = bfd_journal_item_open(tmp_fd, it->id, o,
@@ -198,7 +199,7 @@ restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
   it->mode = rec->mode;
   it->mtime_sec = rec->mtime_sec;
   it->mtime_nsec = rec->mtime_nsec;
-  it->fd = openat(tmp_fd, it->tmpname, O_RDWR | O_CLOEXEC);
+  it->fd = bfd_store_open_file(tmp_fd, it->tmpname, O_RDWR, 0);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "tmp/%s", it->tmpname);
   if (!replay_map(it, rec->chunks)) {

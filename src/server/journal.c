@@ -55,6 +55,7 @@
 #include "braidfs/tsa.h"
 #include "crash.h"
 #include "status.h"
+#include "store.h"
 
 #define REC_MAGIC "BFREC002"
 #define REC_MAGIC_V1 "BFREC001"   /* before the CRC32Cs: still read */
@@ -101,7 +102,7 @@ bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
 static int
 open_ring(BfdJournal *j, int tmp_fd, const char *name, unsigned slots)
 {
-  int fd = openat(tmp_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = bfd_store_open_file(tmp_fd, name, O_RDWR | O_CREAT, 0600);
 
   /* allocated now, so that a full disk cannot keep an answer out later */
   if (fd >= 0)
@@ -123,7 +124,7 @@ bfd_journal_open(int tmp_fd, const char *session_name)
   j->verdict_fd = open_ring(j, tmp_fd, "verdicts", VERDICT_SLOTS);
   j->ops_fd = open_ring(j, tmp_fd, "ops", OP_SLOTS);
   bf_mutex_init(&j->max_lock);
-  j->max_fd = openat(tmp_fd, "max_id", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  j->max_fd = bfd_store_open_file(tmp_fd, "max_id", O_RDWR | O_CREAT, 0600);
   if (j->max_fd >= 0 && bf_pread_all(j->max_fd, buf, sizeof buf, 0) == 8)
     j->max_written = bf_load_be64(buf);
   return j;
@@ -235,7 +236,7 @@ bfd_journal_item_open(int tmp_fd, uint64_t id, const BfItemOpen *o,
   bf_store_be32(buf + OPEN_FIXED + nlen, bf_crc32c(buf, OPEN_FIXED + nlen));
   bfd_journal_item_file(file, id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
-  fd = openat(tmp_fd, file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = bfd_store_create_file(tmp_fd, file, O_RDWR);
   if (fd < 0) {
     bfd_set_error_errno(error, errno, "tmp/%s", file);
     return -1;
@@ -303,8 +304,7 @@ bfd_journal_item_secret(int tmp_fd, uint64_t id, const uint8_t *secret,
   struct iovec iov[3] = { { head, sizeof head }, { (void *)secret, len },
                          { crc, sizeof crc } };
 
-  fd = openat(tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-              O_CLOEXEC, 0600);
+  fd = bfd_store_open_file(tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0)
     return bfd_set_error_errno(error, errno, "tmp/%s", file);
   n = pwritev(fd, iov, 3, 0);
@@ -359,7 +359,7 @@ slots_read(int tmp_fd, const char *name, unsigned slots)
 {
   GArray *found = g_array_new(FALSE, FALSE, sizeof(BfdJournalAnswer));
   g_autofree uint8_t *buf = g_malloc((size_t)slots * SLOT_LEN);
-  int fd = openat(tmp_fd, name, O_RDONLY | O_CLOEXEC);
+  int fd = bfd_store_open_file(tmp_fd, name, O_RDONLY, 0);
   ssize_t n = fd >= 0 ? bf_pread_all(fd, buf, (size_t)slots * SLOT_LEN, 0) : -1;
 
   if (fd >= 0)
@@ -476,7 +476,7 @@ read_secret(int tmp_fd, BfdItemRecord *r)
   int fd;
 
   bfd_journal_item_file(file, r->id, "sec");
-  fd = openat(tmp_fd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  fd = bfd_store_open_file(tmp_fd, file, O_RDONLY, 0);
   if (fd >= 0 && bf_pread_all(fd, head, sizeof head, 0) == sizeof head &&
       memcmp(head, SEC_MAGIC, 8) == 0)
     len = bf_load_be16(head + 8);
@@ -508,11 +508,12 @@ read_item(int tmp_fd, uint64_t id, BfdJournalState *st)
 
   r->id = id;
   bfd_journal_item_file(file, id, "rec");
-  r->rec_fd = openat(tmp_fd, file, O_RDWR | O_CLOEXEC);
+  r->rec_fd = bfd_store_open_file(tmp_fd, file, O_RDWR, 0);
   r->chunks = g_array_new(FALSE, FALSE, sizeof(BfdJournalChunk));
   bfd_journal_item_file(file, id, "part");
   if (r->rec_fd >= 0 && read_rec(r->rec_fd, r)) {
-    if (fstatat(tmp_fd, file, &sb, 0) == 0) {
+    if (fstatat(tmp_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(sb.st_mode)) {
       if (read_map(r->rec_fd, r->chunks)) {
         if (r->coding.kind == BF_CODING_SHAMIR)
           read_secret(tmp_fd, r);
@@ -560,7 +561,7 @@ bfd_journal_read(int tmp_fd)
   st->ops_started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
   st->items = g_ptr_array_new_with_free_func(record_free);
   read_ops(tmp_fd, st);
-  fd = openat(tmp_fd, "max_id", O_RDONLY | O_CLOEXEC);
+  fd = bfd_store_open_file(tmp_fd, "max_id", O_RDONLY, 0);
   if (fd >= 0 && bf_pread_all(fd, buf, sizeof buf, 0) == sizeof buf)
     st->max_id = bf_load_be64(buf);
   if (fd >= 0)

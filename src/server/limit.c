@@ -18,13 +18,20 @@ bfd_limits_frame_max(const BfdLimits *l)
 }
 
 /* The protocol already refused absolute names, "..", empty components and
- * NUL (bf_name_check); this applies the server's tighter bounds. */
+ * NUL (bf_name_check); this applies the server's tighter bounds. Only the
+ * top .session is the view's: a/.session is any client's name. */
 gboolean
 bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name, size_t len,
                    char **why)
 {
   unsigned depth = 1;
 
+  if (len == strlen(BFD_SESSION_FILE) &&
+      memcmp(name, BFD_SESSION_FILE, len) == 0) {
+    *why = g_strdup("the name " BFD_SESSION_FILE " is reserved: the server's "
+                    "view shows its session file by that name");
+    return FALSE;
+  }
   if (len > l->max_name) {
     *why = g_strdup_printf("name of %zu bytes is longer than the server's "
                            "max_name (%u)", len, l->max_name);

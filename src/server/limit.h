@@ -26,7 +26,11 @@ typedef struct {
 
 /* The largest frame body a path may send once attached. */
 size_t bfd_limits_frame_max(const BfdLimits *l);
+/* The file the view makes in each session directory: no client's name. */
+#define BFD_SESSION_FILE ".session"
+
 /* The server's bounds on a name the protocol already accepted: FALSE with
- * *why (for the answer and the log) when it is over them. */
+ * *why (for the answer and the log) when it is over them or is one the
+ * view keeps for itself (BFD_SESSION_FILE). */
 gboolean bfd_limits_name_ok(const BfdLimits *l, const uint8_t *name,
                             size_t len, char **why);

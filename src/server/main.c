@@ -75,10 +75,27 @@ raise_fd_limit(void)
   }
 }
 
+/* Without a key, anyone who reaches a listener can write into the store
+ * and read the paths: only loopback, unless the user says insecure. */
 static gboolean
-non_loopback(const char *name)
+check_exposure(const BfdServer *srv, gboolean insecure)
 {
-  return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
+  for (guint i = 0; srv->key == NULL && i < srv->listen_fds->len; i++) {
+    const char *name = srv->listen_names->pdata[i];
+    if (bf_sock_loopback(GPOINTER_TO_INT(srv->listen_fds->pdata[i]), FALSE))
+      continue;
+    if (!insecure) {
+      g_printerr("braidfsd: listen=%s is not a loopback address and there "
+                 "is no key_file: anyone who can reach it could send files, "
+                 "and paths would travel in the clear; give key_file=FILE "
+                 "(braidfs keygen FILE), or -o insecure on a network where "
+                 "every host is trusted\n", name);
+      return FALSE;
+    }
+    g_warning("listening on %s without a key (insecure): anyone who can "
+              "reach it can send files, and paths are not encrypted", name);
+  }
+  return TRUE;
 }
 
 int
@@ -128,13 +145,8 @@ main(int argc, char **argv)
   }
   bfd_recover_sessions(&srv);
   /* Bind before daemonizing so a busy port fails the command, not a log. */
-  if (!open_listeners(&srv, opt.listen))
+  if (!open_listeners(&srv, opt.listen) || !check_exposure(&srv, opt.insecure))
     goto out;
-  for (guint i = 0; srv.key == NULL && i < srv.listen_names->len; i++)
-    if (non_loopback(srv.listen_names->pdata[i]))
-      g_warning("listening on %s without a key: anyone who can reach it can "
-                "send files, and paths are not encrypted",
-                (char *)srv.listen_names->pdata[i]);
   g_message("store %s: %u sessions; listening on %s%s", srv.store_path,
             bfd_sessions_count(srv.sessions), (char *)srv.listen_names->pdata[0],
             srv.key != NULL ? " (key_file: every path authenticated and "
@@ -144,6 +156,9 @@ main(int argc, char **argv)
 
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
+  /* The kernel checks each file's mode and owner: with allow_other, other
+   * users read only what the modes let them, and remove nothing. */
+  fuse_opt_add_arg(&args, "-odefault_permissions");
   rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
 out:
   bfd_server_clear(&srv);

@@ -27,11 +27,14 @@ op_setattr(int parent, const char *leaf, const BfOp *o, const char *name,
   int fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
                             { o->mtime_sec, o->mtime_nsec } };
+  struct stat st;
   gboolean ok;
 
   if (fd < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
-  ok = (!(o->flags & BF_SETATTR_MODE) || fchmod(fd, o->mode & 07777) == 0) &&
+  ok = (!(o->flags & BF_SETATTR_MODE) ||
+        (fstat(fd, &st) == 0 &&
+         fchmod(fd, bfd_store_mode(o->mode, S_ISDIR(st.st_mode))) == 0)) &&
        (!(o->flags & BF_SETATTR_MTIME) || futimens(fd, ts) == 0) &&
        fsync(fd) == 0;
   if (!ok)
@@ -47,7 +50,7 @@ op_mkdir(int parent, const char *leaf, const BfOp *o, const char *name,
 {
   struct stat st;
 
-  if (mkdirat(parent, leaf, (o->mode & 07777) | 0700) == 0)
+  if (mkdirat(parent, leaf, bfd_store_mode(o->mode, TRUE) | 0700) == 0)
     return TRUE;
   if (errno != EEXIST || fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
@@ -166,16 +169,20 @@ redone(BfdSession *s, const BfOp *o, const char *name2, const GError *error)
 }
 
 static gboolean
-names_ok(BfdPath *p, const BfOp *o, const char *name, GError **error)
+names_ok(BfdPath *p, const BfOp *o, const char *name, const char *name2,
+         GError **error)
 {
   g_autofree char *why = NULL;
+  const char *bad = name;
 
   if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
-      bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why))
+      (bad = name2, bfd_limits_name_ok(&p->srv->limits, o->name2.data,
+                                       o->name2.len, &why)))
     return TRUE;
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: refusing an "
          "operation from %s: %s", p->session_name, p->conn->peer, why);
-  return bfd_set_error_errno(error, ENAMETOOLONG, "%s", name);
+  g_set_error(error, BFD_ERROR, BF_ST_BAD_NAME, "%s: %s", bad, why);
+  return FALSE;
 }
 
 /* Runs the claimed OP: its answer. */
@@ -189,7 +196,7 @@ run(BfdPath *p, const BfOp *o, const char *name, const char *name2,
 
   if (o->op_id != 0)
     bfd_journal_op_started(s->journal, o->op_id);
-  if (!(names_ok(p, o, name, &error) &&
+  if (!(names_ok(p, o, name, name2, &error) &&
         op_apply(s, o, name, name2, &error)) &&
       !(doubt && redone(s, o, name2, error))) {
     r.status = bfd_error_status(error);
@@ -210,6 +217,7 @@ bfd_ops_on_op(BfdPath *p, const BfOp *o)
                                      o->name2.len);
   BfMsg m = { .type = BF_FRAME_OP_ACK };
   BfdOpResult r = { BF_ST_OK, NULL };
+  g_autofree char *shown = NULL;
   gboolean doubt, ok;
 
   if (bfd_session_op_claim(p->sess, o->op_id, &r, &doubt))
@@ -219,12 +227,10 @@ bfd_ops_on_op(BfdPath *p, const BfOp *o)
     r.message = g_strdup_printf("%s: %s", name, bf_status_str(r.status));
   m.u.op_ack.op_id = o->op_id;
   m.u.op_ack.status = r.status;
-  if (r.message != NULL) {
+  if (r.message != NULL)
     bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: op %u failed: %s",
            p->session_name, o->op, r.message);
-    m.u.op_ack.message.data = (const uint8_t *)r.message;
-    m.u.op_ack.message.len = (uint16_t)MIN(strlen(r.message), (size_t)BF_MSG_MAX);
-  }
+  m.u.op_ack.message = bfd_path_answer_text(r.message, &shown);
   ok = bfd_path_post(p, &m);
   bfd_op_result_clear(&r);
   return ok;

@@ -33,6 +33,9 @@ const BfOptSpec bfd_options[] = {
   { "key_file", BF_OPT_PATH, offsetof(BfdOptions, key_file), NULL, 0, 0,
     "FILE", "pre-shared key (32 bytes, or 64 hex digits; mode 600): refuse "
     "clients without it and encrypt every path (braidfs keygen FILE)" },
+  { "insecure", BF_OPT_BOOL, offsetof(BfdOptions, insecure), NULL, 0, 0,
+    NULL, "without key_file, listen on addresses other than loopback all "
+    "the same (clients unauthenticated, paths in the clear)" },
   { "max_name", BF_OPT_UINT, LIMIT(max_name), "4096", 1, BF_NAME_MAX, "BYTES",
     "longest name accepted" },
   { "max_depth", BF_OPT_UINT, LIMIT(max_depth), "64", 1, BF_DEPTH_MAX, NULL,

@@ -15,6 +15,7 @@ typedef struct {
   GPtrArray *listen;     /* ADDR:PORT, in order */
   char *store;
   char *key_file;        /* NULL: no key */
+  gboolean insecure;     /* no key, yet other than loopback */
 } BfdOptions;
 
 #define BFD_DEFAULT_PORT 7411

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "braidfs/text.h"
+
 BfdPath *
 bfd_path_new(BfdServer *srv, int fd, const char *src)
 {
@@ -74,12 +76,12 @@ bfd_path_post(BfdPath *p, const BfMsg *m)
   return FALSE;
 }
 
-/* A text for an answer, cut to what the frame carries. */
-static BfBytes
-answer_text(const char *text)
+BfBytes
+bfd_path_answer_text(const char *text, char **shown)
 {
-  return (BfBytes){ (const uint8_t *)text,
-                    text ? (uint16_t)MIN(strlen(text), (size_t)BF_MSG_MAX) : 0 };
+  *shown = bf_text_show(text != NULL ? text : "",
+                        text != NULL ? strlen(text) : 0, BF_MSG_MAX);
+  return (BfBytes){ (const uint8_t *)*shown, (uint16_t)strlen(*shown) };
 }
 
 void
@@ -87,11 +89,12 @@ bfd_path_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
                   const char *text)
 {
   BfMsg m = { .type = BF_FRAME_ITEM_ACK };
+  g_autofree char *shown = NULL;
 
   m.u.item_ack.item_id = id;
   m.u.item_ack.stage = stage;
   m.u.item_ack.status = status;
-  m.u.item_ack.message = answer_text(text);
+  m.u.item_ack.message = bfd_path_answer_text(text, &shown);
   bfd_path_post(p, &m);
 }
 
@@ -110,6 +113,7 @@ gboolean
 bfd_path_refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
 {
   BfMsg m = { .type = BF_FRAME_ERROR };
+  g_autofree char *shown = NULL;
   va_list ap;
 
   va_start(ap, fmt);
@@ -119,7 +123,7 @@ bfd_path_refuse(BfdPath *p, uint8_t status, const char *fmt, ...)
          p->conn->peer, p->session_name ? " of session " : "",
          p->session_name ? p->session_name : "", msg);
   m.u.error.status = status;
-  m.u.error.message = answer_text(msg);
+  m.u.error.message = bfd_path_answer_text(msg, &shown);
   bfd_path_post(p, &m);   /* sent before the path closes (dispatch.c) */
   return FALSE;
 }

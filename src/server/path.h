@@ -11,6 +11,7 @@
 #include "braidfs/log.h"
 #include "braidfs/wire.h"
 #include "braidfsd.h"
+#include "ratelimit.h"
 
 typedef struct BfdPath {
   gint refs;             /* its thread's, and each answer being posted */
@@ -18,6 +19,8 @@ typedef struct BfdPath {
   BfdServer *srv;
   BfConn *conn;
   char *src;             /* its source, as the gate counts it */
+  BfdGateSeat seat;      /* where the gate let it wait (set before its
+                            thread starts) */
   char *local;           /* our address it reached */
   /* Set by the handshake before the path joins a session, then fixed. */
   BfdSession *sess;      /* its thread's reference: no other thread reads
@@ -45,6 +48,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdPath, bfd_path_unref)
 /* Posts an answer to the path's outbox; never blocks. FALSE when the path
  * is closing because it does not read (logged once). */
 gboolean bfd_path_post(BfdPath *p, const BfMsg *m);
+/* text (NULL: none) as an answer's message: escaped for terminals and
+ * logs and cut between characters to what the frame carries (text.h).
+ * The bytes point into *shown, which the caller frees after sending. */
+BfBytes bfd_path_answer_text(const char *text, char **shown);
 void bfd_path_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
                        const char *text);
 gboolean bfd_path_chunk_ack(BfdPath *p, const BfChunk *c);

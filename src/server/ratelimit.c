@@ -13,7 +13,14 @@
  * a second per kind, with a count of those not logged, so that a flood
  * cannot flood the log.
  *
- * IPv6 sources count per /64: one host usually holds a whole /64. */
+ * IPv6 sources count per /56: one host can hold a whole /64, and one
+ * site (a home, a small office) usually gets a /56 or more.
+ *
+ * Room for known clients: over either cap a connection is not closed at
+ * once if a reserve seat is free (a quarter of max_handshakes more, one
+ * per source). It gets a short deadline and only an ATTACH to a known
+ * session with its token (handshake.c), so idle connections that fill the
+ * handshake slots do not keep a client's paths from re-attaching. */
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
@@ -32,6 +39,7 @@
 
 typedef struct {
   unsigned pending;          /* its connections still in the handshake */
+  unsigned reserved;         /* of those, on a reserve seat (0 or 1) */
   BfdBucket bucket;
 } BfdSource;
 
@@ -45,6 +53,7 @@ struct BfdGate {
   BfMutex lock;              /* guards everything below */
   BfdLimits limits;
   unsigned pending;          /* all connections still in the handshake */
+  unsigned reserved;         /* of those, on reserve seats */
   GHashTable *sources;       /* key -> BfdSource */
   BfdLogGate log_full, log_rate;
 };
@@ -86,8 +95,8 @@ bfd_gate_key(const struct sockaddr *sa)
     struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(&a))
       return g_strdup(inet_ntop(AF_INET, a.s6_addr + 12, buf, sizeof buf));
-    memset(a.s6_addr + 8, 0, 8);
-    return g_strdup_printf("%s/64", inet_ntop(AF_INET6, &a, buf, sizeof buf));
+    memset(a.s6_addr + 7, 0, 9);
+    return g_strdup_printf("%s/56", inet_ntop(AF_INET6, &a, buf, sizeof buf));
   }
   return g_strdup("?");
 }
@@ -142,7 +151,7 @@ idle_source(gpointer key, gpointer value, gpointer data)
   BfdSource *src = value;
 
   (void)key;
-  return src->pending == 0 &&
+  return src->pending == 0 && src->reserved == 0 &&
          bfd_bucket_full(&src->bucket, g->limits.attach_rate,
                          g->limits.attach_burst, g_get_monotonic_time());
 }
@@ -168,35 +177,56 @@ source_locked(BfdGate *g, const char *key)
   return src;
 }
 
-gboolean
+/* A reserve seat for src if one is free: FALSE otherwise. */
+static gboolean
+reserve_locked(BfdGate *g, BfdSource *src) BF_REQUIRES(&g->lock)
+{
+  if (src == NULL || src->reserved > 0 ||
+      g->reserved >= MAX(1u, g->limits.max_handshakes / 4))
+    return FALSE;
+  src->reserved++;
+  g->reserved++;
+  return TRUE;
+}
+
+BfdGateSeat
 bfd_gate_enter(BfdGate *g, const char *key, const char *peer)
 {
   BfdSource *src;
-  gboolean ok = FALSE;
+  BfdGateSeat seat = BFD_GATE_REFUSED;
 
   bf_mutex_lock(&g->lock);
-  if (g->pending >= g->limits.max_handshakes)
+  src = source_locked(g, key);
+  if (src == NULL)
+    gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
+             "source addresses are in the handshake", peer, SOURCES_MAX);
+  else if (g->pending - g->reserved < g->limits.max_handshakes &&
+           src->pending - src->reserved < g->limits.max_handshakes_per_addr) {
+    src->pending++;
+    g->pending++;
+    seat = BFD_GATE_IN;
+  } else if (reserve_locked(g, src)) {
+    src->pending++;
+    g->pending++;
+    seat = BFD_GATE_RESERVE;
+  } else if (g->pending - g->reserved >= g->limits.max_handshakes) {
     gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
              "connections are in the handshake (max_handshakes)", peer,
              g->pending);
-  else if ((src = source_locked(g, key)) == NULL)
-    gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
-             "source addresses are in the handshake", peer, SOURCES_MAX);
-  else if (src->pending >= g->limits.max_handshakes_per_addr)
+  } else {
     gate_log(&g->log_full, peer, "closing connection from %s at once: %u "
              "connections from %s are in the handshake "
              "(max_handshakes_per_addr)", peer, src->pending, key);
-  else {
-    src->pending++;
-    g->pending++;
-    ok = TRUE;
   }
+  if (src != NULL && seat == BFD_GATE_REFUSED &&
+      idle_source(NULL, src, g))
+    g_hash_table_remove(g->sources, key);
   bf_mutex_unlock(&g->lock);
-  return ok;
+  return seat;
 }
 
 void
-bfd_gate_leave(BfdGate *g, const char *key)
+bfd_gate_leave(BfdGate *g, const char *key, BfdGateSeat seat)
 {
   BfdSource *src;
 
@@ -205,6 +235,10 @@ bfd_gate_leave(BfdGate *g, const char *key)
   if (src != NULL && src->pending > 0) {
     src->pending--;
     g->pending--;
+    if (seat == BFD_GATE_RESERVE && src->reserved > 0) {
+      src->reserved--;
+      g->reserved--;
+    }
     if (idle_source(NULL, src, g))
       g_hash_table_remove(g->sources, key);
   }

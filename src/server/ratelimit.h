@@ -11,13 +11,20 @@ typedef struct BfdGate BfdGate;
 
 BfdGate *bfd_gate_new(const BfdLimits *limits);
 void bfd_gate_free(BfdGate *g);
-/* The key a source address counts under (IPv6: its /64). */
+/* The key a source address counts under (IPv6: its /56). */
 char *bfd_gate_key(const struct sockaddr *sa);
-/* A connection from key was accepted: FALSE (logged) if it must be closed
- * at once. Each TRUE is paired with bfd_gate_leave, when its handshake
- * ends. */
-gboolean bfd_gate_enter(BfdGate *g, const char *key, const char *peer);
-void bfd_gate_leave(BfdGate *g, const char *key);
+typedef enum {
+  BFD_GATE_REFUSED,          /* closed at once (logged) */
+  BFD_GATE_IN,               /* a handshake slot */
+  BFD_GATE_RESERVE,          /* over a cap, a reserve seat: only an ATTACH
+                                to a known session, quickly */
+} BfdGateSeat;
+
+/* A connection from key was accepted: where it may wait for its
+ * handshake. Each seat is given back with bfd_gate_leave when the
+ * handshake ends. */
+BfdGateSeat bfd_gate_enter(BfdGate *g, const char *key, const char *peer);
+void bfd_gate_leave(BfdGate *g, const char *key, BfdGateSeat seat);
 /* Takes a handshake's token from key's bucket: FALSE (logged) over
  * attach_rate, and the handshake is then refused with WELCOME LIMIT. */
 gboolean bfd_gate_attempt(BfdGate *g, const char *key, const char *peer);

@@ -73,7 +73,8 @@ spawn_path(BfdServer *srv, int fd, const struct sockaddr *from)
   BfdPath *p = bfd_path_new(srv, fd, src);
   GThread *t;
 
-  if (!bfd_gate_enter(srv->gate, p->src, p->conn->peer)) {
+  p->seat = bfd_gate_enter(srv->gate, p->src, p->conn->peer);
+  if (p->seat == BFD_GATE_REFUSED) {
     bfd_path_unref(p);
     return;
   }
@@ -86,7 +87,7 @@ spawn_path(BfdServer *srv, int fd, const struct sockaddr *from)
   if (t == NULL) {
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "no thread for connection "
            "from %s", p->conn->peer);
-    bfd_gate_leave(srv->gate, p->src);
+    bfd_gate_leave(srv->gate, p->src, p->seat);
     bfd_path_unref(p);
   }
 }

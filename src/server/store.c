@@ -32,6 +32,9 @@
  * counted: someone else put them there. */
 #define COUNT_DEPTH_MAX 256
 
+/* The session file is four short lines; more is not ours. */
+#define SESSION_FILE_MAX 4096
+
 void
 bfd_session_dir_clear(BfdSessionDir *d)
 {
@@ -44,13 +47,76 @@ bfd_session_dir_clear(BfdSessionDir *d)
   g_clear_pointer(&d->label, g_free);
 }
 
+/* Whoever else may write a directory of the store could plant a link
+ * where the server (root, often) then writes client bytes. */
+static gboolean
+check_dir(int fd, const char *what, const char *path, GError **error)
+{
+  struct stat st;
+
+  if (fstat(fd, &st) < 0)
+    return bfd_set_error_errno(error, errno, "%s %s", what, path);
+  if (st.st_uid != geteuid()) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "%s %s belongs to uid %u, not to "
+                "braidfsd's user (uid %u): chown it to braidfsd's user",
+                what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+    return FALSE;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "%s %s is writable by group or "
+                "others (mode %04o), who could plant links in it: run chmod "
+                "go-w %s", what, path, (unsigned)(st.st_mode & 07777), path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 bfd_store_open(const char *path, int *store_fd, GError **error)
 {
   if (g_mkdir_with_parents(path, 0700) < 0 ||
       (*store_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     return bfd_set_error_errno(error, errno, "cannot open store %s", path);
+  if (!check_dir(*store_fd, "store", path, error)) {
+    close(*store_fd);
+    *store_fd = -1;
+    return FALSE;
+  }
   return TRUE;
+}
+
+int
+bfd_store_open_file(int dirfd, const char *name, int flags, mode_t mode)
+{
+  int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                  mode);
+  struct stat st;
+  int err;
+
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) < 0)
+    err = errno;
+  else if (!S_ISREG(st.st_mode))
+    err = EINVAL;
+  else if (st.st_nlink > 1)
+    err = EMLINK;   /* a hard link: the same file has a name elsewhere */
+  else
+    return fd;
+  close(fd);
+  errno = err;
+  return -1;
+}
+
+int
+bfd_store_create_file(int dirfd, const char *name, int flags)
+{
+  int fd = bfd_store_open_file(dirfd, name, flags | O_CREAT | O_EXCL, 0600);
+
+  /* What a crash left (or anyone planted) goes: it was truncated before. */
+  if (fd < 0 && errno == EEXIST && unlinkat(dirfd, name, 0) == 0)
+    fd = bfd_store_open_file(dirfd, name, flags | O_CREAT | O_EXCL, 0600);
+  return fd;
 }
 
 static gboolean
@@ -105,8 +171,7 @@ write_session_file(const BfdSessionDir *d, GError **error)
   g_key_file_set_int64(kf, "session", "started", d->started);
   text = g_key_file_to_data(kf, &len, NULL);
 
-  fd = openat(d->dir_fd, "session.tmp",
-              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = bfd_store_create_file(d->dir_fd, "session.tmp", O_WRONLY);
   if (fd < 0)
     return bfd_set_error_errno(error, errno, "cannot write session file in %s",
                                d->name);
@@ -128,6 +193,9 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
                   gboolean create, GError **error)
 {
   int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  g_autofree char *path = g_build_filename(store_path, d->name, NULL);
+  g_autofree char *data = g_build_filename(path, "data", NULL);
+  g_autofree char *tmp = g_build_filename(path, "tmp", NULL);
 
   if ((create && mkdirat(store_fd, d->name, 0700) < 0) ||
       (d->dir_fd = openat(store_fd, d->name, flags)) < 0 ||
@@ -135,9 +203,10 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
                   mkdirat(d->dir_fd, "tmp", 0700) < 0)) ||
       (d->data_fd = openat(d->dir_fd, "data", flags)) < 0 ||
       (d->tmp_fd = openat(d->dir_fd, "tmp", flags)) < 0)
-    return bfd_set_error_errno(error, errno, "session directory %s/%s",
-                               store_path, d->name);
-  return TRUE;
+    return bfd_set_error_errno(error, errno, "session directory %s", path);
+  return check_dir(d->dir_fd, "session directory", path, error) &&
+         check_dir(d->data_fd, "session directory", data, error) &&
+         check_dir(d->tmp_fd, "session directory", tmp, error);
 }
 
 gboolean
@@ -171,25 +240,45 @@ hex_field(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
          got == BF_ID_LEN;
 }
 
+/* The session file, read through the session's own directory and never
+ * through a link (one to a secret would end up in .session's label). */
+static gboolean
+read_session_file(const BfdSessionDir *d, GKeyFile *kf, GError **error)
+{
+  char buf[SESSION_FILE_MAX];
+  int fd = bfd_store_open_file(d->dir_fd, "session", O_RDONLY, 0);
+  ssize_t n = fd >= 0 ? bf_read_all(fd, buf, sizeof buf) : -errno;
+
+  if (fd >= 0)
+    close(fd);
+  if (n < 0)
+    return bfd_set_error_errno(error, (int)-n, "session file");
+  if ((size_t)n == sizeof buf) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "session file too long");
+    return FALSE;
+  }
+  return g_key_file_load_from_data(kf, buf, (gsize)n, G_KEY_FILE_NONE, error);
+}
+
 static BfdSessionDir *
 load_session_dir(int store_fd, const char *store_path, const char *name)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) error = NULL;
-  g_autofree char *path = g_build_filename(store_path, name, "session", NULL);
   BfdSessionDir *d;
 
-  if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error))
-    return NULL;
   d = g_new0(BfdSessionDir, 1);
   d->dir_fd = d->data_fd = d->tmp_fd = -1;
   d->name = g_strdup(name);
-  d->label = g_key_file_get_string(kf, "session", "label", NULL);
+  if (open_session_dirs(store_fd, store_path, d, FALSE, &error) &&
+      read_session_file(d, kf, &error)) {
+    d->label = g_key_file_get_string(kf, "session", "label", NULL);
+    d->started = g_key_file_get_int64(kf, "session", "started", NULL);
+  }
   if (d->label == NULL)
     d->label = g_strdup("");
-  d->started = g_key_file_get_int64(kf, "session", "started", NULL);
-  if (!hex_field(kf, "id", d->id) || !hex_field(kf, "token", d->token) ||
-      !open_session_dirs(store_fd, store_path, d, FALSE, &error)) {
+  if (error != NULL || !hex_field(kf, "id", d->id) ||
+      !hex_field(kf, "token", d->token)) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },
            "skipping %s in the store: %s", name,
            error ? error->message : "bad session file");
@@ -355,6 +444,15 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
   return fd;
 }
 
+uint32_t
+bfd_store_mode(uint32_t mode, gboolean dir)
+{
+  /* A client's setuid file would run as the store's owner (root, often)
+   * for whoever may execute it; setgid likewise. Sticky means something
+   * only on directories. */
+  return mode & (dir ? 01777u : 0777u);
+}
+
 gboolean
 bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
                  const char *name, uint32_t mode, int64_t mtime_sec,
@@ -368,7 +466,8 @@ bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
   int parent, err = 0;
 
   replaced->replaced = FALSE;
-  if (fchmod(fd, mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0)
+  if (fchmod(fd, bfd_store_mode(mode, FALSE)) < 0 || futimens(fd, ts) < 0 ||
+      fsync(fd) < 0)
     return bfd_set_error_errno(error, errno, "cannot store %s", what);
   bfd_crash_at(BFD_CRASH_FSYNCED);
   if ((parent = bfd_store_open_parent(data_fd, name, TRUE, &leaf)) < 0)

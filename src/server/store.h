@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "braidfs/wire.h"
 
@@ -25,7 +26,9 @@ typedef struct {
 /* Closes and frees what d holds (not d). */
 void bfd_session_dir_clear(BfdSessionDir *d);
 
-/* Makes (if needed) and opens the store directory. */
+/* Makes (if needed) and opens the store directory; refuses one that is
+ * not braidfsd's user's or that group or others may write (so do the
+ * session directories). */
 gboolean bfd_store_open(const char *path, int *store_fd, GError **error);
 /* A new session directory (random id and token, data/, tmp/ and its
  * session file), durable before this returns. label may be NULL. */
@@ -51,6 +54,19 @@ int bfd_store_openat(int dirfd, const char *path, int flags);
 int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
                           const char **leaf);
 
+/* Opens name directly in dirfd (a bookkeeping file of the store) as
+ * openat(2) with flags and mode would, but never through a symlink, never
+ * blocking on a FIFO (O_NONBLOCK), and only a regular file with no other
+ * name (a hard link fails EMLINK, anything else EINVAL). */
+int bfd_store_open_file(int dirfd, const char *name, int flags, mode_t mode);
+/* Makes name anew in dirfd (O_CREAT | O_EXCL, mode 0600), removing what
+ * had that name (a crash's leftover, or a planted link) first. */
+int bfd_store_create_file(int dirfd, const char *name, int flags);
+
+/* The mode a client's mode becomes in the store: no setuid, no setgid,
+ * and sticky only on a directory. */
+uint32_t bfd_store_mode(uint32_t mode, gboolean dir);
+
 /* What a file's commit into data/ replaced (for the session's totals). */
 typedef struct {
   gboolean replaced;          /* a regular file of that name was there */
@@ -58,7 +74,7 @@ typedef struct {
 } BfdReplaced;
 
 /* Makes the complete file fd (tmp_fd/tmpname) durable as name in data_fd:
- * mode and mtime set, fsync, rename into place, the directory fsynced.
+ * mode (bfd_store_mode) and mtime set, fsync, rename into place, the directory fsynced.
  * what names it in the error ("cannot store WHAT: ..."). */
 gboolean bfd_store_commit(int tmp_fd, const char *tmpname, int fd,
                           int data_fd, const char *name, uint32_t mode,

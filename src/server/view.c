@@ -14,12 +14,11 @@
 #include <unistd.h>
 
 #include "braidfsd.h"
+#include "limit.h"
 #include "server.h"
 #include "session.h"
 #include "sessions.h"
 #include "store.h"
-
-#define SESSION_FILE ".session"
 
 static BfdServer *
 server(void)
@@ -87,6 +86,10 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 
   (void)fi;
   memset(st, 0, sizeof *st);
+  /* What the view makes up is braidfsd's, as the store is: only its user
+   * (and root) may remove a session. */
+  st->st_uid = geteuid();
+  st->st_gid = getegid();
   if (s == NULL && err == 0) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
@@ -94,7 +97,7 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   }
   if (s == NULL)
     return -err;
-  if (strcmp(rest, SESSION_FILE) == 0) {
+  if (strcmp(rest, BFD_SESSION_FILE) == 0) {
     g_autofree char *text = bfd_session_describe(s);
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
@@ -142,9 +145,12 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
     return -ENOMEM;
   }
   if (strcmp(rest, ".") == 0)
-    fill(buf, SESSION_FILE, NULL, 0, 0);
+    fill(buf, BFD_SESSION_FILE, NULL, 0, 0);
+  /* A .session in data/ (from a server before the name was reserved) is
+   * hidden by the generated one. */
   while ((de = readdir(d)) != NULL)
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+        !(strcmp(rest, ".") == 0 && strcmp(de->d_name, BFD_SESSION_FILE) == 0))
       fill(buf, de->d_name, NULL, 0, 0);
   closedir(d);
   return 0;
@@ -172,7 +178,7 @@ view_open(const char *path, struct fuse_file_info *fi)
     return -EROFS;
   vf = g_new0(ViewFile, 1);
   vf->fd = -1;
-  if (strcmp(rest, SESSION_FILE) == 0) {
+  if (strcmp(rest, BFD_SESSION_FILE) == 0) {
     vf->text = bfd_session_describe(s);
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
@@ -232,7 +238,7 @@ view_unlink(const char *path)
     return err ? -err : -EPERM;
   /* .session goes with its session; accepting the unlink lets rm -r
    * clear a whole session directory. */
-  if (strcmp(rest, SESSION_FILE) == 0)
+  if (strcmp(rest, BFD_SESSION_FILE) == 0)
     return 0;
   int flags = 0;
   if ((err = at_leaf(s->dir.data_fd, rest, stat_at, &st)) < 0 ||

@@ -7,6 +7,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "braidfs/text.h"
 #include "braidfs/tsa.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -136,13 +137,15 @@ ring_push(GLogLevelFlags level, const Entry *e)
   bf_mutex_unlock(&ring_lock);
 }
 
+/* Lines of text: a name from a peer (a newline, an escape sequence in it)
+ * must not forge a line nor drive the terminal (text.h). */
 static void
-to_stderr(GLogLevelFlags level, const Entry *e)
+to_stderr(GLogLevelFlags level, const Entry *e, const char *shown)
 {
   gboolean foreign = e->domain != NULL && !g_str_has_prefix(e->domain, "braidfs");
   g_autofree char *line =
     g_strdup_printf("%s: %s: %s%s%s\n", log_prog, level_name(level),
-                    foreign ? e->domain : "", foreign ? ": " : "", e->message);
+                    foreign ? e->domain : "", foreign ? ": " : "", shown);
 
   fputs(line, stderr);
 }
@@ -183,10 +186,12 @@ writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
   if (g_atomic_int_get(&log_journal) &&
       to_journal(level, fields, n_fields, &e) == G_LOG_WRITER_HANDLED)
     return G_LOG_WRITER_HANDLED;
+  g_autofree char *shown = bf_text_show(e.message, strlen(e.message),
+                                       G_MAXSIZE);
   if (g_atomic_int_get(&log_detached))
-    syslog(level_priority(level), "%s", e.message);
+    syslog(level_priority(level), "%s", shown);
   else
-    to_stderr(level, &e);
+    to_stderr(level, &e, shown);
   return G_LOG_WRITER_HANDLED;
 }
 

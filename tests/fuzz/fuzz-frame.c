@@ -9,6 +9,8 @@
  * Checked for every frame:
  *   - decoding with and without a GError gives the same answer and fields;
  *     a failure sets a BF_WIRE_ERROR and leaves the outputs cleared;
+ *   - bf_msg_answer_id() finds the id of every ITEM_ACK and OP_ACK body of
+ *     8 bytes or more, decodable or not, and the decoder's when it decodes;
  *   - a decoded message re-encodes (bf_msg_encode() cannot refuse what
  *     bf_msg_decode() accepted), and the encoding decodes again to a
  *     message equal field by field (for CHUNK the encoder leaves out the
@@ -150,6 +152,16 @@ decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
     FUZZ_CHECK(error->message != NULL && error->message[0] != '\0');
     FUZZ_CHECK(all_zero(out, sizeof *out));
   }
+  /* What a receiver still reads of an answer it cannot decode: the id
+   * that every ITEM_ACK and OP_ACK starts with, of any body that holds it. */
+  uint64_t id = 0;
+  gboolean answer = bf_msg_answer_id(type, body, len, &id);
+  FUZZ_CHECK(answer == ((type == BF_FRAME_ITEM_ACK ||
+                         type == BF_FRAME_OP_ACK) && len >= 8));
+  if (ok && type == BF_FRAME_ITEM_ACK)
+    FUZZ_CHECK(answer && id == out->u.item_ack.item_id);
+  if (ok && type == BF_FRAME_OP_ACK)
+    FUZZ_CHECK(answer && id == out->u.op_ack.op_id);
   return ok;
 }
 

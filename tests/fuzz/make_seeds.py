@@ -142,6 +142,9 @@ def frame_seeds():
     s["long-component"] = item_open(3, b"x" * 256)
     s["deep-name"] = item_open(3, b"/".join([b"d"] * 65))
     s["bad-utf8-message"] = error(1, b"\xff\xfe")
+    # answers a client cannot decode, whose id it still reads (bf_msg_answer_id)
+    s["op-ack-bad-utf8"] = op_ack(9, 6, b"caf\xe9")
+    s["item-ack-truncated-id"] = W.frame(W.ITEM_ACK, b"\x00\x00\x00\x01")
     s["status-13"] = error(13, b"")
     s["stream-of-frames"] = (hello(tlvs=tlv(4, b"\0\0")) +
                              item_open(1, b"f", alg=BLAKE2B) +

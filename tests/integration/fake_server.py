@@ -32,6 +32,17 @@ What it does wrong, one option each:
   --stall-control FLAG  once FLAG exists, never reads again the connection
                         of path 0 (the client's first control path); a
                         path 0 that attaches anew is read as usual
+  --evil-text           puts terminal escapes, a newline and a forged log
+                        line in the message of WELCOME, and refuses OPs and
+                        items whose name ends with "evil" (OP_ACK IO,
+                        ITEM_ACK STORED IO) with such a message
+  --bad-utf8-op NAME    answers OPs whose name ends with NAME with an OP_ACK
+                        whose message is not UTF-8 (event "OP-BADUTF8 n")
+  --trickle SECS        sends its preface and WELCOME one byte every SECS
+                        seconds (each read of the client gets a byte in
+                        time; the whole handshake takes minutes)
+  --big-welcome         answers the HELLO with the header of an 8 MiB
+                        WELCOME, then nothing
 
 It writes "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines to RESULTS and one
 line per event to EVENTS ("OPEN name", "CLOSE name", "STORED name size",
@@ -55,6 +66,11 @@ from bfwire import (CORRUPT as ST_CORRUPT, NOT_FOUND as ST_NOT_FOUND,
                     STORED as STAGE_STORED, chunk_ack, error, item_ack, op_ack)
 
 OP_NAMES = {k: v.lower() for k, v in W.OP_NAMES.items()}
+# What --evil-text puts in messages: a terminal title, a screen clear, a
+# colour, and a newline followed by what looks like a log line of the client.
+EVIL = (b"\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m\r\n"
+        b"braidfs: notice: FORGED LINE")
+BAD_UTF8_OPS = [0]
 INSTANCE = secrets.randbits(63) | 1
 
 # ---------------------------------------------------------------- state
@@ -196,10 +212,20 @@ def malformed(c, what, e):
 # ---------------------------------------------------------------- handling
 
 
+def trickle(c, data):
+    event("TRICKLE %d bytes" % len(data))
+    for i in range(len(data)):
+        c.send(data[i:i + 1])
+        time.sleep(ARGS.trickle)
+
+
 def handshake(c):
     if c.recv_exact(8) != W.PREFACE:
         raise Closed()
-    c.send(W.PREFACE)
+    if ARGS.trickle:
+        trickle(c, W.PREFACE)
+    else:
+        c.send(W.PREFACE)
     t, n = c.frame()
     if t != W.HELLO:
         raise Closed()
@@ -209,7 +235,8 @@ def handshake(c):
         if m.kind == W.NEW:
             sid, token = secrets.token_bytes(16), secrets.token_bytes(16)
             SESSIONS[sid] = token
-            answer = W.welcome(ST_OK, sid, token, instance=INSTANCE)
+            answer = W.welcome(ST_OK, sid, token, instance=INSTANCE,
+                               msg=EVIL if ARGS.evil_text else b"")
         elif SESSIONS.get(m.session_id) == m.token:
             answer = W.welcome(ST_OK, m.session_id, instance=INSTANCE)
         else:
@@ -217,7 +244,15 @@ def handshake(c):
             answer = W.welcome(W.AUTH_FAILED, msg=b"unknown session")
         c.index = m.path_index
         CONNS[m.path_index] = c
-    c.send(answer)
+    if ARGS.big_welcome:
+        c.send(W.HDR.pack(8 << 20, W.WELCOME, 0))
+        event("BIG-WELCOME")
+        time.sleep(600)
+        raise Closed()
+    if ARGS.trickle:
+        trickle(c, answer)
+    else:
+        c.send(answer)
     if not ok:
         raise Closed()
     event("PATH %d" % m.path_index)
@@ -249,6 +284,10 @@ def finish_item(c, item_id):
                "matches" % it.name, "stored bytes differ from what was written")
     if ARGS.withhold_stored:
         event("STORED-WITHHELD %s" % it.name)
+        return
+    if ARGS.evil_text and it.name.endswith("evil"):
+        c.send(item_ack(item_id, STAGE_STORED, W.IO, EVIL))
+        event("REFUSED-EVIL %s" % it.name)
         return
     c.send(item_ack(item_id, STAGE_STORED, verdict))
     event("%s %s %d" % ("STORED" if verdict == ST_OK else "REFUSED", it.name,
@@ -356,6 +395,17 @@ def on_op(c, m):
         if n == ARGS.failover_ops[0] and not known:
             threading.Thread(target=failover, daemon=True).start()
         return
+    if ARGS.evil_text and name.endswith("evil"):
+        event("OP-EVIL %s %s" % (kname, name))
+        c.send(op_ack(op_id, W.IO, EVIL))
+        return
+    if ARGS.bad_utf8_op and name.endswith(ARGS.bad_utf8_op):
+        with LOCK:
+            BAD_UTF8_OPS[0] += 1
+            n = BAD_UTF8_OPS[0]
+        event("OP-BADUTF8 %d" % n)
+        c.send(op_ack(op_id, W.IO, b"caf\xe9 \xff\xfe not UTF-8"))
+        return
     event("OP %s %s" % (kname, name))
     c.send(op_ack(op_id))
 
@@ -442,6 +492,10 @@ def main():
     ap.add_argument("--early-ack", default="")
     ap.add_argument("--failover-ops", default="")
     ap.add_argument("--stall-control", default="")
+    ap.add_argument("--evil-text", action="store_true")
+    ap.add_argument("--bad-utf8-op", default="")
+    ap.add_argument("--trickle", type=float, default=0)
+    ap.add_argument("--big-welcome", action="store_true")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=$(free_port)
 STORE=$T/store
 mkdir -p "$STORE"
-mount -t tmpfs -o size=24m tmpfs "$STORE" || fail "cannot mount a tmpfs for the store (needs root)"
+mount -t tmpfs -o size=24m,mode=0700 tmpfs "$STORE" || fail "cannot mount a tmpfs for the store (needs root)"
 EXTRA_MOUNTS+=("$STORE")
 
 head -c 6M /dev/urandom >"$T/first.bin"

@@ -4,8 +4,9 @@
 #
 #  - braidfs keygen FILE writes 32 bytes with mode 600 and refuses to
 #    replace a file; key files that are group/world-accessible, of a wrong
-#    length or not hex are refused by both programs with a message naming
-#    the file, and nothing is mounted;
+#    length or not hex, a symlink to a good key, a FIFO (at once, not
+#    blocking) and a key owned by another user (nobody) are refused by both
+#    programs with a message naming the file, and nothing is mounted;
 #  - the same key (raw on one side, hex on the other) on both sides: files
 #    of several sizes over 4 paths arrive bit-exact, and so they do with
 #    coding=shamir:2/3 (shares over 3 sealed paths);
@@ -63,7 +64,10 @@ ALL_MOUNTS+=("$T/cli-bad" "$T/srv-bad")
 cp "$T/key" "$T/key.loose" && chmod 644 "$T/key.loose"
 head -c 31 "$T/key" >"$T/key.short" && chmod 600 "$T/key.short"
 (umask 077 && printf '%064d\n' 12 | tr 0 g >"$T/key.nothex")
-for bad in loose short nothex; do
+ln -s "$T/key" "$T/key.link"              # a good key, through a symlink
+mkfifo -m 600 "$T/key.fifo"               # would block a reader for ever
+cp -p "$T/key" "$T/key.foreign" && chown nobody "$T/key.foreign"
+for bad in loose short nothex link fifo foreign; do
 	run_cli "client-$bad" "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli-bad" -o "key_file=$T/key.$bad" -f
 	refused_before_mount "client, key_file $bad" "$T/cli-bad"
 	check "client, key_file $bad: the message names the file" grep -qF "key_file $T/key.$bad" "$T/client-$bad.out"
@@ -75,6 +79,11 @@ done
 check "mode 644 is refused with the fix (chmod 600)" grep -q "chmod 600" "$T/client-loose.out"
 check "a 31-byte key is refused for its length" grep -q "31 bytes" "$T/client-short.out"
 check "64 non-hex characters are refused as such" grep -q "not 64 hexadecimal digits" "$T/client-nothex.out"
+for side in client server; do
+	check "$side: a symlink to a good key is refused as such" grep -q "is a symbolic link" "$T/$side-link.out"
+	check "$side: a FIFO is refused at once as no regular file" grep -q "not a regular file" "$T/$side-fifo.out"
+	check "$side: a key of another user is refused" grep -q "belongs to uid $(id -u nobody), not to you" "$T/$side-foreign.out"
+done
 
 note "same key on both sides (raw and hex): 4 paths, bit-exact"
 start_server server "$T/srv" "$T/store" "key_file=$T/key.hex"

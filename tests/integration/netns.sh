@@ -537,23 +537,27 @@ ns_path_opts() {
 }
 
 # ns_start_server NAME MNT STORE [-o options...]: braidfsd in the root
-# namespace, listening on RT_ADDR[i]:PORT for every link
+# namespace, listening on RT_ADDR[i]:PORT for every link (with insecure:
+# they are not loopback addresses; a key_file among the options still
+# keys every path)
 ns_start_server() {
 	local name=$1 mnt=$2 store=$3 i extra=()
 	shift 3
 	for ((i = 2; i <= NS_N; i++)); do extra+=("listen=${RT_ADDR[i]}:$PORT"); done
-	SERVER_LISTEN="${RT_ADDR[1]}:$PORT" start_server "$name" "$mnt" "$store" "${extra[@]}" "$@"
+	# the links' addresses are not loopback: without a key, insecure
+	SERVER_LISTEN="${RT_ADDR[1]}:$PORT" start_server "$name" "$mnt" "$store" "${extra[@]}" insecure "$@"
 }
 
 # ns_start_client NAME MNT [-o options...]: braidfs inside the namespace,
-# session created at RT_ADDR[1]:PORT (NS_SERVER_ADDR overrides); pass the
-# path= options (ns_path_opts) among the options.
+# session created at RT_ADDR[1]:PORT (NS_SERVER_ADDR overrides), with
+# insecure (as ns_start_server); pass the path= options (ns_path_opts)
+# among the options.
 ns_start_client() {
 	local name=$1 mnt=$2 opts=() dbg=()
 	shift 2
-	(($#)) && opts=(-o "$(
+	opts=(-o "$(
 		IFS=,
-		echo "$*"
+		echo "insecure,$*"
 	)")
 	[[ ${BRAIDFS_TEST_DEBUG:-0} == 1 ]] && dbg=(-d)
 	start_daemon "$name" client "$mnt" nsenter --net="/run/netns/$NS" -- \

@@ -1914,6 +1914,30 @@ add_per_type(const char *what, GTestDataFunc fn)
   }
 }
 
+/* An answer that does not decode still names what it answers. */
+static void
+test_answer_id(void)
+{
+  /* OP_ACK: op_id 7, status IO, reserved, a message that is not UTF-8 */
+  static const uint8_t op_ack[] = { 0, 0, 0, 0, 0, 0, 0, 7, 6, 0, 0, 2,
+                                    0xff, 0xfe };
+  static const uint8_t item_ack[] = { 0, 0, 0, 0, 0, 0, 1, 2, 9 };
+  g_autoptr(GError) error = NULL;
+  uint64_t id = 0;
+  BfMsg m;
+
+  g_assert_false(bf_msg_decode(BF_FRAME_OP_ACK, 0, op_ack, sizeof op_ack, &m,
+                               &error));
+  g_assert_true(bf_msg_answer_id(BF_FRAME_OP_ACK, op_ack, sizeof op_ack, &id));
+  g_assert_cmpuint(id, ==, 7);
+  g_assert_true(bf_msg_answer_id(BF_FRAME_ITEM_ACK, item_ack,
+                                 sizeof item_ack, &id));
+  g_assert_cmpuint(id, ==, 0x102);
+  g_assert_false(bf_msg_answer_id(BF_FRAME_OP_ACK, op_ack, 7, &id));
+  g_assert_false(bf_msg_answer_id(BF_FRAME_ERROR, op_ack, sizeof op_ack, &id));
+  g_assert_false(bf_msg_answer_id(BF_FRAME_OP_ACK, NULL, 0, &id));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1946,6 +1970,7 @@ main(int argc, char **argv)
   g_test_add_func("/wire/acks-and-error", test_acks_and_error);
   g_test_add_func("/wire/names", test_names);
   g_test_add_func("/wire/crc32c", test_crc32c);
+  g_test_add_func("/wire/answer-id", test_answer_id);
 
   return g_test_run();
 }
