@@ -11,6 +11,8 @@
 
 #include "braidfs/conn.h"
 #include "braidfs/log.h"
+#include "braidfs/mount.h"
+#include "braidfs/notify.h"
 #include "braidfs/parse.h"
 #include "crash.h"
 #include "options.h"
@@ -81,6 +83,18 @@ non_loopback(const char *name)
   return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
 }
 
+/* The view is mounted and the listeners accept (view_init started them):
+ * systemd's READY, with the line `systemctl status` shows. */
+static void
+ready(void *data)
+{
+  BfdServer *srv = data;
+
+  bf_notifyf("READY=1\nSTATUS=store %s: %u sessions; listening on %s",
+             srv->store_path, bfd_sessions_count(srv->sessions),
+             (char *)srv->listen_names->pdata[0]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,6 +103,7 @@ main(int argc, char **argv)
   g_autoptr(BfOpts) o = bf_opts_new(bfd_options, &opt, 0);
   BfOptsFlags flags;
   BfdServer srv = { .store_fd = -1 };
+  BfMount *m = NULL;
   g_autoptr(GError) error = NULL;
   int rc = 1;
 
@@ -112,6 +127,12 @@ main(int argc, char **argv)
   }
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
+  /* The mountpoint and FUSE's options first: a typo must not leave a
+   * store made or a port bound behind it. */
+  if ((m = bf_mount_new(&args, bfd_view_ops(), &srv, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
 
   opt.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
   bfd_server_init(&srv, &opt.limits);
@@ -142,10 +163,10 @@ main(int argc, char **argv)
   if (!flags.foreground)
     bf_log_detach();
 
-  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
-  fuse_opt_add_arg(&args, "-omax_threads=32");
-  rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
+  rc = bf_mount_serve(m, flags.foreground, 32, ready, &srv);
+  bf_notifyf("STOPPING=1\nSTATUS=stopping");
 out:
+  bf_mount_free(m);
   bfd_server_clear(&srv);
   fuse_opt_free_args(&args);
   return rc;
