@@ -7,6 +7,7 @@
 #include "outbox.h"
 #include "session.h"
 #include "spool.h"
+#include "statuscmd.h"
 
 #include <fuse.h>
 #include <signal.h>
@@ -27,7 +28,8 @@ usage(const BfOpts *o)
 
   bf_opts_help(o, text);
   printf("usage: braidfs HOST[:PORT] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
-         "       braidfs keygen FILE\n\n"
+         "       braidfs keygen FILE\n"
+         "       braidfs status [--json] [--watch SECS] [MOUNT...]\n\n"
          "Mounts an outbox: files written into MOUNTPOINT are delivered to the\n"
          "braidfsd server at HOST:PORT (default port %d) over several TCP paths.\n\n"
          "options:\n"
@@ -40,6 +42,7 @@ usage(const BfOpts *o)
          "Sizes take K, M, G (powers of 1024); durations are in seconds\n"
          "(0.5 for half of one).\n"
          "keygen FILE writes a new random key to FILE (mode 600).\n"
+         "status shows what mounted outboxes are doing (--help for more).\n"
          "See braidfs(1).\n", BFC_DEFAULT_PORT, text->str);
 }
 
@@ -244,6 +247,8 @@ main(int argc, char **argv)
 
   if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
     return keygen(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "status") == 0)
+    return bfc_status_command(argc, argv);
   o = bf_opts_new(bfc_options, &opt, 1);
   if (!bf_opts_parse(o, &args, &flags, &error)) {
     g_printerr("braidfs: %s\n", error->message);
