@@ -114,6 +114,7 @@ typedef struct {
   BfKey *key;                /* key_file: NULL to run in the clear */
   char *store_path;
   int store_fd;
+  int events_fd;             /* STORE/.events, appended (events.h) */
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */

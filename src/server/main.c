@@ -15,6 +15,7 @@
 #include "braidfs/notify.h"
 #include "braidfs/parse.h"
 #include "crash.h"
+#include "events.h"
 #include "options.h"
 #include "recovery.h"
 #include "server.h"
@@ -144,6 +145,10 @@ main(int argc, char **argv)
     goto out;
   }
   if (!bfd_store_open(srv.store_path, &srv.store_fd, &error)) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
+  if ((srv.events_fd = bfd_events_open(srv.store_fd, &error)) < 0) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }

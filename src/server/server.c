@@ -27,6 +27,7 @@ bfd_server_init(BfdServer *srv, const BfdLimits *limits)
 {
   srv->limits = *limits;
   srv->store_fd = -1;
+  srv->events_fd = -1;
   srv->gate = bfd_gate_new(&srv->limits);
   srv->sessions = bfd_sessions_new();
   bf_mutex_init(&srv->lock);
@@ -238,6 +239,9 @@ bfd_server_clear(BfdServer *srv)
   g_clear_pointer(&srv->gate, bfd_gate_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
+  if (srv->events_fd >= 0)
+    close(srv->events_fd);
+  srv->events_fd = -1;
   srv->store_fd = -1;
   g_clear_pointer(&srv->store_path, g_free);
 }
