@@ -13,7 +13,9 @@
  * bf_mount_new refuses, with a message that says what to do, a missing
  * mountpoint, one that is not a directory, a stale FUSE mount, one we may
  * not use, and options libfuse does not know, all before mounting.
- * libfuse's own messages go through the daemon's log (g_warning etc.). */
+ * libfuse's own messages go through the daemon's log (g_warning etc.).
+ * Options only mount(8) and systemd read (x-*, _netdev, nofail, auto,
+ * noauto), which an fstab line carries, are dropped, not refused. */
 #pragma once
 
 #include <fuse.h>

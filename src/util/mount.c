@@ -137,6 +137,53 @@ mount_fail(GError **error, const char *what)
   return FALSE;
 }
 
+/* "a,x-systemd.automount,b" -> "a,b": options for mount(8) and systemd
+ * (x-*, and _netdev, nofail, auto, noauto) that an fstab line carries and
+ * that mount.fuse3 may pass on; libfuse would refuse them. NULL when none
+ * is left. */
+static char *
+drop_fstab_only(const char *opts)
+{
+  static const char *const ignored[] = { "_netdev", "nofail", "auto",
+                                         "noauto", NULL };
+  g_auto(GStrv) words = g_strsplit(opts, ",", -1);
+  g_autoptr(GPtrArray) kept = g_ptr_array_new();
+
+  for (char **w = words; *w != NULL; w++)
+    if (**w != '\0' && !g_str_has_prefix(*w, "x-") &&
+        !g_strv_contains(ignored, *w))
+      g_ptr_array_add(kept, *w);
+  if (kept->len == 0)
+    return NULL;
+  g_ptr_array_add(kept, NULL);
+  return g_strjoinv(",", (char **)kept->pdata);
+}
+
+/* args without the fstab-only options of its -o lists. */
+static void
+strip_fstab_only(struct fuse_args *args)
+{
+  struct fuse_args out = FUSE_ARGS_INIT(0, NULL);
+
+  for (int i = 0; i < args->argc; i++) {
+    const char *a = args->argv[i];
+    const char *opts = strcmp(a, "-o") == 0 && i + 1 < args->argc
+                       ? args->argv[++i]
+                       : g_str_has_prefix(a, "-o") ? a + 2 : NULL;
+    if (opts == NULL) {
+      fuse_opt_add_arg(&out, a);
+      continue;
+    }
+    g_autofree char *kept = drop_fstab_only(opts);
+    if (kept != NULL) {
+      fuse_opt_add_arg(&out, "-o");
+      fuse_opt_add_arg(&out, kept);
+    }
+  }
+  fuse_opt_free_args(args);
+  *args = out;
+}
+
 static gboolean
 mount_setup(BfMount *m, struct fuse_args *args,
             const struct fuse_operations *ops, GError **error)
@@ -151,6 +198,7 @@ mount_setup(BfMount *m, struct fuse_args *args,
   }
   if (!bf_mount_check(mp, error))
     return FALSE;
+  strip_fstab_only(args);
   if (fuse_parse_cmdline(args, &m->cmd) != 0)
     return mount_fail(error, "bad arguments");
   m->mountpoint = g_strdup(m->cmd.mountpoint);
