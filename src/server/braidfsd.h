@@ -7,11 +7,12 @@
  *
  *   limit status crash bucket                 rules and tools
  *   braidfsd store journal shares ratelimit   context, disk, admission
+ *     events
  *   item path                                 one item, one path
  *   session                                   one session in memory
  *   items sessions                            items' life, the index
  *   chunks ops handshake recovery             frame handlers, start-up
- *   dispatch server view main                 threads, FUSE, the daemon
+ *   dispatch server metrics view main         threads, FUSE, the daemon
  *
  * LOCKING
  *

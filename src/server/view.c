@@ -26,7 +26,8 @@
 /* At the root, beside the sessions (ls hides them; recovery skips
  * dotfiles): the event stream (events.h) and the metrics (metrics.h). */
 #define EVENTS_PATH "/" BFD_EVENTS_FILE
-#define METRICS_PATH "/.metrics"
+#define METRICS_FILE ".metrics"
+#define METRICS_PATH "/" METRICS_FILE
 
 static BfdServer *
 server(void)
@@ -158,7 +159,7 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   if (s == NULL) {
     g_autoptr(GPtrArray) names = bfd_sessions_names(server()->sessions);
     fill(buf, BFD_EVENTS_FILE, NULL, 0, 0);
-    fill(buf, METRICS_PATH + 1, NULL, 0, 0);
+    fill(buf, METRICS_FILE, NULL, 0, 0);
     for (guint i = 0; i < names->len; i++)
       fill(buf, names->pdata[i], NULL, 0, 0);
     return 0;

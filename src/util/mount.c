@@ -27,6 +27,11 @@ struct BfMount {
 /* What libfuse says while we set up: the reason a step failed. */
 static GString *setup_said;
 
+static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
+  G_GNUC_PRINTF(2, 0);
+static void route_log(enum fuse_log_level level, const char *fmt, va_list ap)
+  G_GNUC_PRINTF(2, 0);
+
 static void
 capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
