@@ -12,7 +12,8 @@
  *   session                                   one session in memory
  *   items sessions                            items' life, the index
  *   chunks ops handshake recovery             frame handlers, start-up
- *   dispatch server metrics view main         threads, FUSE, the daemon
+ *   dispatch server metrics view statuscmd    threads, FUSE, the daemon
+ *     main
  *
  * LOCKING
  *

@@ -20,6 +20,7 @@
 #include "recovery.h"
 #include "server.h"
 #include "sessions.h"
+#include "statuscmd.h"
 #include "store.h"
 #include "view.h"
 
@@ -29,7 +30,8 @@ usage(const BfOpts *o)
   g_autoptr(GString) text = g_string_new(NULL);
 
   bf_opts_help(o, text);
-  printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
+  printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+         "       braidfsd status [--json] [--watch SECS] MOUNTPOINT\n\n"
          "Receives braidfs sessions and shows their files under MOUNTPOINT.\n\n"
          "options:\n"
          "%s"
@@ -108,6 +110,8 @@ main(int argc, char **argv)
   g_autoptr(GError) error = NULL;
   int rc = 1;
 
+  if (argc >= 2 && strcmp(argv[1], "status") == 0)
+    return bfd_status_command(argc, argv);
   if (!bf_opts_parse(o, &args, &flags, &error)) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;

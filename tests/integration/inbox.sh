@@ -7,6 +7,7 @@
 #   (writer.py --parts holds it open).
 # - the session directory's mtime moves when items arrive.
 # - /.metrics (Prometheus' text format) counts the session's files.
+# - braidfsd status (--json) lists the session with its counts.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -68,6 +69,19 @@ cat "$T/srv/.metrics" >"$T/metrics"
 check "metrics: files of the session" grep -qE "^braidfsd_session_files\{session=\"$SESS\",label=\"\"\} $((N + 1))\$" "$T/metrics"
 check "metrics: every sample line is NAME{LABELS} VALUE" \
 	bash -c "! grep -vE '^(# (HELP|TYPE) .*|[a-z_]+(\{[^}]*\})? [0-9]+)$' '$T/metrics'"
+
+note "braidfsd status"
+"$BRAIDFSD" status --json "$T/srv" >"$T/sstatus.json" || fail "braidfsd status --json failed"
+sget() { python3 -c "import json, sys; s = json.load(open('$T/sstatus.json')); print($1)"; }
+assert_eq "$SESS" "$(sget "s[0]['name']")" "braidfsd status --json names the session"
+assert_eq $((N + 1)) "$(sget "s[0]['items']")" "braidfsd status --json counts its files"
+assert_eq connected "$(sget "s[0]['state']")" "braidfsd status --json: connected"
+"$BRAIDFSD" status "$T/srv" >"$T/sstatus.txt" || fail "braidfsd status failed"
+sed 's/^/   | /' "$T/sstatus.txt"
+check "braidfsd status lists the session" grep -qF "$SESS" "$T/sstatus.txt"
+RC=0
+"$BRAIDFSD" status "$T/nowhere" 2>/dev/null || RC=$?
+assert_eq 1 "$RC" "braidfsd status of a missing view exits 1"
 
 # the reader holds .events open: the view's daemon would wait for it
 kill "$TAIL"
