@@ -7,7 +7,7 @@
  *
  *   limit status crash bucket                 rules and tools
  *   braidfsd store journal shares ratelimit   context, disk, admission
- *     events
+ *     events hook
  *   item path                                 one item, one path
  *   session                                   one session in memory
  *   items sessions                            items' life, the index
@@ -109,6 +109,7 @@
 typedef struct BfdSession BfdSession;
 typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
+typedef struct BfdHook BfdHook;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -117,6 +118,7 @@ typedef struct {
   char *store_path;
   int store_fd;
   int events_fd;             /* STORE/.events, appended (events.h) */
+  BfdHook *hook;             /* exec_on_store, or NULL (hook.h) */
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */

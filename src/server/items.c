@@ -14,6 +14,7 @@
 
 #include "crash.h"
 #include "events.h"
+#include "hook.h"
 #include "status.h"
 #include "store.h"
 
@@ -242,6 +243,10 @@ finalize_job(gpointer data, gpointer user_data)
     bfd_events_stored(f->sess->srv->events_fd, f->sess->dir.name,
                       f->item->name, bf_assembler_size(f->item->asm_),
                       f->item->want_alg, f->item->want);
+  if (error == NULL)
+    bfd_hook_stored(f->sess->srv->hook, f->sess->dir.name, f->item->name,
+                    bf_assembler_size(f->item->asm_), f->item->want_alg,
+                    f->item->want);
   bfd_items_report(f->sess, f->item, error,
                    bf_assembler_size(f->item->asm_), &replaced);
   bfd_crash_at(BFD_CRASH_STORED_SENT);

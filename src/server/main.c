@@ -16,6 +16,7 @@
 #include "braidfs/parse.h"
 #include "crash.h"
 #include "events.h"
+#include "hook.h"
 #include "options.h"
 #include "recovery.h"
 #include "server.h"
@@ -153,6 +154,13 @@ main(int argc, char **argv)
     goto out;
   }
   if ((srv.events_fd = bfd_events_open(srv.store_fd, &error)) < 0) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
+  if (opt.exec_on_store != NULL &&
+      (srv.hook = bfd_hook_new(opt.exec_on_store, bf_mount_point(m),
+                                srv.store_path, opt.exec_jobs,
+                                opt.exec_timeout_ms, &error)) == NULL) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }

@@ -15,6 +15,9 @@ typedef struct {
   GPtrArray *listen;     /* ADDR:PORT, in order */
   char *store;
   char *key_file;        /* NULL: no key */
+  char *exec_on_store;   /* NULL: none (hook.h) */
+  unsigned exec_jobs;
+  unsigned exec_timeout_ms;
 } BfdOptions;
 
 #define BFD_DEFAULT_PORT 7411

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "hook.h"
 #include "items.h"
 #include "path.h"
 #include "ratelimit.h"
@@ -241,6 +242,7 @@ bfd_server_clear(BfdServer *srv)
     close(srv->store_fd);
   if (srv->events_fd >= 0)
     close(srv->events_fd);
+  bfd_hook_free(g_steal_pointer(&srv->hook));
   srv->events_fd = -1;
   srv->store_fd = -1;
   g_clear_pointer(&srv->store_path, g_free);
