@@ -17,6 +17,7 @@
 #include "crash.h"
 #include "events.h"
 #include "hook.h"
+#include "metrics.h"
 #include "options.h"
 #include "recovery.h"
 #include "server.h"
@@ -87,16 +88,68 @@ non_loopback(const char *name)
   return !g_str_has_prefix(name, "127.") && !g_str_has_prefix(name, "[::1]");
 }
 
+/* systemd's STATUS= line (what `systemctl status` shows), kept fresh
+ * every STATUS_EVERY_S while serving under systemd. */
+#define STATUS_EVERY_S 5
+
+typedef struct {
+  BfdServer *srv;
+  GMutex lock;
+  GCond stop_cond;
+  gboolean stop;
+  GThread *thread;
+} StatusLine;
+
+static void
+status_send(BfdServer *srv, const char *extra)
+{
+  g_autofree char *summary = bfd_metrics_summary(srv);
+
+  bf_notifyf("%sSTATUS=store %s: %s; listening on %s", extra,
+             srv->store_path, summary, (char *)srv->listen_names->pdata[0]);
+}
+
+static gpointer
+status_loop(gpointer data)
+{
+  StatusLine *sl = data;
+
+  g_mutex_lock(&sl->lock);
+  while (!sl->stop) {
+    gint64 until = g_get_monotonic_time() + STATUS_EVERY_S * G_USEC_PER_SEC;
+    if (g_cond_wait_until(&sl->stop_cond, &sl->lock, until) || sl->stop)
+      continue;
+    g_mutex_unlock(&sl->lock);
+    status_send(sl->srv, "");
+    g_mutex_lock(&sl->lock);
+  }
+  g_mutex_unlock(&sl->lock);
+  return NULL;
+}
+
 /* The view is mounted and the listeners accept (view_init started them):
- * systemd's READY, with the line `systemctl status` shows. */
+ * systemd's READY, with the status line. */
 static void
 ready(void *data)
 {
-  BfdServer *srv = data;
+  StatusLine *sl = data;
 
-  bf_notifyf("READY=1\nSTATUS=store %s: %u sessions; listening on %s",
-             srv->store_path, bfd_sessions_count(srv->sessions),
-             (char *)srv->listen_names->pdata[0]);
+  status_send(sl->srv, "READY=1\n");
+  if (g_getenv("NOTIFY_SOCKET") != NULL)
+    sl->thread = g_thread_new("status", status_loop, sl);
+}
+
+static void
+status_stop(StatusLine *sl)
+{
+  g_mutex_lock(&sl->lock);
+  sl->stop = TRUE;
+  g_cond_signal(&sl->stop_cond);
+  g_mutex_unlock(&sl->lock);
+  if (sl->thread != NULL)
+    g_thread_join(sl->thread);
+  g_mutex_clear(&sl->lock);
+  g_cond_clear(&sl->stop_cond);
 }
 
 int
@@ -180,8 +233,12 @@ main(int argc, char **argv)
   if (!flags.foreground)
     bf_log_detach();
 
-  rc = bf_mount_serve(m, flags.foreground, 32, ready, &srv);
+  StatusLine sl = { .srv = &srv };
+  g_mutex_init(&sl.lock);
+  g_cond_init(&sl.stop_cond);
+  rc = bf_mount_serve(m, flags.foreground, 32, ready, &sl);
   bf_notifyf("STOPPING=1\nSTATUS=stopping");
+  status_stop(&sl);
 out:
   bf_mount_free(m);
   bfd_server_clear(&srv);

@@ -59,13 +59,23 @@ append_label(GString *out, const char *v)
   }
 }
 
-char *
-bfd_metrics_text(BfdServer *srv)
+static void
+samples_clear(gpointer data)
+{
+  Sample *x = data;
+
+  g_free(x->name);
+  g_free(x->label);
+}
+
+/* Every session's counters, one lock at a time. */
+static GArray *
+sample_all(BfdServer *srv)
 {
   g_autoptr(GPtrArray) names = bfd_sessions_names(srv->sessions);
-  g_autoptr(GArray) samples = g_array_new(FALSE, TRUE, sizeof(Sample));
-  GString *out = g_string_new(NULL);
+  GArray *samples = g_array_new(FALSE, TRUE, sizeof(Sample));
 
+  g_array_set_clear_func(samples, samples_clear);
   for (guint i = 0; i < names->len; i++) {
     g_autoptr(BfdSession) s = bfd_sessions_by_name(srv->sessions,
                                                    names->pdata[i]);
@@ -75,6 +85,33 @@ bfd_metrics_text(BfdServer *srv)
     sample(s, &one);
     g_array_append_val(samples, one);
   }
+  return samples;
+}
+
+char *
+bfd_metrics_summary(BfdServer *srv)
+{
+  g_autoptr(GArray) samples = sample_all(srv);
+  guint connected = 0;
+  uint64_t files = 0, flight = 0;
+
+  for (guint i = 0; i < samples->len; i++) {
+    Sample *x = &g_array_index(samples, Sample, i);
+    connected += x->v[0] > 0;
+    files += x->v[2];
+    flight += x->v[6];
+  }
+  return g_strdup_printf("%u sessions (%u connected), %" G_GUINT64_FORMAT
+                         " files stored, %" G_GUINT64_FORMAT " in flight",
+                         samples->len, connected, files, flight);
+}
+
+char *
+bfd_metrics_text(BfdServer *srv)
+{
+  g_autoptr(GArray) samples = sample_all(srv);
+  GString *out = g_string_new(NULL);
+
   g_string_append_printf(out, "# HELP braidfsd_sessions sessions in the store\n"
                          "# TYPE braidfsd_sessions gauge\n"
                          "braidfsd_sessions %u\n", samples->len);
@@ -89,10 +126,6 @@ bfd_metrics_text(BfdServer *srv)
       append_label(out, x->label);
       g_string_append_printf(out, "\"} %" G_GUINT64_FORMAT "\n", x->v[m]);
     }
-  }
-  for (guint i = 0; i < samples->len; i++) {
-    g_free(g_array_index(samples, Sample, i).name);
-    g_free(g_array_index(samples, Sample, i).label);
   }
   return g_string_free(out, FALSE);
 }

@@ -7,3 +7,5 @@
 #include "braidfsd.h"
 
 char *bfd_metrics_text(BfdServer *srv);
+/* One line for systemd's STATUS=: sessions, connected ones, files. */
+char *bfd_metrics_summary(BfdServer *srv);

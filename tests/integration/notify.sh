@@ -3,7 +3,8 @@
 # a Type=notify unit (no systemd here: the test listens on the socket, as
 # systemd-notify's peer would). braidfsd sends READY=1 only once its view
 # is mounted and its listeners accept, with a STATUS= line naming the
-# store and address, and STOPPING=1 when it stops; the client sends
+# store and address, kept up to date (sessions, files), and STOPPING=1
+# when it stops; the client sends
 # READY=1 once its outbox is mounted. Abstract (@name) and path sockets.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,7 +25,7 @@ sed 's/^/   | /' "$T/server.msgs"
 check "READY=1 came once the view was mounted and the port accepted" \
 	grep -qx -- "-- mounted=1 listening=1" "$T/server.msgs"
 check "STATUS= names the store and the address" \
-	grep -qE "^STATUS=store $T/store: 0 sessions; listening on 127.0.0.1:$PORT\$" "$T/server.msgs"
+	grep -qE "^STATUS=store $T/store: 0 sessions \(0 connected\), 0 files stored, 0 in flight; listening on 127.0.0.1:$PORT\$" "$T/server.msgs"
 
 note "braidfs, socket by path"
 listen client "$T/notify.sock" "$T/cli" 0
@@ -33,6 +34,12 @@ wait_until 30 "READY=1 from braidfs" said client READY=1 || fail "braidfs sent n
 sed 's/^/   | /' "$T/client.msgs"
 check "the client's READY=1 came once the outbox was mounted" \
 	grep -qx -- "-- mounted=1 listening=1" "$T/client.msgs"
+
+echo hello >"$T/cli/one" || fail "a file"
+status_fresh() { grep -qF "STATUS=store $T/store: 1 sessions (1 connected), 1 files stored, 0 in flight" "$T/server.msgs"; }
+wait_until 30 "a STATUS= line with the session and its file" status_fresh ||
+	fail "braidfsd's STATUS= line does not follow what happens"
+pass "braidfsd's STATUS= line follows the sessions"
 
 note "stopping"
 stop_daemon client
