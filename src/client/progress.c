@@ -4,17 +4,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "braidfs/text.h"
 #include "item.h"
-
-static const char *
-state_name(BfcPathState st)
-{
-  switch (st) {
-  case BFC_PATH_UP: return "up";
-  case BFC_PATH_CONNECTING: return "connecting";
-  default: return "down";
-  }
-}
 
 static const char *
 item_state(const BfcItem *it)
@@ -44,7 +35,7 @@ add_path_locked(JsonBuilder *b, BfcSession *s, unsigned i) BF_REQUIRES(&s->lock)
   else
     json_builder_add_null_value(b);
   json_builder_set_member_name(b, "state");
-  json_builder_add_string_value(b, state_name(p->state));
+  json_builder_add_string_value(b, bfc_path_state_name(p->state));
   json_builder_set_member_name(b, "rtt_ms");
   json_builder_add_double_value(b, p->rtt * 1000);
   json_builder_set_member_name(b, "rate_Bps");
@@ -278,20 +269,6 @@ bfc_progress_json(BfcSession *s, BfcDelivery *d)
 
 /* ---- metrics ------------------------------------------------------------ */
 
-/* A label value in Prometheus' text format: \, " and newline escaped. */
-static void
-append_label(GString *out, const char *v)
-{
-  for (; *v != '\0'; v++) {
-    if (*v == '\\' || *v == '"')
-      g_string_append_c(out, '\\');
-    if (*v == '\n')
-      g_string_append(out, "\\n");
-    else
-      g_string_append_c(out, *v);
-  }
-}
-
 typedef struct {
   const char *name, *type, *help;
   const char *member;         /* in a path's object, or in "totals" */
@@ -361,7 +338,7 @@ bfc_progress_metrics(BfcSession *s, BfcDelivery *d)
   g_autoptr(GString) srv = g_string_new("server=\"");
   GString *out = g_string_new(NULL);
 
-  append_label(srv, json_object_get_string_member(o, "server"));
+  bf_text_append_label(srv, json_object_get_string_member(o, "server"));
   g_string_append_c(srv, '"');
   for (const Metric *m = path_metrics; m->name != NULL; m++) {
     metric_head(out, m);
@@ -369,7 +346,7 @@ bfc_progress_metrics(BfcSession *s, BfcDelivery *d)
       JsonObject *p = json_array_get_object_element(paths, i);
       g_string_append_printf(out, "%s{%s,path=\"%u\",address=\"", m->name,
                              srv->str, i);
-      append_label(out, json_object_get_string_member(p, "address"));
+      bf_text_append_label(out, json_object_get_string_member(p, "address"));
       g_string_append(out, "\"}");
       metric_value(out, m->member != NULL ? member(p, m)
           : strcmp(json_object_get_string_member(p, "state"), "up") == 0);

@@ -133,8 +133,8 @@ bfc_session_server(BfcSession *s)
   return s->server;
 }
 
-static const char *
-state_name(BfcPathState st)
+const char *
+bfc_path_state_name(BfcPathState st)
 {
   switch (st) {
   case BFC_PATH_UP: return "up";
@@ -162,7 +162,7 @@ bfc_session_describe_paths(BfcSession *s)
       bfc_report_field(&r, sp->bind_addr);
     else
       bfc_report_fieldf(&r, "%%%s", sp->iface);
-    bfc_report_field(&r, state_name(p->state));
+    bfc_report_field(&r, bfc_path_state_name(p->state));
     bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->bytes_acked);
     bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->chunks_acked);
     bfc_report_fieldf(&r, "%u", p->load.inflight);

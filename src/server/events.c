@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "braidfs/parse.h"
+#include "braidfs/text.h"
 #include "braidfs/wire.h"
 
 int
@@ -20,18 +21,6 @@ bfd_events_open(int store_fd, GError **error)
                 "cannot open the event stream %s in the store: %s",
                 BFD_EVENTS_FILE, g_strerror(errno));
   return fd;
-}
-
-static void
-append_field(GString *out, const char *text)
-{
-  g_string_append_c(out, ' ');
-  for (const char *p = text; *p != '\0'; p++) {
-    if (strchr(" \t\n\\", *p) != NULL)
-      g_string_append_printf(out, "\\%03o", (unsigned char)*p);
-    else
-      g_string_append_c(out, *p);
-  }
 }
 
 void
@@ -48,8 +37,10 @@ bfd_events_stored(int fd, const char *session, const char *path, uint64_t size,
     return;
   g_string_append_printf(line, "%s.%03dZ", when,
                          g_date_time_get_microsecond(now) / 1000);
-  append_field(line, session);
-  append_field(line, path);
+  g_string_append_c(line, ' ');
+  bf_text_append_field(line, session);
+  g_string_append_c(line, ' ');
+  bf_text_append_field(line, path);
   g_string_append_printf(line, " %" G_GUINT64_FORMAT " %s:%s\n", size,
                          alg == BF_DIGEST_SHA256 ? "sha256" : "blake2b256", hex);
   /* One write with O_APPEND: lines of concurrent finalizers never mix. */

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "braidfs/text.h"
 #include "session.h"
 #include "sessions.h"
 
@@ -44,19 +45,6 @@ sample(BfdSession *s, Sample *out) BF_EXCLUDES(&s->lock)
   out->v[5] = s->items_failed;
   out->v[6] = g_hash_table_size(s->items);
   bf_mutex_unlock(&s->lock);
-}
-
-static void
-append_label(GString *out, const char *v)
-{
-  for (; *v != '\0'; v++) {
-    if (*v == '\\' || *v == '"')
-      g_string_append_c(out, '\\');
-    if (*v == '\n')
-      g_string_append(out, "\\n");
-    else
-      g_string_append_c(out, *v);
-  }
 }
 
 static void
@@ -121,9 +109,9 @@ bfd_metrics_text(BfdServer *srv)
     for (guint i = 0; i < samples->len; i++) {
       Sample *x = &g_array_index(samples, Sample, i);
       g_string_append_printf(out, "%s{session=\"", metrics[m].name);
-      append_label(out, x->name);
+      bf_text_append_label(out, x->name);
       g_string_append(out, "\",label=\"");
-      append_label(out, x->label);
+      bf_text_append_label(out, x->label);
       g_string_append_printf(out, "\"} %" G_GUINT64_FORMAT "\n", x->v[m]);
     }
   }
