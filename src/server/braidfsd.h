@@ -5,15 +5,14 @@
  * A module uses only modules of the lines above its own (no include
  * cycle: tests/check_includes.py checks it):
  *
- *   limit status crash bucket                 rules and tools
+ *   limit status crash bucket events hook     rules and tools
+ *     statuscmd
  *   braidfsd store journal shares ratelimit   context, disk, admission
- *     events hook
  *   item path                                 one item, one path
  *   session                                   one session in memory
  *   items sessions                            items' life, the index
- *   chunks ops handshake recovery             frame handlers, start-up
- *   dispatch server metrics view statuscmd    threads, FUSE, the daemon
- *     main
+ *   chunks ops handshake recovery metrics     frame handlers, start-up
+ *   dispatch server view main                 threads, FUSE, the daemon
  *
  * LOCKING
  *
