@@ -106,7 +106,10 @@ bf_mount_check(const char *path, GError **error)
                 "on", path);
     return FALSE;
   }
-  if (access(path, R_OK | W_OK | X_OK) < 0) {
+  /* fusermount3 lets a user mount only where they may write; root may
+   * mount anywhere, on a read-only file system too. */
+  if (access(path, R_OK | X_OK) < 0 ||
+      (getuid() != 0 && access(path, W_OK) < 0 && errno != EROFS)) {
     int e = errno;
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
                 "mountpoint %s: %s: mount on a directory you own", path,
