@@ -151,7 +151,10 @@ bfd_hook_new(const char *program, const char *view_root,
   h->view_root = g_strdup(view_root);
   h->store_root = g_strdup(store_root);
   h->timeout_ms = timeout_ms;
-  h->pool = g_thread_pool_new(run_job, h, (gint)jobs, TRUE, NULL);
+  /* Not exclusive: its threads start with the first run, after the
+   * daemon has forked away from its terminal (threads do not survive a
+   * fork); max_threads still bounds this pool's runs. */
+  h->pool = g_thread_pool_new(run_job, h, (gint)jobs, FALSE, NULL);
   return h;
 }
 
