@@ -88,9 +88,13 @@ bfc_status_getattr(const BfcStatusDir *sd, const char *path, struct stat *st)
   g_autofree char *text = status_text(sd, path);
   if (text == NULL)
     return -ENOENT;
+  /* Size 0, as /proc's files: each open takes its own snapshot, whose
+   * length a size from an earlier one would cut (a reader that trusts
+   * st_size, such as g_file_get_contents, read a truncated status.json).
+   * Reads go to the end of the snapshot (direct_io). */
   st->st_mode = S_IFREG | 0444;
   st->st_nlink = 1;
-  st->st_size = strlen(text);
+  st->st_size = 0;
   return 0;
 }
 
