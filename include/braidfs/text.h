@@ -1,5 +1,7 @@
-/* Text from a peer (a file name, a server's message), made fit for a
- * terminal, a log line or a frame's message field. */
+/* Text made fit to show: text from a peer (a file name, a server's
+ * message) for a terminal, a log line or a frame's message field, and the
+ * text fields of the files the daemons show (status files, the event
+ * stream, metrics), escaped the same way everywhere. */
 #pragma once
 
 #include <glib.h>
@@ -14,5 +16,12 @@ G_BEGIN_DECLS
  * escape). For showing, not reversing: a backslash stays as it is, so that
  * showing shown text changes nothing. */
 char *bf_text_show(const char *s, size_t len, size_t max);
+/* Appends text as one whitespace-separated field: a space, tab, newline
+ * or backslash becomes \040, \011, \012, \134, as in /proc/mounts
+ * (printf %b and g_strcompress undo it). */
+void bf_text_append_field(GString *out, const char *text);
+/* Appends text as a Prometheus label value (inside its quotes): \, " and
+ * newline escaped as its text format wants. */
+void bf_text_append_label(GString *out, const char *text);
 
 G_END_DECLS

@@ -212,10 +212,13 @@ bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kin
 
   *status = BF_ST_OK;
   if (fd < 0) {
-    if (kind == BF_HELLO_NEW)
-      (*error)->message = append_hint((*error)->message,
-                                      " (is braidfsd running there?)");
-    else
+    /* A name that does not resolve says so; the hint is for a host
+     * where nothing answers. */
+    if (kind == BF_HELLO_NEW) {
+      if (!g_error_matches(*error, BF_NET_ERROR, BF_NET_ERROR_RESOLVE))
+        (*error)->message = append_hint((*error)->message,
+                                        " (is braidfsd running there?)");
+    } else
       g_prefix_error(error, "path %u: ", index);
     return NULL;
   }

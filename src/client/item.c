@@ -16,6 +16,8 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
   it->refs = 1;
   it->sess = s;
   it->name = g_strdup(name);
+  it->shown = g_strdup(name);
+  it->opened_at = g_get_monotonic_time();
   it->mode = mode & 07777;
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   bf_mutex_init(&it->wlock);
@@ -49,6 +51,7 @@ bfc_item_unref(BfcItem *it)
   bf_digest_free(it->digest);
   g_free(it->final_name);
   g_free(it->name);
+  g_free(it->shown);
   g_free(it->error);
   g_clear_error(&it->result);
   bf_mutex_clear(&it->wlock);
@@ -176,15 +179,43 @@ bfc_item_announce(BfcItem *it)
 
 /* ---- verdicts ----------------------------------------------------------- */
 
+/* The verdict, for .braidfs/status: the last BFC_DONE_KEPT and counts. */
+static void
+note_done_locked(BfcSession *s, BfcItem *it) BF_REQUIRES(&s->lock)
+{
+  BfcFileDone *d = g_new0(BfcFileDone, 1);
+
+  d->name = g_strdup(it->shown);
+  d->size = bfc_item_size(it);
+  d->acked = it->acked;
+  d->stored = it->state == BFC_ITEM_STORED;
+  d->seconds = (g_get_monotonic_time() - it->opened_at) / (double)G_USEC_PER_SEC;
+  d->at = g_get_real_time();
+  if (d->stored)
+    s->files_stored++;
+  else
+    s->files_failed++;
+  g_queue_push_tail(&s->done, d);
+  while (s->done.length > BFC_DONE_KEPT)
+    bfc_file_done_free(g_queue_pop_head(&s->done));
+}
+
+void
+bfc_file_done_free(BfcFileDone *d)
+{
+  g_free(d->name);
+  g_free(d);
+}
+
 void
 bfc_item_fail_locked(BfcSession *s, BfcItem *it, uint8_t status, const char *why)
 {
-  (void)s;
   if (it->state == BFC_ITEM_FAILED || it->state == BFC_ITEM_STORED)
     return;
   it->state = BFC_ITEM_FAILED;
   it->status = status;
   it->error = g_strdup(why);
+  note_done_locked(s, it);
 }
 
 void
@@ -351,8 +382,11 @@ bfc_items_on_ack(BfcSession *s, const BfItemAck *a)
                            text[0] ? text : bf_status_str(a->status));
     else if (a->stage == BF_ACK_OPENED && it->state == BFC_ITEM_OPENING)
       it->state = BFC_ITEM_OPEN;
-    else if (a->stage == BF_ACK_STORED && (it->close_sent || it->replayed))
+    else if (a->stage == BF_ACK_STORED && (it->close_sent || it->replayed) &&
+             it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED) {
       it->state = BFC_ITEM_STORED;
+      note_done_locked(s, it);
+    }
   }
   g_cond_broadcast(&s->cond);
   bf_mutex_unlock(&s->lock);

@@ -66,6 +66,10 @@ struct BfcItem {
   BfItemClose close_msg;
   BfItemOpen open_msg;        /* as announced (its name is name's) */
   gint64 last_ack;            /* when a chunk of it was last acknowledged */
+  /* for .braidfs/status (progress.h), under the session lock: */
+  char *shown;                /* its name when created (constant) */
+  uint64_t acked;             /* bytes of its chunks acknowledged */
+  gint64 opened_at;           /* monotonic time it was created */
 };
 
 /* A new item, announced. */
@@ -124,6 +128,7 @@ void bfc_item_fail_locked(BfcSession *s, BfcItem *it, uint8_t status,
 /* Its verdict as an error (it failed). */
 void bfc_item_error_locked(BfcSession *s, BfcItem *it, GError **error)
   BF_REQUIRES(&s->lock);
+void bfc_file_done_free(BfcFileDone *d);
 /* Takes it out of the table of items awaiting answers. */
 void bfc_item_forget_locked(BfcSession *s, BfcItem *it) BF_REQUIRES(&s->lock);
 /* Queues ITEM_CLOSE: on the control path, or once the server has OPENED

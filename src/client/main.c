@@ -7,6 +7,7 @@
 #include "outbox.h"
 #include "session.h"
 #include "spool.h"
+#include "statuscmd.h"
 
 #include <fuse.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 
 #include "braidfs/digest.h"
 #include "braidfs/log.h"
+#include "braidfs/mount.h"
+#include "braidfs/notify.h"
 #include "braidfs/parse.h"
 
 static void
@@ -25,7 +28,8 @@ usage(const BfOpts *o)
 
   bf_opts_help(o, text);
   printf("usage: braidfs HOST[:PORT] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
-         "       braidfs keygen FILE\n\n"
+         "       braidfs keygen FILE\n"
+         "       braidfs status [--json] [--watch SECS] [MOUNT...]\n\n"
          "Mounts an outbox: files written into MOUNTPOINT are delivered to the\n"
          "braidfsd server at HOST:PORT (default port %d) over several TCP paths.\n\n"
          "options:\n"
@@ -38,6 +42,7 @@ usage(const BfOpts *o)
          "Sizes take K, M, G (powers of 1024); durations are in seconds\n"
          "(0.5 for half of one).\n"
          "keygen FILE writes a new random key to FILE (mode 600).\n"
+         "status shows what mounted outboxes are doing (--help for more).\n"
          "See braidfs(1).\n", BFC_DEFAULT_PORT, text->str);
 }
 
@@ -147,6 +152,14 @@ config_clear(BfcConfig *cfg)
   bf_key_free((BfKey *)cfg->key);
 }
 
+/* The outbox serves: a mount unit of Type=notify may go on. */
+static void
+ready(void *data)
+{
+  (void)data;
+  bf_notifyf("READY=1\nSTATUS=outbox mounted");
+}
+
 /* braidfs keygen FILE */
 static int
 keygen(int argc, char **argv)
@@ -155,7 +168,7 @@ keygen(int argc, char **argv)
 
   if (argc != 3) {
     g_printerr("usage: braidfs keygen FILE\n");
-    return 2;
+    return 1;
   }
   bf_crypto_init();
   if (!bf_key_generate(argv[2], &error)) {
@@ -230,10 +243,13 @@ main(int argc, char **argv)
   BfcSpool *sp = NULL;
   BfcDelivery *d = NULL;
   BfcSpoolSession ss = { 0 };
+  BfMount *m = NULL;
   int rc = 1;
 
   if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
     return keygen(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "status") == 0)
+    return bfc_status_command(argc, argv);
   o = bf_opts_new(bfc_options, &opt, 1);
   if (!bf_opts_parse(o, &args, &flags, &error)) {
     g_printerr("braidfs: %s\n", error->message);
@@ -260,8 +276,20 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
-  /* Connect before mounting: an unreachable server must fail the command,
-   * not leave a mount whose every write fails. */
+  /* Mount first, so that a bad mountpoint or FUSE option fails before
+   * the server makes a session; then connect, so that an unreachable
+   * server fails the command instead of leaving a mount whose every
+   * write fails. */
+  server = bf_format_hostport(cfg.host, cfg.port);
+  names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
+  fuse_opt_add_arg(&args, names);
+  /* The kernel checks each node's mode against its owner, the mounting
+   * user: with allow_other, others write only where modes let them. */
+  fuse_opt_add_arg(&args, "-odefault_permissions");
+  if ((m = bf_mount_new(&args, bfc_outbox_ops(), NULL, &error)) == NULL) {
+    g_printerr("braidfs: %s\n", error->message);
+    goto out;
+  }
   s = bfc_session_connect(&cfg, &error);
   if (s == NULL) {
     g_printerr("braidfs: %s\n", error->message);
@@ -274,22 +302,19 @@ main(int argc, char **argv)
     goto out;
   }
   sp = NULL;   /* owned by the delivery now */
-  server = g_strdup(bfc_session_server(s));
-  names = g_strdup_printf("-osubtype=braidfs,fsname=%s", server);
-  fuse_opt_add_arg(&args, names);
-  /* libfuse 3.14's default thread limit is an invalid -1 and warns. Some
-   * of them always stay free of waits for the server (BFC_WAIT_SEATS). */
-  fuse_opt_add_arg(&args, "-omax_threads=" G_STRINGIFY(BFC_FUSE_THREADS));
-  /* The kernel checks each node's mode against its owner, the mounting
-   * user: with allow_other, others write only where modes let them. */
-  fuse_opt_add_arg(&args, "-odefault_permissions");
   if (!flags.foreground)
     bf_log_detach();
   void *outbox = bfc_outbox_new(s, d);
-  rc = fuse_main(args.argc, args.argv, bfc_outbox_ops(), outbox);
+  bf_mount_set_data(m, outbox);
+  /* Some FUSE threads always stay free of waits for the server
+   * (BFC_WAIT_SEATS). */
+  rc = bf_mount_serve(m, flags.foreground, BFC_FUSE_THREADS, ready, NULL);
+  bf_notifyf("STOPPING=1");
+  bf_mount_free(g_steal_pointer(&m));
   /* The outbox stops the session when the mount ends (or never started). */
   bfc_outbox_free(outbox);
 out:
+  bf_mount_free(m);
   bfc_spool_close(sp);
   bfc_spool_session_clear(&ss);
   fuse_opt_free_args(&args);

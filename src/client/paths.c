@@ -127,6 +127,18 @@ path_tx(gpointer data)
 
 /* ---- receiving ---------------------------------------------------------- */
 
+/* The file's bytes a chunk carries: a share of a coded chunk carries
+ * 1/n of the k * len (rs) or len (shamir) bytes of its chunk. */
+static uint64_t
+data_bytes(const BfcSession *s, const BfcChunk *c)
+{
+  const BfCodingSpec *cs = &s->cfg.coding;
+
+  if (c->coded == NULL || cs->n == 0)
+    return c->len;
+  return (uint64_t)c->len * (cs->kind == BF_CODING_RS ? cs->k : 1) / cs->n;
+}
+
 static gboolean
 on_chunk_ack(BfcPath *p, const BfChunkAck *a) BF_EXCLUDES(&p->sess->lock)
 {
@@ -142,6 +154,7 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a) BF_EXCLUDES(&p->sess->lock)
       bfc_path_unload_locked(s, p, c);
       p->bytes_acked += c->len;
       p->chunks_acked++;
+      c->item->acked += data_bytes(s, c);
       p->last_ack = s->last_chunk_ack = now;
       bfc_chunk_acked_locked(s, c, now);
       found = TRUE;
@@ -252,10 +265,13 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
 
 /* ---- a path's life ------------------------------------------------------ */
 
-static void
+/* Returns how long no path was up (microseconds) if this one ends such
+ * an outage, else 0. */
+static gint64
 path_up_locked(BfcSession *s, BfcPath *p, BfConn *conn) BF_REQUIRES(&s->lock)
 {
   gint64 now = g_get_monotonic_time();
+  gint64 outage = s->down_since != 0 ? MAX(now - s->down_since, 1) : 0;
 
   p->conn = conn;
   p->state = BFC_PATH_UP;
@@ -270,6 +286,7 @@ path_up_locked(BfcSession *s, BfcPath *p, BfConn *conn) BF_REQUIRES(&s->lock)
     s->back_at = now;
   s->down_since = 0;
   wake_all_locked(s);
+  return outage;
 }
 
 /* Takes the path out of service after its connection failed: the control
@@ -282,6 +299,7 @@ path_down(BfcPath *p, BfConn *conn, const char *why) BF_EXCLUDES(&p->sess->lock)
   BfcSession *s = p->sess;
   BfcChunk *c;
   unsigned moved = 0;
+  gboolean outage;
 
   bf_mutex_lock(&s->lock);
   bfc_path_lost_locked(s, p, why);
@@ -304,6 +322,7 @@ path_down(BfcPath *p, BfConn *conn, const char *why) BF_EXCLUDES(&p->sess->lock)
   p->load.inflight = 0;
   p->load.inflight_bytes = 0;
   p->ping_sent = 0;
+  outage = s->ctl < 0 && s->down_since == 0 && !s->stopping;
   if (s->ctl < 0 && s->down_since == 0)
     s->down_since = g_get_monotonic_time();
   wake_all_locked(s);
@@ -312,6 +331,15 @@ path_down(BfcPath *p, BfConn *conn, const char *why) BF_EXCLUDES(&p->sess->lock)
            "path %u (%s) lost: %s; %u chunks go on the other paths%s",
            p->index, p->name, p->why_down, moved,
            s->ctl < 0 ? " once one is back (all paths down)" : "");
+  /* The line an operator looks for: the moment the server is out of
+   * reach, kept in .braidfs/events whatever its level. */
+  if (outage)
+    bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = s->sid,
+                                                .peer = s->server,
+                                                .event = TRUE },
+           "outage: no path to server %s is up (the last, path %u, %s); "
+           "writes wait for one up to timeout=%u s, then fail with EIO",
+           s->server, p->index, p->why_down, s->cfg.timeout_s);
   bf_mutex_unlock(&s->lock);
   bf_conn_free(conn);
 }
@@ -343,6 +371,7 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
   g_autoptr(GError) error = NULL;
   uint8_t status;
   uint64_t instance = 0;
+  gint64 outage = 0;
   BfConn *conn = bfc_dial(s, &s->cfg.specs[p->index], p->index,
                           BF_HELLO_ATTACH,
                           MIN(s->cfg.timeout_s * 1000, REATTACH_TIMEOUT_MS),
@@ -369,7 +398,7 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
       bfc_server_restarted_locked(s, instance);
     else if (s->instance == 0)
       s->instance = instance;
-    path_up_locked(s, p, conn);
+    outage = path_up_locked(s, p, conn);
     if (s->stopping)
       bf_conn_shutdown(conn);
     /* This path may be the first up after an outage: it becomes the
@@ -381,6 +410,13 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL),
            "path %u (%s) re-attached after %u attempts", p->index, p->name,
            attempt);
+  if (outage > 0)
+    bf_log(G_LOG_LEVEL_MESSAGE, &(BfLogFields){ .session = s->sid,
+                                                .peer = s->server,
+                                                .event = TRUE },
+           "outage over: server %s reachable again on path %u (%s) after "
+           "%.1f s without any path", s->server, p->index, p->name,
+           outage / (double)G_USEC_PER_SEC);
   return conn;
 }
 

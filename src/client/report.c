@@ -1,7 +1,7 @@
 /* The format of the status files (report.h). */
 #include "report.h"
 
-#include <string.h>
+#include "braidfs/text.h"
 
 void
 bfc_report_init(BfcReport *r, const char *const *columns)
@@ -23,12 +23,7 @@ bfc_report_field(BfcReport *r, const char *text)
     g_string_append_c(r->out, '-');
     return;
   }
-  for (const char *p = text; *p != '\0'; p++) {
-    if (strchr(" \t\n\\", *p) != NULL)
-      g_string_append_printf(r->out, "\\%03o", (unsigned char)*p);
-    else
-      g_string_append_c(r->out, *p);
-  }
+  bf_text_append_field(r->out, text);
 }
 
 void

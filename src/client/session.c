@@ -79,6 +79,7 @@ bfc_session_stop(BfcSession *s)
   }
   bf_mutex_lock(&s->lock);
   bfc_items_clear_locked(s);
+  g_queue_clear_full(&s->done, (GDestroyNotify)bfc_file_done_free);
   bf_mutex_unlock(&s->lock);
   g_free(s->cfg.specs);
   g_hash_table_unref(s->items);
@@ -132,8 +133,8 @@ bfc_session_server(BfcSession *s)
   return s->server;
 }
 
-static const char *
-state_name(BfcPathState st)
+const char *
+bfc_path_state_name(BfcPathState st)
 {
   switch (st) {
   case BFC_PATH_UP: return "up";
@@ -161,12 +162,12 @@ bfc_session_describe_paths(BfcSession *s)
       bfc_report_field(&r, sp->bind_addr);
     else
       bfc_report_fieldf(&r, "%%%s", sp->iface);
-    bfc_report_field(&r, state_name(p->state));
+    bfc_report_field(&r, bfc_path_state_name(p->state));
     bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->bytes_acked);
     bfc_report_fieldf(&r, "%" G_GUINT64_FORMAT, p->chunks_acked);
     bfc_report_fieldf(&r, "%u", p->load.inflight);
     bfc_report_fieldf(&r, "%.3f", p->rtt * 1000);
-    bfc_report_fieldf(&r, "%.1f", p->load.rate / 1e6);
+    bfc_report_fieldf(&r, "%.1f", p->rate_avg / 1e6);
     bfc_report_fieldf(&r, "%u", p->retries);
     bfc_report_fieldf(&r, "%u", p->resent);
     bfc_report_fieldf(&r, "%u", p->duplicates);

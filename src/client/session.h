@@ -24,3 +24,5 @@ void bfc_session_set_id_floor(BfcSession *s, uint64_t floor)
   BF_EXCLUDES(&s->lock);
 /* The text of the outbox's .braidfs/paths file: one line per path. */
 char *bfc_session_describe_paths(BfcSession *s) BF_EXCLUDES(&s->lock);
+/* "up", "connecting" or "down", as the status files write it. */
+const char *bfc_path_state_name(BfcPathState st);

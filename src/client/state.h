@@ -24,6 +24,17 @@ typedef enum {
   BFC_PATH_DOWN,
 } BfcPathState;
 
+/* A file that got its verdict, as .braidfs/status shows it. */
+#define BFC_DONE_KEPT 16
+typedef struct {
+  char *name;
+  uint64_t size;
+  uint64_t acked;             /* bytes of its chunks acknowledged */
+  gboolean stored;            /* else failed */
+  double seconds;             /* from creation to verdict */
+  gint64 at;                  /* real time of the verdict (microseconds) */
+} BfcFileDone;
+
 typedef struct {
   BfcSession *sess;
   unsigned index;
@@ -49,6 +60,10 @@ typedef struct {
   gint64 ping_sent;           /* monotonic time of the PING in flight, or 0 */
   gint64 ping_done;           /* when the last PONG came back */
   double rtt;                 /* smoothed PING round trip, seconds; 0 = none */
+  double rate_avg;            /* acknowledged bytes per second over the
+                                 last seconds of wall time, idle or not
+                                 (the rate users see; load.rate is the
+                                 scheduler's estimate of its capacity) */
   unsigned retries;           /* re-attached after a failure */
   unsigned duplicates;        /* tail chunks it carried twice */
   unsigned resent;            /* chunks it carried for a lost path */
@@ -91,6 +106,11 @@ struct BfcSession {
   GHashTable *ops;            /* op id -> BfcOpWait* */
   uint64_t next_item_id;
   uint64_t next_op_id;
+
+  /* files with a verdict, for .braidfs/status (progress.h) */
+  GQueue done;                /* BfcFileDone*, the last BFC_DONE_KEPT */
+  uint64_t files_stored;
+  uint64_t files_failed;
 
   GThread *ticker;            /* ticker.h */
   GCond tick;                 /* wakes the ticker to stop */

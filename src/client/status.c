@@ -6,9 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "braidfs/log.h"
+#include "progress.h"
+
 #define STATUS_DIR "/.braidfs"
 #define STATUS_PATHS STATUS_DIR "/paths"
 #define STATUS_SPOOL STATUS_DIR "/spool"
+#define STATUS_JSON STATUS_DIR "/status.json"
+#define STATUS_METRICS STATUS_DIR "/metrics"
+#define STATUS_EVENTS STATUS_DIR "/events"
 
 /* A handle's snapshot of a status file's text. */
 typedef struct {
@@ -41,6 +47,20 @@ bfc_status_reserved(const char *path)
   return strcmp(path, "/.session") == 0;
 }
 
+/* The log's kept events (log.h), one line each, oldest first. */
+static char *
+events_text(void)
+{
+  g_autoptr(GPtrArray) events = bf_log_events(0);
+  GString *out = g_string_new(NULL);
+
+  for (guint i = 0; i < events->len; i++) {
+    g_autofree char *line = bf_log_event_format(events->pdata[i]);
+    g_string_append_printf(out, "%s\n", line);
+  }
+  return g_string_free(out, FALSE);
+}
+
 /* The text of a status file, or NULL if there is none by that name. */
 static char *
 status_text(const BfcStatusDir *sd, const char *path)
@@ -49,6 +69,12 @@ status_text(const BfcStatusDir *sd, const char *path)
     return bfc_session_describe_paths(sd->sess);
   if (strcmp(path, STATUS_SPOOL) == 0 && sd->spool)
     return bfc_delivery_describe(sd->delivery);
+  if (strcmp(path, STATUS_JSON) == 0)
+    return bfc_progress_json(sd->sess, sd->delivery);
+  if (strcmp(path, STATUS_METRICS) == 0)
+    return bfc_progress_metrics(sd->sess, sd->delivery);
+  if (strcmp(path, STATUS_EVENTS) == 0)
+    return events_text();
   return NULL;
 }
 
@@ -68,9 +94,13 @@ bfc_status_getattr(const BfcStatusDir *sd, const char *path, struct stat *st)
   g_autofree char *text = status_text(sd, path);
   if (text == NULL)
     return -ENOENT;
+  /* Size 0, as /proc's files: each open takes its own snapshot, whose
+   * length a size from an earlier one would cut (a reader that trusts
+   * st_size, such as g_file_get_contents, read a truncated status.json).
+   * Reads go to the end of the snapshot (direct_io). */
   st->st_mode = S_IFREG | 0400;
   st->st_nlink = 1;
-  st->st_size = strlen(text);
+  st->st_size = 0;
   return 0;
 }
 
@@ -83,6 +113,9 @@ bfc_status_readdir(const BfcStatusDir *sd, const char *path, void *buf,
   fill(buf, ".", NULL, 0, 0);
   fill(buf, "..", NULL, 0, 0);
   fill(buf, "paths", NULL, 0, 0);
+  fill(buf, "status.json", NULL, 0, 0);
+  fill(buf, "metrics", NULL, 0, 0);
+  fill(buf, "events", NULL, 0, 0);
   if (sd->spool)
     fill(buf, "spool", NULL, 0, 0);
   return 0;

@@ -27,6 +27,21 @@ sample_rate(BfcPath *p, uint64_t *at_tick, double busy_s, double best)
   p->load.rate = p->load.rate > 0 ? 0.5 * p->load.rate + 0.5 * inst : inst;
 }
 
+/* The rate users see (.braidfs/paths, status): acknowledged bytes per
+ * second of wall time, an exponential moving average over about
+ * RATE_AVG_S, so that an idle path goes to 0 and a burst of
+ * acknowledgements does not spike it. */
+#define RATE_AVG_S 1.0
+
+static void
+sample_avg(BfcPath *p, uint64_t *at_tick, double dt)
+{
+  double inst = (p->bytes_acked - *at_tick) / dt;
+
+  *at_tick = p->bytes_acked;
+  p->rate_avg += dt / (RATE_AVG_S + dt) * (inst - p->rate_avg);
+}
+
 /* A path is stalled when it owes us something (chunks in flight, a PING,
  * bytes the kernel has not seen acknowledged) and neither our frames nor
  * the peer's TCP acknowledgements have moved for stall_ms: it is taken out
@@ -61,6 +76,7 @@ ticker(gpointer data)
   BfcSession *s = data;
   g_autofree uint64_t *at_tick = g_new0(uint64_t, s->cfg.n_paths);
   g_autofree gint64 *busy = g_new0(gint64, s->cfg.n_paths);
+  g_autofree uint64_t *at_avg = g_new0(uint64_t, s->cfg.n_paths);
   gint64 last = g_get_monotonic_time(), prev = last;
 
   bf_mutex_lock(&s->lock);
@@ -75,6 +91,7 @@ ticker(gpointer data)
       if (p->load.inflight > 0)
         busy[i] += now - prev;
       if (sample) {
+        sample_avg(p, &at_avg[i], (now - last) / (double)G_USEC_PER_SEC);
         sample_rate(p, &at_tick[i], busy[i] / (double)G_USEC_PER_SEC, best);
         busy[i] = 0;
       }

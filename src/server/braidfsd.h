@@ -5,12 +5,14 @@
  * A module uses only modules of the lines above its own (no include
  * cycle: tests/layout/modules.py checks it):
  *
- *   limit status crash bucket                 rules and tools
+ *   limit status crash bucket hook            rules and tools
+ *     statuscmd
  *   braidfsd store journal shares ratelimit   context, disk, admission
+ *     events
  *   item path                                 one item, one path
  *   session                                   one session in memory
  *   items sessions                            items' life, the index
- *   chunks ops handshake recovery             frame handlers, start-up
+ *   chunks ops handshake recovery metrics     frame handlers, start-up
  *   dispatch server view main                 threads, FUSE, the daemon
  *
  * LOCKING
@@ -107,6 +109,7 @@
 typedef struct BfdSession BfdSession;
 typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
+typedef struct BfdHook BfdHook;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -114,6 +117,8 @@ typedef struct {
   BfKey *key;                /* key_file: NULL to run in the clear */
   char *store_path;
   int store_fd;
+  int events_fd;             /* STORE/.events, appended (events.h) */
+  BfdHook *hook;             /* exec_on_store, or NULL (hook.h) */
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */

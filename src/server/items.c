@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "crash.h"
+#include "events.h"
+#include "hook.h"
 #include "status.h"
 #include "store.h"
 
@@ -185,6 +187,8 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   if (failure == NULL)
     bfd_session_note_stored_locked(s, size);
   fresh = bfd_session_retire_locked(s, it, BF_ACK_STORED, status);
+  if (fresh && failure != NULL)
+    s->items_failed++;
   to = bfd_session_reply_path_locked(s, it->close_path);
   bf_mutex_unlock(&s->lock);
   /* The verdict is in the store before the record goes (journal.c). */
@@ -235,7 +239,14 @@ finalize_job(gpointer data, gpointer user_data)
   BfdReplaced replaced = { 0 };
 
   (void)user_data;
-  commit(f->sess, f->item, &replaced, &error);
+  if (commit(f->sess, f->item, &replaced, &error))
+    bfd_events_stored(f->sess->srv->events_fd, f->sess->dir.name,
+                      f->item->name, bf_assembler_size(f->item->asm_),
+                      f->item->want_alg, f->item->want);
+  if (error == NULL)
+    bfd_hook_stored(f->sess->srv->hook, f->sess->dir.name, f->item->name,
+                    bf_assembler_size(f->item->asm_), f->item->want_alg,
+                    f->item->want);
   bfd_items_report(f->sess, f->item, error,
                    bf_assembler_size(f->item->asm_), &replaced);
   bfd_crash_at(BFD_CRASH_STORED_SENT);

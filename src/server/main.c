@@ -11,12 +11,18 @@
 
 #include "braidfs/conn.h"
 #include "braidfs/log.h"
+#include "braidfs/mount.h"
+#include "braidfs/notify.h"
 #include "braidfs/parse.h"
 #include "crash.h"
+#include "events.h"
+#include "hook.h"
+#include "metrics.h"
 #include "options.h"
 #include "recovery.h"
 #include "server.h"
 #include "sessions.h"
+#include "statuscmd.h"
 #include "store.h"
 #include "view.h"
 
@@ -26,7 +32,8 @@ usage(const BfOpts *o)
   g_autoptr(GString) text = g_string_new(NULL);
 
   bf_opts_help(o, text);
-  printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n"
+  printf("usage: braidfsd MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+         "       braidfsd status [--json] [--watch SECS] MOUNTPOINT\n\n"
          "Receives braidfs sessions and shows their files under MOUNTPOINT.\n\n"
          "options:\n"
          "%s"
@@ -98,6 +105,70 @@ check_exposure(const BfdServer *srv, gboolean insecure)
   return TRUE;
 }
 
+/* systemd's STATUS= line (what `systemctl status` shows), kept fresh
+ * every STATUS_EVERY_S while serving under systemd. */
+#define STATUS_EVERY_S 5
+
+typedef struct {
+  BfdServer *srv;
+  GMutex lock;
+  GCond stop_cond;
+  gboolean stop;
+  GThread *thread;
+} StatusLine;
+
+static void
+status_send(BfdServer *srv, const char *extra)
+{
+  g_autofree char *summary = bfd_metrics_summary(srv);
+
+  bf_notifyf("%sSTATUS=store %s: %s; listening on %s", extra,
+             srv->store_path, summary, (char *)srv->listen_names->pdata[0]);
+}
+
+static gpointer
+status_loop(gpointer data)
+{
+  StatusLine *sl = data;
+
+  g_mutex_lock(&sl->lock);
+  while (!sl->stop) {
+    gint64 until = g_get_monotonic_time() + STATUS_EVERY_S * G_USEC_PER_SEC;
+    if (g_cond_wait_until(&sl->stop_cond, &sl->lock, until) || sl->stop)
+      continue;
+    g_mutex_unlock(&sl->lock);
+    status_send(sl->srv, "");
+    g_mutex_lock(&sl->lock);
+  }
+  g_mutex_unlock(&sl->lock);
+  return NULL;
+}
+
+/* The view is mounted and the listeners accept (view_init started them):
+ * systemd's READY, with the status line. */
+static void
+ready(void *data)
+{
+  StatusLine *sl = data;
+
+  status_send(sl->srv, "READY=1\n");
+  if (g_getenv("NOTIFY_SOCKET") != NULL)
+    sl->thread = g_thread_new("status", status_loop, sl);
+}
+
+static void
+status_stop(StatusLine *sl)
+{
+  g_mutex_lock(&sl->lock);
+  sl->stop = TRUE;
+  g_cond_signal(&sl->stop_cond);
+  g_mutex_unlock(&sl->lock);
+  if (sl->thread != NULL)
+    g_thread_join(sl->thread);
+  g_mutex_clear(&sl->lock);
+  g_cond_clear(&sl->stop_cond);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -106,9 +177,12 @@ main(int argc, char **argv)
   g_autoptr(BfOpts) o = bf_opts_new(bfd_options, &opt, 0);
   BfOptsFlags flags;
   BfdServer srv = { .store_fd = -1 };
+  BfMount *m = NULL;
   g_autoptr(GError) error = NULL;
   int rc = 1;
 
+  if (argc >= 2 && strcmp(argv[1], "status") == 0)
+    return bfd_status_command(argc, argv);
   if (!bf_opts_parse(o, &args, &flags, &error)) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
@@ -129,6 +203,15 @@ main(int argc, char **argv)
   }
   bf_crypto_init();
   signal(SIGPIPE, SIG_IGN);
+  /* The mountpoint and FUSE's options first: a typo must not leave a
+   * store made or a port bound behind it. The kernel checks each file's
+   * mode and owner: with allow_other, other users read only what the modes
+   * let them, and remove nothing. */
+  fuse_opt_add_arg(&args, "-odefault_permissions");
+  if ((m = bf_mount_new(&args, bfd_view_ops(), &srv, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
 
   opt.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
   bfd_server_init(&srv, &opt.limits);
@@ -143,6 +226,17 @@ main(int argc, char **argv)
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
+  if ((srv.events_fd = bfd_events_open(srv.store_fd, &error)) < 0) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
+  if (opt.exec_on_store != NULL &&
+      (srv.hook = bfd_hook_new(opt.exec_on_store, bf_mount_point(m),
+                                srv.store_path, opt.exec_jobs,
+                                opt.exec_timeout_ms, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
   bfd_recover_sessions(&srv);
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, opt.listen) || !check_exposure(&srv, opt.insecure))
@@ -154,13 +248,14 @@ main(int argc, char **argv)
   if (!flags.foreground)
     bf_log_detach();
 
-  /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
-  fuse_opt_add_arg(&args, "-omax_threads=32");
-  /* The kernel checks each file's mode and owner: with allow_other, other
-   * users read only what the modes let them, and remove nothing. */
-  fuse_opt_add_arg(&args, "-odefault_permissions");
-  rc = fuse_main(args.argc, args.argv, bfd_view_ops(), &srv);
+  StatusLine sl = { .srv = &srv };
+  g_mutex_init(&sl.lock);
+  g_cond_init(&sl.stop_cond);
+  rc = bf_mount_serve(m, flags.foreground, 32, ready, &sl);
+  bf_notifyf("STOPPING=1\nSTATUS=stopping");
+  status_stop(&sl);
 out:
+  bf_mount_free(m);
   bfd_server_clear(&srv);
   fuse_opt_free_args(&args);
   return rc;

@@ -53,5 +53,13 @@ const BfOptSpec bfd_options[] = {
     "handshakes per second per address" },
   { "attach_burst", BF_OPT_UINT, LIMIT(attach_burst), "40", 1, 1000000, NULL,
     "... in a burst" },
+  { "exec_on_store", BF_OPT_PATH, offsetof(BfdOptions, exec_on_store), NULL,
+    0, 0, "PROGRAM", "run PROGRAM (absolute path; no shell) with each stored "
+    "file's path in the view" },
+  { "exec_jobs", BF_OPT_UINT, offsetof(BfdOptions, exec_jobs), "2", 1, 64,
+    NULL, "exec_on_store runs at once" },
+  { "exec_timeout", BF_OPT_SECONDS, offsetof(BfdOptions, exec_timeout_ms),
+    "60", SECONDS(1), SECONDS(86400), NULL, "kill an exec_on_store run after "
+    "this long" },
   BF_OPT_END
 };

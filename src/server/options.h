@@ -16,6 +16,9 @@ typedef struct {
   char *store;
   char *key_file;        /* NULL: no key */
   gboolean insecure;     /* no key, yet other than loopback */
+  char *exec_on_store;   /* NULL: none (hook.h) */
+  unsigned exec_jobs;
+  unsigned exec_timeout_ms;
 } BfdOptions;
 
 #define BFD_DEFAULT_PORT 7411

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "hook.h"
 #include "items.h"
 #include "path.h"
 #include "ratelimit.h"
@@ -27,6 +28,7 @@ bfd_server_init(BfdServer *srv, const BfdLimits *limits)
 {
   srv->limits = *limits;
   srv->store_fd = -1;
+  srv->events_fd = -1;
   srv->gate = bfd_gate_new(&srv->limits);
   srv->sessions = bfd_sessions_new();
   bf_mutex_init(&srv->lock);
@@ -239,6 +241,10 @@ bfd_server_clear(BfdServer *srv)
   g_clear_pointer(&srv->gate, bfd_gate_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);
+  if (srv->events_fd >= 0)
+    close(srv->events_fd);
+  bfd_hook_free(g_steal_pointer(&srv->hook));
+  srv->events_fd = -1;
   srv->store_fd = -1;
   g_clear_pointer(&srv->store_path, g_free);
 }

@@ -354,6 +354,7 @@ bfd_session_note_frame(BfdSession *s, BfdPath *p, const BfMsg *m)
   bf_mutex_lock(&s->lock);
   s->last_activity = g_get_real_time() / G_USEC_PER_SEC;
   if (m->type == BF_FRAME_CHUNK) {
+    s->bytes_received += m->u.chunk.payload_len;
     p->bytes += m->u.chunk.payload_len;
     p->chunks++;
   }
@@ -420,9 +421,11 @@ bfd_session_describe(BfdSession *s)
   g_string_append_printf(out,
       "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
       "\nversions: %" G_GUINT64_FORMAT "\nbytes: %" G_GUINT64_FORMAT
+      "\nreceived: %" G_GUINT64_FORMAT "\nfailed: %" G_GUINT64_FORMAT
       "\nin_flight: %u\nstarted: %s\nlast_activity: %s\nstate: %s\n",
       id, s->dir.label, clients->str, s->clients->len, s->items_stored,
-      s->versions_stored, s->bytes_stored, g_hash_table_size(s->items),
+      s->versions_stored, s->bytes_stored, s->bytes_received, s->items_failed,
+      g_hash_table_size(s->items),
       started, last, s->clients->len > 0 ? "connected" : "disconnected");
   g_string_append(out, paths->str);
   bf_mutex_unlock(&s->lock);

@@ -42,6 +42,8 @@ struct BfdSession {
   uint64_t items_stored;     /* files in data/ */
   uint64_t versions_stored;  /* items stored by this process, replaced or not */
   uint64_t bytes_stored;
+  uint64_t bytes_received;   /* chunk payloads, as they arrive */
+  uint64_t items_failed;     /* items that ended in an error */
   gboolean removing;         /* rmdir in progress: attaches wait (LIMIT) */
   gboolean removed;          /* rmdir'ed: no new paths */
 };

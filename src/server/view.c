@@ -11,14 +11,23 @@
 #include <fuse.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "braidfsd.h"
+#include "events.h"
 #include "limit.h"
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 #include "sessions.h"
 #include "store.h"
+
+/* At the root, beside the sessions (ls hides them; recovery skips
+ * dotfiles): the event stream (events.h) and the metrics (metrics.h). */
+#define EVENTS_PATH "/" BFD_EVENTS_FILE
+#define METRICS_FILE ".metrics"
+#define METRICS_PATH "/" METRICS_FILE
 
 static BfdServer *
 server(void)
@@ -90,7 +99,25 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
    * (and root) may remove a session. */
   st->st_uid = geteuid();
   st->st_gid = getegid();
+  if (strcmp(path, EVENTS_PATH) == 0) {
+    if (fstatat(server()->store_fd, BFD_EVENTS_FILE, st, AT_SYMLINK_NOFOLLOW) < 0)
+      return -errno;
+    st->st_mode = S_IFREG | 0444;
+    return 0;
+  }
+  /* Generated files have size 0, as /proc's: each open takes its own
+   * snapshot, which a size from another would cut for a reader that
+   * trusts st_size; reads go to its end (direct_io). */
+  if (strcmp(path, METRICS_PATH) == 0) {
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_mtime = time(NULL);
+    return 0;
+  }
   if (s == NULL && err == 0) {
+    /* The store's own times: a new session changes them. */
+    if (fstat(server()->store_fd, st) < 0)
+      return -errno;
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
     return 0;
@@ -98,17 +125,19 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   if (s == NULL)
     return -err;
   if (strcmp(rest, BFD_SESSION_FILE) == 0) {
-    g_autofree char *text = bfd_session_describe(s);
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
-    st->st_size = strlen(text);
     st->st_mtime = bfd_session_last_activity(s);
     return 0;
   }
   if ((err = at_leaf(s->dir.data_fd, rest, stat_at, st)) < 0)
     return err;
-  if (strcmp(rest, ".") == 0)
+  /* data/'s own time changes as items arrive; it is never older than
+   * the session. */
+  if (strcmp(rest, ".") == 0 && st->st_mtime < s->dir.started) {
     st->st_mtime = s->dir.started;
+    st->st_mtim.tv_nsec = 0;
+  }
   st->st_blksize = BF_CHUNK_DEFAULT;
   return 0;
 }
@@ -132,6 +161,8 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   fill(buf, "..", NULL, 0, 0);
   if (s == NULL) {
     g_autoptr(GPtrArray) names = bfd_sessions_names(server()->sessions);
+    fill(buf, BFD_EVENTS_FILE, NULL, 0, 0);
+    fill(buf, METRICS_FILE, NULL, 0, 0);
     for (guint i = 0; i < names->len; i++)
       fill(buf, names->pdata[i], NULL, 0, 0);
     return 0;
@@ -172,13 +203,30 @@ view_open(const char *path, struct fuse_file_info *fi)
   g_autoptr(BfdSession) s = split(path, &rest, &err);
   ViewFile *vf;
 
-  if (s == NULL)
-    return err ? -err : -EISDIR;
-  if ((fi->flags & O_ACCMODE) != O_RDONLY)
+  if ((fi->flags & O_ACCMODE) != O_RDONLY &&
+      (s != NULL || strcmp(path, EVENTS_PATH) == 0 ||
+       strcmp(path, METRICS_PATH) == 0))
     return -EROFS;
   vf = g_new0(ViewFile, 1);
   vf->fd = -1;
-  if (strcmp(rest, BFD_SESSION_FILE) == 0) {
+  if (strcmp(path, EVENTS_PATH) == 0) {
+    /* Read through, uncached: tail -f sees each line as it is added. */
+    vf->fd = bfd_store_open_file(server()->store_fd, BFD_EVENTS_FILE,
+                                 O_RDONLY, 0);
+    if (vf->fd < 0) {
+      err = errno;
+      g_free(vf);
+      return -err;
+    }
+    fi->direct_io = 1;
+  } else if (strcmp(path, METRICS_PATH) == 0) {
+    vf->text = bfd_metrics_text(server());
+    vf->len = strlen(vf->text);
+    fi->direct_io = 1;
+  } else if (s == NULL) {
+    g_free(vf);
+    return err ? -err : -EISDIR;
+  } else if (strcmp(rest, BFD_SESSION_FILE) == 0) {
     vf->text = bfd_session_describe(s);
     vf->len = strlen(vf->text);
     fi->direct_io = 1;

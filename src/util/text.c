@@ -1,4 +1,4 @@
-/* Peer text made safe to show (see text.h). */
+/* Text made fit to show (see text.h). */
 #include "braidfs/text.h"
 
 #include <string.h>
@@ -43,4 +43,28 @@ bf_text_show(const char *s, size_t len, size_t max)
     s += adv;
   }
   return g_string_free(out, FALSE);
+}
+
+void
+bf_text_append_field(GString *out, const char *text)
+{
+  for (const char *p = text; *p != '\0'; p++) {
+    if (strchr(" \t\n\\", *p) != NULL)
+      g_string_append_printf(out, "\\%03o", (unsigned char)*p);
+    else
+      g_string_append_c(out, *p);
+  }
+}
+
+void
+bf_text_append_label(GString *out, const char *text)
+{
+  for (const char *p = text; *p != '\0'; p++) {
+    if (*p == '\\' || *p == '"')
+      g_string_append_c(out, '\\');
+    if (*p == '\n')
+      g_string_append(out, "\\n");
+    else
+      g_string_append_c(out, *p);
+  }
 }

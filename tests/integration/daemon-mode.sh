@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # daemon-mode.sh: without -f both daemons detach; the command returns 0 only
 # once the mount is ready (it is mounted the moment the command returns),
-# the detached process serves the mount, and fusermount3 -u makes it exit.
+# the detached process serves the mount (and runs exec_on_store), and
+# fusermount3 -u makes it exit.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,13 +33,19 @@ detach() {
 	[[ $mounted == yes ]] || fail "$name is not mounted; giving up"
 }
 
-detach server server "$T/srv" "$BRAIDFSD" "$T/srv" -o "listen=127.0.0.1:$PORT,store=$T/store"
+# exec_on_store's runs come from threads, which must start after the
+# daemon forked away from the terminal
+printf '#!/bin/sh\necho "$1" >>%s\n' "$T/hook.out" >"$T/hook"
+chmod +x "$T/hook"
+detach server server "$T/srv" "$BRAIDFSD" "$T/srv" -o "listen=127.0.0.1:$PORT,store=$T/store,exec_on_store=$T/hook"
 detach client client "$T/cli" "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli" -o label=bg
 
 head -c 123457 /dev/urandom >"$T/f.bin"
 check "cp into the detached client" run_t 60 cp "$T/f.bin" "$T/cli/f.bin"
 SESS=$(session_for_label "$T/srv" bg) || fail "no session for label bg"
 check "file arrived through the detached daemons" cmp "$T/f.bin" "$SESS/f.bin"
+hook_ran() { grep -qxF "$SESS/f.bin" "$T/hook.out" 2>/dev/null; }
+check "the detached server ran exec_on_store for it" wait_until 30 "the hook's run" hook_ran
 
 # gone PID: the process has exited (a zombie nobody reaped counts as exited)
 gone() { [[ -z $1 ]] || ! pid_alive "$1"; }

@@ -1,4 +1,5 @@
-/* Unit tests for peer text made safe to show (src/util/text.c). */
+/* Unit tests for braidfs/text.h: peer text made safe to show, and the
+ * escaped fields of the files the daemons show. */
 #include "braidfs/text.h"
 
 #include <string.h>
@@ -51,6 +52,30 @@ test_cut(void)
   check("abc", 3, 0, "");
 }
 
+/* The escaped text fields: what the event stream, the status files and
+ * the metrics write. */
+
+static void
+test_field(void)
+{
+  g_autoptr(GString) out = g_string_new(NULL);
+
+  bf_text_append_field(out, "a b\tc\nd\\e$'\"f");
+  g_assert_cmpstr(out->str, ==, "a\\040b\\011c\\012d\\134e$'\"f");
+  /* g_strcompress (and printf %b) gives the name back */
+  g_autofree char *back = g_strcompress(out->str);
+  g_assert_cmpstr(back, ==, "a b\tc\nd\\e$'\"f");
+}
+
+static void
+test_label(void)
+{
+  g_autoptr(GString) out = g_string_new(NULL);
+
+  bf_text_append_label(out, "a \"b\"\\c\nd");
+  g_assert_cmpstr(out->str, ==, "a \\\"b\\\"\\\\c\\nd");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -58,5 +83,7 @@ main(int argc, char **argv)
   g_test_add_func("/text/escapes", test_escapes);
   g_test_add_func("/text/idempotent", test_idempotent);
   g_test_add_func("/text/cut", test_cut);
+  g_test_add_func("/text/field", test_field);
+  g_test_add_func("/text/label", test_label);
   return g_test_run();
 }
