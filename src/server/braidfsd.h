@@ -31,7 +31,8 @@
  *                           (changed waits on it)
  *   BfdItem.lock (item.h)   the item's rebuild state        leaves
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
- *     BfdJournal.max_lock (journal.c), BfConn's out_lock and send_lock
+ *     BfdCommitter.lock (items.c), BfdJournal.max_lock (journal.c),
+ *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *
  * A session's lock and an item's lock are never held together: a frame
@@ -61,7 +62,7 @@
  * Answers: only a path's own thread writes its socket. During the
  * handshake it writes directly (the path is its thread's alone then);
  * after it, every answer, whoever makes it (the path's thread, a
- * finalizer, another path of the session), is posted to the path's outbox
+ * committer, another path of the session), is posted to the path's outbox
  * (path.h), which its thread sends before reading the next frame and
  * while it waits for one.
  *
@@ -107,6 +108,7 @@
 typedef struct BfdSession BfdSession;
 typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
+typedef struct BfdCommitter BfdCommitter;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -117,8 +119,8 @@ typedef struct {
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */
-  GThreadPool *finalizer;    /* fsync and rename off the path threads
-                                (items.h) */
+  BfdCommitter *committer;   /* group commit of complete items, off the
+                                path threads (items.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
   /* The threads (server.c). */

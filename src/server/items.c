@@ -3,9 +3,9 @@
  * An item belongs to its session, not to a path: its chunks arrive on all
  * of them in any order (chunks.c), its ITEM_CLOSE on one, and its STORED
  * answer goes back on the path of its latest ITEM_CLOSE. Once complete it
- * is handed to the finalizer pool (fsync and rename are the slow part of
- * storing; a few in parallel keep the disk busy without a thread per
- * item), which stores and answers it. */
+ * is handed to the committer (fsync and rename are the slow part of
+ * storing), which commits the items complete meanwhile together, sharing
+ * their fsyncs (group commit), and answers each once it is durable. */
 #include "items.h"
 
 #include <sodium.h>
@@ -15,8 +15,6 @@
 #include "crash.h"
 #include "status.h"
 #include "store.h"
-
-#define FINALIZER_THREADS 4
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -198,67 +196,160 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   bfd_path_unref(to);
 }
 
-/* Verifies and moves a complete item into data/. Runs on the finalizer
- * pool once the item is finished, so nothing else touches it. */
-static gboolean
-commit(BfdSession *s, BfdItem *it, BfdReplaced *replaced, GError **error)
-{
-  uint8_t got[BF_DIGEST_LEN];
+/* ---- group commit -------------------------------------------------------- */
 
-  bf_digest_final(it->digest, got);
-  if (sodium_memcmp(got, it->want, sizeof got) != 0) {
-    g_set_error(error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest mismatch, "
-                "item discarded", it->label,
-                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
-    return FALSE;
-  }
-  if (!bfd_store_commit(s->dir.tmp_fd, it->tmpname, it->fd, s->dir.data_fd,
-                        it->name, it->mode, it->mtime_sec, it->mtime_nsec,
-                        it->label, replaced, error))
-    return FALSE;
-  close(it->fd);
-  it->fd = -1;
-  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
-  return TRUE;
-}
+/* A batch is what was complete when the committer got free, up to these
+ * bounds: a batch's fsyncs wait for all of its data, so a large file
+ * does not wait behind more than this, nor the small ones behind more
+ * than one large file. */
+#define BATCH_ITEMS 1024
+#define BATCH_BYTES ((uint64_t)64 << 20)
+
+/* One thread commits for the whole server. One, not a pool: the renames
+ * then happen in the order the items were complete (a later version of
+ * a name wins), and batches grow by themselves while the disk is busy,
+ * with no timer: a lone item is committed at once. */
+struct BfdCommitter {
+  BfMutex lock;              /* a leaf: guards queue and stopping */
+  GCond wake;
+  GQueue queue;              /* Final*, complete items in order */
+  gboolean stopping;
+  GThread *thread;
+};
 
 typedef struct {
   BfdSession *sess;
   BfdItem *item;
 } Final;
 
-static void
-finalize_job(gpointer data, gpointer user_data)
-{
-  Final *f = data;
-  g_autoptr(GError) error = NULL;
-  BfdReplaced replaced = { 0 };
+/* The next batch, waiting for one; NULL once stopping and drained. */
+static GPtrArray *
+take_batch(BfdCommitter *c) BF_EXCLUDES(&c->lock);
 
-  (void)user_data;
-  commit(f->sess, f->item, &replaced, &error);
-  bfd_items_report(f->sess, f->item, error,
-                   bf_assembler_size(f->item->asm_), &replaced);
-  bfd_crash_at(BFD_CRASH_STORED_SENT);
-  bfd_item_unref(f->item);
-  bfd_session_unref(f->sess);
-  g_free(f);
+static GPtrArray *
+take_batch(BfdCommitter *c)
+{
+  GPtrArray *batch = NULL;
+  uint64_t bytes = 0;
+  Final *f;
+
+  bf_mutex_lock(&c->lock);
+  while (g_queue_is_empty(&c->queue) && !c->stopping)
+    bf_cond_wait(&c->wake, &c->lock);
+  while ((f = g_queue_peek_head(&c->queue)) != NULL &&
+         (batch == NULL || (batch->len < BATCH_ITEMS && bytes < BATCH_BYTES))) {
+    if (batch == NULL)
+      batch = g_ptr_array_new();
+    g_ptr_array_add(batch, g_queue_pop_head(&c->queue));
+    bytes += bf_assembler_size(f->item->asm_);
+  }
+  bf_mutex_unlock(&c->lock);
+  return batch;
 }
 
-GThreadPool *
-bfd_items_finalizer_new(void)
+/* The item's file as the store commits it, or its error if its bytes are
+ * not what its client sent. */
+static void
+prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
 {
-  return g_thread_pool_new(finalize_job, NULL, FINALIZER_THREADS, FALSE, NULL);
+  uint8_t got[BF_DIGEST_LEN];
+
+  *f = (BfdCommitFile){ .tmp_fd = tmp_fd, .data_fd = data_fd,
+                        .tmpname = it->tmpname, .fd = it->fd,
+                        .name = it->name, .mode = it->mode,
+                        .mtime_sec = it->mtime_sec,
+                        .mtime_nsec = it->mtime_nsec, .what = it->label };
+  bf_digest_final(it->digest, got);
+  if (sodium_memcmp(got, it->want, sizeof got) != 0)
+    g_set_error(&f->error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest "
+                "mismatch, item discarded", it->label,
+                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
+}
+
+/* Verifies and moves a batch of complete items into data/ with shared
+ * fsyncs (store.h), then answers each: STORED only once the commit that
+ * covers it is done. Nothing else touches the items' files meanwhile:
+ * they are finished. */
+static void
+commit_batch(GPtrArray *batch)
+{
+  g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
+
+  for (guint i = 0; i < batch->len; i++) {
+    Final *f = batch->pdata[i];
+    prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
+  }
+  bfd_store_commit_batch(files, batch->len);
+  for (guint i = 0; i < batch->len; i++) {
+    Final *f = batch->pdata[i];
+    if (files[i].error == NULL) {
+      close(f->item->fd);
+      f->item->fd = -1;
+      bfd_crash_at(BFD_CRASH_DIR_SYNCED);
+    }
+    bfd_items_report(f->sess, f->item, files[i].error,
+                     bf_assembler_size(f->item->asm_), &files[i].replaced);
+    bfd_crash_at(BFD_CRASH_STORED_SENT);
+    g_clear_error(&files[i].error);
+    bfd_item_unref(f->item);
+    bfd_session_unref(f->sess);
+    g_free(f);
+  }
+}
+
+static gpointer
+committer_main(gpointer data)
+{
+  BfdCommitter *c = data;
+  GPtrArray *batch;
+
+  while ((batch = take_batch(c)) != NULL) {
+    commit_batch(batch);
+    g_ptr_array_unref(batch);
+  }
+  return NULL;
+}
+
+BfdCommitter *
+bfd_items_committer_new(void)
+{
+  BfdCommitter *c = g_new0(BfdCommitter, 1);
+
+  bf_mutex_init(&c->lock);
+  g_cond_init(&c->wake);
+  g_queue_init(&c->queue);
+  c->thread = g_thread_new("commit", committer_main, c);
+  return c;
+}
+
+void
+bfd_items_committer_free(BfdCommitter *c)
+{
+  if (c == NULL)
+    return;
+  bf_mutex_lock(&c->lock);
+  c->stopping = TRUE;
+  g_cond_signal(&c->wake);
+  bf_mutex_unlock(&c->lock);
+  g_thread_join(c->thread);
+  bf_mutex_clear(&c->lock);
+  g_cond_clear(&c->wake);
+  g_free(c);
 }
 
 void
 bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
 {
+  BfdCommitter *c = s->srv->committer;
   Final *f = g_new(Final, 1);
 
   it->finished = TRUE;
   f->sess = bfd_session_ref(s);
   f->item = bfd_item_ref(it);
-  g_thread_pool_push(s->srv->finalizer, f, NULL);
+  bf_mutex_lock(&c->lock);
+  g_queue_push_tail(&c->queue, f);
+  g_cond_signal(&c->wake);
+  bf_mutex_unlock(&c->lock);
 }
 
 gboolean

@@ -171,7 +171,7 @@ janitor_main(gpointer data)
 void
 bfd_server_start(BfdServer *srv)
 {
-  srv->finalizer = bfd_items_finalizer_new();
+  srv->committer = bfd_items_committer_new();
   srv->ended_threads = g_ptr_array_new();
   srv->accept_threads = g_ptr_array_new();
   /* Tells a client that re-attaches whether this is still the process that
@@ -218,8 +218,7 @@ bfd_server_stop(BfdServer *srv)
   bf_mutex_unlock(&srv->lock);
   g_clear_pointer(&srv->ended_threads, g_ptr_array_unref);
   /* Items already complete are still made durable. */
-  g_thread_pool_free(srv->finalizer, FALSE, TRUE);
-  srv->finalizer = NULL;
+  g_clear_pointer(&srv->committer, bfd_items_committer_free);
 }
 
 void

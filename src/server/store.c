@@ -355,38 +355,138 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
   return fd;
 }
 
-gboolean
-bfd_store_commit(int tmp_fd, const char *tmpname, int fd, int data_fd,
-                 const char *name, uint32_t mode, int64_t mtime_sec,
-                 uint32_t mtime_nsec, const char *what, BfdReplaced *replaced,
-                 GError **error)
+/* Starts the writeback of fd's dirty pages without waiting for it: the
+ * data of every file of a batch goes to the disk at once, and the fsyncs
+ * after that mostly wait for writes already under way. */
+static void
+start_writeback(int fd)
 {
-  struct timespec ts[2] = { { mtime_sec, mtime_nsec },
-                            { mtime_sec, mtime_nsec } };
-  struct stat old;
-  const char *leaf;
-  int parent, err = 0;
+  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
 
-  replaced->replaced = FALSE;
-  if (fchmod(fd, mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0)
-    return bfd_set_error_errno(error, errno, "cannot store %s", what);
-  bfd_crash_at(BFD_CRASH_FSYNCED);
-  if ((parent = bfd_store_open_parent(data_fd, name, TRUE, &leaf)) < 0)
-    return bfd_set_error_errno(error, errno, "cannot store %s", what);
-  /* What the rename replaces no longer counts in the session totals. */
-  if (fstatat(parent, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISREG(old.st_mode)) {
-    replaced->replaced = TRUE;
-    replaced->old_size = (uint64_t)old.st_size;
+/* Phase 1: mode and mtime set, the data on disk. */
+static void
+sync_data(BfdCommitFile *files, guint n)
+{
+  for (guint i = 0; i < n; i++) {
+    BfdCommitFile *f = &files[i];
+    struct timespec ts[2] = { { f->mtime_sec, f->mtime_nsec },
+                              { f->mtime_sec, f->mtime_nsec } };
+    if (fchmod(f->fd, f->mode & 07777) < 0 || futimens(f->fd, ts) < 0)
+      bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
+    else
+      start_writeback(f->fd);
   }
-  if (renameat(tmp_fd, tmpname, parent, leaf) < 0)
-    err = errno;
-  else if ((bfd_crash_at(BFD_CRASH_RENAMED), fsync(parent) < 0))
-    err = errno;
-  close(parent);
-  if (err != 0)
-    return bfd_set_error_errno(error, err, "cannot store %s", what);
-  return TRUE;
+  for (guint i = 0; i < n; i++) {
+    BfdCommitFile *f = &files[i];
+    if (f->error != NULL)
+      continue;
+    if (fsync(f->fd) < 0)
+      bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
+    bfd_crash_at(BFD_CRASH_FSYNCED);
+  }
+  bfd_crash_at(BFD_CRASH_BATCH_SYNCED);
+}
+
+/* The batch's parent directories, each opened once: "data_fd/dir" ->
+ * Parent. */
+typedef struct {
+  int fd;
+  int err;                    /* of its fsync */
+  gboolean renamed_into;
+} Parent;
+
+static void
+parent_free(gpointer p)
+{
+  Parent *d = p;
+
+  if (d->fd >= 0)
+    close(d->fd);
+  g_free(d);
+}
+
+static Parent *
+parent_of(GHashTable *parents, int data_fd, const char *name,
+          const char **leaf)
+{
+  const char *slash = strrchr(name, '/');
+  g_autofree char *key = g_strdup_printf("%d/%.*s", data_fd,
+                                         slash ? (int)(slash - name) : 0,
+                                         name);
+  Parent *d = g_hash_table_lookup(parents, key);
+
+  if (d == NULL) {
+    d = g_new0(Parent, 1);
+    d->fd = bfd_store_open_parent(data_fd, name, TRUE, leaf);
+    d->err = d->fd < 0 ? errno : 0;
+    g_hash_table_insert(parents, g_steal_pointer(&key), d);
+  }
+  *leaf = slash ? slash + 1 : name;
+  return d;
+}
+
+/* Phase 2: each file renamed into place, in the batch's order (a later
+ * version of a name replaces an earlier one). */
+static void
+rename_all(BfdCommitFile *files, guint n, GHashTable *parents)
+{
+  for (guint i = 0; i < n; i++) {
+    BfdCommitFile *f = &files[i];
+    struct stat old;
+    const char *leaf;
+    Parent *d;
+    if (f->error != NULL)
+      continue;
+    d = parent_of(parents, f->data_fd, f->name, &leaf);
+    if (d->fd < 0) {
+      bfd_set_error_errno(&f->error, d->err, "cannot store %s", f->what);
+      continue;
+    }
+    /* What the rename replaces no longer counts in the session totals. */
+    f->replaced.replaced = FALSE;
+    if (fstatat(d->fd, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(old.st_mode)) {
+      f->replaced.replaced = TRUE;
+      f->replaced.old_size = (uint64_t)old.st_size;
+    }
+    if (renameat(f->tmp_fd, f->tmpname, d->fd, leaf) < 0) {
+      bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
+      continue;
+    }
+    d->renamed_into = TRUE;
+    bfd_crash_at(BFD_CRASH_RENAMED);
+  }
+  bfd_crash_at(BFD_CRASH_BATCH_RENAMED);
+}
+
+void
+bfd_store_commit_batch(BfdCommitFile *files, guint n)
+{
+  g_autoptr(GHashTable) parents =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parent_free);
+  GHashTableIter iter;
+  gpointer v;
+
+  sync_data(files, n);
+  rename_all(files, n, parents);
+  /* Phase 3: each directory that received a file fsynced once. */
+  g_hash_table_iter_init(&iter, parents);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    Parent *d = v;
+    if (d->renamed_into && fsync(d->fd) < 0)
+      d->err = errno;
+  }
+  for (guint i = 0; i < n; i++) {
+    BfdCommitFile *f = &files[i];
+    const char *leaf;
+    Parent *d;
+    if (f->error != NULL)
+      continue;
+    d = parent_of(parents, f->data_fd, f->name, &leaf);
+    if (d->err != 0)
+      bfd_set_error_errno(&f->error, d->err, "cannot store %s", f->what);
+  }
 }
 
 static int

@@ -57,11 +57,27 @@ typedef struct {
   uint64_t old_size;
 } BfdReplaced;
 
-/* Makes the complete file fd (tmp_fd/tmpname) durable as name in data_fd:
- * mode and mtime set, fsync, rename into place, the directory fsynced.
- * what names it in the error ("cannot store WHAT: ..."). */
-gboolean bfd_store_commit(int tmp_fd, const char *tmpname, int fd,
-                          int data_fd, const char *name, uint32_t mode,
-                          int64_t mtime_sec, uint32_t mtime_nsec,
-                          const char *what, BfdReplaced *replaced,
-                          GError **error);
+/* One complete file to move into a session's data/ (tmp_fd/tmpname, open
+ * as fd) as name, with mode and mtime. what names it in the error
+ * ("cannot store WHAT: ..."). */
+typedef struct {
+  int tmp_fd, data_fd;
+  const char *tmpname;
+  int fd;
+  const char *name;
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  const char *what;
+  /* out */
+  BfdReplaced replaced;
+  GError *error;              /* NULL: stored; set before: left alone */
+} BfdCommitFile;
+
+/* Group commit: makes a batch of complete files durable in their
+ * data/ directories with shared work. First the data of all (writeback
+ * started for all, then each fsynced), then each renamed into place in
+ * the array's order, then each distinct directory fsynced once. A file
+ * whose error is set is left alone; a file that fails gets its error;
+ * the others are durable in data/ when this returns. */
+void bfd_store_commit_batch(BfdCommitFile *files, guint n);
