@@ -119,6 +119,11 @@ typedef struct {
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */
+  /* Items holding descriptors (two each: data and record), in every
+   * session; new ones are refused over items_max, set from the
+   * descriptor limit, so that no number of sessions exhausts it. */
+  gint items_live;           /* atomic */
+  guint items_max;
   BfdCommitter *committer;   /* group commit of complete items, off the
                                 path threads (items.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */

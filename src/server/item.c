@@ -67,6 +67,8 @@ bfd_item_unref(BfdItem *it)
     close(it->fd);
   if (it->map_fd >= 0)
     close(it->map_fd);
+  if (it->live != NULL)
+    g_atomic_int_add(it->live, -1);
   bf_assembler_free(it->asm_);
   bfd_shares_free(it->shares);
   bf_digest_free(it->digest);

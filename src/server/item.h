@@ -25,6 +25,8 @@ typedef struct BfdItem {
                                 travels on one path) */
   char tmpname[BFD_ITEM_FILE_LEN];  /* tmp/<id>.part */
   int map_fd;                /* its record, tmp/<id>.rec (journal.h) */
+  gint *live;                /* counts the item while it lives, or NULL
+                                (BfdServer.items_live) */
   BfMutex lock;              /* guards everything below */
   char *name;                /* validated relative path; NULL while a
                                 SHAMIR item's secret, which holds it, has

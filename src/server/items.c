@@ -104,6 +104,24 @@ open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
   return !open_refused(p, o->item_id, status, why);
 }
 
+/* Counts a new item among the server's items holding descriptors; FALSE
+ * (answered) when the server holds all its descriptors allow. */
+static gboolean
+reserve_live(BfdPath *p, uint64_t id)
+{
+  BfdServer *srv = p->srv;
+
+  if ((guint)g_atomic_int_add(&srv->items_live, 1) < srv->items_max)
+    return TRUE;
+  g_atomic_int_add(&srv->items_live, -1);
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: refusing item %"
+         G_GUINT64_FORMAT ": the server has %u items in flight in all, as "
+         "many as its descriptor limit allows (raise the limit: ulimit -n, "
+         "LimitNOFILE=)", p->session_name, id, srv->items_max);
+  return !open_refused(p, id, BF_ST_LIMIT, "too many items in flight on "
+                       "this server");
+}
+
 gboolean
 bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -140,9 +158,10 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
    * it is an item that was opened, never a new one. */
   bfd_journal_note_id(s->journal, o->item_id);
   bfd_crash_at(BFD_CRASH_MAX_ID);
-  if (!open_within_limits(p, o, open_items))
+  if (!open_within_limits(p, o, open_items) || !reserve_live(p, o->item_id))
     return TRUE;
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
+  it->live = &p->srv->items_live;
   if (!bfd_item_create_files(it, s->dir.tmp_fd, o, &error)) {
     bfd_journal_item_forget(s->dir.tmp_fd, it->id);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,

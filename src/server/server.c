@@ -27,6 +27,7 @@ bfd_server_init(BfdServer *srv, const BfdLimits *limits)
 {
   srv->limits = *limits;
   srv->store_fd = -1;
+  srv->items_max = G_MAXINT / 2;   /* main sets it from the descriptor limit */
   srv->gate = bfd_gate_new(&srv->limits);
   srv->sessions = bfd_sessions_new();
   bf_mutex_init(&srv->lock);
