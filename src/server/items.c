@@ -223,6 +223,9 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
  * than one large file. */
 #define BATCH_ITEMS 1024
 #define BATCH_BYTES ((uint64_t)64 << 20)
+/* fsyncs of a batch run at once on this many threads: the file system
+ * commits concurrent fsyncs together. */
+#define SYNC_THREADS 8
 
 /* One thread commits for the whole server. One, not a pool: the renames
  * then happen in the order the items were complete (a later version of
@@ -234,6 +237,7 @@ struct BfdCommitter {
   GQueue queue;              /* Final*, complete items in order */
   gboolean stopping;
   GThread *thread;
+  BfdSyncer *syncer;         /* the committer thread's own */
 };
 
 typedef struct {
@@ -290,7 +294,7 @@ prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
  * covers it is done. Nothing else touches the items' files meanwhile:
  * they are finished. */
 static void
-commit_batch(GPtrArray *batch)
+commit_batch(BfdCommitter *c, GPtrArray *batch)
 {
   g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
 
@@ -298,7 +302,7 @@ commit_batch(GPtrArray *batch)
     Final *f = batch->pdata[i];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
   }
-  bfd_store_commit_batch(files, batch->len);
+  bfd_store_commit_batch(c->syncer, files, batch->len);
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
     if (files[i].error == NULL) {
@@ -323,7 +327,7 @@ committer_main(gpointer data)
   GPtrArray *batch;
 
   while ((batch = take_batch(c)) != NULL) {
-    commit_batch(batch);
+    commit_batch(c, batch);
     g_ptr_array_unref(batch);
   }
   return NULL;
@@ -337,6 +341,7 @@ bfd_items_committer_new(void)
   bf_mutex_init(&c->lock);
   g_cond_init(&c->wake);
   g_queue_init(&c->queue);
+  c->syncer = bfd_syncer_new(SYNC_THREADS);
   c->thread = g_thread_new("commit", committer_main, c);
   return c;
 }
@@ -351,6 +356,7 @@ bfd_items_committer_free(BfdCommitter *c)
   g_cond_signal(&c->wake);
   bf_mutex_unlock(&c->lock);
   g_thread_join(c->thread);
+  bfd_syncer_free(c->syncer);
   bf_mutex_clear(&c->lock);
   g_cond_clear(&c->wake);
   g_free(c);

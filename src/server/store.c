@@ -25,6 +25,7 @@
 #include "braidfs/io.h"
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
+#include "braidfs/tsa.h"
 #include "crash.h"
 #include "status.h"
 
@@ -355,19 +356,102 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
   return fd;
 }
 
-/* Starts the writeback of fd's dirty pages without waiting for it: the
- * data of every file of a batch goes to the disk at once, and the fsyncs
- * after that mostly wait for writes already under way. */
-static void
-start_writeback(int fd)
+void
+bfd_store_writeback(int fd, uint64_t off, uint64_t len)
 {
-  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  (void)sync_file_range(fd, (off64_t)off, (off64_t)len,
+                        SYNC_FILE_RANGE_WRITE);
 }
+
+/* ---- fsyncs at once ------------------------------------------------------ */
+
+/* The fsyncs of one call to sync_fds, and who waits for them. */
+typedef struct {
+  BfMutex lock;
+  GCond done;
+  guint left;                /* guarded by lock */
+} SyncGroup;
+
+typedef struct {
+  int fd;
+  int *err;
+  BfdCrashPoint after;
+  SyncGroup *group;
+} SyncJob;
+
+struct BfdSyncer {
+  GThreadPool *pool;
+};
+
+static void
+sync_job(gpointer data, gpointer user_data)
+{
+  SyncJob *j = data;
+  SyncGroup *g = j->group;
+
+  (void)user_data;
+  *j->err = fsync(j->fd) < 0 ? errno : 0;
+  bfd_crash_at(j->after);
+  bf_mutex_lock(&g->lock);
+  if (--g->left == 0)
+    g_cond_signal(&g->done);
+  bf_mutex_unlock(&g->lock);
+}
+
+BfdSyncer *
+bfd_syncer_new(guint threads)
+{
+  BfdSyncer *sy = g_new0(BfdSyncer, 1);
+
+  sy->pool = g_thread_pool_new(sync_job, NULL, (gint)threads, FALSE, NULL);
+  return sy;
+}
+
+void
+bfd_syncer_free(BfdSyncer *sy)
+{
+  if (sy == NULL)
+    return;
+  g_thread_pool_free(sy->pool, FALSE, TRUE);
+  g_free(sy);
+}
+
+/* fsyncs fds[0..n) together, on the syncer's threads: a journaling file
+ * system (ext4's jbd2) then commits them in one transaction instead of
+ * one after the other. errs[i]: 0 or the errno of fds[i]'s fsync. */
+static void
+sync_fds(BfdSyncer *sy, const int *fds, int *errs, guint n, BfdCrashPoint after)
+{
+  g_autofree SyncJob *jobs = g_new(SyncJob, n);
+  SyncGroup g = { .left = n };
+
+  if (n == 0)
+    return;
+  bf_mutex_init(&g.lock);
+  g_cond_init(&g.done);
+  for (guint i = 0; i < n; i++) {
+    jobs[i] = (SyncJob){ fds[i], &errs[i], after, &g };
+    g_thread_pool_push(sy->pool, &jobs[i], NULL);
+  }
+  bf_mutex_lock(&g.lock);
+  while (g.left > 0)
+    bf_cond_wait(&g.done, &g.lock);
+  bf_mutex_unlock(&g.lock);
+  bf_mutex_clear(&g.lock);
+  g_cond_clear(&g.done);
+}
+
+/* ---- group commit -------------------------------------------------------- */
 
 /* Phase 1: mode and mtime set, the data on disk. */
 static void
-sync_data(BfdCommitFile *files, guint n)
+sync_data(BfdSyncer *sy, BfdCommitFile *files, guint n)
 {
+  g_autofree int *fds = g_new(int, n);
+  g_autofree int *errs = g_new0(int, n);
+  g_autofree guint *which = g_new(guint, n);
+  guint m = 0;
+
   for (guint i = 0; i < n; i++) {
     BfdCommitFile *f = &files[i];
     struct timespec ts[2] = { { f->mtime_sec, f->mtime_nsec },
@@ -375,16 +459,18 @@ sync_data(BfdCommitFile *files, guint n)
     if (fchmod(f->fd, f->mode & 07777) < 0 || futimens(f->fd, ts) < 0)
       bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
     else
-      start_writeback(f->fd);
+      bfd_store_writeback(f->fd, 0, 0);
   }
-  for (guint i = 0; i < n; i++) {
-    BfdCommitFile *f = &files[i];
-    if (f->error != NULL)
-      continue;
-    if (fsync(f->fd) < 0)
-      bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
-    bfd_crash_at(BFD_CRASH_FSYNCED);
-  }
+  for (guint i = 0; i < n; i++)
+    if (files[i].error == NULL) {
+      which[m] = i;
+      fds[m++] = files[i].fd;
+    }
+  sync_fds(sy, fds, errs, m, BFD_CRASH_FSYNCED);
+  for (guint k = 0; k < m; k++)
+    if (errs[k] != 0)
+      bfd_set_error_errno(&files[which[k]].error, errs[k], "cannot store %s",
+                          files[which[k]].what);
   bfd_crash_at(BFD_CRASH_BATCH_SYNCED);
 }
 
@@ -460,23 +546,40 @@ rename_all(BfdCommitFile *files, guint n, GHashTable *parents)
   bfd_crash_at(BFD_CRASH_BATCH_RENAMED);
 }
 
-void
-bfd_store_commit_batch(BfdCommitFile *files, guint n)
+/* Phase 3: each directory that received a file fsynced once, all at
+ * once. */
+static void
+sync_parents(BfdSyncer *sy, GHashTable *parents)
 {
-  g_autoptr(GHashTable) parents =
-    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parent_free);
+  guint n = g_hash_table_size(parents), m = 0;
+  g_autofree int *fds = g_new(int, n);
+  g_autofree int *errs = g_new0(int, n);
+  g_autofree Parent **which = g_new(Parent *, n);
   GHashTableIter iter;
   gpointer v;
 
-  sync_data(files, n);
-  rename_all(files, n, parents);
-  /* Phase 3: each directory that received a file fsynced once. */
   g_hash_table_iter_init(&iter, parents);
   while (g_hash_table_iter_next(&iter, NULL, &v)) {
     Parent *d = v;
-    if (d->renamed_into && fsync(d->fd) < 0)
-      d->err = errno;
+    if (d->renamed_into) {
+      which[m] = d;
+      fds[m++] = d->fd;
+    }
   }
+  sync_fds(sy, fds, errs, m, BFD_CRASH_N);
+  for (guint k = 0; k < m; k++)
+    which[k]->err = errs[k];
+}
+
+void
+bfd_store_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n)
+{
+  g_autoptr(GHashTable) parents =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parent_free);
+
+  sync_data(sy, files, n);
+  rename_all(files, n, parents);
+  sync_parents(sy, parents);
   for (guint i = 0; i < n; i++) {
     BfdCommitFile *f = &files[i];
     const char *leaf;

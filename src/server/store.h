@@ -74,10 +74,23 @@ typedef struct {
   GError *error;              /* NULL: stored; set before: left alone */
 } BfdCommitFile;
 
+/* Starts the writeback of [off, off + len) of fd (len 0: to the end)
+ * without waiting for it, so that the fsync that makes the file durable
+ * mostly waits for writes already under way. */
+void bfd_store_writeback(int fd, uint64_t off, uint64_t len);
+
+/* Threads that run a batch's fsyncs at the same time, so that the file
+ * system's journal commits them together. */
+typedef struct BfdSyncer BfdSyncer;
+BfdSyncer *bfd_syncer_new(guint threads);
+/* Waits for nothing: no batch may be under way. */
+void bfd_syncer_free(BfdSyncer *sy);
+
 /* Group commit: makes a batch of complete files durable in their
  * data/ directories with shared work. First the data of all (writeback
- * started for all, then each fsynced), then each renamed into place in
- * the array's order, then each distinct directory fsynced once. A file
- * whose error is set is left alone; a file that fails gets its error;
- * the others are durable in data/ when this returns. */
-void bfd_store_commit_batch(BfdCommitFile *files, guint n);
+ * started for all, then all fsynced at once on sy's threads), then each
+ * renamed into place in the array's order, then each distinct directory
+ * fsynced once (all at once). A file whose error is set is left alone; a
+ * file that fails gets its error; the others are durable in data/ when
+ * this returns. */
+void bfd_store_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n);
