@@ -79,14 +79,14 @@ bfd_item_unref(BfdItem *it)
 }
 
 gboolean
-bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
-                      GError **error)
+bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+                      const BfItemOpen *o, GError **error)
 {
   it->fd = openat(tmp_fd, it->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
                   0600);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
-  it->map_fd = bfd_journal_item_open(tmp_fd, it->id, o,
+  it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o,
                                      it->name != NULL ? it->name : "", error);
   if (it->map_fd < 0) {
     g_prefix_error(error, "cannot create %s: ", it->label);

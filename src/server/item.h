@@ -61,8 +61,8 @@ void bfd_item_unref(BfdItem *it);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
 
 /* Makes tmp/<id>.part and the record of the ITEM_OPEN o. */
-gboolean bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
-                               GError **error);
+gboolean bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+                               const BfItemOpen *o, GError **error);
 /* Every chunk, the ITEM_CLOSE and a SHAMIR item's secret are here. */
 gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
 /* Feeds the digest with every chunk that now extends the contiguous

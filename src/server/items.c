@@ -162,7 +162,7 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
     return TRUE;
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
   it->live = &p->srv->items_live;
-  if (!bfd_item_create_files(it, s->dir.tmp_fd, o, &error)) {
+  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, o, &error)) {
     bfd_journal_item_forget(s->dir.tmp_fd, it->id);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
            error->message);
@@ -207,7 +207,10 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   /* The verdict is in the store before the record goes (journal.c). */
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, status);
-  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  /* Finished: nobody else writes its record any more. */
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd,
+                        failure != NULL,
+                        it->coding.kind == BF_CODING_SHAMIR);
   bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     bfd_path_item_ack(to, it->id, BF_ACK_STORED, status,
@@ -505,7 +508,8 @@ retire_quietly(BfdSession *s, BfdItem *it)
   bf_mutex_unlock(&s->lock);
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, BF_ST_IO);
-  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd, TRUE,
+                        it->coding.kind == BF_CODING_SHAMIR);
 }
 
 /* Marks the item finished: TRUE if this call did. */
