@@ -11,10 +11,6 @@
 #include "items.h"
 #include "session.h"
 #include "status.h"
-#include "store.h"
-
-/* Chunks at least this long start their writeback as they are written. */
-#define WRITEBACK_MIN (128u * 1024)
 
 /* Writes a new chunk (checked against the item) at off, records it for a
  * restart and feeds the digest. An I/O error fails the item (*failure). */
@@ -36,11 +32,6 @@ store_chunk_locked(BfdPath *p, BfdItem *it, const BfChunk *c,
     bfd_set_error_errno(failure, -rc, "cannot write %s", it->label);
     return;
   }
-  /* A large item's data goes to the disk while the rest arrives, so that
-   * its commit does not wait for all of it at once; a small one's is
-   * started with its batch's. */
-  if (len >= WRITEBACK_MIN)
-    bfd_store_writeback(it->fd, off, len);
   if (!bfd_journal_item_chunk(it->map_fd, c->chunk_id, len, c->total_chunks,
                               &error) ||
       (bf_assembler_mark(it->asm_, c->chunk_id, len),

@@ -356,11 +356,15 @@ bfd_store_open_parent(int dirfd, const char *name, gboolean create,
   return fd;
 }
 
-void
-bfd_store_writeback(int fd, uint64_t off, uint64_t len)
+/* Starts the writeback of fd's dirty pages without waiting for it: the
+ * data of every file of a batch goes to the disk at once, and the fsyncs
+ * after that mostly wait for writes already under way. (Started chunk by
+ * chunk as a large file arrives, it made a 1 GiB copy slower here:
+ * bench/commit-bench.sh -n 1 -s 1G -m close, 3.1 s -> 4.2 s.) */
+static void
+start_writeback(int fd)
 {
-  (void)sync_file_range(fd, (off64_t)off, (off64_t)len,
-                        SYNC_FILE_RANGE_WRITE);
+  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 /* ---- fsyncs at once ------------------------------------------------------ */
@@ -459,7 +463,7 @@ sync_data(BfdSyncer *sy, BfdCommitFile *files, guint n)
     if (fchmod(f->fd, f->mode & 07777) < 0 || futimens(f->fd, ts) < 0)
       bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
     else
-      bfd_store_writeback(f->fd, 0, 0);
+      start_writeback(f->fd);
   }
   for (guint i = 0; i < n; i++)
     if (files[i].error == NULL) {

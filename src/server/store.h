@@ -74,11 +74,6 @@ typedef struct {
   GError *error;              /* NULL: stored; set before: left alone */
 } BfdCommitFile;
 
-/* Starts the writeback of [off, off + len) of fd (len 0: to the end)
- * without waiting for it, so that the fsync that makes the file durable
- * mostly waits for writes already under way. */
-void bfd_store_writeback(int fd, uint64_t off, uint64_t len);
-
 /* Threads that run a batch's fsyncs at the same time, so that the file
  * system's journal commits them together. */
 typedef struct BfdSyncer BfdSyncer;
