@@ -1,6 +1,6 @@
 /* Items of a session from ITEM_OPEN to STORED: opening, closing, storing
- * (group commit, on the committer thread), failing, cancelling and abandoning them. The
- * chunks in between are chunks.c's. */
+ * (group commit, on the committer thread), failing, cancelling and
+ * abandoning them. The chunks in between are chunks.c's. */
 #pragma once
 
 #include <glib.h>

@@ -422,7 +422,8 @@ bfd_syncer_free(BfdSyncer *sy)
 
 /* fsyncs fds[0..n) together, on the syncer's threads: a journaling file
  * system (ext4's jbd2) then commits them in one transaction instead of
- * one after the other. errs[i]: 0 or the errno of fds[i]'s fsync. */
+ * one after the other. errs[i]: 0 or the errno of fds[i]'s fsync; after
+ * each fsync the crash point after is reached (BFD_CRASH_N: none). */
 static void
 sync_fds(BfdSyncer *sy, const int *fds, int *errs, guint n, BfdCrashPoint after)
 {
