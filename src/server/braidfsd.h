@@ -3,7 +3,7 @@
  * Modules (HACKING.md has the list with their jobs): each .c has its own
  * small header; this one holds only what all of them share, BfdServer.
  * A module uses only modules of the lines above its own (no include
- * cycle: tests/check_includes.py checks it):
+ * cycle: tests/layout/modules.py checks it):
  *
  *   limit status crash bucket                 rules and tools
  *   braidfsd store journal shares ratelimit   context, disk, admission
