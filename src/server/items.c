@@ -220,27 +220,36 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
 
 /* ---- group commit -------------------------------------------------------- */
 
-/* A batch is what was complete when the committer got free, up to these
- * bounds: a batch's fsyncs wait for all of its data, so a large file
- * does not wait behind more than this, nor the small ones behind more
- * than one large file. */
+/* A batch is what was complete when a committer thread got free, up to
+ * these bounds: a batch's fsyncs wait for all of its data, so a large
+ * file does not wait behind more than this, nor the small ones behind
+ * more than one large file. */
 #define BATCH_ITEMS 1024
 #define BATCH_BYTES ((uint64_t)64 << 20)
 /* fsyncs of a batch run at once on this many threads: the file system
  * commits concurrent fsyncs together. */
 #define SYNC_THREADS 8
+/* Batches committed at once: while one waits for its fsyncs, the next
+ * one's begin (a client that waits for STOREDs before it sends more
+ * would otherwise leave the disk idle between batches). */
+#define COMMIT_THREADS 2
 
-/* One thread commits for the whole server. One, not a pool: the renames
- * then happen in the order the items were complete (a later version of
- * a name wins), and batches grow by themselves while the disk is busy,
- * with no timer: a lone item is committed at once. */
+/* The committer threads serve the whole server. Batches grow by
+ * themselves while the disk is busy, with no timer: a lone item is
+ * committed at once. Their renames take turns in the order the batches
+ * were taken, so items enter data/ in the order they were complete (a
+ * later version of a name wins). */
 struct BfdCommitter {
-  BfMutex lock;              /* a leaf: guards queue and stopping */
+  BfMutex lock;              /* a leaf: guards everything below but the
+                                threads and the syncer */
   GCond wake;
   GQueue queue;              /* Final*, complete items in order */
   gboolean stopping;
-  GThread *thread;
-  BfdSyncer *syncer;         /* the committer thread's own */
+  uint64_t taken;            /* batches taken so far */
+  uint64_t renaming;         /* the batch whose renames may run */
+  GCond turn;                /* renaming moved on */
+  GThread *threads[COMMIT_THREADS];
+  BfdSyncer *syncer;
 };
 
 typedef struct {
@@ -248,12 +257,13 @@ typedef struct {
   BfdItem *item;
 } Final;
 
-/* The next batch, waiting for one; NULL once stopping and drained. */
+/* The next batch and its number, waiting for one; NULL once stopping
+ * and drained. */
 static GPtrArray *
-take_batch(BfdCommitter *c) BF_EXCLUDES(&c->lock);
+take_batch(BfdCommitter *c, uint64_t *number) BF_EXCLUDES(&c->lock);
 
 static GPtrArray *
-take_batch(BfdCommitter *c)
+take_batch(BfdCommitter *c, uint64_t *number)
 {
   GPtrArray *batch = NULL;
   uint64_t bytes = 0;
@@ -269,8 +279,37 @@ take_batch(BfdCommitter *c)
     g_ptr_array_add(batch, g_queue_pop_head(&c->queue));
     bytes += bf_assembler_size(f->item->asm_);
   }
+  if (batch != NULL)
+    *number = c->taken++;
   bf_mutex_unlock(&c->lock);
   return batch;
+}
+
+typedef struct {
+  BfdCommitter *c;
+  uint64_t number;
+} Turn;
+
+static void
+turn_wait(gpointer user)
+{
+  Turn *t = user;
+
+  bf_mutex_lock(&t->c->lock);
+  while (t->c->renaming != t->number)
+    bf_cond_wait(&t->c->turn, &t->c->lock);
+  bf_mutex_unlock(&t->c->lock);
+}
+
+static void
+turn_done(gpointer user)
+{
+  Turn *t = user;
+
+  bf_mutex_lock(&t->c->lock);
+  t->c->renaming++;
+  g_cond_broadcast(&t->c->turn);
+  bf_mutex_unlock(&t->c->lock);
 }
 
 /* The item's file as the store commits it, or its error if its bytes are
@@ -297,15 +336,17 @@ prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
  * covers it is done. Nothing else touches the items' files meanwhile:
  * they are finished. */
 static void
-commit_batch(BfdCommitter *c, GPtrArray *batch)
+commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
 {
   g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
+  Turn t = { c, number };
+  BfdRenameTurn turn = { turn_wait, turn_done, &t };
 
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
   }
-  bfd_store_commit_batch(c->syncer, files, batch->len);
+  bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
     if (files[i].error == NULL) {
@@ -328,9 +369,10 @@ committer_main(gpointer data)
 {
   BfdCommitter *c = data;
   GPtrArray *batch;
+  uint64_t number;
 
-  while ((batch = take_batch(c)) != NULL) {
-    commit_batch(c, batch);
+  while ((batch = take_batch(c, &number)) != NULL) {
+    commit_batch(c, batch, number);
     g_ptr_array_unref(batch);
   }
   return NULL;
@@ -343,9 +385,11 @@ bfd_items_committer_new(void)
 
   bf_mutex_init(&c->lock);
   g_cond_init(&c->wake);
+  g_cond_init(&c->turn);
   g_queue_init(&c->queue);
   c->syncer = bfd_syncer_new(SYNC_THREADS);
-  c->thread = g_thread_new("commit", committer_main, c);
+  for (guint i = 0; i < COMMIT_THREADS; i++)
+    c->threads[i] = g_thread_new("commit", committer_main, c);
   return c;
 }
 
@@ -356,12 +400,14 @@ bfd_items_committer_free(BfdCommitter *c)
     return;
   bf_mutex_lock(&c->lock);
   c->stopping = TRUE;
-  g_cond_signal(&c->wake);
+  g_cond_broadcast(&c->wake);
   bf_mutex_unlock(&c->lock);
-  g_thread_join(c->thread);
+  for (guint i = 0; i < COMMIT_THREADS; i++)
+    g_thread_join(c->threads[i]);
   bfd_syncer_free(c->syncer);
   bf_mutex_clear(&c->lock);
   g_cond_clear(&c->wake);
+  g_cond_clear(&c->turn);
   g_free(c);
 }
 

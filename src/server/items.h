@@ -1,5 +1,5 @@
 /* Items of a session from ITEM_OPEN to STORED: opening, closing, storing
- * (group commit, on the committer thread), failing, cancelling and
+ * (group commit, on the committer's threads), failing, cancelling and
  * abandoning them. The chunks in between are chunks.c's. */
 #pragma once
 
@@ -16,8 +16,8 @@
 gboolean bfd_items_on_open(BfdPath *p, const BfItemOpen *o);
 gboolean bfd_items_on_close(BfdPath *p, const BfItemClose *c);
 
-/* The thread that makes complete items durable in groups and answers
- * them (fsync and rename off the path threads). Freeing it stores the
+/* The threads that make complete items durable in groups and answer
+ * them (fsync and rename off the path threads). Freeing them stores the
  * items already complete first. */
 BfdCommitter *bfd_items_committer_new(void);
 void bfd_items_committer_free(BfdCommitter *c);

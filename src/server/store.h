@@ -81,11 +81,20 @@ BfdSyncer *bfd_syncer_new(guint threads);
 /* Waits for nothing: no batch may be under way. */
 void bfd_syncer_free(BfdSyncer *sy);
 
+/* The renames of several batches committed at once keep their order:
+ * wait() returns when this batch's turn has come, done() passes it on. */
+typedef struct {
+  void (*wait)(gpointer user);
+  void (*done)(gpointer user);
+  gpointer user;
+} BfdRenameTurn;
+
 /* Group commit: makes a batch of complete files durable in their
  * data/ directories with shared work. First the data of all (writeback
- * started for all, then all fsynced at once on sy's threads), then each
- * renamed into place in the array's order, then each distinct directory
- * fsynced once (all at once). A file whose error is set is left alone; a
- * file that fails gets its error; the others are durable in data/ when
- * this returns. */
-void bfd_store_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n);
+ * started for all, then all fsynced at once on sy's threads), then, in
+ * its turn, each renamed into place in the array's order, then each
+ * distinct directory fsynced once (all at once). A file whose error is
+ * set is left alone; a file that fails gets its error; the others are
+ * durable in data/ when this returns. */
+void bfd_store_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n,
+                            const BfdRenameTurn *turn);
