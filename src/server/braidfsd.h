@@ -33,7 +33,8 @@
  *                           (changed waits on it)
  *   BfdItem.lock (item.h)   the item's rebuild state        leaves
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
- *     BfdJournal.max_lock (journal.c), BfConn's out_lock and send_lock
+ *     BfdCommitter.lock (items.c), BfdJournal.max_lock (journal.c),
+ *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *
  * A session's lock and an item's lock are never held together: a frame
@@ -63,7 +64,7 @@
  * Answers: only a path's own thread writes its socket. During the
  * handshake it writes directly (the path is its thread's alone then);
  * after it, every answer, whoever makes it (the path's thread, a
- * finalizer, another path of the session), is posted to the path's outbox
+ * committer, another path of the session), is posted to the path's outbox
  * (path.h), which its thread sends before reading the next frame and
  * while it waits for one.
  *
@@ -110,6 +111,7 @@ typedef struct BfdSession BfdSession;
 typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
 typedef struct BfdHook BfdHook;
+typedef struct BfdCommitter BfdCommitter;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -122,8 +124,13 @@ typedef struct {
   uint64_t instance;         /* random, per process: clients see restarts */
   BfdSessions *sessions;     /* every session of the store (sessions.h) */
   BfdGate *gate;             /* admission of new connections */
-  GThreadPool *finalizer;    /* fsync and rename off the path threads
-                                (items.h) */
+  /* Items holding descriptors (two each: data and record), in every
+   * session; new ones are refused over items_max, set from the
+   * descriptor limit, so that no number of sessions exhausts it. */
+  gint items_live;           /* atomic */
+  guint items_max;
+  BfdCommitter *committer;   /* group commit of complete items, off the
+                                path threads (items.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
   /* The threads (server.c). */

@@ -2,7 +2,7 @@
  * assembler's geometry, a resend must bring the same bytes), written at
  * its place in tmp/<id>.part, recorded in the item's record, fed to the
  * digest, and acknowledged; the chunk that completes an item hands it to
- * the finalizer (items.h). All under the item's lock, which only this
+ * the committer (items.h). All under the item's lock, which only this
  * item's frames take. */
 #include "chunks.h"
 
@@ -214,7 +214,7 @@ bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
     handled = it->shares != NULL ? on_share_locked(p, it, c, &failure)
                                  : on_plain_locked(p, it, c, &failure);
   /* Acknowledged under the item's lock, and before a complete item goes
-   * to the finalizer (posting never blocks): on every path, the CHUNK_ACK
+   * to the committer (posting never blocks): on every path, the CHUNK_ACK
    * of a chunk comes before the STORED it leads to, whichever thread
    * sends that. */
   ok = handled && bfd_path_chunk_ack(p, c);

@@ -20,7 +20,9 @@ static const char *const point_names[BFD_CRASH_N] = {
   [BFD_CRASH_CHUNK_MAP] = "chunk-map",
   [BFD_CRASH_CLOSE_TORN] = "close-torn",
   [BFD_CRASH_FSYNCED] = "fsynced",
+  [BFD_CRASH_BATCH_SYNCED] = "batch-synced",
   [BFD_CRASH_RENAMED] = "renamed",
+  [BFD_CRASH_BATCH_RENAMED] = "batch-renamed",
   [BFD_CRASH_DIR_SYNCED] = "dir-synced",
   [BFD_CRASH_REC_REMOVED] = "rec-removed",
   [BFD_CRASH_STORED_SENT] = "stored-sent",
@@ -53,7 +55,8 @@ bfd_crash_setup(GError **error)
   g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
               "BRAIDFSD_CRASH_AFTER=%s: expected POINT:N with N >= 1 and POINT "
               "one of frames, max-id, part-created, rec-torn, chunk-data, "
-              "chunk-map, close-torn, fsynced, renamed, dir-synced, "
+              "chunk-map, close-torn, fsynced, batch-synced, renamed, "
+              "batch-renamed, dir-synced, "
               "rec-removed, stored-sent, op-applied (a test hook, see braidfsd(8))", spec);
   return FALSE;
 }

@@ -14,7 +14,11 @@ typedef enum {
   BFD_CRASH_CHUNK_MAP,     /* chunk in the map, not yet acknowledged */
   BFD_CRASH_CLOSE_TORN,    /* half of the ITEM_CLOSE record written */
   BFD_CRASH_FSYNCED,       /* complete item fsynced, not renamed */
+  BFD_CRASH_BATCH_SYNCED,  /* every item of a commit batch fsynced, none
+                              renamed */
   BFD_CRASH_RENAMED,       /* renamed into data/, directory not fsynced */
+  BFD_CRASH_BATCH_RENAMED, /* every item of a batch renamed, no directory
+                              fsynced */
   BFD_CRASH_DIR_SYNCED,    /* directory fsynced, verdict not yet recorded */
   BFD_CRASH_REC_REMOVED,   /* verdict recorded, record deleted, STORED
                               not sent */

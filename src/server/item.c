@@ -69,6 +69,8 @@ bfd_item_unref(BfdItem *it)
     close(it->fd);
   if (it->map_fd >= 0)
     close(it->map_fd);
+  if (it->live != NULL)
+    g_atomic_int_add(it->live, -1);
   bf_assembler_free(it->asm_);
   bfd_shares_free(it->shares);
   bf_digest_free(it->digest);
@@ -79,13 +81,13 @@ bfd_item_unref(BfdItem *it)
 }
 
 gboolean
-bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
-                      GError **error)
+bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+                      const BfItemOpen *o, GError **error)
 {
   it->fd = bfd_store_create_file(tmp_fd, it->tmpname, O_RDWR);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
-  it->map_fd = bfd_journal_item_open(tmp_fd, it->id, o,
+  it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o,
                                      it->name != NULL ? it->name : "", error);
   if (it->map_fd < 0) {
     g_prefix_error(error, "cannot create %s: ", it->label);

@@ -25,6 +25,8 @@ typedef struct BfdItem {
                                 travels on one path) */
   char tmpname[BFD_ITEM_FILE_LEN];  /* tmp/<id>.part */
   int map_fd;                /* its record, tmp/<id>.rec (journal.h) */
+  gint *live;                /* counts the item while it lives, or NULL
+                                (BfdServer.items_live) */
   BfMutex lock;              /* guards everything below */
   char *name;                /* validated relative path; NULL while a
                                 SHAMIR item's secret, which holds it, has
@@ -59,8 +61,8 @@ void bfd_item_unref(BfdItem *it);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
 
 /* Makes tmp/<id>.part and the record of the ITEM_OPEN o. */
-gboolean bfd_item_create_files(BfdItem *it, int tmp_fd, const BfItemOpen *o,
-                               GError **error);
+gboolean bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+                               const BfItemOpen *o, GError **error);
 /* Every chunk, the ITEM_CLOSE and a SHAMIR item's secret are here. */
 gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
 /* Feeds the digest with every chunk that now extends the contiguous

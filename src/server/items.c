@@ -3,9 +3,9 @@
  * An item belongs to its session, not to a path: its chunks arrive on all
  * of them in any order (chunks.c), its ITEM_CLOSE on one, and its STORED
  * answer goes back on the path of its latest ITEM_CLOSE. Once complete it
- * is handed to the finalizer pool (fsync and rename are the slow part of
- * storing; a few in parallel keep the disk busy without a thread per
- * item), which stores and answers it. */
+ * is handed to the committer (fsync and rename are the slow part of
+ * storing), which commits the items complete meanwhile together, sharing
+ * their fsyncs (group commit), and answers each once it is durable. */
 #include "items.h"
 
 #include <sodium.h>
@@ -17,8 +17,6 @@
 #include "hook.h"
 #include "status.h"
 #include "store.h"
-
-#define FINALIZER_THREADS 4
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -108,6 +106,24 @@ open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
   return !open_refused(p, o->item_id, status, why);
 }
 
+/* Counts a new item among the server's items holding descriptors; FALSE
+ * (answered) when the server holds all its descriptors allow. */
+static gboolean
+reserve_live(BfdPath *p, uint64_t id)
+{
+  BfdServer *srv = p->srv;
+
+  if ((guint)g_atomic_int_add(&srv->items_live, 1) < srv->items_max)
+    return TRUE;
+  g_atomic_int_add(&srv->items_live, -1);
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: refusing item %"
+         G_GUINT64_FORMAT ": the server has %u items in flight in all, as "
+         "many as its descriptor limit allows (raise the limit: ulimit -n, "
+         "LimitNOFILE=)", p->session_name, id, srv->items_max);
+  return !open_refused(p, id, BF_ST_LIMIT, "too many items in flight on "
+                       "this server");
+}
+
 gboolean
 bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -144,10 +160,11 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
    * it is an item that was opened, never a new one. */
   bfd_journal_note_id(s->journal, o->item_id);
   bfd_crash_at(BFD_CRASH_MAX_ID);
-  if (!open_within_limits(p, o, open_items))
+  if (!open_within_limits(p, o, open_items) || !reserve_live(p, o->item_id))
     return TRUE;
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
-  if (!bfd_item_create_files(it, s->dir.tmp_fd, o, &error)) {
+  it->live = &p->srv->items_live;
+  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, o, &error)) {
     bfd_journal_item_forget(s->dir.tmp_fd, it->id);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
            error->message);
@@ -194,7 +211,10 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   /* The verdict is in the store before the record goes (journal.c). */
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, status);
-  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  /* Finished: nobody else writes its record any more. */
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd,
+                        failure != NULL,
+                        it->coding.kind == BF_CODING_SHAMIR);
   bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     bfd_path_item_ack(to, it->id, BF_ACK_STORED, status,
@@ -202,74 +222,225 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   bfd_path_unref(to);
 }
 
-/* Verifies and moves a complete item into data/. Runs on the finalizer
- * pool once the item is finished, so nothing else touches it. */
-static gboolean
-commit(BfdSession *s, BfdItem *it, BfdReplaced *replaced, GError **error)
-{
-  uint8_t got[BF_DIGEST_LEN];
+/* ---- group commit -------------------------------------------------------- */
 
-  bf_digest_final(it->digest, got);
-  if (sodium_memcmp(got, it->want, sizeof got) != 0) {
-    g_set_error(error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest mismatch, "
-                "item discarded", it->label,
-                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
-    return FALSE;
-  }
-  if (!bfd_store_commit(s->dir.tmp_fd, it->tmpname, it->fd, s->dir.data_fd,
-                        it->name, it->mode, it->mtime_sec, it->mtime_nsec,
-                        it->label, replaced, error))
-    return FALSE;
-  close(it->fd);
-  it->fd = -1;
-  bfd_crash_at(BFD_CRASH_DIR_SYNCED);
-  return TRUE;
-}
+/* A batch is what was complete when a committer thread got free, up to
+ * these bounds: a batch's fsyncs wait for all of its data, so a large
+ * file does not wait behind more than this, nor the small ones behind
+ * more than one large file. */
+#define BATCH_ITEMS 1024
+#define BATCH_BYTES ((uint64_t)64 << 20)
+/* fsyncs of a batch run at once on this many threads: the file system
+ * commits concurrent fsyncs together. */
+#define SYNC_THREADS 8
+/* Batches committed at once: while one waits for its fsyncs, the next
+ * one's begin (a client that waits for STOREDs before it sends more
+ * would otherwise leave the disk idle between batches). */
+#define COMMIT_THREADS 2
+
+/* The committer threads serve the whole server. Batches grow by
+ * themselves while the disk is busy, with no timer: a lone item is
+ * committed at once. Their renames take turns in the order the batches
+ * were taken, so items enter data/ in the order they were complete (a
+ * later version of a name wins). */
+struct BfdCommitter {
+  BfMutex lock;              /* a leaf: guards everything below but the
+                                threads and the syncer */
+  GCond wake;
+  GQueue queue;              /* Final*, complete items in order */
+  gboolean stopping;
+  uint64_t taken;            /* batches taken so far */
+  uint64_t renaming;         /* the batch whose renames may run */
+  GCond turn;                /* renaming moved on */
+  GThread *threads[COMMIT_THREADS];
+  BfdSyncer *syncer;
+};
 
 typedef struct {
   BfdSession *sess;
   BfdItem *item;
 } Final;
 
-static void
-finalize_job(gpointer data, gpointer user_data)
-{
-  Final *f = data;
-  g_autoptr(GError) error = NULL;
-  BfdReplaced replaced = { 0 };
+/* The next batch and its number, waiting for one; NULL once stopping
+ * and drained. */
+static GPtrArray *
+take_batch(BfdCommitter *c, uint64_t *number) BF_EXCLUDES(&c->lock);
 
-  (void)user_data;
-  if (commit(f->sess, f->item, &replaced, &error))
-    bfd_events_stored(f->sess->srv->events_fd, f->sess->dir.name,
-                      f->item->name, bf_assembler_size(f->item->asm_),
-                      f->item->want_alg, f->item->want);
-  if (error == NULL)
-    bfd_hook_stored(f->sess->srv->hook, f->sess->dir.name, f->item->name,
-                    bf_assembler_size(f->item->asm_), f->item->want_alg,
-                    f->item->want);
-  bfd_items_report(f->sess, f->item, error,
-                   bf_assembler_size(f->item->asm_), &replaced);
-  bfd_crash_at(BFD_CRASH_STORED_SENT);
-  bfd_item_unref(f->item);
-  bfd_session_unref(f->sess);
-  g_free(f);
+static GPtrArray *
+take_batch(BfdCommitter *c, uint64_t *number)
+{
+  GPtrArray *batch = NULL;
+  uint64_t bytes = 0;
+  Final *f;
+
+  bf_mutex_lock(&c->lock);
+  while (g_queue_is_empty(&c->queue) && !c->stopping)
+    bf_cond_wait(&c->wake, &c->lock);
+  while ((f = g_queue_peek_head(&c->queue)) != NULL &&
+         (batch == NULL || (batch->len < BATCH_ITEMS && bytes < BATCH_BYTES))) {
+    if (batch == NULL)
+      batch = g_ptr_array_new();
+    g_ptr_array_add(batch, g_queue_pop_head(&c->queue));
+    bytes += bf_assembler_size(f->item->asm_);
+  }
+  if (batch != NULL)
+    *number = c->taken++;
+  bf_mutex_unlock(&c->lock);
+  return batch;
 }
 
-GThreadPool *
-bfd_items_finalizer_new(void)
+typedef struct {
+  BfdCommitter *c;
+  uint64_t number;
+} Turn;
+
+static void
+turn_wait(gpointer user)
 {
-  return g_thread_pool_new(finalize_job, NULL, FINALIZER_THREADS, FALSE, NULL);
+  Turn *t = user;
+
+  bf_mutex_lock(&t->c->lock);
+  while (t->c->renaming != t->number)
+    bf_cond_wait(&t->c->turn, &t->c->lock);
+  bf_mutex_unlock(&t->c->lock);
+}
+
+static void
+turn_done(gpointer user)
+{
+  Turn *t = user;
+
+  bf_mutex_lock(&t->c->lock);
+  t->c->renaming++;
+  g_cond_broadcast(&t->c->turn);
+  bf_mutex_unlock(&t->c->lock);
+}
+
+/* The item's file as the store commits it, or its error if its bytes are
+ * not what its client sent. */
+static void
+prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
+{
+  uint8_t got[BF_DIGEST_LEN];
+
+  *f = (BfdCommitFile){ .tmp_fd = tmp_fd, .data_fd = data_fd,
+                        .tmpname = it->tmpname, .fd = it->fd,
+                        .name = it->name, .mode = it->mode,
+                        .mtime_sec = it->mtime_sec,
+                        .mtime_nsec = it->mtime_nsec, .what = it->label };
+  bf_digest_final(it->digest, got);
+  if (sodium_memcmp(got, it->want, sizeof got) != 0)
+    g_set_error(&f->error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest "
+                "mismatch, item discarded", it->label,
+                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
+}
+
+/* A stored item's line in the event stream, and the exec_on_store job. */
+static void
+stored_hooks(BfdSession *sess, BfdItem *it)
+{
+  uint64_t size = bf_assembler_size(it->asm_);
+
+  bfd_events_stored(sess->srv->events_fd, sess->dir.name, it->name, size,
+                    it->want_alg, it->want);
+  bfd_hook_stored(sess->srv->hook, sess->dir.name, it->name, size,
+                  it->want_alg, it->want);
+}
+
+/* Verifies and moves a batch of complete items into data/ with shared
+ * fsyncs (store.h), then answers each: STORED only once the commit that
+ * covers it is done. Nothing else touches the items' files meanwhile:
+ * they are finished. */
+static void
+commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
+{
+  g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
+  Turn t = { c, number };
+  BfdRenameTurn turn = { turn_wait, turn_done, &t };
+
+  for (guint i = 0; i < batch->len; i++) {
+    Final *f = batch->pdata[i];
+    prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
+  }
+  bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
+  for (guint i = 0; i < batch->len; i++) {
+    Final *f = batch->pdata[i];
+    if (files[i].error == NULL) {
+      close(f->item->fd);
+      f->item->fd = -1;
+      bfd_crash_at(BFD_CRASH_DIR_SYNCED);
+      stored_hooks(f->sess, f->item);
+    }
+    bfd_items_report(f->sess, f->item, files[i].error,
+                     bf_assembler_size(f->item->asm_), &files[i].replaced);
+    bfd_crash_at(BFD_CRASH_STORED_SENT);
+    g_clear_error(&files[i].error);
+    bfd_item_unref(f->item);
+    bfd_session_unref(f->sess);
+    g_free(f);
+  }
+}
+
+static gpointer
+committer_main(gpointer data)
+{
+  BfdCommitter *c = data;
+  GPtrArray *batch;
+  uint64_t number;
+
+  while ((batch = take_batch(c, &number)) != NULL) {
+    commit_batch(c, batch, number);
+    g_ptr_array_unref(batch);
+  }
+  return NULL;
+}
+
+BfdCommitter *
+bfd_items_committer_new(void)
+{
+  BfdCommitter *c = g_new0(BfdCommitter, 1);
+
+  bf_mutex_init(&c->lock);
+  g_cond_init(&c->wake);
+  g_cond_init(&c->turn);
+  g_queue_init(&c->queue);
+  c->syncer = bfd_syncer_new(SYNC_THREADS);
+  for (guint i = 0; i < COMMIT_THREADS; i++)
+    c->threads[i] = g_thread_new("commit", committer_main, c);
+  return c;
+}
+
+void
+bfd_items_committer_free(BfdCommitter *c)
+{
+  if (c == NULL)
+    return;
+  bf_mutex_lock(&c->lock);
+  c->stopping = TRUE;
+  g_cond_broadcast(&c->wake);
+  bf_mutex_unlock(&c->lock);
+  for (guint i = 0; i < COMMIT_THREADS; i++)
+    g_thread_join(c->threads[i]);
+  bfd_syncer_free(c->syncer);
+  bf_mutex_clear(&c->lock);
+  g_cond_clear(&c->wake);
+  g_cond_clear(&c->turn);
+  g_free(c);
 }
 
 void
 bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
 {
+  BfdCommitter *c = s->srv->committer;
   Final *f = g_new(Final, 1);
 
   it->finished = TRUE;
   f->sess = bfd_session_ref(s);
   f->item = bfd_item_ref(it);
-  g_thread_pool_push(s->srv->finalizer, f, NULL);
+  bf_mutex_lock(&c->lock);
+  g_queue_push_tail(&c->queue, f);
+  g_cond_signal(&c->wake);
+  bf_mutex_unlock(&c->lock);
 }
 
 gboolean
@@ -400,7 +571,8 @@ retire_quietly(BfdSession *s, BfdItem *it)
   bf_mutex_unlock(&s->lock);
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, BF_ST_IO);
-  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd, TRUE,
+                        it->coding.kind == BF_CODING_SHAMIR);
 }
 
 /* Marks the item finished: TRUE if this call did. */

@@ -1,6 +1,6 @@
 /* Items of a session from ITEM_OPEN to STORED: opening, closing, storing
- * (on the finalizer pool), failing, cancelling and abandoning them. The
- * chunks in between are chunks.c's. */
+ * (group commit, on the committer's threads), failing, cancelling and
+ * abandoning them. The chunks in between are chunks.c's. */
 #pragma once
 
 #include <glib.h>
@@ -16,12 +16,13 @@
 gboolean bfd_items_on_open(BfdPath *p, const BfItemOpen *o);
 gboolean bfd_items_on_close(BfdPath *p, const BfItemClose *c);
 
-/* The pool that makes complete items durable and answers them (fsync and
- * rename off the path threads); stop with g_thread_pool_free(pool, FALSE,
- * TRUE): the items already complete are still stored. */
-GThreadPool *bfd_items_finalizer_new(void);
-/* The item is complete: from here on only the finalizer touches its
- * files. */
+/* The threads that make complete items durable in groups and answer
+ * them (fsync and rename off the path threads). Freeing them stores the
+ * items already complete first. */
+BfdCommitter *bfd_items_committer_new(void);
+void bfd_items_committer_free(BfdCommitter *c);
+/* The item is complete: from here on only the committer touches its
+ * files. Never blocks (the committer's lock is a leaf). */
 void bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
   BF_REQUIRES(&it->lock);
 
@@ -46,5 +47,5 @@ gboolean bfd_items_assembler_refused_locked(BfdPath *p, BfdItem *it,
  * FALSE for an id never opened. */
 gboolean bfd_items_cancel(BfdSession *s, uint64_t id) BF_EXCLUDES(&s->lock);
 /* Fails every unfinished item of a session without paths (the janitor,
- * after linger); items being stored are left to the finalizer. */
+ * after linger); items being stored are left to the committer. */
 void bfd_items_abandon(BfdSession *s) BF_EXCLUDES(&s->lock);

@@ -28,6 +28,11 @@
  *   tmp/ops        OPs started and done (with their status; an errno from
  *                  braidfsd before 0.1.0's restructuring, which still
  *                  reads), one slot per op id modulo OP_SLOTS
+ *   tmp/spare.N    records of items that ended, emptied (ftruncate) before
+ *                  they were renamed so, waiting to be renamed to a new
+ *                  item's record: ext4 makes every create slower the more
+ *                  inodes were freed recently, and items are many. Empty,
+ *                  they never read as a record; start-up deletes them.
  * None is fsynced: they must survive the process being killed, whose
  * writes the kernel keeps; after a power loss the item's digest check
  * catches a torn file. At start-up each item with a record is rebuilt and
@@ -44,6 +49,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -88,6 +94,14 @@ struct BfdJournal {
   BfMutex max_lock;
   int max_fd;
   uint64_t max_written;
+  /* Records of finished items, emptied and renamed tmp/spare.N, for new
+   * items to take: a file system that must find a free inode among many
+   * just freed (ext4 skips recently deleted ones, one by one) makes each
+   * create slower the more files were deleted; so records are not. Its
+   * lock is held across no I/O. */
+  BfMutex spare_lock;
+  GArray *spares;              /* guint: N of tmp/spare.N */
+  guint spare_next;
 };
 
 void
@@ -124,6 +138,8 @@ bfd_journal_open(int tmp_fd, const char *session_name)
   j->verdict_fd = open_ring(j, tmp_fd, "verdicts", VERDICT_SLOTS);
   j->ops_fd = open_ring(j, tmp_fd, "ops", OP_SLOTS);
   bf_mutex_init(&j->max_lock);
+  bf_mutex_init(&j->spare_lock);
+  j->spares = g_array_new(FALSE, FALSE, sizeof(guint));
   j->max_fd = bfd_store_open_file(tmp_fd, "max_id", O_RDWR | O_CREAT, 0600);
   if (j->max_fd >= 0 && bf_pread_all(j->max_fd, buf, sizeof buf, 0) == 8)
     j->max_written = bf_load_be64(buf);
@@ -140,6 +156,8 @@ bfd_journal_free(BfdJournal *j)
     if (*fd >= 0)
       close(*fd);
   bf_mutex_clear(&j->max_lock);
+  bf_mutex_clear(&j->spare_lock);
+  g_array_unref(j->spares);
   g_free(j->session);
   g_free(j);
 }
@@ -215,9 +233,66 @@ write_at(int fd, const void *buf, size_t len, uint64_t off, const char *what,
   return rc == 0 || bfd_set_error_errno(error, -rc, "%s", what);
 }
 
+/* Spare records kept per session: enough for the items that end while
+ * others open, a few directory entries in tmp/. */
+#define SPARES_MAX 256
+
+static void
+spare_name(char out[BFD_ITEM_FILE_LEN], guint n)
+{
+  g_snprintf(out, BFD_ITEM_FILE_LEN, "spare.%u", n);
+}
+
+/* Takes a spare record as file (empty, renamed): TRUE if there was one. */
+static gboolean
+take_spare(BfdJournal *j, int tmp_fd, const char *file)
+{
+  char spare[BFD_ITEM_FILE_LEN];
+  gboolean got = FALSE;
+  guint n = 0;
+
+  bf_mutex_lock(&j->spare_lock);
+  if (j->spares->len > 0) {
+    n = g_array_index(j->spares, guint, j->spares->len - 1);
+    g_array_set_size(j->spares, j->spares->len - 1);
+    got = TRUE;
+  }
+  bf_mutex_unlock(&j->spare_lock);
+  if (!got)
+    return FALSE;
+  spare_name(spare, n);
+  return renameat(tmp_fd, spare, tmp_fd, file) == 0;
+}
+
+/* The record of an item that ended becomes a spare: emptied first, so
+ * that it never reads as any item's record; deleted if there are enough
+ * spares or it cannot be. */
+static void
+give_spare(BfdJournal *j, int tmp_fd, const char *file, int rec_fd)
+{
+  char spare[BFD_ITEM_FILE_LEN];
+  gboolean room;
+  guint n = 0;
+
+  bf_mutex_lock(&j->spare_lock);
+  room = j->spares->len < SPARES_MAX;
+  if (room)
+    n = j->spare_next++;
+  bf_mutex_unlock(&j->spare_lock);
+  spare_name(spare, n);
+  if (!room || ftruncate(rec_fd, 0) < 0 ||
+      renameat(tmp_fd, file, tmp_fd, spare) < 0) {
+    unlinkat(tmp_fd, file, 0);
+    return;
+  }
+  bf_mutex_lock(&j->spare_lock);
+  g_array_append_val(j->spares, n);
+  bf_mutex_unlock(&j->spare_lock);
+}
+
 int
-bfd_journal_item_open(int tmp_fd, uint64_t id, const BfItemOpen *o,
-                      const char *name, GError **error)
+bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
+                      const BfItemOpen *o, const char *name, GError **error)
 {
   uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4];
   uint8_t coding[3] = { o->coding, o->coding_k, o->coding_n };
@@ -236,7 +311,11 @@ bfd_journal_item_open(int tmp_fd, uint64_t id, const BfItemOpen *o,
   bf_store_be32(buf + OPEN_FIXED + nlen, bf_crc32c(buf, OPEN_FIXED + nlen));
   bfd_journal_item_file(file, id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
-  fd = bfd_store_create_file(tmp_fd, file, O_RDWR);
+  fd = take_spare(j, tmp_fd, file)
+         ? bfd_store_open_file(tmp_fd, file, O_RDWR, 0)
+         : -1;
+  if (fd < 0)
+    fd = bfd_store_create_file(tmp_fd, file, O_RDWR);
   if (fd < 0) {
     bfd_set_error_errno(error, errno, "tmp/%s", file);
     return -1;
@@ -314,6 +393,27 @@ bfd_journal_item_secret(int tmp_fd, uint64_t id, const uint8_t *secret,
     bfd_set_error_errno(error, EIO, "tmp/%s", file);
   close(fd);
   return n == (ssize_t)(sizeof head + len + sizeof crc);
+}
+
+void
+bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id, int rec_fd,
+                      gboolean data, gboolean secret)
+{
+  char file[BFD_ITEM_FILE_LEN];
+
+  bfd_journal_item_file(file, id, "rec");
+  if (rec_fd >= 0)
+    give_spare(j, tmp_fd, file, rec_fd);
+  else
+    unlinkat(tmp_fd, file, 0);
+  if (data) {
+    bfd_journal_item_file(file, id, "part");
+    unlinkat(tmp_fd, file, 0);
+  }
+  if (secret) {
+    bfd_journal_item_file(file, id, "sec");
+    unlinkat(tmp_fd, file, 0);
+  }
 }
 
 void

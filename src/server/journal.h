@@ -35,9 +35,11 @@ void bfd_journal_op_done(BfdJournal *j, uint64_t op_id, uint8_t status);
 void bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
                            const char *ext);
 /* Writes the item's record (ITEM_OPEN's fields and name, "" when a
- * SHAMIR item hides it): the open record, or -1 (error set). */
-int bfd_journal_item_open(int tmp_fd, uint64_t id, const BfItemOpen *o,
-                          const char *name, GError **error);
+ * SHAMIR item hides it), in a spare record if the session has one: the
+ * open record, or -1 (error set). */
+int bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
+                          const BfItemOpen *o, const char *name,
+                          GError **error);
 /* Records a chunk once its bytes are written (a coded one once rebuilt,
  * never a share alone). */
 gboolean bfd_journal_item_chunk(int rec_fd, uint32_t chunk_id, uint32_t len,
@@ -50,6 +52,12 @@ gboolean bfd_journal_item_secret(int tmp_fd, uint64_t id,
                                  GError **error);
 /* Deletes the item's files in tmp/ (its data too, if still there). */
 void bfd_journal_item_forget(int tmp_fd, uint64_t id);
+/* The same for an item that ended, once its verdict is recorded: its
+ * record (open as rec_fd, or -1) becomes a spare for a later item; its
+ * data and secret are deleted if data, secret say they may be there (a
+ * stored item's data is in data/ already). */
+void bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id,
+                           int rec_fd, gboolean data, gboolean secret);
 
 /* ---- read back at start-up ----------------------------------------- */
 

@@ -69,17 +69,28 @@ open_listeners(BfdServer *srv, GPtrArray *specs)
   return TRUE;
 }
 
-/* Every item in flight holds a descriptor: take all the kernel allows us,
- * the per-session limits then keep one session from starving the rest. */
-static void
+/* Descriptors kept for everything but items: listeners, paths, session
+ * directories, the view, the journal's files. */
+#define FD_RESERVE 1024
+
+/* Every item in flight holds two descriptors: take all the kernel allows
+ * us, and keep the items of all sessions together within it (the
+ * per-session limit keeps one session from starving the rest). */
+static guint
 raise_fd_limit(void)
 {
   struct rlimit rl;
 
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return 1;
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+      getrlimit(RLIMIT_NOFILE, &rl);
   }
+  if (rl.rlim_cur <= 2 * FD_RESERVE)
+    return (guint)MAX(rl.rlim_cur / 4, 1);
+  return (guint)MIN((rl.rlim_cur - FD_RESERVE) / 2, G_MAXINT / 2);
 }
 
 /* Without a key, anyone who reaches a listener can write into the store
@@ -216,7 +227,7 @@ main(int argc, char **argv)
   opt.limits.max_chunk = (unsigned)opt.max_chunk;   /* <= BF_CHUNK_MAX */
   bfd_server_init(&srv, &opt.limits);
   srv.store_path = g_strdup(opt.store);
-  raise_fd_limit();
+  srv.items_max = raise_fd_limit();
   if (opt.key_file != NULL &&
       (srv.key = bf_key_load(opt.key_file, &error)) == NULL) {
     g_printerr("braidfsd: %s\n", error->message);

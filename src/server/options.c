@@ -18,7 +18,7 @@ const BfOptSpec bfd_options[] = {
     "connected sessions at once" },
   { "max_paths", BF_OPT_UINT, LIMIT(max_paths), "64", 1, 65536, NULL,
     "paths per session" },
-  { "max_open_items", BF_OPT_UINT, LIMIT(max_open_items), "256", 1, 65536,
+  { "max_open_items", BF_OPT_UINT, LIMIT(max_open_items), "4096", 1, 65536,
     NULL, "items in flight per session" },
   { "idle_timeout", BF_OPT_SECONDS, LIMIT(idle_timeout_ms), "60", SECONDS(2),
     SECONDS(86400), NULL, "close paths silent this long" },

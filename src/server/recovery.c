@@ -52,6 +52,8 @@ restore_items(BfdSession *s, BfdJournalState *st)
       bfd_journal_item_forget(s->dir.tmp_fd, rec->id);
       continue;
     }
+    it->live = &s->srv->items_live;
+    g_atomic_int_inc(it->live);
     bf_mutex_lock(&s->lock);
     s->max_item_id = MAX(s->max_item_id, it->id);
     g_hash_table_insert(s->items, &it->id, it);

@@ -29,6 +29,7 @@ bfd_server_init(BfdServer *srv, const BfdLimits *limits)
   srv->limits = *limits;
   srv->store_fd = -1;
   srv->events_fd = -1;
+  srv->items_max = G_MAXINT / 2;   /* main sets it from the descriptor limit */
   srv->gate = bfd_gate_new(&srv->limits);
   srv->sessions = bfd_sessions_new();
   bf_mutex_init(&srv->lock);
@@ -174,7 +175,7 @@ janitor_main(gpointer data)
 void
 bfd_server_start(BfdServer *srv)
 {
-  srv->finalizer = bfd_items_finalizer_new();
+  srv->committer = bfd_items_committer_new();
   srv->ended_threads = g_ptr_array_new();
   srv->accept_threads = g_ptr_array_new();
   /* Tells a client that re-attaches whether this is still the process that
@@ -221,8 +222,7 @@ bfd_server_stop(BfdServer *srv)
   bf_mutex_unlock(&srv->lock);
   g_clear_pointer(&srv->ended_threads, g_ptr_array_unref);
   /* Items already complete are still made durable. */
-  g_thread_pool_free(srv->finalizer, FALSE, TRUE);
-  srv->finalizer = NULL;
+  g_clear_pointer(&srv->committer, bfd_items_committer_free);
 }
 
 void

@@ -1,5 +1,5 @@
 /* braidfsd's life: its context set up and torn down, its threads started
- * (the finalizer pool, the janitor, one accept thread per address, one
+ * (the committer, the janitor, one accept thread per address, one
  * thread per path) and stopped. */
 #pragma once
 

@@ -3,9 +3,10 @@
 # braidfsd kills itself (BRAIDFSD_CRASH_AFTER=POINT:N, a test hook, see
 # braidfsd(8)) at many different points of one transfer: after N frames for
 # a spread of N, and at each step of storing an item (record written half,
-# chunk written but not mapped, fsynced but not renamed, renamed but the
-# directory not fsynced, STORED sent but the record not removed, an OP done
-# but not answered). The transfer, into a fresh directory each round, is a
+# chunk written but not mapped, fsynced but not renamed, a commit batch
+# fsynced but none of it renamed, renamed but the directory not fsynced, a
+# batch renamed but no directory fsynced, STORED sent but the record not
+# removed, an OP done but not answered). The transfer, into a fresh directory each round, is a
 # mkdir and files of mixed sizes (empty, under a chunk, one chunk, several
 # chunks), an overwrite of an existing name and a temp-file-then-rename.
 # After each crash, with the client held (SIGSTOP) so nothing changes:
@@ -210,7 +211,8 @@ SESS_NAME=$(basename "$SESS")
 POINTS=${CRASH_SWEEP_POINTS:-"frames:1 frames:3 frames:5 frames:7 frames:9 frames:11
 	frames:13 frames:15 frames:17 frames:20 frames:23 frames:26 frames:29 frames:32
 	frames:35 frames:38 max-id:3 part-created:2 rec-torn:4 chunk-data:5 chunk-map:9
-	close-torn:6 fsynced:1 fsynced:7 renamed:5 renamed:8 dir-synced:6 rec-removed:3
+	close-torn:6 fsynced:1 fsynced:7 batch-synced:3 renamed:5 renamed:8
+	batch-renamed:6 dir-synced:6 rec-removed:3
 	rec-removed:9 stored-sent:2 op-applied:2 op-applied:3"}
 for spec in $POINTS; do
 	round "$spec"

@@ -8,7 +8,12 @@
  * such a directory, waits until GATE is gone; each such wait is logged to
  * LOG as "held OP PATH" when it begins (tests wait on that line) and
  * "released OP PATH" when it ends. Everything else passes through at once.
- * Runs in the foreground, multithreaded, until unmounted. */
+ * Runs in the foreground, multithreaded, until unmounted.
+ *
+ * Environment: SLOWFS_MATCH replaces "/items" as the part of the path
+ * that the gate holds; SLOWFS_LOG_SYNCS=1 also logs "sync OP PATH" for
+ * every fsync, fdatasync and directory fsync, held or not (a test counts
+ * them). */
 #define FUSE_USE_VERSION 314
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +32,8 @@
 
 static const char *src_dir;
 static const char *gate;
+static const char *match = "/items";
+static int log_syncs;
 static FILE *log_file;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -39,13 +46,16 @@ say(const char *what, const char *op, const char *path)
   pthread_mutex_unlock(&log_lock);
 }
 
-/* Holds the caller while the gate exists, for paths under items/. */
+/* Holds the caller while the gate exists, for paths that contain match;
+ * logs every sync with SLOWFS_LOG_SYNCS. */
 static void
 hold(const char *op, const char *path)
 {
   struct timespec pause = { 0, 10 * 1000 * 1000 };
 
-  if (strstr(path, "/items") == NULL || access(gate, F_OK) != 0)
+  if (log_syncs && strstr(op, "sync") != NULL)
+    say("sync", op, path);
+  if (strstr(path, match) == NULL || access(gate, F_OK) != 0)
     return;
   say("held", op, path);
   while (access(gate, F_OK) == 0)
@@ -320,6 +330,9 @@ main(int argc, char **argv)
   }
   src_dir = realpath(argv[1], NULL);
   gate = argv[3];
+  if (getenv("SLOWFS_MATCH") != NULL)
+    match = getenv("SLOWFS_MATCH");
+  log_syncs = getenv("SLOWFS_LOG_SYNCS") != NULL;
   log_file = fopen(argv[4], "a");
   if (src_dir == NULL || log_file == NULL) {
     perror("slowfs");

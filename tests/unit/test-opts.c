@@ -292,7 +292,7 @@ test_server_table(void)
   g_assert_null(v.key_file);
   g_assert_cmpuint(v.limits.max_sessions, ==, 64);
   g_assert_cmpuint(v.limits.max_paths, ==, 64);
-  g_assert_cmpuint(v.limits.max_open_items, ==, 256);
+  g_assert_cmpuint(v.limits.max_open_items, ==, 4096);
   /* In milliseconds, as the fields' names say. */
   g_assert_cmpuint(v.limits.handshake_timeout_ms, ==, 10000);
   g_assert_cmpuint(v.limits.idle_timeout_ms, ==, 60000);
