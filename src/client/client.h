@@ -101,7 +101,9 @@ typedef struct {
   gboolean explicit_paths;    /* from path= options, not paths=N */
   unsigned n_paths;
   uint32_t chunk_size;
-  uint32_t window;            /* unacknowledged chunks per path */
+  uint32_t window;            /* unacknowledged chunks a path may always
+                                 hold (its budget's floor) */
+  uint64_t inflight_max;      /* unacknowledged bytes of all paths */
   BfSchedKind sched;
   BfCodingSpec coding;        /* stripe, or shares on distinct paths */
   gboolean hide_names;        /* shamir: names go in the items' secrets */

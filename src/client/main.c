@@ -131,6 +131,7 @@ build_config(const BfOpts *o, const BfcOptions *opt, BfcConfig *cfg,
   bf_sched_parse(opt->scheduler, &cfg->sched);   /* a word of the table */
   cfg->label = opt->label;
   cfg->window = opt->window;
+  cfg->inflight_max = opt->inflight_max;
   cfg->timeout_s = (opt->timeout_ms + 999) / 1000;
   cfg->stall_ms = opt->stall_ms;
   return TRUE;

@@ -24,6 +24,17 @@ typedef enum {
   BFC_PATH_DOWN,
 } BfcPathState;
 
+/* What a path's acknowledgements tell of its link (budget.h). */
+typedef struct {
+  double bw;                  /* bytes/s: the largest recent sample */
+  double bw_now, bw_last;     /* the largest of this period and the last */
+  gint64 slot_at;             /* when this period began */
+  double min_rtt;             /* seconds: the least recent chunk round trip */
+  gint64 min_rtt_at;          /* when it was measured */
+  gint64 delivered_at;        /* the last acknowledgement, or when the path
+                                 got work after it was idle */
+} BfcPathEstimate;
+
 typedef struct {
   BfcSession *sess;
   unsigned index;
@@ -39,7 +50,9 @@ typedef struct {
   GQueue frames;              /* BfcFrame* to write before any chunk (ctl.h) */
   GQueue queue;               /* BfcChunk* assigned, not yet written */
   GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
-  BfPathLoad load;            /* load.alive is state == UP */
+  BfPathLoad load;            /* load.alive is state == UP; load.budget and
+                                 load.rtt come from est (budget.h) */
+  BfcPathEstimate est;
   uint64_t bytes_acked;
   uint64_t chunks_acked;
   gint64 last_ack;            /* when the last chunk acknowledgement came */
