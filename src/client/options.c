@@ -34,8 +34,8 @@ const BfOptSpec bfc_options[] = {
     "the memory their chunks may take" },
   { "delivery", BF_OPT_CHOICE, OPT(delivery), "close", 0, 0, "close|async",
     "close: close(2) returns once the server stored the file; async: once "
-    "the spool holds it, and it is delivered in the background; async "
-    "needs spool=" },
+    "the spool holds it, and it is delivered in the background (the "
+    "spool: spool=, or one per server and mountpoint)" },
   { "spool", BF_OPT_PATH, OPT(spool), NULL, 0, 0, "DIR",
     "keeps files until the server stored them, and the session, across "
     "crashes (implies delivery=async)" },
