@@ -14,7 +14,8 @@
  *   BfcTree.lock          the outbox's nodes                 nothing slow:
  *     (tree.h)                                               no I/O, no wait
  *   BfcAsync.lock         spooled files' states, the queue,  nothing slow
- *     (deliver-async.c)   the counts of .braidfs/spool
+ *     (async-send.h)      the sealed files, the counts of
+ *                         .braidfs/spool
  *   BfcItem.wlock         an item's writer side: its chunk   waits for the
  *     (item.h)            buffer, digest, version, attrs     server, each
  *                                                            bounded by
