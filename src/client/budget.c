@@ -33,11 +33,14 @@ sample_rtt(BfcPath *p, double rtt, gint64 now)
 {
   BfcPathEstimate *e = &p->est;
 
-  if (e->min_rtt <= 0 || rtt <= e->min_rtt ||
-      now - e->min_rtt_at > BFC_MIN_RTT_US) {
-    e->min_rtt = rtt;
-    e->min_rtt_at = now;
+  if (now - e->rtt_slot_at >= BFC_MIN_RTT_US) {
+    e->rtt_last = e->rtt_now;
+    e->rtt_now = 0;
+    e->rtt_slot_at = now;
   }
+  if (e->rtt_now <= 0 || rtt < e->rtt_now)
+    e->rtt_now = rtt;
+  e->min_rtt = e->rtt_last > 0 ? MIN(e->rtt_now, e->rtt_last) : e->rtt_now;
 }
 
 static void

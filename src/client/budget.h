@@ -26,8 +26,9 @@
  * the writer or a burst does not lower it at once. */
 #define BFC_BW_PERIOD_RTTS 8
 #define BFC_BW_PERIOD_MIN_US (G_USEC_PER_SEC)
-/* The least round trip is forgotten after this long without a smaller
- * one, so a route that became longer is measured again. */
+/* The least round trip is the least of the last two periods of this
+ * length, so a route that became longer is measured again, and a queue of
+ * our own making is not taken for the route at once. */
 #define BFC_MIN_RTT_US (10 * G_USEC_PER_SEC)
 
 /* The path (re)connected: nothing is known of its link. */

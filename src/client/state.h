@@ -30,7 +30,8 @@ typedef struct {
   double bw_now, bw_last;     /* the largest of this period and the last */
   gint64 slot_at;             /* when this period began */
   double min_rtt;             /* seconds: the least recent chunk round trip */
-  gint64 min_rtt_at;          /* when it was measured */
+  double rtt_now, rtt_last;   /* the least of this period and the last */
+  gint64 rtt_slot_at;         /* when this period began */
   gint64 delivered_at;        /* the last acknowledgement, or when the path
                                  got work after it was idle */
 } BfcPathEstimate;
