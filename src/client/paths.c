@@ -5,8 +5,8 @@
 
 #include "braidfs/parse.h"
 
-#include "chunk.h"
 #include "budget.h"
+#include "chunk.h"
 #include "ctl.h"
 #include "dial.h"
 #include "failover.h"

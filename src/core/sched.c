@@ -57,7 +57,7 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
   for (unsigned i = 0; i < n; i++)
     if (paths[i].alive)
       fastest = MAX(fastest, paths[i].rate);
-  /* Without budgets (no round trip measured yet): the time the fastest
+  /* For paths without a budget (the caller sets none): the time the fastest
    * path takes to deliver a full window: no path queues more than that
    * (beyond two chunks, which any path may hold so that it never idles
    * between an acknowledgement and its next chunk). A slow link then never
