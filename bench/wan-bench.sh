@@ -10,7 +10,8 @@
 #     wan80     3 x 100 Mbit/s, 40 ms each way (80 ms RTT): one 120 MiB file
 #               (ceiling, braidfs, MPTCP); 1000 x 16 KiB files, braidfs
 #               delivery=async until all are stored vs rsync -a over ssh on
-#               link 1
+#               link 1; 100 x 16 KiB with delivery=close (a sequential cp
+#               pays a round trip per file: ms per file)
 #     sat       2 x 50 Mbit/s, 300 ms each way (600 ms RTT): one 64 MiB file
 #     unequal   100 Mbit/s at 5 ms + 100 Mbit/s at 40 ms each way (10 ms and
 #               80 ms RTT): one 120 MiB file, and braidfs's tail
@@ -362,9 +363,10 @@ bench_braidfs_tree() {
 		[[ $(session_items "$sess") == 0 ]] || fail "$label: files left in the session after rm"
 	done
 	stop_daemon "c-$label" any
-	local what="until stored"
-	[[ $mode == close ]] && what="cp -r returns"
-	record "$scen" "$key" "braidfs delivery=$mode: $what" s "${times[*]}" "cp -r alone $(median "${cps[@]}") s"
+	local what="until stored" extra="cp -r alone $(median "${cps[@]}") s"
+	[[ $mode == close ]] && what="cp -r returns" &&
+		extra="$(awk -v t="$(median "${times[@]}")" -v n="$n" 'BEGIN { printf "%.1f ms per file", t / n * 1000 }')"
+	record "$scen" "$key" "braidfs delivery=$mode: $what" s "${times[*]}" "$extra"
 }
 
 # ------------------------------------------------------------ ssh peers
@@ -480,6 +482,9 @@ run_wan80() {
 	make_files "$T/small16/tree" "$n" 16384 10
 	bench_rsync wan80 "$T/small16/tree"
 	bench_braidfs_tree wan80 async "$T/small16/tree" "$n" async
+	# delivery=close: a sequential cp pays at least a round trip per file
+	make_files "$T/small16c/tree" $((n / 10)) 16384 10
+	bench_braidfs_tree wan80 close "$T/small16c/tree" $((n / 10)) close
 	scenario_end wan80
 }
 

@@ -38,13 +38,19 @@ bfc_pool_get(BfcSession *s)
   return buf ? buf : g_malloc(pool_buf_size(s));
 }
 
-/* Keeps enough buffers to refill every window. */
+/* Keeps enough buffers to refill every path's budget (budget.h), which
+ * inflight_max bounds. */
 static void
 pool_put_locked(BfcSession *s, uint8_t *buf) BF_REQUIRES(&s->lock)
 {
+  uint64_t budgets = 0;
+
   if (buf == NULL)
     return;
-  if (s->pool->len < s->cfg.n_paths * s->cfg.window + 4)
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    budgets += s->paths[i].load.budget;
+  budgets = MIN(budgets, s->cfg.inflight_max);
+  if (s->pool->len < budgets / s->cfg.chunk_size + 4)
     g_ptr_array_add(s->pool, buf);
   else
     g_free(buf);

@@ -9,7 +9,7 @@
  * counts its writers, and the last of them frees it
  * (bfc_chunk_write_end_locked).
  * Buffers come from the session's pool, which keeps enough to refill every
- * window so that steady state touches no fresh memory. All under the
+ * path's budget so that steady state touches no fresh memory. All under the
  * session lock unless a function says otherwise. */
 #pragma once
 
@@ -45,6 +45,8 @@ struct BfcChunk {
   uint32_t crc;
   uint8_t *data;              /* a pool buffer */
   gint64 sent_at;             /* monotonic time it was written, 0 = not yet */
+  uint64_t delivered;         /* its path's bytes_acked when it was written */
+  gint64 delivered_at;        /* ... and its path's est.delivered_at */
   BfcChunk *twin;             /* a copy on another path (tail duplicate) */
   gboolean settled;           /* its twin was acknowledged: never re-send */
   gboolean from_lost;         /* taken from a lost path (counts as resent) */

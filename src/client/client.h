@@ -14,7 +14,8 @@
  *   BfcTree.lock          the outbox's nodes                 nothing slow:
  *     (tree.h)                                               no I/O, no wait
  *   BfcAsync.lock         spooled files' states, the queue,  nothing slow
- *     (deliver-async.c)   the counts of .braidfs/spool
+ *     (async-send.h)      the sealed files, the counts of
+ *                         .braidfs/spool
  *   BfcItem.wlock         an item's writer side: its chunk   waits for the
  *     (item.h)            buffer, digest, version, attrs     server, each
  *                                                            bounded by
@@ -101,7 +102,9 @@ typedef struct {
   gboolean explicit_paths;    /* from path= options, not paths=N */
   unsigned n_paths;
   uint32_t chunk_size;
-  uint32_t window;            /* unacknowledged chunks per path */
+  uint32_t window;            /* unacknowledged chunks a path may always
+                                 hold (its budget's floor) */
+  uint64_t inflight_max;      /* unacknowledged bytes of all paths */
   BfSchedKind sched;
   BfCodingSpec coding;        /* stripe, or shares on distinct paths */
   gboolean hide_names;        /* shamir: names go in the items' secrets */

@@ -3,85 +3,13 @@
 
 #include <string.h>
 
-#include "delivery-backend.h"
+#include "async-send.h"
+#include "item.h"
 #include "ops.h"
 #include "report.h"
 #include "wait.h"
-#include "writer.h"
 
-/* Files delivered at once: small files pipeline over the paths instead of
- * waiting one round trip and one server fsync each. */
-#define WORKERS 8
-/* A file that could not be delivered now (every path down, server full)
- * is tried again after a pause that doubles up to this. */
-#define RETRY_MAX_US (30 * G_USEC_PER_SEC)
-
-typedef enum { PD_WRITING, PD_QUEUED, PD_SENDING, PD_GONE } PdState;
-
-typedef struct BfcAsync BfcAsync;
-
-/* One spooled file (a version). Under the delivery's lock but file, which
- * its writer (WRITING) or its worker (SENDING) uses without it; the file
- * is freed only once gone, after file was set to NULL under the lock. */
-typedef struct {
-  BfcVersion base;
-  BfcSpoolFile *file;         /* NULL once gone */
-  char *name;                 /* its name, for callers */
-  PdState state;
-  unsigned busy;              /* header updates in progress, unlocked */
-  gboolean cancelled;
-  gboolean delivered;
-  BfcItem *item;              /* while SENDING */
-  uint64_t final_size;        /* its size when it left the spool */
-  unsigned tries;
-  gint64 not_before;          /* monotonic time of the next attempt */
-} Pending;
-
-struct BfcAsync {
-  BfcDelivery base;
-  BfcSpool *spool;
-  BfMutex lock;               /* never held across I/O or a wait */
-  GCond cond;                 /* queue changes and outcomes */
-  GQueue queue;               /* Pending* QUEUED, oldest first */
-  GPtrArray *recovered;
-  GHashTable *live;           /* Pending* in the spool, not gone */
-  unsigned delivered;
-  unsigned failed;
-  GThread *workers[WORKERS];
-  gboolean stopping;
-};
-
-static BfcAsync *
-as_async(BfcDelivery *d)
-{
-  return (BfcAsync *)d;
-}
-
-static Pending *
-pd_of(BfcVersion *v)
-{
-  return (Pending *)v;
-}
-
-static BfcAsync *
-async_of(Pending *pd)
-{
-  return as_async(pd->base.d);
-}
-
-static Pending *
-pending_wrap(BfcAsync *a, BfcSpoolFile *f, PdState state)
-{
-  Pending *pd = g_new0(Pending, 1);
-
-  bfc_version_init(&pd->base, &a->base);
-  pd->file = f;
-  pd->name = g_strdup(f->name);
-  pd->state = state;
-  return pd;
-}
-
-/* Waits until no worker sends pd and no header update of it is under way,
+/* Waits until pd is not being sent and no header update of it is under way,
  * seated (wait.h). FALSE when refused. */
 static gboolean
 wait_idle_locked(BfcAsync *a, Pending *pd, gboolean refusable, GError **error)
@@ -100,21 +28,6 @@ wait_idle_locked(BfcAsync *a, Pending *pd, gboolean refusable, GError **error)
   return TRUE;
 }
 
-/* pd leaves the spool; returns its file, for the caller to remove or move
- * once the lock is released. */
-static BfcSpoolFile *
-gone_locked(BfcAsync *a, Pending *pd, gboolean delivered) BF_REQUIRES(&a->lock)
-{
-  BfcSpoolFile *f = g_steal_pointer(&pd->file);
-
-  pd->state = PD_GONE;
-  pd->delivered = delivered;
-  pd->final_size = f->size;
-  if (g_hash_table_remove(a->live, pd))
-    bfc_version_unref(&pd->base);
-  g_cond_broadcast(&a->cond);
-  return f;
-}
 
 /* ---- versions ----------------------------------------------------------- */
 
@@ -159,7 +72,7 @@ async_name(BfcVersion *v)
 }
 
 /* The writer's side: only one descriptor is open on a file being written
- * (the outbox refuses a second open), and workers take only QUEUED files,
+ * (the outbox refuses a second open), and senders take only QUEUED files,
  * so its file is its own. */
 static BfcSpoolFile *
 writing_file(Pending *pd, GError **error)
@@ -197,7 +110,7 @@ async_size(BfcVersion *v)
   Pending *pd = pd_of(v);
   BfcAsync *a = async_of(pd);
 
-  /* Under the lock: a worker frees the file once it is gone. */
+  /* Under the lock: the file is freed once it is gone. */
   bf_mutex_lock(&a->lock);
   uint64_t size = pd->file ? bfc_spool_file_length(pd->file) : pd->final_size;
   bf_mutex_unlock(&a->lock);
@@ -236,7 +149,7 @@ async_release(BfcVersion *v)
   /* Never closed with success (the writer died), or unlinked: it goes. */
   keep = !pd->cancelled && pd->file->committed;
   if (!keep)
-    f = gone_locked(a, pd, FALSE);
+    f = bfc_async_gone_locked(a, pd, FALSE);
   bf_mutex_unlock(&a->lock);
   if (!keep) {
     bfc_spool_file_remove(f);
@@ -275,7 +188,7 @@ async_cancel(BfcVersion *v)
   wait_idle_locked(a, pd, FALSE, NULL);
   if (pd->state == PD_QUEUED && g_queue_remove(&a->queue, pd)) {
     bfc_version_unref(&pd->base);
-    f = gone_locked(a, pd, FALSE);
+    f = bfc_async_gone_locked(a, pd, FALSE);
   }
   bf_mutex_unlock(&a->lock);
   if (f != NULL)
@@ -309,7 +222,7 @@ async_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
 
 /* Applies an edit to a file not yet sent: *on_server is TRUE if it was
  * delivered first. The header is rewritten (durably, for a file whose
- * writers are gone) with no lock but the file's own; meanwhile no worker
+ * writers are gone) with no lock but the file's own; meanwhile no sender
  * takes the file and other edits wait. */
 static gboolean
 edit(Pending *pd, const char *name, uint8_t flags, uint32_t mode,
@@ -375,179 +288,6 @@ async_setattr(BfcVersion *v, uint8_t flags, uint32_t mode,
 
 /* ---- delivering --------------------------------------------------------- */
 
-static void
-note_id(void *data, uint64_t id)
-{
-  bfc_spool_file_note_id(data, id);
-}
-
-/* Announces the file as an item (under replay_id if not 0). */
-static BfcItem *
-start_item(BfcAsync *a, Pending *pd, uint64_t replay_id)
-{
-  BfcSpoolFile *f = pd->file;
-  BfcItem *it = bfc_item_new_spooled(a->base.sess, f->name, f->mode, replay_id,
-                                     note_id, f);
-
-  bf_mutex_lock(&a->lock);
-  pd->item = it;
-  gboolean cancelled = pd->cancelled;
-  bf_mutex_unlock(&a->lock);
-  if (cancelled)
-    bfc_item_cancel(it);
-  return it;
-}
-
-/* Sends one spooled file and waits for the server's verdict. */
-static gboolean
-deliver(BfcAsync *a, Pending *pd, GError **error)
-{
-  BfcSpoolFile *f = pd->file;
-  uint32_t cs = bfc_session_config(a->base.sess)->chunk_size;
-  g_autofree uint8_t *buf = g_malloc(cs);
-  g_autoptr(GError) err = NULL;
-  uint64_t replay_id = f->item_id;
-  BfcItem *it = start_item(a, pd, replay_id);
-  gboolean ok = TRUE, stored = FALSE;
-
-  /* A file announced under an earlier mount's id: the server may hold it
-   * already, whole or in part, or may never have seen it. */
-  if (replay_id != 0 && !bfc_item_await_open(it, &stored, &err)) {
-    ok = g_error_matches(err, BFC_ERROR, BF_ST_NOT_FOUND);
-    if (ok) {
-      g_clear_error(&err);
-      bfc_item_discard(it);
-      bfc_item_unref(it);
-      it = start_item(a, pd, 0);
-    }
-  }
-  if (ok && stored) {
-    bfc_item_discard(it);
-    goto out;
-  }
-  for (uint64_t off = 0; ok && off < f->size; off += cs) {
-    gssize n = bfc_spool_file_read(f, buf, MIN((uint64_t)cs, f->size - off),
-                                   off, &err);
-    if (n == 0)
-      bfc_set_status_error(&err, BF_ST_IO, "'%s' is shorter in the spool than "
-                           "its header says", f->name);
-    ok = n > 0 && bfc_item_write(it, buf, (size_t)n, off, &err);
-  }
-  if (ok) {
-    bfc_item_set_final_attrs(it, f->mode, &f->mtime);
-    ok = bfc_item_close(it, &err);
-  } else {
-    bfc_item_cancel(it);
-  }
-out:
-  bf_mutex_lock(&a->lock);
-  pd->item = NULL;
-  bf_mutex_unlock(&a->lock);
-  bfc_item_unref(it);
-  if (!ok)
-    g_propagate_error(error, g_steal_pointer(&err));
-  return ok;
-}
-
-/* What became of a delivery: the file leaves the spool, or waits for the
- * next attempt. The spool's I/O is done without the lock: until the file
- * is gone or queued again it is still SENDING, so nobody else touches it. */
-static void
-outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
-{
-  const char *server = bfc_session_server(a->base.sess);
-  BfcSpoolFile *f = NULL;
-  gboolean failed = FALSE;
-
-  bf_mutex_lock(&a->lock);
-  if (pd->cancelled) {
-    f = gone_locked(a, pd, FALSE);
-  } else if (ok) {
-    a->delivered++;
-    f = gone_locked(a, pd, TRUE);
-  } else if (bfc_error_is_permanent(err)) {
-    a->failed++;
-    failed = TRUE;
-    f = gone_locked(a, pd, FALSE);
-  }
-  g_autofree char *name = g_strdup(pd->name);
-  bf_mutex_unlock(&a->lock);
-  if (failed) {
-    g_autofree char *kept = bfc_spool_file_fail(f);
-    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),
-           "server %s refused '%s' for good (%s); its bytes are kept in %s",
-           server, name, err->message, kept);
-    return;
-  }
-  if (f != NULL) {
-    bfc_spool_file_remove(f);
-    return;
-  }
-  /* The attempt is over (the item was cancelled on the server): the next
-   * one starts afresh under a new id. */
-  bfc_spool_file_note_id(pd->file, 0);
-  bf_mutex_lock(&a->lock);
-  gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
-  pd->tries++;
-  pd->not_before = g_get_monotonic_time() + pause;
-  pd->state = PD_QUEUED;
-  g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
-  if (!a->stopping)
-    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, name),
-           "server %s: '%s' not delivered yet (%s); trying again in %"
-           G_GINT64_FORMAT " s (it stays in the spool)", server, name,
-           err->message, pause / G_USEC_PER_SEC);
-  g_cond_broadcast(&a->cond);
-  bf_mutex_unlock(&a->lock);
-}
-
-/* The oldest queued file whose pause is over and that nobody edits, or
- * NULL. */
-static Pending *
-next_locked(BfcAsync *a, gint64 *wake) BF_REQUIRES(&a->lock)
-{
-  gint64 now = g_get_monotonic_time();
-
-  *wake = now + G_USEC_PER_SEC;
-  for (GList *l = a->queue.head; l != NULL; l = l->next) {
-    Pending *pd = l->data;
-    if (pd->not_before <= now && pd->busy == 0) {
-      g_queue_delete_link(&a->queue, l);
-      return pd;
-    }
-    /* A file being edited wakes the workers when its edit ends (the
-     * broadcast in edit): its past not_before must not, or they would
-     * spin on the lock the edit needs to finish. */
-    if (pd->busy == 0)
-      *wake = MIN(*wake, pd->not_before);
-  }
-  return NULL;
-}
-
-static gpointer
-worker(gpointer data)
-{
-  BfcAsync *a = data;
-  Pending *pd;
-  gint64 wake;
-
-  bf_mutex_lock(&a->lock);
-  while (!a->stopping) {
-    if ((pd = next_locked(a, &wake)) == NULL) {
-      bf_cond_wait_until(&a->cond, &a->lock, wake);
-      continue;
-    }
-    pd->state = PD_SENDING;
-    bf_mutex_unlock(&a->lock);
-    g_autoptr(GError) err = NULL;
-    gboolean ok = deliver(a, pd, &err);
-    outcome(a, pd, ok, err);
-    bfc_version_unref(&pd->base);   /* the queue's reference */
-    bf_mutex_lock(&a->lock);
-  }
-  bf_mutex_unlock(&a->lock);
-  return NULL;
-}
 
 /* ---- the delivery ------------------------------------------------------- */
 
@@ -562,8 +302,9 @@ async_start(BfcDelivery *d)
 {
   BfcAsync *a = as_async(d);
 
-  for (unsigned i = 0; i < WORKERS; i++)
-    a->workers[i] = g_thread_new("deliver", worker, a);
+  for (unsigned i = 0; i < SENDERS; i++)
+    a->senders[i] = g_thread_new("deliver", bfc_async_sender, a);
+  a->collector = g_thread_new("verdicts", bfc_async_collector, a);
 }
 
 static void
@@ -575,11 +316,18 @@ async_stop(BfcDelivery *d)
   a->stopping = TRUE;
   g_cond_broadcast(&a->cond);
   bf_mutex_unlock(&a->lock);
-  /* Workers blocked on the server give up their file (it stays). */
+  /* Senders blocked on the server give up their file, and the sealed
+   * files' waits fail (they stay). */
   bfc_session_abort(d->sess);
-  for (unsigned i = 0; i < WORKERS; i++)
-    if (a->workers[i] != NULL)
-      g_thread_join(g_steal_pointer(&a->workers[i]));
+  for (unsigned i = 0; i < SENDERS; i++)
+    if (a->senders[i] != NULL)
+      g_thread_join(g_steal_pointer(&a->senders[i]));
+  bf_mutex_lock(&a->lock);
+  a->senders_gone = TRUE;
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+  if (a->collector != NULL)
+    g_thread_join(g_steal_pointer(&a->collector));
   bf_mutex_lock(&a->lock);
   guint left = g_hash_table_size(a->live);
   bf_mutex_unlock(&a->lock);
@@ -740,6 +488,7 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
   bf_mutex_init(&a->lock);
   g_cond_init(&a->cond);
   g_queue_init(&a->queue);
+  g_queue_init(&a->sealed);
   a->live = g_hash_table_new(NULL, NULL);
   a->recovered = g_ptr_array_new_with_free_func((GDestroyNotify)bfc_version_unref);
   for (guint i = 0; i < files->len; i++) {

@@ -1,9 +1,10 @@
 /* delivery=async: files are written into the spool, close(2) returns once
- * the spool holds them durably, and background workers deliver them over
- * the session.
+ * the spool holds them durably, and background threads deliver them over
+ * the session, many at once (async-send.h).
  *
  * A spooled file is WRITING while a descriptor is open, QUEUED once the
- * last one is released, SENDING while a worker delivers it, and gone once
+ * last one is released, SENDING from when a sender takes it until its
+ * verdict came (it is sealed meanwhile, awaiting it), and gone once
  * the server stored it (or it was cancelled, or refused for good and moved
  * to SPOOL/failed). Renames and attribute changes of a file not yet sent
  * edit its spooled copy; those of a file being sent wait for the outcome.

@@ -1,8 +1,11 @@
 /* Connecting one path (dial.h). */
 #include "dial.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "braidfs/handshake.h"
@@ -222,6 +225,12 @@ bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kin
       g_prefix_error(error, "path %u: ", index);
     return NULL;
   }
+  /* The kernel keeps at most a chunk that has not left: the rest waits in
+   * the path's queue, where placement can still move it to another path
+   * (place.h) and a lost path's chunks are ours to send again, and a
+   * chunk's round trip measures the link, not the socket's buffer. */
+  int lowat = (int)s->cfg.chunk_size;
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   g_autofree char *where = bf_format_hostport(spec->host, spec->port);
   if (s->cfg.key == NULL && !s->cfg.insecure && !bf_sock_loopback(fd, TRUE)) {
     close(fd);

@@ -297,6 +297,24 @@ bfc_item_discard(BfcItem *it)
   bf_mutex_unlock(&s->lock);
 }
 
+/* A sealed item (delivery=async) has nobody's wlock held over its wait for
+ * the verdict: a cancel waits for it here, as it would behind a close(2),
+ * so that what follows (an UNLINK) finds the file stored, not on its way. */
+static void
+await_verdict_locked(BfcSession *s, BfcItem *it) BF_REQUIRES(&s->lock)
+{
+  BfcWait w;
+
+  bfc_wait_init(&w, "stored the file");
+  while (it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED &&
+         it->close_sent) {
+    w.progress = MAX(w.progress, it->last_ack);
+    if (!bfc_wait_locked(s, &w, NULL))
+      break;
+  }
+  bfc_wait_done_locked(s, &w);
+}
+
 void
 bfc_item_cancel(BfcItem *it)
 {
@@ -308,6 +326,8 @@ bfc_item_cancel(BfcItem *it)
   it->cancelled = TRUE;
   bfc_item_unlock(it);
   bf_mutex_lock(&s->lock);
+  if (!was_open)
+    await_verdict_locked(s, it);
   bfc_item_fail_locked(s, it, BF_ST_IO, "cancelled");
   if (was_open)
     bfc_item_send_cancel_locked(s, it);

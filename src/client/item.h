@@ -64,6 +64,7 @@ struct BfcItem {
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */
   BfItemClose close_msg;
+  gint64 close_due;           /* a sealed item's ITEM_CLOSE goes again then */
   BfItemOpen open_msg;        /* as announced (its name is name's) */
   gint64 last_ack;            /* when a chunk of it was last acknowledged */
   /* for .braidfs/status (progress.h), under the session lock: */

@@ -7,9 +7,12 @@
 #include "outbox.h"
 #include "session.h"
 #include "spool.h"
+#include "spooldir.h"
 #include "statuscmd.h"
 
 #include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -92,18 +95,13 @@ build_coding(const BfcOptions *opt, BfcConfig *cfg, GError **error)
   return TRUE;
 }
 
-/* delivery=async needs a spool, and a spool means async. */
+/* A spool means async (delivery=async without spool= gets the default
+ * one, default_spool). */
 static gboolean
 check_delivery(const BfOpts *o, const BfcOptions *opt, GError **error)
 {
   gboolean async = strcmp(opt->delivery, "async") == 0;
 
-  if (async && opt->spool == NULL) {
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                "delivery=async needs spool=DIR, a directory on a local disk "
-                "that keeps files until the server has them");
-    return FALSE;
-  }
   if (opt->spool != NULL && !async && bf_opts_given(o, "delivery")) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                 "spool=%s is for delivery=async; drop delivery=close",
@@ -136,6 +134,7 @@ build_config(const BfOpts *o, const BfcOptions *opt, BfcConfig *cfg,
   bf_sched_parse(opt->scheduler, &cfg->sched);   /* a word of the table */
   cfg->label = opt->label;
   cfg->window = opt->window;
+  cfg->inflight_max = opt->inflight_max;
   cfg->timeout_s = (opt->timeout_ms + 999) / 1000;
   cfg->stall_ms = opt->stall_ms;
   cfg->insecure = opt->insecure;
@@ -179,6 +178,40 @@ keygen(int argc, char **argv)
          "secure channel and use -o key_file=%s on both sides\n", argv[2],
          argv[2]);
   return 0;
+}
+
+/* The mountpoint among what is left for libfuse. */
+static char *
+mountpoint(const struct fuse_args *args)
+{
+  struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+  struct fuse_cmdline_opts fo = { 0 };
+  char *mp = NULL;
+
+  for (int i = 0; i < args->argc; i++)
+    fuse_opt_add_arg(&copy, args->argv[i]);
+  if (fuse_parse_cmdline(&copy, &fo) == 0 && fo.mountpoint != NULL)
+    mp = g_strdup(fo.mountpoint);
+  free(fo.mountpoint);
+  fuse_opt_free_args(&copy);
+  return mp;
+}
+
+/* delivery=async without spool=: the default spool of this server and
+ * mountpoint (bfc_spool_default_dir). */
+static char *
+default_spool(const BfcConfig *cfg, const struct fuse_args *args,
+              GError **error)
+{
+  g_autofree char *mp = mountpoint(args);
+  g_autofree char *server = bf_format_hostport(cfg->host, cfg->port);
+
+  if (mp == NULL) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                "no mountpoint given (see braidfs -h)");
+    return NULL;
+  }
+  return bfc_spool_default_dir(server, mp, error);
 }
 
 /* delivery=async: the spool says which session to join, if any. */
@@ -269,6 +302,11 @@ main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   if (!build_config(o, &opt, &cfg, &error)) {
     g_printerr("braidfs: %s\n", error->message);
+    goto out;
+  }
+  if (opt.spool == NULL && strcmp(opt.delivery, "async") == 0 &&
+      (opt.spool = default_spool(&cfg, &args, &error)) == NULL) {
+    g_printerr("braidfs: delivery=async: %s\n", error->message);
     goto out;
   }
   if (opt.spool != NULL &&

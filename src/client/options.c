@@ -27,11 +27,15 @@ const BfOptSpec bfc_options[] = {
     "with shamir, file names travel only as shares too (directory "
     "operations still show theirs)" },
   { "window", BF_OPT_UINT, OPT(window), "4", 1, 1024, NULL,
-    "unacknowledged chunks per path" },
+    "unacknowledged chunks any path may hold; beyond, each path holds its "
+    "measured bandwidth-delay product (x2)" },
+  { "inflight_max", BF_OPT_SIZE, OPT(inflight_max), "64M", 1 << 20,
+    (uint64_t)1 << 40, NULL, "unacknowledged bytes of all paths together: "
+    "the memory their chunks may take" },
   { "delivery", BF_OPT_CHOICE, OPT(delivery), "close", 0, 0, "close|async",
     "close: close(2) returns once the server stored the file; async: once "
-    "the spool holds it, and it is delivered in the background; async "
-    "needs spool=" },
+    "the spool holds it, and it is delivered in the background (the "
+    "spool: spool=, or one per server and mountpoint)" },
   { "spool", BF_OPT_PATH, OPT(spool), NULL, 0, 0, "DIR",
     "keeps files until the server stored them, and the session, across "
     "crashes (implies delivery=async)" },

@@ -15,6 +15,7 @@ typedef struct {
   char *coding;
   gboolean hide_names;   /* shamir: names travel as shares */
   unsigned window;
+  uint64_t inflight_max;
   char *delivery;        /* close or async; spool= implies async */
   char *spool;           /* NULL: none */
   char *label;           /* NULL: none */

@@ -5,6 +5,7 @@
 
 #include "braidfs/parse.h"
 
+#include "budget.h"
 #include "chunk.h"
 #include "ctl.h"
 #include "dial.h"
@@ -113,6 +114,7 @@ path_tx(gpointer data)
     /* In flight before it is written: its ack may race the return of
      * sendmsg, and then frees it only once we are done with it. */
     bfc_chunk_write_begin_locked(s, c, &m);
+    bfc_budget_on_send_locked(s, p, c, c->sent_at);
     g_queue_push_tail(&p->inflight, c);
     bf_mutex_unlock(&s->lock);
     ok = tx_send(p, conn, &m);
@@ -156,6 +158,7 @@ on_chunk_ack(BfcPath *p, const BfChunkAck *a) BF_EXCLUDES(&p->sess->lock)
       p->chunks_acked++;
       c->item->acked += data_bytes(s, c);
       p->last_ack = s->last_chunk_ack = now;
+      bfc_budget_on_ack_locked(s, p, c, now);
       bfc_chunk_acked_locked(s, c, now);
       found = TRUE;
       break;
@@ -282,6 +285,7 @@ path_up_locked(BfcSession *s, BfcPath *p, BfConn *conn) BF_REQUIRES(&s->lock)
   p->ping_done = now;
   p->last_ack = now;
   p->load.rate = 0;   /* unknown: measured afresh */
+  bfc_budget_reset_locked(s, p);
   if (s->down_since != 0)
     s->back_at = now;
   s->down_since = 0;

@@ -23,16 +23,39 @@ bfc_path_unload_locked(BfcSession *s, BfcPath *p, const BfcChunk *c)
   p->load.inflight_bytes -= c->len;
 }
 
-/* The scheduler sees a path this chunk may not take as dead. */
-static void
-load_snapshot_locked(BfcSession *s, const BfcItem *it, BfPathLoad *loads)
-  BF_REQUIRES(&s->lock)
+/* Whether len more bytes fit in inflight_max, what all paths together may
+ * hold (one chunk always does). */
+static gboolean
+session_room_locked(BfcSession *s, uint32_t len) BF_REQUIRES(&s->lock)
 {
+  uint64_t total = 0;
+
+  for (unsigned i = 0; i < s->cfg.n_paths; i++)
+    total += s->paths[i].load.inflight_bytes;
+  return total == 0 || total + len <= s->cfg.inflight_max;
+}
+
+static gboolean
+path_room_locked(BfcSession *s, BfcPath *p, uint32_t len) BF_REQUIRES(&s->lock)
+{
+  return bf_sched_has_room(&p->load, s->cfg.window, len) &&
+         session_room_locked(s, len);
+}
+
+/* The scheduler sees a path this chunk may not take as dead. FALSE when
+ * the chunk does not fit in inflight_max at all. */
+static gboolean
+load_snapshot_locked(BfcSession *s, const BfcItem *it, uint32_t len,
+                     BfPathLoad *loads) BF_REQUIRES(&s->lock)
+{
+  if (!session_room_locked(s, len))
+    return FALSE;
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     loads[i] = s->paths[i].load;
     if (!bfc_item_chunk_allowed_locked(s, it, i))
       loads[i].alive = FALSE;
   }
+  return TRUE;
 }
 
 gboolean
@@ -41,7 +64,8 @@ bfc_place_chunk_locked(BfcSession *s, BfcChunk *c)
   BfPathLoad loads[BFC_MAX_PATHS];
   int p;
 
-  load_snapshot_locked(s, c->item, loads);
+  if (!load_snapshot_locked(s, c->item, c->len, loads))
+    return FALSE;
   p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window, c->id,
                     c->len);
   if (p < 0)
@@ -60,7 +84,8 @@ bfc_place_shares_locked(BfcSession *s, BfcChunk **sh, unsigned n)
 
   if (!bfc_coded_room_locked(s, cd))
     return FALSE;   /* the server's buffer of partial chunks is full */
-  load_snapshot_locked(s, sh[0]->item, loads);
+  if (!load_snapshot_locked(s, sh[0]->item, sh[0]->len * n, loads))
+    return FALSE;
   while (got < n) {
     int p = bf_sched_pick(s->cfg.sched, loads, s->cfg.n_paths, s->cfg.window,
                           sh[0]->id + got, sh[0]->len);
@@ -108,7 +133,8 @@ tail_copy_locked(BfcSession *s, BfcPath *me) BF_REQUIRES(&s->lock)
 
   if (s->cfg.sched != BF_SCHED_DYNAMIC || me->load.rate <= 0)
     return NULL;
-  mine = eta(me, me->load.inflight_bytes + s->cfg.chunk_size, now) + me->rtt;
+  mine = eta(me, me->load.inflight_bytes + s->cfg.chunk_size, now) +
+         (me->load.rtt > 0 ? me->load.rtt : me->rtt);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     BfcPath *q = &s->paths[i];
     uint64_t ahead = 0;
@@ -128,6 +154,42 @@ tail_copy_locked(BfcSession *s, BfcPath *me) BF_REQUIRES(&s->lock)
     return NULL;
   me->duplicates++;
   return bfc_chunk_copy_locked(s, best);
+}
+
+/* A chunk queued on a slower path and not written yet moves to p when p
+ * would have it acknowledged sooner: an item's end then does not wait for
+ * a long round trip or a deep queue. Taken from the back of that queue,
+ * where the chunks that would arrive last are. */
+static BfcChunk *
+steal_locked(BfcSession *s, BfcPath *me) BF_REQUIRES(&s->lock)
+{
+  BfPathLoad mine = me->load;
+  BfcPath *from = NULL;
+  double best = 0;
+
+  if (s->cfg.sched != BF_SCHED_DYNAMIC || mine.rate <= 0)
+    return NULL;
+  for (unsigned i = 0; i < s->cfg.n_paths; i++) {
+    BfcPath *q = &s->paths[i];
+    BfcChunk *c = g_queue_peek_tail(&q->queue);
+    if (q == me || c == NULL || c->coded != NULL || q->load.rate <= 0 ||
+        !bfc_item_chunk_allowed_locked(s, c->item, me->index))
+      continue;
+    BfPathLoad theirs = q->load;
+    theirs.inflight_bytes -= c->len;
+    /* a margin of one chunk on our side, so chunks do not bounce */
+    double gain = bf_sched_eta(&theirs, theirs.rate, c->len) -
+                  bf_sched_eta(&mine, mine.rate, 2 * c->len);
+    if (gain > best) {
+      best = gain;
+      from = q;
+    }
+  }
+  if (from == NULL)
+    return NULL;
+  BfcChunk *c = g_queue_pop_tail(&from->queue);
+  bfc_path_unload_locked(s, from, c);
+  return c;
 }
 
 static BfcChunk *
@@ -151,7 +213,7 @@ bfc_place_next_locked(BfcSession *s, BfcPath *p)
     bfc_path_unload_locked(s, p, c);
     bfc_chunk_free_locked(s, c);
   }
-  if (p->load.inflight >= s->cfg.window)
+  if (!path_room_locked(s, p, s->cfg.chunk_size))
     return NULL;
   for (GList *l = s->resend.head, *next; l != NULL; l = next) {
     next = l->next;
@@ -170,6 +232,7 @@ bfc_place_next_locked(BfcSession *s, BfcPath *p)
       p->resent++;
     return counted(s, p, c);
   }
-  c = tail_copy_locked(s, p);
+  if ((c = steal_locked(s, p)) == NULL)
+    c = tail_copy_locked(s, p);
   return c != NULL ? counted(s, p, c) : NULL;
 }

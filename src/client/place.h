@@ -1,8 +1,10 @@
 /* Placement: which path carries which chunk. The scheduler (braidfs/sched.h)
- * picks among the paths a chunk may take now; a path's sender takes its own
- * queue first, then chunks of lost paths, then a copy of another path's
- * late tail chunk. A path's load (chunks and bytes queued or in flight) is
- * what the scheduler sees. All under the session lock. */
+ * picks among the paths a chunk may take now (room in its budget,
+ * budget.h, and in inflight_max for all paths); a path's sender takes its
+ * own queue first, then chunks of lost paths, then a chunk another path
+ * has queued but not written and would deliver later, then a copy of
+ * another path's late tail chunk. A path's load (chunks and bytes queued
+ * or in flight) is what the scheduler sees. All under the session lock. */
 #pragma once
 
 #include "state.h"

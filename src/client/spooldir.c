@@ -365,3 +365,39 @@ bfc_spool_mac_init(const BfcSpoolDir *d, crypto_generichash_state *st,
   crypto_generichash_init(st, d->key, sizeof d->key, BFC_SPOOL_MAC_LEN);
   crypto_generichash_update(st, (const uint8_t *)purpose, strlen(purpose) + 1);
 }
+
+char *
+bfc_spool_default_dir(const char *server, const char *mountpoint,
+                      GError **error)
+{
+  g_autofree char *base = NULL;
+  g_autofree char *mount = realpath(mountpoint, NULL);
+
+  if (mount == NULL) {
+    fail_errno(error, errno, "mountpoint %s: %s", mountpoint,
+               g_strerror(errno));
+    return NULL;
+  }
+  const char *xdg = g_getenv("XDG_STATE_HOME");
+
+  if (geteuid() == 0 && (xdg == NULL || !g_path_is_absolute(xdg)))
+    base = g_strdup("/var/lib/braidfs-client");
+  else
+    base = g_build_filename(g_get_user_state_dir(), "braidfs", NULL);
+  if (g_mkdir_with_parents(base, 0700) < 0) {
+    fail_errno(error, errno, "cannot make %s for the default spool: %s; give "
+               "spool=DIR", base, g_strerror(errno));
+    return NULL;
+  }
+  g_autofree char *key = g_strconcat(server, mount, NULL);
+  g_autofree char *name = g_uri_escape_string(key, ":@", FALSE);
+  if (strlen(name) > 200) {
+    /* too long for a file name: a digest of it keeps it one per mount */
+    g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256,
+                                                         key, -1);
+    name[100] = '\0';
+    g_autofree char *short_name = g_strconcat(name, "-", sum, NULL);
+    return g_build_filename(base, short_name, NULL);
+  }
+  return g_build_filename(base, name, NULL);
+}

@@ -52,6 +52,15 @@ typedef struct {
 gboolean bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, GError **error);
 void bfc_spool_dir_close(BfcSpoolDir *d);
 
+/* The spool a delivery=async mount uses when spool= is not given: one per
+ * server and mountpoint, in $XDG_STATE_HOME/braidfs/ (a user's default:
+ * ~/.local/state/braidfs/; root's without XDG_STATE_HOME:
+ * /var/lib/braidfs-client/), named after both (escaped: "%2F" for "/").
+ * The directories above it are made (mode 0700) if missing;
+ * bfc_spool_dir_open checks them all. */
+char *bfc_spool_default_dir(const char *server, const char *mountpoint,
+                            GError **error);
+
 /* Opens a regular file of the user's below dirfd, following no symlink and
  * never blocking on a FIFO; -1 with errno (ELOOP for anything else). */
 int bfc_spool_open_file(int dirfd, const char *name, int flags, mode_t mode);

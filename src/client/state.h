@@ -34,6 +34,17 @@ typedef struct {
   double seconds;             /* from creation to verdict */
   gint64 at;                  /* real time of the verdict (microseconds) */
 } BfcFileDone;
+/* What a path's acknowledgements tell of its link (budget.h). */
+typedef struct {
+  double bw;                  /* bytes/s: the largest recent sample */
+  double bw_now, bw_last;     /* the largest of this period and the last */
+  gint64 slot_at;             /* when this period began */
+  double min_rtt;             /* seconds: the least recent chunk round trip */
+  double rtt_now, rtt_last;   /* the least of this period and the last */
+  gint64 rtt_slot_at;         /* when this period began */
+  gint64 delivered_at;        /* the last acknowledgement, or when the path
+                                 got work after it was idle */
+} BfcPathEstimate;
 
 typedef struct {
   BfcSession *sess;
@@ -50,7 +61,9 @@ typedef struct {
   GQueue frames;              /* BfcFrame* to write before any chunk (ctl.h) */
   GQueue queue;               /* BfcChunk* assigned, not yet written */
   GQueue inflight;            /* BfcChunk* written, not yet acknowledged */
-  BfPathLoad load;            /* load.alive is state == UP */
+  BfPathLoad load;            /* load.alive is state == UP; load.budget and
+                                 load.rtt come from est (budget.h) */
+  BfcPathEstimate est;
   uint64_t bytes_acked;
   uint64_t chunks_acked;
   gint64 last_ack;            /* when the last chunk acknowledgement came */

@@ -293,6 +293,7 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   bf_mutex_lock(&s->lock);
   it->close_msg = cm;
   it->close_sent = TRUE;
+  it->close_due = g_get_monotonic_time() + BFC_RESEND_US;
   bfc_item_send_close_locked(s, it);
   bf_mutex_unlock(&s->lock);
   return TRUE;
@@ -337,6 +338,34 @@ apply_final_name(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   return TRUE;
 }
 
+/* What follows the verdict on a sealed item, or a failure to seal it
+ * (sent is FALSE, with err): logged, cancelled on the server if we gave
+ * up, forgotten. FALSE, with err, unless it was stored. */
+static gboolean
+settle_locked(BfcSession *s, BfcItem *it, gboolean sent, GError **err)
+  BF_REQUIRES(&s->lock)
+{
+  gboolean ok = sent;
+
+  if (it->state == BFC_ITEM_FAILED) {
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
+           "server %s did not store '%s': %s", s->server, it->name,
+           it->error ? it->error : "unknown error");
+    /* Given up on our side: the server may still hold the partial item. */
+    if (it->status == BF_ST_IO || it->status == BF_ST_LIMIT)
+      bfc_item_send_cancel_locked(s, it);
+    g_clear_error(err);
+    bfc_item_error_locked(s, it, err);
+    ok = FALSE;
+  } else if (!sent) {
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
+           "server %s: '%s' not delivered: %s", s->server, it->name,
+           (*err)->message);
+  }
+  bfc_item_forget_locked(s, it);
+  return ok;
+}
+
 gboolean
 bfc_item_close(BfcItem *it, GError **error)
 {
@@ -365,22 +394,7 @@ bfc_item_close(BfcItem *it, GError **error)
   bf_mutex_lock(&s->lock);
   if (ok)
     await_stored_locked(s, it);
-  if (it->state == BFC_ITEM_FAILED) {
-    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
-           "server %s did not store '%s': %s", s->server, it->name,
-           it->error ? it->error : "unknown error");
-    /* Given up on our side: the server may still hold the partial item. */
-    if (it->status == BF_ST_IO || it->status == BF_ST_LIMIT)
-      bfc_item_send_cancel_locked(s, it);
-    g_clear_error(&err);
-    bfc_item_error_locked(s, it, &err);
-    ok = FALSE;
-  } else if (!ok) {
-    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, s->server, it->name),
-           "server %s: '%s' not delivered: %s", s->server, it->name,
-           err->message);
-  }
-  bfc_item_forget_locked(s, it);
+  ok = settle_locked(s, it, ok, &err);
   bf_mutex_unlock(&s->lock);
   if (ok)
     ok = apply_final_name(it, &err);
@@ -389,6 +403,83 @@ bfc_item_close(BfcItem *it, GError **error)
     it->result = g_error_copy(err);
   bfc_item_unlock(it);
   if (!ok)
+    g_propagate_error(error, g_steal_pointer(&err));
+  return ok;
+}
+
+/* ---- sealed items (delivery=async) -------------------------------------- */
+
+gboolean
+bfc_item_seal(BfcItem *it, GError **error)
+{
+  BfcSession *s = it->sess;
+  g_autoptr(GError) err = NULL;
+
+  bfc_item_lock_always(it);
+  g_atomic_int_set(&it->closed, TRUE);
+  gboolean ok = finish_writing(it, &err);
+  bfc_item_unlock(it);
+  if (ok)
+    return TRUE;
+  bf_mutex_lock(&s->lock);
+  settle_locked(s, it, FALSE, &err);
+  bf_mutex_unlock(&s->lock);
+  g_propagate_error(error, g_steal_pointer(&err));
+  return FALSE;
+}
+
+static gboolean
+decided(const BfcItem *it)
+{
+  return it->state == BFC_ITEM_STORED || it->state == BFC_ITEM_FAILED;
+}
+
+void
+bfc_items_await_verdicts(BfcSession *s, BfcItem **items, unsigned n,
+                         BfcWait *w)
+{
+  g_autoptr(GError) err = NULL;
+  gint64 now = g_get_monotonic_time();
+
+  bf_mutex_lock(&s->lock);
+  if (n == 0) {
+    bfc_wait_done_locked(s, w);
+    bfc_wait_init(w, w->what);
+    bf_mutex_unlock(&s->lock);
+    return;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    BfcItem *it = items[i];
+    if (decided(it)) {
+      w->progress = now;   /* a verdict is progress */
+      bf_mutex_unlock(&s->lock);
+      return;
+    }
+    w->progress = MAX(w->progress, it->last_ack);
+    if (now >= it->close_due) {
+      bfc_item_send_close_locked(s, it);
+      it->close_due = now + BFC_RESEND_US;
+    }
+  }
+  if (!bfc_wait_locked(s, w, &err))
+    for (unsigned i = 0; i < n; i++)
+      bfc_item_fail_locked(s, items[i], (uint8_t)err->code, err->message);
+  bf_mutex_unlock(&s->lock);
+}
+
+gboolean
+bfc_item_settle(BfcItem *it, gboolean *done, GError **error)
+{
+  BfcSession *s = it->sess;
+  g_autoptr(GError) err = NULL;
+  gboolean ok = FALSE;
+
+  bf_mutex_lock(&s->lock);
+  *done = decided(it);
+  if (*done)
+    ok = settle_locked(s, it, TRUE, &err);
+  bf_mutex_unlock(&s->lock);
+  if (*done && !ok)
     g_propagate_error(error, g_steal_pointer(&err));
   return ok;
 }

@@ -3,7 +3,8 @@
 #include <string.h>
 
 static int
-pick_rr(const BfPathLoad *paths, unsigned n, uint32_t window, uint32_t chunk_id)
+pick_rr(const BfPathLoad *paths, unsigned n, uint32_t window, uint32_t chunk_id,
+        uint32_t chunk_len)
 {
   unsigned p = chunk_id % n;
 
@@ -12,20 +13,29 @@ pick_rr(const BfPathLoad *paths, unsigned n, uint32_t window, uint32_t chunk_id)
    * one, so that losing a path slows a transfer instead of stopping it. */
   for (unsigned k = 0; k < n && !paths[p].alive; k++)
     p = (p + 1) % n;
-  if (!paths[p].alive || paths[p].inflight >= window)
+  if (!paths[p].alive || !bf_sched_has_room(&paths[p], window, chunk_len))
     return -1;
   return (int)p;
 }
 
-/* Expected time until a chunk queued now on this path is acknowledged. A
- * path with no rate estimate yet is treated as average so new paths get
- * probed instead of starved. */
-static double
-finish_time(const BfPathLoad *p, double default_rate, uint32_t chunk_len)
+gboolean
+bf_sched_has_room(const BfPathLoad *p, uint32_t window, uint32_t chunk_len)
+{
+  if (p->inflight < window)
+    return TRUE;
+  return p->budget > 0 && p->inflight_bytes + chunk_len <= p->budget;
+}
+
+/* A path with no rate estimate yet is treated as average (default_rate)
+ * so new paths get probed instead of starved. About rate x rtt of the
+ * bytes in flight are on the link already: only those beyond wait ahead
+ * of the new chunk, and the chunk itself needs at least a round trip. */
+double
+bf_sched_eta(const BfPathLoad *p, double default_rate, uint32_t chunk_len)
 {
   double rate = p->rate > 0 ? p->rate : default_rate;
 
-  return ((double)p->inflight_bytes + chunk_len) / rate;
+  return MAX((double)p->inflight_bytes / rate, p->rtt) + chunk_len / rate;
 }
 
 static int
@@ -47,11 +57,13 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
   for (unsigned i = 0; i < n; i++)
     if (paths[i].alive)
       fastest = MAX(fastest, paths[i].rate);
-  /* The time the fastest path takes to deliver a full window: no path
-   * queues more than that (beyond two chunks, which any path may hold so
-   * that it never idles between an acknowledgement and its next chunk).
-   * A slow link then never holds a backlog that the item's end would have
-   * to wait for. */
+  /* For paths without a budget (the caller sets none): the time the fastest
+   * path takes to deliver a full window: no path queues more than that
+   * (beyond two chunks, which any path may hold so that it never idles
+   * between an acknowledgement and its next chunk). A slow link then never
+   * holds a backlog that the item's end would have to wait for. With a
+   * budget, the budget bounds each path's backlog to a round trip's worth
+   * beyond its link, and the client's tail copies cover an item's end. */
   double horizon = fastest > 0 ? (double)window * chunk_len / fastest : 0;
 
   /* Earliest completion among the paths with room. Waiting for a faster
@@ -59,12 +71,12 @@ pick_dynamic(const BfPathLoad *paths, unsigned n, uint32_t window,
    * the stream keeps every path busy either way); those are re-sent on a
    * faster path that goes idle (see the client's tail copies). */
   for (unsigned i = 0; i < n; i++) {
-    if (!paths[i].alive || paths[i].inflight >= window)
+    if (!paths[i].alive || !bf_sched_has_room(&paths[i], window, chunk_len))
       continue;
-    if (paths[i].inflight >= 2 && paths[i].rate > 0 && horizon > 0 &&
-        finish_time(&paths[i], default_rate, chunk_len) > horizon)
+    double t = bf_sched_eta(&paths[i], default_rate, chunk_len);
+    if (paths[i].budget == 0 && paths[i].inflight >= 2 &&
+        paths[i].rate > 0 && horizon > 0 && t > horizon)
       continue;
-    double t = finish_time(&paths[i], default_rate, chunk_len);
     if (best < 0 || t < best_t) {
       best = (int)i;
       best_t = t;
@@ -80,7 +92,7 @@ bf_sched_pick(BfSchedKind kind, const BfPathLoad *paths, unsigned n_paths,
   g_return_val_if_fail(paths != NULL && n_paths > 0 && window > 0, -1);
 
   if (kind == BF_SCHED_RR)
-    return pick_rr(paths, n_paths, window, chunk_id);
+    return pick_rr(paths, n_paths, window, chunk_id, chunk_len);
   return pick_dynamic(paths, n_paths, window, chunk_len);
 }
 

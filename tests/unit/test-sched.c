@@ -32,6 +32,83 @@ load_chunk(BfPathLoad *p, int i, uint32_t len)
   p[i].inflight_bytes += len;
 }
 
+/* ---- budgets (bandwidth-delay product) -------------------------------- */
+
+/* A budget lets a path hold more bytes than window chunks, never more than
+ * the budget; window stays a floor below a smaller budget. */
+static void
+test_budget_room(void)
+{
+  BfPathLoad p[1];
+
+  paths_init(p, 1, 1e6);
+  p[0].budget = 10 * CHUNK_LEN;
+  for (unsigned i = 0; i < 10; i++) {
+    g_assert_true(bf_sched_has_room(&p[0], 4, CHUNK_LEN));
+    g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, p, 1, 4, i, CHUNK_LEN),
+                    ==, 0);
+    load_chunk(p, 0, CHUNK_LEN);
+  }
+  g_assert_false(bf_sched_has_room(&p[0], 4, CHUNK_LEN));
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, p, 1, 4, 10, CHUNK_LEN),
+                  ==, -1);
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_RR, p, 1, 4, 10, CHUNK_LEN), ==, -1);
+  /* a budget below window chunks: the window still applies */
+  paths_init(p, 1, 1e6);
+  p[0].budget = CHUNK_LEN;
+  load_chunk(p, 0, CHUNK_LEN);
+  g_assert_true(bf_sched_has_room(&p[0], 4, CHUNK_LEN));
+}
+
+/* The expected acknowledgement is at least a round trip away: bytes on
+ * the link already (rate x rtt) do not delay a new chunk further. */
+static void
+test_budget_eta_round_trip(void)
+{
+  BfPathLoad p[1];
+
+  paths_init(p, 1, 1e6);
+  p[0].rtt = 0.5;
+  g_assert_cmpfloat_with_epsilon(bf_sched_eta(&p[0], 1, 100000), 0.6, 1e-9);
+  p[0].inflight_bytes = 400000;   /* less than rate x rtt */
+  g_assert_cmpfloat_with_epsilon(bf_sched_eta(&p[0], 1, 100000), 0.6, 1e-9);
+  p[0].inflight_bytes = 700000;   /* 0.2 s queued beyond the link */
+  g_assert_cmpfloat_with_epsilon(bf_sched_eta(&p[0], 1, 100000), 0.8, 1e-9);
+}
+
+/* Two equal rates, round trips of 10 and 80 ms: a chunk goes on the short
+ * path until what it has queued would take longer than the long path's
+ * round trip; the long path still takes chunks then (the stream fills both),
+ * and no path takes more than its budget. */
+static void
+test_budget_unequal_round_trips(void)
+{
+  BfPathLoad p[2];
+  unsigned count[2] = { 0 };
+
+  paths_init(p, 2, 12.5e6);                /* 100 Mbit/s each */
+  p[0].rtt = 0.010;
+  p[1].rtt = 0.080;
+  p[0].budget = 2 * 125000 + CHUNK_LEN;    /* 2 x BDP, 10 ms */
+  p[1].budget = 2 * 1000000;               /* 2 x BDP, 80 ms */
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, p, 2, 1, 0, CHUNK_LEN), ==,
+                  0);
+  for (uint32_t chunk = 0; chunk < 100; chunk++) {
+    int got = bf_sched_pick(BF_SCHED_DYNAMIC, p, 2, 1, chunk, CHUNK_LEN);
+    if (got < 0)
+      break;
+    load_chunk(p, got, CHUNK_LEN);
+    count[got]++;
+  }
+  g_assert_cmpuint(count[0], >=, 2);
+  g_assert_cmpuint(count[1], >=, 2);
+  g_assert_cmpuint(p[0].inflight_bytes, <=, p[0].budget);
+  g_assert_cmpuint(p[1].inflight_bytes, <=, p[1].budget);
+  /* both full now */
+  g_assert_cmpint(bf_sched_pick(BF_SCHED_DYNAMIC, p, 2, 1, 100, CHUNK_LEN),
+                  ==, -1);
+}
+
 /* ---- round robin ------------------------------------------------------- */
 
 /* Acceptance criterion: "rr puts chunk i on path i mod N". With every path
@@ -572,6 +649,11 @@ main(int argc, char **argv)
                   test_dynamic_sim_unknown_rates);
   g_test_add_func("/sched/dynamic/probes-unknown-rate",
                   test_dynamic_probes_unknown_rate);
+
+  g_test_add_func("/sched/budget/room", test_budget_room);
+  g_test_add_func("/sched/budget/eta-round-trip", test_budget_eta_round_trip);
+  g_test_add_func("/sched/budget/unequal-round-trips",
+                  test_budget_unequal_round_trips);
 
   g_test_add_func("/sched/parse/name-round-trip", test_parse_name_round_trip);
   g_test_add_func("/sched/parse/rejects-junk", test_parse_rejects_junk);
