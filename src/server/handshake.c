@@ -225,6 +225,10 @@ handshake(BfdPath *p)
   if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
                                        : hello_attach(p, &m.u.hello)))
     return FALSE;
+  /* The seat is free before the peer hears that the handshake is over,
+   * so that a peer that goes on at once finds it free. */
+  bfd_gate_leave(p->srv->gate, p->src, p->seat);
+  p->seat = BFD_GATE_REFUSED;
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
   p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
@@ -264,6 +268,7 @@ bfd_handshake(BfdPath *p)
   gboolean ok = bfd_gate_attempt(gate, p->src, p->conn->peer) ? handshake(p)
                                                               : refuse_rate(p);
 
-  bfd_gate_leave(gate, p->src, p->seat);
+  if (p->seat != BFD_GATE_REFUSED)   /* not left already (handshake) */
+    bfd_gate_leave(gate, p->src, p->seat);
   return ok;
 }

@@ -351,6 +351,20 @@ wait_mounted() {
 		fi
 		sleep 0.1
 	done
+	# The daemons mount before they connect (the client) or open the store
+	# and listen (the server), and serve only after that: a stat answers
+	# once they do, so "up" means the session or the listeners exist.
+	until timeout 5 stat -- "$mnt" >/dev/null 2>&1; do
+		if ! pid_alive "$pid"; then
+			wait "$pid" 2>/dev/null || rc=$?
+			unset "D_PID[$name]"
+			fail "$name exited with status $rc before serving $mnt"
+		fi
+		if ((SECONDS >= deadline)); then
+			fail "$name mounted $mnt but did not serve it within $(tmo "$MOUNT_TIMEOUT") s"
+		fi
+		sleep 0.1
+	done
 	printf '   %s up: pid %s, %s\n' "$name" "$pid" "$mnt"
 }
 
