@@ -119,11 +119,19 @@ typedef enum {
   BF_OP_RENAME = 4,
   BF_OP_CANCEL = 5,   /* abandon an item that was opened but not closed */
   BF_OP_SETATTR = 6,  /* set mode and/or mtime of a stored file or directory */
+  BF_OP_SYMLINK = 7,  /* make name a symlink whose target text is name2 */
+  BF_OP_LINK = 8,     /* make name2 a hard link of the stored file name */
+  BF_OP_MKNOD = 9,    /* make name a FIFO or socket (flags), never a device */
 } BfOpKind;
 
 /* OP flags for SETATTR: which attributes to set. */
 #define BF_SETATTR_MODE 0x01u
 #define BF_SETATTR_MTIME 0x02u
+/* OP flags for MKNOD: exactly one, the kind of node. */
+#define BF_MKNOD_FIFO 0x01u
+#define BF_MKNOD_SOCK 0x02u
+/* Bytes in a symlink's target text (Linux's PATH_MAX less its NUL). */
+#define BF_SYMLINK_MAX 4095
 
 /* Status codes in ITEM_ACK, OP_ACK and ERROR. */
 typedef enum {
@@ -237,13 +245,16 @@ typedef struct {
 typedef struct {
   uint64_t op_id;
   uint8_t op;                     /* BfOpKind */
-  uint8_t flags;                  /* SETATTR: BF_SETATTR_*; else 0 */
-  uint32_t mode;                  /* MKDIR, SETATTR */
+  uint8_t flags;                  /* SETATTR: BF_SETATTR_*; MKNOD:
+                                     BF_MKNOD_*; else 0 */
+  uint32_t mode;                  /* MKDIR, SETATTR, MKNOD */
   int64_t mtime_sec;              /* SETATTR */
   uint32_t mtime_nsec;
   uint64_t item_id;               /* CANCEL */
   BfBytes name;                   /* empty for CANCEL */
-  BfBytes name2;                  /* RENAME target, else empty */
+  BfBytes name2;                  /* RENAME, LINK: the new name; SYMLINK:
+                                     the target text (any bytes but NUL,
+                                     never resolved); else empty */
 } BfOp;
 
 typedef struct {

@@ -297,6 +297,23 @@ check_mode(const char *frame, uint32_t mode, GError **error)
               "mode 0%o has bits outside 07777", mode);
 }
 
+/* A symlink's target is text the server stores and shows, never follows:
+ * any bytes but NUL, 1..BF_SYMLINK_MAX of them. */
+static gboolean
+check_target(const char *frame, BfBytes t, GError **error)
+{
+  if (t.len == 0)
+    return fail(error, BF_WIRE_ERROR_RANGE, frame, "SYMLINK with an empty "
+                "target");
+  if (t.len > BF_SYMLINK_MAX)
+    return fail(error, BF_WIRE_ERROR_TOO_LONG, frame, "SYMLINK target of %u "
+                "bytes (max %u)", t.len, BF_SYMLINK_MAX);
+  if (memchr(t.data, '\0', t.len) != NULL)
+    return fail(error, BF_WIRE_ERROR_RANGE, frame, "SYMLINK target contains "
+                "a NUL byte");
+  return TRUE;
+}
+
 static gboolean
 check_share(const char *frame, uint8_t share_index, GError **error)
 {
@@ -325,6 +342,9 @@ op_str(uint8_t op)
   case BF_OP_RENAME: return "RENAME";
   case BF_OP_CANCEL: return "CANCEL";
   case BF_OP_SETATTR: return "SETATTR";
+  case BF_OP_SYMLINK: return "SYMLINK";
+  case BF_OP_LINK: return "LINK";
+  case BF_OP_MKNOD: return "MKNOD";
   default: return "unknown";
   }
 }
@@ -610,6 +630,7 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
     return FALSE;
 
   gboolean want_name, want_name2;
+  uint8_t known = 0;
   switch (m->op) {
   case BF_OP_MKDIR:
   case BF_OP_RMDIR:
@@ -617,13 +638,23 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
     want_name = TRUE, want_name2 = FALSE;
     break;
   case BF_OP_RENAME:
+  case BF_OP_LINK:
     want_name = TRUE, want_name2 = TRUE;
+    break;
+  case BF_OP_SYMLINK:
+    /* name2 is a target text, not a name: checked below. */
+    want_name = TRUE, want_name2 = FALSE;
+    break;
+  case BF_OP_MKNOD:
+    want_name = TRUE, want_name2 = FALSE;
+    known = BF_MKNOD_FIFO | BF_MKNOD_SOCK;
     break;
   case BF_OP_CANCEL:
     want_name = FALSE, want_name2 = FALSE;
     break;
   case BF_OP_SETATTR:
     want_name = TRUE, want_name2 = FALSE;
+    known = BF_SETATTR_MODE | BF_SETATTR_MTIME;
     break;
   default:
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown op %u",
@@ -635,17 +666,22 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
   if (m->mtime_nsec >= NSEC_PER_SEC)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
-  uint8_t known = m->op == BF_OP_SETATTR ? (BF_SETATTR_MODE | BF_SETATTR_MTIME) : 0;
   if (m->flags & ~known)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "%s with unknown flags 0x%02x", op_str(m->op), m->flags);
+  if (m->op == BF_OP_MKNOD && m->flags != BF_MKNOD_FIFO &&
+      m->flags != BF_MKNOD_SOCK)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "MKNOD with flags 0x%02x (must be one kind)", m->flags);
+  if (m->op == BF_OP_SYMLINK && !check_target(c->frame, m->name2, error))
+    return FALSE;
 
   const char *op = op_str(m->op);
   if (!want_name && m->name.len != 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "%s with a name of %u bytes (must be empty)", op,
                 m->name.len);
-  if (!want_name2 && m->name2.len != 0)
+  if (!want_name2 && m->op != BF_OP_SYMLINK && m->name2.len != 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "%s with a name2 of %u bytes (must be empty)", op,
                 m->name2.len);

@@ -242,8 +242,16 @@ check_validated(const BfMsg *m)
   case BF_FRAME_OP:
     if (m->u.op.name.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name.data, m->u.op.name.len, NULL));
-    if (m->u.op.name2.len > 0)
+    /* A symlink's name2 is its target: any bytes but NUL, bounded. */
+    if (m->u.op.op == BF_OP_SYMLINK)
+      FUZZ_CHECK(m->u.op.name2.len >= 1 &&
+                 m->u.op.name2.len <= BF_SYMLINK_MAX &&
+                 memchr(m->u.op.name2.data, '\0', m->u.op.name2.len) == NULL);
+    else if (m->u.op.name2.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name2.data, m->u.op.name2.len, NULL));
+    if (m->u.op.op == BF_OP_MKNOD)
+      FUZZ_CHECK(m->u.op.flags == BF_MKNOD_FIFO ||
+                 m->u.op.flags == BF_MKNOD_SOCK);
     break;
   default:
     break;

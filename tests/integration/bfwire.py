@@ -60,9 +60,13 @@ STRIPE, SHAMIR, RS = 0, 1, 2
 BLAKE2B, SHA256 = 1, 2
 OPENED, STORED = 1, 2
 MKDIR, RMDIR, UNLINK, RENAME, CANCEL, SETATTR = 1, 2, 3, 4, 5, 6
+SYMLINK, LINK, MKNOD = 7, 8, 9
 OP_NAMES = {MKDIR: "MKDIR", RMDIR: "RMDIR", UNLINK: "UNLINK", RENAME: "RENAME",
-            CANCEL: "CANCEL", SETATTR: "SETATTR"}
+            CANCEL: "CANCEL", SETATTR: "SETATTR", SYMLINK: "SYMLINK",
+            LINK: "LINK", MKNOD: "MKNOD"}
 SETATTR_MODE, SETATTR_MTIME = 0x01, 0x02
+MKNOD_FIFO, MKNOD_SOCK = 0x01, 0x02
+SYMLINK_MAX = 4095
 
 ST = ["OK", "PROTOCOL", "BAD_NAME", "NO_SPACE", "TOO_BIG", "CORRUPT", "IO",
       "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION"]
@@ -547,15 +551,25 @@ def _op(c, m):
     c.end()
     if m.op not in OP_NAMES:
         c.fail("UNKNOWN", "unknown op %d" % m.op)
-    want_name, want_name2 = m.op != CANCEL, m.op == RENAME
+    want_name, want_name2 = m.op != CANCEL, m.op in (RENAME, LINK)
     _check_mode(c, m.mode)
     _check_nsec(c, m.mtime_nsec)
-    known = SETATTR_MODE | SETATTR_MTIME if m.op == SETATTR else 0
+    known = {SETATTR: SETATTR_MODE | SETATTR_MTIME,
+             MKNOD: MKNOD_FIFO | MKNOD_SOCK}.get(m.op, 0)
     if m.flags & ~known:
         c.fail("UNKNOWN", "%s with unknown flags 0x%02x" % (OP_NAMES[m.op], m.flags))
+    if m.op == MKNOD and m.flags not in (MKNOD_FIFO, MKNOD_SOCK):
+        c.fail("RANGE", "MKNOD with flags 0x%02x (must be one kind)" % m.flags)
+    if m.op == SYMLINK:
+        if not m.name2:
+            c.fail("RANGE", "SYMLINK with an empty target")
+        if len(m.name2) > SYMLINK_MAX:
+            c.fail("TOO_LONG", "SYMLINK target of %d bytes" % len(m.name2))
+        if b"\0" in m.name2:
+            c.fail("RANGE", "SYMLINK target contains a NUL byte")
     if not want_name and m.name:
         c.fail("RANGE", "%s with a name" % OP_NAMES[m.op])
-    if not want_name2 and m.name2:
+    if not want_name2 and m.op != SYMLINK and m.name2:
         c.fail("RANGE", "%s with a name2" % OP_NAMES[m.op])
     if want_name:
         name_check(m.name)

@@ -79,6 +79,9 @@ def valid_frames():
           W.op(4, W.RENAME, "a/old name", "b/new name"),
           W.op(5, W.CANCEL, item_id=77),
           W.op(6, W.SETATTR, "f", mode=0o600, flags=3, mtime=(-5, 5)),
+          W.op(9, W.SYMLINK, "a/l", "../x y"), W.op(10, W.SYMLINK, "l", "/" * 4095),
+          W.op(11, W.LINK, "a", "b/c"), W.op(12, W.MKNOD, "p", mode=0o600, flags=1),
+          W.op(13, W.MKNOD, "s", flags=2),
           W.op(7, W.SETATTR, "f", flags=0), W.op(8, W.MKDIR, "x", mode=0o7777,
                                                   mtime=(9, 9), item_id=3)]
     # OP_ACK, PING, PONG, ERROR
@@ -135,7 +138,11 @@ def broken_frames():
     f += [W.item_ack(1, 0), W.item_ack(1, 3), W.item_ack(1, W.STORED, 13),
           W.item_ack(1, W.STORED, W.OK, "m" * 1025), W.item_ack(1, W.STORED, W.OK, b"\xc0\x80"),
           W.item_ack(1, W.STORED) + b"x"]
-    f += [W.op(1, 0, "x"), W.op(1, 7, "x"), W.op(1, W.CANCEL, "x"), W.op(1, W.MKDIR, "x", "y"),
+    f += [W.op(1, 0, "x"), W.op(1, 10, "x"), W.op(1, W.SYMLINK, "x"),
+          W.op(1, W.SYMLINK, "x", "/" * 4096), W.op(1, W.SYMLINK, "x", b"a\0b"),
+          W.op(1, W.SYMLINK, "../x", "y"), W.op(1, W.LINK, "x", ""),
+          W.op(1, W.MKNOD, "x"), W.op(1, W.MKNOD, "x", flags=3),
+          W.op(1, W.MKNOD, "x", flags=4), W.op(1, W.MKNOD, "x", "y", flags=1), W.op(1, W.CANCEL, "x"), W.op(1, W.MKDIR, "x", "y"),
           W.op(1, W.MKDIR, ""), W.op(1, W.RENAME, "x", ""), W.op(1, W.RENAME, "x", "../y"),
           W.op(1, W.MKDIR, "x", flags=1), W.op(1, W.SETATTR, "x", flags=4),
           W.op(1, W.MKDIR, "x", mode=0o10000), W.op(1, W.SETATTR, "x", mtime=(0, 10 ** 9)),

@@ -1659,7 +1659,15 @@ test_op(void)
     { BF_OP_SETATTR, "a/b", "", TRUE, 0, NULL },
     { BF_OP_SETATTR, "", "", FALSE, BF_WIRE_ERROR_NAME, "OP SETATTR: name is empty" },
     { BF_OP_SETATTR, "a", "b", FALSE, BF_WIRE_ERROR_RANGE, "SETATTR with a name2" },
-    { 7, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 7" },
+    { BF_OP_SYMLINK, "a/l", "../x/y", TRUE, 0, NULL },
+    { BF_OP_SYMLINK, "a/l", "/etc/passwd", TRUE, 0, NULL },
+    { BF_OP_SYMLINK, "a/l", "", FALSE, BF_WIRE_ERROR_RANGE, "SYMLINK with an empty target" },
+    { BF_OP_SYMLINK, "../l", "x", FALSE, BF_WIRE_ERROR_NAME, "OP SYMLINK: name contains" },
+    { BF_OP_LINK, "a", "b/c", TRUE, 0, NULL },
+    { BF_OP_LINK, "a", "", FALSE, BF_WIRE_ERROR_NAME, "OP LINK: name2: name is empty" },
+    { BF_OP_LINK, "a", "/b", FALSE, BF_WIRE_ERROR_NAME, "absolute" },
+    { BF_OP_MKNOD, "f", "", FALSE, BF_WIRE_ERROR_RANGE, "MKNOD with flags 0x00" },
+    { 10, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 10" },
     { 255, "", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 255" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1700,6 +1708,38 @@ test_op(void)
   fill_op(&m);
   m.u.op.flags = BF_SETATTR_MODE;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "RENAME with unknown flags 0x01");
+
+  /* MKNOD names exactly one kind, never a device. */
+  fill_op(&m);
+  m.u.op.op = BF_OP_MKNOD;
+  m.u.op.name2.len = 0;
+  m.u.op.mode = 0640;
+  m.u.op.flags = BF_MKNOD_FIFO;
+  expect_ok(&m);
+  m.u.op.flags = BF_MKNOD_SOCK;
+  expect_ok(&m);
+  m.u.op.flags = BF_MKNOD_FIFO | BF_MKNOD_SOCK;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "MKNOD with flags 0x03");
+  m.u.op.flags = 0x04;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "MKNOD with unknown flags 0x04");
+  m.u.op.flags = BF_MKNOD_FIFO;
+  m.u.op.mode = 020640;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "mode 020640");
+  m.u.op.mode = 0640;
+  m.u.op.name2 = bytes("x");
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "MKNOD with a name2");
+
+  /* A symlink's target is text up to BF_SYMLINK_MAX bytes without NUL:
+   * "..", "//" and absolute targets are the user's to keep. */
+  g_autofree char *target = g_strnfill(BF_SYMLINK_MAX + 1, '/');
+  fill_op(&m);
+  m.u.op.op = BF_OP_SYMLINK;
+  m.u.op.name2 = (BfBytes){ (const uint8_t *)target, BF_SYMLINK_MAX };
+  expect_ok(&m);
+  m.u.op.name2.len = BF_SYMLINK_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_TOO_LONG, "SYMLINK target of 4096 bytes");
+  m.u.op.name2 = (BfBytes){ (const uint8_t *)"a\0b", 3 };
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "SYMLINK target contains a NUL");
 }
 
 static void
