@@ -65,11 +65,13 @@ static void
 fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
 {
   memset(st, 0, sizeof *st);
-  st->st_mode = (n->children ? S_IFDIR : S_IFREG) | n->mode;
+  st->st_mode = (n->children ? S_IFDIR : n->kind ? n->kind : S_IFREG) |
+                (n->kind == S_IFLNK ? 0777 : n->mode);
   st->st_nlink = n->children ? 2 : 1;
   st->st_uid = o->status.uid;
   st->st_gid = o->status.gid;
-  st->st_size = bfc_node_size_locked(&o->tree, n);
+  st->st_size = n->target ? strlen(n->target)
+                : n->kind ? 0 : bfc_node_size_locked(&o->tree, n);
   /* cp sizes its writes by st_blksize: one chunk per write(2). */
   st->st_blksize = bfc_session_config(o->sess)->chunk_size;
   st->st_blocks = (st->st_size + 511) / 512;
@@ -126,10 +128,10 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   return 0;
 }
 
+/* Whether path's name is free in an existing directory: 0 or -errno. */
 static int
-ob_mkdir(const char *path, mode_t mode)
+name_free(Outbox *o, const char *path)
 {
-  Outbox *o = outbox();
   const char *leaf;
   BfcNode *parent;
   int rc;
@@ -141,15 +143,35 @@ ob_mkdir(const char *path, mode_t mode)
   rc = parent == NULL ? -ENOENT
        : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
   bf_mutex_unlock(&o->tree.lock);
+  return rc;
+}
+
+/* The server made it: the outbox shows it (unless it went meanwhile). */
+static void
+attach_new(Outbox *o, const char *path, BfcNode *n)
+{
+  const char *leaf;
+  BfcNode *parent;
+
+  bf_mutex_lock(&o->tree.lock);
+  parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
+  if (parent && !g_hash_table_contains(parent->children, leaf))
+    bfc_node_attach(parent, n);
+  else
+    bfc_node_free(n);
+  bf_mutex_unlock(&o->tree.lock);
+}
+
+static int
+ob_mkdir(const char *path, mode_t mode)
+{
+  Outbox *o = outbox();
+  int rc = name_free(o, path);
+
   if (rc == 0)
     rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
-  if (rc == 0) {
-    bf_mutex_lock(&o->tree.lock);
-    parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
-    if (parent && !g_hash_table_contains(parent->children, leaf))
-      bfc_node_attach(parent, bfc_node_new(leaf, TRUE, mode));
-    bf_mutex_unlock(&o->tree.lock);
-  }
+  if (rc == 0)
+    attach_new(o, path, bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));
   return rc;
 }
 
@@ -179,6 +201,111 @@ ob_rmdir(const char *path)
   return rc;
 }
 
+/* A symlink is an OP of its own: the server stores the target text and
+ * never follows it. */
+static int
+ob_symlink(const char *target, const char *path)
+{
+  Outbox *o = outbox();
+  const char *leaf = strrchr(path, '/') + 1;
+  int rc = name_free(o, path);
+
+  if (rc == 0 && (target[0] == '\0' || strlen(target) > BF_SYMLINK_MAX))
+    rc = -ENAMETOOLONG;
+  if (rc == 0)
+    rc = run_op(o, BF_OP_SYMLINK, path + 1, target, 0, FALSE);
+  if (rc == 0)
+    attach_new(o, path, bfc_node_new_special(leaf, S_IFLNK, 0777, target));
+  return rc;
+}
+
+static int
+ob_readlink(const char *path, char *buf, size_t size)
+{
+  Outbox *o = outbox();
+  BfcNode *n;
+  int rc = 0;
+
+  if (size == 0)
+    return -EINVAL;
+  bf_mutex_lock(&o->tree.lock);
+  n = bfc_tree_lookup_locked(&o->tree, path);
+  if (n == NULL)
+    rc = -ENOENT;
+  else if (n->kind != S_IFLNK)
+    rc = -EINVAL;
+  else
+    g_strlcpy(buf, n->target, size);
+  bf_mutex_unlock(&o->tree.lock);
+  return rc;
+}
+
+/* FIFOs and sockets are made on the server as what they are (a name and
+ * a mode; nothing flows through them). Device nodes are refused: the
+ * store never holds one (braidfs(1), FILE TYPES). */
+static int
+ob_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+  Outbox *o = outbox();
+  const char *leaf = strrchr(path, '/') + 1;
+  uint8_t kind = S_ISFIFO(mode) ? BF_MKNOD_FIFO
+                 : S_ISSOCK(mode) ? BF_MKNOD_SOCK : 0;
+  GError *error = NULL;
+  int rc;
+
+  (void)rdev;
+  if (kind == 0) {
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(o->sess, NULL, path + 1), "'%s': "
+           "device nodes are not transferred (EPERM); FIFOs and sockets are",
+           path + 1);
+    return -EPERM;
+  }
+  if ((rc = name_free(o, path)) < 0)
+    return rc;
+  if ((rc = result(bfc_mknod(o->sess, path + 1, kind, mode, &error),
+                   error)) == 0)
+    attach_new(o, path, bfc_node_new_special(leaf, mode & S_IFMT,
+                                             mode & 07777, NULL));
+  return rc;
+}
+
+/* A hard link of a file the server holds: sent once, linked there. A
+ * version still on its way is waited for first, so the link names what
+ * was delivered. */
+static int
+ob_link(const char *from, const char *to)
+{
+  Outbox *o = outbox();
+  const char *leaf = strrchr(to, '/') + 1;
+  GError *error = NULL;
+  BfcNode *n, *copy = NULL;
+  int rc = name_free(o, to);
+
+  if (rc == 0 && bfc_status_is(from))
+    rc = -EPERM;
+  if (rc == 0 && !bfc_delivery_wait_prefix(o->delivery, from + 1, &error))
+    rc = result(FALSE, error);
+  if (rc < 0)
+    return rc;
+  bf_mutex_lock(&o->tree.lock);
+  n = bfc_tree_lookup_locked(&o->tree, from);
+  if (n == NULL)
+    rc = -ENOENT;
+  else if (n->children || n->kind)
+    rc = -EPERM;      /* only regular files are linked */
+  else if (n->starting || (n->ver && bfc_version_is_open(n->ver)))
+    rc = -EBUSY;      /* being written: no contents to link yet */
+  else
+    copy = bfc_node_new_link(leaf, n);
+  bf_mutex_unlock(&o->tree.lock);
+  if (rc == 0)
+    rc = run_op(o, BF_OP_LINK, from + 1, to + 1, 0, FALSE);
+  if (rc == 0)
+    attach_new(o, to, g_steal_pointer(&copy));
+  g_clear_pointer(&copy, bfc_node_free);
+  return rc;
+}
+
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
  * version it replaces, not yet sent, comes back in *old (to cancel). */
 static int
@@ -203,6 +330,7 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
     n = bfc_node_new(leaf, FALSE, mode);
     bfc_node_attach(parent, n);
   }
+  bfc_node_make_file(n);
   n->mode = mode & 07777;
   clock_gettime(CLOCK_REALTIME, &n->mtime);
   *old = g_steal_pointer(&n->ver);
@@ -505,14 +633,15 @@ node_set_attr(Outbox *o, const char *path, uint8_t flags, uint32_t mode,
 /* Mode and times of a version not yet delivered go with it (in its
  * ITEM_CLOSE, or its spooled copy); those of delivered files and of
  * directories are set on the server at once (tar, rsync and cp -a set
- * them after closing). */
+ * them after closing), a directory's mtime once the files in it are
+ * delivered. */
 static int
 set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
          uint32_t mode, const struct timespec *mtime)
 {
   Outbox *o = outbox();
   BfcVersion *v = fi ? bfc_version_ref(version_of(fi)) : NULL;
-  gboolean on_server = TRUE, found;
+  gboolean on_server = TRUE, found, dir;
   GError *error = NULL;
   int rc;
 
@@ -525,9 +654,17 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
   if (v == NULL && n != NULL && n->ver != NULL)
     v = bfc_version_ref(n->ver);
   found = n != NULL || v != NULL;
+  dir = n != NULL && n->children != NULL;
   bf_mutex_unlock(&o->tree.lock);
   if (!found)
     return -ENOENT;
+  /* A file still on its way into the directory would change its mtime
+   * on the server after this (delivery=async): it goes first. */
+  if (dir && (flags & BF_SETATTR_MTIME) && strcmp(path, "/") != 0) {
+    g_autofree char *prefix = g_strconcat(path + 1, "/", NULL);
+    if (!bfc_delivery_wait_prefix(o->delivery, prefix, &error))
+      return result(FALSE, error);
+  }
   if (v != NULL) {
     gboolean ok = bfc_version_setattr(v, flags, mode, mtime, &on_server, &error);
     bfc_version_unref(v);
@@ -576,6 +713,20 @@ ob_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
   return 0;   /* ownership is the server's; not transferred */
 }
 
+/* Extended attributes are not transferred (braidfs(1)): said at once,
+ * so rsync -X reports it and copies the rest. */
+static int
+ob_setxattr(const char *path, const char *name, const char *value,
+            size_t size, int flags)
+{
+  (void)path;
+  (void)name;
+  (void)value;
+  (void)size;
+  (void)flags;
+  return -ENOTSUP;
+}
+
 static int
 ob_statfs(const char *path, struct statvfs *st)
 {
@@ -619,7 +770,11 @@ static const struct fuse_operations outbox_ops = {
   .init = ob_init,
   .destroy = ob_destroy,
   .getattr = ob_getattr,
+  .readlink = ob_readlink,
   .readdir = ob_readdir,
+  .symlink = ob_symlink,
+  .mknod = ob_mknod,
+  .link = ob_link,
   .mkdir = ob_mkdir,
   .rmdir = ob_rmdir,
   .create = ob_create,
@@ -635,6 +790,7 @@ static const struct fuse_operations outbox_ops = {
   .chown = ob_chown,
   .utimens = ob_utimens,
   .statfs = ob_statfs,
+  .setxattr = ob_setxattr,
 };
 
 const struct fuse_operations *
