@@ -61,6 +61,8 @@ typedef enum {
   BF_FRAME_ITEM_ACK = 0x14,
   BF_FRAME_OP = 0x20,
   BF_FRAME_OP_ACK = 0x21,
+  BF_FRAME_STATFS = 0x22,      /* the store's size and free space? */
+  BF_FRAME_STATFS_ACK = 0x23,
   BF_FRAME_PING = 0x30,
   BF_FRAME_PONG = 0x31,
   BF_FRAME_ERROR = 0x7f,
@@ -263,6 +265,22 @@ typedef struct {
   BfBytes message;
 } BfOpAck;
 
+/* STATFS asks what df(1) shows of the session's store; STATFS_ACK
+ * answers with the figures of statvfs(3) in units of bsize. */
+typedef struct {
+  uint64_t op_id;
+} BfStatfs;
+
+typedef struct {
+  uint64_t op_id;                 /* STATFS's, echoed */
+  uint8_t status;                 /* BfStatus; the figures are 0 unless OK */
+  uint32_t bsize;                 /* 1..BF_STATFS_BSIZE_MAX when OK */
+  uint64_t blocks, bfree, bavail; /* bavail <= bfree <= blocks */
+  uint64_t files, ffree;          /* ffree <= files */
+} BfStatfsAck;
+
+#define BF_STATFS_BSIZE_MAX (1u << 30)
+
 typedef struct {
   uint64_t opaque;
 } BfPing;
@@ -286,6 +304,8 @@ typedef struct {
     BfItemAck item_ack;
     BfOp op;
     BfOpAck op_ack;
+    BfStatfs statfs;
+    BfStatfsAck statfs_ack;
     BfPing ping;
     BfError error;
   } u;

@@ -13,6 +13,8 @@ enum {
   CHUNK_ACK_LEN = 16,
   ITEM_CLOSE_LEN = 72,
   PING_LEN = 8,
+  STATFS_LEN = 8,
+  STATFS_ACK_LEN = 56,
   TLV_NONCE_LEN = 32,
   TLV_PROOF_LEN = 32,
   TLV_PATH_INDEX_LEN = 2,
@@ -42,6 +44,8 @@ frame_name(uint8_t type)
   case BF_FRAME_ITEM_ACK: return "ITEM_ACK";
   case BF_FRAME_OP: return "OP";
   case BF_FRAME_OP_ACK: return "OP_ACK";
+  case BF_FRAME_STATFS: return "STATFS";
+  case BF_FRAME_STATFS_ACK: return "STATFS_ACK";
   case BF_FRAME_PING: return "PING";
   case BF_FRAME_PONG: return "PONG";
   case BF_FRAME_ERROR: return "ERROR";
@@ -705,6 +709,52 @@ decode_op_ack(BfCursor *c, BfOpAck *m, GError **error)
 }
 
 static gboolean
+decode_statfs(BfCursor *c, BfStatfs *m, GError **error)
+{
+  return check_exact(c, STATFS_LEN, error) &&
+         get_u64(c, "op_id", &m->op_id, error);
+}
+
+static gboolean
+decode_statfs_ack(BfCursor *c, BfStatfsAck *m, GError **error)
+{
+  uint8_t res;
+
+  if (!check_exact(c, STATFS_ACK_LEN, error) ||
+      !get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u8(c, "status", &m->status, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u32(c, "bsize", &m->bsize, error) ||
+      !get_u64(c, "blocks", &m->blocks, error) ||
+      !get_u64(c, "bfree", &m->bfree, error) ||
+      !get_u64(c, "bavail", &m->bavail, error) ||
+      !get_u64(c, "files", &m->files, error) ||
+      !get_u64(c, "ffree", &m->ffree, error) ||
+      !check_status(c->frame, m->status, error))
+    return FALSE;
+  if (m->status != BF_ST_OK)
+    return (m->bsize | m->blocks | m->bfree | m->bavail | m->files |
+            m->ffree) == 0 ||
+           fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "figures with status %u (must be 0)", m->status);
+  if (m->bsize == 0 || m->bsize > BF_STATFS_BSIZE_MAX)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "bsize %u not in 1..%u", m->bsize, BF_STATFS_BSIZE_MAX);
+  if (m->bfree > m->blocks || m->bavail > m->bfree)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "bavail %" G_GUINT64_FORMAT " <= bfree %" G_GUINT64_FORMAT
+                " <= blocks %" G_GUINT64_FORMAT " does not hold",
+                m->bavail, m->bfree, m->blocks);
+  if (m->ffree > m->files)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "ffree %" G_GUINT64_FORMAT " > files %" G_GUINT64_FORMAT,
+                m->ffree, m->files);
+  return TRUE;
+}
+
+static gboolean
 decode_ping(BfCursor *c, BfPing *m, GError **error)
 {
   return check_exact(c, PING_LEN, error) &&
@@ -855,6 +905,12 @@ bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
       break;
     case BF_FRAME_OP_ACK:
       ok = decode_op_ack(&c, &out->u.op_ack, error);
+      break;
+    case BF_FRAME_STATFS:
+      ok = decode_statfs(&c, &out->u.statfs, error);
+      break;
+    case BF_FRAME_STATFS_ACK:
+      ok = decode_statfs_ack(&c, &out->u.statfs_ack, error);
       break;
     case BF_FRAME_PING:
     case BF_FRAME_PONG:
@@ -1064,6 +1120,22 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u64(b, m->item_id);
     put_lv(b, m->name);
     put_lv(b, m->name2);
+    return TRUE;
+  }
+  case BF_FRAME_STATFS:
+    put_u64(b, msg->u.statfs.op_id);
+    return TRUE;
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *m = &msg->u.statfs_ack;
+    put_u64(b, m->op_id);
+    put_u8(b, m->status);
+    put_zero(b, 3);
+    put_u32(b, m->bsize);
+    put_u64(b, m->blocks);
+    put_u64(b, m->bfree);
+    put_u64(b, m->bavail);
+    put_u64(b, m->files);
+    put_u64(b, m->ffree);
     return TRUE;
   }
   case BF_FRAME_OP_ACK: {

@@ -100,6 +100,15 @@ msg_eq(const BfMsg *a, const BfMsg *b)
     return x->op_id == y->op_id && x->status == y->status &&
            bytes_eq(x->message, y->message);
   }
+  case BF_FRAME_STATFS:
+    return a->u.statfs.op_id == b->u.statfs.op_id;
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *x = &a->u.statfs_ack, *y = &b->u.statfs_ack;
+    return x->op_id == y->op_id && x->status == y->status &&
+           x->bsize == y->bsize && x->blocks == y->blocks &&
+           x->bfree == y->bfree && x->bavail == y->bavail &&
+           x->files == y->files && x->ffree == y->ffree;
+  }
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     return a->u.ping.opaque == b->u.ping.opaque;
@@ -206,6 +215,9 @@ check_strings(const BfMsg *m)
   case BF_FRAME_OP_ACK:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.op_ack.status), "unknown status") != 0);
     break;
+  case BF_FRAME_STATFS_ACK:
+    FUZZ_CHECK(strcmp(bf_status_str(m->u.statfs_ack.status), "unknown status") != 0);
+    break;
   case BF_FRAME_ERROR:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.error.status), "unknown status") != 0);
     break;
@@ -239,6 +251,13 @@ check_validated(const BfMsg *m)
     FUZZ_CHECK((m->u.item_close.total_chunks == 0) ==
                (m->u.item_close.size == 0));
     break;
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *a = &m->u.statfs_ack;
+    FUZZ_CHECK(a->bavail <= a->bfree && a->bfree <= a->blocks &&
+               a->ffree <= a->files && a->bsize <= BF_STATFS_BSIZE_MAX);
+    FUZZ_CHECK(a->status == BF_ST_OK ? a->bsize > 0 : a->blocks == 0);
+    break;
+  }
   case BF_FRAME_OP:
     if (m->u.op.name.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name.data, m->u.op.name.len, NULL));

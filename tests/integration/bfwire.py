@@ -46,10 +46,12 @@ SECRET_MAX = SECRET_FIXED + NAME_MAX
 HELLO, WELCOME, AUTH = 0x01, 0x02, 0x03
 ITEM_OPEN, CHUNK, CHUNK_ACK, ITEM_CLOSE, ITEM_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
 OP, OP_ACK, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x7F
+STATFS, STATFS_ACK = 0x22, 0x23
 FRAME_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", AUTH: "AUTH",
                ITEM_OPEN: "ITEM_OPEN", CHUNK: "CHUNK", CHUNK_ACK: "CHUNK_ACK",
                ITEM_CLOSE: "ITEM_CLOSE", ITEM_ACK: "ITEM_ACK", OP: "OP",
-               OP_ACK: "OP_ACK", PING: "PING", PONG: "PONG", ERROR: "ERROR"}
+               OP_ACK: "OP_ACK", STATFS: "STATFS", STATFS_ACK: "STATFS_ACK",
+               PING: "PING", PONG: "PONG", ERROR: "ERROR"}
 FLAG_SEALED = 0x01
 FLAGS_KNOWN = FLAG_SEALED
 
@@ -128,6 +130,9 @@ ITEM_ACK_FIXED = struct.Struct(">QBBH")           # item_id, stage, status, msg_
 OP_FIXED = struct.Struct(">QBBIqIQH")             # ... item_id, name_len
 OP_ACK_FIXED = struct.Struct(">QBBH")             # op_id, status, res, msg_len
 PING_BODY = struct.Struct(">Q")
+STATFS_BODY = struct.Struct(">Q")                 # op_id
+STATFS_ACK_BODY = struct.Struct(">QB3xIQQQQQ")    # op_id, status, bsize, ...
+STATFS_BSIZE_MAX = 1 << 30
 ERROR_FIXED = struct.Struct(">BBH")               # status, res, msg_len
 
 
@@ -221,6 +226,17 @@ def op(op_id, kind, name=b"", name2=b"", mode=0, flags=0, mtime=(0, 0),
 def op_ack(op_id, status=OK, msg=b"", flags=0):
     msg = _b(msg)
     return frame(OP_ACK, OP_ACK_FIXED.pack(op_id, status, 0, len(msg)) + msg,
+                 flags)
+
+
+def statfs(op_id, flags=0):
+    return frame(STATFS, STATFS_BODY.pack(op_id), flags)
+
+
+def statfs_ack(op_id, status=OK, bsize=0, blocks=0, bfree=0, bavail=0,
+               files=0, ffree=0, flags=0):
+    return frame(STATFS_ACK, STATFS_ACK_BODY.pack(op_id, status, bsize, blocks,
+                                                  bfree, bavail, files, ffree),
                  flags)
 
 
@@ -587,6 +603,34 @@ def _op_ack(c, m):
     _check_text(c, m.message)
 
 
+def _statfs(c, m):
+    c.exact(STATFS_BODY.size)
+    m["op_id"] = c.u(8, "op_id")
+
+
+def _statfs_ack(c, m):
+    c.exact(STATFS_ACK_BODY.size)
+    m["op_id"] = c.u(8, "op_id")
+    m["status"] = c.u(1, "status")
+    c.take(3, "reserved")
+    for f, n in (("bsize", 4), ("blocks", 8), ("bfree", 8), ("bavail", 8),
+                 ("files", 8), ("ffree", 8)):
+        m[f] = c.u(n, f)
+    _check_status(c, m.status)
+    figures = (m.bsize, m.blocks, m.bfree, m.bavail, m.files, m.ffree)
+    if m.status != OK:
+        if any(figures):
+            c.fail("RANGE", "figures with status %d (must be 0)" % m.status)
+        return
+    if not 1 <= m.bsize <= STATFS_BSIZE_MAX:
+        c.fail("RANGE", "bsize %d not in 1..%d" % (m.bsize, STATFS_BSIZE_MAX))
+    if m.bfree > m.blocks or m.bavail > m.bfree:
+        c.fail("RANGE", "bavail %d <= bfree %d <= blocks %d does not hold"
+               % (m.bavail, m.bfree, m.blocks))
+    if m.ffree > m.files:
+        c.fail("RANGE", "ffree %d > files %d" % (m.ffree, m.files))
+
+
 def _ping(c, m):
     c.exact(PING_BODY.size)
     m["opaque"] = c.u(8, "opaque")
@@ -604,7 +648,8 @@ def _error(c, m):
 _DECODERS = {HELLO: _hello, WELCOME: _welcome, AUTH: _auth,
              ITEM_OPEN: _item_open, CHUNK: _chunk, CHUNK_ACK: _chunk_ack,
              ITEM_CLOSE: _item_close, ITEM_ACK: _item_ack, OP: _op,
-             OP_ACK: _op_ack, PING: _ping, PONG: _ping, ERROR: _error}
+             OP_ACK: _op_ack, STATFS: _statfs, STATFS_ACK: _statfs_ack,
+             PING: _ping, PONG: _ping, ERROR: _error}
 
 
 def parse_header(hdr, max_body=BODY_MAX):
@@ -695,6 +740,11 @@ def encode(m):
                   (m.mtime_sec, m.mtime_nsec), m.item_id, frame_flags=f)
     if t == OP_ACK:
         return op_ack(m.op_id, m.status, m.message, flags=f)
+    if t == STATFS:
+        return statfs(m.op_id, flags=f)
+    if t == STATFS_ACK:
+        return statfs_ack(m.op_id, m.status, m.bsize, m.blocks, m.bfree,
+                          m.bavail, m.files, m.ffree, flags=f)
     if t in (PING, PONG):
         return frame(t, PING_BODY.pack(m.opaque), f)
     if t == ERROR:

@@ -86,6 +86,9 @@ def valid_frames():
                                                   mtime=(9, 9), item_id=3)]
     # OP_ACK, PING, PONG, ERROR
     f += [W.op_ack(1), W.op_ack(2, W.NOT_EMPTY, "not empty"), W.op_ack(3, W.ST_MAX)]
+    f += [W.statfs(0), W.statfs(2 ** 64 - 1), W.statfs_ack(1, W.IO),
+          W.statfs_ack(2, W.OK, 4096, 100, 50, 40, 10, 10),
+          W.statfs_ack(3, W.OK, 1 << 30, 2 ** 64 - 1, 0, 0, 0, 0)]
     f += [W.ping(0), W.ping(2 ** 64 - 1), W.pong(0x1122334455667788)]
     f += [W.error(W.PROTOCOL, "CHUNK: chunk_id 7 >= total_chunks 7"), W.error(W.OK),
           W.error(W.CORRUPT, "m" * 1024)]
@@ -138,6 +141,12 @@ def broken_frames():
     f += [W.item_ack(1, 0), W.item_ack(1, 3), W.item_ack(1, W.STORED, 13),
           W.item_ack(1, W.STORED, W.OK, "m" * 1025), W.item_ack(1, W.STORED, W.OK, b"\xc0\x80"),
           W.item_ack(1, W.STORED) + b"x"]
+    f += [W.frame(W.STATFS, bytes(7)), W.frame(W.STATFS, bytes(9)),
+          W.frame(W.STATFS_ACK, bytes(55)), W.frame(W.STATFS_ACK, bytes(57)),
+          W.statfs_ack(1, W.OK), W.statfs_ack(1, W.OK, (1 << 30) + 1),
+          W.statfs_ack(1, W.OK, 512, 10, 11, 0), W.statfs_ack(1, W.OK, 512, 10, 5, 6),
+          W.statfs_ack(1, W.OK, 512, files=1, ffree=2), W.statfs_ack(1, W.IO, 512),
+          W.statfs_ack(1, 13)]
     f += [W.op(1, 0, "x"), W.op(1, 10, "x"), W.op(1, W.SYMLINK, "x"),
           W.op(1, W.SYMLINK, "x", "/" * 4096), W.op(1, W.SYMLINK, "x", b"a\0b"),
           W.op(1, W.SYMLINK, "../x", "y"), W.op(1, W.LINK, "x", ""),

@@ -154,6 +154,27 @@ fill_op_ack(BfMsg *m)
 }
 
 static void
+fill_statfs(BfMsg *m)
+{
+  m->type = BF_FRAME_STATFS;
+  m->u.statfs.op_id = 78;
+}
+
+static void
+fill_statfs_ack(BfMsg *m)
+{
+  m->type = BF_FRAME_STATFS_ACK;
+  m->u.statfs_ack.op_id = 78;
+  m->u.statfs_ack.status = BF_ST_OK;
+  m->u.statfs_ack.bsize = 4096;
+  m->u.statfs_ack.blocks = UINT64_C(1) << 40;
+  m->u.statfs_ack.bfree = 1000;
+  m->u.statfs_ack.bavail = 900;
+  m->u.statfs_ack.files = 5000;
+  m->u.statfs_ack.ffree = 5000;
+}
+
+static void
 fill_ping(BfMsg *m)
 {
   m->type = BF_FRAME_PING;
@@ -192,6 +213,8 @@ static const Sample samples[] = {
   { "ITEM_ACK", fill_item_ack },
   { "OP", fill_op },
   { "OP_ACK", fill_op_ack },
+  { "STATFS", fill_statfs },
+  { "STATFS_ACK", fill_statfs_ack },
   { "PING", fill_ping },
   { "PONG", fill_pong },
   { "ERROR", fill_error },
@@ -201,6 +224,7 @@ static const uint8_t known_types[] = {
   BF_FRAME_HELLO, BF_FRAME_WELCOME, BF_FRAME_ITEM_OPEN, BF_FRAME_CHUNK,
   BF_FRAME_CHUNK_ACK, BF_FRAME_ITEM_CLOSE, BF_FRAME_ITEM_ACK, BF_FRAME_OP,
   BF_FRAME_OP_ACK, BF_FRAME_PING, BF_FRAME_PONG, BF_FRAME_ERROR,
+  BF_FRAME_STATFS, BF_FRAME_STATFS_ACK,
   BF_FRAME_AUTH,  /* its body: tests/unit/test-crypto.c */
 };
 
@@ -355,6 +379,19 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.op_ack.op_id, ==, b->u.op_ack.op_id);
     g_assert_cmpuint(a->u.op_ack.status, ==, b->u.op_ack.status);
     assert_bytes_eq(a->u.op_ack.message, b->u.op_ack.message);
+    break;
+  case BF_FRAME_STATFS:
+    g_assert_cmpuint(a->u.statfs.op_id, ==, b->u.statfs.op_id);
+    break;
+  case BF_FRAME_STATFS_ACK:
+    g_assert_cmpuint(a->u.statfs_ack.op_id, ==, b->u.statfs_ack.op_id);
+    g_assert_cmpuint(a->u.statfs_ack.status, ==, b->u.statfs_ack.status);
+    g_assert_cmpuint(a->u.statfs_ack.bsize, ==, b->u.statfs_ack.bsize);
+    g_assert_cmpuint(a->u.statfs_ack.blocks, ==, b->u.statfs_ack.blocks);
+    g_assert_cmpuint(a->u.statfs_ack.bfree, ==, b->u.statfs_ack.bfree);
+    g_assert_cmpuint(a->u.statfs_ack.bavail, ==, b->u.statfs_ack.bavail);
+    g_assert_cmpuint(a->u.statfs_ack.files, ==, b->u.statfs_ack.files);
+    g_assert_cmpuint(a->u.statfs_ack.ffree, ==, b->u.statfs_ack.ffree);
     break;
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
@@ -1777,6 +1814,52 @@ test_acks_and_error(void)
   expect_ok(&m);
 }
 
+static void
+test_statfs(void)
+{
+  BfMsg m;
+  uint8_t body[57] = { 0 };
+
+  memset(&m, 0, sizeof m);
+  fill_statfs(&m);
+  expect_ok(&m);
+  expect_raw_error(BF_FRAME_STATFS, body, 7, BF_WIRE_ERROR_TRUNCATED, "STATFS");
+  expect_raw_error(BF_FRAME_STATFS, body, 9, BF_WIRE_ERROR_TOO_LONG, "STATFS");
+
+  memset(&m, 0, sizeof m);
+  fill_statfs_ack(&m);
+  expect_ok(&m);
+  m.u.statfs_ack.bavail = m.u.statfs_ack.bfree = m.u.statfs_ack.blocks;
+  expect_ok(&m);
+  m.u.statfs_ack.bavail = m.u.statfs_ack.bfree + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "STATFS_ACK: bavail");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.bfree = m.u.statfs_ack.blocks + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "<= blocks");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.ffree = m.u.statfs_ack.files + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "ffree 5001 > files 5000");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.bsize = 0;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "bsize 0 not in");
+  m.u.statfs_ack.bsize = BF_STATFS_BSIZE_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "bsize 1073741825");
+  m.u.statfs_ack.bsize = BF_STATFS_BSIZE_MAX;
+  expect_ok(&m);
+  m.u.statfs_ack.status = BF_ST_MAX_ + 1;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "STATFS_ACK: unknown status 13");
+  /* A failure carries no figures. */
+  memset(&m.u.statfs_ack, 0, sizeof m.u.statfs_ack);
+  m.u.statfs_ack.status = BF_ST_IO;
+  expect_ok(&m);
+  m.u.statfs_ack.files = 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "figures with status 6");
+  expect_raw_error(BF_FRAME_STATFS_ACK, body, 55, BF_WIRE_ERROR_TRUNCATED,
+                   "STATFS_ACK");
+  expect_raw_error(BF_FRAME_STATFS_ACK, body, 57, BF_WIRE_ERROR_TOO_LONG,
+                   "STATFS_ACK");
+}
+
 /* ---- names ------------------------------------------------------------- */
 
 static void
@@ -1984,6 +2067,7 @@ main(int argc, char **argv)
   g_test_add_func("/wire/item-ack", test_item_ack);
   g_test_add_func("/wire/op", test_op);
   g_test_add_func("/wire/acks-and-error", test_acks_and_error);
+  g_test_add_func("/wire/statfs", test_statfs);
   g_test_add_func("/wire/names", test_names);
   g_test_add_func("/wire/crc32c", test_crc32c);
 
