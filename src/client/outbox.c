@@ -14,7 +14,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "links.h"
 #include "ops.h"
+#include "space.h"
 #include "status.h"
 #include "tree.h"
 
@@ -128,50 +130,17 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   return 0;
 }
 
-/* Whether path's name is free in an existing directory: 0 or -errno. */
-static int
-name_free(Outbox *o, const char *path)
-{
-  const char *leaf;
-  BfcNode *parent;
-  int rc;
-
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
-  bf_mutex_lock(&o->tree.lock);
-  parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
-  rc = parent == NULL ? -ENOENT
-       : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
-  bf_mutex_unlock(&o->tree.lock);
-  return rc;
-}
-
-/* The server made it: the outbox shows it (unless it went meanwhile). */
-static void
-attach_new(Outbox *o, const char *path, BfcNode *n)
-{
-  const char *leaf;
-  BfcNode *parent;
-
-  bf_mutex_lock(&o->tree.lock);
-  parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
-  if (parent && !g_hash_table_contains(parent->children, leaf))
-    bfc_node_attach(parent, n);
-  else
-    bfc_node_free(n);
-  bf_mutex_unlock(&o->tree.lock);
-}
-
 static int
 ob_mkdir(const char *path, mode_t mode)
 {
   Outbox *o = outbox();
-  int rc = name_free(o, path);
+  int rc = bfc_status_is(path) ? -EPERM : bfc_tree_name_free(&o->tree, path);
 
   if (rc == 0)
     rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
   if (rc == 0)
-    attach_new(o, path, bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));
+    bfc_tree_attach_new(&o->tree, path,
+                        bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));
   return rc;
 }
 
@@ -201,109 +170,41 @@ ob_rmdir(const char *path)
   return rc;
 }
 
-/* A symlink is an OP of its own: the server stores the target text and
- * never follows it. */
 static int
 ob_symlink(const char *target, const char *path)
 {
   Outbox *o = outbox();
-  const char *leaf = strrchr(path, '/') + 1;
-  int rc = name_free(o, path);
 
-  if (rc == 0 && (target[0] == '\0' || strlen(target) > BF_SYMLINK_MAX))
-    rc = -ENAMETOOLONG;
-  if (rc == 0)
-    rc = run_op(o, BF_OP_SYMLINK, path + 1, target, 0, FALSE);
-  if (rc == 0)
-    attach_new(o, path, bfc_node_new_special(leaf, S_IFLNK, 0777, target));
-  return rc;
+  if (bfc_status_is(path))
+    return -EPERM;   /* the status files are read-only */
+  return bfc_links_symlink(&o->tree, o->sess, target, path);
 }
 
 static int
 ob_readlink(const char *path, char *buf, size_t size)
 {
-  Outbox *o = outbox();
-  BfcNode *n;
-  int rc = 0;
-
-  if (size == 0)
-    return -EINVAL;
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  if (n == NULL)
-    rc = -ENOENT;
-  else if (n->kind != S_IFLNK)
-    rc = -EINVAL;
-  else
-    g_strlcpy(buf, n->target, size);
-  bf_mutex_unlock(&o->tree.lock);
-  return rc;
+  return bfc_links_readlink(&outbox()->tree, path, buf, size);
 }
 
-/* FIFOs and sockets are made on the server as what they are (a name and
- * a mode; nothing flows through them). Device nodes are refused: the
- * store never holds one (braidfs(1), FILE TYPES). */
 static int
 ob_mknod(const char *path, mode_t mode, dev_t rdev)
 {
   Outbox *o = outbox();
-  const char *leaf = strrchr(path, '/') + 1;
-  uint8_t kind = S_ISFIFO(mode) ? BF_MKNOD_FIFO
-                 : S_ISSOCK(mode) ? BF_MKNOD_SOCK : 0;
-  GError *error = NULL;
-  int rc;
 
   (void)rdev;
-  if (kind == 0) {
-    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(o->sess, NULL, path + 1), "'%s': "
-           "device nodes are not transferred (EPERM); FIFOs and sockets are",
-           path + 1);
-    return -EPERM;
-  }
-  if ((rc = name_free(o, path)) < 0)
-    return rc;
-  if ((rc = result(bfc_mknod(o->sess, path + 1, kind, mode, &error),
-                   error)) == 0)
-    attach_new(o, path, bfc_node_new_special(leaf, mode & S_IFMT,
-                                             mode & 07777, NULL));
-  return rc;
+  if (bfc_status_is(path))
+    return -EPERM;   /* the status files are read-only */
+  return bfc_links_mknod(&o->tree, o->sess, path, mode);
 }
 
-/* A hard link of a file the server holds: sent once, linked there. A
- * version still on its way is waited for first, so the link names what
- * was delivered. */
 static int
 ob_link(const char *from, const char *to)
 {
   Outbox *o = outbox();
-  const char *leaf = strrchr(to, '/') + 1;
-  GError *error = NULL;
-  BfcNode *n, *copy = NULL;
-  int rc = name_free(o, to);
 
-  if (rc == 0 && bfc_status_is(from))
-    rc = -EPERM;
-  if (rc == 0 && !bfc_delivery_wait_prefix(o->delivery, from + 1, &error))
-    rc = result(FALSE, error);
-  if (rc < 0)
-    return rc;
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, from);
-  if (n == NULL)
-    rc = -ENOENT;
-  else if (n->children || n->kind)
-    rc = -EPERM;      /* only regular files are linked */
-  else if (n->starting || (n->ver && bfc_version_is_open(n->ver)))
-    rc = -EBUSY;      /* being written: no contents to link yet */
-  else
-    copy = bfc_node_new_link(leaf, n);
-  bf_mutex_unlock(&o->tree.lock);
-  if (rc == 0)
-    rc = run_op(o, BF_OP_LINK, from + 1, to + 1, 0, FALSE);
-  if (rc == 0)
-    attach_new(o, to, g_steal_pointer(&copy));
-  g_clear_pointer(&copy, bfc_node_free);
-  return rc;
+  if (bfc_status_is(from) || bfc_status_is(to))
+    return -EPERM;
+  return bfc_links_link(&o->tree, o->sess, o->delivery, from, to);
 }
 
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
@@ -727,15 +628,34 @@ ob_setxattr(const char *path, const char *name, const char *value,
   return -ENOTSUP;
 }
 
+/* df shows the server's store (space.h); with a spool, the spool's free
+ * space where that is smaller, since new files stop there first. */
 static int
 ob_statfs(const char *path, struct statvfs *st)
 {
+  Outbox *o = outbox();
+  GError *error = NULL;
+  struct statvfs sp;
+  BfStatfsAck a;
+
   (void)path;
+  if (!bfc_space_query(o->sess, &a, &error))
+    return result(FALSE, error);
   memset(st, 0, sizeof *st);
-  st->f_bsize = st->f_frsize = bfc_session_config(outbox()->sess)->chunk_size;
-  st->f_blocks = st->f_bfree = st->f_bavail = G_MAXUINT32;
-  st->f_files = st->f_ffree = st->f_favail = G_MAXUINT32;
+  st->f_bsize = bfc_session_config(o->sess)->chunk_size;
+  st->f_frsize = a.bsize;
+  st->f_blocks = a.blocks;
+  st->f_bfree = a.bfree;
+  st->f_bavail = a.bavail;
+  st->f_files = a.files;
+  st->f_ffree = st->f_favail = a.ffree;
   st->f_namemax = BF_COMPONENT_MAX;
+  if (bfc_delivery_local_space(o->delivery, &sp)) {
+    uint64_t spool = (uint64_t)sp.f_bavail * (sp.f_frsize ? sp.f_frsize
+                                                          : sp.f_bsize);
+    /* Used stays the store's; what may still be written is the less. */
+    st->f_bavail = MIN(st->f_bavail, spool / a.bsize);
+  }
   return 0;
 }
 

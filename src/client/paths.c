@@ -11,6 +11,7 @@
 #include "failover.h"
 #include "item.h"
 #include "ops.h"
+#include "space.h"
 #include "place.h"
 
 #define BACKOFF_MIN_US (G_USEC_PER_SEC / 4)
@@ -193,6 +194,9 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
       break;
     case BF_FRAME_OP_ACK:
       bfc_ops_on_ack(s, &m.u.op_ack);
+      break;
+    case BF_FRAME_STATFS_ACK:
+      bfc_space_on_ack(s, &m.u.statfs_ack);
       break;
     case BF_FRAME_PING: {
       /* The sender writes it: a receiver that blocks on a full socket

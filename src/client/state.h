@@ -92,6 +92,10 @@ struct BfcSession {
   uint64_t next_item_id;
   uint64_t next_op_id;
 
+  /* the store's space (space.h) */
+  BfStatfsAck space;          /* the newest answer; op_id 0: none yet */
+  gint64 space_at;            /* monotonic time it came */
+
   GThread *ticker;            /* ticker.h */
   GCond tick;                 /* wakes the ticker to stop */
   gboolean stopping;

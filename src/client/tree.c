@@ -1,6 +1,7 @@
 /* The outbox's tree (tree.h). */
 #include "tree.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void node_free(BfcNode *n);
@@ -171,6 +172,36 @@ bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
     n->name = g_strdup(leaf);
     bfc_node_attach(parent, n);
   }
+}
+
+int
+bfc_tree_name_free(BfcTree *t, const char *path)
+{
+  const char *leaf;
+  BfcNode *parent;
+  int rc;
+
+  bf_mutex_lock(&t->lock);
+  parent = bfc_tree_parent_locked(t, path, &leaf);
+  rc = parent == NULL ? -ENOENT
+       : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
+  bf_mutex_unlock(&t->lock);
+  return rc;
+}
+
+void
+bfc_tree_attach_new(BfcTree *t, const char *path, BfcNode *n)
+{
+  const char *leaf;
+  BfcNode *parent;
+
+  bf_mutex_lock(&t->lock);
+  parent = bfc_tree_parent_locked(t, path, &leaf);
+  if (parent && !g_hash_table_contains(parent->children, leaf))
+    bfc_node_attach(parent, n);
+  else
+    node_free(n);
+  bf_mutex_unlock(&t->lock);
 }
 
 void

@@ -67,6 +67,14 @@ BfcNode *bfc_tree_parent_locked(BfcTree *t, const char *path,
 /* Moves the node at from to to (whose parent exists). */
 void bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
   BF_REQUIRES(&t->lock);
+/* Whether path's name is free in an existing directory: 0, -ENOENT or
+ * -EEXIST. Takes the lock. */
+int bfc_tree_name_free(BfcTree *t, const char *path) BF_EXCLUDES(&t->lock);
+/* The server made n at path: the outbox shows it, unless the name was
+ * taken or its directory went meanwhile (then n is freed). Takes the
+ * lock. */
+void bfc_tree_attach_new(BfcTree *t, const char *path, BfcNode *n)
+  BF_EXCLUDES(&t->lock);
 /* A version an earlier mount left shows where it was written, with the
  * directories above it. */
 void bfc_tree_show_locked(BfcTree *t, const char *name, BfcVersion *v)

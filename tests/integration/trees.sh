@@ -34,9 +34,15 @@ touch -d '2002-02-02 02:02:02' "$SRC/top/sub/deep" "$SRC/top/sub" "$SRC/empty" \
 	"$SRC/closed" "$SRC/top/empty2" "$SRC/top/pipe"
 touch -d '2003-03-03 03:03:03' "$SRC/top"
 
+# Store and spool on file systems of known sizes, for df.
+mkdir -p "$T/store" "$T/spool"
+mount -t tmpfs -o size=256m tmpfs "$T/store" || fail "cannot mount a tmpfs for the store (needs root)"
+EXTRA_MOUNTS+=("$T/store")
 start_server server "$T/srv" "$T/store"
 MODE=${1:-close}
 if [[ $MODE == async ]]; then
+	mount -t tmpfs -o size=32m,mode=700 tmpfs "$T/spool" || fail "cannot mount a tmpfs for the spool"
+	EXTRA_MOUNTS+=("$T/spool")
 	start_client client "$T/cli" label=trees "spool=$T/spool"
 else
 	start_client client "$T/cli" label=trees
@@ -90,6 +96,20 @@ check "mknod of a device in the outbox fails" \
 check "no device node reached the server" test ! -e "$SESS/cpa/dev-null"
 check "the client logs why the device was refused" \
 	grep -q "device nodes are not transferred" "$(daemon_log client)"
+
+# df on the outbox shows the server's store (its size exactly; its free
+# space, or the spool's where that is smaller).
+bytes_of() { stat -f -c '%b %S' "$1" | awk '{ printf "%d\n", $1 * $2 }'; }
+avail_of() { stat -f -c '%a %S' "$1" | awk '{ printf "%d\n", $1 * $2 }'; }
+assert_eq "$(bytes_of "$T/store")" "$(bytes_of "$CLI")" "df: the outbox's size is the store's"
+check "df: the outbox's free space is at most the store's" \
+	test "$(avail_of "$CLI")" -le "$(avail_of "$T/store")"
+check "df: the outbox has free space" test "$(avail_of "$CLI")" -gt 0
+if [[ $MODE == async ]]; then
+	check "df: the outbox's free space is at most the spool's" \
+		test "$(avail_of "$CLI")" -le "$(avail_of "$T/spool")"
+fi
+df -h "$CLI" "$T/store"
 
 check "setxattr in the outbox fails with ENOTSUP" python3 -c '
 import errno, os, sys
