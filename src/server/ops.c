@@ -18,8 +18,9 @@
 #include "status.h"
 #include "store.h"
 
-/* A symlink has no mode of its own and cannot be opened: its mtime is set
- * through its parent, which op_apply fsyncs. */
+/* A symlink has no mode of its own (asking for one is ELOOP, as opening
+ * it is) and cannot be opened: its mtime is set through its parent,
+ * which op_apply fsyncs. */
 static gboolean
 op_setattr_link(int parent, const char *leaf, const BfOp *o, const char *name,
                 GError **error)
@@ -27,6 +28,8 @@ op_setattr_link(int parent, const char *leaf, const BfOp *o, const char *name,
   struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
                             { o->mtime_sec, o->mtime_nsec } };
 
+  if (o->flags & BF_SETATTR_MODE)
+    return bfd_set_error_errno(error, ELOOP, "%s", name);  /* no mode */
   if ((o->flags & BF_SETATTR_MTIME) &&
       utimensat(parent, leaf, ts, AT_SYMLINK_NOFOLLOW) < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
