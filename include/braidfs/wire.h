@@ -63,6 +63,8 @@ typedef enum {
   BF_FRAME_OP_ACK = 0x21,
   BF_FRAME_STATFS = 0x22,      /* the store's size and free space? */
   BF_FRAME_STATFS_ACK = 0x23,
+  BF_FRAME_READ = 0x24,        /* bytes of a stored file, please */
+  BF_FRAME_READ_DATA = 0x25,
   BF_FRAME_PING = 0x30,
   BF_FRAME_PONG = 0x31,
   BF_FRAME_ERROR = 0x7f,
@@ -281,6 +283,26 @@ typedef struct {
 
 #define BF_STATFS_BSIZE_MAX (1u << 30)
 
+/* READ asks for length bytes at offset of the stored file name; READ_DATA
+ * answers with those there are (fewer at the end of the file) and their
+ * CRC32C, and the file's size. */
+typedef struct {
+  uint64_t op_id;
+  uint64_t offset;
+  uint32_t length;                /* 1..BF_CHUNK_MAX */
+  BfBytes name;                   /* validated relative path */
+} BfRead;
+
+typedef struct {
+  uint64_t op_id;                 /* READ's, echoed */
+  uint8_t status;                 /* BfStatus; with another than OK, size
+                                     is 0 and there is no payload */
+  uint64_t size;                  /* the file's size when it was read */
+  uint32_t crc32c;                /* of payload */
+  const uint8_t *payload;         /* 0..BF_CHUNK_MAX bytes */
+  uint32_t payload_len;
+} BfReadData;
+
 typedef struct {
   uint64_t opaque;
 } BfPing;
@@ -306,6 +328,8 @@ typedef struct {
     BfOpAck op_ack;
     BfStatfs statfs;
     BfStatfsAck statfs_ack;
+    BfRead read;
+    BfReadData read_data;
     BfPing ping;
     BfError error;
   } u;

@@ -46,6 +46,8 @@ frame_name(uint8_t type)
   case BF_FRAME_OP_ACK: return "OP_ACK";
   case BF_FRAME_STATFS: return "STATFS";
   case BF_FRAME_STATFS_ACK: return "STATFS_ACK";
+  case BF_FRAME_READ: return "READ";
+  case BF_FRAME_READ_DATA: return "READ_DATA";
   case BF_FRAME_PING: return "PING";
   case BF_FRAME_PONG: return "PONG";
   case BF_FRAME_ERROR: return "ERROR";
@@ -755,6 +757,51 @@ decode_statfs_ack(BfCursor *c, BfStatfsAck *m, GError **error)
 }
 
 static gboolean
+decode_read(BfCursor *c, BfRead *m, GError **error)
+{
+  if (!get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u64(c, "offset", &m->offset, error) ||
+      !get_u32(c, "length", &m->length, error) ||
+      !get_lv(c, "name_len", "name", &m->name, error) ||
+      !cur_end(c, error))
+    return FALSE;
+  if (m->length == 0 || m->length > BF_CHUNK_MAX)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "length %u not in "
+                "1..%u", m->length, BF_CHUNK_MAX);
+  if (m->offset > (uint64_t)INT64_MAX - m->length)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "offset %" G_GUINT64_FORMAT
+                " + length %u is past the largest file", m->offset, m->length);
+  return check_name(c->frame, NULL, NULL, m->name, error);
+}
+
+static gboolean
+decode_read_data(BfCursor *c, BfReadData *m, GError **error)
+{
+  uint8_t res[3];
+
+  if (!get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u8(c, "status", &m->status, error) ||
+      !get_copy(c, sizeof res, "reserved", res, error) ||
+      !get_u64(c, "size", &m->size, error) ||
+      !get_u32(c, "crc32c", &m->crc32c, error) ||
+      !check_status(c->frame, m->status, error))
+    return FALSE;
+
+  size_t n = c->len - c->pos;
+  if (n > BF_CHUNK_MAX)
+    return fail(error, BF_WIRE_ERROR_TOO_LONG, c->frame,
+                "payload of %zu bytes is over the limit of %u", n,
+                BF_CHUNK_MAX);
+  m->payload = c->buf + c->pos;
+  m->payload_len = (uint32_t)n;
+  c->pos = c->len;
+  if (m->status != BF_ST_OK && (n != 0 || m->size != 0 || m->crc32c != 0))
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "data with status %u "
+                "(must be none)", m->status);
+  return TRUE;
+}
+
+static gboolean
 decode_ping(BfCursor *c, BfPing *m, GError **error)
 {
   return check_exact(c, PING_LEN, error) &&
@@ -911,6 +958,12 @@ bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
       break;
     case BF_FRAME_STATFS_ACK:
       ok = decode_statfs_ack(&c, &out->u.statfs_ack, error);
+      break;
+    case BF_FRAME_READ:
+      ok = decode_read(&c, &out->u.read, error);
+      break;
+    case BF_FRAME_READ_DATA:
+      ok = decode_read_data(&c, &out->u.read_data, error);
       break;
     case BF_FRAME_PING:
     case BF_FRAME_PONG:
@@ -1125,6 +1178,28 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
   case BF_FRAME_STATFS:
     put_u64(b, msg->u.statfs.op_id);
     return TRUE;
+  case BF_FRAME_READ: {
+    const BfRead *m = &msg->u.read;
+    if (!bytes_fit(m->name, BF_NAME_MAX))
+      return FALSE;
+    put_u64(b, m->op_id);
+    put_u64(b, m->offset);
+    put_u32(b, m->length);
+    put_lv(b, m->name);
+    return TRUE;
+  }
+  case BF_FRAME_READ_DATA: {
+    const BfReadData *m = &msg->u.read_data;
+    if (m->payload_len > BF_CHUNK_MAX)
+      return FALSE;
+    put_u64(b, m->op_id);
+    put_u8(b, m->status);
+    put_zero(b, 3);
+    put_u64(b, m->size);
+    put_u32(b, m->crc32c);
+    g_byte_array_append(b, m->payload, m->payload_len);
+    return TRUE;
+  }
   case BF_FRAME_STATFS_ACK: {
     const BfStatfsAck *m = &msg->u.statfs_ack;
     put_u64(b, m->op_id);

@@ -102,6 +102,18 @@ msg_eq(const BfMsg *a, const BfMsg *b)
   }
   case BF_FRAME_STATFS:
     return a->u.statfs.op_id == b->u.statfs.op_id;
+  case BF_FRAME_READ: {
+    const BfRead *x = &a->u.read, *y = &b->u.read;
+    return x->op_id == y->op_id && x->offset == y->offset &&
+           x->length == y->length && bytes_eq(x->name, y->name);
+  }
+  case BF_FRAME_READ_DATA: {
+    const BfReadData *x = &a->u.read_data, *y = &b->u.read_data;
+    return x->op_id == y->op_id && x->status == y->status &&
+           x->size == y->size && x->crc32c == y->crc32c &&
+           x->payload_len == y->payload_len &&
+           memcmp(x->payload, y->payload, x->payload_len) == 0;
+  }
   case BF_FRAME_STATFS_ACK: {
     const BfStatfsAck *x = &a->u.statfs_ack, *y = &b->u.statfs_ack;
     return x->op_id == y->op_id && x->status == y->status &&
@@ -218,6 +230,9 @@ check_strings(const BfMsg *m)
   case BF_FRAME_STATFS_ACK:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.statfs_ack.status), "unknown status") != 0);
     break;
+  case BF_FRAME_READ_DATA:
+    FUZZ_CHECK(strcmp(bf_status_str(m->u.read_data.status), "unknown status") != 0);
+    break;
   case BF_FRAME_ERROR:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.error.status), "unknown status") != 0);
     break;
@@ -258,6 +273,16 @@ check_validated(const BfMsg *m)
     FUZZ_CHECK(a->status == BF_ST_OK ? a->bsize > 0 : a->blocks == 0);
     break;
   }
+  case BF_FRAME_READ:
+    FUZZ_CHECK(bf_name_check(m->u.read.name.data, m->u.read.name.len, NULL));
+    FUZZ_CHECK(m->u.read.length >= 1 && m->u.read.length <= BF_CHUNK_MAX);
+    FUZZ_CHECK(m->u.read.offset <= (uint64_t)INT64_MAX - m->u.read.length);
+    break;
+  case BF_FRAME_READ_DATA:
+    FUZZ_CHECK(m->u.read_data.payload_len <= BF_CHUNK_MAX);
+    FUZZ_CHECK(m->u.read_data.status == BF_ST_OK ||
+               m->u.read_data.payload_len == 0);
+    break;
   case BF_FRAME_OP:
     if (m->u.op.name.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name.data, m->u.op.name.len, NULL));

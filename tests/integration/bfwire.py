@@ -46,11 +46,12 @@ SECRET_MAX = SECRET_FIXED + NAME_MAX
 HELLO, WELCOME, AUTH = 0x01, 0x02, 0x03
 ITEM_OPEN, CHUNK, CHUNK_ACK, ITEM_CLOSE, ITEM_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
 OP, OP_ACK, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x7F
-STATFS, STATFS_ACK = 0x22, 0x23
+STATFS, STATFS_ACK, READ, READ_DATA = 0x22, 0x23, 0x24, 0x25
 FRAME_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", AUTH: "AUTH",
                ITEM_OPEN: "ITEM_OPEN", CHUNK: "CHUNK", CHUNK_ACK: "CHUNK_ACK",
                ITEM_CLOSE: "ITEM_CLOSE", ITEM_ACK: "ITEM_ACK", OP: "OP",
                OP_ACK: "OP_ACK", STATFS: "STATFS", STATFS_ACK: "STATFS_ACK",
+               READ: "READ", READ_DATA: "READ_DATA",
                PING: "PING", PONG: "PONG", ERROR: "ERROR"}
 FLAG_SEALED = 0x01
 FLAGS_KNOWN = FLAG_SEALED
@@ -133,6 +134,8 @@ PING_BODY = struct.Struct(">Q")
 STATFS_BODY = struct.Struct(">Q")                 # op_id
 STATFS_ACK_BODY = struct.Struct(">QB3xIQQQQQ")    # op_id, status, bsize, ...
 STATFS_BSIZE_MAX = 1 << 30
+READ_FIXED = struct.Struct(">QQIH")               # op_id, offset, length, name_len
+READ_DATA_FIXED = struct.Struct(">QB3xQI")        # op_id, status, size, crc32c
 ERROR_FIXED = struct.Struct(">BBH")               # status, res, msg_len
 
 
@@ -238,6 +241,19 @@ def statfs_ack(op_id, status=OK, bsize=0, blocks=0, bfree=0, bavail=0,
     return frame(STATFS_ACK, STATFS_ACK_BODY.pack(op_id, status, bsize, blocks,
                                                   bfree, bavail, files, ffree),
                  flags)
+
+
+def read(op_id, offset, length, name, flags=0):
+    name = _b(name)
+    return frame(READ, READ_FIXED.pack(op_id, offset, length, len(name)) + name,
+                 flags)
+
+
+def read_data(op_id, status=OK, size=0, payload=b"", crc=None, flags=0):
+    if crc is None:
+        crc = crc32c(payload) if payload or status == OK else 0
+    return frame(READ_DATA, READ_DATA_FIXED.pack(op_id, status, size, crc) +
+                 payload, flags)
 
 
 def ping(opaque, flags=0):
@@ -631,6 +647,34 @@ def _statfs_ack(c, m):
         c.fail("RANGE", "ffree %d > files %d" % (m.ffree, m.files))
 
 
+def _read(c, m):
+    m["op_id"] = c.u(8, "op_id")
+    m["offset"] = c.u(8, "offset")
+    m["length"] = c.u(4, "length")
+    m["name"] = c.lv("name_len", "name")
+    c.end()
+    if not 1 <= m.length <= CHUNK_MAX:
+        c.fail("RANGE", "length %d not in 1..%d" % (m.length, CHUNK_MAX))
+    if m.offset > 2 ** 63 - 1 - m.length:
+        c.fail("RANGE", "offset %d + length %d is past the largest file"
+               % (m.offset, m.length))
+    name_check(m.name)
+
+
+def _read_data(c, m):
+    m["op_id"] = c.u(8, "op_id")
+    m["status"] = c.u(1, "status")
+    c.take(3, "reserved")
+    m["size"] = c.u(8, "size")
+    m["crc32c"] = c.u(4, "crc32c")
+    _check_status(c, m.status)
+    if c.left() > CHUNK_MAX:
+        c.fail("TOO_LONG", "payload of %d bytes" % c.left())
+    m["payload"] = c.rest()
+    if m.status != OK and (m.payload or m.size or m.crc32c):
+        c.fail("RANGE", "data with status %d (must be none)" % m.status)
+
+
 def _ping(c, m):
     c.exact(PING_BODY.size)
     m["opaque"] = c.u(8, "opaque")
@@ -649,6 +693,7 @@ _DECODERS = {HELLO: _hello, WELCOME: _welcome, AUTH: _auth,
              ITEM_OPEN: _item_open, CHUNK: _chunk, CHUNK_ACK: _chunk_ack,
              ITEM_CLOSE: _item_close, ITEM_ACK: _item_ack, OP: _op,
              OP_ACK: _op_ack, STATFS: _statfs, STATFS_ACK: _statfs_ack,
+             READ: _read, READ_DATA: _read_data,
              PING: _ping, PONG: _ping, ERROR: _error}
 
 
@@ -742,6 +787,10 @@ def encode(m):
         return op_ack(m.op_id, m.status, m.message, flags=f)
     if t == STATFS:
         return statfs(m.op_id, flags=f)
+    if t == READ:
+        return read(m.op_id, m.offset, m.length, m.name, flags=f)
+    if t == READ_DATA:
+        return read_data(m.op_id, m.status, m.size, m.payload, m.crc32c, flags=f)
     if t == STATFS_ACK:
         return statfs_ack(m.op_id, m.status, m.bsize, m.blocks, m.bfree,
                           m.bavail, m.files, m.ffree, flags=f)

@@ -89,6 +89,9 @@ def valid_frames():
     f += [W.statfs(0), W.statfs(2 ** 64 - 1), W.statfs_ack(1, W.IO),
           W.statfs_ack(2, W.OK, 4096, 100, 50, 40, 10, 10),
           W.statfs_ack(3, W.OK, 1 << 30, 2 ** 64 - 1, 0, 0, 0, 0)]
+    f += [W.read(1, 0, 1, "a/b"), W.read(2, 2 ** 63 - 1 - W.CHUNK_MAX, W.CHUNK_MAX, "x"),
+          W.read_data(1, W.OK, 5, b"hello"), W.read_data(2, W.OK, 0),
+          W.read_data(3, W.NOT_FOUND), W.read_data(4, W.OK, 9, b"x", crc=7)]
     f += [W.ping(0), W.ping(2 ** 64 - 1), W.pong(0x1122334455667788)]
     f += [W.error(W.PROTOCOL, "CHUNK: chunk_id 7 >= total_chunks 7"), W.error(W.OK),
           W.error(W.CORRUPT, "m" * 1024)]
@@ -147,6 +150,11 @@ def broken_frames():
           W.statfs_ack(1, W.OK, 512, 10, 11, 0), W.statfs_ack(1, W.OK, 512, 10, 5, 6),
           W.statfs_ack(1, W.OK, 512, files=1, ffree=2), W.statfs_ack(1, W.IO, 512),
           W.statfs_ack(1, 13)]
+    f += [W.read(1, 0, 0, "x"), W.read(1, 0, W.CHUNK_MAX + 1, "x"),
+          W.read(1, 2 ** 63 - 1, 1, "x"), W.read(1, 0, 1, "../x"), W.read(1, 0, 1, ""),
+          W.read(1, 0, 1, "x") + b"!", W.frame(W.READ, bytes(21)),
+          W.read_data(1, W.IO, 1), W.read_data(1, W.IO, payload=b"x", crc=0),
+          W.read_data(1, 13), W.frame(W.READ_DATA, bytes(23))]
     f += [W.op(1, 0, "x"), W.op(1, 10, "x"), W.op(1, W.SYMLINK, "x"),
           W.op(1, W.SYMLINK, "x", "/" * 4096), W.op(1, W.SYMLINK, "x", b"a\0b"),
           W.op(1, W.SYMLINK, "../x", "y"), W.op(1, W.LINK, "x", ""),

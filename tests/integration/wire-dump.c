@@ -170,6 +170,19 @@ fields(GString *s, const BfMsg *m)
     field_u(s, "ffree", x->ffree);
     break;
   }
+  case BF_FRAME_READ:
+    field_u(s, "op_id", m->u.read.op_id);
+    field_u(s, "offset", m->u.read.offset);
+    field_u(s, "length", m->u.read.length);
+    field_b(s, "name", m->u.read.name.data, m->u.read.name.len);
+    break;
+  case BF_FRAME_READ_DATA:
+    field_u(s, "op_id", m->u.read_data.op_id);
+    field_u(s, "status", m->u.read_data.status);
+    field_u(s, "size", m->u.read_data.size);
+    field_u(s, "crc32c", m->u.read_data.crc32c);
+    field_b(s, "payload", m->u.read_data.payload, m->u.read_data.payload_len);
+    break;
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     field_u(s, "opaque", m->u.ping.opaque);

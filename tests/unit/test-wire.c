@@ -34,6 +34,7 @@ bytes(const char *s)
 enum {
   HELLO_FIXED = 34,
   CHUNK_FIXED = 24,
+  READ_DATA_FIXED = 24,
   TLV_HDR = 3,
 };
 
@@ -175,6 +176,30 @@ fill_statfs_ack(BfMsg *m)
 }
 
 static void
+fill_read(BfMsg *m)
+{
+  m->type = BF_FRAME_READ;
+  m->u.read.op_id = 79;
+  m->u.read.offset = UINT64_C(1) << 40;
+  m->u.read.length = BF_CHUNK_DEFAULT;
+  m->u.read.name = bytes("dir/file.txt");
+}
+
+static void
+fill_read_data(BfMsg *m)
+{
+  static const char text[] = "hello";
+
+  m->type = BF_FRAME_READ_DATA;
+  m->u.read_data.op_id = 79;
+  m->u.read_data.status = BF_ST_OK;
+  m->u.read_data.size = 12345;
+  m->u.read_data.payload = (const uint8_t *)text;
+  m->u.read_data.payload_len = 5;
+  m->u.read_data.crc32c = bf_crc32c(text, 5);
+}
+
+static void
 fill_ping(BfMsg *m)
 {
   m->type = BF_FRAME_PING;
@@ -215,6 +240,8 @@ static const Sample samples[] = {
   { "OP_ACK", fill_op_ack },
   { "STATFS", fill_statfs },
   { "STATFS_ACK", fill_statfs_ack },
+  { "READ", fill_read },
+  { "READ_DATA", fill_read_data },
   { "PING", fill_ping },
   { "PONG", fill_pong },
   { "ERROR", fill_error },
@@ -224,7 +251,7 @@ static const uint8_t known_types[] = {
   BF_FRAME_HELLO, BF_FRAME_WELCOME, BF_FRAME_ITEM_OPEN, BF_FRAME_CHUNK,
   BF_FRAME_CHUNK_ACK, BF_FRAME_ITEM_CLOSE, BF_FRAME_ITEM_ACK, BF_FRAME_OP,
   BF_FRAME_OP_ACK, BF_FRAME_PING, BF_FRAME_PONG, BF_FRAME_ERROR,
-  BF_FRAME_STATFS, BF_FRAME_STATFS_ACK,
+  BF_FRAME_STATFS, BF_FRAME_STATFS_ACK, BF_FRAME_READ, BF_FRAME_READ_DATA,
   BF_FRAME_AUTH,  /* its body: tests/unit/test-crypto.c */
 };
 
@@ -393,6 +420,20 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.statfs_ack.files, ==, b->u.statfs_ack.files);
     g_assert_cmpuint(a->u.statfs_ack.ffree, ==, b->u.statfs_ack.ffree);
     break;
+  case BF_FRAME_READ:
+    g_assert_cmpuint(a->u.read.op_id, ==, b->u.read.op_id);
+    g_assert_cmpuint(a->u.read.offset, ==, b->u.read.offset);
+    g_assert_cmpuint(a->u.read.length, ==, b->u.read.length);
+    assert_bytes_eq(a->u.read.name, b->u.read.name);
+    break;
+  case BF_FRAME_READ_DATA:
+    g_assert_cmpuint(a->u.read_data.op_id, ==, b->u.read_data.op_id);
+    g_assert_cmpuint(a->u.read_data.status, ==, b->u.read_data.status);
+    g_assert_cmpuint(a->u.read_data.size, ==, b->u.read_data.size);
+    g_assert_cmpuint(a->u.read_data.crc32c, ==, b->u.read_data.crc32c);
+    g_assert_cmpmem(a->u.read_data.payload, a->u.read_data.payload_len,
+                    b->u.read_data.payload, b->u.read_data.payload_len);
+    break;
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     g_assert_cmpuint(a->u.ping.opaque, ==, b->u.ping.opaque);
@@ -481,8 +522,9 @@ test_roundtrip(gconstpointer data)
 }
 
 /* Bodies that end at a boundary the format allows to be an end: between
- * TLVs, or anywhere in a CHUNK's payload (the caller's CRC check catches
- * that one; a frame length is never shorter than what was sent). */
+ * TLVs, or anywhere in a CHUNK's or READ_DATA's payload (the caller's
+ * CRC check catches that one; a frame length is never shorter than what
+ * was sent). */
 static gboolean
 truncation_may_succeed(const BfMsg *m, size_t k)
 {
@@ -493,6 +535,8 @@ truncation_may_succeed(const BfMsg *m, size_t k)
             k == (size_t)HELLO_FIXED + TLV_HDR + m->u.hello.label.len);
   case BF_FRAME_CHUNK:
     return k > CHUNK_FIXED;
+  case BF_FRAME_READ_DATA:
+    return k >= READ_DATA_FIXED;
   default:
     return FALSE;
   }
@@ -521,6 +565,11 @@ test_truncated(gconstpointer data)
         g_assert_cmpuint(bf_crc32c(out.u.chunk.payload,
                                    out.u.chunk.payload_len), !=,
                          out.u.chunk.crc32c);
+      } else if (m.type == BF_FRAME_READ_DATA) {
+        g_assert_cmpuint(out.u.read_data.payload_len, ==, k - READ_DATA_FIXED);
+        g_assert_cmpuint(bf_crc32c(out.u.read_data.payload,
+                                   out.u.read_data.payload_len), !=,
+                         out.u.read_data.crc32c);
       } else {
         /* A HELLO cut between TLVs loses them; it may not invent any. */
         g_assert_cmpuint(out.u.hello.path_index, ==, 0);
@@ -533,7 +582,8 @@ test_truncated(gconstpointer data)
     }
     g_free(copy);
   }
-  if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK)
+  if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK &&
+      m.type != BF_FRAME_READ_DATA)
     g_assert_cmpuint(successes, ==, 0);
   g_free(body);
 }
@@ -556,6 +606,17 @@ test_trailing(gconstpointer data)
     g_assert_true(decode_copy(m.type, 0, longer, len + 1, &copy, &out, &err));
     g_assert_no_error(err);
     g_assert_cmpuint(out.u.chunk.payload_len, ==, m.u.chunk.payload_len + 1);
+    g_free(copy);
+    break;
+  }
+  case BF_FRAME_READ_DATA: {
+    GError *err = NULL;
+    uint8_t *copy;
+    BfMsg out;
+    g_assert_true(decode_copy(m.type, 0, longer, len + 1, &copy, &out, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(out.u.read_data.payload_len, ==,
+                     m.u.read_data.payload_len + 1);
     g_free(copy);
     break;
   }
@@ -1860,6 +1921,44 @@ test_statfs(void)
                    "STATFS_ACK");
 }
 
+static void
+test_read(void)
+{
+  BfMsg m;
+
+  memset(&m, 0, sizeof m);
+  fill_read(&m);
+  expect_ok(&m);
+  m.u.read.length = BF_CHUNK_MAX;
+  expect_ok(&m);
+  m.u.read.length = BF_CHUNK_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ: length 16777217 not in");
+  m.u.read.length = 0;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ: length 0 not in");
+  m.u.read.length = 2;
+  m.u.read.offset = INT64_MAX - 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "past the largest file");
+  m.u.read.offset = INT64_MAX - 2;
+  expect_ok(&m);
+  m.u.read.name = bytes("../etc/passwd");
+  expect_error(&m, BF_WIRE_ERROR_NAME, "READ: name contains");
+  m.u.read.name = bytes("");
+  expect_error(&m, BF_WIRE_ERROR_NAME, "READ: name is empty");
+
+  memset(&m, 0, sizeof m);
+  fill_read_data(&m);
+  expect_ok(&m);
+  m.u.read_data.payload_len = 0;   /* at the end of the file */
+  expect_ok(&m);
+  m.u.read_data.status = BF_ST_NOT_FOUND;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ_DATA: data with status 7");
+  m.u.read_data.size = 0;
+  m.u.read_data.crc32c = 0;
+  expect_ok(&m);
+  m.u.read_data.status = BF_ST_MAX_ + 1;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "READ_DATA: unknown status 13");
+}
+
 /* ---- names ------------------------------------------------------------- */
 
 static void
@@ -2068,6 +2167,7 @@ main(int argc, char **argv)
   g_test_add_func("/wire/op", test_op);
   g_test_add_func("/wire/acks-and-error", test_acks_and_error);
   g_test_add_func("/wire/statfs", test_statfs);
+  g_test_add_func("/wire/read", test_read);
   g_test_add_func("/wire/names", test_names);
   g_test_add_func("/wire/crc32c", test_crc32c);
 
