@@ -1,8 +1,8 @@
 /* The outbox: the client's FUSE mount (outbox.h). Every regular file
  * written here is a version handed to the delivery (delivery.h);
  * directories are made on the server at once. The tree (tree.h) is only
- * what this mount has sent: file contents are not kept, so reading back is
- * refused with EACCES. This is the FUSE boundary of the error convention:
+ * what this mount has sent: file contents are not kept, so a delivered
+ * file is read back from the server (readback.h). This is the FUSE boundary of the error convention:
  * errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
 
@@ -16,6 +16,8 @@
 
 #include "links.h"
 #include "ops.h"
+#include "readback.h"
+#include "reader.h"
 #include "space.h"
 #include "status.h"
 #include "tree.h"
@@ -33,10 +35,30 @@ outbox(void)
   return fuse_get_context()->private_data;
 }
 
+/* fi->fh of a descriptor opened for reading a delivered file: its reads
+ * go to the server by name (readback.h), it holds nothing. Any other fh
+ * is the version a descriptor writes. */
+#define FH_READER ((uint64_t)1)
+
+static gboolean
+is_reader(const struct fuse_file_info *fi)
+{
+  return fi != NULL && fi->fh == FH_READER;
+}
+
+/* The version fi writes, or NULL (no fi, or a reader). */
 static BfcVersion *
 version_of(struct fuse_file_info *fi)
 {
-  return (BfcVersion *)(uintptr_t)fi->fh;
+  return fi == NULL || is_reader(fi) ? NULL : (BfcVersion *)(uintptr_t)fi->fh;
+}
+
+static BfcVersion *
+version_ref(struct fuse_file_info *fi)
+{
+  BfcVersion *v = version_of(fi);
+
+  return v ? bfc_version_ref(v) : NULL;
 }
 
 /* 0, or -errno for error (which it frees). */
@@ -287,6 +309,20 @@ ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
   return start_version(path, mode, fi);
 }
 
+/* A delivered file is read back from the server (reader.h). */
+static int
+open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
+{
+  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+
+  if (rc == 0) {
+    fi->fh = FH_READER;
+    /* Every open reads what the server holds now (braidfs(1)). */
+    fi->keep_cache = 0;
+  }
+  return rc;
+}
+
 static int
 ob_open(const char *path, struct fuse_file_info *fi)
 {
@@ -297,7 +333,7 @@ ob_open(const char *path, struct fuse_file_info *fi)
   if (bfc_status_is(path))
     return bfc_status_open(&o->status, path, fi);
   if ((fi->flags & O_ACCMODE) == O_RDONLY)
-    return -EACCES;
+    return open_reader(o, path, fi);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   mode = n ? n->mode : 0644;
@@ -326,9 +362,15 @@ static int
 ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
-  if (!bfc_status_is(path))
-    return -EACCES;   /* only handles opened for writing exist otherwise */
-  return bfc_status_read(fi, buf, size, off);
+  GError *error = NULL;
+  gssize n;
+
+  if (bfc_status_is(path))
+    return bfc_status_read(fi, buf, size, off);
+  if (!is_reader(fi))
+    return -EBADF;    /* opened for writing only */
+  n = bfc_readback(outbox()->sess, path + 1, buf, size, (uint64_t)off, &error);
+  return n >= 0 ? (int)n : result(FALSE, error);
 }
 
 /* close(2) lands here: delivery=close means it returns only once the
@@ -339,7 +381,7 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 {
   GError *error = NULL;
 
-  if (bfc_status_is(path))
+  if (bfc_status_is(path) || is_reader(fi))
     return 0;
   gboolean ok = bfc_version_flush(version_of(fi), &error);
   return result(ok, error);
@@ -357,6 +399,8 @@ ob_release(const char *path, struct fuse_file_info *fi)
     bfc_status_release(fi);
     return 0;
   }
+  if (v == NULL)
+    return 0;         /* a reader holds nothing */
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_lookup_locked(&o->tree, path);   /* settles it */
@@ -369,7 +413,7 @@ static int
 ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
-  BfcVersion *v = fi ? bfc_version_ref(version_of(fi)) : NULL;
+  BfcVersion *v = version_ref(fi);
   GError *error = NULL;
   BfcNode *n;
   int rc = 0;
@@ -541,7 +585,7 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
          uint32_t mode, const struct timespec *mtime)
 {
   Outbox *o = outbox();
-  BfcVersion *v = fi ? bfc_version_ref(version_of(fi)) : NULL;
+  BfcVersion *v = version_ref(fi);
   gboolean on_server = TRUE, found, dir;
   GError *error = NULL;
   int rc;
@@ -572,9 +616,10 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
     if (!ok)
       return result(FALSE, error);
   }
-  if (on_server && strcmp(path, "/") == 0)
-    return -EPERM;
-  if (on_server) {
+  /* The outbox's root is the session's directory on the server, which
+   * the server names and dates: its attributes stay in the outbox (cp -a
+   * and rsync -a into the root set them). */
+  if (on_server && strcmp(path, "/") != 0) {
     gboolean ok = bfc_setattr(o->sess, path + 1, flags, mode, mtime, &error);
     if ((rc = result(ok, error)) < 0)
       return rc;

@@ -11,6 +11,7 @@
 #include "failover.h"
 #include "item.h"
 #include "ops.h"
+#include "readback.h"
 #include "space.h"
 #include "place.h"
 
@@ -197,6 +198,9 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
       break;
     case BF_FRAME_STATFS_ACK:
       bfc_space_on_ack(s, &m.u.statfs_ack);
+      break;
+    case BF_FRAME_READ_DATA:
+      bfc_readback_on_data(s, &m.u.read_data);
       break;
     case BF_FRAME_PING: {
       /* The sender writes it: a receiver that blocks on a full socket

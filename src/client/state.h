@@ -89,6 +89,7 @@ struct BfcSession {
   GQueue announcing;          /* BfcItem* with an id whose ITEM_OPEN waits
                                  for an earlier id's, in id order */
   GHashTable *ops;            /* op id -> BfcOpWait* */
+  GHashTable *reads;          /* op id -> a piece waiting (readback.c) */
   uint64_t next_item_id;
   uint64_t next_op_id;
 

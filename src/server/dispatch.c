@@ -15,6 +15,7 @@
 #include "handshake.h"
 #include "items.h"
 #include "ops.h"
+#include "reads.h"
 #include "session.h"
 #include "space.h"
 #include "status.h"
@@ -38,6 +39,8 @@ dispatch(BfdPath *p, const BfMsg *m)
     return bfd_ops_on_op(p, &m->u.op);
   case BF_FRAME_STATFS:
     return bfd_space_on_statfs(p, &m->u.statfs);
+  case BF_FRAME_READ:
+    return bfd_reads_on_read(p, &m->u.read);
   case BF_FRAME_PING: {
     BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m->u.ping };
     return bfd_path_post(p, &pong);

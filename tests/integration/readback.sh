@@ -1,37 +1,49 @@
 #!/usr/bin/env bash
-# write-only.sh: the client mount is an outbox. Files written into it are
-# listed (ls -l, with sizes) but cannot be read back: open for reading fails
-# with EACCES, so cat and cp out of it fail. The delivered copy on the server
-# is not affected.
+# readback.sh [async]: what the outbox delivered can be read back from it,
+# served by the server over the session's paths: cat, cmp, cp out,
+# sha256sum, diff -r of the source against the outbox, reads at any offset
+# (dd skip=), of an empty file and past the end. A file still being
+# written cannot be read (EBUSY); with "async" a spooled file is read once
+# it is delivered. The server's copy is not affected.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT=$(free_port)
-mkdir -p "$T/src/sub"
+mkdir -p "$T/src/sub/deeper" "$T/src/empty-dir"
+head -c 3000000 /dev/urandom >"$T/src/big.bin"
 head -c 300000 /dev/urandom >"$T/src/f.bin"
 printf 'hello\n' >"$T/src/sub/g.txt"
+: >"$T/src/sub/deeper/empty"
+ln -s g.txt "$T/src/sub/link"
 
 start_server server "$T/srv" "$T/store"
-start_client client "$T/cli" label=wo
+MODE=${1:-close}
+if [[ $MODE == async ]]; then
+	start_client client "$T/cli" label=rb "spool=$T/spool"
+else
+	start_client client "$T/cli" label=rb
+fi
 CLI=$T/cli
 
-check "cp -r into the client mount" run_t 60 cp -r "$T/src/." "$CLI/"
-assert_eq 300000 "$(stat -c %s "$CLI/f.bin" 2>&1)" "stat shows the size on the client mount"
-check "ls -l on the client mount works" bash -c "ls -l '$CLI' '$CLI/sub' >/dev/null"
-
-out=$(run_t 10 cat "$CLI/f.bin" 2>&1 >/dev/null) && rc=0 || rc=$?
-echo "   cat: exit $rc: $out"
-check "cat of a file in the client mount fails" test "$rc" -ne 0
-check "cat reports 'Permission denied'" grep -q 'Permission denied' <<<"$out"
-
-out=$(run_t 10 cp "$CLI/sub/g.txt" "$T/copied-out" 2>&1) && rc=0 || rc=$?
-echo "   cp out: exit $rc: $out"
-check "cp out of the client mount fails" test "$rc" -ne 0
-check "nothing was copied out" test ! -s "$T/copied-out"
+check "cp -a into the client mount" run_t 60 cp -a "$T/src/." "$CLI/"
+# With async, reads wait for the spooled files' delivery by themselves.
+check "cat reads a file back" run_t 60 cmp "$T/src/f.bin" "$CLI/f.bin"
+check "cmp of a 3 MB file read back" run_t 60 cmp "$T/src/big.bin" "$CLI/big.bin"
+assert_eq "$(cd "$T/src" && sha256sum big.bin f.bin sub/g.txt)" \
+	"$(cd "$CLI" && run_t 60 sha256sum big.bin f.bin sub/g.txt 2>&1)" "sha256sum in the outbox"
+check "diff -r of the source against the outbox" run_t 60 diff -r "$T/src" "$CLI"
+check "cp out of the outbox" run_t 60 cp -a "$CLI/sub" "$T/copied-out"
+check "... what was copied out is the source" diff -r "$T/src/sub" "$T/copied-out"
+assert_eq "$(dd if="$T/src/big.bin" bs=4096 skip=333 count=17 status=none | sha256sum)" \
+	"$(run_t 30 dd if="$CLI/big.bin" bs=4096 skip=333 count=17 status=none | sha256sum)" \
+	"dd reads a range in the middle"
+assert_eq "$(tail -c 1000 "$T/src/big.bin" | sha256sum)" \
+	"$(run_t 30 tail -c 1000 "$CLI/big.bin" | sha256sum)" "tail reads the end"
+assert_eq 0 "$(run_t 10 wc -c <"$CLI/sub/deeper/empty")" "an empty file reads empty"
 
 # errno_of FILE: errno name of open(FILE, O_RDONLY) + read, or OK
 errno_of() {
-	run_t 10 python3 - "$1" <<'EOF'
+	run_t 10 python3 - "$1" <<'PY'
 import errno, os, sys
 try:
     fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -43,12 +55,20 @@ try:
     os.close(fd)
 except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))
-EOF
+PY
 }
-assert_eq EACCES "$(errno_of "$CLI/f.bin")" \
-	"open(O_RDONLY) on the client mount fails with EACCES"
+# A file being written: its bytes are not all anywhere yet.
+exec {wfd}>"$CLI/open.txt"
+printf 'partial' >&"$wfd"
+assert_eq EBUSY "$(errno_of "$CLI/open.txt")" "a file being written is not read back (EBUSY)"
+exec {wfd}>&-
+printf 'partial' >"$T/src/open.txt"
+if [[ $MODE == async ]]; then
+	check "the spool drains" wait_spool_empty "$CLI" 60
+fi
+assert_eq partial "$(run_t 10 cat "$CLI/open.txt" 2>&1)" "... and is once closed"
 
-SESS=$(session_for_label "$T/srv" wo) || fail "no session for label wo"
-check "server copy intact after the read attempts (diff -r)" diff_trees "$T/src" "$SESS"
+SESS=$(session_for_label "$T/srv" rb) || fail "no session for label rb"
+check "server copy intact after the reads (diff -r)" diff_trees "$T/src" "$SESS"
 
 finish
