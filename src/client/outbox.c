@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "attrs.h"
 #include "links.h"
 #include "ops.h"
 #include "readback.h"
@@ -27,6 +28,7 @@ typedef struct {
   BfcDelivery *delivery;
   BfcTree tree;
   BfcStatusDir status;
+  BfcCopyUps copies;
 } Outbox;
 
 static Outbox *
@@ -35,9 +37,8 @@ outbox(void)
   return fuse_get_context()->private_data;
 }
 
-/* fi->fh of a descriptor opened for reading a delivered file: its reads
- * go to the server by name (readback.h), it holds nothing. Any other fh
- * is the version a descriptor writes. */
+/* fi->fh of a descriptor reading a delivered file (from the server, by
+ * name: readback.h); any other fh is the version a descriptor writes. */
 #define FH_READER ((uint64_t)1)
 
 static gboolean
@@ -323,6 +324,27 @@ open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
   return rc;
 }
 
+/* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
+ * version that starts as a copy of the stored one, read back as needed
+ * (reader.h); the whole file travels again (braidfs(1), Appending). */
+static int
+open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
+             struct fuse_file_info *fi)
+{
+  uint64_t size;
+  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+
+  if (rc < 0)
+    return rc;
+  bf_mutex_lock(&o->tree.lock);
+  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
+  size = MIN(upto, n ? bfc_node_size_locked(&o->tree, n) : 0);
+  bf_mutex_unlock(&o->tree.lock);
+  if ((rc = start_version(path, mode, fi)) == 0)
+    bfc_copy_ups_defer(&o->copies, version_of(fi), size);
+  return rc;
+}
+
 static int
 ob_open(const char *path, struct fuse_file_info *fi)
 {
@@ -340,9 +362,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   bf_mutex_unlock(&o->tree.lock);
   if (n == NULL)
     return -ENOENT;
-  /* Without O_TRUNC the writer would extend bytes that already left. */
   if (!(fi->flags & O_TRUNC))
-    return -EACCES;
+    return open_copy_up(o, path, mode, UINT64_MAX, fi);
   return start_version(path, mode, fi);
 }
 
@@ -350,11 +371,15 @@ static int
 ob_write(const char *path, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
+  Outbox *o = outbox();
   GError *error = NULL;
-  gboolean ok = bfc_version_write(version_of(fi), buf, size, (uint64_t)off,
+  gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1,
+                                    version_of(fi), (uint64_t)off, &error) &&
+                bfc_version_write(version_of(fi), buf, size, (uint64_t)off,
                                   &error);
 
-  (void)path;
+  if (ok)
+    bfc_copy_ups_written(&o->copies, version_of(fi), (uint64_t)off + size);
   return ok ? (int)size : result(ok, error);
 }
 
@@ -383,7 +408,10 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 
   if (bfc_status_is(path) || is_reader(fi))
     return 0;
-  gboolean ok = bfc_version_flush(version_of(fi), &error);
+  gboolean ok = bfc_copy_ups_settle(&outbox()->copies, outbox()->sess,
+                                    path + 1, version_of(fi), UINT64_MAX,
+                                    &error) &&
+                bfc_version_flush(version_of(fi), &error);
   return result(ok, error);
 }
 
@@ -401,6 +429,7 @@ ob_release(const char *path, struct fuse_file_info *fi)
   }
   if (v == NULL)
     return 0;         /* a reader holds nothing */
+  bfc_copy_ups_drop(&o->copies, v);
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_lookup_locked(&o->tree, path);   /* settles it */
@@ -409,12 +438,33 @@ ob_release(const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
+static int ob_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+
+/* truncate(2) of a delivered file: a new version of its first size bytes
+ * (copied up as for an append), delivered at once. */
+static int
+truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
+{
+  struct fuse_file_info fi = { .flags = O_WRONLY };
+  int rc = open_copy_up(o, path, mode, size, &fi);
+
+  if (rc < 0)
+    return rc;
+  if ((rc = ob_truncate(path, (off_t)size, &fi)) == 0)
+    rc = ob_flush(path, &fi);
+  if (rc < 0)
+    bfc_version_cancel(version_of(&fi));
+  ob_release(path, &fi);
+  return rc;
+}
+
 static int
 ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcVersion *v = version_ref(fi);
   GError *error = NULL;
+  uint32_t mode;
   BfcNode *n;
   int rc = 0;
 
@@ -427,10 +477,16 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   else if (v == NULL && n == NULL)
     rc = -ENOENT;
   else if (v == NULL && (uint64_t)size != bfc_node_size_locked(&o->tree, n))
-    rc = -EACCES;     /* contents already left; write a new version */
+    rc = 1;           /* contents already left: a new version */
+  mode = n ? n->mode : 0;
   bf_mutex_unlock(&o->tree.lock);
+  if (rc == 1)
+    return truncate_delivered(o, path, mode, (uint64_t)size);
   if (v != NULL) {
-    gboolean ok = bfc_version_truncate(v, (uint64_t)size, &error);
+    gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1, v,
+                                      (uint64_t)size, &error) &&
+                  bfc_version_truncate(v, (uint64_t)size, &error);
+    bfc_copy_ups_cut(&o->copies, v, (uint64_t)size);
     rc = result(ok, error);
     bfc_version_unref(v);
   }
@@ -560,72 +616,17 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   return rc;
 }
 
-static void
-node_set_attr(Outbox *o, const char *path, uint8_t flags, uint32_t mode,
-              const struct timespec *mtime)
-{
-  BfcNode *n;
-
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  if (n != NULL && (flags & BF_SETATTR_MODE))
-    n->mode = mode;
-  if (n != NULL && (flags & BF_SETATTR_MTIME))
-    n->mtime = *mtime;
-  bf_mutex_unlock(&o->tree.lock);
-}
-
-/* Mode and times of a version not yet delivered go with it (in its
- * ITEM_CLOSE, or its spooled copy); those of delivered files and of
- * directories are set on the server at once (tar, rsync and cp -a set
- * them after closing), a directory's mtime once the files in it are
- * delivered. */
+/* Mode and mtime (attrs.h); a reader's fi writes no version. */
 static int
 set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
          uint32_t mode, const struct timespec *mtime)
 {
   Outbox *o = outbox();
-  BfcVersion *v = version_ref(fi);
-  gboolean on_server = TRUE, found, dir;
-  GError *error = NULL;
-  int rc;
 
-  if (bfc_status_is(path)) {
-    bfc_version_unref(v);
+  if (bfc_status_is(path))
     return -EPERM;   /* the status files are read-only */
-  }
-  bf_mutex_lock(&o->tree.lock);
-  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
-  if (v == NULL && n != NULL && n->ver != NULL)
-    v = bfc_version_ref(n->ver);
-  found = n != NULL || v != NULL;
-  dir = n != NULL && n->children != NULL;
-  bf_mutex_unlock(&o->tree.lock);
-  if (!found)
-    return -ENOENT;
-  /* A file still on its way into the directory would change its mtime
-   * on the server after this (delivery=async): it goes first. */
-  if (dir && (flags & BF_SETATTR_MTIME) && strcmp(path, "/") != 0) {
-    g_autofree char *prefix = g_strconcat(path + 1, "/", NULL);
-    if (!bfc_delivery_wait_prefix(o->delivery, prefix, &error))
-      return result(FALSE, error);
-  }
-  if (v != NULL) {
-    gboolean ok = bfc_version_setattr(v, flags, mode, mtime, &on_server, &error);
-    bfc_version_unref(v);
-    if (!ok)
-      return result(FALSE, error);
-  }
-  /* The outbox's root is the session's directory on the server, which
-   * the server names and dates: its attributes stay in the outbox (cp -a
-   * and rsync -a into the root set them). */
-  if (on_server && strcmp(path, "/") != 0) {
-    gboolean ok = bfc_setattr(o->sess, path + 1, flags, mode, mtime, &error);
-    if ((rc = result(ok, error)) < 0)
-      return rc;
-  }
-  node_set_attr(o, path, flags, mode, mtime);
-  return 0;
+  return bfc_attrs_set(&o->tree, o->sess, o->delivery, path,
+                       version_of(fi), flags, mode, mtime);
 }
 
 static int
@@ -773,6 +774,7 @@ bfc_outbox_new(BfcSession *s, BfcDelivery *d)
   o->sess = s;
   o->delivery = d;
   bfc_tree_init(&o->tree);
+  bfc_copy_ups_init(&o->copies);
   bfc_status_init(&o->status, s, d);
   bf_mutex_lock(&o->tree.lock);
   for (guint i = 0; rec != NULL && i < rec->len; i++) {
@@ -792,6 +794,7 @@ bfc_outbox_free(void *data)
   if (o->sess != NULL)
     bfc_session_stop(o->sess);
   bfc_tree_clear(&o->tree);
+  bfc_copy_ups_clear(&o->copies);
   bfc_delivery_free(o->delivery);
   g_free(o);
 }

@@ -4,7 +4,9 @@
 # sha256sum, diff -r of the source against the outbox, reads at any offset
 # (dd skip=), of an empty file and past the end. A file still being
 # written cannot be read (EBUSY); with "async" a spooled file is read once
-# it is delivered. The server's copy is not affected.
+# it is delivered. Delivered files take appends (echo >> twice), writes in
+# place (dd conv=notrunc) and truncate -s to less and more; the server's
+# copies are what they should be.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -69,6 +71,30 @@ fi
 assert_eq partial "$(run_t 10 cat "$CLI/open.txt" 2>&1)" "... and is once closed"
 
 SESS=$(session_for_label "$T/srv" rb) || fail "no session for label rb"
+
+note "appending to and truncating delivered files"
+check "echo >> a delivered file" run_t 30 bash -c 'echo line1 >>"$1/log.txt"' _ "$CLI"
+check "echo >> it again" run_t 30 bash -c 'echo line2 >>"$1/log.txt"' _ "$CLI"
+check "dd conv=notrunc writes in the middle of a delivered file" run_t 30 \
+	bash -c 'printf XYZ | dd of="$1/sub/g.txt" bs=1 seek=2 conv=notrunc status=none' _ "$CLI"
+check "truncate -s of a delivered file to less" run_t 30 truncate -s 1000000 "$CLI/big.bin"
+check "truncate -s of a delivered file to more" run_t 30 truncate -s 1000100 "$CLI/f.bin"
+if [[ $MODE == async ]]; then
+	check "the spool drains" wait_spool_empty "$CLI" 60
+fi
+assert_eq "$(printf 'line1\nline2')" "$(cat "$SESS/log.txt" 2>&1)" "both lines on the server"
+assert_eq "$(printf 'line1\nline2')" "$(run_t 10 cat "$CLI/log.txt" 2>&1)" "both lines read back"
+assert_eq heXYZ "$(cat "$SESS/sub/g.txt" 2>&1)" "the bytes written in place, the rest kept"
+check "the shortened file is the source's start" \
+	cmp "$SESS/big.bin" <(head -c 1000000 "$T/src/big.bin")
+check "the lengthened file is the source and zeros" \
+	cmp "$SESS/f.bin" <(cat "$T/src/f.bin"; head -c 700100 /dev/zero)
+head -c 1000000 "$T/src/big.bin" >"$T/big.want"
+mv "$T/big.want" "$T/src/big.bin"
+cat "$T/src/f.bin" <(head -c 700100 /dev/zero) >"$T/f.want"
+mv "$T/f.want" "$T/src/f.bin"
+printf 'line1\nline2\n' >"$T/src/log.txt"
+printf 'heXYZ\n' >"$T/src/sub/g.txt"
 check "server copy intact after the reads (diff -r)" diff_trees "$T/src" "$SESS"
 
 finish
