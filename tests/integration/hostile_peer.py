@@ -30,6 +30,7 @@ import hashlib
 import os
 import select
 import socket
+import struct
 import sys
 import threading
 import time
