@@ -15,7 +15,6 @@
 #pragma once
 
 #include <sys/statvfs.h>
-
 #include <time.h>
 
 #include "client.h"

@@ -1,9 +1,9 @@
 /* The outbox: the client's FUSE mount (outbox.h). Every regular file
  * written here is a version handed to the delivery (delivery.h);
  * directories are made on the server at once. The tree (tree.h) is only
- * what this mount has sent: file contents are not kept, so a delivered
- * file is read back from the server (readback.h). This is the FUSE boundary of the error convention:
- * errors become -errno here (client.h, ERRORS). */
+ * what this mount has sent, not the contents: a delivered file is read
+ * back from the server (readback.h). The FUSE boundary of the error
+ * convention: errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
 
 #include <errno.h>

@@ -11,9 +11,9 @@
 #include "failover.h"
 #include "item.h"
 #include "ops.h"
+#include "place.h"
 #include "readback.h"
 #include "space.h"
-#include "place.h"
 
 #define BACKOFF_MIN_US (G_USEC_PER_SEC / 4)
 #define BACKOFF_MAX_US (4 * G_USEC_PER_SEC)
