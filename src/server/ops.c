@@ -139,6 +139,8 @@ op_link(BfdSession *s, int parent, const char *leaf, const char *name,
     return bfd_set_error_errno(error, errno, "%s", name2);
   if (fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
     ok = bfd_set_error_errno(error, errno, "%s", name);
+  else if (S_ISLNK(st.st_mode))
+    ok = bfd_set_error_errno(error, ELOOP, "%s", name);  /* never followed */
   else if (!S_ISREG(st.st_mode))
     ok = bfd_set_error_errno(error, EPERM, "%s: only regular files are "
                              "hard-linked", name);

@@ -9,7 +9,9 @@
 #   link.txt -> $T/outside/target.txt
 #   proc     -> /proc/self/cwd      (a magic link)
 # Through the client: files and directories under evil/, up/, proc/, a
-# rename into evil/ and a setattr of link.txt all fail with an error, a file
+# rename into evil/, a setattr of link.txt, hard links of link.txt or into
+# evil/ and reads of link.txt or through evil/, up/, proc/ (READ) all fail
+# with an error, a file
 # written to link.txt replaces the link itself (the target is untouched),
 # and nothing appears outside the store. The view shows the links as
 # links (their text, never resolved by braidfsd), and rm removes a link,
@@ -77,6 +79,18 @@ for oid, (kind, a, b) in enumerate(((h.MKDIR, "evil/d", ""), (h.MKDIR, "up/d", "
     p.send(h.op(oid, kind, a, b, mode=0o600, flags=1 if kind == h.SETATTR else 0))
     _, st, msg = p.op_ack("op")
     res.append("op %d %s: %s (%s)" % (kind, a, h.st_name(st), msg))
+# a hard link of a planted symlink, or into a linked directory
+import bfwire as W
+for oid, (a, b) in enumerate((("link.txt", "hard"), ("first.txt", "evil/hard")), 10):
+    p.send(h.op(oid, W.LINK, a, b))
+    _, st, msg = p.op_ack("LINK")
+    res.append("op %d %s: %s (%s)" % (W.LINK, a, h.st_name(st), msg))
+# reads through the links: READ_DATA says why, and carries nothing
+for rid, name in enumerate(("link.txt", "evil/target.txt", "up/etc/hostname",
+                            "proc/status"), 20):
+    p.send(W.read(rid, 0, 4096, name))
+    m = p.expect_msg(W.READ_DATA, "READ " + name)
+    res.append("read %s: %s (%d bytes)" % (name, h.st_name(m.status), len(m.payload)))
 print("\n".join(res))
 EOF
 bg python3 "$T/peer.py" "$LIB_DIR" "$PORT" "$T/peer" >"$T/peer.out" 2>&1
@@ -92,8 +106,8 @@ ln -s /proc/self/cwd "$PDATA/proc"
 touch "$T/peer.go"
 wait "$ppid" || true
 sed 's/^/   /' "$T/peer.out"
-check "every ITEM and OP through a link failed (none OK), with BAD_NAME" \
-	bash -c '! grep -qE ": (stage [0-9] )?(OK|PROTOCOL) " "$1" && (($(grep -c BAD_NAME "$1") == 9))' _ "$T/peer.out"
+check "every ITEM, OP and READ through a link failed (none OK), with BAD_NAME" \
+	bash -c '! grep -qE ": (stage [0-9] )?(OK|PROTOCOL) " "$1" && (($(grep -c BAD_NAME "$1") == 15))' _ "$T/peer.out"
 check "... and the renamed file stayed in the store" grep -qx first "$PDATA/first.txt"
 
 note "the client writes through the planted links"
