@@ -108,6 +108,7 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   if (s == NULL && err == 0) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
+    st->st_ino = 1;   /* use_ino: FUSE's root id; the others are the store's */
     return 0;
   }
   if (s == NULL)
