@@ -74,8 +74,8 @@ bfc_space_on_ack(BfcSession *s, const BfStatfsAck *a)
 {
   bf_mutex_lock(&s->lock);
   /* Answers to older questions, repeated, may arrive late: the newest
-   * wins. */
-  if (a->op_id > s->space.op_id) {
+   * wins; one to a question never asked is dropped. */
+  if (a->op_id > s->space.op_id && a->op_id <= s->next_op_id) {
     s->space = *a;
     s->space_at = g_get_monotonic_time();
   }
