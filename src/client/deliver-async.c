@@ -515,7 +515,11 @@ next_locked(BfcAsync *a, gint64 *wake) BF_REQUIRES(&a->lock)
       g_queue_delete_link(&a->queue, l);
       return pd;
     }
-    *wake = MIN(*wake, pd->not_before);
+    /* A file being edited wakes the workers when its edit ends (edit()):
+     * its not_before, long past, would make them spin on the lock the
+     * edit needs to end. */
+    if (pd->busy == 0)
+      *wake = MIN(*wake, pd->not_before);
   }
   return NULL;
 }
