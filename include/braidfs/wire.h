@@ -61,6 +61,10 @@ typedef enum {
   BF_FRAME_ITEM_ACK = 0x14,
   BF_FRAME_OP = 0x20,
   BF_FRAME_OP_ACK = 0x21,
+  BF_FRAME_STATFS = 0x22,      /* the store's size and free space? */
+  BF_FRAME_STATFS_ACK = 0x23,
+  BF_FRAME_READ = 0x24,        /* bytes of a stored file, please */
+  BF_FRAME_READ_DATA = 0x25,
   BF_FRAME_PING = 0x30,
   BF_FRAME_PONG = 0x31,
   BF_FRAME_ERROR = 0x7f,
@@ -119,11 +123,19 @@ typedef enum {
   BF_OP_RENAME = 4,
   BF_OP_CANCEL = 5,   /* abandon an item that was opened but not closed */
   BF_OP_SETATTR = 6,  /* set mode and/or mtime of a stored file or directory */
+  BF_OP_SYMLINK = 7,  /* make name a symlink whose target text is name2 */
+  BF_OP_LINK = 8,     /* make name2 a hard link of the stored file name */
+  BF_OP_MKNOD = 9,    /* make name a FIFO or socket (flags), never a device */
 } BfOpKind;
 
 /* OP flags for SETATTR: which attributes to set. */
 #define BF_SETATTR_MODE 0x01u
 #define BF_SETATTR_MTIME 0x02u
+/* OP flags for MKNOD: exactly one, the kind of node. */
+#define BF_MKNOD_FIFO 0x01u
+#define BF_MKNOD_SOCK 0x02u
+/* Bytes in a symlink's target text (Linux's PATH_MAX less its NUL). */
+#define BF_SYMLINK_MAX 4095
 
 /* Status codes in ITEM_ACK, OP_ACK and ERROR. */
 typedef enum {
@@ -237,13 +249,16 @@ typedef struct {
 typedef struct {
   uint64_t op_id;
   uint8_t op;                     /* BfOpKind */
-  uint8_t flags;                  /* SETATTR: BF_SETATTR_*; else 0 */
-  uint32_t mode;                  /* MKDIR, SETATTR */
+  uint8_t flags;                  /* SETATTR: BF_SETATTR_*; MKNOD:
+                                     BF_MKNOD_*; else 0 */
+  uint32_t mode;                  /* MKDIR, SETATTR, MKNOD */
   int64_t mtime_sec;              /* SETATTR */
   uint32_t mtime_nsec;
   uint64_t item_id;               /* CANCEL */
   BfBytes name;                   /* empty for CANCEL */
-  BfBytes name2;                  /* RENAME target, else empty */
+  BfBytes name2;                  /* RENAME, LINK: the new name; SYMLINK:
+                                     the target text (any bytes but NUL,
+                                     never resolved); else empty */
 } BfOp;
 
 typedef struct {
@@ -251,6 +266,42 @@ typedef struct {
   uint8_t status;
   BfBytes message;
 } BfOpAck;
+
+/* STATFS asks what df(1) shows of the session's store; STATFS_ACK
+ * answers with the figures of statvfs(3) in units of bsize. */
+typedef struct {
+  uint64_t op_id;
+} BfStatfs;
+
+typedef struct {
+  uint64_t op_id;                 /* STATFS's, echoed */
+  uint8_t status;                 /* BfStatus; the figures are 0 unless OK */
+  uint32_t bsize;                 /* 1..BF_STATFS_BSIZE_MAX when OK */
+  uint64_t blocks, bfree, bavail; /* bavail <= bfree <= blocks */
+  uint64_t files, ffree;          /* ffree <= files */
+} BfStatfsAck;
+
+#define BF_STATFS_BSIZE_MAX (1u << 30)
+
+/* READ asks for length bytes at offset of the stored file name; READ_DATA
+ * answers with those there are (fewer at the end of the file) and their
+ * CRC32C, and the file's size. */
+typedef struct {
+  uint64_t op_id;
+  uint64_t offset;
+  uint32_t length;                /* 1..BF_CHUNK_MAX */
+  BfBytes name;                   /* validated relative path */
+} BfRead;
+
+typedef struct {
+  uint64_t op_id;                 /* READ's, echoed */
+  uint8_t status;                 /* BfStatus; with another than OK, size
+                                     is 0 and there is no payload */
+  uint64_t size;                  /* the file's size when it was read */
+  uint32_t crc32c;                /* of payload */
+  const uint8_t *payload;         /* 0..BF_CHUNK_MAX bytes */
+  uint32_t payload_len;
+} BfReadData;
 
 typedef struct {
   uint64_t opaque;
@@ -275,6 +326,10 @@ typedef struct {
     BfItemAck item_ack;
     BfOp op;
     BfOpAck op_ack;
+    BfStatfs statfs;
+    BfStatfsAck statfs_ack;
+    BfRead read;
+    BfReadData read_data;
     BfPing ping;
     BfError error;
   } u;

@@ -33,6 +33,8 @@ frame_copy(const BfMsg *m)
   } else if (m->type == BF_FRAME_OP) {
     name = &f->msg.u.op.name;
     name2 = &f->msg.u.op.name2;
+  } else if (m->type == BF_FRAME_READ) {
+    name = &f->msg.u.read.name;
   }
   if (name != NULL) {
     f->name = g_memdup2(name->data, name->len);
@@ -60,6 +62,10 @@ same_frame(const BfMsg *a, const BfMsg *b)
   case BF_FRAME_OP:
     return a->u.op.op_id == b->u.op.op_id && a->u.op.op == b->u.op.op &&
            a->u.op.item_id == b->u.op.item_id;
+  case BF_FRAME_READ:
+    return a->u.read.op_id == b->u.read.op_id;
+  case BF_FRAME_STATFS:
+    return a->u.statfs.op_id == b->u.statfs.op_id;
   default:
     return FALSE;
   }

@@ -454,6 +454,14 @@ async_describe(BfcDelivery *d)
   return bfc_report_finish(&r);
 }
 
+/* A spool that fills up refuses new files before the server's store
+ * does: df shows the smaller of the two (outbox.c). */
+static gboolean
+async_local_space(BfcDelivery *d, struct statvfs *st)
+{
+  return statvfs(bfc_spool_dir(as_async(d)->spool), st) == 0;
+}
+
 static const BfcDeliveryOps async_ops = {
   .start = async_start,
   .stop = async_stop,
@@ -461,6 +469,7 @@ static const BfcDeliveryOps async_ops = {
   .recovered = async_recovered,
   .wait_prefix = async_wait_prefix,
   .describe = async_describe,
+  .local_space = async_local_space,
   .open = async_open,
   .version_free = async_version_free,
   .name = async_name,

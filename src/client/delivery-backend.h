@@ -4,6 +4,7 @@
  * and only the backends (deliver-close.c, deliver-async.c) include this. */
 #pragma once
 
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "state.h"
@@ -20,6 +21,8 @@ typedef struct {
   GPtrArray *(*recovered)(BfcDelivery *d);
   gboolean (*wait_prefix)(BfcDelivery *d, const char *prefix, GError **error);
   char *(*describe)(BfcDelivery *d);
+  /* NULL if the backend keeps nothing on the client's disk. */
+  gboolean (*local_space)(BfcDelivery *d, struct statvfs *st);
 
   BfcVersion *(*open)(BfcDelivery *d, const char *name, uint32_t mode,
                       GError **error);

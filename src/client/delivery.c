@@ -34,6 +34,12 @@ bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
   return d->ops->wait_prefix(d, prefix, error);
 }
 
+gboolean
+bfc_delivery_local_space(BfcDelivery *d, struct statvfs *st)
+{
+  return d->ops->local_space != NULL && d->ops->local_space(d, st);
+}
+
 char *
 bfc_delivery_describe(BfcDelivery *d)
 {

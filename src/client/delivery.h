@@ -14,6 +14,7 @@
  * take the delivery's own lock (client.h, LOCKING) and never wait. */
 #pragma once
 
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "client.h"
@@ -34,6 +35,9 @@ GPtrArray *bfc_delivery_recovered(BfcDelivery *d);
  * so that a directory operation cannot overtake the files in it. */
 gboolean bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix,
                                   GError **error);
+/* The free space of what the delivery keeps on the client's disk (the
+ * spool): FALSE if it keeps nothing there, or cannot tell. */
+gboolean bfc_delivery_local_space(BfcDelivery *d, struct statvfs *st);
 /* The text of the outbox's .braidfs/spool file, or NULL if it has none. */
 char *bfc_delivery_describe(BfcDelivery *d);
 

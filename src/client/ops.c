@@ -103,6 +103,17 @@ bfc_setattr(BfcSession *s, const char *name, uint8_t flags, uint32_t mode,
   return op_run(s, &o, error);
 }
 
+gboolean
+bfc_mknod(BfcSession *s, const char *name, uint8_t kind, uint32_t mode,
+          GError **error)
+{
+  BfOp o = { .op = BF_OP_MKNOD, .flags = kind, .mode = mode & 07777 };
+
+  o.name.data = (const uint8_t *)name;
+  o.name.len = (uint16_t)strlen(name);
+  return op_run(s, &o, error);
+}
+
 void
 bfc_ops_on_ack(BfcSession *s, const BfOpAck *a)
 {

@@ -6,8 +6,9 @@
 
 #include "state.h"
 
-/* Runs op (MKDIR, RMDIR, UNLINK, RENAME) on name (and name2). FALSE with
- * error: the server's status (BFC_ERROR), or why the wait gave up. */
+/* Runs op (MKDIR, RMDIR, UNLINK, RENAME, LINK, SYMLINK) on name (and
+ * name2: the new name, or a symlink's target). FALSE with error: the
+ * server's status (BFC_ERROR), or why the wait gave up. */
 gboolean bfc_op(BfcSession *s, BfOpKind op, const char *name,
                 const char *name2, uint32_t mode, GError **error)
   BF_EXCLUDES(&s->lock);
@@ -16,6 +17,9 @@ gboolean bfc_op(BfcSession *s, BfOpKind op, const char *name,
 gboolean bfc_setattr(BfcSession *s, const char *name, uint8_t flags,
                      uint32_t mode, const struct timespec *mtime,
                      GError **error) BF_EXCLUDES(&s->lock);
+/* Makes name a FIFO or socket (kind BF_MKNOD_*) on the server. */
+gboolean bfc_mknod(BfcSession *s, const char *name, uint8_t kind,
+                   uint32_t mode, GError **error) BF_EXCLUDES(&s->lock);
 
 /* ---- for the paths ------------------------------------------------------ */
 

@@ -1,9 +1,9 @@
 /* The outbox: the client's FUSE mount (outbox.h). Every regular file
  * written here is a version handed to the delivery (delivery.h);
  * directories are made on the server at once. The tree (tree.h) is only
- * what this mount has sent: file contents are not kept, so reading back is
- * refused with EACCES. This is the FUSE boundary of the error convention:
- * errors become -errno here (client.h, ERRORS). */
+ * what this mount has sent, not the contents: a delivered file is read
+ * back from the server (readback.h). The FUSE boundary of the error
+ * convention: errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
 
 #include <errno.h>
@@ -14,7 +14,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "attrs.h"
+#include "links.h"
 #include "ops.h"
+#include "readback.h"
+#include "reader.h"
+#include "space.h"
 #include "status.h"
 #include "tree.h"
 
@@ -23,6 +28,7 @@ typedef struct {
   BfcDelivery *delivery;
   BfcTree tree;
   BfcStatusDir status;
+  BfcCopyUps copies;
 } Outbox;
 
 static Outbox *
@@ -31,10 +37,29 @@ outbox(void)
   return fuse_get_context()->private_data;
 }
 
+/* fi->fh of a descriptor reading a delivered file (from the server, by
+ * name: readback.h); any other fh is the version a descriptor writes. */
+#define FH_READER ((uint64_t)1)
+
+static gboolean
+is_reader(const struct fuse_file_info *fi)
+{
+  return fi != NULL && fi->fh == FH_READER;
+}
+
+/* The version fi writes, or NULL (no fi, or a reader). */
 static BfcVersion *
 version_of(struct fuse_file_info *fi)
 {
-  return (BfcVersion *)(uintptr_t)fi->fh;
+  return fi == NULL || is_reader(fi) ? NULL : (BfcVersion *)(uintptr_t)fi->fh;
+}
+
+static BfcVersion *
+version_ref(struct fuse_file_info *fi)
+{
+  BfcVersion *v = version_of(fi);
+
+  return v ? bfc_version_ref(v) : NULL;
 }
 
 /* 0, or -errno for error (which it frees). */
@@ -65,11 +90,13 @@ static void
 fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
 {
   memset(st, 0, sizeof *st);
-  st->st_mode = (n->children ? S_IFDIR : S_IFREG) | n->mode;
+  st->st_mode = (n->children ? S_IFDIR : n->kind ? n->kind : S_IFREG) |
+                (n->kind == S_IFLNK ? 0777 : n->mode);
   st->st_nlink = n->children ? 2 : 1;
   st->st_uid = o->status.uid;
   st->st_gid = o->status.gid;
-  st->st_size = bfc_node_size_locked(&o->tree, n);
+  st->st_size = n->target ? strlen(n->target)
+                : n->kind ? 0 : bfc_node_size_locked(&o->tree, n);
   /* cp sizes its writes by st_blksize: one chunk per write(2). */
   st->st_blksize = bfc_session_config(o->sess)->chunk_size;
   st->st_blocks = (st->st_size + 511) / 512;
@@ -130,26 +157,15 @@ static int
 ob_mkdir(const char *path, mode_t mode)
 {
   Outbox *o = outbox();
-  const char *leaf;
-  BfcNode *parent;
-  int rc;
+  /* read-only status files; the server's .session */
+  int rc = bfc_status_is(path) || bfc_status_reserved(path)
+           ? -EPERM : bfc_tree_name_free(&o->tree, path);
 
-  if (bfc_status_is(path) || bfc_status_reserved(path))
-    return -EPERM;   /* read-only status files; the server's .session */
-  bf_mutex_lock(&o->tree.lock);
-  parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
-  rc = parent == NULL ? -ENOENT
-       : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
-  bf_mutex_unlock(&o->tree.lock);
   if (rc == 0)
     rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
-  if (rc == 0) {
-    bf_mutex_lock(&o->tree.lock);
-    parent = bfc_tree_parent_locked(&o->tree, path, &leaf);
-    if (parent && !g_hash_table_contains(parent->children, leaf))
-      bfc_node_attach(parent, bfc_node_new(leaf, TRUE, mode));
-    bf_mutex_unlock(&o->tree.lock);
-  }
+  if (rc == 0)
+    bfc_tree_attach_new(&o->tree, path,
+                        bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));
   return rc;
 }
 
@@ -179,6 +195,43 @@ ob_rmdir(const char *path)
   return rc;
 }
 
+static int
+ob_symlink(const char *target, const char *path)
+{
+  Outbox *o = outbox();
+
+  if (bfc_status_is(path))
+    return -EPERM;   /* the status files are read-only */
+  return bfc_links_symlink(&o->tree, o->sess, target, path);
+}
+
+static int
+ob_readlink(const char *path, char *buf, size_t size)
+{
+  return bfc_links_readlink(&outbox()->tree, path, buf, size);
+}
+
+static int
+ob_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+  Outbox *o = outbox();
+
+  (void)rdev;
+  if (bfc_status_is(path))
+    return -EPERM;   /* the status files are read-only */
+  return bfc_links_mknod(&o->tree, o->sess, path, mode);
+}
+
+static int
+ob_link(const char *from, const char *to)
+{
+  Outbox *o = outbox();
+
+  if (bfc_status_is(from) || bfc_status_is(to))
+    return -EPERM;
+  return bfc_links_link(&o->tree, o->sess, o->delivery, from, to);
+}
+
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
  * version it replaces, not yet sent, comes back in *old (to cancel). */
 static int
@@ -203,6 +256,7 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
     n = bfc_node_new(leaf, FALSE, mode);
     bfc_node_attach(parent, n);
   }
+  bfc_node_make_file(n);
   n->mode = mode & 07777;
   clock_gettime(CLOCK_REALTIME, &n->mtime);
   *old = g_steal_pointer(&n->ver);
@@ -258,6 +312,41 @@ ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
   return start_version(path, mode, fi);
 }
 
+/* A delivered file is read back from the server (reader.h). */
+static int
+open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
+{
+  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+
+  if (rc == 0) {
+    fi->fh = FH_READER;
+    /* Every open reads what the server holds now (braidfs(1)). */
+    fi->keep_cache = 0;
+  }
+  return rc;
+}
+
+/* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
+ * version that starts as a copy of the stored one, read back as needed
+ * (reader.h); the whole file travels again (braidfs(1), Appending). */
+static int
+open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
+             struct fuse_file_info *fi)
+{
+  uint64_t size;
+  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+
+  if (rc < 0)
+    return rc;
+  bf_mutex_lock(&o->tree.lock);
+  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
+  size = MIN(upto, n ? bfc_node_size_locked(&o->tree, n) : 0);
+  bf_mutex_unlock(&o->tree.lock);
+  if ((rc = start_version(path, mode, fi)) == 0)
+    bfc_copy_ups_defer(&o->copies, version_of(fi), size);
+  return rc;
+}
+
 static int
 ob_open(const char *path, struct fuse_file_info *fi)
 {
@@ -268,16 +357,15 @@ ob_open(const char *path, struct fuse_file_info *fi)
   if (bfc_status_is(path))
     return bfc_status_open(&o->status, path, fi);
   if ((fi->flags & O_ACCMODE) == O_RDONLY)
-    return -EACCES;
+    return open_reader(o, path, fi);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   mode = n ? n->mode : 0644;
   bf_mutex_unlock(&o->tree.lock);
   if (n == NULL)
     return -ENOENT;
-  /* Without O_TRUNC the writer would extend bytes that already left. */
   if (!(fi->flags & O_TRUNC))
-    return -EACCES;
+    return open_copy_up(o, path, mode, UINT64_MAX, fi);
   return start_version(path, mode, fi);
 }
 
@@ -285,11 +373,15 @@ static int
 ob_write(const char *path, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
+  Outbox *o = outbox();
   GError *error = NULL;
-  gboolean ok = bfc_version_write(version_of(fi), buf, size, (uint64_t)off,
+  gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1,
+                                    version_of(fi), (uint64_t)off, &error) &&
+                bfc_version_write(version_of(fi), buf, size, (uint64_t)off,
                                   &error);
 
-  (void)path;
+  if (ok)
+    bfc_copy_ups_written(&o->copies, version_of(fi), (uint64_t)off + size);
   return ok ? (int)size : result(ok, error);
 }
 
@@ -297,9 +389,15 @@ static int
 ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
-  if (!bfc_status_is(path))
-    return -EACCES;   /* only handles opened for writing exist otherwise */
-  return bfc_status_read(fi, buf, size, off);
+  GError *error = NULL;
+  gssize n;
+
+  if (bfc_status_is(path))
+    return bfc_status_read(fi, buf, size, off);
+  if (!is_reader(fi))
+    return -EBADF;    /* opened for writing only */
+  n = bfc_readback(outbox()->sess, path + 1, buf, size, (uint64_t)off, &error);
+  return n >= 0 ? (int)n : result(FALSE, error);
 }
 
 /* close(2) lands here: delivery=close means it returns only once the
@@ -310,9 +408,12 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 {
   GError *error = NULL;
 
-  if (bfc_status_is(path))
+  if (bfc_status_is(path) || is_reader(fi))
     return 0;
-  gboolean ok = bfc_version_flush(version_of(fi), &error);
+  gboolean ok = bfc_copy_ups_settle(&outbox()->copies, outbox()->sess,
+                                    path + 1, version_of(fi), UINT64_MAX,
+                                    &error) &&
+                bfc_version_flush(version_of(fi), &error);
   return result(ok, error);
 }
 
@@ -328,6 +429,9 @@ ob_release(const char *path, struct fuse_file_info *fi)
     bfc_status_release(fi);
     return 0;
   }
+  if (v == NULL)
+    return 0;         /* a reader holds nothing */
+  bfc_copy_ups_drop(&o->copies, v);
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_lookup_locked(&o->tree, path);   /* settles it */
@@ -336,12 +440,33 @@ ob_release(const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
+static int ob_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+
+/* truncate(2) of a delivered file: a new version of its first size bytes
+ * (copied up as for an append), delivered at once. */
+static int
+truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
+{
+  struct fuse_file_info fi = { .flags = O_WRONLY };
+  int rc = open_copy_up(o, path, mode, size, &fi);
+
+  if (rc < 0)
+    return rc;
+  if ((rc = ob_truncate(path, (off_t)size, &fi)) == 0)
+    rc = ob_flush(path, &fi);
+  if (rc < 0)
+    bfc_version_cancel(version_of(&fi));
+  ob_release(path, &fi);
+  return rc;
+}
+
 static int
 ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
-  BfcVersion *v = fi ? bfc_version_ref(version_of(fi)) : NULL;
+  BfcVersion *v = version_ref(fi);
   GError *error = NULL;
+  uint32_t mode;
   BfcNode *n;
   int rc = 0;
 
@@ -354,10 +479,16 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   else if (v == NULL && n == NULL)
     rc = -ENOENT;
   else if (v == NULL && (uint64_t)size != bfc_node_size_locked(&o->tree, n))
-    rc = -EACCES;     /* contents already left; write a new version */
+    rc = 1;           /* contents already left: a new version */
+  mode = n ? n->mode : 0;
   bf_mutex_unlock(&o->tree.lock);
+  if (rc == 1)
+    return truncate_delivered(o, path, mode, (uint64_t)size);
   if (v != NULL) {
-    gboolean ok = bfc_version_truncate(v, (uint64_t)size, &error);
+    gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1, v,
+                                      (uint64_t)size, &error) &&
+                  bfc_version_truncate(v, (uint64_t)size, &error);
+    bfc_copy_ups_cut(&o->copies, v, (uint64_t)size);
     rc = result(ok, error);
     bfc_version_unref(v);
   }
@@ -487,62 +618,17 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   return rc;
 }
 
-static void
-node_set_attr(Outbox *o, const char *path, uint8_t flags, uint32_t mode,
-              const struct timespec *mtime)
-{
-  BfcNode *n;
-
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  if (n != NULL && (flags & BF_SETATTR_MODE))
-    n->mode = mode;
-  if (n != NULL && (flags & BF_SETATTR_MTIME))
-    n->mtime = *mtime;
-  bf_mutex_unlock(&o->tree.lock);
-}
-
-/* Mode and times of a version not yet delivered go with it (in its
- * ITEM_CLOSE, or its spooled copy); those of delivered files and of
- * directories are set on the server at once (tar, rsync and cp -a set
- * them after closing). */
+/* Mode and mtime (attrs.h); a reader's fi writes no version. */
 static int
 set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
          uint32_t mode, const struct timespec *mtime)
 {
   Outbox *o = outbox();
-  BfcVersion *v = fi ? bfc_version_ref(version_of(fi)) : NULL;
-  gboolean on_server = TRUE, found;
-  GError *error = NULL;
-  int rc;
 
-  if (bfc_status_is(path)) {
-    bfc_version_unref(v);
+  if (bfc_status_is(path))
     return -EPERM;   /* the status files are read-only */
-  }
-  bf_mutex_lock(&o->tree.lock);
-  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
-  if (v == NULL && n != NULL && n->ver != NULL)
-    v = bfc_version_ref(n->ver);
-  found = n != NULL || v != NULL;
-  bf_mutex_unlock(&o->tree.lock);
-  if (!found)
-    return -ENOENT;
-  if (v != NULL) {
-    gboolean ok = bfc_version_setattr(v, flags, mode, mtime, &on_server, &error);
-    bfc_version_unref(v);
-    if (!ok)
-      return result(FALSE, error);
-  }
-  if (on_server && strcmp(path, "/") == 0)
-    return -EPERM;
-  if (on_server) {
-    gboolean ok = bfc_setattr(o->sess, path + 1, flags, mode, mtime, &error);
-    if ((rc = result(ok, error)) < 0)
-      return rc;
-  }
-  node_set_attr(o, path, flags, mode, mtime);
-  return 0;
+  return bfc_attrs_set(&o->tree, o->sess, o->delivery, path,
+                       version_of(fi), flags, mode, mtime);
 }
 
 static int
@@ -576,15 +662,48 @@ ob_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
   return 0;   /* ownership is the server's; not transferred */
 }
 
+/* Extended attributes are not transferred (braidfs(1)): said at once,
+ * so rsync -X reports it and copies the rest. */
+static int
+ob_setxattr(const char *path, const char *name, const char *value,
+            size_t size, int flags)
+{
+  (void)path;
+  (void)name;
+  (void)value;
+  (void)size;
+  (void)flags;
+  return -ENOTSUP;
+}
+
+/* df shows the server's store (space.h); with a spool, the spool's free
+ * space where that is smaller, since new files stop there first. */
 static int
 ob_statfs(const char *path, struct statvfs *st)
 {
+  Outbox *o = outbox();
+  GError *error = NULL;
+  struct statvfs sp;
+  BfStatfsAck a;
+
   (void)path;
+  if (!bfc_space_query(o->sess, &a, &error))
+    return result(FALSE, error);
   memset(st, 0, sizeof *st);
-  st->f_bsize = st->f_frsize = bfc_session_config(outbox()->sess)->chunk_size;
-  st->f_blocks = st->f_bfree = st->f_bavail = G_MAXUINT32;
-  st->f_files = st->f_ffree = st->f_favail = G_MAXUINT32;
+  st->f_bsize = bfc_session_config(o->sess)->chunk_size;
+  st->f_frsize = a.bsize;
+  st->f_blocks = a.blocks;
+  st->f_bfree = a.bfree;
+  st->f_bavail = a.bavail;
+  st->f_files = a.files;
+  st->f_ffree = st->f_favail = a.ffree;
   st->f_namemax = BF_COMPONENT_MAX;
+  if (bfc_delivery_local_space(o->delivery, &sp)) {
+    uint64_t spool = (uint64_t)sp.f_bavail * (sp.f_frsize ? sp.f_frsize
+                                                          : sp.f_bsize);
+    /* Used stays the store's; what may still be written is the less. */
+    st->f_bavail = MIN(st->f_bavail, spool / a.bsize);
+  }
   return 0;
 }
 
@@ -619,7 +738,11 @@ static const struct fuse_operations outbox_ops = {
   .init = ob_init,
   .destroy = ob_destroy,
   .getattr = ob_getattr,
+  .readlink = ob_readlink,
   .readdir = ob_readdir,
+  .symlink = ob_symlink,
+  .mknod = ob_mknod,
+  .link = ob_link,
   .mkdir = ob_mkdir,
   .rmdir = ob_rmdir,
   .create = ob_create,
@@ -635,6 +758,7 @@ static const struct fuse_operations outbox_ops = {
   .chown = ob_chown,
   .utimens = ob_utimens,
   .statfs = ob_statfs,
+  .setxattr = ob_setxattr,
 };
 
 const struct fuse_operations *
@@ -652,6 +776,7 @@ bfc_outbox_new(BfcSession *s, BfcDelivery *d)
   o->sess = s;
   o->delivery = d;
   bfc_tree_init(&o->tree);
+  bfc_copy_ups_init(&o->copies);
   bfc_status_init(&o->status, s, d);
   bf_mutex_lock(&o->tree.lock);
   for (guint i = 0; rec != NULL && i < rec->len; i++) {
@@ -671,6 +796,7 @@ bfc_outbox_free(void *data)
   if (o->sess != NULL)
     bfc_session_stop(o->sess);
   bfc_tree_clear(&o->tree);
+  bfc_copy_ups_clear(&o->copies);
   bfc_delivery_free(o->delivery);
   g_free(o);
 }

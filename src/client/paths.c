@@ -13,6 +13,8 @@
 #include "item.h"
 #include "ops.h"
 #include "place.h"
+#include "readback.h"
+#include "space.h"
 
 #define BACKOFF_MIN_US (G_USEC_PER_SEC / 4)
 #define BACKOFF_MAX_US (4 * G_USEC_PER_SEC)
@@ -235,6 +237,12 @@ receive(BfcPath *p, BfConn *conn) BF_EXCLUDES(&p->sess->lock)
       break;
     case BF_FRAME_OP_ACK:
       bfc_ops_on_ack(s, &m.u.op_ack);
+      break;
+    case BF_FRAME_STATFS_ACK:
+      bfc_space_on_ack(s, &m.u.statfs_ack);
+      break;
+    case BF_FRAME_READ_DATA:
+      bfc_readback_on_data(s, &m.u.read_data);
       break;
     case BF_FRAME_PING: {
       /* The sender writes it: a receiver that blocks on a full socket

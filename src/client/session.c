@@ -35,6 +35,7 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
   g_queue_init(&s->announcing);
   s->items = g_hash_table_new(g_int64_hash, g_int64_equal);
   s->ops = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  s->reads = g_hash_table_new(g_int64_hash, g_int64_equal);
   s->pool = g_ptr_array_new_with_free_func(g_free);
   s->paths = g_new0(BfcPath, cfg->n_paths);
   for (unsigned i = 0; i < cfg->n_paths; i++) {
@@ -84,6 +85,7 @@ bfc_session_stop(BfcSession *s)
   g_free(s->cfg.specs);
   g_hash_table_unref(s->items);
   g_hash_table_unref(s->ops);
+  g_hash_table_unref(s->reads);
   g_ptr_array_unref(s->pool);
   g_free(s->paths);
   g_free(s->server);

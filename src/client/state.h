@@ -117,6 +117,7 @@ struct BfcSession {
   GQueue announcing;          /* BfcItem* with an id whose ITEM_OPEN waits
                                  for an earlier id's, in id order */
   GHashTable *ops;            /* op id -> BfcOpWait* */
+  GHashTable *reads;          /* op id -> a piece waiting (readback.c) */
   uint64_t next_item_id;
   uint64_t next_op_id;
 
@@ -124,6 +125,10 @@ struct BfcSession {
   GQueue done;                /* BfcFileDone*, the last BFC_DONE_KEPT */
   uint64_t files_stored;
   uint64_t files_failed;
+
+  /* the store's space (space.h) */
+  BfStatfsAck space;          /* the newest answer; op_id 0: none yet */
+  gint64 space_at;            /* monotonic time it came */
 
   GThread *ticker;            /* ticker.h */
   GCond tick;                 /* wakes the ticker to stop */

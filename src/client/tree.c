@@ -1,6 +1,7 @@
 /* The outbox's tree (tree.h). */
 #include "tree.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void node_free(BfcNode *n);
@@ -34,19 +35,60 @@ bfc_node_new(const char *name, gboolean dir, uint32_t mode)
   return n;
 }
 
+BfcNode *
+bfc_node_new_special(const char *name, uint32_t kind, uint32_t mode,
+                     const char *target)
+{
+  BfcNode *n = bfc_node_new(name, FALSE, mode);
+
+  n->kind = kind;
+  n->target = g_strdup(target);
+  n->on_server = TRUE;
+  return n;
+}
+
+BfcNode *
+bfc_node_new_link(const char *name, const BfcNode *from)
+{
+  BfcNode *n = bfc_node_new(name, FALSE, from->mode);
+
+  n->mtime = from->mtime;
+  n->size = from->size;
+  n->on_server = TRUE;
+  return n;
+}
+
+void
+bfc_node_make_file(BfcNode *n)
+{
+  n->kind = 0;
+  g_clear_pointer(&n->target, g_free);
+}
+
 static void
 node_free(BfcNode *n)
 {
   if (n->children)
     g_hash_table_unref(n->children);
   bfc_version_unref(n->ver);
+  g_free(n->target);
   g_free(n->name);
   g_free(n);
+}
+
+/* As on any file system, an entry made or removed changes its directory's
+ * mtime: the server's directory changed too, and rsync and tar set a
+ * directory's time again only if stat shows it changed. */
+static void
+touch_dir(BfcNode *dir)
+{
+  clock_gettime(CLOCK_REALTIME, &dir->mtime);
 }
 
 void
 bfc_node_attach(BfcNode *parent, BfcNode *child)
 {
+  touch_dir(parent);
   child->parent = parent;
   g_hash_table_replace(parent->children, child->name, child);
 }
@@ -54,7 +96,14 @@ bfc_node_attach(BfcNode *parent, BfcNode *child)
 void
 bfc_node_remove(BfcNode *n)
 {
+  touch_dir(n->parent);
   g_hash_table_remove(n->parent->children, n->name);
+}
+
+void
+bfc_node_free(BfcNode *n)
+{
+  node_free(n);
 }
 
 gboolean
@@ -117,11 +166,42 @@ bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
   BfcNode *parent = bfc_tree_parent_locked(t, to, &leaf);
 
   if (n && parent && n->parent) {
+    touch_dir(n->parent);
     g_hash_table_steal(n->parent->children, n->name);
     g_free(n->name);
     n->name = g_strdup(leaf);
     bfc_node_attach(parent, n);
   }
+}
+
+int
+bfc_tree_name_free(BfcTree *t, const char *path)
+{
+  const char *leaf;
+  BfcNode *parent;
+  int rc;
+
+  bf_mutex_lock(&t->lock);
+  parent = bfc_tree_parent_locked(t, path, &leaf);
+  rc = parent == NULL ? -ENOENT
+       : g_hash_table_contains(parent->children, leaf) ? -EEXIST : 0;
+  bf_mutex_unlock(&t->lock);
+  return rc;
+}
+
+void
+bfc_tree_attach_new(BfcTree *t, const char *path, BfcNode *n)
+{
+  const char *leaf;
+  BfcNode *parent;
+
+  bf_mutex_lock(&t->lock);
+  parent = bfc_tree_parent_locked(t, path, &leaf);
+  if (parent && !g_hash_table_contains(parent->children, leaf))
+    bfc_node_attach(parent, n);
+  else
+    node_free(n);
+  bf_mutex_unlock(&t->lock);
 }
 
 void

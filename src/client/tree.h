@@ -17,6 +17,9 @@ struct BfcNode {
   BfcNode *parent;
   GHashTable *children;       /* name -> BfcNode*; NULL for files */
   uint32_t mode;              /* permission bits */
+  uint32_t kind;              /* S_IFLNK, S_IFIFO or S_IFSOCK made here by
+                                 an OP; 0 for files and directories */
+  char *target;               /* a symlink's target text, else NULL */
   struct timespec mtime;
   uint64_t size;              /* of the version last delivered */
   BfcVersion *ver;            /* the version being written or delivered */
@@ -35,9 +38,19 @@ void bfc_tree_init(BfcTree *t);
 void bfc_tree_clear(BfcTree *t);
 
 BfcNode *bfc_node_new(const char *name, gboolean dir, uint32_t mode);
+/* A node that is neither file nor directory: kind S_IFLNK with its
+ * target, or S_IFIFO / S_IFSOCK (target NULL). */
+BfcNode *bfc_node_new_special(const char *name, uint32_t kind,
+                              uint32_t mode, const char *target);
+/* A regular file of the same stored contents as n (a hard link). */
+BfcNode *bfc_node_new_link(const char *name, const BfcNode *n);
+/* Makes n a plain file node again (a version is written over it). */
+void bfc_node_make_file(BfcNode *n);
 void bfc_node_attach(BfcNode *parent, BfcNode *child);
 /* Takes the node out of its parent and frees it. */
 void bfc_node_remove(BfcNode *n);
+/* Frees a node never attached. */
+void bfc_node_free(BfcNode *n);
 /* Its version is gone: a delivered version is a plain file on the server,
  * one refused for good is nothing. FALSE when the node goes (nothing of it
  * was ever delivered); the caller removes it. */
@@ -54,6 +67,14 @@ BfcNode *bfc_tree_parent_locked(BfcTree *t, const char *path,
 /* Moves the node at from to to (whose parent exists). */
 void bfc_tree_move_locked(BfcTree *t, const char *from, const char *to)
   BF_REQUIRES(&t->lock);
+/* Whether path's name is free in an existing directory: 0, -ENOENT or
+ * -EEXIST. Takes the lock. */
+int bfc_tree_name_free(BfcTree *t, const char *path) BF_EXCLUDES(&t->lock);
+/* The server made n at path: the outbox shows it, unless the name was
+ * taken or its directory went meanwhile (then n is freed). Takes the
+ * lock. */
+void bfc_tree_attach_new(BfcTree *t, const char *path, BfcNode *n)
+  BF_EXCLUDES(&t->lock);
 /* A version an earlier mount left shows where it was written, with the
  * directories above it. */
 void bfc_tree_show_locked(BfcTree *t, const char *name, BfcVersion *v)

@@ -13,6 +13,8 @@ enum {
   CHUNK_ACK_LEN = 16,
   ITEM_CLOSE_LEN = 72,
   PING_LEN = 8,
+  STATFS_LEN = 8,
+  STATFS_ACK_LEN = 56,
   TLV_NONCE_LEN = 32,
   TLV_PROOF_LEN = 32,
   TLV_PATH_INDEX_LEN = 2,
@@ -42,6 +44,10 @@ frame_name(uint8_t type)
   case BF_FRAME_ITEM_ACK: return "ITEM_ACK";
   case BF_FRAME_OP: return "OP";
   case BF_FRAME_OP_ACK: return "OP_ACK";
+  case BF_FRAME_STATFS: return "STATFS";
+  case BF_FRAME_STATFS_ACK: return "STATFS_ACK";
+  case BF_FRAME_READ: return "READ";
+  case BF_FRAME_READ_DATA: return "READ_DATA";
   case BF_FRAME_PING: return "PING";
   case BF_FRAME_PONG: return "PONG";
   case BF_FRAME_ERROR: return "ERROR";
@@ -297,6 +303,23 @@ check_mode(const char *frame, uint32_t mode, GError **error)
               "mode 0%o has bits outside 07777", mode);
 }
 
+/* A symlink's target is text the server stores and shows, never follows:
+ * any bytes but NUL, 1..BF_SYMLINK_MAX of them. */
+static gboolean
+check_target(const char *frame, BfBytes t, GError **error)
+{
+  if (t.len == 0)
+    return fail(error, BF_WIRE_ERROR_RANGE, frame, "SYMLINK with an empty "
+                "target");
+  if (t.len > BF_SYMLINK_MAX)
+    return fail(error, BF_WIRE_ERROR_TOO_LONG, frame, "SYMLINK target of %u "
+                "bytes (max %u)", t.len, BF_SYMLINK_MAX);
+  if (memchr(t.data, '\0', t.len) != NULL)
+    return fail(error, BF_WIRE_ERROR_RANGE, frame, "SYMLINK target contains "
+                "a NUL byte");
+  return TRUE;
+}
+
 static gboolean
 check_share(const char *frame, uint8_t share_index, GError **error)
 {
@@ -325,6 +348,9 @@ op_str(uint8_t op)
   case BF_OP_RENAME: return "RENAME";
   case BF_OP_CANCEL: return "CANCEL";
   case BF_OP_SETATTR: return "SETATTR";
+  case BF_OP_SYMLINK: return "SYMLINK";
+  case BF_OP_LINK: return "LINK";
+  case BF_OP_MKNOD: return "MKNOD";
   default: return "unknown";
   }
 }
@@ -610,6 +636,7 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
     return FALSE;
 
   gboolean want_name, want_name2;
+  uint8_t known = 0;
   switch (m->op) {
   case BF_OP_MKDIR:
   case BF_OP_RMDIR:
@@ -617,13 +644,23 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
     want_name = TRUE, want_name2 = FALSE;
     break;
   case BF_OP_RENAME:
+  case BF_OP_LINK:
     want_name = TRUE, want_name2 = TRUE;
+    break;
+  case BF_OP_SYMLINK:
+    /* name2 is a target text, not a name: checked below. */
+    want_name = TRUE, want_name2 = FALSE;
+    break;
+  case BF_OP_MKNOD:
+    want_name = TRUE, want_name2 = FALSE;
+    known = BF_MKNOD_FIFO | BF_MKNOD_SOCK;
     break;
   case BF_OP_CANCEL:
     want_name = FALSE, want_name2 = FALSE;
     break;
   case BF_OP_SETATTR:
     want_name = TRUE, want_name2 = FALSE;
+    known = BF_SETATTR_MODE | BF_SETATTR_MTIME;
     break;
   default:
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown op %u",
@@ -635,17 +672,22 @@ decode_op(BfCursor *c, BfOp *m, GError **error)
   if (m->mtime_nsec >= NSEC_PER_SEC)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
-  uint8_t known = m->op == BF_OP_SETATTR ? (BF_SETATTR_MODE | BF_SETATTR_MTIME) : 0;
   if (m->flags & ~known)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "%s with unknown flags 0x%02x", op_str(m->op), m->flags);
+  if (m->op == BF_OP_MKNOD && m->flags != BF_MKNOD_FIFO &&
+      m->flags != BF_MKNOD_SOCK)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "MKNOD with flags 0x%02x (must be one kind)", m->flags);
+  if (m->op == BF_OP_SYMLINK && !check_target(c->frame, m->name2, error))
+    return FALSE;
 
   const char *op = op_str(m->op);
   if (!want_name && m->name.len != 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "%s with a name of %u bytes (must be empty)", op,
                 m->name.len);
-  if (!want_name2 && m->name2.len != 0)
+  if (!want_name2 && m->op != BF_OP_SYMLINK && m->name2.len != 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "%s with a name2 of %u bytes (must be empty)", op,
                 m->name2.len);
@@ -666,6 +708,97 @@ decode_op_ack(BfCursor *c, BfOpAck *m, GError **error)
     return FALSE;
   return check_status(c->frame, m->status, error) &&
          check_text(c->frame, "message", m->message, error);
+}
+
+static gboolean
+decode_statfs(BfCursor *c, BfStatfs *m, GError **error)
+{
+  return check_exact(c, STATFS_LEN, error) &&
+         get_u64(c, "op_id", &m->op_id, error);
+}
+
+static gboolean
+decode_statfs_ack(BfCursor *c, BfStatfsAck *m, GError **error)
+{
+  uint8_t res;
+
+  if (!check_exact(c, STATFS_ACK_LEN, error) ||
+      !get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u8(c, "status", &m->status, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u8(c, "reserved", &res, error) ||
+      !get_u32(c, "bsize", &m->bsize, error) ||
+      !get_u64(c, "blocks", &m->blocks, error) ||
+      !get_u64(c, "bfree", &m->bfree, error) ||
+      !get_u64(c, "bavail", &m->bavail, error) ||
+      !get_u64(c, "files", &m->files, error) ||
+      !get_u64(c, "ffree", &m->ffree, error) ||
+      !check_status(c->frame, m->status, error))
+    return FALSE;
+  if (m->status != BF_ST_OK)
+    return (m->bsize | m->blocks | m->bfree | m->bavail | m->files |
+            m->ffree) == 0 ||
+           fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "figures with status %u (must be 0)", m->status);
+  if (m->bsize == 0 || m->bsize > BF_STATFS_BSIZE_MAX)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "bsize %u not in 1..%u", m->bsize, BF_STATFS_BSIZE_MAX);
+  if (m->bfree > m->blocks || m->bavail > m->bfree)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "bavail %" G_GUINT64_FORMAT " <= bfree %" G_GUINT64_FORMAT
+                " <= blocks %" G_GUINT64_FORMAT " does not hold",
+                m->bavail, m->bfree, m->blocks);
+  if (m->ffree > m->files)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "ffree %" G_GUINT64_FORMAT " > files %" G_GUINT64_FORMAT,
+                m->ffree, m->files);
+  return TRUE;
+}
+
+static gboolean
+decode_read(BfCursor *c, BfRead *m, GError **error)
+{
+  if (!get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u64(c, "offset", &m->offset, error) ||
+      !get_u32(c, "length", &m->length, error) ||
+      !get_lv(c, "name_len", "name", &m->name, error) ||
+      !cur_end(c, error))
+    return FALSE;
+  if (m->length == 0 || m->length > BF_CHUNK_MAX)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "length %u not in "
+                "1..%u", m->length, BF_CHUNK_MAX);
+  if (m->offset > (uint64_t)INT64_MAX - m->length)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "offset %" G_GUINT64_FORMAT
+                " + length %u is past the largest file", m->offset, m->length);
+  return check_name(c->frame, NULL, NULL, m->name, error);
+}
+
+static gboolean
+decode_read_data(BfCursor *c, BfReadData *m, GError **error)
+{
+  uint8_t res[3];
+
+  if (!get_u64(c, "op_id", &m->op_id, error) ||
+      !get_u8(c, "status", &m->status, error) ||
+      !get_copy(c, sizeof res, "reserved", res, error) ||
+      !get_u64(c, "size", &m->size, error) ||
+      !get_u32(c, "crc32c", &m->crc32c, error) ||
+      !check_status(c->frame, m->status, error))
+    return FALSE;
+
+  size_t n = c->len - c->pos;
+  if (n > BF_CHUNK_MAX)
+    return fail(error, BF_WIRE_ERROR_TOO_LONG, c->frame,
+                "payload of %zu bytes is over the limit of %u", n,
+                BF_CHUNK_MAX);
+  m->payload = c->buf + c->pos;
+  m->payload_len = (uint32_t)n;
+  c->pos = c->len;
+  if (m->status != BF_ST_OK && (n != 0 || m->size != 0 || m->crc32c != 0))
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame, "data with status %u "
+                "(must be none)", m->status);
+  return TRUE;
 }
 
 static gboolean
@@ -829,6 +962,18 @@ bf_msg_decode(uint8_t type, uint8_t flags, const uint8_t *body, size_t len,
       break;
     case BF_FRAME_OP_ACK:
       ok = decode_op_ack(&c, &out->u.op_ack, error);
+      break;
+    case BF_FRAME_STATFS:
+      ok = decode_statfs(&c, &out->u.statfs, error);
+      break;
+    case BF_FRAME_STATFS_ACK:
+      ok = decode_statfs_ack(&c, &out->u.statfs_ack, error);
+      break;
+    case BF_FRAME_READ:
+      ok = decode_read(&c, &out->u.read, error);
+      break;
+    case BF_FRAME_READ_DATA:
+      ok = decode_read_data(&c, &out->u.read_data, error);
       break;
     case BF_FRAME_PING:
     case BF_FRAME_PONG:
@@ -1038,6 +1183,44 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u64(b, m->item_id);
     put_lv(b, m->name);
     put_lv(b, m->name2);
+    return TRUE;
+  }
+  case BF_FRAME_STATFS:
+    put_u64(b, msg->u.statfs.op_id);
+    return TRUE;
+  case BF_FRAME_READ: {
+    const BfRead *m = &msg->u.read;
+    if (!bytes_fit(m->name, BF_NAME_MAX))
+      return FALSE;
+    put_u64(b, m->op_id);
+    put_u64(b, m->offset);
+    put_u32(b, m->length);
+    put_lv(b, m->name);
+    return TRUE;
+  }
+  case BF_FRAME_READ_DATA: {
+    const BfReadData *m = &msg->u.read_data;
+    if (m->payload_len > BF_CHUNK_MAX)
+      return FALSE;
+    put_u64(b, m->op_id);
+    put_u8(b, m->status);
+    put_zero(b, 3);
+    put_u64(b, m->size);
+    put_u32(b, m->crc32c);
+    g_byte_array_append(b, m->payload, m->payload_len);
+    return TRUE;
+  }
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *m = &msg->u.statfs_ack;
+    put_u64(b, m->op_id);
+    put_u8(b, m->status);
+    put_zero(b, 3);
+    put_u32(b, m->bsize);
+    put_u64(b, m->blocks);
+    put_u64(b, m->bfree);
+    put_u64(b, m->bavail);
+    put_u64(b, m->files);
+    put_u64(b, m->ffree);
     return TRUE;
   }
   case BF_FRAME_OP_ACK: {

@@ -15,7 +15,9 @@
 #include "handshake.h"
 #include "items.h"
 #include "ops.h"
+#include "reads.h"
 #include "session.h"
+#include "space.h"
 #include "status.h"
 
 /* How long a closing path reads what its peer still sends. */
@@ -35,6 +37,10 @@ dispatch(BfdPath *p, const BfMsg *m)
     return bfd_items_on_close(p, &m->u.item_close);
   case BF_FRAME_OP:
     return bfd_ops_on_op(p, &m->u.op);
+  case BF_FRAME_STATFS:
+    return bfd_space_on_statfs(p, &m->u.statfs);
+  case BF_FRAME_READ:
+    return bfd_reads_on_read(p, &m->u.read);
   case BF_FRAME_PING: {
     BfMsg pong = { .type = BF_FRAME_PONG, .u.ping = m->u.ping };
     return bfd_path_post(p, &pong);

@@ -18,18 +18,50 @@
 #include "status.h"
 #include "store.h"
 
+/* A symlink has no mode of its own (asking for one is ELOOP, as opening
+ * it is) and cannot be opened: its mtime is set through its parent,
+ * which op_apply fsyncs. */
+static gboolean
+op_setattr_link(int parent, const char *leaf, const BfOp *o, const char *name,
+                GError **error)
+{
+  struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+                            { o->mtime_sec, o->mtime_nsec } };
+
+  if (o->flags & BF_SETATTR_MODE)
+    return bfd_set_error_errno(error, ELOOP, "%s", name);  /* no mode */
+  if ((o->flags & BF_SETATTR_MTIME) &&
+      utimensat(parent, leaf, ts, AT_SYMLINK_NOFOLLOW) < 0)
+    return bfd_set_error_errno(error, errno, "%s", name);
+  return TRUE;
+}
+
 /* Opens the entry itself (never a symlink's target) so that its metadata
- * change can be made durable with fsync. */
+ * change can be made durable with fsync. O_PATH: a FIFO is not opened for
+ * reading; fchmod and futimens take such a descriptor only through /proc,
+ * so a FIFO or socket is changed by name (never followed) instead. */
 static gboolean
 op_setattr(int parent, const char *leaf, const BfOp *o, const char *name,
            GError **error)
 {
-  int fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
                             { o->mtime_sec, o->mtime_nsec } };
   struct stat st;
   gboolean ok;
+  int fd;
 
+  if (fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return bfd_set_error_errno(error, errno, "%s", name);
+  if (S_ISLNK(st.st_mode))
+    return op_setattr_link(parent, leaf, o, name, error);
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    ok = (!(o->flags & BF_SETATTR_MODE) ||
+          fchmodat(parent, leaf, bfd_store_mode(o->mode, FALSE), 0) == 0) &&
+         (!(o->flags & BF_SETATTR_MTIME) ||
+          utimensat(parent, leaf, ts, AT_SYMLINK_NOFOLLOW) == 0);
+    return ok || bfd_set_error_errno(error, errno, "%s", name);
+  }
+  fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
   ok = (!(o->flags & BF_SETATTR_MODE) ||
@@ -55,6 +87,77 @@ op_mkdir(int parent, const char *leaf, const BfOp *o, const char *name,
   if (errno != EEXIST || fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
   return S_ISDIR(st.st_mode) || bfd_set_error_errno(error, EEXIST, "%s", name);
+}
+
+/* The target is stored as text, never resolved (only the view shows it,
+ * and the store's own lookups refuse to cross a symlink). A repeat finds
+ * its own link. */
+static gboolean
+op_symlink(int parent, const char *leaf, const char *target, const char *name,
+           GError **error)
+{
+  char buf[BF_SYMLINK_MAX + 1];
+  ssize_t n;
+
+  if (symlinkat(target, parent, leaf) == 0)
+    return TRUE;
+  if (errno != EEXIST ||
+      (n = readlinkat(parent, leaf, buf, sizeof buf)) < 0 ||
+      (size_t)n != strlen(target) || memcmp(buf, target, (size_t)n) != 0)
+    return bfd_set_error_errno(error, EEXIST, "%s", name);
+  return TRUE;
+}
+
+/* Only FIFOs and sockets: a device node never enters the store (the
+ * codec has no way to ask for one). A repeat finds its own node. */
+static gboolean
+op_mknod(int parent, const char *leaf, const BfOp *o, const char *name,
+         GError **error)
+{
+  mode_t type = o->flags == BF_MKNOD_FIFO ? S_IFIFO : S_IFSOCK;
+  struct stat st;
+
+  if (mknodat(parent, leaf, type | (o->mode & 07777), 0) == 0)
+    return TRUE;
+  if (errno != EEXIST || fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+      (st.st_mode & S_IFMT) != type)
+    return bfd_set_error_errno(error, EEXIST, "%s", name);
+  return TRUE;
+}
+
+/* A hard link of a stored regular file (never of a directory or a
+ * symlink: linkat without AT_SYMLINK_FOLLOW links the symlink itself,
+ * which is refused too, so a link cannot reach outside the store). */
+static gboolean
+op_link(BfdSession *s, int parent, const char *leaf, const char *name,
+        const char *name2, GError **error)
+{
+  const char *leaf2;
+  struct stat st, st2;
+  int parent2 = bfd_store_open_parent(s->dir.data_fd, name2, TRUE, &leaf2);
+  gboolean ok;
+
+  if (parent2 < 0)
+    return bfd_set_error_errno(error, errno, "%s", name2);
+  if (fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    ok = bfd_set_error_errno(error, errno, "%s", name);
+  else if (S_ISLNK(st.st_mode))
+    ok = bfd_set_error_errno(error, ELOOP, "%s", name);  /* never followed */
+  else if (!S_ISREG(st.st_mode))
+    ok = bfd_set_error_errno(error, EPERM, "%s: only regular files are "
+                             "hard-linked", name);
+  else if (linkat(parent, leaf, parent2, leaf2, 0) == 0)
+    ok = TRUE;
+  else if (errno == EEXIST && fstatat(parent2, leaf2, &st2,
+                                      AT_SYMLINK_NOFOLLOW) == 0 &&
+           st2.st_ino == st.st_ino && st2.st_dev == st.st_dev)
+    ok = TRUE;   /* a repeat finds its own link */
+  else
+    ok = bfd_set_error_errno(error, errno, "%s", name2);
+  if (ok)
+    fsync(parent2);
+  close(parent2);
+  return ok;
 }
 
 static gboolean
@@ -112,8 +215,9 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2,
   if (o->op == BF_OP_CANCEL)
     return bfd_items_cancel(s, o->item_id) ||
            bfd_set_error_errno(error, ENOENT, "%s", name);
-  parent = bfd_store_open_parent(s->dir.data_fd, name, o->op == BF_OP_MKDIR,
-                                 &leaf);
+  parent = bfd_store_open_parent(s->dir.data_fd, name,
+                                 o->op == BF_OP_MKDIR || o->op == BF_OP_SYMLINK ||
+                                 o->op == BF_OP_MKNOD, &leaf);
   if (parent < 0)
     return bfd_set_error_errno(error, errno, "%s", name);
   switch (o->op) {
@@ -132,6 +236,15 @@ op_apply(BfdSession *s, const BfOp *o, const char *name, const char *name2,
     break;
   case BF_OP_SETATTR:
     ok = op_setattr(parent, leaf, o, name, error);
+    break;
+  case BF_OP_SYMLINK:
+    ok = op_symlink(parent, leaf, name2, name, error);
+    break;
+  case BF_OP_LINK:
+    ok = op_link(s, parent, leaf, name, name2, error);
+    break;
+  case BF_OP_MKNOD:
+    ok = op_mknod(parent, leaf, o, name, error);
     break;
   default:
     ok = bfd_set_error_errno(error, EINVAL, "%s", name);
@@ -175,9 +288,10 @@ names_ok(BfdPath *p, const BfOp *o, const char *name, const char *name2,
   g_autofree char *why = NULL;
   const char *bad = name;
 
+  /* A symlink's name2 is its target text, bounded by the codec. */
   if (bfd_limits_name_ok(&p->srv->limits, o->name.data, o->name.len, &why) &&
-      (bad = name2, bfd_limits_name_ok(&p->srv->limits, o->name2.data,
-                                       o->name2.len, &why)))
+      (bad = name2, o->op == BF_OP_SYMLINK ||
+       bfd_limits_name_ok(&p->srv->limits, o->name2.data, o->name2.len, &why)))
     return TRUE;
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: refusing an "
          "operation from %s: %s", p->session_name, p->conn->peer, why);

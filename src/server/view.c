@@ -80,6 +80,24 @@ stat_at(int dir, const char *leaf, void *st)
   return fstatat(dir, leaf, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+typedef struct {
+  char *buf;
+  size_t size;
+} LinkBuf;
+
+/* The target text as the client sent it, never resolved here. */
+static int
+readlink_at(int dir, const char *leaf, void *arg)
+{
+  LinkBuf *b = arg;
+  ssize_t n = readlinkat(dir, leaf, b->buf, b->size - 1);
+
+  if (n < 0)
+    return -errno;
+  b->buf[n] = '\0';
+  return 0;
+}
+
 static int
 unlink_at(int dir, const char *leaf, void *flags)
 {
@@ -120,6 +138,7 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
       return -errno;
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
+    st->st_ino = 1;   /* use_ino: FUSE's root id; the others are the store's */
     return 0;
   }
   if (s == NULL)
@@ -140,6 +159,21 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   }
   st->st_blksize = BF_CHUNK_DEFAULT;
   return 0;
+}
+
+static int
+view_readlink(const char *path, char *buf, size_t size)
+{
+  const char *rest;
+  int err;
+  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  LinkBuf b = { buf, size };
+
+  if (s == NULL)
+    return err ? -err : -EINVAL;
+  if (size == 0)
+    return -EINVAL;
+  return at_leaf(s->dir.data_fd, rest, readlink_at, &b);
 }
 
 static int
@@ -231,9 +265,15 @@ view_open(const char *path, struct fuse_file_info *fi)
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
   } else {
-    vf->fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY);
-    if (vf->fd < 0) {
-      err = errno;
+    /* O_NONBLOCK: a FIFO must not hold this thread; only regular files
+     * have contents here (a FIFO or socket of the store is a name). */
+    struct stat st;
+    vf->fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY | O_NONBLOCK);
+    err = vf->fd < 0 ? errno : fstat(vf->fd, &st) < 0 ? errno
+          : S_ISREG(st.st_mode) ? 0 : ENXIO;
+    if (err != 0) {
+      if (vf->fd >= 0)
+        close(vf->fd);
       g_free(vf);
       return -err;
     }
@@ -292,7 +332,8 @@ view_unlink(const char *path)
   if ((err = at_leaf(s->dir.data_fd, rest, stat_at, &st)) < 0 ||
       (err = at_leaf(s->dir.data_fd, rest, unlink_at, &flags)) < 0)
     return err;
-  bfd_session_note_removed(s, st.st_size);
+  if (S_ISREG(st.st_mode) && st.st_nlink <= 1)
+    bfd_session_note_removed(s, st.st_size);
   return 0;
 }
 
@@ -344,6 +385,8 @@ view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   cfg->entry_timeout = 0;
   cfg->attr_timeout = 0;
   cfg->negative_timeout = 0;
+  /* Hard links show as one inode with its link count. */
+  cfg->use_ino = 1;
   bfd_server_start(srv);
   return srv;
 }
@@ -351,6 +394,7 @@ view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static const struct fuse_operations view_ops = {
   .init = view_init,
   .getattr = view_getattr,
+  .readlink = view_readlink,
   .readdir = view_readdir,
   .open = view_open,
   .read = view_read,

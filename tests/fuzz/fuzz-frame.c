@@ -102,6 +102,27 @@ msg_eq(const BfMsg *a, const BfMsg *b)
     return x->op_id == y->op_id && x->status == y->status &&
            bytes_eq(x->message, y->message);
   }
+  case BF_FRAME_STATFS:
+    return a->u.statfs.op_id == b->u.statfs.op_id;
+  case BF_FRAME_READ: {
+    const BfRead *x = &a->u.read, *y = &b->u.read;
+    return x->op_id == y->op_id && x->offset == y->offset &&
+           x->length == y->length && bytes_eq(x->name, y->name);
+  }
+  case BF_FRAME_READ_DATA: {
+    const BfReadData *x = &a->u.read_data, *y = &b->u.read_data;
+    return x->op_id == y->op_id && x->status == y->status &&
+           x->size == y->size && x->crc32c == y->crc32c &&
+           x->payload_len == y->payload_len &&
+           memcmp(x->payload, y->payload, x->payload_len) == 0;
+  }
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *x = &a->u.statfs_ack, *y = &b->u.statfs_ack;
+    return x->op_id == y->op_id && x->status == y->status &&
+           x->bsize == y->bsize && x->blocks == y->blocks &&
+           x->bfree == y->bfree && x->bavail == y->bavail &&
+           x->files == y->files && x->ffree == y->ffree;
+  }
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     return a->u.ping.opaque == b->u.ping.opaque;
@@ -218,6 +239,12 @@ check_strings(const BfMsg *m)
   case BF_FRAME_OP_ACK:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.op_ack.status), "unknown status") != 0);
     break;
+  case BF_FRAME_STATFS_ACK:
+    FUZZ_CHECK(strcmp(bf_status_str(m->u.statfs_ack.status), "unknown status") != 0);
+    break;
+  case BF_FRAME_READ_DATA:
+    FUZZ_CHECK(strcmp(bf_status_str(m->u.read_data.status), "unknown status") != 0);
+    break;
   case BF_FRAME_ERROR:
     FUZZ_CHECK(strcmp(bf_status_str(m->u.error.status), "unknown status") != 0);
     break;
@@ -251,11 +278,36 @@ check_validated(const BfMsg *m)
     FUZZ_CHECK((m->u.item_close.total_chunks == 0) ==
                (m->u.item_close.size == 0));
     break;
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *a = &m->u.statfs_ack;
+    FUZZ_CHECK(a->bavail <= a->bfree && a->bfree <= a->blocks &&
+               a->ffree <= a->files && a->bsize <= BF_STATFS_BSIZE_MAX);
+    FUZZ_CHECK(a->status == BF_ST_OK ? a->bsize > 0 : a->blocks == 0);
+    break;
+  }
+  case BF_FRAME_READ:
+    FUZZ_CHECK(bf_name_check(m->u.read.name.data, m->u.read.name.len, NULL));
+    FUZZ_CHECK(m->u.read.length >= 1 && m->u.read.length <= BF_CHUNK_MAX);
+    FUZZ_CHECK(m->u.read.offset <= (uint64_t)INT64_MAX - m->u.read.length);
+    break;
+  case BF_FRAME_READ_DATA:
+    FUZZ_CHECK(m->u.read_data.payload_len <= BF_CHUNK_MAX);
+    FUZZ_CHECK(m->u.read_data.status == BF_ST_OK ||
+               m->u.read_data.payload_len == 0);
+    break;
   case BF_FRAME_OP:
     if (m->u.op.name.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name.data, m->u.op.name.len, NULL));
-    if (m->u.op.name2.len > 0)
+    /* A symlink's name2 is its target: any bytes but NUL, bounded. */
+    if (m->u.op.op == BF_OP_SYMLINK)
+      FUZZ_CHECK(m->u.op.name2.len >= 1 &&
+                 m->u.op.name2.len <= BF_SYMLINK_MAX &&
+                 memchr(m->u.op.name2.data, '\0', m->u.op.name2.len) == NULL);
+    else if (m->u.op.name2.len > 0)
       FUZZ_CHECK(bf_name_check(m->u.op.name2.data, m->u.op.name2.len, NULL));
+    if (m->u.op.op == BF_OP_MKNOD)
+      FUZZ_CHECK(m->u.op.flags == BF_MKNOD_FIFO ||
+                 m->u.op.flags == BF_MKNOD_SOCK);
     break;
   default:
     break;

@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 import bfwire as W  # noqa: E402
 from bfwire import (  # noqa: E402
-    BLAKE2B, CANCEL, CHUNK, ITEM_OPEN, MKDIR, PING, PONG, RENAME, SETATTR,
-    SHA256, digest, frame, tlv)
+    BLAKE2B, CANCEL, CHUNK, ITEM_OPEN, LINK, MKDIR, MKNOD, PING, PONG, RENAME,
+    SETATTR, SHA256, SYMLINK, digest, frame, tlv)
 
 # ---- frames ---------------------------------------------------------------
 # bfwire's encoders with the argument order and defaults the seeds below
@@ -118,7 +118,22 @@ def frame_seeds():
     s["op-setattr"] = op(3, SETATTR, b"a/b.txt", flags=3, mode=0o600,
                          mtime=-1, nsec=5)
     s["op-cancel"] = op(4, CANCEL, item_id=77)
+    s["op-symlink"] = op(5, SYMLINK, b"a/link", b"../target dir/x")
+    s["op-symlink-absolute"] = op(6, SYMLINK, b"l", b"/etc/passwd")
+    s["op-symlink-nul"] = op(7, SYMLINK, b"l", b"a\0b")
+    s["op-symlink-4096"] = op(8, SYMLINK, b"l", b"/" * 4096)
+    s["op-link"] = op(9, LINK, b"a/file", b"b/hard link")
+    s["op-mknod-fifo"] = op(10, MKNOD, b"a/pipe", flags=1, mode=0o640)
+    s["op-mknod-two-kinds"] = op(11, MKNOD, b"a/pipe", flags=3)
     s["op-ack"] = op_ack(2, 7, b"no such file")
+    s["statfs"] = W.statfs(12)
+    s["statfs-ack"] = W.statfs_ack(12, 0, 4096, 1000, 500, 400, 100, 90)
+    s["statfs-ack-failed"] = W.statfs_ack(12, 6)
+    s["statfs-ack-bfree-over"] = W.statfs_ack(12, 0, 4096, 10, 11, 1)
+    s["read"] = W.read(13, 4096, 65536, b"dir/file.txt")
+    s["read-dot-dot"] = W.read(13, 0, 1, b"../x")
+    s["read-data"] = W.read_data(13, 0, 12, b"hello world!")
+    s["read-data-failed"] = W.read_data(13, 7)
     s["ping"] = ping(0x1122334455667788)
     s["pong"] = ping(0x1122334455667788, PONG)
     s["error"] = error(1, b"CHUNK: chunk_id 7 >= total_chunks 7")

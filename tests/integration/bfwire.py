@@ -46,10 +46,13 @@ SECRET_MAX = SECRET_FIXED + NAME_MAX
 HELLO, WELCOME, AUTH = 0x01, 0x02, 0x03
 ITEM_OPEN, CHUNK, CHUNK_ACK, ITEM_CLOSE, ITEM_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
 OP, OP_ACK, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x7F
+STATFS, STATFS_ACK, READ, READ_DATA = 0x22, 0x23, 0x24, 0x25
 FRAME_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", AUTH: "AUTH",
                ITEM_OPEN: "ITEM_OPEN", CHUNK: "CHUNK", CHUNK_ACK: "CHUNK_ACK",
                ITEM_CLOSE: "ITEM_CLOSE", ITEM_ACK: "ITEM_ACK", OP: "OP",
-               OP_ACK: "OP_ACK", PING: "PING", PONG: "PONG", ERROR: "ERROR"}
+               OP_ACK: "OP_ACK", STATFS: "STATFS", STATFS_ACK: "STATFS_ACK",
+               READ: "READ", READ_DATA: "READ_DATA",
+               PING: "PING", PONG: "PONG", ERROR: "ERROR"}
 FLAG_SEALED = 0x01
 FLAGS_KNOWN = FLAG_SEALED
 
@@ -60,9 +63,13 @@ STRIPE, SHAMIR, RS = 0, 1, 2
 BLAKE2B, SHA256 = 1, 2
 OPENED, STORED = 1, 2
 MKDIR, RMDIR, UNLINK, RENAME, CANCEL, SETATTR = 1, 2, 3, 4, 5, 6
+SYMLINK, LINK, MKNOD = 7, 8, 9
 OP_NAMES = {MKDIR: "MKDIR", RMDIR: "RMDIR", UNLINK: "UNLINK", RENAME: "RENAME",
-            CANCEL: "CANCEL", SETATTR: "SETATTR"}
+            CANCEL: "CANCEL", SETATTR: "SETATTR", SYMLINK: "SYMLINK",
+            LINK: "LINK", MKNOD: "MKNOD"}
 SETATTR_MODE, SETATTR_MTIME = 0x01, 0x02
+MKNOD_FIFO, MKNOD_SOCK = 0x01, 0x02
+SYMLINK_MAX = 4095
 
 ST = ["OK", "PROTOCOL", "BAD_NAME", "NO_SPACE", "TOO_BIG", "CORRUPT", "IO",
       "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION"]
@@ -124,6 +131,11 @@ ITEM_ACK_FIXED = struct.Struct(">QBBH")           # item_id, stage, status, msg_
 OP_FIXED = struct.Struct(">QBBIqIQH")             # ... item_id, name_len
 OP_ACK_FIXED = struct.Struct(">QBBH")             # op_id, status, res, msg_len
 PING_BODY = struct.Struct(">Q")
+STATFS_BODY = struct.Struct(">Q")                 # op_id
+STATFS_ACK_BODY = struct.Struct(">QB3xIQQQQQ")    # op_id, status, bsize, ...
+STATFS_BSIZE_MAX = 1 << 30
+READ_FIXED = struct.Struct(">QQIH")               # op_id, offset, length, name_len
+READ_DATA_FIXED = struct.Struct(">QB3xQI")        # op_id, status, size, crc32c
 ERROR_FIXED = struct.Struct(">BBH")               # status, res, msg_len
 
 
@@ -218,6 +230,30 @@ def op_ack(op_id, status=OK, msg=b"", flags=0):
     msg = _b(msg)
     return frame(OP_ACK, OP_ACK_FIXED.pack(op_id, status, 0, len(msg)) + msg,
                  flags)
+
+
+def statfs(op_id, flags=0):
+    return frame(STATFS, STATFS_BODY.pack(op_id), flags)
+
+
+def statfs_ack(op_id, status=OK, bsize=0, blocks=0, bfree=0, bavail=0,
+               files=0, ffree=0, flags=0):
+    return frame(STATFS_ACK, STATFS_ACK_BODY.pack(op_id, status, bsize, blocks,
+                                                  bfree, bavail, files, ffree),
+                 flags)
+
+
+def read(op_id, offset, length, name, flags=0):
+    name = _b(name)
+    return frame(READ, READ_FIXED.pack(op_id, offset, length, len(name)) + name,
+                 flags)
+
+
+def read_data(op_id, status=OK, size=0, payload=b"", crc=None, flags=0):
+    if crc is None:
+        crc = crc32c(payload) if payload or status == OK else 0
+    return frame(READ_DATA, READ_DATA_FIXED.pack(op_id, status, size, crc) +
+                 payload, flags)
 
 
 def ping(opaque, flags=0):
@@ -547,15 +583,25 @@ def _op(c, m):
     c.end()
     if m.op not in OP_NAMES:
         c.fail("UNKNOWN", "unknown op %d" % m.op)
-    want_name, want_name2 = m.op != CANCEL, m.op == RENAME
+    want_name, want_name2 = m.op != CANCEL, m.op in (RENAME, LINK)
     _check_mode(c, m.mode)
     _check_nsec(c, m.mtime_nsec)
-    known = SETATTR_MODE | SETATTR_MTIME if m.op == SETATTR else 0
+    known = {SETATTR: SETATTR_MODE | SETATTR_MTIME,
+             MKNOD: MKNOD_FIFO | MKNOD_SOCK}.get(m.op, 0)
     if m.flags & ~known:
         c.fail("UNKNOWN", "%s with unknown flags 0x%02x" % (OP_NAMES[m.op], m.flags))
+    if m.op == MKNOD and m.flags not in (MKNOD_FIFO, MKNOD_SOCK):
+        c.fail("RANGE", "MKNOD with flags 0x%02x (must be one kind)" % m.flags)
+    if m.op == SYMLINK:
+        if not m.name2:
+            c.fail("RANGE", "SYMLINK with an empty target")
+        if len(m.name2) > SYMLINK_MAX:
+            c.fail("TOO_LONG", "SYMLINK target of %d bytes" % len(m.name2))
+        if b"\0" in m.name2:
+            c.fail("RANGE", "SYMLINK target contains a NUL byte")
     if not want_name and m.name:
         c.fail("RANGE", "%s with a name" % OP_NAMES[m.op])
-    if not want_name2 and m.name2:
+    if not want_name2 and m.op != SYMLINK and m.name2:
         c.fail("RANGE", "%s with a name2" % OP_NAMES[m.op])
     if want_name:
         name_check(m.name)
@@ -571,6 +617,62 @@ def _op_ack(c, m):
     c.end()
     _check_status(c, m.status)
     _check_text(c, m.message)
+
+
+def _statfs(c, m):
+    c.exact(STATFS_BODY.size)
+    m["op_id"] = c.u(8, "op_id")
+
+
+def _statfs_ack(c, m):
+    c.exact(STATFS_ACK_BODY.size)
+    m["op_id"] = c.u(8, "op_id")
+    m["status"] = c.u(1, "status")
+    c.take(3, "reserved")
+    for f, n in (("bsize", 4), ("blocks", 8), ("bfree", 8), ("bavail", 8),
+                 ("files", 8), ("ffree", 8)):
+        m[f] = c.u(n, f)
+    _check_status(c, m.status)
+    figures = (m.bsize, m.blocks, m.bfree, m.bavail, m.files, m.ffree)
+    if m.status != OK:
+        if any(figures):
+            c.fail("RANGE", "figures with status %d (must be 0)" % m.status)
+        return
+    if not 1 <= m.bsize <= STATFS_BSIZE_MAX:
+        c.fail("RANGE", "bsize %d not in 1..%d" % (m.bsize, STATFS_BSIZE_MAX))
+    if m.bfree > m.blocks or m.bavail > m.bfree:
+        c.fail("RANGE", "bavail %d <= bfree %d <= blocks %d does not hold"
+               % (m.bavail, m.bfree, m.blocks))
+    if m.ffree > m.files:
+        c.fail("RANGE", "ffree %d > files %d" % (m.ffree, m.files))
+
+
+def _read(c, m):
+    m["op_id"] = c.u(8, "op_id")
+    m["offset"] = c.u(8, "offset")
+    m["length"] = c.u(4, "length")
+    m["name"] = c.lv("name_len", "name")
+    c.end()
+    if not 1 <= m.length <= CHUNK_MAX:
+        c.fail("RANGE", "length %d not in 1..%d" % (m.length, CHUNK_MAX))
+    if m.offset > 2 ** 63 - 1 - m.length:
+        c.fail("RANGE", "offset %d + length %d is past the largest file"
+               % (m.offset, m.length))
+    name_check(m.name)
+
+
+def _read_data(c, m):
+    m["op_id"] = c.u(8, "op_id")
+    m["status"] = c.u(1, "status")
+    c.take(3, "reserved")
+    m["size"] = c.u(8, "size")
+    m["crc32c"] = c.u(4, "crc32c")
+    _check_status(c, m.status)
+    if c.left() > CHUNK_MAX:
+        c.fail("TOO_LONG", "payload of %d bytes" % c.left())
+    m["payload"] = c.rest()
+    if m.status != OK and (m.payload or m.size or m.crc32c):
+        c.fail("RANGE", "data with status %d (must be none)" % m.status)
 
 
 def _ping(c, m):
@@ -590,7 +692,9 @@ def _error(c, m):
 _DECODERS = {HELLO: _hello, WELCOME: _welcome, AUTH: _auth,
              ITEM_OPEN: _item_open, CHUNK: _chunk, CHUNK_ACK: _chunk_ack,
              ITEM_CLOSE: _item_close, ITEM_ACK: _item_ack, OP: _op,
-             OP_ACK: _op_ack, PING: _ping, PONG: _ping, ERROR: _error}
+             OP_ACK: _op_ack, STATFS: _statfs, STATFS_ACK: _statfs_ack,
+             READ: _read, READ_DATA: _read_data,
+             PING: _ping, PONG: _ping, ERROR: _error}
 
 
 def parse_header(hdr, max_body=BODY_MAX):
@@ -681,6 +785,15 @@ def encode(m):
                   (m.mtime_sec, m.mtime_nsec), m.item_id, frame_flags=f)
     if t == OP_ACK:
         return op_ack(m.op_id, m.status, m.message, flags=f)
+    if t == STATFS:
+        return statfs(m.op_id, flags=f)
+    if t == READ:
+        return read(m.op_id, m.offset, m.length, m.name, flags=f)
+    if t == READ_DATA:
+        return read_data(m.op_id, m.status, m.size, m.payload, m.crc32c, flags=f)
+    if t == STATFS_ACK:
+        return statfs_ack(m.op_id, m.status, m.bsize, m.blocks, m.bfree,
+                          m.bavail, m.files, m.ffree, flags=f)
     if t in (PING, PONG):
         return frame(t, PING_BODY.pack(m.opaque), f)
     if t == ERROR:

@@ -9,10 +9,14 @@
 #   link.txt -> $T/outside/target.txt
 #   proc     -> /proc/self/cwd      (a magic link)
 # Through the client: files and directories under evil/, up/, proc/, a
-# rename into evil/ and a setattr of link.txt all fail with an error, a file
+# rename into evil/, a setattr of link.txt, hard links of link.txt or into
+# evil/ and reads of link.txt or through evil/, up/, proc/ (READ) all fail
+# with an error, a file
 # written to link.txt replaces the link itself (the target is untouched),
-# and nothing appears outside the store. Through the view: evil/ cannot be
-# listed nor its files read. The session goes on: a normal file arrives.
+# and nothing appears outside the store. The view shows the links as
+# links (their text, never resolved by braidfsd), and rm removes a link,
+# not its target; evil/ cannot be listed nor its files read through the
+# view. The session goes on: a normal file arrives.
 #
 # The bookkeeping files beneath the store are opened the same way (never
 # through a link, never blocking on a FIFO, never a file with a second
@@ -93,6 +97,18 @@ p.send(h.item_close(0x20, 1, 8, hashlib.sha256(b"planted\n").digest(), mode=0o47
 p.chunk_ack("CHUNK planted.txt")
 _, stage, st, msg = p.item_ack("STORED planted.txt")
 res.append("item planted.txt: stage %d %s (%s)" % (stage, h.st_name(st), msg))
+# a hard link of a planted symlink, or into a linked directory
+import bfwire as W
+for oid, (a, b) in enumerate((("link.txt", "hard"), ("first.txt", "evil/hard")), 10):
+    p.send(h.op(oid, W.LINK, a, b))
+    _, st, msg = p.op_ack("LINK")
+    res.append("op %d %s: %s (%s)" % (W.LINK, a, h.st_name(st), msg))
+# reads through the links: READ_DATA says why, and carries nothing
+for rid, name in enumerate(("link.txt", "evil/target.txt", "up/etc/hostname",
+                            "proc/status"), 20):
+    p.send(W.read(rid, 0, 4096, name))
+    m = p.expect_msg(W.READ_DATA, "READ " + name)
+    res.append("read %s: %s (%d bytes)" % (name, h.st_name(m.status), len(m.payload)))
 print("\n".join(res))
 EOF
 bg python3 "$T/peer.py" "$LIB_DIR" "$PORT" "$T/peer" >"$T/peer.out" 2>&1
@@ -116,9 +132,9 @@ ln -s /proc/self/cwd "$PDATA/proc"
 touch "$T/peer.go"
 wait "$ppid" || true
 sed 's/^/   /' "$T/peer.out"
-check "every ITEM and OP through a link failed (none OK), with BAD_NAME" \
+check "every ITEM, OP and READ through a link failed (none OK), with BAD_NAME" \
 	bash -c '! grep -v planted.txt "$1" | grep -qE ": (stage [0-9] )?(OK|PROTOCOL) " &&
-		(($(grep -c BAD_NAME "$1") == 9))' _ "$T/peer.out"
+		(($(grep -c BAD_NAME "$1") == 15))' _ "$T/peer.out"
 check "... and the renamed file stayed in the store" grep -qx first "$PDATA/first.txt"
 check "an item whose tmp/ .part and .rec were links to outside files is stored" \
 	grep -q "item planted.txt: stage 2 OK" "$T/peer.out"
@@ -134,11 +150,13 @@ done
 check "cp to link.txt works: it replaces the link itself" cp "$T/x.txt" "$T/cli/link.txt"
 check "... which is now a regular file in the store" test -f "$DATA/link.txt" -a ! -L "$DATA/link.txt"
 
-note "the view does not go through the links either"
-check "ls of evil/ in the view fails" bash -c '! ls "$1/evil/" >/dev/null 2>&1' _ "$SESS"
-check "cat of evil/target.txt in the view fails" bash -c '! cat "$1/evil/target.txt" >/dev/null 2>&1' _ "$SESS"
-check "cat of up/ in the view fails" bash -c '! ls "$1/up/" >/dev/null 2>&1' _ "$SESS"
-check "rm of evil/target.txt in the view fails" bash -c '! rm -f "$1/evil/target.txt" 2>/dev/null' _ "$SESS"
+note "the view shows the links as links; braidfsd never goes through them"
+# A path through a symlink never reaches braidfsd: the reader's kernel
+# resolves the text readlink gives, on the reader's side (braidfsd(8)).
+assert_eq "$OUT" "$(readlink "$SESS/evil" 2>&1)" "readlink of evil in the view gives the planted text"
+check "up in the view is a symlink" test -L "$SESS/up"
+check "rm of evil in the view removes the link" rm "$SESS/evil"
+check "... from the store, not its target" test ! -L "$DATA/evil" -a -d "$OUT"
 
 note "nothing left the store"
 assert_eq "target.txt" "$(ls -A "$OUT")" "the outside directory holds only its target.txt"

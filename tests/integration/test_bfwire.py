@@ -79,10 +79,19 @@ def valid_frames():
           W.op(4, W.RENAME, "a/old name", "b/new name"),
           W.op(5, W.CANCEL, item_id=77),
           W.op(6, W.SETATTR, "f", mode=0o600, flags=3, mtime=(-5, 5)),
+          W.op(9, W.SYMLINK, "a/l", "../x y"), W.op(10, W.SYMLINK, "l", "/" * 4095),
+          W.op(11, W.LINK, "a", "b/c"), W.op(12, W.MKNOD, "p", mode=0o600, flags=1),
+          W.op(13, W.MKNOD, "s", flags=2),
           W.op(7, W.SETATTR, "f", flags=0), W.op(8, W.MKDIR, "x", mode=0o7777,
                                                   mtime=(9, 9), item_id=3)]
     # OP_ACK, PING, PONG, ERROR
     f += [W.op_ack(1), W.op_ack(2, W.NOT_EMPTY, "not empty"), W.op_ack(3, W.ST_MAX)]
+    f += [W.statfs(0), W.statfs(2 ** 64 - 1), W.statfs_ack(1, W.IO),
+          W.statfs_ack(2, W.OK, 4096, 100, 50, 40, 10, 10),
+          W.statfs_ack(3, W.OK, 1 << 30, 2 ** 64 - 1, 0, 0, 0, 0)]
+    f += [W.read(1, 0, 1, "a/b"), W.read(2, 2 ** 63 - 1 - W.CHUNK_MAX, W.CHUNK_MAX, "x"),
+          W.read_data(1, W.OK, 5, b"hello"), W.read_data(2, W.OK, 0),
+          W.read_data(3, W.NOT_FOUND), W.read_data(4, W.OK, 9, b"x", crc=7)]
     f += [W.ping(0), W.ping(2 ** 64 - 1), W.pong(0x1122334455667788)]
     f += [W.error(W.PROTOCOL, "CHUNK: chunk_id 7 >= total_chunks 7"), W.error(W.OK),
           W.error(W.CORRUPT, "m" * 1024)]
@@ -135,7 +144,22 @@ def broken_frames():
     f += [W.item_ack(1, 0), W.item_ack(1, 3), W.item_ack(1, W.STORED, 13),
           W.item_ack(1, W.STORED, W.OK, "m" * 1025), W.item_ack(1, W.STORED, W.OK, b"\xc0\x80"),
           W.item_ack(1, W.STORED) + b"x"]
-    f += [W.op(1, 0, "x"), W.op(1, 7, "x"), W.op(1, W.CANCEL, "x"), W.op(1, W.MKDIR, "x", "y"),
+    f += [W.frame(W.STATFS, bytes(7)), W.frame(W.STATFS, bytes(9)),
+          W.frame(W.STATFS_ACK, bytes(55)), W.frame(W.STATFS_ACK, bytes(57)),
+          W.statfs_ack(1, W.OK), W.statfs_ack(1, W.OK, (1 << 30) + 1),
+          W.statfs_ack(1, W.OK, 512, 10, 11, 0), W.statfs_ack(1, W.OK, 512, 10, 5, 6),
+          W.statfs_ack(1, W.OK, 512, files=1, ffree=2), W.statfs_ack(1, W.IO, 512),
+          W.statfs_ack(1, 13)]
+    f += [W.read(1, 0, 0, "x"), W.read(1, 0, W.CHUNK_MAX + 1, "x"),
+          W.read(1, 2 ** 63 - 1, 1, "x"), W.read(1, 0, 1, "../x"), W.read(1, 0, 1, ""),
+          W.read(1, 0, 1, "x") + b"!", W.frame(W.READ, bytes(21)),
+          W.read_data(1, W.IO, 1), W.read_data(1, W.IO, payload=b"x", crc=0),
+          W.read_data(1, 13), W.frame(W.READ_DATA, bytes(23))]
+    f += [W.op(1, 0, "x"), W.op(1, 10, "x"), W.op(1, W.SYMLINK, "x"),
+          W.op(1, W.SYMLINK, "x", "/" * 4096), W.op(1, W.SYMLINK, "x", b"a\0b"),
+          W.op(1, W.SYMLINK, "../x", "y"), W.op(1, W.LINK, "x", ""),
+          W.op(1, W.MKNOD, "x"), W.op(1, W.MKNOD, "x", flags=3),
+          W.op(1, W.MKNOD, "x", flags=4), W.op(1, W.MKNOD, "x", "y", flags=1), W.op(1, W.CANCEL, "x"), W.op(1, W.MKDIR, "x", "y"),
           W.op(1, W.MKDIR, ""), W.op(1, W.RENAME, "x", ""), W.op(1, W.RENAME, "x", "../y"),
           W.op(1, W.MKDIR, "x", flags=1), W.op(1, W.SETATTR, "x", flags=4),
           W.op(1, W.MKDIR, "x", mode=0o10000), W.op(1, W.SETATTR, "x", mtime=(0, 10 ** 9)),

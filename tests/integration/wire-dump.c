@@ -155,6 +155,34 @@ fields(GString *s, const BfMsg *m)
     field_u(s, "status", m->u.op_ack.status);
     field_b(s, "message", m->u.op_ack.message.data, m->u.op_ack.message.len);
     break;
+  case BF_FRAME_STATFS:
+    field_u(s, "op_id", m->u.statfs.op_id);
+    break;
+  case BF_FRAME_STATFS_ACK: {
+    const BfStatfsAck *x = &m->u.statfs_ack;
+    field_u(s, "op_id", x->op_id);
+    field_u(s, "status", x->status);
+    field_u(s, "bsize", x->bsize);
+    field_u(s, "blocks", x->blocks);
+    field_u(s, "bfree", x->bfree);
+    field_u(s, "bavail", x->bavail);
+    field_u(s, "files", x->files);
+    field_u(s, "ffree", x->ffree);
+    break;
+  }
+  case BF_FRAME_READ:
+    field_u(s, "op_id", m->u.read.op_id);
+    field_u(s, "offset", m->u.read.offset);
+    field_u(s, "length", m->u.read.length);
+    field_b(s, "name", m->u.read.name.data, m->u.read.name.len);
+    break;
+  case BF_FRAME_READ_DATA:
+    field_u(s, "op_id", m->u.read_data.op_id);
+    field_u(s, "status", m->u.read_data.status);
+    field_u(s, "size", m->u.read_data.size);
+    field_u(s, "crc32c", m->u.read_data.crc32c);
+    field_b(s, "payload", m->u.read_data.payload, m->u.read_data.payload_len);
+    break;
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     field_u(s, "opaque", m->u.ping.opaque);

@@ -34,6 +34,7 @@ bytes(const char *s)
 enum {
   HELLO_FIXED = 34,
   CHUNK_FIXED = 24,
+  READ_DATA_FIXED = 24,
   TLV_HDR = 3,
 };
 
@@ -154,6 +155,51 @@ fill_op_ack(BfMsg *m)
 }
 
 static void
+fill_statfs(BfMsg *m)
+{
+  m->type = BF_FRAME_STATFS;
+  m->u.statfs.op_id = 78;
+}
+
+static void
+fill_statfs_ack(BfMsg *m)
+{
+  m->type = BF_FRAME_STATFS_ACK;
+  m->u.statfs_ack.op_id = 78;
+  m->u.statfs_ack.status = BF_ST_OK;
+  m->u.statfs_ack.bsize = 4096;
+  m->u.statfs_ack.blocks = UINT64_C(1) << 40;
+  m->u.statfs_ack.bfree = 1000;
+  m->u.statfs_ack.bavail = 900;
+  m->u.statfs_ack.files = 5000;
+  m->u.statfs_ack.ffree = 5000;
+}
+
+static void
+fill_read(BfMsg *m)
+{
+  m->type = BF_FRAME_READ;
+  m->u.read.op_id = 79;
+  m->u.read.offset = UINT64_C(1) << 40;
+  m->u.read.length = BF_CHUNK_DEFAULT;
+  m->u.read.name = bytes("dir/file.txt");
+}
+
+static void
+fill_read_data(BfMsg *m)
+{
+  static const char text[] = "hello";
+
+  m->type = BF_FRAME_READ_DATA;
+  m->u.read_data.op_id = 79;
+  m->u.read_data.status = BF_ST_OK;
+  m->u.read_data.size = 12345;
+  m->u.read_data.payload = (const uint8_t *)text;
+  m->u.read_data.payload_len = 5;
+  m->u.read_data.crc32c = bf_crc32c(text, 5);
+}
+
+static void
 fill_ping(BfMsg *m)
 {
   m->type = BF_FRAME_PING;
@@ -192,6 +238,10 @@ static const Sample samples[] = {
   { "ITEM_ACK", fill_item_ack },
   { "OP", fill_op },
   { "OP_ACK", fill_op_ack },
+  { "STATFS", fill_statfs },
+  { "STATFS_ACK", fill_statfs_ack },
+  { "READ", fill_read },
+  { "READ_DATA", fill_read_data },
   { "PING", fill_ping },
   { "PONG", fill_pong },
   { "ERROR", fill_error },
@@ -201,6 +251,7 @@ static const uint8_t known_types[] = {
   BF_FRAME_HELLO, BF_FRAME_WELCOME, BF_FRAME_ITEM_OPEN, BF_FRAME_CHUNK,
   BF_FRAME_CHUNK_ACK, BF_FRAME_ITEM_CLOSE, BF_FRAME_ITEM_ACK, BF_FRAME_OP,
   BF_FRAME_OP_ACK, BF_FRAME_PING, BF_FRAME_PONG, BF_FRAME_ERROR,
+  BF_FRAME_STATFS, BF_FRAME_STATFS_ACK, BF_FRAME_READ, BF_FRAME_READ_DATA,
   BF_FRAME_AUTH,  /* its body: tests/unit/test-crypto.c */
 };
 
@@ -356,6 +407,33 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.op_ack.status, ==, b->u.op_ack.status);
     assert_bytes_eq(a->u.op_ack.message, b->u.op_ack.message);
     break;
+  case BF_FRAME_STATFS:
+    g_assert_cmpuint(a->u.statfs.op_id, ==, b->u.statfs.op_id);
+    break;
+  case BF_FRAME_STATFS_ACK:
+    g_assert_cmpuint(a->u.statfs_ack.op_id, ==, b->u.statfs_ack.op_id);
+    g_assert_cmpuint(a->u.statfs_ack.status, ==, b->u.statfs_ack.status);
+    g_assert_cmpuint(a->u.statfs_ack.bsize, ==, b->u.statfs_ack.bsize);
+    g_assert_cmpuint(a->u.statfs_ack.blocks, ==, b->u.statfs_ack.blocks);
+    g_assert_cmpuint(a->u.statfs_ack.bfree, ==, b->u.statfs_ack.bfree);
+    g_assert_cmpuint(a->u.statfs_ack.bavail, ==, b->u.statfs_ack.bavail);
+    g_assert_cmpuint(a->u.statfs_ack.files, ==, b->u.statfs_ack.files);
+    g_assert_cmpuint(a->u.statfs_ack.ffree, ==, b->u.statfs_ack.ffree);
+    break;
+  case BF_FRAME_READ:
+    g_assert_cmpuint(a->u.read.op_id, ==, b->u.read.op_id);
+    g_assert_cmpuint(a->u.read.offset, ==, b->u.read.offset);
+    g_assert_cmpuint(a->u.read.length, ==, b->u.read.length);
+    assert_bytes_eq(a->u.read.name, b->u.read.name);
+    break;
+  case BF_FRAME_READ_DATA:
+    g_assert_cmpuint(a->u.read_data.op_id, ==, b->u.read_data.op_id);
+    g_assert_cmpuint(a->u.read_data.status, ==, b->u.read_data.status);
+    g_assert_cmpuint(a->u.read_data.size, ==, b->u.read_data.size);
+    g_assert_cmpuint(a->u.read_data.crc32c, ==, b->u.read_data.crc32c);
+    g_assert_cmpmem(a->u.read_data.payload, a->u.read_data.payload_len,
+                    b->u.read_data.payload, b->u.read_data.payload_len);
+    break;
   case BF_FRAME_PING:
   case BF_FRAME_PONG:
     g_assert_cmpuint(a->u.ping.opaque, ==, b->u.ping.opaque);
@@ -444,8 +522,9 @@ test_roundtrip(gconstpointer data)
 }
 
 /* Bodies that end at a boundary the format allows to be an end: between
- * TLVs, or anywhere in a CHUNK's payload (the caller's CRC check catches
- * that one; a frame length is never shorter than what was sent). */
+ * TLVs, or anywhere in a CHUNK's or READ_DATA's payload (the caller's
+ * CRC check catches that one; a frame length is never shorter than what
+ * was sent). */
 static gboolean
 truncation_may_succeed(const BfMsg *m, size_t k)
 {
@@ -456,6 +535,8 @@ truncation_may_succeed(const BfMsg *m, size_t k)
             k == (size_t)HELLO_FIXED + TLV_HDR + m->u.hello.label.len);
   case BF_FRAME_CHUNK:
     return k > CHUNK_FIXED;
+  case BF_FRAME_READ_DATA:
+    return k >= READ_DATA_FIXED;
   default:
     return FALSE;
   }
@@ -484,6 +565,11 @@ test_truncated(gconstpointer data)
         g_assert_cmpuint(bf_crc32c(out.u.chunk.payload,
                                    out.u.chunk.payload_len), !=,
                          out.u.chunk.crc32c);
+      } else if (m.type == BF_FRAME_READ_DATA) {
+        g_assert_cmpuint(out.u.read_data.payload_len, ==, k - READ_DATA_FIXED);
+        g_assert_cmpuint(bf_crc32c(out.u.read_data.payload,
+                                   out.u.read_data.payload_len), !=,
+                         out.u.read_data.crc32c);
       } else {
         /* A HELLO cut between TLVs loses them; it may not invent any. */
         g_assert_cmpuint(out.u.hello.path_index, ==, 0);
@@ -496,7 +582,8 @@ test_truncated(gconstpointer data)
     }
     g_free(copy);
   }
-  if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK)
+  if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK &&
+      m.type != BF_FRAME_READ_DATA)
     g_assert_cmpuint(successes, ==, 0);
   g_free(body);
 }
@@ -519,6 +606,17 @@ test_trailing(gconstpointer data)
     g_assert_true(decode_copy(m.type, 0, longer, len + 1, &copy, &out, &err));
     g_assert_no_error(err);
     g_assert_cmpuint(out.u.chunk.payload_len, ==, m.u.chunk.payload_len + 1);
+    g_free(copy);
+    break;
+  }
+  case BF_FRAME_READ_DATA: {
+    GError *err = NULL;
+    uint8_t *copy;
+    BfMsg out;
+    g_assert_true(decode_copy(m.type, 0, longer, len + 1, &copy, &out, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(out.u.read_data.payload_len, ==,
+                     m.u.read_data.payload_len + 1);
     g_free(copy);
     break;
   }
@@ -1659,7 +1757,15 @@ test_op(void)
     { BF_OP_SETATTR, "a/b", "", TRUE, 0, NULL },
     { BF_OP_SETATTR, "", "", FALSE, BF_WIRE_ERROR_NAME, "OP SETATTR: name is empty" },
     { BF_OP_SETATTR, "a", "b", FALSE, BF_WIRE_ERROR_RANGE, "SETATTR with a name2" },
-    { 7, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 7" },
+    { BF_OP_SYMLINK, "a/l", "../x/y", TRUE, 0, NULL },
+    { BF_OP_SYMLINK, "a/l", "/etc/passwd", TRUE, 0, NULL },
+    { BF_OP_SYMLINK, "a/l", "", FALSE, BF_WIRE_ERROR_RANGE, "SYMLINK with an empty target" },
+    { BF_OP_SYMLINK, "../l", "x", FALSE, BF_WIRE_ERROR_NAME, "OP SYMLINK: name contains" },
+    { BF_OP_LINK, "a", "b/c", TRUE, 0, NULL },
+    { BF_OP_LINK, "a", "", FALSE, BF_WIRE_ERROR_NAME, "OP LINK: name2: name is empty" },
+    { BF_OP_LINK, "a", "/b", FALSE, BF_WIRE_ERROR_NAME, "absolute" },
+    { BF_OP_MKNOD, "f", "", FALSE, BF_WIRE_ERROR_RANGE, "MKNOD with flags 0x00" },
+    { 10, "a", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 10" },
     { 255, "", "", FALSE, BF_WIRE_ERROR_UNKNOWN, "unknown op 255" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1700,6 +1806,38 @@ test_op(void)
   fill_op(&m);
   m.u.op.flags = BF_SETATTR_MODE;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "RENAME with unknown flags 0x01");
+
+  /* MKNOD names exactly one kind, never a device. */
+  fill_op(&m);
+  m.u.op.op = BF_OP_MKNOD;
+  m.u.op.name2.len = 0;
+  m.u.op.mode = 0640;
+  m.u.op.flags = BF_MKNOD_FIFO;
+  expect_ok(&m);
+  m.u.op.flags = BF_MKNOD_SOCK;
+  expect_ok(&m);
+  m.u.op.flags = BF_MKNOD_FIFO | BF_MKNOD_SOCK;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "MKNOD with flags 0x03");
+  m.u.op.flags = 0x04;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "MKNOD with unknown flags 0x04");
+  m.u.op.flags = BF_MKNOD_FIFO;
+  m.u.op.mode = 020640;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "mode 020640");
+  m.u.op.mode = 0640;
+  m.u.op.name2 = bytes("x");
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "MKNOD with a name2");
+
+  /* A symlink's target is text up to BF_SYMLINK_MAX bytes without NUL:
+   * "..", "//" and absolute targets are the user's to keep. */
+  g_autofree char *target = g_strnfill(BF_SYMLINK_MAX + 1, '/');
+  fill_op(&m);
+  m.u.op.op = BF_OP_SYMLINK;
+  m.u.op.name2 = (BfBytes){ (const uint8_t *)target, BF_SYMLINK_MAX };
+  expect_ok(&m);
+  m.u.op.name2.len = BF_SYMLINK_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_TOO_LONG, "SYMLINK target of 4096 bytes");
+  m.u.op.name2 = (BfBytes){ (const uint8_t *)"a\0b", 3 };
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "SYMLINK target contains a NUL");
 }
 
 static void
@@ -1735,6 +1873,90 @@ test_acks_and_error(void)
   m.type = BF_FRAME_PONG;
   m.u.ping.opaque = UINT64_MAX;
   expect_ok(&m);
+}
+
+static void
+test_statfs(void)
+{
+  BfMsg m;
+  uint8_t body[57] = { 0 };
+
+  memset(&m, 0, sizeof m);
+  fill_statfs(&m);
+  expect_ok(&m);
+  expect_raw_error(BF_FRAME_STATFS, body, 7, BF_WIRE_ERROR_TRUNCATED, "STATFS");
+  expect_raw_error(BF_FRAME_STATFS, body, 9, BF_WIRE_ERROR_TOO_LONG, "STATFS");
+
+  memset(&m, 0, sizeof m);
+  fill_statfs_ack(&m);
+  expect_ok(&m);
+  m.u.statfs_ack.bavail = m.u.statfs_ack.bfree = m.u.statfs_ack.blocks;
+  expect_ok(&m);
+  m.u.statfs_ack.bavail = m.u.statfs_ack.bfree + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "STATFS_ACK: bavail");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.bfree = m.u.statfs_ack.blocks + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "<= blocks");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.ffree = m.u.statfs_ack.files + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "ffree 5001 > files 5000");
+  fill_statfs_ack(&m);
+  m.u.statfs_ack.bsize = 0;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "bsize 0 not in");
+  m.u.statfs_ack.bsize = BF_STATFS_BSIZE_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "bsize 1073741825");
+  m.u.statfs_ack.bsize = BF_STATFS_BSIZE_MAX;
+  expect_ok(&m);
+  m.u.statfs_ack.status = BF_ST_MAX_ + 1;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "STATFS_ACK: unknown status 13");
+  /* A failure carries no figures. */
+  memset(&m.u.statfs_ack, 0, sizeof m.u.statfs_ack);
+  m.u.statfs_ack.status = BF_ST_IO;
+  expect_ok(&m);
+  m.u.statfs_ack.files = 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "figures with status 6");
+  expect_raw_error(BF_FRAME_STATFS_ACK, body, 55, BF_WIRE_ERROR_TRUNCATED,
+                   "STATFS_ACK");
+  expect_raw_error(BF_FRAME_STATFS_ACK, body, 57, BF_WIRE_ERROR_TOO_LONG,
+                   "STATFS_ACK");
+}
+
+static void
+test_read(void)
+{
+  BfMsg m;
+
+  memset(&m, 0, sizeof m);
+  fill_read(&m);
+  expect_ok(&m);
+  m.u.read.length = BF_CHUNK_MAX;
+  expect_ok(&m);
+  m.u.read.length = BF_CHUNK_MAX + 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ: length 16777217 not in");
+  m.u.read.length = 0;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ: length 0 not in");
+  m.u.read.length = 2;
+  m.u.read.offset = INT64_MAX - 1;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "past the largest file");
+  m.u.read.offset = INT64_MAX - 2;
+  expect_ok(&m);
+  m.u.read.name = bytes("../etc/passwd");
+  expect_error(&m, BF_WIRE_ERROR_NAME, "READ: name contains");
+  m.u.read.name = bytes("");
+  expect_error(&m, BF_WIRE_ERROR_NAME, "READ: name is empty");
+
+  memset(&m, 0, sizeof m);
+  fill_read_data(&m);
+  expect_ok(&m);
+  m.u.read_data.payload_len = 0;   /* at the end of the file */
+  expect_ok(&m);
+  m.u.read_data.status = BF_ST_NOT_FOUND;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "READ_DATA: data with status 7");
+  m.u.read_data.size = 0;
+  m.u.read_data.crc32c = 0;
+  expect_ok(&m);
+  m.u.read_data.status = BF_ST_MAX_ + 1;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "READ_DATA: unknown status 13");
 }
 
 /* ---- names ------------------------------------------------------------- */
@@ -1968,6 +2190,8 @@ main(int argc, char **argv)
   g_test_add_func("/wire/item-ack", test_item_ack);
   g_test_add_func("/wire/op", test_op);
   g_test_add_func("/wire/acks-and-error", test_acks_and_error);
+  g_test_add_func("/wire/statfs", test_statfs);
+  g_test_add_func("/wire/read", test_read);
   g_test_add_func("/wire/names", test_names);
   g_test_add_func("/wire/crc32c", test_crc32c);
   g_test_add_func("/wire/answer-id", test_answer_id);

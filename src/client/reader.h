@@ -1,0 +1,42 @@
+/* Opening a file of the outbox for reading: what may be read back from
+ * the server (readback.h), and when. A FUSE operation: 0 or -errno. */
+#pragma once
+
+#include "state.h"
+#include "tree.h"
+
+/* 0 when path is a delivered regular file; a version still on its way
+ * (spooled) is waited for first; one being written is EBUSY. Under
+ * coding=shamir EACCES: its files never travel whole on one path. */
+int bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d,
+                    const char *path);
+
+/* Versions that start as a copy of the stored file (an append, an edit in
+ * place, a truncate): the old bytes are copied in as the writes move
+ * forward, just before the first byte written past them and at the
+ * close, and only those not written anew nor cut by a truncate, since in
+ * delivery=close what was written has left. */
+typedef struct {
+  BfMutex lock;
+  GHashTable *todo;           /* BfcVersion* -> BfcCopyUp* */
+} BfcCopyUps;
+
+void bfc_copy_ups_init(BfcCopyUps *c);
+void bfc_copy_ups_clear(BfcCopyUps *c);
+/* v starts with the first size bytes of what the server holds. */
+void bfc_copy_ups_defer(BfcCopyUps *c, BfcVersion *v, uint64_t size)
+  BF_EXCLUDES(&c->lock);
+/* Copies the old bytes v still lacks before offset upto from the stored
+ * file name (read back from the server). FALSE with error if a read or a
+ * write fails. */
+gboolean bfc_copy_ups_settle(BfcCopyUps *c, BfcSession *s, const char *name,
+                             BfcVersion *v, uint64_t upto, GError **error)
+  BF_EXCLUDES(&c->lock);
+/* v was written up to end (no old byte before it is copied anymore), or
+ * truncated to size (none past it is). */
+void bfc_copy_ups_written(BfcCopyUps *c, BfcVersion *v, uint64_t end)
+  BF_EXCLUDES(&c->lock);
+void bfc_copy_ups_cut(BfcCopyUps *c, BfcVersion *v, uint64_t size)
+  BF_EXCLUDES(&c->lock);
+/* v goes: nothing more is copied into it. */
+void bfc_copy_ups_drop(BfcCopyUps *c, BfcVersion *v) BF_EXCLUDES(&c->lock);
