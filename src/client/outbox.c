@@ -157,9 +157,7 @@ static int
 ob_mkdir(const char *path, mode_t mode)
 {
   Outbox *o = outbox();
-  /* read-only status files; the server's .session */
-  int rc = bfc_status_is(path) || bfc_status_reserved(path)
-           ? -EPERM : bfc_tree_name_free(&o->tree, path);
+  int rc = bfc_status_reserved(path) ? -EPERM : bfc_tree_name_free(&o->tree, path);
 
   if (rc == 0)
     rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
@@ -200,8 +198,8 @@ ob_symlink(const char *target, const char *path)
 {
   Outbox *o = outbox();
 
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
+  if (bfc_status_reserved(path))
+    return -EPERM;
   return bfc_links_symlink(&o->tree, o->sess, target, path);
 }
 
@@ -217,8 +215,8 @@ ob_mknod(const char *path, mode_t mode, dev_t rdev)
   Outbox *o = outbox();
 
   (void)rdev;
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
+  if (bfc_status_reserved(path))
+    return -EPERM;
   return bfc_links_mknod(&o->tree, o->sess, path, mode);
 }
 
@@ -227,7 +225,7 @@ ob_link(const char *from, const char *to)
 {
   Outbox *o = outbox();
 
-  if (bfc_status_is(from) || bfc_status_is(to))
+  if (bfc_status_is(from) || bfc_status_reserved(to))
     return -EPERM;
   return bfc_links_link(&o->tree, o->sess, o->delivery, from, to);
 }
@@ -277,8 +275,8 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
   BfcNode *n;
   int rc;
 
-  if (bfc_status_is(path) || bfc_status_reserved(path))
-    return -EPERM;   /* read-only status files; the server's .session */
+  if (bfc_status_reserved(path))
+    return -EPERM;
   bf_mutex_lock(&o->tree.lock);
   rc = reserve(o, path, mode, &ticket, &old);
   bf_mutex_unlock(&o->tree.lock);
@@ -579,7 +577,7 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   GError *error = NULL;
   int rc;
 
-  if (bfc_status_is(from) || bfc_status_is(to) || bfc_status_reserved(to))
+  if (bfc_status_is(from) || bfc_status_reserved(to))
     return -EPERM;
   if (flags & ~RENAME_NOREPLACE)
     return -EINVAL;

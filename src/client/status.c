@@ -44,7 +44,7 @@ bfc_status_is(const char *path)
 gboolean
 bfc_status_reserved(const char *path)
 {
-  return strcmp(path, "/.session") == 0;
+  return bfc_status_is(path) || strcmp(path, "/.session") == 0;
 }
 
 /* The log's kept events (log.h), one line each, oldest first. */

@@ -22,8 +22,9 @@ typedef struct {
 void bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d);
 /* Whether path (absolute) is .braidfs or below it. */
 gboolean bfc_status_is(const char *path);
-/* Whether path (absolute) is a name the outbox makes nothing by: the
- * server's view shows its own .session file there. */
+/* Whether path (absolute) is a name nothing may be made by (EPERM):
+ * .braidfs or below it (the read-only status files), or the top's
+ * .session, which the server's view shows as its own file there. */
 gboolean bfc_status_reserved(const char *path);
 int bfc_status_getattr(const BfcStatusDir *sd, const char *path,
                        struct stat *st);
