@@ -26,6 +26,18 @@ seat_note(const BfdPath *p)
   return p->seat == BFD_GATE_RESERVE ? " (reserve seat)" : "";
 }
 
+/* The handshake is over (an answer is about to go out): its seat is free
+ * before the peer hears the answer, so that a peer that goes on at once
+ * (another path, another try) finds it free. */
+static void
+leave_seat(BfdPath *p)
+{
+  if (p->seat == BFD_GATE_REFUSED)
+    return;
+  bfd_gate_leave(p->srv->gate, p->src, p->seat);
+  p->seat = BFD_GATE_REFUSED;   /* left: bfd_handshake does not leave again */
+}
+
 static void
 send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
              const char *text)
@@ -42,6 +54,7 @@ send_welcome(BfdPath *p, uint8_t status, const BfdSession *s, gboolean token,
       memcpy(m.u.welcome.token, s->dir.token, BF_ID_LEN);
   }
   m.u.welcome.message = bfd_path_answer_text(text, &shown);
+  leave_seat(p);
   bf_conn_send(p->conn, &m, NULL);
 }
 
@@ -59,6 +72,7 @@ auth_refuse(BfdPath *p, const char *text)
 {
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: %s",
          p->conn->peer, text);
+  leave_seat(p);
   bf_conn_send_error(p->conn, BF_ST_AUTH, text);
   return FALSE;
 }
@@ -145,6 +159,7 @@ wrong_key(BfdPath *p)
 {
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: "
          "wrong key (its proof does not match key_file)", p->conn->peer);
+  leave_seat(p);
   bf_conn_send_error(p->conn, BF_ST_AUTH, "wrong key: the proof does not "
                      "match this server's key_file");
   return FALSE;
@@ -225,10 +240,6 @@ handshake(BfdPath *p)
   if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
                                        : hello_attach(p, &m.u.hello)))
     return FALSE;
-  /* The seat is free before the peer hears that the handshake is over,
-   * so that a peer that goes on at once finds it free. */
-  bfd_gate_leave(p->srv->gate, p->src, p->seat);
-  p->seat = BFD_GATE_REFUSED;
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
   p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
