@@ -1,12 +1,22 @@
 /* delivery=close (deliver-close.h): each version is an item. */
 #include "deliver-close.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "braidfs/io.h"
+
 #include "delivery-backend.h"
 #include "writer.h"
 
 typedef struct {
   BfcVersion base;
   BfcItem *item;
+  int local_fd;               /* the bytes written, kept to be read back by
+                                 their own descriptor (an unlinked file in
+                                 the temporary directory), or -1; set
+                                 before the first write */
   gint released;              /* atomic: no descriptor left */
   gint stored;                /* atomic: what it ended as, once released */
 } CloseVersion;
@@ -56,14 +66,63 @@ close_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   (void)error;
   bfc_version_init(&v->base, d);
   v->item = bfc_item_new(d->sess, name, mode);
+  v->local_fd = -1;
   return &v->base;
 }
 
 static void
 close_version_free(BfcVersion *v)
 {
+  if (cv(v)->local_fd >= 0)
+    close(cv(v)->local_fd);
   bfc_item_unref(cv(v)->item);
   g_free(v);
+}
+
+/* A local copy's failure, naming the file and what to do. */
+static gboolean
+local_error(int err, const char *what, GError **error)
+{
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+              "a file read while it is written: %s its local copy in %s "
+              "failed: %s (set TMPDIR to a local disk with room)", what,
+              g_get_tmp_dir(), g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+close_keep_local(BfcVersion *v, GError **error)
+{
+  int fd = open(g_get_tmp_dir(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+  if (fd < 0 && errno == EOPNOTSUPP) {     /* a file system without it */
+    g_autofree char *path = NULL;
+
+    if ((fd = g_file_open_tmp("braidfs-XXXXXX", &path, NULL)) >= 0)
+      unlink(path);
+  }
+  if (fd < 0)
+    return local_error(errno, "making", error);
+  cv(v)->local_fd = fd;
+  return TRUE;
+}
+
+static gssize
+close_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
+{
+  ssize_t n;
+
+  if (cv(v)->local_fd < 0) {
+    g_set_error_literal(error, BFC_ERROR, BFC_ERROR_BUSY, "a file being "
+                        "written, not opened for reading");
+    return -1;
+  }
+  if (len == 0)
+    return 0;
+  n = bf_pread_all(cv(v)->local_fd, buf, len, off);
+  if (n < 0)
+    local_error((int)-n, "reading", error);
+  return n < 0 ? -1 : n;
 }
 
 static char *
@@ -77,12 +136,19 @@ static gboolean
 close_write(BfcVersion *v, const void *buf, size_t len, uint64_t off,
             GError **error)
 {
+  int rc;
+
+  if (cv(v)->local_fd >= 0 &&
+      (rc = bf_pwrite_all(cv(v)->local_fd, buf, len, off)) < 0)
+    return local_error(-rc, "writing", error);
   return bfc_item_write(cv(v)->item, buf, len, off, error);
 }
 
 static gboolean
 close_truncate(BfcVersion *v, uint64_t size, GError **error)
 {
+  if (cv(v)->local_fd >= 0 && ftruncate(cv(v)->local_fd, (off_t)size) < 0)
+    return local_error(errno, "truncating", error);
   return bfc_item_truncate(cv(v)->item, size, error);
 }
 
@@ -173,6 +239,8 @@ static const BfcDeliveryOps close_ops = {
   .name = close_name,
   .write = close_write,
   .truncate = close_truncate,
+  .keep_local = close_keep_local,
+  .read = close_read,
   .size = close_size,
   .flush = close_flush,
   .release = close_release,

@@ -31,6 +31,9 @@ typedef struct {
   gboolean (*write)(BfcVersion *v, const void *buf, size_t len, uint64_t off,
                     GError **error);
   gboolean (*truncate)(BfcVersion *v, uint64_t size, GError **error);
+  gboolean (*keep_local)(BfcVersion *v, GError **error);
+  gssize (*read)(BfcVersion *v, void *buf, size_t len, uint64_t off,
+                 GError **error);
   uint64_t (*size)(BfcVersion *v);
   gboolean (*flush)(BfcVersion *v, GError **error);
   void (*release)(BfcVersion *v);

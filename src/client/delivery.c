@@ -131,6 +131,19 @@ bfc_version_rename(BfcVersion *v, const char *from, const char *to,
 }
 
 gboolean
+bfc_version_keep_local(BfcVersion *v, GError **error)
+{
+  return v->d->ops->keep_local(v, error);
+}
+
+gssize
+bfc_version_read(BfcVersion *v, void *buf, size_t len, uint64_t off,
+                 GError **error)
+{
+  return v->d->ops->read(v, buf, len, off, error);
+}
+
+gboolean
 bfc_version_setattr(BfcVersion *v, uint8_t flags, uint32_t mode,
                     const struct timespec *mtime, gboolean *on_server,
                     GError **error)

@@ -7,9 +7,10 @@
 #include "session.h"
 
 /* Whether path can be read back: 0, -errno, or 1 when a version of it is
- * still on its way (to wait for). */
+ * still on its way (to wait for). *local (if asked) is given a version
+ * being written that keeps a local copy, which is read instead. */
 static int
-readable(BfcTree *t, const char *path)
+readable(BfcTree *t, const char *path, BfcVersion **local)
 {
   BfcNode *n;
   int rc;
@@ -19,12 +20,20 @@ readable(BfcTree *t, const char *path)
   rc = n == NULL ? -ENOENT : n->children ? -EISDIR : n->kind ? -ENXIO
        : n->starting || (n->ver && bfc_version_is_open(n->ver)) ? -EBUSY
        : n->ver != NULL ? 1 : 0;
+  /* A read of nothing asks only whether the version has a copy (takes no
+   * lock but the delivery's). */
+  if (rc == -EBUSY && local != NULL && !n->starting &&
+      bfc_version_read(n->ver, NULL, 0, 0, NULL) == 0) {
+    *local = bfc_version_ref(n->ver);
+    rc = 0;
+  }
   bf_mutex_unlock(&t->lock);
   return rc;
 }
 
-int
-bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
+static int
+open_checked(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path,
+             BfcVersion **local)
 {
   GError *error = NULL;
   int rc;
@@ -35,15 +44,57 @@ bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
            "path (EACCES)", path + 1);
     return -EACCES;
   }
-  rc = readable(t, path);
+  rc = readable(t, path, local);
   if (rc == 1 && !bfc_delivery_wait_prefix(d, path + 1, &error)) {
     rc = -bfc_error_errno(error);
     g_clear_error(&error);
     return rc;
   }
   if (rc == 1)
-    rc = readable(t, path);
+    rc = readable(t, path, local);
   return rc == 1 ? -EBUSY : rc;
+}
+
+int
+bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
+{
+  return open_checked(t, s, d, path, NULL);
+}
+
+struct BfcReader {
+  BfcVersion *local;          /* read instead of the server, or NULL */
+};
+
+int
+bfc_reader_new(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path,
+               BfcReader **out)
+{
+  BfcVersion *local = NULL;
+  int rc = open_checked(t, s, d, path, &local);
+
+  *out = NULL;
+  if (rc == 0) {
+    *out = g_new0(BfcReader, 1);
+    (*out)->local = local;
+  }
+  return rc;
+}
+
+gssize
+bfc_reader_read(BfcReader *r, BfcSession *s, const char *name, void *buf,
+                size_t len, uint64_t off, GError **error)
+{
+  if (r->local != NULL)
+    return bfc_version_read(r->local, buf, len, off, error);
+  return bfc_readback(s, name, buf, len, off, error);
+}
+
+void
+bfc_reader_free(BfcReader *r)
+{
+  if (r->local != NULL)
+    bfc_version_unref(r->local);
+  g_free(r);
 }
 
 #define COPY_STEP (1024u * 1024)
@@ -161,4 +212,16 @@ bfc_copy_ups_settle(BfcCopyUps *c, BfcSession *s, const char *name,
     return FALSE;
   update(c, v, to, UINT64_MAX);
   return TRUE;
+}
+
+gssize
+bfc_copy_ups_read(BfcCopyUps *c, BfcSession *s, const char *name,
+                  BfcVersion *v, void *buf, size_t len, uint64_t off,
+                  GError **error)
+{
+  uint64_t upto = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+
+  if (!bfc_copy_ups_settle(c, s, name, v, upto, error))
+    return -1;
+  return bfc_version_read(v, buf, len, off, error);
 }
