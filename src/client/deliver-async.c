@@ -245,6 +245,21 @@ async_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
   return gone;
 }
 
+static gboolean
+async_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+
+  bf_mutex_lock(&a->lock);
+  gboolean ok = pd->state == PD_GONE && pd->delivered;
+  if (ok)
+    memcpy(out, pd->final_digest, BF_DIGEST_LEN);
+  bf_mutex_unlock(&a->lock);
+  *alg = BF_DIGEST_SHA256;    /* the spool's (spool.c) */
+  return ok;
+}
+
 /* Applies an edit to a file not yet sent: *on_server is TRUE if it was
  * delivered first. The header is rewritten (durably, for a file whose
  * writers are gone) with no lock but the file's own; meanwhile no sender
@@ -508,6 +523,7 @@ static const BfcDeliveryOps async_ops = {
   .cancel = async_cancel,
   .is_open = async_is_open,
   .gone = async_gone,
+  .digest = async_digest,
   .rename = async_rename,
   .setattr = async_setattr,
 };

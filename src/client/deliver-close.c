@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "braidfs/io.h"
@@ -199,6 +200,26 @@ close_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
 }
 
 static gboolean
+close_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  BfcItem *it = cv(v)->item;
+  BfcSession *s = it->sess;
+  gboolean ok;
+
+  if (!g_atomic_int_get(&cv(v)->stored))
+    return FALSE;
+  bf_mutex_lock(&s->lock);
+  ok = it->close_sent && it->close_msg.digest_alg != 0 &&
+       s->cfg.coding.kind != BF_CODING_SHAMIR;   /* its digest is hidden */
+  if (ok) {
+    *alg = it->close_msg.digest_alg;
+    memcpy(out, it->close_msg.digest, BF_DIGEST_LEN);
+  }
+  bf_mutex_unlock(&s->lock);
+  return ok;
+}
+
+static gboolean
 close_rename(BfcVersion *v, const char *from, const char *to,
              gboolean older_on_server, gboolean *on_server, GError **error)
 {
@@ -247,6 +268,7 @@ static const BfcDeliveryOps close_ops = {
   .cancel = close_cancel,
   .is_open = close_is_open,
   .gone = close_gone,
+  .digest = close_digest,
   .rename = close_rename,
   .setattr = close_setattr,
 };

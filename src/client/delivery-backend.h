@@ -40,6 +40,8 @@ typedef struct {
   void (*cancel)(BfcVersion *v);
   gboolean (*is_open)(BfcVersion *v);
   gboolean (*gone)(BfcVersion *v, gboolean *delivered, uint64_t *size);
+  gboolean (*digest)(BfcVersion *v, uint8_t *alg,
+                     uint8_t out[BF_DIGEST_LEN]);
   gboolean (*rename)(BfcVersion *v, const char *from, const char *to,
                      gboolean older_on_server, gboolean *on_server,
                      GError **error);

@@ -123,6 +123,12 @@ bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
 }
 
 gboolean
+bfc_version_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  return v->d->ops->digest(v, alg, out);
+}
+
+gboolean
 bfc_version_rename(BfcVersion *v, const char *from, const char *to,
                    gboolean older_on_server, gboolean *on_server,
                    GError **error)

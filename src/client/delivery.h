@@ -75,6 +75,10 @@ gboolean bfc_version_is_open(BfcVersion *v);
 /* TRUE once gone; then *delivered says whether it is on the server and
  * *size is its size. */
 gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
+/* The digest of what was delivered (*alg: BF_DIGEST_*): TRUE once it is
+ * gone delivered with a digest the client knows (none under shamir). */
+gboolean bfc_version_digest(BfcVersion *v, uint8_t *alg,
+                            uint8_t out[BF_DIGEST_LEN]);
 /* The version takes the name to (relative): *on_server is FALSE when
  * that is done (the version will be delivered under it), TRUE when it was
  * delivered already and the caller renames it on the server. An older

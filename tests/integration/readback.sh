@@ -149,4 +149,20 @@ printf 'heXYZ\n' >"$T/src/sub/g.txt"
 check "server copy intact after the reads (diff -r)" \
 	bash -c 'LC_ALL=C diff -r -x .session -x "clone*" "$1" "$2"' _ "$T/src" "$SESS"
 
+note "a stored file changed behind the client's back fails its whole-file check"
+STORED=$T/store/$(basename "$SESS")/data/big.bin
+check "cmp of big.bin read back before the change" run_t 60 cmp "$T/src/big.bin" "$CLI/big.bin"
+printf 'Z' | dd of="$STORED" bs=1 seek=777777 conv=notrunc status=none
+check "the stored copy changed" bash -c '! cmp -s "$1" "$2"' _ "$T/src/big.bin" "$STORED"
+# cat_fails FILE: reading FILE whole fails with EIO
+cat_fails() { ! run_t 60 cat "$1" >/dev/null 2>"$T/cat.err" && grep -q "Input/output error" "$T/cat.err"; }
+check "a whole read of it fails (EIO), though each piece passes its CRC32C" \
+	cat_fails "$CLI/big.bin"
+check "... said in the client's log" grep -q \
+	"'big.bin' read back from server .* is not the version this mount delivered" \
+	"$(daemon_log client)"
+assert_eq "$(dd if="$T/src/big.bin" bs=4096 skip=3 count=2 status=none | sha256sum)" \
+	"$(run_t 30 dd if="$CLI/big.bin" bs=4096 skip=3 count=2 status=none | sha256sum)" \
+	"... a range read without reaching its end is served"
+
 finish
