@@ -158,13 +158,12 @@ check_locked(BfcReader *r, const uint8_t *p, size_t n, size_t len,
     r->corrupt = TRUE;          /* shorter than the version delivered */
   else if (off > r->next && r->ahead_bytes + n > AHEAD_MAX)
     stop_check_locked(r);
-  else if (off > r->next) {
-    uint64_t *key = g_new(uint64_t, 1);
+  else if (off > r->next && g_tree_lookup(r->ahead, &off) == NULL) {
+    uint64_t *key = g_memdup2(&off, sizeof off);
 
-    *key = off;
-    g_tree_replace(r->ahead, key, g_bytes_new(p, n));
+    g_tree_insert(r->ahead, key, g_bytes_new(p, n));
     r->ahead_bytes += n;
-  } else {
+  } else if (off <= r->next) {
     GTreeNode *first;
 
     feed_locked(r, p, n, off);
