@@ -125,6 +125,7 @@ bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
     bf_digest_update(it->digest, bytes, len);
     it->hashed++;
   }
+  bfd_store_writeback(&it->wb, it->fd, (uint64_t)it->hashed * cs);
   return TRUE;
 }
 
