@@ -461,22 +461,28 @@ bfd_store_mode(uint32_t mode, gboolean dir)
 #define WRITEBACK_STEP (8u << 20)
 #define WRITEBACK_DIRTY (32u << 20)
 
-void
+int
 bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix)
 {
   if (prefix < wb->started + WRITEBACK_STEP)
-    return;
+    return 0;
+  /* Only starts the writes: an error here shows again in the wait or the
+   * fsync. */
   (void)sync_file_range(fd, (off64_t)wb->started,
                         (off64_t)(prefix - wb->started),
                         SYNC_FILE_RANGE_WRITE);
   wb->started = prefix;
   if (prefix - wb->waited < WRITEBACK_DIRTY + WRITEBACK_STEP)
-    return;
-  (void)sync_file_range(fd, (off64_t)wb->waited,
-                        (off64_t)(prefix - WRITEBACK_DIRTY - wb->waited),
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                        SYNC_FILE_RANGE_WAIT_AFTER);
+    return 0;
+  /* The wait reports a write error and consumes it for this open file
+   * (errseq): the fsync before STORED would not see it again. */
+  if (sync_file_range(fd, (off64_t)wb->waited,
+                      (off64_t)(prefix - WRITEBACK_DIRTY - wb->waited),
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                      SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+    return -errno;
   wb->waited = prefix - WRITEBACK_DIRTY;
+  return 0;
 }
 
 /* Starts the writeback of fd's dirty pages without waiting for it: the

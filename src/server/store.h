@@ -77,9 +77,10 @@ typedef struct {
 } BfdWriteback;
 
 /* The bytes [0, prefix) of fd are written: starts the writeback of each
- * further 8 MiB of it and waits for what lies over 32 MiB behind. I/O
- * errors are left to the fsync before STORED, which reports them. */
-void bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
+ * further 8 MiB of it and waits for what lies over 32 MiB behind. 0, or
+ * -errno of a write that failed (which the file's fsync would no longer
+ * report: the item must fail). */
+int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
 
 /* What a file's commit into data/ replaced (for the session's totals). */
 typedef struct {
