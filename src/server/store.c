@@ -454,6 +454,37 @@ bfd_store_mode(uint32_t mode, gboolean dir)
   return mode & (dir ? 01777u : 0777u);
 }
 
+/* Per 8 MiB, not per chunk: started for every 256 KiB chunk, it made a
+ * 1 GiB copy slower (3988f0d: 3.1 s -> 4.2 s), ext4 allocating and
+ * submitting in small pieces. The wait 32 MiB behind costs little (the
+ * disk has had those pages for four steps) and bounds the dirty pages. */
+#define WRITEBACK_STEP (8u << 20)
+#define WRITEBACK_DIRTY (32u << 20)
+
+int
+bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix)
+{
+  if (prefix < wb->started + WRITEBACK_STEP)
+    return 0;
+  /* Only starts the writes: an error here shows again in the wait or the
+   * fsync. */
+  (void)sync_file_range(fd, (off64_t)wb->started,
+                        (off64_t)(prefix - wb->started),
+                        SYNC_FILE_RANGE_WRITE);
+  wb->started = prefix;
+  if (prefix - wb->waited < WRITEBACK_DIRTY + WRITEBACK_STEP)
+    return 0;
+  /* The wait reports a write error and consumes it for this open file
+   * (errseq): the fsync before STORED would not see it again. */
+  if (sync_file_range(fd, (off64_t)wb->waited,
+                      (off64_t)(prefix - WRITEBACK_DIRTY - wb->waited),
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                      SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+    return -errno;
+  wb->waited = prefix - WRITEBACK_DIRTY;
+  return 0;
+}
+
 /* Starts the writeback of fd's dirty pages without waiting for it: the
  * data of every file of a batch goes to the disk at once, and the fsyncs
  * after that mostly wait for writes already under way. (Started chunk by

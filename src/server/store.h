@@ -67,6 +67,21 @@ int bfd_store_create_file(int dirfd, const char *name, int flags);
  * and sticky only on a directory. */
 uint32_t bfd_store_mode(uint32_t mode, gboolean dir);
 
+/* An item's data sent to the disk while the rest arrives: the fsync
+ * before STORED then finds little left to write, and an item's dirty
+ * pages stay bounded (a disk slower than the network holds back the
+ * chunks that extend the prefix, not the server's memory). */
+typedef struct {
+  uint64_t started;           /* writeback started for [0, started) */
+  uint64_t waited;            /* [0, waited) is on the disk (not synced) */
+} BfdWriteback;
+
+/* The bytes [0, prefix) of fd are written: starts the writeback of each
+ * further 8 MiB of it and waits for what lies over 32 MiB behind. 0, or
+ * -errno of a write that failed (which the file's fsync would no longer
+ * report: the item must fail). */
+int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
+
 /* What a file's commit into data/ replaced (for the session's totals). */
 typedef struct {
   gboolean replaced;          /* a regular file of that name was there */
