@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# hosts-failover.sh: a session survives the death of its host (issue 17).
-# Two braidfsd "hosts", each in its own network namespace (hostns.sh),
-# keep their store on one GlusterFS replica-2 volume, each through its own
-# mount of it (gluster.sh). The client, in the root namespace, creates its
-# session at host A and lists two paths to A and two to B: B refuses its
-# two (A owns the session) and they wait. A 200 MiB cp is under way when
+# hosts-failover.sh [paths|server]: a session survives the death of its
+# host (issue 17). Two braidfsd "hosts", each in its own network namespace
+# (hostns.sh), keep their store on one GlusterFS replica-2 volume, each
+# through its own mount of it (gluster.sh). The client, in the root
+# namespace, creates its session at host A and either (paths) lists two
+# paths to A and two to B: B refuses its two (A owns the session) and they
+# wait; or (server) has two paths to A and names B with server=: its paths
+# try B when A fails them. A 200 MiB cp is under way when
 # A's braidfsd is killed -9 (a quarter acknowledged; the links are rate
 # limited so that the copy lasts seconds on any machine); A is not
 # started again. B's paths attach, B takes the session over from the
@@ -15,6 +17,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LIB_DIR/gluster.sh"
 source "$LIB_DIR/hostns.sh"
+
+MODE=${1:-paths}
 
 start_watchdog $((${BRAIDFS_TEST_TIMEOUT:-240} - 10))
 need_space 1000
@@ -28,11 +32,20 @@ PORT=$(free_port)
 host_start_server 1 a "$T/va" "${GL_MNT[1]}/store"
 host_start_server 2 b "$T/vb" "${GL_MNT[2]}/store"
 A=${HOST_ADDR[1]}:$PORT B=${HOST_ADDR[2]}:$PORT
-SERVER_ADDR=$A start_client c "$T/cli" insecure label=moving timeout=60 \
-	"path=$A" "path=$A" "path=$B" "path=$B"
-_b_refused() { grep -q "owned by another braidfsd" "$(daemon_log b)"; }
-check "B refuses the paths to it: A owns the session" \
-	wait_until 30 "B to refuse a path" _b_refused
+case $MODE in
+paths)
+	SERVER_ADDR=$A start_client c "$T/cli" insecure label=moving timeout=60 \
+		"path=$A" "path=$A" "path=$B" "path=$B"
+	_b_refused() { grep -q "owned by another braidfsd" "$(daemon_log b)"; }
+	check "B refuses the paths to it: A owns the session" \
+		wait_until 30 "B to refuse a path" _b_refused
+	;;
+server)
+	SERVER_ADDR=$A start_client c "$T/cli" insecure label=moving timeout=60 \
+		paths=2 "server=$B"
+	;;
+*) fail "usage: hosts-failover.sh [paths|server]" ;;
+esac
 printf 'before\n' >"$T/pre.txt"
 check "cp of a small file through A" run_t 60 cp "$T/pre.txt" "$T/cli/pre.txt"
 SESS=$(session_for_label "$T/va" moving) || fail "no session for label moving at A"
@@ -54,6 +67,10 @@ check "B took the session over" \
 	grep -q "session $NAME: its owner is gone; taken over from the store" "$LOG_B"
 check "the client saw a new server and resumed" \
 	grep -q "restarted: resuming" "$(daemon_log c)"
+if [[ $MODE == server ]]; then
+	check "its log says the paths went to another server (server=)" \
+		grep -q "re-attached at another server of the store, $B" "$(daemon_log c)"
+fi
 check "B shows the same session directory" test -d "$T/vb/$NAME"
 check "big.bin is bit-exact in it" cmp "$T/src.bin" "$T/vb/$NAME/big.bin"
 check "so is the file from before" cmp "$T/pre.txt" "$T/vb/$NAME/pre.txt"
