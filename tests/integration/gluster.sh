@@ -200,9 +200,19 @@ gluster_teardown() {
 		mountpoint -q "$m" || continue
 		timeout 10 umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
+	# Not under GL_DIR, removed once the processes are gone: the sockets
+	# they made in /var/run/gluster (named by a hash: found by their
+	# owner, in the namespace, where its unix sockets are listed) and the
+	# bricks' logs in /var/log/glusterfs/bricks (named by their paths).
+	local socks=() p
+	for p in $(ip netns pids "$GL_NS" 2>/dev/null); do
+		mapfile -t -O "${#socks[@]}" socks < <(in_gl ss -xlpH 2>/dev/null |
+			awk -v p="pid=$p," 'index($0, p) && $5 ~ /^\/var\/run\/gluster\// { print $5 }')
+	done
 	gl_cli volume stop "$GL_VOL" force >/dev/null 2>&1 || true
 	gl_cli volume delete "$GL_VOL" >/dev/null 2>&1 || true
 	_gl_kill_ns "$GL_NS"
+	rm -f -- "${socks[@]}" "/var/log/glusterfs/bricks/$(tr / - <<<"${GL_DIR#/}")"-b[12].log
 	[[ -n $GL_PID ]] && wait "$GL_PID" 2>/dev/null
 	ip netns del "$GL_NS" 2>/dev/null || true
 	if [[ ${BRAIDFS_TEST_KEEP:-0} == 1 ]]; then
