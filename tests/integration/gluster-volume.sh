@@ -10,7 +10,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LIB_DIR/gluster.sh"
 
-start_watchdog $((${BRAIDFS_TEST_TIMEOUT:-120} - 10))
 gluster_setup 2
 M1=${GL_MNT[1]} M2=${GL_MNT[2]}
 

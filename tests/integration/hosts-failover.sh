@@ -20,7 +20,6 @@ source "$LIB_DIR/hostns.sh"
 
 MODE=${1:-paths}
 
-start_watchdog $((${BRAIDFS_TEST_TIMEOUT:-240} - 10))
 need_space 1000
 # The acceptance copy is 200 MiB; the server= variant moves the same way,
 # and 64 MiB keeps the CI's time down.

@@ -14,7 +14,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KIND=${1:-plain}
-start_watchdog $((${BRAIDFS_TEST_TIMEOUT:-180} - 10))
 need_space 200
 case $KIND in
 plain) STORE_A=$T/store STORE_B=$T/store ;;
