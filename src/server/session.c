@@ -52,7 +52,7 @@ bfd_session_new(BfdServer *srv, BfdSessionDir *dir)
   s->refs = 1;
   s->srv = srv;
   s->dir = *dir;
-  *dir = (BfdSessionDir){ .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
+  *dir = (BfdSessionDir)BFD_SESSION_DIR_INIT;
   s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
   s->share_budget = bfd_share_budget_new();
   bf_mutex_init(&s->lock);

@@ -39,11 +39,11 @@
 void
 bfd_session_dir_clear(BfdSessionDir *d)
 {
-  for (int *fd = (int[]){ d->dir_fd, d->data_fd, d->tmp_fd, -2 }; *fd != -2;
-       fd++)
+  for (int *fd = (int[]){ d->dir_fd, d->data_fd, d->tmp_fd, d->owner_fd, -2 };
+       *fd != -2; fd++)
     if (*fd >= 0)
       close(*fd);
-  d->dir_fd = d->data_fd = d->tmp_fd = -1;
+  d->dir_fd = d->data_fd = d->tmp_fd = d->owner_fd = -1;
   g_clear_pointer(&d->name, g_free);
   g_clear_pointer(&d->label, g_free);
 }
@@ -214,7 +214,7 @@ gboolean
 bfd_store_create_session(int store_fd, const char *store_path,
                          const char *label, BfdSessionDir *out, GError **error)
 {
-  BfdSessionDir d = { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
+  BfdSessionDir d = BFD_SESSION_DIR_INIT;
 
   randombytes_buf(d.id, sizeof d.id);
   randombytes_buf(d.token, sizeof d.token);
@@ -269,7 +269,7 @@ load_session_dir(int store_fd, const char *store_path, const char *name)
   BfdSessionDir *d;
 
   d = g_new0(BfdSessionDir, 1);
-  d->dir_fd = d->data_fd = d->tmp_fd = -1;
+  *d = (BfdSessionDir)BFD_SESSION_DIR_INIT;
   d->name = g_strdup(name);
   if (open_session_dirs(store_fd, store_path, d, FALSE, &error) &&
       read_session_file(d, kf, &error)) {
@@ -297,8 +297,9 @@ session_dir_free(gpointer p)
   g_free(p);
 }
 
-GPtrArray *
-bfd_store_sessions(int store_fd, const char *store_path)
+/* The session directories whose names end in suffix (NULL: all). */
+static GPtrArray *
+scan_sessions(int store_fd, const char *store_path, const char *suffix)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func(session_dir_free);
   int fd = dup(store_fd);
@@ -310,14 +311,42 @@ bfd_store_sessions(int store_fd, const char *store_path)
       close(fd);
     return out;
   }
+  /* The dup shares store_fd's offset, which an earlier scan left at the
+   * end. */
+  rewinddir(d);
   while ((de = readdir(d)) != NULL) {
     BfdSessionDir *s;
     if (de->d_name[0] != '.' &&
+        (suffix == NULL || g_str_has_suffix(de->d_name, suffix)) &&
         (s = load_session_dir(store_fd, store_path, de->d_name)) != NULL)
       g_ptr_array_add(out, s);
   }
   closedir(d);
   return out;
+}
+
+GPtrArray *
+bfd_store_sessions(int store_fd, const char *store_path)
+{
+  return scan_sessions(store_fd, store_path, NULL);
+}
+
+BfdSessionDir *
+bfd_store_session_find(int store_fd, const char *store_path,
+                       const uint8_t id[BF_ID_LEN])
+{
+  g_autofree char *hex = bf_hex(id, BF_ID_LEN);
+  /* The name ends in the id's first 8 hex digits (session_dirname): only
+   * those directories' session files are read. */
+  g_autofree char *suffix = g_strdup_printf("-%.8s", hex);
+  g_autoptr(GPtrArray) found = scan_sessions(store_fd, store_path, suffix);
+
+  for (guint i = 0; i < found->len; i++) {
+    BfdSessionDir *d = found->pdata[i];
+    if (memcmp(d->id, id, BF_ID_LEN) == 0)
+      return g_ptr_array_steal_index(found, i);
+  }
+  return NULL;
 }
 
 /* Counts the regular files below dir_fd (which it closes). */
@@ -756,6 +785,7 @@ bfd_store_remove_session(int store_fd, const BfdSessionDir *d)
   if (unlinkat(d->dir_fd, "data", AT_REMOVEDIR) < 0 ||
       remove_all_at(d->dir_fd, "tmp") < 0 ||
       unlinkat(d->dir_fd, "session", 0) < 0 ||
+      (unlinkat(d->dir_fd, BFD_STORE_OWNER_FILE, 0) < 0 && errno != ENOENT) ||
       unlinkat(store_fd, d->name, AT_REMOVEDIR) < 0)
     return -errno;
   fsync(store_fd);

@@ -21,9 +21,16 @@ typedef struct {
   char *label;
   gint64 started;             /* unix seconds */
   int dir_fd, data_fd, tmp_fd;
+  int owner_fd;               /* holds the owner lock (owner.h), or -1 */
 } BfdSessionDir;
 
-/* Closes and frees what d holds (not d). */
+#define BFD_SESSION_DIR_INIT \
+  { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1, .owner_fd = -1 }
+
+/* The file in a session's directory whose lock owns the session (owner.h). */
+#define BFD_STORE_OWNER_FILE "owner"
+
+/* Closes and frees what d holds (not d); lets its owner lock go. */
 void bfd_session_dir_clear(BfdSessionDir *d);
 
 /* Makes (if needed) and opens the store directory; refuses one that is
@@ -38,7 +45,12 @@ gboolean bfd_store_create_session(int store_fd, const char *store_path,
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */
 GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
-/* Removes a session directory whose data/ is empty: 0 or -errno. */
+/* The session directory of that id (freed with bfd_session_dir_clear and
+ * g_free), or NULL. */
+BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,
+                                      const uint8_t id[BF_ID_LEN]);
+/* Removes a session directory whose data/ is empty (its owner file last,
+ * still locked): 0 or -errno. */
 int bfd_store_remove_session(int store_fd, const BfdSessionDir *d);
 /* Regular files in the session's data/ and their bytes. */
 void bfd_store_count_data(const BfdSessionDir *d, uint64_t *files,
