@@ -302,7 +302,9 @@ static GPtrArray *
 scan_sessions(int store_fd, const char *store_path, const char *suffix)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func(session_dir_free);
-  int fd = dup(store_fd);
+  /* A description of its own (not a dup, which shares the offset): scans
+   * run at once, e.g. two paths' handshakes looking for one session. */
+  int fd = openat(store_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
   struct dirent *de;
 
@@ -311,9 +313,6 @@ scan_sessions(int store_fd, const char *store_path, const char *suffix)
       close(fd);
     return out;
   }
-  /* The dup shares store_fd's offset, which an earlier scan left at the
-   * end. */
-  rewinddir(d);
   while ((de = readdir(d)) != NULL) {
     BfdSessionDir *s;
     if (de->d_name[0] != '.' &&
