@@ -16,27 +16,41 @@
 #include "braidfs/parse.h"
 #include "spooldir.h"
 
-/* Header of a spooled file; its bytes follow at HDR_SIZE, so that the
- * longest name fits and the data stays block-aligned. All fields are
- * little-endian:
- *   0 magic "BFSPOOL2"   8 u32 version (2)   12 u32 reserved (0)
+/* A spooled file starts with two header slots, at 0 and SLOT_SIZE; its
+ * bytes follow at HDR_SIZE, so that the longest name fits in each slot and
+ * the data stays block-aligned. A header is never rewritten in the slot
+ * that holds the last one synced: each write goes to the other slot with
+ * the next generation, and becomes the one to keep only once fdatasync
+ * returned. A power cut during a commit (a header on disk without the
+ * bytes it describes, or a torn header) then leaves the older slot, whose
+ * bytes were never overwritten (a change below the committed size moves
+ * the writing to a copy, see keep_committed_locked), and recovery takes
+ * the newest slot that authenticates and whose digest matches.
+ *
+ * A slot, all fields little-endian:
+ *   0 magic "BFSPOOL3"   8 u32 version (3)   12 u32 generation
  *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
  *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
  *  82 mac[32]           114 name
  * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
  * bytes [0, 82) and the name: a header written by someone without the key
  * does not authenticate, nor does one moved to another file name. (Version
- * 1, "BFSPOOL1", had a CRC-32C instead: such files cannot be authenticated
- * and are set aside, see bfc_spool_recover.) */
-#define HDR_SIZE 8192
+ * 2, "BFSPOOL2", had one slot and its bytes at 8192: recovery copies such a
+ * file into a new one; version 1, "BFSPOOL1", had a CRC-32C instead: such
+ * files cannot be authenticated and are set aside, see bfc_spool_recover.) */
+#define SLOT_SIZE 6144
+#define HDR_SIZE (2 * SLOT_SIZE)
+#define HDR_V2_SIZE 8192
 #define HDR_MAC 82
 #define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
-#define MAGIC "BFSPOOL2"
+#define MAGIC "BFSPOOL3"
+#define MAGIC_V2 "BFSPOOL2"
 #define MAGIC_V1 "BFSPOOL1"
 #define MAC_ITEM "braidfs spool item v2"
 #define MAC_SESSION "braidfs spool session v2"
 #define SESSION_MAX 65536
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_SIZE);
+G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= SLOT_SIZE);
+G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_V2_SIZE);
 
 /* Files are made ahead, in batches, so that creating one costs no
  * directory fsync: a close(2) then pays one fdatasync, not two. */
@@ -72,7 +86,8 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  bf_store_le32(h + 8, 2);
+  bf_store_le32(h + 8, 3);
+  bf_store_le32(h + 12, f->gen);
   bf_store_le64(h + 16, f->item_id);
   bf_store_le64(h + 24, f->size);
   bf_store_le32(h + 32, f->mode);
@@ -87,35 +102,44 @@ header_encode(const BfcSpoolFile *f, uint8_t *h)
 
 typedef enum {
   HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
-  HDR_FORGED,         /* a header that does not authenticate */
+  HDR_FORGED,         /* a header that does not authenticate (or torn) */
   HDR_OK,
+  HDR_V2,             /* an authentic header of version 2 */
 } HdrCheck;
 
+/* One slot (or a version 2 header) h of got bytes into f's fields. */
 static HdrCheck
 header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
 {
   uint8_t mac[BFC_SPOOL_MAC_LEN];
+  uint32_t version;
   size_t nlen;
 
   if (got >= 8 && memcmp(h, MAGIC_V1, 8) == 0)
     return HDR_FORGED;
-  if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0)
+  if (got < HDR_FIXED ||
+      (memcmp(h, MAGIC, 8) != 0 && memcmp(h, MAGIC_V2, 8) != 0))
     return HDR_NONE;
+  version = memcmp(h, MAGIC, 8) == 0 ? 3 : 2;
   nlen = bf_load_le16(h + 80);
-  if (bf_load_le32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
+  if (bf_load_le32(h + 8) != version || nlen == 0 || nlen > BF_NAME_MAX ||
       HDR_FIXED + nlen > got)
     return HDR_FORGED;
   header_mac(f, h, nlen, mac);
   if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
     return HDR_FORGED;
+  f->gen = version == 3 ? bf_load_le32(h + 12) : 0;
   f->item_id = bf_load_le64(h + 16);
   f->size = bf_load_le64(h + 24);
   f->mode = bf_load_le32(h + 32) & 07777;
   f->mtime.tv_nsec = bf_load_le32(h + 36) % 1000000000u;
   f->mtime.tv_sec = (time_t)bf_load_le64(h + 40);
   memcpy(f->digest, h + 48, BF_DIGEST_LEN);
+  g_free(f->name);
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
-  return strlen(f->name) == nlen ? HDR_OK : HDR_FORGED;
+  if (strlen(f->name) != nlen)
+    return HDR_FORGED;
+  return version == 3 ? HDR_OK : HDR_V2;
 }
 
 /* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
@@ -128,13 +152,48 @@ file_error(const BfcSpoolFile *f, int rc, const char *what, GError **error)
   return FALSE;
 }
 
+/* f's descriptor, opened again if it was parked: >= 0, or -errno. */
 static int
-write_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+fd_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
-  uint8_t h[HDR_SIZE];
-  size_t len = header_encode(f, h);
+  g_autofree char *fname = NULL;
 
-  return bf_pwrite_all(f->fd, h, len, 0);
+  if (f->fd >= 0)
+    return f->fd;
+  fname = g_strdup_printf("%016" G_GINT64_MODIFIER "x.item", f->seq);
+  f->fd = bfc_spool_open_file(f->sp->d.items_fd, fname, O_RDWR, 0);
+  return f->fd < 0 ? -errno : f->fd;
+}
+
+/* Writes the header into the slot that does not hold the last one synced,
+ * under the next generation; *slot says which. Not synced. */
+static int
+write_header_locked(BfcSpoolFile *f, unsigned *slot) BF_REQUIRES(&f->lock)
+{
+  uint8_t h[SLOT_SIZE];
+  size_t len;
+  int fd = fd_locked(f);
+
+  if (fd < 0)
+    return fd;
+  *slot = 1 - f->synced_slot;
+  f->gen++;
+  len = header_encode(f, h);
+  return bf_pwrite_all(fd, h, len, (uint64_t)*slot * SLOT_SIZE);
+}
+
+/* The header, durably: from now on its slot is the one to keep. */
+static int
+sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  unsigned slot;
+  int rc = write_header_locked(f, &slot);
+
+  if (rc == 0 && fdatasync(f->fd) < 0)
+    rc = -errno;
+  if (rc == 0)
+    f->synced_slot = slot;
+  return rc;
 }
 
 /* ---- the spool directory ------------------------------------------------ */
@@ -383,6 +442,7 @@ file_alloc(BfcSpool *sp)
   f->sp = sp;
   f->fd = -1;
   f->kept_fd = -1;
+  f->synced_slot = 1;         /* the first header goes to slot 0 */
   bf_mutex_init(&f->lock);
   return f;
 }
@@ -443,22 +503,23 @@ drop_kept(BfcSpoolFile *f)
   f->kept_fd = -1;
 }
 
-/* The bytes of the file after its header, by its size on disk. */
+/* The bytes of the file after its header (from off), by its size on
+ * disk. */
 static uint64_t
-spool_file_size(BfcSpoolFile *f)
+spool_file_size(int fd, uint64_t off)
 {
   struct stat st;
 
-  if (fstat(f->fd, &st) < 0 || st.st_size <= HDR_SIZE)
+  if (fstat(fd, &st) < 0 || (uint64_t)st.st_size <= off)
     return 0;
-  return (uint64_t)st.st_size - HDR_SIZE;
+  return (uint64_t)st.st_size - off;
 }
 
-/* Copies the bytes (not the header) of src into dst. */
+/* Copies size bytes of src from from into dst after its header. */
 static int
-copy_bytes(int src, int dst, uint64_t size)
+copy_bytes(int src, uint64_t from, int dst, uint64_t size)
 {
-  off_t in = HDR_SIZE, out = HDR_SIZE;
+  off_t in = (off_t)from, out = HDR_SIZE;
 
   while (size > 0) {
     ssize_t n = copy_file_range(src, &in, dst, &out, size, 0);
@@ -481,17 +542,19 @@ keep_committed_locked(BfcSpoolFile *f, uint64_t from) BF_REQUIRES(&f->lock)
 
   if (!f->committed || f->kept_fd >= 0 || from >= f->size)
     return 0;
-  if ((rc = take_file(f->sp, &seq, &fd)) < 0)
+  if ((rc = fd_locked(f)) < 0 || (rc = take_file(f->sp, &seq, &fd)) < 0)
     return rc;
-  if ((rc = copy_bytes(f->fd, fd, spool_file_size(f))) < 0) {
+  if ((rc = copy_bytes(f->fd, HDR_SIZE, fd, f->length)) < 0) {
     close(fd);
     unlink_seq(f->sp, seq);
     return rc;
   }
   f->kept_fd = f->fd;
   f->kept_seq = f->seq;
+  f->kept_synced_slot = f->synced_slot;
   f->fd = fd;
   f->seq = seq;
+  f->synced_slot = 1;
   return 0;
 }
 
@@ -502,7 +565,8 @@ bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off,
   int rc;
 
   bf_mutex_lock(&f->lock);
-  rc = keep_committed_locked(f, off);
+  if ((rc = fd_locked(f)) >= 0)
+    rc = keep_committed_locked(f, off);
   f->dirty = TRUE;
   if (rc == 0)
     rc = bf_pwrite_all(f->fd, buf, len, HDR_SIZE + off);
@@ -520,7 +584,8 @@ bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size, GError **error)
   int rc;
 
   bf_mutex_lock(&f->lock);
-  rc = keep_committed_locked(f, size);
+  if ((rc = fd_locked(f)) >= 0)
+    rc = keep_committed_locked(f, size);
   f->dirty = TRUE;
   if (rc == 0 && ftruncate(f->fd, (off_t)(HDR_SIZE + size)) < 0)
     rc = -errno;
@@ -533,19 +598,24 @@ bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size, GError **error)
 }
 
 static ssize_t
-read_bytes(BfcSpoolFile *f, void *buf, size_t len, uint64_t off)
+read_bytes(int fd, void *buf, size_t len, uint64_t off)
 {
-  return bf_pread_all(f->fd, buf, len, HDR_SIZE + off);
+  return bf_pread_all(fd, buf, len, HDR_SIZE + off);
 }
 
 gssize
 bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len, uint64_t off,
                     GError **error)
 {
-  gssize n = read_bytes(f, buf, len, off);
+  gssize n;
 
+  bf_mutex_lock(&f->lock);
+  n = fd_locked(f);
+  if (n >= 0)
+    n = read_bytes(f->fd, buf, len, off);
   if (n < 0)
     file_error(f, (int)n, "read", error);
+  bf_mutex_unlock(&f->lock);
   return n < 0 ? -1 : n;
 }
 
@@ -555,15 +625,16 @@ bfc_spool_file_length(BfcSpoolFile *f)
   return f->length;
 }
 
-/* The digest of the bytes as they are on disk now. */
+/* The digest of size bytes of fd from from, as they are on disk now. */
 static int
-digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
+digest_of(int fd, uint64_t from, uint64_t size, uint8_t out[BF_DIGEST_LEN])
 {
   g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
   g_autofree uint8_t *buf = g_malloc(1 << 20);
 
   for (uint64_t off = 0; off < size;) {
-    ssize_t n = read_bytes(f, buf, MIN(size - off, (uint64_t)1 << 20), off);
+    ssize_t n = bf_pread_all(fd, buf, MIN(size - off, (uint64_t)1 << 20),
+                             from + off);
     if (n <= 0)
       return n < 0 ? (int)n : -EIO;
     bf_digest_update(d, buf, (size_t)n);
@@ -576,19 +647,19 @@ digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
 static int
 commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
+  uint64_t old_size = f->size;
   int rc;
 
-  /* A size below the header (nothing written) still needs the header's
-   * room, so that bytes written later never overlap it. */
-  if (spool_file_size(f) == 0 && ftruncate(f->fd, HDR_SIZE) < 0)
-    return -errno;
-  f->size = spool_file_size(f);
-  if ((rc = digest_of(f, f->size, f->digest)) < 0 ||
-      (rc = write_header_locked(f)) < 0)
+  if ((rc = fd_locked(f)) < 0)
     return rc;
-  /* Its directory entry was made durable with its batch. */
-  if (fdatasync(f->fd) < 0)
-    return -errno;
+  f->size = f->length;
+  /* Its directory entry was made durable with its batch; the bytes and the
+   * header go in one fdatasync (see the slots above). */
+  if ((rc = digest_of(f->fd, HDR_SIZE, f->size, f->digest)) < 0 ||
+      (rc = sync_header_locked(f)) < 0) {
+    f->size = old_size;
+    return rc;
+  }
   f->committed = TRUE;
   f->dirty = FALSE;
   f->length = f->size;
@@ -616,11 +687,14 @@ revert_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   if (!f->committed || !f->dirty)
     return;
   if (f->kept_fd >= 0) {
-    close(f->fd);
+    if (f->fd >= 0)
+      close(f->fd);
     unlink_seq(f->sp, f->seq);
     f->fd = g_steal_fd(&f->kept_fd);
     f->seq = f->kept_seq;
-  } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
+    f->synced_slot = f->kept_synced_slot;
+  } else if (fd_locked(f) < 0 ||
+             ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
            "spool %s: cannot drop bytes written to '%s' after its "
            "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
@@ -635,6 +709,15 @@ bfc_spool_file_revert(BfcSpoolFile *f)
   bf_mutex_lock(&f->lock);
   revert_locked(f);
   bf_mutex_unlock(&f->lock);
+}
+
+static void
+park_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  if (f->committed && !f->dirty && f->kept_fd < 0 && f->fd >= 0) {
+    close(f->fd);
+    f->fd = -1;
+  }
 }
 
 gboolean
@@ -653,8 +736,10 @@ bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
     f->mode = mode & 07777;
   if (flags & BF_SETATTR_MTIME)
     f->mtime = *mtime;
-  if (durable && (rc = write_header_locked(f)) == 0 && fdatasync(f->fd) < 0)
-    rc = -errno;
+  if (durable) {
+    rc = sync_header_locked(f);
+    park_locked(f);   /* a queued file's: it holds none */
+  }
   if (rc < 0)
     file_error(f, rc, "update the header of", error);
   bf_mutex_unlock(&f->lock);
@@ -662,14 +747,23 @@ bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
 }
 
 void
+bfc_spool_file_park(BfcSpoolFile *f)
+{
+  bf_mutex_lock(&f->lock);
+  park_locked(f);
+  bf_mutex_unlock(&f->lock);
+}
+
+void
 bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
 {
+  unsigned slot;
   int rc = 0;
 
   bf_mutex_lock(&f->lock);
   f->item_id = item_id;
   if (f->committed)
-    rc = write_header_locked(f);
+    rc = write_header_locked(f, &slot);
   bf_mutex_unlock(&f->lock);
   if (rc < 0)
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
@@ -701,29 +795,134 @@ bfc_spool_file_fail(BfcSpoolFile *f)
 
 /* ---- recovery ----------------------------------------------------------- */
 
-/* The committed file items/fname, or NULL; *check says why not. */
+/* What recovery found in one file. Only what is proven is acted on: a file
+ * that cannot be read now (EMFILE, ENOMEM, EIO) stays for the next mount. */
+typedef enum {
+  FOUND_OK,           /* a committed version, in the file's fields */
+  FOUND_NOTHING,      /* no close(2) succeeded for these bytes */
+  FOUND_FORGED,       /* a header that does not authenticate, none that does */
+  FOUND_UNKNOWN,      /* not readable now: *err */
+} Found;
+
+/* A version 2 file (one header, bytes at HDR_V2_SIZE), checked: copied
+ * into a new file with this version's header, synced, before the old one
+ * goes. */
+static int
+convert_v2(BfcSpoolFile *f)
+{
+  g_autofree char *old = seq_name(f->seq);
+  uint64_t seq;
+  int fd, rc;
+
+  if ((rc = take_file(f->sp, &seq, &fd)) < 0)
+    return rc;
+  if ((rc = copy_bytes(f->fd, HDR_V2_SIZE, fd, f->size)) < 0) {
+    close(fd);
+    unlink_seq(f->sp, seq);
+    return rc;
+  }
+  close(f->fd);
+  f->fd = fd;
+  f->seq = seq;
+  f->synced_slot = 1;
+  bf_mutex_lock(&f->lock);
+  rc = sync_header_locked(f);
+  bf_mutex_unlock(&f->lock);
+  if (rc < 0) {
+    unlink_seq(f->sp, seq);
+    return rc;
+  }
+  unlinkat(f->sp->d.items_fd, old, 0);
+  return 0;
+}
+
+/* Is the slot in c a committed version of f's file: 1 yes, 0 no (proven),
+ * or -errno. */
+static int
+slot_holds(BfcSpoolFile *f, BfcSpoolFile *c, uint64_t data_off)
+{
+  uint8_t digest[BF_DIGEST_LEN];
+  int rc;
+
+  if (spool_file_size(f->fd, data_off) < c->size)
+    return 0;
+  if ((rc = digest_of(f->fd, data_off, c->size, digest)) < 0)
+    return rc;
+  return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
+}
+
+/* The newest slot of f's file that authenticates and whose bytes match
+ * its digest, into f's fields. */
+static Found
+pick_slot(BfcSpoolFile *f, int *err)
+{
+  g_autofree uint8_t *h = g_malloc(HDR_SIZE);
+  gboolean forged = FALSE, have = FALSE, v2 = FALSE;
+  ssize_t got = bf_pread_all(f->fd, h, HDR_SIZE, 0);
+
+  if (got < 0) {
+    *err = (int)-got;
+    return FOUND_UNKNOWN;
+  }
+  for (unsigned slot = 0; slot < 2; slot++) {
+    size_t off = slot * SLOT_SIZE;
+    BfcSpoolFile c = { .sp = f->sp, .seq = f->seq };
+    HdrCheck check = (size_t)got > off ? header_decode(h + off, (size_t)got - off, &c)
+                                       : HDR_NONE;
+    int rc = check == HDR_OK || (check == HDR_V2 && slot == 0)
+               ? slot_holds(f, &c, check == HDR_V2 ? HDR_V2_SIZE : HDR_SIZE) : 0;
+
+    forged |= check == HDR_FORGED;
+    if (rc < 0) {
+      g_free(c.name);
+      *err = -rc;
+      return FOUND_UNKNOWN;
+    }
+    if (rc > 0 && (!have || (int32_t)(c.gen - f->gen) > 0)) {
+      g_free(f->name);
+      f->name = g_steal_pointer(&c.name);
+      f->gen = c.gen;
+      f->item_id = c.item_id;
+      f->size = c.size;
+      f->mode = c.mode;
+      f->mtime = c.mtime;
+      memcpy(f->digest, c.digest, BF_DIGEST_LEN);
+      f->synced_slot = slot;
+      have = TRUE;
+      v2 = check == HDR_V2;
+      if (v2)
+        break;   /* its slot 1 is its bytes */
+    }
+    g_free(c.name);
+  }
+  if (have && v2 && (*err = -convert_v2(f)) != 0)
+    return FOUND_UNKNOWN;
+  return have ? FOUND_OK : forged ? FOUND_FORGED : FOUND_NOTHING;
+}
+
+/* The file items/fname: committed (f, its descriptor parked), or NULL;
+ * *found says why not. */
 static BfcSpoolFile *
-recover_one(BfcSpool *sp, const char *fname, uint64_t seq, HdrCheck *check)
+recover_one(BfcSpool *sp, const char *fname, uint64_t seq, Found *found,
+            int *err)
 {
   BfcSpoolFile *f = file_alloc(sp);
-  uint8_t h[HDR_SIZE], digest[BF_DIGEST_LEN];
-  ssize_t got;
 
   f->seq = seq;
   f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
-  got = f->fd >= 0 ? bf_pread_all(f->fd, h, sizeof h, 0) : -1;
-  *check = got < 0 ? HDR_NONE : header_decode(h, (size_t)got, f);
-  /* Bytes past the committed size were appended after the last close(2). */
-  if (*check != HDR_OK || spool_file_size(f) < f->size ||
-      digest_of(f, f->size, digest) < 0 ||
-      sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0) {
+  *err = errno;
+  *found = f->fd < 0 ? FOUND_UNKNOWN : pick_slot(f, err);
+  if (*found != FOUND_OK) {
     bfc_spool_file_free(f);
     return NULL;
   }
   f->committed = TRUE;
-  f->dirty = spool_file_size(f) > f->size;
+  /* Bytes past the committed size were appended after the last close(2). */
+  f->length = spool_file_size(f->fd, HDR_SIZE);
+  f->dirty = f->length > f->size;
   bfc_spool_file_revert(f);
   f->length = f->size;
+  bfc_spool_file_park(f);
   return f;
 }
 
@@ -745,15 +944,23 @@ bfc_spool_recover(BfcSpool *sp)
 
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
-    HdrCheck check = HDR_NONE;
+    Found found = FOUND_NOTHING;
     struct stat st;
-    BfcSpoolFile *f = parse_seq(name, &seq) ? recover_one(sp, name, seq, &check)
-                                           : NULL;
+    int err = 0;
+    BfcSpoolFile *f = parse_seq(name, &seq)
+                        ? recover_one(sp, name, seq, &found, &err) : NULL;
     if (f != NULL) {
       g_ptr_array_add(out, f);
       continue;
     }
-    if (check == HDR_FORGED) {
+    if (found == FOUND_UNKNOWN) {
+      if (err != ENOENT)
+        g_warning("spool %s: cannot check items/%s now (%s): left in place "
+                  "for the next mount to deliver", sp->d.path, name,
+                  g_strerror(err));
+      continue;
+    }
+    if (found == FOUND_FORGED) {
       /* Kept for a human to look at, never delivered. */
       g_warning("spool %s: items/%s does not authenticate with the spool's "
                 "key (written by an older braidfs, or by someone else): not "
@@ -769,6 +976,11 @@ bfc_spool_recover(BfcSpool *sp)
                 "these bytes, so nothing was promised for them", sp->d.path, name);
     unlinkat(sp->d.items_fd, name, 0);
   }
+  /* The slots taken may have been written but not synced (note_id), and
+   * the next header goes to the other slot. */
+  if (out->len > 0 && syncfs(sp->d.items_fd) < 0)
+    g_warning("spool %s: cannot sync it after recovery: %s", sp->d.path,
+              g_strerror(errno));
   g_ptr_array_sort(out, by_seq);
   return out;
 }
