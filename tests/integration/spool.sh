@@ -103,14 +103,7 @@ wait "$cpid" 2>/dev/null || true
 at_kill=$(($(session_field "$SESS/.session" versions) - base))
 left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
 # the names in the spooled files' headers (see src/client/spool.c)
-python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
-import os, struct, sys
-for f in sorted(os.listdir(sys.argv[1])):
-    h = open(os.path.join(sys.argv[1], f), "rb").read(8192)
-    if h[:8] == b"BFSPOOL2":
-        (n,) = struct.unpack_from("<H", h, 80)
-        print(h[114:114 + n].decode())
-PY
+python3 "$LIB_DIR/spool_file.py" names "$SPOOL/items" >"$T/spooled.txt"
 echo "   stored when the client was killed: $at_kill; left in the spool: $left" \
 	"($(wc -l <"$T/spooled.txt") committed: $(tr '\n' ' ' <"$T/spooled.txt"))"
 check "the kill left files in the spool" test "$left" -gt 0
