@@ -21,7 +21,7 @@
  *                                                            bounded by
  *                                                            timeout
  *   BfcSpoolFile.lock     one spooled file's descriptors     that file's own
- *     (spool.h)           and header fields                  disk I/O
+ *     (spoolfmt.h)        and header fields                  disk I/O
  *   BfcSpool.lock         the spool's next file numbers      nothing slow
  *     (spool.c)
  *   BfcSession.lock       the session: paths, queues,        nothing slow

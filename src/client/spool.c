@@ -15,42 +15,8 @@
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
 #include "spooldir.h"
-
-/* A spooled file starts with two header slots, at 0 and SLOT_SIZE; its
- * bytes follow at HDR_SIZE, so that the longest name fits in each slot and
- * the data stays block-aligned. A header is never rewritten in the slot
- * that holds the last one synced: each write goes to the other slot with
- * the next generation, and becomes the one to keep only once fdatasync
- * returned. A power cut during a commit (a header on disk without the
- * bytes it describes, or a torn header) then leaves the older slot, whose
- * bytes were never overwritten (a change below the committed size moves
- * the writing to a copy, see keep_committed_locked), and recovery takes
- * the newest slot that authenticates and whose digest matches.
- *
- * A slot, all fields little-endian:
- *   0 magic "BFSPOOL3"   8 u32 version (3)   12 u32 generation
- *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
- *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
- *  82 mac[32]           114 name
- * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
- * bytes [0, 82) and the name: a header written by someone without the key
- * does not authenticate, nor does one moved to another file name. (Version
- * 2, "BFSPOOL2", had one slot and its bytes at 8192: recovery copies such a
- * file into a new one; version 1, "BFSPOOL1", had a CRC-32C instead: such
- * files cannot be authenticated and are set aside, see bfc_spool_recover.) */
-#define SLOT_SIZE 6144
-#define HDR_SIZE (2 * SLOT_SIZE)
-#define HDR_V2_SIZE 8192
-#define HDR_MAC 82
-#define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
-#define MAGIC "BFSPOOL3"
-#define MAGIC_V2 "BFSPOOL2"
-#define MAGIC_V1 "BFSPOOL1"
-#define MAC_ITEM "braidfs spool item v2"
-#define MAC_SESSION "braidfs spool session v2"
-#define SESSION_MAX 65536
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= SLOT_SIZE);
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_V2_SIZE);
+#include "spoolfmt.h"
+#include "spoolsession.h"
 
 /* Files are made ahead, in batches, so that creating one costs no
  * directory fsync: a close(2) then pays one fdatasync, not two. */
@@ -63,84 +29,6 @@ struct BfcSpool {
   GQueue premade;             /* seq numbers (as pointers) of empty files
                                  whose directory entries are durable */
 };
-
-static void
-header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
-           uint8_t mac[BFC_SPOOL_MAC_LEN])
-{
-  crypto_generichash_state st;
-  uint8_t seq[8];
-
-  bf_store_le64(seq, f->seq);
-  bfc_spool_mac_init(&f->sp->d, &st, MAC_ITEM);
-  crypto_generichash_update(&st, seq, sizeof seq);
-  crypto_generichash_update(&st, h, HDR_MAC);
-  crypto_generichash_update(&st, h + HDR_FIXED, nlen);
-  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
-}
-
-static size_t
-header_encode(const BfcSpoolFile *f, uint8_t *h)
-{
-  size_t nlen = strlen(f->name);
-
-  memset(h, 0, HDR_FIXED);
-  memcpy(h, MAGIC, 8);
-  bf_store_le32(h + 8, 3);
-  bf_store_le32(h + 12, f->gen);
-  bf_store_le64(h + 16, f->item_id);
-  bf_store_le64(h + 24, f->size);
-  bf_store_le32(h + 32, f->mode);
-  bf_store_le32(h + 36, (uint32_t)f->mtime.tv_nsec);
-  bf_store_le64(h + 40, (uint64_t)f->mtime.tv_sec);
-  memcpy(h + 48, f->digest, BF_DIGEST_LEN);
-  bf_store_le16(h + 80, (uint16_t)nlen);
-  memcpy(h + HDR_FIXED, f->name, nlen);
-  header_mac(f, h, nlen, h + HDR_MAC);
-  return HDR_FIXED + nlen;
-}
-
-typedef enum {
-  HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
-  HDR_FORGED,         /* a header that does not authenticate (or torn) */
-  HDR_OK,
-  HDR_V2,             /* an authentic header of version 2 */
-} HdrCheck;
-
-/* One slot (or a version 2 header) h of got bytes into f's fields. */
-static HdrCheck
-header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
-{
-  uint8_t mac[BFC_SPOOL_MAC_LEN];
-  uint32_t version;
-  size_t nlen;
-
-  if (got >= 8 && memcmp(h, MAGIC_V1, 8) == 0)
-    return HDR_FORGED;
-  if (got < HDR_FIXED ||
-      (memcmp(h, MAGIC, 8) != 0 && memcmp(h, MAGIC_V2, 8) != 0))
-    return HDR_NONE;
-  version = memcmp(h, MAGIC, 8) == 0 ? 3 : 2;
-  nlen = bf_load_le16(h + 80);
-  if (bf_load_le32(h + 8) != version || nlen == 0 || nlen > BF_NAME_MAX ||
-      HDR_FIXED + nlen > got)
-    return HDR_FORGED;
-  header_mac(f, h, nlen, mac);
-  if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
-    return HDR_FORGED;
-  f->gen = version == 3 ? bf_load_le32(h + 12) : 0;
-  f->item_id = bf_load_le64(h + 16);
-  f->size = bf_load_le64(h + 24);
-  f->mode = bf_load_le32(h + 32) & 07777;
-  f->mtime.tv_nsec = bf_load_le32(h + 36) % 1000000000u;
-  f->mtime.tv_sec = (time_t)bf_load_le64(h + 40);
-  memcpy(f->digest, h + 48, BF_DIGEST_LEN);
-  g_free(f->name);
-  f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
-  if (strlen(f->name) != nlen)
-    return HDR_FORGED;
-  return version == 3 ? HDR_OK : HDR_V2;
-}
 
 /* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
 static gboolean
@@ -160,7 +48,7 @@ fd_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 
   if (f->fd >= 0)
     return f->fd;
-  fname = g_strdup_printf("%016" G_GINT64_MODIFIER "x.item", f->seq);
+  fname = bfc_spool_seq_name(f->seq);
   f->fd = bfc_spool_open_file(f->sp->d.items_fd, fname, O_RDWR, 0);
   return f->fd < 0 ? -errno : f->fd;
 }
@@ -178,7 +66,7 @@ write_header_locked(BfcSpoolFile *f, unsigned *slot) BF_REQUIRES(&f->lock)
     return fd;
   *slot = 1 - f->synced_slot;
   f->gen++;
-  len = header_encode(f, h);
+  len = bfc_spool_hdr_encode(&f->sp->d, f, h);
   return bf_pwrite_all(fd, h, len, (uint64_t)*slot * SLOT_SIZE);
 }
 
@@ -198,30 +86,6 @@ sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 
 /* ---- the spool directory ------------------------------------------------ */
 
-static char *seq_name(uint64_t seq);
-
-static gboolean
-parse_seq(const char *name, uint64_t *seq)
-{
-  char *end;
-
-  if (!g_str_has_suffix(name, ".item") || !g_ascii_isxdigit(name[0]))
-    return FALSE;
-  *seq = g_ascii_strtoull(name, &end, 16);
-  return strcmp(end, ".item") == 0;
-}
-
-static uint64_t
-max_seq_in(int dirfd)
-{
-  g_autoptr(GPtrArray) names = bfc_spool_names(dirfd);
-  uint64_t max = 0, seq;
-
-  for (guint i = 0; i < names->len; i++)
-    if (parse_seq(names->pdata[i], &seq))
-      max = MAX(max, seq);
-  return max;
-}
 
 BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
@@ -233,7 +97,7 @@ bfc_spool_open(const char *dir, GError **error)
     bfc_spool_close(sp);
     return NULL;
   }
-  sp->next_seq = MAX(max_seq_in(sp->d.items_fd), max_seq_in(sp->d.failed_fd)) + 1;
+  sp->next_seq = MAX(bfc_spool_max_seq(sp->d.items_fd), bfc_spool_max_seq(sp->d.failed_fd)) + 1;
   return sp;
 }
 
@@ -245,7 +109,7 @@ bfc_spool_close(BfcSpool *sp)
   if (sp == NULL)
     return;
   while ((seq = g_queue_pop_head(&sp->premade)) != NULL) {
-    g_autofree char *fname = seq_name(GPOINTER_TO_SIZE(seq));
+    g_autofree char *fname = bfc_spool_seq_name(GPOINTER_TO_SIZE(seq));
     unlinkat(sp->d.items_fd, fname, 0);
   }
   bfc_spool_dir_close(&sp->d);
@@ -259,124 +123,22 @@ bfc_spool_dir(BfcSpool *sp)
   return sp->d.path;
 }
 
-/* ---- the session -------------------------------------------------------- */
+/* ---- the session (spoolsession.c) ------------------------------------ */
 
-static gboolean
-hex_bytes(GKeyFile *kf, const char *key, uint8_t *out, size_t len)
-{
-  g_autofree char *hex = g_key_file_get_string(kf, "session", key, NULL);
-  size_t got = 0;
-
-  return hex != NULL &&
-         sodium_hex2bin(out, len, hex, strlen(hex), NULL, &got, NULL) == 0 &&
-         got == len;
-}
-
-static gboolean
-hex_id(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
-{
-  return hex_bytes(kf, key, out, BF_ID_LEN);
-}
-
-static void
-session_mac(BfcSpool *sp, const BfcSpoolSession *ss, uint8_t mac[BFC_SPOOL_MAC_LEN])
-{
-  crypto_generichash_state st;
-  uint8_t floor[8];
-
-  bf_store_le64(floor, ss->id_floor);
-  bfc_spool_mac_init(&sp->d, &st, MAC_SESSION);
-  crypto_generichash_update(&st, (const uint8_t *)ss->server,
-                            strlen(ss->server) + 1);
-  crypto_generichash_update(&st, ss->id, BF_ID_LEN);
-  crypto_generichash_update(&st, ss->token, BF_ID_LEN);
-  crypto_generichash_update(&st, floor, sizeof floor);
-  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
-}
-
-/* Its contents are never quoted in a message: a session file that is not
- * ours might be a link to somebody's secret. */
 gboolean
 bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out, GError **error)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  uint8_t mac[BFC_SPOOL_MAC_LEN], want[BFC_SPOOL_MAC_LEN];
-  g_autofree char *text = NULL;
-  size_t len;
-  int err;
-
-  memset(out, 0, sizeof *out);
-  text = bfc_spool_read_file(sp->d.dir_fd, "session", SESSION_MAX, &len, &err);
-  if (text == NULL && err == ENOENT)
-    return FALSE;
-  if (text == NULL) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "spool %s: its session file %s; remove it", sp->d.path,
-                err == ELOOP ? "is not a regular file of yours (a symlink?)"
-                : err == EFBIG ? "is too large" : g_strerror(err));
-    return FALSE;
-  }
-  if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, NULL) ||
-      (out->server = g_key_file_get_string(kf, "session", "server", NULL)) == NULL ||
-      !hex_id(kf, "id", out->id) || !hex_id(kf, "token", out->token)) {
-    g_warning("spool %s: ignoring a damaged session file; starting a new "
-              "session", sp->d.path);
-    bfc_spool_session_clear(out);
-    return FALSE;
-  }
-  out->id_floor = g_key_file_get_uint64(kf, "session", "id_floor", NULL);
-  session_mac(sp, out, want);
-  if (!hex_bytes(kf, "mac", mac, sizeof mac) ||
-      sodium_memcmp(mac, want, sizeof mac) != 0) {
-    g_warning("spool %s: ignoring its session file: it does not authenticate "
-              "with the spool's key (written by an older braidfs, or by "
-              "someone else); starting a new session", sp->d.path);
-    bfc_spool_session_clear(out);
-    return FALSE;
-  }
-  return TRUE;
+  return bfc_spool_session_load(&sp->d, out, error);
 }
 
 gboolean
 bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss, GError **error)
 {
-  uint8_t mac[BFC_SPOOL_MAC_LEN];
-  g_autofree char *id = bf_hex(ss->id, BF_ID_LEN);
-  g_autofree char *token = bf_hex(ss->token, BF_ID_LEN);
-  g_autofree char *mac_hex = NULL;
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *text = NULL;
-  gsize len;
-
-  session_mac(sp, ss, mac);
-  mac_hex = bf_hex(mac, sizeof mac);
-  g_key_file_set_string(kf, "session", "server", ss->server);
-  g_key_file_set_string(kf, "session", "id", id);
-  g_key_file_set_string(kf, "session", "token", token);
-  g_key_file_set_uint64(kf, "session", "id_floor", ss->id_floor);
-  g_key_file_set_string(kf, "session", "mac", mac_hex);
-  text = g_key_file_to_data(kf, &len, NULL);
-  if (!bfc_spool_write_file(sp->d.dir_fd, "session", text, len, error)) {
-    g_prefix_error(error, "spool %s: ", sp->d.path);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-void
-bfc_spool_session_clear(BfcSpoolSession *ss)
-{
-  g_clear_pointer(&ss->server, g_free);
-  sodium_memzero(ss->token, sizeof ss->token);
+  return bfc_spool_session_save(&sp->d, ss, error);
 }
 
 /* ---- one file ----------------------------------------------------------- */
 
-static char *
-seq_name(uint64_t seq)
-{
-  return g_strdup_printf("%016" G_GINT64_MODIFIER "x.item", seq);
-}
 
 /* Makes the empty files first .. first + n - 1, then one fsync of the
  * directory; they go to the premade queue. Without the spool's lock: a
@@ -388,7 +150,7 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
   int rc = 0;
 
   for (; made < n; made++) {
-    g_autofree char *fname = seq_name(first + made);
+    g_autofree char *fname = bfc_spool_seq_name(first + made);
     int fd = openat(sp->d.items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
     if (fd < 0) {
@@ -429,7 +191,7 @@ take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
   }
   if (*seq == 0)
     return -EIO;   /* others took every file made for us, three times */
-  fname = seq_name(*seq);
+  fname = bfc_spool_seq_name(*seq);
   *fd = openat(sp->d.items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   return *fd < 0 ? -errno : 0;
 }
@@ -485,7 +247,7 @@ bfc_spool_file_free(BfcSpoolFile *f)
 static void
 unlink_seq(BfcSpool *sp, uint64_t seq)
 {
-  g_autofree char *fname = seq_name(seq);
+  g_autofree char *fname = bfc_spool_seq_name(seq);
 
   if (unlinkat(sp->d.items_fd, fname, 0) < 0 && errno != ENOENT)
     g_warning("spool %s: cannot remove items/%s: %s", sp->d.path, fname,
@@ -625,24 +387,6 @@ bfc_spool_file_length(BfcSpoolFile *f)
   return f->length;
 }
 
-/* The digest of size bytes of fd from from, as they are on disk now. */
-static int
-digest_of(int fd, uint64_t from, uint64_t size, uint8_t out[BF_DIGEST_LEN])
-{
-  g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
-  g_autofree uint8_t *buf = g_malloc(1 << 20);
-
-  for (uint64_t off = 0; off < size;) {
-    ssize_t n = bf_pread_all(fd, buf, MIN(size - off, (uint64_t)1 << 20),
-                             from + off);
-    if (n <= 0)
-      return n < 0 ? (int)n : -EIO;
-    bf_digest_update(d, buf, (size_t)n);
-    off += (uint64_t)n;
-  }
-  bf_digest_final(d, out);
-  return 0;
-}
 
 static int
 commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
@@ -655,7 +399,7 @@ commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   f->size = f->length;
   /* Its directory entry was made durable with its batch; the bytes and the
    * header go in one fdatasync (see the slots above). */
-  if ((rc = digest_of(f->fd, HDR_SIZE, f->size, f->digest)) < 0 ||
+  if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->digest)) < 0 ||
       (rc = sync_header_locked(f)) < 0) {
     f->size = old_size;
     return rc;
@@ -783,7 +527,7 @@ char *
 bfc_spool_file_fail(BfcSpoolFile *f)
 {
   BfcSpool *sp = f->sp;
-  g_autofree char *fname = seq_name(f->seq);
+  g_autofree char *fname = bfc_spool_seq_name(f->seq);
 
   drop_kept(f);
   if (renameat(sp->d.items_fd, fname, sp->d.failed_fd, fname) < 0)
@@ -810,7 +554,7 @@ typedef enum {
 static int
 convert_v2(BfcSpoolFile *f)
 {
-  g_autofree char *old = seq_name(f->seq);
+  g_autofree char *old = bfc_spool_seq_name(f->seq);
   uint64_t seq;
   int fd, rc;
 
@@ -846,7 +590,7 @@ slot_holds(BfcSpoolFile *f, BfcSpoolFile *c, uint64_t data_off)
 
   if (spool_file_size(f->fd, data_off) < c->size)
     return 0;
-  if ((rc = digest_of(f->fd, data_off, c->size, digest)) < 0)
+  if ((rc = bfc_spool_digest(f->fd, data_off, c->size, digest)) < 0)
     return rc;
   return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
 }
@@ -867,7 +611,7 @@ pick_slot(BfcSpoolFile *f, int *err)
   for (unsigned slot = 0; slot < 2; slot++) {
     size_t off = slot * SLOT_SIZE;
     BfcSpoolFile c = { .sp = f->sp, .seq = f->seq };
-    HdrCheck check = (size_t)got > off ? header_decode(h + off, (size_t)got - off, &c)
+    HdrCheck check = (size_t)got > off ? bfc_spool_hdr_decode(&f->sp->d, h + off, (size_t)got - off, &c)
                                        : HDR_NONE;
     int rc = check == HDR_OK || (check == HDR_V2 && slot == 0)
                ? slot_holds(f, &c, check == HDR_V2 ? HDR_V2_SIZE : HDR_SIZE) : 0;
@@ -947,7 +691,7 @@ bfc_spool_recover(BfcSpool *sp)
     Found found = FOUND_NOTHING;
     struct stat st;
     int err = 0;
-    BfcSpoolFile *f = parse_seq(name, &seq)
+    BfcSpoolFile *f = bfc_spool_parse_seq(name, &seq)
                         ? recover_one(sp, name, seq, &found, &err) : NULL;
     if (f != NULL) {
       g_ptr_array_add(out, f);

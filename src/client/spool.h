@@ -33,56 +33,10 @@
 
 #include "braidfs/tsa.h"
 #include "braidfs/wire.h"
+#include "spoolfmt.h"
+#include "spoolsession.h"
 
-typedef struct BfcSpool BfcSpool;
 
-/* One spooled file. Its lock serializes the file's own disk I/O (a write,
- * a commit, a header update): only requests on this file wait for it
- * (client.h, LOCKING). The header fields are changed under it; they are
- * read without it only by whoever has the file to itself (a delivery
- * worker sending it: then nobody edits it). */
-typedef struct {
-  BfcSpool *sp;               /* the spool it is in */
-  BfMutex lock;               /* the fields up to length */
-  uint64_t seq;               /* its file name in items/ */
-  int fd;                     /* -1 while parked */
-  gboolean committed;         /* a header was written: close(2) succeeded */
-  gboolean dirty;             /* written since the last commit */
-  /* A write or truncate that would change bytes of the committed version
-   * moves the writing to a copy (seq, fd above), so that the version a
-   * close(2) promised stays whole on disk until the next commit replaces
-   * it: a crash, or a release without a new commit, falls back to it.
-   * -1 when there is none. Appends need no copy: recovery and delivery
-   * read only the committed size. */
-  int kept_fd;
-  uint64_t kept_seq;
-  unsigned kept_synced_slot;
-  /* The header slot (0 or 1) written last and synced: never written over
-   * while it is the only committed version; the generation of the last
-   * header written, in either slot. */
-  unsigned synced_slot;
-  uint32_t gen;
-  /* the header's fields (written by commit, edit and note_id) */
-  char *name;
-  uint32_t mode;
-  struct timespec mtime;
-  uint64_t size;              /* committed */
-  /* The id of a delivery attempt whose outcome is unknown (0 = none): after
-   * a crash the next mount announces the item under it again, so that the
-   * server answers with what it already has instead of storing it twice. */
-  uint64_t item_id;
-  uint8_t digest[BF_DIGEST_LEN];
-  /* Its bytes now, written or not yet committed: read without the lock
-   * (stat of a file being written). */
-  _Atomic uint64_t length;
-} BfcSpoolFile;
-
-typedef struct {
-  char *server;               /* "host:port" it was made with */
-  uint8_t id[BF_ID_LEN];
-  uint8_t token[BF_ID_LEN];
-  uint64_t id_floor;          /* item and op ids start above this */
-} BfcSpoolSession;
 
 /* Creates the directory layout if needed, checks that nobody else can
  * change it (spooldir.h), and locks it against a second mount. */
@@ -97,7 +51,6 @@ gboolean bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out,
                                 GError **error);
 gboolean bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss,
                                 GError **error);
-void bfc_spool_session_clear(BfcSpoolSession *ss);
 
 BfcSpoolFile *bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                                  GError **error);
