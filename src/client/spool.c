@@ -16,19 +16,10 @@
 #include "braidfs/parse.h"
 #include "spooldir.h"
 #include "spoolfmt.h"
+#include "spoolint.h"
+#include "spoollog.h"
 #include "spoolsession.h"
 
-/* Files are made ahead, in batches, so that creating one costs no
- * directory fsync: a close(2) then pays one fdatasync, not two. */
-#define PREMADE_BATCH 32
-
-struct BfcSpool {
-  BfcSpoolDir d;
-  BfMutex lock;               /* next_seq, premade; never across I/O */
-  uint64_t next_seq;
-  GQueue premade;             /* seq numbers (as pointers) of empty files
-                                 whose directory entries are durable */
-};
 
 /* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
 static gboolean
@@ -53,6 +44,14 @@ fd_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   return f->fd < 0 ? -errno : f->fd;
 }
 
+/* The log's record of f is no longer needed. */
+static void
+release_record(BfcSpoolFile *f)
+{
+  if (f->rec != NULL)
+    bfc_spool_log_release(f->sp->log, g_steal_pointer(&f->rec));
+}
+
 /* Writes the header into the slot that does not hold the last one synced,
  * under the next generation; *slot says which. Not synced. */
 static int
@@ -71,8 +70,8 @@ write_header_locked(BfcSpoolFile *f, unsigned *slot) BF_REQUIRES(&f->lock)
 }
 
 /* The header, durably: from now on its slot is the one to keep. */
-static int
-sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+int
+bfc_spool_sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
   unsigned slot;
   int rc = write_header_locked(f, &slot);
@@ -81,6 +80,8 @@ sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
     rc = -errno;
   if (rc == 0)
     f->synced_slot = slot;
+  if (rc == 0 && f->seq == f->rec_seq)
+    release_record(f);
   return rc;
 }
 
@@ -98,6 +99,7 @@ bfc_spool_open(const char *dir, GError **error)
     return NULL;
   }
   sp->next_seq = MAX(bfc_spool_max_seq(sp->d.items_fd), bfc_spool_max_seq(sp->d.failed_fd)) + 1;
+  sp->log = bfc_spool_log_new(&sp->d);
   return sp;
 }
 
@@ -112,6 +114,7 @@ bfc_spool_close(BfcSpool *sp)
     g_autofree char *fname = bfc_spool_seq_name(GPOINTER_TO_SIZE(seq));
     unlinkat(sp->d.items_fd, fname, 0);
   }
+  bfc_spool_log_free(sp->log);
   bfc_spool_dir_close(&sp->d);
   bf_mutex_clear(&sp->lock);
   g_free(sp);
@@ -169,8 +172,8 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
 }
 
 /* A premade empty file, opened: 0 or -errno. */
-static int
-take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
+int
+bfc_spool_take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
 {
   g_autofree char *fname = NULL;
   uint64_t first = 0;
@@ -196,8 +199,8 @@ take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
   return *fd < 0 ? -errno : 0;
 }
 
-static BfcSpoolFile *
-file_alloc(BfcSpool *sp)
+BfcSpoolFile *
+bfc_spool_file_alloc(BfcSpool *sp)
 {
   BfcSpoolFile *f = g_new0(BfcSpoolFile, 1);
 
@@ -213,9 +216,9 @@ BfcSpoolFile *
 bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                    GError **error)
 {
-  BfcSpoolFile *f = file_alloc(sp);
+  BfcSpoolFile *f = bfc_spool_file_alloc(sp);
   /* No header yet: until its first commit the file is not trusted. */
-  int rc = take_file(sp, &f->seq, &f->fd);
+  int rc = bfc_spool_take_file(sp, &f->seq, &f->fd);
 
   if (rc < 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
@@ -244,8 +247,8 @@ bfc_spool_file_free(BfcSpoolFile *f)
   g_free(f);
 }
 
-static void
-unlink_seq(BfcSpool *sp, uint64_t seq)
+void
+bfc_spool_unlink_seq(BfcSpool *sp, uint64_t seq)
 {
   g_autofree char *fname = bfc_spool_seq_name(seq);
 
@@ -260,26 +263,17 @@ drop_kept(BfcSpoolFile *f)
 {
   if (f->kept_fd < 0)
     return;
-  unlink_seq(f->sp, f->kept_seq);
+  bfc_spool_unlink_seq(f->sp, f->kept_seq);
   close(f->kept_fd);
   f->kept_fd = -1;
+  if (f->rec_seq == f->kept_seq)
+    release_record(f);
 }
 
-/* The bytes of the file after its header (from off), by its size on
- * disk. */
-static uint64_t
-spool_file_size(int fd, uint64_t off)
-{
-  struct stat st;
-
-  if (fstat(fd, &st) < 0 || (uint64_t)st.st_size <= off)
-    return 0;
-  return (uint64_t)st.st_size - off;
-}
 
 /* Copies size bytes of src from from into dst after its header. */
-static int
-copy_bytes(int src, uint64_t from, int dst, uint64_t size)
+int
+bfc_spool_copy_bytes(int src, uint64_t from, int dst, uint64_t size)
 {
   off_t in = (off_t)from, out = HDR_SIZE;
 
@@ -304,11 +298,11 @@ keep_committed_locked(BfcSpoolFile *f, uint64_t from) BF_REQUIRES(&f->lock)
 
   if (!f->committed || f->kept_fd >= 0 || from >= f->size)
     return 0;
-  if ((rc = fd_locked(f)) < 0 || (rc = take_file(f->sp, &seq, &fd)) < 0)
+  if ((rc = fd_locked(f)) < 0 || (rc = bfc_spool_take_file(f->sp, &seq, &fd)) < 0)
     return rc;
-  if ((rc = copy_bytes(f->fd, HDR_SIZE, fd, f->length)) < 0) {
+  if ((rc = bfc_spool_copy_bytes(f->fd, HDR_SIZE, fd, f->length)) < 0) {
     close(fd);
-    unlink_seq(f->sp, seq);
+    bfc_spool_unlink_seq(f->sp, seq);
     return rc;
   }
   f->kept_fd = f->fd;
@@ -388,6 +382,34 @@ bfc_spool_file_length(BfcSpoolFile *f)
 }
 
 
+void
+bfc_spool_digest_buf(const void *data, size_t len, uint8_t out[BF_DIGEST_LEN])
+{
+  g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
+
+  bf_digest_update(d, data, len);
+  bf_digest_final(d, out);
+}
+
+/* The first version of a small file, into the log (spoollog.h): its
+ * header is not written in its own slots until something else needs it. */
+static int
+log_commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  g_autofree uint8_t *buf = g_malloc(MAX(f->size, 1));
+  uint8_t h[SLOT_SIZE];
+  ssize_t got = bf_pread_all(f->fd, buf, f->size, HDR_SIZE);
+  size_t hlen;
+
+  if (got < 0 || (uint64_t)got != f->size)
+    return got < 0 ? (int)got : -EIO;
+  bfc_spool_digest_buf(buf, f->size, f->digest);
+  f->gen++;
+  hlen = bfc_spool_hdr_encode(&f->sp->d, f, h);
+  f->rec_seq = f->seq;
+  return bfc_spool_log_append(f->sp->log, f->seq, h, hlen, buf, f->size, &f->rec);
+}
+
 static int
 commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
@@ -398,9 +420,13 @@ commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
     return rc;
   f->size = f->length;
   /* Its directory entry was made durable with its batch; the bytes and the
-   * header go in one fdatasync (see the slots above). */
-  if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->digest)) < 0 ||
-      (rc = sync_header_locked(f)) < 0) {
+   * header go in one fdatasync (see the slots in spoolfmt.h), of the log
+   * for a small file's first version. */
+  if (!f->committed && f->kept_fd < 0 && f->size <= BFC_SPOOL_LOG_MAX)
+    rc = log_commit_locked(f);
+  else if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->digest)) == 0)
+    rc = bfc_spool_sync_header_locked(f);
+  if (rc < 0) {
     f->size = old_size;
     return rc;
   }
@@ -433,7 +459,7 @@ revert_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   if (f->kept_fd >= 0) {
     if (f->fd >= 0)
       close(f->fd);
-    unlink_seq(f->sp, f->seq);
+    bfc_spool_unlink_seq(f->sp, f->seq);
     f->fd = g_steal_fd(&f->kept_fd);
     f->seq = f->kept_seq;
     f->synced_slot = f->kept_synced_slot;
@@ -481,7 +507,7 @@ bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
   if (flags & BF_SETATTR_MTIME)
     f->mtime = *mtime;
   if (durable) {
-    rc = sync_header_locked(f);
+    rc = bfc_spool_sync_header_locked(f);
     park_locked(f);   /* a queued file's: it holds none */
   }
   if (rc < 0)
@@ -519,7 +545,8 @@ void
 bfc_spool_file_remove(BfcSpoolFile *f)
 {
   drop_kept(f);
-  unlink_seq(f->sp, f->seq);
+  bfc_spool_unlink_seq(f->sp, f->seq);
+  release_record(f);
   bfc_spool_file_free(f);
 }
 
@@ -530,201 +557,15 @@ bfc_spool_file_fail(BfcSpoolFile *f)
   g_autofree char *fname = bfc_spool_seq_name(f->seq);
 
   drop_kept(f);
+  /* Kept for a human: with a header of its own, not only in the log. */
+  bf_mutex_lock(&f->lock);
+  if (f->rec != NULL && bfc_spool_sync_header_locked(f) < 0)
+    g_warning("spool %s: cannot write the header of items/%s", sp->d.path, fname);
+  bf_mutex_unlock(&f->lock);
+  release_record(f);
   if (renameat(sp->d.items_fd, fname, sp->d.failed_fd, fname) < 0)
     g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path, fname,
               g_strerror(errno));
   bfc_spool_file_free(f);
   return g_build_filename(sp->d.path, "failed", fname, NULL);
-}
-
-/* ---- recovery ----------------------------------------------------------- */
-
-/* What recovery found in one file. Only what is proven is acted on: a file
- * that cannot be read now (EMFILE, ENOMEM, EIO) stays for the next mount. */
-typedef enum {
-  FOUND_OK,           /* a committed version, in the file's fields */
-  FOUND_NOTHING,      /* no close(2) succeeded for these bytes */
-  FOUND_FORGED,       /* a header that does not authenticate, none that does */
-  FOUND_UNKNOWN,      /* not readable now: *err */
-} Found;
-
-/* A version 2 file (one header, bytes at HDR_V2_SIZE), checked: copied
- * into a new file with this version's header, synced, before the old one
- * goes. */
-static int
-convert_v2(BfcSpoolFile *f)
-{
-  g_autofree char *old = bfc_spool_seq_name(f->seq);
-  uint64_t seq;
-  int fd, rc;
-
-  if ((rc = take_file(f->sp, &seq, &fd)) < 0)
-    return rc;
-  if ((rc = copy_bytes(f->fd, HDR_V2_SIZE, fd, f->size)) < 0) {
-    close(fd);
-    unlink_seq(f->sp, seq);
-    return rc;
-  }
-  close(f->fd);
-  f->fd = fd;
-  f->seq = seq;
-  f->synced_slot = 1;
-  bf_mutex_lock(&f->lock);
-  rc = sync_header_locked(f);
-  bf_mutex_unlock(&f->lock);
-  if (rc < 0) {
-    unlink_seq(f->sp, seq);
-    return rc;
-  }
-  unlinkat(f->sp->d.items_fd, old, 0);
-  return 0;
-}
-
-/* Is the slot in c a committed version of f's file: 1 yes, 0 no (proven),
- * or -errno. */
-static int
-slot_holds(BfcSpoolFile *f, BfcSpoolFile *c, uint64_t data_off)
-{
-  uint8_t digest[BF_DIGEST_LEN];
-  int rc;
-
-  if (spool_file_size(f->fd, data_off) < c->size)
-    return 0;
-  if ((rc = bfc_spool_digest(f->fd, data_off, c->size, digest)) < 0)
-    return rc;
-  return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
-}
-
-/* The newest slot of f's file that authenticates and whose bytes match
- * its digest, into f's fields. */
-static Found
-pick_slot(BfcSpoolFile *f, int *err)
-{
-  g_autofree uint8_t *h = g_malloc(HDR_SIZE);
-  gboolean forged = FALSE, have = FALSE, v2 = FALSE;
-  ssize_t got = bf_pread_all(f->fd, h, HDR_SIZE, 0);
-
-  if (got < 0) {
-    *err = (int)-got;
-    return FOUND_UNKNOWN;
-  }
-  for (unsigned slot = 0; slot < 2; slot++) {
-    size_t off = slot * SLOT_SIZE;
-    BfcSpoolFile c = { .sp = f->sp, .seq = f->seq };
-    HdrCheck check = (size_t)got > off ? bfc_spool_hdr_decode(&f->sp->d, h + off, (size_t)got - off, &c)
-                                       : HDR_NONE;
-    int rc = check == HDR_OK || (check == HDR_V2 && slot == 0)
-               ? slot_holds(f, &c, check == HDR_V2 ? HDR_V2_SIZE : HDR_SIZE) : 0;
-
-    forged |= check == HDR_FORGED;
-    if (rc < 0) {
-      g_free(c.name);
-      *err = -rc;
-      return FOUND_UNKNOWN;
-    }
-    if (rc > 0 && (!have || (int32_t)(c.gen - f->gen) > 0)) {
-      g_free(f->name);
-      f->name = g_steal_pointer(&c.name);
-      f->gen = c.gen;
-      f->item_id = c.item_id;
-      f->size = c.size;
-      f->mode = c.mode;
-      f->mtime = c.mtime;
-      memcpy(f->digest, c.digest, BF_DIGEST_LEN);
-      f->synced_slot = slot;
-      have = TRUE;
-      v2 = check == HDR_V2;
-      if (v2)
-        break;   /* its slot 1 is its bytes */
-    }
-    g_free(c.name);
-  }
-  if (have && v2 && (*err = -convert_v2(f)) != 0)
-    return FOUND_UNKNOWN;
-  return have ? FOUND_OK : forged ? FOUND_FORGED : FOUND_NOTHING;
-}
-
-/* The file items/fname: committed (f, its descriptor parked), or NULL;
- * *found says why not. */
-static BfcSpoolFile *
-recover_one(BfcSpool *sp, const char *fname, uint64_t seq, Found *found,
-            int *err)
-{
-  BfcSpoolFile *f = file_alloc(sp);
-
-  f->seq = seq;
-  f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
-  *err = errno;
-  *found = f->fd < 0 ? FOUND_UNKNOWN : pick_slot(f, err);
-  if (*found != FOUND_OK) {
-    bfc_spool_file_free(f);
-    return NULL;
-  }
-  f->committed = TRUE;
-  /* Bytes past the committed size were appended after the last close(2). */
-  f->length = spool_file_size(f->fd, HDR_SIZE);
-  f->dirty = f->length > f->size;
-  bfc_spool_file_revert(f);
-  f->length = f->size;
-  bfc_spool_file_park(f);
-  return f;
-}
-
-static gint
-by_seq(gconstpointer a, gconstpointer b)
-{
-  const BfcSpoolFile *x = *(BfcSpoolFile *const *)a;
-  const BfcSpoolFile *y = *(BfcSpoolFile *const *)b;
-
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-GPtrArray *
-bfc_spool_recover(BfcSpool *sp)
-{
-  g_autoptr(GPtrArray) names = bfc_spool_names(sp->d.items_fd);
-  GPtrArray *out = g_ptr_array_new();
-  uint64_t seq;
-
-  for (guint i = 0; i < names->len; i++) {
-    const char *name = names->pdata[i];
-    Found found = FOUND_NOTHING;
-    struct stat st;
-    int err = 0;
-    BfcSpoolFile *f = bfc_spool_parse_seq(name, &seq)
-                        ? recover_one(sp, name, seq, &found, &err) : NULL;
-    if (f != NULL) {
-      g_ptr_array_add(out, f);
-      continue;
-    }
-    if (found == FOUND_UNKNOWN) {
-      if (err != ENOENT)
-        g_warning("spool %s: cannot check items/%s now (%s): left in place "
-                  "for the next mount to deliver", sp->d.path, name,
-                  g_strerror(err));
-      continue;
-    }
-    if (found == FOUND_FORGED) {
-      /* Kept for a human to look at, never delivered. */
-      g_warning("spool %s: items/%s does not authenticate with the spool's "
-                "key (written by an older braidfs, or by someone else): not "
-                "delivered; moved to failed/", sp->d.path, name);
-      if (renameat(sp->d.items_fd, name, sp->d.failed_fd, name) == 0)
-        continue;
-      g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path,
-                name, g_strerror(errno));
-    }
-    /* Empty ones were made ahead and never used. */
-    if (fstatat(sp->d.items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
-      g_message("spool %s: removing items/%s: no close(2) succeeded for "
-                "these bytes, so nothing was promised for them", sp->d.path, name);
-    unlinkat(sp->d.items_fd, name, 0);
-  }
-  /* The slots taken may have been written but not synced (note_id), and
-   * the next header goes to the other slot. */
-  if (out->len > 0 && syncfs(sp->d.items_fd) < 0)
-    g_warning("spool %s: cannot sync it after recovery: %s", sp->d.path,
-              g_strerror(errno));
-  g_ptr_array_sort(out, by_seq);
-  return out;
 }

@@ -2,6 +2,7 @@
 #include "spoolfmt.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "braidfs/bytes.h"
@@ -134,4 +135,83 @@ bfc_spool_digest(int fd, uint64_t from, uint64_t size, uint8_t out[BF_DIGEST_LEN
   }
   bf_digest_final(d, out);
   return 0;
+}
+
+/* The bytes of the file after its header (from off), by its size on
+ * disk. */
+uint64_t
+bfc_spool_bytes_on_disk(int fd, uint64_t off)
+{
+  struct stat st;
+
+  if (fstat(fd, &st) < 0 || (uint64_t)st.st_size <= off)
+    return 0;
+  return (uint64_t)st.st_size - off;
+}
+
+void
+bfc_spool_take_fields(BfcSpoolFile *f, BfcSpoolFile *c)
+{
+  g_free(f->name);
+  f->name = g_steal_pointer(&c->name);
+  f->gen = c->gen;
+  f->item_id = c->item_id;
+  f->size = c->size;
+  f->mode = c->mode;
+  f->mtime = c->mtime;
+  memcpy(f->digest, c->digest, BF_DIGEST_LEN);
+}
+
+/* Is the slot in c a committed version of f's file: 1 yes, 0 no (proven),
+ * or -errno. */
+static int
+slot_holds(BfcSpoolFile *f, BfcSpoolFile *c, uint64_t data_off)
+{
+  uint8_t digest[BF_DIGEST_LEN];
+  int rc;
+
+  if (bfc_spool_bytes_on_disk(f->fd, data_off) < c->size)
+    return 0;
+  if ((rc = bfc_spool_digest(f->fd, data_off, c->size, digest)) < 0)
+    return rc;
+  return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
+}
+
+Found
+bfc_spool_pick_slot(const BfcSpoolDir *d, BfcSpoolFile *f, gboolean *v2,
+                    int *err)
+{
+  g_autofree uint8_t *h = g_malloc(HDR_SIZE);
+  gboolean forged = FALSE, have = FALSE;
+  ssize_t got = bf_pread_all(f->fd, h, HDR_SIZE, 0);
+
+  if (got < 0) {
+    *err = (int)-got;
+    return FOUND_UNKNOWN;
+  }
+  for (unsigned slot = 0; slot < 2; slot++) {
+    size_t off = slot * SLOT_SIZE;
+    BfcSpoolFile c = { .sp = f->sp, .seq = f->seq };
+    HdrCheck check = (size_t)got > off ? bfc_spool_hdr_decode(d, h + off, (size_t)got - off, &c)
+                                       : HDR_NONE;
+    int rc = check == HDR_OK || (check == HDR_V2 && slot == 0)
+               ? slot_holds(f, &c, check == HDR_V2 ? HDR_V2_SIZE : HDR_SIZE) : 0;
+
+    forged |= check == HDR_FORGED;
+    if (rc < 0) {
+      g_free(c.name);
+      *err = -rc;
+      return FOUND_UNKNOWN;
+    }
+    if (rc > 0 && (!have || (int32_t)(c.gen - f->gen) > 0)) {
+      bfc_spool_take_fields(f, &c);
+      f->synced_slot = slot;
+      have = TRUE;
+      *v2 = check == HDR_V2;
+      if (*v2)
+        break;   /* its slot 1 is its bytes */
+    }
+    g_free(c.name);
+  }
+  return have ? FOUND_OK : forged ? FOUND_FORGED : FOUND_NOTHING;
 }

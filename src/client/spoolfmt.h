@@ -33,6 +33,7 @@
 #include "braidfs/tsa.h"
 #include "braidfs/wire.h"
 #include "spooldir.h"
+#include "spoollog.h"
 
 typedef struct BfcSpool BfcSpool;
 
@@ -62,6 +63,10 @@ typedef struct {
    * header written, in either slot. */
   unsigned synced_slot;
   uint32_t gen;
+  /* The log record that holds the first committed version (spoollog.h),
+   * of the file seq rec_seq; NULL once another copy is durable. */
+  BfcSpoolSeg *rec;
+  uint64_t rec_seq;
   /* the header's fields (written by commit, edit and note_id) */
   char *name;
   uint32_t mode;
@@ -107,3 +112,22 @@ uint64_t bfc_spool_max_seq(int dirfd);
  * -errno (-EIO when the file is shorter). */
 int bfc_spool_digest(int fd, uint64_t from, uint64_t size,
                      uint8_t out[BF_DIGEST_LEN]);
+
+/* The bytes of fd after off, by its size on disk (0 if shorter). */
+uint64_t bfc_spool_bytes_on_disk(int fd, uint64_t off);
+/* c's header fields into f (c's name moves). */
+void bfc_spool_take_fields(BfcSpoolFile *f, BfcSpoolFile *c);
+
+/* What recovery found in one file. Only what is proven is acted on: a file
+ * that cannot be read now (EMFILE, ENOMEM, EIO) stays for the next mount. */
+typedef enum {
+  FOUND_OK,           /* a committed version, in the file's fields */
+  FOUND_NOTHING,      /* no close(2) succeeded for these bytes */
+  FOUND_FORGED,       /* a header that does not authenticate, none that does */
+  FOUND_UNKNOWN,      /* not readable now: *err */
+} Found;
+/* The newest slot of f's file (f->fd, f->seq) that authenticates and
+ * whose bytes match its digest, into f's fields (synced_slot: that slot);
+ * *v2 when it is a version 2 header, whose bytes are at HDR_V2_SIZE. */
+Found bfc_spool_pick_slot(const BfcSpoolDir *d, BfcSpoolFile *f, gboolean *v2,
+                          int *err);

@@ -43,7 +43,7 @@ check "cp of 60 files returns while the server is frozen" run_t 60 cp "$T/src1"/
 kill_daemon c1 KILL
 kill -CONT "$SPID"
 check "the spool holds 60 files" \
-	test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 60
+	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SPOOL/items")" -eq 60
 BRAIDFS=$T/braidfs-40 start_client c2 "$T/cli" label=fds "spool=$SPOOL"
 check "the client runs with 40 descriptors at most" \
 	grep -Eq '^Max open files +40 +40' "/proc/$(daemon_pid c2)/limits"

@@ -4,8 +4,11 @@ play a power cut on it. Knows both forms: version 3 (two header slots of
 6 KiB, bytes at 12 KiB) and version 2 (one header, bytes at 8 KiB), so that
 the same test runs against an older client.
 
-  spool_file.py names DIR            the name in each file's newest header
+  spool_file.py names DIR            the name of each committed file
   spool_file.py name FILE            the name in FILE's newest header
+  spool_file.py committed DIR        how many files in DIR (items/) have a
+                                     committed version: a header of their
+                                     own, or a record in a log segment
   spool_file.py cut FILE SIZE        the bytes past SIZE never reached the disk
   spool_file.py tear FILE            the newest header was torn by the cut
 """
@@ -34,13 +37,46 @@ def name(path):
     return h[off + 114:off + 114 + n].decode()
 
 
+def log_records(d):
+    """{seq: name} of the records in DIR's log segments (spoollog.h)"""
+    recs = {}
+    for f in sorted(os.listdir(d)):
+        if not f.endswith(".log"):
+            continue
+        data = open(os.path.join(d, f), "rb").read()
+        off = 0
+        while data[off:off + 8] == b"BFSLOGR1":
+            hlen, n, seq = struct.unpack_from("<IIQ", data, off + 8)
+            (nlen,) = struct.unpack_from("<H", data, off + 32 + 80)
+            recs[seq] = data[off + 32 + 114:off + 32 + 114 + nlen].decode()
+            off += (32 + hlen + n + 7) & ~7
+    return recs
+
+
+def committed(d):
+    """{seq: name} of the files in DIR with a committed version"""
+    out = {}
+    recs = log_records(d)
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".item"):
+            seq = int(f[:-5], 16)
+            n = name(os.path.join(d, f)) or recs.get(seq)
+            if n:
+                out[seq] = n
+    return out
+
+
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
-    if cmd in ("names", "name"):
-        files = [os.path.join(path, f) for f in sorted(os.listdir(path))] \
-            if cmd == "names" else [path]
-        for n in filter(None, map(name, files)):
+    if cmd == "committed":
+        print(len(committed(path)))
+        return
+    if cmd == "names":
+        for n in committed(path).values():
             print(n)
+        return
+    if cmd == "name":
+        print(name(path) or "")
         return
     with open(path, "r+b") as fh:
         data_off, hs = slots(fh.read(2 * SLOT))
