@@ -248,9 +248,21 @@ bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user)
     close(fd);
     bf_mutex_lock(&lg->lock);
     g_ptr_array_add(lg->segs, seg);
-    seg->live++;
-    release_locked(lg, seg);   /* removed if no record is needed */
     bf_mutex_unlock(&lg->lock);
   }
   return all;
+}
+
+void
+bfc_spool_log_prune(BfcSpoolLog *lg)
+{
+  bf_mutex_lock(&lg->lock);
+  for (guint i = lg->segs->len; i-- > 0;) {
+    BfcSpoolSeg *seg = lg->segs->pdata[i];
+    if (seg->live == 0 && seg != lg->cur) {
+      seg->live++;
+      release_locked(lg, seg);
+    }
+  }
+  bf_mutex_unlock(&lg->lock);
 }

@@ -50,8 +50,11 @@ typedef gboolean (*BfcSpoolLogFn)(uint64_t seq, const uint8_t *hdr,
                                   size_t hlen, const uint8_t *data, size_t len,
                                   BfcSpoolSeg *seg, gpointer user);
 /* At mount, before any append: fn for every record whose head is whole,
- * segment by segment, oldest first. A segment none of whose records is
- * needed is removed. FALSE if a segment could not be read (it stays). */
+ * segment by segment, oldest first. FALSE if a segment could not be read
+ * (it stays). */
 gboolean bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user);
+/* Removes the segments none of whose records was needed: once what made
+ * them unneeded (the files' own headers) is durable. */
+void bfc_spool_log_prune(BfcSpoolLog *lg);
 /* Is name a segment's? */
 gboolean bfc_spool_log_is_segment(const char *name);

@@ -249,10 +249,13 @@ bfc_spool_recover(BfcSpool *sp)
     unlinkat(sp->d.items_fd, name, 0);
   }
   /* The slots taken may have been written but not synced (note_id), and
-   * the next header goes to the other slot. */
-  if (out->len > 0 && syncfs(sp->d.items_fd) < 0)
+   * the next header goes to the other slot; files whose log record is not
+   * needed may have their own header unsynced too. */
+  if (syncfs(sp->d.items_fd) < 0)
     g_warning("spool %s: cannot sync it after recovery: %s", sp->d.path,
               g_strerror(errno));
+  else
+    bfc_spool_log_prune(sp->log);   /* its records are in the files now */
   g_ptr_array_sort(out, by_seq);
   return out;
 }

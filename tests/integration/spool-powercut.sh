@@ -12,7 +12,11 @@
 # with its size, does not, or only part of a header sector does):
 #  1. "cut": the second header on disk, the appended bytes not;
 #  2. "tear": the second header torn, the appended bytes on disk.
-# The next mount must deliver version 1, bit-exact, for both. (An older
+# The next mount must deliver version 1, bit-exact, for both.
+#  3. "small": a 4 KiB file, whose close(2) synced only a record in the
+#     spool's log (spoollog.h), loses its own copy (neither its bytes nor a
+#     header reached the disk): the next mount rebuilds it from the record
+#     and delivers it bit-exact. (An older
 # client rewrote its one header in place: it dropped case 1 as "no close(2)
 # succeeded" and set case 2 aside as forged.)
 
@@ -35,6 +39,7 @@ open(ready, "w").close()
 time.sleep(300)
 PY
 python3 -c 'import sys; sys.stdout.buffer.write(b"1" * 300000)' >"$T/v1"
+head -c 4096 /dev/urandom >"$T/small"
 
 start_client c1 "$T/cli" label=powercut "spool=$SPOOL"
 SESS=$(session_for_label "$T/srv" powercut) || fail "no session for label powercut"
@@ -47,12 +52,13 @@ for m in cut tear; do
 done
 check "both writers kept two versions" run_t 30 bash -c \
 	'until [[ -e $1-cut && -e $1-tear ]]; do sleep 0.1; done' _ "$T/ready"
+check "a small file is kept" cp "$T/small" "$T/cli/d/small"
 kill_daemon c1 KILL
 kill -9 "${writers[@]}" 2>/dev/null || true
 kill -CONT "$SPID"
 
 python3 "$LIB_DIR/spool_file.py" names "$SPOOL/items" >"$T/names"
-check "both files are in the spool" test "$(wc -l <"$T/names")" -eq 2
+check "the three files are in the spool" test "$(wc -l <"$T/names")" -eq 3
 for f in "$SPOOL"/items/*.item; do
 	case $(python3 "$LIB_DIR/spool_file.py" name "$f") in
 	d/cut) python3 "$LIB_DIR/spool_file.py" cut "$f" 300000 ;;
@@ -60,10 +66,18 @@ for f in "$SPOOL"/items/*.item; do
 	esac
 done
 
+read -r small how < <(python3 "$LIB_DIR/spool_file.py" find "$SPOOL/items" d/small)
+# (its own header may be there: a delivery attempt notes its item id in
+# it, unsynced; the cut loses that too)
+assert_eq log "$how" "the small file's close(2) synced a record of the log"
+truncate -s 0 "$small"
+
 start_client c2 "$T/cli" label=powercut "spool=$SPOOL"
 check "the spool drains" wait_spool_empty "$T/cli" 60
 check "cut: version 1 arrived, bit-exact" cmp "$T/v1" "$SESS/d/cut"
 check "tear: version 1 arrived, bit-exact" cmp "$T/v1" "$SESS/d/tear"
+check "small: rebuilt from the log, bit-exact" cmp "$T/small" "$SESS/d/small"
+check "the log was emptied" test -z "$(find "$SPOOL/items" -name '*.log')"
 check "nothing was set aside" test -z "$(ls -A "$SPOOL/failed")"
 
 finish

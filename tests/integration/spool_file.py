@@ -9,6 +9,8 @@ the same test runs against an older client.
   spool_file.py committed DIR        how many files in DIR (items/) have a
                                      committed version: a header of their
                                      own, or a record in a log segment
+  spool_file.py find DIR NAME        the file of committed NAME, and "log"
+                                     when the log has a record of it
   spool_file.py cut FILE SIZE        the bytes past SIZE never reached the disk
   spool_file.py tear FILE            the newest header was torn by the cut
 """
@@ -34,7 +36,7 @@ def name(path):
         return None
     off = hs[-1][1]
     (n,) = struct.unpack_from("<H", h, off + 80)
-    return h[off + 114:off + 114 + n].decode()
+    return h[off + 114:off + 114 + n].decode(errors="replace")
 
 
 def log_records(d):
@@ -74,6 +76,13 @@ def main():
     if cmd == "names":
         for n in committed(path).values():
             print(n)
+        return
+    if cmd == "find":
+        recs = log_records(path)
+        for seq, n in committed(path).items():
+            if n == sys.argv[3]:
+                f = os.path.join(path, f"{seq:016x}.item")
+                print(f, "log" if seq in recs else "own")
         return
     if cmd == "name":
         print(name(path) or "")
