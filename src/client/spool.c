@@ -20,7 +20,6 @@
 #include "spoollog.h"
 #include "spoolsession.h"
 
-
 /* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
 static gboolean
 file_error(const BfcSpoolFile *f, int rc, const char *what, GError **error)
@@ -87,7 +86,6 @@ bfc_spool_sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 
 /* ---- the spool directory ------------------------------------------------ */
 
-
 BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
 {
@@ -141,7 +139,6 @@ bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss, GError **error)
 }
 
 /* ---- one file ----------------------------------------------------------- */
-
 
 /* Makes the empty files first .. first + n - 1, then one fsync of the
  * directory; they go to the premade queue. Without the spool's lock: a
@@ -270,7 +267,6 @@ drop_kept(BfcSpoolFile *f)
     release_record(f);
 }
 
-
 /* Copies size bytes of src from from into dst after its header. */
 int
 bfc_spool_copy_bytes(int src, uint64_t from, int dst, uint64_t size)
@@ -380,7 +376,6 @@ bfc_spool_file_length(BfcSpoolFile *f)
 {
   return f->length;
 }
-
 
 void
 bfc_spool_digest_buf(const void *data, size_t len, uint8_t out[BF_DIGEST_LEN])

@@ -17,7 +17,6 @@
 #define MAC_ITEM "braidfs spool item v2"
 G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= SLOT_SIZE);
 
-
 static void
 header_mac(const BfcSpoolDir *d, uint64_t fseq, const uint8_t *h, size_t nlen,
            uint8_t mac[BFC_SPOOL_MAC_LEN])
@@ -53,7 +52,6 @@ bfc_spool_hdr_encode(const BfcSpoolDir *d, const BfcSpoolFile *f, uint8_t *h)
   header_mac(d, f->seq, h, nlen, h + HDR_MAC);
   return HDR_FIXED + nlen;
 }
-
 
 HdrCheck
 bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,

@@ -12,7 +12,6 @@
 #include "braidfs/io.h"
 #include "spoolint.h"
 
-
 /* A version 2 file (one header, bytes at HDR_V2_SIZE), checked: copied
  * into a new file with this version's header, synced, before the old one
  * goes. */
@@ -44,8 +43,6 @@ convert_v2(BfcSpoolFile *f)
   unlinkat(f->sp->d.items_fd, old, 0);
   return 0;
 }
-
-
 
 /* The newest committed version in f's own file (spoolfmt.h), one of
  * version 2 rewritten in this version's form. */
