@@ -142,6 +142,7 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   /* The attempt is over (the item was cancelled on the server): the next
    * one starts afresh under a new id. */
   bfc_spool_file_note_id(pd->file, 0);
+  bfc_spool_file_park(pd->file);
   bf_mutex_lock(&a->lock);
   gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
   pd->tries++;
@@ -200,8 +201,10 @@ bfc_async_sender(gpointer data)
     pd->state = PD_SENDING;
     bf_mutex_unlock(&a->lock);
     g_autoptr(GError) err = NULL;
-    gboolean ok;
-    if (send_file(a, pd, &ok, &err)) {
+    gboolean ok, sealed = send_file(a, pd, &ok, &err);
+    /* Sent or not, it holds no descriptor while it waits. */
+    bfc_spool_file_park(pd->file);
+    if (sealed) {
       bf_mutex_lock(&a->lock);
       g_queue_push_tail(&a->sealed, pd);   /* with the queue's reference */
       g_cond_broadcast(&a->cond);

@@ -21,9 +21,12 @@
  *                                                            bounded by
  *                                                            timeout
  *   BfcSpoolFile.lock     one spooled file's descriptors     that file's own
- *     (spool.h)           and header fields                  disk I/O
+ *     (spoolfmt.h)        and header fields                  disk I/O
  *   BfcSpool.lock         the spool's next file numbers      nothing slow
- *     (spool.c)
+ *     (spoolint.h)
+ *   BfcSpoolLog.lock      the log's current segment and      one record's
+ *     (spoollog.c)        the segments' live counts          append and
+ *                                                            fdatasync
  *   BfcSession.lock       the session: paths, queues,        nothing slow
  *     (state.h)           chunks, the items and ops awaiting
  *                         answers, waits and seats
@@ -33,7 +36,9 @@
  * Nesting that happens: BfcTree.lock -> BfcAsync.lock (a spooled file's
  * state and size, for stat and ls); BfcAsync.lock -> BfcSession.lock (a
  * seat for a wait); BfcItem.wlock -> BfcSession.lock; BfcSpoolFile.lock ->
- * BfcSpool.lock (a file taken from the batch made ahead). Nothing is taken
+ * BfcSpool.lock (a file taken from the batch made ahead); BfcSpoolFile.lock
+ * -> BfcSpoolLog.lock (a commit appends its record, a synced header
+ * releases it). Nothing is taken
  * under the session lock but a connection's shutdown(2), which does not
  * block. A thread that waits for the server (on a condition variable of
  * the session) holds no lock but possibly its item's wlock; versions are

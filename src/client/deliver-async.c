@@ -183,6 +183,7 @@ async_release(BfcVersion *v)
   /* What a writer added after its last successful close(2) (one whose
    * later flush failed) was never promised; the committed version goes. */
   bfc_spool_file_revert(pd->file);
+  bfc_spool_file_park(pd->file);   /* thousands may be queued */
   bf_mutex_lock(&a->lock);
   pd->state = PD_QUEUED;
   g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));

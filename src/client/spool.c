@@ -15,108 +15,10 @@
 #include "braidfs/log.h"
 #include "braidfs/parse.h"
 #include "spooldir.h"
-
-/* Header of a spooled file; its bytes follow at HDR_SIZE, so that the
- * longest name fits and the data stays block-aligned. All fields are
- * little-endian:
- *   0 magic "BFSPOOL2"   8 u32 version (2)   12 u32 reserved (0)
- *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
- *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
- *  82 mac[32]           114 name
- * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
- * bytes [0, 82) and the name: a header written by someone without the key
- * does not authenticate, nor does one moved to another file name. (Version
- * 1, "BFSPOOL1", had a CRC-32C instead: such files cannot be authenticated
- * and are set aside, see bfc_spool_recover.) */
-#define HDR_SIZE 8192
-#define HDR_MAC 82
-#define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
-#define MAGIC "BFSPOOL2"
-#define MAGIC_V1 "BFSPOOL1"
-#define MAC_ITEM "braidfs spool item v2"
-#define MAC_SESSION "braidfs spool session v2"
-#define SESSION_MAX 65536
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= HDR_SIZE);
-
-/* Files are made ahead, in batches, so that creating one costs no
- * directory fsync: a close(2) then pays one fdatasync, not two. */
-#define PREMADE_BATCH 32
-
-struct BfcSpool {
-  BfcSpoolDir d;
-  BfMutex lock;               /* next_seq, premade; never across I/O */
-  uint64_t next_seq;
-  GQueue premade;             /* seq numbers (as pointers) of empty files
-                                 whose directory entries are durable */
-};
-
-static void
-header_mac(const BfcSpoolFile *f, const uint8_t *h, size_t nlen,
-           uint8_t mac[BFC_SPOOL_MAC_LEN])
-{
-  crypto_generichash_state st;
-  uint8_t seq[8];
-
-  bf_store_le64(seq, f->seq);
-  bfc_spool_mac_init(&f->sp->d, &st, MAC_ITEM);
-  crypto_generichash_update(&st, seq, sizeof seq);
-  crypto_generichash_update(&st, h, HDR_MAC);
-  crypto_generichash_update(&st, h + HDR_FIXED, nlen);
-  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
-}
-
-static size_t
-header_encode(const BfcSpoolFile *f, uint8_t *h)
-{
-  size_t nlen = strlen(f->name);
-
-  memset(h, 0, HDR_FIXED);
-  memcpy(h, MAGIC, 8);
-  bf_store_le32(h + 8, 2);
-  bf_store_le64(h + 16, f->item_id);
-  bf_store_le64(h + 24, f->size);
-  bf_store_le32(h + 32, f->mode);
-  bf_store_le32(h + 36, (uint32_t)f->mtime.tv_nsec);
-  bf_store_le64(h + 40, (uint64_t)f->mtime.tv_sec);
-  memcpy(h + 48, f->digest, BF_DIGEST_LEN);
-  bf_store_le16(h + 80, (uint16_t)nlen);
-  memcpy(h + HDR_FIXED, f->name, nlen);
-  header_mac(f, h, nlen, h + HDR_MAC);
-  return HDR_FIXED + nlen;
-}
-
-typedef enum {
-  HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
-  HDR_FORGED,         /* a header that does not authenticate */
-  HDR_OK,
-} HdrCheck;
-
-static HdrCheck
-header_decode(const uint8_t *h, size_t got, BfcSpoolFile *f)
-{
-  uint8_t mac[BFC_SPOOL_MAC_LEN];
-  size_t nlen;
-
-  if (got >= 8 && memcmp(h, MAGIC_V1, 8) == 0)
-    return HDR_FORGED;
-  if (got < HDR_FIXED || memcmp(h, MAGIC, 8) != 0)
-    return HDR_NONE;
-  nlen = bf_load_le16(h + 80);
-  if (bf_load_le32(h + 8) != 2 || nlen == 0 || nlen > BF_NAME_MAX ||
-      HDR_FIXED + nlen > got)
-    return HDR_FORGED;
-  header_mac(f, h, nlen, mac);
-  if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
-    return HDR_FORGED;
-  f->item_id = bf_load_le64(h + 16);
-  f->size = bf_load_le64(h + 24);
-  f->mode = bf_load_le32(h + 32) & 07777;
-  f->mtime.tv_nsec = bf_load_le32(h + 36) % 1000000000u;
-  f->mtime.tv_sec = (time_t)bf_load_le64(h + 40);
-  memcpy(f->digest, h + 48, BF_DIGEST_LEN);
-  f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
-  return strlen(f->name) == nlen ? HDR_OK : HDR_FORGED;
-}
+#include "spoolfmt.h"
+#include "spoolint.h"
+#include "spoollog.h"
+#include "spoolsession.h"
 
 /* G_FILE_ERROR for what rc (-errno) says about items/<f's seq>. */
 static gboolean
@@ -128,41 +30,61 @@ file_error(const BfcSpoolFile *f, int rc, const char *what, GError **error)
   return FALSE;
 }
 
+/* f's descriptor, opened again if it was parked: >= 0, or -errno. */
 static int
-write_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+fd_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
-  uint8_t h[HDR_SIZE];
-  size_t len = header_encode(f, h);
+  g_autofree char *fname = NULL;
 
-  return bf_pwrite_all(f->fd, h, len, 0);
+  if (f->fd >= 0)
+    return f->fd;
+  fname = bfc_spool_seq_name(f->seq);
+  f->fd = bfc_spool_open_file(f->sp->d.items_fd, fname, O_RDWR, 0);
+  return f->fd < 0 ? -errno : f->fd;
+}
+
+/* The log's record of f is no longer needed. */
+static void
+release_record(BfcSpoolFile *f)
+{
+  if (f->rec != NULL)
+    bfc_spool_log_release(f->sp->log, g_steal_pointer(&f->rec));
+}
+
+/* Writes the header into the slot that does not hold the last one synced,
+ * under the next generation; *slot says which. Not synced. */
+static int
+write_header_locked(BfcSpoolFile *f, unsigned *slot) BF_REQUIRES(&f->lock)
+{
+  uint8_t h[SLOT_SIZE];
+  size_t len;
+  int fd = fd_locked(f);
+
+  if (fd < 0)
+    return fd;
+  *slot = 1 - f->synced_slot;
+  f->gen++;
+  len = bfc_spool_hdr_encode(&f->sp->d, f, h);
+  return bf_pwrite_all(fd, h, len, (uint64_t)*slot * SLOT_SIZE);
+}
+
+/* The header, durably: from now on its slot is the one to keep. */
+int
+bfc_spool_sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  unsigned slot;
+  int rc = write_header_locked(f, &slot);
+
+  if (rc == 0 && fdatasync(f->fd) < 0)
+    rc = -errno;
+  if (rc == 0)
+    f->synced_slot = slot;
+  if (rc == 0 && f->seq == f->rec_seq)
+    release_record(f);
+  return rc;
 }
 
 /* ---- the spool directory ------------------------------------------------ */
-
-static char *seq_name(uint64_t seq);
-
-static gboolean
-parse_seq(const char *name, uint64_t *seq)
-{
-  char *end;
-
-  if (!g_str_has_suffix(name, ".item") || !g_ascii_isxdigit(name[0]))
-    return FALSE;
-  *seq = g_ascii_strtoull(name, &end, 16);
-  return strcmp(end, ".item") == 0;
-}
-
-static uint64_t
-max_seq_in(int dirfd)
-{
-  g_autoptr(GPtrArray) names = bfc_spool_names(dirfd);
-  uint64_t max = 0, seq;
-
-  for (guint i = 0; i < names->len; i++)
-    if (parse_seq(names->pdata[i], &seq))
-      max = MAX(max, seq);
-  return max;
-}
 
 BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
@@ -174,7 +96,8 @@ bfc_spool_open(const char *dir, GError **error)
     bfc_spool_close(sp);
     return NULL;
   }
-  sp->next_seq = MAX(max_seq_in(sp->d.items_fd), max_seq_in(sp->d.failed_fd)) + 1;
+  sp->next_seq = MAX(bfc_spool_max_seq(sp->d.items_fd), bfc_spool_max_seq(sp->d.failed_fd)) + 1;
+  sp->log = bfc_spool_log_new(&sp->d);
   return sp;
 }
 
@@ -186,9 +109,10 @@ bfc_spool_close(BfcSpool *sp)
   if (sp == NULL)
     return;
   while ((seq = g_queue_pop_head(&sp->premade)) != NULL) {
-    g_autofree char *fname = seq_name(GPOINTER_TO_SIZE(seq));
+    g_autofree char *fname = bfc_spool_seq_name(GPOINTER_TO_SIZE(seq));
     unlinkat(sp->d.items_fd, fname, 0);
   }
+  bfc_spool_log_free(sp->log);
   bfc_spool_dir_close(&sp->d);
   bf_mutex_clear(&sp->lock);
   g_free(sp);
@@ -200,124 +124,21 @@ bfc_spool_dir(BfcSpool *sp)
   return sp->d.path;
 }
 
-/* ---- the session -------------------------------------------------------- */
+/* ---- the session (spoolsession.c) ------------------------------------ */
 
-static gboolean
-hex_bytes(GKeyFile *kf, const char *key, uint8_t *out, size_t len)
-{
-  g_autofree char *hex = g_key_file_get_string(kf, "session", key, NULL);
-  size_t got = 0;
-
-  return hex != NULL &&
-         sodium_hex2bin(out, len, hex, strlen(hex), NULL, &got, NULL) == 0 &&
-         got == len;
-}
-
-static gboolean
-hex_id(GKeyFile *kf, const char *key, uint8_t out[BF_ID_LEN])
-{
-  return hex_bytes(kf, key, out, BF_ID_LEN);
-}
-
-static void
-session_mac(BfcSpool *sp, const BfcSpoolSession *ss, uint8_t mac[BFC_SPOOL_MAC_LEN])
-{
-  crypto_generichash_state st;
-  uint8_t floor[8];
-
-  bf_store_le64(floor, ss->id_floor);
-  bfc_spool_mac_init(&sp->d, &st, MAC_SESSION);
-  crypto_generichash_update(&st, (const uint8_t *)ss->server,
-                            strlen(ss->server) + 1);
-  crypto_generichash_update(&st, ss->id, BF_ID_LEN);
-  crypto_generichash_update(&st, ss->token, BF_ID_LEN);
-  crypto_generichash_update(&st, floor, sizeof floor);
-  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
-}
-
-/* Its contents are never quoted in a message: a session file that is not
- * ours might be a link to somebody's secret. */
 gboolean
 bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out, GError **error)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  uint8_t mac[BFC_SPOOL_MAC_LEN], want[BFC_SPOOL_MAC_LEN];
-  g_autofree char *text = NULL;
-  size_t len;
-  int err;
-
-  memset(out, 0, sizeof *out);
-  text = bfc_spool_read_file(sp->d.dir_fd, "session", SESSION_MAX, &len, &err);
-  if (text == NULL && err == ENOENT)
-    return FALSE;
-  if (text == NULL) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                "spool %s: its session file %s; remove it", sp->d.path,
-                err == ELOOP ? "is not a regular file of yours (a symlink?)"
-                : err == EFBIG ? "is too large" : g_strerror(err));
-    return FALSE;
-  }
-  if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, NULL) ||
-      (out->server = g_key_file_get_string(kf, "session", "server", NULL)) == NULL ||
-      !hex_id(kf, "id", out->id) || !hex_id(kf, "token", out->token)) {
-    g_warning("spool %s: ignoring a damaged session file; starting a new "
-              "session", sp->d.path);
-    bfc_spool_session_clear(out);
-    return FALSE;
-  }
-  out->id_floor = g_key_file_get_uint64(kf, "session", "id_floor", NULL);
-  session_mac(sp, out, want);
-  if (!hex_bytes(kf, "mac", mac, sizeof mac) ||
-      sodium_memcmp(mac, want, sizeof mac) != 0) {
-    g_warning("spool %s: ignoring its session file: it does not authenticate "
-              "with the spool's key (written by an older braidfs, or by "
-              "someone else); starting a new session", sp->d.path);
-    bfc_spool_session_clear(out);
-    return FALSE;
-  }
-  return TRUE;
+  return bfc_spool_session_load(&sp->d, out, error);
 }
 
 gboolean
 bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss, GError **error)
 {
-  uint8_t mac[BFC_SPOOL_MAC_LEN];
-  g_autofree char *id = bf_hex(ss->id, BF_ID_LEN);
-  g_autofree char *token = bf_hex(ss->token, BF_ID_LEN);
-  g_autofree char *mac_hex = NULL;
-  g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *text = NULL;
-  gsize len;
-
-  session_mac(sp, ss, mac);
-  mac_hex = bf_hex(mac, sizeof mac);
-  g_key_file_set_string(kf, "session", "server", ss->server);
-  g_key_file_set_string(kf, "session", "id", id);
-  g_key_file_set_string(kf, "session", "token", token);
-  g_key_file_set_uint64(kf, "session", "id_floor", ss->id_floor);
-  g_key_file_set_string(kf, "session", "mac", mac_hex);
-  text = g_key_file_to_data(kf, &len, NULL);
-  if (!bfc_spool_write_file(sp->d.dir_fd, "session", text, len, error)) {
-    g_prefix_error(error, "spool %s: ", sp->d.path);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-void
-bfc_spool_session_clear(BfcSpoolSession *ss)
-{
-  g_clear_pointer(&ss->server, g_free);
-  sodium_memzero(ss->token, sizeof ss->token);
+  return bfc_spool_session_save(&sp->d, ss, error);
 }
 
 /* ---- one file ----------------------------------------------------------- */
-
-static char *
-seq_name(uint64_t seq)
-{
-  return g_strdup_printf("%016" G_GINT64_MODIFIER "x.item", seq);
-}
 
 /* Makes the empty files first .. first + n - 1, then one fsync of the
  * directory; they go to the premade queue. Without the spool's lock: a
@@ -329,7 +150,7 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
   int rc = 0;
 
   for (; made < n; made++) {
-    g_autofree char *fname = seq_name(first + made);
+    g_autofree char *fname = bfc_spool_seq_name(first + made);
     int fd = openat(sp->d.items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
     if (fd < 0) {
@@ -348,8 +169,8 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
 }
 
 /* A premade empty file, opened: 0 or -errno. */
-static int
-take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
+int
+bfc_spool_take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
 {
   g_autofree char *fname = NULL;
   uint64_t first = 0;
@@ -370,19 +191,20 @@ take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
   }
   if (*seq == 0)
     return -EIO;   /* others took every file made for us, three times */
-  fname = seq_name(*seq);
+  fname = bfc_spool_seq_name(*seq);
   *fd = openat(sp->d.items_fd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   return *fd < 0 ? -errno : 0;
 }
 
-static BfcSpoolFile *
-file_alloc(BfcSpool *sp)
+BfcSpoolFile *
+bfc_spool_file_alloc(BfcSpool *sp)
 {
   BfcSpoolFile *f = g_new0(BfcSpoolFile, 1);
 
   f->sp = sp;
   f->fd = -1;
   f->kept_fd = -1;
+  f->synced_slot = 1;         /* the first header goes to slot 0 */
   bf_mutex_init(&f->lock);
   return f;
 }
@@ -391,9 +213,9 @@ BfcSpoolFile *
 bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                    GError **error)
 {
-  BfcSpoolFile *f = file_alloc(sp);
+  BfcSpoolFile *f = bfc_spool_file_alloc(sp);
   /* No header yet: until its first commit the file is not trusted. */
-  int rc = take_file(sp, &f->seq, &f->fd);
+  int rc = bfc_spool_take_file(sp, &f->seq, &f->fd);
 
   if (rc < 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
@@ -422,10 +244,10 @@ bfc_spool_file_free(BfcSpoolFile *f)
   g_free(f);
 }
 
-static void
-unlink_seq(BfcSpool *sp, uint64_t seq)
+void
+bfc_spool_unlink_seq(BfcSpool *sp, uint64_t seq)
 {
-  g_autofree char *fname = seq_name(seq);
+  g_autofree char *fname = bfc_spool_seq_name(seq);
 
   if (unlinkat(sp->d.items_fd, fname, 0) < 0 && errno != ENOENT)
     g_warning("spool %s: cannot remove items/%s: %s", sp->d.path, fname,
@@ -438,27 +260,18 @@ drop_kept(BfcSpoolFile *f)
 {
   if (f->kept_fd < 0)
     return;
-  unlink_seq(f->sp, f->kept_seq);
+  bfc_spool_unlink_seq(f->sp, f->kept_seq);
   close(f->kept_fd);
   f->kept_fd = -1;
+  if (f->rec_seq == f->kept_seq)
+    release_record(f);
 }
 
-/* The bytes of the file after its header, by its size on disk. */
-static uint64_t
-spool_file_size(BfcSpoolFile *f)
+/* Copies size bytes of src from from into dst after its header. */
+int
+bfc_spool_copy_bytes(int src, uint64_t from, int dst, uint64_t size)
 {
-  struct stat st;
-
-  if (fstat(f->fd, &st) < 0 || st.st_size <= HDR_SIZE)
-    return 0;
-  return (uint64_t)st.st_size - HDR_SIZE;
-}
-
-/* Copies the bytes (not the header) of src into dst. */
-static int
-copy_bytes(int src, int dst, uint64_t size)
-{
-  off_t in = HDR_SIZE, out = HDR_SIZE;
+  off_t in = (off_t)from, out = HDR_SIZE;
 
   while (size > 0) {
     ssize_t n = copy_file_range(src, &in, dst, &out, size, 0);
@@ -481,17 +294,19 @@ keep_committed_locked(BfcSpoolFile *f, uint64_t from) BF_REQUIRES(&f->lock)
 
   if (!f->committed || f->kept_fd >= 0 || from >= f->size)
     return 0;
-  if ((rc = take_file(f->sp, &seq, &fd)) < 0)
+  if ((rc = fd_locked(f)) < 0 || (rc = bfc_spool_take_file(f->sp, &seq, &fd)) < 0)
     return rc;
-  if ((rc = copy_bytes(f->fd, fd, spool_file_size(f))) < 0) {
+  if ((rc = bfc_spool_copy_bytes(f->fd, HDR_SIZE, fd, f->length)) < 0) {
     close(fd);
-    unlink_seq(f->sp, seq);
+    bfc_spool_unlink_seq(f->sp, seq);
     return rc;
   }
   f->kept_fd = f->fd;
   f->kept_seq = f->seq;
+  f->kept_synced_slot = f->synced_slot;
   f->fd = fd;
   f->seq = seq;
+  f->synced_slot = 1;
   return 0;
 }
 
@@ -502,7 +317,8 @@ bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off,
   int rc;
 
   bf_mutex_lock(&f->lock);
-  rc = keep_committed_locked(f, off);
+  if ((rc = fd_locked(f)) >= 0)
+    rc = keep_committed_locked(f, off);
   f->dirty = TRUE;
   if (rc == 0)
     rc = bf_pwrite_all(f->fd, buf, len, HDR_SIZE + off);
@@ -520,7 +336,8 @@ bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size, GError **error)
   int rc;
 
   bf_mutex_lock(&f->lock);
-  rc = keep_committed_locked(f, size);
+  if ((rc = fd_locked(f)) >= 0)
+    rc = keep_committed_locked(f, size);
   f->dirty = TRUE;
   if (rc == 0 && ftruncate(f->fd, (off_t)(HDR_SIZE + size)) < 0)
     rc = -errno;
@@ -533,19 +350,24 @@ bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size, GError **error)
 }
 
 static ssize_t
-read_bytes(BfcSpoolFile *f, void *buf, size_t len, uint64_t off)
+read_bytes(int fd, void *buf, size_t len, uint64_t off)
 {
-  return bf_pread_all(f->fd, buf, len, HDR_SIZE + off);
+  return bf_pread_all(fd, buf, len, HDR_SIZE + off);
 }
 
 gssize
 bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len, uint64_t off,
                     GError **error)
 {
-  gssize n = read_bytes(f, buf, len, off);
+  gssize n;
 
+  bf_mutex_lock(&f->lock);
+  n = fd_locked(f);
+  if (n >= 0)
+    n = read_bytes(f->fd, buf, len, off);
   if (n < 0)
     file_error(f, (int)n, "read", error);
+  bf_mutex_unlock(&f->lock);
   return n < 0 ? -1 : n;
 }
 
@@ -555,40 +377,54 @@ bfc_spool_file_length(BfcSpoolFile *f)
   return f->length;
 }
 
-/* The digest of the bytes as they are on disk now. */
-static int
-digest_of(BfcSpoolFile *f, uint64_t size, uint8_t out[BF_DIGEST_LEN])
+void
+bfc_spool_digest_buf(const void *data, size_t len, uint8_t out[BF_DIGEST_LEN])
 {
   g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
-  g_autofree uint8_t *buf = g_malloc(1 << 20);
 
-  for (uint64_t off = 0; off < size;) {
-    ssize_t n = read_bytes(f, buf, MIN(size - off, (uint64_t)1 << 20), off);
-    if (n <= 0)
-      return n < 0 ? (int)n : -EIO;
-    bf_digest_update(d, buf, (size_t)n);
-    off += (uint64_t)n;
-  }
+  bf_digest_update(d, data, len);
   bf_digest_final(d, out);
-  return 0;
+}
+
+/* The first version of a small file, into the log (spoollog.h): its
+ * header is not written in its own slots until something else needs it. */
+static int
+log_commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  g_autofree uint8_t *buf = g_malloc(MAX(f->size, 1));
+  uint8_t h[SLOT_SIZE];
+  ssize_t got = bf_pread_all(f->fd, buf, f->size, HDR_SIZE);
+  size_t hlen;
+
+  if (got < 0 || (uint64_t)got != f->size)
+    return got < 0 ? (int)got : -EIO;
+  bfc_spool_digest_buf(buf, f->size, f->digest);
+  f->gen++;
+  hlen = bfc_spool_hdr_encode(&f->sp->d, f, h);
+  f->rec_seq = f->seq;
+  return bfc_spool_log_append(f->sp->log, f->seq, h, hlen, buf, f->size, &f->rec);
 }
 
 static int
 commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
 {
+  uint64_t old_size = f->size;
   int rc;
 
-  /* A size below the header (nothing written) still needs the header's
-   * room, so that bytes written later never overlap it. */
-  if (spool_file_size(f) == 0 && ftruncate(f->fd, HDR_SIZE) < 0)
-    return -errno;
-  f->size = spool_file_size(f);
-  if ((rc = digest_of(f, f->size, f->digest)) < 0 ||
-      (rc = write_header_locked(f)) < 0)
+  if ((rc = fd_locked(f)) < 0)
     return rc;
-  /* Its directory entry was made durable with its batch. */
-  if (fdatasync(f->fd) < 0)
-    return -errno;
+  f->size = f->length;
+  /* Its directory entry was made durable with its batch; the bytes and the
+   * header go in one fdatasync (see the slots in spoolfmt.h), of the log
+   * for a small file's first version. */
+  if (!f->committed && f->kept_fd < 0 && f->size <= BFC_SPOOL_LOG_MAX)
+    rc = log_commit_locked(f);
+  else if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->digest)) == 0)
+    rc = bfc_spool_sync_header_locked(f);
+  if (rc < 0) {
+    f->size = old_size;
+    return rc;
+  }
   f->committed = TRUE;
   f->dirty = FALSE;
   f->length = f->size;
@@ -616,11 +452,14 @@ revert_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   if (!f->committed || !f->dirty)
     return;
   if (f->kept_fd >= 0) {
-    close(f->fd);
-    unlink_seq(f->sp, f->seq);
+    if (f->fd >= 0)
+      close(f->fd);
+    bfc_spool_unlink_seq(f->sp, f->seq);
     f->fd = g_steal_fd(&f->kept_fd);
     f->seq = f->kept_seq;
-  } else if (ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
+    f->synced_slot = f->kept_synced_slot;
+  } else if (fd_locked(f) < 0 ||
+             ftruncate(f->fd, (off_t)(HDR_SIZE + f->size)) < 0) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
            "spool %s: cannot drop bytes written to '%s' after its "
            "close(2): %s", f->sp->d.path, f->name, g_strerror(errno));
@@ -635,6 +474,15 @@ bfc_spool_file_revert(BfcSpoolFile *f)
   bf_mutex_lock(&f->lock);
   revert_locked(f);
   bf_mutex_unlock(&f->lock);
+}
+
+static void
+park_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
+{
+  if (f->committed && !f->dirty && f->kept_fd < 0 && f->fd >= 0) {
+    close(f->fd);
+    f->fd = -1;
+  }
 }
 
 gboolean
@@ -653,8 +501,10 @@ bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
     f->mode = mode & 07777;
   if (flags & BF_SETATTR_MTIME)
     f->mtime = *mtime;
-  if (durable && (rc = write_header_locked(f)) == 0 && fdatasync(f->fd) < 0)
-    rc = -errno;
+  if (durable) {
+    rc = bfc_spool_sync_header_locked(f);
+    park_locked(f);   /* a queued file's: it holds none */
+  }
   if (rc < 0)
     file_error(f, rc, "update the header of", error);
   bf_mutex_unlock(&f->lock);
@@ -662,14 +512,23 @@ bfc_spool_file_edit(BfcSpoolFile *f, const char *name, uint8_t flags,
 }
 
 void
+bfc_spool_file_park(BfcSpoolFile *f)
+{
+  bf_mutex_lock(&f->lock);
+  park_locked(f);
+  bf_mutex_unlock(&f->lock);
+}
+
+void
 bfc_spool_file_note_id(BfcSpoolFile *f, uint64_t item_id)
 {
+  unsigned slot;
   int rc = 0;
 
   bf_mutex_lock(&f->lock);
   f->item_id = item_id;
   if (f->committed)
-    rc = write_header_locked(f);
+    rc = write_header_locked(f, &slot);
   bf_mutex_unlock(&f->lock);
   if (rc < 0)
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .path = f->name },
@@ -681,7 +540,8 @@ void
 bfc_spool_file_remove(BfcSpoolFile *f)
 {
   drop_kept(f);
-  unlink_seq(f->sp, f->seq);
+  bfc_spool_unlink_seq(f->sp, f->seq);
+  release_record(f);
   bfc_spool_file_free(f);
 }
 
@@ -689,86 +549,18 @@ char *
 bfc_spool_file_fail(BfcSpoolFile *f)
 {
   BfcSpool *sp = f->sp;
-  g_autofree char *fname = seq_name(f->seq);
+  g_autofree char *fname = bfc_spool_seq_name(f->seq);
 
   drop_kept(f);
+  /* Kept for a human: with a header of its own, not only in the log. */
+  bf_mutex_lock(&f->lock);
+  if (f->rec != NULL && bfc_spool_sync_header_locked(f) < 0)
+    g_warning("spool %s: cannot write the header of items/%s", sp->d.path, fname);
+  bf_mutex_unlock(&f->lock);
+  release_record(f);
   if (renameat(sp->d.items_fd, fname, sp->d.failed_fd, fname) < 0)
     g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path, fname,
               g_strerror(errno));
   bfc_spool_file_free(f);
   return g_build_filename(sp->d.path, "failed", fname, NULL);
-}
-
-/* ---- recovery ----------------------------------------------------------- */
-
-/* The committed file items/fname, or NULL; *check says why not. */
-static BfcSpoolFile *
-recover_one(BfcSpool *sp, const char *fname, uint64_t seq, HdrCheck *check)
-{
-  BfcSpoolFile *f = file_alloc(sp);
-  uint8_t h[HDR_SIZE], digest[BF_DIGEST_LEN];
-  ssize_t got;
-
-  f->seq = seq;
-  f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
-  got = f->fd >= 0 ? bf_pread_all(f->fd, h, sizeof h, 0) : -1;
-  *check = got < 0 ? HDR_NONE : header_decode(h, (size_t)got, f);
-  /* Bytes past the committed size were appended after the last close(2). */
-  if (*check != HDR_OK || spool_file_size(f) < f->size ||
-      digest_of(f, f->size, digest) < 0 ||
-      sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0) {
-    bfc_spool_file_free(f);
-    return NULL;
-  }
-  f->committed = TRUE;
-  f->dirty = spool_file_size(f) > f->size;
-  bfc_spool_file_revert(f);
-  f->length = f->size;
-  return f;
-}
-
-static gint
-by_seq(gconstpointer a, gconstpointer b)
-{
-  const BfcSpoolFile *x = *(BfcSpoolFile *const *)a;
-  const BfcSpoolFile *y = *(BfcSpoolFile *const *)b;
-
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-GPtrArray *
-bfc_spool_recover(BfcSpool *sp)
-{
-  g_autoptr(GPtrArray) names = bfc_spool_names(sp->d.items_fd);
-  GPtrArray *out = g_ptr_array_new();
-  uint64_t seq;
-
-  for (guint i = 0; i < names->len; i++) {
-    const char *name = names->pdata[i];
-    HdrCheck check = HDR_NONE;
-    struct stat st;
-    BfcSpoolFile *f = parse_seq(name, &seq) ? recover_one(sp, name, seq, &check)
-                                           : NULL;
-    if (f != NULL) {
-      g_ptr_array_add(out, f);
-      continue;
-    }
-    if (check == HDR_FORGED) {
-      /* Kept for a human to look at, never delivered. */
-      g_warning("spool %s: items/%s does not authenticate with the spool's "
-                "key (written by an older braidfs, or by someone else): not "
-                "delivered; moved to failed/", sp->d.path, name);
-      if (renameat(sp->d.items_fd, name, sp->d.failed_fd, name) == 0)
-        continue;
-      g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path,
-                name, g_strerror(errno));
-    }
-    /* Empty ones were made ahead and never used. */
-    if (fstatat(sp->d.items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
-      g_message("spool %s: removing items/%s: no close(2) succeeded for "
-                "these bytes, so nothing was promised for them", sp->d.path, name);
-    unlinkat(sp->d.items_fd, name, 0);
-  }
-  g_ptr_array_sort(out, by_seq);
-  return out;
 }

@@ -7,7 +7,9 @@
  *   SPOOL/session           key file: server, session id, attach token and
  *                           the lowest item/op id the next mount may use,
  *                           and their MAC
- *   SPOOL/items/<seq>.item  one file: an 8 KiB header, then its bytes
+ *   SPOOL/items/<seq>.item  one file: two 6 KiB header slots, then its bytes
+ *   SPOOL/items/<n>.log     log segments: small files' first versions
+ *                           (spoollog.h)
  *   SPOOL/failed/<seq>.item files the server refused for good, or whose
  *                           header does not authenticate
  *   SPOOL.key               beside the spool: the key of the MACs
@@ -16,11 +18,17 @@
  * it, is in spooldir.h.
  *
  * A file is committed by close(2): its header (name, mode, mtime, size,
- * SHA-256 of the bytes, MAC) is written and the file fdatasync'd. Files are
- * made ahead in batches, one directory fsync each, so that a close costs
- * one sync. A header is trusted only when its MAC and the digest of the
- * bytes both match, so a crash at any point leaves either the committed
- * version or nothing the writer was told was kept. Private to the client. */
+ * SHA-256 of the bytes, MAC) is written into the slot that does not hold
+ * the last committed one, and the file fdatasync'd; or, for the first
+ * version of a small file, a record of header and bytes is appended to the
+ * log and the log fdatasync'd (cheaper: see spoollog.h). Files are made ahead in
+ * batches, one directory fsync each, so that a close costs one sync. A
+ * header is trusted only when its MAC and the digest of the bytes both
+ * match, so a crash or a power cut at any point, a second commit included,
+ * leaves the last committed version (or nothing, before the first), never
+ * less. Recovery removes a file only when that is proven, and a queued file
+ * holds no descriptor (parked, opened again when needed). Private to the
+ * client. */
 #pragma once
 
 #include <glib.h>
@@ -29,50 +37,10 @@
 
 #include "braidfs/tsa.h"
 #include "braidfs/wire.h"
+#include "spoolfmt.h"
+#include "spoolsession.h"
 
-typedef struct BfcSpool BfcSpool;
 
-/* One spooled file. Its lock serializes the file's own disk I/O (a write,
- * a commit, a header update): only requests on this file wait for it
- * (client.h, LOCKING). The header fields are changed under it; they are
- * read without it only by whoever has the file to itself (a delivery
- * worker sending it: then nobody edits it). */
-typedef struct {
-  BfcSpool *sp;               /* the spool it is in */
-  BfMutex lock;               /* the fields up to length */
-  uint64_t seq;               /* its file name in items/ */
-  int fd;
-  gboolean committed;         /* a header was written: close(2) succeeded */
-  gboolean dirty;             /* written since the last commit */
-  /* A write or truncate that would change bytes of the committed version
-   * moves the writing to a copy (seq, fd above), so that the version a
-   * close(2) promised stays whole on disk until the next commit replaces
-   * it: a crash, or a release without a new commit, falls back to it.
-   * -1 when there is none. Appends need no copy: recovery and delivery
-   * read only the committed size. */
-  int kept_fd;
-  uint64_t kept_seq;
-  /* the header's fields (written by commit, edit and note_id) */
-  char *name;
-  uint32_t mode;
-  struct timespec mtime;
-  uint64_t size;              /* committed */
-  /* The id of a delivery attempt whose outcome is unknown (0 = none): after
-   * a crash the next mount announces the item under it again, so that the
-   * server answers with what it already has instead of storing it twice. */
-  uint64_t item_id;
-  uint8_t digest[BF_DIGEST_LEN];
-  /* Its bytes now, written or not yet committed: read without the lock
-   * (stat of a file being written). */
-  _Atomic uint64_t length;
-} BfcSpoolFile;
-
-typedef struct {
-  char *server;               /* "host:port" it was made with */
-  uint8_t id[BF_ID_LEN];
-  uint8_t token[BF_ID_LEN];
-  uint64_t id_floor;          /* item and op ids start above this */
-} BfcSpoolSession;
 
 /* Creates the directory layout if needed, checks that nobody else can
  * change it (spooldir.h), and locks it against a second mount. */
@@ -87,7 +55,6 @@ gboolean bfc_spool_load_session(BfcSpool *sp, BfcSpoolSession *out,
                                 GError **error);
 gboolean bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss,
                                 GError **error);
-void bfc_spool_session_clear(BfcSpoolSession *ss);
 
 BfcSpoolFile *bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                                  GError **error);
@@ -98,14 +65,17 @@ gboolean bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len,
   BF_EXCLUDES(&f->lock);
 gboolean bfc_spool_file_truncate(BfcSpoolFile *f, uint64_t size,
                                  GError **error) BF_EXCLUDES(&f->lock);
-/* Reads up to len bytes at off (fewer at the end): the count, or -1. For
- * the worker that has the file to itself. */
+/* Reads up to len bytes at off (fewer at the end): the count, or -1. */
 gssize bfc_spool_file_read(BfcSpoolFile *f, void *buf, size_t len,
-                           uint64_t off, GError **error);
+                           uint64_t off, GError **error) BF_EXCLUDES(&f->lock);
 uint64_t bfc_spool_file_length(BfcSpoolFile *f);
 /* Makes the file's bytes and header durable (and drops a kept version). */
 gboolean bfc_spool_file_commit(BfcSpoolFile *f, GError **error)
   BF_EXCLUDES(&f->lock);
+/* Closes the descriptor of a committed file with nothing uncommitted: a
+ * queued file holds none (there may be thousands). Any use opens it
+ * again. */
+void bfc_spool_file_park(BfcSpoolFile *f) BF_EXCLUDES(&f->lock);
 /* Drops what was written since the last commit: the file is again the
  * version that commit made. For a committed file whose writers are gone. */
 void bfc_spool_file_revert(BfcSpoolFile *f) BF_EXCLUDES(&f->lock);
@@ -126,8 +96,10 @@ void bfc_spool_file_remove(BfcSpoolFile *f);
 /* Refused for good: moved to failed/ (f is freed). Returns its new path. */
 char *bfc_spool_file_fail(BfcSpoolFile *f);
 
-/* Every committed file, oldest first. Files without a header, or whose
- * bytes do not match it (their writer never had its close(2) succeed), are
- * removed; files whose header does not authenticate are moved to failed/;
- * both with a log line. */
+/* Every committed file, oldest first, parked. Files without a header, or
+ * whose bytes match none (their writer never had its close(2) succeed),
+ * are removed; files with a header that does not authenticate and none
+ * that does are moved to failed/; both with a log line. A file that cannot
+ * be read now (too many open files, no memory, an I/O error) is left in
+ * place, with a log line, for the next mount. */
 GPtrArray *bfc_spool_recover(BfcSpool *sp);

@@ -242,19 +242,26 @@ bfc_spool_names(int dirfd)
   return out;
 }
 
-/* Counts the files in items/ with bytes in them (premade ones are empty). */
+/* Counts the files in items/ with bytes in them (premade ones are empty);
+ * at least 1 when there is a log segment (spoollog.h): an empty file
+ * committed there has no bytes of its own yet. */
 static unsigned
 count_items(int items_fd)
 {
   g_autoptr(GPtrArray) names = bfc_spool_names(items_fd);
-  unsigned n = 0;
+  unsigned n = 0, segments = 0;
   struct stat st;
 
-  for (guint i = 0; i < names->len; i++)
-    if (fstatat(items_fd, names->pdata[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        st.st_size > 0)
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size == 0)
+      continue;
+    if (g_str_has_suffix(name, ".item"))
       n++;
-  return n;
+    else if (g_str_has_suffix(name, ".log"))
+      segments++;
+  }
+  return MAX(n, segments > 0 ? 1u : 0u);
 }
 
 /* The spool's key, in SPOOL.key beside the spool: see spooldir.h. */

@@ -185,5 +185,26 @@ mv "$T/key.saved" "$SP.key"
 start_client c4 "$T/cli" "spool=$SP" label=forge
 check "with the key back, it is delivered" wait_spool_empty "$T/cli" 60
 check "... intact" grep -qx waiting "$SESS/waiting.txt"
+stop_daemon c4
+
+note "8. a file spooled by the previous version (one header, version 2)"
+# Written with the spool's key as that version did; the mount rewrites it
+# in this version's form (two header slots) and delivers it.
+python3 - "$SP" <<'PY'
+import hashlib, os, struct, sys
+sp = sys.argv[1]
+key = open(sp + ".key", "rb").read()
+seq, name, data = 0xF0, b"upgraded.txt", b"from version 2\n"
+fixed = struct.pack("<8sIIQQIIq32sH", b"BFSPOOL2", 2, 0, 0, len(data), 0o644, 0,
+                    1700000000, hashlib.sha256(data).digest(), len(name))
+mac = hashlib.blake2b(b"braidfs spool item v2\0" + struct.pack("<Q", seq) + fixed + name,
+                      key=key, digest_size=32).digest()
+with open(os.path.join(sp, "items", f"{seq:016x}.item"), "wb") as f:
+    f.write((fixed + mac + name).ljust(8192, b"\0") + data)
+PY
+start_client c5 "$T/cli" "spool=$SP" label=forge
+check "it is delivered" wait_spool_empty "$T/cli" 60
+check "... intact" grep -qx "from version 2" "$SESS/upgraded.txt"
+check "... not set aside" test ! -e "$SP/failed/00000000000000f0.item"
 
 finish

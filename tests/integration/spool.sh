@@ -52,8 +52,8 @@ pending=$(spool_field "$T/cli" pending)
 assert_eq 100 "$pending" "all 100 files wait in the spool"
 kill_daemon c1 KILL
 kill -CONT "$SPID"
-check "the spool holds 100 files on disk" \
-	test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 100
+check "the spool holds 100 committed files on disk" \
+	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SPOOL/items")" -eq 100
 start_client c2 "$T/cli" label=spooled "spool=$SPOOL"
 check "the new mount shows the spooled files" test -e "$T/cli/one/f050.bin"
 check "the spool drains" wait_spool_empty "$T/cli" 60
@@ -103,14 +103,7 @@ wait "$cpid" 2>/dev/null || true
 at_kill=$(($(session_field "$SESS/.session" versions) - base))
 left=$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)
 # the names in the spooled files' headers (see src/client/spool.c)
-python3 - "$SPOOL/items" >"$T/spooled.txt" <<'PY'
-import os, struct, sys
-for f in sorted(os.listdir(sys.argv[1])):
-    h = open(os.path.join(sys.argv[1], f), "rb").read(8192)
-    if h[:8] == b"BFSPOOL2":
-        (n,) = struct.unpack_from("<H", h, 80)
-        print(h[114:114 + n].decode())
-PY
+python3 "$LIB_DIR/spool_file.py" names "$SPOOL/items" >"$T/spooled.txt"
 echo "   stored when the client was killed: $at_kill; left in the spool: $left" \
 	"($(wc -l <"$T/spooled.txt") committed: $(tr '\n' ' ' <"$T/spooled.txt"))"
 check "the kill left files in the spool" test "$left" -gt 0
@@ -135,7 +128,8 @@ stop_daemon c3
 kill -CONT "$SPID"
 check "the client said what stays in the spool" \
 	grep -q "5 files not delivered yet stay in the spool" "$(daemon_log c3)"
-check "they are in the spool" test "$(find "$SPOOL/items" -name '*.item' -size +0 | wc -l)" -eq 5
+check "they are in the spool" \
+	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SPOOL/items")" -eq 5
 start_client c4 "$T/cli" label=spooled "spool=$SPOOL"
 check "the spool drains" wait_spool_empty "$T/cli" 60
 check "the 5 arrived" diff -r "$T/src3" "$SESS/three"

@@ -1,0 +1,268 @@
+/* The spool's log (spoollog.h). */
+#include "spoollog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "braidfs/bytes.h"
+#include "braidfs/io.h"
+#include "braidfs/tsa.h"
+
+#define SEG_SIZE (4u << 20)
+#define REC_HEAD 32
+#define REC_MAGIC "BFSLOGR1"
+#define REC_HDR_MAX 8192
+G_STATIC_ASSERT(REC_HEAD + REC_HDR_MAX + BFC_SPOOL_LOG_MAX <= SEG_SIZE);
+
+struct BfcSpoolSeg {
+  uint64_t n;                 /* its name */
+  int fd;
+  unsigned live;              /* records still needed (guarded by the log's lock) */
+};
+
+struct BfcSpoolLog {
+  const BfcSpoolDir *d;
+  /* Guards the fields below: the current segment, where the next record
+   * goes, the open segments and their live counts. Held across one
+   * append and its fdatasync: closes of small files take turns on the
+   * disk they share anyway. */
+  BfMutex lock;
+  BfcSpoolSeg *cur;
+  GPtrArray *segs;   /* all open, cur among them */
+  uint64_t end;
+  uint64_t next_n;
+};
+
+static char *
+seg_name(uint64_t n)
+{
+  return g_strdup_printf("%016" G_GINT64_MODIFIER "x.log", n);
+}
+
+gboolean
+bfc_spool_log_is_segment(const char *name)
+{
+  return g_str_has_suffix(name, ".log") && strlen(name) == 20 &&
+         g_ascii_isxdigit(name[0]);
+}
+
+static GPtrArray *segment_names(const BfcSpoolDir *d);
+
+BfcSpoolLog *
+bfc_spool_log_new(const BfcSpoolDir *d)
+{
+  BfcSpoolLog *lg = g_new0(BfcSpoolLog, 1);
+
+  g_autoptr(GPtrArray) names = segment_names(d);
+
+  lg->d = d;
+  /* Segments a recovery could not empty stay: new ones follow them. */
+  lg->next_n = 1;
+  for (guint i = 0; i < names->len; i++)
+    lg->next_n = MAX(lg->next_n,
+                     g_ascii_strtoull(names->pdata[i], NULL, 16) + 1);
+  lg->segs = g_ptr_array_new();
+  bf_mutex_init(&lg->lock);
+  return lg;
+}
+
+static void
+seg_close(BfcSpoolSeg *seg)
+{
+  if (seg->fd >= 0)
+    close(seg->fd);
+  g_free(seg);
+}
+
+void
+bfc_spool_log_free(BfcSpoolLog *lg)
+{
+  if (lg == NULL)
+    return;
+  if (lg->cur != NULL && lg->cur->live == 0) {
+    g_autofree char *name = seg_name(lg->cur->n);
+    unlinkat(lg->d->items_fd, name, 0);
+  }
+  /* The others hold records of files still in the spool. */
+  for (guint i = 0; i < lg->segs->len; i++)
+    seg_close(lg->segs->pdata[i]);
+  g_ptr_array_free(lg->segs, TRUE);
+  bf_mutex_clear(&lg->lock);
+  g_free(lg);
+}
+
+/* A new segment, its blocks written (zeros) and synced with its directory
+ * entry, so that appends to it change no metadata. */
+static int
+seg_make(BfcSpoolLog *lg, BfcSpoolSeg **out) BF_REQUIRES(&lg->lock)
+{
+  g_autofree char *name = seg_name(lg->next_n);
+  g_autofree uint8_t *zeros = g_malloc0(1 << 20);
+  int fd = openat(lg->d->items_fd, name,
+                  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int rc = 0;
+
+  if (fd < 0)
+    return -errno;
+  for (uint64_t off = 0; rc == 0 && off < SEG_SIZE; off += 1 << 20)
+    rc = bf_pwrite_all(fd, zeros, 1 << 20, off);
+  if (rc == 0 && (fsync(fd) < 0 || fsync(lg->d->items_fd) < 0))
+    rc = -errno;
+  if (rc < 0) {
+    close(fd);
+    unlinkat(lg->d->items_fd, name, 0);
+    return rc;
+  }
+  *out = g_new0(BfcSpoolSeg, 1);
+  (*out)->n = lg->next_n++;
+  (*out)->fd = fd;
+  g_ptr_array_add(lg->segs, *out);
+  return 0;
+}
+
+static void
+release_locked(BfcSpoolLog *lg, BfcSpoolSeg *seg) BF_REQUIRES(&lg->lock)
+{
+  g_autofree char *name = NULL;
+
+  if (--seg->live > 0 || seg == lg->cur)
+    return;
+  name = seg_name(seg->n);
+  unlinkat(lg->d->items_fd, name, 0);
+  g_ptr_array_remove_fast(lg->segs, seg);
+  seg_close(seg);
+}
+
+int
+bfc_spool_log_append(BfcSpoolLog *lg, uint64_t seq, const uint8_t *hdr,
+                     size_t hlen, const void *data, size_t len,
+                     BfcSpoolSeg **seg)
+{
+  size_t rlen = REC_HEAD + hlen + len, padded = (rlen + 7) & ~(size_t)7;
+  g_autofree uint8_t *rec = g_malloc0(padded);
+  int rc = 0;
+
+  g_return_val_if_fail(hlen <= REC_HDR_MAX && len <= BFC_SPOOL_LOG_MAX, -EINVAL);
+  memcpy(rec, REC_MAGIC, 8);
+  bf_store_le32(rec + 8, (uint32_t)hlen);
+  bf_store_le32(rec + 12, (uint32_t)len);
+  bf_store_le64(rec + 16, seq);
+  memcpy(rec + REC_HEAD, hdr, hlen);
+  if (len > 0)
+    memcpy(rec + REC_HEAD + hlen, data, len);
+  bf_mutex_lock(&lg->lock);
+  if (lg->cur != NULL && SEG_SIZE - lg->end < padded) {
+    BfcSpoolSeg *full = g_steal_pointer(&lg->cur);
+    full->live++;             /* so that this release removes it if unused */
+    release_locked(lg, full);
+  }
+  if (lg->cur == NULL && (rc = seg_make(lg, &lg->cur)) == 0)
+    lg->end = 0;
+  if (rc == 0 && (rc = bf_pwrite_all(lg->cur->fd, rec, padded, lg->end)) == 0 &&
+      fdatasync(lg->cur->fd) < 0)
+    rc = -errno;
+  if (rc == 0) {
+    lg->end += padded;
+    lg->cur->live++;
+    *seg = lg->cur;
+  }
+  bf_mutex_unlock(&lg->lock);
+  return rc;
+}
+
+void
+bfc_spool_log_release(BfcSpoolLog *lg, BfcSpoolSeg *seg)
+{
+  bf_mutex_lock(&lg->lock);
+  release_locked(lg, seg);
+  bf_mutex_unlock(&lg->lock);
+}
+
+/* The records of one segment, until the first head that is not whole;
+ * seg->live counts those still needed. */
+static void
+replay_one(int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn, gpointer user)
+{
+  struct stat st;
+  g_autofree uint8_t *buf = NULL;
+  uint64_t size, off = 0;
+
+  if (fstat(fd, &st) < 0 || st.st_size <= 0)
+    return;
+  size = MIN((uint64_t)st.st_size, SEG_SIZE);
+  buf = g_malloc(size);
+  if (bf_pread_all(fd, buf, size, 0) != (ssize_t)size)
+    return;
+  while (REC_HEAD <= size - off && memcmp(buf + off, REC_MAGIC, 8) == 0) {
+    uint32_t hlen = bf_load_le32(buf + off + 8);
+    uint32_t len = bf_load_le32(buf + off + 12);
+    if (hlen > REC_HDR_MAX || len > BFC_SPOOL_LOG_MAX ||
+        (uint64_t)hlen + len > size - off - REC_HEAD)
+      return;
+    if (fn(bf_load_le64(buf + off + 16), buf + off + REC_HEAD, hlen,
+           buf + off + REC_HEAD + hlen, len, seg, user))
+      seg->live++;   /* at start-up: nobody releases meanwhile */
+    off += (REC_HEAD + (uint64_t)hlen + len + 7) & ~(uint64_t)7;
+  }
+}
+
+static gint
+by_name(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static GPtrArray *
+segment_names(const BfcSpoolDir *d)
+{
+  GPtrArray *names = bfc_spool_names(d->items_fd);
+
+  for (guint i = names->len; i-- > 0;)
+    if (!bfc_spool_log_is_segment(names->pdata[i]))
+      g_ptr_array_remove_index(names, i);
+  g_ptr_array_sort(names, by_name);   /* fixed-width hex */
+  return names;
+}
+
+gboolean
+bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user)
+{
+  g_autoptr(GPtrArray) names = segment_names(lg->d);
+  gboolean all = TRUE;
+
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    int fd = bfc_spool_open_file(lg->d->items_fd, name, O_RDONLY, 0);
+    BfcSpoolSeg *seg;
+    if (fd < 0) {
+      all = FALSE;   /* kept: its records wait for a mount that can read it */
+      continue;
+    }
+    seg = g_new0(BfcSpoolSeg, 1);
+    seg->n = g_ascii_strtoull(name, NULL, 16);
+    seg->fd = -1;
+    replay_one(fd, seg, fn, user);
+    close(fd);
+    bf_mutex_lock(&lg->lock);
+    g_ptr_array_add(lg->segs, seg);
+    bf_mutex_unlock(&lg->lock);
+  }
+  return all;
+}
+
+void
+bfc_spool_log_prune(BfcSpoolLog *lg)
+{
+  bf_mutex_lock(&lg->lock);
+  for (guint i = lg->segs->len; i-- > 0;) {
+    BfcSpoolSeg *seg = lg->segs->pdata[i];
+    if (seg->live == 0 && seg != lg->cur) {
+      seg->live++;
+      release_locked(lg, seg);
+    }
+  }
+  bf_mutex_unlock(&lg->lock);
+}

@@ -1,0 +1,258 @@
+/* Recovery of the spool at mount (spool.h, bfc_spool_recover): every
+ * committed file, by its own header slots or by its record in the log. */
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "braidfs/io.h"
+#include "spoolint.h"
+
+/* A version 2 file (one header, bytes at HDR_V2_SIZE), checked: copied
+ * into a new file with this version's header, synced, before the old one
+ * goes. */
+static int
+convert_v2(BfcSpoolFile *f)
+{
+  g_autofree char *old = bfc_spool_seq_name(f->seq);
+  uint64_t seq;
+  int fd, rc;
+
+  if ((rc = bfc_spool_take_file(f->sp, &seq, &fd)) < 0)
+    return rc;
+  if ((rc = bfc_spool_copy_bytes(f->fd, HDR_V2_SIZE, fd, f->size)) < 0) {
+    close(fd);
+    bfc_spool_unlink_seq(f->sp, seq);
+    return rc;
+  }
+  close(f->fd);
+  f->fd = fd;
+  f->seq = seq;
+  f->synced_slot = 1;
+  bf_mutex_lock(&f->lock);
+  rc = bfc_spool_sync_header_locked(f);
+  bf_mutex_unlock(&f->lock);
+  if (rc < 0) {
+    bfc_spool_unlink_seq(f->sp, seq);
+    return rc;
+  }
+  unlinkat(f->sp->d.items_fd, old, 0);
+  return 0;
+}
+
+/* The newest committed version in f's own file (spoolfmt.h), one of
+ * version 2 rewritten in this version's form. */
+static Found
+pick(BfcSpoolFile *f, int *err)
+{
+  gboolean v2 = FALSE;
+  Found found = bfc_spool_pick_slot(&f->sp->d, f, &v2, err);
+
+  if (found == FOUND_OK && v2 && (*err = -convert_v2(f)) != 0)
+    return FOUND_UNKNOWN;
+  return found;
+}
+
+/* The file items/fname: committed (f, its descriptor parked), or NULL;
+ * *found says why not. */
+static BfcSpoolFile *
+recover_one(BfcSpool *sp, const char *fname, uint64_t seq, Found *found,
+            int *err)
+{
+  BfcSpoolFile *f = bfc_spool_file_alloc(sp);
+
+  f->seq = seq;
+  f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
+  *err = errno;
+  *found = f->fd < 0 ? FOUND_UNKNOWN : pick(f, err);
+  if (*found != FOUND_OK) {
+    bfc_spool_file_free(f);
+    return NULL;
+  }
+  f->committed = TRUE;
+  /* Bytes past the committed size were appended after the last close(2). */
+  f->length = bfc_spool_bytes_on_disk(f->fd, HDR_SIZE);
+  f->dirty = f->length > f->size;
+  bfc_spool_file_revert(f);
+  f->length = f->size;
+  bfc_spool_file_park(f);
+  return f;
+}
+
+static gint
+by_seq(gconstpointer a, gconstpointer b)
+{
+  const BfcSpoolFile *x = *(BfcSpoolFile *const *)a;
+  const BfcSpoolFile *y = *(BfcSpoolFile *const *)b;
+
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Recovery's view of the log (spoollog.h): the files whose committed
+ * version is a record of it (seq -> file), and the seqs whose record could
+ * not be checked now (seq -> NULL), which stay as they are. */
+typedef struct {
+  BfcSpool *sp;
+  GHashTable *held;
+} Replay;
+
+/* A record's bytes, lost from its file (a power cut), written again with
+ * the record's header, synced. */
+static int
+restore(BfcSpoolFile *f, const uint8_t *data, size_t len)
+{
+  int rc = bf_pwrite_all(f->fd, data, len, HDR_SIZE);
+
+  if (rc == 0 && ftruncate(f->fd, (off_t)(HDR_SIZE + len)) < 0)
+    rc = -errno;
+  bf_mutex_lock(&f->lock);
+  if (rc == 0)
+    rc = bfc_spool_sync_header_locked(f);
+  bf_mutex_unlock(&f->lock);
+  return rc;
+}
+
+/* A record whose file has no header of its own: the file is committed as
+ * the record says; its bytes are read where they are (writing nothing, so
+ * a stalled disk holds up no mount), or restored when they were lost. */
+static gboolean
+replay_record(uint64_t seq, const uint8_t *hdr, size_t hlen,
+              const uint8_t *data, size_t len, BfcSpoolSeg *seg, gpointer user)
+{
+  Replay *r = user;
+  BfcSpool *sp = r->sp;
+  g_autofree char *fname = bfc_spool_seq_name(seq);
+  BfcSpoolFile *f = bfc_spool_file_alloc(sp), *c = bfc_spool_file_alloc(sp);
+  uint8_t digest[BF_DIGEST_LEN];
+  gboolean needed = FALSE, lost;
+  Found found;
+  int err = 0;
+
+  /* A kept log's old seqs must not name new files. */
+  bf_mutex_lock(&sp->lock);
+  sp->next_seq = MAX(sp->next_seq, seq + 1);
+  bf_mutex_unlock(&sp->lock);
+  c->seq = f->seq = seq;
+  bfc_spool_digest_buf(data, len, digest);
+  if (bfc_spool_hdr_decode(&sp->d, hdr, hlen, c) != HDR_OK || c->size != len ||
+      sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) != 0 ||
+      g_hash_table_contains(r->held, GSIZE_TO_POINTER(seq)))
+    goto out;   /* torn: its close(2) never returned */
+  f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
+  if (f->fd < 0) {
+    needed = errno != ENOENT;   /* gone: delivered or removed */
+    goto unknown;
+  }
+  found = pick(f, &err);
+  if (found == FOUND_OK)
+    goto out;   /* its own header is newer */
+  lost = bfc_spool_bytes_on_disk(f->fd, HDR_SIZE) < len;
+  if (found == FOUND_UNKNOWN ||
+      (!lost && (err = -bfc_spool_digest(f->fd, HDR_SIZE, len, digest)) != 0)) {
+    needed = TRUE;
+    goto unknown;
+  }
+  bfc_spool_take_fields(f, c);
+  f->synced_slot = 1;
+  f->committed = TRUE;
+  lost = lost || sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0;
+  if (lost && (err = -restore(f, data, len)) != 0) {
+    g_warning("spool %s: cannot rebuild items/%s from its log: %s",
+              sp->d.path, fname, g_strerror(err));
+    needed = TRUE;
+    goto unknown;
+  }
+  if (!lost) {   /* the record stays its only durable copy */
+    f->rec = seg;
+    f->rec_seq = seq;
+    needed = TRUE;
+  }
+  f->length = bfc_spool_bytes_on_disk(f->fd, HDR_SIZE);
+  f->dirty = f->length > f->size;
+  bfc_spool_file_revert(f);
+  f->length = f->size;
+  bfc_spool_file_park(f);
+  g_hash_table_insert(r->held, GSIZE_TO_POINTER(seq), g_steal_pointer(&f));
+  goto out;
+unknown:
+  if (needed)
+    g_hash_table_insert(r->held, GSIZE_TO_POINTER(seq), NULL);
+out:
+  bfc_spool_file_free(c);
+  bfc_spool_file_free(f);
+  return needed;
+}
+
+GPtrArray *
+bfc_spool_recover(BfcSpool *sp)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  GPtrArray *out = g_ptr_array_new();
+  BfcSpoolFile *f;
+  g_autoptr(GHashTable) held = g_hash_table_new(NULL, NULL);
+  Replay r = { .sp = sp, .held = held };
+  gboolean log_read = bfc_spool_log_replay(sp->log, replay_record, &r);
+  gpointer rf;
+  uint64_t seq;
+
+  names = bfc_spool_names(sp->d.items_fd);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    Found found = FOUND_NOTHING;
+    struct stat st;
+    int err = EAGAIN;
+    if (bfc_spool_log_is_segment(name))
+      continue;
+    gboolean is_item = bfc_spool_parse_seq(name, &seq);
+    if (is_item && g_hash_table_lookup_extended(held, GSIZE_TO_POINTER(seq),
+                                                NULL, &rf)) {
+      f = rf;   /* by its log record (NULL: not checkable now) */
+      found = f != NULL ? FOUND_OK : FOUND_UNKNOWN;
+    } else {
+      f = is_item ? recover_one(sp, name, seq, &found, &err) : NULL;
+    }
+    /* Its log record may be in a segment that could not be read. */
+    if (found == FOUND_NOTHING && !log_read)
+      found = FOUND_UNKNOWN;
+    if (f != NULL) {
+      g_ptr_array_add(out, f);
+      continue;
+    }
+    if (found == FOUND_UNKNOWN) {
+      if (err != ENOENT)
+        g_warning("spool %s: cannot check items/%s now (%s): left in place "
+                  "for the next mount to deliver", sp->d.path, name,
+                  g_strerror(err));
+      continue;
+    }
+    if (found == FOUND_FORGED) {
+      /* Kept for a human to look at, never delivered. */
+      g_warning("spool %s: items/%s does not authenticate with the spool's "
+                "key (written by an older braidfs, or by someone else): not "
+                "delivered; moved to failed/", sp->d.path, name);
+      if (renameat(sp->d.items_fd, name, sp->d.failed_fd, name) == 0)
+        continue;
+      g_warning("spool %s: cannot move items/%s to failed/: %s", sp->d.path,
+                name, g_strerror(errno));
+    }
+    /* Empty ones were made ahead and never used. */
+    if (fstatat(sp->d.items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0)
+      g_message("spool %s: removing items/%s: no close(2) succeeded for "
+                "these bytes, so nothing was promised for them", sp->d.path, name);
+    unlinkat(sp->d.items_fd, name, 0);
+  }
+  /* The slots taken may have been written but not synced (note_id), and
+   * the next header goes to the other slot; files whose log record is not
+   * needed may have their own header unsynced too. */
+  if (syncfs(sp->d.items_fd) < 0)
+    g_warning("spool %s: cannot sync it after recovery: %s", sp->d.path,
+              g_strerror(errno));
+  else
+    bfc_spool_log_prune(sp->log);   /* its records are in the files now */
+  g_ptr_array_sort(out, by_seq);
+  return out;
+}
