@@ -61,6 +61,7 @@ bfd_session_new(BfdServer *srv, BfdSessionDir *dir)
                                    (GDestroyNotify)bfd_item_unref);
   s->opening = id_set_new();
   s->verdicts = bf_fifo_map_new(VERDICTS_MAX, NULL);
+  s->proofs = bf_fifo_map_new(VERDICTS_MAX, g_free);
   s->ops_done = bf_fifo_map_new(OPS_DONE_MAX, op_result_free);
   s->ops_running = id_set_new();
   s->reopened = id_set_new();
@@ -85,6 +86,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->items);
   g_hash_table_unref(s->opening);
   bf_fifo_map_free(s->verdicts);
+  bf_fifo_map_free(s->proofs);
   bf_fifo_map_free(s->ops_done);
   g_hash_table_unref(s->ops_running);
   g_hash_table_unref(s->reopened);
@@ -197,15 +199,29 @@ bfd_session_remember_verdict_locked(BfdSession *s, uint64_t id, uint8_t stage,
 
 gboolean
 bfd_session_verdict_locked(BfdSession *s, uint64_t id, uint8_t *stage,
-                           uint8_t *status)
+                           uint8_t *status, uint8_t proof[BF_PROOF_LEN])
 {
-  gpointer v;
+  gpointer v, kept;
 
   if (!bf_fifo_map_lookup(s->verdicts, id, &v))
     return FALSE;
+  if (bf_fifo_map_lookup(s->proofs, id, &kept))
+    memcpy(proof, kept, BF_PROOF_LEN);
+  else
+    memset(proof, 0, BF_PROOF_LEN);
   *stage = (uint8_t)(GPOINTER_TO_UINT(v) >> 8);
   *status = (uint8_t)GPOINTER_TO_UINT(v);
   return TRUE;
+}
+
+void
+bfd_session_remember_proof_locked(BfdSession *s, uint64_t id,
+                                  const uint8_t proof[BF_PROOF_LEN])
+{
+  uint8_t *copy = g_memdup2(proof, BF_PROOF_LEN);
+
+  if (!bf_fifo_map_insert(s->proofs, id, copy))
+    g_free(copy);
 }
 
 void

@@ -30,6 +30,9 @@ struct BfdSession {
   uint64_t max_item_id;      /* highest id ever opened in this session */
   BfFifoMap *verdicts;       /* id -> (stage << 8 | status) of recently
                                 finished items */
+  BfFifoMap *proofs;         /* id -> the proof (BF_PROOF_LEN bytes) of
+                                recently stored items, for repeated
+                                STOREDs; in memory only */
   BfFifoMap *ops_done;       /* op id -> BfdOpResult* of recent OPs */
   GHashTable *ops_running;   /* op ids a path is running */
   /* What the journal left in doubt at start-up (recovery.c). */
@@ -106,8 +109,16 @@ GPtrArray *bfd_session_items_locked(BfdSession *s) BF_REQUIRES(&s->lock);
 gboolean bfd_session_remember_verdict_locked(BfdSession *s, uint64_t id,
                                              uint8_t stage, uint8_t status)
   BF_REQUIRES(&s->lock);
+/* A verdict given: proof is the STORED OK's proof if the session still
+ * has it, else zero (a verdict from before a restart: the client does
+ * not take it, see braidfs-protocol(7), ITEM_ACK). */
 gboolean bfd_session_verdict_locked(BfdSession *s, uint64_t id,
-                                    uint8_t *stage, uint8_t *status)
+                                    uint8_t *stage, uint8_t *status,
+                                    uint8_t proof[BF_PROOF_LEN])
+  BF_REQUIRES(&s->lock);
+/* Remembers a stored item's proof for repeats of its STORED. */
+void bfd_session_remember_proof_locked(BfdSession *s, uint64_t id,
+                                       const uint8_t proof[BF_PROOF_LEN])
   BF_REQUIRES(&s->lock);
 /* Records a verdict in the journal (outside the lock: a pwrite). */
 void bfd_session_note_verdict(BfdSession *s, uint64_t id, uint8_t stage,
