@@ -185,6 +185,13 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
 
 /* ---- storing and failing -------------------------------------------------- */
 
+/* The proof of STORED for the item stored with size bytes. */
+static void
+item_proof(BfdSession *s, BfdItem *it, uint64_t size, uint8_t out[BF_PROOF_LEN])
+{
+  bfd_item_proof(it, s->srv->key, s->dir.id, size, out);
+}
+
 void
 bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
                  uint64_t size, const BfdReplaced *replaced)
@@ -203,7 +210,7 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
     bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
            s->dir.name, failure->message);
   if (failure == NULL)
-    bfd_item_proof(it, s->srv->key, s->dir.id, size, proof);
+    item_proof(s, it, size, proof);
   bf_mutex_lock(&s->lock);
   if (failure == NULL) {
     bfd_session_note_stored_locked(s, size);
@@ -367,7 +374,14 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
 
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
+    uint8_t proof[BF_PROOF_LEN];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
+    /* before the rename: a restart that finds the item stored still has
+     * its STORED's proof */
+    if (files[i].error == NULL) {
+      item_proof(f->sess, f->item, bf_assembler_size(f->item->asm_), proof);
+      bfd_journal_note_proof(f->sess->journal, f->item->id, proof);
+    }
   }
   bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
   for (guint i = 0; i < batch->len; i++) {

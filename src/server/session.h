@@ -32,7 +32,7 @@ struct BfdSession {
                                 finished items */
   BfFifoMap *proofs;         /* id -> the proof (BF_PROOF_LEN bytes) of
                                 recently stored items, for repeated
-                                STOREDs; in memory only */
+                                STOREDs (journaled: tmp/proofs) */
   BfFifoMap *ops_done;       /* op id -> BfdOpResult* of recent OPs */
   GHashTable *ops_running;   /* op ids a path is running */
   /* What the journal left in doubt at start-up (recovery.c). */
@@ -110,8 +110,8 @@ gboolean bfd_session_remember_verdict_locked(BfdSession *s, uint64_t id,
                                              uint8_t stage, uint8_t status)
   BF_REQUIRES(&s->lock);
 /* A verdict given: proof is the STORED OK's proof if the session still
- * has it, else zero (a verdict from before a restart: the client does
- * not take it, see braidfs-protocol(7), ITEM_ACK). */
+ * has it, else zero (the client does not take that: braidfs-protocol(7),
+ * ITEM_ACK). */
 gboolean bfd_session_verdict_locked(BfdSession *s, uint64_t id,
                                     uint8_t *stage, uint8_t *status,
                                     uint8_t proof[BF_PROOF_LEN])
