@@ -34,6 +34,7 @@
  *   BfdItem.lock (item.h)   the item's rebuild state        leaves
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
  *     BfdCommitter.lock (items.c), BfdJournal.max_lock (journal.c),
+ *     BfdClientKeys.lock (clientkeys.c),
  *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *
@@ -112,11 +113,14 @@ typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
 typedef struct BfdHook BfdHook;
 typedef struct BfdCommitter BfdCommitter;
+typedef struct BfdClientKeys BfdClientKeys;
 
 typedef struct {
   /* Set before the server starts, then only read. */
   BfdLimits limits;
   BfKey *key;                /* key_file: NULL to run in the clear */
+  BfdClientKeys *client_keys; /* client_keys=DIR: one key per client (then
+                                 key is NULL) */
   char *store_path;
   int store_fd;
   int events_fd;             /* STORE/.events, appended (events.h) */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clientkeys.h"
 #include "crash.h"
 #include "events.h"
 #include "hook.h"
@@ -185,11 +186,17 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
 
 /* ---- storing and failing -------------------------------------------------- */
 
-/* The proof of STORED for the item stored with size bytes. */
+/* The proof of STORED for the item stored with size bytes, keyed with the
+ * key of the client the session belongs to (clientkeys.h), else
+ * key_file's. */
 static void
 item_proof(BfdSession *s, BfdItem *it, uint64_t size, uint8_t out[BF_PROOF_LEN])
 {
-  bfd_item_proof(it, s->srv->key, s->dir.id, size, out);
+  g_autoptr(BfdClientKey) owner =
+    bfd_client_keys_lookup(s->srv->client_keys, s->dir.client);
+
+  bfd_item_proof(it, owner != NULL ? owner->key : s->srv->key, s->dir.id,
+                 size, out);
 }
 
 void

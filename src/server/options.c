@@ -33,6 +33,10 @@ const BfOptSpec bfd_options[] = {
   { "key_file", BF_OPT_PATH, offsetof(BfdOptions, key_file), NULL, 0, 0,
     "FILE", "pre-shared key (32 bytes, or 64 hex digits; mode 600): refuse "
     "clients without it and encrypt every path (braidfs keygen FILE)" },
+  { "client_keys", BF_OPT_PATH, offsetof(BfdOptions, client_keys), NULL, 0,
+    0, "DIR", "one key file per client, named after the client (mode 600; "
+    "the directory 700): a client's sessions are its own; removing its "
+    "file locks it out (instead of key_file)" },
   { "insecure", BF_OPT_BOOL, offsetof(BfdOptions, insecure), NULL, 0, 0,
     NULL, "without key_file, listen on addresses other than loopback all "
     "the same (clients unauthenticated, paths in the clear)" },

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clientkeys.h"
 #include "dispatch.h"
 #include "hook.h"
 #include "items.h"
@@ -238,6 +239,7 @@ bfd_server_clear(BfdServer *srv)
   g_clear_pointer(&srv->sessions, bfd_sessions_free);
   g_clear_pointer(&srv->paths, g_hash_table_unref);
   g_clear_pointer(&srv->key, bf_key_free);
+  g_clear_pointer(&srv->client_keys, bfd_client_keys_free);
   g_clear_pointer(&srv->gate, bfd_gate_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);

@@ -434,12 +434,15 @@ bfd_session_describe(BfdSession *s)
                            " chunks=%" G_GUINT64_FORMAT "\n", p->index,
                            p->conn->peer, p->local, p->bytes, p->chunks);
   }
+  g_string_append_printf(out, "id: %s\nlabel: %s\n", id, s->dir.label);
+  if (s->dir.client[0] != '\0')
+    g_string_append_printf(out, "client: %s\n", s->dir.client);
   g_string_append_printf(out,
-      "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
+      "clients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
       "\nversions: %" G_GUINT64_FORMAT "\nbytes: %" G_GUINT64_FORMAT
       "\nreceived: %" G_GUINT64_FORMAT "\nfailed: %" G_GUINT64_FORMAT
       "\nin_flight: %u\nstarted: %s\nlast_activity: %s\nstate: %s\n",
-      id, s->dir.label, clients->str, s->clients->len, s->items_stored,
+      clients->str, s->clients->len, s->items_stored,
       s->versions_stored, s->bytes_stored, s->bytes_received, s->items_failed,
       g_hash_table_size(s->items),
       started, last, s->clients->len > 0 ? "connected" : "disconnected");

@@ -1,6 +1,7 @@
 /* The store is the truth. Layout:
  *
- *   STORE/<session-dir>/session   key file: id, token, label, started
+ *   STORE/<session-dir>/session   key file: id, token, label, client (its
+ *                                 key's name, client_keys), started
  *   STORE/<session-dir>/data/     complete, verified items only
  *   STORE/<session-dir>/tmp/      items being rebuilt (never shown), and
  *                                 the session's journal (journal.c)
@@ -46,6 +47,7 @@ bfd_session_dir_clear(BfdSessionDir *d)
   d->dir_fd = d->data_fd = d->tmp_fd = -1;
   g_clear_pointer(&d->name, g_free);
   g_clear_pointer(&d->label, g_free);
+  g_clear_pointer(&d->client, g_free);
 }
 
 /* Whoever else may write a directory of the store could plant a link
@@ -140,20 +142,27 @@ label_slug(const char *label)
   return g_string_free(s, FALSE);
 }
 
+/* The client's name is safe as it is (clientkeys.h). */
 static char *
-session_dirname(const uint8_t id[BF_ID_LEN], const char *label, gint64 started)
+session_dirname(const uint8_t id[BF_ID_LEN], const char *client,
+                const char *label, gint64 started)
 {
   g_autofree char *hex = bf_hex(id, BF_ID_LEN);
   g_autofree char *slug = label_slug(label);
+  GString *s = g_string_new(NULL);
   struct tm tm;
   time_t t = (time_t)started;
   char when[32];
 
   gmtime_r(&t, &tm);
   strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
-  if (slug[0] == '\0')
-    return g_strdup_printf("%s-%.8s", when, hex);
-  return g_strdup_printf("%s-%s-%.8s", when, slug, hex);
+  g_string_append(s, when);
+  if (client[0] != '\0')
+    g_string_append_printf(s, "-%s", client);
+  if (slug[0] != '\0')
+    g_string_append_printf(s, "-%s", slug);
+  g_string_append_printf(s, "-%.8s", hex);
+  return g_string_free(s, FALSE);
 }
 
 static gboolean
@@ -169,6 +178,8 @@ write_session_file(const BfdSessionDir *d, GError **error)
   g_key_file_set_string(kf, "session", "id", id);
   g_key_file_set_string(kf, "session", "token", token);
   g_key_file_set_string(kf, "session", "label", d->label);
+  if (d->client[0] != '\0')
+    g_key_file_set_string(kf, "session", "client", d->client);
   g_key_file_set_int64(kf, "session", "started", d->started);
   text = g_key_file_to_data(kf, &len, NULL);
 
@@ -212,15 +223,17 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
 
 gboolean
 bfd_store_create_session(int store_fd, const char *store_path,
-                         const char *label, BfdSessionDir *out, GError **error)
+                         const char *label, const char *client,
+                         BfdSessionDir *out, GError **error)
 {
   BfdSessionDir d = { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
 
   randombytes_buf(d.id, sizeof d.id);
   randombytes_buf(d.token, sizeof d.token);
   d.label = g_strdup(label != NULL ? label : "");
+  d.client = g_strdup(client != NULL ? client : "");
   d.started = g_get_real_time() / G_USEC_PER_SEC;
-  d.name = session_dirname(d.id, d.label, d.started);
+  d.name = session_dirname(d.id, d.client, d.label, d.started);
   if (!open_session_dirs(store_fd, store_path, &d, TRUE, error) ||
       !write_session_file(&d, error) || !sync_fd(store_fd, store_path, error)) {
     bfd_session_dir_clear(&d);
@@ -274,10 +287,13 @@ load_session_dir(int store_fd, const char *store_path, const char *name)
   if (open_session_dirs(store_fd, store_path, d, FALSE, &error) &&
       read_session_file(d, kf, &error)) {
     d->label = g_key_file_get_string(kf, "session", "label", NULL);
+    d->client = g_key_file_get_string(kf, "session", "client", NULL);
     d->started = g_key_file_get_int64(kf, "session", "started", NULL);
   }
   if (d->label == NULL)
     d->label = g_strdup("");
+  if (d->client == NULL)
+    d->client = g_strdup("");
   if (error != NULL || !hex_field(kf, "id", d->id) ||
       !hex_field(kf, "token", d->token)) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },

@@ -15,10 +15,13 @@
 
 /* A session's directory in the store, open. */
 typedef struct {
-  char *name;                 /* YYYYMMDD-HHMMSS[-LABEL]-SHORTID */
+  char *name;                 /* YYYYMMDD-HHMMSS[-CLIENT][-LABEL]-SHORTID */
   uint8_t id[BF_ID_LEN];      /* public */
   uint8_t token[BF_ID_LEN];   /* the attach token: secret */
   char *label;
+  char *client;               /* the client key's name (client_keys), or
+                                 "" (key_file, or no key): only that key
+                                 attaches to the session */
   gint64 started;             /* unix seconds */
   int dir_fd, data_fd, tmp_fd;
 } BfdSessionDir;
@@ -31,10 +34,11 @@ void bfd_session_dir_clear(BfdSessionDir *d);
  * session directories). */
 gboolean bfd_store_open(const char *path, int *store_fd, GError **error);
 /* A new session directory (random id and token, data/, tmp/ and its
- * session file), durable before this returns. label may be NULL. */
+ * session file), durable before this returns. label and client may be
+ * NULL. */
 gboolean bfd_store_create_session(int store_fd, const char *store_path,
-                                  const char *label, BfdSessionDir *out,
-                                  GError **error);
+                                  const char *label, const char *client,
+                                  BfdSessionDir *out, GError **error);
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */
 GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);

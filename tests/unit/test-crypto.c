@@ -302,12 +302,14 @@ run_handshake(Pair *p, BfAuth *a1, BfAuth *a2, BfAuth *a3, BfAuth *a4)
   bf_handshake_start(p->client, a1);
   g_assert_false(bf_handshake_keys_ready(p->client));
   feed_ok(p->server, a1, a2, TRUE);
-  g_assert_true(bf_handshake_keys_ready(p->server));
+  /* the server knows which key only from the client's proof */
+  g_assert_false(bf_handshake_keys_ready(p->server));
   g_assert_false(bf_handshake_done(p->server));
   feed_ok(p->client, a2, a3, TRUE);
   g_assert_true(bf_handshake_keys_ready(p->client));
   g_assert_false(bf_handshake_done(p->client));
   feed_ok(p->server, a3, a4, TRUE);
+  g_assert_true(bf_handshake_keys_ready(p->server));
   g_assert_true(bf_handshake_done(p->server));
   feed_ok(p->client, a4, &none, FALSE);
   g_assert_true(bf_handshake_done(p->client));
@@ -393,6 +395,59 @@ test_handshake_random_nonces(void)
   g_assert_true(memcmp(a1.value, b1.value, 32) != 0);
   g_assert_true(memcmp(a2.value, b2.value, 32) != 0);
   g_assert_true(memcmp(a3.value, b3.value, 32) != 0);
+}
+
+/* A server with one key per client: each client's handshake ends with
+ * the index of its own key, its sealers match the client's, and a key the
+ * server does not hold is refused. */
+static void
+test_handshake_client_keys(void)
+{
+  enum { N = 5 };
+  BfKey *keys[N];
+  uint8_t raw[BF_KEY_LEN];
+
+  for (guint i = 0; i < N; i++) {
+    randombytes_buf(raw, sizeof raw);
+    keys[i] = bf_key_from_raw(raw);
+  }
+  for (guint i = 0; i < N + 1; i++) {
+    randombytes_buf(raw, sizeof raw);
+    g_autoptr(BfKey) stranger = bf_key_from_raw(raw);
+    const BfKey *mine = i < N ? keys[i] : stranger;
+    g_autoptr(BfHandshake) c = bf_handshake_new(BF_HS_CLIENT, mine, NULL);
+    g_autoptr(BfHandshake) s =
+      bf_handshake_new_server((const BfKey *const *)keys, N, NULL);
+    BfAuth a1, a2, a3, a4, none;
+
+    bf_handshake_start(c, &a1);
+    feed_ok(s, &a1, &a2, TRUE);
+    feed_ok(c, &a2, &a3, TRUE);
+    if (i == N) {
+      feed_fails(s, &a3, BF_HS_ERROR_PROOF);
+      g_assert_false(bf_handshake_keys_ready(s));
+      continue;
+    }
+    feed_ok(s, &a3, &a4, TRUE);
+    feed_ok(c, &a4, &none, FALSE);
+    g_assert_true(bf_handshake_done(c) && bf_handshake_done(s));
+    g_assert_cmpuint(bf_handshake_key_index(s), ==, i);
+
+    /* the sealers agree: what the client seals the server opens */
+    g_autoptr(BfSeal) ctx = bf_handshake_take_seal(c, TRUE);
+    g_autoptr(BfSeal) srx = bf_handshake_take_seal(s, FALSE);
+    uint8_t hdr[BF_HEADER_LEN] = { 0, 0, 0, 4, BF_FRAME_PING, 0 };
+    uint8_t body[4] = { 1, 2, 3, 4 }, out[4 + BF_SEAL_TAG_LEN];
+    BfSlice part = { body, sizeof body };
+    g_autoptr(GError) error = NULL;
+    g_assert_true(bf_seal_header(hdr));
+    g_assert_true(bf_seal_frame(ctx, hdr, &part, 1, out, &error));
+    g_assert_true(bf_open_frame(srx, hdr, out, sizeof out, &error));
+    g_assert_no_error(error);
+    g_assert_cmpmem(out, 4, body, 4);
+  }
+  for (guint i = 0; i < N; i++)
+    bf_key_free(keys[i]);
 }
 
 static void
@@ -794,6 +849,7 @@ main(int argc, char **argv)
   g_test_add_func("/crypto/handshake-random-nonces",
                   test_handshake_random_nonces);
   g_test_add_func("/crypto/handshake-wrong-key", test_handshake_wrong_key);
+  g_test_add_func("/crypto/handshake-client-keys", test_handshake_client_keys);
   g_test_add_func("/crypto/handshake-sequence", test_handshake_sequence);
   g_test_add_func("/crypto/auth-frame", test_auth_frame);
   g_test_add_func("/crypto/seal-round-trip", test_seal_round_trip);
