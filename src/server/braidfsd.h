@@ -24,9 +24,13 @@
  *   BfdServer.lock          paths, ended_threads, stopping  -
  *     (server.c)            (janitor_wake, paths_gone wait
  *                           on it)
- *   BfdSessions.lock        the index: by name, by id,      a session's lock,
- *     (sessions.c)          places reserved                 to count the
- *                                                           connected ones
+ *   BfdSessions.lock        the index: by name, by id, by   -
+ *     (sessions.c)          source, places reserved
+ *   BfdSession.rest_lock    resting (its journal and tmp/   the session's
+ *     (session.h)           closed): the janitor and        lock
+ *                           attaching paths; held across
+ *                           that session's journal opening
+ *                           and closing only
  *   BfdSession.lock         items, opening, verdicts,       leaves
  *     (session.h)           ops_done/_running, clients and
  *                           their counters, totals, flags
@@ -132,6 +136,8 @@ typedef struct {
    * session; new ones are refused over items_max, set from the
    * descriptor limit, so that no number of sessions exhausts it. */
   gint items_live;           /* atomic */
+  gint sessions_connected;   /* atomic: sessions with a path (session.c
+                                counts them; max_sessions) */
   guint items_max;
   BfdCommitter *committer;   /* group commit of complete items, off the
                                 path threads (items.h) */

@@ -87,11 +87,13 @@ hello_new(BfdPath *p, const BfHello *h, const char *client)
   g_autofree char *label = g_strndup((const char *)h->label.data, h->label.len);
   BfdSessionDir dir;
 
-  if (!bfd_sessions_reserve(srv->sessions, srv->limits.max_sessions))
-    return welcome_refuse(p, BF_ST_LIMIT, "too many sessions (max_sessions)");
+  if (!bfd_sessions_reserve(srv->sessions, &srv->limits,
+                            (unsigned)g_atomic_int_get(&srv->sessions_connected),
+                            p->src, &error))
+    return welcome_refuse(p, BF_ST_LIMIT, error->message);
   if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, client,
-                                &dir, &error)) {
-    bfd_sessions_unreserve(srv->sessions);
+                                p->src, &dir, &error)) {
+    bfd_sessions_unreserve(srv->sessions, p->src);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
            "cannot create a session for %s: %s", p->conn->peer, error->message);
     send_welcome(p, BF_ST_IO, NULL, FALSE, error->message);
@@ -100,7 +102,7 @@ hello_new(BfdPath *p, const BfHello *h, const char *client)
   p->sess = bfd_session_new(srv, &dir);
   /* Its first path joins before anyone else can see it. */
   if (!bfd_session_add_path(p->sess, p, h->path_index, FALSE, &error)) {
-    bfd_sessions_unreserve(srv->sessions);
+    bfd_sessions_unreserve(srv->sessions, p->src);
     return welcome_refuse(p, bfd_error_status(error), error->message);
   }
   bfd_sessions_add_reserved(srv->sessions, p->sess);
@@ -131,10 +133,16 @@ hello_attach(BfdPath *p, const BfHello *h, const char *client)
            s->dir.client[0] ? "client '" : "key_file",
            s->dir.client, s->dir.client[0] ? "'" : "");
   known = known && owner;
-  if (known && bfd_session_add_path(s, p, h->path_index, TRUE, &error)) {
-    bfd_gate_attach_result(srv->gate, p->src, TRUE);
-    p->sess = g_steal_pointer(&s);
-    return TRUE;
+  if (known) {
+    /* a resting session's descriptors open again before the path joins */
+    gboolean ok = bfd_session_wake(s, &error) &&
+                  bfd_session_add_path(s, p, h->path_index, TRUE, &error);
+    bfd_session_wake_done(s);
+    if (ok) {
+      bfd_gate_attach_result(srv->gate, p->src, TRUE);
+      p->sess = g_steal_pointer(&s);
+      return TRUE;
+    }
   }
   /* A session being removed, or with max_paths paths, was found all
    * the same: a LIMIT costs no more than an honest handshake. */

@@ -143,15 +143,21 @@ join_ended_locked(BfdServer *srv)
 
 /* Abandons the unfinished items of every session whose last path left
  * more than linger ago. */
+/* A session idle this long rests (session.h): its descriptors but two
+ * are closed until a path attaches. */
+#define REST_AFTER_US (2 * G_USEC_PER_SEC)
+
 static void
 abandon_lingered(BfdServer *srv, gint64 now)
 {
   g_autoptr(GPtrArray) all = bfd_sessions_list(srv->sessions);
   gint64 linger = (gint64)srv->limits.linger_ms * 1000;
 
-  for (guint i = 0; i < all->len; i++)
+  for (guint i = 0; i < all->len; i++) {
     if (bfd_session_lingered(all->pdata[i], now, linger))
       bfd_items_abandon(all->pdata[i]);
+    bfd_session_rest(all->pdata[i], now - REST_AFTER_US);
+  }
 }
 
 static gpointer

@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "braidfs/parse.h"
 #include "status.h"
@@ -56,6 +57,7 @@ bfd_session_new(BfdServer *srv, BfdSessionDir *dir)
   s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
   s->share_budget = bfd_share_budget_new();
   bf_mutex_init(&s->lock);
+  bf_mutex_init(&s->rest_lock);
   g_cond_init(&s->changed);
   s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                    (GDestroyNotify)bfd_item_unref);
@@ -97,6 +99,7 @@ bfd_session_unref(BfdSession *s)
   bfd_session_dir_clear(&s->dir);
   g_cond_clear(&s->changed);
   bf_mutex_clear(&s->lock);
+  bf_mutex_clear(&s->rest_lock);
   g_free(s);
 }
 
@@ -310,6 +313,8 @@ bfd_session_add_path(BfdSession *s, BfdPath *p, unsigned index,
                   "too many paths in this session (max_paths)");
     } else {
       p->index = index;
+      if (s->clients->len == 0)
+        g_atomic_int_inc(&s->srv->sessions_connected);
       g_ptr_array_add(s->clients, p);
       s->last_activity = g_get_real_time() / G_USEC_PER_SEC;
       ok = TRUE;
@@ -329,8 +334,10 @@ bfd_session_remove_path(BfdSession *s, BfdPath *p)
   gboolean last;
 
   bf_mutex_lock(&s->lock);
-  g_ptr_array_remove(s->clients, p);
+  gboolean was = g_ptr_array_remove(s->clients, p);
   last = s->clients->len == 0;
+  if (was && last)
+    g_atomic_int_add(&s->srv->sessions_connected, -1);
   if (last)
     s->detached_at = g_get_monotonic_time();
   bf_mutex_unlock(&s->lock);
@@ -341,6 +348,47 @@ gboolean
 bfd_session_connected_locked(BfdSession *s)
 {
   return s->clients->len > 0;
+}
+
+gboolean
+bfd_session_rest(BfdSession *s, gint64 idle_since)
+{
+  gboolean idle;
+
+  bf_mutex_lock(&s->rest_lock);
+  bf_mutex_lock(&s->lock);
+  idle = !s->resting && s->clients->len == 0 &&
+         g_hash_table_size(s->items) == 0 && !s->removing && !s->removed &&
+         s->detached_at < idle_since;
+  bf_mutex_unlock(&s->lock);
+  if (idle) {
+    /* Nothing uses them without a path or an item. */
+    g_clear_pointer(&s->journal, bfd_journal_free);
+    close(s->dir.tmp_fd);
+    s->dir.tmp_fd = -1;
+    s->resting = TRUE;
+  }
+  bf_mutex_unlock(&s->rest_lock);
+  return idle;
+}
+
+gboolean
+bfd_session_wake(BfdSession *s, GError **error)
+{
+  bf_mutex_lock(&s->rest_lock);
+  if (!s->resting)
+    return TRUE;
+  if (!bfd_store_open_tmp(&s->dir, error))
+    return FALSE;
+  s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
+  s->resting = FALSE;
+  return TRUE;
+}
+
+void
+bfd_session_wake_done(BfdSession *s)
+{
+  bf_mutex_unlock(&s->rest_lock);
 }
 
 gboolean

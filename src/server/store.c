@@ -1,7 +1,8 @@
 /* The store is the truth. Layout:
  *
  *   STORE/<session-dir>/session   key file: id, token, label, client (its
- *                                 key's name, client_keys), started
+ *                                 key's name, client_keys), source (the
+ *                                 address it was made from), started
  *   STORE/<session-dir>/data/     complete, verified items only
  *   STORE/<session-dir>/tmp/      items being rebuilt (never shown), and
  *                                 the session's journal (journal.c)
@@ -48,6 +49,7 @@ bfd_session_dir_clear(BfdSessionDir *d)
   g_clear_pointer(&d->name, g_free);
   g_clear_pointer(&d->label, g_free);
   g_clear_pointer(&d->client, g_free);
+  g_clear_pointer(&d->source, g_free);
 }
 
 /* Whoever else may write a directory of the store could plant a link
@@ -180,6 +182,8 @@ write_session_file(const BfdSessionDir *d, GError **error)
   g_key_file_set_string(kf, "session", "label", d->label);
   if (d->client[0] != '\0')
     g_key_file_set_string(kf, "session", "client", d->client);
+  if (d->source[0] != '\0')
+    g_key_file_set_string(kf, "session", "source", d->source);
   g_key_file_set_int64(kf, "session", "started", d->started);
   text = g_key_file_to_data(kf, &len, NULL);
 
@@ -222,9 +226,25 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
 }
 
 gboolean
+bfd_store_open_tmp(BfdSessionDir *d, GError **error)
+{
+  d->tmp_fd = openat(d->dir_fd, "tmp",
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d->tmp_fd < 0)
+    return bfd_set_error_errno(error, errno, "session directory %s/tmp",
+                               d->name);
+  if (check_dir(d->tmp_fd, "session directory", d->name, error))
+    return TRUE;
+  close(d->tmp_fd);
+  d->tmp_fd = -1;
+  return FALSE;
+}
+
+gboolean
 bfd_store_create_session(int store_fd, const char *store_path,
                          const char *label, const char *client,
-                         BfdSessionDir *out, GError **error)
+                         const char *source, BfdSessionDir *out,
+                         GError **error)
 {
   BfdSessionDir d = { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
 
@@ -232,6 +252,7 @@ bfd_store_create_session(int store_fd, const char *store_path,
   randombytes_buf(d.token, sizeof d.token);
   d.label = g_strdup(label != NULL ? label : "");
   d.client = g_strdup(client != NULL ? client : "");
+  d.source = g_strdup(source != NULL ? source : "");
   d.started = g_get_real_time() / G_USEC_PER_SEC;
   d.name = session_dirname(d.id, d.client, d.label, d.started);
   if (!open_session_dirs(store_fd, store_path, &d, TRUE, error) ||
@@ -288,12 +309,15 @@ load_session_dir(int store_fd, const char *store_path, const char *name)
       read_session_file(d, kf, &error)) {
     d->label = g_key_file_get_string(kf, "session", "label", NULL);
     d->client = g_key_file_get_string(kf, "session", "client", NULL);
+    d->source = g_key_file_get_string(kf, "session", "source", NULL);
     d->started = g_key_file_get_int64(kf, "session", "started", NULL);
   }
   if (d->label == NULL)
     d->label = g_strdup("");
   if (d->client == NULL)
     d->client = g_strdup("");
+  if (d->source == NULL)
+    d->source = g_strdup("");
   if (error != NULL || !hex_field(kf, "id", d->id) ||
       !hex_field(kf, "token", d->token)) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },

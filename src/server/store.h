@@ -22,6 +22,8 @@ typedef struct {
   char *client;               /* the client key's name (client_keys), or
                                  "" (key_file, or no key): only that key
                                  attaches to the session */
+  char *source;               /* where it was made from (the gate's key,
+                                 ratelimit.h), or "" if unknown */
   gint64 started;             /* unix seconds */
   int dir_fd, data_fd, tmp_fd;
 } BfdSessionDir;
@@ -38,7 +40,11 @@ gboolean bfd_store_open(const char *path, int *store_fd, GError **error);
  * NULL. */
 gboolean bfd_store_create_session(int store_fd, const char *store_path,
                                   const char *label, const char *client,
-                                  BfdSessionDir *out, GError **error);
+                                  const char *source, BfdSessionDir *out,
+                                  GError **error);
+/* Opens d's tmp/ again (d->tmp_fd), checked as when the session was
+ * opened (a session that rested closed it). */
+gboolean bfd_store_open_tmp(BfdSessionDir *d, GError **error);
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */
 GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
