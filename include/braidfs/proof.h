@@ -6,8 +6,9 @@
  *           "braidfs v1 stored proof" || session_id || item_id (8, BE) ||
  *           size (8, BE) || digest_alg (1) || digest (32)
  *
- * K is the item's own key (a SHAMIR item's secret, BfSecret.key), then the
- * key_file's K_stored (key.h), each where there is one, concatenated (32
+ * K is the item's own key (a SHAMIR item's secret, BfSecret.key), then
+ * K_stored (key.h) of the connection's key (key_file, or the client's own
+ * among braidfsd's client_keys), each where there is one, concatenated (32
  * or 64 bytes); with neither the hash is unkeyed, and anyone who saw the
  * ITEM_CLOSE can forge it (it proves nothing against an on-path forger).
  * Pure: no I/O. */
