@@ -250,7 +250,10 @@ key_handshake(BfdPath *p, BfdClientKey **client)
                              error->message);
     }
     if (step == BF_AUTH_CLIENT_PROOF && names != NULL) {
-      BfdClientKey *k = names->pdata[bf_handshake_key_index(hs)];
+      guint which = bf_handshake_key_index(hs);
+      if (which >= names->len)    /* the stand-in matched: cannot happen */
+        return wrong_key(p);
+      BfdClientKey *k = names->pdata[which];
       /* Removed or replaced since the directory was read: refused now. */
       if (!bfd_client_keys_check(p->srv->client_keys, k, &error)) {
         leave_seat(p);
