@@ -31,6 +31,7 @@
 #   -A DIR      another build directory: its braidfs cells (ap1, ap4, ap1k,
 #               ap4k) run in the same rounds as this build's, so a change
 #               is measured against the code before it under the same load
+#               (with -c, each of p1, p4, p1k, p4k listed brings its ap cell)
 #
 # The source is a random file in a tmpfs. Every cell has its daemons up
 # for the whole run, and each round runs every cell once, in an order that
@@ -76,6 +77,13 @@ if [[ -n $OTHER ]]; then
 	ALL_CELLS+=,ap1,ap4,ap1k,ap4k
 fi
 CELLS=${CELLS:-$ALL_CELLS}
+# With -A, each braidfs cell asked for brings its counterpart of the other
+# build: -c p1,p4 -A DIR times p1, p4, ap1 and ap4.
+if [[ -n $OTHER ]]; then
+	for c in p1 p4 p1k p4k; do
+		[[ ,$CELLS, == *,$c,* && ,$CELLS, != *,a$c,* ]] && CELLS+=,a$c
+	done
+fi
 # shellcheck disable=SC2034 # lib.sh's name for the logs
 TEST_NAME=fast-bench
 # shellcheck source=../tests/integration/lib.sh

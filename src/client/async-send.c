@@ -1,6 +1,8 @@
 /* Sending spooled files, and their verdicts (async-send.h). */
 #include "async-send.h"
 
+#include <string.h>
+
 #include "writer.h"
 
 BfcSpoolFile *
@@ -11,6 +13,7 @@ bfc_async_gone_locked(BfcAsync *a, Pending *pd, gboolean delivered)
   pd->state = PD_GONE;
   pd->delivered = delivered;
   pd->final_size = f->size;
+  memcpy(pd->final_digest, f->digest, BF_DIGEST_LEN);
   if (g_hash_table_remove(a->live, pd))
     bfc_version_unref(&pd->base);
   g_cond_broadcast(&a->cond);

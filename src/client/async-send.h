@@ -39,6 +39,7 @@ typedef struct {
   gboolean delivered;
   BfcItem *item;              /* while SENDING (referenced) */
   uint64_t final_size;        /* its size when it left the spool */
+  uint8_t final_digest[BF_DIGEST_LEN];  /* ... and its digest (SHA-256) */
   unsigned tries;
   gint64 not_before;          /* monotonic time of the next attempt */
 } Pending;

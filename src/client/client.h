@@ -99,6 +99,9 @@ typedef struct {
   char *host;                 /* HOST:PORT: where the session is created */
   uint16_t port;
   BfcPathSpec *specs;         /* n_paths entries */
+  BfcPathSpec *alts;          /* server=: other servers on the session's
+                                 store (host and port only), n_alts */
+  unsigned n_alts;
   gboolean explicit_paths;    /* from path= options, not paths=N */
   unsigned n_paths;
   uint32_t chunk_size;

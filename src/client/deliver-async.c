@@ -104,6 +104,31 @@ async_truncate(BfcVersion *v, uint64_t size, GError **error)
   return f != NULL && bfc_spool_file_truncate(f, size, error);
 }
 
+static gboolean
+async_keep_local(BfcVersion *v, GError **error)
+{
+  (void)v;
+  (void)error;
+  return TRUE;   /* its spooled file is the local copy */
+}
+
+/* Only the descriptor that writes it reads it (delivery.h), so the file
+ * is its own, as for a write. */
+static gssize
+async_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
+{
+  BfcSpoolFile *f = writing_file(pd_of(v), error);
+  uint64_t length;
+
+  if (f == NULL)
+    return -1;
+  length = bfc_spool_file_length(f);
+  if (len == 0 || off >= length)
+    return 0;
+  return bfc_spool_file_read(f, buf, (size_t)MIN((uint64_t)len, length - off),
+                             off, error);
+}
+
 static uint64_t
 async_size(BfcVersion *v)
 {
@@ -218,6 +243,21 @@ async_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
   *size = pd->final_size;
   bf_mutex_unlock(&a->lock);
   return gone;
+}
+
+static gboolean
+async_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+
+  bf_mutex_lock(&a->lock);
+  gboolean ok = pd->state == PD_GONE && pd->delivered;
+  if (ok)
+    memcpy(out, pd->final_digest, BF_DIGEST_LEN);
+  bf_mutex_unlock(&a->lock);
+  *alg = BF_DIGEST_SHA256;    /* the spool's (spool.c) */
+  return ok;
 }
 
 /* Applies an edit to a file not yet sent: *on_server is TRUE if it was
@@ -475,12 +515,15 @@ static const BfcDeliveryOps async_ops = {
   .name = async_name,
   .write = async_write,
   .truncate = async_truncate,
+  .keep_local = async_keep_local,
+  .read = async_read,
   .size = async_size,
   .flush = async_flush,
   .release = async_release,
   .cancel = async_cancel,
   .is_open = async_is_open,
   .gone = async_gone,
+  .digest = async_digest,
   .rename = async_rename,
   .setattr = async_setattr,
 };

@@ -1,12 +1,23 @@
 /* delivery=close (deliver-close.h): each version is an item. */
 #include "deliver-close.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "braidfs/io.h"
+
 #include "delivery-backend.h"
 #include "writer.h"
 
 typedef struct {
   BfcVersion base;
   BfcItem *item;
+  int local_fd;               /* the bytes written, kept to be read back by
+                                 their own descriptor (an unlinked file in
+                                 the temporary directory), or -1; set
+                                 before the first write */
   gint released;              /* atomic: no descriptor left */
   gint stored;                /* atomic: what it ended as, once released */
 } CloseVersion;
@@ -56,14 +67,63 @@ close_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   (void)error;
   bfc_version_init(&v->base, d);
   v->item = bfc_item_new(d->sess, name, mode);
+  v->local_fd = -1;
   return &v->base;
 }
 
 static void
 close_version_free(BfcVersion *v)
 {
+  if (cv(v)->local_fd >= 0)
+    close(cv(v)->local_fd);
   bfc_item_unref(cv(v)->item);
   g_free(v);
+}
+
+/* A local copy's failure, naming the file and what to do. */
+static gboolean
+local_error(int err, const char *what, GError **error)
+{
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+              "a file read while it is written: %s its local copy in %s "
+              "failed: %s (set TMPDIR to a local disk with room)", what,
+              g_get_tmp_dir(), g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+close_keep_local(BfcVersion *v, GError **error)
+{
+  int fd = open(g_get_tmp_dir(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+  if (fd < 0 && errno == EOPNOTSUPP) {     /* a file system without it */
+    g_autofree char *path = NULL;
+
+    if ((fd = g_file_open_tmp("braidfs-XXXXXX", &path, NULL)) >= 0)
+      unlink(path);
+  }
+  if (fd < 0)
+    return local_error(errno, "making", error);
+  cv(v)->local_fd = fd;
+  return TRUE;
+}
+
+static gssize
+close_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
+{
+  ssize_t n;
+
+  if (cv(v)->local_fd < 0) {
+    g_set_error_literal(error, BFC_ERROR, BFC_ERROR_BUSY, "a file being "
+                        "written, not opened for reading");
+    return -1;
+  }
+  if (len == 0)
+    return 0;
+  n = bf_pread_all(cv(v)->local_fd, buf, len, off);
+  if (n < 0)
+    local_error((int)-n, "reading", error);
+  return n < 0 ? -1 : n;
 }
 
 static char *
@@ -77,12 +137,19 @@ static gboolean
 close_write(BfcVersion *v, const void *buf, size_t len, uint64_t off,
             GError **error)
 {
+  int rc;
+
+  if (cv(v)->local_fd >= 0 &&
+      (rc = bf_pwrite_all(cv(v)->local_fd, buf, len, off)) < 0)
+    return local_error(-rc, "writing", error);
   return bfc_item_write(cv(v)->item, buf, len, off, error);
 }
 
 static gboolean
 close_truncate(BfcVersion *v, uint64_t size, GError **error)
 {
+  if (cv(v)->local_fd >= 0 && ftruncate(cv(v)->local_fd, (off_t)size) < 0)
+    return local_error(errno, "truncating", error);
   return bfc_item_truncate(cv(v)->item, size, error);
 }
 
@@ -133,6 +200,26 @@ close_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
 }
 
 static gboolean
+close_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  BfcItem *it = cv(v)->item;
+  BfcSession *s = it->sess;
+  gboolean ok;
+
+  if (!g_atomic_int_get(&cv(v)->stored))
+    return FALSE;
+  bf_mutex_lock(&s->lock);
+  ok = it->close_sent && it->close_msg.digest_alg != 0 &&
+       s->cfg.coding.kind != BF_CODING_SHAMIR;   /* its digest is hidden */
+  if (ok) {
+    *alg = it->close_msg.digest_alg;
+    memcpy(out, it->close_msg.digest, BF_DIGEST_LEN);
+  }
+  bf_mutex_unlock(&s->lock);
+  return ok;
+}
+
+static gboolean
 close_rename(BfcVersion *v, const char *from, const char *to,
              gboolean older_on_server, gboolean *on_server, GError **error)
 {
@@ -173,12 +260,15 @@ static const BfcDeliveryOps close_ops = {
   .name = close_name,
   .write = close_write,
   .truncate = close_truncate,
+  .keep_local = close_keep_local,
+  .read = close_read,
   .size = close_size,
   .flush = close_flush,
   .release = close_release,
   .cancel = close_cancel,
   .is_open = close_is_open,
   .gone = close_gone,
+  .digest = close_digest,
   .rename = close_rename,
   .setattr = close_setattr,
 };

@@ -31,12 +31,17 @@ typedef struct {
   gboolean (*write)(BfcVersion *v, const void *buf, size_t len, uint64_t off,
                     GError **error);
   gboolean (*truncate)(BfcVersion *v, uint64_t size, GError **error);
+  gboolean (*keep_local)(BfcVersion *v, GError **error);
+  gssize (*read)(BfcVersion *v, void *buf, size_t len, uint64_t off,
+                 GError **error);
   uint64_t (*size)(BfcVersion *v);
   gboolean (*flush)(BfcVersion *v, GError **error);
   void (*release)(BfcVersion *v);
   void (*cancel)(BfcVersion *v);
   gboolean (*is_open)(BfcVersion *v);
   gboolean (*gone)(BfcVersion *v, gboolean *delivered, uint64_t *size);
+  gboolean (*digest)(BfcVersion *v, uint8_t *alg,
+                     uint8_t out[BF_DIGEST_LEN]);
   gboolean (*rename)(BfcVersion *v, const char *from, const char *to,
                      gboolean older_on_server, gboolean *on_server,
                      GError **error);

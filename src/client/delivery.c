@@ -123,11 +123,30 @@ bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size)
 }
 
 gboolean
+bfc_version_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
+{
+  return v->d->ops->digest(v, alg, out);
+}
+
+gboolean
 bfc_version_rename(BfcVersion *v, const char *from, const char *to,
                    gboolean older_on_server, gboolean *on_server,
                    GError **error)
 {
   return v->d->ops->rename(v, from, to, older_on_server, on_server, error);
+}
+
+gboolean
+bfc_version_keep_local(BfcVersion *v, GError **error)
+{
+  return v->d->ops->keep_local(v, error);
+}
+
+gssize
+bfc_version_read(BfcVersion *v, void *buf, size_t len, uint64_t off,
+                 GError **error)
+{
+  return v->d->ops->read(v, buf, len, off, error);
 }
 
 gboolean

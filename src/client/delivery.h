@@ -53,6 +53,15 @@ char *bfc_version_name(BfcVersion *v);
 gboolean bfc_version_write(BfcVersion *v, const void *buf, size_t len,
                            uint64_t off, GError **error);
 gboolean bfc_version_truncate(BfcVersion *v, uint64_t size, GError **error);
+/* An open version may be read back by the descriptor that writes it (one
+ * opened O_RDWR: git's index-pack reads its pack as it writes it), from
+ * the client's own copy, never the server's: keep_local, called before
+ * the first write, makes the delivery keep that copy (delivery=close keeps
+ * none otherwise; the spool is one). read returns up to len bytes at off
+ * (fewer at the end), or -1 with error. */
+gboolean bfc_version_keep_local(BfcVersion *v, GError **error);
+gssize bfc_version_read(BfcVersion *v, void *buf, size_t len, uint64_t off,
+                        GError **error);
 /* What stat shows: the bytes written so far, or delivered. */
 uint64_t bfc_version_size(BfcVersion *v);
 /* close(2) of a descriptor: delivered (close), or durable (async). */
@@ -66,6 +75,10 @@ gboolean bfc_version_is_open(BfcVersion *v);
 /* TRUE once gone; then *delivered says whether it is on the server and
  * *size is its size. */
 gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
+/* The digest of what was delivered (*alg: BF_DIGEST_*): TRUE once it is
+ * gone delivered with a digest the client knows (none under shamir). */
+gboolean bfc_version_digest(BfcVersion *v, uint8_t *alg,
+                            uint8_t out[BF_DIGEST_LEN]);
 /* The version takes the name to (relative): *on_server is FALSE when
  * that is done (the version will be delivered under it), TRUE when it was
  * delivered already and the caller renames it on the server. An older

@@ -69,6 +69,20 @@ build_paths(const BfcOptions *opt, BfcConfig *cfg, GError **error)
       return FALSE;
     }
   }
+  cfg->n_alts = opt->server->len;
+  cfg->alts = g_new0(BfcPathSpec, cfg->n_alts);
+  for (unsigned i = 0; i < cfg->n_alts; i++) {
+    BfcPathSpec *a = &cfg->alts[i];
+    if (!bfc_path_spec_parse(opt->server->pdata[i], BFC_DEFAULT_PORT, a,
+                             error))
+      return FALSE;
+    if (a->bind_addr != NULL || a->iface != NULL) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "server=%s: only ADDR:PORT (each path keeps its own source)",
+                  (char *)opt->server->pdata[i]);
+      return FALSE;
+    }
+  }
   return TRUE;
 }
 
@@ -147,6 +161,9 @@ config_clear(BfcConfig *cfg)
   for (unsigned i = 0; cfg->specs != NULL && i < cfg->n_paths; i++)
     bfc_path_spec_clear(&cfg->specs[i]);
   g_free(cfg->specs);
+  for (unsigned i = 0; cfg->alts != NULL && i < cfg->n_alts; i++)
+    bfc_path_spec_clear(&cfg->alts[i]);
+  g_free(cfg->alts);
   g_free(cfg->host);
   bf_key_free((BfKey *)cfg->key);
 }

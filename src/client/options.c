@@ -15,6 +15,10 @@ const BfOptSpec bfc_options[] = {
   { "path", BF_OPT_LIST, OPT(path), NULL, 0, 0, "ADDR:PORT[@SRCADDR|%IFACE]",
     "one path to its own address, from a source address or interface; "
     "replaces paths=N" },
+  { "server", BF_OPT_LIST, OPT(server), NULL, 0, 0, "ADDR:PORT",
+    "another server on the same store: a path that cannot re-attach where "
+    "it was tries it (and the next), so the session moves when its server "
+    "dies" },
   { "chunk_size", BF_OPT_SIZE, OPT(chunk_size), "256K", BF_CHUNK_MIN,
     BF_CHUNK_MAX, NULL, "bytes per chunk" },
   { "scheduler", BF_OPT_CHOICE, OPT(scheduler), "dynamic", 0, 0, "dynamic|rr",

@@ -10,6 +10,7 @@
 typedef struct {
   unsigned paths;
   GPtrArray *path;       /* path= values, in order; replaces paths */
+  GPtrArray *server;     /* server= values: other servers on the store */
   uint64_t chunk_size;
   char *scheduler;
   char *coding;

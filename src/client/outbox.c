@@ -2,7 +2,8 @@
  * written here is a version handed to the delivery (delivery.h);
  * directories are made on the server at once. The tree (tree.h) is only
  * what this mount has sent, not the contents: a delivered file is read
- * back from the server (readback.h). The FUSE boundary of the error
+ * back from the server, one being written from the client's copy
+ * (reader.h). The FUSE boundary of the error
  * convention: errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
 
@@ -17,7 +18,6 @@
 #include "attrs.h"
 #include "links.h"
 #include "ops.h"
-#include "readback.h"
 #include "reader.h"
 #include "space.h"
 #include "status.h"
@@ -37,14 +37,19 @@ outbox(void)
   return fuse_get_context()->private_data;
 }
 
-/* fi->fh of a descriptor reading a delivered file (from the server, by
- * name: readback.h); any other fh is the version a descriptor writes. */
-#define FH_READER ((uint64_t)1)
-
+/* fi->fh of a descriptor reading is its BfcReader (reader.h) with the low
+ * bit set (both are heap pointers, so the bit is free); any other fh is
+ * the version a descriptor writes. */
 static gboolean
 is_reader(const struct fuse_file_info *fi)
 {
-  return fi != NULL && fi->fh == FH_READER;
+  return fi != NULL && (fi->fh & 1) != 0;
+}
+
+static BfcReader *
+reader_of(const struct fuse_file_info *fi)
+{
+  return (BfcReader *)(uintptr_t)(fi->fh & ~(uint64_t)1);
 }
 
 /* The version fi writes, or NULL (no fi, or a reader). */
@@ -298,6 +303,11 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
   bf_mutex_unlock(&o->tree.lock);
   if (v == NULL)
     return result(FALSE, error);
+  /* Without a copy, its reads fail (EBUSY): said once, here. */
+  if ((fi->flags & O_ACCMODE) == O_RDWR && !bfc_version_keep_local(v, &error))
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(o->sess, NULL, path + 1), "'%s': %s",
+           path + 1, error->message);
+  g_clear_error(&error);
   fi->fh = (uint64_t)(uintptr_t)v;
   /* The kernel's page cache would only hold a copy we never read back. */
   fi->direct_io = 1;
@@ -314,10 +324,11 @@ ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int
 open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
 {
-  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+  BfcReader *r;
+  int rc = bfc_reader_new(&o->tree, o->sess, o->delivery, path, &r);
 
   if (rc == 0) {
-    fi->fh = FH_READER;
+    fi->fh = (uint64_t)(uintptr_t)r | 1;
     /* Every open reads what the server holds now (braidfs(1)). */
     fi->keep_cache = 0;
   }
@@ -392,9 +403,12 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
 
   if (bfc_status_is(path))
     return bfc_status_read(fi, buf, size, off);
-  if (!is_reader(fi))
-    return -EBADF;    /* opened for writing only */
-  n = bfc_readback(outbox()->sess, path + 1, buf, size, (uint64_t)off, &error);
+  if (!is_reader(fi))   /* its own descriptor reads a version (reader.h) */
+    n = bfc_copy_ups_read(&outbox()->copies, outbox()->sess, path + 1,
+                          version_of(fi), buf, size, (uint64_t)off, &error);
+  else
+    n = bfc_reader_read(reader_of(fi), outbox()->sess, path + 1, buf, size,
+                        (uint64_t)off, &error);
   return n >= 0 ? (int)n : result(FALSE, error);
 }
 
@@ -427,8 +441,10 @@ ob_release(const char *path, struct fuse_file_info *fi)
     bfc_status_release(fi);
     return 0;
   }
+  if (is_reader(fi))
+    bfc_reader_free(reader_of(fi));
   if (v == NULL)
-    return 0;         /* a reader holds nothing */
+    return 0;
   bfc_copy_ups_drop(&o->copies, v);
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
@@ -674,35 +690,18 @@ ob_setxattr(const char *path, const char *name, const char *value,
   return -ENOTSUP;
 }
 
-/* df shows the server's store (space.h); with a spool, the spool's free
- * space where that is smaller, since new files stop there first. */
+/* df shows the server's store (space.h). */
 static int
 ob_statfs(const char *path, struct statvfs *st)
 {
   Outbox *o = outbox();
   GError *error = NULL;
   struct statvfs sp;
-  BfStatfsAck a;
+  gboolean local = bfc_delivery_local_space(o->delivery, &sp);
 
   (void)path;
-  if (!bfc_space_query(o->sess, &a, &error))
-    return result(FALSE, error);
-  memset(st, 0, sizeof *st);
-  st->f_bsize = bfc_session_config(o->sess)->chunk_size;
-  st->f_frsize = a.bsize;
-  st->f_blocks = a.blocks;
-  st->f_bfree = a.bfree;
-  st->f_bavail = a.bavail;
-  st->f_files = a.files;
-  st->f_ffree = st->f_favail = a.ffree;
-  st->f_namemax = BF_COMPONENT_MAX;
-  if (bfc_delivery_local_space(o->delivery, &sp)) {
-    uint64_t spool = (uint64_t)sp.f_bavail * (sp.f_frsize ? sp.f_frsize
-                                                          : sp.f_bsize);
-    /* Used stays the store's; what may still be written is the less. */
-    st->f_bavail = MIN(st->f_bavail, spool / a.bsize);
-  }
-  return 0;
+  return result(bfc_space_statfs(o->sess, local ? &sp : NULL, st, &error),
+                error);
 }
 
 static void *

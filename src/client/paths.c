@@ -375,7 +375,10 @@ backoff_wait(BfcPath *p, gint64 delay) BF_EXCLUDES(&p->sess->lock)
 }
 
 /* Re-attaches the path to the session. NULL on failure (logged once per
- * outage, not per attempt). */
+ * outage, not per attempt). With server=, a path that fails (its server
+ * unreachable, or refusing: another owns the session) tries the next
+ * server the next time: the session's owner may have died, and another
+ * server on its store takes it over at the first ATTACH. */
 static BfConn *
 reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
 {
@@ -384,10 +387,16 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
   uint8_t status;
   uint64_t instance = 0;
   gint64 outage = 0;
-  BfConn *conn = bfc_dial(s, &s->cfg.specs[p->index], p->index,
-                          BF_HELLO_ATTACH,
+  BfcPathSpec spec = s->cfg.specs[p->index];
+  if (p->server > 0) {
+    spec.host = s->cfg.alts[p->server - 1].host;
+    spec.port = s->cfg.alts[p->server - 1].port;
+  }
+  BfConn *conn = bfc_dial(s, &spec, p->index, BF_HELLO_ATTACH,
                           MIN(s->cfg.timeout_s * 1000, REATTACH_TIMEOUT_MS),
                           &status, &instance, &error);
+  if (conn == NULL && status != BF_ST_AUTH)
+    p->server = (p->server + 1) % (s->cfg.n_alts + 1);
 
   bf_mutex_lock(&s->lock);
   if (conn == NULL) {
@@ -404,6 +413,12 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
              p->name, error->message);
     }
   } else {
+    if (p->server > 0) {
+      g_autofree char *where = bf_format_hostport(spec.host, spec.port);
+      bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL), "path %u (%s) "
+             "re-attached at another server of the store, %s (server=)",
+             p->index, p->name, where);
+    }
     p->retries++;
     g_clear_pointer(&p->why_down, g_free);
     if (instance != 0 && s->instance != 0 && instance != s->instance)

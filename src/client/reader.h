@@ -11,6 +11,19 @@
 int bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d,
                     const char *path);
 
+/* A descriptor open for reading: it reads the stored file back from the
+ * server, or, opened while the file is being written by a descriptor
+ * that keeps a local copy (O_RDWR, delivery.h), that version's bytes. */
+typedef struct BfcReader BfcReader;
+
+/* As bfc_reader_open, but a file being written is read from the writer's
+ * copy if it keeps one: 0 and *out, or -errno. */
+int bfc_reader_new(BfcTree *t, BfcSession *s, BfcDelivery *d,
+                   const char *path, BfcReader **out);
+gssize bfc_reader_read(BfcReader *r, BfcSession *s, const char *name,
+                       void *buf, size_t len, uint64_t off, GError **error);
+void bfc_reader_free(BfcReader *r);
+
 /* Versions that start as a copy of the stored file (an append, an edit in
  * place, a truncate): the old bytes are copied in as the writes move
  * forward, just before the first byte written past them and at the
@@ -38,5 +51,11 @@ void bfc_copy_ups_written(BfcCopyUps *c, BfcVersion *v, uint64_t end)
   BF_EXCLUDES(&c->lock);
 void bfc_copy_ups_cut(BfcCopyUps *c, BfcVersion *v, uint64_t size)
   BF_EXCLUDES(&c->lock);
+/* Reads v through the descriptor that writes it (opened O_RDWR, see
+ * bfc_version_read), from the client's copy, the old bytes it lacks before
+ * off + len copied in first: how many bytes, or -1 with error. */
+gssize bfc_copy_ups_read(BfcCopyUps *c, BfcSession *s, const char *name,
+                         BfcVersion *v, void *buf, size_t len, uint64_t off,
+                         GError **error) BF_EXCLUDES(&c->lock);
 /* v goes: nothing more is copied into it. */
 void bfc_copy_ups_drop(BfcCopyUps *c, BfcVersion *v) BF_EXCLUDES(&c->lock);

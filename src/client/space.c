@@ -1,6 +1,8 @@
 /* The server store's free space (space.h). */
 #include "space.h"
 
+#include <string.h>
+
 #include "ctl.h"
 #include "wait.h"
 
@@ -81,4 +83,30 @@ bfc_space_on_ack(BfcSession *s, const BfStatfsAck *a)
   }
   g_cond_broadcast(&s->cond);
   bf_mutex_unlock(&s->lock);
+}
+
+gboolean
+bfc_space_statfs(BfcSession *s, const struct statvfs *local,
+                 struct statvfs *st, GError **error)
+{
+  BfStatfsAck a;
+
+  if (!bfc_space_query(s, &a, error))
+    return FALSE;
+  memset(st, 0, sizeof *st);
+  st->f_bsize = s->cfg.chunk_size;
+  st->f_frsize = a.bsize;
+  st->f_blocks = a.blocks;
+  st->f_bfree = a.bfree;
+  st->f_bavail = a.bavail;
+  st->f_files = a.files;
+  st->f_ffree = st->f_favail = a.ffree;
+  st->f_namemax = BF_COMPONENT_MAX;
+  if (local != NULL) {
+    uint64_t spool = (uint64_t)local->f_bavail *
+                     (local->f_frsize ? local->f_frsize : local->f_bsize);
+    /* Used stays the store's; what may still be written is the less. */
+    st->f_bavail = MIN(st->f_bavail, spool / a.bsize);
+  }
+  return TRUE;
 }

@@ -81,6 +81,9 @@ typedef struct {
   unsigned duplicates;        /* tail chunks it carried twice */
   unsigned resent;            /* chunks it carried for a lost path */
   char *why_down;             /* the last failure */
+  unsigned server;            /* where it re-attaches: 0 its own spec's
+                                 address, i cfg.alts[i - 1] (server=); only
+                                 its thread uses it */
 } BfcPath;
 
 struct BfcSession {

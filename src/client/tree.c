@@ -54,6 +54,8 @@ bfc_node_new_link(const char *name, const BfcNode *from)
 
   n->mtime = from->mtime;
   n->size = from->size;
+  n->digest_alg = from->digest_alg;
+  memcpy(n->digest, from->digest, BF_DIGEST_LEN);
   n->on_server = TRUE;
   return n;
 }
@@ -115,8 +117,11 @@ bfc_node_settle_locked(BfcTree *t, BfcNode *n)
   (void)t;
   if (n->ver == NULL || !bfc_version_gone(n->ver, &delivered, &size))
     return TRUE;
-  if (delivered)
+  if (delivered) {
     n->size = size;
+    if (!bfc_version_digest(n->ver, &n->digest_alg, n->digest))
+      n->digest_alg = 0;
+  }
   g_clear_pointer(&n->ver, bfc_version_unref);
   n->on_server = n->on_server || delivered;
   return n->on_server;

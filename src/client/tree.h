@@ -9,6 +9,8 @@
 
 #include "delivery.h"
 
+#include "braidfs/digest.h"
+
 #include "braidfs/tsa.h"
 
 typedef struct BfcNode BfcNode;
@@ -22,6 +24,8 @@ struct BfcNode {
   char *target;               /* a symlink's target text, else NULL */
   struct timespec mtime;
   uint64_t size;              /* of the version last delivered */
+  uint8_t digest_alg;         /* ... and its digest (0: none known) */
+  uint8_t digest[BF_DIGEST_LEN];
   BfcVersion *ver;            /* the version being written or delivered */
   uint64_t starting;          /* a version is being opened for it: the
                                  opener's ticket, else 0 */

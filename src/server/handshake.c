@@ -10,7 +10,9 @@
 
 #include "braidfs/handshake.h"
 #include "clientkeys.h"
+#include "owner.h"
 #include "ratelimit.h"
+#include "recovery.h"
 #include "session.h"
 #include "sessions.h"
 #include "status.h"
@@ -85,14 +87,17 @@ hello_new(BfdPath *p, const BfHello *h, const char *client)
   BfdServer *srv = p->srv;
   g_autoptr(GError) error = NULL;
   g_autofree char *label = g_strndup((const char *)h->label.data, h->label.len);
-  BfdSessionDir dir;
+  BfdSessionDir dir = BFD_SESSION_DIR_INIT;
 
   if (!bfd_sessions_reserve(srv->sessions, &srv->limits,
                             (unsigned)g_atomic_int_get(&srv->sessions_connected),
                             p->src, &error))
     return welcome_refuse(p, BF_ST_LIMIT, error->message);
+  /* Owned (owner.h) before anyone can attach to it, here or elsewhere. */
   if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, client,
-                                p->src, &dir, &error)) {
+                                p->src, &dir, &error) ||
+      !bfd_owner_take(&dir, &error)) {
+    bfd_session_dir_clear(&dir);
     bfd_sessions_unreserve(srv->sessions, p->src);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
            "cannot create a session for %s: %s", p->conn->peer, error->message);
@@ -122,6 +127,18 @@ hello_attach(BfdPath *p, const BfHello *h, const char *client)
   g_autoptr(BfdSession) s = bfd_sessions_by_id(srv->sessions, h->session_id);
   gboolean known, owner;
 
+  /* Not in the index: a session of the store that another server owned
+   * and that is free now (its server is gone) is taken over; one whose
+   * server is alive is refused with LIMIT, and its client tries again,
+   * here or at another server. */
+  if (s == NULL) {
+    s = bfd_recover_session(srv, h->session_id, h->token, &error);
+    if (s == NULL && error->code == BF_ST_LIMIT) {
+      bfd_gate_attach_result(srv->gate, p->src, TRUE);
+      return welcome_refuse(p, BF_ST_LIMIT, error->message);
+    }
+    g_clear_error(&error);
+  }
   /* The id is public; the token is the secret and is compared in constant
    * time. Both failures get the same answer. */
   known = s != NULL && sodium_memcmp(s->dir.token, h->token, BF_ID_LEN) == 0;

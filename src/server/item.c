@@ -139,6 +139,9 @@ bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
     bf_digest_update(it->digest, bytes, len);
     it->hashed++;
   }
+  int rc = bfd_store_writeback(&it->wb, it->fd, (uint64_t)it->hashed * cs);
+  if (rc < 0)
+    return bfd_set_error_errno(error, -rc, "writing it to the disk");
   return TRUE;
 }
 

@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "limit.h"
 #include "shares.h"
+#include "store.h"
 
 typedef struct BfdItem {
   gint refs;
@@ -38,6 +39,7 @@ typedef struct BfdItem {
   BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
+  BfdWriteback wb;           /* of [0, hashed) */
   uint8_t want[BF_DIGEST_LEN]; /* from ITEM_CLOSE, or the secret (SHAMIR) */
   uint8_t want_alg;
   gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name,
@@ -72,7 +74,8 @@ gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
 /* Feeds the digest with every chunk that now extends the contiguous
  * prefix: chunk just (data, may be NULL) from memory, the ones that
  * arrived early reread from the file (the page cache) into buf, so that
- * memory stays at one chunk. */
+ * memory stays at one chunk; and sends that prefix on to the disk
+ * (bfd_store_writeback: a write error there fails the item). */
 gboolean bfd_item_hash_forward_locked(BfdItem *it, uint32_t just,
                                       const uint8_t *data, GByteArray *buf,
                                       GError **error) BF_REQUIRES(&it->lock);

@@ -1,12 +1,18 @@
-/* Start-up (recovery.h): the store's session directories, their
- * journals read back (journal.h), their items rebuilt (item.h), the
- * sessions indexed (sessions.h). Nothing else runs yet. */
+/* Start-up (recovery.h): the store's session directories that this
+ * server owns (owner.h), their journals read back (journal.h), their
+ * items rebuilt (item.h), the sessions indexed (sessions.h). Nothing else
+ * runs yet. Later, the same for one session whose owner is gone. */
 #include "recovery.h"
+
+#include <sodium.h>
+#include <string.h>
 
 #include "item.h"
 #include "journal.h"
+#include "owner.h"
 #include "session.h"
 #include "sessions.h"
+#include "status.h"
 #include "store.h"
 
 /* The answers the journal kept, as if just given. */
@@ -69,6 +75,7 @@ restore_items(BfdSession *s, BfdJournalState *st)
   return n;
 }
 
+/* Loads a session whose owner lock dir holds. */
 static void
 recover(BfdServer *srv, BfdSessionDir *dir)
 {
@@ -99,7 +106,57 @@ bfd_recover_sessions(BfdServer *srv)
 {
   g_autoptr(GPtrArray) dirs = bfd_store_sessions(srv->store_fd,
                                                  srv->store_path);
+  guint elsewhere = 0;
 
-  for (guint i = 0; i < dirs->len; i++)
-    recover(srv, dirs->pdata[i]);
+  for (guint i = 0; i < dirs->len; i++) {
+    BfdSessionDir *d = dirs->pdata[i];
+    g_autoptr(GError) error = NULL;
+    if (bfd_owner_take(d, &error)) {
+      recover(srv, d);
+      continue;
+    }
+    /* Another server on this store has it: it is not ours to load, write
+     * or clean up. Its client may come here once that server is gone. */
+    if (error->code == BF_ST_LIMIT)
+      elsewhere++;
+    bf_log(G_LOG_LEVEL_MESSAGE, &(BfLogFields){ .session = d->name },
+           "not loading %s", error->message);
+  }
+  if (elsewhere > 0)
+    g_message("store %s: %u sessions are owned by other servers on it",
+              srv->store_path, elsewhere);
+}
+
+BfdSession *
+bfd_recover_session(BfdServer *srv, const uint8_t id[BF_ID_LEN],
+                    const uint8_t token[BF_ID_LEN], GError **error)
+{
+  BfdSessionDir *d = bfd_store_session_find(srv->store_fd, srv->store_path,
+                                            id);
+  BfdSession *s;
+
+  /* Nothing about the session is told to a peer that does not know its
+   * token. */
+  if (d == NULL || sodium_memcmp(d->token, token, BF_ID_LEN) != 0) {
+    if (d != NULL) {
+      bfd_session_dir_clear(d);
+      g_free(d);
+    }
+    g_set_error(error, BFD_ERROR, BF_ST_AUTH,
+                "unknown session or wrong attach token");
+    return NULL;
+  }
+  if (!bfd_owner_take(d, error)) {
+    bfd_session_dir_clear(d);
+    g_free(d);
+    /* Another path of the same client may have taken it here meanwhile. */
+    if ((s = bfd_sessions_by_id(srv->sessions, id)) != NULL)
+      g_clear_error(error);
+    return s;
+  }
+  bf_log(G_LOG_LEVEL_MESSAGE, &(BfLogFields){ .session = d->name },
+         "session %s: its owner is gone; taken over from the store", d->name);
+  recover(srv, d);
+  g_free(d);
+  return bfd_sessions_by_id(srv->sessions, id);
 }

@@ -2,7 +2,20 @@
  * kept (its partial items, its answers), into the server's index. */
 #pragma once
 
-#include "braidfsd.h"
+#include <glib.h>
+#include <stdint.h>
 
-/* Once, before any path can attach. */
+#include "braidfs/wire.h"
+#include "braidfsd.h"
+#include "session.h"
+
+/* Once, before any path can attach: the sessions this server can own
+ * (owner.h); those another server owns are logged and left alone. */
 void bfd_recover_sessions(BfdServer *srv);
+/* A session that is in the store but not in the index (its owner was
+ * another server, which is gone): taken over and loaded, a reference
+ * returned. NULL with BF_ST_AUTH if the store has no session of that id
+ * and token, BF_ST_LIMIT if its owner is alive. */
+BfdSession *bfd_recover_session(BfdServer *srv, const uint8_t id[BF_ID_LEN],
+                                const uint8_t token[BF_ID_LEN],
+                                GError **error);

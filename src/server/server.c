@@ -143,7 +143,7 @@ join_ended_locked(BfdServer *srv)
 
 /* Abandons the unfinished items of every session whose last path left
  * more than linger ago. */
-/* A session idle this long rests (session.h): its descriptors but two
+/* A session idle this long rests (session.h): its journal and tmp/
  * are closed until a path attaches. */
 #define REST_AFTER_US (2 * G_USEC_PER_SEC)
 

@@ -3,6 +3,8 @@
  * that posting is allowed (conn.h: it never blocks). */
 #include "session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,7 +55,7 @@ bfd_session_new(BfdServer *srv, BfdSessionDir *dir)
   s->refs = 1;
   s->srv = srv;
   s->dir = *dir;
-  *dir = (BfdSessionDir){ .dir_fd = -1, .data_fd = -1, .tmp_fd = -1 };
+  *dir = (BfdSessionDir)BFD_SESSION_DIR_INIT;
   s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
   s->share_budget = bfd_share_budget_new();
   bf_mutex_init(&s->lock);
@@ -378,8 +380,11 @@ bfd_session_wake(BfdSession *s, GError **error)
   bf_mutex_lock(&s->rest_lock);
   if (!s->resting)
     return TRUE;
-  if (!bfd_store_open_tmp(&s->dir, error))
-    return FALSE;
+  /* checked when the session was loaded; never through a link */
+  s->dir.tmp_fd = bfd_store_openat(s->dir.dir_fd, "tmp",
+                                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->dir.tmp_fd < 0)
+    return bfd_set_error_errno(error, errno, "session %s: tmp/", s->dir.name);
   s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
   s->resting = FALSE;
   return TRUE;

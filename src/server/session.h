@@ -50,7 +50,7 @@ struct BfdSession {
   gboolean removing;         /* rmdir in progress: attaches wait (LIMIT) */
   gboolean removed;          /* rmdir'ed: no new paths */
   /* An idle session (no path, no item) rests: its journal and tmp/ are
-   * closed, and only dir/ and data/ stay open (the view's). The rest lock
+   * closed; dir/, data/ (the view's) and the owner lock stay. The rest lock
    * is taken before lock, only by the janitor (which closes them) and a
    * path attaching (which opens them again and joins while holding it);
    * it is held across that opening and closing only. */

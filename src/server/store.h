@@ -26,9 +26,16 @@ typedef struct {
                                  ratelimit.h), or "" if unknown */
   gint64 started;             /* unix seconds */
   int dir_fd, data_fd, tmp_fd;
+  int owner_fd;               /* holds the owner lock (owner.h), or -1 */
 } BfdSessionDir;
 
-/* Closes and frees what d holds (not d). */
+#define BFD_SESSION_DIR_INIT \
+  { .dir_fd = -1, .data_fd = -1, .tmp_fd = -1, .owner_fd = -1 }
+
+/* The file in a session's directory whose lock owns the session (owner.h). */
+#define BFD_STORE_OWNER_FILE "owner"
+
+/* Closes and frees what d holds (not d); lets its owner lock go. */
 void bfd_session_dir_clear(BfdSessionDir *d);
 
 /* Makes (if needed) and opens the store directory; refuses one that is
@@ -42,13 +49,15 @@ gboolean bfd_store_create_session(int store_fd, const char *store_path,
                                   const char *label, const char *client,
                                   const char *source, BfdSessionDir *out,
                                   GError **error);
-/* Opens d's tmp/ again (d->tmp_fd), checked as when the session was
- * opened (a session that rested closed it). */
-gboolean bfd_store_open_tmp(BfdSessionDir *d, GError **error);
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */
 GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
-/* Removes a session directory whose data/ is empty: 0 or -errno. */
+/* The session directory of that id (freed with bfd_session_dir_clear and
+ * g_free), or NULL. */
+BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,
+                                      const uint8_t id[BF_ID_LEN]);
+/* Removes a session directory whose data/ is empty (its owner file last,
+ * still locked): 0 or -errno. */
 int bfd_store_remove_session(int store_fd, const BfdSessionDir *d);
 /* Regular files in the session's data/ and their bytes. */
 void bfd_store_count_data(const BfdSessionDir *d, uint64_t *files,
@@ -76,6 +85,21 @@ int bfd_store_create_file(int dirfd, const char *name, int flags);
 /* The mode a client's mode becomes in the store: no setuid, no setgid,
  * and sticky only on a directory. */
 uint32_t bfd_store_mode(uint32_t mode, gboolean dir);
+
+/* An item's data sent to the disk while the rest arrives: the fsync
+ * before STORED then finds little left to write, and an item's dirty
+ * pages stay bounded (a disk slower than the network holds back the
+ * chunks that extend the prefix, not the server's memory). */
+typedef struct {
+  uint64_t started;           /* writeback started for [0, started) */
+  uint64_t waited;            /* [0, waited) is on the disk (not synced) */
+} BfdWriteback;
+
+/* The bytes [0, prefix) of fd are written: starts the writeback of each
+ * further 8 MiB of it and waits for what lies over 32 MiB behind. 0, or
+ * -errno of a write that failed (which the file's fsync would no longer
+ * report: the item must fail). */
+int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
 
 /* What a file's commit into data/ replaced (for the session's totals). */
 typedef struct {

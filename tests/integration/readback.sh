@@ -3,8 +3,10 @@
 # served by the server over the session's paths: cat, cmp, cp out,
 # sha256sum, diff -r of the source against the outbox, reads at any offset
 # (dd skip=), of an empty file and past the end. A file still being
-# written cannot be read (EBUSY); with "async" a spooled file is read once
-# it is delivered. Delivered files take appends (echo >> twice), writes in
+# written is read from the client's copy where there is one (the spool
+# with "async", a writer that opened it O_RDWR: git clone --no-local),
+# else not at all (EBUSY); with "async" a spooled file is read once it is
+# delivered. Delivered files take appends (echo >> twice), writes in
 # place (dd conv=notrunc) and truncate -s to less and more; the server's
 # copies are what they should be.
 
@@ -59,11 +61,34 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))
 PY
 }
-# A file being written: its bytes are not all anywhere yet.
+# A file being written (O_WRONLY): with delivery=close its bytes are not
+# all anywhere yet; with async the spool holds them and serves the read.
 exec {wfd}>"$CLI/open.txt"
 printf 'partial' >&"$wfd"
-assert_eq EBUSY "$(errno_of "$CLI/open.txt")" "a file being written is not read back (EBUSY)"
+if [[ $MODE == async ]]; then
+	assert_eq OK "$(errno_of "$CLI/open.txt")" "a file being written is read from the spool"
+	assert_eq partial "$(run_t 10 cat "$CLI/open.txt" 2>&1)" "... what was written so far"
+else
+	assert_eq EBUSY "$(errno_of "$CLI/open.txt")" "a file being written is not read back (EBUSY)"
+fi
 exec {wfd}>&-
+# One opened O_RDWR keeps a local copy: its own descriptor and other
+# opens read what it wrote so far, before anything is delivered.
+check "a file open O_RDWR is read while written, by itself and others" \
+	run_t 60 python3 - "$CLI/rdwr.bin" "$T/src/rdwr.bin" <<'PY'
+import os, sys
+p = sys.argv[1]
+data = os.urandom(3 * 1024 * 1024 + 17)
+fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, data[:2000000])
+assert os.pread(fd, 5000, 1000) == data[1000:6000], "own pread"
+os.write(fd, data[2000000:])
+with open(p, "rb") as other:
+    assert other.read() == data, "another open while written"
+assert os.pread(fd, len(data) + 100, 0) == data, "own pread to the end"
+os.close(fd)
+open(sys.argv[2], "wb").write(data)
+PY
 printf 'partial' >"$T/src/open.txt"
 if [[ $MODE == async ]]; then
 	check "the spool drains" wait_spool_empty "$CLI" 60
@@ -81,12 +106,21 @@ for i in 1 2 3; do
 done
 check "git clone of a local repository into the outbox" run_t 120 git clone -q "$T/repo" "$CLI/clone"
 check "git status in the clone (reads its index back)" run_t 60 git -C "$CLI/clone" status --porcelain
+# --no-local: index-pack reads its pack back while it writes it (O_RDWR).
+check "git clone --no-local into the outbox" \
+	run_t 120 git clone -q --no-local "$T/repo" "$CLI/clone-nl"
 if [[ $MODE == async ]]; then
 	check "the spool drains" wait_spool_empty "$CLI" 60
 fi
-check "git fsck of the server's copy" git -C "$SESS/clone" fsck --strict
-assert_eq 3 "$(git -C "$SESS/clone" log --oneline 2>&1 | wc -l)" "git log of the server's copy"
-check "the clone's files equal the repository's" diff -r -x .git "$T/repo" "$SESS/clone"
+for c in clone clone-nl; do
+	check "git fsck of the server's $c" git -C "$SESS/$c" fsck --strict
+	assert_eq 3 "$(git -C "$SESS/$c" log --oneline 2>&1 | wc -l)" "git log of the server's $c"
+	check "the $c's files equal the repository's" diff -r -x .git "$T/repo" "$SESS/$c"
+done
+check "diff -r of the repository against the outbox's clone" \
+	run_t 60 diff -r -x .git "$T/repo" "$CLI/clone-nl"
+check "git fsck in the outbox (reads every object back)" \
+	run_t 120 git -C "$CLI/clone-nl" fsck --strict
 
 
 note "appending to and truncating delivered files"
@@ -113,6 +147,22 @@ mv "$T/f.want" "$T/src/f.bin"
 printf 'line1\nline2\n' >"$T/src/log.txt"
 printf 'heXYZ\n' >"$T/src/sub/g.txt"
 check "server copy intact after the reads (diff -r)" \
-	bash -c 'LC_ALL=C diff -r -x .session -x clone "$1" "$2"' _ "$T/src" "$SESS"
+	bash -c 'LC_ALL=C diff -r -x .session -x "clone*" "$1" "$2"' _ "$T/src" "$SESS"
+
+note "a stored file changed behind the client's back fails its whole-file check"
+STORED=$T/store/$(basename "$SESS")/data/big.bin
+check "cmp of big.bin read back before the change" run_t 60 cmp "$T/src/big.bin" "$CLI/big.bin"
+printf 'Z' | dd of="$STORED" bs=1 seek=777777 conv=notrunc status=none
+check "the stored copy changed" bash -c '! cmp -s "$1" "$2"' _ "$T/src/big.bin" "$STORED"
+# cat_fails FILE: reading FILE whole fails with EIO
+cat_fails() { ! run_t 60 cat "$1" >/dev/null 2>"$T/cat.err" && grep -q "Input/output error" "$T/cat.err"; }
+check "a whole read of it fails (EIO), though each piece passes its CRC32C" \
+	cat_fails "$CLI/big.bin"
+check "... said in the client's log" grep -q \
+	"'big.bin' read back from server .* is not the version this mount delivered" \
+	"$(daemon_log client)"
+assert_eq "$(dd if="$T/src/big.bin" bs=4096 skip=3 count=2 status=none | sha256sum)" \
+	"$(run_t 30 dd if="$CLI/big.bin" bs=4096 skip=3 count=2 status=none | sha256sum)" \
+	"... a range read without reaching its end is served"
 
 finish

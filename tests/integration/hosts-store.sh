@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# hosts-store.sh [plain|gluster]: two braidfsd on one store never both
+# hold a session (issue 17). Server A owns a session with a file open in
+# it (a partial item in its tmp/); server B starts on the same store (on
+# a plain directory, or through its own mount of a GlusterFS replica-2
+# volume, as a second host would) with linger=0, so that its janitor
+# would delete at once the partial items of any session it loaded without
+# paths. B says the session is owned by another server, does not show
+# it, and refuses an ATTACH to it (LIMIT, with why), while A still takes
+# one; A's file completes bit-exact (B's janitor left its partial data
+# alone). Then A is killed -9: B takes the session over from the store at
+# the next ATTACH, and shows it with A's file in it.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KIND=${1:-plain}
+need_space 200
+case $KIND in
+plain) STORE_A=$T/store STORE_B=$T/store ;;
+gluster)
+	source "$LIB_DIR/gluster.sh"
+	gluster_setup 2
+	STORE_A=${GL_MNT[1]}/store STORE_B=${GL_MNT[2]}/store
+	;;
+*) fail "usage: hosts-store.sh [plain|gluster]" ;;
+esac
+
+PORT_A=$(free_port)
+SERVER_LISTEN=127.0.0.1:$PORT_A start_server a "$T/va" "$STORE_A"
+SERVER_ADDR=127.0.0.1:$PORT_A start_client c "$T/cli" label=owned paths=2 timeout=60
+printf 'first\n' >"$T/first.txt"
+check "cp of a file to server A" run_t 60 cp "$T/first.txt" "$T/cli/first.txt"
+SESS=$(session_for_label "$T/va" owned) || fail "no session for label owned at A"
+NAME=$(basename "$SESS")
+
+note "a file held open at A: a partial item in the shared store"
+head -c 32M /dev/urandom >"$T/src.bin"
+quarter=$((32 * 1024 * 1024 / 4))
+mkdir "$T/ctl"
+bg run_t 150 python3 "$LIB_DIR/writer.py" "$T/cli/big.bin" "$T/src.bin" \
+	--parts 2 "$T/ctl" >"$T/writer.out" 2>&1
+wpid=$BG_LAST
+check "a quarter of big.bin acknowledged while it is open" \
+	wait_until 60 "a quarter of big.bin acknowledged" _acked_at_least "$T/cli" "$quarter"
+
+note "server B on the same store ($KIND), linger=0"
+PORT_B=$(free_port)
+SERVER_LISTEN=127.0.0.1:$PORT_B start_server b "$T/vb" "$STORE_B" linger=0
+LOG_B=$(daemon_log b)
+check "B logs that the session is owned by another server" \
+	grep -q "not loading session $NAME is owned by another braidfsd" "$LOG_B"
+check "B does not show it" test ! -e "$T/vb/$NAME"
+
+SFILE=$STORE_B/$NAME/session
+check "B refuses an ATTACH to it, saying why" \
+	grep -q "^LIMIT session $NAME is owned by another braidfsd" \
+	<(python3 "$LIB_DIR/attach_peer.py" 127.0.0.1 "$PORT_B" "$SFILE")
+check "... while A, its owner, takes one" \
+	grep -qx OK <(python3 "$LIB_DIR/attach_peer.py" 127.0.0.1 "$PORT_A" "$SFILE")
+
+note "the rest of big.bin, to A"
+touch "$T/ctl/go.1"
+wrc=0
+wait "$wpid" || wrc=$?
+check "the writer's writes and close succeeded ($(cat "$T/writer.out"))" \
+	grep -q "write:OK close:OK" "$T/writer.out"
+check "big.bin arrived at A bit-exact (B left its partial data alone)" \
+	cmp "$T/src.bin" "$SESS/big.bin"
+check "B still does not show the session" test ! -e "$T/vb/$NAME"
+
+note "A dies: B takes the session over at the next ATTACH"
+stop_daemon c
+kill_daemon a KILL
+_attached_b() {
+	python3 "$LIB_DIR/attach_peer.py" 127.0.0.1 "$PORT_B" "$SFILE" >"$T/attach.out"
+	grep -qx OK "$T/attach.out"
+}
+check "B accepts the ATTACH once A is gone" \
+	wait_until 30 "B to accept the ATTACH" _attached_b
+check "B logs the takeover" grep -q "session $NAME: its owner is gone; taken over from the store" "$LOG_B"
+check "B shows the session with A's files in it" cmp "$T/src.bin" "$T/vb/$NAME/big.bin"
+check "... all of them" cmp "$T/first.txt" "$T/vb/$NAME/first.txt"
+
+finish
