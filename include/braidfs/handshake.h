@@ -52,6 +52,15 @@ typedef struct BfHandshake BfHandshake;
  * NULL for a random one (tests and fuzzing pass their own). */
 BfHandshake *bf_handshake_new(BfHsRole role, const BfKey *key,
                               const uint8_t *nonce);
+/* A server that accepts any of n_keys keys (one per client: braidfsd's
+ * client_keys). The client's proof (AUTH 3) is checked against each of
+ * them, all of them every time, so the time taken does not tell which
+ * matched; nothing on the wire names a key. keys (the array and the keys)
+ * are borrowed. */
+BfHandshake *bf_handshake_new_server(const BfKey *const *keys, guint n_keys,
+                                     const uint8_t *nonce);
+/* Server, once done: the index in keys of the key the client proved. */
+guint bf_handshake_key_index(const BfHandshake *hs);
 void bf_handshake_free(BfHandshake *hs);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfHandshake, bf_handshake_free)
 
@@ -63,9 +72,10 @@ void bf_handshake_start(BfHandshake *hs, BfAuth *out);
 gboolean bf_handshake_feed(BfHandshake *hs, const BfAuth *in, BfAuth *out,
                            gboolean *send, GError **error);
 
-/* Both nonces are known: the sealers exist (the client seals HELLO right
- * after AUTH 3, before the server's proof has arrived; no one without the
- * key can open it). */
+/* The sealers exist: the client's once both nonces are known (it seals
+ * HELLO right after AUTH 3, before the server's proof has arrived; no one
+ * without the key can open it), the server's once the client's proof
+ * told which key it holds (AUTH 3). */
 gboolean bf_handshake_keys_ready(const BfHandshake *hs);
 /* The peer proved it holds the key. */
 gboolean bf_handshake_done(const BfHandshake *hs);

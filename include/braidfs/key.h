@@ -19,6 +19,8 @@ G_BEGIN_DECLS
 typedef struct {
   uint8_t proof[BF_KEY_LEN];  /* KDF id 1: keys the handshake proofs */
   uint8_t paths[BF_KEY_LEN];  /* KDF id 2: keys each connection's key hash */
+  uint8_t stored[BF_KEY_LEN]; /* KDF id 3: keys the proofs of STORED
+                                 (proof.h) */
 } BfKey;
 
 typedef enum {

@@ -47,6 +47,7 @@ extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
  * 2^32 - 1). */
 #define BF_SECRET_CHUNK 0xffffffffu
 #define BF_ITEM_KEY_LEN 32
+#define BF_PROOF_LEN 32       /* ITEM_ACK STORED's proof (proof.h) */
 #define BF_SECRET_FIXED (BF_DIGEST_LEN + BF_ITEM_KEY_LEN)
 #define BF_SECRET_MAX (BF_SECRET_FIXED + BF_NAME_MAX)
 
@@ -244,6 +245,8 @@ typedef struct {
   uint8_t stage;                  /* BfAckStage */
   uint8_t status;                 /* BfStatus */
   BfBytes message;
+  uint8_t proof[BF_PROOF_LEN];    /* STORED OK: what was stored (proof.h);
+                                     else zero */
 } BfItemAck;
 
 typedef struct {

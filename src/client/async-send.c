@@ -41,7 +41,9 @@ static BfcItem *
 start_item(BfcAsync *a, Pending *pd, uint64_t replay_id)
 {
   BfcSpoolFile *f = pd->file;
-  BfcItem *it = bfc_item_new_spooled(a->base.sess, f->name, f->mode, replay_id,
+  BfcReplay replay = { replay_id, f->size, f->digest };
+  BfcItem *it = bfc_item_new_spooled(a->base.sess, f->name, f->mode,
+                                     replay_id != 0 ? &replay : NULL,
                                      note_id, f);
 
   bf_mutex_lock(&a->lock);

@@ -1,15 +1,18 @@
 /* Items: lifetime, announcement and the server's answers (item.h). */
 #include "item.h"
 
+#include <sodium.h>
 #include <string.h>
 
+#include "braidfs/log.h"
+#include "braidfs/proof.h"
 #include "ctl.h"
 #include "wait.h"
 
 BfcItem *
 bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                     uint64_t replay_id, void (*note_id)(void *data, uint64_t id),
-                     void *data)
+                     const BfcReplay *replay,
+                     void (*note_id)(void *data, uint64_t id), void *data)
 {
   BfcItem *it = g_new0(BfcItem, 1);
 
@@ -22,7 +25,18 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   bf_mutex_init(&it->wlock);
   it->digest = bf_digest_new(BF_DIGEST_SHA256);
-  it->replay_id = replay_id;
+  /* A shamir item's proof is keyed with its secret's key, which the earlier
+   * mount did not keep: its STORED cannot be checked (proof_known stays
+   * FALSE), and the file goes again. */
+  if (replay != NULL) {
+    it->replay_id = replay->id;
+    if (s->cfg.coding.kind != BF_CODING_SHAMIR) {
+      it->close_msg.size = replay->size;
+      it->close_msg.digest_alg = BF_DIGEST_SHA256;
+      memcpy(it->digest_sent, replay->digest, BF_DIGEST_LEN);
+      it->proof_known = TRUE;
+    }
+  }
   it->note_id = note_id;
   it->note_data = data;
   bfc_item_announce(it);
@@ -32,7 +46,7 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
 BfcItem *
 bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
 {
-  return bfc_item_new_spooled(s, name, mode, 0, NULL, NULL);
+  return bfc_item_new_spooled(s, name, mode, NULL, NULL, NULL);
 }
 
 BfcItem *
@@ -48,6 +62,7 @@ bfc_item_unref(BfcItem *it)
   if (it == NULL || !g_atomic_int_dec_and_test(&it->refs))
     return;
   g_free(it->buf);
+  sodium_memzero(it->item_key, sizeof it->item_key);
   bf_digest_free(it->digest);
   g_free(it->final_name);
   g_free(it->name);
@@ -385,15 +400,63 @@ bfc_item_chunk_allowed_locked(BfcSession *s, const BfcItem *it, unsigned p)
          !it->resuming;
 }
 
+/* Whether a STORED OK proves that the server stored what this item sent
+ * (proof.h). Without a key anyone who saw the ITEM_CLOSE can make it:
+ * then it only catches a server that stored something else. */
+static gboolean
+stored_proven_locked(BfcSession *s, const BfcItem *it, const BfItemAck *a)
+  BF_REQUIRES(&s->lock)
+{
+  uint8_t want[BF_PROOF_LEN];
+
+  bf_stored_proof(want, s->cfg.key, it->has_item_key ? it->item_key : NULL,
+                  s->id, it->id, it->close_msg.size, it->close_msg.digest_alg,
+                  it->digest_sent);
+  return sodium_memcmp(want, a->proof, sizeof want) == 0;
+}
+
+/* A STORED OK that does not prove the item fails it: the file is not
+ * forgotten (the spool keeps it and sends it again). One that cannot be
+ * checked (a replayed shamir item) sends the file again under a new id
+ * (NOT_FOUND starts it afresh). */
+static const char *
+stored_refusal_locked(BfcSession *s, BfcItem *it, const BfItemAck *a,
+                      uint8_t *status) BF_REQUIRES(&s->lock)
+{
+  if (!it->proof_known) {
+    *status = BF_ST_NOT_FOUND;
+    return "the server says an earlier mount's copy is stored, which this "
+           "mount cannot check: sending it again";
+  }
+  if (stored_proven_locked(s, it, a))
+    return NULL;
+  *status = BF_ST_CORRUPT;
+  return "the server's STORED does not prove these bytes (a wrong proof: "
+         "a forged answer, a different key_file, or a server that stored "
+         "something else); the file is not taken as delivered";
+}
+
 void
 bfc_items_on_ack(BfcSession *s, const BfItemAck *a)
 {
   g_autofree char *text = bfc_server_text(&a->message);
+  const char *refused = NULL;
+  uint8_t refused_status = BF_ST_OK;
+  g_autofree char *refused_name = NULL;
   BfcItem *it;
 
   bf_mutex_lock(&s->lock);
   it = g_hash_table_lookup(s->items, &a->item_id);
-  if (it != NULL) {
+  if (it != NULL && a->status == BF_ST_OK && a->stage == BF_ACK_STORED &&
+      (it->close_sent || it->replayed) &&
+      it->state != BFC_ITEM_STORED && it->state != BFC_ITEM_FAILED) {
+    refused = stored_refusal_locked(s, it, a, &refused_status);
+    if (refused != NULL) {
+      refused_name = g_strdup(it->shown);
+      bfc_item_fail_locked(s, it, refused_status, refused);
+    }
+  }
+  if (it != NULL && refused == NULL) {
     if (a->status != BF_ST_OK && it->resuming && a->stage == BF_ACK_OPENED)
       bfc_item_fail_locked(s, it, BF_ST_IO, "the server restarted and did not "
                            "keep this file: copy it again");
@@ -410,6 +473,11 @@ bfc_items_on_ack(BfcSession *s, const BfItemAck *a)
   }
   g_cond_broadcast(&s->cond);
   bf_mutex_unlock(&s->lock);
+  if (refused != NULL)
+    bf_log(refused_status == BF_ST_CORRUPT ? G_LOG_LEVEL_WARNING
+                                           : G_LOG_LEVEL_INFO,
+           BFC_LOG(s, NULL, refused_name), "'%s' (item %" G_GUINT64_FORMAT
+           "): %s", refused_name, a->item_id, refused);
 }
 
 static gint

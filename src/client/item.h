@@ -64,6 +64,13 @@ struct BfcItem {
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */
   BfItemClose close_msg;
+  uint8_t digest_sent[BF_DIGEST_LEN]; /* of the bytes sent (close_msg's is
+                                     zero under shamir): with item_key, what
+                                     STORED must prove (proof.h) */
+  uint8_t item_key[BF_ITEM_KEY_LEN];  /* shamir: its secret's key */
+  gboolean has_item_key;
+  gboolean proof_known;       /* digest_sent, close_msg's size and alg are
+                                 set: a STORED OK can be checked */
   gint64 close_due;           /* a sealed item's ITEM_CLOSE goes again then */
   BfItemOpen open_msg;        /* as announced (its name is name's) */
   gint64 last_ack;            /* when a chunk of it was last acknowledged */
@@ -76,11 +83,19 @@ struct BfcItem {
 /* A new item, announced. */
 BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
   BF_EXCLUDES(&s->lock);
-/* For delivery=async: an item announced under replay_id (an earlier
- * mount's, 0 for a fresh one); note_id(data, id) is told every id it is
- * announced under, before the server is, without any lock held. */
+/* An earlier mount's announcement of a spooled version: its id, and its
+ * size and SHA-256, which a STORED answered at once must prove. */
+typedef struct {
+  uint64_t id;
+  uint64_t size;
+  const uint8_t *digest;      /* BF_DIGEST_LEN bytes */
+} BfcReplay;
+
+/* For delivery=async: an item announced under replay's id (NULL for a
+ * fresh one); note_id(data, id) is told every id it is announced under,
+ * before the server is, without any lock held. */
 BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                              uint64_t replay_id,
+                              const BfcReplay *replay,
                               void (*note_id)(void *data, uint64_t id),
                               void *data) BF_EXCLUDES(&s->lock);
 BfcItem *bfc_item_ref(BfcItem *it);

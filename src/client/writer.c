@@ -219,7 +219,8 @@ bfc_item_set_final_attrs(BfcItem *it, uint32_t mode, const struct timespec *mtim
  * shares, so that no path carries anything that confirms a guess of the
  * content. The key is fresh for every item. */
 static gboolean
-submit_secret(BfcItem *it, const uint8_t digest[BF_DIGEST_LEN], GError **error)
+submit_secret(BfcItem *it, const uint8_t digest[BF_DIGEST_LEN],
+              const uint8_t key[BF_ITEM_KEY_LEN], GError **error)
   BF_REQUIRES(&it->wlock)
 {
   BfcSession *s = it->sess;
@@ -229,7 +230,7 @@ submit_secret(BfcItem *it, const uint8_t digest[BF_DIGEST_LEN], GError **error)
   gboolean ok = FALSE;
 
   memcpy(sec.digest, digest, BF_DIGEST_LEN);
-  randombytes_buf(sec.key, sizeof sec.key);
+  memcpy(sec.key, key, sizeof sec.key);
   if (s->cfg.hide_names) {
     sec.name.data = (const uint8_t *)it->name;
     sec.name.len = (uint16_t)strlen(it->name);
@@ -257,6 +258,8 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   uint64_t written = (uint64_t)it->next_chunk * cs + it->fill;
   uint32_t total = (uint32_t)(size / cs + (size % cs != 0));
   BfItemClose cm = { 0 };
+  uint8_t digest[BF_DIGEST_LEN], key[BF_ITEM_KEY_LEN];
+  gboolean shamir = s->cfg.coding.kind == BF_CODING_SHAMIR;
 
   g_autoptr(BfDigest) tail = NULL;
 
@@ -278,12 +281,15 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   cm.total_chunks = total;
   cm.size = size;
   cm.digest_alg = bf_digest_alg(tail);
-  bf_digest_final(tail, cm.digest);
-  if (s->cfg.coding.kind == BF_CODING_SHAMIR) {
-    gboolean ok = submit_secret(it, cm.digest, error);
-    sodium_memzero(cm.digest, sizeof cm.digest);   /* zero on the wire */
-    if (!ok)
+  bf_digest_final(tail, digest);
+  if (shamir) {
+    randombytes_buf(key, sizeof key);
+    if (!submit_secret(it, digest, key, error)) {
+      sodium_memzero(key, sizeof key);
       return FALSE;
+    }
+  } else {
+    memcpy(cm.digest, digest, sizeof cm.digest);   /* zero under shamir */
   }
   cm.mode = it->mode;
   cm.mtime_sec = it->mtime.tv_sec;
@@ -292,10 +298,16 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
    * sends it again. */
   bf_mutex_lock(&s->lock);
   it->close_msg = cm;
+  memcpy(it->digest_sent, digest, sizeof digest);
+  if (shamir)
+    memcpy(it->item_key, key, sizeof key);
+  it->has_item_key = shamir;
+  it->proof_known = TRUE;
   it->close_sent = TRUE;
   it->close_due = g_get_monotonic_time() + BFC_RESEND_US;
   bfc_item_send_close_locked(s, it);
   bf_mutex_unlock(&s->lock);
+  sodium_memzero(key, sizeof key);
   return TRUE;
 }
 

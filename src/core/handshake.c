@@ -30,7 +30,11 @@ typedef struct {
 struct BfHandshake {
   BfHsRole role;
   State state;
-  const BfKey *key;
+  const BfKey *key;           /* the one in use: a server with several
+                                 knows it at AUTH 3 */
+  const BfKey *const *keys;   /* server: the keys a client may hold */
+  guint n_keys;
+  guint which;
   Secrets *sec;
   BfSeal *tx, *rx;
   gboolean keys_ready;
@@ -44,6 +48,8 @@ bf_handshake_new(BfHsRole role, const BfKey *key, const uint8_t *nonce)
 
   hs->role = role;
   hs->key = key;
+  hs->keys = &hs->key;
+  hs->n_keys = 1;
   hs->sec = sodium_malloc(sizeof *hs->sec);
   if (hs->sec == NULL)
     g_error("sodium_malloc: out of memory for a handshake");
@@ -54,6 +60,25 @@ bf_handshake_new(BfHsRole role, const BfKey *key, const uint8_t *nonce)
   else
     randombytes_buf(mine, BF_AUTH_VALUE_LEN);
   return hs;
+}
+
+BfHandshake *
+bf_handshake_new_server(const BfKey *const *keys, guint n_keys,
+                        const uint8_t *nonce)
+{
+  g_return_val_if_fail(n_keys > 0, NULL);
+  BfHandshake *hs = bf_handshake_new(BF_HS_SERVER, keys[0], nonce);
+
+  hs->keys = keys;
+  hs->n_keys = n_keys;
+  hs->key = NULL;
+  return hs;
+}
+
+guint
+bf_handshake_key_index(const BfHandshake *hs)
+{
+  return hs->which;
 }
 
 void
@@ -102,24 +127,36 @@ derive_keys(BfHandshake *hs)
 }
 
 static void
-make_proof(const BfHandshake *hs, BfHsRole who, BfAuth *out)
+make_proof(const BfHandshake *hs, const BfKey *key, BfHsRole who, BfAuth *out)
 {
   out->step = who == BF_HS_CLIENT ? BF_AUTH_CLIENT_PROOF : BF_AUTH_SERVER_PROOF;
-  keyed_hash(hs->key->proof, who == BF_HS_CLIENT ? LABEL_CLIENT : LABEL_SERVER,
+  keyed_hash(key->proof, who == BF_HS_CLIENT ? LABEL_CLIENT : LABEL_SERVER,
              hs->sec, out->value);
 }
 
+/* The peer's proof against every key we may use (a server's client keys:
+ * all of them, whichever matches, so that the time taken tells nothing of
+ * which one did); the key that matches becomes hs->key. */
 static gboolean
 check_proof(BfHandshake *hs, const BfAuth *in, GError **error)
 {
   BfAuth want;
   BfHsRole peer = hs->role == BF_HS_CLIENT ? BF_HS_SERVER : BF_HS_CLIENT;
-  int diff;
+  guint found = 0, which = 0;
 
-  make_proof(hs, peer, &want);
-  diff = sodium_memcmp(want.value, in->value, BF_AUTH_VALUE_LEN);
+  for (guint i = 0; i < hs->n_keys; i++) {
+    make_proof(hs, hs->keys[i], peer, &want);
+    guint hit = sodium_memcmp(want.value, in->value, BF_AUTH_VALUE_LEN) == 0;
+    /* no branch on the comparison */
+    which |= (0u - (hit & !found)) & i;
+    found |= hit;
+  }
   sodium_memzero(&want, sizeof want);
-  if (diff != 0) {
+  if (found) {
+    hs->which = which;
+    hs->key = hs->keys[which];
+  }
+  if (!found) {
     g_set_error(error, BF_HS_ERROR, BF_HS_ERROR_PROOF,
                 "the %s's key proof does not match our key",
                 peer == BF_HS_CLIENT ? "client" : "server");
@@ -178,7 +215,7 @@ feed_client(BfHandshake *hs, const BfAuth *in, BfAuth *out, gboolean *send,
     if (!take_nonce(hs, in, error))
       return FALSE;
     derive_keys(hs);
-    make_proof(hs, BF_HS_CLIENT, out);
+    make_proof(hs, hs->key, BF_HS_CLIENT, out);
     *send = TRUE;
     hs->state = ST_PROOF_SENT;
     return TRUE;
@@ -199,7 +236,7 @@ feed_server(BfHandshake *hs, const BfAuth *in, BfAuth *out, gboolean *send,
   if (hs->state == ST_START && in->step == BF_AUTH_CLIENT_NONCE) {
     if (!take_nonce(hs, in, error))
       return FALSE;
-    derive_keys(hs);
+    /* Which key the client holds is known only from its proof. */
     out->step = BF_AUTH_SERVER_NONCE;
     memcpy(out->value, hs->sec->nonce_s, BF_AUTH_VALUE_LEN);
     *send = TRUE;
@@ -209,7 +246,8 @@ feed_server(BfHandshake *hs, const BfAuth *in, BfAuth *out, gboolean *send,
   if (hs->state == ST_NONCE_SENT && in->step == BF_AUTH_CLIENT_PROOF) {
     if (!check_proof(hs, in, error))
       return FALSE;
-    make_proof(hs, BF_HS_SERVER, out);
+    derive_keys(hs);
+    make_proof(hs, hs->key, BF_HS_SERVER, out);
     *send = TRUE;
     hs->state = ST_DONE;
     return TRUE;

@@ -9,7 +9,7 @@
 G_DEFINE_QUARK(bf-key-error-quark, bf_key_error)
 
 #define KDF_CONTEXT "braidfsK"
-enum { KDF_ID_PROOF = 1, KDF_ID_PATHS = 2 };
+enum { KDF_ID_PROOF = 1, KDF_ID_PATHS = 2, KDF_ID_STORED = 3 };
 
 gboolean
 bf_key_parse(const uint8_t *data, size_t len, uint8_t raw[BF_KEY_LEN],
@@ -99,6 +99,8 @@ bf_key_from_raw(const uint8_t raw[BF_KEY_LEN])
   crypto_kdf_derive_from_key(key->proof, sizeof key->proof, KDF_ID_PROOF,
                              KDF_CONTEXT, raw);
   crypto_kdf_derive_from_key(key->paths, sizeof key->paths, KDF_ID_PATHS,
+                             KDF_CONTEXT, raw);
+  crypto_kdf_derive_from_key(key->stored, sizeof key->stored, KDF_ID_STORED,
                              KDF_CONTEXT, raw);
   sodium_mprotect_readonly(key);
   track(key, TRUE);

@@ -609,6 +609,7 @@ decode_item_ack(BfCursor *c, BfItemAck *m, GError **error)
       !get_u8(c, "stage", &m->stage, error) ||
       !get_u8(c, "status", &m->status, error) ||
       !get_lv(c, "msg_len", "msg", &m->message, error) ||
+      !get_copy(c, sizeof m->proof, "proof", m->proof, error) ||
       !cur_end(c, error))
     return FALSE;
 
@@ -1168,6 +1169,7 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u8(b, m->stage);
     put_u8(b, m->status);
     put_lv(b, m->message);
+    put_raw(b, m->proof, sizeof m->proof);
     return TRUE;
   }
   case BF_FRAME_OP: {

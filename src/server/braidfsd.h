@@ -25,9 +25,13 @@
  *   BfdServer.lock          paths, ended_threads, stopping  -
  *     (server.c)            (janitor_wake, paths_gone wait
  *                           on it)
- *   BfdSessions.lock        the index: by name, by id,      a session's lock,
- *     (sessions.c)          places reserved                 to count the
- *                                                           connected ones
+ *   BfdSessions.lock        the index: by name, by id, by   -
+ *     (sessions.c)          source, places reserved
+ *   BfdSession.rest_lock    resting (its journal and tmp/   the session's
+ *     (session.h)           closed): the janitor and        lock
+ *                           attaching paths; held across
+ *                           that session's journal opening
+ *                           and closing only
  *   BfdSession.lock         items, opening, verdicts,       leaves
  *     (session.h)           ops_done/_running, clients and
  *                           their counters, totals, flags
@@ -35,6 +39,7 @@
  *   BfdItem.lock (item.h)   the item's rebuild state        leaves
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
  *     BfdCommitter.lock (items.c), BfdJournal.max_lock (journal.c),
+ *     BfdClientKeys.lock (clientkeys.c),
  *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *
@@ -113,11 +118,14 @@ typedef struct BfdSessions BfdSessions;
 typedef struct BfdGate BfdGate;
 typedef struct BfdHook BfdHook;
 typedef struct BfdCommitter BfdCommitter;
+typedef struct BfdClientKeys BfdClientKeys;
 
 typedef struct {
   /* Set before the server starts, then only read. */
   BfdLimits limits;
   BfKey *key;                /* key_file: NULL to run in the clear */
+  BfdClientKeys *client_keys; /* client_keys=DIR: one key per client (then
+                                 key is NULL) */
   char *store_path;
   int store_fd;
   int events_fd;             /* STORE/.events, appended (events.h) */
@@ -129,6 +137,8 @@ typedef struct {
    * session; new ones are refused over items_max, set from the
    * descriptor limit, so that no number of sessions exhausts it. */
   gint items_live;           /* atomic */
+  gint sessions_connected;   /* atomic: sessions with a path (session.c
+                                counts them; max_sessions) */
   guint items_max;
   BfdCommitter *committer;   /* group commit of complete items, off the
                                 path threads (items.h) */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "braidfs/handshake.h"
+#include "clientkeys.h"
 #include "owner.h"
 #include "ratelimit.h"
 #include "recovery.h"
@@ -79,22 +80,25 @@ auth_refuse(BfdPath *p, const char *text)
   return FALSE;
 }
 
+/* client: the client key's name, or "" (key_file, no key). */
 static gboolean
-hello_new(BfdPath *p, const BfHello *h)
+hello_new(BfdPath *p, const BfHello *h, const char *client)
 {
   BfdServer *srv = p->srv;
   g_autoptr(GError) error = NULL;
   g_autofree char *label = g_strndup((const char *)h->label.data, h->label.len);
   BfdSessionDir dir = BFD_SESSION_DIR_INIT;
 
-  if (!bfd_sessions_reserve(srv->sessions, srv->limits.max_sessions))
-    return welcome_refuse(p, BF_ST_LIMIT, "too many sessions (max_sessions)");
+  if (!bfd_sessions_reserve(srv->sessions, &srv->limits,
+                            (unsigned)g_atomic_int_get(&srv->sessions_connected),
+                            p->src, &error))
+    return welcome_refuse(p, BF_ST_LIMIT, error->message);
   /* Owned (owner.h) before anyone can attach to it, here or elsewhere. */
-  if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, &dir,
-                                &error) ||
+  if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, client,
+                                p->src, &dir, &error) ||
       !bfd_owner_take(&dir, &error)) {
     bfd_session_dir_clear(&dir);
-    bfd_sessions_unreserve(srv->sessions);
+    bfd_sessions_unreserve(srv->sessions, p->src);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
            "cannot create a session for %s: %s", p->conn->peer, error->message);
     send_welcome(p, BF_ST_IO, NULL, FALSE, error->message);
@@ -103,7 +107,7 @@ hello_new(BfdPath *p, const BfHello *h)
   p->sess = bfd_session_new(srv, &dir);
   /* Its first path joins before anyone else can see it. */
   if (!bfd_session_add_path(p->sess, p, h->path_index, FALSE, &error)) {
-    bfd_sessions_unreserve(srv->sessions);
+    bfd_sessions_unreserve(srv->sessions, p->src);
     return welcome_refuse(p, bfd_error_status(error), error->message);
   }
   bfd_sessions_add_reserved(srv->sessions, p->sess);
@@ -112,13 +116,16 @@ hello_new(BfdPath *p, const BfHello *h)
   return TRUE;
 }
 
+/* A session belongs to the key that made it: another client's key does
+ * not attach to it, token or not (the same answer as an unknown session:
+ * nothing tells it the session exists). */
 static gboolean
-hello_attach(BfdPath *p, const BfHello *h)
+hello_attach(BfdPath *p, const BfHello *h, const char *client)
 {
   BfdServer *srv = p->srv;
   g_autoptr(GError) error = NULL;
   g_autoptr(BfdSession) s = bfd_sessions_by_id(srv->sessions, h->session_id);
-  gboolean known;
+  gboolean known, owner;
 
   /* Not in the index: a session of the store that another server owned
    * and that is free now (its server is gone) is taken over; one whose
@@ -135,10 +142,24 @@ hello_attach(BfdPath *p, const BfHello *h)
   /* The id is public; the token is the secret and is compared in constant
    * time. Both failures get the same answer. */
   known = s != NULL && sodium_memcmp(s->dir.token, h->token, BF_ID_LEN) == 0;
-  if (known && bfd_session_add_path(s, p, h->path_index, TRUE, &error)) {
-    bfd_gate_attach_result(srv->gate, p->src, TRUE);
-    p->sess = g_steal_pointer(&s);
-    return TRUE;
+  owner = s != NULL && strcmp(s->dir.client, client) == 0;
+  if (known && !owner)
+    bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "%s with the key of client "
+           "'%s' presented the token of session %s, which belongs to %s%s%s",
+           p->conn->peer, client, s->dir.name,
+           s->dir.client[0] ? "client '" : "key_file",
+           s->dir.client, s->dir.client[0] ? "'" : "");
+  known = known && owner;
+  if (known) {
+    /* a resting session's descriptors open again before the path joins */
+    gboolean ok = bfd_session_wake(s, &error) &&
+                  bfd_session_add_path(s, p, h->path_index, TRUE, &error);
+    bfd_session_wake_done(s);
+    if (ok) {
+      bfd_gate_attach_result(srv->gate, p->src, TRUE);
+      p->sess = g_steal_pointer(&s);
+      return TRUE;
+    }
   }
   /* A session being removed, or with max_paths paths, was found all
    * the same: a LIMIT costs no more than an honest handshake. */
@@ -174,23 +195,59 @@ handshake_recv(BfdPath *p, BfMsg *m)
 static gboolean
 wrong_key(BfdPath *p)
 {
+  const char *which = p->srv->client_keys ? "any of client_keys" : "key_file";
+
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "refusing handshake from %s: "
-         "wrong key (its proof does not match key_file)", p->conn->peer);
+         "wrong key (its proof does not match %s)", p->conn->peer, which);
   leave_seat(p);
-  bf_conn_send_error(p->conn, BF_ST_AUTH, "wrong key: the proof does not "
-                     "match this server's key_file");
+  bf_conn_send_error(p->conn, BF_ST_AUTH, p->srv->client_keys
+                     ? "wrong key: the proof does not match any client key "
+                       "of this server"
+                     : "wrong key: the proof does not match this server's "
+                       "key_file");
   return FALSE;
 }
 
-/* The key handshake (key_file): AUTH 1 to 4 (handshake.h). Afterwards
- * every frame in both directions is sealed. */
-static gboolean
-key_handshake(BfdPath *p)
+/* The keys a client may hold: key_file's, or every client key. */
+static GPtrArray *
+server_keys(BfdServer *srv, GPtrArray **names)
 {
-  g_autoptr(BfHandshake) hs = bf_handshake_new(BF_HS_SERVER, p->srv->key,
-                                                NULL);
+  GPtrArray *keys = g_ptr_array_new();
+
+  *names = srv->client_keys ? bfd_client_keys_current(srv->client_keys)
+                            : NULL;
+  if (*names == NULL) {
+    g_ptr_array_add(keys, srv->key);
+    return keys;
+  }
+  for (guint i = 0; i < (*names)->len; i++)
+    g_ptr_array_add(keys, ((BfdClientKey *)(*names)->pdata[i])->key);
+  return keys;
+}
+
+/* The key handshake (key_file, client_keys): AUTH 1 to 4 (handshake.h).
+ * Afterwards every frame in both directions is sealed. *client: the
+ * client key that proved itself (a reference), or NULL with key_file. */
+static gboolean
+key_handshake(BfdPath *p, BfdClientKey **client)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  g_autoptr(GPtrArray) keys = server_keys(p->srv, &names);
+  /* With no client key at all every proof fails: one that cannot match
+   * stands in, so that the handshake runs as for a wrong key. */
+  g_autoptr(BfKey) none = NULL;
   BfMsg m, out = { .type = BF_FRAME_AUTH };
   gboolean send;
+
+  if (keys->len == 0) {
+    uint8_t raw[BF_KEY_LEN];
+    randombytes_buf(raw, sizeof raw);
+    none = bf_key_from_raw(raw);
+    sodium_memzero(raw, sizeof raw);
+    g_ptr_array_add(keys, none);
+  }
+  g_autoptr(BfHandshake) hs = bf_handshake_new_server(
+    (const BfKey *const *)keys->pdata, keys->len, NULL);
 
   for (unsigned step = BF_AUTH_CLIENT_NONCE; step <= BF_AUTH_CLIENT_PROOF;
        step += 2) {
@@ -209,6 +266,19 @@ key_handshake(BfdPath *p)
       return bfd_path_refuse(p, BF_ST_AUTH, "key handshake: %s",
                              error->message);
     }
+    if (step == BF_AUTH_CLIENT_PROOF && names != NULL) {
+      guint which = bf_handshake_key_index(hs);
+      if (which >= names->len)    /* the stand-in matched: cannot happen */
+        return wrong_key(p);
+      BfdClientKey *k = names->pdata[which];
+      /* Removed or replaced since the directory was read: refused now. */
+      if (!bfd_client_keys_check(p->srv->client_keys, k, &error)) {
+        leave_seat(p);
+        bf_conn_send_error(p->conn, BF_ST_AUTH, error->message);
+        return FALSE;
+      }
+      *client = bfd_client_key_ref(k);
+    }
     if (step == BF_AUTH_CLIENT_PROOF)
       bf_conn_seal_rx(p->conn, bf_handshake_take_seal(hs, FALSE));
     if (send && !bf_conn_send(p->conn, &out, NULL))
@@ -222,6 +292,7 @@ static gboolean
 handshake(BfdPath *p)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(BfdClientKey) client = NULL;
   uint8_t version;
   BfMsg m;
 
@@ -241,7 +312,8 @@ handshake(BfdPath *p)
   }
   if (!bf_conn_send_preface(p->conn, NULL))
     return FALSE;
-  if (p->srv->key != NULL && !key_handshake(p))
+  if ((p->srv->key != NULL || p->srv->client_keys != NULL) &&
+      !key_handshake(p, &client))
     return FALSE;
   if (!handshake_recv(p, &m))
     return FALSE;
@@ -254,8 +326,9 @@ handshake(BfdPath *p)
     return welcome_refuse(p, BF_ST_LIMIT, "too many connections in the "
                           "handshake: only paths of known sessions are taken "
                           "now; try again later");
-  if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello)
-                                       : hello_attach(p, &m.u.hello)))
+  const char *name = client != NULL ? client->name : "";
+  if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello, name)
+                                       : hello_attach(p, &m.u.hello, name)))
     return FALSE;
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);

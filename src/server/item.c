@@ -4,10 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "braidfs/io.h"
+#include "braidfs/proof.h"
 #include "braidfs/text.h"
 #include "status.h"
 #include "store.h"
@@ -74,10 +76,22 @@ bfd_item_unref(BfdItem *it)
   bf_assembler_free(it->asm_);
   bfd_shares_free(it->shares);
   bf_digest_free(it->digest);
+  sodium_memzero(it->key, sizeof it->key);
   bf_mutex_clear(&it->lock);
   g_free(it->name);
   g_free(it->label);
   g_free(it);
+}
+
+void
+bfd_item_proof(BfdItem *it, const BfKey *key,
+               const uint8_t session_id[BF_ID_LEN], uint64_t size,
+               uint8_t out[BF_PROOF_LEN])
+{
+  bf_mutex_lock(&it->lock);
+  bf_stored_proof(out, key, it->secret_done ? it->key : NULL, session_id,
+                  it->id, size, it->want_alg, it->want);
+  bf_mutex_unlock(&it->lock);
 }
 
 gboolean
@@ -165,6 +179,7 @@ bfd_item_take_secret_locked(BfdItem *it, const BfdLimits *l,
     return FALSE;
   }
   memcpy(it->want, sec.digest, sizeof it->want);
+  memcpy(it->key, sec.key, sizeof it->key);
   if (sec.name.len > 0)
     it->name = g_strndup((const char *)sec.name.data, sec.name.len);
   it->secret_done = TRUE;

@@ -9,6 +9,7 @@
 #include "braidfs/assembler.h"
 #include "braidfs/coding.h"
 #include "braidfs/digest.h"
+#include "braidfs/key.h"
 #include "braidfs/tsa.h"
 #include "braidfs/wire.h"
 #include "journal.h"
@@ -41,7 +42,10 @@ typedef struct BfdItem {
   BfdWriteback wb;           /* of [0, hashed) */
   uint8_t want[BF_DIGEST_LEN]; /* from ITEM_CLOSE, or the secret (SHAMIR) */
   uint8_t want_alg;
-  gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name) */
+  gboolean secret_done;      /* SHAMIR: the secret is rebuilt (want, name,
+                                key) */
+  uint8_t key[BF_ITEM_KEY_LEN]; /* SHAMIR: the secret's key, which keys the
+                                   proof of STORED (proof.h) */
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
@@ -75,6 +79,12 @@ gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
 gboolean bfd_item_hash_forward_locked(BfdItem *it, uint32_t just,
                                       const uint8_t *data, GByteArray *buf,
                                       GError **error) BF_REQUIRES(&it->lock);
+/* The proof for STORED OK of the item, stored with size bytes (proof.h):
+ * keyed with its secret's key (SHAMIR) and the session's key, each where
+ * there is one. Takes the item's lock. */
+void bfd_item_proof(BfdItem *it, const BfKey *key,
+                    const uint8_t session_id[BF_ID_LEN], uint64_t size,
+                    uint8_t out[BF_PROOF_LEN]) BF_EXCLUDES(&it->lock);
 /* Takes a rebuilt secret (BfSecret): its digest and, if the item hid it,
  * its name. Fails in BFD_ERROR with PROTOCOL if the secret does not fit
  * the item (the frames were wrong), BAD_NAME if its name breaks the rules

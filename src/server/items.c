@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clientkeys.h"
 #include "crash.h"
 #include "events.h"
 #include "hook.h"
@@ -27,19 +28,20 @@ static gboolean
 open_again(BfdPath *p, uint64_t id)
 {
   BfdSession *s = p->sess;
-  uint8_t stage, status;
+  uint8_t stage, status, proof[BF_PROOF_LEN];
   gboolean done;
   BfdItem *it;
 
   bf_mutex_lock(&s->lock);
   it = bfd_session_item_locked(s, id, NULL);
-  done = it == NULL && bfd_session_verdict_locked(s, id, &stage, &status);
+  done = it == NULL &&
+         bfd_session_verdict_locked(s, id, &stage, &status, proof);
   bf_mutex_unlock(&s->lock);
   if (it != NULL) {
-    bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL);
+    bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
     bfd_item_unref(it);
   } else if (done) {
-    bfd_path_item_ack(p, id, stage, status, NULL);
+    bfd_path_item_ack(p, id, stage, status, NULL, proof);
   } else {
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),
            "session %s: refusing an ITEM_OPEN from %s: item id %"
@@ -48,7 +50,7 @@ open_again(BfdPath *p, uint64_t id)
     /* NOT_FOUND lets a client that replays an id from before its own
      * crash (delivery=async) announce the item afresh. */
     bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_NOT_FOUND, "item id not "
-                      "known to this session (ids must increase)");
+                      "known to this session (ids must increase)", NULL);
   }
   return TRUE;
 }
@@ -66,7 +68,7 @@ open_refused(BfdPath *p, uint64_t id, uint8_t status, const char *msg)
   bf_mutex_unlock(&s->lock);
   if (fresh)
     bfd_session_note_verdict(s, id, BF_ACK_OPENED, status);
-  bfd_path_item_ack(p, id, BF_ACK_OPENED, status, msg);
+  bfd_path_item_ack(p, id, BF_ACK_OPENED, status, msg, NULL);
   return TRUE;
 }
 
@@ -178,17 +180,31 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
   bf_mutex_unlock(&s->lock);
   bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: item %"
          G_GUINT64_FORMAT " '%s' opened", s->dir.name, it->id, it->label);
-  bfd_path_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL);
+  bfd_path_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
   return TRUE;
 }
 
 /* ---- storing and failing -------------------------------------------------- */
+
+/* The proof of STORED for the item stored with size bytes, keyed with the
+ * key of the client the session belongs to (clientkeys.h), else
+ * key_file's. */
+static void
+item_proof(BfdSession *s, BfdItem *it, uint64_t size, uint8_t out[BF_PROOF_LEN])
+{
+  g_autoptr(BfdClientKey) owner =
+    bfd_client_keys_lookup(s->srv->client_keys, s->dir.client);
+
+  bfd_item_proof(it, owner != NULL ? owner->key : s->srv->key, s->dir.id,
+                 size, out);
+}
 
 void
 bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
                  uint64_t size, const BfdReplaced *replaced)
 {
   uint8_t status = failure != NULL ? bfd_error_status(failure) : BF_ST_OK;
+  uint8_t proof[BF_PROOF_LEN];
   gboolean fresh;
   BfdPath *to;
 
@@ -200,9 +216,13 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   else
     bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
            s->dir.name, failure->message);
-  bf_mutex_lock(&s->lock);
   if (failure == NULL)
+    item_proof(s, it, size, proof);
+  bf_mutex_lock(&s->lock);
+  if (failure == NULL) {
     bfd_session_note_stored_locked(s, size);
+    bfd_session_remember_proof_locked(s, it->id, proof);
+  }
   fresh = bfd_session_retire_locked(s, it, BF_ACK_STORED, status);
   if (fresh && failure != NULL)
     s->items_failed++;
@@ -218,7 +238,8 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
     bfd_path_item_ack(to, it->id, BF_ACK_STORED, status,
-                      failure != NULL ? failure->message : NULL);
+                      failure != NULL ? failure->message : NULL,
+                      failure != NULL ? NULL : proof);
   bfd_path_unref(to);
 }
 
@@ -360,7 +381,14 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
 
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
+    uint8_t proof[BF_PROOF_LEN];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
+    /* before the rename: a restart that finds the item stored still has
+     * its STORED's proof */
+    if (files[i].error == NULL) {
+      item_proof(f->sess, f->item, bf_assembler_size(f->item->asm_), proof);
+      bfd_journal_note_proof(f->sess->journal, f->item->id, proof);
+    }
   }
   bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
   for (guint i = 0; i < batch->len; i++) {
@@ -465,14 +493,14 @@ static gboolean
 close_again(BfdPath *p, uint64_t id, gboolean gone)
 {
   BfdSession *s = p->sess;
-  uint8_t stage, status;
+  uint8_t stage, status, proof[BF_PROOF_LEN];
   gboolean done;
 
   bf_mutex_lock(&s->lock);
-  done = bfd_session_verdict_locked(s, id, &stage, &status);
+  done = bfd_session_verdict_locked(s, id, &stage, &status, proof);
   bf_mutex_unlock(&s->lock);
   if (done)
-    bfd_path_item_ack(p, id, stage, status, NULL);
+    bfd_path_item_ack(p, id, stage, status, NULL, proof);
   else if (!gone)
     return bfd_path_refuse(p, BF_ST_NOT_FOUND, "ITEM_CLOSE for unknown item %"
                            G_GUINT64_FORMAT, id);

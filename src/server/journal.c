@@ -25,6 +25,9 @@
  *   tmp/verdicts   the verdicts of finished items (ITEM_ACK stage and
  *                  status), one 16-byte slot per id modulo VERDICT_SLOTS,
  *                  written before the item's record is deleted
+ *   tmp/proofs     the proofs of stored items' STORED answers, one 48-byte
+ *                  slot per id modulo VERDICT_SLOTS (id 8, proof 32,
+ *                  CRC32C 4, pad 4), written before the item's rename
  *   tmp/ops        OPs started and done (with their status; an errno from
  *                  braidfsd before 0.1.0's restructuring, which still
  *                  reads), one slot per op id modulo OP_SLOTS
@@ -80,6 +83,7 @@
 #define VERDICT_SLOTS 4096     /* as many as the session keeps in memory */
 #define OP_SLOTS 1024
 #define SLOT_LEN 16            /* id 8, two bytes, pad 2, CRC32C 4 */
+#define PROOF_SLOT_LEN 48      /* id 8, proof 32, CRC32C 4, pad 4 */
 enum { OP_STARTED = 1, OP_DONE_ERRNO = 2, OP_DONE = 3 };
 
 G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX + 4 <= CODING_OFF);
@@ -87,6 +91,7 @@ G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX + 4 <= CODING_OFF);
 struct BfdJournal {
   char *session;               /* its directory's name, for log lines */
   int verdict_fd;              /* tmp/verdicts */
+  int proof_fd;                /* tmp/proofs */
   int ops_fd;                  /* tmp/ops */
   /* tmp/max_id only grows, whatever order the ITEM_OPENs of several
    * paths are written in: its lock is held across one 8-byte pwrite,
@@ -114,13 +119,14 @@ bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
 #define JOURNAL_LOG(j) (&(BfLogFields){ .session = (j)->session })
 
 static int
-open_ring(BfdJournal *j, int tmp_fd, const char *name, unsigned slots)
+open_ring(BfdJournal *j, int tmp_fd, const char *name, unsigned slots,
+          size_t slot_len)
 {
   int fd = bfd_store_open_file(tmp_fd, name, O_RDWR | O_CREAT, 0600);
 
   /* allocated now, so that a full disk cannot keep an answer out later */
   if (fd >= 0)
-    posix_fallocate(fd, 0, (off_t)slots * SLOT_LEN);
+    posix_fallocate(fd, 0, (off_t)(slots * slot_len));
   if (fd < 0)
     bf_log(G_LOG_LEVEL_WARNING, JOURNAL_LOG(j), "session %s: cannot open "
            "tmp/%s (answers to repeated frames will not survive a restart): "
@@ -135,8 +141,9 @@ bfd_journal_open(int tmp_fd, const char *session_name)
   uint8_t buf[8];
 
   j->session = g_strdup(session_name);
-  j->verdict_fd = open_ring(j, tmp_fd, "verdicts", VERDICT_SLOTS);
-  j->ops_fd = open_ring(j, tmp_fd, "ops", OP_SLOTS);
+  j->verdict_fd = open_ring(j, tmp_fd, "verdicts", VERDICT_SLOTS, SLOT_LEN);
+  j->proof_fd = open_ring(j, tmp_fd, "proofs", VERDICT_SLOTS, PROOF_SLOT_LEN);
+  j->ops_fd = open_ring(j, tmp_fd, "ops", OP_SLOTS, SLOT_LEN);
   bf_mutex_init(&j->max_lock);
   bf_mutex_init(&j->spare_lock);
   j->spares = g_array_new(FALSE, FALSE, sizeof(guint));
@@ -151,7 +158,8 @@ bfd_journal_free(BfdJournal *j)
 {
   if (j == NULL)
     return;
-  for (int *fd = (int[]){ j->verdict_fd, j->ops_fd, j->max_fd, -2 };
+  for (int *fd = (int[]){ j->verdict_fd, j->proof_fd, j->ops_fd, j->max_fd,
+                          -2 };
        *fd != -2; fd++)
     if (*fd >= 0)
       close(*fd);
@@ -208,6 +216,24 @@ bfd_journal_note_verdict(BfdJournal *j, uint64_t id, uint8_t stage,
                          uint8_t status)
 {
   slot_write(j, j->verdict_fd, VERDICT_SLOTS, id, stage, status);
+}
+
+void
+bfd_journal_note_proof(BfdJournal *j, uint64_t id, const uint8_t *proof)
+{
+  uint8_t e[PROOF_SLOT_LEN] = { 0 };
+  int rc;
+
+  if (j->proof_fd < 0)
+    return;
+  bf_store_be64(e, id);
+  memcpy(e + 8, proof, BF_PROOF_LEN);
+  bf_store_be32(e + 40, bf_crc32c(e, 40));
+  rc = bf_pwrite_all(j->proof_fd, e, sizeof e,
+                     (uint64_t)(id % VERDICT_SLOTS) * PROOF_SLOT_LEN);
+  if (rc < 0)
+    bf_log(G_LOG_LEVEL_WARNING, JOURNAL_LOG(j), "session %s: cannot record "
+           "a STORED proof in the store: %s", j->session, g_strerror(-rc));
 }
 
 void
@@ -475,6 +501,29 @@ slots_read(int tmp_fd, const char *name, unsigned slots)
   return found;
 }
 
+static GArray *
+proofs_read(int tmp_fd)
+{
+  GArray *found = g_array_new(FALSE, FALSE, sizeof(BfdJournalProof));
+  size_t len = (size_t)VERDICT_SLOTS * PROOF_SLOT_LEN;
+  g_autofree uint8_t *buf = g_malloc(len);
+  int fd = bfd_store_open_file(tmp_fd, "proofs", O_RDONLY, 0);
+  ssize_t n = fd >= 0 ? bf_pread_all(fd, buf, len, 0) : -1;
+
+  if (fd >= 0)
+    close(fd);
+  for (guint i = 0; n > 0 && i < (guint)(n / PROOF_SLOT_LEN); i++) {
+    const uint8_t *e = buf + (size_t)i * PROOF_SLOT_LEN;
+    BfdJournalProof pr = { .id = bf_load_be64(e) };
+    if (pr.id == 0 || pr.id % VERDICT_SLOTS != i ||
+        bf_load_be32(e + 40) != bf_crc32c(e, 40))
+      continue;
+    memcpy(pr.proof, e + 8, BF_PROOF_LEN);
+    g_array_append_val(found, pr);
+  }
+  return found;
+}
+
 static void
 record_free(gpointer p)
 {
@@ -657,6 +706,7 @@ bfd_journal_read(int tmp_fd)
   int fd;
 
   st->verdicts = slots_read(tmp_fd, "verdicts", VERDICT_SLOTS);
+  st->proofs = proofs_read(tmp_fd);
   st->ops_done = g_array_new(FALSE, FALSE, sizeof(BfdJournalAnswer));
   st->ops_started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
   st->items = g_ptr_array_new_with_free_func(record_free);
@@ -689,6 +739,7 @@ bfd_journal_state_free(BfdJournalState *st)
   if (st == NULL)
     return;
   g_array_unref(st->verdicts);
+  g_array_unref(st->proofs);
   g_array_unref(st->ops_done);
   g_array_unref(st->ops_started);
   g_ptr_array_unref(st->items);
@@ -708,7 +759,8 @@ bfd_journal_remove_strays(int tmp_fd, GHashTable *kept)
     uint64_t id = g_ascii_strtoull(de->d_name, &end, 16);
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
         strcmp(de->d_name, "max_id") == 0 ||
-        strcmp(de->d_name, "verdicts") == 0 || strcmp(de->d_name, "ops") == 0)
+        strcmp(de->d_name, "verdicts") == 0 ||
+        strcmp(de->d_name, "proofs") == 0 || strcmp(de->d_name, "ops") == 0)
       continue;
     if (end - de->d_name == 16 && g_hash_table_contains(kept, &id) &&
         (strcmp(end, ".part") == 0 || strcmp(end, ".rec") == 0 ||

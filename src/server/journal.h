@@ -11,7 +11,7 @@
 #include "braidfs/coding.h"
 #include "braidfs/wire.h"
 
-/* The per-session files: tmp/max_id, tmp/verdicts, tmp/ops. */
+/* The per-session files: tmp/max_id, tmp/verdicts, tmp/proofs, tmp/ops. */
 typedef struct BfdJournal BfdJournal;
 
 /* Opens them (a ring that cannot be opened is logged: the answers it
@@ -26,6 +26,10 @@ void bfd_journal_note_id(BfdJournal *j, uint64_t id);
  * record is deleted. */
 void bfd_journal_note_verdict(BfdJournal *j, uint64_t id, uint8_t stage,
                               uint8_t status);
+/* Records the proof (BF_PROOF_LEN bytes) of a stored item's STORED
+ * (proof.h): before the item enters data/, so that a STORED repeated
+ * after a restart proves it too. */
+void bfd_journal_note_proof(BfdJournal *j, uint64_t id, const uint8_t *proof);
 /* Records that an OP starts, then that it is done with status. */
 void bfd_journal_op_started(BfdJournal *j, uint64_t op_id);
 void bfd_journal_op_done(BfdJournal *j, uint64_t op_id, uint8_t status);
@@ -67,6 +71,11 @@ typedef struct {
 } BfdJournalAnswer;
 
 typedef struct {
+  uint64_t id;
+  uint8_t proof[BF_PROOF_LEN];
+} BfdJournalProof;
+
+typedef struct {
   uint32_t chunk_id, len, total;
 } BfdJournalChunk;
 
@@ -92,6 +101,7 @@ typedef struct {
 typedef struct {
   uint64_t max_id;
   GArray *verdicts;           /* BfdJournalAnswer, oldest first */
+  GArray *proofs;             /* BfdJournalProof */
   GArray *ops_done;           /* BfdJournalAnswer */
   GArray *ops_started;        /* uint64_t: started, not known done */
   GPtrArray *items;           /* BfdItemRecord* */

@@ -8,7 +8,10 @@
 
 typedef struct {
   uint64_t max_item_size;
-  unsigned max_sessions;
+  unsigned max_sessions;      /* connected at once */
+  unsigned max_sessions_total; /* in the store, connected or not */
+  unsigned max_sessions_per_source; /* made from one source (the gate's
+                                       key: an address, IPv6 a /56) */
   unsigned max_paths;
   unsigned max_open_items;   /* items in flight per session */
   unsigned handshake_timeout_ms;

@@ -14,6 +14,7 @@
 #include "braidfs/mount.h"
 #include "braidfs/notify.h"
 #include "braidfs/parse.h"
+#include "clientkeys.h"
 #include "crash.h"
 #include "events.h"
 #include "hook.h"
@@ -98,7 +99,8 @@ raise_fd_limit(void)
 static gboolean
 check_exposure(const BfdServer *srv, gboolean insecure)
 {
-  for (guint i = 0; srv->key == NULL && i < srv->listen_fds->len; i++) {
+  for (guint i = 0; srv->key == NULL && srv->client_keys == NULL &&
+                   i < srv->listen_fds->len; i++) {
     const char *name = srv->listen_names->pdata[i];
     if (bf_sock_loopback(GPOINTER_TO_INT(srv->listen_fds->pdata[i]), FALSE))
       continue;
@@ -228,8 +230,19 @@ main(int argc, char **argv)
   bfd_server_init(&srv, &opt.limits);
   srv.store_path = g_strdup(opt.store);
   srv.items_max = raise_fd_limit();
+  if (opt.key_file != NULL && opt.client_keys != NULL) {
+    g_printerr("braidfsd: give key_file (one key shared by every client) or "
+               "client_keys (one per client), not both\n");
+    goto out;
+  }
   if (opt.key_file != NULL &&
       (srv.key = bf_key_load(opt.key_file, &error)) == NULL) {
+    g_printerr("braidfsd: %s\n", error->message);
+    goto out;
+  }
+  if (opt.client_keys != NULL &&
+      (srv.client_keys = bfd_client_keys_open(opt.client_keys, &error)) ==
+        NULL) {
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
@@ -255,7 +268,10 @@ main(int argc, char **argv)
   g_message("store %s: %u sessions; listening on %s%s", srv.store_path,
             bfd_sessions_count(srv.sessions), (char *)srv.listen_names->pdata[0],
             srv.key != NULL ? " (key_file: every path authenticated and "
-                              "encrypted)" : "");
+                              "encrypted)"
+            : srv.client_keys != NULL ? " (client_keys: every path "
+                                        "authenticated and encrypted)"
+            : "");
   if (!flags.foreground)
     bf_log_detach();
 

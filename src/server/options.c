@@ -16,6 +16,12 @@ const BfOptSpec bfd_options[] = {
     0, 0, "DIR", "where items are kept" },
   { "max_sessions", BF_OPT_UINT, LIMIT(max_sessions), "64", 1, 65536, NULL,
     "connected sessions at once" },
+  { "max_sessions_total", BF_OPT_UINT, LIMIT(max_sessions_total), "4096", 1,
+    1048576, NULL, "sessions in the store, connected or not: a new one "
+    "over it is refused until old ones are removed (rmdir)" },
+  { "max_sessions_per_source", BF_OPT_UINT, LIMIT(max_sessions_per_source),
+    "256", 1, 1048576, NULL, "sessions in the store made from one source "
+    "address (IPv6: one /56)" },
   { "max_paths", BF_OPT_UINT, LIMIT(max_paths), "64", 1, 65536, NULL,
     "paths per session" },
   { "max_open_items", BF_OPT_UINT, LIMIT(max_open_items), "4096", 1, 65536,
@@ -33,6 +39,10 @@ const BfOptSpec bfd_options[] = {
   { "key_file", BF_OPT_PATH, offsetof(BfdOptions, key_file), NULL, 0, 0,
     "FILE", "pre-shared key (32 bytes, or 64 hex digits; mode 600): refuse "
     "clients without it and encrypt every path (braidfs keygen FILE)" },
+  { "client_keys", BF_OPT_PATH, offsetof(BfdOptions, client_keys), NULL, 0,
+    0, "DIR", "one key file per client, named after the client (mode 600; "
+    "the directory 700): a client's sessions are its own; removing its "
+    "file locks it out (instead of key_file)" },
   { "insecure", BF_OPT_BOOL, offsetof(BfdOptions, insecure), NULL, 0, 0,
     NULL, "without key_file, listen on addresses other than loopback all "
     "the same (clients unauthenticated, paths in the clear)" },

@@ -15,6 +15,7 @@ typedef struct {
   GPtrArray *listen;     /* ADDR:PORT, in order */
   char *store;
   char *key_file;        /* NULL: no key */
+  char *client_keys;     /* NULL: none (clientkeys.h) */
   gboolean insecure;     /* no key, yet other than loopback */
   char *exec_on_store;   /* NULL: none (hook.h) */
   unsigned exec_jobs;

@@ -86,7 +86,7 @@ bfd_path_answer_text(const char *text, char **shown)
 
 void
 bfd_path_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
-                  const char *text)
+                  const char *text, const uint8_t *proof)
 {
   BfMsg m = { .type = BF_FRAME_ITEM_ACK };
   g_autofree char *shown = NULL;
@@ -95,6 +95,8 @@ bfd_path_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
   m.u.item_ack.stage = stage;
   m.u.item_ack.status = status;
   m.u.item_ack.message = bfd_path_answer_text(text, &shown);
+  if (proof != NULL)
+    memcpy(m.u.item_ack.proof, proof, BF_PROOF_LEN);
   bfd_path_post(p, &m);
 }
 

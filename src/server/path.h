@@ -52,8 +52,9 @@ gboolean bfd_path_post(BfdPath *p, const BfMsg *m);
  * logs and cut between characters to what the frame carries (text.h).
  * The bytes point into *shown, which the caller frees after sending. */
 BfBytes bfd_path_answer_text(const char *text, char **shown);
+/* proof: STORED OK's (BF_PROOF_LEN bytes), else NULL (zero on the wire). */
 void bfd_path_item_ack(BfdPath *p, uint64_t id, uint8_t stage, uint8_t status,
-                       const char *text);
+                       const char *text, const uint8_t *proof);
 gboolean bfd_path_chunk_ack(BfdPath *p, const BfChunk *c);
 /* A violation: logs it, posts ERROR with status and the text, and returns
  * FALSE, so that its caller ends the path (dispatch.c closes it after the

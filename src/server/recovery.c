@@ -26,6 +26,10 @@ seed_answers(BfdSession *s, const BfdJournalState *st)
                                                BfdJournalAnswer, i);
     bfd_session_remember_verdict_locked(s, a->id, a->stage, a->status);
   }
+  for (guint i = 0; i < st->proofs->len; i++) {
+    const BfdJournalProof *pr = &g_array_index(st->proofs, BfdJournalProof, i);
+    bfd_session_remember_proof_locked(s, pr->id, pr->proof);
+  }
   for (guint i = 0; i < st->ops_started->len; i++) {
     uint64_t id = g_array_index(st->ops_started, uint64_t, i);
     g_hash_table_add(s->ops_doubt, g_memdup2(&id, sizeof id));

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clientkeys.h"
 #include "dispatch.h"
 #include "hook.h"
 #include "items.h"
@@ -142,15 +143,21 @@ join_ended_locked(BfdServer *srv)
 
 /* Abandons the unfinished items of every session whose last path left
  * more than linger ago. */
+/* A session idle this long rests (session.h): its journal and tmp/
+ * are closed until a path attaches. */
+#define REST_AFTER_US (2 * G_USEC_PER_SEC)
+
 static void
 abandon_lingered(BfdServer *srv, gint64 now)
 {
   g_autoptr(GPtrArray) all = bfd_sessions_list(srv->sessions);
   gint64 linger = (gint64)srv->limits.linger_ms * 1000;
 
-  for (guint i = 0; i < all->len; i++)
+  for (guint i = 0; i < all->len; i++) {
     if (bfd_session_lingered(all->pdata[i], now, linger))
       bfd_items_abandon(all->pdata[i]);
+    bfd_session_rest(all->pdata[i], now - REST_AFTER_US);
+  }
 }
 
 static gpointer
@@ -238,6 +245,7 @@ bfd_server_clear(BfdServer *srv)
   g_clear_pointer(&srv->sessions, bfd_sessions_free);
   g_clear_pointer(&srv->paths, g_hash_table_unref);
   g_clear_pointer(&srv->key, bf_key_free);
+  g_clear_pointer(&srv->client_keys, bfd_client_keys_free);
   g_clear_pointer(&srv->gate, bfd_gate_free);
   if (srv->store_fd >= 0)
     close(srv->store_fd);

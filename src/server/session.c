@@ -3,7 +3,10 @@
  * that posting is allowed (conn.h: it never blocks). */
 #include "session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "braidfs/parse.h"
 #include "status.h"
@@ -56,11 +59,13 @@ bfd_session_new(BfdServer *srv, BfdSessionDir *dir)
   s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
   s->share_budget = bfd_share_budget_new();
   bf_mutex_init(&s->lock);
+  bf_mutex_init(&s->rest_lock);
   g_cond_init(&s->changed);
   s->items = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                    (GDestroyNotify)bfd_item_unref);
   s->opening = id_set_new();
   s->verdicts = bf_fifo_map_new(VERDICTS_MAX, NULL);
+  s->proofs = bf_fifo_map_new(VERDICTS_MAX, g_free);
   s->ops_done = bf_fifo_map_new(OPS_DONE_MAX, op_result_free);
   s->ops_running = id_set_new();
   s->reopened = id_set_new();
@@ -85,6 +90,7 @@ bfd_session_unref(BfdSession *s)
   g_hash_table_unref(s->items);
   g_hash_table_unref(s->opening);
   bf_fifo_map_free(s->verdicts);
+  bf_fifo_map_free(s->proofs);
   bf_fifo_map_free(s->ops_done);
   g_hash_table_unref(s->ops_running);
   g_hash_table_unref(s->reopened);
@@ -95,6 +101,7 @@ bfd_session_unref(BfdSession *s)
   bfd_session_dir_clear(&s->dir);
   g_cond_clear(&s->changed);
   bf_mutex_clear(&s->lock);
+  bf_mutex_clear(&s->rest_lock);
   g_free(s);
 }
 
@@ -197,15 +204,29 @@ bfd_session_remember_verdict_locked(BfdSession *s, uint64_t id, uint8_t stage,
 
 gboolean
 bfd_session_verdict_locked(BfdSession *s, uint64_t id, uint8_t *stage,
-                           uint8_t *status)
+                           uint8_t *status, uint8_t proof[BF_PROOF_LEN])
 {
-  gpointer v;
+  gpointer v, kept;
 
   if (!bf_fifo_map_lookup(s->verdicts, id, &v))
     return FALSE;
+  if (bf_fifo_map_lookup(s->proofs, id, &kept))
+    memcpy(proof, kept, BF_PROOF_LEN);
+  else
+    memset(proof, 0, BF_PROOF_LEN);
   *stage = (uint8_t)(GPOINTER_TO_UINT(v) >> 8);
   *status = (uint8_t)GPOINTER_TO_UINT(v);
   return TRUE;
+}
+
+void
+bfd_session_remember_proof_locked(BfdSession *s, uint64_t id,
+                                  const uint8_t proof[BF_PROOF_LEN])
+{
+  uint8_t *copy = g_memdup2(proof, BF_PROOF_LEN);
+
+  if (!bf_fifo_map_insert(s->proofs, id, copy))
+    g_free(copy);
 }
 
 void
@@ -294,6 +315,8 @@ bfd_session_add_path(BfdSession *s, BfdPath *p, unsigned index,
                   "too many paths in this session (max_paths)");
     } else {
       p->index = index;
+      if (s->clients->len == 0)
+        g_atomic_int_inc(&s->srv->sessions_connected);
       g_ptr_array_add(s->clients, p);
       s->last_activity = g_get_real_time() / G_USEC_PER_SEC;
       ok = TRUE;
@@ -313,8 +336,10 @@ bfd_session_remove_path(BfdSession *s, BfdPath *p)
   gboolean last;
 
   bf_mutex_lock(&s->lock);
-  g_ptr_array_remove(s->clients, p);
+  gboolean was = g_ptr_array_remove(s->clients, p);
   last = s->clients->len == 0;
+  if (was && last)
+    g_atomic_int_add(&s->srv->sessions_connected, -1);
   if (last)
     s->detached_at = g_get_monotonic_time();
   bf_mutex_unlock(&s->lock);
@@ -325,6 +350,50 @@ gboolean
 bfd_session_connected_locked(BfdSession *s)
 {
   return s->clients->len > 0;
+}
+
+gboolean
+bfd_session_rest(BfdSession *s, gint64 idle_since)
+{
+  gboolean idle;
+
+  bf_mutex_lock(&s->rest_lock);
+  bf_mutex_lock(&s->lock);
+  idle = !s->resting && s->clients->len == 0 &&
+         g_hash_table_size(s->items) == 0 && !s->removing && !s->removed &&
+         s->detached_at < idle_since;
+  bf_mutex_unlock(&s->lock);
+  if (idle) {
+    /* Nothing uses them without a path or an item. */
+    g_clear_pointer(&s->journal, bfd_journal_free);
+    close(s->dir.tmp_fd);
+    s->dir.tmp_fd = -1;
+    s->resting = TRUE;
+  }
+  bf_mutex_unlock(&s->rest_lock);
+  return idle;
+}
+
+gboolean
+bfd_session_wake(BfdSession *s, GError **error)
+{
+  bf_mutex_lock(&s->rest_lock);
+  if (!s->resting)
+    return TRUE;
+  /* checked when the session was loaded; never through a link */
+  s->dir.tmp_fd = bfd_store_openat(s->dir.dir_fd, "tmp",
+                                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->dir.tmp_fd < 0)
+    return bfd_set_error_errno(error, errno, "session %s: tmp/", s->dir.name);
+  s->journal = bfd_journal_open(s->dir.tmp_fd, s->dir.name);
+  s->resting = FALSE;
+  return TRUE;
+}
+
+void
+bfd_session_wake_done(BfdSession *s)
+{
+  bf_mutex_unlock(&s->rest_lock);
 }
 
 gboolean
@@ -418,12 +487,15 @@ bfd_session_describe(BfdSession *s)
                            " chunks=%" G_GUINT64_FORMAT "\n", p->index,
                            p->conn->peer, p->local, p->bytes, p->chunks);
   }
+  g_string_append_printf(out, "id: %s\nlabel: %s\n", id, s->dir.label);
+  if (s->dir.client[0] != '\0')
+    g_string_append_printf(out, "client: %s\n", s->dir.client);
   g_string_append_printf(out,
-      "id: %s\nlabel: %s\nclients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
+      "clients: %s\npaths: %u\nitems: %" G_GUINT64_FORMAT
       "\nversions: %" G_GUINT64_FORMAT "\nbytes: %" G_GUINT64_FORMAT
       "\nreceived: %" G_GUINT64_FORMAT "\nfailed: %" G_GUINT64_FORMAT
       "\nin_flight: %u\nstarted: %s\nlast_activity: %s\nstate: %s\n",
-      id, s->dir.label, clients->str, s->clients->len, s->items_stored,
+      clients->str, s->clients->len, s->items_stored,
       s->versions_stored, s->bytes_stored, s->bytes_received, s->items_failed,
       g_hash_table_size(s->items),
       started, last, s->clients->len > 0 ? "connected" : "disconnected");

@@ -20,8 +20,8 @@
 struct BfdSession {
   gint refs;
   BfdServer *srv;
-  BfdSessionDir dir;         /* fixed */
-  BfdJournal *journal;       /* own lock */
+  BfdSessionDir dir;         /* fixed, but for tmp_fd: -1 while resting */
+  BfdJournal *journal;       /* own lock; NULL while resting (below) */
   BfdShareBudget *share_budget; /* own lock */
   BfMutex lock;              /* guards everything below */
   GCond changed;             /* an OP was done, an item opened or refused */
@@ -30,6 +30,9 @@ struct BfdSession {
   uint64_t max_item_id;      /* highest id ever opened in this session */
   BfFifoMap *verdicts;       /* id -> (stage << 8 | status) of recently
                                 finished items */
+  BfFifoMap *proofs;         /* id -> the proof (BF_PROOF_LEN bytes) of
+                                recently stored items, for repeated
+                                STOREDs (journaled: tmp/proofs) */
   BfFifoMap *ops_done;       /* op id -> BfdOpResult* of recent OPs */
   GHashTable *ops_running;   /* op ids a path is running */
   /* What the journal left in doubt at start-up (recovery.c). */
@@ -46,6 +49,13 @@ struct BfdSession {
   uint64_t items_failed;     /* items that ended in an error */
   gboolean removing;         /* rmdir in progress: attaches wait (LIMIT) */
   gboolean removed;          /* rmdir'ed: no new paths */
+  /* An idle session (no path, no item) rests: its journal and tmp/ are
+   * closed; dir/, data/ (the view's) and the owner lock stay. The rest lock
+   * is taken before lock, only by the janitor (which closes them) and a
+   * path attaching (which opens them again and joins while holding it);
+   * it is held across that opening and closing only. */
+  BfMutex rest_lock;
+  gboolean resting;          /* under rest_lock */
 };
 
 /* The answer an OP got, for its repeats. */
@@ -106,8 +116,16 @@ GPtrArray *bfd_session_items_locked(BfdSession *s) BF_REQUIRES(&s->lock);
 gboolean bfd_session_remember_verdict_locked(BfdSession *s, uint64_t id,
                                              uint8_t stage, uint8_t status)
   BF_REQUIRES(&s->lock);
+/* A verdict given: proof is the STORED OK's proof if the session still
+ * has it, else zero (the client does not take that: braidfs-protocol(7),
+ * ITEM_ACK). */
 gboolean bfd_session_verdict_locked(BfdSession *s, uint64_t id,
-                                    uint8_t *stage, uint8_t *status)
+                                    uint8_t *stage, uint8_t *status,
+                                    uint8_t proof[BF_PROOF_LEN])
+  BF_REQUIRES(&s->lock);
+/* Remembers a stored item's proof for repeats of its STORED. */
+void bfd_session_remember_proof_locked(BfdSession *s, uint64_t id,
+                                       const uint8_t proof[BF_PROOF_LEN])
   BF_REQUIRES(&s->lock);
 /* Records a verdict in the journal (outside the lock: a pwrite). */
 void bfd_session_note_verdict(BfdSession *s, uint64_t id, uint8_t stage,
@@ -139,6 +157,17 @@ gboolean bfd_session_add_path(BfdSession *s, BfdPath *p, unsigned index,
 gboolean bfd_session_remove_path(BfdSession *s, BfdPath *p)
   BF_EXCLUDES(&s->lock);
 gboolean bfd_session_connected_locked(BfdSession *s) BF_REQUIRES(&s->lock);
+/* The janitor: closes the journal and tmp/ of a session with no path and
+ * no item since before idle_since (monotonic). TRUE if it did. */
+gboolean bfd_session_rest(BfdSession *s, gint64 idle_since)
+  BF_EXCLUDES(&s->rest_lock, &s->lock);
+/* A path about to join: opens them again if the session rests. Returns
+ * with the rest lock held, so that the session does not rest again
+ * before the path has joined (bfd_session_wake_done after add_path);
+ * FALSE with error if they cannot be opened. */
+gboolean bfd_session_wake(BfdSession *s, GError **error)
+  BF_ACQUIRE(&s->rest_lock) BF_EXCLUDES(&s->lock);
+void bfd_session_wake_done(BfdSession *s) BF_RELEASE(&s->rest_lock);
 /* Unfinished items of a session without paths for linger_us: the
  * janitor abandons them. */
 gboolean bfd_session_lingered(BfdSession *s, gint64 now, gint64 linger_us)

@@ -1,5 +1,8 @@
-/* Every session of the store, indexed by directory name (the FUSE view)
- * and by id (an ATTACH), with the places for new ones (max_sessions). */
+/* Every session of the store, indexed by directory name (the FUSE view),
+ * by id (an ATTACH) and counted by source, with the places for new ones
+ * (max_sessions, max_sessions_total, max_sessions_per_source). Nothing
+ * here scans the sessions: connected ones are counted by session.c
+ * (BfdServer.sessions_connected). */
 #pragma once
 
 #include <glib.h>
@@ -24,12 +27,16 @@ GPtrArray *bfd_sessions_names(BfdSessions *x);
 GPtrArray *bfd_sessions_list(BfdSessions *x);
 guint bfd_sessions_count(BfdSessions *x);
 
-/* A place for a new session among the max connected at once: FALSE when
- * all are taken. A place taken is given back by
- * bfd_sessions_add_reserved (with the new session, its first path
- * attached) or bfd_sessions_unreserve. */
-gboolean bfd_sessions_reserve(BfdSessions *x, unsigned max);
-void bfd_sessions_unreserve(BfdSessions *x);
+/* A place for a new session from source (the gate's key) within the
+ * limits, of which connected sessions are counted by the caller
+ * (connected): FALSE (BFD_ERROR LIMIT, a message for the client) when
+ * none is left. A place taken is given back by bfd_sessions_add_reserved
+ * (with the new session, its first path attached) or
+ * bfd_sessions_unreserve. */
+gboolean bfd_sessions_reserve(BfdSessions *x, const BfdLimits *l,
+                              unsigned connected, const char *source,
+                              GError **error);
+void bfd_sessions_unreserve(BfdSessions *x, const char *source);
 void bfd_sessions_add_reserved(BfdSessions *x, BfdSession *s);
 
 /* rmdir of a session directory: removes the session from the store and

@@ -1,6 +1,8 @@
 /* The store is the truth. Layout:
  *
- *   STORE/<session-dir>/session   key file: id, token, label, started
+ *   STORE/<session-dir>/session   key file: id, token, label, client (its
+ *                                 key's name, client_keys), source (the
+ *                                 address it was made from), started
  *   STORE/<session-dir>/data/     complete, verified items only
  *   STORE/<session-dir>/tmp/      items being rebuilt (never shown), and
  *                                 the session's journal (journal.c)
@@ -27,6 +29,7 @@
 #include "braidfs/parse.h"
 #include "braidfs/tsa.h"
 #include "crash.h"
+#include "sessname.h"
 #include "status.h"
 
 /* Deeper directories in data/ than clients can make (max_depth) are not
@@ -46,6 +49,8 @@ bfd_session_dir_clear(BfdSessionDir *d)
   d->dir_fd = d->data_fd = d->tmp_fd = d->owner_fd = -1;
   g_clear_pointer(&d->name, g_free);
   g_clear_pointer(&d->label, g_free);
+  g_clear_pointer(&d->client, g_free);
+  g_clear_pointer(&d->source, g_free);
 }
 
 /* Whoever else may write a directory of the store could plant a link
@@ -128,34 +133,6 @@ sync_fd(int fd, const char *what, GError **error)
   return TRUE;
 }
 
-/* Makes a label safe and readable as part of a directory name. */
-static char *
-label_slug(const char *label)
-{
-  GString *s = g_string_new(NULL);
-
-  for (const char *p = label; *p && s->len < BF_LABEL_MAX; p++)
-    g_string_append_c(s, (g_ascii_isalnum(*p) || *p == '.' || *p == '_')
-                             ? *p : '_');
-  return g_string_free(s, FALSE);
-}
-
-static char *
-session_dirname(const uint8_t id[BF_ID_LEN], const char *label, gint64 started)
-{
-  g_autofree char *hex = bf_hex(id, BF_ID_LEN);
-  g_autofree char *slug = label_slug(label);
-  struct tm tm;
-  time_t t = (time_t)started;
-  char when[32];
-
-  gmtime_r(&t, &tm);
-  strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
-  if (slug[0] == '\0')
-    return g_strdup_printf("%s-%.8s", when, hex);
-  return g_strdup_printf("%s-%s-%.8s", when, slug, hex);
-}
-
 static gboolean
 write_session_file(const BfdSessionDir *d, GError **error)
 {
@@ -169,6 +146,8 @@ write_session_file(const BfdSessionDir *d, GError **error)
   g_key_file_set_string(kf, "session", "id", id);
   g_key_file_set_string(kf, "session", "token", token);
   g_key_file_set_string(kf, "session", "label", d->label);
+  g_key_file_set_string(kf, "session", "client", d->client);
+  g_key_file_set_string(kf, "session", "source", d->source);
   g_key_file_set_int64(kf, "session", "started", d->started);
   text = g_key_file_to_data(kf, &len, NULL);
 
@@ -212,15 +191,19 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
 
 gboolean
 bfd_store_create_session(int store_fd, const char *store_path,
-                         const char *label, BfdSessionDir *out, GError **error)
+                         const char *label, const char *client,
+                         const char *source, BfdSessionDir *out,
+                         GError **error)
 {
   BfdSessionDir d = BFD_SESSION_DIR_INIT;
 
   randombytes_buf(d.id, sizeof d.id);
   randombytes_buf(d.token, sizeof d.token);
   d.label = g_strdup(label != NULL ? label : "");
+  d.client = g_strdup(client != NULL ? client : "");
+  d.source = g_strdup(source != NULL ? source : "");
   d.started = g_get_real_time() / G_USEC_PER_SEC;
-  d.name = session_dirname(d.id, d.label, d.started);
+  d.name = bfd_session_dirname(d.id, d.client, d.label, d.started);
   if (!open_session_dirs(store_fd, store_path, &d, TRUE, error) ||
       !write_session_file(&d, error) || !sync_fd(store_fd, store_path, error)) {
     bfd_session_dir_clear(&d);
@@ -261,6 +244,14 @@ read_session_file(const BfdSessionDir *d, GKeyFile *kf, GError **error)
   return g_key_file_load_from_data(kf, buf, (gsize)n, G_KEY_FILE_NONE, error);
 }
 
+/* label, client and source: "" when missing */
+static char *
+optional_field(GKeyFile *kf, const char *key)
+{
+  char *v = g_key_file_get_string(kf, "session", key, NULL);
+  return v != NULL ? v : g_strdup("");
+}
+
 static BfdSessionDir *
 load_session_dir(int store_fd, const char *store_path, const char *name)
 {
@@ -273,11 +264,11 @@ load_session_dir(int store_fd, const char *store_path, const char *name)
   d->name = g_strdup(name);
   if (open_session_dirs(store_fd, store_path, d, FALSE, &error) &&
       read_session_file(d, kf, &error)) {
-    d->label = g_key_file_get_string(kf, "session", "label", NULL);
     d->started = g_key_file_get_int64(kf, "session", "started", NULL);
   }
-  if (d->label == NULL)
-    d->label = g_strdup("");
+  d->label = optional_field(kf, "label");
+  d->client = optional_field(kf, "client");
+  d->source = optional_field(kf, "source");
   if (error != NULL || !hex_field(kf, "id", d->id) ||
       !hex_field(kf, "token", d->token)) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },

@@ -15,10 +15,15 @@
 
 /* A session's directory in the store, open. */
 typedef struct {
-  char *name;                 /* YYYYMMDD-HHMMSS[-LABEL]-SHORTID */
+  char *name;                 /* YYYYMMDD-HHMMSS[-CLIENT][-LABEL]-SHORTID */
   uint8_t id[BF_ID_LEN];      /* public */
   uint8_t token[BF_ID_LEN];   /* the attach token: secret */
   char *label;
+  char *client;               /* the client key's name (client_keys), or
+                                 "" (key_file, or no key): only that key
+                                 attaches to the session */
+  char *source;               /* where it was made from (the gate's key,
+                                 ratelimit.h), or "" if unknown */
   gint64 started;             /* unix seconds */
   int dir_fd, data_fd, tmp_fd;
   int owner_fd;               /* holds the owner lock (owner.h), or -1 */
@@ -38,9 +43,11 @@ void bfd_session_dir_clear(BfdSessionDir *d);
  * session directories). */
 gboolean bfd_store_open(const char *path, int *store_fd, GError **error);
 /* A new session directory (random id and token, data/, tmp/ and its
- * session file), durable before this returns. label may be NULL. */
+ * session file), durable before this returns. label and client may be
+ * NULL. */
 gboolean bfd_store_create_session(int store_fd, const char *store_path,
-                                  const char *label, BfdSessionDir *out,
+                                  const char *label, const char *client,
+                                  const char *source, BfdSessionDir *out,
                                   GError **error);
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */

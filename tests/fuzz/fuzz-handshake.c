@@ -122,7 +122,7 @@ to_server(Liars *l, const BfKey *key, const uint8_t *nonce_s, const BfAuth *in)
     return;
   FUZZ_CHECK(send);
   if (in->step == BF_AUTH_CLIENT_NONCE) {
-    FUZZ_CHECK(!was_ready && bf_handshake_keys_ready(l->server));
+    FUZZ_CHECK(!was_ready && !bf_handshake_keys_ready(l->server));
     FUZZ_CHECK(out.step == BF_AUTH_SERVER_NONCE);
     FUZZ_CHECK(memcmp(out.value, nonce_s, BF_AUTH_VALUE_LEN) == 0);
     l->srv_in1 = *in;
@@ -134,6 +134,7 @@ to_server(Liars *l, const BfKey *key, const uint8_t *nonce_s, const BfAuth *in)
   BfAuth want;
   FUZZ_CHECK(in->step == BF_AUTH_CLIENT_PROOF && l->srv_has1);
   FUZZ_CHECK(bf_handshake_done(l->server) && out.step == BF_AUTH_SERVER_PROOF);
+  FUZZ_CHECK(bf_handshake_keys_ready(l->server));
   FUZZ_CHECK(honest_client_proof(key, l->srv_in1.value, &l->srv_out2, &want));
   FUZZ_CHECK(memcmp(want.value, in->value, BF_AUTH_VALUE_LEN) == 0);
 }

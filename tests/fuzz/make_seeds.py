@@ -113,6 +113,11 @@ def frame_seeds():
     s["item-close"] = item_close(7, 1, 5, digest(SHA256, b"hello"))
     s["item-ack"] = item_ack(7, 2, 0)
     s["item-ack-message"] = item_ack(7, 1, 8, b"too many open items")
+    s["item-ack-stored-proof"] = W.item_ack(
+        7, 2, 0, proof=W.stored_proof(bytes(range(16)), 7, 5, SHA256,
+                                      digest(SHA256, b"hello")))
+    s["item-ack-no-proof"] = W.frame(W.ITEM_ACK, bytes.fromhex(
+        "0000000000000007" "0200" "0000"))
     s["op-mkdir"] = op(1, MKDIR, b"photos/2024", mode=0o755)
     s["op-rename"] = op(2, RENAME, b"a/old name", b"b/new name")
     s["op-setattr"] = op(3, SETATTR, b"a/b.txt", flags=3, mode=0o600,

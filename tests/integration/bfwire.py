@@ -211,10 +211,20 @@ def item_close(item_id, total, size, digest, mode=0o644, mtime=(1700000000, 7),
                                                   mtime[1]), flags)
 
 
-def item_ack(item_id, stage, status=OK, msg=b"", flags=0):
+def item_ack(item_id, stage, status=OK, msg=b"", flags=0, proof=bytes(32)):
     msg = _b(msg)
+    assert len(proof) == 32
     return frame(ITEM_ACK, ITEM_ACK_FIXED.pack(item_id, stage, status, len(msg))
-                 + msg, flags)
+                 + msg + proof, flags)
+
+
+def stored_proof(session_id, item_id, size, alg, dig, key=b""):
+    """ITEM_ACK STORED OK's proof (src/core/proof.c): key is the item's
+    secret key and/or the key_file's K_stored, concatenated; b"" for none."""
+    h = hashlib.blake2b(key=key, digest_size=32)
+    h.update(b"braidfs v1 stored proof" + session_id +
+             struct.pack(">QQB", item_id, size, alg) + dig)
+    return h.digest()
 
 
 def op(op_id, kind, name=b"", name2=b"", mode=0, flags=0, mtime=(0, 0),
@@ -563,6 +573,7 @@ def _item_ack(c, m):
     m["stage"] = c.u(1, "stage")
     m["status"] = c.u(1, "status")
     m["message"] = c.lv("msg_len", "msg")
+    m["proof"] = c.take(32, "proof")
     c.end()
     if m.stage not in (OPENED, STORED):
         c.fail("UNKNOWN", "unknown stage %d" % m.stage)
@@ -779,7 +790,8 @@ def encode(m):
         return item_close(m.item_id, m.total_chunks, m.size, m.digest, m.mode,
                           (m.mtime_sec, m.mtime_nsec), m.digest_alg, flags=f)
     if t == ITEM_ACK:
-        return item_ack(m.item_id, m.stage, m.status, m.message, flags=f)
+        return item_ack(m.item_id, m.stage, m.status, m.message, flags=f,
+                        proof=m.proof)
     if t == OP:
         return op(m.op_id, m.op, m.name, m.name2, m.mode, m.flags,
                   (m.mtime_sec, m.mtime_nsec), m.item_id, frame_flags=f)
@@ -840,8 +852,8 @@ def self_test():
     assert ic == bytes.fromhex("000000481300" "0000000000000001" "00000001"
                                "0000000000000005" "01000000" + dig.hex() +
                                "000001a4" "000000006553f100" "00000007"), ic.hex()
-    assert item_ack(1, STORED) == bytes.fromhex("0000000c1400" "0000000000000001"
-                                                "0200" "0000")
+    assert item_ack(1, STORED) == bytes.fromhex("0000002c1400" "0000000000000001"
+                                                "0200" "0000" + "00" * 32)
     assert len(op(1, MKDIR, "x")) == 6 + 38 + 1
     for f in (h, io, c, ic, welcome(OK, bytes(range(16)), bytes(16))):
         m, used = decode_frame(f)

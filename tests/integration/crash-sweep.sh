@@ -100,7 +100,7 @@ tmp_matches_kept() {
 	recs=$(find "$tmp" -name '*.rec' | wc -l)
 	parts=$(find "$tmp" -name '*.part' | wc -l)
 	others=$(find "$tmp" -type f ! -name '*.rec' ! -name '*.part' ! -name max_id \
-		! -name verdicts ! -name ops | wc -l)
+		! -name verdicts ! -name proofs ! -name ops | wc -l)
 	for f in "$tmp"/*.rec; do
 		[[ -f ${f%.rec}.part ]] || { echo "   $f without its .part"; return 1; }
 	done

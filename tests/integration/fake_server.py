@@ -43,6 +43,11 @@ What it does wrong, one option each:
                         time; the whole handshake takes minutes)
   --big-welcome         answers the HELLO with the header of an 8 MiB
                         WELCOME, then nothing
+  --forge-stored NAME   answers items whose name ends with NAME with
+                        ITEM_ACK STORED OK carrying a wrong proof (made
+                        over an all-zero digest: what a forger who did not
+                        see the ITEM_CLOSE would send); event
+                        "STORED-FORGED name"
 
 It writes "PASS<TAB>what" / "FAIL<TAB>what<TAB>why" lines to RESULTS and one
 line per event to EVENTS ("OPEN name", "CLOSE name", "STORED name size",
@@ -95,6 +100,16 @@ class Item:
         self.close = None          # (total, size, digest)
         self.verdict = None        # status of STORED once decided
         self.corrupt = False       # a chunk did not check
+        self.sid = bytes(16)       # the session that opened it
+
+
+def proof_for(item_id, it):
+    """The honest proof of a stored item (no key: the plain hash), or
+    with --forge-stored a wrong one for the items it names."""
+    total, size, digest = it.close
+    if ARGS.forge_stored and it.name.endswith(ARGS.forge_stored):
+        digest = bytes(32)
+    return W.stored_proof(it.sid, item_id, size, W.SHA256, digest)
 
 
 def report(ok, what, why=""):
@@ -145,6 +160,7 @@ class Conn:
     def __init__(self, sock):
         self.s = sock
         self.index = None
+        self.sid = bytes(16)
         self.send_lock = threading.Lock()
         self.gate = threading.Event()   # cleared: nothing is read
         self.gate.set()
@@ -243,6 +259,7 @@ def handshake(c):
             ok = False
             answer = W.welcome(W.AUTH_FAILED, msg=b"unknown session")
         c.index = m.path_index
+        c.sid = sid if m.kind == W.NEW else m.session_id
         CONNS[m.path_index] = c
     if ARGS.big_welcome:
         c.send(W.HDR.pack(8 << 20, W.WELCOME, 0))
@@ -289,8 +306,12 @@ def finish_item(c, item_id):
         c.send(item_ack(item_id, STAGE_STORED, W.IO, EVIL))
         event("REFUSED-EVIL %s" % it.name)
         return
-    c.send(item_ack(item_id, STAGE_STORED, verdict))
-    event("%s %s %d" % ("STORED" if verdict == ST_OK else "REFUSED", it.name,
+    forged = ARGS.forge_stored and it.name.endswith(ARGS.forge_stored)
+    c.send(item_ack(item_id, STAGE_STORED, verdict,
+                    proof=proof_for(item_id, it) if verdict == ST_OK
+                    else bytes(32)))
+    event("%s %s %d" % ("REFUSED" if verdict != ST_OK else
+                        "STORED-FORGED" if forged else "STORED", it.name,
                         size))
 
 
@@ -300,10 +321,13 @@ def on_item_open(c, m):
         it = ITEMS.get(item_id)
         if it is None:
             ITEMS[item_id] = it = Item(name, cs)
+            it.sid = c.sid
         stored = it.verdict is not None and not ARGS.withhold_stored
+        proof = (proof_for(item_id, it) if stored and it.verdict == ST_OK
+                 else bytes(32))
     event("OPEN %s" % name)
     c.send(item_ack(item_id, STAGE_STORED if stored else STAGE_OPENED,
-                    it.verdict if stored else ST_OK))
+                    it.verdict if stored else ST_OK, proof=proof))
 
 
 def check_chunk(it, chunk_id, payload, crc):
@@ -496,6 +520,7 @@ def main():
     ap.add_argument("--bad-utf8-op", default="")
     ap.add_argument("--trickle", type=float, default=0)
     ap.add_argument("--big-welcome", action="store_true")
+    ap.add_argument("--forge-stored", default="")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()

@@ -2,7 +2,7 @@
  * real key handshake (src/core/handshake.c, src/core/seal.c: no second
  * implementation of the crypto), for hostile-key.sh.
  *
- *   keyed-peer HOST PORT KEY_FILE CASE
+ *   keyed-peer HOST PORT KEY_FILE CASE [KEY_FILE2]
  *
  * Runs one case on one (or, for replay-handshake, two) connections and
  * prints "PASS|FAIL<TAB>case<TAB>what happened" and "port<TAB>case<TAB>N"
@@ -27,6 +27,10 @@
  *   short-sealed       a sealed frame shorter than its tag
  *   good               a good handshake and a PING answered by a PONG (the
  *                      control: the cases above fail for their own reason)
+ *   steal-session      (client_keys) a session made with KEY_FILE, then an
+ *                      ATTACH to it with its id and token on a connection
+ *                      keyed with KEY_FILE2: WELCOME AUTH; the same ATTACH
+ *                      keyed with KEY_FILE: WELCOME OK (the control)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -223,9 +227,11 @@ hello_new(BfMsg *m, const char *label)
   m->u.hello.path_index = 0;
 }
 
-/* A whole good handshake up to WELCOME OK. */
+/* A whole good handshake with hello (NULL: a NEW one) up to the WELCOME,
+ * which is returned in *welcome (NULL: it must be OK). */
 static Peer *
-good_session(const char *host, uint16_t port, const BfKey *key)
+good_session_hello(const char *host, uint16_t port, const BfKey *key,
+                   const BfMsg *hello_in, BfMsg *welcome)
 {
   Peer *p = peer_connect(host, port);
   BfMsg m = { .type = BF_FRAME_AUTH }, in;
@@ -234,10 +240,20 @@ good_session(const char *host, uint16_t port, const BfKey *key)
   if (p == NULL || !auth_start(p, key, &m.u.auth))
     goto fail;
   BfMsg hello;
-  hello_new(&hello, "hostile-key");
+  if (hello_in != NULL)
+    hello = *hello_in;
+  else
+    hello_new(&hello, "hostile-key");
   if (!send_msg(p, &m, FALSE) || !send_msg(p, &hello, TRUE) ||
       !recv_msg(p, &in, "AUTH 4"))
     goto fail;
+  if (in.type == BF_FRAME_ERROR) {
+    g_autofree char *text = g_strndup((const char *)in.u.error.message.data,
+                                      in.u.error.message.len);
+    result(FALSE, "AUTH 4: got ERROR %s \"%s\"",
+           bf_status_str(in.u.error.status), text);
+    goto fail;
+  }
   if (in.type != BF_FRAME_AUTH ||
       !bf_handshake_feed(p->hs, &in.u.auth, &m.u.auth, &send, NULL)) {
     result(FALSE, "AUTH 4: got %s, or a proof that does not verify",
@@ -247,6 +263,10 @@ good_session(const char *host, uint16_t port, const BfKey *key)
   bf_conn_seal_rx(p->conn, bf_handshake_take_seal(p->hs, FALSE));
   if (!recv_msg(p, &in, "WELCOME"))
     goto fail;
+  if (welcome != NULL && in.type == BF_FRAME_WELCOME) {
+    *welcome = in;
+    return p;
+  }
   if (in.type != BF_FRAME_WELCOME || in.u.welcome.status != BF_ST_OK) {
     result(FALSE, "expected WELCOME OK, got %s", bf_frame_type_str(in.type));
     goto fail;
@@ -255,6 +275,54 @@ good_session(const char *host, uint16_t port, const BfKey *key)
 fail:
   peer_free(p);
   return NULL;
+}
+
+static Peer *
+good_session(const char *host, uint16_t port, const BfKey *key)
+{
+  return good_session_hello(host, port, key, NULL, NULL);
+}
+
+/* A session made with key, attached to with its token by other. */
+static void
+case_steal_session(const char *host, uint16_t port, const BfKey *key,
+                   const BfKey *other)
+{
+  BfMsg hello = { .type = BF_FRAME_HELLO }, w;
+  uint8_t id[BF_ID_LEN], token[BF_ID_LEN];
+
+  if (other == NULL) {
+    result(FALSE, "steal-session needs a second key file");
+    return;
+  }
+  Peer *owner = good_session_hello(host, port, key, NULL, &w);
+  if (owner == NULL || w.u.welcome.status != BF_ST_OK) {
+    result(FALSE, "the owner's session was not made");
+    peer_free(owner);
+    return;
+  }
+  memcpy(id, w.u.welcome.session_id, BF_ID_LEN);
+  memcpy(token, w.u.welcome.token, BF_ID_LEN);
+  hello.u.hello.kind = BF_HELLO_ATTACH;
+  memcpy(hello.u.hello.session_id, id, BF_ID_LEN);
+  memcpy(hello.u.hello.token, token, BF_ID_LEN);
+  hello.u.hello.path_index = 1;
+
+  Peer *thief = good_session_hello(host, port, other, &hello, &w);
+  if (thief != NULL) {
+    g_autofree char *text = g_strndup((const char *)w.u.welcome.message.data,
+                                      w.u.welcome.message.len);
+    result(w.u.welcome.status == BF_ST_AUTH, "ATTACH with another client's "
+           "key and the right token: WELCOME %s \"%s\"",
+           bf_status_str(w.u.welcome.status), text);
+  }
+  peer_free(thief);
+  Peer *again = good_session_hello(host, port, key, &hello, &w);
+  if (again != NULL)
+    result(w.u.welcome.status == BF_ST_OK, "the same ATTACH with the "
+           "owner's key: WELCOME %s", bf_status_str(w.u.welcome.status));
+  peer_free(again);
+  peer_free(owner);
 }
 
 static BfMsg
@@ -385,8 +453,8 @@ main(int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
 
-  if (argc != 5) {
-    fprintf(stderr, "usage: keyed-peer HOST PORT KEY_FILE CASE\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: keyed-peer HOST PORT KEY_FILE CASE [KEY_FILE2]\n");
     return 2;
   }
   bf_crypto_init();
@@ -403,6 +471,12 @@ main(int argc, char **argv)
     case_handshake_only(host, port, key);
   else if (strcmp(g_case, "replay-handshake") == 0)
     case_replay_handshake(host, port, key);
+  else if (strcmp(g_case, "steal-session") == 0) {
+    g_autoptr(BfKey) other = argc == 6 ? bf_key_load(argv[5], &error) : NULL;
+    if (argc == 6 && other == NULL)
+      fprintf(stderr, "keyed-peer: %s\n", error->message);
+    case_steal_session(host, port, key, other);
+  }
   else
     case_sealed(host, port, key);
   return g_fails == 0 ? 0 : 1;

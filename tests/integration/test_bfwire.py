@@ -72,7 +72,8 @@ def valid_frames():
           W.item_close(4, 2, 9, bytes(32), 0, (0, 0))]
     # ITEM_ACK
     f += [W.item_ack(1, W.OPENED), W.item_ack(2, W.STORED, W.CORRUPT, "digest mismatch"),
-          W.item_ack(3, W.OPENED, W.VERSION, "\u00e9" * 512)]
+          W.item_ack(3, W.OPENED, W.VERSION, "\u00e9" * 512),
+          W.item_ack(4, W.STORED, proof=bytes(range(32)))]
     # OP
     f += [W.op(1, W.MKDIR, "photos/2024", mode=0o755),
           W.op(2, W.RMDIR, "d"), W.op(3, W.UNLINK, "a/b"),
@@ -143,7 +144,9 @@ def broken_frames():
           W.frame(W.ITEM_CLOSE, bytes(71)), W.frame(W.ITEM_CLOSE, bytes(73))]
     f += [W.item_ack(1, 0), W.item_ack(1, 3), W.item_ack(1, W.STORED, 13),
           W.item_ack(1, W.STORED, W.OK, "m" * 1025), W.item_ack(1, W.STORED, W.OK, b"\xc0\x80"),
-          W.item_ack(1, W.STORED) + b"x"]
+          W.item_ack(1, W.STORED) + b"x",
+          W.frame(W.ITEM_ACK, bytes(8) + b"\x02\x00\x00\x00"),
+          W.frame(W.ITEM_ACK, bytes(8) + b"\x02\x00\x00\x00" + bytes(31))]
     f += [W.frame(W.STATFS, bytes(7)), W.frame(W.STATFS, bytes(9)),
           W.frame(W.STATFS_ACK, bytes(55)), W.frame(W.STATFS_ACK, bytes(57)),
           W.statfs_ack(1, W.OK), W.statfs_ack(1, W.OK, (1 << 30) + 1),

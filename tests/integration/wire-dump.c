@@ -135,6 +135,7 @@ fields(GString *s, const BfMsg *m)
     field_u(s, "stage", x->stage);
     field_u(s, "status", x->status);
     field_b(s, "message", x->message.data, x->message.len);
+    field_b(s, "proof", x->proof, sizeof x->proof);
     break;
   }
   case BF_FRAME_OP: {

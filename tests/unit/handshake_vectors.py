@@ -54,7 +54,22 @@ ping = struct.pack(">Q", 1)
 hdr_ping = struct.pack(">IBB", len(ping) + 16, 0x30, 0x01)
 sealed_ping = AESGCM(s2c).encrypt(nonce(1), ping, hdr_ping)
 
-for name, v in [("psk", psk), ("nonce_c", nonce_c), ("nonce_s", nonce_s),
+# The proof of ITEM_ACK STORED (src/core/proof.c): session id 0x60..0x6f,
+# item 7, 5 bytes "hello" under SHA-256; unkeyed, keyed with K_stored,
+# and keyed with an item key 0x80..0x9f then K_stored.
+k_stored = kdf(psk, 3, b"braidfsK")
+session_id = bytes(range(0x60, 0x70))
+item_key = bytes(range(0x80, 0xa0))
+proof_msg = (b"braidfs v1 stored proof" + session_id +
+             struct.pack(">QQB", 7, 5, 2) + hashlib.sha256(b"hello").digest())
+stored_plain = hashlib.blake2b(proof_msg, digest_size=32).digest()
+stored_keyed = hashlib.blake2b(proof_msg, digest_size=32, key=k_stored).digest()
+stored_both = hashlib.blake2b(proof_msg, digest_size=32,
+                              key=item_key + k_stored).digest()
+
+for name, v in [("K_stored", k_stored), ("stored_plain", stored_plain),
+                ("stored_keyed", stored_keyed), ("stored_both", stored_both),
+                ("psk", psk), ("nonce_c", nonce_c), ("nonce_s", nonce_s),
                 ("K_proof", k_proof), ("K_paths", k_paths),
                 ("proof_c", proof_c), ("proof_s", proof_s),
                 ("master", master), ("key_c2s", c2s), ("key_s2c", s2c),

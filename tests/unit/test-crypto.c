@@ -17,6 +17,7 @@
 #include "braidfs/handshake.h"
 #include "braidfs/key.h"
 #include "braidfs/parse.h"
+#include "braidfs/proof.h"
 #include "braidfs/seal.h"
 #include "braidfs/wire.h"
 
@@ -25,6 +26,10 @@
 #define V_NONCE_S "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
 #define V_K_PROOF "034235fd2e1b8fb35d739329a56b10b1669a4831dc728afb058e4bf52e217f95"
 #define V_K_PATHS "a3c27f5ea01a24c5fd38d196eef41b4d03251b295abbc571dcf2dedf49f28fa0"
+#define V_K_STORED "77d0d8d01bf6d155bb024f1fd6f3d6aba711551489b57a5bb536a2a8ae02dc43"
+#define V_STORED_PLAIN "f7035196d71bfa5b1be89042ef7e4bd3e172acb4d46dc175a36a7e83e6d1c2c8"
+#define V_STORED_KEYED "e47a7b8c973d75ddadcec47c24a27054e9e7209ee120d625faacd3a306b2316c"
+#define V_STORED_BOTH "636ce65cdd67e274164c86af4b4b4de7fbefff73f43007e33915a37585f4a076"
 #define V_PROOF_C "f8d644481df239461839731462a631c733fb5a7a5614f21b308eb8b481ec5815"
 #define V_PROOF_S "de7da319af28daa254add6716ab8bc2c118fec61698f1ebb2021accd049b5cfd"
 #define V_HELLO_HDR "000000400101"
@@ -112,6 +117,48 @@ test_key_derive(void)
   g_autoptr(BfKey) key = bf_key_from_raw(raw);
   assert_hex(key->proof, BF_KEY_LEN, V_K_PROOF);
   assert_hex(key->paths, BF_KEY_LEN, V_K_PATHS);
+  assert_hex(key->stored, BF_KEY_LEN, V_K_STORED);
+}
+
+/* STORED's proof (proof.h) against handshake_vectors.py: without a key,
+ * with the key_file's, with an item's and the key_file's; and each field
+ * changes it. */
+static void
+test_stored_proof(void)
+{
+  uint8_t raw[BF_KEY_LEN], sid[BF_ID_LEN], item_key[BF_ITEM_KEY_LEN];
+  uint8_t digest[BF_DIGEST_LEN], p[BF_PROOF_LEN], q[BF_PROOF_LEN];
+  g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
+
+  unhex(V_PSK, raw, sizeof raw);
+  g_autoptr(BfKey) key = bf_key_from_raw(raw);
+  for (unsigned i = 0; i < BF_ID_LEN; i++)
+    sid[i] = (uint8_t)(0x60 + i);
+  for (unsigned i = 0; i < BF_ITEM_KEY_LEN; i++)
+    item_key[i] = (uint8_t)(0x80 + i);
+  bf_digest_update(d, "hello", 5);
+  bf_digest_final(d, digest);
+
+  bf_stored_proof(p, NULL, NULL, sid, 7, 5, BF_DIGEST_SHA256, digest);
+  assert_hex(p, sizeof p, V_STORED_PLAIN);
+  bf_stored_proof(p, key, NULL, sid, 7, 5, BF_DIGEST_SHA256, digest);
+  assert_hex(p, sizeof p, V_STORED_KEYED);
+  bf_stored_proof(p, key, item_key, sid, 7, 5, BF_DIGEST_SHA256, digest);
+  assert_hex(p, sizeof p, V_STORED_BOTH);
+
+  bf_stored_proof(q, key, item_key, sid, 8, 5, BF_DIGEST_SHA256, digest);
+  g_assert_true(memcmp(p, q, sizeof p) != 0);
+  bf_stored_proof(q, key, item_key, sid, 7, 6, BF_DIGEST_SHA256, digest);
+  g_assert_true(memcmp(p, q, sizeof p) != 0);
+  bf_stored_proof(q, key, item_key, sid, 7, 5, BF_DIGEST_BLAKE2B_256, digest);
+  g_assert_true(memcmp(p, q, sizeof p) != 0);
+  sid[0] ^= 1;
+  bf_stored_proof(q, key, item_key, sid, 7, 5, BF_DIGEST_SHA256, digest);
+  g_assert_true(memcmp(p, q, sizeof p) != 0);
+  sid[0] ^= 1;
+  digest[31] ^= 1;
+  bf_stored_proof(q, key, item_key, sid, 7, 5, BF_DIGEST_SHA256, digest);
+  g_assert_true(memcmp(p, q, sizeof p) != 0);
 }
 
 static char *
@@ -255,12 +302,14 @@ run_handshake(Pair *p, BfAuth *a1, BfAuth *a2, BfAuth *a3, BfAuth *a4)
   bf_handshake_start(p->client, a1);
   g_assert_false(bf_handshake_keys_ready(p->client));
   feed_ok(p->server, a1, a2, TRUE);
-  g_assert_true(bf_handshake_keys_ready(p->server));
+  /* the server knows which key only from the client's proof */
+  g_assert_false(bf_handshake_keys_ready(p->server));
   g_assert_false(bf_handshake_done(p->server));
   feed_ok(p->client, a2, a3, TRUE);
   g_assert_true(bf_handshake_keys_ready(p->client));
   g_assert_false(bf_handshake_done(p->client));
   feed_ok(p->server, a3, a4, TRUE);
+  g_assert_true(bf_handshake_keys_ready(p->server));
   g_assert_true(bf_handshake_done(p->server));
   feed_ok(p->client, a4, &none, FALSE);
   g_assert_true(bf_handshake_done(p->client));
@@ -346,6 +395,59 @@ test_handshake_random_nonces(void)
   g_assert_true(memcmp(a1.value, b1.value, 32) != 0);
   g_assert_true(memcmp(a2.value, b2.value, 32) != 0);
   g_assert_true(memcmp(a3.value, b3.value, 32) != 0);
+}
+
+/* A server with one key per client: each client's handshake ends with
+ * the index of its own key, its sealers match the client's, and a key the
+ * server does not hold is refused. */
+static void
+test_handshake_client_keys(void)
+{
+  enum { N = 5 };
+  BfKey *keys[N];
+  uint8_t raw[BF_KEY_LEN];
+
+  for (guint i = 0; i < N; i++) {
+    randombytes_buf(raw, sizeof raw);
+    keys[i] = bf_key_from_raw(raw);
+  }
+  for (guint i = 0; i < N + 1; i++) {
+    randombytes_buf(raw, sizeof raw);
+    g_autoptr(BfKey) stranger = bf_key_from_raw(raw);
+    const BfKey *mine = i < N ? keys[i] : stranger;
+    g_autoptr(BfHandshake) c = bf_handshake_new(BF_HS_CLIENT, mine, NULL);
+    g_autoptr(BfHandshake) s =
+      bf_handshake_new_server((const BfKey *const *)keys, N, NULL);
+    BfAuth a1, a2, a3, a4, none;
+
+    bf_handshake_start(c, &a1);
+    feed_ok(s, &a1, &a2, TRUE);
+    feed_ok(c, &a2, &a3, TRUE);
+    if (i == N) {
+      feed_fails(s, &a3, BF_HS_ERROR_PROOF);
+      g_assert_false(bf_handshake_keys_ready(s));
+      continue;
+    }
+    feed_ok(s, &a3, &a4, TRUE);
+    feed_ok(c, &a4, &none, FALSE);
+    g_assert_true(bf_handshake_done(c) && bf_handshake_done(s));
+    g_assert_cmpuint(bf_handshake_key_index(s), ==, i);
+
+    /* the sealers agree: what the client seals the server opens */
+    g_autoptr(BfSeal) ctx = bf_handshake_take_seal(c, TRUE);
+    g_autoptr(BfSeal) srx = bf_handshake_take_seal(s, FALSE);
+    uint8_t hdr[BF_HEADER_LEN] = { 0, 0, 0, 4, BF_FRAME_PING, 0 };
+    uint8_t body[4] = { 1, 2, 3, 4 }, out[4 + BF_SEAL_TAG_LEN];
+    BfSlice part = { body, sizeof body };
+    g_autoptr(GError) error = NULL;
+    g_assert_true(bf_seal_header(hdr));
+    g_assert_true(bf_seal_frame(ctx, hdr, &part, 1, out, &error));
+    g_assert_true(bf_open_frame(srx, hdr, out, sizeof out, &error));
+    g_assert_no_error(error);
+    g_assert_cmpmem(out, 4, body, 4);
+  }
+  for (guint i = 0; i < N; i++)
+    bf_key_free(keys[i]);
 }
 
 static void
@@ -741,11 +843,13 @@ main(int argc, char **argv)
   g_test_add_func("/crypto/key-parse", test_key_parse);
   g_test_add_func("/crypto/key-derive", test_key_derive);
   g_test_add_func("/crypto/key-files", test_key_files);
+  g_test_add_func("/crypto/stored-proof", test_stored_proof);
   g_test_add_func("/crypto/handshake-known-answers",
                   test_handshake_known_answers);
   g_test_add_func("/crypto/handshake-random-nonces",
                   test_handshake_random_nonces);
   g_test_add_func("/crypto/handshake-wrong-key", test_handshake_wrong_key);
+  g_test_add_func("/crypto/handshake-client-keys", test_handshake_client_keys);
   g_test_add_func("/crypto/handshake-sequence", test_handshake_sequence);
   g_test_add_func("/crypto/auth-frame", test_auth_frame);
   g_test_add_func("/crypto/seal-round-trip", test_seal_round_trip);

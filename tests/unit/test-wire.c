@@ -128,6 +128,8 @@ fill_item_ack(BfMsg *m)
   m->u.item_ack.stage = BF_ACK_STORED;
   m->u.item_ack.status = BF_ST_CORRUPT;
   m->u.item_ack.message = bytes("digest mismatch");
+  for (unsigned i = 0; i < BF_PROOF_LEN; i++)
+    m->u.item_ack.proof[i] = (uint8_t)(0xa0 + i);
 }
 
 static void
@@ -390,6 +392,8 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.item_ack.stage, ==, b->u.item_ack.stage);
     g_assert_cmpuint(a->u.item_ack.status, ==, b->u.item_ack.status);
     assert_bytes_eq(a->u.item_ack.message, b->u.item_ack.message);
+    g_assert_cmpmem(a->u.item_ack.proof, BF_PROOF_LEN, b->u.item_ack.proof,
+                    BF_PROOF_LEN);
     break;
   case BF_FRAME_OP:
     g_assert_cmpuint(a->u.op.op_id, ==, b->u.op.op_id);
@@ -1100,8 +1104,11 @@ test_golden(void)
     0x00, 0x00, 0x00, 0x07,
   };
   static const uint8_t stored[] = {
-    0x00, 0x00, 0x00, 0x0c, 0x14, 0x00,
+    0x00, 0x00, 0x00, 0x2c, 0x14, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00,
+    /* proof */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
   };
   GByteArray *b = g_byte_array_new();
   BfMsg m;
@@ -1711,6 +1718,18 @@ test_item_ack(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "ITEM_ACK: unknown stage 0");
   m.u.item_ack.stage = 3;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "stage 3");
+
+  /* the proof is not optional: a body of the older layout is short */
+  {
+    static const uint8_t old[12] = { 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0 };
+    g_autoptr(GError) error = NULL;
+    BfMsg out;
+
+    g_assert_false(bf_msg_decode(BF_FRAME_ITEM_ACK, 0, old, sizeof old, &out,
+                                 &error));
+    g_assert_error(error, BF_WIRE_ERROR, BF_WIRE_ERROR_TRUNCATED);
+    g_assert_nonnull(strstr(error->message, "proof"));
+  }
 
   fill_item_ack(&m);
   m.u.item_ack.status = BF_ST_MAX_ + 1;
