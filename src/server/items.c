@@ -80,6 +80,11 @@ open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
   g_autofree char *why = NULL;
   uint8_t status = BF_ST_BAD_NAME;
 
+  /* The client falls back to sending the whole file. */
+  if (o->has_base)
+    return !open_refused(p, o->item_id, BF_ST_STALE, "this server does not "
+                         "build files on a stored one yet: send the whole "
+                         "file");
   /* One partial chunk must fit the session's share buffer (coding.h). */
   if ((size_t)(coding.k - 1) * bf_coding_share_len(&coding, o->chunk_size) >
       BF_CODING_PARTIAL_BYTES)
