@@ -5,7 +5,8 @@
 #  1. a plain 3 MiB item f; then an append of 5000 bytes: the old f stays
 #     visible until ITEM_CLOSE, then f is the model bit for bit;
 #  2. bases that are not the stored f (an older size, another digest, a
-#     name never stored) are refused with ITEM_ACK OPENED STALE;
+#     name never stored) are refused with ITEM_ACK OPENED STALE, and
+#     leave no partial copy in tmp/;
 #  3. the server killed in the middle of the base copy
 #     (BRAIDFSD_CRASH_AFTER=base-copy:2), restarted on the same store: the
 #     same ITEM_OPEN again copies the base anew and stores the right file;
@@ -25,6 +26,8 @@ start_server server "$T/srv" "$T/store"
 check "a plain item f is stored" peer store
 check "an append to f is stored from its base and 5000 new bytes" peer append
 check "bases that are not the stored f are refused with STALE" peer stale
+no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
+check "the refused appends left no part file in tmp/" no_parts
 stop_daemon server
 
 note "the server dies in the middle of copying a base"
