@@ -54,6 +54,16 @@ bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
 }
 
 BfcVersion *
+bfc_version_open_append(BfcDelivery *d, const char *name, uint32_t mode,
+                        uint64_t size, const BfDigest *state,
+                        const uint8_t digest[BF_DIGEST_LEN], GError **error)
+{
+  if (d->ops->open_append == NULL)
+    return NULL;
+  return d->ops->open_append(d, name, mode, size, state, digest, error);
+}
+
+BfcVersion *
 bfc_version_ref(BfcVersion *v)
 {
   g_atomic_int_inc(&v->refs);
@@ -126,6 +136,12 @@ gboolean
 bfc_version_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
 {
   return v->d->ops->digest(v, alg, out);
+}
+
+BfDigest *
+bfc_version_digest_state(BfcVersion *v)
+{
+  return v->d->ops->digest_state != NULL ? v->d->ops->digest_state(v) : NULL;
 }
 
 gboolean

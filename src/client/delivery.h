@@ -19,6 +19,8 @@
 
 #include "client.h"
 
+#include "braidfs/digest.h"
+
 typedef struct BfcDelivery BfcDelivery;
 typedef struct BfcVersion BfcVersion;
 
@@ -46,6 +48,16 @@ char *bfc_delivery_describe(BfcDelivery *d);
 /* A new version of name (relative to the session), open. */
 BfcVersion *bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
                              GError **error);
+/* A new version of name that appends to the size bytes this mount
+ * delivered (their digest, and state, their SHA-256 unfinished): only what
+ * is written from offset size on travels, the server copies the rest
+ * (braidfs-protocol(7), Appending to a stored file). NULL without error
+ * when this delivery sends appends whole (the caller copies it up). */
+BfcVersion *bfc_version_open_append(BfcDelivery *d, const char *name,
+                                    uint32_t mode, uint64_t size,
+                                    const BfDigest *state,
+                                    const uint8_t digest[BF_DIGEST_LEN],
+                                    GError **error);
 BfcVersion *bfc_version_ref(BfcVersion *v);
 void bfc_version_unref(BfcVersion *v);
 /* Its name now (a copy). */
@@ -79,6 +91,9 @@ gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
  * gone delivered with a digest the client knows (none under shamir). */
 gboolean bfc_version_digest(BfcVersion *v, uint8_t *alg,
                             uint8_t out[BF_DIGEST_LEN]);
+/* Once gone delivered: the unfinished SHA-256 state of all its bytes (a
+ * copy, to append to it), or NULL. */
+BfDigest *bfc_version_digest_state(BfcVersion *v);
 /* The version takes the name to (relative): *on_server is FALSE when
  * that is done (the version will be delivered under it), TRUE when it was
  * delivered already and the caller renames it on the server. An older

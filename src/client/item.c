@@ -6,10 +6,9 @@
 #include "ctl.h"
 #include "wait.h"
 
-BfcItem *
-bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                     uint64_t replay_id, void (*note_id)(void *data, uint64_t id),
-                     void *data)
+static BfcItem *
+item_alloc(BfcSession *s, const char *name, uint32_t mode, uint64_t replay_id,
+           void (*note_id)(void *data, uint64_t id), void *data)
 {
   BfcItem *it = g_new0(BfcItem, 1);
 
@@ -25,6 +24,16 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
   it->replay_id = replay_id;
   it->note_id = note_id;
   it->note_data = data;
+  return it;
+}
+
+BfcItem *
+bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                     uint64_t replay_id, void (*note_id)(void *data, uint64_t id),
+                     void *data)
+{
+  BfcItem *it = item_alloc(s, name, mode, replay_id, note_id, data);
+
   bfc_item_announce(it);
   return it;
 }
@@ -33,6 +42,33 @@ BfcItem *
 bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
 {
   return bfc_item_new_spooled(s, name, mode, 0, NULL, NULL);
+}
+
+BfcItem *
+bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
+                    uint64_t size, const BfDigest *base_state,
+                    const uint8_t digest[BF_DIGEST_LEN])
+{
+  BfcItem *it = item_alloc(s, name, mode, 0, NULL, NULL);
+
+  it->base = size;
+  it->base_state = bf_digest_copy(base_state);
+  bf_digest_free(it->digest);
+  it->digest = bf_digest_copy(base_state);
+  memcpy(it->base_digest, digest, BF_DIGEST_LEN);
+  bfc_item_announce(it);
+  return it;
+}
+
+BfDigest *
+bfc_item_whole_state(BfcItem *it)
+{
+  BfDigest *d;
+
+  bf_mutex_lock(&it->sess->lock);
+  d = it->whole != NULL ? bf_digest_copy(it->whole) : NULL;
+  bf_mutex_unlock(&it->sess->lock);
+  return d;
 }
 
 BfcItem *
@@ -49,6 +85,8 @@ bfc_item_unref(BfcItem *it)
     return;
   g_free(it->buf);
   bf_digest_free(it->digest);
+  bf_digest_free(it->base_state);
+  bf_digest_free(it->whole);
   g_free(it->final_name);
   g_free(it->name);
   g_free(it->shown);
@@ -61,7 +99,7 @@ bfc_item_unref(BfcItem *it)
 uint64_t
 bfc_item_size(BfcItem *it)
 {
-  return it->size;
+  return it->base + it->size;
 }
 
 gboolean
@@ -161,6 +199,11 @@ bfc_item_announce(BfcItem *it)
   if (!s->cfg.hide_names) {   /* else it travels in the item's secret */
     o->name.data = (const uint8_t *)it->name;
     o->name.len = (uint16_t)strlen(it->name);
+  }
+  if (it->base > 0) {
+    o->has_base = TRUE;
+    o->base_size = it->base;
+    memcpy(o->base_digest, it->base_digest, BF_DIGEST_LEN);
   }
   g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
   it->announcing = TRUE;

@@ -270,8 +270,19 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
 /* Starts a new version of path. The delivery opens it with no lock held
  * (delivery=async makes a file in the spool); meanwhile the node is
  * reserved. */
+/* What an append continues: the delivered version's size, digest and
+ * unfinished SHA-256 (tree.h). */
+typedef struct {
+  uint64_t size;
+  BfDigest *state;
+  uint8_t digest[BF_DIGEST_LEN];
+} Base;
+
+/* A new version, appending to base if it is not NULL and the delivery can
+ * (else *copy_up says the caller copies the old bytes in). */
 static int
-start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
+start_version_on(const char *path, uint32_t mode, const Base *base,
+                 gboolean *copy_up, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   GError *error = NULL;
@@ -292,7 +303,14 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
     bfc_version_cancel(old);
     bfc_version_unref(old);
   }
-  v = bfc_version_open(o->delivery, path + 1, mode, &error);
+  v = base != NULL ? bfc_version_open_append(o->delivery, path + 1, mode,
+                                             base->size, base->state,
+                                             base->digest, &error)
+                   : NULL;
+  if (copy_up != NULL)
+    *copy_up = v == NULL && error == NULL;
+  if (v == NULL && error == NULL)
+    v = bfc_version_open(o->delivery, path + 1, mode, &error);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (n != NULL && n->starting == ticket) {
@@ -312,6 +330,12 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
   /* The kernel's page cache would only hold a copy we never read back. */
   fi->direct_io = 1;
   return 0;
+}
+
+static int
+start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
+{
+  return start_version_on(path, mode, NULL, NULL, fi);
 }
 
 static int
@@ -336,12 +360,17 @@ open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
 }
 
 /* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
- * version that starts as a copy of the stored one, read back as needed
- * (reader.h); the whole file travels again (braidfs(1), Appending). */
+ * version that starts as a copy of the stored one. Opened O_APPEND, and
+ * when this mount knows the SHA-256 state of the version it delivered, it
+ * sends only the new bytes (the server copies the old ones); else the old
+ * bytes are read back as needed (reader.h) and the whole file travels
+ * again (braidfs(1), Appending). */
 static int
 open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
-             struct fuse_file_info *fi)
+             gboolean append, struct fuse_file_info *fi)
 {
+  gboolean copy_up = TRUE;
+  Base base = { 0 };
   uint64_t size;
   int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
 
@@ -350,8 +379,17 @@ open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
   bf_mutex_lock(&o->tree.lock);
   BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
   size = MIN(upto, n ? bfc_node_size_locked(&o->tree, n) : 0);
+  if (append && n != NULL && n->ver == NULL && n->state != NULL &&
+      n->size > 0) {
+    base.size = n->size;
+    base.state = bf_digest_copy(n->state);
+    memcpy(base.digest, n->digest, BF_DIGEST_LEN);
+  }
   bf_mutex_unlock(&o->tree.lock);
-  if ((rc = start_version(path, mode, fi)) == 0)
+  rc = start_version_on(path, mode, base.state != NULL ? &base : NULL,
+                        &copy_up, fi);
+  bf_digest_free(base.state);
+  if (rc == 0 && copy_up)
     bfc_copy_ups_defer(&o->copies, version_of(fi), size);
   return rc;
 }
@@ -374,7 +412,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   if (n == NULL)
     return -ENOENT;
   if (!(fi->flags & O_TRUNC))
-    return open_copy_up(o, path, mode, UINT64_MAX, fi);
+    return open_copy_up(o, path, mode, UINT64_MAX,
+                        (fi->flags & O_APPEND) != 0, fi);
   return start_version(path, mode, fi);
 }
 
@@ -462,7 +501,7 @@ static int
 truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
 {
   struct fuse_file_info fi = { .flags = O_WRONLY };
-  int rc = open_copy_up(o, path, mode, size, &fi);
+  int rc = open_copy_up(o, path, mode, size, FALSE, &fi);
 
   if (rc < 0)
     return rc;

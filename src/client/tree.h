@@ -26,6 +26,8 @@ struct BfcNode {
   uint64_t size;              /* of the version last delivered */
   uint8_t digest_alg;         /* ... and its digest (0: none known) */
   uint8_t digest[BF_DIGEST_LEN];
+  BfDigest *state;            /* ... its SHA-256 unfinished, to append to
+                                 it (delivery.h), or NULL */
   BfcVersion *ver;            /* the version being written or delivered */
   uint64_t starting;          /* a version is being opened for it: the
                                  opener's ticket, else 0 */

@@ -607,8 +607,9 @@ decode_item_close(BfCursor *c, BfItemClose *m, GError **error)
   if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "unknown digest_alg %u", m->digest_alg);
-  /* Only the empty item has no chunks: every chunk carries >= 1 byte. */
-  if ((m->total_chunks == 0) != (m->size == 0))
+  /* Every chunk carries >= 1 byte; an item without chunks is empty, or
+   * an append of nothing to its base (which only the item knows). */
+  if (m->total_chunks != 0 && m->size == 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "total_chunks %u does not fit size %" G_GUINT64_FORMAT,
                 m->total_chunks, m->size);
