@@ -54,13 +54,17 @@ bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
 }
 
 BfcVersion *
-bfc_version_open_append(BfcDelivery *d, const char *name, uint32_t mode,
-                        uint64_t size, const BfDigest *state,
-                        const uint8_t digest[BF_DIGEST_LEN], GError **error)
+bfc_version_open_on(BfcDelivery *d, const char *name, uint32_t mode,
+                    const BfcBase *base, gboolean *appends, GError **error)
 {
-  if (d->ops->open_append == NULL)
-    return NULL;
-  return d->ops->open_append(d, name, mode, size, state, digest, error);
+  gboolean on = base != NULL && d->ops->open_append != NULL;
+
+  if (appends != NULL)
+    *appends = on;
+  if (!on)
+    return d->ops->open(d, name, mode, error);
+  return d->ops->open_append(d, name, mode, base->size, base->state,
+                             base->digest, error);
 }
 
 BfcVersion *

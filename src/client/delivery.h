@@ -48,16 +48,22 @@ char *bfc_delivery_describe(BfcDelivery *d);
 /* A new version of name (relative to the session), open. */
 BfcVersion *bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
                              GError **error);
-/* A new version of name that appends to the size bytes this mount
- * delivered (their digest, and state, their SHA-256 unfinished): only what
- * is written from offset size on travels, the server copies the rest
- * (braidfs-protocol(7), Appending to a stored file). NULL without error
- * when this delivery sends appends whole (the caller copies it up). */
-BfcVersion *bfc_version_open_append(BfcDelivery *d, const char *name,
-                                    uint32_t mode, uint64_t size,
-                                    const BfDigest *state,
-                                    const uint8_t digest[BF_DIGEST_LEN],
-                                    GError **error);
+/* What an append continues: the size bytes this mount delivered, their
+ * digest and their SHA-256 unfinished (state). */
+typedef struct {
+  uint64_t size;
+  BfDigest *state;
+  uint8_t digest[BF_DIGEST_LEN];
+} BfcBase;
+
+/* As bfc_version_open; with base (may be NULL), a version that appends to
+ * it if this delivery can: only what is written from offset base->size on
+ * travels, the server copies the rest (braidfs-protocol(7), Appending to
+ * a stored file). *appends (may be NULL) says whether it does; if not,
+ * the caller copies the old bytes in. */
+BfcVersion *bfc_version_open_on(BfcDelivery *d, const char *name,
+                                uint32_t mode, const BfcBase *base,
+                                gboolean *appends, GError **error);
 BfcVersion *bfc_version_ref(BfcVersion *v);
 void bfc_version_unref(BfcVersion *v);
 /* Its name now (a copy). */

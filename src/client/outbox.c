@@ -267,22 +267,12 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
   return 0;
 }
 
-/* Starts a new version of path. The delivery opens it with no lock held
- * (delivery=async makes a file in the spool); meanwhile the node is
- * reserved. */
-/* What an append continues: the delivered version's size, digest and
- * unfinished SHA-256 (tree.h). */
-typedef struct {
-  uint64_t size;
-  BfDigest *state;
-  uint8_t digest[BF_DIGEST_LEN];
-} Base;
-
-/* A new version, appending to base if it is not NULL and the delivery can
- * (else *copy_up says the caller copies the old bytes in). */
+/* Starts a new version of path (with base, an append if the delivery can:
+ * *appends). The delivery opens it with no lock held (delivery=async makes
+ * a file in the spool); meanwhile the node is reserved. */
 static int
-start_version_on(const char *path, uint32_t mode, const Base *base,
-                 gboolean *copy_up, struct fuse_file_info *fi)
+start_version(const char *path, uint32_t mode, const BfcBase *base,
+              gboolean *appends, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   GError *error = NULL;
@@ -303,14 +293,7 @@ start_version_on(const char *path, uint32_t mode, const Base *base,
     bfc_version_cancel(old);
     bfc_version_unref(old);
   }
-  v = base != NULL ? bfc_version_open_append(o->delivery, path + 1, mode,
-                                             base->size, base->state,
-                                             base->digest, &error)
-                   : NULL;
-  if (copy_up != NULL)
-    *copy_up = v == NULL && error == NULL;
-  if (v == NULL && error == NULL)
-    v = bfc_version_open(o->delivery, path + 1, mode, &error);
+  v = bfc_version_open_on(o->delivery, path + 1, mode, base, appends, &error);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (n != NULL && n->starting == ticket) {
@@ -333,15 +316,9 @@ start_version_on(const char *path, uint32_t mode, const Base *base,
 }
 
 static int
-start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
-{
-  return start_version_on(path, mode, NULL, NULL, fi);
-}
-
-static int
 ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-  return start_version(path, mode, fi);
+  return start_version(path, mode, NULL, NULL, fi);
 }
 
 /* A delivered file is read back from the server (reader.h). */
@@ -360,36 +337,22 @@ open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
 }
 
 /* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
- * version that starts as a copy of the stored one. Opened O_APPEND, and
- * when this mount knows the SHA-256 state of the version it delivered, it
- * sends only the new bytes (the server copies the old ones); else the old
- * bytes are read back as needed (reader.h) and the whole file travels
- * again (braidfs(1), Appending). */
+ * version that starts as the stored one: only the new bytes travel when it
+ * appends (O_APPEND, delivery.h), else all, read back first (reader.h). */
 static int
 open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
-             gboolean append, struct fuse_file_info *fi)
+             struct fuse_file_info *fi)
 {
-  gboolean copy_up = TRUE;
-  Base base = { 0 };
+  gboolean appends = FALSE;
+  BfcBase base = { 0 };
   uint64_t size;
-  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+  int rc = bfc_reader_open_copy(&o->tree, o->sess, o->delivery, path, upto,
+                                (fi->flags & O_APPEND) != 0, &size, &base);
 
-  if (rc < 0)
-    return rc;
-  bf_mutex_lock(&o->tree.lock);
-  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
-  size = MIN(upto, n ? bfc_node_size_locked(&o->tree, n) : 0);
-  if (append && n != NULL && n->ver == NULL && n->state != NULL &&
-      n->size > 0) {
-    base.size = n->size;
-    base.state = bf_digest_copy(n->state);
-    memcpy(base.digest, n->digest, BF_DIGEST_LEN);
-  }
-  bf_mutex_unlock(&o->tree.lock);
-  rc = start_version_on(path, mode, base.state != NULL ? &base : NULL,
-                        &copy_up, fi);
+  if (rc == 0)
+    rc = start_version(path, mode, base.state ? &base : NULL, &appends, fi);
   bf_digest_free(base.state);
-  if (rc == 0 && copy_up)
+  if (rc == 0 && !appends)
     bfc_copy_ups_defer(&o->copies, version_of(fi), size);
   return rc;
 }
@@ -412,9 +375,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   if (n == NULL)
     return -ENOENT;
   if (!(fi->flags & O_TRUNC))
-    return open_copy_up(o, path, mode, UINT64_MAX,
-                        (fi->flags & O_APPEND) != 0, fi);
-  return start_version(path, mode, fi);
+    return open_copy_up(o, path, mode, UINT64_MAX, fi);
+  return start_version(path, mode, NULL, NULL, fi);
 }
 
 static int
@@ -501,7 +463,7 @@ static int
 truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
 {
   struct fuse_file_info fi = { .flags = O_WRONLY };
-  int rc = open_copy_up(o, path, mode, size, FALSE, &fi);
+  int rc = open_copy_up(o, path, mode, size, &fi);
 
   if (rc < 0)
     return rc;

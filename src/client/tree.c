@@ -134,6 +134,18 @@ bfc_node_settle_locked(BfcTree *t, BfcNode *n)
   return n->on_server;
 }
 
+gboolean
+bfc_node_base_locked(BfcTree *t, BfcNode *n, BfcBase *out)
+{
+  (void)t;
+  if (n->ver != NULL || n->state == NULL || n->size == 0)
+    return FALSE;
+  out->size = n->size;
+  out->state = bf_digest_copy(n->state);
+  memcpy(out->digest, n->digest, BF_DIGEST_LEN);
+  return TRUE;
+}
+
 uint64_t
 bfc_node_size_locked(BfcTree *t, BfcNode *n)
 {
