@@ -153,7 +153,8 @@ typedef enum {
   BF_ST_EXISTS = 10,     /* name exists with another type */
   BF_ST_NOT_EMPTY = 11,  /* rmdir of a non-empty directory */
   BF_ST_VERSION = 12,    /* unsupported protocol version */
-  BF_ST_MAX_ = 12,
+  BF_ST_STALE = 13,      /* an append's base is not the stored file */
+  BF_ST_MAX_ = 13,
 } BfStatus;
 
 typedef struct {
@@ -194,6 +195,12 @@ typedef struct {
   uint8_t digest_alg;             /* BfDigestAlg of the item's digest */
   BfBytes name;                   /* validated relative path; empty only
                                      under SHAMIR: it is in the secret */
+  /* An append: the item is the stored file name, base_size bytes long
+   * with digest base_digest (digest_alg), followed by the chunks' bytes
+   * (chunk i at base_size + i * chunk_size). Only with STRIPE. */
+  gboolean has_base;
+  uint64_t base_size;             /* >= 1 when has_base */
+  uint8_t base_digest[BF_DIGEST_LEN];
 } BfItemOpen;
 
 typedef struct {

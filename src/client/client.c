@@ -35,6 +35,7 @@ status_errno(uint8_t status)
   case BF_ST_EXISTS: return EEXIST;
   case BF_ST_NOT_EMPTY: return ENOTEMPTY;
   case BF_ST_LIMIT: return EAGAIN;
+  case BF_ST_STALE: return ESTALE;
   default: return EIO;
   }
 }

@@ -71,6 +71,20 @@ close_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   return &v->base;
 }
 
+static BfcVersion *
+close_open_append(BfcDelivery *d, const char *name, uint32_t mode,
+                  uint64_t size, const BfDigest *state,
+                  const uint8_t digest[BF_DIGEST_LEN], GError **error)
+{
+  CloseVersion *v = g_new0(CloseVersion, 1);
+
+  (void)error;
+  bfc_version_init(&v->base, d);
+  v->item = bfc_item_new_append(d->sess, name, mode, size, state, digest);
+  v->local_fd = -1;
+  return &v->base;
+}
+
 static void
 close_version_free(BfcVersion *v)
 {
@@ -219,6 +233,19 @@ close_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
   return ok;
 }
 
+/* Only a stripe item's state: a base is never coded (shamir hides the
+ * digest, and an rs item is sent whole again). */
+static BfDigest *
+close_digest_state(BfcVersion *v)
+{
+  BfcItem *it = cv(v)->item;
+
+  if (!g_atomic_int_get(&cv(v)->stored) ||
+      it->sess->cfg.coding.kind != BF_CODING_STRIPE)
+    return NULL;
+  return bfc_item_whole_state(it);
+}
+
 static gboolean
 close_rename(BfcVersion *v, const char *from, const char *to,
              gboolean older_on_server, gboolean *on_server, GError **error)
@@ -256,6 +283,7 @@ static const BfcDeliveryOps close_ops = {
   .wait_prefix = close_wait_prefix,
   .describe = close_describe,
   .open = close_open,
+  .open_append = close_open_append,
   .version_free = close_version_free,
   .name = close_name,
   .write = close_write,
@@ -269,6 +297,7 @@ static const BfcDeliveryOps close_ops = {
   .is_open = close_is_open,
   .gone = close_gone,
   .digest = close_digest,
+  .digest_state = close_digest_state,
   .rename = close_rename,
   .setattr = close_setattr,
 };

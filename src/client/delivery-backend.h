@@ -9,6 +9,8 @@
 
 #include "state.h"
 
+#include "braidfs/digest.h"
+
 /* (also in delivery.h, which this header does not include: delivery.c,
  * the dispatcher, depends on it, not the other way) */
 typedef struct BfcDelivery BfcDelivery;
@@ -26,6 +28,11 @@ typedef struct {
 
   BfcVersion *(*open)(BfcDelivery *d, const char *name, uint32_t mode,
                       GError **error);
+  /* NULL if the backend sends an append whole (a copy up). */
+  BfcVersion *(*open_append)(BfcDelivery *d, const char *name, uint32_t mode,
+                             uint64_t size, const BfDigest *state,
+                             const uint8_t digest[BF_DIGEST_LEN],
+                             GError **error);
   void (*version_free)(BfcVersion *v);
   char *(*name)(BfcVersion *v);
   gboolean (*write)(BfcVersion *v, const void *buf, size_t len, uint64_t off,
@@ -42,6 +49,8 @@ typedef struct {
   gboolean (*gone)(BfcVersion *v, gboolean *delivered, uint64_t *size);
   gboolean (*digest)(BfcVersion *v, uint8_t *alg,
                      uint8_t out[BF_DIGEST_LEN]);
+  /* NULL if the backend does not append (open_append NULL). */
+  BfDigest *(*digest_state)(BfcVersion *v);
   gboolean (*rename)(BfcVersion *v, const char *from, const char *to,
                      gboolean older_on_server, gboolean *on_server,
                      GError **error);

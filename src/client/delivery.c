@@ -54,6 +54,20 @@ bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
 }
 
 BfcVersion *
+bfc_version_open_on(BfcDelivery *d, const char *name, uint32_t mode,
+                    const BfcBase *base, gboolean *appends, GError **error)
+{
+  gboolean on = base != NULL && d->ops->open_append != NULL;
+
+  if (appends != NULL)
+    *appends = on;
+  if (!on)
+    return d->ops->open(d, name, mode, error);
+  return d->ops->open_append(d, name, mode, base->size, base->state,
+                             base->digest, error);
+}
+
+BfcVersion *
 bfc_version_ref(BfcVersion *v)
 {
   g_atomic_int_inc(&v->refs);
@@ -126,6 +140,12 @@ gboolean
 bfc_version_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
 {
   return v->d->ops->digest(v, alg, out);
+}
+
+BfDigest *
+bfc_version_digest_state(BfcVersion *v)
+{
+  return v->d->ops->digest_state != NULL ? v->d->ops->digest_state(v) : NULL;
 }
 
 gboolean

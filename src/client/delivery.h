@@ -19,6 +19,8 @@
 
 #include "client.h"
 
+#include "braidfs/digest.h"
+
 typedef struct BfcDelivery BfcDelivery;
 typedef struct BfcVersion BfcVersion;
 
@@ -46,6 +48,22 @@ char *bfc_delivery_describe(BfcDelivery *d);
 /* A new version of name (relative to the session), open. */
 BfcVersion *bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
                              GError **error);
+/* What an append continues: the size bytes this mount delivered, their
+ * digest and their SHA-256 unfinished (state). */
+typedef struct {
+  uint64_t size;
+  BfDigest *state;
+  uint8_t digest[BF_DIGEST_LEN];
+} BfcBase;
+
+/* As bfc_version_open; with base (may be NULL), a version that appends to
+ * it if this delivery can: only what is written from offset base->size on
+ * travels, the server copies the rest (braidfs-protocol(7), Appending to
+ * a stored file). *appends (may be NULL) says whether it does; if not,
+ * the caller copies the old bytes in. */
+BfcVersion *bfc_version_open_on(BfcDelivery *d, const char *name,
+                                uint32_t mode, const BfcBase *base,
+                                gboolean *appends, GError **error);
 BfcVersion *bfc_version_ref(BfcVersion *v);
 void bfc_version_unref(BfcVersion *v);
 /* Its name now (a copy). */
@@ -79,6 +97,9 @@ gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
  * gone delivered with a digest the client knows (none under shamir). */
 gboolean bfc_version_digest(BfcVersion *v, uint8_t *alg,
                             uint8_t out[BF_DIGEST_LEN]);
+/* Once gone delivered: the unfinished SHA-256 state of all its bytes (a
+ * copy, to append to it), or NULL. */
+BfDigest *bfc_version_digest_state(BfcVersion *v);
 /* The version takes the name to (relative): *on_server is FALSE when
  * that is done (the version will be delivered under it), TRUE when it was
  * delivered already and the caller renames it on the server. An older

@@ -9,10 +9,10 @@
 #include "ctl.h"
 #include "wait.h"
 
-BfcItem *
-bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                     const BfcReplay *replay,
-                     void (*note_id)(void *data, uint64_t id), void *data)
+static BfcItem *
+item_alloc(BfcSession *s, const char *name, uint32_t mode,
+           const BfcReplay *replay,
+           void (*note_id)(void *data, uint64_t id), void *data)
 {
   BfcItem *it = g_new0(BfcItem, 1);
 
@@ -39,6 +39,16 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
   }
   it->note_id = note_id;
   it->note_data = data;
+  return it;
+}
+
+BfcItem *
+bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
+                     const BfcReplay *replay,
+                     void (*note_id)(void *data, uint64_t id), void *data)
+{
+  BfcItem *it = item_alloc(s, name, mode, replay, note_id, data);
+
   bfc_item_announce(it);
   return it;
 }
@@ -47,6 +57,33 @@ BfcItem *
 bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
 {
   return bfc_item_new_spooled(s, name, mode, NULL, NULL, NULL);
+}
+
+BfcItem *
+bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
+                    uint64_t size, const BfDigest *base_state,
+                    const uint8_t digest[BF_DIGEST_LEN])
+{
+  BfcItem *it = item_alloc(s, name, mode, NULL, NULL, NULL);
+
+  it->base = size;
+  it->base_state = bf_digest_copy(base_state);
+  bf_digest_free(it->digest);
+  it->digest = bf_digest_copy(base_state);
+  memcpy(it->base_digest, digest, BF_DIGEST_LEN);
+  bfc_item_announce(it);
+  return it;
+}
+
+BfDigest *
+bfc_item_whole_state(BfcItem *it)
+{
+  BfDigest *d;
+
+  bf_mutex_lock(&it->sess->lock);
+  d = it->whole != NULL ? bf_digest_copy(it->whole) : NULL;
+  bf_mutex_unlock(&it->sess->lock);
+  return d;
 }
 
 BfcItem *
@@ -64,6 +101,8 @@ bfc_item_unref(BfcItem *it)
   g_free(it->buf);
   sodium_memzero(it->item_key, sizeof it->item_key);
   bf_digest_free(it->digest);
+  bf_digest_free(it->base_state);
+  bf_digest_free(it->whole);
   g_free(it->final_name);
   g_free(it->name);
   g_free(it->shown);
@@ -76,7 +115,7 @@ bfc_item_unref(BfcItem *it)
 uint64_t
 bfc_item_size(BfcItem *it)
 {
-  return it->size;
+  return it->base + it->size;
 }
 
 gboolean
@@ -176,6 +215,11 @@ bfc_item_announce(BfcItem *it)
   if (!s->cfg.hide_names) {   /* else it travels in the item's secret */
     o->name.data = (const uint8_t *)it->name;
     o->name.len = (uint16_t)strlen(it->name);
+  }
+  if (it->base > 0) {
+    o->has_base = TRUE;
+    o->base_size = it->base;
+    memcpy(o->base_digest, it->base_digest, BF_DIGEST_LEN);
   }
   g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
   it->announcing = TRUE;

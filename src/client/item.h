@@ -36,7 +36,14 @@ struct BfcItem {
   uint8_t *buf;               /* the chunk being filled (a pool buffer) */
   uint32_t fill;
   uint32_t next_chunk;        /* index of the chunk in buf */
-  BfDigest *digest;           /* of the chunks emitted so far */
+  BfDigest *digest;           /* of the chunks emitted so far (after the
+                                 base, continuing its state) */
+  /* An append (braidfs-protocol(7)): the server makes the first base
+   * bytes from its stored file; writes and chunks follow them. Fixed at
+   * creation. */
+  uint64_t base;
+  BfDigest *base_state;       /* SHA-256 of the base, unfinished, or NULL */
+  uint8_t base_digest[BF_DIGEST_LEN];
   uint32_t mode;
   struct timespec mtime;
   gboolean closed;            /* this version sealed: ITEM_CLOSE sent (set
@@ -47,7 +54,8 @@ struct BfcItem {
   void (*note_id)(void *data, uint64_t id);  /* told every id, unlocked */
   void *note_data;
   char *final_name;           /* renamed while open: moved once stored */
-  _Atomic uint64_t size;      /* written by writers under wlock */
+  _Atomic uint64_t size;      /* written by writers under wlock; after
+                                 the base */
   /* under the session lock: */
   uint64_t id;                /* also read by its writer under wlock */
   BfcItemState state;
@@ -71,6 +79,8 @@ struct BfcItem {
   gboolean has_item_key;
   gboolean proof_known;       /* digest_sent, close_msg's size and alg are
                                  set: a STORED OK can be checked */
+  BfDigest *whole;            /* of the file close_msg closes, unfinished:
+                                 what a next append continues */
   gint64 close_due;           /* a sealed item's ITEM_CLOSE goes again then */
   BfItemOpen open_msg;        /* as announced (its name is name's) */
   gint64 last_ack;            /* when a chunk of it was last acknowledged */
@@ -98,9 +108,20 @@ BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
                               const BfcReplay *replay,
                               void (*note_id)(void *data, uint64_t id),
                               void *data) BF_EXCLUDES(&s->lock);
+/* An append to the stored file name of size bytes, whose unfinished
+ * SHA-256 state is base_state (copied) and digest its end: announced with
+ * that base, it sends only what is written from offset size on. */
+BfcItem *bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
+                             uint64_t size, const BfDigest *base_state,
+                             const uint8_t digest[BF_DIGEST_LEN])
+  BF_EXCLUDES(&s->lock);
 BfcItem *bfc_item_ref(BfcItem *it);
 void bfc_item_unref(BfcItem *it);
+/* The file's size: the base and what was written after it. */
 uint64_t bfc_item_size(BfcItem *it);
+/* A copy of the unfinished SHA-256 state of the whole file as it was last
+ * closed, or NULL. */
+BfDigest *bfc_item_whole_state(BfcItem *it) BF_EXCLUDES(&it->sess->lock);
 /* Whether this version ended stored (its close succeeded). */
 gboolean bfc_item_stored(BfcItem *it) BF_EXCLUDES(&it->wlock);
 

@@ -267,11 +267,12 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
   return 0;
 }
 
-/* Starts a new version of path. The delivery opens it with no lock held
- * (delivery=async makes a file in the spool); meanwhile the node is
- * reserved. */
+/* Starts a new version of path (with base, an append if the delivery can:
+ * *appends). The delivery opens it with no lock held (delivery=async makes
+ * a file in the spool); meanwhile the node is reserved. */
 static int
-start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
+start_version(const char *path, uint32_t mode, const BfcBase *base,
+              gboolean *appends, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   GError *error = NULL;
@@ -292,7 +293,7 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
     bfc_version_cancel(old);
     bfc_version_unref(old);
   }
-  v = bfc_version_open(o->delivery, path + 1, mode, &error);
+  v = bfc_version_open_on(o->delivery, path + 1, mode, base, appends, &error);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (n != NULL && n->starting == ticket) {
@@ -317,7 +318,7 @@ start_version(const char *path, uint32_t mode, struct fuse_file_info *fi)
 static int
 ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-  return start_version(path, mode, fi);
+  return start_version(path, mode, NULL, NULL, fi);
 }
 
 /* A delivered file is read back from the server (reader.h). */
@@ -336,22 +337,22 @@ open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
 }
 
 /* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
- * version that starts as a copy of the stored one, read back as needed
- * (reader.h); the whole file travels again (braidfs(1), Appending). */
+ * version that starts as the stored one: only the new bytes travel when it
+ * appends (O_APPEND, delivery.h), else all, read back first (reader.h). */
 static int
 open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
              struct fuse_file_info *fi)
 {
+  gboolean appends = FALSE;
+  BfcBase base = { 0 };
   uint64_t size;
-  int rc = bfc_reader_open(&o->tree, o->sess, o->delivery, path);
+  int rc = bfc_reader_open_copy(&o->tree, o->sess, o->delivery, path, upto,
+                                (fi->flags & O_APPEND) != 0, &size, &base);
 
-  if (rc < 0)
-    return rc;
-  bf_mutex_lock(&o->tree.lock);
-  BfcNode *n = bfc_tree_lookup_locked(&o->tree, path);
-  size = MIN(upto, n ? bfc_node_size_locked(&o->tree, n) : 0);
-  bf_mutex_unlock(&o->tree.lock);
-  if ((rc = start_version(path, mode, fi)) == 0)
+  if (rc == 0)
+    rc = start_version(path, mode, base.state ? &base : NULL, &appends, fi);
+  bf_digest_free(base.state);
+  if (rc == 0 && !appends)
     bfc_copy_ups_defer(&o->copies, version_of(fi), size);
   return rc;
 }
@@ -375,7 +376,7 @@ ob_open(const char *path, struct fuse_file_info *fi)
     return -ENOENT;
   if (!(fi->flags & O_TRUNC))
     return open_copy_up(o, path, mode, UINT64_MAX, fi);
-  return start_version(path, mode, fi);
+  return start_version(path, mode, NULL, NULL, fi);
 }
 
 static int

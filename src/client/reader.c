@@ -75,6 +75,24 @@ bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
   return open_checked(t, s, d, path, NULL, NULL);
 }
 
+int
+bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
+                     const char *path, uint64_t upto, gboolean append,
+                     uint64_t *size, BfcBase *base)
+{
+  int rc = bfc_reader_open(t, s, d, path);
+
+  if (rc < 0)
+    return rc;
+  bf_mutex_lock(&t->lock);
+  BfcNode *n = bfc_tree_lookup_locked(t, path);
+  *size = MIN(upto, n ? bfc_node_size_locked(t, n) : 0);
+  if (append && n != NULL)
+    bfc_node_base_locked(t, n, base);
+  bf_mutex_unlock(&t->lock);
+  return 0;
+}
+
 /* Pieces read past the bytes hashed so far wait, copied, up to this; a
  * reader that jumps further is not checked as a whole (each piece still
  * is, by its CRC32C). The kernel's readahead asks a few hundred KiB ahead,

@@ -10,6 +10,12 @@
  * coding=shamir EACCES: its files never travel whole on one path. */
 int bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d,
                     const char *path);
+/* As bfc_reader_open, for a new version that starts as the stored file:
+ * *size is what it starts with (at most upto) and, if append, *base what
+ * an append continues (base->state NULL if nothing, else to be freed). */
+int bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
+                         const char *path, uint64_t upto, gboolean append,
+                         uint64_t *size, BfcBase *base);
 
 /* A descriptor open for reading: it reads the stored file back from the
  * server, or, opened while the file is being written by a descriptor

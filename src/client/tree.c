@@ -56,6 +56,7 @@ bfc_node_new_link(const char *name, const BfcNode *from)
   n->size = from->size;
   n->digest_alg = from->digest_alg;
   memcpy(n->digest, from->digest, BF_DIGEST_LEN);
+  n->state = from->state != NULL ? bf_digest_copy(from->state) : NULL;
   n->on_server = TRUE;
   return n;
 }
@@ -73,6 +74,7 @@ node_free(BfcNode *n)
   if (n->children)
     g_hash_table_unref(n->children);
   bfc_version_unref(n->ver);
+  bf_digest_free(n->state);
   g_free(n->target);
   g_free(n->name);
   g_free(n);
@@ -117,14 +119,31 @@ bfc_node_settle_locked(BfcTree *t, BfcNode *n)
   (void)t;
   if (n->ver == NULL || !bfc_version_gone(n->ver, &delivered, &size))
     return TRUE;
+  /* A version that failed may have met a stored file changed behind
+   * this mount's back (STALE): the next append copies it up. */
+  g_clear_pointer(&n->state, bf_digest_free);
   if (delivered) {
     n->size = size;
     if (!bfc_version_digest(n->ver, &n->digest_alg, n->digest))
       n->digest_alg = 0;
+    if (n->digest_alg == BF_DIGEST_SHA256)
+      n->state = bfc_version_digest_state(n->ver);
   }
   g_clear_pointer(&n->ver, bfc_version_unref);
   n->on_server = n->on_server || delivered;
   return n->on_server;
+}
+
+gboolean
+bfc_node_base_locked(BfcTree *t, BfcNode *n, BfcBase *out)
+{
+  (void)t;
+  if (n->ver != NULL || n->state == NULL || n->size == 0)
+    return FALSE;
+  out->size = n->size;
+  out->state = bf_digest_copy(n->state);
+  memcpy(out->digest, n->digest, BF_DIGEST_LEN);
+  return TRUE;
 }
 
 uint64_t

@@ -146,9 +146,25 @@ reopen(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
     return FALSE;
   }
   bf_digest_free(it->digest);
-  it->digest = bf_digest_new(BF_DIGEST_SHA256);
+  it->digest = it->base_state != NULL ? bf_digest_copy(it->base_state)
+                                      : bf_digest_new(BF_DIGEST_SHA256);
   g_atomic_int_set(&it->closed, FALSE);
   bfc_item_announce(it);
+  return TRUE;
+}
+
+/* An append's offsets count from its base (fixed at creation): *off, the
+ * file's, becomes the item's; FALSE with error if it lies in the base. */
+static gboolean
+after_base(BfcItem *it, uint64_t *off, GError **error)
+{
+  if (*off < it->base) {
+    bfc_set_status_error(error, BF_ST_IO, "'%s' was opened to append "
+                         "(O_APPEND): its first %" G_GUINT64_FORMAT " bytes "
+                         "cannot change", it->name, it->base);
+    return FALSE;
+  }
+  *off -= it->base;
   return TRUE;
 }
 
@@ -158,7 +174,7 @@ bfc_item_write(BfcItem *it, const void *data, size_t len, uint64_t off,
 {
   gboolean ok;
 
-  if (!bfc_item_lock(it, error))
+  if (!after_base(it, &off, error) || !bfc_item_lock(it, error))
     return FALSE;
   uint64_t sent = (uint64_t)it->next_chunk * it->sess->cfg.chunk_size;
   if (it->closed && !reopen(it, error)) {
@@ -185,7 +201,7 @@ bfc_item_truncate(BfcItem *it, uint64_t size, GError **error)
 {
   gboolean ok = TRUE;
 
-  if (!bfc_item_lock(it, error))
+  if (!after_base(it, &size, error) || !bfc_item_lock(it, error))
     return FALSE;
   uint64_t start = (uint64_t)it->next_chunk * it->sess->cfg.chunk_size;
   if (it->closed && size == it->size) {
@@ -279,8 +295,9 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   }
   cm.item_id = it->id;
   cm.total_chunks = total;
-  cm.size = size;
+  cm.size = it->base + size;
   cm.digest_alg = bf_digest_alg(tail);
+  g_autoptr(BfDigest) whole = bf_digest_copy(tail);
   bf_digest_final(tail, digest);
   if (shamir) {
     randombytes_buf(key, sizeof key);
@@ -303,6 +320,8 @@ finish_writing(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
     memcpy(it->item_key, key, sizeof key);
   it->has_item_key = shamir;
   it->proof_known = TRUE;
+  bf_digest_free(it->whole);
+  it->whole = g_steal_pointer(&whole);
   it->close_sent = TRUE;
   it->close_due = g_get_monotonic_time() + BFC_RESEND_US;
   bfc_item_send_close_locked(s, it);

@@ -497,8 +497,15 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
       !get_u8(c, "coding_k", &m->coding_k, error) ||
       !get_u8(c, "coding_n", &m->coding_n, error) ||
       !get_u8(c, "digest_alg", &m->digest_alg, error) ||
-      !get_lv(c, "name_len", "name", &m->name, error) ||
-      !cur_end(c, error))
+      !get_lv(c, "name_len", "name", &m->name, error))
+    return FALSE;
+  /* The base is optional: present iff the body goes on after the name. */
+  m->has_base = c->pos < c->len;
+  if (m->has_base &&
+      (!get_u64(c, "base_size", &m->base_size, error) ||
+       !get_copy(c, BF_DIGEST_LEN, "base_digest", m->base_digest, error)))
+    return FALSE;
+  if (!cur_end(c, error))
     return FALSE;
 
   if (m->chunk_size < BF_CHUNK_MIN || m->chunk_size > BF_CHUNK_MAX)
@@ -512,10 +519,16 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown digest_alg %u",
                 m->digest_alg);
   /* A SHAMIR item may keep its name for its secret (BfSecret). */
-  return check_mode(c->frame, m->mode, error) &&
-         check_coding(c->frame, m, error) &&
-         ((m->name.len == 0 && m->coding == BF_CODING_SHAMIR) ||
-          check_name(c->frame, NULL, NULL, m->name, error));
+  if (!check_mode(c->frame, m->mode, error) ||
+      !check_coding(c->frame, m, error) ||
+      !((m->name.len == 0 && m->coding == BF_CODING_SHAMIR) ||
+        check_name(c->frame, NULL, NULL, m->name, error)))
+    return FALSE;
+  if (m->has_base && (m->base_size == 0 || m->coding != BF_CODING_STRIPE))
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "a base (base_size %" G_GUINT64_FORMAT ") needs base_size "
+                ">= 1 and stripe coding", m->base_size);
+  return TRUE;
 }
 
 static gboolean
@@ -594,8 +607,9 @@ decode_item_close(BfCursor *c, BfItemClose *m, GError **error)
   if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "unknown digest_alg %u", m->digest_alg);
-  /* Only the empty item has no chunks: every chunk carries >= 1 byte. */
-  if ((m->total_chunks == 0) != (m->size == 0))
+  /* Every chunk carries >= 1 byte; an item without chunks is empty, or
+   * an append of nothing to its base (which only the item knows). */
+  if (m->total_chunks != 0 && m->size == 0)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "total_chunks %u does not fit size %" G_GUINT64_FORMAT,
                 m->total_chunks, m->size);
@@ -1124,6 +1138,10 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     put_u8(b, m->coding_n);
     put_u8(b, m->digest_alg);
     put_lv(b, m->name);
+    if (m->has_base) {
+      put_u64(b, m->base_size);
+      put_raw(b, m->base_digest, BF_DIGEST_LEN);
+    }
     return TRUE;
   }
   case BF_FRAME_CHUNK: {
@@ -1404,6 +1422,7 @@ bf_status_str(uint8_t status)
   case BF_ST_EXISTS: return "exists with another type";
   case BF_ST_NOT_EMPTY: return "directory not empty";
   case BF_ST_VERSION: return "unsupported protocol version";
+  case BF_ST_STALE: return "stored file changed";
   default: return "unknown status";
   }
 }

@@ -67,6 +67,7 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, GError **failure)
   if (!bf_assembler_check(it->asm_, c->chunk_id, c->total_chunks,
                           c->payload_len, &off, &dup, &error))
     return bfd_items_assembler_refused_locked(p, it, error, failure);
+  off += it->base_size;  /* an append's chunks follow its base */
   if (dup) {
     uint8_t *old = bfd_path_buffer(p->scratch, c->payload_len);
     if (bf_pread_all(it->fd, old, c->payload_len, off) != c->payload_len ||

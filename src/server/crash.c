@@ -27,6 +27,7 @@ static const char *const point_names[BFD_CRASH_N] = {
   [BFD_CRASH_REC_REMOVED] = "rec-removed",
   [BFD_CRASH_STORED_SENT] = "stored-sent",
   [BFD_CRASH_OP_APPLIED] = "op-applied",
+  [BFD_CRASH_BASE_COPY] = "base-copy",
 };
 
 static int armed = -1;      /* the point, or -1 */

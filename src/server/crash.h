@@ -24,6 +24,7 @@ typedef enum {
                               not sent */
   BFD_CRASH_STORED_SENT,   /* STORED sent */
   BFD_CRASH_OP_APPLIED,    /* an OP done, its OP_ACK not sent */
+  BFD_CRASH_BASE_COPY,     /* a step of an append's base copied, no record */
   BFD_CRASH_N
 } BfdCrashPoint;
 

@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "braidfs/io.h"
 #include "braidfs/proof.h"
 #include "braidfs/text.h"
+#include "crash.h"
 #include "status.h"
 #include "store.h"
 
@@ -45,14 +47,23 @@ BfdItem *
 bfd_item_new(const BfItemOpen *o, uint64_t max_size, BfdShareBudget *budget)
 {
   BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
+  /* The caller refused a base of max_size bytes or more. */
+  uint64_t base = o->has_base ? o->base_size : 0;
   BfdItem *it = item_alloc(o->item_id, o->name.data, o->name.len,
-                           o->chunk_size, max_size, &coding, o->digest_alg,
-                           budget);
+                           o->chunk_size, max_size - base, &coding,
+                           o->digest_alg, budget);
 
   it->mode = o->mode;
   it->mtime_sec = o->mtime_sec;
   it->mtime_nsec = o->mtime_nsec;
+  it->base_size = base;
   return it;
+}
+
+uint64_t
+bfd_item_size(BfdItem *it)
+{
+  return it->base_size + bf_assembler_size(it->asm_);
 }
 
 BfdItem *
@@ -94,13 +105,93 @@ bfd_item_proof(BfdItem *it, const BfKey *key,
   bf_mutex_unlock(&it->lock);
 }
 
+#define BASE_STEP (1024u * 1024)
+
+/* Feeds the digest with bytes [from, to) of the part file: a restored
+ * append's base, which the record says was copied whole. */
+static gboolean
+hash_part(BfdItem *it, uint64_t from, uint64_t to, GError **error)
+{
+  g_autofree uint8_t *buf = g_malloc(BASE_STEP);
+
+  while (from < to) {
+    size_t len = (size_t)MIN((uint64_t)BASE_STEP, to - from);
+    ssize_t n = bf_pread_all(it->fd, buf, len, from);
+    if (n != (ssize_t)len)
+      return bfd_set_error_errno(error, n < 0 ? (int)-n : EIO,
+                                 "reading its base back");
+    bf_digest_update(it->digest, buf, len);
+    from += len;
+  }
+  return TRUE;
+}
+
+/* Copies the stored file it->name into the part file, hashing it: the
+ * base must be what the client says (STALE otherwise), and the digest
+ * then goes on with the chunks. */
+static gboolean
+copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
+          GError **error)
+{
+  g_autofree uint8_t *buf = g_malloc(BASE_STEP);
+  g_autoptr(BfDigest) base = NULL;
+  uint8_t got[BF_DIGEST_LEN];
+  uint64_t off = 0;
+  struct stat st;
+  int fd = bfd_store_openat(data_fd, it->name, O_RDONLY | O_NONBLOCK);
+
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+      (uint64_t)st.st_size != it->base_size) {
+    if (fd >= 0)
+      close(fd);
+    g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
+                "the %" G_GUINT64_FORMAT "-byte file appended to (it changed "
+                "or is gone): send the whole file", it->label, it->base_size);
+    return FALSE;
+  }
+  while (off < it->base_size) {
+    size_t len = (size_t)MIN((uint64_t)BASE_STEP, it->base_size - off);
+    ssize_t n = bf_pread_all(fd, buf, len, off);
+    int rc = n == (ssize_t)len ? bf_pwrite_all(it->fd, buf, len, off) : 0;
+    if (n != (ssize_t)len || rc < 0) {
+      close(fd);
+      if (n == (ssize_t)len)
+        return bfd_set_error_errno(error, -rc, "cannot copy the stored %s",
+                                   it->label);
+      if (n >= 0)
+        g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file "
+                    "shrank while it was copied: send the whole file",
+                    it->label);
+      else
+        bfd_set_error_errno(error, (int)-n, "cannot read the stored %s",
+                            it->label);
+      return FALSE;
+    }
+    bf_digest_update(it->digest, buf, len);
+    off += len;
+    bfd_crash_at(BFD_CRASH_BASE_COPY);
+  }
+  close(fd);
+  base = bf_digest_copy(it->digest);
+  bf_digest_final(base, got);
+  if (sodium_memcmp(got, want, sizeof got) != 0) {
+    g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
+                "the version appended to (its digest differs): send the "
+                "whole file", it->label);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
-bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd, int data_fd,
                       const BfItemOpen *o, GError **error)
 {
   it->fd = bfd_store_create_file(tmp_fd, it->tmpname, O_RDWR);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
+  if (o->has_base && !copy_base(it, data_fd, o->base_digest, error))
+    return FALSE;
   it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o,
                                      it->name != NULL ? it->name : "", error);
   if (it->map_fd < 0) {
@@ -130,7 +221,8 @@ bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
       ssize_t n;
       if (buf->len < len)
         g_byte_array_set_size(buf, len);
-      n = bf_pread_all(it->fd, buf->data, len, (uint64_t)it->hashed * cs);
+      n = bf_pread_all(it->fd, buf->data, len,
+                       it->base_size + (uint64_t)it->hashed * cs);
       if (n != (ssize_t)len)
         return bfd_set_error_errno(error, n < 0 ? (int)-n : EIO,
                                    "reading it back");
@@ -228,8 +320,9 @@ restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
   }
   if (rec->closed) {
     if (rec->close.digest_alg != rec->digest_alg ||
-        !bf_assembler_close(it->asm_, rec->close.total_chunks, rec->close.size,
-                            NULL)) {
+        rec->close.size < it->base_size ||
+        !bf_assembler_close(it->asm_, rec->close.total_chunks,
+                            rec->close.size - it->base_size, NULL)) {
       g_set_error(error, BFD_ERROR, BF_ST_IO, "its ITEM_CLOSE does not fit it");
       return FALSE;
     }
@@ -239,7 +332,8 @@ restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
     it->mtime_sec = rec->close.mtime_sec;
     it->mtime_nsec = rec->close.mtime_nsec;
   }
-  if (!bfd_item_hash_forward_locked(it, 0, NULL, buf, error))
+  if (!hash_part(it, 0, it->base_size, error) ||
+      !bfd_item_hash_forward_locked(it, 0, NULL, buf, error))
     return FALSE;
   if (rec->secret != NULL &&
       !bfd_item_take_secret_locked(it, l, rec->secret, rec->secret_len, &why)) {
@@ -254,10 +348,17 @@ BfdItem *
 bfd_item_restore(BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
                  BfdShareBudget *budget, GError **error)
 {
-  BfdItem *it = item_alloc(rec->id, (const uint8_t *)rec->name,
-                           strlen(rec->name), rec->chunk_size, l->max_item_size,
-                           &rec->coding, rec->digest_alg, budget);
+  BfdItem *it;
   gboolean ok;
+
+  if (rec->base_size >= l->max_item_size) {
+    g_set_error(error, BFD_ERROR, BF_ST_IO, "its base is over max_item_size");
+    return NULL;
+  }
+  it = item_alloc(rec->id, (const uint8_t *)rec->name, strlen(rec->name),
+                  rec->chunk_size, l->max_item_size - rec->base_size,
+                  &rec->coding, rec->digest_alg, budget);
+  it->base_size = rec->base_size;
 
   it->map_fd = rec->rec_fd;
   rec->rec_fd = -1;

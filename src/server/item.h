@@ -36,6 +36,9 @@ typedef struct BfdItem {
   int fd;                    /* tmp/<id>.part; -1 once stored */
   BfAssembler *asm_;
   BfCodingSpec coding;       /* from ITEM_OPEN */
+  uint64_t base_size;        /* an append: the part file's first bytes,
+                                copied from the stored file; chunks come
+                                after them (braidfs-protocol(7)) */
   BfdShares *shares;         /* shamir, rs: chunks waiting for shares */
   BfDigest *digest;
   uint32_t hashed;           /* chunks [0, hashed) are in the digest */
@@ -66,9 +69,15 @@ BfdItem *bfd_item_ref(BfdItem *it);
 void bfd_item_unref(BfdItem *it);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
 
-/* Makes tmp/<id>.part and the record of the ITEM_OPEN o. */
+/* Makes tmp/<id>.part and the record of the ITEM_OPEN o. An append's
+ * part starts as a copy of the stored file (data_fd), hashed as it is
+ * copied, before the record exists: a crash meanwhile leaves an item the
+ * client opens again. STALE if the stored file is not o's base. */
 gboolean bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
-                               const BfItemOpen *o, GError **error);
+                               int data_fd, const BfItemOpen *o,
+                               GError **error);
+/* The item's whole size once closed: its base and its chunks. */
+uint64_t bfd_item_size(BfdItem *it);
 /* Every chunk, the ITEM_CLOSE and a SHAMIR item's secret are here. */
 gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
 /* Feeds the digest with every chunk that now extends the contiguous

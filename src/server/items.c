@@ -82,6 +82,10 @@ open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
   g_autofree char *why = NULL;
   uint8_t status = BF_ST_BAD_NAME;
 
+  if (o->has_base && o->base_size >= l->max_item_size)
+    return !open_refused(p, o->item_id, BF_ST_TOO_BIG, "the file appended "
+                         "to is already as large as the server's "
+                         "max_item_size");
   /* One partial chunk must fit the session's share buffer (coding.h). */
   if ((size_t)(coding.k - 1) * bf_coding_share_len(&coding, o->chunk_size) >
       BF_CODING_PARTIAL_BYTES)
@@ -166,7 +170,8 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
     return TRUE;
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
   it->live = &p->srv->items_live;
-  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, o, &error)) {
+  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, s->dir.data_fd, o,
+                             &error)) {
     bfd_journal_item_forget(s->dir.tmp_fd, it->id);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
            error->message);
@@ -302,7 +307,7 @@ take_batch(BfdCommitter *c, uint64_t *number)
     if (batch == NULL)
       batch = g_ptr_array_new();
     g_ptr_array_add(batch, g_queue_pop_head(&c->queue));
-    bytes += bf_assembler_size(f->item->asm_);
+    bytes += bfd_item_size(f->item);
   }
   if (batch != NULL)
     *number = c->taken++;
@@ -360,7 +365,7 @@ prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
 static void
 stored_hooks(BfdSession *sess, BfdItem *it)
 {
-  uint64_t size = bf_assembler_size(it->asm_);
+  uint64_t size = bfd_item_size(it);
 
   bfd_events_stored(sess->srv->events_fd, sess->dir.name, it->name, size,
                     it->want_alg, it->want);
@@ -400,7 +405,7 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
       stored_hooks(f->sess, f->item);
     }
     bfd_items_report(f->sess, f->item, files[i].error,
-                     bf_assembler_size(f->item->asm_), &files[i].replaced);
+                     bfd_item_size(f->item), &files[i].replaced);
     bfd_crash_at(BFD_CRASH_STORED_SENT);
     g_clear_error(&files[i].error);
     bfd_item_unref(f->item);
@@ -543,7 +548,13 @@ close_locked(BfdPath *p, BfdItem *it, const BfItemClose *c, GError **failure)
                            ": ITEM_CLOSE with a digest under coding shamir "
                            "(it travels only in the item's secret)",
                            c->item_id);
-  if (!bf_assembler_close(it->asm_, c->total_chunks, c->size, &error))
+  if (c->size < it->base_size)
+    return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
+                           ": ITEM_CLOSE size %" G_GUINT64_FORMAT " is below "
+                           "its base_size %" G_GUINT64_FORMAT, c->item_id,
+                           c->size, it->base_size);
+  if (!bf_assembler_close(it->asm_, c->total_chunks, c->size - it->base_size,
+                          &error))
     return bfd_items_assembler_refused_locked(p, it, error, failure);
   if (it->coding.kind != BF_CODING_SHAMIR)
     memcpy(it->want, c->digest, sizeof it->want);

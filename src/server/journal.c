@@ -7,7 +7,9 @@
  *   [0, 8192)      ITEM_OPEN's fields and the name, CRC32C, written before
  *                  OPENED; for a coded item (shamir, rs) coding, k, n at
  *                  8188, written just before (zeros, i.e. absent, for
- *                  stripe)
+ *                  stripe); for an append its base_size and CRC32C at
+ *                  8176, written just before too, once the base is
+ *                  copied (zeros: no base)
  *   [8192, 8320)   ITEM_CLOSE's fields, CRC32C, once it arrives
  *   [12288, ...)   8 bytes per chunk on disk: u32 length, u32 total_chunks
  *                  as its CHUNK carried them (0, 0 = not here), written
@@ -52,6 +54,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +75,7 @@
 #define OPEN_OFF 0
 #define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
                                   digest_alg 1, name_len 2 */
+#define BASE_OFF 8176         /* base_size 8, CRC32C 4 */
 #define CODING_OFF 8188       /* coding, k, n */
 #define CLOSE_OFF 8192
 #define CLOSE_LEN 66           /* set 1, total 4, size 8, alg 1, digest 32,
@@ -86,7 +90,8 @@
 #define PROOF_SLOT_LEN 48      /* id 8, proof 32, CRC32C 4, pad 4 */
 enum { OP_STARTED = 1, OP_DONE_ERRNO = 2, OP_DONE = 3 };
 
-G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX + 4 <= CODING_OFF);
+G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX + 4 <= BASE_OFF);
+G_STATIC_ASSERT(BASE_OFF + 12 <= CODING_OFF);
 
 struct BfdJournal {
   char *session;               /* its directory's name, for log lines */
@@ -322,6 +327,7 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
 {
   uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4];
   uint8_t coding[3] = { o->coding, o->coding_k, o->coding_n };
+  uint8_t base[12];
   size_t nlen = strlen(name), len = OPEN_FIXED + nlen + 4;
   char file[BFD_ITEM_FILE_LEN];
   int fd;
@@ -335,6 +341,8 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
   bf_store_be16(buf + 29, (uint16_t)nlen);
   memcpy(buf + OPEN_FIXED, name, nlen);
   bf_store_be32(buf + OPEN_FIXED + nlen, bf_crc32c(buf, OPEN_FIXED + nlen));
+  bf_store_be64(base, o->has_base ? o->base_size : 0);
+  bf_store_be32(base + 8, bf_crc32c(base, 8));
   bfd_journal_item_file(file, id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
   fd = take_spare(j, tmp_fd, file)
@@ -352,6 +360,7 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
    * small item. */
   if ((o->coding != BF_CODING_STRIPE &&
        !write_at(fd, coding, sizeof coding, CODING_OFF, file, error)) ||
+      (o->has_base && !write_at(fd, base, sizeof base, BASE_OFF, file, error)) ||
       (bfd_crash_torn(BFD_CRASH_REC_TORN, fd, buf, len, OPEN_OFF),
        !write_at(fd, buf, len, OPEN_OFF, file, error))) {
     close(fd);
@@ -544,6 +553,7 @@ static gboolean
 read_rec(int fd, BfdItemRecord *r)
 {
   uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4], cb[CLOSE_LEN], coding[3];
+  uint8_t base[12];
   ssize_t n = bf_pread_all(fd, buf, sizeof buf, OPEN_OFF);
   gboolean v1 = n >= 8 && memcmp(buf, REC_MAGIC_V1, 8) == 0;
 
@@ -567,6 +577,16 @@ read_rec(int fd, BfdItemRecord *r)
       coding[0] != BF_CODING_STRIPE) {
     r->coding = (BfCodingSpec){ coding[0], coding[1], coding[2] };
     if (!bf_coding_check(&r->coding, NULL))
+      return FALSE;
+  }
+  /* An append's base, whole in the part file (copied before the record
+   * was written); a torn or foreign one makes no item. */
+  r->base_size = 0;
+  if (bf_pread_all(fd, base, sizeof base, BASE_OFF) == sizeof base &&
+      !sodium_is_zero(base, sizeof base)) {
+    r->base_size = bf_load_be64(base);
+    if (bf_load_be32(base + 8) != bf_crc32c(base, 8) || r->base_size == 0 ||
+        r->coding.kind != BF_CODING_STRIPE)
       return FALSE;
   }
   /* no name: a SHAMIR item that keeps it in its secret (.sec) */

@@ -90,6 +90,7 @@ typedef struct {
   uint32_t mtime_nsec;
   uint8_t digest_alg;
   BfCodingSpec coding;
+  uint64_t base_size;         /* an append's base, 0 if none */
   char *name;                 /* "" when the secret holds it */
   gboolean closed;            /* ITEM_CLOSE was recorded: close is valid */
   BfItemClose close;

@@ -62,7 +62,9 @@ msg_eq(const BfMsg *a, const BfMsg *b)
            x->mode == y->mode && x->mtime_sec == y->mtime_sec &&
            x->mtime_nsec == y->mtime_nsec && x->coding == y->coding &&
            x->coding_k == y->coding_k && x->coding_n == y->coding_n &&
-           x->digest_alg == y->digest_alg && bytes_eq(x->name, y->name);
+           x->digest_alg == y->digest_alg && bytes_eq(x->name, y->name) &&
+           x->has_base == y->has_base && x->base_size == y->base_size &&
+           memcmp(x->base_digest, y->base_digest, BF_DIGEST_LEN) == 0;
   }
   case BF_FRAME_CHUNK: {
     const BfChunk *x = &a->u.chunk, *y = &b->u.chunk;
@@ -266,6 +268,10 @@ check_validated(const BfMsg *m)
                 m->u.item_open.coding == BF_CODING_SHAMIR));
     FUZZ_CHECK(m->u.item_open.chunk_size >= BF_CHUNK_MIN &&
                m->u.item_open.chunk_size <= BF_CHUNK_MAX);
+    /* an append's base: bytes, under stripe */
+    FUZZ_CHECK(!m->u.item_open.has_base ||
+               (m->u.item_open.base_size >= 1 &&
+                m->u.item_open.coding == BF_CODING_STRIPE));
     break;
   case BF_FRAME_CHUNK:
     FUZZ_CHECK(m->u.chunk.payload_len >= 1 &&
@@ -275,8 +281,9 @@ check_validated(const BfMsg *m)
     FUZZ_CHECK(m->u.chunk.share_index < 16 && m->u.chunk.pad < 16);
     break;
   case BF_FRAME_ITEM_CLOSE:
-    FUZZ_CHECK((m->u.item_close.total_chunks == 0) ==
-               (m->u.item_close.size == 0));
+    /* no chunks with a size: an append of nothing to its base */
+    FUZZ_CHECK(m->u.item_close.total_chunks == 0 ||
+               m->u.item_close.size != 0);
     break;
   case BF_FRAME_STATFS_ACK: {
     const BfStatfsAck *a = &m->u.statfs_ack;

@@ -48,9 +48,9 @@ def welcome(status=0, sid=SID, token=TOKEN, msg=b"", tlvs=b""):
 
 
 def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=1700000000,
-              nsec=0, coding=0, k=1, n=1, alg=SHA256):
+              nsec=0, coding=0, k=1, n=1, alg=SHA256, base=None):
     return W.item_open(item_id, name, chunk_size, mode, (mtime, nsec), alg,
-                       coding, k, n)
+                       coding, k, n, base=base)
 
 
 def chunk(item_id, chunk_id, payload, total=0, share=0, crc=None):
@@ -108,6 +108,9 @@ def frame_seeds():
                                chunk_size=1 << 20, mtime=-1234567890123,
                                nsec=999999999)
     s["item-open-rs"] = item_open(2, b"a", coding=2, k=3, n=5, alg=BLAKE2B)
+    s["item-open-base"] = item_open(3, b"log.txt",
+                                    base=(5, digest(SHA256, b"hello")))
+    s["item-open-base-short"] = item_open(3, b"log.txt", base=(5, b""))
     s["chunk-hello"] = chunk(7, 0, b"hello", total=1)
     s["chunk-ack"] = chunk_ack(7, 0)
     s["item-close"] = item_close(7, 1, 5, digest(SHA256, b"hello"))

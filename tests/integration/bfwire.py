@@ -72,10 +72,10 @@ MKNOD_FIFO, MKNOD_SOCK = 0x01, 0x02
 SYMLINK_MAX = 4095
 
 ST = ["OK", "PROTOCOL", "BAD_NAME", "NO_SPACE", "TOO_BIG", "CORRUPT", "IO",
-      "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION"]
+      "NOT_FOUND", "LIMIT", "AUTH", "EXISTS", "NOT_EMPTY", "VERSION", "STALE"]
 (OK, PROTOCOL, BAD_NAME, NO_SPACE, TOO_BIG, CORRUPT, IO, NOT_FOUND, LIMIT,
- AUTH_FAILED, EXISTS, NOT_EMPTY, VERSION) = range(13)
-ST_MAX = VERSION
+ AUTH_FAILED, EXISTS, NOT_EMPTY, VERSION, STALE) = range(14)
+ST_MAX = STALE
 
 
 def st_name(s):
@@ -184,10 +184,13 @@ def auth(step, value, flags=0):
 
 
 def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=(1700000000, 5),
-              alg=SHA256, coding=STRIPE, k=1, n=1, flags=0):
+              alg=SHA256, coding=STRIPE, k=1, n=1, flags=0, base=None):
+    """base: (base_size, base_digest) for an append, or None."""
     name = _b(name)
     body = ITEM_OPEN_FIXED.pack(item_id, chunk_size, mode, mtime[0], mtime[1],
                                 coding, k, n, alg, len(name)) + name
+    if base is not None:
+        body += struct.pack(">Q", base[0]) + bytes(base[1])
     return frame(ITEM_OPEN, body, flags)
 
 
@@ -500,6 +503,9 @@ def _item_open(c, m):
     m["coding_n"] = c.u(1, "coding_n")
     m["digest_alg"] = c.u(1, "digest_alg")
     m["name"] = c.lv("name_len", "name")
+    if c.left():  # an append's base: present iff the body goes on
+        m["base_size"] = c.u(8, "base_size")
+        m["base_digest"] = c.take(DIGEST_LEN, "base_digest")
     c.end()
     if not CHUNK_MIN <= m.chunk_size <= CHUNK_MAX:
         c.fail("RANGE", "chunk_size %d" % m.chunk_size)
@@ -517,6 +523,9 @@ def _item_open(c, m):
         c.fail("UNKNOWN", "unknown coding %d" % m.coding)
     if not (m.name == b"" and m.coding == SHAMIR):
         name_check(m.name)
+    if "base_size" in m and (m.base_size == 0 or m.coding != STRIPE):
+        c.fail("RANGE", "a base (base_size %d) needs base_size >= 1 and "
+               "stripe coding" % m.base_size)
 
 
 def _chunk(c, m):
@@ -564,7 +573,7 @@ def _item_close(c, m):
     _check_nsec(c, m.mtime_nsec)
     _check_mode(c, m.mode)
     _check_alg(c, m.digest_alg)
-    if (m.total_chunks == 0) != (m.size == 0):
+    if m.total_chunks != 0 and m.size == 0:
         c.fail("RANGE", "total_chunks %d does not fit size %d" % (m.total_chunks, m.size))
 
 
@@ -780,7 +789,9 @@ def encode(m):
     if t == ITEM_OPEN:
         return item_open(m.item_id, m.name, m.chunk_size, m.mode,
                          (m.mtime_sec, m.mtime_nsec), m.digest_alg, m.coding,
-                         m.coding_k, m.coding_n, flags=f)
+                         m.coding_k, m.coding_n, flags=f,
+                         base=(m.base_size, m.base_digest) if "base_size" in m
+                         else None)
     if t == CHUNK:
         return chunk(m.item_id, m.chunk_id, m.total_chunks, m.payload, m.crc32c,
                      m.share_index, m.pad, flags=f)

@@ -58,7 +58,9 @@ def valid_frames():
           W.item_open(7, b"\xff\xfe/not utf-8 \x01"),
           W.item_open(8, "/".join(["c" * 255] * 16)),
           W.item_open(9, "/".join(["d"] * 64)),
-          W.item_open(10, ("c" * 240 + "/") * 16 + "z" * 240)]
+          W.item_open(10, ("c" * 240 + "/") * 16 + "z" * 240),
+          W.item_open(11, "log.txt", base=(1, DIG)),
+          W.item_open(12, "big", base=(2 ** 64 - 1, bytes(32)), alg=W.BLAKE2B)]
     # CHUNK
     f += [W.chunk(1, 0, 1, b"hello"), W.chunk(1, 5, 0, b"x"),
           W.chunk(2, 0xFFFFFFFE, 0xFFFFFFFF, bytes(range(256)), share=15, pad=15),
@@ -135,7 +137,12 @@ def broken_frames():
           W.item_open(1, "."), W.item_open(1, b"a\0b"), W.item_open(1, "x" * 256),
           W.item_open(1, "/".join(["d"] * 65)),
           W.item_open(1, ("c" * 240 + "/") * 16 + "z" * 241),
-          W.item_open(1, "x") + b"!", W.item_open(1, "x")[:-1]]
+          W.item_open(1, "x") + b"!", W.item_open(1, "x")[:-1],
+          W.item_open(1, "x", base=(0, DIG)),
+          W.item_open(1, "x", coding=W.RS, k=2, n=3, base=(5, DIG)),
+          W.item_open(1, "", coding=W.SHAMIR, k=2, n=3, base=(5, DIG)),
+          W.item_open(1, "x", base=(5, DIG))[:-1],
+          W.item_open(1, "x", base=(5, DIG)) + b"!"]
     f += [W.chunk(1, 0, 0, b""), W.chunk(1, 3, 3, b"x"), W.chunk(1, 0, 1, b"x", pad=16),
           W.chunk(1, 0, 1, b"x", share=16), W.frame(W.CHUNK, bytes(23))]
     f += [W.chunk_ack(1, 0, 16), W.frame(W.CHUNK_ACK, bytes(15)), W.frame(W.CHUNK_ACK, bytes(17))]

@@ -99,6 +99,10 @@ fields(GString *s, const BfMsg *m)
     field_u(s, "coding_n", x->coding_n);
     field_u(s, "digest_alg", x->digest_alg);
     field_b(s, "name", x->name.data, x->name.len);
+    if (x->has_base) {
+      field_u(s, "base_size", x->base_size);
+      field_b(s, "base_digest", x->base_digest, BF_DIGEST_LEN);
+    }
     break;
   }
   case BF_FRAME_CHUNK: {

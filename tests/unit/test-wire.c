@@ -33,6 +33,7 @@ bytes(const char *s)
 /* Byte lengths of the fixed parts, from the man page's tables. */
 enum {
   HELLO_FIXED = 34,
+  ITEM_OPEN_FIXED = 34,           /* the bytes before the name */
   CHUNK_FIXED = 24,
   READ_DATA_FIXED = 24,
   TLV_HDR = 3,
@@ -71,6 +72,7 @@ static void
 fill_item_open(BfMsg *m)
 {
   m->type = BF_FRAME_ITEM_OPEN;
+  memset(&m->u.item_open, 0, sizeof m->u.item_open);
   m->u.item_open.item_id = UINT64_C(0x0102030405060708);
   m->u.item_open.chunk_size = BF_CHUNK_DEFAULT;
   m->u.item_open.mode = 0644;
@@ -81,6 +83,17 @@ fill_item_open(BfMsg *m)
   m->u.item_open.coding_n = 1;
   m->u.item_open.digest_alg = BF_DIGEST_SHA256;
   m->u.item_open.name = bytes("photos/2024/\xc3\xa9t\xc3\xa9 1.jpg");
+}
+
+/* An append: the stored file's first bytes are the base. */
+static void
+fill_item_open_base(BfMsg *m)
+{
+  fill_item_open(m);
+  m->u.item_open.has_base = TRUE;
+  m->u.item_open.base_size = UINT64_C(0x0000000104000001);
+  for (size_t i = 0; i < BF_DIGEST_LEN; i++)
+    m->u.item_open.base_digest[i] = (uint8_t)(0xa0 + i);
 }
 
 static void
@@ -234,6 +247,7 @@ static const Sample samples[] = {
   { "HELLO-new", fill_hello_new },
   { "WELCOME", fill_welcome },
   { "ITEM_OPEN", fill_item_open },
+  { "ITEM_OPEN-base", fill_item_open_base },
   { "CHUNK", fill_chunk },
   { "CHUNK_ACK", fill_chunk_ack },
   { "ITEM_CLOSE", fill_item_close },
@@ -357,6 +371,10 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.item_open.coding_n, ==, b->u.item_open.coding_n);
     g_assert_cmpuint(a->u.item_open.digest_alg, ==, b->u.item_open.digest_alg);
     assert_bytes_eq(a->u.item_open.name, b->u.item_open.name);
+    g_assert_cmpint(a->u.item_open.has_base, ==, b->u.item_open.has_base);
+    g_assert_cmpuint(a->u.item_open.base_size, ==, b->u.item_open.base_size);
+    g_assert_cmpmem(a->u.item_open.base_digest, BF_DIGEST_LEN,
+                    b->u.item_open.base_digest, BF_DIGEST_LEN);
     break;
   case BF_FRAME_CHUNK:
     g_assert_cmpuint(a->u.chunk.item_id, ==, b->u.chunk.item_id);
@@ -541,6 +559,10 @@ truncation_may_succeed(const BfMsg *m, size_t k)
     return k > CHUNK_FIXED;
   case BF_FRAME_READ_DATA:
     return k >= READ_DATA_FIXED;
+  case BF_FRAME_ITEM_OPEN:
+    /* Cut just after the name, an append is a plain item. */
+    return m->u.item_open.has_base &&
+           k == (size_t)ITEM_OPEN_FIXED + m->u.item_open.name.len;
   default:
     return FALSE;
   }
@@ -574,6 +596,8 @@ test_truncated(gconstpointer data)
         g_assert_cmpuint(bf_crc32c(out.u.read_data.payload,
                                    out.u.read_data.payload_len), !=,
                          out.u.read_data.crc32c);
+      } else if (m.type == BF_FRAME_ITEM_OPEN) {
+        g_assert_false(out.u.item_open.has_base);
       } else {
         /* A HELLO cut between TLVs loses them; it may not invent any. */
         g_assert_cmpuint(out.u.hello.path_index, ==, 0);
@@ -588,7 +612,8 @@ test_truncated(gconstpointer data)
   }
   if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK &&
       m.type != BF_FRAME_READ_DATA)
-    g_assert_cmpuint(successes, ==, 0);
+    g_assert_cmpuint(successes, ==, m.type == BF_FRAME_ITEM_OPEN &&
+                                    m.u.item_open.has_base ? 1 : 0);
   g_free(body);
 }
 
@@ -628,6 +653,16 @@ test_trailing(gconstpointer data)
   case BF_FRAME_WELCOME:
     /* TLVs run to the end: a lone byte is a TLV cut short. */
     expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TRUNCATED, "TLV");
+    break;
+  case BF_FRAME_ITEM_OPEN:
+    /* After the name, a byte starts a base (an append) cut short. */
+    if (!m.u.item_open.has_base) {
+      expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TRUNCATED,
+                       "base_size");
+      break;
+    }
+    expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TOO_LONG,
+                     bf_frame_type_str(m.type));
     break;
   default:
     expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TOO_LONG,
@@ -1362,7 +1397,7 @@ test_welcome(void)
     expect_ok(&m);
   }
   m.u.welcome.status = BF_ST_MAX_ + 1;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "WELCOME: unknown status 13");
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "WELCOME: unknown status 14");
   m.u.welcome.status = BF_ST_AUTH;
   m.u.welcome.message = bytes("bad \xc3");
   expect_error(&m, BF_WIRE_ERROR_RANGE, "UTF-8");
@@ -1448,6 +1483,23 @@ test_item_open(void)
   fill_item_open(&m);
   m.u.item_open.digest_alg = BF_DIGEST_BLAKE2B_256;
   expect_ok(&m);
+
+  /* A base needs bytes and stripe coding (so a name). */
+  fill_item_open_base(&m);
+  m.u.item_open.base_size = 1;
+  expect_ok(&m);
+  m.u.item_open.base_size = UINT64_MAX;
+  expect_ok(&m);
+  m.u.item_open.base_size = 0;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "ITEM_OPEN: a base (base_size 0)");
+  fill_item_open_base(&m);
+  m.u.item_open.coding = BF_CODING_RS;
+  m.u.item_open.coding_k = 2;
+  m.u.item_open.coding_n = 3;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "and stripe coding");
+  m.u.item_open.coding = BF_CODING_SHAMIR;
+  m.u.item_open.name = bytes("");
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "and stripe coding");
   m.u.item_open.digest_alg = 0;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "ITEM_OPEN: unknown digest_alg 0");
   m.u.item_open.digest_alg = 3;
@@ -1678,8 +1730,7 @@ test_item_close(void)
   m.u.item_close.size = 0;
   expect_ok(&m);  /* the empty item */
   m.u.item_close.size = 5;
-  expect_error(&m, BF_WIRE_ERROR_RANGE,
-               "ITEM_CLOSE: total_chunks 0 does not fit size 5");
+  expect_ok(&m);  /* an append of nothing to a 5-byte base */
   m.u.item_close.total_chunks = 3;
   m.u.item_close.size = 0;
   expect_error(&m, BF_WIRE_ERROR_RANGE, "total_chunks 3");
@@ -1733,7 +1784,7 @@ test_item_ack(void)
 
   fill_item_ack(&m);
   m.u.item_ack.status = BF_ST_MAX_ + 1;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "status 13");
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "status 14");
   m.u.item_ack.status = 255;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "status 255");
 
@@ -1870,7 +1921,7 @@ test_acks_and_error(void)
   m.u.op_ack.message.len = 0;
   expect_ok(&m);
   m.u.op_ack.status = BF_ST_MAX_ + 1;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "OP_ACK: unknown status 13");
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "OP_ACK: unknown status 14");
   m.u.op_ack.status = BF_ST_IO;
   m.u.op_ack.message = bytes("\x80");
   expect_error(&m, BF_WIRE_ERROR_RANGE, "UTF-8");
@@ -1927,7 +1978,7 @@ test_statfs(void)
   m.u.statfs_ack.bsize = BF_STATFS_BSIZE_MAX;
   expect_ok(&m);
   m.u.statfs_ack.status = BF_ST_MAX_ + 1;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "STATFS_ACK: unknown status 13");
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "STATFS_ACK: unknown status 14");
   /* A failure carries no figures. */
   memset(&m.u.statfs_ack, 0, sizeof m.u.statfs_ack);
   m.u.statfs_ack.status = BF_ST_IO;
@@ -1975,7 +2026,7 @@ test_read(void)
   m.u.read_data.crc32c = 0;
   expect_ok(&m);
   m.u.read_data.status = BF_ST_MAX_ + 1;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "READ_DATA: unknown status 13");
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "READ_DATA: unknown status 14");
 }
 
 /* ---- names ------------------------------------------------------------- */

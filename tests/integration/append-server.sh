@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# append-server.sh: braidfsd builds an append (ITEM_OPEN with a base,
+# braidfs-protocol(7) "Appending to a stored file") from the stored file
+# and the new bytes only, driven by a peer of its own (append_peer.py):
+#  1. a plain 3 MiB item f; then an append of 5000 bytes: the old f stays
+#     visible until ITEM_CLOSE, then f is the model bit for bit;
+#  2. bases that are not the stored f (an older size, another digest, a
+#     name never stored) are refused with ITEM_ACK OPENED STALE, and
+#     leave no partial copy in tmp/;
+#  3. the server killed in the middle of the base copy
+#     (BRAIDFSD_CRASH_AFTER=base-copy:2), restarted on the same store: the
+#     same ITEM_OPEN again copies the base anew and stores the right file;
+#  4. the server killed with two chunks of an append in its record
+#     (chunk-map:2): restarted, it rebuilds the item from its record (base
+#     size, chunks after it, the digest over both) and stores the right
+#     file once the peer sends the chunks and ITEM_CLOSE again.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_space 100
+PORT=$(free_port)
+mkdir -p "$T/state"
+peer() { run_t 120 python3 "$LIB_DIR/append_peer.py" 127.0.0.1 "$PORT" "$T/srv" "$T/state" "$1"; }
+
+start_server server "$T/srv" "$T/store"
+check "a plain item f is stored" peer store
+check "an append to f is stored from its base and 5000 new bytes" peer append
+check "bases that are not the stored f are refused with STALE" peer stale
+no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
+check "the refused appends left no part file in tmp/" no_parts
+stop_daemon server
+
+note "the server dies in the middle of copying a base"
+BRAIDFSD_CRASH_AFTER=base-copy:2 start_server server "$T/srv" "$T/store"
+check "the connection drops during the base copy" peer crash
+pid=$(daemon_pid server)
+check "braidfsd killed itself at base-copy" wait_exit "$pid" "$(tmo 30)"
+kill_daemon server KILL >/dev/null
+check "the crash hook fired" grep -q "crashing at base-copy" "$(daemon_log server)"
+start_server server "$T/srv" "$T/store"
+check "after the restart the same append is opened again and stored" peer resume
+stop_daemon server
+
+note "the server dies with chunks of an append in its record"
+BRAIDFSD_CRASH_AFTER=chunk-map:2 start_server server "$T/srv" "$T/store"
+check "the connection drops after two chunks" peer torn
+pid=$(daemon_pid server)
+check "braidfsd killed itself at chunk-map" wait_exit "$pid" "$(tmo 30)"
+kill_daemon server KILL >/dev/null
+start_server server "$T/srv" "$T/store"
+check "the append rebuilt from its record is stored" peer restored
+finish

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""append_peer.py: a client of its own (bfwire.py) that appends to a stored
+file the way braidfs-protocol(7) says (ITEM_OPEN with a base), against a
+real braidfsd. One step per run, so that append-server.sh can kill and
+restart the server in between; the session's id and token, and the file's
+bytes as the server must hold them (the model), stay in STATE_DIR.
+
+  append_peer.py HOST PORT SERVER_MOUNT STATE_DIR STEP
+
+Steps:
+  store     new session; stores f (3 MiB + 5 bytes) as a plain item
+  append    appends 5000 bytes to f with a base: the old f stays visible
+            until ITEM_CLOSE, then f is the model, bit for bit
+  stale     bases that are not the stored f (old size, wrong digest, a
+            name never stored) are refused with ITEM_ACK OPENED STALE
+  crash     opens an append (item 9) whose base copy kills the server
+            (BRAIDFSD_CRASH_AFTER=base-copy:2): the connection drops
+  resume    after the restart: the same ITEM_OPEN again, then its chunks
+            and ITEM_CLOSE: STORED, and f is the model
+  torn      an append (item 10) of 3 chunks; the server dies with two in
+            its chunk map (BRAIDFSD_CRASH_AFTER=chunk-map:2)
+  restored  after the restart the item is rebuilt from its record (base
+            and chunks): ITEM_OPEN and all chunks again, ITEM_CLOSE:
+            STORED, and f is the model
+Exit 0 when every check passed; each failure is printed."""
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bfwire as W  # noqa: E402
+
+HOST, PORT, MOUNT, STATE, STEP = (sys.argv[1], int(sys.argv[2]), sys.argv[3],
+                                  sys.argv[4], sys.argv[5])
+CS = 256 * 1024
+FAILS = []
+
+
+def check(ok, what, why=""):
+    print("%s: %s%s" % ("PASS" if ok else "FAIL", what,
+                        "" if ok else " (%s)" % why))
+    if not ok:
+        FAILS.append(what)
+
+
+class Conn:
+    def __init__(self):
+        self.s = socket.create_connection((HOST, PORT), timeout=60)
+        self.buf = b""
+        self.s.sendall(W.PREFACE)
+        assert self.recv(8) == W.PREFACE
+
+    def recv(self, n):
+        while len(self.buf) < n:
+            d = self.s.recv(1 << 20)
+            if not d:
+                raise EOFError("server closed the connection")
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def msg(self):
+        n, t, f = W.HDR.unpack(self.recv(W.HDR_LEN))
+        return W.decode(t, self.recv(n), f)
+
+    def want(self, ftype):
+        """The next frame of type ftype; PONGs and the like are skipped."""
+        while True:
+            m = self.msg()
+            if m.type == ftype:
+                return m
+            if m.type == W.ERROR:
+                raise AssertionError("ERROR %s: %s" % (W.st_name(m.status),
+                                                       bytes(m.message)))
+
+    def hello(self, kind, sid=bytes(16), token=bytes(16)):
+        self.s.sendall(W.hello(kind, sid, token, label="append"
+                               if kind == W.NEW else None, path_index=0))
+        m = self.want(W.WELCOME)
+        assert m.status == W.OK, "WELCOME %s" % W.st_name(m.status)
+        return m.session_id, m.token
+
+    def item_ack(self, item_id):
+        m = self.want(W.ITEM_ACK)
+        assert m.item_id == item_id, "ITEM_ACK for %d" % m.item_id
+        return m.stage, m.status, bytes(m.message).decode(errors="replace")
+
+    def chunks(self, item_id, data):
+        """data as chunks (after the base), each acknowledged."""
+        parts = [data[i:i + CS] for i in range(0, len(data), CS)]
+        for i, p in enumerate(parts):
+            self.s.sendall(W.chunk(item_id, i, len(parts), p))
+        for _ in parts:
+            self.want(W.CHUNK_ACK)
+        return len(parts)
+
+
+def state(**kw):
+    path = os.path.join(STATE, "state.json")
+    st = json.load(open(path)) if os.path.exists(path) else {}
+    if kw:
+        st.update(kw)
+        json.dump(st, open(path, "w"))
+    return st
+
+
+def model(data=None):
+    path = os.path.join(STATE, "model")
+    if data is not None:
+        open(path, "wb").write(data)
+    return open(path, "rb").read()
+
+
+def attach():
+    st = state()
+    c = Conn()
+    c.hello(W.ATTACH, bytes.fromhex(st["sid"]), bytes.fromhex(st["token"]))
+    return c
+
+
+def served(name):
+    """The file as the server's view shows it."""
+    sid = state()["sid"]
+    for d in os.listdir(MOUNT):
+        if d.endswith("-" + sid[:8]):
+            with open(os.path.join(MOUNT, d, name), "rb") as f:
+                return f.read()
+    raise FileNotFoundError("no session directory for %s" % sid[:8])
+
+
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+
+def open_append(c, item_id, name, base):
+    c.s.sendall(W.item_open(item_id, name, CS, base=(len(base), sha(base))))
+    return c.item_ack(item_id)
+
+
+def append(c, item_id, old, more):
+    """Sends more after old (the base) and waits for STORED."""
+    new = old + more
+    total = c.chunks(item_id, more)
+    check(served("f") == old, "item %d: before ITEM_CLOSE the server still "
+          "shows the old f" % item_id)
+    c.s.sendall(W.item_close(item_id, total, len(new), sha(new)))
+    stage, status, msg = c.item_ack(item_id)
+    check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
+          "%d %s %s" % (stage, W.st_name(status), msg))
+    got = served("f")
+    check(got == new, "item %d: f on the server is the old %d bytes and the "
+          "%d appended, bit for bit" % (item_id, len(old), len(more)),
+          "%d bytes, sha256 %s" % (len(got), sha(got).hex()[:16]))
+    model(new)
+
+
+def step_store():
+    c = Conn()
+    sid, token = c.hello(W.NEW)
+    state(sid=sid.hex(), token=token.hex())
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    c.s.sendall(W.item_open(1, "f", CS))
+    check(c.item_ack(1)[:2] == (W.OPENED, W.OK), "item 1 opened")
+    total = c.chunks(1, data)
+    c.s.sendall(W.item_close(1, total, len(data), sha(data)))
+    check(c.item_ack(1)[:2] == (W.STORED, W.OK), "item 1 (f, plain) stored")
+    model(data)
+
+
+def step_append():
+    c = attach()
+    old = model()
+    stage, status, msg = open_append(c, 2, "f", old)
+    check((stage, status) == (W.OPENED, W.OK), "item 2: an append opened",
+          "%s %s" % (W.st_name(status), msg))
+    append(c, 2, old, os.urandom(5000))
+
+
+def step_stale():
+    c = attach()
+    cur = model()
+    cases = [(3, "f", cur[:-5000], "the size of an older version"),
+             (4, "f", cur[:-1] + bytes([cur[-1] ^ 1]), "the right size, "
+              "another digest"),
+             (5, "never-stored", cur, "a name never stored")]
+    for item_id, name, base, what in cases:
+        stage, status, msg = open_append(c, item_id, name, base)
+        check((stage, status) == (W.OPENED, W.STALE), "item %d: a base with "
+              "%s is refused with STALE" % (item_id, what),
+              "%s %s" % (W.st_name(status), msg))
+        check("send the whole file" in msg, "item %d: the refusal says what "
+              "to do" % item_id, msg)
+    check(served("f") == cur, "f is unchanged after the refusals")
+
+
+def step_crash():
+    c = attach()
+    c.s.sendall(W.item_open(9, "f", CS, base=(len(model()), sha(model()))))
+    try:
+        m = c.msg()
+        check(False, "the server dies during the base copy",
+              "got %s" % W.fname(m.type))
+    except (EOFError, ConnectionResetError):
+        check(True, "the server dies during the base copy")
+
+
+def step_resume():
+    c = attach()
+    old = model()
+    stage, status, msg = open_append(c, 9, "f", old)
+    check((stage, status) == (W.OPENED, W.OK), "item 9 opened again after "
+          "the restart (its base copied anew)",
+          "%d %s %s" % (stage, W.st_name(status), msg))
+    append(c, 9, old, b"line after the restart\n")
+
+
+def step_torn():
+    c = attach()
+    more = os.urandom(2 * CS + 777)
+    open(os.path.join(STATE, "more"), "wb").write(more)
+    stage, status, msg = open_append(c, 10, "f", model())
+    check((stage, status) == (W.OPENED, W.OK), "item 10: an append opened",
+          "%s %s" % (W.st_name(status), msg))
+    try:
+        c.chunks(10, more)
+        check(False, "the server dies with chunks of item 10 in its map",
+              "all 3 acknowledged")
+    except (EOFError, ConnectionResetError):
+        check(True, "the server dies with chunks of item 10 in its map")
+
+
+def step_restored():
+    c = attach()
+    old = model()
+    stage, status, msg = open_append(c, 10, "f", old)
+    check((stage, status) == (W.OPENED, W.OK), "item 10 open again after "
+          "the restart", "%d %s %s" % (stage, W.st_name(status), msg))
+    append(c, 10, old, open(os.path.join(STATE, "more"), "rb").read())
+
+
+if __name__ == "__main__":
+    t0 = time.monotonic()
+    {"store": step_store, "append": step_append, "stale": step_stale,
+     "crash": step_crash, "resume": step_resume, "torn": step_torn,
+     "restored": step_restored}[STEP]()
+    print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
+                                         len(FAILS)))
+    sys.exit(1 if FAILS else 0)
