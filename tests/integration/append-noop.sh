@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # append-noop.sh: a delivered file opened for writing and closed without a
 # write is not stored again (braidfs(1), Appending; delivery=close):
-#  1. a 64 MiB file delivered; `: >> f`, `exec 3>>f; exec 3>&-` and
-#     `true >> f` each exit 0 and leave the server's .session counters
-#     (items, versions, bytes, received) and the bytes the paths
-#     acknowledged as they were;
+#  1. a 64 MiB file delivered; `: >> f`, `exec 3>>f; exec 3>&-`,
+#     `true >> f` and `touch f` (O_WRONLY without O_TRUNC, then futimens)
+#     each exit 0 and leave the server's .session counters (items,
+#     versions, bytes, received) and the bytes the paths acknowledged as
+#     they were;
 #  2. then `echo x >> f` still appends exactly one line: the server's f is
 #     the local model, bit for bit, stored as one more version (before,
 #     bash's close of its first descriptor stored an empty append too);
@@ -49,6 +50,7 @@ noop() {
 noop ": >> f" ": >>'$CLI/f'"
 noop "exec 3>>f; exec 3>&-" "exec 3>>'$CLI/f'; exec 3>&-"
 noop "true >> f" "true >>'$CLI/f'"
+noop "touch f" "touch '$CLI/f'"
 check "the outbox shows the stored size" \
 	test "$(stat -c %s "$CLI/f")" -eq "$SIZE"
 
