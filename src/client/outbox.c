@@ -90,14 +90,6 @@ version_of(struct fuse_file_info *fi)
   return v;   /* lives until the descriptor's release */
 }
 
-static BfcVersion *
-version_ref(struct fuse_file_info *fi)
-{
-  BfcVersion *v = version_of(fi);
-
-  return v ? bfc_version_ref(v) : NULL;
-}
-
 /* 0, or -errno for error (which it frees). */
 static int
 result(gboolean ok, GError *error)
@@ -591,7 +583,8 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   /* ftruncate(2) of a descriptor not written yet starts its version. */
   if ((rc = version_start(o, path, fi, &v)) < 0)
     return rc;
-  v = version_ref(fi);
+  if (v != NULL)
+    bfc_version_ref(v);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (v == NULL && n != NULL && n->ver && bfc_version_is_open(n->ver))
