@@ -37,34 +37,57 @@ outbox(void)
   return fuse_get_context()->private_data;
 }
 
+/* A descriptor that opened a delivered file for writing (O_WRONLY, no
+ * O_TRUNC: `>>`, `exec 3>>f`) and has not written yet: its version is
+ * started by its first write or truncate, so a close without one stores
+ * nothing again (braidfs(1), Appending). */
+typedef struct {
+  GMutex lock;
+  int flags;
+  BfcVersion *ver;   /* NULL until started */
+} Pending;
+
 /* fi->fh of a descriptor reading is its BfcReader (reader.h) with the low
- * bit set (both are heap pointers, so the bit is free); any other fh is
- * the version a descriptor writes. */
+ * bit set, of one not written yet its Pending with bit 1 set (all are heap
+ * pointers, so both bits are free); any other fh is the version a
+ * descriptor writes. */
+#define FH_READER 1u
+#define FH_PENDING 2u
+
 static gboolean
 is_reader(const struct fuse_file_info *fi)
 {
-  return fi != NULL && (fi->fh & 1) != 0;
+  return fi != NULL && (fi->fh & FH_READER) != 0;
 }
 
 static BfcReader *
 reader_of(const struct fuse_file_info *fi)
 {
-  return (BfcReader *)(uintptr_t)(fi->fh & ~(uint64_t)1);
+  return (BfcReader *)(uintptr_t)(fi->fh & ~(uint64_t)FH_READER);
 }
 
-/* The version fi writes, or NULL (no fi, or a reader). */
+static Pending *
+pending_of(const struct fuse_file_info *fi)
+{
+  return fi != NULL && (fi->fh & FH_PENDING) != 0
+         ? (Pending *)(uintptr_t)(fi->fh & ~(uint64_t)FH_PENDING) : NULL;
+}
+
+/* The version fi writes, or NULL (no fi, a reader, or nothing written
+ * yet). */
 static BfcVersion *
 version_of(struct fuse_file_info *fi)
 {
-  return fi == NULL || is_reader(fi) ? NULL : (BfcVersion *)(uintptr_t)fi->fh;
-}
+  Pending *p = pending_of(fi);
+  BfcVersion *v;
 
-static BfcVersion *
-version_ref(struct fuse_file_info *fi)
-{
-  BfcVersion *v = version_of(fi);
-
-  return v ? bfc_version_ref(v) : NULL;
+  if (p == NULL)
+    return fi == NULL || is_reader(fi) ? NULL
+           : (BfcVersion *)(uintptr_t)fi->fh;
+  g_mutex_lock(&p->lock);
+  v = p->ver;
+  g_mutex_unlock(&p->lock);
+  return v;   /* lives until the descriptor's release */
 }
 
 /* 0, or -errno for error (which it frees). */
@@ -357,6 +380,63 @@ open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
   return rc;
 }
 
+/* Opening a delivered file for writing only, without O_TRUNC: no version
+ * yet (Pending); still EBUSY at once if another descriptor writes it. */
+static int
+open_pending(Outbox *o, const char *path, struct fuse_file_info *fi)
+{
+  Pending *p;
+  BfcNode *n;
+  int rc;
+
+  bf_mutex_lock(&o->tree.lock);
+  n = bfc_tree_lookup_locked(&o->tree, path);
+  rc = n == NULL ? -ENOENT : n->children ? -EISDIR
+       : n->starting || (n->ver && bfc_version_is_open(n->ver)) ? -EBUSY : 0;
+  bf_mutex_unlock(&o->tree.lock);
+  if (rc < 0)
+    return rc;
+  p = g_new0(Pending, 1);
+  g_mutex_init(&p->lock);
+  p->flags = fi->flags;
+  fi->fh = (uint64_t)(uintptr_t)p | FH_PENDING;
+  fi->direct_io = 1;   /* as start_version */
+  return 0;
+}
+
+/* The version fi writes, started now if fi had written nothing yet: 0 and
+ * *v, or -errno. */
+static int
+version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
+              BfcVersion **v)
+{
+  Pending *p = pending_of(fi);
+  int rc = 0;
+
+  if (p == NULL) {
+    *v = version_of(fi);
+    return 0;
+  }
+  g_mutex_lock(&p->lock);
+  if (p->ver == NULL) {
+    struct fuse_file_info started = { .flags = p->flags };
+    BfcNode *n;
+    uint32_t mode;
+
+    bf_mutex_lock(&o->tree.lock);
+    n = bfc_tree_lookup_locked(&o->tree, path);
+    mode = n ? n->mode : 0644;
+    bf_mutex_unlock(&o->tree.lock);
+    rc = n == NULL ? -ENOENT
+         : open_copy_up(o, path, mode, UINT64_MAX, &started);
+    if (rc == 0)
+      p->ver = version_of(&started);
+  }
+  *v = p->ver;
+  g_mutex_unlock(&p->lock);
+  return rc;
+}
+
 static int
 ob_open(const char *path, struct fuse_file_info *fi)
 {
@@ -374,6 +454,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   bf_mutex_unlock(&o->tree.lock);
   if (n == NULL)
     return -ENOENT;
+  if (!(fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) == O_WRONLY)
+    return open_pending(o, path, fi);
   if (!(fi->flags & O_TRUNC))
     return open_copy_up(o, path, mode, UINT64_MAX, fi);
   return start_version(path, mode, NULL, NULL, fi);
@@ -385,13 +467,17 @@ ob_write(const char *path, const char *buf, size_t size, off_t off,
 {
   Outbox *o = outbox();
   GError *error = NULL;
-  gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1,
-                                    version_of(fi), (uint64_t)off, &error) &&
-                bfc_version_write(version_of(fi), buf, size, (uint64_t)off,
-                                  &error);
+  BfcVersion *v;
+  int rc = version_start(o, path, fi, &v);
+  gboolean ok;
 
+  if (rc < 0)
+    return rc;
+  ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1, v, (uint64_t)off,
+                           &error) &&
+       bfc_version_write(v, buf, size, (uint64_t)off, &error);
   if (ok)
-    bfc_copy_ups_written(&o->copies, version_of(fi), (uint64_t)off + size);
+    bfc_copy_ups_written(&o->copies, v, (uint64_t)off + size);
   return ok ? (int)size : result(ok, error);
 }
 
@@ -404,6 +490,8 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
 
   if (bfc_status_is(path))
     return bfc_status_read(fi, buf, size, off);
+  if (pending_of(fi) != NULL)
+    return -EBADF;       /* opened O_WRONLY: the kernel asks no read */
   if (!is_reader(fi))   /* its own descriptor reads a version (reader.h) */
     n = bfc_copy_ups_read(&outbox()->copies, outbox()->sess, path + 1,
                           version_of(fi), buf, size, (uint64_t)off, &error);
@@ -421,7 +509,8 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 {
   GError *error = NULL;
 
-  if (bfc_status_is(path) || is_reader(fi))
+  /* Nothing written: the stored version stays, nothing is sent. */
+  if (bfc_status_is(path) || is_reader(fi) || version_of(fi) == NULL)
     return 0;
   gboolean ok = bfc_copy_ups_settle(&outbox()->copies, outbox()->sess,
                                     path + 1, version_of(fi), UINT64_MAX,
@@ -444,6 +533,10 @@ ob_release(const char *path, struct fuse_file_info *fi)
   }
   if (is_reader(fi))
     bfc_reader_free(reader_of(fi));
+  if (pending_of(fi) != NULL) {
+    g_mutex_clear(&pending_of(fi)->lock);
+    g_free(pending_of(fi));
+  }
   if (v == NULL)
     return 0;
   bfc_copy_ups_drop(&o->copies, v);
@@ -479,7 +572,7 @@ static int
 ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
-  BfcVersion *v = version_ref(fi);
+  BfcVersion *v;
   GError *error = NULL;
   uint32_t mode;
   BfcNode *n;
@@ -487,6 +580,11 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
   if (bfc_status_is(path))
     return -EPERM;   /* the status files are read-only */
+  /* ftruncate(2) of a descriptor not written yet starts its version. */
+  if ((rc = version_start(o, path, fi, &v)) < 0)
+    return rc;
+  if (v != NULL)
+    bfc_version_ref(v);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (v == NULL && n != NULL && n->ver && bfc_version_is_open(n->ver))
