@@ -3,39 +3,24 @@
  * directories are made on the server at once. The tree (tree.h) is only
  * what this mount has sent, not the contents: a delivered file is read
  * back from the server, one being written from the client's copy
- * (reader.h). The FUSE boundary of the error
+ * (reader.h). Operations on names rather than contents (directories,
+ * links, df) are in outbox-names.c. The FUSE boundary of the error
  * convention: errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
+#include "outbox-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "attrs.h"
-#include "links.h"
 #include "ops.h"
 #include "reader.h"
-#include "space.h"
 #include "status.h"
 #include "tree.h"
-
-typedef struct {
-  BfcSession *sess;
-  BfcDelivery *delivery;
-  BfcTree tree;
-  BfcStatusDir status;
-  BfcCopyUps copies;
-} Outbox;
-
-static Outbox *
-outbox(void)
-{
-  return fuse_get_context()->private_data;
-}
 
 /* A descriptor that opened a delivered file for writing (O_WRONLY, no
  * O_TRUNC: `>>`, `exec 3>>f`) and has not written yet: its version is
@@ -91,8 +76,8 @@ version_of(struct fuse_file_info *fi)
 }
 
 /* 0, or -errno for error (which it frees). */
-static int
-result(gboolean ok, GError *error)
+int
+bfc_ob_result(gboolean ok, GError *error)
 {
   int rc = ok ? 0 : -bfc_error_errno(error);
 
@@ -100,18 +85,16 @@ result(gboolean ok, GError *error)
   return rc;
 }
 
-/* A directory operation on the server; NOT_FOUND is success when
- * gone_is_ok (what should go is gone). */
-static int
-run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
-       uint32_t mode, gboolean gone_is_ok)
+int
+bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
+              uint32_t mode, gboolean gone_is_ok)
 {
   GError *error = NULL;
   gboolean ok = bfc_op(o->sess, op, name, name2, mode, &error);
 
   if (!ok && gone_is_ok && g_error_matches(error, BFC_ERROR, BF_ST_NOT_FOUND))
     ok = TRUE;
-  return result(ok, error);
+  return bfc_ob_result(ok, error);
 }
 
 static void
@@ -179,83 +162,6 @@ ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
   }
   bf_mutex_unlock(&o->tree.lock);
   return 0;
-}
-
-static int
-ob_mkdir(const char *path, mode_t mode)
-{
-  Outbox *o = outbox();
-  int rc = bfc_status_reserved(path) ? -EPERM : bfc_tree_name_free(&o->tree, path);
-
-  if (rc == 0)
-    rc = run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
-  if (rc == 0)
-    bfc_tree_attach_new(&o->tree, path,
-                        bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));
-  return rc;
-}
-
-static int
-ob_rmdir(const char *path)
-{
-  Outbox *o = outbox();
-  BfcNode *n;
-  int rc;
-
-  if (bfc_status_is(path))
-    return -EPERM;   /* the status files are read-only */
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  rc = n == NULL ? -ENOENT : n->children == NULL ? -ENOTDIR
-       : g_hash_table_size(n->children) ? -ENOTEMPTY : 0;
-  bf_mutex_unlock(&o->tree.lock);
-  if (rc == 0)
-    rc = run_op(o, BF_OP_RMDIR, path + 1, NULL, 0, TRUE);
-  if (rc == 0) {
-    bf_mutex_lock(&o->tree.lock);
-    n = bfc_tree_lookup_locked(&o->tree, path);
-    if (n && n->parent && n->children && !g_hash_table_size(n->children))
-      bfc_node_remove(n);
-    bf_mutex_unlock(&o->tree.lock);
-  }
-  return rc;
-}
-
-static int
-ob_symlink(const char *target, const char *path)
-{
-  Outbox *o = outbox();
-
-  if (bfc_status_reserved(path))
-    return -EPERM;
-  return bfc_links_symlink(&o->tree, o->sess, target, path);
-}
-
-static int
-ob_readlink(const char *path, char *buf, size_t size)
-{
-  return bfc_links_readlink(&outbox()->tree, path, buf, size);
-}
-
-static int
-ob_mknod(const char *path, mode_t mode, dev_t rdev)
-{
-  Outbox *o = outbox();
-
-  (void)rdev;
-  if (bfc_status_reserved(path))
-    return -EPERM;
-  return bfc_links_mknod(&o->tree, o->sess, path, mode);
-}
-
-static int
-ob_link(const char *from, const char *to)
-{
-  Outbox *o = outbox();
-
-  if (bfc_status_is(from) || bfc_status_reserved(to))
-    return -EPERM;
-  return bfc_links_link(&o->tree, o->sess, o->delivery, from, to);
 }
 
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
@@ -326,7 +232,7 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
   }
   bf_mutex_unlock(&o->tree.lock);
   if (v == NULL)
-    return result(FALSE, error);
+    return bfc_ob_result(FALSE, error);
   /* Without a copy, its reads fail (EBUSY): said once, here. */
   if ((fi->flags & O_ACCMODE) == O_RDWR && !bfc_version_keep_local(v, &error))
     bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(o->sess, NULL, path + 1), "'%s': %s",
@@ -478,7 +384,7 @@ ob_write(const char *path, const char *buf, size_t size, off_t off,
        bfc_version_write(v, buf, size, (uint64_t)off, &error);
   if (ok)
     bfc_copy_ups_written(&o->copies, v, (uint64_t)off + size);
-  return ok ? (int)size : result(ok, error);
+  return ok ? (int)size : bfc_ob_result(ok, error);
 }
 
 static int
@@ -498,7 +404,7 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
   else
     n = bfc_reader_read(reader_of(fi), outbox()->sess, path + 1, buf, size,
                         (uint64_t)off, &error);
-  return n >= 0 ? (int)n : result(FALSE, error);
+  return n >= 0 ? (int)n : bfc_ob_result(FALSE, error);
 }
 
 /* close(2) lands here: delivery=close means it returns only once the
@@ -516,7 +422,7 @@ ob_flush(const char *path, struct fuse_file_info *fi)
                                     path + 1, version_of(fi), UINT64_MAX,
                                     &error) &&
                 bfc_version_flush(version_of(fi), &error);
-  return result(ok, error);
+  return bfc_ob_result(ok, error);
 }
 
 /* The last descriptor is gone: the node shows what the version ends as
@@ -602,7 +508,7 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
                                       (uint64_t)size, &error) &&
                   bfc_version_truncate(v, (uint64_t)size, &error);
     bfc_copy_ups_cut(&o->copies, v, (uint64_t)size);
-    rc = result(ok, error);
+    rc = bfc_ob_result(ok, error);
     bfc_version_unref(v);
   }
   return rc;
@@ -633,7 +539,7 @@ ob_unlink(const char *path)
   }
   /* Whatever version was delivered before goes too (CANCEL and UNLINK
    * travel in order on the control path). */
-  rc = run_op(o, BF_OP_UNLINK, path + 1, NULL, 0, TRUE);
+  rc = bfc_ob_run_op(o, BF_OP_UNLINK, path + 1, NULL, 0, TRUE);
   if (rc == 0) {
     bf_mutex_lock(&o->tree.lock);
     n = bfc_tree_lookup_locked(&o->tree, path);
@@ -677,8 +583,9 @@ rename_files(Outbox *o, const char *from, const char *to, BfcVersion *v,
 
   if (v != NULL && !bfc_version_rename(v, from + 1, to + 1, from_on_server,
                                        &on_server, &error))
-    return result(FALSE, error);
-  return on_server ? run_op(o, BF_OP_RENAME, from + 1, to + 1, 0, FALSE) : 0;
+    return bfc_ob_result(FALSE, error);
+  return on_server ? bfc_ob_run_op(o, BF_OP_RENAME, from + 1, to + 1, 0, FALSE)
+                   : 0;
 }
 
 static int
@@ -718,7 +625,7 @@ ob_rename(const char *from, const char *to, unsigned int flags)
   if (dir) {
     g_autofree char *prefix = g_strconcat(from + 1, "/", NULL);
     if (!bfc_delivery_wait_prefix(o->delivery, prefix, &error))
-      rc = result(FALSE, error);
+      rc = bfc_ob_result(FALSE, error);
   }
   if (rc == 0)
     rc = rename_files(o, from, to, v, on_server);
@@ -765,44 +672,6 @@ ob_utimens(const char *path, const struct timespec tv[2],
   return set_attr(path, fi, BF_SETATTR_MTIME, 0, &t);
 }
 
-static int
-ob_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-  (void)path;
-  (void)uid;
-  (void)gid;
-  (void)fi;
-  return 0;   /* ownership is the server's; not transferred */
-}
-
-/* Extended attributes are not transferred (braidfs(1)): said at once,
- * so rsync -X reports it and copies the rest. */
-static int
-ob_setxattr(const char *path, const char *name, const char *value,
-            size_t size, int flags)
-{
-  (void)path;
-  (void)name;
-  (void)value;
-  (void)size;
-  (void)flags;
-  return -ENOTSUP;
-}
-
-/* df shows the server's store (space.h). */
-static int
-ob_statfs(const char *path, struct statvfs *st)
-{
-  Outbox *o = outbox();
-  GError *error = NULL;
-  struct statvfs sp;
-  gboolean local = bfc_delivery_local_space(o->delivery, &sp);
-
-  (void)path;
-  return result(bfc_space_statfs(o->sess, local ? &sp : NULL, st, &error),
-                error);
-}
-
 static void *
 ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -834,13 +703,13 @@ static const struct fuse_operations outbox_ops = {
   .init = ob_init,
   .destroy = ob_destroy,
   .getattr = ob_getattr,
-  .readlink = ob_readlink,
+  .readlink = bfc_ob_readlink,
   .readdir = ob_readdir,
-  .symlink = ob_symlink,
-  .mknod = ob_mknod,
-  .link = ob_link,
-  .mkdir = ob_mkdir,
-  .rmdir = ob_rmdir,
+  .symlink = bfc_ob_symlink,
+  .mknod = bfc_ob_mknod,
+  .link = bfc_ob_link,
+  .mkdir = bfc_ob_mkdir,
+  .rmdir = bfc_ob_rmdir,
   .create = ob_create,
   .open = ob_open,
   .write = ob_write,
@@ -851,10 +720,10 @@ static const struct fuse_operations outbox_ops = {
   .unlink = ob_unlink,
   .rename = ob_rename,
   .chmod = ob_chmod,
-  .chown = ob_chown,
+  .chown = bfc_ob_chown,
   .utimens = ob_utimens,
-  .statfs = ob_statfs,
-  .setxattr = ob_setxattr,
+  .statfs = bfc_ob_statfs,
+  .setxattr = bfc_ob_setxattr,
 };
 
 const struct fuse_operations *
