@@ -12,7 +12,9 @@
 
 /* A session's directory once its session file is in place (the last step
  * of bfd_store_create_session before its owner takes it): one being made
- * is not a session yet, and is not shown half made. */
+ * is not a session yet, and is not shown half made. One that its server
+ * would skip (a link, or others may write it: store.h) is not shown
+ * either, and costs no log line at each ls. */
 static gboolean
 is_session_dir(int store_fd, const char *name)
 {
@@ -20,6 +22,9 @@ is_session_dir(int store_fd, const char *name)
   struct stat st;
 
   return name[0] != '.' && name[0] != '\0' && strchr(name, '/') == NULL &&
+         fstatat(store_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0 &&
          fstatat(store_fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
          S_ISREG(st.st_mode);
 }

@@ -57,7 +57,8 @@ bfd_owner_take(BfdSessionDir *d, const char *who, GError **error)
 char *
 bfd_owner_describe(int dir_fd)
 {
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  /* A read lock's test, which a read-only description may make. */
+  struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
   char buf[OWNER_TEXT_MAX];
   int fd = bfd_store_open_file(dir_fd, BFD_STORE_OWNER_FILE,
                                O_RDONLY | O_CLOEXEC, 0);
@@ -65,8 +66,6 @@ bfd_owner_describe(int dir_fd)
 
   if (fd < 0)
     return g_strdup("another braidfsd on this store");
-  /* A read lock's test: F_OFD_GETLK on a read-only description. */
-  fl.l_type = F_RDLCK;
   if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK) {
     close(fd);
     return g_strdup("none (its owner is gone: the next braidfsd its client "

@@ -321,7 +321,8 @@ view_open(const char *path, struct fuse_file_info *fi)
     g_free(vf);
     return err ? -err : -EISDIR;
   } else if (strcmp(t.rest, BFD_SESSION_FILE) == 0) {
-    vf->text = t.s != NULL ? bfd_session_describe(t.s) : bfd_others_describe(t.other);
+    vf->text = t.s != NULL ? bfd_session_describe(t.s)
+                           : bfd_others_describe(t.other);
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
   } else {
