@@ -144,6 +144,7 @@ typedef struct {
                                 path threads (items.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
+  char *owner_who;           /* written into the owner files (owner.h) */
   /* The threads (server.c). */
   BfMutex lock;              /* guards paths, ended_threads, stopping */
   GHashTable *paths;         /* live connections (BfdPath*), for stop */

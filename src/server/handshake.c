@@ -96,7 +96,7 @@ hello_new(BfdPath *p, const BfHello *h, const char *client)
   /* Owned (owner.h) before anyone can attach to it, here or elsewhere. */
   if (!bfd_store_create_session(srv->store_fd, srv->store_path, label, client,
                                 p->src, &dir, &error) ||
-      !bfd_owner_take(&dir, &error)) {
+      !bfd_owner_take(&dir, srv->owner_who, &error)) {
     bfd_session_dir_clear(&dir);
     bfd_sessions_unreserve(srv->sessions, p->src);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p),

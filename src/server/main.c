@@ -67,6 +67,12 @@ open_listeners(BfdServer *srv, GPtrArray *specs)
     g_ptr_array_add(srv->listen_fds, GINT_TO_POINTER(fd));
     g_ptr_array_add(srv->listen_names, bf_format_hostport(host, port));
   }
+  /* What the other servers' views say of the sessions this one owns. */
+  g_ptr_array_add(srv->listen_names, NULL);
+  g_autofree char *all = g_strjoinv(", ", (char **)srv->listen_names->pdata);
+  g_ptr_array_remove_index(srv->listen_names, srv->listen_names->len - 1);
+  srv->owner_who = g_strdup_printf("braidfsd on %s listening on %s",
+                                   g_get_host_name(), all);
   return TRUE;
 }
 

@@ -13,8 +13,13 @@
 #include "store.h"
 
 /* Takes the lock of d's session (d->owner_fd holds it until
- * bfd_session_dir_clear). FALSE with BF_ST_LIMIT when another open file
+ * bfd_session_dir_clear) and writes who (one line: which server) into
+ * the owner file. FALSE with BF_ST_LIMIT when another open file
  * description holds it (another server: its message says so), or with
  * another status when the lock cannot be taken at all (a file system
  * without OFD locks). */
-gboolean bfd_owner_take(BfdSessionDir *d, GError **error);
+gboolean bfd_owner_take(BfdSessionDir *d, const char *who, GError **error);
+/* Who owns the session of the directory dir_fd, for a view that shows it
+ * read-only: the one line its owner wrote (who), or that no one holds
+ * the lock now, or "another braidfsd on this store". */
+char *bfd_owner_describe(int dir_fd);

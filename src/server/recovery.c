@@ -111,7 +111,7 @@ bfd_recover_sessions(BfdServer *srv)
   for (guint i = 0; i < dirs->len; i++) {
     BfdSessionDir *d = dirs->pdata[i];
     g_autoptr(GError) error = NULL;
-    if (bfd_owner_take(d, &error)) {
+    if (bfd_owner_take(d, srv->owner_who, &error)) {
       recover(srv, d);
       continue;
     }
@@ -146,7 +146,7 @@ bfd_recover_session(BfdServer *srv, const uint8_t id[BF_ID_LEN],
                 "unknown session or wrong attach token");
     return NULL;
   }
-  if (!bfd_owner_take(d, error)) {
+  if (!bfd_owner_take(d, srv->owner_who, error)) {
     bfd_session_dir_clear(d);
     g_free(d);
     /* Another path of the same client may have taken it here meanwhile. */

@@ -241,6 +241,7 @@ bfd_server_clear(BfdServer *srv)
     close(GPOINTER_TO_INT(srv->listen_fds->pdata[i]));
   g_clear_pointer(&srv->listen_fds, g_ptr_array_unref);
   g_clear_pointer(&srv->listen_names, g_ptr_array_unref);
+  g_clear_pointer(&srv->owner_who, g_free);
   g_clear_pointer(&srv->accept_threads, g_ptr_array_unref);
   g_clear_pointer(&srv->sessions, bfd_sessions_free);
   g_clear_pointer(&srv->paths, g_hash_table_unref);

@@ -252,8 +252,8 @@ optional_field(GKeyFile *kf, const char *key)
   return v != NULL ? v : g_strdup("");
 }
 
-static BfdSessionDir *
-load_session_dir(int store_fd, const char *store_path, const char *name)
+BfdSessionDir *
+bfd_store_session_load(int store_fd, const char *store_path, const char *name)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) error = NULL;
@@ -308,7 +308,7 @@ scan_sessions(int store_fd, const char *store_path, const char *suffix)
     BfdSessionDir *s;
     if (de->d_name[0] != '.' &&
         (suffix == NULL || g_str_has_suffix(de->d_name, suffix)) &&
-        (s = load_session_dir(store_fd, store_path, de->d_name)) != NULL)
+        (s = bfd_store_session_load(store_fd, store_path, de->d_name)) != NULL)
       g_ptr_array_add(out, s);
   }
   closedir(d);

@@ -52,6 +52,11 @@ gboolean bfd_store_create_session(int store_fd, const char *store_path,
 /* Every session directory of the store that opens (one that does not is
  * skipped, logged): BfdSessionDir*, freed with the array. */
 GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
+/* The session directory name (freed with bfd_session_dir_clear and
+ * g_free), opened, or NULL (logged: a broken one is skipped). The owner
+ * lock is not taken. */
+BfdSessionDir *bfd_store_session_load(int store_fd, const char *store_path,
+                                      const char *name);
 /* The session directory of that id (freed with bfd_session_dir_clear and
  * g_free), or NULL. */
 BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,

@@ -1,6 +1,8 @@
 /* The read-only FUSE view of the store: one directory per session, the
  * session's data/ tree inside it, and a synthesized .session file. Only
- * rm and rmdir change anything, so a consumer can clear what it processed.
+ * rm and rmdir change anything, so a consumer can clear what it processed,
+ * and only in this server's sessions: those other servers on the store
+ * own are shown from the store, read-only (others.h).
  * Every operation answers from the store and the session's counters: none
  * waits on a path, and none holds a lock across disk I/O (braidfsd.h). */
 #include "view.h"
@@ -18,6 +20,7 @@
 #include "events.h"
 #include "limit.h"
 #include "metrics.h"
+#include "others.h"
 #include "server.h"
 #include "session.h"
 #include "sessions.h"
@@ -35,24 +38,56 @@ server(void)
   return fuse_get_context()->private_data;
 }
 
-/* Splits "/S/rest" into the session (referenced) and "rest" ("." for the
- * session directory itself). Returns NULL for the root. */
-static BfdSession *
-split(const char *path, const char **rest, int *err)
+/* What a path names: one of this server's sessions, or one that another
+ * server on the store owns, read from the store (never written: no
+ * journal, no janitor, no removal here). */
+typedef struct {
+  BfdSession *s;              /* ours (a reference), or NULL */
+  BfdSessionDir *other;       /* another server's, opened to read, or NULL */
+  int data_fd;                /* the session's data/ (either's) */
+  const char *rest;           /* below the session directory ("." itself) */
+} Target;
+
+static void
+target_clear(Target *t)
+{
+  g_clear_pointer(&t->s, bfd_session_unref);
+  if (t->other != NULL) {
+    bfd_session_dir_clear(t->other);
+    g_clear_pointer(&t->other, g_free);
+  }
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Target, target_clear)
+
+/* Splits "/S/rest" into the session and "rest". FALSE for the root, and
+ * with *err ENOENT for a name that is no session. */
+static gboolean
+split(const char *path, Target *t, int *err)
 {
   const char *p = path + 1;
   const char *slash = strchr(p, '/');
   g_autofree char *dir = slash ? g_strndup(p, slash - p) : g_strdup(p);
-  BfdSession *s;
+  BfdServer *srv = server();
 
   *err = 0;
   if (*p == '\0')
-    return NULL;
-  s = bfd_sessions_by_name(server()->sessions, dir);
-  if (s == NULL)
+    return FALSE;
+  t->rest = (slash && slash[1]) ? slash + 1 : ".";
+  if ((t->s = bfd_sessions_by_name(srv->sessions, dir)) != NULL)
+    t->data_fd = t->s->dir.data_fd;
+  else if ((t->other = bfd_others_open(srv->store_fd, srv->store_path,
+                                       dir)) != NULL)
+    t->data_fd = t->other->data_fd;
+  else
     *err = ENOENT;
-  *rest = (slash && slash[1]) ? slash + 1 : ".";
-  return s;
+  return *err == 0;
+}
+
+static const BfdSessionDir *
+target_dir(const Target *t)
+{
+  return t->s != NULL ? &t->s->dir : t->other;
 }
 
 /* A session's files are reached from its data/ without following a
@@ -104,12 +139,37 @@ unlink_at(int dir, const char *leaf, void *flags)
   return unlinkat(dir, leaf, *(int *)flags) < 0 ? -errno : 0;
 }
 
+static gint
+str_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The root lists every session of the store: this server's and, read
+ * from the store at each listing (one directory read: no cache to go
+ * stale), those of the other servers on it. Sorted, each once. */
+static GPtrArray *
+root_names(BfdServer *srv)
+{
+  g_autoptr(GPtrArray) ours = bfd_sessions_names(srv->sessions);
+  GPtrArray *all = bfd_others_names(srv->store_fd);
+  g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < all->len; i++)
+    g_hash_table_add(seen, all->pdata[i]);
+  for (guint i = 0; i < ours->len; i++)
+    if (!g_hash_table_contains(seen, ours->pdata[i]))
+      g_ptr_array_add(all, g_strdup(ours->pdata[i]));
+  g_ptr_array_sort(all, str_cmp);
+  return all;
+}
+
 static int
 view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-  const char *rest;
   int err;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
+  gboolean in = split(path, &t, &err);
 
   (void)fi;
   memset(st, 0, sizeof *st);
@@ -132,7 +192,7 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
     st->st_mtime = time(NULL);
     return 0;
   }
-  if (s == NULL && err == 0) {
+  if (!in && err == 0) {
     /* The store's own times: a new session changes them. */
     if (fstat(server()->store_fd, st) < 0)
       return -errno;
@@ -141,20 +201,21 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
     st->st_ino = 1;   /* use_ino: FUSE's root id; the others are the store's */
     return 0;
   }
-  if (s == NULL)
+  if (!in)
     return -err;
-  if (strcmp(rest, BFD_SESSION_FILE) == 0) {
+  if (strcmp(t.rest, BFD_SESSION_FILE) == 0) {
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
-    st->st_mtime = bfd_session_last_activity(s);
+    st->st_mtime = t.s != NULL ? bfd_session_last_activity(t.s)
+                               : t.other->started;
     return 0;
   }
-  if ((err = at_leaf(s->dir.data_fd, rest, stat_at, st)) < 0)
+  if ((err = at_leaf(t.data_fd, t.rest, stat_at, st)) < 0)
     return err;
   /* data/'s own time changes as items arrive; it is never older than
    * the session. */
-  if (strcmp(rest, ".") == 0 && st->st_mtime < s->dir.started) {
-    st->st_mtime = s->dir.started;
+  if (strcmp(t.rest, ".") == 0 && st->st_mtime < target_dir(&t)->started) {
+    st->st_mtime = target_dir(&t)->started;
     st->st_mtim.tv_nsec = 0;
   }
   st->st_blksize = BF_CHUNK_DEFAULT;
@@ -164,44 +225,43 @@ view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 static int
 view_readlink(const char *path, char *buf, size_t size)
 {
-  const char *rest;
   int err;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
   LinkBuf b = { buf, size };
 
-  if (s == NULL)
+  if (!split(path, &t, &err))
     return err ? -err : -EINVAL;
   if (size == 0)
     return -EINVAL;
-  return at_leaf(s->dir.data_fd, rest, readlink_at, &b);
+  return at_leaf(t.data_fd, t.rest, readlink_at, &b);
 }
 
 static int
 view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
              struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-  const char *rest;
   int err, fd;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
+  gboolean in = split(path, &t, &err);
   DIR *d;
   struct dirent *de;
 
   (void)off;
   (void)fi;
   (void)flags;
-  if (s == NULL && err != 0)
+  if (!in && err != 0)
     return -err;
   fill(buf, ".", NULL, 0, 0);
   fill(buf, "..", NULL, 0, 0);
-  if (s == NULL) {
-    g_autoptr(GPtrArray) names = bfd_sessions_names(server()->sessions);
+  if (!in) {
+    g_autoptr(GPtrArray) names = root_names(server());
     fill(buf, BFD_EVENTS_FILE, NULL, 0, 0);
     fill(buf, METRICS_FILE, NULL, 0, 0);
     for (guint i = 0; i < names->len; i++)
       fill(buf, names->pdata[i], NULL, 0, 0);
     return 0;
   }
-  fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY | O_DIRECTORY);
+  fd = bfd_store_openat(t.data_fd, t.rest, O_RDONLY | O_DIRECTORY);
   if (fd < 0)
     return -errno;
   d = fdopendir(fd);
@@ -209,13 +269,13 @@ view_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
     close(fd);
     return -ENOMEM;
   }
-  if (strcmp(rest, ".") == 0)
+  if (strcmp(t.rest, ".") == 0)
     fill(buf, BFD_SESSION_FILE, NULL, 0, 0);
   /* A .session in data/ (from a server before the name was reserved) is
    * hidden by the generated one. */
   while ((de = readdir(d)) != NULL)
     if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-        !(strcmp(rest, ".") == 0 && strcmp(de->d_name, BFD_SESSION_FILE) == 0))
+        !(strcmp(t.rest, ".") == 0 && strcmp(de->d_name, BFD_SESSION_FILE) == 0))
       fill(buf, de->d_name, NULL, 0, 0);
   closedir(d);
   return 0;
@@ -232,13 +292,13 @@ typedef struct {
 static int
 view_open(const char *path, struct fuse_file_info *fi)
 {
-  const char *rest;
   int err;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
+  gboolean in = split(path, &t, &err);
   ViewFile *vf;
 
   if ((fi->flags & O_ACCMODE) != O_RDONLY &&
-      (s != NULL || strcmp(path, EVENTS_PATH) == 0 ||
+      (in || strcmp(path, EVENTS_PATH) == 0 ||
        strcmp(path, METRICS_PATH) == 0))
     return -EROFS;
   vf = g_new0(ViewFile, 1);
@@ -257,18 +317,19 @@ view_open(const char *path, struct fuse_file_info *fi)
     vf->text = bfd_metrics_text(server());
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
-  } else if (s == NULL) {
+  } else if (!in) {
     g_free(vf);
     return err ? -err : -EISDIR;
-  } else if (strcmp(rest, BFD_SESSION_FILE) == 0) {
-    vf->text = bfd_session_describe(s);
+  } else if (strcmp(t.rest, BFD_SESSION_FILE) == 0) {
+    vf->text = t.s != NULL ? bfd_session_describe(t.s)
+                           : bfd_others_describe(t.other);
     vf->len = strlen(vf->text);
     fi->direct_io = 1;
   } else {
     /* O_NONBLOCK: a FIFO must not hold this thread; only regular files
      * have contents here (a FIFO or socket of the store is a name). */
     struct stat st;
-    vf->fd = bfd_store_openat(s->dir.data_fd, rest, O_RDONLY | O_NONBLOCK);
+    vf->fd = bfd_store_openat(t.data_fd, t.rest, O_RDONLY | O_NONBLOCK);
     err = vf->fd < 0 ? errno : fstat(vf->fd, &st) < 0 ? errno
           : S_ISREG(st.st_mode) ? 0 : ENXIO;
     if (err != 0) {
@@ -317,42 +378,45 @@ view_release(const char *path, struct fuse_file_info *fi)
 static int
 view_unlink(const char *path)
 {
-  const char *rest;
   int err;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
   struct stat st;
 
-  if (s == NULL)
+  if (!split(path, &t, &err))
     return err ? -err : -EPERM;
+  /* Only its owner changes a session (its totals, its removal). */
+  if (t.s == NULL)
+    return -EROFS;
   /* .session goes with its session; accepting the unlink lets rm -r
    * clear a whole session directory. */
-  if (strcmp(rest, BFD_SESSION_FILE) == 0)
+  if (strcmp(t.rest, BFD_SESSION_FILE) == 0)
     return 0;
   int flags = 0;
-  if ((err = at_leaf(s->dir.data_fd, rest, stat_at, &st)) < 0 ||
-      (err = at_leaf(s->dir.data_fd, rest, unlink_at, &flags)) < 0)
+  if ((err = at_leaf(t.data_fd, t.rest, stat_at, &st)) < 0 ||
+      (err = at_leaf(t.data_fd, t.rest, unlink_at, &flags)) < 0)
     return err;
   if (S_ISREG(st.st_mode) && st.st_nlink <= 1)
-    bfd_session_note_removed(s, st.st_size);
+    bfd_session_note_removed(t.s, st.st_size);
   return 0;
 }
 
 static int
 view_rmdir(const char *path)
 {
-  const char *rest;
   int err;
-  g_autoptr(BfdSession) s = split(path, &rest, &err);
+  g_auto(Target) t = { 0 };
 
-  if (s == NULL)
+  if (!split(path, &t, &err))
     return err ? -err : -EBUSY;
-  if (strcmp(rest, ".") != 0) {
+  if (t.s == NULL)
+    return -EROFS;
+  if (strcmp(t.rest, ".") != 0) {
     int flags = AT_REMOVEDIR;
-    return at_leaf(s->dir.data_fd, rest, unlink_at, &flags);
+    return at_leaf(t.data_fd, t.rest, unlink_at, &flags);
   }
   /* Removing a whole session: only once its client is gone and its files
    * were consumed. */
-  return bfd_sessions_remove(server()->sessions, s, server()->store_fd);
+  return bfd_sessions_remove(server()->sessions, t.s, server()->store_fd);
 }
 
 static int

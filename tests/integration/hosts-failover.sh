@@ -11,8 +11,9 @@
 # limited so that the copy lasts seconds on any machine); A is not
 # started again. B's paths attach, B takes the session over from the
 # store, the client resumes it as after a server restart, cp exits 0, and
-# the file is bit-exact in the same session directory, shown by B. The
-# bytes sent twice are printed (and bounded: under 10 % of the file).
+# the file is bit-exact in the same session directory, shown by B
+# (read-only before, as its own after). The bytes sent twice are printed
+# (and bounded: under 10 % of the file).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LIB_DIR/gluster.sh"
@@ -52,7 +53,8 @@ printf 'before\n' >"$T/pre.txt"
 check "cp of a small file through A" run_t 60 cp "$T/pre.txt" "$T/cli/pre.txt"
 SESS=$(session_for_label "$T/va" moving) || fail "no session for label moving at A"
 NAME=$(basename "$SESS")
-check "B does not show the session A owns" test ! -e "$T/vb/$NAME"
+check "B shows the session A owns read-only, from the store" \
+	grep -qx "state: elsewhere" "$T/vb/$NAME/.session"
 
 note "a $MIB MiB cp; A is killed -9 once a quarter is acknowledged"
 cp_bg 180 "$T/src.bin" "$T/cli/big.bin"
@@ -74,6 +76,7 @@ if [[ $MODE == server ]]; then
 		grep -q "re-attached at another server of the store, $B" "$(daemon_log c)"
 fi
 check "B shows the same session directory" test -d "$T/vb/$NAME"
+check "... as its own now" bash -c '! grep -qx "state: elsewhere" "$1"' _ "$T/vb/$NAME/.session"
 check "big.bin is bit-exact in it" cmp "$T/src.bin" "$T/vb/$NAME/big.bin"
 check "so is the file from before" cmp "$T/pre.txt" "$T/vb/$NAME/pre.txt"
 
