@@ -76,8 +76,8 @@ EOF
 # (the first needle) in the file's raw bytes; markers in the reassembled
 # client->server (to PORT) and server->client payload streams, summed over
 # connections; payload bytes of the client->server streams (from the first
-# byte after the SYN to the highest byte seen); bytes inside those spans
-# that no captured segment holds; number of TCP connections; then for each
+# byte after the SYN to the highest byte seen); bytes the server's TCP
+# acknowledged that no captured segment holds; number of TCP connections; then for each
 # other needle, how often it is in the raw bytes and the streams together.
 pcap_markers() {
 	python3 - "$@" <<'EOF'
@@ -105,7 +105,7 @@ def packets(path):
         off += 16 + incl
 
 def tcp_segments(path):
-    """(flow, seq, flags, payload) of every IPv4 TCP packet"""
+    """(flow, seq, ack, flags, payload) of every IPv4 TCP packet"""
     for data, pkt in packets(path):
         if len(pkt) < 14 + 20 or pkt[12:14] != b"\x08\x00":
             continue
@@ -116,22 +116,24 @@ def tcp_segments(path):
         total = struct.unpack(">H", ip[2:4])[0]
         ip = ip[:total] if total else ip       # 0: a TSO packet, use what was captured
         tcp = ip[ihl:]
-        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        sport, dport, seq, ack = struct.unpack(">HHII", tcp[:12])
         doff, flags = (tcp[12] >> 4) * 4, tcp[13]
         flow = (ip[12:16], sport, ip[16:20], dport)
-        yield flow, seq, flags, bytes(tcp[doff:])
+        yield flow, seq, ack, flags, bytes(tcp[doff:])
 
 def analyse(path):
     data = open(path, "rb").read()
     raw = data.count(marker)
     found = {l: data.count(n) for l, n in needles[1:]}
     flows = {}
-    for flow, seq, flags, payload in tcp_segments(path):
-        f = flows.setdefault(flow, {"isn": None, "segs": []})
+    for flow, seq, ack, flags, payload in tcp_segments(path):
+        f = flows.setdefault(flow, {"isn": None, "segs": [], "acks": []})
         if flags & 0x02:                        # SYN: the stream starts at isn + 1
             f["isn"] = seq
         if payload:
             f["segs"].append((seq, payload))
+        if flags & 0x10:                        # ACK: of the reverse flow
+            f["acks"].append(ack)
     hits = {"c2s": 0, "s2c": 0}
     c2s_bytes = holes = 0
     for flow, f in flows.items():
@@ -141,19 +143,27 @@ def analyse(path):
         segs = sorted((((s - base) & 0xFFFFFFFF), p) for s, p in f["segs"])
         size = max(o + len(p) for o, p in segs)
         buf = bytearray(size)
+        # Only what the receiver's TCP acknowledged must be in the capture:
+        # a segment the sender's rate limiter dropped before the link, never
+        # sent again because the connection was reset at unmount (a tail
+        # copy still in flight), was never on the link.
+        back = flows.get((flow[2], flow[3], flow[0], flow[1]), {"acks": []})
+        acked = max((((a - base) & 0xFFFFFFFF) for a in back["acks"]
+                     if ((a - base) & 0xFFFFFFFF) <= size), default=size)
         covered = reach = 0
         for o, p in segs:
             buf[o:o + len(p)] = p
-            if o + len(p) > reach:
-                covered += o + len(p) - max(o, reach)
-                reach = o + len(p)
+            end = min(o + len(p), acked)
+            if end > reach:
+                covered += end - max(o, reach)
+                reach = end
         d = "c2s" if flow[3] == port else "s2c"
         hits[d] += buf.count(marker)
         for l, n in needles[1:]:
             found[l] += buf.count(n)
         if d == "c2s":
             c2s_bytes += size
-            holes += size - covered
+            holes += min(size, acked) - covered
     print(raw, hits["c2s"], hits["s2c"], c2s_bytes, holes, len(flows) // 2,
           " ".join("%s=%d" % (l, found[l]) for l, _ in needles[1:]))
 
