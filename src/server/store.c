@@ -582,14 +582,6 @@ sync_fds(BfdSyncer *sy, const int *fds, int *errs, guint n, BfdCrashPoint after)
 
   if (n == 0)
     return;
-  /* One fsync has nothing to share a commit with: a hand-off to a pool
-   * thread and back would only add two wake-ups (a sequential cp sends one
-   * file at a time). */
-  if (n == 1) {
-    errs[0] = fsync(fds[0]) < 0 ? errno : 0;
-    bfd_crash_at(after);
-    return;
-  }
   bf_mutex_init(&g.lock);
   g_cond_init(&g.done);
   for (guint i = 0; i < n; i++) {
@@ -621,7 +613,7 @@ sync_data(BfdSyncer *sy, BfdCommitFile *files, guint n)
                               { f->mtime_sec, f->mtime_nsec } };
     if (fchmod(f->fd, bfd_store_mode(f->mode, FALSE)) < 0 || futimens(f->fd, ts) < 0)
       bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
-    else if (n > 1)   /* alone, its fsync starts the same writeback */
+    else
       start_writeback(f->fd);
   }
   for (guint i = 0; i < n; i++)
