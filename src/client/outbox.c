@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "attrs.h"
-#include "fopstats.h"
 #include "ops.h"
 #include "reader.h"
 #include "status.h"
@@ -115,8 +114,8 @@ fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
   st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
 }
 
-static int
-ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+int
+bfc_ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcNode *n;
@@ -132,8 +131,8 @@ ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   return n ? 0 : -ENOENT;
 }
 
-static int
-ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+int
+bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
            struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
   Outbox *o = outbox();
@@ -245,8 +244,8 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
   return 0;
 }
 
-static int
-ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+int
+bfc_ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   return start_version(path, mode, NULL, NULL, fi);
 }
@@ -344,8 +343,8 @@ version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
   return rc;
 }
 
-static int
-ob_open(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_open(const char *path, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcNode *n;
@@ -368,8 +367,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   return start_version(path, mode, NULL, NULL, fi);
 }
 
-static int
-ob_write(const char *path, const char *buf, size_t size, off_t off,
+int
+bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
@@ -388,8 +387,8 @@ ob_write(const char *path, const char *buf, size_t size, off_t off,
   return ok ? (int)size : bfc_ob_result(ok, error);
 }
 
-static int
-ob_read(const char *path, char *buf, size_t size, off_t off,
+int
+bfc_ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
   GError *error = NULL;
@@ -411,8 +410,8 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
 /* close(2) lands here: delivery=close means it returns only once the
  * server holds the item durably, so cp sees a failure as a failed close;
  * delivery=async, once the spool holds it durably. */
-static int
-ob_flush(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_flush(const char *path, struct fuse_file_info *fi)
 {
   GError *error = NULL;
 
@@ -428,8 +427,8 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 
 /* The last descriptor is gone: the node shows what the version ends as
  * (a delivered file its size, one never delivered disappears). */
-static int
-ob_release(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_release(const char *path, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcVersion *v = version_of(fi);
@@ -455,8 +454,6 @@ ob_release(const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
-static int ob_truncate(const char *path, off_t size, struct fuse_file_info *fi);
-
 /* truncate(2) of a delivered file: a new version of its first size bytes
  * (copied up as for an append), delivered at once. */
 static int
@@ -467,16 +464,16 @@ truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
 
   if (rc < 0)
     return rc;
-  if ((rc = ob_truncate(path, (off_t)size, &fi)) == 0)
-    rc = ob_flush(path, &fi);
+  if ((rc = bfc_ob_truncate(path, (off_t)size, &fi)) == 0)
+    rc = bfc_ob_flush(path, &fi);
   if (rc < 0)
     bfc_version_cancel(version_of(&fi));
-  ob_release(path, &fi);
+  bfc_ob_release(path, &fi);
   return rc;
 }
 
-static int
-ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+int
+bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcVersion *v;
@@ -515,8 +512,8 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   return rc;
 }
 
-static int
-ob_unlink(const char *path)
+int
+bfc_ob_unlink(const char *path)
 {
   Outbox *o = outbox();
   BfcVersion *v = NULL;
@@ -589,8 +586,8 @@ rename_files(Outbox *o, const char *from, const char *to, BfcVersion *v,
                    : 0;
 }
 
-static int
-ob_rename(const char *from, const char *to, unsigned int flags)
+int
+bfc_ob_rename(const char *from, const char *to, unsigned int flags)
 {
   Outbox *o = outbox();
   const char *leaf;
@@ -652,14 +649,14 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
                        version_of(fi), flags, mode, mtime);
 }
 
-static int
-ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+int
+bfc_ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   return set_attr(path, fi, BF_SETATTR_MODE, mode & 07777, NULL);
 }
 
-static int
-ob_utimens(const char *path, const struct timespec tv[2],
+int
+bfc_ob_utimens(const char *path, const struct timespec tv[2],
            struct fuse_file_info *fi)
 {
   struct timespec t;
@@ -673,8 +670,8 @@ ob_utimens(const char *path, const struct timespec tv[2],
   return set_attr(path, fi, BF_SETATTR_MTIME, 0, &t);
 }
 
-static void *
-ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+void *
+bfc_ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
   Outbox *o = fuse_get_context()->private_data;
 
@@ -690,94 +687,14 @@ ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   return o;
 }
 
-static void
-ob_destroy(void *data)
+void
+bfc_ob_destroy(void *data)
 {
   Outbox *o = data;
 
   bfc_delivery_stop(o->delivery);
   bfc_session_stop(o->sess);
   o->sess = NULL;
-}
-
-/* Each op counted and timed for .braidfs/metrics (fopstats.h). */
-#define TIMED(op, fn, params, args)                                     \
-  static int fn##_timed params                                          \
-  {                                                                     \
-    gint64 t0 = g_get_monotonic_time();                                 \
-    int rc = fn args;                                                   \
-                                                                        \
-    bfc_fop_done(op, t0);                                               \
-    return rc;                                                          \
-  }
-typedef struct fuse_file_info Fi;
-TIMED(BFC_FOP_GETATTR, ob_getattr, (const char *p, struct stat *st, Fi *fi),
-      (p, st, fi))
-TIMED(BFC_FOP_READLINK, bfc_ob_readlink, (const char *p, char *b, size_t n),
-      (p, b, n))
-TIMED(BFC_FOP_READDIR, ob_readdir, (const char *p, void *b, fuse_fill_dir_t f,
-      off_t off, Fi *fi, enum fuse_readdir_flags fl), (p, b, f, off, fi, fl))
-TIMED(BFC_FOP_SYMLINK, bfc_ob_symlink, (const char *t, const char *p), (t, p))
-TIMED(BFC_FOP_MKNOD, bfc_ob_mknod, (const char *p, mode_t m, dev_t d),
-      (p, m, d))
-TIMED(BFC_FOP_LINK, bfc_ob_link, (const char *a, const char *b), (a, b))
-TIMED(BFC_FOP_MKDIR, bfc_ob_mkdir, (const char *p, mode_t m), (p, m))
-TIMED(BFC_FOP_RMDIR, bfc_ob_rmdir, (const char *p), (p))
-TIMED(BFC_FOP_CREATE, ob_create, (const char *p, mode_t m, Fi *fi),
-      (p, m, fi))
-TIMED(BFC_FOP_OPEN, ob_open, (const char *p, Fi *fi), (p, fi))
-TIMED(BFC_FOP_WRITE, ob_write, (const char *p, const char *b, size_t n,
-      off_t off, Fi *fi), (p, b, n, off, fi))
-TIMED(BFC_FOP_READ, ob_read, (const char *p, char *b, size_t n, off_t off,
-      Fi *fi), (p, b, n, off, fi))
-TIMED(BFC_FOP_FLUSH, ob_flush, (const char *p, Fi *fi), (p, fi))
-TIMED(BFC_FOP_RELEASE, ob_release, (const char *p, Fi *fi), (p, fi))
-TIMED(BFC_FOP_TRUNCATE, ob_truncate, (const char *p, off_t n, Fi *fi),
-      (p, n, fi))
-TIMED(BFC_FOP_UNLINK, ob_unlink, (const char *p), (p))
-TIMED(BFC_FOP_RENAME, ob_rename, (const char *a, const char *b,
-      unsigned int fl), (a, b, fl))
-TIMED(BFC_FOP_CHMOD, ob_chmod, (const char *p, mode_t m, Fi *fi), (p, m, fi))
-TIMED(BFC_FOP_CHOWN, bfc_ob_chown, (const char *p, uid_t u, gid_t g, Fi *fi),
-      (p, u, g, fi))
-TIMED(BFC_FOP_UTIMENS, ob_utimens, (const char *p, const struct timespec tv[2],
-      Fi *fi), (p, tv, fi))
-TIMED(BFC_FOP_STATFS, bfc_ob_statfs, (const char *p, struct statvfs *st),
-      (p, st))
-TIMED(BFC_FOP_SETXATTR, bfc_ob_setxattr, (const char *p, const char *name,
-      const char *v, size_t n, int fl), (p, name, v, n, fl))
-
-static const struct fuse_operations outbox_ops = {
-  .init = ob_init,
-  .destroy = ob_destroy,
-  .getattr = ob_getattr_timed,
-  .readlink = bfc_ob_readlink_timed,
-  .readdir = ob_readdir_timed,
-  .symlink = bfc_ob_symlink_timed,
-  .mknod = bfc_ob_mknod_timed,
-  .link = bfc_ob_link_timed,
-  .mkdir = bfc_ob_mkdir_timed,
-  .rmdir = bfc_ob_rmdir_timed,
-  .create = ob_create_timed,
-  .open = ob_open_timed,
-  .write = ob_write_timed,
-  .read = ob_read_timed,
-  .flush = ob_flush_timed,
-  .release = ob_release_timed,
-  .truncate = ob_truncate_timed,
-  .unlink = ob_unlink_timed,
-  .rename = ob_rename_timed,
-  .chmod = ob_chmod_timed,
-  .chown = bfc_ob_chown_timed,
-  .utimens = ob_utimens_timed,
-  .statfs = bfc_ob_statfs_timed,
-  .setxattr = bfc_ob_setxattr_timed,
-};
-
-const struct fuse_operations *
-bfc_outbox_ops(void)
-{
-  return &outbox_ops;
 }
 
 void *
