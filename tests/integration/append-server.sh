@@ -7,6 +7,9 @@
 #  2. bases that are not the stored f (an older size, another digest, a
 #     name never stored) are refused with ITEM_ACK OPENED STALE, and
 #     leave no partial copy in tmp/;
+#  2b. the server restarted: the append's ITEM_CLOSE again is answered
+#     from the journal with the proof of the first STORED (over the whole
+#     file, base included);
 #  3. the server killed in the middle of the base copy
 #     (BRAIDFSD_CRASH_AFTER=base-copy:2), restarted on the same store: the
 #     same ITEM_OPEN again copies the base anew and stores the right file;
@@ -28,6 +31,9 @@ check "an append to f is stored from its base and 5000 new bytes" peer append
 check "bases that are not the stored f are refused with STALE" peer stale
 no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
 check "the refused appends left no part file in tmp/" no_parts
+stop_daemon server
+start_server server "$T/srv" "$T/store"
+check "the append's STORED, repeated after a restart, has the same proof" peer repeat
 stop_daemon server
 
 note "the server dies in the middle of copying a base"
