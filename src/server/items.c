@@ -213,6 +213,7 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   gboolean fresh;
   BfdPath *to;
 
+  g_return_if_fail((failure == NULL) == (proof != NULL));
   if (failure == NULL && replaced != NULL && replaced->replaced)
     bfd_session_note_removed(s, replaced->old_size);
   if (failure == NULL)
@@ -221,7 +222,6 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   else
     bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
            s->dir.name, failure->message);
-  g_return_if_fail((failure == NULL) == (proof != NULL));
   bf_mutex_lock(&s->lock);
   if (failure == NULL) {
     bfd_session_note_stored_locked(s, size);
