@@ -21,10 +21,13 @@
 G_BEGIN_DECLS
 
 #define BF_PREFACE_LEN 8
-/* "BRAIDFS" followed by the protocol version byte. */
-extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
+/* "BRAIDFS" followed by the protocol version byte: this side's. */
+extern const uint8_t bf_preface[BF_PREFACE_LEN];
 
-#define BF_PROTOCOL_VERSION 1
+/* 2: ITEM_ACK carries the STORED proof, ITEM_OPEN a base, status STALE
+ * (braidfs-protocol(7), "Changes from version 1"). Any change of a
+ * frame's layout or meaning takes a new version. */
+#define BF_PROTOCOL_VERSION 2
 #define BF_HEADER_LEN 6
 #define BF_ID_LEN 16          /* session id and attach token: 128 bits */
 #define BF_DIGEST_LEN 32      /* SHA-256 or BLAKE2b-256 */

@@ -23,7 +23,7 @@ enum {
   NSEC_PER_SEC = 1000000000,
 };
 
-const uint8_t bf_preface_v1[BF_PREFACE_LEN] = {
+const uint8_t bf_preface[BF_PREFACE_LEN] = {
   'B', 'R', 'A', 'I', 'D', 'F', 'S', BF_PROTOCOL_VERSION,
 };
 
@@ -864,7 +864,7 @@ bf_preface_check(const uint8_t *buf, size_t len, GError **error)
     return fail(error, BF_WIRE_ERROR_TRUNCATED, NULL,
                 "connection preface is %zu bytes, must be %u", len,
                 BF_PREFACE_LEN);
-  if (memcmp(buf, bf_preface_v1, MAGIC_LEN) != 0) {
+  if (memcmp(buf, bf_preface, MAGIC_LEN) != 0) {
     g_autofree char *got = escape_bytes(buf, MAGIC_LEN);
     return fail(error, BF_WIRE_ERROR_PREFACE, NULL,
                 "not a braidfs peer (preface \"%s\")", got);

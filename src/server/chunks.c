@@ -224,7 +224,7 @@ bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
     bfd_items_finalize_locked(p->sess, it);
   bf_mutex_unlock(&it->lock);
   if (failure != NULL)
-    bfd_items_report(p->sess, it, failure, 0, NULL);
+    bfd_items_report(p->sess, it, failure, 0, NULL, NULL);
   bfd_item_unref(it);
   return ok;
 }

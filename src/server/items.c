@@ -206,13 +206,14 @@ item_proof(BfdSession *s, BfdItem *it, uint64_t size, uint8_t out[BF_PROOF_LEN])
 
 void
 bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
-                 uint64_t size, const BfdReplaced *replaced)
+                 uint64_t size, const BfdReplaced *replaced,
+                 const uint8_t *proof)
 {
   uint8_t status = failure != NULL ? bfd_error_status(failure) : BF_ST_OK;
-  uint8_t proof[BF_PROOF_LEN];
   gboolean fresh;
   BfdPath *to;
 
+  g_return_if_fail((failure == NULL) == (proof != NULL));
   if (failure == NULL && replaced != NULL && replaced->replaced)
     bfd_session_note_removed(s, replaced->old_size);
   if (failure == NULL)
@@ -221,8 +222,6 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   else
     bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
            s->dir.name, failure->message);
-  if (failure == NULL)
-    item_proof(s, it, size, proof);
   bf_mutex_lock(&s->lock);
   if (failure == NULL) {
     bfd_session_note_stored_locked(s, size);
@@ -381,18 +380,20 @@ static void
 commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
 {
   g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
+  g_autofree uint8_t (*proofs)[BF_PROOF_LEN] =
+    g_malloc_n(batch->len, BF_PROOF_LEN);
   Turn t = { c, number };
   BfdRenameTurn turn = { turn_wait, turn_done, &t };
 
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
-    uint8_t proof[BF_PROOF_LEN];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
-    /* before the rename: a restart that finds the item stored still has
-     * its STORED's proof */
+    /* Once per item, over the whole file (a base included): journalled
+     * before the rename, so that a restart that finds the item stored
+     * answers with the very proof sent below. */
     if (files[i].error == NULL) {
-      item_proof(f->sess, f->item, bf_assembler_size(f->item->asm_), proof);
-      bfd_journal_note_proof(f->sess->journal, f->item->id, proof);
+      item_proof(f->sess, f->item, bfd_item_size(f->item), proofs[i]);
+      bfd_journal_note_proof(f->sess->journal, f->item->id, proofs[i]);
     }
   }
   bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
@@ -405,7 +406,8 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
       stored_hooks(f->sess, f->item);
     }
     bfd_items_report(f->sess, f->item, files[i].error,
-                     bfd_item_size(f->item), &files[i].replaced);
+                     bfd_item_size(f->item), &files[i].replaced,
+                     files[i].error == NULL ? proofs[i] : NULL);
     bfd_crash_at(BFD_CRASH_STORED_SENT);
     g_clear_error(&files[i].error);
     bfd_item_unref(f->item);
@@ -589,7 +591,7 @@ bfd_items_on_close(BfdPath *p, const BfItemClose *c)
     ok = close_locked(p, it, c, &failure);
   bf_mutex_unlock(&it->lock);
   if (failure != NULL)
-    bfd_items_report(p->sess, it, failure, c->size, NULL);
+    bfd_items_report(p->sess, it, failure, c->size, NULL, NULL);
   bfd_item_unref(it);
   return ok;
 }

@@ -29,9 +29,11 @@ void bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
 /* Ends an item: counts it if stored (failure NULL), remembers its verdict
  * (in the journal first), deletes its files in tmp/ and answers STORED on
  * the path of its latest ITEM_CLOSE (or any). size and replaced: what it
- * stored. */
+ * stored; proof: its STORED's (BF_PROOF_LEN bytes, the one journalled)
+ * when stored, else NULL. */
 void bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
-                      uint64_t size, const BfdReplaced *replaced)
+                      uint64_t size, const BfdReplaced *replaced,
+                      const uint8_t *proof)
   BF_EXCLUDES(&s->lock, &it->lock);
 
 /* The assembler refused a chunk or a close of it. Going over

@@ -187,7 +187,7 @@ def frame_seeds():
     s["name-depth-64"] = item_open(3, b"/".join([b"d"] * 64))
     s["raw-sealed-ping"] = b"\x30\x01" + struct.pack(">Q", 1)
     s["raw-unknown-flags"] = b"\x30\x04" + struct.pack(">Q", 1)
-    s["preface"] = b"BRAIDFS\x01"
+    s["preface"] = W.PREFACE
     s["name-only"] = b"some/dir/name.txt"
     # SHAMIR: the name left to the secret, the secret chunk, a secret
     s["item-open-hidden-name"] = item_open(4, b"", coding=1, k=2, n=3)

@@ -7,6 +7,9 @@
 #  2. bases that are not the stored f (an older size, another digest, a
 #     name never stored) are refused with ITEM_ACK OPENED STALE, and
 #     leave no partial copy in tmp/;
+#  2b. the server restarted: the append's ITEM_CLOSE again is answered
+#     from the journal with the proof of the first STORED (over the whole
+#     file, base included);
 #  3. the server killed in the middle of the base copy
 #     (BRAIDFSD_CRASH_AFTER=base-copy:2), restarted on the same store: the
 #     same ITEM_OPEN again copies the base anew and stores the right file;
@@ -29,24 +32,28 @@ check "bases that are not the stored f are refused with STALE" peer stale
 no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
 check "the refused appends left no part file in tmp/" no_parts
 stop_daemon server
+start_server server "$T/srv" "$T/store"
+check "the append's STORED, repeated after a restart, has the same proof" peer repeat
+stop_daemon server
+
+# crash_round POINT:N STEP WHAT: braidfsd started with the crash hook at
+# POINT:N, the peer's STEP (WHAT) loses its connection there, braidfsd
+# killed itself; then it starts again without the hook
+crash_round() {
+	BRAIDFSD_CRASH_AFTER=$1 start_server server "$T/srv" "$T/store"
+	check "$3" peer "$2"
+	check "braidfsd killed itself at ${1%%:*}" wait_exit "$(daemon_pid server)" "$(tmo 30)"
+	kill_daemon server KILL >/dev/null
+	check "the crash hook fired" grep -q "crashing at ${1%%:*}" "$(daemon_log server)"
+	start_server server "$T/srv" "$T/store"
+}
 
 note "the server dies in the middle of copying a base"
-BRAIDFSD_CRASH_AFTER=base-copy:2 start_server server "$T/srv" "$T/store"
-check "the connection drops during the base copy" peer crash
-pid=$(daemon_pid server)
-check "braidfsd killed itself at base-copy" wait_exit "$pid" "$(tmo 30)"
-kill_daemon server KILL >/dev/null
-check "the crash hook fired" grep -q "crashing at base-copy" "$(daemon_log server)"
-start_server server "$T/srv" "$T/store"
+crash_round base-copy:2 crash "the connection drops during the base copy"
 check "after the restart the same append is opened again and stored" peer resume
 stop_daemon server
 
 note "the server dies with chunks of an append in its record"
-BRAIDFSD_CRASH_AFTER=chunk-map:2 start_server server "$T/srv" "$T/store"
-check "the connection drops after two chunks" peer torn
-pid=$(daemon_pid server)
-check "braidfsd killed itself at chunk-map" wait_exit "$pid" "$(tmo 30)"
-kill_daemon server KILL >/dev/null
-start_server server "$T/srv" "$T/store"
+crash_round chunk-map:2 torn "the connection drops after two chunks"
 check "the append rebuilt from its record is stored" peer restored
 finish

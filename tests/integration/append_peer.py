@@ -87,6 +87,7 @@ class Conn:
     def item_ack(self, item_id):
         m = self.want(W.ITEM_ACK)
         assert m.item_id == item_id, "ITEM_ACK for %d" % m.item_id
+        self.proof = bytes(m.proof)
         return m.stage, m.status, bytes(m.message).decode(errors="replace")
 
     def chunks(self, item_id, data):
@@ -136,6 +137,12 @@ def sha(b):
     return hashlib.sha256(b).digest()
 
 
+def proof_of(item_id, data):
+    """STORED OK's proof of item_id stored as data (no key: a plain hash)."""
+    return W.stored_proof(bytes.fromhex(state()["sid"]), item_id, len(data),
+                          W.SHA256, sha(data))
+
+
 def open_append(c, item_id, name, base):
     c.s.sendall(W.item_open(item_id, name, CS, base=(len(base), sha(base))))
     return c.item_ack(item_id)
@@ -151,6 +158,8 @@ def append(c, item_id, old, more):
     stage, status, msg = c.item_ack(item_id)
     check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
           "%d %s %s" % (stage, W.st_name(status), msg))
+    check(c.proof == proof_of(item_id, new), "item %d: its proof is over "
+          "the whole file (base and appended bytes)" % item_id)
     got = served("f")
     check(got == new, "item %d: f on the server is the old %d bytes and the "
           "%d appended, bit for bit" % (item_id, len(old), len(more)),
@@ -195,6 +204,19 @@ def step_stale():
         check("send the whole file" in msg, "item %d: the refusal says what "
               "to do" % item_id, msg)
     check(served("f") == cur, "f is unchanged after the refusals")
+
+
+def step_repeat():
+    """Item 2's ITEM_CLOSE again after a restart: the STORED answered from
+    the journal carries the proof sent the first time."""
+    c = attach()
+    new = model()
+    c.s.sendall(W.item_close(2, 1, len(new), sha(new)))
+    stage, status, msg = c.item_ack(2)
+    check((stage, status) == (W.STORED, W.OK), "item 2 repeated: STORED OK",
+          "%d %s %s" % (stage, W.st_name(status), msg))
+    check(c.proof == proof_of(2, new), "item 2 repeated after a restart: "
+          "the journalled proof is over the whole file")
 
 
 def step_crash():
@@ -244,7 +266,7 @@ def step_restored():
 
 if __name__ == "__main__":
     t0 = time.monotonic()
-    {"store": step_store, "append": step_append, "stale": step_stale,
+    {"store": step_store, "append": step_append, "stale": step_stale, "repeat": step_repeat,
      "crash": step_crash, "resume": step_resume, "torn": step_torn,
      "restored": step_restored}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,

@@ -22,9 +22,9 @@ import struct
 
 # ---------------------------------------------------------------- constants
 
-PREFACE = b"BRAIDFS\x01"
-MAGIC = PREFACE[:7]
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+MAGIC = b"BRAIDFS"
+PREFACE = MAGIC + bytes([PROTOCOL_VERSION])
 HDR = struct.Struct(">IBB")          # body length, type, flags
 HDR_LEN = HDR.size                   # 6
 ID_LEN = 16                          # session id, attach token

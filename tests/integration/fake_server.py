@@ -238,6 +238,12 @@ def trickle(c, data):
 def handshake(c):
     if c.recv_exact(8) != W.PREFACE:
         raise Closed()
+    if ARGS.version:
+        # a server of another protocol version (the spec's Preface)
+        c.send(W.MAGIC + bytes([ARGS.version]))
+        c.send(W.error(W.VERSION, b"the client speaks another protocol"))
+        event("VERSION %d" % ARGS.version)
+        raise Closed()
     if ARGS.trickle:
         trickle(c, W.PREFACE)
     else:
@@ -521,6 +527,8 @@ def main():
     ap.add_argument("--trickle", type=float, default=0)
     ap.add_argument("--big-welcome", action="store_true")
     ap.add_argument("--forge-stored", default="")
+    ap.add_argument("--version", type=int, default=0,
+                    help="speak this protocol version in the preface")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()
