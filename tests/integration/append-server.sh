@@ -13,7 +13,11 @@
 #  4. the server killed with two chunks of an append in its record
 #     (chunk-map:2): restarted, it rebuilds the item from its record (base
 #     size, chunks after it, the digest over both) and stores the right
-#     file once the peer sends the chunks and ITEM_CLOSE again.
+#     file once the peer sends the chunks and ITEM_CLOSE again;
+#  5. the base copy held by a test hook (BRAIDFSD_HOLD_BASE_COPY, a FIFO):
+#     a new file sent after the append on the same connection is stored
+#     meanwhile (the copy does not hold the path), nothing of the append
+#     is answered before its base is copied, then it is stored whole.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -49,4 +53,13 @@ check "braidfsd killed itself at chunk-map" wait_exit "$pid" "$(tmo 30)"
 kill_daemon server KILL >/dev/null
 start_server server "$T/srv" "$T/store"
 check "the append rebuilt from its record is stored" peer restored
+stop_daemon server
+
+note "the base copy held: the path goes on with other items meanwhile"
+mkfifo "$T/hold"
+export HOLD_FIFO=$T/hold TIMEOUT_MULT
+BRAIDFSD_HOLD_BASE_COPY=$HOLD_FIFO start_server server "$T/srv" "$T/store"
+check "a new file is stored while an append's base copy waits" peer held
+check "the hold hook fired" grep -q "holding the base copy" \
+  "$(daemon_log server)"
 finish
