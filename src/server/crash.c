@@ -35,7 +35,6 @@ static const char *const point_names[BFD_CRASH_N] = {
 static int armed = -1;      /* the point, or -1 */
 static gint hits_left;
 static const char *hold_fifo;   /* BRAIDFSD_HOLD_BASE_COPY, or NULL */
-static gint held;               /* the hold has been taken */
 
 gboolean
 bfd_crash_setup(GError **error)
@@ -105,8 +104,7 @@ bfd_hold_base_copy(void)
   char buf[64];
   int fd;
 
-  if (G_LIKELY(hold_fifo == NULL) ||
-      !g_atomic_int_compare_and_exchange(&held, 0, 1))
+  if (G_LIKELY(hold_fifo == NULL))
     return;
   g_warning("test hook: holding the base copy until %s is written",
             hold_fifo);

@@ -17,7 +17,10 @@
 #  5. the base copy held by a test hook (BRAIDFSD_HOLD_BASE_COPY, a FIFO):
 #     a new file sent after the append on the same connection is stored
 #     meanwhile (the copy does not hold the path), nothing of the append
-#     is answered before its base is copied, then it is stored whole.
+#     is answered before its base is copied, then it is stored whole;
+#     an append repeated on a new connection (the first one lost) during
+#     the copy is answered there; a base found stale after the copy
+#     refuses the item (OPENED STALE) with its held chunk acknowledged.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -62,4 +65,9 @@ BRAIDFSD_HOLD_BASE_COPY=$HOLD_FIFO start_server server "$T/srv" "$T/store"
 check "a new file is stored while an append's base copy waits" peer held
 check "the hold hook fired" grep -q "holding the base copy" \
   "$(daemon_log server)"
+export HOLD_LOG=$(daemon_log server)
+check "an append repeated over a new connection during its base copy is \
+answered there" peer repeat
+check "a stale base found by a held copy refuses the item" peer stalecopy
+check "the refused append left no part file in tmp/" no_parts
 finish

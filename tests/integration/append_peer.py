@@ -29,6 +29,14 @@ Steps:
             STORED while the copy waits, and nothing of item 11 is
             answered meanwhile; once the copy goes on, item 11 is OPENED,
             its chunks acknowledged, STORED, and f is the model
+  repeat    the base copy held: an append (item 13) on one connection,
+            which a second one of the same path index replaces (a lost
+            path); ITEM_OPEN, chunk and ITEM_CLOSE again on the new one:
+            OPENED, CHUNK_ACK and STORED come there once the copy goes on
+  stalecopy the base copy held: an append (item 14) with the right size
+            and another digest, its chunk and ITEM_CLOSE sent at once:
+            once the copy goes on, the chunk is acknowledged (dropped) and
+            the item refused with OPENED STALE; f is unchanged
 Exit 0 when every check passed; each failure is printed."""
 
 import hashlib
@@ -271,6 +279,79 @@ def collect(c, until, timeout):
         c.s.settimeout(60)
 
 
+def holds():
+    """How many base copies the server has held so far (its log)."""
+    with open(os.environ["HOLD_LOG"], errors="replace") as f:
+        return f.read().count("test hook: holding the base copy")
+
+
+def wait_held(before):
+    deadline = time.monotonic() + 30 * float(os.environ.get("TIMEOUT_MULT",
+                                                            "1"))
+    while holds() <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError("the server never held the base copy")
+        time.sleep(0.05)
+
+
+def release():
+    with open(os.environ["HOLD_FIFO"], "wb"):
+        pass
+
+
+def append_frames(item_id, old, more):
+    new = old + more
+    return (W.item_open(item_id, "f", CS, base=(len(old), sha(old))) +
+            W.chunk(item_id, 0, 1, more) +
+            W.item_close(item_id, 1, len(new), sha(new)))
+
+
+def step_repeat():
+    old, more = model(), b"appended over a lost path\n"
+    before = holds()
+    a = attach()
+    a.s.sendall(append_frames(13, old, more))
+    wait_held(before)
+    b = attach()    # same path index: replaces a, as a lost path would be
+    b.s.sendall(append_frames(13, old, more))
+    release()
+    seen = collect(b, lambda m: m.type == W.ITEM_ACK and m.item_id == 13 and
+                   m.stage == W.STORED, 60) or []
+    kinds = [(m.type, getattr(m, "stage", None), getattr(m, "status", None))
+             for m in seen if m.item_id == 13]
+    check((W.ITEM_ACK, W.OPENED, W.OK) in kinds, "item 13: OPENED OK on the "
+          "connection that repeated its ITEM_OPEN", repr(kinds))
+    check(any(k[0] == W.CHUNK_ACK for k in kinds), "item 13: its chunk is "
+          "acknowledged there", repr(kinds))
+    check(bool(kinds) and kinds[-1] == (W.ITEM_ACK, W.STORED, W.OK),
+          "item 13: STORED OK", repr(kinds))
+    got = served("f")
+    check(got == old + more, "f is the old f and the appended line, bit for "
+          "bit", "%d bytes" % len(got))
+    model(old + more)
+
+
+def step_stalecopy():
+    old = model()
+    before = holds()
+    c = attach()
+    wrong = old[:-1] + bytes([old[-1] ^ 1])
+    c.s.sendall(append_frames(14, wrong, b"never stored\n"))
+    wait_held(before)
+    release()
+    seen = collect(c, lambda m: m.type == W.ITEM_ACK and m.item_id == 14,
+                   60) or []
+    check(any(m.type == W.CHUNK_ACK and m.item_id == 14 for m in seen),
+          "item 14: its chunk held during the copy is acknowledged (dropped)")
+    last = seen[-1] if seen else None
+    check(last is not None and (last.stage, last.status) ==
+          (W.OPENED, W.STALE), "item 14: refused with OPENED STALE",
+          repr(last and (last.stage, W.st_name(last.status))))
+    check(last is not None and b"send the whole file" in bytes(last.message),
+          "item 14: the refusal says what to do")
+    check(served("f") == old, "f is unchanged")
+
+
 def step_held():
     c = attach()
     old, more, g = model(), os.urandom(2 * CS + 123), os.urandom(1000)
@@ -319,7 +400,8 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     {"store": step_store, "append": step_append, "stale": step_stale,
      "crash": step_crash, "resume": step_resume, "torn": step_torn,
-     "restored": step_restored, "held": step_held}[STEP]()
+     "restored": step_restored, "held": step_held,
+     "repeat": step_repeat, "stalecopy": step_stalecopy}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
                                          len(FAILS)))
     sys.exit(1 if FAILS else 0)
