@@ -72,9 +72,9 @@
  * Answers: only a path's own thread writes its socket. During the
  * handshake it writes directly (the path is its thread's alone then);
  * after it, every answer, whoever makes it (the path's thread, a
- * committer, a base copier, another path of the session), is posted to the path's outbox
- * (path.h), which its thread sends before reading the next frame and
- * while it waits for one.
+ * committer, a base copier, another path of the session), is posted to
+ * the path's outbox (path.h), which its thread sends before reading the
+ * next frame and while it waits for one.
  *
  * CONVENTIONS
  *

@@ -82,6 +82,13 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, GError **failure)
       return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
                              ": chunk %u resent with different bytes",
                              c->item_id, c->chunk_id);
+    /* Resent meanwhile (a path lost): answered with the first copy. A
+     * peer that resends without end loses its path instead of growing
+     * the list. */
+    if (it->copying && ++it->held_dups > BFD_HELD_DUPS_MAX)
+      return bfd_path_refuse(p, BF_ST_LIMIT, "item %" G_GUINT64_FORMAT
+                             ": over %u chunks resent during its base copy",
+                             c->item_id, BFD_HELD_DUPS_MAX);
     if (it->copying)
       bfd_item_hold_chunk_locked(it, p, c);
     return TRUE;

@@ -52,12 +52,14 @@ typedef struct BfdItem {
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
-  /* An append while its base is being copied (opens.c): it has no record
+  /* An append while its base is being copied (items.c): it has no record
    * yet, so its chunks are written (after the base) but not answered, and
    * its ITEM_CLOSE is not recorded; all of that waits here until the copy
    * ends (bfd_item_base_copied_locked). */
   gboolean copying;
   GArray *held;              /* BfdHeldChunk, in arrival order */
+  guint held_dups;           /* resent copies among them (at most
+                                BFD_HELD_DUPS_MAX) */
   gboolean close_held;       /* held_close arrived meanwhile */
   BfItemClose held_close;
   struct BfdPath *open_reply; /* a reference: where OPENED goes */
@@ -69,6 +71,10 @@ typedef struct BfdItem {
                                 identity (valid while among its session's
                                 clients) */
 } BfdItem;
+
+/* Chunks resent during one base copy before their path is refused: a
+ * client resends only after a lost path. */
+#define BFD_HELD_DUPS_MAX 4096u
 
 /* A chunk written while its item's base was copied, not yet answered:
  * its header (payload NULL) and a reference to its path. */

@@ -20,7 +20,9 @@
 #     is answered before its base is copied, then it is stored whole;
 #     an append repeated on a new connection (the first one lost) during
 #     the copy is answered there; a base found stale after the copy
-#     refuses the item (OPENED STALE) with its held chunk acknowledged.
+#     refuses the item (OPENED STALE) with its held chunk acknowledged;
+#     a peer resending one chunk without end during the copy loses its
+#     path (ERROR LIMIT), and the server goes on.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -70,4 +72,7 @@ check "an append repeated over a new connection during its base copy is \
 answered there" peer repeat
 check "a stale base found by a held copy refuses the item" peer stalecopy
 check "the refused append left no part file in tmp/" no_parts
+check "a chunk resent without end during a base copy ends the path" \
+  peer dupflood
+check "the server goes on: an append after it is stored" peer after
 finish

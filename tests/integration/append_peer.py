@@ -37,6 +37,11 @@ Steps:
             and another digest, its chunk and ITEM_CLOSE sent at once:
             once the copy goes on, the chunk is acknowledged (dropped) and
             the item refused with OPENED STALE; f is unchanged
+  dupflood  the base copy held: one chunk of an append (item 15) resent
+            over and over; past 4096 copies the server closes the path
+            with ERROR LIMIT instead of keeping them all
+  after     an append (item 16) of 5000 bytes, its copy held and let go,
+            stored as in append
 Exit 0 when every check passed; each failure is printed."""
 
 import hashlib
@@ -352,6 +357,41 @@ def step_stalecopy():
     check(served("f") == old, "f is unchanged")
 
 
+def step_dupflood():
+    old, more = model(), b"x" * 10
+    before = holds()
+    c = attach()
+    c.s.sendall(W.item_open(15, "f", CS, base=(len(old), sha(old))))
+    c.s.sendall(W.chunk(15, 0, 1, more) * 4200)
+    wait_held(before)
+    try:
+        m = c.msg()
+        while m.type != W.ERROR:
+            m = c.msg()
+        check(m.status == W.LIMIT and b"resent during its base copy" in
+              bytes(m.message), "the flood of resent chunks ends the path "
+              "with ERROR LIMIT", "%s %s" % (W.st_name(m.status),
+                                            bytes(m.message)))
+    except (EOFError, ConnectionResetError):
+        check(False, "the flood of resent chunks ends the path with ERROR "
+              "LIMIT", "closed without an ERROR")
+    finally:
+        release()
+
+
+def step_after():
+    c = attach()
+    old = model()
+    before = holds()
+    c.s.sendall(W.item_open(16, "f", CS, base=(len(old), sha(old))))
+    wait_held(before)
+    release()
+    stage, status, msg = c.item_ack(16)
+    check((stage, status) == (W.OPENED, W.OK), "item 16: an append opened",
+          "%s %s" % (W.st_name(status), msg))
+    append(c, 16, old, os.urandom(5000))
+
+
 def step_held():
     c = attach()
     old, more, g = model(), os.urandom(2 * CS + 123), os.urandom(1000)
@@ -401,7 +441,8 @@ if __name__ == "__main__":
     {"store": step_store, "append": step_append, "stale": step_stale,
      "crash": step_crash, "resume": step_resume, "torn": step_torn,
      "restored": step_restored, "held": step_held,
-     "repeat": step_repeat, "stalecopy": step_stalecopy}[STEP]()
+     "repeat": step_repeat, "stalecopy": step_stalecopy,
+     "dupflood": step_dupflood, "after": step_after}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
                                          len(FAILS)))
     sys.exit(1 if FAILS else 0)
