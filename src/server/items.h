@@ -15,6 +15,10 @@
  * ERROR was posted). */
 gboolean bfd_items_on_open(BfdPath *p, const BfItemOpen *o);
 gboolean bfd_items_on_close(BfdPath *p, const BfItemClose *c);
+/* A worker of BfdServer.copiers (a GThreadPool): copies an append's base
+ * queued by bfd_items_on_open, then answers OPENED (or the refusal, STALE
+ * when the stored file is not the base) and the chunks held meanwhile. */
+void bfd_items_copy_base(gpointer job, gpointer user);
 
 /* The threads that make complete items durable in groups and answer
  * them (fsync and rename off the path threads). Freeing them stores the

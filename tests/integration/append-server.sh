@@ -16,7 +16,16 @@
 #  4. the server killed with two chunks of an append in its record
 #     (chunk-map:2): restarted, it rebuilds the item from its record (base
 #     size, chunks after it, the digest over both) and stores the right
-#     file once the peer sends the chunks and ITEM_CLOSE again.
+#     file once the peer sends the chunks and ITEM_CLOSE again;
+#  5. the base copy held by a test hook (BRAIDFSD_HOLD_BASE_COPY, a FIFO):
+#     a new file sent after the append on the same connection is stored
+#     meanwhile (the copy does not hold the path), nothing of the append
+#     is answered before its base is copied, then it is stored whole;
+#     an append repeated on a new connection (the first one lost) during
+#     the copy is answered there; a base found stale after the copy
+#     refuses the item (OPENED STALE) with its held chunk acknowledged;
+#     a peer resending one chunk without end during the copy loses its
+#     path (ERROR LIMIT), and the server goes on.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -56,4 +65,21 @@ stop_daemon server
 note "the server dies with chunks of an append in its record"
 crash_round chunk-map:2 torn "the connection drops after two chunks"
 check "the append rebuilt from its record is stored" peer restored
+stop_daemon server
+
+note "the base copy held: the path goes on with other items meanwhile"
+mkfifo "$T/hold"
+export HOLD_FIFO=$T/hold TIMEOUT_MULT
+BRAIDFSD_HOLD_BASE_COPY=$HOLD_FIFO start_server server "$T/srv" "$T/store"
+check "a new file is stored while an append's base copy waits" peer held
+check "the hold hook fired" grep -q "holding the base copy" \
+  "$(daemon_log server)"
+export HOLD_LOG=$(daemon_log server)
+check "an append repeated over a new connection during its base copy is \
+answered there" peer repeat
+check "a stale base found by a held copy refuses the item" peer stalecopy
+check "the refused append left no part file in tmp/" no_parts
+check "a chunk resent without end during a base copy ends the path" \
+  peer dupflood
+check "the server goes on: an append after it is stored" peer after
 finish
