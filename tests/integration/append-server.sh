@@ -42,7 +42,7 @@ no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
 check "the refused appends left no part file in tmp/" no_parts
 stop_daemon server
 start_server server "$T/srv" "$T/store"
-check "the append's STORED, repeated after a restart, has the same proof" peer repeat
+check "the append's STORED, repeated after a restart, has the same proof" peer again
 stop_daemon server
 
 # crash_round POINT:N STEP WHAT: braidfsd started with the crash hook at

@@ -226,7 +226,7 @@ def step_stale():
     check(served("f") == cur, "f is unchanged after the refusals")
 
 
-def step_repeat():
+def step_again():
     """Item 2's ITEM_CLOSE again after a restart: the STORED answered from
     the journal carries the proof sent the first time."""
     c = attach()
@@ -460,9 +460,9 @@ def step_held():
 
 if __name__ == "__main__":
     t0 = time.monotonic()
-    {"store": step_store, "append": step_append, "stale": step_stale, "repeat": step_repeat,
-     "crash": step_crash, "resume": step_resume, "torn": step_torn,
-     "restored": step_restored, "held": step_held,
+    {"store": step_store, "append": step_append, "stale": step_stale,
+     "again": step_again, "crash": step_crash, "resume": step_resume,
+     "torn": step_torn, "restored": step_restored, "held": step_held,
      "repeat": step_repeat, "stalecopy": step_stalecopy,
      "dupflood": step_dupflood, "after": step_after}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
