@@ -109,8 +109,9 @@ BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
                               void (*note_id)(void *data, uint64_t id),
                               void *data) BF_EXCLUDES(&s->lock);
 /* An append to the stored file name of size bytes, whose unfinished
- * digest state is base_state (copied, its algorithm kept) and digest its end: announced with
- * that base, it sends only what is written from offset size on. */
+ * digest state is base_state (copied, its algorithm kept) and digest its
+ * end: announced with that base, it sends only what is written from
+ * offset size on. */
 BfcItem *bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                              uint64_t size, const BfDigest *base_state,
                              const uint8_t digest[BF_DIGEST_LEN])

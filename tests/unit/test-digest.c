@@ -34,7 +34,7 @@ test_known_answers(void)
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   check(BF_DIGEST_BLAKE2B_256, "abc",
         "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
-  /* The BLAKE3 paper's and `printf abc | b3sum`'s */
+  /* `printf '' | b3sum` and `printf abc | b3sum` print these */
   check(BF_DIGEST_BLAKE3, "",
         "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
   check(BF_DIGEST_BLAKE3, "abc",
@@ -137,6 +137,16 @@ test_copy_and_pieces(void)
     uint8_t early[BF_DIGEST_LEN];
     bf_digest_final(c, early);
     g_assert_cmpmem(early, sizeof early, prefix, sizeof prefix);
+    /* What an append does: a copy kept (compact for BLAKE3), copied
+     * again, then fed the rest. */
+    g_autoptr(BfDigest) kept = bf_digest_copy(p);
+    g_autoptr(BfDigest) resumed = bf_digest_copy(kept);
+    uint8_t appended[BF_DIGEST_LEN], kept_final[BF_DIGEST_LEN];
+    bf_digest_update(resumed, buf + 1024 * 1024, 2 * 1024 * 1024 + 17);
+    bf_digest_final(resumed, appended);
+    g_assert_cmpmem(appended, sizeof appended, whole, sizeof whole);
+    bf_digest_final(kept, kept_final);
+    g_assert_cmpmem(kept_final, sizeof kept_final, prefix, sizeof prefix);
     bf_digest_update(p, buf + 1024 * 1024, 7);
     bf_digest_update(p, buf + 1024 * 1024 + 7, 2 * 1024 * 1024 + 10);
     bf_digest_final(p, pieces);
