@@ -465,7 +465,7 @@ prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
   if (sodium_memcmp(got, it->want, sizeof got) != 0)
     g_set_error(&f->error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest "
                 "mismatch, item discarded", it->label,
-                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
+                bf_digest_alg_name(it->want_alg));
 }
 
 /* A stored item's line in the event stream, and the exec_on_store job. */

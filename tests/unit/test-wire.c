@@ -1508,8 +1508,17 @@ test_item_open(void)
   expect_error(&m, BF_WIRE_ERROR_RANGE, "and stripe coding");
   m.u.item_open.digest_alg = 0;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "ITEM_OPEN: unknown digest_alg 0");
-  m.u.item_open.digest_alg = 3;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
+  m.u.item_open.digest_alg = 4;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
+  m.u.item_open.digest_alg = 255;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 255");
+  /* BLAKE3, the client's digest, with and without a base (an append) */
+  fill_item_open(&m);
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
+  fill_item_open_base(&m);
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
 
   static const uint32_t good_sizes[] = { BF_CHUNK_MIN, BF_CHUNK_DEFAULT,
                                          BF_CHUNK_MAX };
@@ -1749,8 +1758,10 @@ test_item_close(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 0");
   m.u.item_close.digest_alg = BF_DIGEST_SHA256;
   expect_ok(&m);
-  m.u.item_close.digest_alg = 3;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
+  m.u.item_close.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
+  m.u.item_close.digest_alg = 4;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
 
   fill_item_close(&m);
   m.u.item_close.mode = 010644;
