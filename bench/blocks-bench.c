@@ -1,6 +1,6 @@
 /* blocks-bench: what each building block of a braidfs chunk costs on this
- * machine, alone, on one thread: the digests (SHA-256 from OpenSSL and from
- * libsodium, BLAKE2b-256), CRC32C, AES-256-GCM sealing, memcpy, a copy
+ * machine, alone, on one thread: the digests (BLAKE3 as braidfs builds it,
+ * SHA-256 from OpenSSL and from libsodium, BLAKE2b-256), CRC32C, AES-256-GCM sealing, memcpy, a copy
  * through a loopback TCP connection; and on the store's disk, pwrite into
  * the page cache and what the final fsync of a large file costs with and
  * without sync_file_range while it is written.
@@ -22,6 +22,7 @@
  * bytes of chunk data per second; us/chunk is the time of one call on a
  * CHUNK buffer.
  */
+#include <blake3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <isa-l.h>
@@ -76,6 +77,7 @@ typedef struct {
   EVP_CIPHER_CTX *gcm;
   crypto_hash_sha256_state sod_sha;
   crypto_generichash_state blake;
+  blake3_hasher b3;
   uint32_t crc;
   uint64_t ctr;
 } Ctx;
@@ -98,6 +100,12 @@ static void
 op_blake2b(Ctx *c)
 {
   crypto_generichash_update(&c->blake, c->a, chunk);
+}
+
+static void
+op_blake3(Ctx *c)
+{
+  blake3_hasher_update(&c->b3, c->a, chunk);
 }
 
 static void
@@ -404,9 +412,11 @@ main(int argc, char **argv)
   }
   crypto_hash_sha256_init(&c.sod_sha);
   crypto_generichash_init(&c.blake, NULL, 0, 32);
+  blake3_hasher_init(&c.b3);
 
   printf("# chunk %zu bytes, %d rounds of %.2f s per cell, median (range)\n",
          chunk, rounds, secs);
+  cpu_cell("BLAKE3 (the official C, src/blake3)", op_blake3, &c);
   cpu_cell("SHA-256, OpenSSL EVP", op_sha_openssl, &c);
   cpu_cell("SHA-256, libsodium", op_sha_sodium, &c);
   cpu_cell("BLAKE2b-256, libsodium", op_blake2b, &c);

@@ -49,6 +49,7 @@ KERNEL_RULES = [
 ]
 
 USER_RULES = [
+    (r"blake3", "BLAKE3 digest (src/blake3)"),
     (r"SHA256|sha256", "SHA-256 digest (OpenSSL)"),
     (r"crc32_iscsi|bf_crc32c", "CRC32C (ISA-L)"),
     (r"bf_seal_frame|seal_iov|seal_frames|EVP_Encrypt", "AES-256-GCM seal (OpenSSL)"),

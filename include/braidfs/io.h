@@ -27,4 +27,15 @@ ssize_t bf_read_all(int fd, void *buf, size_t len);
  * file: the count read, or -errno. */
 ssize_t bf_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
+/* Whether bf_dir_names keeps name (an entry of the directory dirfd). */
+typedef gboolean (*BfDirFilter)(int dirfd, const char *name, gpointer data);
+/* The names in the directory dirfd refers to that filter keeps (all with
+ * a NULL filter), "." and ".." left out, sorted by strcmp, as a new
+ * array of strings it owns in *out: 0, or -errno with *out NULL. It
+ * reads through a description of its own, opened as "." relative to
+ * dirfd: a dup would share dirfd's offset, so two listings of one
+ * directory at once would each miss names. */
+int bf_dir_names(int dirfd, BfDirFilter filter, gpointer data,
+                 GPtrArray **out);
+
 G_END_DECLS

@@ -21,13 +21,16 @@
 G_BEGIN_DECLS
 
 #define BF_PREFACE_LEN 8
-/* "BRAIDFS" followed by the protocol version byte. */
-extern const uint8_t bf_preface_v1[BF_PREFACE_LEN];
+/* "BRAIDFS" followed by the protocol version byte: this side's. */
+extern const uint8_t bf_preface[BF_PREFACE_LEN];
 
-#define BF_PROTOCOL_VERSION 1
+/* 2: ITEM_ACK carries the STORED proof, ITEM_OPEN a base, status STALE
+ * (braidfs-protocol(7), "Changes from version 1"). Any change of a
+ * frame's layout or meaning takes a new version. */
+#define BF_PROTOCOL_VERSION 2
 #define BF_HEADER_LEN 6
 #define BF_ID_LEN 16          /* session id and attach token: 128 bits */
-#define BF_DIGEST_LEN 32      /* SHA-256 or BLAKE2b-256 */
+#define BF_DIGEST_LEN 32      /* BLAKE3, SHA-256 or BLAKE2b-256 */
 #define BF_CHUNK_MIN (4u * 1024)
 #define BF_CHUNK_MAX (16u * 1024 * 1024)
 #define BF_CHUNK_DEFAULT (256u * 1024)
@@ -110,7 +113,16 @@ typedef enum {
 typedef enum {
   BF_DIGEST_BLAKE2B_256 = 1,  /* b2sum -l 256 */
   BF_DIGEST_SHA256 = 2,       /* sha256sum */
+  BF_DIGEST_BLAKE3 = 3,       /* b3sum */
 } BfDigestAlg;
+
+/* Whether alg is a BfDigestAlg (every one of them is accepted). */
+static inline int
+bf_digest_alg_known(uint8_t alg)
+{
+  return alg == BF_DIGEST_BLAKE2B_256 || alg == BF_DIGEST_SHA256 ||
+         alg == BF_DIGEST_BLAKE3;
+}
 
 typedef enum {
   BF_ACK_OPENED = 1,  /* ITEM_OPEN accepted: chunks may flow */

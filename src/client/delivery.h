@@ -49,7 +49,7 @@ char *bfc_delivery_describe(BfcDelivery *d);
 BfcVersion *bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
                              GError **error);
 /* What an append continues: the size bytes this mount delivered, their
- * digest and their SHA-256 unfinished (state). */
+ * digest and their digest unfinished (state). */
 typedef struct {
   uint64_t size;
   BfDigest *state;
@@ -97,7 +97,7 @@ gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);
  * gone delivered with a digest the client knows (none under shamir). */
 gboolean bfc_version_digest(BfcVersion *v, uint8_t *alg,
                             uint8_t out[BF_DIGEST_LEN]);
-/* Once gone delivered: the unfinished SHA-256 state of all its bytes (a
+/* Once gone delivered: the unfinished digest state of all its bytes (a
  * copy, to append to it), or NULL. */
 BfDigest *bfc_version_digest_state(BfcVersion *v);
 /* The version takes the name to (relative): *on_server is FALSE when

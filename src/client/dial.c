@@ -125,6 +125,27 @@ recv_failed(const char *where, unsigned timeout_ms, GError **error)
   return FALSE;
 }
 
+/* The server's preface. One of another protocol version is no use (the
+ * frames' layouts differ): the user is told which end to upgrade. */
+static gboolean
+recv_server_preface(BfConn *c, const char *where, unsigned timeout_ms,
+                    uint8_t *status, GError **error)
+{
+  uint8_t version;
+
+  if (bf_conn_recv_preface(c, &version, error))
+    return TRUE;
+  if (version == 0)
+    return recv_failed(where, timeout_ms, error);
+  *status = BF_ST_VERSION;
+  g_clear_error(error);
+  g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "server %s speaks "
+              "protocol %u, this braidfs speaks %u (upgrade %s)", where,
+              version, BF_PROTOCOL_VERSION, version < BF_PROTOCOL_VERSION
+              ? "braidfsd on the server" : "this braidfs");
+  return FALSE;
+}
+
 /* On a refusal, *status says why (else BF_ST_OK; BFC_ST_KEY for the key
  * handshake). *instance is the server process's id from its WELCOME (0 if
  * it sent none). */
@@ -164,8 +185,8 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   } else if (!bf_conn_send(c, &m, error)) {
     return FALSE;
   }
-  if (!bf_conn_recv_preface(c, NULL, error))
-    return recv_failed(where, timeout_ms, error);
+  if (!recv_server_preface(c, where, timeout_ms, status, error))
+    return FALSE;
   if (hs != NULL && !key_handshake(c, hs, where, &m, error)) {
     *status = BFC_ST_KEY;
     return FALSE;

@@ -9,8 +9,11 @@
 #include "ctl.h"
 #include "wait.h"
 
+/* A fresh item's digest is BLAKE3 (digest.h: the cheapest per byte); a
+ * spooled one's SHA-256, the digest the spool's headers record and a
+ * replay's STORED proves (spoolfmt.h). */
 static BfcItem *
-item_alloc(BfcSession *s, const char *name, uint32_t mode,
+item_alloc(BfcSession *s, const char *name, uint32_t mode, uint8_t alg,
            const BfcReplay *replay,
            void (*note_id)(void *data, uint64_t id), void *data)
 {
@@ -24,7 +27,7 @@ item_alloc(BfcSession *s, const char *name, uint32_t mode,
   it->mode = mode & 07777;
   clock_gettime(CLOCK_REALTIME, &it->mtime);
   bf_mutex_init(&it->wlock);
-  it->digest = bf_digest_new(BF_DIGEST_SHA256);
+  it->digest = bf_digest_new(alg);
   /* A shamir item's proof is keyed with its secret's key, which the earlier
    * mount did not keep: its STORED cannot be checked (proof_known stays
    * FALSE), and the file goes again. */
@@ -47,7 +50,8 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
                      const BfcReplay *replay,
                      void (*note_id)(void *data, uint64_t id), void *data)
 {
-  BfcItem *it = item_alloc(s, name, mode, replay, note_id, data);
+  BfcItem *it = item_alloc(s, name, mode, BF_DIGEST_SHA256, replay, note_id,
+                           data);
 
   bfc_item_announce(it);
   return it;
@@ -56,7 +60,10 @@ bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
 BfcItem *
 bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
 {
-  return bfc_item_new_spooled(s, name, mode, NULL, NULL, NULL);
+  BfcItem *it = item_alloc(s, name, mode, BF_DIGEST_BLAKE3, NULL, NULL, NULL);
+
+  bfc_item_announce(it);
+  return it;
 }
 
 BfcItem *
@@ -64,12 +71,13 @@ bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                     uint64_t size, const BfDigest *base_state,
                     const uint8_t digest[BF_DIGEST_LEN])
 {
-  BfcItem *it = item_alloc(s, name, mode, NULL, NULL, NULL);
+  BfcItem *it = item_alloc(s, name, mode, bf_digest_alg(base_state), NULL,
+                           NULL, NULL);
 
   it->base = size;
   it->base_state = bf_digest_copy(base_state);
   bf_digest_free(it->digest);
-  it->digest = bf_digest_copy(base_state);
+  it->digest = bf_digest_copy(base_state);    /* goes on from the base */
   memcpy(it->base_digest, digest, BF_DIGEST_LEN);
   bfc_item_announce(it);
   return it;

@@ -42,7 +42,7 @@ struct BfcItem {
    * bytes from its stored file; writes and chunks follow them. Fixed at
    * creation. */
   uint64_t base;
-  BfDigest *base_state;       /* SHA-256 of the base, unfinished, or NULL */
+  BfDigest *base_state;       /* digest of the base, unfinished, or NULL */
   uint8_t base_digest[BF_DIGEST_LEN];
   uint32_t mode;
   struct timespec mtime;
@@ -109,8 +109,9 @@ BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
                               void (*note_id)(void *data, uint64_t id),
                               void *data) BF_EXCLUDES(&s->lock);
 /* An append to the stored file name of size bytes, whose unfinished
- * SHA-256 state is base_state (copied) and digest its end: announced with
- * that base, it sends only what is written from offset size on. */
+ * digest state is base_state (copied, its algorithm kept) and digest its
+ * end: announced with that base, it sends only what is written from
+ * offset size on. */
 BfcItem *bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                              uint64_t size, const BfDigest *base_state,
                              const uint8_t digest[BF_DIGEST_LEN])
@@ -119,7 +120,7 @@ BfcItem *bfc_item_ref(BfcItem *it);
 void bfc_item_unref(BfcItem *it);
 /* The file's size: the base and what was written after it. */
 uint64_t bfc_item_size(BfcItem *it);
-/* A copy of the unfinished SHA-256 state of the whole file as it was last
+/* A copy of the unfinished digest state of the whole file as it was last
  * closed, or NULL. */
 BfDigest *bfc_item_whole_state(BfcItem *it) BF_EXCLUDES(&it->sess->lock);
 /* Whether this version ended stored (its close succeeded). */

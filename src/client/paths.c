@@ -413,12 +413,12 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
              p->name, error->message);
     }
   } else {
-    if (p->server > 0) {
-      g_autofree char *where = bf_format_hostport(spec.host, spec.port);
+    g_free(p->addr);
+    p->addr = bf_format_hostport(spec.host, spec.port);
+    if (p->server > 0)
       bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL), "path %u (%s) "
              "re-attached at another server of the store, %s (server=)",
-             p->index, p->name, where);
-    }
+             p->index, p->name, p->addr);
     p->retries++;
     g_clear_pointer(&p->why_down, g_free);
     if (instance != 0 && s->instance != 0 && instance != s->instance)

@@ -30,7 +30,7 @@ add_path_locked(JsonBuilder *b, BfcSession *s, unsigned i) BF_REQUIRES(&s->lock)
   json_builder_set_member_name(b, "index");
   json_builder_add_int_value(b, i);
   json_builder_set_member_name(b, "address");
-  json_builder_add_string_value(b, p->name);
+  json_builder_add_string_value(b, p->addr);
   json_builder_set_member_name(b, "source");
   if (sp->bind_addr != NULL || sp->iface != NULL)
     json_builder_add_string_value(b, sp->bind_addr ? sp->bind_addr : sp->iface);

@@ -43,6 +43,7 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     p->sess = s;
     p->index = i;
     p->name = bf_format_hostport(cfg->specs[i].host, cfg->specs[i].port);
+    p->addr = g_strdup(p->name);
     p->state = BFC_PATH_CONNECTING;
     g_cond_init(&p->wake);
     g_queue_init(&p->frames);
@@ -74,6 +75,7 @@ bfc_session_stop(BfcSession *s)
   bfc_ticker_join(s);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     g_free(s->paths[i].name);
+    g_free(s->paths[i].addr);
     g_free(s->paths[i].why_down);
     g_cond_clear(&s->paths[i].wake);
     bfc_path_spec_clear(&s->cfg.specs[i]);
@@ -159,7 +161,7 @@ bfc_session_describe_paths(BfcSession *s)
     BfcPath *p = &s->paths[i];
     const BfcPathSpec *sp = &s->cfg.specs[i];
     bfc_report_fieldf(&r, "%u", i);
-    bfc_report_field(&r, p->name);
+    bfc_report_field(&r, p->addr);
     if (sp->bind_addr != NULL || sp->iface == NULL)
       bfc_report_field(&r, sp->bind_addr);
     else

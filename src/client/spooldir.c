@@ -1,7 +1,6 @@
 /* Opening the spool directory without trusting it (see spooldir.h). */
 #include "spooldir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -224,22 +223,14 @@ bfc_spool_write_file(int dirfd, const char *name, const void *data, size_t len,
 GPtrArray *
 bfc_spool_names(int dirfd)
 {
-  GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-  /* its own descriptor: a dup would share the directory's offset */
-  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *e;
+  GPtrArray *names;
+  int rc = bf_dir_names(dirfd, NULL, NULL, &names);
 
-  if (dir == NULL) {
-    if (fd >= 0)
-      close(fd);
-    return out;
+  if (rc < 0) {
+    g_warning("spool: cannot list a spool directory: %s", g_strerror(-rc));
+    return g_ptr_array_new_with_free_func(g_free);
   }
-  while ((e = readdir(dir)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      g_ptr_array_add(out, g_strdup(e->d_name));
-  closedir(dir);
-  return out;
+  return names;
 }
 
 /* Counts the files in items/ with bytes in them (premade ones are empty);

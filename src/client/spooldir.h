@@ -73,7 +73,8 @@ char *bfc_spool_read_file(int dirfd, const char *name, size_t max, size_t *len,
 gboolean bfc_spool_write_file(int dirfd, const char *name, const void *data,
                               size_t len, GError **error);
 
-/* The names in the directory dirfd, "." and ".." left out. */
+/* The names in the directory dirfd, "." and ".." left out, sorted
+ * (bf_dir_names); none, with a warning, when it cannot be read. */
 GPtrArray *bfc_spool_names(int dirfd);
 
 /* Starts a MAC for purpose (a distinct string per kind of record). */

@@ -209,21 +209,25 @@ replay_one(int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn, gpointer user)
   }
 }
 
-static gint
-by_name(gconstpointer a, gconstpointer b)
+static gboolean
+keep_segment(int dirfd, const char *name, gpointer data)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  (void)dirfd;
+  (void)data;
+  return bfc_spool_log_is_segment(name);
 }
 
+/* Sorted: their names are fixed-width hex. */
 static GPtrArray *
 segment_names(const BfcSpoolDir *d)
 {
-  GPtrArray *names = bfc_spool_names(d->items_fd);
+  GPtrArray *names;
+  int rc = bf_dir_names(d->items_fd, keep_segment, NULL, &names);
 
-  for (guint i = names->len; i-- > 0;)
-    if (!bfc_spool_log_is_segment(names->pdata[i]))
-      g_ptr_array_remove_index(names, i);
-  g_ptr_array_sort(names, by_name);   /* fixed-width hex */
+  if (rc < 0) {
+    g_warning("spool %s: cannot list items/: %s", d->path, g_strerror(-rc));
+    return g_ptr_array_new_with_free_func(g_free);
+  }
   return names;
 }
 

@@ -49,7 +49,11 @@ typedef struct {
 typedef struct {
   BfcSession *sess;
   unsigned index;
-  char *name;                 /* "addr:port" it connects to (constant) */
+  char *name;                 /* "addr:port" of its spec: its name in logs
+                                 (constant) */
+  char *addr;                 /* "addr:port" it is attached to, or was last:
+                                 name, or a server= it moved to; set by its
+                                 thread under the session lock */
   BfcPathState state;
   /* The live connection, or NULL. Set and cleared by the path's thread
    * under the session lock; only its own threads (tx, the receiver) write

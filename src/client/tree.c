@@ -126,7 +126,7 @@ bfc_node_settle_locked(BfcTree *t, BfcNode *n)
     n->size = size;
     if (!bfc_version_digest(n->ver, &n->digest_alg, n->digest))
       n->digest_alg = 0;
-    if (n->digest_alg == BF_DIGEST_SHA256)
+    if (n->digest_alg != 0)
       n->state = bfc_version_digest_state(n->ver);
   }
   g_clear_pointer(&n->ver, bfc_version_unref);

@@ -26,7 +26,7 @@ struct BfcNode {
   uint64_t size;              /* of the version last delivered */
   uint8_t digest_alg;         /* ... and its digest (0: none known) */
   uint8_t digest[BF_DIGEST_LEN];
-  BfDigest *state;            /* ... its SHA-256 unfinished, to append to
+  BfDigest *state;            /* ... its digest unfinished, to append to
                                  it (delivery.h), or NULL */
   BfcVersion *ver;            /* the version being written or delivered */
   uint64_t starting;          /* a version is being opened for it: the
@@ -62,7 +62,7 @@ void bfc_node_free(BfcNode *n);
  * was ever delivered); the caller removes it. */
 gboolean bfc_node_settle_locked(BfcTree *t, BfcNode *n) BF_REQUIRES(&t->lock);
 /* What an append to n continues (delivery.h): TRUE and *out (out->state
- * to be freed) when n's delivered version is settled and its SHA-256 state
+ * to be freed) when n's delivered version is settled and its digest state
  * known. */
 gboolean bfc_node_base_locked(BfcTree *t, BfcNode *n, BfcBase *out)
   BF_REQUIRES(&t->lock);

@@ -145,9 +145,10 @@ reopen(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
                          it->name);
     return FALSE;
   }
+  uint8_t alg = bf_digest_alg(it->digest);
   bf_digest_free(it->digest);
   it->digest = it->base_state != NULL ? bf_digest_copy(it->base_state)
-                                      : bf_digest_new(BF_DIGEST_SHA256);
+                                      : bf_digest_new(alg);
   g_atomic_int_set(&it->closed, FALSE);
   bfc_item_announce(it);
   return TRUE;

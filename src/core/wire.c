@@ -23,7 +23,7 @@ enum {
   NSEC_PER_SEC = 1000000000,
 };
 
-const uint8_t bf_preface_v1[BF_PREFACE_LEN] = {
+const uint8_t bf_preface[BF_PREFACE_LEN] = {
   'B', 'R', 'A', 'I', 'D', 'F', 'S', BF_PROTOCOL_VERSION,
 };
 
@@ -515,7 +515,7 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
   if (m->mtime_nsec >= NSEC_PER_SEC)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
-  if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
+  if (!bf_digest_alg_known(m->digest_alg))
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame, "unknown digest_alg %u",
                 m->digest_alg);
   /* A SHAMIR item may keep its name for its secret (BfSecret). */
@@ -604,7 +604,7 @@ decode_item_close(BfCursor *c, BfItemClose *m, GError **error)
                 "mtime_nsec %u >= 1000000000", m->mtime_nsec);
   if (!check_mode(c->frame, m->mode, error))
     return FALSE;
-  if (m->digest_alg != BF_DIGEST_BLAKE2B_256 && m->digest_alg != BF_DIGEST_SHA256)
+  if (!bf_digest_alg_known(m->digest_alg))
     return fail(error, BF_WIRE_ERROR_UNKNOWN, c->frame,
                 "unknown digest_alg %u", m->digest_alg);
   /* Every chunk carries >= 1 byte; an item without chunks is empty, or
@@ -864,7 +864,7 @@ bf_preface_check(const uint8_t *buf, size_t len, GError **error)
     return fail(error, BF_WIRE_ERROR_TRUNCATED, NULL,
                 "connection preface is %zu bytes, must be %u", len,
                 BF_PREFACE_LEN);
-  if (memcmp(buf, bf_preface_v1, MAGIC_LEN) != 0) {
+  if (memcmp(buf, bf_preface, MAGIC_LEN) != 0) {
     g_autofree char *got = escape_bytes(buf, MAGIC_LEN);
     return fail(error, BF_WIRE_ERROR_PREFACE, NULL,
                 "not a braidfs peer (preface \"%s\")", got);

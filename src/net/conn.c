@@ -476,7 +476,7 @@ bf_conn_bad_answer(const BfConn *c, uint8_t *type, uint64_t *id)
 gboolean
 bf_conn_send_preface(BfConn *c, GError **error)
 {
-  struct iovec iov = { (void *)bf_preface_v1, BF_PREFACE_LEN };
+  struct iovec iov = { (void *)bf_preface, BF_PREFACE_LEN };
 
   return write_iov(c, &iov, 1, error);
 }
@@ -490,7 +490,7 @@ bf_conn_recv_preface(BfConn *c, uint8_t *version, GError **error)
     *version = 0;
   if (!read_full(c, buf, sizeof buf, TRUE, error))
     return FALSE;
-  if (version != NULL && memcmp(buf, bf_preface_v1, BF_PREFACE_LEN - 1) == 0)
+  if (version != NULL && memcmp(buf, bf_preface, BF_PREFACE_LEN - 1) == 0)
     *version = buf[BF_PREFACE_LEN - 1];
   return bf_preface_check(buf, sizeof buf, error);
 }

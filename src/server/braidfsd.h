@@ -54,7 +54,9 @@
  *     never blocks, so it is allowed under any lock);
  *   - BfdItem.lock, across that item's own file I/O (a chunk's pwrite, its
  *     record, rereads for its digest): only frames of that item wait, and
- *     no FUSE request takes it;
+ *     no FUSE request takes it. An append's base copy (a copier thread,
+ *     items.c) holds no lock while it copies: the base lies before every
+ *     chunk, and the item waits (copying) until it is done;
  *   - BfdJournal.max_lock, across one 8-byte pwrite of tmp/max_id;
  *   - BfdItem.lock and BfdGate.lock, across the log lines written under
  *     them (a refusal's line, a gate's count).
@@ -70,9 +72,9 @@
  * Answers: only a path's own thread writes its socket. During the
  * handshake it writes directly (the path is its thread's alone then);
  * after it, every answer, whoever makes it (the path's thread, a
- * committer, another path of the session), is posted to the path's outbox
- * (path.h), which its thread sends before reading the next frame and
- * while it waits for one.
+ * committer, a base copier, another path of the session), is posted to
+ * the path's outbox (path.h), which its thread sends before reading the
+ * next frame and while it waits for one.
  *
  * CONVENTIONS
  *
@@ -142,6 +144,8 @@ typedef struct {
   guint items_max;
   BfdCommitter *committer;   /* group commit of complete items, off the
                                 path threads (items.h) */
+  GThreadPool *copiers;      /* appends' base copies, off the path threads
+                                (bfd_items_copy_base) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
   char *owner_who;           /* written into the owner files (owner.h) */

@@ -32,6 +32,13 @@ store_chunk_locked(BfdPath *p, BfdItem *it, const BfChunk *c,
     bfd_set_error_errno(failure, -rc, "cannot write %s", it->label);
     return;
   }
+  /* An append whose base is being copied has no record to note the chunk
+   * in, nor a digest to feed yet: the chunk waits, unanswered (item.h). */
+  if (it->copying) {
+    bf_assembler_mark(it->asm_, c->chunk_id, len);
+    bfd_item_hold_chunk_locked(it, p, c);
+    return;
+  }
   if (!bfd_journal_item_chunk(it->map_fd, c->chunk_id, len, c->total_chunks,
                               &error) ||
       (bf_assembler_mark(it->asm_, c->chunk_id, len),
@@ -75,6 +82,15 @@ on_plain_locked(BfdPath *p, BfdItem *it, const BfChunk *c, GError **failure)
       return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
                              ": chunk %u resent with different bytes",
                              c->item_id, c->chunk_id);
+    /* Resent meanwhile (a path lost): answered with the first copy. A
+     * peer that resends without end loses its path instead of growing
+     * the list. */
+    if (it->copying && ++it->held_dups > BFD_HELD_DUPS_MAX)
+      return bfd_path_refuse(p, BF_ST_LIMIT, "item %" G_GUINT64_FORMAT
+                             ": over %u chunks resent during its base copy",
+                             c->item_id, BFD_HELD_DUPS_MAX);
+    if (it->copying)
+      bfd_item_hold_chunk_locked(it, p, c);
     return TRUE;
   }
   store_chunk_locked(p, it, c, c->payload, c->payload_len, off, failure);
@@ -194,7 +210,7 @@ gboolean
 bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
 {
   g_autoptr(GError) failure = NULL;
-  gboolean gone, handled = TRUE, ok;
+  gboolean gone, handled = TRUE, held = FALSE, ok;
   BfdItem *it = bfd_session_item(p->sess, c->item_id, &gone);
 
   if (it == NULL && gone)
@@ -211,20 +227,23 @@ bfd_chunks_on_chunk(BfdPath *p, const BfChunk *c)
   bf_mutex_lock(&it->lock);
   /* A finished item (failed and reported, or being stored) takes any
    * re-sent copy silently. */
-  if (!it->finished)
+  if (!it->finished) {
+    guint before = it->held != NULL ? it->held->len : 0;
     handled = it->shares != NULL ? on_share_locked(p, it, c, &failure)
                                  : on_plain_locked(p, it, c, &failure);
+    held = it->held != NULL && it->held->len > before;
+  }
   /* Acknowledged under the item's lock, and before a complete item goes
    * to the committer (posting never blocks): on every path, the CHUNK_ACK
    * of a chunk comes before the STORED it leads to, whichever thread
    * sends that. */
-  ok = handled && bfd_path_chunk_ack(p, c);
+  ok = handled && (held || bfd_path_chunk_ack(p, c));
   if (handled && failure == NULL && !it->finished &&
       bfd_item_ready_locked(it))
     bfd_items_finalize_locked(p->sess, it);
   bf_mutex_unlock(&it->lock);
   if (failure != NULL)
-    bfd_items_report(p->sess, it, failure, 0, NULL);
+    bfd_items_report(p->sess, it, failure, 0, NULL, NULL);
   bfd_item_unref(it);
   return ok;
 }

@@ -5,6 +5,8 @@
  * spirit of SQLite's crash tests). Unset, every hook is one compare. */
 #include "crash.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ static const char *const point_names[BFD_CRASH_N] = {
 
 static int armed = -1;      /* the point, or -1 */
 static gint hits_left;
+static const char *hold_fifo;   /* BRAIDFSD_HOLD_BASE_COPY, or NULL */
 
 gboolean
 bfd_crash_setup(GError **error)
@@ -40,6 +43,11 @@ bfd_crash_setup(GError **error)
   const char *colon;
   guint64 n;
 
+  hold_fifo = g_getenv("BRAIDFSD_HOLD_BASE_COPY");
+  if (hold_fifo != NULL && hold_fifo[0] == '\0')
+    hold_fifo = NULL;
+  if (hold_fifo != NULL)
+    g_warning("test hook armed: BRAIDFSD_HOLD_BASE_COPY=%s", hold_fifo);
   if (spec == NULL || spec[0] == '\0')
     return TRUE;
   colon = strrchr(spec, ':');
@@ -58,7 +66,8 @@ bfd_crash_setup(GError **error)
               "one of frames, max-id, part-created, rec-torn, chunk-data, "
               "chunk-map, close-torn, fsynced, batch-synced, renamed, "
               "batch-renamed, dir-synced, "
-              "rec-removed, stored-sent, op-applied (a test hook, see braidfsd(8))", spec);
+              "rec-removed, stored-sent, op-applied, base-copy (a test hook, see "
+              "braidfsd(8))", spec);
   return FALSE;
 }
 
@@ -87,6 +96,32 @@ bfd_crash_at(BfdCrashPoint pt)
 {
   if (G_UNLIKELY(armed >= 0) && hit(pt))
     die(pt);
+}
+
+void
+bfd_hold_base_copy(void)
+{
+  char buf[64];
+  int fd;
+
+  if (G_LIKELY(hold_fifo == NULL))
+    return;
+  g_warning("test hook: holding the base copy until %s is written",
+            hold_fifo);
+  do
+    fd = open(hold_fifo, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    g_warning("test hook: cannot open %s: %s", hold_fifo, g_strerror(errno));
+    return;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR))
+      break;
+  }
+  close(fd);
+  g_warning("test hook: the base copy goes on");
 }
 
 void

@@ -31,6 +31,11 @@ typedef enum {
 /* Reads BRAIDFSD_CRASH_AFTER; FALSE (error set) if it is malformed. */
 gboolean bfd_crash_setup(GError **error);
 void bfd_crash_at(BfdCrashPoint pt);
+/* BRAIDFSD_HOLD_BASE_COPY=FIFO: each base copy waits, before its
+ * first byte, until a writer opens FIFO and closes it (after the line
+ * "test hook: holding the base copy" on standard error), so that a test
+ * sees what goes on meanwhile. Unset, it costs one comparison. */
+void bfd_hold_base_copy(void);
 /* Writes half of buf and crashes, when pt is due. */
 void bfd_crash_torn(BfdCrashPoint pt, int fd, const void *buf, size_t len,
                     off_t off);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "braidfs/digest.h"
 #include "braidfs/parse.h"
 #include "braidfs/text.h"
 #include "braidfs/wire.h"
@@ -45,7 +46,7 @@ bfd_events_stored(int fd, const char *session, const char *path, uint64_t size,
   g_string_append_c(line, ' ');
   bf_text_append_field(line, path);
   g_string_append_printf(line, " %" G_GUINT64_FORMAT " %s:%s\n", size,
-                         alg == BF_DIGEST_SHA256 ? "sha256" : "blake2b256", hex);
+                         bf_digest_alg_tag(alg), hex);
   /* One write with O_APPEND: lines of concurrent finalizers never mix. */
   n = write(fd, line->str, line->len);
   if (n != (ssize_t)line->len)

@@ -80,6 +80,25 @@ auth_refuse(BfdPath *p, const char *text)
   return FALSE;
 }
 
+/* A braidfs peer of another protocol version: its frames' layouts differ,
+ * so it gets this side's preface and one ERROR it can read (the header is
+ * the same in every version) saying which end to upgrade. */
+static gboolean
+refuse_version(BfdPath *p, uint8_t version)
+{
+  g_autofree char *text = g_strdup_printf(
+    "the client speaks protocol %u, this braidfsd speaks %u (upgrade %s)",
+    version, BF_PROTOCOL_VERSION, version < BF_PROTOCOL_VERSION
+    ? "braidfs on the client" : "braidfsd on the server");
+
+  bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
+         "%s%s: %s", p->conn->peer, seat_note(p), text);
+  leave_seat(p);
+  if (bf_conn_send_preface(p->conn, NULL))
+    bf_conn_send_error(p->conn, BF_ST_VERSION, text);
+  return FALSE;
+}
+
 /* client: the client key's name, or "" (key_file, no key). */
 static gboolean
 hello_new(BfdPath *p, const BfHello *h, const char *client)
@@ -304,10 +323,10 @@ handshake(BfdPath *p)
                               RESERVE_TIMEOUT_MS)
                         : p->srv->limits.handshake_timeout_ms));
   if (!bf_conn_recv_preface(p->conn, &version, &error)) {
+    if (version != 0)
+      return refuse_version(p, version);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
            "%s%s: %s", p->conn->peer, seat_note(p), error->message);
-    if (version != 0 && bf_conn_send_preface(p->conn, NULL))
-      bf_conn_send_error(p->conn, BF_ST_VERSION, error->message);
     return FALSE;
   }
   if (!bf_conn_send_preface(p->conn, NULL))

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "braidfs/digest.h"
 #include "braidfs/parse.h"
 #include "braidfs/wire.h"
 
@@ -190,8 +191,6 @@ bfd_hook_stored(BfdHook *h, const char *session, const char *path,
   r->session = g_strdup(session);
   r->path = g_strdup(path);
   r->size = size;
-  r->digest = g_strdup_printf("%s:%s",
-                              alg == BF_DIGEST_SHA256 ? "sha256" : "blake2b256",
-                              hex);
+  r->digest = g_strdup_printf("%s:%s", bf_digest_alg_tag(alg), hex);
   g_thread_pool_push(h->pool, r, NULL);
 }

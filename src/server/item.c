@@ -13,6 +13,7 @@
 #include "braidfs/proof.h"
 #include "braidfs/text.h"
 #include "crash.h"
+#include "path.h"
 #include "status.h"
 #include "store.h"
 
@@ -84,6 +85,9 @@ bfd_item_unref(BfdItem *it)
     close(it->map_fd);
   if (it->live != NULL)
     g_atomic_int_add(it->live, -1);
+  bfd_item_held_free(it->held);
+  if (it->open_reply != NULL)
+    bfd_path_unref(it->open_reply);
   bf_assembler_free(it->asm_);
   bfd_shares_free(it->shares);
   bf_digest_free(it->digest);
@@ -129,12 +133,13 @@ hash_part(BfdItem *it, uint64_t from, uint64_t to, GError **error)
 /* Copies the stored file it->name into the part file, hashing it: the
  * base must be what the client says (STALE otherwise), and the digest
  * then goes on with the chunks. */
-static gboolean
-copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
-          GError **error)
+gboolean
+bfd_item_copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
+                   BfDigest **out, GError **error)
 {
   g_autofree uint8_t *buf = g_malloc(BASE_STEP);
-  g_autoptr(BfDigest) base = NULL;
+  g_autoptr(BfDigest) base = bf_digest_new(bf_digest_alg(it->digest));
+  g_autoptr(BfDigest) end = NULL;
   uint8_t got[BF_DIGEST_LEN];
   uint64_t off = 0;
   struct stat st;
@@ -149,6 +154,7 @@ copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
                 "or is gone): send the whole file", it->label, it->base_size);
     return FALSE;
   }
+  bfd_hold_base_copy();
   while (off < it->base_size) {
     size_t len = (size_t)MIN((uint64_t)BASE_STEP, it->base_size - off);
     ssize_t n = bf_pread_all(fd, buf, len, off);
@@ -167,31 +173,36 @@ copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
                             it->label);
       return FALSE;
     }
-    bf_digest_update(it->digest, buf, len);
+    bf_digest_update(base, buf, len);
     off += len;
     bfd_crash_at(BFD_CRASH_BASE_COPY);
   }
   close(fd);
-  base = bf_digest_copy(it->digest);
-  bf_digest_final(base, got);
+  end = bf_digest_copy(base);
+  bf_digest_final(end, got);
   if (sodium_memcmp(got, want, sizeof got) != 0) {
     g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
                 "the version appended to (its digest differs): send the "
                 "whole file", it->label);
     return FALSE;
   }
+  *out = g_steal_pointer(&base);
   return TRUE;
 }
 
 gboolean
-bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd, int data_fd,
-                      const BfItemOpen *o, GError **error)
+bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
+                      const BfItemOpen *o, BfdPath *reply, GError **error)
 {
   it->fd = bfd_store_create_file(tmp_fd, it->tmpname, O_RDWR);
   if (it->fd < 0)
     return bfd_set_error_errno(error, errno, "cannot create %s", it->label);
-  if (o->has_base && !copy_base(it, data_fd, o->base_digest, error))
-    return FALSE;
+  if (o->has_base) {
+    it->copying = TRUE;
+    it->held = g_array_new(FALSE, FALSE, sizeof(BfdHeldChunk));
+    it->open_reply = bfd_path_ref(reply);
+    return TRUE;
+  }
   it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o,
                                      it->name != NULL ? it->name : "", error);
   if (it->map_fd < 0) {
@@ -201,10 +212,61 @@ bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd, int data_fd,
   return TRUE;
 }
 
+void
+bfd_item_hold_chunk_locked(BfdItem *it, BfdPath *p, const BfChunk *c)
+{
+  BfdHeldChunk h = { bfd_path_ref(p), *c };
+
+  h.c.payload = NULL;
+  g_array_append_val(it->held, h);
+}
+
+void
+bfd_item_held_free(GArray *held)
+{
+  for (guint i = 0; held != NULL && i < held->len; i++) {
+    BfdHeldChunk *h = &g_array_index(held, BfdHeldChunk, i);
+    bfd_path_chunk_ack(h->path, &h->c);
+    bfd_path_unref(h->path);
+  }
+  if (held != NULL)
+    g_array_unref(held);
+}
+
+gboolean
+bfd_item_base_copied_locked(BfdItem *it, BfdJournal *j, int tmp_fd,
+                            const BfItemOpen *o, BfDigest *base,
+                            GArray **held, GError **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new();
+
+  bf_digest_free(it->digest);
+  it->digest = base;
+  it->copying = FALSE;
+  *held = g_steal_pointer(&it->held);
+  it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o, it->name, error);
+  if (it->map_fd < 0) {
+    g_prefix_error(error, "cannot create %s: ", it->label);
+    return FALSE;
+  }
+  /* A chunk resent meanwhile is held twice: its entry is written twice,
+   * at its one place in the record. */
+  for (guint i = 0; i < (*held)->len; i++) {
+    const BfChunk *c = &g_array_index(*held, BfdHeldChunk, i).c;
+    if (!bfd_journal_item_chunk(it->map_fd, c->chunk_id, c->payload_len,
+                                c->total_chunks, error))
+      return FALSE;
+  }
+  if (it->close_held && !bfd_journal_item_close(it->map_fd, &it->held_close,
+                                                error))
+    return FALSE;
+  return bfd_item_hash_forward_locked(it, 0, NULL, buf, error);
+}
+
 gboolean
 bfd_item_ready_locked(BfdItem *it)
 {
-  return bf_assembler_complete(it->asm_) &&
+  return !it->copying && bf_assembler_complete(it->asm_) &&
          (it->coding.kind != BF_CODING_SHAMIR || it->secret_done);
 }
 

@@ -52,6 +52,17 @@ typedef struct BfdItem {
   uint32_t mode;
   int64_t mtime_sec;
   uint32_t mtime_nsec;
+  /* An append while its base is being copied (items.c): it has no record
+   * yet, so its chunks are written (after the base) but not answered, and
+   * its ITEM_CLOSE is not recorded; all of that waits here until the copy
+   * ends (bfd_item_base_copied_locked). */
+  gboolean copying;
+  GArray *held;              /* BfdHeldChunk, in arrival order */
+  guint held_dups;           /* resent copies among them (at most
+                                BFD_HELD_DUPS_MAX) */
+  gboolean close_held;       /* held_close arrived meanwhile */
+  BfItemClose held_close;
+  struct BfdPath *open_reply; /* a reference: where OPENED goes */
   gboolean finished;         /* stored, failed or being stored: ignore
                                 further frames; from then on only the one
                                 who set it touches the item's files */
@@ -61,6 +72,17 @@ typedef struct BfdItem {
                                 clients) */
 } BfdItem;
 
+/* Chunks resent during one base copy before their path is refused: a
+ * client resends only after a lost path. */
+#define BFD_HELD_DUPS_MAX 4096u
+
+/* A chunk written while its item's base was copied, not yet answered:
+ * its header (payload NULL) and a reference to its path. */
+typedef struct {
+  struct BfdPath *path;
+  BfChunk c;
+} BfdHeldChunk;
+
 /* An item from its ITEM_OPEN (name_len 0: the name is in its secret); its
  * files are made by bfd_item_create_files. */
 BfdItem *bfd_item_new(const BfItemOpen *o, uint64_t max_size,
@@ -69,13 +91,33 @@ BfdItem *bfd_item_ref(BfdItem *it);
 void bfd_item_unref(BfdItem *it);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
 
-/* Makes tmp/<id>.part and the record of the ITEM_OPEN o. An append's
- * part starts as a copy of the stored file (data_fd), hashed as it is
- * copied, before the record exists: a crash meanwhile leaves an item the
- * client opens again. STALE if the stored file is not o's base. */
+/* Makes tmp/<id>.part and the record of the ITEM_OPEN o. An append gets
+ * its part only and is copying (its open_reply set to reply): its record
+ * waits for bfd_item_copy_base and bfd_item_base_copied_locked, so a
+ * crash meanwhile leaves an item the client opens again. */
 gboolean bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
-                               int data_fd, const BfItemOpen *o,
+                               const BfItemOpen *o, struct BfdPath *reply,
                                GError **error);
+/* Copies the stored file it->name (data_fd) into the first base_size
+ * bytes of the part file, hashing it into a new digest (*base) which is
+ * checked against want. Takes no lock: chunks meanwhile are written after
+ * the base. STALE if the stored file is not that base. */
+gboolean bfd_item_copy_base(BfdItem *it, int data_fd,
+                            const uint8_t want[BF_DIGEST_LEN], BfDigest **base,
+                            GError **error);
+/* The base is copied (base: its digest, taken): writes the record of o,
+ * records the chunks and the ITEM_CLOSE held meanwhile, hashes the chunks
+ * after the base; the caller answers the held chunks (*held, taken) and
+ * OPENED. */
+gboolean bfd_item_base_copied_locked(BfdItem *it, BfdJournal *j, int tmp_fd,
+                                     const BfItemOpen *o, BfDigest *base,
+                                     GArray **held, GError **error)
+  BF_REQUIRES(&it->lock);
+/* A chunk of a copying item, written: answered once the base is copied. */
+void bfd_item_hold_chunk_locked(BfdItem *it, struct BfdPath *p,
+                                const BfChunk *c) BF_REQUIRES(&it->lock);
+/* Answers the held chunks on their paths and lets them go. */
+void bfd_item_held_free(GArray *held);
 /* The item's whole size once closed: its base and its chunks. */
 uint64_t bfd_item_size(BfdItem *it);
 /* Every chunk, the ITEM_CLOSE and a SHAMIR item's secret are here. */

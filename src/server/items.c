@@ -38,7 +38,16 @@ open_again(BfdPath *p, uint64_t id)
          bfd_session_verdict_locked(s, id, &stage, &status, proof);
   bf_mutex_unlock(&s->lock);
   if (it != NULL) {
-    bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
+    /* An append whose base is still copied is answered when it is, here. */
+    bf_mutex_lock(&it->lock);
+    done = it->copying;
+    if (done) {
+      bfd_path_unref(it->open_reply);
+      it->open_reply = bfd_path_ref(p);
+    }
+    bf_mutex_unlock(&it->lock);
+    if (!done)
+      bfd_path_item_ack(p, id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
     bfd_item_unref(it);
   } else if (done) {
     bfd_path_item_ack(p, id, stage, status, NULL, proof);
@@ -130,6 +139,8 @@ reserve_live(BfdPath *p, uint64_t id)
                        "this server");
 }
 
+static void copy_base_later(BfdSession *s, BfdItem *it, const BfItemOpen *o);
+
 gboolean
 bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
 {
@@ -170,8 +181,7 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
     return TRUE;
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
   it->live = &p->srv->items_live;
-  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, s->dir.data_fd, o,
-                             &error)) {
+  if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, o, p, &error)) {
     bfd_journal_item_forget(s->dir.tmp_fd, it->id);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
            error->message);
@@ -183,10 +193,108 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
   g_hash_table_insert(s->items, &it->id, it);
   bfd_session_opened_locked(s, it->id);
   bf_mutex_unlock(&s->lock);
+  if (o->has_base) {
+    copy_base_later(s, it, o);
+    return TRUE;
+  }
   bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: item %"
          G_GUINT64_FORMAT " '%s' opened", s->dir.name, it->id, it->label);
   bfd_path_item_ack(p, it->id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
   return TRUE;
+}
+
+/* ---- an append's base, copied by a worker ------------------------------- */
+
+/* A base copy waiting for or running on a worker (BfdServer.copiers). */
+typedef struct {
+  BfdSession *sess;
+  BfdItem *item;
+  BfItemOpen open;           /* its ITEM_OPEN, without the name (the item
+                                holds it) */
+} BaseJob;
+
+/* Queues the copy of an append's base: the path goes on meanwhile (a
+ * 64 MiB copy would hold every frame behind it); OPENED comes from the
+ * worker. */
+static void
+copy_base_later(BfdSession *s, BfdItem *it, const BfItemOpen *o)
+{
+  BaseJob *job = g_new0(BaseJob, 1);
+
+  job->sess = bfd_session_ref(s);
+  job->item = bfd_item_ref(it);
+  job->open = *o;
+  job->open.name = (BfBytes){ NULL, 0 };
+  g_thread_pool_push(s->srv->copiers, job, NULL);
+}
+
+/* The base could not be made: the item is refused at OPENED (STALE when
+ * the stored file is not the base), as if its ITEM_OPEN had been. */
+static void
+base_refused(BfdSession *s, BfdItem *it, const GError *error,
+             BfdPath *reply) BF_EXCLUDES(&s->lock);
+
+static void
+base_refused(BfdSession *s, BfdItem *it, const GError *error, BfdPath *reply)
+{
+  uint8_t status = bfd_error_status(error);
+  gboolean fresh;
+
+  bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
+         s->dir.name, error->message);
+  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  bf_mutex_lock(&s->lock);
+  fresh = bfd_session_retire_locked(s, it, BF_ACK_OPENED, status);
+  bf_mutex_unlock(&s->lock);
+  if (fresh)
+    bfd_session_note_verdict(s, it->id, BF_ACK_OPENED, status);
+  bfd_path_item_ack(reply, it->id, BF_ACK_OPENED, status, error->message,
+                    NULL);
+}
+
+void
+bfd_items_copy_base(gpointer data, gpointer user)
+{
+  BaseJob *job = data;
+  BfdSession *s = job->sess;
+  BfdItem *it = job->item;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BfdPath) reply = NULL;
+  GArray *held = NULL;
+  BfDigest *base = NULL;
+  gboolean copied, finished;
+
+  (void)user;
+  copied = bfd_item_copy_base(it, s->dir.data_fd, job->open.base_digest,
+                              &base, &error);
+  bf_mutex_lock(&it->lock);
+  /* cancelled or abandoned meanwhile: retired already */
+  finished = it->finished;
+  reply = g_steal_pointer(&it->open_reply);
+  if (!finished && copied &&
+      !bfd_item_base_copied_locked(it, s->journal, s->dir.tmp_fd, &job->open,
+                                   g_steal_pointer(&base), &held, &error))
+    copied = FALSE;
+  if (!finished && !copied)
+    it->finished = TRUE;
+  if (!finished && copied) {
+    bf_log(G_LOG_LEVEL_DEBUG, BFD_SESSION_LOG(s), "session %s: item %"
+           G_GUINT64_FORMAT " '%s' opened, its base of %" G_GUINT64_FORMAT
+           " bytes copied", s->dir.name, it->id, it->label, it->base_size);
+    bfd_path_item_ack(reply, it->id, BF_ACK_OPENED, BF_ST_OK, NULL, NULL);
+  }
+  /* Answered under the item's lock and before it goes to the committer:
+   * CHUNK_ACKs before STORED (chunks.c). */
+  bfd_item_held_free(held != NULL ? held : g_steal_pointer(&it->held));
+  if (!finished && copied && bfd_item_ready_locked(it))
+    bfd_items_finalize_locked(s, it);
+  bf_mutex_unlock(&it->lock);
+  if (!finished && !copied)
+    base_refused(s, it, error, reply);
+  bf_digest_free(base);
+  bfd_item_unref(it);
+  bfd_session_unref(s);
+  g_free(job);
 }
 
 /* ---- storing and failing -------------------------------------------------- */
@@ -206,13 +314,14 @@ item_proof(BfdSession *s, BfdItem *it, uint64_t size, uint8_t out[BF_PROOF_LEN])
 
 void
 bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
-                 uint64_t size, const BfdReplaced *replaced)
+                 uint64_t size, const BfdReplaced *replaced,
+                 const uint8_t *proof)
 {
   uint8_t status = failure != NULL ? bfd_error_status(failure) : BF_ST_OK;
-  uint8_t proof[BF_PROOF_LEN];
   gboolean fresh;
   BfdPath *to;
 
+  g_return_if_fail((failure == NULL) == (proof != NULL));
   if (failure == NULL && replaced != NULL && replaced->replaced)
     bfd_session_note_removed(s, replaced->old_size);
   if (failure == NULL)
@@ -221,8 +330,6 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   else
     bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
            s->dir.name, failure->message);
-  if (failure == NULL)
-    item_proof(s, it, size, proof);
   bf_mutex_lock(&s->lock);
   if (failure == NULL) {
     bfd_session_note_stored_locked(s, size);
@@ -358,7 +465,7 @@ prepare(BfdItem *it, BfdCommitFile *f, int tmp_fd, int data_fd)
   if (sodium_memcmp(got, it->want, sizeof got) != 0)
     g_set_error(&f->error, BFD_ERROR, BF_ST_CORRUPT, "%s: %s digest "
                 "mismatch, item discarded", it->label,
-                it->want_alg == BF_DIGEST_SHA256 ? "SHA-256" : "BLAKE2b-256");
+                bf_digest_alg_name(it->want_alg));
 }
 
 /* A stored item's line in the event stream, and the exec_on_store job. */
@@ -381,18 +488,20 @@ static void
 commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
 {
   g_autofree BfdCommitFile *files = g_new0(BfdCommitFile, batch->len);
+  g_autofree uint8_t (*proofs)[BF_PROOF_LEN] =
+    g_malloc_n(batch->len, BF_PROOF_LEN);
   Turn t = { c, number };
   BfdRenameTurn turn = { turn_wait, turn_done, &t };
 
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
-    uint8_t proof[BF_PROOF_LEN];
     prepare(f->item, &files[i], f->sess->dir.tmp_fd, f->sess->dir.data_fd);
-    /* before the rename: a restart that finds the item stored still has
-     * its STORED's proof */
+    /* Once per item, over the whole file (a base included): journalled
+     * before the rename, so that a restart that finds the item stored
+     * answers with the very proof sent below. */
     if (files[i].error == NULL) {
-      item_proof(f->sess, f->item, bf_assembler_size(f->item->asm_), proof);
-      bfd_journal_note_proof(f->sess->journal, f->item->id, proof);
+      item_proof(f->sess, f->item, bfd_item_size(f->item), proofs[i]);
+      bfd_journal_note_proof(f->sess->journal, f->item->id, proofs[i]);
     }
   }
   bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
@@ -405,7 +514,8 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
       stored_hooks(f->sess, f->item);
     }
     bfd_items_report(f->sess, f->item, files[i].error,
-                     bfd_item_size(f->item), &files[i].replaced);
+                     bfd_item_size(f->item), &files[i].replaced,
+                     files[i].error == NULL ? proofs[i] : NULL);
     bfd_crash_at(BFD_CRASH_STORED_SENT);
     g_clear_error(&files[i].error);
     bfd_item_unref(f->item);
@@ -562,7 +672,11 @@ close_locked(BfdPath *p, BfdItem *it, const BfItemClose *c, GError **failure)
   it->mode = c->mode;
   it->mtime_sec = c->mtime_sec;
   it->mtime_nsec = c->mtime_nsec;
-  if (!bfd_journal_item_close(it->map_fd, c, &error))
+  if (it->copying) {
+    /* recorded with the record, once the base is copied (item.h) */
+    it->held_close = *c;
+    it->close_held = TRUE;
+  } else if (!bfd_journal_item_close(it->map_fd, c, &error))
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: item '%s' will "
            "not survive a restart: cannot record its ITEM_CLOSE: %s",
            p->session_name, it->label, error->message);
@@ -589,7 +703,7 @@ bfd_items_on_close(BfdPath *p, const BfItemClose *c)
     ok = close_locked(p, it, c, &failure);
   bf_mutex_unlock(&it->lock);
   if (failure != NULL)
-    bfd_items_report(p->sess, it, failure, c->size, NULL);
+    bfd_items_report(p->sess, it, failure, c->size, NULL, NULL);
   bfd_item_unref(it);
   return ok;
 }

@@ -15,6 +15,10 @@
  * ERROR was posted). */
 gboolean bfd_items_on_open(BfdPath *p, const BfItemOpen *o);
 gboolean bfd_items_on_close(BfdPath *p, const BfItemClose *c);
+/* A worker of BfdServer.copiers (a GThreadPool): copies an append's base
+ * queued by bfd_items_on_open, then answers OPENED (or the refusal, STALE
+ * when the stored file is not the base) and the chunks held meanwhile. */
+void bfd_items_copy_base(gpointer job, gpointer user);
 
 /* The threads that make complete items durable in groups and answer
  * them (fsync and rename off the path threads). Freeing them stores the
@@ -29,9 +33,11 @@ void bfd_items_finalize_locked(BfdSession *s, BfdItem *it)
 /* Ends an item: counts it if stored (failure NULL), remembers its verdict
  * (in the journal first), deletes its files in tmp/ and answers STORED on
  * the path of its latest ITEM_CLOSE (or any). size and replaced: what it
- * stored. */
+ * stored; proof: its STORED's (BF_PROOF_LEN bytes, the one journalled)
+ * when stored, else NULL. */
 void bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
-                      uint64_t size, const BfdReplaced *replaced)
+                      uint64_t size, const BfdReplaced *replaced,
+                      const uint8_t *proof)
   BF_EXCLUDES(&s->lock, &it->lock);
 
 /* The assembler refused a chunk or a close of it. Going over

@@ -569,8 +569,7 @@ read_rec(int fd, BfdItemRecord *r)
   if (nlen > BF_NAME_MAX || (size_t)n < OPEN_FIXED + nlen + (v1 ? 0 : 4) ||
       (!v1 && bf_load_be32(name + nlen) != bf_crc32c(buf, OPEN_FIXED + nlen)) ||
       r->chunk_size < BF_CHUNK_MIN || r->chunk_size > BF_CHUNK_MAX ||
-      (r->digest_alg != BF_DIGEST_SHA256 &&
-       r->digest_alg != BF_DIGEST_BLAKE2B_256))
+      !bf_digest_alg_known(r->digest_alg))
     return FALSE;
   r->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
   if (bf_pread_all(fd, coding, sizeof coding, CODING_OFF) == sizeof coding &&

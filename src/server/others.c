@@ -1,12 +1,12 @@
 /* Sessions other servers own, read from the store (others.h). */
 #include "others.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/io.h"
 #include "braidfs/parse.h"
 #include "owner.h"
 
@@ -29,26 +29,23 @@ is_session_dir(int store_fd, const char *name)
          S_ISREG(st.st_mode);
 }
 
+static gboolean
+keep_session_dir(int store_fd, const char *name, gpointer data)
+{
+  (void)data;
+  return is_session_dir(store_fd, name);
+}
+
 GPtrArray *
 bfd_others_names(int store_fd)
 {
-  GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-  /* A description of its own: views list the root at once. */
-  int fd = openat(store_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *de;
+  GPtrArray *names;
 
-  if (d == NULL) {
-    if (fd >= 0)
-      close(fd);
-    return out;
-  }
-  while ((de = readdir(d)) != NULL)
-    if ((de->d_type == DT_DIR || de->d_type == DT_UNKNOWN) &&
-        is_session_dir(store_fd, de->d_name))
-      g_ptr_array_add(out, g_strdup(de->d_name));
-  closedir(d);
-  return out;
+  /* A store that cannot be read now shows only this server's sessions
+   * (the caller adds them); the next ls reads it again. */
+  if (bf_dir_names(store_fd, keep_session_dir, NULL, &names) < 0)
+    return g_ptr_array_new_with_free_func(g_free);
+  return names;
 }
 
 BfdSessionDir *

@@ -145,6 +145,8 @@ join_ended_locked(BfdServer *srv)
  * more than linger ago. */
 /* A session idle this long rests (session.h): its journal and tmp/
  * are closed until a path attaches. */
+/* Appends' base copies at once: each is one file's sequential copy. */
+#define BASE_COPIERS 2
 #define REST_AFTER_US (2 * G_USEC_PER_SEC)
 
 static void
@@ -183,6 +185,8 @@ void
 bfd_server_start(BfdServer *srv)
 {
   srv->committer = bfd_items_committer_new();
+  srv->copiers = g_thread_pool_new(bfd_items_copy_base, NULL, BASE_COPIERS,
+                                   FALSE, NULL);
   srv->ended_threads = g_ptr_array_new();
   srv->accept_threads = g_ptr_array_new();
   /* Tells a client that re-attaches whether this is still the process that
@@ -228,6 +232,8 @@ bfd_server_stop(BfdServer *srv)
   join_ended_locked(srv);
   bf_mutex_unlock(&srv->lock);
   g_clear_pointer(&srv->ended_threads, g_ptr_array_unref);
+  /* Copies under way end (and may hand their items to the committer). */
+  g_thread_pool_free(g_steal_pointer(&srv->copiers), FALSE, TRUE);
   /* Items already complete are still made durable. */
   g_clear_pointer(&srv->committer, bfd_items_committer_free);
 }

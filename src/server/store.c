@@ -293,25 +293,21 @@ static GPtrArray *
 scan_sessions(int store_fd, const char *store_path, const char *suffix)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func(session_dir_free);
-  /* A description of its own (not a dup, which shares the offset): scans
-   * run at once, e.g. two paths' handshakes looking for one session. */
-  int fd = openat(store_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *de;
+  g_autoptr(GPtrArray) names = NULL;
+  int rc = bf_dir_names(store_fd, NULL, NULL, &names);
 
-  if (d == NULL) {
-    if (fd >= 0)
-      close(fd);
+  if (rc < 0) {
+    g_warning("store %s: cannot list its sessions: %s", store_path,
+              g_strerror(-rc));
     return out;
   }
-  while ((de = readdir(d)) != NULL) {
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
     BfdSessionDir *s;
-    if (de->d_name[0] != '.' &&
-        (suffix == NULL || g_str_has_suffix(de->d_name, suffix)) &&
-        (s = bfd_store_session_load(store_fd, store_path, de->d_name)) != NULL)
+    if (name[0] != '.' && (suffix == NULL || g_str_has_suffix(name, suffix)) &&
+        (s = bfd_store_session_load(store_fd, store_path, name)) != NULL)
       g_ptr_array_add(out, s);
   }
-  closedir(d);
   return out;
 }
 

@@ -1,7 +1,10 @@
 /* Whole-buffer I/O (see io.h). */
 #include "braidfs/io.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The largest offset that off + len may reach without wrapping off_t. */
@@ -94,4 +97,40 @@ bf_pread_all(int fd, void *buf, size_t len, uint64_t off)
     done += (size_t)n;
   }
   return (ssize_t)done;
+}
+
+static gint
+name_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+bf_dir_names(int dirfd, BfDirFilter filter, gpointer data, GPtrArray **out)
+{
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  struct dirent *e;
+  int err;
+
+  *out = NULL;
+  if (dir == NULL) {
+    err = errno;
+    if (fd >= 0)
+      close(fd);
+    return -err;
+  }
+  /* readdir tells an error from the end only by errno */
+  for (errno = 0; (e = readdir(dir)) != NULL; errno = 0)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+        (filter == NULL || filter(dirfd, e->d_name, data)))
+      g_ptr_array_add(names, g_strdup(e->d_name));
+  err = errno;
+  closedir(dir);
+  if (err != 0)
+    return -err;
+  g_ptr_array_sort(names, name_cmp);
+  *out = g_steal_pointer(&names);
+  return 0;
 }

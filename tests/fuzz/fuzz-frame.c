@@ -338,7 +338,7 @@ check_names_and_preface(const uint8_t *data, size_t size)
   ok = bf_preface_check(data, size, &e2);
   FUZZ_CHECK(ok == (e2 == NULL));
   FUZZ_CHECK(ok == (size >= BF_PREFACE_LEN &&
-                    memcmp(data, bf_preface_v1, BF_PREFACE_LEN) == 0));
+                    memcmp(data, bf_preface, BF_PREFACE_LEN) == 0));
 }
 
 static void

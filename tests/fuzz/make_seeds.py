@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 import bfwire as W  # noqa: E402
 from bfwire import (  # noqa: E402
-    BLAKE2B, CANCEL, CHUNK, ITEM_OPEN, LINK, MKDIR, MKNOD, PING, PONG, RENAME,
+    BLAKE2B, BLAKE3, CANCEL, CHUNK, ITEM_OPEN, LINK, MKDIR, MKNOD, PING, PONG, RENAME,
     SETATTR, SHA256, SYMLINK, digest, frame, tlv)
 
 # ---- frames ---------------------------------------------------------------
@@ -111,9 +111,13 @@ def frame_seeds():
     s["item-open-base"] = item_open(3, b"log.txt",
                                     base=(5, digest(SHA256, b"hello")))
     s["item-open-base-short"] = item_open(3, b"log.txt", base=(5, b""))
+    s["item-open-blake3-base"] = item_open(3, b"log.txt", alg=BLAKE3,
+                                           base=(5, digest(BLAKE3, b"hello")))
     s["chunk-hello"] = chunk(7, 0, b"hello", total=1)
     s["chunk-ack"] = chunk_ack(7, 0)
     s["item-close"] = item_close(7, 1, 5, digest(SHA256, b"hello"))
+    s["item-close-blake3"] = item_close(7, 1, 5, digest(BLAKE3, b"hello"),
+                                        BLAKE3)
     s["item-ack"] = item_ack(7, 2, 0)
     s["item-ack-message"] = item_ack(7, 1, 8, b"too many open items")
     s["item-ack-stored-proof"] = W.item_ack(
@@ -187,7 +191,7 @@ def frame_seeds():
     s["name-depth-64"] = item_open(3, b"/".join([b"d"] * 64))
     s["raw-sealed-ping"] = b"\x30\x01" + struct.pack(">Q", 1)
     s["raw-unknown-flags"] = b"\x30\x04" + struct.pack(">Q", 1)
-    s["preface"] = b"BRAIDFS\x01"
+    s["preface"] = W.PREFACE
     s["name-only"] = b"some/dir/name.txt"
     # SHAMIR: the name left to the secret, the secret chunk, a secret
     s["item-open-hidden-name"] = item_open(4, b"", coding=1, k=2, n=3)
@@ -331,6 +335,12 @@ def session_seeds():
                          item_close(5, 1, 13, digest(BLAKE2B,
                                                      b"braided bytes"),
                                     BLAKE2B))
+    s["blake3-item"] = (item_open(6, b"b3", chunk_size=cs, alg=BLAKE3) +
+                        chunk(6, 0, parts[0], total=2) +
+                        chunk(6, 1, parts[1]) +
+                        item_close(6, 2, 2 * cs, digest(BLAKE3,
+                                                        parts[0] + parts[1]),
+                                   BLAKE3))
     s["empty-item"] = (item_open(9, b"empty") +
                        item_close(9, 0, 0, digest(SHA256, b"")))
     s["alg-mismatch"] = (item_open(9, b"x") +

@@ -13,8 +13,9 @@ Steps:
             until ITEM_CLOSE, then f is the model, bit for bit
   stale     bases that are not the stored f (old size, wrong digest, a
             name never stored) are refused with ITEM_ACK OPENED STALE
-  crash     opens an append (item 9) whose base copy kills the server
-            (BRAIDFSD_CRASH_AFTER=base-copy:2): the connection drops
+  crash     an append (item 9: ITEM_OPEN, its chunk, ITEM_CLOSE) whose
+            base copy kills the server (BRAIDFSD_CRASH_AFTER=base-copy:2):
+            the connection drops with nothing of item 9 answered
   resume    after the restart: the same ITEM_OPEN again, then its chunks
             and ITEM_CLOSE: STORED, and f is the model
   torn      an append (item 10) of 3 chunks; the server dies with two in
@@ -22,6 +23,25 @@ Steps:
   restored  after the restart the item is rebuilt from its record (base
             and chunks): ITEM_OPEN and all chunks again, ITEM_CLOSE:
             STORED, and f is the model
+  held      with the base copy held (BRAIDFSD_HOLD_BASE_COPY=$HOLD_FIFO):
+            an append (item 11: ITEM_OPEN, 3 chunks, ITEM_CLOSE at once)
+            and then a new file g (item 12) on the same connection: g is
+            STORED while the copy waits, and nothing of item 11 is
+            answered meanwhile; once the copy goes on, item 11 is OPENED,
+            its chunks acknowledged, STORED, and f is the model
+  repeat    the base copy held: an append (item 13) on one connection,
+            which a second one of the same path index replaces (a lost
+            path); ITEM_OPEN, chunk and ITEM_CLOSE again on the new one:
+            OPENED, CHUNK_ACK and STORED come there once the copy goes on
+  stalecopy the base copy held: an append (item 14) with the right size
+            and another digest, its chunk and ITEM_CLOSE sent at once:
+            once the copy goes on, the chunk is acknowledged (dropped) and
+            the item refused with OPENED STALE; f is unchanged
+  dupflood  the base copy held: one chunk of an append (item 15) resent
+            over and over; past 4096 copies the server closes the path
+            with ERROR LIMIT instead of keeping them all
+  after     an append (item 16) of 5000 bytes, its copy held and let go,
+            stored as in append
 Exit 0 when every check passed; each failure is printed."""
 
 import hashlib
@@ -87,6 +107,7 @@ class Conn:
     def item_ack(self, item_id):
         m = self.want(W.ITEM_ACK)
         assert m.item_id == item_id, "ITEM_ACK for %d" % m.item_id
+        self.proof = bytes(m.proof)
         return m.stage, m.status, bytes(m.message).decode(errors="replace")
 
     def chunks(self, item_id, data):
@@ -136,6 +157,12 @@ def sha(b):
     return hashlib.sha256(b).digest()
 
 
+def proof_of(item_id, data):
+    """STORED OK's proof of item_id stored as data (no key: a plain hash)."""
+    return W.stored_proof(bytes.fromhex(state()["sid"]), item_id, len(data),
+                          W.SHA256, sha(data))
+
+
 def open_append(c, item_id, name, base):
     c.s.sendall(W.item_open(item_id, name, CS, base=(len(base), sha(base))))
     return c.item_ack(item_id)
@@ -151,6 +178,8 @@ def append(c, item_id, old, more):
     stage, status, msg = c.item_ack(item_id)
     check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
           "%d %s %s" % (stage, W.st_name(status), msg))
+    check(c.proof == proof_of(item_id, new), "item %d: its proof is over "
+          "the whole file (base and appended bytes)" % item_id)
     got = served("f")
     check(got == new, "item %d: f on the server is the old %d bytes and the "
           "%d appended, bit for bit" % (item_id, len(old), len(more)),
@@ -197,15 +226,34 @@ def step_stale():
     check(served("f") == cur, "f is unchanged after the refusals")
 
 
+def step_again():
+    """Item 2's ITEM_CLOSE again after a restart: the STORED answered from
+    the journal carries the proof sent the first time."""
+    c = attach()
+    new = model()
+    c.s.sendall(W.item_close(2, 1, len(new), sha(new)))
+    stage, status, msg = c.item_ack(2)
+    check((stage, status) == (W.STORED, W.OK), "item 2 repeated: STORED OK",
+          "%d %s %s" % (stage, W.st_name(status), msg))
+    check(c.proof == proof_of(2, new), "item 2 repeated after a restart: "
+          "the journalled proof is over the whole file")
+
+
 def step_crash():
     c = attach()
-    c.s.sendall(W.item_open(9, "f", CS, base=(len(model()), sha(model()))))
+    more = b"line after the restart\n"
+    new = model() + more
+    c.s.sendall(W.item_open(9, "f", CS, base=(len(model()), sha(model()))) +
+                W.chunk(9, 0, 1, more) +
+                W.item_close(9, 1, len(new), sha(new)))
     try:
         m = c.msg()
-        check(False, "the server dies during the base copy",
+        check(False, "the server dies during the base copy, having answered "
+              "nothing of item 9 (its chunk is not acknowledged)",
               "got %s" % W.fname(m.type))
     except (EOFError, ConnectionResetError):
-        check(True, "the server dies during the base copy")
+        check(True, "the server dies during the base copy, having answered "
+              "nothing of item 9 (its chunk is not acknowledged)")
 
 
 def step_resume():
@@ -242,11 +290,181 @@ def step_restored():
     append(c, 10, old, open(os.path.join(STATE, "more"), "rb").read())
 
 
+def collect(c, until, timeout):
+    """Frames until until(m) holds; None if timeout seconds pass first."""
+    c.s.settimeout(timeout)
+    seen = []
+    try:
+        while True:
+            m = c.msg()
+            seen.append(m)
+            if until(m):
+                return seen
+    except socket.timeout:
+        return None
+    finally:
+        c.s.settimeout(60)
+
+
+def holds():
+    """How many base copies the server has held so far (its log)."""
+    with open(os.environ["HOLD_LOG"], errors="replace") as f:
+        return f.read().count("test hook: holding the base copy")
+
+
+def wait_held(before):
+    deadline = time.monotonic() + 30 * float(os.environ.get("TIMEOUT_MULT",
+                                                            "1"))
+    while holds() <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError("the server never held the base copy")
+        time.sleep(0.05)
+
+
+def release():
+    with open(os.environ["HOLD_FIFO"], "wb"):
+        pass
+
+
+def append_frames(item_id, old, more):
+    new = old + more
+    return (W.item_open(item_id, "f", CS, base=(len(old), sha(old))) +
+            W.chunk(item_id, 0, 1, more) +
+            W.item_close(item_id, 1, len(new), sha(new)))
+
+
+def step_repeat():
+    old, more = model(), b"appended over a lost path\n"
+    before = holds()
+    a = attach()
+    a.s.sendall(append_frames(13, old, more))
+    wait_held(before)
+    b = attach()    # same path index: replaces a, as a lost path would be
+    b.s.sendall(append_frames(13, old, more))
+    release()
+    seen = collect(b, lambda m: m.type == W.ITEM_ACK and m.item_id == 13 and
+                   m.stage == W.STORED, 60) or []
+    kinds = [(m.type, getattr(m, "stage", None), getattr(m, "status", None))
+             for m in seen if m.item_id == 13]
+    check((W.ITEM_ACK, W.OPENED, W.OK) in kinds, "item 13: OPENED OK on the "
+          "connection that repeated its ITEM_OPEN", repr(kinds))
+    check(any(k[0] == W.CHUNK_ACK for k in kinds), "item 13: its chunk is "
+          "acknowledged there", repr(kinds))
+    check(bool(kinds) and kinds[-1] == (W.ITEM_ACK, W.STORED, W.OK),
+          "item 13: STORED OK", repr(kinds))
+    got = served("f")
+    check(got == old + more, "f is the old f and the appended line, bit for "
+          "bit", "%d bytes" % len(got))
+    model(old + more)
+
+
+def step_stalecopy():
+    old = model()
+    before = holds()
+    c = attach()
+    wrong = old[:-1] + bytes([old[-1] ^ 1])
+    c.s.sendall(append_frames(14, wrong, b"never stored\n"))
+    wait_held(before)
+    release()
+    seen = collect(c, lambda m: m.type == W.ITEM_ACK and m.item_id == 14,
+                   60) or []
+    check(any(m.type == W.CHUNK_ACK and m.item_id == 14 for m in seen),
+          "item 14: its chunk held during the copy is acknowledged (dropped)")
+    last = seen[-1] if seen else None
+    check(last is not None and (last.stage, last.status) ==
+          (W.OPENED, W.STALE), "item 14: refused with OPENED STALE",
+          repr(last and (last.stage, W.st_name(last.status))))
+    check(last is not None and b"send the whole file" in bytes(last.message),
+          "item 14: the refusal says what to do")
+    check(served("f") == old, "f is unchanged")
+
+
+def step_dupflood():
+    old, more = model(), b"x" * 10
+    before = holds()
+    c = attach()
+    c.s.sendall(W.item_open(15, "f", CS, base=(len(old), sha(old))))
+    c.s.sendall(W.chunk(15, 0, 1, more) * 4200)
+    wait_held(before)
+    try:
+        m = c.msg()
+        while m.type != W.ERROR:
+            m = c.msg()
+        check(m.status == W.LIMIT and b"resent during its base copy" in
+              bytes(m.message), "the flood of resent chunks ends the path "
+              "with ERROR LIMIT", "%s %s" % (W.st_name(m.status),
+                                            bytes(m.message)))
+    except (EOFError, ConnectionResetError):
+        check(False, "the flood of resent chunks ends the path with ERROR "
+              "LIMIT", "closed without an ERROR")
+    finally:
+        release()
+
+
+def step_after():
+    c = attach()
+    old = model()
+    before = holds()
+    c.s.sendall(W.item_open(16, "f", CS, base=(len(old), sha(old))))
+    wait_held(before)
+    release()
+    stage, status, msg = c.item_ack(16)
+    check((stage, status) == (W.OPENED, W.OK), "item 16: an append opened",
+          "%s %s" % (W.st_name(status), msg))
+    append(c, 16, old, os.urandom(5000))
+
+
+def step_held():
+    c = attach()
+    old, more, g = model(), os.urandom(2 * CS + 123), os.urandom(1000)
+    new = old + more
+    c.s.sendall(W.item_open(11, "f", CS, base=(len(old), sha(old))))
+    parts = [more[i:i + CS] for i in range(0, len(more), CS)]
+    for i, p in enumerate(parts):
+        c.s.sendall(W.chunk(11, i, len(parts), p))
+    c.s.sendall(W.item_close(11, len(parts), len(new), sha(new)))
+    c.s.sendall(W.item_open(12, "g", CS) + W.chunk(12, 0, 1, g) +
+                W.item_close(12, 1, len(g), sha(g)))
+    wait = 30 * float(os.environ.get("TIMEOUT_MULT", "1"))
+    seen = collect(c, lambda m: m.type == W.ITEM_ACK and m.item_id == 12 and
+                   m.stage == W.STORED, wait)
+    check(seen is not None, "item 12 (g) is STORED while the base copy of "
+          "item 11 is held", "nothing in %.0f s: the path waits for the copy"
+          % wait)
+    early = [m for m in seen or [] if m.type in (W.ITEM_ACK, W.CHUNK_ACK) and
+             m.item_id == 11]
+    check(not early, "nothing of item 11 is answered before its base is "
+          "copied", "%d answers" % len(early))
+    if seen is not None:
+        check(seen[-1].status == W.OK, "item 12 stored OK")
+        check(served("g") == g, "g on the server is what was sent")
+    check(served("f") == old, "the old f is shown while the base is copied")
+    with open(os.environ["HOLD_FIFO"], "wb"):
+        pass
+    seen = collect(c, lambda m: m.type == W.ITEM_ACK and m.item_id == 11 and
+                   m.stage == W.STORED, wait) or []
+    acks = [m for m in seen if m.item_id == 11]
+    opened = [m for m in acks if m.type == W.ITEM_ACK and m.stage == W.OPENED]
+    check(len(opened) == 1 and opened[0].status == W.OK, "item 11 is OPENED "
+          "once its base is copied")
+    check(sum(m.type == W.CHUNK_ACK for m in acks) == len(parts),
+          "its %d chunks are acknowledged then" % len(parts))
+    check(bool(acks) and acks[-1].type == W.ITEM_ACK and
+          acks[-1].stage == W.STORED and acks[-1].status == W.OK,
+          "item 11 STORED OK")
+    got = served("f")
+    check(got == new, "f on the server is the old f and the 3 chunks, bit "
+          "for bit", "%d bytes" % len(got))
+    model(new)
+
+
 if __name__ == "__main__":
     t0 = time.monotonic()
     {"store": step_store, "append": step_append, "stale": step_stale,
-     "crash": step_crash, "resume": step_resume, "torn": step_torn,
-     "restored": step_restored}[STEP]()
+     "again": step_again, "crash": step_crash, "resume": step_resume,
+     "torn": step_torn, "restored": step_restored, "held": step_held,
+     "repeat": step_repeat, "stalecopy": step_stalecopy,
+     "dupflood": step_dupflood, "after": step_after}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
                                          len(FAILS)))
     sys.exit(1 if FAILS else 0)

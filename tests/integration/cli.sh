@@ -6,17 +6,6 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# run_cli NAME command...: sets OUT (stdout+stderr) and RC
-run_cli() {
-	local name=$1
-	shift
-	RC=0
-	run_t 10 "$@" </dev/null >"$T/$name.out" 2>&1 || RC=$?
-	OUT=$(cat "$T/$name.out")
-	ALL_LOGS+=("$T/$name.out")
-	echo "   $name: exit $RC, $(wc -l <"$T/$name.out") line(s)"
-}
-
 for prog in braidfs braidfsd; do
 	bin=$BRAIDFS
 	words=(paths chunk_size scheduler label)

@@ -15,9 +15,8 @@
 #  - the TCP payload of each connection and direction laid out in sequence
 #    order (retransmissions overlap, they do not repeat), so that a needle
 #    cut in two by a segment boundary is found as well.
-# The needles: the marker; of each file, its SHA-256, BLAKE2b-256 and
-# BLAKE2b-512; its name; the SHA-256, BLAKE2b-256 and BLAKE2b-512 of its
-# name.
+# The needles: the marker; of each file, its BLAKE3, SHA-256, BLAKE2b-256
+# and BLAKE2b-512; its name; the same four digests of its name.
 # Run 1, coding=shamir:2/3 with hide_names: no needle in any capture,
 # either way; the files arrive bit-exact under their names; each capture
 # holds every byte its path carried (no hole in any connection's stream),
@@ -25,8 +24,8 @@
 # Run 2, coding=stripe (the default): the marker appears in the capture of
 # at least one link (every link, in practice), and the reassembled streams
 # find markers that the raw search misses (split across segments); the
-# SHA-256 of each file and each name are in some link's capture (ITEM_CLOSE,
-# ITEM_OPEN).
+# BLAKE3 of each file (the client's digest) and each name are in some
+# link's capture (ITEM_CLOSE, ITEM_OPEN).
 
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -57,11 +56,15 @@ note "$MIB MiB file $BIG holding the ${#MARKER}-byte marker $IN_FILE times; $PIN
 
 # NEEDLES: label=hex,...: the marker, then the digests and names to find
 NEEDLES=$(python3 - "$MARKER" "$T/$BIG" "$T/$PIN" <<'EOF'
-import hashlib, os, sys
+import hashlib, os, subprocess, sys
+def b3(data):
+    return subprocess.run(["b3sum", "--no-names"], input=data, check=True,
+                          capture_output=True).stdout.decode()[:64]
 out = ["marker=" + sys.argv[1].encode().hex()]
 for tag, path in (("big", sys.argv[2]), ("pin", sys.argv[3])):
     name = os.path.basename(path).encode()
     for what, data in (("", open(path, "rb").read()), ("name-", name)):
+        out.append("%s-%sb3=%s" % (tag, what, b3(data)))
         out.append("%s-%ssha256=%s" % (tag, what, hashlib.sha256(data).hexdigest()))
         out.append("%s-%sb2-256=%s" % (tag, what,
                    hashlib.blake2b(data, digest_size=32).hexdigest()))
@@ -234,7 +237,7 @@ echo "   stripe: marker in the captures of $links of $NS_N links; $raw whole in 
 check "stripe: the marker appears in the capture of at least one link" test "$links" -ge 1
 check "stripe: every marker of the file is in some link's stream" test "$stream" -ge "$IN_FILE"
 check "stripe: the streams find markers split across segments" test "$stream" -gt "$raw"
-for l in big-sha256 pin-sha256 big-name pin-name; do
+for l in big-b3 pin-b3 big-name pin-name; do
 	n=0
 	for ((i = 1; i <= NS_N; i++)); do n=$((n + FOUND[stripe-$i-$l])); done
 	check "stripe: $l is in some link's capture ($n times)" test "$n" -ge 1

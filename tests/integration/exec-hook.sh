@@ -44,7 +44,8 @@ sed 's/^/   | /' "$T/hook/log"
 SESS=$(session_for_label "$T/srv")
 for n in "${names[@]}"; do
 	sum=$(sha256sum <"$T/src/$n" | cut -d' ' -f1)
-	want="$SESS/$n|$sum|$n|$(stat -c %s "$T/src/$n")|sha256:$sum|nohome"
+	b3=$(b3sum <"$T/src/$n" | cut -d' ' -f1)
+	want="$SESS/$n|$sum|$n|$(stat -c %s "$T/src/$n")|blake3:$b3|nohome"
 	assert_eq 1 "$(W=$want awk -F'\n' '$0 == ENVIRON["W"] { n++ } END { print n + 0 }' "$T/hook/log")" \
 		"one run for '$n': its view path, readable, its environment"
 done

@@ -57,7 +57,6 @@ usage: fake_server.py PORT RESULTS EVENTS [options]
 """
 
 import argparse
-import hashlib
 import os
 import secrets
 import socket
@@ -97,7 +96,7 @@ class Item:
         self.name = name
         self.chunk_size = chunk_size
         self.chunks = {}
-        self.close = None          # (total, size, digest)
+        self.close = None          # (total, size, digest, digest_alg)
         self.verdict = None        # status of STORED once decided
         self.corrupt = False       # a chunk did not check
         self.sid = bytes(16)       # the session that opened it
@@ -106,10 +105,10 @@ class Item:
 def proof_for(item_id, it):
     """The honest proof of a stored item (no key: the plain hash), or
     with --forge-stored a wrong one for the items it names."""
-    total, size, digest = it.close
+    total, size, digest, alg = it.close
     if ARGS.forge_stored and it.name.endswith(ARGS.forge_stored):
         digest = bytes(32)
-    return W.stored_proof(it.sid, item_id, size, W.SHA256, digest)
+    return W.stored_proof(it.sid, item_id, size, alg, digest)
 
 
 def report(ok, what, why=""):
@@ -238,6 +237,12 @@ def trickle(c, data):
 def handshake(c):
     if c.recv_exact(8) != W.PREFACE:
         raise Closed()
+    if ARGS.version:
+        # a server of another protocol version (the spec's Preface)
+        c.send(W.MAGIC + bytes([ARGS.version]))
+        c.send(W.error(W.VERSION, b"the client speaks another protocol"))
+        event("VERSION %d" % ARGS.version)
+        raise Closed()
     if ARGS.trickle:
         trickle(c, W.PREFACE)
     else:
@@ -281,7 +286,7 @@ def finish_item(c, item_id):
         it = ITEMS.get(item_id)
         if it is None or it.close is None:
             return
-        total, size, digest = it.close
+        total, size, digest, alg = it.close
         decided = it.verdict is None
         if decided and it.corrupt:
             it.verdict = ST_CORRUPT
@@ -289,7 +294,7 @@ def finish_item(c, item_id):
             if any(i not in it.chunks for i in range(total)):
                 return
             data = b"".join(it.chunks[i] for i in range(total))[:size]
-            it.verdict = ST_OK if hashlib.sha256(data).digest() == digest else ST_CORRUPT
+            it.verdict = ST_OK if W.digest(alg, data) == digest else ST_CORRUPT
             # a version of the file as far as it was written (a close(2)
             # delivers what is there)
             exp = EXPECT.get(it.name)
@@ -392,7 +397,7 @@ def on_item_close(c, m):
     with LOCK:
         it = ITEMS.get(item_id)
         if it is not None:
-            it.close = (total, size, digest)
+            it.close = (total, size, digest, m.digest_alg)
     if it is None:
         c.send(item_ack(item_id, STAGE_STORED, ST_NOT_FOUND))
         return
@@ -521,6 +526,8 @@ def main():
     ap.add_argument("--trickle", type=float, default=0)
     ap.add_argument("--big-welcome", action="store_true")
     ap.add_argument("--forge-stored", default="")
+    ap.add_argument("--version", type=int, default=0,
+                    help="speak this protocol version in the preface")
     ap.add_argument("--expect", action="append", default=[],
                     help="NAME=FILE: item NAME must carry FILE's bytes")
     ARGS = ap.parse_args()

@@ -57,7 +57,7 @@ GL_PID=
 GL_VOL=bfv
 GL_ADDR=10.99.0.1
 GL_STARTED=0
-declare -a GL_MNT=()
+declare -ga GL_MNT=()   # -g: sourced from a function too
 
 on_cleanup gluster_teardown
 

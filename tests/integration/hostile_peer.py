@@ -45,13 +45,13 @@ import time
 from bfwire import (  # noqa: E402,F401
     ATTACH, BAD_NAME, BLAKE2B, BODY_MAX, CANCEL, CHUNK, CHUNK_ACK, CORRUPT,
     ERROR, EXISTS, FLAG_SEALED, FRAME_NAMES, HDR, HELLO, IO, ITEM_ACK,
-    ITEM_CLOSE, ITEM_OPEN, LIMIT, MKDIR, NEW, NO_SPACE, NOT_EMPTY, NOT_FOUND,
-    OK, OP, OP_ACK, OPENED, PING, PONG, PREFACE, PROTOCOL, RENAME, RMDIR,
-    SETATTR, SHA256, SHAMIR, RS, ST, STORED, STRIPE, TLV_LABEL, TLV_NONCE,
-    TLV_PATH_INDEX, TLV_PROOF, TOO_BIG, UNLINK, VERSION, WELCOME, WireError,
-    chunk, chunk_ack, crc32c, decode, error, fname, frame, hello, item_ack,
-    item_close, item_open, op, op_ack, ping, pong, self_test, st_name, tlv,
-    welcome)
+    ITEM_CLOSE, ITEM_OPEN, LIMIT, MAGIC, MKDIR, NEW, NO_SPACE, NOT_EMPTY,
+    NOT_FOUND, OK, OP, OP_ACK, OPENED, PING, PONG, PREFACE, PROTOCOL,
+    PROTOCOL_VERSION, RENAME, RMDIR, SETATTR, SHA256, SHAMIR, RS, ST, STORED,
+    STRIPE, TLV_LABEL, TLV_NONCE, TLV_PATH_INDEX, TLV_PROOF, TOO_BIG, UNLINK,
+    VERSION, WELCOME, WireError, chunk, chunk_ack, crc32c, decode, error,
+    fname, frame, hello, item_ack, item_close, item_open, op, op_ack, ping,
+    pong, self_test, st_name, tlv, welcome)
 from bfwire import AUTH_FAILED as AUTH  # noqa: E402
 
 
@@ -510,18 +510,22 @@ def c_garbage(case):
 
 
 def c_version(case):
-    p = Peer(case)
-    p.send(b"BRAIDFS\x02")
-    try:
-        got = p.recv_exact(8, timeout=5.0)
-    except (Closed, socket.timeout) as e:
-        result(False, case + ": server answers with its own preface",
-               "closed/timed out without a preface [%s] (spec: preface, then ERROR "
-               "VERSION, then close)" % e)
-        p.close()
-        return
-    result(got == PREFACE, case + ": server answers with its own preface", repr(got))
-    expect_error(p, VERSION, case)
+    # an older and a newer version than the server's
+    for v in (PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1):
+        what = "%s %d" % (case, v)
+        p = Peer(case)
+        p.send(MAGIC + bytes([v]))
+        try:
+            got = p.recv_exact(8, timeout=5.0)
+        except (Closed, socket.timeout) as e:
+            result(False, what + ": server answers with its own preface",
+                   "closed/timed out without a preface [%s] (spec: preface, then "
+                   "ERROR VERSION, then close)" % e)
+            p.close()
+            continue
+        result(got == PREFACE, what + ": server answers with its own preface",
+               repr(got))
+        expect_error(p, VERSION, what)
 
 
 def c_oversize(case):

@@ -13,7 +13,8 @@
 # store, the client resumes it as after a server restart, cp exits 0, and
 # the file is bit-exact in the same session directory, shown by B
 # (read-only before, as its own after). The bytes sent twice are printed
-# (and bounded: under 10 % of the file).
+# (and bounded: under 10 % of the file). With server=, the client's status
+# (.braidfs/paths, status.json) shows the paths at B.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LIB_DIR/gluster.sh"
@@ -80,6 +81,16 @@ check "... as its own now" bash -c '! grep -qx "state: elsewhere" "$1"' _ "$T/vb
 check "big.bin is bit-exact in it" cmp "$T/src.bin" "$T/vb/$NAME/big.bin"
 check "so is the file from before" cmp "$T/pre.txt" "$T/vb/$NAME/pre.txt"
 
+if [[ $MODE == server ]]; then
+	_all_up() { test "$(status_cols "$T/cli" state | sort -u)" = up; }
+	check "both paths re-attach (A is gone: at B)" wait_until 60 "both paths up" _all_up
+	check "the status file shows both paths at B, where they are now" \
+		test "$(status_cols "$T/cli" address | sort -u)" = "$B"
+	check "... and so does status.json" python3 -c '
+import json, sys
+paths = json.load(open(sys.argv[1]))["paths"]
+sys.exit(not paths or any(p["address"] != sys.argv[2] for p in paths))' "$T/cli/.braidfs/status.json" "$B"
+fi
 sed 's/^/   /' "$T/cli/.braidfs/paths"
 # chunks sent again: the resend queue (written to A, never acknowledged)
 # and tail copies, 256 KiB each (chunk_size)

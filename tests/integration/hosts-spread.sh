@@ -12,15 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KIND=${1:-plain}
 N=16
 need_space 200
-case $KIND in
-plain) STORE_A=$T/store STORE_B=$T/store ;;
-gluster)
-	source "$LIB_DIR/gluster.sh"
-	gluster_setup 2
-	STORE_A=${GL_MNT[1]}/store STORE_B=${GL_MNT[2]}/store
-	;;
-*) fail "usage: hosts-spread.sh [plain|gluster]" ;;
-esac
+two_hosts_store "$KIND"
 
 PORT_A=$(free_port)
 SERVER_LISTEN=127.0.0.1:$PORT_A start_server a "$T/va" "$STORE_A"

@@ -2,7 +2,8 @@
 # inbox.sh: scripting the server's inbox without polling it.
 # - /.events in the view: tail -f follows it; one line per stored file
 #   (time, session, path, size, digest), each file exactly once, the
-#   digest sha256sum's; waited on line by line.
+#   digest BLAKE3, b3sum's (what a user checks a delivered file with);
+#   waited on line by line.
 # - .session counts bytes as they arrive, before the file completes
 #   (writer.py --parts holds it open).
 # - the session directory's mtime moves when items arrive.
@@ -33,10 +34,10 @@ wait_until 60 "$N lines in tail -f of .events" lines_at_least "$N" ||
 	fail "tail -f of .events shows $(lines) lines, not $N"
 sed 's/^/   | /' "$T/tail.out"
 SESS=$(basename "$(session_for_label "$T/srv")")
-# each file exactly once, with its size and sha256sum's digest
+# each file exactly once, with its size and b3sum's digest
 for f in f1 f2 f3 "sub dir/with space" "sub dir/t"; do
 	esc=${f// /\\040}
-	want="$SESS $esc $(stat -c %s "$T/src/$f") sha256:$(sha256sum <"$T/src/$f" | cut -d' ' -f1)"
+	want="$SESS $esc $(stat -c %s "$T/src/$f") blake3:$(b3sum <"$T/src/$f" | cut -d' ' -f1)"
 	assert_eq 1 "$(W=$want awk '{ $1 = ""; sub(/^ /, "") } $0 == ENVIRON["W"] { n++ } END { print n + 0 }' "$T/tail.out")" \
 		"one event for '$f' with its size and digest"
 done

@@ -24,17 +24,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT=$(free_port)
 
-# run_cli NAME command...: sets OUT (stdout+stderr) and RC
-run_cli() {
-	local name=$1
-	shift
-	RC=0
-	run_t 20 "$@" </dev/null >"$T/$name.out" 2>&1 || RC=$?
-	OUT=$(cat "$T/$name.out")
-	ALL_LOGS+=("$T/$name.out")
-	echo "   $name: exit $RC: ${OUT//$'\n'/ | }"
-}
-
 # refused_before_mount NAME MNT: the last run_cli exited 1, MNT not mounted
 refused_before_mount() {
 	assert_eq 1 "$RC" "$1: braidfs exits 1"

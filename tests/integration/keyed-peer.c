@@ -199,7 +199,7 @@ auth_start(Peer *p, const BfKey *key, BfAuth *a3)
 
   p->hs = bf_handshake_new(BF_HS_CLIENT, key, NULL);
   bf_handshake_start(p->hs, &m.u.auth);
-  if (!write_all(p, bf_preface_v1, BF_PREFACE_LEN) || !send_msg(p, &m, FALSE) ||
+  if (!write_all(p, bf_preface, BF_PREFACE_LEN) || !send_msg(p, &m, FALSE) ||
       !bf_conn_recv_preface(p->conn, NULL, &error)) {
     result(FALSE, "preface/AUTH 1: %s", error ? error->message : "write failed");
     return FALSE;
@@ -350,12 +350,12 @@ case_handshake_only(const char *host, uint16_t port, const BfKey *key)
         send_msg(p, &hello, TRUE))
       expect_refusal(p, BF_FRAME_ERROR, BF_ST_AUTH, "proof with another key");
   } else if (strcmp(g_case, "no-key") == 0) {
-    if (write_all(p, bf_preface_v1, BF_PREFACE_LEN) && send_msg(p, &hello, FALSE) &&
+    if (write_all(p, bf_preface, BF_PREFACE_LEN) && send_msg(p, &hello, FALSE) &&
         bf_conn_recv_preface(p->conn, NULL, &error))
       expect_refusal(p, BF_FRAME_WELCOME, BF_ST_AUTH, "HELLO without AUTH");
   } else {  /* out-of-order */
     m.u.auth.step = BF_AUTH_CLIENT_PROOF;
-    if (write_all(p, bf_preface_v1, BF_PREFACE_LEN) && send_msg(p, &m, FALSE) &&
+    if (write_all(p, bf_preface, BF_PREFACE_LEN) && send_msg(p, &m, FALSE) &&
         bf_conn_recv_preface(p->conn, NULL, &error))
       expect_refusal(p, BF_FRAME_ERROR, BF_ST_AUTH, "AUTH step 3 first");
   }

@@ -314,6 +314,39 @@ need_space() {
 	fi
 }
 
+# run_cli NAME command...: a command that must end by itself (a refusal,
+# -h, -V) run with 20 s at most; its stdout and stderr in $T/NAME.out and
+# OUT, its status in RC; prints both (a long output as its line count)
+run_cli() {
+	local name=$1 lines
+	shift
+	RC=0
+	run_t 20 "$@" </dev/null >"$T/$name.out" 2>&1 || RC=$?
+	OUT=$(cat "$T/$name.out")
+	ALL_LOGS+=("$T/$name.out")
+	lines=$(wc -l <"$T/$name.out")
+	if ((lines <= 3)); then
+		echo "   $name: exit $RC: ${OUT//$'\n'/ | }"
+	else
+		echo "   $name: exit $RC, $lines lines"
+	fi
+}
+
+# two_hosts_store KIND: STORE_A and STORE_B, one store as two braidfsd
+# hosts see it: one directory (plain), or a GlusterFS volume through two
+# mounts of it (gluster: gluster.sh, torn down by cleanup)
+two_hosts_store() {
+	case $1 in
+	plain) STORE_A=$T/store STORE_B=$T/store ;;
+	gluster)
+		source "$LIB_DIR/gluster.sh"
+		gluster_setup 2
+		STORE_A=${GL_MNT[1]}/store STORE_B=${GL_MNT[2]}/store
+		;;
+	*) fail "usage: $(basename "$0") [plain|gluster]" ;;
+	esac
+}
+
 # ------------------------------------------------------------- daemons
 
 # start_daemon NAME KIND MNT command...   (command runs in the foreground: -f)

@@ -8,17 +8,6 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# run_cli NAME command...: sets OUT (stdout+stderr) and RC
-run_cli() {
-	local name=$1
-	shift
-	RC=0
-	run_t 20 "$@" </dev/null >"$T/$name.out" 2>&1 || RC=$?
-	OUT=$(cat "$T/$name.out")
-	ALL_LOGS+=("$T/$name.out")
-	echo "   $name: exit $RC: ${OUT//$'\n'/ | }"
-}
-
 # refused NAME MNT WORD: the last run exited 1, named WORD, mounted nothing
 refused() {
 	assert_eq 1 "$RC" "$1 exits 1"

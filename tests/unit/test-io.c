@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -20,6 +22,78 @@ temp_file(void)
   g_assert_no_error(error);
   unlink(path);
   return fd;
+}
+
+static gboolean
+no_tilde(int dirfd, const char *name, gpointer data)
+{
+  struct stat st;
+
+  g_assert_cmpint(fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW), ==, 0);
+  (*(unsigned *)data)++;
+  return !g_str_has_suffix(name, "~");
+}
+
+/* Reads what is left of the directory fd from its own offset: the count
+ * of bytes of entries (0 at its end). */
+static long
+getdents_left(int fd)
+{
+  char buf[8192];
+
+  return syscall(SYS_getdents64, fd, buf, sizeof buf);
+}
+
+/* dir_names: sorted, without "." and "..", filtered; through its own
+ * description, so the offset of the descriptor it is given is neither
+ * used nor moved; errors as -errno. */
+static void
+test_dir_names(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("test-io-XXXXXX", &error);
+  const char *made[] = { "b", "a~", "c", ".hidden", "a" };
+  g_autoptr(GPtrArray) all = NULL, kept = NULL, none = NULL;
+  unsigned seen = 0;
+  int fd, file;
+
+  g_assert_no_error(error);
+  fd = open(dir, O_RDONLY | O_DIRECTORY);
+  g_assert_cmpint(fd, >=, 0);
+  for (guint i = 0; i < G_N_ELEMENTS(made); i++) {
+    file = openat(fd, made[i], O_CREAT | O_WRONLY, 0600);
+    g_assert_cmpint(file, >=, 0);
+    close(file);
+  }
+  /* fd's own offset at the end of the directory */
+  while (getdents_left(fd) > 0)
+    ;
+  g_assert_cmpint(bf_dir_names(fd, NULL, NULL, &all), ==, 0);
+  g_assert_cmpuint(all->len, ==, 5);
+  g_assert_cmpstr(all->pdata[0], ==, ".hidden");
+  g_assert_cmpstr(all->pdata[1], ==, "a");
+  g_assert_cmpstr(all->pdata[2], ==, "a~");
+  g_assert_cmpstr(all->pdata[3], ==, "b");
+  g_assert_cmpstr(all->pdata[4], ==, "c");
+  g_assert_cmpint(bf_dir_names(fd, no_tilde, &seen, &kept), ==, 0);
+  g_assert_cmpuint(seen, ==, 5);
+  g_assert_cmpuint(kept->len, ==, 4);
+  g_assert_cmpstr(kept->pdata[2], ==, "b");
+  g_assert_cmpint(getdents_left(fd), ==, 0);
+
+  file = openat(fd, "c", O_RDONLY);
+  g_assert_cmpint(bf_dir_names(file, NULL, NULL, &none), ==, -ENOTDIR);
+  g_assert_null(none);
+  close(file);
+  for (guint i = 0; i < G_N_ELEMENTS(made); i++)
+    g_assert_cmpint(unlinkat(fd, made[i], 0), ==, 0);
+  g_assert_cmpint(bf_dir_names(fd, NULL, NULL, &none), ==, 0);
+  g_assert_cmpuint(none->len, ==, 0);
+  close(fd);
+  g_assert_cmpint(rmdir(dir), ==, 0);
+  g_clear_pointer(&none, g_ptr_array_unref);
+  g_assert_cmpint(bf_dir_names(fd, NULL, NULL, &none), ==, -EBADF);
+  g_assert_null(none);
 }
 
 /* pwrite_all lands at its offset; pread_all reads it back, and stops
@@ -167,5 +241,6 @@ main(int argc, char **argv)
   g_test_add_func("/io/sequential", test_sequential);
   g_test_add_func("/io/errors", test_errors);
   g_test_add_func("/io/interrupted", test_interrupted);
+  g_test_add_func("/io/dir-names", test_dir_names);
   return g_test_run();
 }

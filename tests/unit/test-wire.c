@@ -812,18 +812,18 @@ test_preface(void)
   GError *err = NULL;
   uint8_t buf[16];
 
-  g_assert_cmpmem(bf_preface_v1, BF_PREFACE_LEN, "BRAIDFS\x01", 8);
-  g_assert_true(bf_preface_check(bf_preface_v1, BF_PREFACE_LEN, &err));
+  g_assert_cmpmem(bf_preface, BF_PREFACE_LEN, "BRAIDFS\x02", 8);
+  g_assert_true(bf_preface_check(bf_preface, BF_PREFACE_LEN, &err));
   g_assert_no_error(err);
 
   /* Bytes after the preface (the first frame) are not the preface's. */
-  memcpy(buf, bf_preface_v1, BF_PREFACE_LEN);
+  memcpy(buf, bf_preface, BF_PREFACE_LEN);
   memset(buf + BF_PREFACE_LEN, 0xff, sizeof buf - BF_PREFACE_LEN);
   g_assert_true(bf_preface_check(buf, sizeof buf, &err));
   g_assert_no_error(err);
 
   for (size_t k = 0; k < BF_PREFACE_LEN; k++) {
-    uint8_t *copy = g_memdup2(bf_preface_v1, k);
+    uint8_t *copy = g_memdup2(bf_preface, k);
     g_assert_false(bf_preface_check(copy, k, &err));
     g_assert_error(err, BF_WIRE_ERROR, BF_WIRE_ERROR_TRUNCATED);
     g_clear_error(&err);
@@ -839,9 +839,15 @@ test_preface(void)
   g_assert_error(err, BF_WIRE_ERROR, BF_WIRE_ERROR_PREFACE);
   g_clear_error(&err);
 
-  g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x02", 8, &err));
+  /* version 1: ITEM_ACK and ITEM_OPEN had other layouts */
+  g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x01", 8, &err));
   g_assert_error(err, BF_WIRE_ERROR, BF_WIRE_ERROR_PREFACE);
-  assert_msg_contains(err, "version 2");
+  assert_msg_contains(err, "version 1");
+  g_clear_error(&err);
+
+  g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x03", 8, &err));
+  g_assert_error(err, BF_WIRE_ERROR, BF_WIRE_ERROR_PREFACE);
+  assert_msg_contains(err, "version 3");
   g_clear_error(&err);
 
   g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x00", 8, &err));
@@ -1502,8 +1508,17 @@ test_item_open(void)
   expect_error(&m, BF_WIRE_ERROR_RANGE, "and stripe coding");
   m.u.item_open.digest_alg = 0;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "ITEM_OPEN: unknown digest_alg 0");
-  m.u.item_open.digest_alg = 3;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
+  m.u.item_open.digest_alg = 4;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
+  m.u.item_open.digest_alg = 255;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 255");
+  /* BLAKE3, the client's digest, with and without a base (an append) */
+  fill_item_open(&m);
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
+  fill_item_open_base(&m);
+  m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
 
   static const uint32_t good_sizes[] = { BF_CHUNK_MIN, BF_CHUNK_DEFAULT,
                                          BF_CHUNK_MAX };
@@ -1743,8 +1758,10 @@ test_item_close(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 0");
   m.u.item_close.digest_alg = BF_DIGEST_SHA256;
   expect_ok(&m);
-  m.u.item_close.digest_alg = 3;
-  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 3");
+  m.u.item_close.digest_alg = BF_DIGEST_BLAKE3;
+  expect_ok(&m);
+  m.u.item_close.digest_alg = 4;
+  expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
 
   fill_item_close(&m);
   m.u.item_close.mode = 010644;
