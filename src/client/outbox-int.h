@@ -1,6 +1,7 @@
-/* What the outbox's FUSE operations share across their two files:
- * outbox.c (files: open, write, read, close, rename, unlink, attributes)
- * and outbox-names.c (directories, links, special files, xattrs, df). */
+/* What the outbox's FUSE operations share across their files: outbox.c
+ * (files: open, write, read, close, rename, unlink, attributes),
+ * outbox-names.c (directories, links, special files, xattrs, df) and
+ * outbox-ops.c (the table of them all, each counted). */
 #pragma once
 
 #include <fuse.h>
@@ -32,6 +33,29 @@ int bfc_ob_result(gboolean ok, GError *error);
  * gone_is_ok (what should go is gone). */
 int bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
                   uint32_t mode, gboolean gone_is_ok);
+
+/* outbox.c */
+void *bfc_ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg);
+void bfc_ob_destroy(void *data);
+int bfc_ob_getattr(const char *path, struct stat *st,
+                   struct fuse_file_info *fi);
+int bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
+                   off_t off, struct fuse_file_info *fi,
+                   enum fuse_readdir_flags flags);
+int bfc_ob_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+int bfc_ob_open(const char *path, struct fuse_file_info *fi);
+int bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
+                 struct fuse_file_info *fi);
+int bfc_ob_read(const char *path, char *buf, size_t size, off_t off,
+                struct fuse_file_info *fi);
+int bfc_ob_flush(const char *path, struct fuse_file_info *fi);
+int bfc_ob_release(const char *path, struct fuse_file_info *fi);
+int bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+int bfc_ob_unlink(const char *path);
+int bfc_ob_rename(const char *from, const char *to, unsigned int flags);
+int bfc_ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
+int bfc_ob_utimens(const char *path, const struct timespec tv[2],
+                   struct fuse_file_info *fi);
 
 /* outbox-names.c */
 int bfc_ob_mkdir(const char *path, mode_t mode);

@@ -114,8 +114,8 @@ fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
   st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
 }
 
-static int
-ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+int
+bfc_ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcNode *n;
@@ -131,8 +131,8 @@ ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   return n ? 0 : -ENOENT;
 }
 
-static int
-ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+int
+bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
            struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
   Outbox *o = outbox();
@@ -244,8 +244,8 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
   return 0;
 }
 
-static int
-ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+int
+bfc_ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   return start_version(path, mode, NULL, NULL, fi);
 }
@@ -343,8 +343,8 @@ version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
   return rc;
 }
 
-static int
-ob_open(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_open(const char *path, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcNode *n;
@@ -367,8 +367,8 @@ ob_open(const char *path, struct fuse_file_info *fi)
   return start_version(path, mode, NULL, NULL, fi);
 }
 
-static int
-ob_write(const char *path, const char *buf, size_t size, off_t off,
+int
+bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
@@ -387,8 +387,8 @@ ob_write(const char *path, const char *buf, size_t size, off_t off,
   return ok ? (int)size : bfc_ob_result(ok, error);
 }
 
-static int
-ob_read(const char *path, char *buf, size_t size, off_t off,
+int
+bfc_ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
   GError *error = NULL;
@@ -410,8 +410,8 @@ ob_read(const char *path, char *buf, size_t size, off_t off,
 /* close(2) lands here: delivery=close means it returns only once the
  * server holds the item durably, so cp sees a failure as a failed close;
  * delivery=async, once the spool holds it durably. */
-static int
-ob_flush(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_flush(const char *path, struct fuse_file_info *fi)
 {
   GError *error = NULL;
 
@@ -427,8 +427,8 @@ ob_flush(const char *path, struct fuse_file_info *fi)
 
 /* The last descriptor is gone: the node shows what the version ends as
  * (a delivered file its size, one never delivered disappears). */
-static int
-ob_release(const char *path, struct fuse_file_info *fi)
+int
+bfc_ob_release(const char *path, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcVersion *v = version_of(fi);
@@ -454,8 +454,6 @@ ob_release(const char *path, struct fuse_file_info *fi)
   return 0;
 }
 
-static int ob_truncate(const char *path, off_t size, struct fuse_file_info *fi);
-
 /* truncate(2) of a delivered file: a new version of its first size bytes
  * (copied up as for an append), delivered at once. */
 static int
@@ -466,16 +464,16 @@ truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
 
   if (rc < 0)
     return rc;
-  if ((rc = ob_truncate(path, (off_t)size, &fi)) == 0)
-    rc = ob_flush(path, &fi);
+  if ((rc = bfc_ob_truncate(path, (off_t)size, &fi)) == 0)
+    rc = bfc_ob_flush(path, &fi);
   if (rc < 0)
     bfc_version_cancel(version_of(&fi));
-  ob_release(path, &fi);
+  bfc_ob_release(path, &fi);
   return rc;
 }
 
-static int
-ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+int
+bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
   BfcVersion *v;
@@ -514,8 +512,8 @@ ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   return rc;
 }
 
-static int
-ob_unlink(const char *path)
+int
+bfc_ob_unlink(const char *path)
 {
   Outbox *o = outbox();
   BfcVersion *v = NULL;
@@ -588,8 +586,8 @@ rename_files(Outbox *o, const char *from, const char *to, BfcVersion *v,
                    : 0;
 }
 
-static int
-ob_rename(const char *from, const char *to, unsigned int flags)
+int
+bfc_ob_rename(const char *from, const char *to, unsigned int flags)
 {
   Outbox *o = outbox();
   const char *leaf;
@@ -651,14 +649,14 @@ set_attr(const char *path, struct fuse_file_info *fi, uint8_t flags,
                        version_of(fi), flags, mode, mtime);
 }
 
-static int
-ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+int
+bfc_ob_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   return set_attr(path, fi, BF_SETATTR_MODE, mode & 07777, NULL);
 }
 
-static int
-ob_utimens(const char *path, const struct timespec tv[2],
+int
+bfc_ob_utimens(const char *path, const struct timespec tv[2],
            struct fuse_file_info *fi)
 {
   struct timespec t;
@@ -672,8 +670,8 @@ ob_utimens(const char *path, const struct timespec tv[2],
   return set_attr(path, fi, BF_SETATTR_MTIME, 0, &t);
 }
 
-static void *
-ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+void *
+bfc_ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
   Outbox *o = fuse_get_context()->private_data;
 
@@ -689,47 +687,14 @@ ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
   return o;
 }
 
-static void
-ob_destroy(void *data)
+void
+bfc_ob_destroy(void *data)
 {
   Outbox *o = data;
 
   bfc_delivery_stop(o->delivery);
   bfc_session_stop(o->sess);
   o->sess = NULL;
-}
-
-static const struct fuse_operations outbox_ops = {
-  .init = ob_init,
-  .destroy = ob_destroy,
-  .getattr = ob_getattr,
-  .readlink = bfc_ob_readlink,
-  .readdir = ob_readdir,
-  .symlink = bfc_ob_symlink,
-  .mknod = bfc_ob_mknod,
-  .link = bfc_ob_link,
-  .mkdir = bfc_ob_mkdir,
-  .rmdir = bfc_ob_rmdir,
-  .create = ob_create,
-  .open = ob_open,
-  .write = ob_write,
-  .read = ob_read,
-  .flush = ob_flush,
-  .release = ob_release,
-  .truncate = ob_truncate,
-  .unlink = ob_unlink,
-  .rename = ob_rename,
-  .chmod = ob_chmod,
-  .chown = bfc_ob_chown,
-  .utimens = ob_utimens,
-  .statfs = bfc_ob_statfs,
-  .setxattr = bfc_ob_setxattr,
-};
-
-const struct fuse_operations *
-bfc_outbox_ops(void)
-{
-  return &outbox_ops;
 }
 
 void *

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "braidfs/text.h"
+
+#include "fopstats.h"
 #include "item.h"
 
 static const char *
@@ -374,5 +376,6 @@ bfc_progress_metrics(BfcSession *s, BfcDelivery *d)
     metric_value(out, json_object_get_int_member_with_default(sp,
                                                               "pending_bytes", 0));
   }
+  bfc_fop_metrics(out, srv->str);
   return g_string_free(out, FALSE);
 }

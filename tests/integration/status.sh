@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # status.sh: `braidfs status --json` during a copy shows the file's
 # progress, paced by the writer (writer.py --parts), reaching its size;
-# the human form and .braidfs/metrics (Prometheus' text format) agree;
+# the human form and .braidfs/metrics (Prometheus' text format) agree,
+# and the metrics count the FUSE operations (3 cp of a small file: 3
+# creates, writes, flushes);
 # the rate column of .braidfs/paths is a moving average that falls to 0
 # once the paths are idle (it stayed at the fastest path's estimate).
 
@@ -72,6 +74,22 @@ check "metrics: files stored" grep -qE '^braidfs_files_stored_total\{server="127
 check "metrics: bytes sent" grep -qE '^braidfs_sent_bytes_total\{[^}]*\} '"$SIZE"'$' "$T/metrics"
 check "metrics: every sample line is NAME{LABELS} VALUE" \
 	bash -c "! grep -vE '^(# (HELP|TYPE) .*|[a-z_]+\{[^}]*\} -?[0-9.e+-]+)$' '$T/metrics'"
+
+note "metrics: the FUSE operations, counted per op"
+fop() { awk -v op="op=\"$2\"" 'index($0, "braidfs_fuse_ops_total{") == 1 && index($0, op) { n = $2 } END { print n + 0 }' "$1"; }
+head -c 4096 /dev/urandom >"$T/small"
+cat "$T/cli/.braidfs/metrics" >"$T/metrics1"
+for i in 1 2 3; do cp "$T/small" "$T/cli/small$i"; done
+cat "$T/cli/.braidfs/metrics" >"$T/metrics2"
+for op in create write; do
+	assert_eq 3 "$(($(fop "$T/metrics2" $op) - $(fop "$T/metrics1" $op)))" \
+		"metrics: 3 cp of a 4 KiB file: 3 more $op ops"
+done
+# and the close of the metrics file read before them
+assert_eq 4 "$(($(fop "$T/metrics2" flush) - $(fop "$T/metrics1" flush)))" \
+	"metrics: 3 cp of a 4 KiB file and a cat: 4 more flush ops"
+check "metrics: the time of the flushes" \
+	grep -qE '^braidfs_fuse_op_seconds_total\{server="[^"]*",op="flush"\} [0-9.e-]+$' "$T/metrics2"
 
 note "idle paths: the rate column falls to 0"
 all_rates_zero() { status_cols "$T/cli" rate_MBps | awk '$1 != "0.0" { bad = 1 } END { exit bad }'; }
