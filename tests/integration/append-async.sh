@@ -16,7 +16,11 @@
 #     from the server, checks it and delivers the append, bit for bit;
 #  3. the stored file changed behind the mount's back: the append is
 #     refused (STALE), the server's file stays as it was, the appended
-#     bytes alone are in SPOOL/failed/ and the log says what to do.
+#     bytes alone are in SPOOL/failed/ and the log says what to do;
+#  4. a file open for appending cannot be renamed (EBUSY); one whose
+#     append waits in the spool is renamed once stored (its base is the
+#     stored file of the old name): the server ends with the new name
+#     holding the whole file.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -122,4 +126,33 @@ check "... holding the appended bytes alone (after its 12 KiB header)" \
 check "the client says what happened and what to do" \
 	grep -q "refused the append to 'f': the stored file is no longer the version it appends to.*only the appended bytes are kept, in .*failed/.*append them to the file as it is now, or write the file whole again" \
 	"$(daemon_log client2)"
+
+note "4. renaming a file being appended to"
+head -c 3000000 /dev/urandom >"$T/model"
+check "f written whole again (cp)" run_t 60 cp "$T/model" "$CLI/f"
+check "the spool drains" wait_spool_empty "$CLI" 60
+exec 3>>"$CLI/f"
+echo "open" >&3
+echo "open" >>"$T/model"
+err=$(run_t 30 mv "$CLI/f" "$CLI/g" 2>&1) && rc=0 || rc=$?
+check "mv of f while an append to it is open fails" test "$rc" -ne 0
+check "... with EBUSY" grep -q "busy" <<<"$err"
+check "... and f is still there" test -e "$CLI/f" -a ! -e "$CLI/g"
+exec 3>&-
+check "the spool drains" wait_spool_empty "$CLI" 60
+check "the server's f has the append" cmp "$T/model" "$SESS/f"
+# Frozen: the append waits in the spool, and the rename behind it.
+kill -STOP "$SPID"
+check "echo queued >> f returns while the server is frozen" append_t queued
+echo "queued" >>"$T/model"
+mv "$CLI/f" "$CLI/g" &
+MV=$!
+kill -CONT "$SPID"
+wait_exit "$MV" "$(tmo 60)" || true
+wait "$MV" && rc=0 || rc=$?
+assert_eq 0 "$rc" "mv of f waiting in the spool as an append exits 0"
+check "the spool drains" wait_spool_empty "$CLI" 60
+check "the server's g is f with the append, bit for bit" cmp "$T/model" "$SESS/g"
+check "... and f is gone there" test ! -e "$SESS/f"
+check "nothing more in failed/" test "$(find "$SPOOL/failed" -name '*.item' | wc -l)" -eq 1
 finish
