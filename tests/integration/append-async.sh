@@ -20,7 +20,9 @@
 #  4. a file open for appending cannot be renamed (EBUSY); one whose
 #     append waits in the spool is renamed once stored (its base is the
 #     stored file of the old name): the server ends with the new name
-#     holding the whole file.
+#     holding the whole file;
+#  5. truncate -s (ftruncate) and truncate(2) to a larger size send only
+#     the zeros: the server's file is the model, bit for bit.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -155,4 +157,20 @@ check "the spool drains" wait_spool_empty "$CLI" 60
 check "the server's g is f with the append, bit for bit" cmp "$T/model" "$SESS/g"
 check "... and f is gone there" test ! -e "$SESS/f"
 check "nothing more in failed/" test "$(find "$SPOOL/failed" -name '*.item' | wc -l)" -eq 1
+
+note "5. truncate -s to a larger size appends zeros"
+check "the spool drains" wait_spool_empty "$CLI" 60
+before=$(acked_total "$CLI")
+check "truncate -s +100000 g (ftruncate)" run_t 30 truncate -s +100000 "$CLI/g"
+truncate -s +100000 "$T/model"
+check "the spool drains" wait_spool_empty "$CLI" 60
+check "the server's g is the model, zeros at its end" cmp "$T/model" "$SESS/g"
+check "python's os.truncate(g, +5000) (truncate(2) of the path)" run_t 30 \
+	python3 -c 'import os, sys; p = sys.argv[1]; os.truncate(p, os.path.getsize(p) + 5000)' "$CLI/g"
+truncate -s +5000 "$T/model"
+check "the spool drains" wait_spool_empty "$CLI" 60
+check "the server's g is the model, bit for bit" cmp "$T/model" "$SESS/g"
+sent=$(($(acked_total "$CLI") - before))
+echo "   105000 zero bytes appended to a 3 MB file, $sent bytes acknowledged on the paths"
+assert_le "$sent" $((1 << 20)) "bytes sent for the two truncates (of a 3 MB file)"
 finish
