@@ -165,9 +165,11 @@ start_item(BfcAsync *a, Pending *pd, uint64_t replay_id, const BfDigest *base,
 
 /* Sends one spooled file. TRUE when it is sealed and awaits its verdict
  * (pd->item); else its delivery is over, *ok says how (a replay the
- * server had stored already, or a failure with error). */
+ * server had stored already, or a failure with error), and *announced
+ * whether it got as far as an ITEM_OPEN. */
 static gboolean
-send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
+send_file(BfcAsync *a, Pending *pd, gboolean *ok, gboolean *announced,
+          GError **error)
 {
   BfcSpoolFile *f = pd->file;
   uint32_t cs = bfc_session_config(a->base.sess)->chunk_size;
@@ -179,10 +181,21 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
   BfcItem *it;
   gboolean stored = FALSE;
 
+  /* Only stripe items have a base (braidfs-protocol(7)); the spool does
+   * not hold the bytes before it. Kept for a mount that can send it. */
+  if (f->base_size > 0 &&
+      bfc_session_config(a->base.sess)->coding.kind != BF_CODING_STRIPE) {
+    bfc_set_status_error(error, BF_ST_IO, "'%s' is an append, spooled by a "
+                         "mount with coding=stripe, which only such a mount "
+                         "can send: mount again with coding=stripe and "
+                         "spool=%s", f->name, bfc_spool_dir(a->spool));
+    *ok = *announced = FALSE;
+    return FALSE;
+  }
   if (f->base_size > 0) {
     if ((base = base_state(a, pd, error)) == NULL ||
         (replay_id != 0 && (whole = whole_state(f, base, cs, error)) == NULL)) {
-      *ok = FALSE;
+      *ok = *announced = FALSE;
       return FALSE;
     }
     if (whole != NULL) {
@@ -191,7 +204,7 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
     }
   }
   it = start_item(a, pd, replay_id, base, whole_digest);
-  *ok = TRUE;
+  *ok = *announced = TRUE;
   /* A file announced under an earlier mount's id: the server may hold it
    * already, whole or in part, or may never have seen it. */
   if (replay_id != 0 && !bfc_item_await_open(it, &stored, &err)) {
@@ -233,10 +246,12 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
 }
 
 /* What became of a delivery: the file leaves the spool, or waits for the
- * next attempt. The spool's I/O is done without the lock: until the file
+ * next attempt (under the same id when this one announced nothing: an
+ * earlier mount's announcement may still be the one the server knows). The spool's I/O is done without the lock: until the file
  * is gone or queued again it is still SENDING, so nobody else touches it. */
 static void
-outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
+outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
+        const GError *err)
 {
   const char *server = bfc_session_server(a->base.sess);
   BfcSpoolFile *f = NULL;
@@ -280,7 +295,8 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   }
   /* The attempt is over (the item was cancelled on the server): the next
    * one starts afresh under a new id. */
-  bfc_spool_file_note_id(pd->file, 0);
+  if (announced)
+    bfc_spool_file_note_id(pd->file, 0);
   bfc_spool_file_park(pd->file);
   bf_mutex_lock(&a->lock);
   gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
@@ -340,7 +356,7 @@ bfc_async_sender(gpointer data)
     pd->state = PD_SENDING;
     bf_mutex_unlock(&a->lock);
     g_autoptr(GError) err = NULL;
-    gboolean ok, sealed = send_file(a, pd, &ok, &err);
+    gboolean ok, announced, sealed = send_file(a, pd, &ok, &announced, &err);
     /* Sent or not, it holds no descriptor while it waits. */
     bfc_spool_file_park(pd->file);
     if (sealed) {
@@ -349,7 +365,7 @@ bfc_async_sender(gpointer data)
       g_cond_broadcast(&a->cond);
       continue;
     }
-    outcome(a, pd, ok, err);
+    outcome(a, pd, ok, announced, err);
     bfc_version_unref(&pd->base);   /* the queue's reference */
     bf_mutex_lock(&a->lock);
   }
@@ -405,7 +421,7 @@ bfc_async_collector(gpointer data)
       g_cond_broadcast(&a->cond);
       bf_mutex_unlock(&a->lock);
       drop_item(a, pd);
-      outcome(a, pd, ok, err);
+      outcome(a, pd, ok, TRUE, err);
       bfc_version_unref(&pd->base);   /* the queue's reference */
     }
   }

@@ -22,7 +22,10 @@
 #     stored file of the old name): the server ends with the new name
 #     holding the whole file;
 #  5. truncate -s (ftruncate) and truncate(2) to a larger size send only
-#     the zeros: the server's file is the model, bit for bit.
+#     the zeros: the server's file is the model, bit for bit;
+#  6. a spooled append found by a mount with coding=rs (which sends no
+#     bases) stays in the spool with a log line saying to mount with
+#     coding=stripe; such a mount delivers it.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -98,8 +101,8 @@ on_cleanup kill "$RELEASER"
 
 note "2. kill -9 of the client after an append's close(2) returned"
 kill -STOP "$SPID"
-# append_t TEXT: appends a line to the outbox's f, with a timeout
-append_t() { run_t 30 bash -c 'echo "$1" >>"$2"' _ "$1" "$CLI/f"; }
+# append_t TEXT [FILE]: appends a line to the outbox's FILE (f), with a timeout
+append_t() { run_t 30 bash -c 'echo "$1" >>"$2"' _ "$1" "$CLI/${2:-f}"; }
 check "echo after a crash >> f returns while the server is frozen" \
 	append_t "after a crash"
 echo "after a crash" >>"$T/model"
@@ -173,4 +176,22 @@ check "the server's g is the model, bit for bit" cmp "$T/model" "$SESS/g"
 sent=$(($(acked_total "$CLI") - before))
 echo "   105000 zero bytes appended to a 3 MB file, $sent bytes acknowledged on the paths"
 assert_le "$sent" $((1 << 20)) "bytes sent for the two truncates (of a 3 MB file)"
+
+note "6. a spooled append left to a mount with coding=rs stays in the spool"
+kill -STOP "$SPID"
+check "echo for stripe >> g returns while the server is frozen" \
+	append_t "for stripe" g
+echo "for stripe" >>"$T/model"
+kill_daemon client2 KILL
+kill -CONT "$SPID"
+start_client client3 "$T/cli" label=app delivery=async "spool=$SPOOL" coding=rs:2/3
+_told() { grep -q "'g' is an append, spooled by a mount with coding=stripe.*mount again with coding=stripe" "$(daemon_log client3)"; }
+check "the client says the append needs coding=stripe" wait_until "$(tmo 30)" "the log line" _told
+check "... it stays in the spool" test "$(spool_field pending)" -eq 1
+stop_daemon client3
+start_client client4 "$T/cli" label=app delivery=async "spool=$SPOOL"
+check "mounted again with coding=stripe, the spool drains" wait_spool_empty "$CLI" 60
+check "the server's g is the model, bit for bit" cmp "$T/model" "$SESS/g"
+check "nothing more in failed/ (its announcement by the killed mount was \
+replayed)" test "$(find "$SPOOL/failed" -name '*.item' | wc -l)" -eq 1
 finish
