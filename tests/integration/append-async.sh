@@ -21,8 +21,10 @@
 #     append waits in the spool is renamed once stored (its base is the
 #     stored file of the old name): the server ends with the new name
 #     holding the whole file;
-#  5. truncate -s (ftruncate) and truncate(2) to a larger size send only
-#     the zeros: the server's file is the model, bit for bit;
+#  5. five appends in a row (each waits for the one before to be stored,
+#     whose state it continues), then truncate -s (ftruncate) and
+#     truncate(2) to a larger size send only the zeros: the server's file
+#     is the model, bit for bit;
 #  6. a spooled append found by a mount with coding=rs (which sends no
 #     bases) stays in the spool with a log line saying to mount with
 #     coding=stripe; such a mount delivers it.
@@ -124,13 +126,14 @@ cp "$DATA/f" "$T/model"
 check "echo stale >> f exits 0 (spooled)" append_t stale
 check "the spool drains" wait_spool_empty "$CLI" 60
 check "the server's f is the changed file" cmp "$T/model" "$SESS/f"
+# The file is moved to failed/ before the line is logged.
+_refused() { grep -q "refused the append to 'f': the stored file is no longer the version it appends to.*only the appended bytes are kept, in .*failed/.*append them to the file as it is now, or write the file whole again" "$(daemon_log client2)"; }
+check "the client says what happened and what to do" \
+	wait_until "$(tmo 30)" "the refusal logged" _refused
 FAILED=$(find "$SPOOL/failed" -name '*.item')
 check "one file in failed/" test "$(wc -l <<<"$FAILED")" -eq 1 -a -n "$FAILED"
 check "... holding the appended bytes alone (after its 12 KiB header)" \
 	cmp <(tail -c +12289 "$FAILED") <(echo "stale")
-check "the client says what happened and what to do" \
-	grep -q "refused the append to 'f': the stored file is no longer the version it appends to.*only the appended bytes are kept, in .*failed/.*append them to the file as it is now, or write the file whole again" \
-	"$(daemon_log client2)"
 
 note "4. renaming a file being appended to"
 head -c 3000000 /dev/urandom >"$T/model"
@@ -161,9 +164,14 @@ check "the server's g is f with the append, bit for bit" cmp "$T/model" "$SESS/g
 check "... and f is gone there" test ! -e "$SESS/f"
 check "nothing more in failed/" test "$(find "$SPOOL/failed" -name '*.item' | wc -l)" -eq 1
 
-note "5. truncate -s to a larger size appends zeros"
+note "5. appends one after another, then truncate -s to a larger size"
 check "the spool drains" wait_spool_empty "$CLI" 60
 before=$(acked_total "$CLI")
+burst() { for i in 1 2 3 4 5; do echo "burst $i" >>"$CLI/g" || return; done; }
+check "five echo >> g in a row" run_t 60 bash -c "$(declare -f burst); CLI=$CLI burst"
+for i in 1 2 3 4 5; do echo "burst $i" >>"$T/model"; done
+check "the spool drains" wait_spool_empty "$CLI" 60
+check "the server's g is the model, bit for bit" cmp "$T/model" "$SESS/g"
 check "truncate -s +100000 g (ftruncate)" run_t 30 truncate -s +100000 "$CLI/g"
 truncate -s +100000 "$T/model"
 check "the spool drains" wait_spool_empty "$CLI" 60
@@ -174,8 +182,8 @@ truncate -s +5000 "$T/model"
 check "the spool drains" wait_spool_empty "$CLI" 60
 check "the server's g is the model, bit for bit" cmp "$T/model" "$SESS/g"
 sent=$(($(acked_total "$CLI") - before))
-echo "   105000 zero bytes appended to a 3 MB file, $sent bytes acknowledged on the paths"
-assert_le "$sent" $((1 << 20)) "bytes sent for the two truncates (of a 3 MB file)"
+echo "   40 bytes and 105000 zero bytes appended to a 3 MB file, $sent bytes acknowledged on the paths"
+assert_le "$sent" $((1 << 20)) "bytes sent for the five appends and two truncates (of a 3 MB file)"
 
 note "6. a spooled append left to a mount with coding=rs stays in the spool"
 kill -STOP "$SPID"
