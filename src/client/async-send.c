@@ -247,8 +247,9 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, gboolean *announced,
 
 /* What became of a delivery: the file leaves the spool, or waits for the
  * next attempt (under the same id when this one announced nothing: an
- * earlier mount's announcement may still be the one the server knows). The spool's I/O is done without the lock: until the file
- * is gone or queued again it is still SENDING, so nobody else touches it. */
+ * earlier mount's announcement may still be the one the server knows).
+ * The spool's I/O is done without the lock: until the file is gone or
+ * queued again it is still SENDING, so nobody else touches it. */
 static void
 outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
         const GError *err)
