@@ -1,9 +1,14 @@
 /* Sending spooled files, and their verdicts (async-send.h). */
 #include "async-send.h"
 
+#include <sodium.h>
 #include <string.h>
 
+#include "readback.h"
 #include "writer.h"
+
+/* An append's base is read back in pieces of this size after a restart. */
+#define READBACK_PIECE (1u << 20)
 
 BfcSpoolFile *
 bfc_async_gone_locked(BfcAsync *a, Pending *pd, gboolean delivered)
@@ -12,8 +17,15 @@ bfc_async_gone_locked(BfcAsync *a, Pending *pd, gboolean delivered)
 
   pd->state = PD_GONE;
   pd->delivered = delivered;
-  pd->final_size = f->size;
-  memcpy(pd->final_digest, f->digest, BF_DIGEST_LEN);
+  pd->final_size = f->base_size + f->size;
+  if (f->base_size == 0) {
+    pd->final_alg = BF_DIGEST_SHA256;    /* the spool's (spool.c) */
+    memcpy(pd->final_digest, f->digest, BF_DIGEST_LEN);
+  } else if (pd->final_state != NULL) {  /* an append: the whole file's */
+    g_autoptr(BfDigest) end = bf_digest_copy(pd->final_state);
+    pd->final_alg = bf_digest_alg(end);
+    bf_digest_final(end, pd->final_digest);
+  }
   if (g_hash_table_remove(a->live, pd))
     bfc_version_unref(&pd->base);
   g_cond_broadcast(&a->cond);
@@ -36,15 +48,111 @@ drop_item(BfcAsync *a, Pending *pd)
   bfc_item_unref(it);
 }
 
-/* Announces the file as an item (under replay_id if not 0). */
+/* An append whose base is no longer what the server holds: refused for
+ * good, its appended bytes go to failed/ (outcome). */
+static void
+stale_error(BfcSpoolFile *f, const char *why, GError **error)
+{
+  bfc_set_status_error(error, BF_ST_STALE, "read back, the stored '%s' %s",
+                       f->name, why);
+}
+
+/* The digest state of an append's base: the one this mount kept, or, after
+ * a restart, the stored file's first base_size bytes read back from the
+ * server and checked against the base's digest (an append stored already
+ * keeps them, so either version will do). NULL with error: BF_ST_STALE
+ * when the stored file is not the base. */
+static BfDigest *
+base_state(BfcAsync *a, Pending *pd, GError **error)
+{
+  BfcSpoolFile *f = pd->file;
+  g_autoptr(BfDigest) d = bf_digest_new(f->base_alg);
+  g_autofree uint8_t *buf = NULL;
+  g_autoptr(GError) err = NULL;
+  uint8_t end[BF_DIGEST_LEN];
+
+  if (pd->base_state != NULL)
+    return bf_digest_copy(pd->base_state);
+  if (d == NULL) {
+    bfc_set_status_error(error, BF_ST_IO, "'%s' appends to a version of "
+                         "digest algorithm %u, which this client cannot "
+                         "compute", f->name, f->base_alg);
+    return NULL;
+  }
+  buf = g_malloc(READBACK_PIECE);
+  for (uint64_t off = 0; off < f->base_size;) {
+    gssize n = bfc_readback(a->base.sess, f->name, buf,
+                            MIN((uint64_t)READBACK_PIECE, f->base_size - off),
+                            off, &err);
+    if (n < 0 && g_error_matches(err, BFC_ERROR, BF_ST_NOT_FOUND)) {
+      stale_error(f, "is gone", error);
+      return NULL;
+    }
+    if (n < 0) {
+      g_propagate_error(error, g_steal_pointer(&err));
+      return NULL;
+    }
+    if (n == 0) {
+      stale_error(f, "is shorter than the version appended to", error);
+      return NULL;
+    }
+    bf_digest_update(d, buf, (size_t)n);
+    off += (uint64_t)n;
+  }
+  g_autoptr(BfDigest) copy = bf_digest_copy(d);
+  bf_digest_final(copy, end);
+  if (sodium_memcmp(end, f->base_digest, BF_DIGEST_LEN) != 0) {
+    stale_error(f, "has other bytes than the version appended to", error);
+    return NULL;
+  }
+  pd->base_state = bf_digest_copy(d);   /* a retry need not read it again */
+  return g_steal_pointer(&d);
+}
+
+/* The state of the whole file an append makes: its base's continued by
+ * its spooled bytes. For a replay, whose STORED must prove the whole. */
+static BfDigest *
+whole_state(BfcSpoolFile *f, const BfDigest *base, uint32_t cs, GError **error)
+{
+  g_autoptr(BfDigest) d = bf_digest_copy(base);
+  g_autofree uint8_t *buf = g_malloc(cs);
+
+  for (uint64_t off = 0; off < f->size;) {
+    gssize n = bfc_spool_file_read(f, buf, MIN((uint64_t)cs, f->size - off),
+                                   off, error);
+    if (n <= 0) {
+      if (n == 0)
+        bfc_set_status_error(error, BF_ST_IO, "'%s' is shorter in the spool "
+                             "than its header says", f->name);
+      return NULL;
+    }
+    bf_digest_update(d, buf, (size_t)n);
+    off += (uint64_t)n;
+  }
+  return g_steal_pointer(&d);
+}
+
+/* Announces the file as an item (under replay_id if not 0); an append
+ * (base not NULL: its base's state) with its base, the replay proving the
+ * whole file (whole). */
 static BfcItem *
-start_item(BfcAsync *a, Pending *pd, uint64_t replay_id)
+start_item(BfcAsync *a, Pending *pd, uint64_t replay_id, const BfDigest *base,
+           const uint8_t whole[BF_DIGEST_LEN])
 {
   BfcSpoolFile *f = pd->file;
   BfcReplay replay = { replay_id, f->size, f->digest };
-  BfcItem *it = bfc_item_new_spooled(a->base.sess, f->name, f->mode,
-                                     replay_id != 0 ? &replay : NULL,
-                                     note_id, f);
+  BfcItem *it;
+
+  if (base != NULL) {
+    replay.size += f->base_size;
+    replay.digest = whole;
+    it = bfc_item_new_spooled_append(a->base.sess, f->name, f->mode,
+                                     replay_id != 0 ? &replay : NULL, note_id,
+                                     f, f->base_size, base, f->base_digest);
+  } else {
+    it = bfc_item_new_spooled(a->base.sess, f->name, f->mode,
+                              replay_id != 0 ? &replay : NULL, note_id, f);
+  }
 
   bf_mutex_lock(&a->lock);
   pd->item = it;
@@ -57,19 +165,46 @@ start_item(BfcAsync *a, Pending *pd, uint64_t replay_id)
 
 /* Sends one spooled file. TRUE when it is sealed and awaits its verdict
  * (pd->item); else its delivery is over, *ok says how (a replay the
- * server had stored already, or a failure with error). */
+ * server had stored already, or a failure with error), and *announced
+ * whether it got as far as an ITEM_OPEN. */
 static gboolean
-send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
+send_file(BfcAsync *a, Pending *pd, gboolean *ok, gboolean *announced,
+          GError **error)
 {
   BfcSpoolFile *f = pd->file;
   uint32_t cs = bfc_session_config(a->base.sess)->chunk_size;
   g_autofree uint8_t *buf = g_malloc(cs);
   g_autoptr(GError) err = NULL;
+  g_autoptr(BfDigest) base = NULL, whole = NULL;
+  uint8_t whole_digest[BF_DIGEST_LEN] = { 0 };
   uint64_t replay_id = f->item_id;
-  BfcItem *it = start_item(a, pd, replay_id);
+  BfcItem *it;
   gboolean stored = FALSE;
 
-  *ok = TRUE;
+  /* Only stripe items have a base (braidfs-protocol(7)); the spool does
+   * not hold the bytes before it. Kept for a mount that can send it. */
+  if (f->base_size > 0 &&
+      bfc_session_config(a->base.sess)->coding.kind != BF_CODING_STRIPE) {
+    bfc_set_status_error(error, BF_ST_IO, "'%s' is an append, spooled by a "
+                         "mount with coding=stripe, which only such a mount "
+                         "can send: mount again with coding=stripe and "
+                         "spool=%s", f->name, bfc_spool_dir(a->spool));
+    *ok = *announced = FALSE;
+    return FALSE;
+  }
+  if (f->base_size > 0) {
+    if ((base = base_state(a, pd, error)) == NULL ||
+        (replay_id != 0 && (whole = whole_state(f, base, cs, error)) == NULL)) {
+      *ok = *announced = FALSE;
+      return FALSE;
+    }
+    if (whole != NULL) {
+      g_autoptr(BfDigest) end = bf_digest_copy(whole);
+      bf_digest_final(end, whole_digest);
+    }
+  }
+  it = start_item(a, pd, replay_id, base, whole_digest);
+  *ok = *announced = TRUE;
   /* A file announced under an earlier mount's id: the server may hold it
    * already, whole or in part, or may never have seen it. */
   if (replay_id != 0 && !bfc_item_await_open(it, &stored, &err)) {
@@ -78,12 +213,15 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
       g_clear_error(&err);
       bfc_item_discard(it);
       drop_item(a, pd);
-      it = start_item(a, pd, 0);
+      it = start_item(a, pd, 0, base, whole_digest);
     }
   }
   if (*ok && stored) {
     bfc_item_discard(it);
     drop_item(a, pd);
+    bf_mutex_lock(&a->lock);
+    pd->final_state = g_steal_pointer(&whole);
+    bf_mutex_unlock(&a->lock);
     return FALSE;
   }
   for (uint64_t off = 0; *ok && off < f->size; off += cs) {
@@ -92,7 +230,7 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
     if (n == 0)
       bfc_set_status_error(&err, BF_ST_IO, "'%s' is shorter in the spool than "
                            "its header says", f->name);
-    *ok = n > 0 && bfc_item_write(it, buf, (size_t)n, off, &err);
+    *ok = n > 0 && bfc_item_write(it, buf, (size_t)n, f->base_size + off, &err);
   }
   if (*ok) {
     bfc_item_set_final_attrs(it, f->mode, &f->mtime);
@@ -108,10 +246,13 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, GError **error)
 }
 
 /* What became of a delivery: the file leaves the spool, or waits for the
- * next attempt. The spool's I/O is done without the lock: until the file
- * is gone or queued again it is still SENDING, so nobody else touches it. */
+ * next attempt (under the same id when this one announced nothing: an
+ * earlier mount's announcement may still be the one the server knows).
+ * The spool's I/O is done without the lock: until the file is gone or
+ * queued again it is still SENDING, so nobody else touches it. */
 static void
-outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
+outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
+        const GError *err)
 {
   const char *server = bfc_session_server(a->base.sess);
   BfcSpoolFile *f = NULL;
@@ -123,13 +264,25 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   } else if (ok) {
     a->delivered++;
     f = bfc_async_gone_locked(a, pd, TRUE);
-  } else if (bfc_error_is_permanent(err)) {
+  } else if (bfc_error_is_permanent(err) ||
+             g_error_matches(err, BFC_ERROR, BF_ST_STALE)) {
     a->failed++;
     failed = TRUE;
     f = bfc_async_gone_locked(a, pd, FALSE);
   }
   g_autofree char *name = g_strdup(pd->name);
   bf_mutex_unlock(&a->lock);
+  if (failed && g_error_matches(err, BFC_ERROR, BF_ST_STALE)) {
+    g_autofree char *kept = bfc_spool_file_fail(f);
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),
+           "server %s refused the append to '%s': the stored file is no "
+           "longer the version it appends to (changed or removed elsewhere: "
+           "%s); only the appended bytes are kept, in %s (after its %u-byte "
+           "header): append them to the file as it is now, or write the "
+           "file whole again", server, name, err->message, kept,
+           (unsigned)HDR_SIZE);
+    return;
+  }
   if (failed) {
     g_autofree char *kept = bfc_spool_file_fail(f);
     bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),
@@ -143,7 +296,8 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, const GError *err)
   }
   /* The attempt is over (the item was cancelled on the server): the next
    * one starts afresh under a new id. */
-  bfc_spool_file_note_id(pd->file, 0);
+  if (announced)
+    bfc_spool_file_note_id(pd->file, 0);
   bfc_spool_file_park(pd->file);
   bf_mutex_lock(&a->lock);
   gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
@@ -203,7 +357,7 @@ bfc_async_sender(gpointer data)
     pd->state = PD_SENDING;
     bf_mutex_unlock(&a->lock);
     g_autoptr(GError) err = NULL;
-    gboolean ok, sealed = send_file(a, pd, &ok, &err);
+    gboolean ok, announced, sealed = send_file(a, pd, &ok, &announced, &err);
     /* Sent or not, it holds no descriptor while it waits. */
     bfc_spool_file_park(pd->file);
     if (sealed) {
@@ -212,7 +366,7 @@ bfc_async_sender(gpointer data)
       g_cond_broadcast(&a->cond);
       continue;
     }
-    outcome(a, pd, ok, err);
+    outcome(a, pd, ok, announced, err);
     bfc_version_unref(&pd->base);   /* the queue's reference */
     bf_mutex_lock(&a->lock);
   }
@@ -259,12 +413,16 @@ bfc_async_collector(gpointer data)
       gboolean done, ok = bfc_item_settle(items->pdata[i], &done, &err);
       if (!done)
         continue;
+      /* What a next append to it continues (delivery.h). */
+      BfDigest *whole = ok ? bfc_item_whole_state(items->pdata[i]) : NULL;
       bf_mutex_lock(&a->lock);
+      bf_digest_free(pd->final_state);
+      pd->final_state = whole;
       g_queue_remove(&a->sealed, pd);
       g_cond_broadcast(&a->cond);
       bf_mutex_unlock(&a->lock);
       drop_item(a, pd);
-      outcome(a, pd, ok, err);
+      outcome(a, pd, ok, TRUE, err);
       bfc_version_unref(&pd->base);   /* the queue's reference */
     }
   }

@@ -38,8 +38,14 @@ typedef struct {
   gboolean cancelled;
   gboolean delivered;
   BfcItem *item;              /* while SENDING (referenced) */
+  /* An append's base (file->base_size > 0): its digest state unfinished,
+   * from the node this mount delivered, or NULL after a restart (then read
+   * back from the server before it is sent). Used by its sender only. */
+  BfDigest *base_state;
   uint64_t final_size;        /* its size when it left the spool */
-  uint8_t final_digest[BF_DIGEST_LEN];  /* ... and its digest (SHA-256) */
+  uint8_t final_alg;          /* ... and its digest (0: unknown) */
+  uint8_t final_digest[BF_DIGEST_LEN];
+  BfDigest *final_state;      /* ... unfinished, to append to, or NULL */
   unsigned tries;
   gint64 not_before;          /* monotonic time of the next attempt */
 } Pending;

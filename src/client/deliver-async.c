@@ -50,11 +50,30 @@ async_open(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   return &pd->base;
 }
 
+/* An append to the stored file of size bytes (delivery.h): the spooled
+ * file holds only what follows it, and carries the base in its header
+ * (spoolfmt.h), so that a later mount can still send it as an append. */
+static BfcVersion *
+async_open_append(BfcDelivery *d, const char *name, uint32_t mode,
+                  uint64_t size, const BfDigest *state,
+                  const uint8_t digest[BF_DIGEST_LEN], GError **error)
+{
+  BfcVersion *v = async_open(d, name, mode, error);
+
+  if (v == NULL)
+    return NULL;
+  bfc_spool_file_set_base(pd_of(v)->file, size, bf_digest_alg(state), digest);
+  pd_of(v)->base_state = bf_digest_copy(state);
+  return v;
+}
+
 static void
 async_version_free(BfcVersion *v)
 {
   Pending *pd = pd_of(v);
 
+  bf_digest_free(pd->base_state);
+  bf_digest_free(pd->final_state);
   bfc_spool_file_free(pd->file);
   g_free(pd->name);
   g_free(pd);
@@ -87,13 +106,30 @@ writing_file(Pending *pd, GError **error)
   return f;
 }
 
+/* An append's offsets count from its base (fixed when it was opened):
+ * *off, the file's, becomes the spooled file's; FALSE with error if it
+ * lies in the base, which this client does not hold. */
+static gboolean
+after_base(BfcSpoolFile *f, uint64_t *off, GError **error)
+{
+  if (*off < f->base_size) {
+    bfc_set_status_error(error, BF_ST_IO, "'%s' was opened to append "
+                         "(O_APPEND): its first %" G_GUINT64_FORMAT " bytes "
+                         "cannot change", f->name, f->base_size);
+    return FALSE;
+  }
+  *off -= f->base_size;
+  return TRUE;
+}
+
 static gboolean
 async_write(BfcVersion *v, const void *buf, size_t len, uint64_t off,
             GError **error)
 {
   BfcSpoolFile *f = writing_file(pd_of(v), error);
 
-  return f != NULL && bfc_spool_file_write(f, buf, len, off, error);
+  return f != NULL && after_base(f, &off, error) &&
+         bfc_spool_file_write(f, buf, len, off, error);
 }
 
 static gboolean
@@ -101,7 +137,8 @@ async_truncate(BfcVersion *v, uint64_t size, GError **error)
 {
   BfcSpoolFile *f = writing_file(pd_of(v), error);
 
-  return f != NULL && bfc_spool_file_truncate(f, size, error);
+  return f != NULL && after_base(f, &size, error) &&
+         bfc_spool_file_truncate(f, size, error);
 }
 
 static gboolean
@@ -122,9 +159,17 @@ async_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
 
   if (f == NULL)
     return -1;
-  length = bfc_spool_file_length(f);
+  length = f->base_size + bfc_spool_file_length(f);
   if (len == 0 || off >= length)
     return 0;
+  if (off < f->base_size) {   /* the stored part of an append */
+    g_set_error(error, BFC_ERROR, BFC_ERROR_BUSY, "'%s' is being appended "
+                "to: its first %" G_GUINT64_FORMAT " bytes are on the "
+                "server, read them once it is closed", f->name, f->base_size);
+    return -1;
+  }
+  off -= f->base_size;
+  length -= f->base_size;
   return bfc_spool_file_read(f, buf, (size_t)MIN((uint64_t)len, length - off),
                              off, error);
 }
@@ -137,7 +182,8 @@ async_size(BfcVersion *v)
 
   /* Under the lock: the file is freed once it is gone. */
   bf_mutex_lock(&a->lock);
-  uint64_t size = pd->file ? bfc_spool_file_length(pd->file) : pd->final_size;
+  uint64_t size = pd->file ? pd->file->base_size + bfc_spool_file_length(pd->file)
+                           : pd->final_size;
   bf_mutex_unlock(&a->lock);
   return size;
 }
@@ -253,12 +299,28 @@ async_digest(BfcVersion *v, uint8_t *alg, uint8_t out[BF_DIGEST_LEN])
   BfcAsync *a = async_of(pd);
 
   bf_mutex_lock(&a->lock);
-  gboolean ok = pd->state == PD_GONE && pd->delivered;
+  gboolean ok = pd->state == PD_GONE && pd->delivered && pd->final_alg != 0;
   if (ok)
     memcpy(out, pd->final_digest, BF_DIGEST_LEN);
+  *alg = pd->final_alg;
   bf_mutex_unlock(&a->lock);
-  *alg = BF_DIGEST_SHA256;    /* the spool's (spool.c) */
   return ok;
+}
+
+/* Only a stripe item's, as in delivery=close (deliver-close.c). */
+static BfDigest *
+async_digest_state(BfcVersion *v)
+{
+  Pending *pd = pd_of(v);
+  BfcAsync *a = async_of(pd);
+
+  if (bfc_session_config(a->base.sess)->coding.kind != BF_CODING_STRIPE)
+    return NULL;
+  bf_mutex_lock(&a->lock);
+  BfDigest *d = pd->state == PD_GONE && pd->delivered && pd->final_state
+                  ? bf_digest_copy(pd->final_state) : NULL;
+  bf_mutex_unlock(&a->lock);
+  return d;
 }
 
 /* Applies an edit to a file not yet sent: *on_server is TRUE if it was
@@ -301,13 +363,38 @@ edit(Pending *pd, const char *name, uint8_t flags, uint32_t mode,
   return ok;
 }
 
+static gboolean async_wait_prefix(BfcDelivery *d, const char *prefix,
+                                  GError **error);
+
+/* An append names its base by its name on the server: it is delivered
+ * under that name first (the caller then renames it there). One still
+ * being written cannot be renamed (EBUSY). */
+static gboolean
+append_delivered(Pending *pd, GError **error)
+{
+  BfcAsync *a = async_of(pd);
+
+  bf_mutex_lock(&a->lock);
+  gboolean append = pd->file != NULL && pd->file->base_size > 0;
+  gboolean writing = pd->state == PD_WRITING;
+  g_autofree char *name = g_strdup(pd->name);
+  bf_mutex_unlock(&a->lock);
+  if (append && writing) {
+    g_set_error(error, BFC_ERROR, BFC_ERROR_BUSY, "'%s' is being appended "
+                "to; rename it once it is closed", name);
+    return FALSE;
+  }
+  return !append || async_wait_prefix(&a->base, name, error);
+}
+
 static gboolean
 async_rename(BfcVersion *v, const char *from, const char *to,
              gboolean older_on_server, gboolean *on_server, GError **error)
 {
   g_autoptr(GError) err = NULL;
 
-  if (!edit(pd_of(v), to, 0, 0, NULL, on_server, error))
+  if (!append_delivered(pd_of(v), error) ||
+      !edit(pd_of(v), to, 0, 0, NULL, on_server, error))
     return FALSE;
   if (*on_server || !older_on_server)
     return TRUE;
@@ -512,6 +599,7 @@ static const BfcDeliveryOps async_ops = {
   .describe = async_describe,
   .local_space = async_local_space,
   .open = async_open,
+  .open_append = async_open_append,
   .version_free = async_version_free,
   .name = async_name,
   .write = async_write,
@@ -525,6 +613,7 @@ static const BfcDeliveryOps async_ops = {
   .is_open = async_is_open,
   .gone = async_gone,
   .digest = async_digest,
+  .digest_state = async_digest_state,
   .rename = async_rename,
   .setattr = async_setattr,
 };

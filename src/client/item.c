@@ -67,20 +67,34 @@ bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
 }
 
 BfcItem *
-bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
-                    uint64_t size, const BfDigest *base_state,
-                    const uint8_t digest[BF_DIGEST_LEN])
+bfc_item_new_spooled_append(BfcSession *s, const char *name, uint32_t mode,
+                            const BfcReplay *replay,
+                            void (*note_id)(void *data, uint64_t id),
+                            void *data, uint64_t size,
+                            const BfDigest *base_state,
+                            const uint8_t digest[BF_DIGEST_LEN])
 {
-  BfcItem *it = item_alloc(s, name, mode, bf_digest_alg(base_state), NULL,
-                           NULL, NULL);
+  BfcItem *it = item_alloc(s, name, mode, bf_digest_alg(base_state), replay,
+                           note_id, data);
 
   it->base = size;
   it->base_state = bf_digest_copy(base_state);
   bf_digest_free(it->digest);
   it->digest = bf_digest_copy(base_state);    /* goes on from the base */
   memcpy(it->base_digest, digest, BF_DIGEST_LEN);
+  if (it->proof_known)   /* a replay: its digest continues the base's alg */
+    it->close_msg.digest_alg = bf_digest_alg(base_state);
   bfc_item_announce(it);
   return it;
+}
+
+BfcItem *
+bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
+                    uint64_t size, const BfDigest *base_state,
+                    const uint8_t digest[BF_DIGEST_LEN])
+{
+  return bfc_item_new_spooled_append(s, name, mode, NULL, NULL, NULL, size,
+                                     base_state, digest);
 }
 
 BfDigest *

@@ -116,6 +116,15 @@ BfcItem *bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                              uint64_t size, const BfDigest *base_state,
                              const uint8_t digest[BF_DIGEST_LEN])
   BF_EXCLUDES(&s->lock);
+/* Both: a spooled append (delivery=async); a replay's size and digest are
+ * the whole file's, base included. */
+BfcItem *bfc_item_new_spooled_append(BfcSession *s, const char *name,
+                                     uint32_t mode, const BfcReplay *replay,
+                                     void (*note_id)(void *data, uint64_t id),
+                                     void *data, uint64_t size,
+                                     const BfDigest *base_state,
+                                     const uint8_t digest[BF_DIGEST_LEN])
+  BF_EXCLUDES(&s->lock);
 BfcItem *bfc_item_ref(BfcItem *it);
 void bfc_item_unref(BfcItem *it);
 /* The file's size: the base and what was written after it. */

@@ -311,10 +311,13 @@ open_pending(Outbox *o, const char *path, struct fuse_file_info *fi)
 }
 
 /* The version fi writes, started now if fi had written nothing yet: 0 and
- * *v, or -errno. */
+ * *v, or -errno. grow_to (UINT64_MAX for a write) is the size of an
+ * ftruncate that starts it: one to at least the stored size appends zeros
+ * (only they travel, delivery.h); the descriptor then cannot change the
+ * bytes before that size (EIO). */
 static int
 version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
-              BfcVersion **v)
+              uint64_t grow_to, BfcVersion **v)
 {
   Pending *p = pending_of(fi);
   int rc = 0;
@@ -332,6 +335,8 @@ version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
     bf_mutex_lock(&o->tree.lock);
     n = bfc_tree_lookup_locked(&o->tree, path);
     mode = n ? n->mode : 0644;
+    if (n && grow_to != UINT64_MAX && grow_to >= bfc_node_size_locked(&o->tree, n))
+      started.flags |= O_APPEND;
     bf_mutex_unlock(&o->tree.lock);
     rc = n == NULL ? -ENOENT
          : open_copy_up(o, path, mode, UINT64_MAX, &started);
@@ -374,7 +379,7 @@ bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
   Outbox *o = outbox();
   GError *error = NULL;
   BfcVersion *v;
-  int rc = version_start(o, path, fi, &v);
+  int rc = version_start(o, path, fi, UINT64_MAX, &v);
   gboolean ok;
 
   if (rc < 0)
@@ -455,11 +460,13 @@ bfc_ob_release(const char *path, struct fuse_file_info *fi)
 }
 
 /* truncate(2) of a delivered file: a new version of its first size bytes
- * (copied up as for an append), delivered at once. */
+ * (copied up), delivered at once; one that grows it appends zeros (only
+ * they travel). */
 static int
-truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size)
+truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size,
+                   gboolean grows)
 {
-  struct fuse_file_info fi = { .flags = O_WRONLY };
+  struct fuse_file_info fi = { .flags = O_WRONLY | (grows ? O_APPEND : 0) };
   int rc = open_copy_up(o, path, mode, size, &fi);
 
   if (rc < 0)
@@ -485,7 +492,7 @@ bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   if (bfc_status_is(path))
     return -EPERM;   /* the status files are read-only */
   /* ftruncate(2) of a descriptor not written yet starts its version. */
-  if ((rc = version_start(o, path, fi, &v)) < 0)
+  if ((rc = version_start(o, path, fi, (uint64_t)size, &v)) < 0)
     return rc;
   if (v != NULL)
     bfc_version_ref(v);
@@ -498,9 +505,10 @@ bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   else if (v == NULL && (uint64_t)size != bfc_node_size_locked(&o->tree, n))
     rc = 1;           /* contents already left: a new version */
   mode = n ? n->mode : 0;
+  gboolean grows = rc == 1 && (uint64_t)size > bfc_node_size_locked(&o->tree, n);
   bf_mutex_unlock(&o->tree.lock);
   if (rc == 1)
-    return truncate_delivered(o, path, mode, (uint64_t)size);
+    return truncate_delivered(o, path, mode, (uint64_t)size, grows);
   if (v != NULL) {
     gboolean ok = bfc_copy_ups_settle(&o->copies, o->sess, path + 1, v,
                                       (uint64_t)size, &error) &&

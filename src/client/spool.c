@@ -231,6 +231,15 @@ bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
 }
 
 void
+bfc_spool_file_set_base(BfcSpoolFile *f, uint64_t size, uint8_t alg,
+                        const uint8_t digest[BF_DIGEST_LEN])
+{
+  f->base_size = size;
+  f->base_alg = alg;
+  memcpy(f->base_digest, digest, BF_DIGEST_LEN);
+}
+
+void
 bfc_spool_file_free(BfcSpoolFile *f)
 {
   if (f == NULL)

@@ -58,6 +58,11 @@ gboolean bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss,
 
 BfcSpoolFile *bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
                                  GError **error);
+/* Makes a new file an append to the stored file of size bytes whose
+ * digest (of alg) is digest: its bytes are those after it (spoolfmt.h).
+ * Before its first write. */
+void bfc_spool_file_set_base(BfcSpoolFile *f, uint64_t size, uint8_t alg,
+                             const uint8_t digest[BF_DIGEST_LEN]);
 void bfc_spool_file_free(BfcSpoolFile *f);
 /* Failures are G_FILE_ERROR, with a message naming the file. */
 gboolean bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len,

@@ -11,15 +11,18 @@
 
 #define HDR_MAC 82
 #define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
-#define MAGIC "BFSPOOL3"
+#define MAGIC "BFSPOOL4"
+#define MAGIC_V3 "BFSPOOL3"
 #define MAGIC_V2 "BFSPOOL2"
 #define MAGIC_V1 "BFSPOOL1"
 #define MAC_ITEM "braidfs spool item v2"
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX <= SLOT_SIZE);
+/* After the name (version 4): base_size u64, base_digest[32], base_alg u8. */
+#define HDR_BASE (8 + BF_DIGEST_LEN + 1)
+G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX + HDR_BASE <= SLOT_SIZE);
 
 static void
 header_mac(const BfcSpoolDir *d, uint64_t fseq, const uint8_t *h, size_t nlen,
-           uint8_t mac[BFC_SPOOL_MAC_LEN])
+           size_t tail, uint8_t mac[BFC_SPOOL_MAC_LEN])
 {
   crypto_generichash_state st;
   uint8_t seq[8];
@@ -28,7 +31,7 @@ header_mac(const BfcSpoolDir *d, uint64_t fseq, const uint8_t *h, size_t nlen,
   bfc_spool_mac_init(d, &st, MAC_ITEM);
   crypto_generichash_update(&st, seq, sizeof seq);
   crypto_generichash_update(&st, h, HDR_MAC);
-  crypto_generichash_update(&st, h + HDR_FIXED, nlen);
+  crypto_generichash_update(&st, h + HDR_FIXED, nlen + tail);
   crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
 }
 
@@ -39,7 +42,7 @@ bfc_spool_hdr_encode(const BfcSpoolDir *d, const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  bf_store_le32(h + 8, 3);
+  bf_store_le32(h + 8, 4);
   bf_store_le32(h + 12, f->gen);
   bf_store_le64(h + 16, f->item_id);
   bf_store_le64(h + 24, f->size);
@@ -49,8 +52,11 @@ bfc_spool_hdr_encode(const BfcSpoolDir *d, const BfcSpoolFile *f, uint8_t *h)
   memcpy(h + 48, f->digest, BF_DIGEST_LEN);
   bf_store_le16(h + 80, (uint16_t)nlen);
   memcpy(h + HDR_FIXED, f->name, nlen);
-  header_mac(d, f->seq, h, nlen, h + HDR_MAC);
-  return HDR_FIXED + nlen;
+  bf_store_le64(h + HDR_FIXED + nlen, f->base_size);
+  memcpy(h + HDR_FIXED + nlen + 8, f->base_digest, BF_DIGEST_LEN);
+  h[HDR_FIXED + nlen + 8 + BF_DIGEST_LEN] = f->base_alg;
+  header_mac(d, f->seq, h, nlen, HDR_BASE, h + HDR_MAC);
+  return HDR_FIXED + nlen + HDR_BASE;
 }
 
 HdrCheck
@@ -59,22 +65,29 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
 {
   uint8_t mac[BFC_SPOOL_MAC_LEN];
   uint32_t version;
-  size_t nlen;
+  size_t nlen, tail;
 
   if (got >= 8 && memcmp(h, MAGIC_V1, 8) == 0)
     return HDR_FORGED;
-  if (got < HDR_FIXED ||
-      (memcmp(h, MAGIC, 8) != 0 && memcmp(h, MAGIC_V2, 8) != 0))
+  if (got < HDR_FIXED)
     return HDR_NONE;
-  version = memcmp(h, MAGIC, 8) == 0 ? 3 : 2;
+  if (memcmp(h, MAGIC, 8) == 0)
+    version = 4;
+  else if (memcmp(h, MAGIC_V3, 8) == 0)
+    version = 3;
+  else if (memcmp(h, MAGIC_V2, 8) == 0)
+    version = 2;
+  else
+    return HDR_NONE;
   nlen = bf_load_le16(h + 80);
+  tail = version == 4 ? HDR_BASE : 0;
   if (bf_load_le32(h + 8) != version || nlen == 0 || nlen > BF_NAME_MAX ||
-      HDR_FIXED + nlen > got)
+      HDR_FIXED + nlen + tail > got)
     return HDR_FORGED;
-  header_mac(d, f->seq, h, nlen, mac);
+  header_mac(d, f->seq, h, nlen, tail, mac);
   if (sodium_memcmp(mac, h + HDR_MAC, sizeof mac) != 0)
     return HDR_FORGED;
-  f->gen = version == 3 ? bf_load_le32(h + 12) : 0;
+  f->gen = version >= 3 ? bf_load_le32(h + 12) : 0;
   f->item_id = bf_load_le64(h + 16);
   f->size = bf_load_le64(h + 24);
   f->mode = bf_load_le32(h + 32) & 07777;
@@ -85,7 +98,16 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
   if (strlen(f->name) != nlen)
     return HDR_FORGED;
-  return version == 3 ? HDR_OK : HDR_V2;
+  /* Versions 2 and 3 knew no base: their file is whole. */
+  f->base_size = version == 4 ? bf_load_le64(h + HDR_FIXED + nlen) : 0;
+  f->base_alg = version == 4 ? h[HDR_FIXED + nlen + 8 + BF_DIGEST_LEN] : 0;
+  if (version == 4)
+    memcpy(f->base_digest, h + HDR_FIXED + nlen + 8, BF_DIGEST_LEN);
+  else
+    memset(f->base_digest, 0, BF_DIGEST_LEN);
+  if ((f->base_size > 0) != (f->base_alg != 0))
+    return HDR_FORGED;
+  return version == 2 ? HDR_V2 : HDR_OK;
 }
 
 char *
@@ -158,6 +180,9 @@ bfc_spool_take_fields(BfcSpoolFile *f, BfcSpoolFile *c)
   f->mode = c->mode;
   f->mtime = c->mtime;
   memcpy(f->digest, c->digest, BF_DIGEST_LEN);
+  f->base_size = c->base_size;
+  f->base_alg = c->base_alg;
+  memcpy(f->base_digest, c->base_digest, BF_DIGEST_LEN);
 }
 
 /* Is the slot in c a committed version of f's file: 1 yes, 0 no (proven),

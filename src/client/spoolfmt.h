@@ -14,13 +14,22 @@
  * the newest slot that authenticates and whose digest matches.
  *
  * A slot, all fields little-endian:
- *   0 magic "BFSPOOL3"   8 u32 version (3)   12 u32 generation
+ *   0 magic "BFSPOOL4"   8 u32 version (4)   12 u32 generation
  *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
  *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
  *  82 mac[32]           114 name
+ *  then, after the name: u64 base_size, base_digest[32], u8 base_alg
+ * size and digest (SHA-256) are those of the file's own bytes. A file with
+ * a base_size is an append to the stored file of that size and digest
+ * (base_alg: BF_DIGEST_*; 0 with no base): its bytes are what follows the
+ * base, and the whole file's digest continues the base's (braidfs-protocol(7),
+ * Appending to a stored file).
  * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
- * bytes [0, 82) and the name: a header written by someone without the key
- * does not authenticate, nor does one moved to another file name. (Version
+ * bytes [0, 82), the name and the base fields: a header written by someone
+ * without the key does not authenticate, nor does one moved to another file
+ * name. (Version 3, "BFSPOOL3", is version 4 without the base fields and
+ * is read as a file with no base; its next header is written as version 4.
+ * Version
  * 2, "BFSPOOL2", had one slot and its bytes at 8192: recovery copies such a
  * file into a new one; version 1, "BFSPOOL1", had a CRC-32C instead: such
  * files cannot be authenticated and are set aside, see bfc_spool_recover.) */
@@ -77,6 +86,11 @@ typedef struct {
    * server answers with what it already has instead of storing it twice. */
   uint64_t item_id;
   uint8_t digest[BF_DIGEST_LEN];
+  /* An append (spoolfmt.h, version 4): the stored file it follows, or
+   * base_size 0. Fixed when the file is made. */
+  uint64_t base_size;
+  uint8_t base_alg;
+  uint8_t base_digest[BF_DIGEST_LEN];
   /* Its bytes now, written or not yet committed: read without the lock
    * (stat of a file being written). */
   _Atomic uint64_t length;
@@ -89,7 +103,7 @@ typedef struct {
 typedef enum {
   HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
   HDR_FORGED,         /* a header that does not authenticate (or torn) */
-  HDR_OK,
+  HDR_OK,             /* version 3 or 4 */
   HDR_V2,             /* an authentic header of version 2 */
 } HdrCheck;
 

@@ -10,7 +10,9 @@
 #     store): the next append is refused (close fails with ESTALE, the
 #     server's file stays as it was; coreutils' echo reports a failed
 #     close, bash's builtin does not); written whole again (cp), the file
-#     takes appends again.
+#     takes appends again;
+#  3. truncate -s (ftruncate) and truncate(2) to a larger size send only
+#     the zeros.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -70,4 +72,11 @@ check "f written whole again (cp)" run_t 120 cp "$T/model" "$CLI/f"
 cp "$T/model" "$T/f.before"
 after() { /bin/echo "after" >>"$CLI/f" && echo "after" >>"$T/model"; }
 append "then echo after >> f" after
+grow() { truncate -s +100000 "$CLI/f" && truncate -s +100000 "$T/model"; }
+append "truncate -s +100000 f (zeros appended)" grow
+grow_path() {
+	python3 -c 'import os, sys; p = sys.argv[1]; os.truncate(p, os.path.getsize(p) + 5000)' \
+		"$CLI/f" && truncate -s +5000 "$T/model"
+}
+append "truncate(2) of f to 5000 bytes more" grow_path
 finish

@@ -16,6 +16,10 @@
 #  7. the spool's key missing while files wait: refused (nothing removed);
 #     so is a key others can read, or one of the wrong length; with the
 #     key back, the files are delivered
+#  8. a file of version 2 (one header) is rewritten and delivered
+#  9. a file of version 3 (two slots, no base) and one of version 4 are
+#     delivered; a version 4 header whose base fields were changed after
+#     its MAC was made is set aside in failed/
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -206,5 +210,36 @@ start_client c5 "$T/cli" "spool=$SP" label=forge
 check "it is delivered" wait_spool_empty "$T/cli" 60
 check "... intact" grep -qx "from version 2" "$SESS/upgraded.txt"
 check "... not set aside" test ! -e "$SP/failed/00000000000000f0.item"
+stop_daemon c5
+
+note "9. files of version 3 (no base) and version 4 (an append's base after the name)"
+# A version 3 file is delivered whole, as before; a version 4 file with no
+# base likewise; one whose base fields were changed after its MAC was
+# made does not authenticate: set aside, never delivered.
+python3 - "$SP" <<'PY'
+import hashlib, os, struct, sys
+sp = sys.argv[1]
+key = open(sp + ".key", "rb").read()
+def item(seq, version, name, data, tail=b"", forge_tail=None):
+    magic = b"BFSPOOL%d" % version
+    fixed = struct.pack("<8sIIQQIIq32sH", magic, version, 1, 0, len(data), 0o644,
+                        0, 1700000000, hashlib.sha256(data).digest(), len(name))
+    mac = hashlib.blake2b(b"braidfs spool item v2\0" + struct.pack("<Q", seq) +
+                          fixed + name + tail, key=key, digest_size=32).digest()
+    h = fixed + mac + name + (forge_tail if forge_tail is not None else tail)
+    with open(os.path.join(sp, "items", f"{seq:016x}.item"), "wb") as f:
+        f.write(h.ljust(2 * 6144, b"\0") + data)
+no_base = struct.pack("<Q", 0) + bytes(32) + b"\0"
+item(0xF1, 3, b"from-v3.txt", b"from version 3\n")
+item(0xF2, 4, b"from-v4.txt", b"from version 4\n", no_base)
+item(0xF3, 4, b"forged-base.txt", b"a base made up\n", no_base,
+     struct.pack("<Q", 1 << 20) + bytes(32) + b"\2")
+PY
+start_client c6 "$T/cli" "spool=$SP" label=forge
+check "they are delivered" wait_spool_empty "$T/cli" 60
+check "the version 3 file, intact" grep -qx "from version 3" "$SESS/from-v3.txt"
+check "the version 4 file, intact" grep -qx "from version 4" "$SESS/from-v4.txt"
+check "the file whose base was changed is not delivered" test ! -e "$SESS/forged-base.txt"
+check "... but set aside in failed/" test -s "$SP/failed/00000000000000f3.item"
 
 finish

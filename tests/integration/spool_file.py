@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The on-disk form of a spooled file (src/client/spool.c), for tests that
-play a power cut on it. Knows both forms: version 3 (two header slots of
-6 KiB, bytes at 12 KiB) and version 2 (one header, bytes at 8 KiB), so that
+play a power cut on it. Knows the forms: versions 4 and 3 (two header
+slots of 6 KiB, bytes at 12 KiB; 4 adds an append's base after the name) and
+version 2 (one header, bytes at 8 KiB), so that
 the same test runs against an older client.
 
   spool_file.py names DIR            the name of each committed file
@@ -24,7 +25,8 @@ def slots(h):
     if h[:8] == b"BFSPOOL2":
         return 8192, [(0, 0)]
     found = [(struct.unpack_from("<I", h, off + 12)[0], off)
-             for off in (0, SLOT) if h[off:off + 8] == b"BFSPOOL3"]
+             for off in (0, SLOT)
+             if h[off:off + 8] in (b"BFSPOOL3", b"BFSPOOL4")]
     return 2 * SLOT, sorted(found)
 
 
