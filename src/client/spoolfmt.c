@@ -105,7 +105,8 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
     memcpy(f->base_digest, h + HDR_FIXED + nlen + 8, BF_DIGEST_LEN);
   else
     memset(f->base_digest, 0, BF_DIGEST_LEN);
-  if ((f->base_size > 0) != (f->base_alg != 0))
+  if ((f->base_size > 0) != (f->base_alg != 0) ||
+      (f->base_alg != 0 && !bf_digest_alg_known(f->base_alg)))
     return HDR_FORGED;
   return version == 2 ? HDR_V2 : HDR_OK;
 }

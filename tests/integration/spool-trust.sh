@@ -215,7 +215,8 @@ stop_daemon c5
 note "9. files of version 3 (no base) and version 4 (an append's base after the name)"
 # A version 3 file is delivered whole, as before; a version 4 file with no
 # base likewise; one whose base fields were changed after its MAC was
-# made does not authenticate: set aside, never delivered.
+# made does not authenticate: set aside, never delivered; nor is one
+# whose MAC is right but whose base names a digest no one knows.
 python3 - "$SP" <<'PY'
 import hashlib, os, struct, sys
 sp = sys.argv[1]
@@ -234,6 +235,8 @@ item(0xF1, 3, b"from-v3.txt", b"from version 3\n")
 item(0xF2, 4, b"from-v4.txt", b"from version 4\n", no_base)
 item(0xF3, 4, b"forged-base.txt", b"a base made up\n", no_base,
      struct.pack("<Q", 1 << 20) + bytes(32) + b"\2")
+item(0xF4, 4, b"unknown-alg.txt", b"a base of no known digest\n",
+     struct.pack("<Q", 1 << 20) + bytes(32) + b"\x09")
 PY
 start_client c6 "$T/cli" "spool=$SP" label=forge
 check "they are delivered" wait_spool_empty "$T/cli" 60
@@ -241,5 +244,8 @@ check "the version 3 file, intact" grep -qx "from version 3" "$SESS/from-v3.txt"
 check "the version 4 file, intact" grep -qx "from version 4" "$SESS/from-v4.txt"
 check "the file whose base was changed is not delivered" test ! -e "$SESS/forged-base.txt"
 check "... but set aside in failed/" test -s "$SP/failed/00000000000000f3.item"
+check "a base of an unknown digest (its MAC right) is not delivered" \
+  test ! -e "$SESS/unknown-alg.txt"
+check "... but set aside in failed/" test -s "$SP/failed/00000000000000f4.item"
 
 finish
