@@ -54,6 +54,10 @@ typedef struct {
   uint64_t size;
   BfDigest *state;
   uint8_t digest[BF_DIGEST_LEN];
+  /* A cut: the version keeps the first keep bytes only, and state is
+   * their digest (unfinished). */
+  gboolean cut;
+  uint64_t keep;
 } BfcBase;
 
 /* As bfc_version_open; with base (may be NULL), a version that appends to

@@ -152,8 +152,9 @@ bfd_item_copy_base(BfdItem *it, int data_fd, uint64_t stored,
     if (fd >= 0)
       close(fd);
     g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
-                "the %" G_GUINT64_FORMAT "-byte file changed (it changed "
-                "or is gone): send the whole file", it->label, stored);
+                "the %" G_GUINT64_FORMAT "-byte version the client started "
+                "from (it changed or is gone): send the whole file", it->label,
+                stored);
     return FALSE;
   }
   bfd_hold_base_copy();
@@ -190,8 +191,8 @@ bfd_item_copy_base(BfdItem *it, int data_fd, uint64_t stored,
   bf_digest_final(whole, got);
   if (sodium_memcmp(got, want, sizeof got) != 0) {
     g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
-                "the version changed (its digest differs): send the "
-                "whole file", it->label);
+                "the version the client started from (its digest differs): "
+                "send the whole file", it->label);
     return FALSE;
   }
   *out = g_steal_pointer(&kept);
