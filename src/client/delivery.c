@@ -53,6 +53,12 @@ bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
   return d->ops->open(d, name, mode, error);
 }
 
+gboolean
+bfc_delivery_cuts(BfcDelivery *d)
+{
+  return d->ops->open_cut != NULL;
+}
+
 BfcVersion *
 bfc_version_open_on(BfcDelivery *d, const char *name, uint32_t mode,
                     const BfcBase *base, gboolean *appends, GError **error)

@@ -60,6 +60,9 @@ typedef struct {
   uint64_t keep;
 } BfcBase;
 
+/* Whether the delivery sends a cut (BfcBase.cut) as one (delivery=close)
+ * rather than whole. */
+gboolean bfc_delivery_cuts(BfcDelivery *d);
 /* As bfc_version_open; with base (may be NULL), a version that appends to
  * it if this delivery can: only what is written from offset base->size on
  * travels, the server copies the rest (braidfs-protocol(7), Appending to

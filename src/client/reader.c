@@ -118,6 +118,8 @@ bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
   BfcNode *n = bfc_tree_lookup_locked(t, path);
   uint64_t stored = n ? bfc_node_size_locked(t, n) : 0;
   *size = MIN(upto, stored);
+  if (!append && !bfc_delivery_cuts(d))
+    cut_at = UINT64_MAX;   /* the copy up reads it all anyway */
   if ((append || cut_at < stored) && n != NULL)
     known = bfc_node_base_locked(t, n, base);
   bf_mutex_unlock(&t->lock);
