@@ -18,7 +18,10 @@
 #  4. a write 1 MiB before the end: at most 1 MiB and 2 MiB of slack;
 #  5. an O_RDWR writer that reads before and after its write, and another
 #     reader meanwhile (the bytes before the cut come from the server):
-#     what they read is the model.
+#     what they read is the model;
+#  6. the server killed in the middle of a cut's base copy
+#     (BRAIDFSD_CRASH_AFTER=base-copy:3) and restarted: the dd goes on
+#     and the server's f is the model.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -101,4 +104,22 @@ sys.exit(0 if got[0] == got[1] else 1)' "$CLI/f" "$T/model"
 }
 change "an O_RDWR writer reading around its write at 2 MiB" $((2 << 20)) \
 	$((10 << 20)) rdwr
+
+note "the server killed in the middle of a cut's base copy"
+stop_daemon server
+BRAIDFSD_CRASH_AFTER=base-copy:3 start_server server "$T/srv" "$T/store"
+cp "$T/model" "$T/before-crash"
+dd_rc() { dd_in "$1"; echo $? >"$T/dd.rc"; }
+bg dd_rc 2000
+DD=$BG_LAST
+check "braidfsd killed itself copying the cut's base" \
+	wait_exit "$(daemon_pid server)" "$(tmo 60)"
+kill_daemon server KILL >/dev/null
+check "the crash hook fired" grep -q "crashing at base-copy" "$(daemon_log server)"
+start_server server "$T/srv" "$T/store"
+check "the dd ends after the restart" wait_exit "$DD" "$(tmo 120)"
+check "... with exit 0" test "$(cat "$T/dd.rc")" = 0
+check "after the restart the server's f is the model, bit for bit" \
+	cmp "$T/model" "$SESS/f"
+check "... which the dd changed" bash -c '! cmp -s "$1" "$2"' _ "$T/before-crash" "$SESS/f"
 finish
