@@ -209,11 +209,22 @@ typedef struct {
                                      under SHAMIR: it is in the secret */
   /* An append: the item is the stored file name, base_size bytes long
    * with digest base_digest (digest_alg), followed by the chunks' bytes
-   * (chunk i at base_size + i * chunk_size). Only with STRIPE. */
+   * (chunk i at base_keep + i * chunk_size). Only with STRIPE.
+   * has_keep cuts the base to its first base_keep bytes first (a
+   * truncate, a write inside the file). */
   gboolean has_base;
   uint64_t base_size;             /* >= 1 when has_base */
   uint8_t base_digest[BF_DIGEST_LEN];
+  gboolean has_keep;              /* only with has_base */
+  uint64_t base_keep;             /* below base_size when has_keep */
 } BfItemOpen;
+
+/* How many bytes of its base an item starts with (0: no base). */
+static inline uint64_t
+bf_item_open_kept(const BfItemOpen *o)
+{
+  return !o->has_base ? 0 : o->has_keep ? o->base_keep : o->base_size;
+}
 
 typedef struct {
   uint64_t item_id;

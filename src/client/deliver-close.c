@@ -9,6 +9,7 @@
 #include "braidfs/io.h"
 
 #include "delivery-backend.h"
+#include "readback.h"
 #include "writer.h"
 
 typedef struct {
@@ -85,6 +86,21 @@ close_open_append(BfcDelivery *d, const char *name, uint32_t mode,
   return &v->base;
 }
 
+static BfcVersion *
+close_open_cut(BfcDelivery *d, const char *name, uint32_t mode, uint64_t size,
+               const uint8_t digest[BF_DIGEST_LEN], uint64_t keep,
+               const BfDigest *keep_state, GError **error)
+{
+  CloseVersion *v = g_new0(CloseVersion, 1);
+
+  (void)error;
+  bfc_version_init(&v->base, d);
+  v->item = bfc_item_new_cut(d->sess, name, mode, size, digest, keep,
+                             keep_state);
+  v->local_fd = -1;
+  return &v->base;
+}
+
 static void
 close_version_free(BfcVersion *v)
 {
@@ -125,6 +141,8 @@ close_keep_local(BfcVersion *v, GError **error)
 static gssize
 close_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
 {
+  BfcItem *it = cv(v)->item;
+  size_t head = 0;
   ssize_t n;
 
   if (cv(v)->local_fd < 0) {
@@ -132,12 +150,21 @@ close_read(BfcVersion *v, void *buf, size_t len, uint64_t off, GError **error)
                         "written, not opened for reading");
     return -1;
   }
-  if (len == 0)
-    return 0;
-  n = bf_pread_all(cv(v)->local_fd, buf, len, off);
+  /* The bytes before an append's or a cut's start were never written
+   * here: they are the stored file's, before and after this version. */
+  if (off < it->base && len > 0) {
+    head = (size_t)MIN((uint64_t)len, it->base - off);
+    n = bfc_readback(it->sess, it->name, buf, head, off, error);
+    if (n != (ssize_t)head)
+      return n < 0 ? -1 : n;
+  }
+  if (len == head)
+    return (gssize)head;
+  n = bf_pread_all(cv(v)->local_fd, (uint8_t *)buf + head, len - head,
+                   off + head);
   if (n < 0)
     local_error((int)-n, "reading", error);
-  return n < 0 ? -1 : n;
+  return n < 0 ? -1 : (gssize)head + n;
 }
 
 static char *
@@ -284,6 +311,7 @@ static const BfcDeliveryOps close_ops = {
   .describe = close_describe,
   .open = close_open,
   .open_append = close_open_append,
+  .open_cut = close_open_cut,
   .version_free = close_version_free,
   .name = close_name,
   .write = close_write,

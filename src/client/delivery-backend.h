@@ -33,6 +33,11 @@ typedef struct {
                              uint64_t size, const BfDigest *state,
                              const uint8_t digest[BF_DIGEST_LEN],
                              GError **error);
+  /* NULL if the backend sends a cut version whole (a copy up). */
+  BfcVersion *(*open_cut)(BfcDelivery *d, const char *name, uint32_t mode,
+                          uint64_t size, const uint8_t digest[BF_DIGEST_LEN],
+                          uint64_t keep, const BfDigest *keep_state,
+                          GError **error);
   void (*version_free)(BfcVersion *v);
   char *(*name)(BfcVersion *v);
   gboolean (*write)(BfcVersion *v, const void *buf, size_t len, uint64_t off,

@@ -53,16 +53,26 @@ bfc_version_open(BfcDelivery *d, const char *name, uint32_t mode,
   return d->ops->open(d, name, mode, error);
 }
 
+gboolean
+bfc_delivery_cuts(BfcDelivery *d)
+{
+  return d->ops->open_cut != NULL;
+}
+
 BfcVersion *
 bfc_version_open_on(BfcDelivery *d, const char *name, uint32_t mode,
                     const BfcBase *base, gboolean *appends, GError **error)
 {
-  gboolean on = base != NULL && d->ops->open_append != NULL;
+  gboolean on = base != NULL && (base->cut ? d->ops->open_cut != NULL
+                                             : d->ops->open_append != NULL);
 
   if (appends != NULL)
     *appends = on;
   if (!on)
     return d->ops->open(d, name, mode, error);
+  if (base->cut)
+    return d->ops->open_cut(d, name, mode, base->size, base->digest,
+                            base->keep, base->state, error);
   return d->ops->open_append(d, name, mode, base->size, base->state,
                              base->digest, error);
 }

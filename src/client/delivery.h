@@ -54,8 +54,15 @@ typedef struct {
   uint64_t size;
   BfDigest *state;
   uint8_t digest[BF_DIGEST_LEN];
+  /* A cut: the version keeps the first keep bytes only, and state is
+   * their digest (unfinished). */
+  gboolean cut;
+  uint64_t keep;
 } BfcBase;
 
+/* Whether the delivery sends a cut (BfcBase.cut) as one (delivery=close)
+ * rather than whole. */
+gboolean bfc_delivery_cuts(BfcDelivery *d);
 /* As bfc_version_open; with base (may be NULL), a version that appends to
  * it if this delivery can: only what is written from offset base->size on
  * travels, the server copies the rest (braidfs-protocol(7), Appending to

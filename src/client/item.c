@@ -97,6 +97,25 @@ bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                                      base_state, digest);
 }
 
+BfcItem *
+bfc_item_new_cut(BfcSession *s, const char *name, uint32_t mode, uint64_t size,
+                 const uint8_t digest[BF_DIGEST_LEN], uint64_t keep,
+                 const BfDigest *keep_state)
+{
+  BfcItem *it = item_alloc(s, name, mode, bf_digest_alg(keep_state), NULL,
+                           NULL, NULL);
+
+  it->base = keep;
+  it->cut = TRUE;
+  it->stored = size;
+  it->base_state = bf_digest_copy(keep_state);
+  bf_digest_free(it->digest);
+  it->digest = bf_digest_copy(keep_state);    /* goes on from the cut */
+  memcpy(it->base_digest, digest, BF_DIGEST_LEN);
+  bfc_item_announce(it);
+  return it;
+}
+
 BfDigest *
 bfc_item_whole_state(BfcItem *it)
 {
@@ -238,10 +257,12 @@ bfc_item_announce(BfcItem *it)
     o->name.data = (const uint8_t *)it->name;
     o->name.len = (uint16_t)strlen(it->name);
   }
-  if (it->base > 0) {
+  if (it->base > 0 || it->cut) {
     o->has_base = TRUE;
-    o->base_size = it->base;
+    o->base_size = it->cut ? it->stored : it->base;
     memcpy(o->base_digest, it->base_digest, BF_DIGEST_LEN);
+    o->has_keep = it->cut;
+    o->base_keep = it->cut ? it->base : 0;
   }
   g_hash_table_insert(s->items, &it->id, bfc_item_ref(it));
   it->announcing = TRUE;

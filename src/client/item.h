@@ -44,6 +44,11 @@ struct BfcItem {
   uint64_t base;
   BfDigest *base_state;       /* digest of the base, unfinished, or NULL */
   uint8_t base_digest[BF_DIGEST_LEN];
+  /* A cut (a truncate, a write inside the file): the stored file is
+   * stored bytes long, base_digest its digest, and the item keeps its
+   * first base bytes only (base_state their digest). */
+  gboolean cut;
+  uint64_t stored;
   uint32_t mode;
   struct timespec mtime;
   gboolean closed;            /* this version sealed: ITEM_CLOSE sent (set
@@ -115,6 +120,14 @@ BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
 BfcItem *bfc_item_new_append(BfcSession *s, const char *name, uint32_t mode,
                              uint64_t size, const BfDigest *base_state,
                              const uint8_t digest[BF_DIGEST_LEN])
+  BF_EXCLUDES(&s->lock);
+/* As bfc_item_new_append, of the first keep bytes of the stored file of
+ * size bytes and digest (keep_state: the digest of those keep bytes,
+ * unfinished): announced with base_keep (a cut), it sends only what is
+ * written from offset keep on. */
+BfcItem *bfc_item_new_cut(BfcSession *s, const char *name, uint32_t mode,
+                          uint64_t size, const uint8_t digest[BF_DIGEST_LEN],
+                          uint64_t keep, const BfDigest *keep_state)
   BF_EXCLUDES(&s->lock);
 /* Both: a spooled append (delivery=async); a replay's size and digest are
  * the whole file's, base included. */

@@ -30,6 +30,7 @@ typedef struct {
   GMutex lock;
   int flags;
   BfcVersion *ver;   /* NULL until started */
+  BfcReader *reader; /* O_RDWR: its reads until then, or NULL */
 } Pending;
 
 /* fi->fh of a descriptor reading is its BfcReader (reader.h) with the low
@@ -267,27 +268,35 @@ open_reader(Outbox *o, const char *path, struct fuse_file_info *fi)
 
 /* Writing a delivered file without O_TRUNC (>>, an edit in place): a new
  * version that starts as the stored one: only the new bytes travel when it
- * appends (O_APPEND, delivery.h), else all, read back first (reader.h). */
+ * appends (O_APPEND, delivery.h), else all, read back first (reader.h).
+ * A cut at cut_at (the first byte written, a smaller size; UINT64_MAX:
+ * none) sends nothing before it: those bytes are read back only to hash
+ * them, those after it (up to upto) at the close, and sent. */
 static int
 open_copy_up(Outbox *o, const char *path, uint32_t mode, uint64_t upto,
-             struct fuse_file_info *fi)
+             uint64_t cut_at, struct fuse_file_info *fi)
 {
   gboolean appends = FALSE;
   BfcBase base = { 0 };
   uint64_t size;
   int rc = bfc_reader_open_copy(&o->tree, o->sess, o->delivery, path, upto,
-                                (fi->flags & O_APPEND) != 0, &size, &base);
+                                (fi->flags & O_APPEND) != 0, cut_at, &size,
+                                &base);
 
   if (rc == 0)
     rc = start_version(path, mode, base.state ? &base : NULL, &appends, fi);
   bf_digest_free(base.state);
-  if (rc == 0 && !appends)
+  if (rc == 0 && (!appends || base.cut))
     bfc_copy_ups_defer(&o->copies, version_of(fi), size);
+  if (rc == 0 && appends && base.cut)
+    bfc_copy_ups_written(&o->copies, version_of(fi), base.keep);
   return rc;
 }
 
-/* Opening a delivered file for writing only, without O_TRUNC: no version
- * yet (Pending); still EBUSY at once if another descriptor writes it. */
+/* Opening a delivered file for writing without O_TRUNC: no version yet
+ * (Pending: started by the first write or truncate, so that it knows where
+ * the change starts); still EBUSY at once if another descriptor writes
+ * it. Opened O_RDWR, it reads the stored file until then (read_pending). */
 static int
 open_pending(Outbox *o, const char *path, struct fuse_file_info *fi)
 {
@@ -314,10 +323,12 @@ open_pending(Outbox *o, const char *path, struct fuse_file_info *fi)
  * *v, or -errno. grow_to (UINT64_MAX for a write) is the size of an
  * ftruncate that starts it: one to at least the stored size appends zeros
  * (only they travel, delivery.h); the descriptor then cannot change the
- * bytes before that size (EIO). */
+ * bytes before that size (EIO). at is where the change starts (the
+ * write's offset, the ftruncate's size): below the stored size, a cut
+ * there (open_copy_up). */
 static int
 version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
-              uint64_t grow_to, BfcVersion **v)
+              uint64_t grow_to, uint64_t at, BfcVersion **v)
 {
   Pending *p = pending_of(fi);
   int rc = 0;
@@ -339,7 +350,7 @@ version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
       started.flags |= O_APPEND;
     bf_mutex_unlock(&o->tree.lock);
     rc = n == NULL ? -ENOENT
-         : open_copy_up(o, path, mode, UINT64_MAX, &started);
+         : open_copy_up(o, path, mode, UINT64_MAX, at, &started);
     if (rc == 0)
       p->ver = version_of(&started);
   }
@@ -365,10 +376,8 @@ bfc_ob_open(const char *path, struct fuse_file_info *fi)
   bf_mutex_unlock(&o->tree.lock);
   if (n == NULL)
     return -ENOENT;
-  if (!(fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) == O_WRONLY)
-    return open_pending(o, path, fi);
   if (!(fi->flags & O_TRUNC))
-    return open_copy_up(o, path, mode, UINT64_MAX, fi);
+    return open_pending(o, path, fi);
   return start_version(path, mode, NULL, NULL, fi);
 }
 
@@ -379,7 +388,7 @@ bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
   Outbox *o = outbox();
   GError *error = NULL;
   BfcVersion *v;
-  int rc = version_start(o, path, fi, UINT64_MAX, &v);
+  int rc = version_start(o, path, fi, UINT64_MAX, (uint64_t)off, &v);
   gboolean ok;
 
   if (rc < 0)
@@ -392,6 +401,33 @@ bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
   return ok ? (int)size : bfc_ob_result(ok, error);
 }
 
+/* A read through a descriptor opened O_RDWR without O_TRUNC: the stored
+ * file until it writes (as a reader), then its version. The count read
+ * or -errno. */
+static int
+read_pending(Outbox *o, Pending *p, const char *path, char *buf, size_t size,
+             uint64_t off)
+{
+  GError *error = NULL;
+  BfcVersion *v;
+  gssize n = 0;
+  int rc = 0;
+
+  g_mutex_lock(&p->lock);
+  v = p->ver;
+  if (v == NULL && p->reader == NULL)
+    rc = bfc_reader_new(&o->tree, o->sess, o->delivery, path, &p->reader);
+  if (rc == 0 && v == NULL)
+    n = bfc_reader_read(p->reader, o->sess, path + 1, buf, size, off, &error);
+  g_mutex_unlock(&p->lock);
+  if (rc < 0)
+    return rc;
+  if (v != NULL)
+    n = bfc_copy_ups_read(&o->copies, o->sess, path + 1, v, buf, size, off,
+                          &error);
+  return n >= 0 ? (int)n : bfc_ob_result(FALSE, error);
+}
+
 int
 bfc_ob_read(const char *path, char *buf, size_t size, off_t off,
         struct fuse_file_info *fi)
@@ -402,7 +438,8 @@ bfc_ob_read(const char *path, char *buf, size_t size, off_t off,
   if (bfc_status_is(path))
     return bfc_status_read(fi, buf, size, off);
   if (pending_of(fi) != NULL)
-    return -EBADF;       /* opened O_WRONLY: the kernel asks no read */
+    return read_pending(outbox(), pending_of(fi), path, buf, size,
+                        (uint64_t)off);
   if (!is_reader(fi))   /* its own descriptor reads a version (reader.h) */
     n = bfc_copy_ups_read(&outbox()->copies, outbox()->sess, path + 1,
                           version_of(fi), buf, size, (uint64_t)off, &error);
@@ -445,6 +482,8 @@ bfc_ob_release(const char *path, struct fuse_file_info *fi)
   if (is_reader(fi))
     bfc_reader_free(reader_of(fi));
   if (pending_of(fi) != NULL) {
+    if (pending_of(fi)->reader != NULL)
+      bfc_reader_free(pending_of(fi)->reader);
     g_mutex_clear(&pending_of(fi)->lock);
     g_free(pending_of(fi));
   }
@@ -467,7 +506,7 @@ truncate_delivered(Outbox *o, const char *path, uint32_t mode, uint64_t size,
                    gboolean grows)
 {
   struct fuse_file_info fi = { .flags = O_WRONLY | (grows ? O_APPEND : 0) };
-  int rc = open_copy_up(o, path, mode, size, &fi);
+  int rc = open_copy_up(o, path, mode, size, size, &fi);
 
   if (rc < 0)
     return rc;
@@ -492,7 +531,8 @@ bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
   if (bfc_status_is(path))
     return -EPERM;   /* the status files are read-only */
   /* ftruncate(2) of a descriptor not written yet starts its version. */
-  if ((rc = version_start(o, path, fi, (uint64_t)size, &v)) < 0)
+  if ((rc = version_start(o, path, fi, (uint64_t)size, (uint64_t)size,
+                          &v)) < 0)
     return rc;
   if (v != NULL)
     bfc_version_ref(v);

@@ -75,21 +75,68 @@ bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
   return open_checked(t, s, d, path, NULL, NULL);
 }
 
+#define COPY_STEP (1024u * 1024)
+
+/* The digest (of state's algorithm) of the stored file's first keep
+ * bytes, read back, or NULL with error. */
+static BfDigest *
+hash_stored(BfcSession *s, const char *name, uint64_t keep,
+            const BfDigest *state, GError **error)
+{
+  g_autofree uint8_t *buf = g_malloc(COPY_STEP);
+  g_autoptr(BfDigest) d = bf_digest_new(bf_digest_alg(state));
+
+  for (uint64_t off = 0; off < keep;) {
+    gssize n = bfc_readback(s, name, buf, (size_t)MIN((uint64_t)COPY_STEP,
+                                                       keep - off), off, error);
+    if (n <= 0) {
+      if (n == 0)
+        bfc_set_status_error(error, BF_ST_IO, "'%s' on server %s is shorter "
+                             "than it was delivered", name,
+                             bfc_session_server(s));
+      return NULL;
+    }
+    bf_digest_update(d, buf, (size_t)n);
+    off += (uint64_t)n;
+  }
+  return g_steal_pointer(&d);
+}
+
 int
 bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
                      const char *path, uint64_t upto, gboolean append,
-                     uint64_t *size, BfcBase *base)
+                     uint64_t cut_at, uint64_t *size, BfcBase *base)
 {
+  g_autoptr(GError) error = NULL;
   int rc = bfc_reader_open(t, s, d, path);
+  gboolean known = FALSE;
+  BfDigest *kept;
 
   if (rc < 0)
     return rc;
   bf_mutex_lock(&t->lock);
   BfcNode *n = bfc_tree_lookup_locked(t, path);
-  *size = MIN(upto, n ? bfc_node_size_locked(t, n) : 0);
-  if (append && n != NULL)
-    bfc_node_base_locked(t, n, base);
+  uint64_t stored = n ? bfc_node_size_locked(t, n) : 0;
+  *size = MIN(upto, stored);
+  if (!append && !bfc_delivery_cuts(d))
+    cut_at = UINT64_MAX;   /* the copy up reads it all anyway */
+  if ((append || cut_at < stored) && n != NULL)
+    known = bfc_node_base_locked(t, n, base);
   bf_mutex_unlock(&t->lock);
+  if (append || !known)
+    return 0;
+  /* A cut: its kept bytes are read back once, to hash them; they do not
+   * travel again. If that fails, the copy up reads them (and says why). */
+  if ((kept = hash_stored(s, path + 1, cut_at, base->state, &error)) == NULL) {
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, path + 1), "'%s': %s; "
+           "copying it up whole", path + 1, error->message);
+    g_clear_pointer(&base->state, bf_digest_free);
+    return 0;
+  }
+  bf_digest_free(base->state);
+  base->state = kept;
+  base->cut = TRUE;
+  base->keep = cut_at;
   return 0;
 }
 
@@ -247,8 +294,6 @@ bfc_reader_free(BfcReader *r)
   bf_mutex_clear(&r->lock);
   g_free(r);
 }
-
-#define COPY_STEP (1024u * 1024)
 
 /* What a version still needs of the stored file: [cursor, size). */
 typedef struct {

@@ -12,10 +12,14 @@ int bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d,
                     const char *path);
 /* As bfc_reader_open, for a new version that starts as the stored file:
  * *size is what it starts with (at most upto) and, if append, *base what
- * an append continues (base->state NULL if nothing, else to be freed). */
+ * an append continues (base->state NULL if nothing, else to be freed).
+ * Not appending, a cut_at below the stored size makes *base a cut there
+ * (base->cut: the first cut_at bytes read back once, to hash them) when
+ * the stored version is one this mount delivered and the delivery sends
+ * cuts; UINT64_MAX: no cut. */
 int bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
                          const char *path, uint64_t upto, gboolean append,
-                         uint64_t *size, BfcBase *base);
+                         uint64_t cut_at, uint64_t *size, BfcBase *base);
 
 /* A descriptor open for reading: it reads the stored file back from the
  * server, or, opened while the file is being written by a descriptor

@@ -160,9 +160,13 @@ static gboolean
 after_base(BfcItem *it, uint64_t *off, GError **error)
 {
   if (*off < it->base) {
-    bfc_set_status_error(error, BF_ST_IO, "'%s' was opened to append "
-                         "(O_APPEND): its first %" G_GUINT64_FORMAT " bytes "
-                         "cannot change", it->name, it->base);
+    bfc_set_status_error(error, BF_ST_IO, it->cut
+                         ? "'%s' is being changed from offset %" G_GUINT64_FORMAT
+                           " on: the bytes before it cannot change through "
+                           "this descriptor (close it and open the file again)"
+                         : "'%s' was opened to append (O_APPEND): its first %"
+                           G_GUINT64_FORMAT " bytes cannot change",
+                         it->name, it->base);
     return FALSE;
   }
   *off -= it->base;

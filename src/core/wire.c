@@ -505,6 +505,10 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
       (!get_u64(c, "base_size", &m->base_size, error) ||
        !get_copy(c, BF_DIGEST_LEN, "base_digest", m->base_digest, error)))
     return FALSE;
+  /* base_keep is optional too: absent, the whole base is kept. */
+  m->has_keep = m->has_base && c->pos < c->len;
+  if (m->has_keep && !get_u64(c, "base_keep", &m->base_keep, error))
+    return FALSE;
   if (!cur_end(c, error))
     return FALSE;
 
@@ -528,6 +532,11 @@ decode_item_open(BfCursor *c, BfItemOpen *m, GError **error)
     return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
                 "a base (base_size %" G_GUINT64_FORMAT ") needs base_size "
                 ">= 1 and stripe coding", m->base_size);
+  /* Keeping the whole base is said by leaving base_keep out. */
+  if (m->has_keep && m->base_keep >= m->base_size)
+    return fail(error, BF_WIRE_ERROR_RANGE, c->frame,
+                "base_keep %" G_GUINT64_FORMAT " is not below base_size %"
+                G_GUINT64_FORMAT, m->base_keep, m->base_size);
   return TRUE;
 }
 
@@ -1141,6 +1150,10 @@ encode_body(const BfMsg *msg, GByteArray *b, uint32_t *unwritten)
     if (m->has_base) {
       put_u64(b, m->base_size);
       put_raw(b, m->base_digest, BF_DIGEST_LEN);
+      if (m->has_keep)
+        put_u64(b, m->base_keep);
+    } else if (m->has_keep) {
+      return FALSE;
     }
     return TRUE;
   }

@@ -49,7 +49,7 @@ bfd_item_new(const BfItemOpen *o, uint64_t max_size, BfdShareBudget *budget)
 {
   BfCodingSpec coding = { o->coding, o->coding_k, o->coding_n };
   /* The caller refused a base of max_size bytes or more. */
-  uint64_t base = o->has_base ? o->base_size : 0;
+  uint64_t base = bf_item_open_kept(o);
   BfdItem *it = item_alloc(o->item_id, o->name.data, o->name.len,
                            o->chunk_size, max_size - base, &coding,
                            o->digest_alg, budget);
@@ -130,35 +130,41 @@ hash_part(BfdItem *it, uint64_t from, uint64_t to, GError **error)
   return TRUE;
 }
 
-/* Copies the stored file it->name into the part file, hashing it: the
- * base must be what the client says (STALE otherwise), and the digest
- * then goes on with the chunks. */
+/* Reads the stored file it->name (stored bytes), hashing it all, and
+ * copies its first it->base_size bytes (those kept) into the part file:
+ * the stored file must be what the client says (STALE otherwise), and
+ * the digest of the bytes kept then goes on with the chunks. */
 gboolean
-bfd_item_copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
-                   BfDigest **out, GError **error)
+bfd_item_copy_base(BfdItem *it, int data_fd, uint64_t stored,
+                   const uint8_t want[BF_DIGEST_LEN], BfDigest **out,
+                   GError **error)
 {
   g_autofree uint8_t *buf = g_malloc(BASE_STEP);
-  g_autoptr(BfDigest) base = bf_digest_new(bf_digest_alg(it->digest));
-  g_autoptr(BfDigest) end = NULL;
+  g_autoptr(BfDigest) whole = bf_digest_new(bf_digest_alg(it->digest));
+  g_autoptr(BfDigest) kept = NULL;
   uint8_t got[BF_DIGEST_LEN];
   uint64_t off = 0;
   struct stat st;
   int fd = bfd_store_openat(data_fd, it->name, O_RDONLY | O_NONBLOCK);
 
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-      (uint64_t)st.st_size != it->base_size) {
+      (uint64_t)st.st_size != stored) {
     if (fd >= 0)
       close(fd);
     g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
-                "the %" G_GUINT64_FORMAT "-byte file appended to (it changed "
-                "or is gone): send the whole file", it->label, it->base_size);
+                "the %" G_GUINT64_FORMAT "-byte version the client started "
+                "from (it changed or is gone): send the whole file", it->label,
+                stored);
     return FALSE;
   }
   bfd_hold_base_copy();
-  while (off < it->base_size) {
-    size_t len = (size_t)MIN((uint64_t)BASE_STEP, it->base_size - off);
+  while (off < stored) {
+    /* steps end at the cut, where the kept bytes' digest is taken */
+    uint64_t end = off < it->base_size ? it->base_size : stored;
+    size_t len = (size_t)MIN((uint64_t)BASE_STEP, end - off);
     ssize_t n = bf_pread_all(fd, buf, len, off);
-    int rc = n == (ssize_t)len ? bf_pwrite_all(it->fd, buf, len, off) : 0;
+    int rc = n == (ssize_t)len && off < it->base_size
+               ? bf_pwrite_all(it->fd, buf, len, off) : 0;
     if (n != (ssize_t)len || rc < 0) {
       close(fd);
       if (n == (ssize_t)len)
@@ -173,20 +179,23 @@ bfd_item_copy_base(BfdItem *it, int data_fd, const uint8_t want[BF_DIGEST_LEN],
                             it->label);
       return FALSE;
     }
-    bf_digest_update(base, buf, len);
+    bf_digest_update(whole, buf, len);
     off += len;
+    if (off == it->base_size)
+      kept = bf_digest_copy(whole);
     bfd_crash_at(BFD_CRASH_BASE_COPY);
   }
   close(fd);
-  end = bf_digest_copy(base);
-  bf_digest_final(end, got);
+  if (kept == NULL)         /* nothing kept */
+    kept = bf_digest_new(bf_digest_alg(it->digest));
+  bf_digest_final(whole, got);
   if (sodium_memcmp(got, want, sizeof got) != 0) {
     g_set_error(error, BFD_ERROR, BF_ST_STALE, "%s: the stored file is not "
-                "the version appended to (its digest differs): send the "
-                "whole file", it->label);
+                "the version the client started from (its digest differs): "
+                "send the whole file", it->label);
     return FALSE;
   }
-  *out = g_steal_pointer(&base);
+  *out = g_steal_pointer(&kept);
   return TRUE;
 }
 

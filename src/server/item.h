@@ -98,11 +98,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdItem, bfd_item_unref)
 gboolean bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
                                const BfItemOpen *o, struct BfdPath *reply,
                                GError **error);
-/* Copies the stored file it->name (data_fd) into the first base_size
- * bytes of the part file, hashing it into a new digest (*base) which is
- * checked against want. Takes no lock: chunks meanwhile are written after
- * the base. STALE if the stored file is not that base. */
-gboolean bfd_item_copy_base(BfdItem *it, int data_fd,
+/* Copies the first base_size bytes of the stored file it->name (data_fd,
+ * of stored bytes, all hashed and checked against want) into the part
+ * file; *base: the digest of the bytes copied. Takes no lock: chunks
+ * meanwhile are written after them. STALE if the stored file is not that
+ * base. */
+gboolean bfd_item_copy_base(BfdItem *it, int data_fd, uint64_t stored,
                             const uint8_t want[BF_DIGEST_LEN], BfDigest **base,
                             GError **error);
 /* The base is copied (base: its digest, taken): writes the record of o,

@@ -91,7 +91,7 @@ open_within_limits(BfdPath *p, const BfItemOpen *o, guint open_items)
   g_autofree char *why = NULL;
   uint8_t status = BF_ST_BAD_NAME;
 
-  if (o->has_base && o->base_size >= l->max_item_size)
+  if (bf_item_open_kept(o) >= l->max_item_size && o->has_base)
     return !open_refused(p, o->item_id, BF_ST_TOO_BIG, "the file appended "
                          "to is already as large as the server's "
                          "max_item_size");
@@ -265,8 +265,8 @@ bfd_items_copy_base(gpointer data, gpointer user)
   gboolean copied, finished;
 
   (void)user;
-  copied = bfd_item_copy_base(it, s->dir.data_fd, job->open.base_digest,
-                              &base, &error);
+  copied = bfd_item_copy_base(it, s->dir.data_fd, job->open.base_size,
+                              job->open.base_digest, &base, &error);
   bf_mutex_lock(&it->lock);
   /* cancelled or abandoned meanwhile: retired already */
   finished = it->finished;
@@ -661,8 +661,8 @@ close_locked(BfdPath *p, BfdItem *it, const BfItemClose *c, GError **failure)
   if (c->size < it->base_size)
     return bfd_path_refuse(p, BF_ST_PROTOCOL, "item %" G_GUINT64_FORMAT
                            ": ITEM_CLOSE size %" G_GUINT64_FORMAT " is below "
-                           "its base_size %" G_GUINT64_FORMAT, c->item_id,
-                           c->size, it->base_size);
+                           "the %" G_GUINT64_FORMAT " bytes of its base it "
+                           "keeps", c->item_id, c->size, it->base_size);
   if (!bf_assembler_close(it->asm_, c->total_chunks, c->size - it->base_size,
                           &error))
     return bfd_items_assembler_refused_locked(p, it, error, failure);

@@ -341,7 +341,8 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
   bf_store_be16(buf + 29, (uint16_t)nlen);
   memcpy(buf + OPEN_FIXED, name, nlen);
   bf_store_be32(buf + OPEN_FIXED + nlen, bf_crc32c(buf, OPEN_FIXED + nlen));
-  bf_store_be64(base, o->has_base ? o->base_size : 0);
+  /* what the part file starts with: nothing kept is no base */
+  bf_store_be64(base, bf_item_open_kept(o));
   bf_store_be32(base + 8, bf_crc32c(base, 8));
   bfd_journal_item_file(file, id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
@@ -360,7 +361,8 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
    * small item. */
   if ((o->coding != BF_CODING_STRIPE &&
        !write_at(fd, coding, sizeof coding, CODING_OFF, file, error)) ||
-      (o->has_base && !write_at(fd, base, sizeof base, BASE_OFF, file, error)) ||
+      (bf_item_open_kept(o) > 0 &&
+       !write_at(fd, base, sizeof base, BASE_OFF, file, error)) ||
       (bfd_crash_torn(BFD_CRASH_REC_TORN, fd, buf, len, OPEN_OFF),
        !write_at(fd, buf, len, OPEN_OFF, file, error))) {
     close(fd);

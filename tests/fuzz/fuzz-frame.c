@@ -272,6 +272,10 @@ check_validated(const BfMsg *m)
     FUZZ_CHECK(!m->u.item_open.has_base ||
                (m->u.item_open.base_size >= 1 &&
                 m->u.item_open.coding == BF_CODING_STRIPE));
+    /* a cut keeps less than the base */
+    FUZZ_CHECK(!m->u.item_open.has_keep ||
+               (m->u.item_open.has_base &&
+                m->u.item_open.base_keep < m->u.item_open.base_size));
     break;
   case BF_FRAME_CHUNK:
     FUZZ_CHECK(m->u.chunk.payload_len >= 1 &&

@@ -48,9 +48,9 @@ def welcome(status=0, sid=SID, token=TOKEN, msg=b"", tlvs=b""):
 
 
 def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=1700000000,
-              nsec=0, coding=0, k=1, n=1, alg=SHA256, base=None):
+              nsec=0, coding=0, k=1, n=1, alg=SHA256, base=None, keep=None):
     return W.item_open(item_id, name, chunk_size, mode, (mtime, nsec), alg,
-                       coding, k, n, base=base)
+                       coding, k, n, base=base, keep=keep)
 
 
 def chunk(item_id, chunk_id, payload, total=0, share=0, crc=None):
@@ -110,6 +110,11 @@ def frame_seeds():
     s["item-open-rs"] = item_open(2, b"a", coding=2, k=3, n=5, alg=BLAKE2B)
     s["item-open-base"] = item_open(3, b"log.txt",
                                     base=(5, digest(SHA256, b"hello")))
+    s["item-open-cut"] = item_open(3, b"log.txt",
+                                   base=(5, digest(SHA256, b"hello")), keep=2)
+    s["item-open-cut-whole"] = item_open(3, b"log.txt",
+                                         base=(5, digest(SHA256, b"hello")),
+                                         keep=5)
     s["item-open-base-short"] = item_open(3, b"log.txt", base=(5, b""))
     s["item-open-blake3-base"] = item_open(3, b"log.txt", alg=BLAKE3,
                                            base=(5, digest(BLAKE3, b"hello")))

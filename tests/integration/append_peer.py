@@ -42,6 +42,24 @@ Steps:
             with ERROR LIMIT instead of keeping them all
   after     an append (item 16) of 5000 bytes, its copy held and let go,
             stored as in append
+Steps of cut-server.sh (base_keep: the base cut before the chunks):
+  cutstore  new session; stores f (64 MiB + 3 bytes) as a plain item
+  shrink    f cut to 10 MiB (item 2: base_keep 10 MiB, no chunks): f
+            shows the old version until STORED, then 10 MiB, bit for bit
+  rewrite   4 KiB rewritten at 1 MiB + 100 (item 3: base_keep 1 MiB +
+            100, the 4 KiB and the rest of f as chunks): f is the model
+  keepnone  base_keep 0 (item 4): f is the chunks alone (8 MiB + 9)
+  cutstale  a cut of a base that is not the stored f: OPENED STALE
+  cutbelow  an ITEM_CLOSE whose size is below base_keep loses the path
+            (ERROR PROTOCOL)
+  cutcrash  a cut (item 7, base_keep 5 MiB, one chunk) whose base copy
+            kills the server (base-copy:3): nothing of it is answered
+  cutresume after the restart the same item again: STORED, f the model
+  cuttorn   a cut (item 8, base_keep 3 MiB + 1, 3 chunks); the server
+            dies with two in its chunk map (chunk-map:2)
+  cutrestored after the restart the item is rebuilt from its record
+            (the kept bytes and the chunks): the chunks and ITEM_CLOSE
+            again: STORED, f the model
 Exit 0 when every check passed; each failure is printed."""
 
 import hashlib
@@ -458,13 +476,142 @@ def step_held():
     model(new)
 
 
+def cut(c, item_id, old, keep, more, total=None):
+    """f cut to its first keep bytes, more after them; waits for STORED
+    and checks f against the model at each stage."""
+    new = old[:keep] + more
+    c.s.sendall(W.item_open(item_id, "f", CS, base=(len(old), sha(old)),
+                            keep=keep))
+    stage, status, msg = c.item_ack(item_id)
+    check((stage, status) == (W.OPENED, W.OK), "item %d: a cut to %d bytes "
+          "opened" % (item_id, keep), "%s %s" % (W.st_name(status), msg))
+    n = c.chunks(item_id, more) if more else 0
+    check(served("f") == old, "item %d: before ITEM_CLOSE the server still "
+          "shows the old f" % item_id)
+    c.s.sendall(W.item_close(item_id, n if total is None else total,
+                             len(new), sha(new)))
+    stage, status, msg = c.item_ack(item_id)
+    check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
+          "%d %s %s" % (stage, W.st_name(status), msg))
+    check(c.proof == proof_of(item_id, new), "item %d: its proof is over "
+          "the whole new file" % item_id)
+    got = served("f")
+    check(got == new, "item %d: f on the server is the first %d bytes of "
+          "the old f and the %d sent, bit for bit" % (item_id, keep,
+                                                       len(more)),
+          "%d bytes, sha256 %s" % (len(got), sha(got).hex()[:16]))
+    model(new)
+
+
+def step_cutstore():
+    c = Conn()
+    sid, token = c.hello(W.NEW)
+    state(sid=sid.hex(), token=token.hex())
+    data = os.urandom(64 * 1024 * 1024 + 3)
+    c.s.sendall(W.item_open(1, "f", CS))
+    check(c.item_ack(1)[:2] == (W.OPENED, W.OK), "item 1 opened")
+    total = c.chunks(1, data)
+    c.s.sendall(W.item_close(1, total, len(data), sha(data)))
+    check(c.item_ack(1)[:2] == (W.STORED, W.OK), "item 1 (f, plain) stored")
+    model(data)
+
+
+def step_shrink():
+    cut(attach(), 2, model(), 10 * 1024 * 1024, b"")
+
+
+def step_rewrite():
+    old = model()
+    at = 1024 * 1024 + 100
+    more = os.urandom(4096) + old[at + 4096:]
+    cut(attach(), 3, old, at, more)
+
+
+def step_keepnone():
+    cut(attach(), 4, model(), 0, os.urandom(8 * 1024 * 1024 + 9))
+
+
+def step_cutstale():
+    c = attach()
+    old = model()
+    c.s.sendall(W.item_open(5, "f", CS, base=(len(old) + 1, sha(old)),
+                            keep=10))
+    stage, status, msg = c.item_ack(5)
+    check((stage, status) == (W.OPENED, W.STALE), "item 5: a cut of a base "
+          "that is not the stored f is refused with STALE",
+          "%s %s" % (W.st_name(status), msg))
+    check(served("f") == old, "f is unchanged after the refusal")
+
+
+def step_cutbelow():
+    c = attach()
+    old = model()
+    c.s.sendall(W.item_open(6, "f", CS, base=(len(old), sha(old)), keep=100))
+    check(c.item_ack(6)[:2] == (W.OPENED, W.OK), "item 6 opened")
+    c.s.sendall(W.item_close(6, 0, 99, sha(old[:99])))
+    m = c.msg()
+    check(m.type == W.ERROR and m.status == W.PROTOCOL and
+          b"below the 100 bytes of its base" in bytes(m.message),
+          "an ITEM_CLOSE below base_keep loses the path with ERROR PROTOCOL",
+          "%s %r" % (W.fname(m.type), m.get("message")))
+    check(served("f") == old, "f is unchanged after the refusal")
+
+
+def step_cutcrash():
+    c = attach()
+    old = model()
+    more = b"after the crash\n"
+    new = old[:5 * 1024 * 1024] + more
+    c.s.sendall(W.item_open(7, "f", CS, base=(len(old), sha(old)),
+                            keep=5 * 1024 * 1024) +
+                W.chunk(7, 0, 1, more) +
+                W.item_close(7, 1, len(new), sha(new)))
+    try:
+        m = c.msg()
+        check(False, "the server dies during the base copy of a cut, having "
+              "answered nothing of item 7", "got %s" % W.fname(m.type))
+    except (EOFError, ConnectionResetError):
+        check(True, "the server dies during the base copy of a cut, having "
+              "answered nothing of item 7")
+
+
+def step_cutresume():
+    cut(attach(), 7, model(), 5 * 1024 * 1024, b"after the crash\n")
+
+
+def step_cuttorn():
+    c = attach()
+    old = model()
+    more = os.urandom(2 * CS + 777)
+    open(os.path.join(STATE, "more"), "wb").write(more)
+    c.s.sendall(W.item_open(8, "f", CS, base=(len(old), sha(old)),
+                            keep=3 * 1024 * 1024 + 1))
+    check(c.item_ack(8)[:2] == (W.OPENED, W.OK), "item 8: a cut opened")
+    try:
+        c.chunks(8, more)
+        check(False, "the server dies with chunks of item 8 in its map",
+              "all 3 acknowledged")
+    except (EOFError, ConnectionResetError):
+        check(True, "the server dies with chunks of item 8 in its map")
+
+
+def step_cutrestored():
+    cut(attach(), 8, model(), 3 * 1024 * 1024 + 1,
+        open(os.path.join(STATE, "more"), "rb").read())
+
+
 if __name__ == "__main__":
     t0 = time.monotonic()
     {"store": step_store, "append": step_append, "stale": step_stale,
      "again": step_again, "crash": step_crash, "resume": step_resume,
      "torn": step_torn, "restored": step_restored, "held": step_held,
      "repeat": step_repeat, "stalecopy": step_stalecopy,
-     "dupflood": step_dupflood, "after": step_after}[STEP]()
+     "dupflood": step_dupflood, "after": step_after,
+     "cutstore": step_cutstore, "shrink": step_shrink,
+     "rewrite": step_rewrite, "keepnone": step_keepnone,
+     "cutstale": step_cutstale, "cutbelow": step_cutbelow, "cutcrash": step_cutcrash,
+     "cutresume": step_cutresume, "cuttorn": step_cuttorn,
+     "cutrestored": step_cutrestored}[STEP]()
     print("step %s: %.1f s, %d failed" % (STEP, time.monotonic() - t0,
                                          len(FAILS)))
     sys.exit(1 if FAILS else 0)

@@ -190,13 +190,17 @@ def auth(step, value, flags=0):
 
 
 def item_open(item_id, name, chunk_size=4096, mode=0o644, mtime=(1700000000, 5),
-              alg=SHA256, coding=STRIPE, k=1, n=1, flags=0, base=None):
-    """base: (base_size, base_digest) for an append, or None."""
+              alg=SHA256, coding=STRIPE, k=1, n=1, flags=0, base=None,
+              keep=None):
+    """base: (base_size, base_digest) for an append, or None; keep: the
+    base's first bytes kept (base_keep), or None for all of them."""
     name = _b(name)
     body = ITEM_OPEN_FIXED.pack(item_id, chunk_size, mode, mtime[0], mtime[1],
                                 coding, k, n, alg, len(name)) + name
     if base is not None:
         body += struct.pack(">Q", base[0]) + bytes(base[1])
+        if keep is not None:
+            body += struct.pack(">Q", keep)
     return frame(ITEM_OPEN, body, flags)
 
 
@@ -512,6 +516,8 @@ def _item_open(c, m):
     if c.left():  # an append's base: present iff the body goes on
         m["base_size"] = c.u(8, "base_size")
         m["base_digest"] = c.take(DIGEST_LEN, "base_digest")
+        if c.left():  # a cut base: base_keep, present iff the body goes on
+            m["base_keep"] = c.u(8, "base_keep")
     c.end()
     if not CHUNK_MIN <= m.chunk_size <= CHUNK_MAX:
         c.fail("RANGE", "chunk_size %d" % m.chunk_size)
@@ -532,6 +538,9 @@ def _item_open(c, m):
     if "base_size" in m and (m.base_size == 0 or m.coding != STRIPE):
         c.fail("RANGE", "a base (base_size %d) needs base_size >= 1 and "
                "stripe coding" % m.base_size)
+    if "base_keep" in m and m.base_keep >= m.base_size:
+        c.fail("RANGE", "base_keep %d is not below base_size %d"
+               % (m.base_keep, m.base_size))
 
 
 def _chunk(c, m):
@@ -797,7 +806,7 @@ def encode(m):
                          (m.mtime_sec, m.mtime_nsec), m.digest_alg, m.coding,
                          m.coding_k, m.coding_n, flags=f,
                          base=(m.base_size, m.base_digest) if "base_size" in m
-                         else None)
+                         else None, keep=m.get("base_keep"))
     if t == CHUNK:
         return chunk(m.item_id, m.chunk_id, m.total_chunks, m.payload, m.crc32c,
                      m.share_index, m.pad, flags=f)

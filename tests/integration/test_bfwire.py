@@ -60,7 +60,9 @@ def valid_frames():
           W.item_open(9, "/".join(["d"] * 64)),
           W.item_open(10, ("c" * 240 + "/") * 16 + "z" * 240),
           W.item_open(11, "log.txt", base=(1, DIG)),
-          W.item_open(12, "big", base=(2 ** 64 - 1, bytes(32)), alg=W.BLAKE2B)]
+          W.item_open(12, "big", base=(2 ** 64 - 1, bytes(32)), alg=W.BLAKE2B),
+          W.item_open(13, "log.txt", base=(5, DIG), keep=0),
+          W.item_open(14, "big", base=(2 ** 64 - 1, DIG), keep=2 ** 64 - 2)]
     # CHUNK
     f += [W.chunk(1, 0, 1, b"hello"), W.chunk(1, 5, 0, b"x"),
           W.chunk(2, 0xFFFFFFFE, 0xFFFFFFFF, bytes(range(256)), share=15, pad=15),
@@ -142,7 +144,11 @@ def broken_frames():
           W.item_open(1, "x", coding=W.RS, k=2, n=3, base=(5, DIG)),
           W.item_open(1, "", coding=W.SHAMIR, k=2, n=3, base=(5, DIG)),
           W.item_open(1, "x", base=(5, DIG))[:-1],
-          W.item_open(1, "x", base=(5, DIG)) + b"!"]
+          W.item_open(1, "x", base=(5, DIG)) + b"!",
+          W.item_open(1, "x", base=(5, DIG), keep=5),
+          W.item_open(1, "x", base=(5, DIG), keep=2 ** 64 - 1),
+          W.item_open(1, "x", base=(5, DIG), keep=4)[:-1],
+          W.item_open(1, "x", base=(5, DIG), keep=4) + b"!"]
     f += [W.chunk(1, 0, 0, b""), W.chunk(1, 3, 3, b"x"), W.chunk(1, 0, 1, b"x", pad=16),
           W.chunk(1, 0, 1, b"x", share=16), W.frame(W.CHUNK, bytes(23))]
     f += [W.chunk_ack(1, 0, 16), W.frame(W.CHUNK_ACK, bytes(15)), W.frame(W.CHUNK_ACK, bytes(17))]

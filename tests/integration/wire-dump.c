@@ -103,6 +103,8 @@ fields(GString *s, const BfMsg *m)
       field_u(s, "base_size", x->base_size);
       field_b(s, "base_digest", x->base_digest, BF_DIGEST_LEN);
     }
+    if (x->has_keep)
+      field_u(s, "base_keep", x->base_keep);
     break;
   }
   case BF_FRAME_CHUNK: {

@@ -96,6 +96,15 @@ fill_item_open_base(BfMsg *m)
     m->u.item_open.base_digest[i] = (uint8_t)(0xa0 + i);
 }
 
+/* A truncate or a write inside the file: the base is cut first. */
+static void
+fill_item_open_cut(BfMsg *m)
+{
+  fill_item_open_base(m);
+  m->u.item_open.has_keep = TRUE;
+  m->u.item_open.base_keep = UINT64_C(0x0000000100000007);
+}
+
 static void
 fill_chunk(BfMsg *m)
 {
@@ -248,6 +257,7 @@ static const Sample samples[] = {
   { "WELCOME", fill_welcome },
   { "ITEM_OPEN", fill_item_open },
   { "ITEM_OPEN-base", fill_item_open_base },
+  { "ITEM_OPEN-cut", fill_item_open_cut },
   { "CHUNK", fill_chunk },
   { "CHUNK_ACK", fill_chunk_ack },
   { "ITEM_CLOSE", fill_item_close },
@@ -375,6 +385,8 @@ assert_msg_eq(const BfMsg *a, const BfMsg *b)
     g_assert_cmpuint(a->u.item_open.base_size, ==, b->u.item_open.base_size);
     g_assert_cmpmem(a->u.item_open.base_digest, BF_DIGEST_LEN,
                     b->u.item_open.base_digest, BF_DIGEST_LEN);
+    g_assert_cmpint(a->u.item_open.has_keep, ==, b->u.item_open.has_keep);
+    g_assert_cmpuint(a->u.item_open.base_keep, ==, b->u.item_open.base_keep);
     break;
   case BF_FRAME_CHUNK:
     g_assert_cmpuint(a->u.chunk.item_id, ==, b->u.chunk.item_id);
@@ -560,9 +572,13 @@ truncation_may_succeed(const BfMsg *m, size_t k)
   case BF_FRAME_READ_DATA:
     return k >= READ_DATA_FIXED;
   case BF_FRAME_ITEM_OPEN:
-    /* Cut just after the name, an append is a plain item. */
-    return m->u.item_open.has_base &&
-           k == (size_t)ITEM_OPEN_FIXED + m->u.item_open.name.len;
+    /* Cut just after the name, an append is a plain item; cut just
+     * after the base, a cut base is a whole one. */
+    return (m->u.item_open.has_base &&
+            k == (size_t)ITEM_OPEN_FIXED + m->u.item_open.name.len) ||
+           (m->u.item_open.has_keep &&
+            k == (size_t)ITEM_OPEN_FIXED + m->u.item_open.name.len + 8 +
+                 BF_DIGEST_LEN);
   default:
     return FALSE;
   }
@@ -597,7 +613,9 @@ test_truncated(gconstpointer data)
                                    out.u.read_data.payload_len), !=,
                          out.u.read_data.crc32c);
       } else if (m.type == BF_FRAME_ITEM_OPEN) {
-        g_assert_false(out.u.item_open.has_base);
+        g_assert_false(out.u.item_open.has_keep);
+        g_assert_true(out.u.item_open.has_base ==
+                      (k > (size_t)ITEM_OPEN_FIXED + m.u.item_open.name.len));
       } else {
         /* A HELLO cut between TLVs loses them; it may not invent any. */
         g_assert_cmpuint(out.u.hello.path_index, ==, 0);
@@ -612,8 +630,9 @@ test_truncated(gconstpointer data)
   }
   if (m.type != BF_FRAME_HELLO && m.type != BF_FRAME_CHUNK &&
       m.type != BF_FRAME_READ_DATA)
-    g_assert_cmpuint(successes, ==, m.type == BF_FRAME_ITEM_OPEN &&
-                                    m.u.item_open.has_base ? 1 : 0);
+    g_assert_cmpuint(successes, ==, m.type != BF_FRAME_ITEM_OPEN ? 0
+                                    : (m.u.item_open.has_base ? 1 : 0) +
+                                      (m.u.item_open.has_keep ? 1 : 0));
   g_free(body);
 }
 
@@ -659,6 +678,12 @@ test_trailing(gconstpointer data)
     if (!m.u.item_open.has_base) {
       expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TRUNCATED,
                        "base_size");
+      break;
+    }
+    /* After a whole base, a byte starts a base_keep cut short. */
+    if (!m.u.item_open.has_keep) {
+      expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TRUNCATED,
+                       "base_keep");
       break;
     }
     expect_raw_error(m.type, longer, len + 1, BF_WIRE_ERROR_TOO_LONG,
@@ -1512,6 +1537,18 @@ test_item_open(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
   m.u.item_open.digest_alg = 255;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 255");
+  /* A cut keeps fewer bytes than the base has, 0 included; keeping them
+   * all is said by no base_keep. */
+  fill_item_open_cut(&m);
+  m.u.item_open.base_keep = 0;
+  expect_ok(&m);
+  m.u.item_open.base_keep = m.u.item_open.base_size - 1;
+  expect_ok(&m);
+  m.u.item_open.base_keep = m.u.item_open.base_size;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "ITEM_OPEN: base_keep 4362076161 is "
+               "not below base_size 4362076161");
+  m.u.item_open.base_keep = UINT64_MAX;
+  expect_error(&m, BF_WIRE_ERROR_RANGE, "is not below base_size");
   /* BLAKE3, the client's digest, with and without a base (an append) */
   fill_item_open(&m);
   m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
