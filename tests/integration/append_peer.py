@@ -205,17 +205,22 @@ def append(c, item_id, old, more):
     model(new)
 
 
-def step_store():
+def store_plain(size):
+    """A new session whose item 1 stores f, size random bytes: the model."""
     c = Conn()
     sid, token = c.hello(W.NEW)
     state(sid=sid.hex(), token=token.hex())
-    data = os.urandom(3 * 1024 * 1024 + 5)
+    data = os.urandom(size)
     c.s.sendall(W.item_open(1, "f", CS))
     check(c.item_ack(1)[:2] == (W.OPENED, W.OK), "item 1 opened")
     total = c.chunks(1, data)
     c.s.sendall(W.item_close(1, total, len(data), sha(data)))
     check(c.item_ack(1)[:2] == (W.STORED, W.OK), "item 1 (f, plain) stored")
     model(data)
+
+
+def step_store():
+    store_plain(3 * 1024 * 1024 + 5)
 
 
 def step_append():
@@ -504,16 +509,7 @@ def cut(c, item_id, old, keep, more, total=None):
 
 
 def step_cutstore():
-    c = Conn()
-    sid, token = c.hello(W.NEW)
-    state(sid=sid.hex(), token=token.hex())
-    data = os.urandom(64 * 1024 * 1024 + 3)
-    c.s.sendall(W.item_open(1, "f", CS))
-    check(c.item_ack(1)[:2] == (W.OPENED, W.OK), "item 1 opened")
-    total = c.chunks(1, data)
-    c.s.sendall(W.item_close(1, total, len(data), sha(data)))
-    check(c.item_ack(1)[:2] == (W.STORED, W.OK), "item 1 (f, plain) stored")
-    model(data)
+    store_plain(64 * 1024 * 1024 + 3)
 
 
 def step_shrink():
