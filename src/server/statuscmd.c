@@ -39,6 +39,13 @@ parse_session(const char *name, const char *text)
   return o;
 }
 
+/* g_ptr_array_sort passes pointers to the elements. */
+static gint
+name_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* The view's sessions, by name. */
 static JsonArray *
 load(const char *mount, GError **error)
@@ -53,7 +60,7 @@ load(const char *mount, GError **error)
   while ((n = g_dir_read_name(dir)) != NULL)
     if (n[0] != '.')
       g_ptr_array_add(names, g_strdup(n));
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);   /* by start time */
+  g_ptr_array_sort(names, name_cmp);   /* by start time */
   out = json_array_new();
   for (guint i = 0; i < names->len; i++) {
     g_autofree char *file = g_build_filename(mount, names->pdata[i],
