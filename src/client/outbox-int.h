@@ -1,12 +1,14 @@
 /* What the outbox's FUSE operations share across their files: outbox.c
- * (files: open, write, read, close, rename, unlink, attributes),
- * outbox-names.c (directories, links, special files, xattrs, df) and
+ * (files: open, write, read, close, rename, unlink, modes and times),
+ * outbox-names.c (attributes, listings, directories, links, special
+ * files, xattrs, df) and
  * outbox-ops.c (the table of them all, each counted). */
 #pragma once
 
 #include <fuse.h>
 
 #include "delivery.h"
+#include "handles.h"
 #include "ops.h"
 #include "reader.h"
 #include "session.h"
@@ -19,6 +21,7 @@ typedef struct {
   BfcTree tree;
   BfcStatusDir status;
   BfcCopyUps copies;
+  BfcHandles handles;
 } Outbox;
 
 static inline Outbox *
@@ -37,11 +40,6 @@ int bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
 /* outbox.c */
 void *bfc_ob_init(struct fuse_conn_info *conn, struct fuse_config *cfg);
 void bfc_ob_destroy(void *data);
-int bfc_ob_getattr(const char *path, struct stat *st,
-                   struct fuse_file_info *fi);
-int bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
-                   off_t off, struct fuse_file_info *fi,
-                   enum fuse_readdir_flags flags);
 int bfc_ob_create(const char *path, mode_t mode, struct fuse_file_info *fi);
 int bfc_ob_open(const char *path, struct fuse_file_info *fi);
 int bfc_ob_write(const char *path, const char *buf, size_t size, off_t off,
@@ -58,6 +56,11 @@ int bfc_ob_utimens(const char *path, const struct timespec tv[2],
                    struct fuse_file_info *fi);
 
 /* outbox-names.c */
+int bfc_ob_getattr(const char *path, struct stat *st,
+                   struct fuse_file_info *fi);
+int bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
+                   off_t off, struct fuse_file_info *fi,
+                   enum fuse_readdir_flags flags);
 int bfc_ob_mkdir(const char *path, mode_t mode);
 int bfc_ob_rmdir(const char *path);
 int bfc_ob_symlink(const char *target, const char *path);

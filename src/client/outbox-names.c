@@ -1,15 +1,84 @@
 /* The outbox's operations on names rather than file contents:
- * directories (made on the server at once), symlinks, hard links, FIFOs
+ * attributes and listings (the tree, tree.h), directories (made on the
+ * server at once), symlinks, hard links, FIFOs
  * and sockets (links.h), ownership and xattrs (not transferred), df
  * (space.h). */
 #include "outbox-int.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "links.h"
 #include "space.h"
+
+static void
+fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
+{
+  memset(st, 0, sizeof *st);
+  st->st_mode = (n->children ? S_IFDIR : n->kind ? n->kind : S_IFREG) |
+                (n->kind == S_IFLNK ? 0777 : n->mode);
+  st->st_nlink = n->children ? 2 : 1;
+  st->st_uid = o->status.uid;
+  st->st_gid = o->status.gid;
+  st->st_size = n->target ? strlen(n->target)
+                : n->kind ? 0 : bfc_node_size_locked(&o->tree, n);
+  /* cp sizes its writes by st_blksize: one chunk per write(2). */
+  st->st_blksize = bfc_session_config(o->sess)->chunk_size;
+  st->st_blocks = (st->st_size + 511) / 512;
+  st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
+}
+
+int
+bfc_ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+  Outbox *o = outbox();
+  BfcNode *n;
+
+  (void)fi;
+  if (bfc_status_is(path))
+    return bfc_status_getattr(&o->status, path, st);
+  bf_mutex_lock(&o->tree.lock);
+  n = bfc_tree_lookup_locked(&o->tree, path);
+  if (n)
+    fill_stat(o, n, st);
+  bf_mutex_unlock(&o->tree.lock);
+  return n ? 0 : -ENOENT;
+}
+
+int
+bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+           struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+  Outbox *o = outbox();
+  GHashTableIter iter;
+  gpointer v;
+  BfcNode *n;
+
+  (void)off;
+  (void)fi;
+  (void)flags;
+  if (bfc_status_is(path))
+    return bfc_status_readdir(&o->status, path, buf, fill);
+  bf_mutex_lock(&o->tree.lock);
+  n = bfc_tree_lookup_locked(&o->tree, path);
+  if (n == NULL || n->children == NULL) {
+    bf_mutex_unlock(&o->tree.lock);
+    return n ? -ENOTDIR : -ENOENT;
+  }
+  fill(buf, ".", NULL, 0, 0);
+  fill(buf, "..", NULL, 0, 0);
+  g_hash_table_iter_init(&iter, n->children);
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    if (bfc_node_settle_locked(&o->tree, v))
+      fill(buf, ((BfcNode *)v)->name, NULL, 0, 0);
+    else
+      g_hash_table_iter_remove(&iter);
+  }
+  bf_mutex_unlock(&o->tree.lock);
+  return 0;
+}
 
 int
 bfc_ob_mkdir(const char *path, mode_t mode)

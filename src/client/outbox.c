@@ -3,8 +3,9 @@
  * directories are made on the server at once. The tree (tree.h) is only
  * what this mount has sent, not the contents: a delivered file is read
  * back from the server, one being written from the client's copy
- * (reader.h). Operations on names rather than contents (directories,
- * links, df) are in outbox-names.c. The FUSE boundary of the error
+ * (reader.h). Operations on names rather than contents (attributes,
+ * listings, directories, links, df) are in outbox-names.c; the open
+ * descriptors are counted in handles.h. The FUSE boundary of the error
  * convention: errors become -errno here (client.h, ERRORS). */
 #include "outbox.h"
 #include "outbox-int.h"
@@ -98,73 +99,6 @@ bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
   return bfc_ob_result(ok, error);
 }
 
-static void
-fill_stat(Outbox *o, BfcNode *n, struct stat *st) BF_REQUIRES(&o->tree.lock)
-{
-  memset(st, 0, sizeof *st);
-  st->st_mode = (n->children ? S_IFDIR : n->kind ? n->kind : S_IFREG) |
-                (n->kind == S_IFLNK ? 0777 : n->mode);
-  st->st_nlink = n->children ? 2 : 1;
-  st->st_uid = o->status.uid;
-  st->st_gid = o->status.gid;
-  st->st_size = n->target ? strlen(n->target)
-                : n->kind ? 0 : bfc_node_size_locked(&o->tree, n);
-  /* cp sizes its writes by st_blksize: one chunk per write(2). */
-  st->st_blksize = bfc_session_config(o->sess)->chunk_size;
-  st->st_blocks = (st->st_size + 511) / 512;
-  st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
-}
-
-int
-bfc_ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
-{
-  Outbox *o = outbox();
-  BfcNode *n;
-
-  (void)fi;
-  if (bfc_status_is(path))
-    return bfc_status_getattr(&o->status, path, st);
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  if (n)
-    fill_stat(o, n, st);
-  bf_mutex_unlock(&o->tree.lock);
-  return n ? 0 : -ENOENT;
-}
-
-int
-bfc_ob_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-           struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-  Outbox *o = outbox();
-  GHashTableIter iter;
-  gpointer v;
-  BfcNode *n;
-
-  (void)off;
-  (void)fi;
-  (void)flags;
-  if (bfc_status_is(path))
-    return bfc_status_readdir(&o->status, path, buf, fill);
-  bf_mutex_lock(&o->tree.lock);
-  n = bfc_tree_lookup_locked(&o->tree, path);
-  if (n == NULL || n->children == NULL) {
-    bf_mutex_unlock(&o->tree.lock);
-    return n ? -ENOTDIR : -ENOENT;
-  }
-  fill(buf, ".", NULL, 0, 0);
-  fill(buf, "..", NULL, 0, 0);
-  g_hash_table_iter_init(&iter, n->children);
-  while (g_hash_table_iter_next(&iter, NULL, &v)) {
-    if (bfc_node_settle_locked(&o->tree, v))
-      fill(buf, ((BfcNode *)v)->name, NULL, 0, 0);
-    else
-      g_hash_table_iter_remove(&iter);
-  }
-  bf_mutex_unlock(&o->tree.lock);
-  return 0;
-}
-
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
  * version it replaces, not yet sent, comes back in *old (to cancel). */
 static int
@@ -248,7 +182,11 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
 int
 bfc_ob_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-  return start_version(path, mode, NULL, NULL, fi);
+  int rc = start_version(path, mode, NULL, NULL, fi);
+
+  if (rc == 0)
+    bfc_handles_add(&outbox()->handles, fi->fh, BFC_HANDLE_FILE);
+  return rc;
 }
 
 /* A delivered file is read back from the server (reader.h). */
@@ -359,15 +297,12 @@ version_start(Outbox *o, const char *path, struct fuse_file_info *fi,
   return rc;
 }
 
-int
-bfc_ob_open(const char *path, struct fuse_file_info *fi)
+static int
+open_file(Outbox *o, const char *path, struct fuse_file_info *fi)
 {
-  Outbox *o = outbox();
   BfcNode *n;
   uint32_t mode;
 
-  if (bfc_status_is(path))
-    return bfc_status_open(&o->status, path, fi);
   if ((fi->flags & O_ACCMODE) == O_RDONLY)
     return open_reader(o, path, fi);
   bf_mutex_lock(&o->tree.lock);
@@ -379,6 +314,20 @@ bfc_ob_open(const char *path, struct fuse_file_info *fi)
   if (!(fi->flags & O_TRUNC))
     return open_pending(o, path, fi);
   return start_version(path, mode, NULL, NULL, fi);
+}
+
+int
+bfc_ob_open(const char *path, struct fuse_file_info *fi)
+{
+  Outbox *o = outbox();
+  gboolean status = bfc_status_is(path);
+  int rc = status ? bfc_status_open(&o->status, path, fi)
+                  : open_file(o, path, fi);
+
+  if (rc == 0)
+    bfc_handles_add(&o->handles, fi->fh,
+                    status ? BFC_HANDLE_STATUS : BFC_HANDLE_FILE);
+  return rc;
 }
 
 int
@@ -467,18 +416,13 @@ bfc_ob_flush(const char *path, struct fuse_file_info *fi)
   return bfc_ob_result(ok, error);
 }
 
-/* The last descriptor is gone: the node shows what the version ends as
- * (a delivered file its size, one never delivered disappears). */
-int
-bfc_ob_release(const char *path, struct fuse_file_info *fi)
+/* Lets go of what descriptor fi holds but its version's reference, which
+ * it returns (NULL if none). */
+static BfcVersion *
+drop_handle(Outbox *o, struct fuse_file_info *fi)
 {
-  Outbox *o = outbox();
   BfcVersion *v = version_of(fi);
 
-  if (bfc_status_is(path)) {
-    bfc_status_release(fi);
-    return 0;
-  }
   if (is_reader(fi))
     bfc_reader_free(reader_of(fi));
   if (pending_of(fi) != NULL) {
@@ -487,15 +431,47 @@ bfc_ob_release(const char *path, struct fuse_file_info *fi)
     g_mutex_clear(&pending_of(fi)->lock);
     g_free(pending_of(fi));
   }
-  if (v == NULL)
+  if (v != NULL)
+    bfc_copy_ups_drop(&o->copies, v);
+  return v;
+}
+
+/* The last descriptor is gone: the node shows what the version ends as
+ * (a delivered file its size, one never delivered disappears). */
+int
+bfc_ob_release(const char *path, struct fuse_file_info *fi)
+{
+  Outbox *o = outbox();
+  BfcVersion *v;
+
+  bfc_handles_remove(&o->handles, fi->fh);
+  if (bfc_status_is(path)) {
+    bfc_status_release(fi);
     return 0;
-  bfc_copy_ups_drop(&o->copies, v);
+  }
+  if ((v = drop_handle(o, fi)) == NULL)
+    return 0;
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_lookup_locked(&o->tree, path);   /* settles it */
   bf_mutex_unlock(&o->tree.lock);
   bfc_version_unref(v);
   return 0;
+}
+
+/* A descriptor whose RELEASE never came (handles.h): only its memory goes.
+ * Its version is not released: the session is stopped, and a spooled one
+ * is found again by the next mount as it is. */
+static void
+drop_left(uint64_t fh, BfcHandleKind kind, void *data)
+{
+  struct fuse_file_info fi = { .fh = fh };
+  BfcVersion *v;
+
+  if (kind == BFC_HANDLE_STATUS)
+    bfc_status_release(&fi);
+  else if ((v = drop_handle(data, &fi)) != NULL)
+    bfc_version_unref(v);
 }
 
 /* truncate(2) of a delivered file: a new version of its first size bytes
@@ -755,6 +731,7 @@ bfc_outbox_new(BfcSession *s, BfcDelivery *d)
   o->delivery = d;
   bfc_tree_init(&o->tree);
   bfc_copy_ups_init(&o->copies);
+  bfc_handles_init(&o->handles);
   bfc_status_init(&o->status, s, d);
   bf_mutex_lock(&o->tree.lock);
   for (guint i = 0; rec != NULL && i < rec->len; i++) {
@@ -773,6 +750,7 @@ bfc_outbox_free(void *data)
   /* fuse_main fails before init when the mount itself fails. */
   if (o->sess != NULL)
     bfc_session_stop(o->sess);
+  bfc_handles_clear(&o->handles, drop_left, o);
   bfc_tree_clear(&o->tree);
   bfc_copy_ups_clear(&o->copies);
   bfc_delivery_free(o->delivery);

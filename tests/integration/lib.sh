@@ -272,22 +272,33 @@ pids_with_arg() {
 	done
 }
 
+# fuse_conns: "MINOR MOUNTPOINT" of every FUSE mount.
+fuse_conns() {
+	if ! grep -q ' /sys/fs/fuse/connections ' /proc/mounts; then
+		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null || true
+	fi
+	local minor mp
+	while read -r _ _ minor _ mp _; do
+		printf '%s %b\n' "${minor#*:}" "$mp"
+	done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) ~ /^fuse/) print; break } }' /proc/self/mountinfo)
+}
+
+# abort_conn MINOR: abort that FUSE connection (its daemon's loop ends as
+# if unmounted; what was queued for it is dropped, RELEASEs included).
+abort_conn() {
+	[[ -w /sys/fs/fuse/connections/$1/abort ]] &&
+		echo 1 >"/sys/fs/fuse/connections/$1/abort" 2>/dev/null
+}
+
 # Abort the FUSE connection of every mount under DIR (unblocks any process
 # stuck on a hung daemon), then lazily unmount it. Last resort only.
 abort_mounts_under() {
 	local dir=$1 mp minor
-	if ! grep -q ' /sys/fs/fuse/connections ' /proc/mounts; then
-		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null || true
-	fi
-	while read -r _ _ minor _ mp _; do
-		minor=${minor#*:}
-		mp=$(printf '%b' "$mp")
+	while read -r minor mp; do
 		[[ $mp == "$dir"/* ]] || continue
-		if [[ -w /sys/fs/fuse/connections/$minor/abort ]]; then
-			echo 1 >"/sys/fs/fuse/connections/$minor/abort" 2>/dev/null || true
-		fi
+		abort_conn "$minor" || true
 		fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
-	done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) ~ /^fuse/) print; break } }' /proc/self/mountinfo)
+	done < <(fuse_conns)
 }
 
 # unmount DIR: polite unmount (retry while busy), lazy unmount as fallback.
