@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "braidfs/statuscmd.h"
 #include "braidfs/units.h"
 #include "progress.h"
 
@@ -151,75 +152,62 @@ show(GString *out, const char *mount, JsonObject *o)
   }
 }
 
-/* One round: every mount's status, as text or JSON. FALSE if one could
- * not be read (said on stderr). */
-static gboolean
-report(GPtrArray *mounts, gboolean json, GString *out)
+typedef struct {
+  GPtrArray *mounts;
+  gboolean json;
+} Report;
+
+/* One round: every mount's status, as text or JSON. */
+static BfStatusRound
+report(GString *out, gpointer data)
 {
+  const Report *r = data;
   g_autoptr(JsonArray) all = json_array_new();
   gboolean ok = TRUE;
 
-  for (guint i = 0; i < mounts->len; i++) {
+  for (guint i = 0; i < r->mounts->len; i++) {
     g_autoptr(GError) error = NULL;
-    JsonNode *st = load_status(mounts->pdata[i], &error);
+    JsonNode *st = load_status(r->mounts->pdata[i], &error);
     if (st == NULL) {
       g_printerr("braidfs status: %s\n", error->message);
       ok = FALSE;
       continue;
     }
-    if (!json)
-      show(out, mounts->pdata[i], json_node_get_object(st));
+    if (!r->json)
+      show(out, r->mounts->pdata[i], json_node_get_object(st));
     json_array_add_element(all, st);
   }
-  if (json) {
+  if (r->json) {
     g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
     json_node_set_array(root, all);
     /* One mount asked for: its object, as a script expects. */
-    json_generator_set_root(gen, mounts->len == 1 && json_array_get_length(all) == 1
-                            ? json_array_get_element(all, 0) : root);
-    json_generator_set_pretty(gen, TRUE);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
+    g_autofree char *text = bf_status_json(
+        r->mounts->len == 1 && json_array_get_length(all) == 1
+        ? json_array_get_element(all, 0) : root);
     g_string_append_printf(out, "%s\n", text);
   }
-  return ok;
+  return ok ? BF_STATUS_SHOWN : BF_STATUS_PARTIAL;
 }
 
 int
 bfc_status_command(int argc, char **argv)
 {
-  gboolean json = FALSE;
-  double watch = 0;
-  g_auto(GStrv) rest = NULL;
-  GOptionEntry entries[] = {
-    { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
-      "print the status as JSON (braidfs(1), FILES: status.json)", NULL },
-    { "watch", 'w', 0, G_OPTION_ARG_DOUBLE, &watch,
-      "redraw every SECS seconds until interrupted", "SECS" },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL,
-      "[MOUNT...]" },
-    G_OPTION_ENTRY_NULL,
-  };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("[MOUNT...]");
+  g_auto(BfStatusArgs) a = { 0 };
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) mounts = NULL;
 
-  g_option_context_set_summary(ctx, "What braidfs outboxes are doing: paths, "
-                               "files in flight, spool, totals.\nWithout "
-                               "MOUNT: every braidfs mount of this host.");
-  g_option_context_add_main_entries(ctx, entries, NULL);
-  /* argv[1] is "status": parse the rest. */
-  argv[1] = argv[0];
-  argc--;
-  argv++;
-  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+  if (!bf_status_args_parse(argc, argv, "[MOUNT...]", "What braidfs outboxes "
+                            "are doing: paths, files in flight, spool, "
+                            "totals.\nWithout MOUNT: every braidfs mount of "
+                            "this host.", "print the status as JSON "
+                            "(braidfs(1), FILES: status.json)", &a, &error)) {
     g_printerr("braidfs status: %s (see braidfs status --help)\n",
                error->message);
     return 1;
   }
-  if (rest != NULL) {
+  if (a.rest != NULL) {
     mounts = g_ptr_array_new_with_free_func(g_free);
-    for (char **m = rest; *m != NULL; m++)
+    for (char **m = a.rest; *m != NULL; m++)
       g_ptr_array_add(mounts, g_strdup(*m));
   } else {
     mounts = braidfs_mounts();
@@ -228,15 +216,5 @@ bfc_status_command(int argc, char **argv)
     g_printerr("braidfs status: no braidfs mount on this host (give MOUNT)\n");
     return 1;
   }
-  for (;;) {
-    g_autoptr(GString) out = g_string_new(NULL);
-    gboolean ok = report(mounts, json, out);
-    if (watch > 0)
-      fputs("\033[H\033[2J", stdout);   /* home, clear: as watch(1) */
-    fputs(out->str, stdout);
-    fflush(stdout);
-    if (watch <= 0)
-      return ok ? 0 : 1;
-    g_usleep((gulong)(MAX(watch, 0.1) * G_USEC_PER_SEC));
-  }
+  return bf_status_run(a.watch, report, &(Report){ mounts, a.json });
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "braidfs/statuscmd.h"
 #include "braidfs/units.h"
 
 /* A .session file's "key: value" lines as an object; repeated keys
@@ -38,6 +39,13 @@ parse_session(const char *name, const char *text)
   return o;
 }
 
+/* g_ptr_array_sort passes pointers to the elements. */
+static gint
+name_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* The view's sessions, by name. */
 static JsonArray *
 load(const char *mount, GError **error)
@@ -52,7 +60,7 @@ load(const char *mount, GError **error)
   while ((n = g_dir_read_name(dir)) != NULL)
     if (n[0] != '.')
       g_ptr_array_add(names, g_strdup(n));
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);   /* by start time */
+  g_ptr_array_sort(names, name_cmp);   /* by start time */
   out = json_array_new();
   for (guint i = 0; i < names->len; i++) {
     g_autofree char *file = g_build_filename(mount, names->pdata[i],
@@ -101,62 +109,44 @@ show(GString *out, const char *mount, JsonArray *sessions)
   }
 }
 
+/* One round: the sessions of the view at the mount (data). */
+static BfStatusRound
+report(GString *out, gpointer data)
+{
+  const BfStatusArgs *a = data;
+  g_autoptr(GError) err = NULL;
+  g_autoptr(JsonArray) sessions = load(a->rest[0], &err);
+
+  if (sessions == NULL) {
+    g_printerr("braidfsd status: %s\n", err->message);
+    return BF_STATUS_FAILED;
+  }
+  if (a->json) {
+    g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
+    json_node_set_array(root, sessions);
+    g_autofree char *text = bf_status_json(root);
+    g_string_append_printf(out, "%s\n", text);
+  } else {
+    show(out, a->rest[0], sessions);
+  }
+  return BF_STATUS_SHOWN;
+}
+
 int
 bfd_status_command(int argc, char **argv)
 {
-  gboolean json = FALSE;
-  double watch = 0;
-  g_auto(GStrv) rest = NULL;
-  GOptionEntry entries[] = {
-    { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
-      "print the sessions as a JSON array (the keys of .session)", NULL },
-    { "watch", 'w', 0, G_OPTION_ARG_DOUBLE, &watch,
-      "redraw every SECS seconds until interrupted", "SECS" },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL,
-      "MOUNTPOINT" },
-    G_OPTION_ENTRY_NULL,
-  };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("MOUNTPOINT");
+  g_auto(BfStatusArgs) a = { 0 };
   g_autoptr(GError) error = NULL;
 
-  g_option_context_set_summary(ctx, "The sessions of the braidfsd whose view "
-                               "is mounted at MOUNTPOINT.");
-  g_option_context_add_main_entries(ctx, entries, NULL);
-  argv[1] = argv[0];   /* parse what follows "status" */
-  argc--;
-  argv++;
-  if (!g_option_context_parse(ctx, &argc, &argv, &error) ||
-      rest == NULL || g_strv_length(rest) != 1) {
+  if (!bf_status_args_parse(argc, argv, "MOUNTPOINT", "The sessions of the "
+                            "braidfsd whose view is mounted at MOUNTPOINT.",
+                            "print the sessions as a JSON array (the keys of "
+                            ".session)", &a, &error) ||
+      a.rest == NULL || g_strv_length(a.rest) != 1) {
     g_printerr("braidfsd status: %s (usage: braidfsd status [--json] "
                "[--watch SECS] MOUNTPOINT)\n",
                error != NULL ? error->message : "give one MOUNTPOINT");
     return 1;
   }
-  for (;;) {
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonArray) sessions = load(rest[0], &err);
-    g_autoptr(GString) out = g_string_new(NULL);
-    if (sessions == NULL) {
-      g_printerr("braidfsd status: %s\n", err->message);
-      return 1;
-    }
-    if (json) {
-      g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
-      g_autoptr(JsonGenerator) gen = json_generator_new();
-      json_node_set_array(root, sessions);
-      json_generator_set_root(gen, root);
-      json_generator_set_pretty(gen, TRUE);
-      g_autofree char *text = json_generator_to_data(gen, NULL);
-      g_string_append_printf(out, "%s\n", text);
-    } else {
-      show(out, rest[0], sessions);
-    }
-    if (watch > 0)
-      fputs("\033[H\033[2J", stdout);   /* home, clear: as watch(1) */
-    fputs(out->str, stdout);
-    fflush(stdout);
-    if (watch <= 0)
-      return 0;
-    g_usleep((gulong)(MAX(watch, 0.1) * G_USEC_PER_SEC));
-  }
+  return bf_status_run(a.watch, report, &a);
 }

@@ -49,26 +49,6 @@
 #include "braidfs/assembler.h"
 
 typedef struct {
-  const uint8_t *p;
-  size_t left;
-} Reader;
-
-static gboolean
-rd(Reader *r, size_t n, uint64_t *v)
-{
-  uint64_t x = 0;
-
-  if (r->left < n)
-    return FALSE;
-  for (size_t i = 0; i < n; i++)
-    x = x << 8 | r->p[i];
-  r->p += n;
-  r->left -= n;
-  *v = x;
-  return TRUE;
-}
-
-typedef struct {
   BfAssembler *a;
   uint32_t cs;
   uint64_t max_size;
@@ -251,12 +231,12 @@ do_close(Model *m, uint32_t total, uint64_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  Reader r = { data, size };
+  FuzzReader r = { data, size };
   uint64_t cs_sel, max;
   Model m = { 0 };
 
   fuzz_init();
-  if (!rd(&r, 2, &cs_sel) || !rd(&r, 4, &max))
+  if (!fuzz_rd(&r, 2, &cs_sel) || !fuzz_rd(&r, 4, &max))
     return 0;
   m.cs = 4096 + (uint32_t)(cs_sel % 61441);
   m.max_size = max;
@@ -271,7 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gboolean full = FALSE;
     size_t w;
 
-    if (!rd(&r, 1, &op))
+    if (!fuzz_rd(&r, 1, &op))
       break;
     w = (op & 8) ? 4 : 2;
     switch (op & 3) {
@@ -280,13 +260,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3:
       if ((op & 3) == 3) {
         uint64_t pick;
-        if (m.ids->len == 0 || !rd(&r, 2, &pick))
+        if (m.ids->len == 0 || !fuzz_rd(&r, 2, &pick))
           goto out;
         id = g_array_index(m.ids, uint32_t, pick % m.ids->len);
-      } else if (!rd(&r, w, &id)) {
+      } else if (!fuzz_rd(&r, w, &id)) {
         goto out;
       }
-      if (!rd(&r, w, &total) || !rd(&r, w, &len))
+      if (!fuzz_rd(&r, w, &total) || !fuzz_rd(&r, w, &len))
         goto out;
       if (op & 4) {
         uint64_t top = (uint64_t)1 << (w * 8 - 1);
@@ -296,7 +276,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                (op & 3) != 1 ? MARK : (op & 16) ? EXPECT : CHECK_ONLY);
       break;
     case 2:
-      if (!rd(&r, w, &total) || !rd(&r, w == 4 ? 8 : 2, &sz))
+      if (!fuzz_rd(&r, w, &total) || !fuzz_rd(&r, w == 4 ? 8 : 2, &sz))
         goto out;
       if (op & 4)
         sz = total == 0 ? 0 : (total - 1) * m.cs + sz % m.cs + 1;

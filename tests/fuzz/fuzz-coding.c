@@ -35,28 +35,8 @@
 
 #include "braidfs/coding.h"
 
-typedef struct {
-  const uint8_t *p;
-  size_t left;
-} Reader;
-
-static gboolean
-rd(Reader *r, size_t n, uint64_t *v)
-{
-  uint64_t x = 0;
-
-  if (r->left < n)
-    return FALSE;
-  for (size_t i = 0; i < n; i++)
-    x = x << 8 | r->p[i];
-  r->p += n;
-  r->left -= n;
-  *v = x;
-  return TRUE;
-}
-
 static void
-round_trip(BfCoder *c, Reader *r)
+round_trip(BfCoder *c, FuzzReader *r)
 {
   const BfCodingSpec *spec = bf_coder_spec(c);
   uint8_t key[16], order[BF_CODING_N_MAX];
@@ -69,7 +49,7 @@ round_trip(BfCoder *c, Reader *r)
   memcpy(key, r->p, sizeof key);
   r->p += sizeof key;
   r->left -= sizeof key;
-  if (!rd(r, 1, &extra))
+  if (!fuzz_rd(r, 1, &extra))
     return;
   unsigned count = spec->k + (unsigned)(extra % (spec->n - spec->k + 1u));
   size_t len = MIN(r->left, 64 * 1024);
@@ -115,22 +95,22 @@ model_accepts(const BfCodingSpec *spec, const uint8_t *index, unsigned count,
 }
 
 static void
-raw_decode(BfCoder *c, Reader *r)
+raw_decode(BfCoder *c, FuzzReader *r)
 {
   const BfCodingSpec *spec = bf_coder_spec(c);
   uint64_t count, v, slen, how, clen;
   uint8_t index[20];
   size_t chunk_len;
 
-  if (!rd(r, 1, &count))
+  if (!fuzz_rd(r, 1, &count))
     return;
   count %= 20;
   for (unsigned j = 0; j < count; j++) {
-    if (!rd(r, 1, &v))
+    if (!fuzz_rd(r, 1, &v))
       return;
     index[j] = (uint8_t)v;
   }
-  if (!rd(r, 2, &slen) || !rd(r, 1, &how))
+  if (!fuzz_rd(r, 2, &slen) || !fuzz_rd(r, 1, &how))
     return;
   size_t share_len = slen % 4097;
   if (how & 1) {
@@ -138,7 +118,7 @@ raw_decode(BfCoder *c, Reader *r)
                              NULL))
       return;
   } else {
-    if (!rd(r, 2, &clen))
+    if (!fuzz_rd(r, 2, &clen))
       return;
     chunk_len = clen;
   }
@@ -169,12 +149,12 @@ raw_decode(BfCoder *c, Reader *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  Reader r = { data, size };
+  FuzzReader r = { data, size };
   uint64_t op, kind, n, k;
 
   fuzz_init();
-  if (!rd(&r, 1, &op) || !rd(&r, 1, &kind) || !rd(&r, 1, &n) ||
-      !rd(&r, 1, &k))
+  if (!fuzz_rd(&r, 1, &op) || !fuzz_rd(&r, 1, &kind) || !fuzz_rd(&r, 1, &n) ||
+      !fuzz_rd(&r, 1, &k))
     return 0;
   BfCodingSpec spec = { (uint8_t)(kind % 3), 1, 1 };
   if (spec.kind != BF_CODING_STRIPE) {

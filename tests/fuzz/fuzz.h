@@ -38,3 +38,27 @@ fuzz_init(void)
     done = TRUE;
   }
 }
+
+/* A target's input read front to back as big-endian numbers of n (1..8)
+ * bytes: the choices that drive it. */
+typedef struct {
+  const uint8_t *p;
+  size_t left;
+} FuzzReader;
+
+/* The next n bytes as a number in *v; FALSE when fewer are left (the
+ * input is used up: the target stops). */
+static inline gboolean
+fuzz_rd(FuzzReader *r, size_t n, uint64_t *v)
+{
+  uint64_t x = 0;
+
+  if (r->left < n)
+    return FALSE;
+  for (size_t i = 0; i < n; i++)
+    x = x << 8 | r->p[i];
+  r->p += n;
+  r->left -= n;
+  *v = x;
+  return TRUE;
+}

@@ -13,18 +13,16 @@
 #     64 MiB): once the spool is empty the counters are as they were.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=appends.sh
+source "$LIB_DIR/appends.sh"
 
 need_space 300
 PORT=$(free_port)
-SIZE=$((64 << 20))
-head -c "$SIZE" /dev/urandom >"$T/model"
 
 start_server server "$T/srv" "$T/store"
 start_client client "$T/cli" label=noop
 CLI=$T/cli
-check "cp of a 64 MiB file into the outbox" run_t 120 cp "$T/model" "$CLI/f"
-SESS=$(session_for_label "$T/srv" noop) || fail "no session for label noop"
-check "the server has it" cmp "$T/model" "$SESS/f"
+deliver_f noop
 ASYNC=no
 
 # counters: the server's .session counters and the bytes acknowledged.

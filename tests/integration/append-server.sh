@@ -28,34 +28,22 @@
 #     path (ERROR LIMIT), and the server goes on.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=append_peer.sh
+source "$LIB_DIR/append_peer.sh"
 
 need_space 100
 PORT=$(free_port)
-mkdir -p "$T/state"
-peer() { run_t 120 python3 "$LIB_DIR/append_peer.py" 127.0.0.1 "$PORT" "$T/srv" "$T/state" "$1"; }
+PEER_TIMEOUT=120
 
 start_server server "$T/srv" "$T/store"
 check "a plain item f is stored" peer store
 check "an append to f is stored from its base and 5000 new bytes" peer append
 check "bases that are not the stored f are refused with STALE" peer stale
-no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
 check "the refused appends left no part file in tmp/" no_parts
 stop_daemon server
 start_server server "$T/srv" "$T/store"
 check "the append's STORED, repeated after a restart, has the same proof" peer again
 stop_daemon server
-
-# crash_round POINT:N STEP WHAT: braidfsd started with the crash hook at
-# POINT:N, the peer's STEP (WHAT) loses its connection there, braidfsd
-# killed itself; then it starts again without the hook
-crash_round() {
-	BRAIDFSD_CRASH_AFTER=$1 start_server server "$T/srv" "$T/store"
-	check "$3" peer "$2"
-	check "braidfsd killed itself at ${1%%:*}" wait_exit "$(daemon_pid server)" "$(tmo 30)"
-	kill_daemon server KILL >/dev/null
-	check "the crash hook fired" grep -q "crashing at ${1%%:*}" "$(daemon_log server)"
-	start_server server "$T/srv" "$T/store"
-}
 
 note "the server dies in the middle of copying a base"
 crash_round base-copy:2 crash "the connection drops during the base copy"

@@ -15,40 +15,20 @@
 #     the zeros.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=appends.sh
+source "$LIB_DIR/appends.sh"
 
 need_space 400
 PORT=$(free_port)
-SIZE=$((64 << 20))
-head -c "$SIZE" /dev/urandom >"$T/f"
-head -c 100000 /dev/urandom >"$T/small"
-cp "$T/f" "$T/model"
 
 start_server server "$T/srv" "$T/store"
 start_client client "$T/cli" label=app
 CLI=$T/cli
-check "cp of a 64 MiB file into the outbox" run_t 120 cp "$T/f" "$CLI/f"
-SESS=$(session_for_label "$T/srv" app) || fail "no session for label app"
-check "the server has it" cmp "$T/model" "$SESS/f"
+deliver_f app
 
-# append WHAT CMD...: runs CMD (which appends to the outbox's f and to the
-# model), then checks the server's copy and what the paths carried.
-append() {
-	local what=$1 before grown
-	shift
-	before=$(acked_total "$CLI")
-	check "$what exits 0" "$@"
-	grown=$(($(stat -c %s "$T/model") - $(stat -c %s "$T/f.before")))
-	wait_acked "$CLI" $((before + grown)) "$(tmo 30)"
-	check "$what: the server's f is the model, bit for bit" cmp "$T/model" "$SESS/f"
-	local sent=$(($(acked_total "$CLI") - before))
-	echo "   $what: $grown bytes appended, $sent bytes acknowledged on the paths"
-	assert_le "$sent" $((1 << 20)) "$what: bytes sent for the append (of a 64 MiB file)"
-	cp "$T/model" "$T/f.before"
-}
+# append_wait WHAT GROWN BEFORE (appends.sh): every byte acknowledged
+append_wait() { wait_acked "$CLI" $(($3 + $2)) "$(tmo 30)"; }
 cp "$T/model" "$T/f.before"
-line1() { echo "line one" >>"$CLI/f" && echo "line one" >>"$T/model"; }
-line2() { echo "line two" >>"$CLI/f" && echo "line two" >>"$T/model"; }
-small() { cat "$T/small" >>"$CLI/f" && cat "$T/small" >>"$T/model"; }
 append "echo line one >> f" line1
 append "echo line two >> f" line2
 append "cat small >> f" small

@@ -186,10 +186,16 @@ def open_append(c, item_id, name, base):
     return c.item_ack(item_id)
 
 
-def append(c, item_id, old, more):
-    """Sends more after old (the base) and waits for STORED."""
-    new = old + more
-    total = c.chunks(item_id, more)
+def check_opened(ack, what):
+    """ack (item_ack's answer) is OPENED OK."""
+    stage, status, msg = ack
+    check((stage, status) == (W.OPENED, W.OK), what,
+          "%d %s %s" % (stage, W.st_name(status), msg))
+
+
+def close_stored(c, item_id, old, new, total, proof_over, is_what):
+    """item_id's chunks sent (total of them): f still shows old; then
+    ITEM_CLOSE, STORED OK with the proof over new, f is new: the model."""
     check(served("f") == old, "item %d: before ITEM_CLOSE the server still "
           "shows the old f" % item_id)
     c.s.sendall(W.item_close(item_id, total, len(new), sha(new)))
@@ -197,12 +203,30 @@ def append(c, item_id, old, more):
     check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
           "%d %s %s" % (stage, W.st_name(status), msg))
     check(c.proof == proof_of(item_id, new), "item %d: its proof is over "
-          "the whole file (base and appended bytes)" % item_id)
+          "%s" % (item_id, proof_over))
     got = served("f")
-    check(got == new, "item %d: f on the server is the old %d bytes and the "
-          "%d appended, bit for bit" % (item_id, len(old), len(more)),
+    check(got == new, "item %d: f on the server is %s, bit for bit"
+          % (item_id, is_what),
           "%d bytes, sha256 %s" % (len(got), sha(got).hex()[:16]))
     model(new)
+
+
+def append(c, item_id, old, more):
+    """Sends more after old (the base) and waits for STORED."""
+    close_stored(c, item_id, old, old + more, c.chunks(item_id, more),
+                 "the whole file (base and appended bytes)",
+                 "the old %d bytes and the %d appended" % (len(old),
+                                                           len(more)))
+
+
+def server_dies(what, action, why):
+    """action() loses the connection (the server's crash hook fired);
+    why(its result) says what came instead."""
+    try:
+        got = action()
+        check(False, what, why(got))
+    except (EOFError, ConnectionResetError):
+        check(True, what)
 
 
 def store_plain(size):
@@ -212,7 +236,7 @@ def store_plain(size):
     state(sid=sid.hex(), token=token.hex())
     data = os.urandom(size)
     c.s.sendall(W.item_open(1, "f", CS))
-    check(c.item_ack(1)[:2] == (W.OPENED, W.OK), "item 1 opened")
+    check_opened(c.item_ack(1), "item 1 opened")
     total = c.chunks(1, data)
     c.s.sendall(W.item_close(1, total, len(data), sha(data)))
     check(c.item_ack(1)[:2] == (W.STORED, W.OK), "item 1 (f, plain) stored")
@@ -226,9 +250,7 @@ def step_store():
 def step_append():
     c = attach()
     old = model()
-    stage, status, msg = open_append(c, 2, "f", old)
-    check((stage, status) == (W.OPENED, W.OK), "item 2: an append opened",
-          "%s %s" % (W.st_name(status), msg))
+    check_opened(open_append(c, 2, "f", old), "item 2: an append opened")
     append(c, 2, old, os.urandom(5000))
 
 
@@ -269,23 +291,16 @@ def step_crash():
     c.s.sendall(W.item_open(9, "f", CS, base=(len(model()), sha(model()))) +
                 W.chunk(9, 0, 1, more) +
                 W.item_close(9, 1, len(new), sha(new)))
-    try:
-        m = c.msg()
-        check(False, "the server dies during the base copy, having answered "
-              "nothing of item 9 (its chunk is not acknowledged)",
-              "got %s" % W.fname(m.type))
-    except (EOFError, ConnectionResetError):
-        check(True, "the server dies during the base copy, having answered "
-              "nothing of item 9 (its chunk is not acknowledged)")
+    server_dies("the server dies during the base copy, having answered "
+                "nothing of item 9 (its chunk is not acknowledged)",
+                c.msg, lambda m: "got %s" % W.fname(m.type))
 
 
 def step_resume():
     c = attach()
     old = model()
-    stage, status, msg = open_append(c, 9, "f", old)
-    check((stage, status) == (W.OPENED, W.OK), "item 9 opened again after "
-          "the restart (its base copied anew)",
-          "%d %s %s" % (stage, W.st_name(status), msg))
+    check_opened(open_append(c, 9, "f", old), "item 9 opened again after "
+                 "the restart (its base copied anew)")
     append(c, 9, old, b"line after the restart\n")
 
 
@@ -293,23 +308,17 @@ def step_torn():
     c = attach()
     more = os.urandom(2 * CS + 777)
     open(os.path.join(STATE, "more"), "wb").write(more)
-    stage, status, msg = open_append(c, 10, "f", model())
-    check((stage, status) == (W.OPENED, W.OK), "item 10: an append opened",
-          "%s %s" % (W.st_name(status), msg))
-    try:
-        c.chunks(10, more)
-        check(False, "the server dies with chunks of item 10 in its map",
-              "all 3 acknowledged")
-    except (EOFError, ConnectionResetError):
-        check(True, "the server dies with chunks of item 10 in its map")
+    check_opened(open_append(c, 10, "f", model()),
+                 "item 10: an append opened")
+    server_dies("the server dies with chunks of item 10 in its map",
+                lambda: c.chunks(10, more), lambda n: "all 3 acknowledged")
 
 
 def step_restored():
     c = attach()
     old = model()
-    stage, status, msg = open_append(c, 10, "f", old)
-    check((stage, status) == (W.OPENED, W.OK), "item 10 open again after "
-          "the restart", "%d %s %s" % (stage, W.st_name(status), msg))
+    check_opened(open_append(c, 10, "f", old), "item 10 open again after "
+                 "the restart")
     append(c, 10, old, open(os.path.join(STATE, "more"), "rb").read())
 
 
@@ -431,9 +440,7 @@ def step_after():
     c.s.sendall(W.item_open(16, "f", CS, base=(len(old), sha(old))))
     wait_held(before)
     release()
-    stage, status, msg = c.item_ack(16)
-    check((stage, status) == (W.OPENED, W.OK), "item 16: an append opened",
-          "%s %s" % (W.st_name(status), msg))
+    check_opened(c.item_ack(16), "item 16: an append opened")
     append(c, 16, old, os.urandom(5000))
 
 
@@ -481,31 +488,19 @@ def step_held():
     model(new)
 
 
-def cut(c, item_id, old, keep, more, total=None):
+def cut(c, item_id, old, keep, more):
     """f cut to its first keep bytes, more after them; waits for STORED
     and checks f against the model at each stage."""
     new = old[:keep] + more
     c.s.sendall(W.item_open(item_id, "f", CS, base=(len(old), sha(old)),
                             keep=keep))
-    stage, status, msg = c.item_ack(item_id)
-    check((stage, status) == (W.OPENED, W.OK), "item %d: a cut to %d bytes "
-          "opened" % (item_id, keep), "%s %s" % (W.st_name(status), msg))
+    check_opened(c.item_ack(item_id), "item %d: a cut to %d bytes opened"
+                 % (item_id, keep))
     n = c.chunks(item_id, more) if more else 0
-    check(served("f") == old, "item %d: before ITEM_CLOSE the server still "
-          "shows the old f" % item_id)
-    c.s.sendall(W.item_close(item_id, n if total is None else total,
-                             len(new), sha(new)))
-    stage, status, msg = c.item_ack(item_id)
-    check((stage, status) == (W.STORED, W.OK), "item %d: STORED OK" % item_id,
-          "%d %s %s" % (stage, W.st_name(status), msg))
-    check(c.proof == proof_of(item_id, new), "item %d: its proof is over "
-          "the whole new file" % item_id)
-    got = served("f")
-    check(got == new, "item %d: f on the server is the first %d bytes of "
-          "the old f and the %d sent, bit for bit" % (item_id, keep,
-                                                       len(more)),
-          "%d bytes, sha256 %s" % (len(got), sha(got).hex()[:16]))
-    model(new)
+    close_stored(c, item_id, old, new, n,
+                 "the whole new file",
+                 "the first %d bytes of the old f and the %d sent"
+                 % (keep, len(more)))
 
 
 def step_cutstore():
@@ -543,7 +538,7 @@ def step_cutbelow():
     c = attach()
     old = model()
     c.s.sendall(W.item_open(6, "f", CS, base=(len(old), sha(old)), keep=100))
-    check(c.item_ack(6)[:2] == (W.OPENED, W.OK), "item 6 opened")
+    check_opened(c.item_ack(6), "item 6 opened")
     c.s.sendall(W.item_close(6, 0, 99, sha(old[:99])))
     m = c.msg()
     check(m.type == W.ERROR and m.status == W.PROTOCOL and
@@ -562,13 +557,9 @@ def step_cutcrash():
                             keep=5 * 1024 * 1024) +
                 W.chunk(7, 0, 1, more) +
                 W.item_close(7, 1, len(new), sha(new)))
-    try:
-        m = c.msg()
-        check(False, "the server dies during the base copy of a cut, having "
-              "answered nothing of item 7", "got %s" % W.fname(m.type))
-    except (EOFError, ConnectionResetError):
-        check(True, "the server dies during the base copy of a cut, having "
-              "answered nothing of item 7")
+    server_dies("the server dies during the base copy of a cut, having "
+                "answered nothing of item 7",
+                c.msg, lambda m: "got %s" % W.fname(m.type))
 
 
 def step_cutresume():
@@ -582,13 +573,9 @@ def step_cuttorn():
     open(os.path.join(STATE, "more"), "wb").write(more)
     c.s.sendall(W.item_open(8, "f", CS, base=(len(old), sha(old)),
                             keep=3 * 1024 * 1024 + 1))
-    check(c.item_ack(8)[:2] == (W.OPENED, W.OK), "item 8: a cut opened")
-    try:
-        c.chunks(8, more)
-        check(False, "the server dies with chunks of item 8 in its map",
-              "all 3 acknowledged")
-    except (EOFError, ConnectionResetError):
-        check(True, "the server dies with chunks of item 8 in its map")
+    check_opened(c.item_ack(8), "item 8: a cut opened")
+    server_dies("the server dies with chunks of item 8 in its map",
+                lambda: c.chunks(8, more), lambda n: "all 3 acknowledged")
 
 
 def step_cutrestored():

@@ -15,11 +15,12 @@
 #     kept bytes, the chunks after them) and stores the right file.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=append_peer.sh
+source "$LIB_DIR/append_peer.sh"
 
 need_space 400
 PORT=$(free_port)
-mkdir -p "$T/state"
-peer() { run_t 180 python3 "$LIB_DIR/append_peer.py" 127.0.0.1 "$PORT" "$T/srv" "$T/state" "$1"; }
+PEER_TIMEOUT=180
 
 start_server server "$T/srv" "$T/store"
 check "a plain 64 MiB f is stored" peer cutstore
@@ -28,20 +29,9 @@ check "4 KiB rewritten inside f is stored from the kept bytes and the rest" \
   peer rewrite
 check "a cut keeping nothing is stored from its chunks" peer keepnone
 check "a cut of a stale base is refused with STALE" peer cutstale
-no_parts() { ! compgen -G "$T/store/*/tmp/*.part" >/dev/null; }
 check "the refused cut left no part file in tmp/" no_parts
 check "an ITEM_CLOSE below base_keep loses the path" peer cutbelow
 stop_daemon server
-
-# crash_round POINT:N STEP WHAT: as in append-server.sh
-crash_round() {
-	BRAIDFSD_CRASH_AFTER=$1 start_server server "$T/srv" "$T/store"
-	check "$3" peer "$2"
-	check "braidfsd killed itself at ${1%%:*}" wait_exit "$(daemon_pid server)" "$(tmo 30)"
-	kill_daemon server KILL >/dev/null
-	check "the crash hook fired" grep -q "crashing at ${1%%:*}" "$(daemon_log server)"
-	start_server server "$T/srv" "$T/store"
-}
 
 note "the server dies in the middle of a cut's base copy"
 crash_round base-copy:3 cutcrash "the connection drops during the base copy"

@@ -8,7 +8,8 @@
 #   (writer.py --parts holds it open).
 # - the session directory's mtime moves when items arrive.
 # - /.metrics (Prometheus' text format) counts the session's files.
-# - braidfsd status (--json) lists the session with its counts.
+# - braidfsd status (--json) lists the session with its counts; several
+#   sessions sorted by name (by start time).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -83,6 +84,25 @@ check "braidfsd status lists the session" grep -qF "$SESS" "$T/sstatus.txt"
 RC=0
 "$BRAIDFSD" status "$T/nowhere" 2>/dev/null || RC=$?
 assert_eq 1 "$RC" "braidfsd status of a missing view exits 1"
+
+note "braidfsd status lists the sessions by name (by start time)"
+for l in s5 s4 s3 s2 s1 s0; do
+	check "a new session $l (session_peer.py)" \
+		run_t 30 python3 "$LIB_DIR/session_peer.py" "$PORT" 127.0.0.1 new "$l"
+done
+_sessions() { (($(find "$T/srv" -mindepth 1 -maxdepth 1 -name '[!.]*' | wc -l) >= $1)); }
+check "the view lists 7 sessions" wait_until "$(tmo 30)" "7 sessions in the view" _sessions 7
+"$BRAIDFSD" status --json "$T/srv" >"$T/sstatus.json" || fail "braidfsd status --json failed"
+# shellcheck disable=SC2016
+sorted_py='import json, sys
+n = [s["name"] for s in json.load(open(sys.argv[1]))]
+print("   " + " ".join(n))
+sys.exit(0 if len(n) == 7 and n == sorted(n) else 1)'
+check "braidfsd status --json lists the 7 sessions sorted by name" \
+	python3 -c "$sorted_py" "$T/sstatus.json"
+"$BRAIDFSD" status "$T/srv" >"$T/sstatus.txt" || fail "braidfsd status failed"
+awk 'NR > 2 { print $1 }' "$T/sstatus.txt" >"$T/rows"
+check "... and so does the table" bash -c '[[ $(wc -l <"$1") -eq 7 ]] && LC_ALL=C sort -c "$1"' _ "$T/rows"
 
 # the reader holds .events open: the view's daemon would wait for it
 kill "$TAIL"

@@ -24,19 +24,17 @@
 #     and the server's f is the model.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=appends.sh
+source "$LIB_DIR/appends.sh"
 
 need_space 400
 PORT=$(free_port)
-SIZE=$((64 << 20))
-head -c "$SIZE" /dev/urandom >"$T/model"
 head -c 4096 /dev/urandom >"$T/block"
 
 start_server server "$T/srv" "$T/store"
 start_client client "$T/cli" label=inp
 CLI=$T/cli
-check "cp of a 64 MiB file into the outbox" run_t 120 cp "$T/model" "$CLI/f"
-SESS=$(session_for_label "$T/srv" inp) || fail "no session for label inp"
-check "the server has it" cmp "$T/model" "$SESS/f"
+deliver_f inp
 wait_acked "$CLI" "$SIZE" "$(tmo 30)"
 
 size_is() { test "$(stat -c %s "$CLI/f")" -eq "$1"; }

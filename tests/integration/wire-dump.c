@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "braidfs/bytes.h"
+#include "braidfs/parse.h"
 #include "braidfs/wire.h"
 
 static const char *
@@ -38,8 +40,8 @@ error_kind(const GError *e)
 static void
 hex(GString *s, const uint8_t *p, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    g_string_append_printf(s, "%02x", p[i]);
+  g_autofree char *h = bf_hex(p, n);
+  g_string_append(s, h);
 }
 
 static void
@@ -300,8 +302,7 @@ main(void)
   unsigned records = 0;
 
   while (read_all(lenbuf, sizeof lenbuf, &eof_ok)) {
-    uint32_t n = (uint32_t)lenbuf[0] << 24 | (uint32_t)lenbuf[1] << 16 |
-                 (uint32_t)lenbuf[2] << 8 | lenbuf[3];
+    uint32_t n = bf_load_be32(lenbuf);
     if (n == 0 || n > BF_BODY_MAX + 64) {
       fprintf(stderr, "wire-dump: record %u has length %u\n", records, n);
       return 2;

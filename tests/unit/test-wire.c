@@ -86,12 +86,13 @@ fill_item_open(BfMsg *m)
 }
 
 /* An append: the stored file's first bytes are the base. */
+#define SAMPLE_BASE_SIZE UINT64_C(0x0000000104000001)
 static void
 fill_item_open_base(BfMsg *m)
 {
   fill_item_open(m);
   m->u.item_open.has_base = TRUE;
-  m->u.item_open.base_size = UINT64_C(0x0000000104000001);
+  m->u.item_open.base_size = SAMPLE_BASE_SIZE;
   for (size_t i = 0; i < BF_DIGEST_LEN; i++)
     m->u.item_open.base_digest[i] = (uint8_t)(0xa0 + i);
 }
@@ -1505,6 +1506,25 @@ test_welcome(void)
 
 /* ---- data plane -------------------------------------------------------- */
 
+/* ITEM_OPEN's base_size and base_keep against their ranges: a base needs
+ * bytes; a cut (has_keep) keeps fewer bytes than the base has, 0
+ * included: keeping them all is said by no base_keep. want: the
+ * BF_WIRE_ERROR_RANGE message, NULL where the frame is accepted. */
+static const struct {
+  gboolean has_keep;
+  uint64_t base_size, base_keep;
+  const char *want;
+} base_ranges[] = {
+  { FALSE, 1, 0, NULL },
+  { FALSE, UINT64_MAX, 0, NULL },
+  { FALSE, 0, 0, "ITEM_OPEN: a base (base_size 0)" },
+  { TRUE, SAMPLE_BASE_SIZE, 0, NULL },
+  { TRUE, SAMPLE_BASE_SIZE, SAMPLE_BASE_SIZE - 1, NULL },
+  { TRUE, SAMPLE_BASE_SIZE, SAMPLE_BASE_SIZE,
+    "ITEM_OPEN: base_keep 4362076161 is not below base_size 4362076161" },
+  { TRUE, SAMPLE_BASE_SIZE, UINT64_MAX, "is not below base_size" },
+};
+
 static void
 test_item_open(void)
 {
@@ -1515,14 +1535,20 @@ test_item_open(void)
   m.u.item_open.digest_alg = BF_DIGEST_BLAKE2B_256;
   expect_ok(&m);
 
-  /* A base needs bytes and stripe coding (so a name). */
-  fill_item_open_base(&m);
-  m.u.item_open.base_size = 1;
-  expect_ok(&m);
-  m.u.item_open.base_size = UINT64_MAX;
-  expect_ok(&m);
-  m.u.item_open.base_size = 0;
-  expect_error(&m, BF_WIRE_ERROR_RANGE, "ITEM_OPEN: a base (base_size 0)");
+  for (size_t i = 0; i < G_N_ELEMENTS(base_ranges); i++) {
+    if (base_ranges[i].has_keep)
+      fill_item_open_cut(&m);
+    else
+      fill_item_open_base(&m);
+    m.u.item_open.base_size = base_ranges[i].base_size;
+    m.u.item_open.base_keep = base_ranges[i].base_keep;
+    if (base_ranges[i].want)
+      expect_error(&m, BF_WIRE_ERROR_RANGE, base_ranges[i].want);
+    else
+      expect_ok(&m);
+  }
+
+  /* A base needs stripe coding (so a name). */
   fill_item_open_base(&m);
   m.u.item_open.coding = BF_CODING_RS;
   m.u.item_open.coding_k = 2;
@@ -1537,18 +1563,6 @@ test_item_open(void)
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 4");
   m.u.item_open.digest_alg = 255;
   expect_error(&m, BF_WIRE_ERROR_UNKNOWN, "digest_alg 255");
-  /* A cut keeps fewer bytes than the base has, 0 included; keeping them
-   * all is said by no base_keep. */
-  fill_item_open_cut(&m);
-  m.u.item_open.base_keep = 0;
-  expect_ok(&m);
-  m.u.item_open.base_keep = m.u.item_open.base_size - 1;
-  expect_ok(&m);
-  m.u.item_open.base_keep = m.u.item_open.base_size;
-  expect_error(&m, BF_WIRE_ERROR_RANGE, "ITEM_OPEN: base_keep 4362076161 is "
-               "not below base_size 4362076161");
-  m.u.item_open.base_keep = UINT64_MAX;
-  expect_error(&m, BF_WIRE_ERROR_RANGE, "is not below base_size");
   /* BLAKE3, the client's digest, with and without a base (an append) */
   fill_item_open(&m);
   m.u.item_open.digest_alg = BF_DIGEST_BLAKE3;
