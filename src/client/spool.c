@@ -185,9 +185,10 @@ bfc_spool_save_session(BfcSpool *sp, const BfcSpoolSession *ss, GError **error)
 
 /* ---- one file ----------------------------------------------------------- */
 
-/* Makes the empty files first .. first + n - 1, then one fsync of the
- * directory; they go to the premade queue. Without the spool's lock: a
- * creator that finds none made waits for its own batch, not for others'. */
+/* Makes the empty files first, first + PREMADE_GAP, ... (n of them),
+ * then one fsync of the directory; they go to the premade queue. Without
+ * the spool's lock: a creator that finds none made waits for its own
+ * batch, not for others'. */
 static int
 premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
 {
@@ -195,7 +196,7 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
   int rc = 0;
 
   for (; made < n; made++) {
-    g_autofree char *fname = bfc_spool_seq_name(first + made);
+    g_autofree char *fname = bfc_spool_seq_name(first + made * PREMADE_GAP);
     int fd = openat(sp->d.items_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
     if (fd < 0) {
@@ -208,9 +209,51 @@ premake(BfcSpool *sp, uint64_t first, unsigned n) BF_EXCLUDES(&sp->lock)
     rc = -errno;
   bf_mutex_lock(&sp->lock);
   for (unsigned i = 0; rc == 0 && i < made; i++)
-    g_queue_push_tail(&sp->premade, GSIZE_TO_POINTER(first + i));
+    g_queue_push_tail(&sp->premade, GSIZE_TO_POINTER(first + i * PREMADE_GAP));
   bf_mutex_unlock(&sp->lock);
   return rc;
+}
+
+/* The first premade seq not below next_seq (0: none); those below it,
+ * which seqs taken since have passed, go to *stale: using one would break
+ * the order of seqs (spoolint.h). */
+static uint64_t
+pop_premade_locked(BfcSpool *sp, GSList **stale) BF_REQUIRES(&sp->lock)
+{
+  while (!g_queue_is_empty(&sp->premade)) {
+    uint64_t seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
+    if (seq >= sp->next_seq) {
+      sp->next_seq = seq + 1;
+      return seq;
+    }
+    *stale = g_slist_prepend(*stale, GSIZE_TO_POINTER(seq));
+  }
+  return 0;
+}
+
+static void
+unlink_stale(BfcSpool *sp, GSList *stale)
+{
+  for (GSList *l = stale; l != NULL; l = l->next)
+    bfc_spool_unlink_seq(sp, GPOINTER_TO_SIZE(l->data));
+  g_slist_free(stale);
+}
+
+uint64_t
+bfc_spool_take_seq(BfcSpool *sp)
+{
+  GSList *stale = NULL;
+  uint64_t seq;
+
+  bf_mutex_lock(&sp->lock);
+  /* A premade file's seq is passed: it is of no use any more. */
+  while (!g_queue_is_empty(&sp->premade) &&
+         GPOINTER_TO_SIZE(g_queue_peek_head(&sp->premade)) <= sp->next_seq)
+    stale = g_slist_prepend(stale, g_queue_pop_head(&sp->premade));
+  seq = sp->next_seq++;
+  bf_mutex_unlock(&sp->lock);
+  unlink_stale(sp, stale);
+  return seq;
 }
 
 /* A premade empty file, opened: 0 or -errno. */
@@ -218,22 +261,24 @@ int
 bfc_spool_take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
 {
   g_autofree char *fname = NULL;
+  GSList *stale = NULL;
   uint64_t first = 0;
   int rc = 0;
 
   *seq = 0;
   for (int tries = 0; *seq == 0 && tries < 3; tries++) {
     bf_mutex_lock(&sp->lock);
-    if (!g_queue_is_empty(&sp->premade)) {
-      *seq = GPOINTER_TO_SIZE(g_queue_pop_head(&sp->premade));
-    } else {
-      first = sp->next_seq;
-      sp->next_seq += PREMADE_BATCH;
+    if ((*seq = pop_premade_locked(sp, &stale)) == 0) {
+      first = MAX(sp->next_seq, sp->premade_top + 1);
+      sp->premade_top = first + (PREMADE_BATCH - 1) * PREMADE_GAP;
     }
     bf_mutex_unlock(&sp->lock);
     if (*seq == 0 && (rc = premake(sp, first, PREMADE_BATCH)) < 0)
-      return rc;
+      break;
   }
+  unlink_stale(sp, stale);
+  if (rc < 0)
+    return rc;
   if (*seq == 0)
     return -EIO;   /* others took every file made for us, three times */
   fname = bfc_spool_seq_name(*seq);
@@ -261,9 +306,7 @@ bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
   BfcSpoolFile *f = bfc_spool_file_alloc(sp);
 
   (void)error;   /* nothing on disk yet: its file is made when needed */
-  bf_mutex_lock(&sp->lock);
-  f->seq = sp->next_seq++;
-  bf_mutex_unlock(&sp->lock);
+  f->seq = bfc_spool_take_seq(sp);
   f->nofile = TRUE;
   f->mem = g_byte_array_new();
   f->name = g_strdup(name);
@@ -520,11 +563,8 @@ log_commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
       return got < 0 ? (int)got : -EIO;
     bytes = buf;
   }
-  if (f->nofile && f->committed) {
-    bf_mutex_lock(&f->sp->lock);
-    f->seq = f->sp->next_seq++;
-    bf_mutex_unlock(&f->sp->lock);
-  }
+  if (f->nofile && f->committed)
+    f->seq = bfc_spool_take_seq(f->sp);
   bfc_spool_digest_buf(bytes, f->size, f->digest);
   f->gen++;
   hlen = bfc_spool_hdr_encode(&f->sp->d, f, h);

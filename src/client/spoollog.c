@@ -246,7 +246,8 @@ noted_id(const BfcSpoolDir *d, const uint8_t *h)
 }
 
 /* The records of one segment, until the first head that is not whole;
- * seg->live counts those still needed. */
+ * seg->live counts those still needed. Without d, noted ids are not
+ * checked (none is given). */
 static void
 replay_one(const BfcSpoolDir *d, int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn,
            gpointer user)
@@ -276,7 +277,7 @@ replay_one(const BfcSpoolDir *d, int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn,
     BfcSpoolLogEntry e = {
       .seq = bf_load_le64(h + 16), .hdr = h + head, .hlen = hlen,
       .data = h + head + hlen, .len = len, .dead = dead,
-      .item_id = v1 || dead ? 0 : noted_id(d, h),
+      .item_id = v1 || dead || d == NULL ? 0 : noted_id(d, h),
       .rec = { .seg = seg, .off = off, .hlen = hlen, .v1 = v1 },
     };
     if (fn(&e, user) && !dead)
@@ -348,4 +349,35 @@ bfc_spool_log_prune(BfcSpoolLog *lg)
     }
   }
   bf_mutex_unlock(&lg->lock);
+}
+
+static gboolean
+count_waiting(const BfcSpoolLogEntry *e, gpointer user)
+{
+  unsigned *n = user;
+
+  if (!e->dead)
+    n[e->rec.v1]++;
+  return FALSE;
+}
+
+unsigned
+bfc_spool_log_waiting(int items_fd, unsigned *v1)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  unsigned n[2] = { 0, 0 };
+
+  *v1 = 0;
+  if (bf_dir_names(items_fd, keep_segment, NULL, &names) < 0)
+    return 0;
+  for (guint i = 0; i < names->len; i++) {
+    BfcSpoolSeg seg = { .fd = -1 };
+    int fd = bfc_spool_open_file(items_fd, names->pdata[i], O_RDONLY, 0);
+    if (fd < 0)
+      continue;
+    replay_one(NULL, fd, &seg, count_waiting, n);
+    close(fd);
+  }
+  *v1 = n[1];
+  return n[0];
 }

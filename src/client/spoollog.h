@@ -95,5 +95,10 @@ gboolean bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user);
 /* Removes the segments none of whose records was needed: once what made
  * them unneeded (the files' own headers) is durable. */
 void bfc_spool_log_prune(BfcSpoolLog *lg);
+/* How many version 2 records in the segments below items_fd are not
+ * marked dead (each a file, usually with no file of its own), and in *v1
+ * how many version 1 ones: unauthenticated, for a message when the key is
+ * missing. */
+unsigned bfc_spool_log_waiting(int items_fd, unsigned *v1);
 /* Is name a segment's? */
 gboolean bfc_spool_log_is_segment(const char *name);

@@ -3,15 +3,18 @@
 # of the spool's log) gets no file of its own in the spool: its close(2)
 # syncs its record, and it is delivered from that record, after a kill -9
 # of the client too (spoollog.h).
-#  1. the server frozen, cp of 300 files of 4 KiB (two directories), one of
-#     64 KiB and one of 64 KiB + 1 into the mount: cp returns, all wait in
-#     the spool;
-#     the only file in the spool's items/ with bytes is the largest one's
-#     (an older client wrote one for each); a file written again on the
-#     descriptor that a shell's redirection closed once (`{ a; b; } > f`),
-#     and one renamed and chmod'ed while it waits, get none either
-#  2. the client killed (-9), the server thawed, a new mount on the same
-#     spool delivers every one of them, bit-exact, each stored once, and
+#  1. the server frozen, cp of 300 files of 4 KiB (two directories), one
+#     of 64 KiB and one of 64 KiB + 1 into the mount: cp returns, all wait
+#     in the spool; the only file in the spool's items/ with bytes is the
+#     largest one's (an older client wrote one for each); a file written
+#     again on the descriptor that a shell's redirection closed once
+#     (`{ a; b; } > f`), and one renamed and chmod'ed while it waits, get
+#     none either; a large version of a name replaces a small one
+#     waiting
+#  2. the client killed (-9), the server thawed; without the spool's key
+#     a mount is refused, the message counting the waiting files (records
+#     of the log); a new mount on the same spool delivers every one of
+#     them, bit-exact, each stored once (the large version last), and
 #     empties the log
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -61,20 +64,36 @@ check "mv of a waiting file returns" run_t 30 mv "$T/cli/in/moving" "$T/cli/in/m
 check "chmod of a waiting file returns" run_t 30 chmod 600 "$T/cli/in/moved"
 chmod 600 "$T/src/moved"
 assert_eq 1 "$(own_files)" "still only one file of its own"
+# Versions of one name: a small one waiting (a record), then a large one
+# (a file of its own, made ahead) over it, which replaces it
+head -c 100 /dev/urandom >"$T/small-v1"
+check "a small version of 'versions' returns" run_t 30 cp "$T/small-v1" "$T/cli/in/versions"
+cp "$T/src/over" "$T/src/versions"
+check "a large version over it returns" run_t 30 cp "$T/src/versions" "$T/cli/in/versions"
+_queued2() { (($(spool_field "$T/cli" pending) == 305)); }
+check "the large version replaces the small one waiting" wait_until 30 "305 pending" _queued2
 kill_daemon c1 KILL
 kill -CONT "$SPID"
-check "the spool holds 304 committed files" \
-	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SPOOL/items")" -eq 304
+check "the spool holds 305 committed files" \
+	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SPOOL/items")" -eq 305
+# without its key the spool is refused, the message counting the records
+mv "$SPOOL.key" "$T/key.saved"
+out=$(run_t 30 "$BRAIDFS" "127.0.0.1:$PORT" "$T/cli" -o "spool=$SPOOL" -f 2>&1 </dev/null) &&
+	rc=0 || rc=$?
+check "without its key, the spool is refused" test "$rc" -ne 0
+check "... saying how many files wait" grep -q "305 files wait in it" <<<"$out"
+mv "$T/key.saved" "$SPOOL.key"
 
 note "2. a new mount delivers them from the log"
 start_client c2 "$T/cli" label=logonly "spool=$SPOOL"
 check "the client log names the recovered files" \
-	grep -q "304 files from an earlier mount to deliver" "$(daemon_log c2)"
+	grep -q "305 files from an earlier mount to deliver" "$(daemon_log c2)"
 check "the spool drains" wait_spool_empty "$T/cli" 120
-check "all arrived bit-exact" diff -r "$T/src" "$SESS/in"
+check "all arrived bit-exact, the last version of a name last" \
+	diff -r "$T/src" "$SESS/in"
 check "... with their modes" test "$(stat -c %a "$SESS/in/moved")" = 600
 check "... and nothing under the old name" test ! -e "$SESS/in/moving"
-assert_eq 304 "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
+assert_eq 305 "$(session_field "$SESS/.session" versions)" "each was stored exactly once"
 check "the log was emptied" test -z "$(find "$SPOOL/items" -name '*.log')"
 check "no file with bytes is left in the spool" test "$(own_files)" -eq 0
 check "nothing was set aside" test -z "$(ls -A "$SPOOL/failed")"
