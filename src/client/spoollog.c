@@ -3,11 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sodium.h>
 
 #include "braidfs/bytes.h"
 #include "braidfs/io.h"

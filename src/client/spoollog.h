@@ -1,4 +1,4 @@
-/* The spool's log: where the first close(2) of a small file makes it
+/* The spool's log: where each close(2) of a small file makes it
  * durable. Each such commit appends one record (the file's header, as in
  * its own slots, and its bytes) to a segment that was written full of
  * zeros and synced when it was made, and fdatasyncs it: an overwrite of
@@ -6,9 +6,10 @@
  * new file's fdatasync (bench/README.md, spool-sync-bench.py). Such a file
  * gets no file of its own in items/: its bytes are kept in memory until
  * its close(2), and read from its record to be sent (after a restart as
- * well). It becomes a file of its own (spool.c, materialize_locked) only
- * if it is written again, grows past BFC_SPOOL_LOG_MAX, is renamed or
- * changed while queued, or is set aside.
+ * well). A later version (written again, renamed, its mode or time
+ * changed) is a new record, under a new seq; the file becomes a file of
+ * its own (spool.c, materialize_locked) only when it grows past
+ * BFC_SPOOL_LOG_MAX or is set aside in failed/.
  *
  *   SPOOL/items/<n>.log   a segment: records from offset 0, zeros after
  *
@@ -19,10 +20,12 @@
  * torn one does neither. item_id and its mac (the spool's MAC of seq and
  * item_id) are the file's delivery attempt, noted later in place,
  * unsynced, as a file's own header notes it; a torn or unset one reads as
- * none. A record whose file has no copy of its own (the usual case: a
- * small file closed once is delivered from its record) is marked dead,
- * "BFSLOGD2" over its magic, once it is no longer needed: delivered,
- * removed, or its file has a synced header of its own; recovery skips it.
+ * none. A record is marked dead, "BFSLOGD2" over its magic (8 aligned
+ * bytes: never torn), unsynced, once it is no longer needed: its file was
+ * delivered or removed, or has a newer record or a synced header of its
+ * own; recovery skips it. (A mark lost in a power cut delivers that
+ * version once more, before any later one: as a lost unlink of a
+ * delivered file did.)
  * (Version 1, "BFSLOGR1", 32 bytes of head with a reserved u64 in place of
  * item_id and mac, was written by older clients, whose file always had its
  * own copy in items/: a version 1 record whose file is gone was delivered.)
