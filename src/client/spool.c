@@ -269,7 +269,8 @@ bfc_spool_take_file(BfcSpool *sp, uint64_t *seq, int *fd) BF_EXCLUDES(&sp->lock)
   for (int tries = 0; *seq == 0 && tries < 3; tries++) {
     bf_mutex_lock(&sp->lock);
     if ((*seq = pop_premade_locked(sp, &stale)) == 0) {
-      first = MAX(sp->next_seq, sp->premade_top + 1);
+      /* a gap above next_seq: the seqs taken meanwhile without a file */
+      first = MAX(sp->next_seq, sp->premade_top) + PREMADE_GAP;
       sp->premade_top = first + (PREMADE_BATCH - 1) * PREMADE_GAP;
     }
     bf_mutex_unlock(&sp->lock);
