@@ -8,8 +8,8 @@
  *                           the lowest item/op id the next mount may use,
  *                           and their MAC
  *   SPOOL/items/<seq>.item  one file: two 6 KiB header slots, then its bytes
- *   SPOOL/items/<n>.log     log segments: small files' first versions
- *                           (spoollog.h)
+ *   SPOOL/items/<n>.log     log segments: small files' records, each the
+ *                           only copy of its file (spoollog.h)
  *   SPOOL/failed/<seq>.item files the server refused for good, or whose
  *                           header does not authenticate
  *   SPOOL.key               beside the spool: the key of the MACs
@@ -19,10 +19,12 @@
  *
  * A file is committed by close(2): its header (name, mode, mtime, size,
  * SHA-256 of the bytes, MAC) is written into the slot that does not hold
- * the last committed one, and the file fdatasync'd; or, for the first
- * version of a small file, a record of header and bytes is appended to the
- * log and the log fdatasync'd (cheaper: see spoollog.h). Files are made ahead in
- * batches, one directory fsync each, so that a close costs one sync. A
+ * the last committed one, and the file fdatasync'd; or, for a small file
+ * (up to BFC_SPOOL_LOG_MAX: it has no file of its own, its bytes are in
+ * memory until then), a record of header and bytes is appended to the
+ * log and the log fdatasync'd (cheaper: see spoollog.h). Files are made
+ * ahead in batches, one directory fsync each, so that a close costs one
+ * sync. A
  * header is trusted only when its MAC and the digest of the bytes both
  * match, so a crash or a power cut at any point, a second commit included,
  * leaves the last committed version (or nothing, before the first), never

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "braidfs/io.h"
+#include "spoollog.h"
 
 #define KEY_SUFFIX ".key"
 
@@ -233,26 +234,25 @@ bfc_spool_names(int dirfd)
   return names;
 }
 
-/* Counts the files in items/ with bytes in them (premade ones are empty);
- * at least 1 when there is a log segment (spoollog.h): an empty file
- * committed there has no bytes of its own yet. */
+/* Counts the files in items/ with bytes in them (premade ones are empty)
+ * and the records of small files in the log (spoollog.h), which have no
+ * file of their own; at least 1 with an older client's record: an empty
+ * file committed there has no bytes of its own. */
 static unsigned
 count_items(int items_fd)
 {
   g_autoptr(GPtrArray) names = bfc_spool_names(items_fd);
-  unsigned n = 0, segments = 0;
+  unsigned n = 0, v1;
   struct stat st;
 
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
-    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size == 0)
-      continue;
-    if (g_str_has_suffix(name, ".item"))
+    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0 &&
+        g_str_has_suffix(name, ".item"))
       n++;
-    else if (g_str_has_suffix(name, ".log"))
-      segments++;
   }
-  return MAX(n, segments > 0 ? 1u : 0u);
+  n += bfc_spool_log_waiting(items_fd, &v1);
+  return MAX(n, v1 > 0 ? 1u : 0u);
 }
 
 /* The spool's key, in SPOOL.key beside the spool: see spooldir.h. */

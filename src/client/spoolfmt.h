@@ -73,9 +73,15 @@ typedef struct {
   unsigned synced_slot;
   uint32_t gen;
   /* The log record that holds the first committed version (spoollog.h),
-   * of the file seq rec_seq; NULL once another copy is durable. */
-  BfcSpoolSeg *rec;
+   * of the file seq rec_seq; rec.seg NULL once another copy is durable. */
+  BfcSpoolRec rec;
   uint64_t rec_seq;
+  /* No items/<seq>.item exists: a small file not yet closed, its bytes in
+   * mem, or closed once, its bytes in its log record (spoollog.h). It gets
+   * a file of its own (a premade one, another seq) when it needs one. */
+  gboolean nofile;
+  GByteArray *mem;            /* until its first commit */
+  gboolean edited;            /* header fields changed since the commit */
   /* the header's fields (written by commit, edit and note_id) */
   char *name;
   uint32_t mode;

@@ -11,19 +11,30 @@
 #include "spoollog.h"
 
 /* Files are made ahead, in batches, so that creating one costs no
- * directory fsync: a close(2) then pays one fdatasync, not two. */
+ * directory fsync: a close(2) then pays one fdatasync, not two.
+ *
+ * Seqs are handed out in the order they are taken, whether with a premade
+ * file or without one (a small file, a log record): recovery delivers in
+ * seq order, so a later version of a name must have a higher seq. So
+ * premade files are numbered PREMADE_GAP apart, and seqs without a file
+ * are taken in the gap above the last one used; a premade file whose seq
+ * was passed is removed unused. */
 #define PREMADE_BATCH 32
+#define PREMADE_GAP ((uint64_t)1 << 20)
 
 struct BfcSpool {
   BfcSpoolDir d;
   BfcSpoolLog *log;
-  BfMutex lock;               /* next_seq, premade; never across I/O */
-  uint64_t next_seq;
+  BfMutex lock;               /* the fields below; never across I/O */
+  uint64_t next_seq;          /* the lowest seq not taken */
+  uint64_t premade_top;       /* the highest seq given to a premade file */
   GQueue premade;             /* seq numbers (as pointers) of empty files
                                  whose directory entries are durable */
 };
 
 BfcSpoolFile *bfc_spool_file_alloc(BfcSpool *sp);
+/* The next seq, for a file or record without a file made ahead. */
+uint64_t bfc_spool_take_seq(BfcSpool *sp) BF_EXCLUDES(&sp->lock);
 /* A premade empty file, opened: 0 or -errno. */
 int bfc_spool_take_file(BfcSpool *sp, uint64_t *seq, int *fd)
   BF_EXCLUDES(&sp->lock);

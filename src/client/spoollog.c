@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,10 +13,16 @@
 #include "braidfs/tsa.h"
 
 #define SEG_SIZE (4u << 20)
-#define REC_HEAD 32
-#define REC_MAGIC "BFSLOGR1"
+#define REC_HEAD_V1 32
+#define REC_HEAD 64
+#define REC_MAGIC_V1 "BFSLOGR1"
+#define REC_MAGIC "BFSLOGR2"
+#define REC_DEAD "BFSLOGD2"
+#define REC_NOTE 24           /* item_id, then its mac */
 #define REC_HDR_MAX 8192
+#define MAC_NOTE "braidfs spool log note v2"
 G_STATIC_ASSERT(REC_HEAD + REC_HDR_MAX + BFC_SPOOL_LOG_MAX <= SEG_SIZE);
+G_STATIC_ASSERT(REC_NOTE + 8 + BFC_SPOOL_MAC_LEN == REC_HEAD);
 
 struct BfcSpoolSeg {
   uint64_t n;                 /* its name */
@@ -124,7 +131,7 @@ seg_make(BfcSpoolLog *lg, BfcSpoolSeg **out) BF_REQUIRES(&lg->lock)
 }
 
 static void
-release_locked(BfcSpoolLog *lg, BfcSpoolSeg *seg) BF_REQUIRES(&lg->lock)
+seg_release_locked(BfcSpoolLog *lg, BfcSpoolSeg *seg) BF_REQUIRES(&lg->lock)
 {
   g_autofree char *name = NULL;
 
@@ -139,7 +146,7 @@ release_locked(BfcSpoolLog *lg, BfcSpoolSeg *seg) BF_REQUIRES(&lg->lock)
 int
 bfc_spool_log_append(BfcSpoolLog *lg, uint64_t seq, const uint8_t *hdr,
                      size_t hlen, const void *data, size_t len,
-                     BfcSpoolSeg **seg)
+                     BfcSpoolRec *out)
 {
   size_t rlen = REC_HEAD + hlen + len, padded = (rlen + 7) & ~(size_t)7;
   g_autofree uint8_t *rec = g_malloc0(padded);
@@ -157,7 +164,7 @@ bfc_spool_log_append(BfcSpoolLog *lg, uint64_t seq, const uint8_t *hdr,
   if (lg->cur != NULL && SEG_SIZE - lg->end < padded) {
     BfcSpoolSeg *full = g_steal_pointer(&lg->cur);
     full->live++;             /* so that this release removes it if unused */
-    release_locked(lg, full);
+    seg_release_locked(lg, full);
   }
   if (lg->cur == NULL && (rc = seg_make(lg, &lg->cur)) == 0)
     lg->end = 0;
@@ -165,26 +172,84 @@ bfc_spool_log_append(BfcSpoolLog *lg, uint64_t seq, const uint8_t *hdr,
       fdatasync(lg->cur->fd) < 0)
     rc = -errno;
   if (rc == 0) {
+    *out = (BfcSpoolRec){ .seg = lg->cur, .off = lg->end, .hlen = (uint32_t)hlen };
     lg->end += padded;
     lg->cur->live++;
-    *seg = lg->cur;
   }
   bf_mutex_unlock(&lg->lock);
   return rc;
 }
 
 void
-bfc_spool_log_release(BfcSpoolLog *lg, BfcSpoolSeg *seg)
+bfc_spool_log_release(BfcSpoolLog *lg, BfcSpoolRec *rec)
 {
+  if (rec->seg == NULL)
+    return;
   bf_mutex_lock(&lg->lock);
-  release_locked(lg, seg);
+  /* Unsynced: see "marked dead" in spoollog.h. A failed mark leaves a
+   * record that recovery delivers once more, before any later version. */
+  if (!rec->v1 && rec->seg->fd >= 0)
+    (void)bf_pwrite_all(rec->seg->fd, REC_DEAD, 8, rec->off);
+  seg_release_locked(lg, rec->seg);
   bf_mutex_unlock(&lg->lock);
+  *rec = (BfcSpoolRec){ 0 };
+}
+
+gssize
+bfc_spool_log_read(const BfcSpoolRec *rec, void *buf, size_t len, uint64_t off)
+{
+  uint64_t head = rec->v1 ? REC_HEAD_V1 : REC_HEAD;
+
+  g_return_val_if_fail(rec->seg != NULL && rec->seg->fd >= 0, -EBADF);
+  return bf_pread_all(rec->seg->fd, buf, len, rec->off + head + rec->hlen + off);
+}
+
+static void
+note_mac(const BfcSpoolDir *d, uint64_t seq, uint64_t item_id,
+         uint8_t mac[BFC_SPOOL_MAC_LEN])
+{
+  crypto_generichash_state st;
+  uint8_t b[16];
+
+  bf_store_le64(b, seq);
+  bf_store_le64(b + 8, item_id);
+  bfc_spool_mac_init(d, &st, MAC_NOTE);
+  crypto_generichash_update(&st, b, sizeof b);
+  crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
+}
+
+int
+bfc_spool_log_note(BfcSpoolLog *lg, const BfcSpoolRec *rec, uint64_t seq,
+                   uint64_t item_id)
+{
+  uint8_t note[8 + BFC_SPOOL_MAC_LEN];
+
+  g_return_val_if_fail(rec->seg != NULL && !rec->v1, -EINVAL);
+  bf_store_le64(note, item_id);
+  note_mac(lg->d, seq, item_id, note + 8);
+  return bf_pwrite_all(rec->seg->fd, note, sizeof note, rec->off + REC_NOTE);
+}
+
+/* The attempt noted in a record's head h (REC_HEAD bytes), if it
+ * authenticates: else 0. */
+static uint64_t
+noted_id(const BfcSpoolDir *d, const uint8_t *h)
+{
+  uint64_t seq = bf_load_le64(h + 16), id = bf_load_le64(h + REC_NOTE);
+  uint8_t mac[BFC_SPOOL_MAC_LEN];
+
+  if (id == 0)
+    return 0;
+  note_mac(d, seq, id, mac);
+  return sodium_memcmp(mac, h + REC_NOTE + 8, sizeof mac) == 0 ? id : 0;
 }
 
 /* The records of one segment, until the first head that is not whole;
- * seg->live counts those still needed. */
+ * seg->live counts those still needed. Without d, noted ids are not
+ * checked (none is given). */
 static void
-replay_one(int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn, gpointer user)
+replay_one(const BfcSpoolDir *d, int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn,
+           gpointer user)
 {
   struct stat st;
   g_autofree uint8_t *buf = NULL;
@@ -196,16 +261,27 @@ replay_one(int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn, gpointer user)
   buf = g_malloc(size);
   if (bf_pread_all(fd, buf, size, 0) != (ssize_t)size)
     return;
-  while (REC_HEAD <= size - off && memcmp(buf + off, REC_MAGIC, 8) == 0) {
-    uint32_t hlen = bf_load_le32(buf + off + 8);
-    uint32_t len = bf_load_le32(buf + off + 12);
-    if (hlen > REC_HDR_MAX || len > BFC_SPOOL_LOG_MAX ||
-        (uint64_t)hlen + len > size - off - REC_HEAD)
+  while (REC_HEAD_V1 <= size - off) {
+    const uint8_t *h = buf + off;
+    gboolean v1 = memcmp(h, REC_MAGIC_V1, 8) == 0;
+    gboolean dead = memcmp(h, REC_DEAD, 8) == 0;
+    uint64_t head = v1 ? REC_HEAD_V1 : REC_HEAD;
+    if (!v1 && !dead && memcmp(h, REC_MAGIC, 8) != 0)
       return;
-    if (fn(bf_load_le64(buf + off + 16), buf + off + REC_HEAD, hlen,
-           buf + off + REC_HEAD + hlen, len, seg, user))
+    uint32_t hlen = bf_load_le32(h + 8);
+    uint32_t len = bf_load_le32(h + 12);
+    if (head > size - off || hlen > REC_HDR_MAX || len > BFC_SPOOL_LOG_MAX ||
+        (uint64_t)hlen + len > size - off - head)
+      return;
+    BfcSpoolLogEntry e = {
+      .seq = bf_load_le64(h + 16), .hdr = h + head, .hlen = hlen,
+      .data = h + head + hlen, .len = len, .dead = dead,
+      .item_id = v1 || dead || d == NULL ? 0 : noted_id(d, h),
+      .rec = { .seg = seg, .off = off, .hlen = hlen, .v1 = v1 },
+    };
+    if (fn(&e, user) && !dead)
       seg->live++;   /* at start-up: nobody releases meanwhile */
-    off += (REC_HEAD + (uint64_t)hlen + len + 7) & ~(uint64_t)7;
+    off += (head + (uint64_t)hlen + len + 7) & ~(uint64_t)7;
   }
 }
 
@@ -239,7 +315,7 @@ bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user)
 
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
-    int fd = bfc_spool_open_file(lg->d->items_fd, name, O_RDONLY, 0);
+    int fd = bfc_spool_open_file(lg->d->items_fd, name, O_RDWR, 0);
     BfcSpoolSeg *seg;
     if (fd < 0) {
       all = FALSE;   /* kept: its records wait for a mount that can read it */
@@ -247,9 +323,12 @@ bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user)
     }
     seg = g_new0(BfcSpoolSeg, 1);
     seg->n = g_ascii_strtoull(name, NULL, 16);
-    seg->fd = -1;
-    replay_one(fd, seg, fn, user);
-    close(fd);
+    seg->fd = fd;   /* files served from their records read it */
+    replay_one(lg->d, fd, seg, fn, user);
+    if (seg->live == 0) {
+      close(fd);
+      seg->fd = -1;
+    }
     bf_mutex_lock(&lg->lock);
     g_ptr_array_add(lg->segs, seg);
     bf_mutex_unlock(&lg->lock);
@@ -265,8 +344,39 @@ bfc_spool_log_prune(BfcSpoolLog *lg)
     BfcSpoolSeg *seg = lg->segs->pdata[i];
     if (seg->live == 0 && seg != lg->cur) {
       seg->live++;
-      release_locked(lg, seg);
+      seg_release_locked(lg, seg);
     }
   }
   bf_mutex_unlock(&lg->lock);
+}
+
+static gboolean
+count_waiting(const BfcSpoolLogEntry *e, gpointer user)
+{
+  unsigned *n = user;
+
+  if (!e->dead)
+    n[e->rec.v1]++;
+  return FALSE;
+}
+
+unsigned
+bfc_spool_log_waiting(int items_fd, unsigned *v1)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  unsigned n[2] = { 0, 0 };
+
+  *v1 = 0;
+  if (bf_dir_names(items_fd, keep_segment, NULL, &names) < 0)
+    return 0;
+  for (guint i = 0; i < names->len; i++) {
+    BfcSpoolSeg seg = { .fd = -1 };
+    int fd = bfc_spool_open_file(items_fd, names->pdata[i], O_RDONLY, 0);
+    if (fd < 0)
+      continue;
+    replay_one(NULL, fd, &seg, count_waiting, n);
+    close(fd);
+  }
+  *v1 = n[1];
+  return n[0];
 }

@@ -116,15 +116,32 @@ restore(BfcSpoolFile *f, const uint8_t *data, size_t len)
   return rc;
 }
 
+/* A record whose file has no file of its own (a version 2 record's: the
+ * usual case) is the file, committed as the record says, its bytes read
+ * from the record. */
+static void
+from_record(BfcSpoolFile *f, BfcSpoolFile *c, const BfcSpoolLogEntry *e)
+{
+  bfc_spool_take_fields(f, c);
+  f->nofile = TRUE;
+  f->committed = TRUE;
+  f->length = f->size;
+  if (e->item_id != 0)   /* noted after the record was written */
+    f->item_id = e->item_id;
+  f->rec = e->rec;
+  f->rec_seq = e->seq;
+}
+
 /* A record whose file has no header of its own: the file is committed as
  * the record says; its bytes are read where they are (writing nothing, so
  * a stalled disk holds up no mount), or restored when they were lost. */
 static gboolean
-replay_record(uint64_t seq, const uint8_t *hdr, size_t hlen,
-              const uint8_t *data, size_t len, BfcSpoolSeg *seg, gpointer user)
+replay_record(const BfcSpoolLogEntry *e, gpointer user)
 {
   Replay *r = user;
   BfcSpool *sp = r->sp;
+  uint64_t seq = e->seq;
+  size_t len = e->len;
   g_autofree char *fname = bfc_spool_seq_name(seq);
   BfcSpoolFile *f = bfc_spool_file_alloc(sp), *c = bfc_spool_file_alloc(sp);
   uint8_t digest[BF_DIGEST_LEN];
@@ -136,15 +153,23 @@ replay_record(uint64_t seq, const uint8_t *hdr, size_t hlen,
   bf_mutex_lock(&sp->lock);
   sp->next_seq = MAX(sp->next_seq, seq + 1);
   bf_mutex_unlock(&sp->lock);
+  if (e->dead)
+    goto out;
   c->seq = f->seq = seq;
-  bfc_spool_digest_buf(data, len, digest);
-  if (bfc_spool_hdr_decode(&sp->d, hdr, hlen, c) != HDR_OK || c->size != len ||
-      sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) != 0 ||
+  bfc_spool_digest_buf(e->data, e->len, digest);
+  if (bfc_spool_hdr_decode(&sp->d, e->hdr, e->hlen, c) != HDR_OK ||
+      c->size != len || sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) != 0 ||
       g_hash_table_contains(r->held, GSIZE_TO_POINTER(seq)))
     goto out;   /* torn: its close(2) never returned */
   f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
+  if (f->fd < 0 && errno == ENOENT && !e->rec.v1) {
+    from_record(f, c, e);
+    g_hash_table_insert(r->held, GSIZE_TO_POINTER(seq), g_steal_pointer(&f));
+    needed = TRUE;
+    goto out;
+  }
   if (f->fd < 0) {
-    needed = errno != ENOENT;   /* gone: delivered or removed */
+    needed = errno != ENOENT;   /* (version 1) gone: delivered or removed */
     goto unknown;
   }
   found = pick(f, &err);
@@ -160,14 +185,14 @@ replay_record(uint64_t seq, const uint8_t *hdr, size_t hlen,
   f->synced_slot = 1;
   f->committed = TRUE;
   lost = lost || sodium_memcmp(digest, f->digest, BF_DIGEST_LEN) != 0;
-  if (lost && (err = -restore(f, data, len)) != 0) {
+  if (lost && (err = -restore(f, e->data, len)) != 0) {
     g_warning("spool %s: cannot rebuild items/%s from its log: %s",
               sp->d.path, fname, g_strerror(err));
     needed = TRUE;
     goto unknown;
   }
   if (!lost) {   /* the record stays its only durable copy */
-    f->rec = seg;
+    f->rec = e->rec;
     f->rec_seq = seq;
     needed = TRUE;
   }
@@ -245,6 +270,12 @@ bfc_spool_recover(BfcSpool *sp)
                 "these bytes, so nothing was promised for them", sp->d.path, name);
     unlinkat(sp->d.items_fd, name, 0);
   }
+  /* Files served from their records, which have no name in items/. */
+  GHashTableIter it;
+  g_hash_table_iter_init(&it, held);
+  while (g_hash_table_iter_next(&it, NULL, &rf))
+    if (rf != NULL && ((BfcSpoolFile *)rf)->nofile)
+      g_ptr_array_add(out, rf);
   /* The slots taken may have been written but not synced (note_id), and
    * the next header goes to the other slot; files whose log record is not
    * needed may have their own header unsynced too. */

@@ -6,12 +6,14 @@
 # while a gate file exists):
 #  1. twelve files are left in the spool by a mount killed while the server
 #     was stopped; remounted with the gate shut, each delivery worker
-#     records its file's delivery attempt in the file's header, a write
-#     that stalls (it used to be made under the session's lock, which
-#     .braidfs/paths and every path need);
-#  2. meanwhile a rename of a queued file rewrites and syncs its header, a
-#     write that stalls too (it used to be made under the delivery's lock,
-#     which .braidfs/spool needs). The file is in a directory of its own:
+#     records its file's delivery attempt in the file's log record (small
+#     files have no file of their own), a write that stalls (it used to be
+#     made under the session's lock, which .braidfs/paths and every path
+#     need);
+#  2. meanwhile a rename of a queued file writes a new record of it into
+#     a new segment of the log and syncs it, writes that stall too (they
+#     used to be made under the delivery's lock, which .braidfs/spool
+#     needs). The file is in a directory of its own:
 #     the kernel locks the directory of a rename until it returns, so ls
 #     of that directory waits for the disk whatever braidfs does;
 #  3. the gate open, every file is delivered, the renamed one under its
@@ -49,18 +51,28 @@ kill_daemon c1 KILL
 kill -CONT "$SPID"
 
 note "1. remounted with the spool's disk stalled"
+# the segments of c1's log: the workers write into these only
+find "$T/slow-src/spool/items" -name '*.log' -printf '%f\n' >"$T/old-segs"
+check "c1 left its files in its log" test -s "$T/old-segs"
 touch "$T/gate"
 start_client c2 "$T/cli" "spool=$SP" label=slow
 held() { grep -q "^held write /spool/items/${1:-}" "$T/slowfs.log"; }
 check "a worker's record of its file stalls" wait_until 30 "a held write" held
+# what the workers write is in the log's old segments, never in a file
+# of its own
+OWN='^held [a-z]+ /spool/items(/[0-9a-f]{16}\.item)?$'
+held_new() {
+	grep -E '^held write /spool/items/[0-9a-f]{16}\.log$' "$T/slowfs.log" |
+		grep -vqFf "$T/old-segs"
+}
 
 note "2. a rename of a queued file, stalled too"
-# the twelfth file made (items are numbered from 1): queued behind the
-# eight workers' files
+check "... no file of its own is written for it" \
+	bash -c '! grep -Eq "$1" "$2"' _ "$OWN" "$T/slowfs.log"
+# the twelfth file made: queued behind the eight workers' files
 bg mv "$T/cli/d/f12" "$T/cli/d/g12"
 mover=$BG_LAST
-check "its header update stalls" wait_until 30 "f12's held write" \
-	held 000000000000000c.item
+check "its new record stalls" wait_until 30 "f12's held write" held_new
 run_probe stalled 3
 check_fast stalled
 check "the rename waits for the disk" kill -0 "$mover"

@@ -175,7 +175,7 @@ mv "$SP.key" "$T/key.saved"
 try_mount "$SP"
 refused "key missing" "1 files wait in it, but its key .* is missing"
 check "the waiting file is still in the spool" \
-	test "$(find "$SP/items" -name '*.item' -size +0 | wc -l)" -eq 1
+	test "$(python3 "$LIB_DIR/spool_file.py" committed "$SP/items")" -eq 1
 mv "$T/key.saved" "$SP.key"
 chmod 644 "$SP.key"
 try_mount "$SP"

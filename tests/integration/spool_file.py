@@ -10,8 +10,11 @@ the same test runs against an older client.
   spool_file.py committed DIR        how many files in DIR (items/) have a
                                      committed version: a header of their
                                      own, or a record in a log segment
+                                     (with or without a file of its own)
   spool_file.py find DIR NAME        the file of committed NAME, and "log"
-                                     when the log has a record of it
+                                     when the log has a record of it,
+                                     "logonly" when the record is all
+                                     there is (no file of its own)
   spool_file.py cut FILE SIZE        the bytes past SIZE never reached the disk
   spool_file.py tear FILE            the newest header was torn by the cut
 """
@@ -42,32 +45,44 @@ def name(path):
 
 
 def log_records(d):
-    """{seq: name} of the records in DIR's log segments (spoollog.h)"""
-    recs = {}
+    """{seq: name} of the records in DIR's log segments (spoollog.h) still
+    needed (not marked dead), and the set of seqs of version 2 records"""
+    recs, v2 = {}, set()
     for f in sorted(os.listdir(d)):
         if not f.endswith(".log"):
             continue
         data = open(os.path.join(d, f), "rb").read()
         off = 0
-        while data[off:off + 8] == b"BFSLOGR1":
+        while data[off:off + 8] in (b"BFSLOGR1", b"BFSLOGR2", b"BFSLOGD2"):
+            magic = data[off:off + 8]
+            head = 32 if magic == b"BFSLOGR1" else 64
             hlen, n, seq = struct.unpack_from("<IIQ", data, off + 8)
-            (nlen,) = struct.unpack_from("<H", data, off + 32 + 80)
-            recs[seq] = data[off + 32 + 114:off + 32 + 114 + nlen].decode()
-            off += (32 + hlen + n + 7) & ~7
-    return recs
+            (nlen,) = struct.unpack_from("<H", data, off + head + 80)
+            if magic != b"BFSLOGD2":
+                recs[seq] = data[off + head + 114:off + head + 114 + nlen].decode()
+            if magic == b"BFSLOGR2":
+                v2.add(seq)
+            off += (head + hlen + n + 7) & ~7
+    return recs, v2
 
 
 def committed(d):
-    """{seq: name} of the files in DIR with a committed version"""
+    """{seq: name} of the files in DIR with a committed version: a file
+    with a header, or a record in the log (a version 2 record needs no
+    file of its own)"""
     out = {}
-    recs = log_records(d)
+    recs, v2 = log_records(d)
     for f in sorted(os.listdir(d)):
         if f.endswith(".item"):
             seq = int(f[:-5], 16)
             n = name(os.path.join(d, f)) or recs.get(seq)
             if n:
                 out[seq] = n
-    return out
+    for seq in v2:
+        if seq in recs and seq not in out and \
+                not os.path.exists(os.path.join(d, f"{seq:016x}.item")):
+            out[seq] = recs[seq]
+    return dict(sorted(out.items()))
 
 
 def main():
@@ -80,11 +95,14 @@ def main():
             print(n)
         return
     if cmd == "find":
-        recs = log_records(path)
+        recs, _ = log_records(path)
         for seq, n in committed(path).items():
             if n == sys.argv[3]:
                 f = os.path.join(path, f"{seq:016x}.item")
-                print(f, "log" if seq in recs else "own")
+                if not os.path.exists(f):
+                    print(f, "logonly")
+                else:
+                    print(f, "log" if seq in recs else "own")
         return
     if cmd == "name":
         print(name(path) or "")
