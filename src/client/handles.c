@@ -4,6 +4,13 @@
 void
 bfc_handles_init(BfcHandles *h)
 {
+  const char *delay = g_getenv("BRAIDFS_TEST_RELEASE_DELAY_MS");
+  guint64 ms = 0;
+
+  if (delay != NULL && g_ascii_string_to_unsigned(delay, 10, 1, 10000, &ms,
+                                                  NULL))
+    g_warning("test hook armed: BRAIDFS_TEST_RELEASE_DELAY_MS=%s", delay);
+  h->release_delay_us = (gulong)ms * 1000;
   bf_mutex_init(&h->lock);
   bf_mutex_lock(&h->lock);
   h->open = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -20,8 +27,10 @@ bfc_handles_add(BfcHandles *h, uint64_t fh, BfcHandleKind kind)
 }
 
 void
-bfc_handles_remove(BfcHandles *h, uint64_t fh)
+bfc_handles_released(BfcHandles *h, uint64_t fh)
 {
+  if (h->release_delay_us > 0)
+    g_usleep(h->release_delay_us);
   bf_mutex_lock(&h->lock);
   g_hash_table_remove(h->open, (gpointer)(uintptr_t)fh);
   bf_mutex_unlock(&h->lock);

@@ -18,6 +18,7 @@ typedef enum {
 typedef struct {
   BfMutex lock;        /* guards open */
   GHashTable *open;    /* fh → kind */
+  gulong release_delay_us;   /* test hook BRAIDFS_TEST_RELEASE_DELAY_MS */
 } BfcHandles;
 
 typedef void (*BfcHandleFn)(uint64_t fh, BfcHandleKind kind, void *data);
@@ -25,7 +26,9 @@ typedef void (*BfcHandleFn)(uint64_t fh, BfcHandleKind kind, void *data);
 void bfc_handles_init(BfcHandles *h);
 void bfc_handles_add(BfcHandles *h, uint64_t fh, BfcHandleKind kind)
   BF_EXCLUDES(&h->lock);
-void bfc_handles_remove(BfcHandles *h, uint64_t fh) BF_EXCLUDES(&h->lock);
+/* The kernel released fh: called first by RELEASE (which the test hook
+ * BRAIDFS_TEST_RELEASE_DELAY_MS delays, braidfs(1): a late RELEASE). */
+void bfc_handles_released(BfcHandles *h, uint64_t fh) BF_EXCLUDES(&h->lock);
 /* Calls fn for each descriptor still open (no lock held), then frees h.
  * Only once no FUSE request can arrive any more. */
 void bfc_handles_clear(BfcHandles *h, BfcHandleFn fn, void *data)

@@ -22,6 +22,7 @@
 #include "reader.h"
 #include "status.h"
 #include "tree.h"
+#include "wait.h"
 
 /* A descriptor that opened a delivered file for writing (O_WRONLY, no
  * O_TRUNC: `>>`, `exec 3>>f`) and has not written yet: its version is
@@ -99,6 +100,31 @@ bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
   return bfc_ob_result(ok, error);
 }
 
+/* close(2) returns before the kernel sends the descriptor's RELEASE (in
+ * the background), so the second open of `echo a >> f; echo b >> f` (or
+ * `>`) can reach f while the version just closed is still open here.
+ * Before an open for writing refuses a node being written (EBUSY), it
+ * waits for that RELEASE, holding a seat; a descriptor another process
+ * really keeps open gets its EBUSY after RELEASE_WAIT_US. */
+#define RELEASE_WAIT_US (2 * G_TIME_SPAN_SECOND)
+
+static void
+await_release(Outbox *o, const char *path)
+{
+  gboolean busy;
+
+  bf_mutex_lock(&o->tree.lock);
+  busy = bfc_tree_busy_locked(&o->tree, path);
+  bf_mutex_unlock(&o->tree.lock);
+  if (!busy || !bfc_seat_take(o->sess, TRUE, NULL))
+    return;
+  bf_mutex_lock(&o->tree.lock);
+  bfc_tree_await_idle_locked(&o->tree, path,
+                             g_get_monotonic_time() + RELEASE_WAIT_US);
+  bf_mutex_unlock(&o->tree.lock);
+  bfc_seat_give(o->sess);
+}
+
 /* Reserves path's node for a new version: 0 and a ticket, or -errno. The
  * version it replaces, not yet sent, comes back in *old (to cancel). */
 static int
@@ -165,6 +191,7 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
     if (v != NULL)
       n->ver = bfc_version_ref(v);
   }
+  bfc_tree_idle_locked(&o->tree);
   bf_mutex_unlock(&o->tree.lock);
   if (v == NULL)
     return bfc_ob_result(FALSE, error);
@@ -305,6 +332,7 @@ open_file(Outbox *o, const char *path, struct fuse_file_info *fi)
 
   if ((fi->flags & O_ACCMODE) == O_RDONLY)
     return open_reader(o, path, fi);
+  await_release(o, path);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   mode = n ? n->mode : 0644;
@@ -444,7 +472,7 @@ bfc_ob_release(const char *path, struct fuse_file_info *fi)
   Outbox *o = outbox();
   BfcVersion *v;
 
-  bfc_handles_remove(&o->handles, fi->fh);
+  bfc_handles_released(&o->handles, fi->fh);
   if (bfc_status_is(path)) {
     bfc_status_release(fi);
     return 0;
@@ -454,6 +482,7 @@ bfc_ob_release(const char *path, struct fuse_file_info *fi)
   bfc_version_release(v);
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_lookup_locked(&o->tree, path);   /* settles it */
+  bfc_tree_idle_locked(&o->tree);
   bf_mutex_unlock(&o->tree.lock);
   bfc_version_unref(v);
   return 0;

@@ -12,13 +12,39 @@ bfc_tree_init(BfcTree *t)
   bf_mutex_init(&t->lock);
   t->root = bfc_node_new("", TRUE, 0755);
   t->tickets = 0;
+  g_cond_init(&t->idle);
 }
 
 void
 bfc_tree_clear(BfcTree *t)
 {
   g_clear_pointer(&t->root, node_free);
+  g_cond_clear(&t->idle);
   bf_mutex_clear(&t->lock);
+}
+
+gboolean
+bfc_tree_busy_locked(BfcTree *t, const char *path)
+{
+  BfcNode *n = bfc_tree_lookup_locked(t, path);
+
+  return n != NULL &&
+         (n->starting || (n->ver != NULL && bfc_version_is_open(n->ver)));
+}
+
+void
+bfc_tree_idle_locked(BfcTree *t)
+{
+  g_cond_broadcast(&t->idle);
+}
+
+gboolean
+bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
+{
+  while (bfc_tree_busy_locked(t, path))
+    if (!g_cond_wait_until(&t->idle, &t->lock.m, end))
+      return !bfc_tree_busy_locked(t, path);
+  return TRUE;
 }
 
 BfcNode *

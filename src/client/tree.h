@@ -38,10 +38,21 @@ typedef struct {
   BfMutex lock;
   BfcNode *root;
   uint64_t tickets;           /* the last ticket given to an opener */
+  GCond idle;                 /* a version started or was released */
 } BfcTree;
 
 void bfc_tree_init(BfcTree *t);
 void bfc_tree_clear(BfcTree *t);
+
+/* Whether path's node is being written: a version starting or open. */
+gboolean bfc_tree_busy_locked(BfcTree *t, const char *path)
+  BF_REQUIRES(&t->lock);
+/* Wakes bfc_tree_await_idle: a version was started or released. */
+void bfc_tree_idle_locked(BfcTree *t) BF_REQUIRES(&t->lock);
+/* Waits until path's node is not busy, until the monotonic time end at
+ * most: FALSE if it still is. */
+gboolean bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
+  BF_REQUIRES(&t->lock);
 
 BfcNode *bfc_node_new(const char *name, gboolean dir, uint32_t mode);
 /* A node that is neither file nor directory: kind S_IFLNK with its
