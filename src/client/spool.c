@@ -135,9 +135,13 @@ BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
 {
   BfcSpool *sp = g_new0(BfcSpool, 1);
+  gboolean no_key;
 
   bf_mutex_init(&sp->lock);
-  if (!bfc_spool_dir_open(dir, &sp->d, error)) {
+  if (!bfc_spool_dir_open(dir, &sp->d, &no_key, error) ||
+      (no_key && !bfc_spool_dir_make_key(&sp->d,
+                                         bfc_spool_waiting(sp->d.items_fd),
+                                         error))) {
     bfc_spool_close(sp);
     return NULL;
   }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "braidfs/io.h"
-#include "spoollog.h"
 
 #define KEY_SUFFIX ".key"
 
@@ -234,37 +233,15 @@ bfc_spool_names(int dirfd)
   return names;
 }
 
-/* Counts the files in items/ with bytes in them (premade ones are empty)
- * and the records of small files in the log (spoollog.h), which have no
- * file of their own; at least 1 with an older client's record: an empty
- * file committed there has no bytes of its own. */
-static unsigned
-count_items(int items_fd)
-{
-  g_autoptr(GPtrArray) names = bfc_spool_names(items_fd);
-  unsigned n = 0, v1;
-  struct stat st;
-
-  for (guint i = 0; i < names->len; i++) {
-    const char *name = names->pdata[i];
-    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size > 0 &&
-        g_str_has_suffix(name, ".item"))
-      n++;
-  }
-  n += bfc_spool_log_waiting(items_fd, &v1);
-  return MAX(n, v1 > 0 ? 1u : 0u);
-}
-
 /* The spool's key, in SPOOL.key beside the spool: see spooldir.h. */
 static gboolean
-load_key(BfcSpoolDir *d, GError **error)
+load_key(BfcSpoolDir *d, gboolean *no_key, GError **error)
 {
   g_autofree char *base = g_path_get_basename(d->path);
   g_autofree char *name = g_strconcat(base, KEY_SUFFIX, NULL);
   g_autofree char *path = g_strconcat(d->path, KEY_SUFFIX, NULL);
   int fd = bfc_spool_open_file(d->parent_fd, name, O_RDONLY, 0);
   struct stat st;
-  int rc;
 
   if (fd >= 0) {
     /* One byte more than a key tells a longer file. */
@@ -283,14 +260,25 @@ load_key(BfcSpoolDir *d, GError **error)
     return fail_errno(error, errno, "spool key %s: %s", path,
                       errno == ELOOP ? "not a regular file of yours (a "
                       "symlink?)" : g_strerror(errno));
-  unsigned left = count_items(d->items_fd);
-  if (left > 0)
+  *no_key = TRUE;
+  return TRUE;
+}
+
+gboolean
+bfc_spool_dir_make_key(BfcSpoolDir *d, unsigned waiting, GError **error)
+{
+  g_autofree char *base = g_path_get_basename(d->path);
+  g_autofree char *name = g_strconcat(base, KEY_SUFFIX, NULL);
+  g_autofree char *path = g_strconcat(d->path, KEY_SUFFIX, NULL);
+  int fd, rc;
+
+  if (waiting > 0)
     return fail_errno(error, ENOENT, "spool %s: %u files wait in it, but its "
                       "key %s is missing, so none of them can be "
                       "authenticated (and "
                       "braidfs delivers nothing it cannot authenticate): "
                       "restore %s, or move %s/items away to start afresh",
-                      d->path, left, path, path, d->path);
+                      d->path, waiting, path, path, d->path);
   randombytes_buf(d->key, sizeof d->key);
   fd = openat(d->parent_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
               O_CLOEXEC, 0600);
@@ -318,11 +306,13 @@ load_key(BfcSpoolDir *d, GError **error)
 }
 
 gboolean
-bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, GError **error)
+bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, gboolean *no_key,
+                   GError **error)
 {
   g_autofree char *real = NULL;
 
   memset(d, 0, sizeof *d);
+  *no_key = FALSE;
   d->dir_fd = d->parent_fd = d->items_fd = d->failed_fd = d->lock_fd = -1;
   if (g_mkdir_with_parents(dir, 0700) < 0)
     return fail_errno(error, errno, "spool %s: cannot create it: %s", dir,
@@ -342,7 +332,7 @@ bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, GError **error)
   if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
     return fail_errno(error, errno, "spool %s is in use by another braidfs "
                       "mount (one spool per mount)", d->path);
-  return load_key(d, error);
+  return load_key(d, no_key, error);
 }
 
 void

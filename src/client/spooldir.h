@@ -46,10 +46,15 @@ typedef struct {
 } BfcSpoolDir;
 
 /* Creates the spool if needed (mode 0700), checks it and the directories
- * above it, opens items/, failed/ and lock, locks it and loads (or, for a
- * spool without files, makes) its key. On failure the message says what
- * to fix; d is then to be closed. */
-gboolean bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, GError **error);
+ * above it, opens items/, failed/ and lock, locks it and loads its key, or
+ * sets *no_key when it has none (bfc_spool_dir_make_key). On failure the
+ * message says what to fix; d is then to be closed. */
+gboolean bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, gboolean *no_key,
+                            GError **error);
+/* Makes the missing key of d, unless files wait in it (waiting: none of
+ * them could be authenticated then): an error saying what to do. */
+gboolean bfc_spool_dir_make_key(BfcSpoolDir *d, unsigned waiting,
+                                GError **error);
 void bfc_spool_dir_close(BfcSpoolDir *d);
 
 /* The spool a delivery=async mount uses when spool= is not given: one per

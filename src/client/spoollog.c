@@ -380,3 +380,20 @@ bfc_spool_log_waiting(int items_fd, unsigned *v1)
   *v1 = n[1];
   return n[0];
 }
+
+unsigned
+bfc_spool_waiting(int items_fd)
+{
+  g_autoptr(GPtrArray) names = bfc_spool_names(items_fd);
+  unsigned n = 0, v1;
+  struct stat st;
+
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_size > 0 && g_str_has_suffix(name, ".item"))
+      n++;
+  }
+  n += bfc_spool_log_waiting(items_fd, &v1);
+  return MAX(n, v1 > 0 ? 1u : 0u);
+}

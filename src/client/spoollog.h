@@ -103,5 +103,11 @@ void bfc_spool_log_prune(BfcSpoolLog *lg);
  * how many version 1 ones: unauthenticated, for a message when the key is
  * missing. */
 unsigned bfc_spool_log_waiting(int items_fd, unsigned *v1);
+/* How many files wait in items_fd's spool, for that message: the .item
+ * files with bytes in them (premade ones are empty) and the records of
+ * small files in the log, which have no file of their own; at least 1
+ * with an older client's record (an empty file committed there has no
+ * bytes of its own). */
+unsigned bfc_spool_waiting(int items_fd);
 /* Is name a segment's? */
 gboolean bfc_spool_log_is_segment(const char *name);
