@@ -346,7 +346,7 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, status);
   /* Finished: nobody else writes its record any more. */
   bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, &it->map_fd,
-                        it->rec_slot, failure != NULL,
+                        &it->rec_slot, failure != NULL,
                         it->coding.kind == BF_CODING_SHAMIR);
   bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
@@ -726,7 +726,7 @@ retire_quietly(BfdSession *s, BfdItem *it)
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, BF_ST_IO);
   bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, &it->map_fd,
-                        it->rec_slot, TRUE,
+                        &it->rec_slot, TRUE,
                         it->coding.kind == BF_CODING_SHAMIR);
 }
 

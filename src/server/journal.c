@@ -359,30 +359,32 @@ take_slot(BfdJournal *j, int tmp_fd, guint *slot)
   return fd;
 }
 
-/* An ended item's record file, emptied, becomes entry for the next item
+/* An ended item's record file, emptied, becomes free for the next item
  * (with its descriptor, taken from *rec_fd, if few are kept open);
- * deleted if enough are entry or it cannot be emptied. */
+ * deleted if enough are free or it cannot be emptied. */
 static void
 give_slot(BfdJournal *j, int tmp_fd, guint slot, int *rec_fd)
 {
   char file[BFD_ITEM_FILE_LEN];
   FreeSlot entry = { slot, -1 };
-  gboolean room = ftruncate(*rec_fd, 0) == 0;
+  gboolean room;
 
   bf_mutex_lock(&j->slot_lock);
-  room = room && j->free_slots->len < FREE_SLOTS_MAX;
-  if (room && j->open_free < FREE_OPEN_MAX) {
+  room = j->free_slots->len < FREE_SLOTS_MAX;
+  bf_mutex_unlock(&j->slot_lock);
+  if (!room || ftruncate(*rec_fd, 0) < 0) {
+    bfd_journal_record_file(file, 0, slot);
+    unlinkat(tmp_fd, file, 0);
+    return;
+  }
+  bf_mutex_lock(&j->slot_lock);
+  if (j->open_free < FREE_OPEN_MAX) {
     entry.fd = *rec_fd;
     *rec_fd = -1;
     j->open_free++;
   }
-  if (room)
-    g_array_append_val(j->free_slots, entry);
+  g_array_append_val(j->free_slots, entry);
   bf_mutex_unlock(&j->slot_lock);
-  if (!room) {
-    bfd_journal_record_file(file, 0, slot);
-    unlinkat(tmp_fd, file, 0);
-  }
 }
 
 int
@@ -500,16 +502,21 @@ bfd_journal_item_secret(int tmp_fd, uint64_t id, const uint8_t *secret,
 
 void
 bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id, int *rec_fd,
-                      guint slot, gboolean data, gboolean secret)
+                      guint *slot, gboolean data, gboolean secret)
 {
   char file[BFD_ITEM_FILE_LEN];
 
-  if (*rec_fd >= 0 && slot != BFD_REC_BY_ID) {
-    give_slot(j, tmp_fd, slot, rec_fd);
+  if (*rec_fd >= 0 && *slot != BFD_REC_BY_ID) {
+    give_slot(j, tmp_fd, *slot, rec_fd);
   } else {
-    bfd_journal_record_file(file, id, slot);
+    bfd_journal_record_file(file, id, *slot);
     unlinkat(tmp_fd, file, 0);
   }
+  /* the record file is the next item's now: this one lets go of it */
+  if (*rec_fd >= 0)
+    close(*rec_fd);
+  *rec_fd = -1;
+  *slot = BFD_REC_BY_ID;
   if (data) {
     bfd_journal_item_file(file, id, "part");
     unlinkat(tmp_fd, file, 0);

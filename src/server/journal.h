@@ -66,12 +66,12 @@ gboolean bfd_journal_item_secret(int tmp_fd, uint64_t id,
  * record, in slot). */
 void bfd_journal_item_forget(int tmp_fd, uint64_t id, guint slot);
 /* The same for an item that ended, once its verdict is recorded: its
- * record (open as *rec_fd in slot, or -1) is emptied for a later item,
- * which may take the descriptor too (*rec_fd is -1 then); its data and
- * secret are deleted if data, secret say they may be there (a stored
- * item's data is in data/ already). */
+ * record (open as *rec_fd in *slot, or -1) is emptied for a later item,
+ * which may take the descriptor too; the item lets go of both (-1,
+ * BFD_REC_BY_ID). Its data and secret are deleted if data, secret say
+ * they may be there (a stored item's data is in data/ already). */
 void bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id,
-                           int *rec_fd, guint slot, gboolean data,
+                           int *rec_fd, guint *slot, gboolean data,
                            gboolean secret);
 
 /* ---- read back at start-up ----------------------------------------- */
