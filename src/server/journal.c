@@ -164,7 +164,7 @@ find_slots(BfdJournal *j, int tmp_fd)
   struct stat sb;
 
   if (bf_dir_names(tmp_fd, is_slot, NULL, &names) < 0)
-    return;    /* new files are made with O_EXCL: a clash fails one item */
+    return;    /* new files are made with O_EXCL: a clash takes the next N */
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
     guint n = bfd_journal_slot_of(name);
@@ -351,11 +351,13 @@ take_slot(BfdJournal *j, int tmp_fd, guint *slot)
     if (entry.fd >= 0)
       return entry.fd;
     bfd_journal_record_file(file, 0, entry.n);
-    fd = got ? bfd_store_open_file(tmp_fd, file, O_RDWR, 0)
-             : bfd_store_create_file(tmp_fd, file, O_RDWR);
+    /* A new one never replaces a file of its name (a record the listing
+     * missed): that name is skipped. */
+    fd = bfd_store_open_file(tmp_fd, file,
+                             got ? O_RDWR : O_RDWR | O_CREAT | O_EXCL, 0600);
     /* a free one that is gone or replaced: the next (none is made empty
      * by anyone but us, so one that opens is empty) */
-  } while (fd < 0 && got);
+  } while (fd < 0 && (got || errno == EEXIST));
   return fd;
 }
 
