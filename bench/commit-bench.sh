@@ -56,20 +56,25 @@ done
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# fsyncs_per_file LABEL: one extra, untimed run with strace attached to
-# every thread of braidfsd, counting its fsync(2) and fdatasync(2) calls
-# (no tracepoints nor kprobes on these VMs)
-fsyncs_per_file() {
-	local label=$1 pid=${PID[$1]} out=$T/strace-$1 n
-	strace -f -c -e trace=fsync,fdatasync -o "$out" -p "$pid" 2>/dev/null &
+# syscalls_per_file LABEL: one extra, untimed run with strace attached to
+# every thread of braidfsd (no tracepoints nor kprobes on these VMs);
+# prints its fsync(2)+fdatasync(2) and all its system calls per file, and
+# keeps each call's count per file in $T/calls-LABEL for the table at the
+# end
+syscalls_per_file() {
+	local label=$1 pid=${PID[$1]} out=$T/strace-$1
+	strace -f -c -o "$out" -p "$pid" 2>/dev/null &
 	local st=$!
 	wait_until 30 "strace attached" bash -c "grep -q TracerPid:.\\$st /proc/$pid/status"
 	copy "$label" counted
 	kill -INT "$st"
 	wait "$st" || true
-	n=$(awk '$NF == "fsync" || $NF == "fdatasync" { s += $4 } END { print s + 0 }' "$out")
 	[[ -n ${SESS[$label]:-} ]] && rm -rf "${SESS[$label]:?}/counted"
-	awk -v f="$n" -v n="$N" 'BEGIN { printf "%.2f", f / n }'
+	# strace -c rows: % time, seconds, usecs/call, calls, [errors,] name
+	awk -v n="$N" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s %.2f\n", $NF, $4 / n }' \
+		"$out" >"$T/calls-$label"
+	awk '$1 == "fsync" || $1 == "fdatasync" { f += $2 } { a += $2 }
+		END { printf "%.2f fsyncs/file  %.1f syscalls/file", f, a }' "$T/calls-$label"
 }
 
 declare -A RES SESS PID PORTS
@@ -132,10 +137,10 @@ for mode in ${MODES//,/ }; do
 	done
 	for w in A B; do
 		label=$w-$mode
-		fs=$(fsyncs_per_file "$label")
+		fs=$(syscalls_per_file "$label")
 		[[ $mode == pipe ]] || stop_daemon "c-$label"
 		stop_daemon "s-$label"
-		eval 'RES[$label]="$(median "${t'$w'[@]}") s  $(median "${c'$w'[@]}") µs/file  $fs fsyncs/file"'
+		eval 'RES[$label]="$(median "${t'$w'[@]}") s  $(median "${c'$w'[@]}") µs/file  $fs"'
 	done
 	unset tA cA tB cB
 done
@@ -143,5 +148,12 @@ for mode in ${MODES//,/ }; do
 	for k in A-$mode B-$mode; do
 		printf '%-8s %s\n' "$k" "${RES[$k]}"
 	done
+done
+# each system call's count per file, A beside B (calls under 0.05 per file
+# in both left out)
+for mode in ${MODES//,/ }; do
+	echo "system calls per file, $mode:   A   B"
+	join -a 1 -a 2 -e 0 -o 0,1.2,2.2 <(sort "$T/calls-A-$mode") <(sort "$T/calls-B-$mode") |
+		awk '$2 >= 0.05 || $3 >= 0.05 { printf "  %-18s %6.2f %6.2f\n", $1, $2, $3 }'
 done
 finish

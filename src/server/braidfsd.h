@@ -38,8 +38,9 @@
  *                           (changed waits on it)
  *   BfdItem.lock (item.h)   the item's rebuild state        leaves
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
- *     BfdCommitter.lock (items.c), BfdJournal.max_lock (journal.c),
- *     BfdClientKeys.lock (clientkeys.c),
+ *     BfdCommitter.lock (items.c), BfdJournal.max_lock and slot_lock
+ *     (journal.c; slot_lock across no I/O), BfdClientKeys.lock
+ *     (clientkeys.c),
  *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *

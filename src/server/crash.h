@@ -20,7 +20,7 @@ typedef enum {
   BFD_CRASH_BATCH_RENAMED, /* every item of a batch renamed, no directory
                               fsynced */
   BFD_CRASH_DIR_SYNCED,    /* directory fsynced, verdict not yet recorded */
-  BFD_CRASH_REC_REMOVED,   /* verdict recorded, record deleted, STORED
+  BFD_CRASH_REC_REMOVED,   /* verdict recorded, record emptied, STORED
                               not sent */
   BFD_CRASH_STORED_SENT,   /* STORED sent */
   BFD_CRASH_OP_APPLIED,    /* an OP done, its OP_ACK not sent */

@@ -27,6 +27,7 @@ item_alloc(uint64_t id, const uint8_t *name, size_t name_len,
   it->refs = 1;
   it->id = id;
   it->fd = it->map_fd = -1;
+  it->rec_slot = BFD_REC_BY_ID;
   bf_mutex_init(&it->lock);
   it->name_hidden = name_len == 0;
   if (name_len > 0) {
@@ -213,7 +214,8 @@ bfd_item_create_files(BfdItem *it, BfdJournal *j, int tmp_fd,
     return TRUE;
   }
   it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o,
-                                     it->name != NULL ? it->name : "", error);
+                                     it->name != NULL ? it->name : "",
+                                     &it->rec_slot, error);
   if (it->map_fd < 0) {
     g_prefix_error(error, "cannot create %s: ", it->label);
     return FALSE;
@@ -253,7 +255,8 @@ bfd_item_base_copied_locked(BfdItem *it, BfdJournal *j, int tmp_fd,
   it->digest = base;
   it->copying = FALSE;
   *held = g_steal_pointer(&it->held);
-  it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o, it->name, error);
+  it->map_fd = bfd_journal_item_open(j, tmp_fd, it->id, o, it->name,
+                                     &it->rec_slot, error);
   if (it->map_fd < 0) {
     g_prefix_error(error, "cannot create %s: ", it->label);
     return FALSE;
@@ -432,6 +435,7 @@ bfd_item_restore(BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
   it->base_size = rec->base_size;
 
   it->map_fd = rec->rec_fd;
+  it->rec_slot = rec->slot;
   rec->rec_fd = -1;
   bf_mutex_lock(&it->lock);
   ok = restore_locked(it, rec, tmp_fd, l, error);

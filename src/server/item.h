@@ -26,7 +26,9 @@ typedef struct BfdItem {
                                 "item N" when the name is hidden (an answer
                                 travels on one path) */
   char tmpname[BFD_ITEM_FILE_LEN];  /* tmp/<id>.part */
-  int map_fd;                /* its record, tmp/<id>.rec (journal.h) */
+  int map_fd;                /* its record (journal.h) */
+  guint rec_slot;            /* map_fd's record file, BFD_REC_BY_ID if
+                                none (journal.h) */
   gint *live;                /* counts the item while it lives, or NULL
                                 (BfdServer.items_live) */
   BfMutex lock;              /* guards everything below */

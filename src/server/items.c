@@ -182,7 +182,7 @@ bfd_items_on_open(BfdPath *p, const BfItemOpen *o)
   it = bfd_item_new(o, p->srv->limits.max_item_size, s->share_budget);
   it->live = &p->srv->items_live;
   if (!bfd_item_create_files(it, s->journal, s->dir.tmp_fd, o, p, &error)) {
-    bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+    bfd_journal_item_forget(s->dir.tmp_fd, it->id, BFD_REC_BY_ID);
     bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "session %s: %s", s->dir.name,
            error->message);
     bfd_item_unref(it);
@@ -242,7 +242,8 @@ base_refused(BfdSession *s, BfdItem *it, const GError *error, BfdPath *reply)
 
   bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: %s",
          s->dir.name, error->message);
-  bfd_journal_item_forget(s->dir.tmp_fd, it->id);
+  bfd_journal_item_forget(s->dir.tmp_fd, it->id,
+                          it->map_fd >= 0 ? it->rec_slot : BFD_REC_BY_ID);
   bf_mutex_lock(&s->lock);
   fresh = bfd_session_retire_locked(s, it, BF_ACK_OPENED, status);
   bf_mutex_unlock(&s->lock);
@@ -344,8 +345,8 @@ bfd_items_report(BfdSession *s, BfdItem *it, const GError *failure,
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, status);
   /* Finished: nobody else writes its record any more. */
-  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd,
-                        failure != NULL,
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, &it->map_fd,
+                        &it->rec_slot, failure != NULL,
                         it->coding.kind == BF_CODING_SHAMIR);
   bfd_crash_at(BFD_CRASH_REC_REMOVED);
   if (to != NULL)
@@ -724,7 +725,8 @@ retire_quietly(BfdSession *s, BfdItem *it)
   bf_mutex_unlock(&s->lock);
   if (fresh)
     bfd_session_note_verdict(s, it->id, BF_ACK_STORED, BF_ST_IO);
-  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, it->map_fd, TRUE,
+  bfd_journal_item_done(s->journal, s->dir.tmp_fd, it->id, &it->map_fd,
+                        &it->rec_slot, TRUE,
                         it->coding.kind == BF_CODING_SHAMIR);
 }
 

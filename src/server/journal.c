@@ -1,11 +1,15 @@
 /* Partial items, and the answers a client may still be waiting for, that
  * survive a restart of braidfsd.
  *
- * Next to an item's data (tmp/<id>.part) the server keeps one record,
- * tmp/<id>.rec, written with a few pwrites and never renamed (small files
- * pay for every metadata operation):
- *   [0, 8192)      ITEM_OPEN's fields and the name, CRC32C, written before
- *                  OPENED; for a coded item (shamir, rs) coding, k, n at
+ * Next to an item's data (tmp/<id>.part) the server keeps one record in a
+ * record file, tmp/rec.N, written with a few pwrites and reused in place
+ * by the next item once this one ended, never renamed (small files pay
+ * for every metadata operation):
+ *   [0, 8192)      the item's id and ITEM_OPEN's fields and the name,
+ *                  CRC32C, written before OPENED (a server before record
+ *                  files, BFREC001/002, named the file tmp/<id>.rec and
+ *                  kept no id in it: still read); for a coded item
+ *                  (shamir, rs) coding, k, n at
  *                  8188, written just before (zeros, i.e. absent, for
  *                  stripe); for an append its base_size and CRC32C at
  *                  8176, written just before too, once the base is
@@ -33,11 +37,11 @@
  *   tmp/ops        OPs started and done (with their status; an errno from
  *                  braidfsd before 0.1.0's restructuring, which still
  *                  reads), one slot per op id modulo OP_SLOTS
- *   tmp/spare.N    records of items that ended, emptied (ftruncate) before
- *                  they were renamed so, waiting to be renamed to a new
- *                  item's record: ext4 makes every create slower the more
- *                  inodes were freed recently, and items are many. Empty,
- *                  they never read as a record; start-up deletes them.
+ * A record file whose item ended is emptied (one ftruncate) and waits,
+ * empty, for the next item to write its record there: no create, no
+ * unlink, no rename per item (ext4 makes every create slower the more
+ * inodes were freed recently, and items are many). Empty, it never reads
+ * as a record; the journal takes the empty ones back when it opens.
  * None is fsynced: they must survive the process being killed, whose
  * writes the kernel keeps; after a power loss the item's digest check
  * catches a torn file. At start-up each item with a record is rebuilt and
@@ -50,11 +54,10 @@
  * its client, which still has every byte, may open it again from
  * scratch. */
 #include "journal.h"
+#include "journal-int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,26 +72,6 @@
 #include "status.h"
 #include "store.h"
 
-#define REC_MAGIC "BFREC002"
-#define REC_MAGIC_V1 "BFREC001"   /* before the CRC32Cs: still read */
-#define SEC_MAGIC "BFSEC001"
-#define OPEN_OFF 0
-#define OPEN_FIXED 31          /* magic 8, chunk_size 4, mode 4, mtime 12,
-                                  digest_alg 1, name_len 2 */
-#define BASE_OFF 8176         /* base_size 8, CRC32C 4 */
-#define CODING_OFF 8188       /* coding, k, n */
-#define CLOSE_OFF 8192
-#define CLOSE_LEN 66           /* set 1, total 4, size 8, alg 1, digest 32,
-                                  mode 4, mtime 12, CRC32C 4 */
-#define MAP_OFF 12288
-#define MAP_ENTRY 8
-#define SEC_HEAD 10            /* magic 8, length 2 */
-
-#define VERDICT_SLOTS 4096     /* as many as the session keeps in memory */
-#define OP_SLOTS 1024
-#define SLOT_LEN 16            /* id 8, two bytes, pad 2, CRC32C 4 */
-#define PROOF_SLOT_LEN 48      /* id 8, proof 32, CRC32C 4, pad 4 */
-enum { OP_STARTED = 1, OP_DONE_ERRNO = 2, OP_DONE = 3 };
 
 G_STATIC_ASSERT(OPEN_FIXED + BF_NAME_MAX + 4 <= BASE_OFF);
 G_STATIC_ASSERT(BASE_OFF + 12 <= CODING_OFF);
@@ -104,15 +87,24 @@ struct BfdJournal {
   BfMutex max_lock;
   int max_fd;
   uint64_t max_written;
-  /* Records of finished items, emptied and renamed tmp/spare.N, for new
-   * items to take: a file system that must find a free inode among many
-   * just freed (ext4 skips recently deleted ones, one by one) makes each
-   * create slower the more files were deleted; so records are not. Its
-   * lock is held across no I/O. */
-  BfMutex spare_lock;
-  GArray *spares;              /* guint: N of tmp/spare.N */
-  guint spare_next;
+  /* Empty record files tmp/rec.N of items that ended, for new items to
+   * write theirs in: a file system that must find a free inode among
+   * many just freed (ext4 skips recently deleted ones, one by one) makes
+   * each create slower the more files were deleted, and a rename costs a
+   * directory update; so records are reused where they are. Its lock is
+   * held across no I/O. */
+  BfMutex slot_lock;
+  GArray *free_slots;          /* FreeSlot: an empty tmp/rec.N */
+  guint open_free;             /* those of them kept open */
+  guint slot_next;             /* above every N in tmp/ at open */
 };
+
+/* A free record file, and its descriptor if kept open (at most
+ * FREE_OPEN_MAX are: an item that takes one makes no open call). */
+typedef struct {
+  guint n;
+  int fd;
+} FreeSlot;
 
 void
 bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
@@ -122,6 +114,70 @@ bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
 }
 
 #define JOURNAL_LOG(j) (&(BfLogFields){ .session = (j)->session })
+
+/* Empty record files kept per session: enough for the items that end
+ * while others open, a few directory entries in tmp/. A few of them stay
+ * open, enough for the items that end and open in turns: descriptors
+ * the session holds while its journal is open, beside its rings. */
+#define FREE_SLOTS_MAX 256
+#define FREE_OPEN_MAX 4
+
+void
+bfd_journal_record_file(char out[BFD_ITEM_FILE_LEN], uint64_t id, guint slot)
+{
+  if (slot == BFD_REC_BY_ID)
+    bfd_journal_item_file(out, id, "rec");
+  else
+    g_snprintf(out, BFD_ITEM_FILE_LEN, "rec.%u", slot);
+}
+
+/* N of a record file's name "rec.N" (N decimal, no leading zero), or
+ * BFD_REC_BY_ID. */
+guint
+bfd_journal_slot_of(const char *name)
+{
+  guint64 n;
+
+  if (!g_str_has_prefix(name, "rec.") ||
+      !g_ascii_string_to_unsigned(name + 4, 10, 0, G_MAXUINT - 1, &n, NULL) ||
+      (name[4] == '0' && name[5] != '\0'))
+    return BFD_REC_BY_ID;
+  return (guint)n;
+}
+
+static gboolean
+is_slot(int dirfd, const char *name, gpointer data)
+{
+  (void)dirfd;
+  (void)data;
+  return bfd_journal_slot_of(name) != BFD_REC_BY_ID;
+}
+
+/* The record files already in tmp/: new ones are numbered above them;
+ * the empty ones (their items ended) are free for new items, as many as
+ * are kept, the others deleted. One that holds a record is the journal
+ * reader's (bfd_journal_read). */
+static void
+find_slots(BfdJournal *j, int tmp_fd)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  struct stat sb;
+
+  if (bf_dir_names(tmp_fd, is_slot, NULL, &names) < 0)
+    return;    /* new files are made with O_EXCL: a clash takes the next N */
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    guint n = bfd_journal_slot_of(name);
+    j->slot_next = MAX(j->slot_next, n + 1);
+    if (fstatat(tmp_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(sb.st_mode) || sb.st_size != 0)
+      continue;
+    if (j->free_slots->len < FREE_SLOTS_MAX)
+      g_array_append_val(j->free_slots, ((FreeSlot){ n, -1 }));
+    else
+      unlinkat(tmp_fd, name, 0);
+  }
+}
 
 static int
 open_ring(BfdJournal *j, int tmp_fd, const char *name, unsigned slots,
@@ -150,8 +206,9 @@ bfd_journal_open(int tmp_fd, const char *session_name)
   j->proof_fd = open_ring(j, tmp_fd, "proofs", VERDICT_SLOTS, PROOF_SLOT_LEN);
   j->ops_fd = open_ring(j, tmp_fd, "ops", OP_SLOTS, SLOT_LEN);
   bf_mutex_init(&j->max_lock);
-  bf_mutex_init(&j->spare_lock);
-  j->spares = g_array_new(FALSE, FALSE, sizeof(guint));
+  bf_mutex_init(&j->slot_lock);
+  j->free_slots = g_array_new(FALSE, FALSE, sizeof(FreeSlot));
+  find_slots(j, tmp_fd);
   j->max_fd = bfd_store_open_file(tmp_fd, "max_id", O_RDWR | O_CREAT, 0600);
   if (j->max_fd >= 0 && bf_pread_all(j->max_fd, buf, sizeof buf, 0) == 8)
     j->max_written = bf_load_be64(buf);
@@ -169,8 +226,11 @@ bfd_journal_free(BfdJournal *j)
     if (*fd >= 0)
       close(*fd);
   bf_mutex_clear(&j->max_lock);
-  bf_mutex_clear(&j->spare_lock);
-  g_array_unref(j->spares);
+  for (guint i = 0; i < j->free_slots->len; i++)
+    if (g_array_index(j->free_slots, FreeSlot, i).fd >= 0)
+      close(g_array_index(j->free_slots, FreeSlot, i).fd);
+  bf_mutex_clear(&j->slot_lock);
+  g_array_unref(j->free_slots);
   g_free(j->session);
   g_free(j);
 }
@@ -264,93 +324,100 @@ write_at(int fd, const void *buf, size_t len, uint64_t off, const char *what,
   return rc == 0 || bfd_set_error_errno(error, -rc, "%s", what);
 }
 
-/* Spare records kept per session: enough for the items that end while
- * others open, a few directory entries in tmp/. */
-#define SPARES_MAX 256
-
-static void
-spare_name(char out[BFD_ITEM_FILE_LEN], guint n)
+/* Opens an empty record file for a new item: a free one (maybe open
+ * already), else a new one. Its number in *slot; -1 (errno set) if none
+ * could be made. */
+static int
+take_slot(BfdJournal *j, int tmp_fd, guint *slot)
 {
-  g_snprintf(out, BFD_ITEM_FILE_LEN, "spare.%u", n);
+  char file[BFD_ITEM_FILE_LEN];
+  FreeSlot entry = { 0, -1 };
+  gboolean got;
+  int fd;
+
+  do {
+    bf_mutex_lock(&j->slot_lock);
+    got = j->free_slots->len > 0;
+    if (got) {
+      entry = g_array_index(j->free_slots, FreeSlot, j->free_slots->len - 1);
+      g_array_set_size(j->free_slots, j->free_slots->len - 1);
+      if (entry.fd >= 0)
+        j->open_free--;
+    } else {
+      entry = (FreeSlot){ j->slot_next++, -1 };
+    }
+    bf_mutex_unlock(&j->slot_lock);
+    *slot = entry.n;
+    if (entry.fd >= 0)
+      return entry.fd;
+    bfd_journal_record_file(file, 0, entry.n);
+    /* A new one never replaces a file of its name (a record the listing
+     * missed): that name is skipped. */
+    fd = bfd_store_open_file(tmp_fd, file,
+                             got ? O_RDWR : O_RDWR | O_CREAT | O_EXCL, 0600);
+    /* a free one that is gone or replaced: the next (none is made empty
+     * by anyone but us, so one that opens is empty) */
+  } while (fd < 0 && (got || errno == EEXIST));
+  return fd;
 }
 
-/* Takes a spare record as file (empty, renamed): TRUE if there was one. */
-static gboolean
-take_spare(BfdJournal *j, int tmp_fd, const char *file)
-{
-  char spare[BFD_ITEM_FILE_LEN];
-  gboolean got = FALSE;
-  guint n = 0;
-
-  bf_mutex_lock(&j->spare_lock);
-  if (j->spares->len > 0) {
-    n = g_array_index(j->spares, guint, j->spares->len - 1);
-    g_array_set_size(j->spares, j->spares->len - 1);
-    got = TRUE;
-  }
-  bf_mutex_unlock(&j->spare_lock);
-  if (!got)
-    return FALSE;
-  spare_name(spare, n);
-  return renameat(tmp_fd, spare, tmp_fd, file) == 0;
-}
-
-/* The record of an item that ended becomes a spare: emptied first, so
- * that it never reads as any item's record; deleted if there are enough
- * spares or it cannot be. */
+/* An ended item's record file, emptied, becomes free for the next item
+ * (with its descriptor, taken from *rec_fd, if few are kept open);
+ * deleted if enough are free or it cannot be emptied. */
 static void
-give_spare(BfdJournal *j, int tmp_fd, const char *file, int rec_fd)
+give_slot(BfdJournal *j, int tmp_fd, guint slot, int *rec_fd)
 {
-  char spare[BFD_ITEM_FILE_LEN];
+  char file[BFD_ITEM_FILE_LEN];
+  FreeSlot entry = { slot, -1 };
   gboolean room;
-  guint n = 0;
 
-  bf_mutex_lock(&j->spare_lock);
-  room = j->spares->len < SPARES_MAX;
-  if (room)
-    n = j->spare_next++;
-  bf_mutex_unlock(&j->spare_lock);
-  spare_name(spare, n);
-  if (!room || ftruncate(rec_fd, 0) < 0 ||
-      renameat(tmp_fd, file, tmp_fd, spare) < 0) {
+  bf_mutex_lock(&j->slot_lock);
+  room = j->free_slots->len < FREE_SLOTS_MAX;
+  bf_mutex_unlock(&j->slot_lock);
+  if (!room || ftruncate(*rec_fd, 0) < 0) {
+    bfd_journal_record_file(file, 0, slot);
     unlinkat(tmp_fd, file, 0);
     return;
   }
-  bf_mutex_lock(&j->spare_lock);
-  g_array_append_val(j->spares, n);
-  bf_mutex_unlock(&j->spare_lock);
+  bf_mutex_lock(&j->slot_lock);
+  if (j->open_free < FREE_OPEN_MAX) {
+    entry.fd = *rec_fd;
+    *rec_fd = -1;
+    j->open_free++;
+  }
+  g_array_append_val(j->free_slots, entry);
+  bf_mutex_unlock(&j->slot_lock);
 }
 
 int
 bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
-                      const BfItemOpen *o, const char *name, GError **error)
+                      const BfItemOpen *o, const char *name, guint *slot,
+                      GError **error)
 {
   uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4];
   uint8_t coding[3] = { o->coding, o->coding_k, o->coding_n };
   uint8_t base[12];
   size_t nlen = strlen(name), len = OPEN_FIXED + nlen + 4;
   char file[BFD_ITEM_FILE_LEN];
+  guint n;
   int fd;
 
   memcpy(buf, REC_MAGIC, 8);
-  bf_store_be32(buf + 8, o->chunk_size);
-  bf_store_be32(buf + 12, o->mode);
-  bf_store_be64(buf + 16, (uint64_t)o->mtime_sec);
-  bf_store_be32(buf + 24, o->mtime_nsec);
-  buf[28] = o->digest_alg;
-  bf_store_be16(buf + 29, (uint16_t)nlen);
+  bf_store_be64(buf + OPEN_ID, id);
+  bf_store_be32(buf + 16, o->chunk_size);
+  bf_store_be32(buf + 20, o->mode);
+  bf_store_be64(buf + 24, (uint64_t)o->mtime_sec);
+  bf_store_be32(buf + 32, o->mtime_nsec);
+  buf[36] = o->digest_alg;
+  bf_store_be16(buf + 37, (uint16_t)nlen);
   memcpy(buf + OPEN_FIXED, name, nlen);
   bf_store_be32(buf + OPEN_FIXED + nlen, bf_crc32c(buf, OPEN_FIXED + nlen));
   /* what the part file starts with: nothing kept is no base */
   bf_store_be64(base, bf_item_open_kept(o));
   bf_store_be32(base + 8, bf_crc32c(base, 8));
-  bfd_journal_item_file(file, id, "rec");
   bfd_crash_at(BFD_CRASH_PART_CREATED);
-  fd = take_spare(j, tmp_fd, file)
-         ? bfd_store_open_file(tmp_fd, file, O_RDWR, 0)
-         : -1;
-  if (fd < 0)
-    fd = bfd_store_create_file(tmp_fd, file, O_RDWR);
+  fd = take_slot(j, tmp_fd, &n);
+  bfd_journal_record_file(file, id, n);
   if (fd < 0) {
     bfd_set_error_errno(error, errno, "tmp/%s", file);
     return -1;
@@ -365,9 +432,12 @@ bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
        !write_at(fd, base, sizeof base, BASE_OFF, file, error)) ||
       (bfd_crash_torn(BFD_CRASH_REC_TORN, fd, buf, len, OPEN_OFF),
        !write_at(fd, buf, len, OPEN_OFF, file, error))) {
+    /* whatever it holds must not read as a record */
+    unlinkat(tmp_fd, file, 0);
     close(fd);
     return -1;
   }
+  *slot = n;
   return fd;
 }
 
@@ -433,16 +503,22 @@ bfd_journal_item_secret(int tmp_fd, uint64_t id, const uint8_t *secret,
 }
 
 void
-bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id, int rec_fd,
-                      gboolean data, gboolean secret)
+bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id, int *rec_fd,
+                      guint *slot, gboolean data, gboolean secret)
 {
   char file[BFD_ITEM_FILE_LEN];
 
-  bfd_journal_item_file(file, id, "rec");
-  if (rec_fd >= 0)
-    give_spare(j, tmp_fd, file, rec_fd);
-  else
+  if (*rec_fd >= 0 && *slot != BFD_REC_BY_ID) {
+    give_slot(j, tmp_fd, *slot, rec_fd);
+  } else {
+    bfd_journal_record_file(file, id, *slot);
     unlinkat(tmp_fd, file, 0);
+  }
+  /* the record file is the next item's now: this one lets go of it */
+  if (*rec_fd >= 0)
+    close(*rec_fd);
+  *rec_fd = -1;
+  *slot = BFD_REC_BY_ID;
   if (data) {
     bfd_journal_item_file(file, id, "part");
     unlinkat(tmp_fd, file, 0);
@@ -454,340 +530,15 @@ bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id, int rec_fd,
 }
 
 void
-bfd_journal_item_forget(int tmp_fd, uint64_t id)
+bfd_journal_item_forget(int tmp_fd, uint64_t id, guint slot)
 {
   char file[BFD_ITEM_FILE_LEN];
 
-  for (const char **ext = (const char *[]){ "rec", "part", "sec", NULL };
+  bfd_journal_record_file(file, id, slot);
+  unlinkat(tmp_fd, file, 0);
+  for (const char **ext = (const char *[]){ "part", "sec", NULL };
        *ext != NULL; ext++) {
     bfd_journal_item_file(file, id, *ext);
     unlinkat(tmp_fd, file, 0);
   }
-}
-
-/* ---- start-up ---------------------------------------------------------- */
-
-/* A second open of the directory: a dup would share the read offset, and
- * a directory read to its end through one copy reads empty through all. */
-static DIR *
-opendir_at(int dirfd)
-{
-  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-  if (d == NULL && fd >= 0)
-    close(fd);
-  return d;
-}
-
-static gint
-answer_cmp(gconstpointer x, gconstpointer y)
-{
-  uint64_t i = ((const BfdJournalAnswer *)x)->id;
-  uint64_t j = ((const BfdJournalAnswer *)y)->id;
-
-  return i < j ? -1 : i > j;
-}
-
-/* The valid slots of a ring, oldest id first (the session forgets the
- * oldest answers first). */
-static GArray *
-slots_read(int tmp_fd, const char *name, unsigned slots)
-{
-  GArray *found = g_array_new(FALSE, FALSE, sizeof(BfdJournalAnswer));
-  g_autofree uint8_t *buf = g_malloc((size_t)slots * SLOT_LEN);
-  int fd = bfd_store_open_file(tmp_fd, name, O_RDONLY, 0);
-  ssize_t n = fd >= 0 ? bf_pread_all(fd, buf, (size_t)slots * SLOT_LEN, 0) : -1;
-
-  if (fd >= 0)
-    close(fd);
-  for (guint i = 0; n > 0 && i < (guint)(n / SLOT_LEN); i++) {
-    const uint8_t *e = buf + (size_t)i * SLOT_LEN;
-    BfdJournalAnswer a = { bf_load_be64(e), e[8], e[9] };
-    if (a.id != 0 && a.id % slots == i &&
-        bf_load_be32(e + 12) == bf_crc32c(e, 12))
-      g_array_append_val(found, a);
-  }
-  g_array_sort(found, answer_cmp);
-  return found;
-}
-
-static GArray *
-proofs_read(int tmp_fd)
-{
-  GArray *found = g_array_new(FALSE, FALSE, sizeof(BfdJournalProof));
-  size_t len = (size_t)VERDICT_SLOTS * PROOF_SLOT_LEN;
-  g_autofree uint8_t *buf = g_malloc(len);
-  int fd = bfd_store_open_file(tmp_fd, "proofs", O_RDONLY, 0);
-  ssize_t n = fd >= 0 ? bf_pread_all(fd, buf, len, 0) : -1;
-
-  if (fd >= 0)
-    close(fd);
-  for (guint i = 0; n > 0 && i < (guint)(n / PROOF_SLOT_LEN); i++) {
-    const uint8_t *e = buf + (size_t)i * PROOF_SLOT_LEN;
-    BfdJournalProof pr = { .id = bf_load_be64(e) };
-    if (pr.id == 0 || pr.id % VERDICT_SLOTS != i ||
-        bf_load_be32(e + 40) != bf_crc32c(e, 40))
-      continue;
-    memcpy(pr.proof, e + 8, BF_PROOF_LEN);
-    g_array_append_val(found, pr);
-  }
-  return found;
-}
-
-static void
-record_free(gpointer p)
-{
-  BfdItemRecord *r = p;
-
-  if (r->rec_fd >= 0)
-    close(r->rec_fd);
-  g_free(r->name);
-  if (r->chunks != NULL)
-    g_array_unref(r->chunks);
-  g_free(r->secret);
-  g_free(r);
-}
-
-/* Reads and checks the record: the store is ours, but a torn or foreign
- * file must not become an item. */
-static gboolean
-read_rec(int fd, BfdItemRecord *r)
-{
-  uint8_t buf[OPEN_FIXED + BF_NAME_MAX + 4], cb[CLOSE_LEN], coding[3];
-  uint8_t base[12];
-  ssize_t n = bf_pread_all(fd, buf, sizeof buf, OPEN_OFF);
-  gboolean v1 = n >= 8 && memcmp(buf, REC_MAGIC_V1, 8) == 0;
-
-  if (n < OPEN_FIXED || (memcmp(buf, REC_MAGIC, 8) != 0 && !v1))
-    return FALSE;
-  r->chunk_size = bf_load_be32(buf + 8);
-  r->mode = bf_load_be32(buf + 12);
-  r->mtime_sec = (int64_t)bf_load_be64(buf + 16);
-  r->mtime_nsec = bf_load_be32(buf + 24);
-  r->digest_alg = buf[28];
-  size_t nlen = bf_load_be16(buf + 29);
-  const uint8_t *name = buf + OPEN_FIXED;
-  if (nlen > BF_NAME_MAX || (size_t)n < OPEN_FIXED + nlen + (v1 ? 0 : 4) ||
-      (!v1 && bf_load_be32(name + nlen) != bf_crc32c(buf, OPEN_FIXED + nlen)) ||
-      r->chunk_size < BF_CHUNK_MIN || r->chunk_size > BF_CHUNK_MAX ||
-      !bf_digest_alg_known(r->digest_alg))
-    return FALSE;
-  r->coding = (BfCodingSpec){ BF_CODING_STRIPE, 1, 1 };
-  if (bf_pread_all(fd, coding, sizeof coding, CODING_OFF) == sizeof coding &&
-      coding[0] != BF_CODING_STRIPE) {
-    r->coding = (BfCodingSpec){ coding[0], coding[1], coding[2] };
-    if (!bf_coding_check(&r->coding, NULL))
-      return FALSE;
-  }
-  /* An append's base, whole in the part file (copied before the record
-   * was written); a torn or foreign one makes no item. */
-  r->base_size = 0;
-  if (bf_pread_all(fd, base, sizeof base, BASE_OFF) == sizeof base &&
-      !sodium_is_zero(base, sizeof base)) {
-    r->base_size = bf_load_be64(base);
-    if (bf_load_be32(base + 8) != bf_crc32c(base, 8) || r->base_size == 0 ||
-        r->coding.kind != BF_CODING_STRIPE)
-      return FALSE;
-  }
-  /* no name: a SHAMIR item that keeps it in its secret (.sec) */
-  if (nlen == 0 ? r->coding.kind != BF_CODING_SHAMIR
-                : !bf_name_check(name, nlen, NULL))
-    return FALSE;
-  r->name = g_strndup((const char *)name, nlen);
-  /* A torn ITEM_CLOSE record counts as none: the client sends it again. */
-  if (bf_pread_all(fd, cb, sizeof cb, CLOSE_OFF) == sizeof cb && cb[0] == 1 &&
-      (v1 || bf_load_be32(cb + 62) == bf_crc32c(cb, CLOSE_LEN - 4))) {
-    r->closed = TRUE;
-    r->close.item_id = r->id;
-    r->close.total_chunks = bf_load_be32(cb + 1);
-    r->close.size = bf_load_be64(cb + 5);
-    r->close.digest_alg = cb[13];
-    memcpy(r->close.digest, cb + 14, BF_DIGEST_LEN);
-    r->close.mode = bf_load_be32(cb + 46);
-    r->close.mtime_sec = (int64_t)bf_load_be64(cb + 50);
-    r->close.mtime_nsec = bf_load_be32(cb + 58);
-  }
-  return TRUE;
-}
-
-/* The chunk map: the entries of the chunks on disk. */
-static gboolean
-read_map(int fd, GArray *chunks)
-{
-  uint8_t e[MAP_ENTRY * 512];
-  uint64_t off = 0;
-  ssize_t n;
-
-  while ((n = bf_pread_all(fd, e, sizeof e, MAP_OFF + off)) > 0) {
-    for (ssize_t i = 0; i + MAP_ENTRY <= n; i += MAP_ENTRY) {
-      BfdJournalChunk c = { (uint32_t)((off + (uint64_t)i) / MAP_ENTRY),
-                            bf_load_be32(e + i), bf_load_be32(e + i + 4) };
-      if (c.len != 0)
-        g_array_append_val(chunks, c);
-    }
-    off += (uint64_t)n;
-    if ((size_t)n < sizeof e)
-      break;
-  }
-  return n >= 0;
-}
-
-/* A SHAMIR item's secret as rebuilt before the end, or none. One that is
- * not whole is removed: its client, which did not see its k-th share
- * acknowledged, sends its shares again. */
-static void
-read_secret(int tmp_fd, BfdItemRecord *r)
-{
-  uint8_t head[SEC_HEAD], crc[4];
-  char file[BFD_ITEM_FILE_LEN];
-  g_autofree uint8_t *buf = g_malloc(BF_SECRET_MAX);
-  size_t len = 0;
-  int fd;
-
-  bfd_journal_item_file(file, r->id, "sec");
-  fd = bfd_store_open_file(tmp_fd, file, O_RDONLY, 0);
-  if (fd >= 0 && bf_pread_all(fd, head, sizeof head, 0) == sizeof head &&
-      memcmp(head, SEC_MAGIC, 8) == 0)
-    len = bf_load_be16(head + 8);
-  if (len > BF_SECRET_MAX || len == 0 ||
-      bf_pread_all(fd, buf, len, sizeof head) != (ssize_t)len ||
-      bf_pread_all(fd, crc, sizeof crc, sizeof head + len) != sizeof crc ||
-      bf_load_be32(crc) != (bf_crc32c(buf, len) ^ bf_crc32c(head, sizeof head)))
-    len = 0;
-  if (fd >= 0)
-    close(fd);
-  if (len == 0) {
-    unlinkat(tmp_fd, file, 0);
-    return;
-  }
-  r->secret = g_steal_pointer(&buf);
-  r->secret_len = len;
-}
-
-/* Reads item id's record: an item to rebuild (returned), a verdict (an
- * item stored just before the end: its .part is gone, renamed into data/
- * after its record was closed; the record is deleted first otherwise), or
- * nothing (its files are deleted). */
-static BfdItemRecord *
-read_item(int tmp_fd, uint64_t id, BfdJournalState *st)
-{
-  BfdItemRecord *r = g_new0(BfdItemRecord, 1);
-  char file[BFD_ITEM_FILE_LEN];
-  struct stat sb;
-
-  r->id = id;
-  bfd_journal_item_file(file, id, "rec");
-  r->rec_fd = bfd_store_open_file(tmp_fd, file, O_RDWR, 0);
-  r->chunks = g_array_new(FALSE, FALSE, sizeof(BfdJournalChunk));
-  bfd_journal_item_file(file, id, "part");
-  if (r->rec_fd >= 0 && read_rec(r->rec_fd, r)) {
-    if (fstatat(tmp_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(sb.st_mode)) {
-      if (read_map(r->rec_fd, r->chunks)) {
-        if (r->coding.kind == BF_CODING_SHAMIR)
-          read_secret(tmp_fd, r);
-        return r;
-      }
-    } else if (r->closed) {
-      BfdJournalAnswer a = { id, BF_ACK_STORED, BF_ST_OK };
-      g_array_append_val(st->verdicts, a);
-    }
-  }
-  record_free(r);
-  bfd_journal_item_forget(tmp_fd, id);
-  return NULL;
-}
-
-static void
-read_ops(int tmp_fd, BfdJournalState *st)
-{
-  g_autoptr(GArray) slots = slots_read(tmp_fd, "ops", OP_SLOTS);
-
-  for (guint i = 0; i < slots->len; i++) {
-    BfdJournalAnswer a = g_array_index(slots, BfdJournalAnswer, i);
-    if (a.stage == OP_STARTED) {
-      g_array_append_val(st->ops_started, a.id);
-    } else if (a.stage == OP_DONE || a.stage == OP_DONE_ERRNO) {
-      if (a.stage == OP_DONE_ERRNO)
-        a.status = a.status ? bfd_status_from_errno(a.status) : BF_ST_OK;
-      g_array_append_val(st->ops_done, a);
-    }
-  }
-}
-
-BfdJournalState *
-bfd_journal_read(int tmp_fd)
-{
-  BfdJournalState *st = g_new0(BfdJournalState, 1);
-  g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-  DIR *d = opendir_at(tmp_fd);
-  struct dirent *de;
-  uint8_t buf[8];
-  int fd;
-
-  st->verdicts = slots_read(tmp_fd, "verdicts", VERDICT_SLOTS);
-  st->proofs = proofs_read(tmp_fd);
-  st->ops_done = g_array_new(FALSE, FALSE, sizeof(BfdJournalAnswer));
-  st->ops_started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-  st->items = g_ptr_array_new_with_free_func(record_free);
-  read_ops(tmp_fd, st);
-  fd = bfd_store_open_file(tmp_fd, "max_id", O_RDONLY, 0);
-  if (fd >= 0 && bf_pread_all(fd, buf, sizeof buf, 0) == sizeof buf)
-    st->max_id = bf_load_be64(buf);
-  if (fd >= 0)
-    close(fd);
-  if (d == NULL)
-    return st;
-  while ((de = readdir(d)) != NULL) {
-    char *end;
-    uint64_t id = g_ascii_strtoull(de->d_name, &end, 16);
-    if (id != 0 && end - de->d_name == 16 && strcmp(end, ".rec") == 0)
-      g_array_append_val(ids, id);
-  }
-  closedir(d);
-  for (guint i = 0; i < ids->len; i++) {
-    BfdItemRecord *r = read_item(tmp_fd, g_array_index(ids, uint64_t, i), st);
-    if (r != NULL)
-      g_ptr_array_add(st->items, r);
-  }
-  return st;
-}
-
-void
-bfd_journal_state_free(BfdJournalState *st)
-{
-  if (st == NULL)
-    return;
-  g_array_unref(st->verdicts);
-  g_array_unref(st->proofs);
-  g_array_unref(st->ops_done);
-  g_array_unref(st->ops_started);
-  g_ptr_array_unref(st->items);
-  g_free(st);
-}
-
-void
-bfd_journal_remove_strays(int tmp_fd, GHashTable *kept)
-{
-  DIR *d = opendir_at(tmp_fd);
-  struct dirent *de;
-
-  if (d == NULL)
-    return;
-  while ((de = readdir(d)) != NULL) {
-    char *end;
-    uint64_t id = g_ascii_strtoull(de->d_name, &end, 16);
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-        strcmp(de->d_name, "max_id") == 0 ||
-        strcmp(de->d_name, "verdicts") == 0 ||
-        strcmp(de->d_name, "proofs") == 0 || strcmp(de->d_name, "ops") == 0)
-      continue;
-    if (end - de->d_name == 16 && g_hash_table_contains(kept, &id) &&
-        (strcmp(end, ".part") == 0 || strcmp(end, ".rec") == 0 ||
-         strcmp(end, ".sec") == 0))
-      continue;
-    unlinkat(tmp_fd, de->d_name, 0);
-  }
-  closedir(d);
 }

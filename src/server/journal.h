@@ -34,15 +34,23 @@ void bfd_journal_note_proof(BfdJournal *j, uint64_t id, const uint8_t *proof);
 void bfd_journal_op_started(BfdJournal *j, uint64_t op_id);
 void bfd_journal_op_done(BfdJournal *j, uint64_t op_id, uint8_t status);
 
-/* An item's files: tmp/<16 hex digits of id>.EXT ("part", "rec", "sec"). */
+/* An item's files: tmp/<16 hex digits of id>.EXT ("part", "sec"; "rec":
+ * the record as a server before record files kept it). */
 #define BFD_ITEM_FILE_LEN 40
 void bfd_journal_item_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
                            const char *ext);
-/* Writes the item's record (ITEM_OPEN's fields and name, "" when a
- * SHAMIR item hides it), in a spare record if the session has one: the
- * open record, or -1 (error set). */
+/* An item's record is in the record file tmp/rec.N (N its slot), reused
+ * by later items; or, read back from an older server's store (or none
+ * made), tmp/<id>.rec: slot BFD_REC_BY_ID. */
+#define BFD_REC_BY_ID G_MAXUINT
+void bfd_journal_record_file(char out[BFD_ITEM_FILE_LEN], uint64_t id,
+                             guint slot);
+/* Writes the item's record (its id, ITEM_OPEN's fields and name, "" when
+ * a SHAMIR item hides it) in a free record file if the session has one,
+ * else a new one: the open record (its slot in *slot), or -1 (error
+ * set; nothing of it left). */
 int bfd_journal_item_open(BfdJournal *j, int tmp_fd, uint64_t id,
-                          const BfItemOpen *o, const char *name,
+                          const BfItemOpen *o, const char *name, guint *slot,
                           GError **error);
 /* Records a chunk once its bytes are written (a coded one once rebuilt,
  * never a share alone). */
@@ -54,14 +62,17 @@ gboolean bfd_journal_item_close(int rec_fd, const BfItemClose *c,
 gboolean bfd_journal_item_secret(int tmp_fd, uint64_t id,
                                  const uint8_t *secret, size_t len,
                                  GError **error);
-/* Deletes the item's files in tmp/ (its data too, if still there). */
-void bfd_journal_item_forget(int tmp_fd, uint64_t id);
+/* Deletes the item's files in tmp/ (its data too, if still there; its
+ * record, in slot). */
+void bfd_journal_item_forget(int tmp_fd, uint64_t id, guint slot);
 /* The same for an item that ended, once its verdict is recorded: its
- * record (open as rec_fd, or -1) becomes a spare for a later item; its
- * data and secret are deleted if data, secret say they may be there (a
- * stored item's data is in data/ already). */
+ * record (open as *rec_fd in *slot, or -1) is emptied for a later item,
+ * which may take the descriptor too; the item lets go of both (-1,
+ * BFD_REC_BY_ID). Its data and secret are deleted if data, secret say
+ * they may be there (a stored item's data is in data/ already). */
 void bfd_journal_item_done(BfdJournal *j, int tmp_fd, uint64_t id,
-                           int rec_fd, gboolean data, gboolean secret);
+                           int *rec_fd, guint *slot, gboolean data,
+                           gboolean secret);
 
 /* ---- read back at start-up ----------------------------------------- */
 
@@ -84,6 +95,7 @@ typedef struct {
 typedef struct {
   uint64_t id;
   int rec_fd;                 /* open: the item goes on writing it */
+  guint slot;                 /* its record file (BFD_REC_BY_ID: <id>.rec) */
   uint32_t chunk_size;
   uint32_t mode;
   int64_t mtime_sec;
@@ -115,6 +127,7 @@ BfdJournalState *bfd_journal_read(int tmp_fd);
 void bfd_journal_state_free(BfdJournalState *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdJournalState, bfd_journal_state_free)
 /* Deletes what belongs to no item kept (ids: a set of uint64_t) and is not
- * the journal's own: files of items that could not be rebuilt, anything
- * else. */
+ * the journal's own (its record files: the reading deleted those of items
+ * not kept; the empty ones are free): files of items that could not be
+ * rebuilt, anything else. */
 void bfd_journal_remove_strays(int tmp_fd, GHashTable *kept);

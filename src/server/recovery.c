@@ -59,7 +59,7 @@ restore_items(BfdSession *s, BfdJournalState *st)
       bf_log(G_LOG_LEVEL_WARNING, BFD_SESSION_LOG(s), "session %s: item %"
              G_GUINT64_FORMAT " is not kept: %s", s->dir.name, rec->id,
              error->message);
-      bfd_journal_item_forget(s->dir.tmp_fd, rec->id);
+      bfd_journal_item_forget(s->dir.tmp_fd, rec->id, rec->slot);
       continue;
     }
     it->live = &s->srv->items_live;

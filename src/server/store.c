@@ -609,7 +609,7 @@ sync_data(BfdSyncer *sy, BfdCommitFile *files, guint n)
                               { f->mtime_sec, f->mtime_nsec } };
     if (fchmod(f->fd, bfd_store_mode(f->mode, FALSE)) < 0 || futimens(f->fd, ts) < 0)
       bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
-    else
+    else if (n > 1)       /* a lone file's fsync starts its writeback */
       start_writeback(f->fd);
   }
   for (guint i = 0; i < n; i++)
@@ -663,6 +663,34 @@ parent_of(GHashTable *parents, int data_fd, const char *name,
   return d;
 }
 
+/* Set once a file system refuses RENAME_NOREPLACE: then look first. */
+static gint no_noreplace;
+
+/* Renames f's file to leaf in dirfd, noting what it replaces (which no
+ * longer counts in the session totals): a new name, the common case,
+ * needs no look first. FALSE with errno set if it failed. */
+static gboolean
+rename_in(BfdCommitFile *f, int dirfd, const char *leaf)
+{
+  struct stat old;
+
+  f->replaced.replaced = FALSE;
+  if (!g_atomic_int_get(&no_noreplace)) {
+    if (renameat2(f->tmp_fd, f->tmpname, dirfd, leaf, RENAME_NOREPLACE) == 0)
+      return TRUE;
+    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+      g_atomic_int_set(&no_noreplace, 1);
+    else if (errno != EEXIST)
+      return FALSE;
+  }
+  if (fstatat(dirfd, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(old.st_mode)) {
+    f->replaced.replaced = TRUE;
+    f->replaced.old_size = (uint64_t)old.st_size;
+  }
+  return renameat(f->tmp_fd, f->tmpname, dirfd, leaf) == 0;
+}
+
 /* Phase 2: each file renamed into place, in the batch's order (a later
  * version of a name replaces an earlier one). */
 static void
@@ -670,7 +698,6 @@ rename_all(BfdCommitFile *files, guint n, GHashTable *parents)
 {
   for (guint i = 0; i < n; i++) {
     BfdCommitFile *f = &files[i];
-    struct stat old;
     const char *leaf;
     Parent *d;
     if (f->error != NULL)
@@ -680,14 +707,7 @@ rename_all(BfdCommitFile *files, guint n, GHashTable *parents)
       bfd_set_error_errno(&f->error, d->err, "cannot store %s", f->what);
       continue;
     }
-    /* What the rename replaces no longer counts in the session totals. */
-    f->replaced.replaced = FALSE;
-    if (fstatat(d->fd, leaf, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(old.st_mode)) {
-      f->replaced.replaced = TRUE;
-      f->replaced.old_size = (uint64_t)old.st_size;
-    }
-    if (renameat(f->tmp_fd, f->tmpname, d->fd, leaf) < 0) {
+    if (!rename_in(f, d->fd, leaf)) {
       bfd_set_error_errno(&f->error, errno, "cannot store %s", f->what);
       continue;
     }

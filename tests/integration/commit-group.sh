@@ -23,6 +23,8 @@
 #     server killed once a fifth returned: every cp that had returned 0
 #     has its file in data/; after a restart every cp returns 0 and the
 #     tree is on the server, bit-exact.
+#  5. Overwrites (a rename onto an existing name, told apart at the rename
+#     itself) keep .session's items and bytes those of data/.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -197,6 +199,26 @@ all_returned() { returned_at_least "$M"; }
 check "every copy returned after the restart" wait_until 180 "cp exits" all_returned
 check "every one returned 0" bash -c '! grep -Lx 0 "$1"/f* | grep .' _ "$T/st4"
 check "every file is on the server, bit-exact" diff_trees "$SRC" "$T/srv/$S/cps"
+stop_daemon cli
+stop_daemon srv
+
+# 5. What a commit replaces leaves the session's totals: new names and
+# overwrites (a rename onto an existing file is told apart from a new
+# name at the rename itself) keep .session's items and bytes those of
+# the files in data/.
+note "5. overwrites: the session's totals"
+start_server srv "$T/srv" "$T/store5"
+start_client cli "$T/cli" label=totals
+for f in a b c; do head -c 3000 /dev/urandom >"$T/t5-$f"; done
+head -c 1000 /dev/urandom >"$T/t5-a2"
+check "cp of three new files" cp "$T/t5-a" "$T/t5-b" "$T/t5-c" "$T/cli/"
+check "cp over one of them (shorter)" cp "$T/t5-a2" "$T/cli/t5-a"
+check "cp over another (the same size)" cp "$T/t5-c" "$T/cli/t5-b"
+S5=$(session_for_label "$T/srv" totals) || fail "no session for label totals"
+check "the overwrites arrived" bash -c 'cmp "$1" "$2/t5-a" && cmp "$3" "$2/t5-b"' \
+	_ "$T/t5-a2" "$S5" "$T/t5-c"
+assert_eq 3 "$(session_field "$S5/.session" items)" ".session items after two overwrites"
+assert_eq 7000 "$(session_field "$S5/.session" bytes)" ".session bytes after two overwrites"
 stop_daemon cli
 stop_daemon srv
 

@@ -91,18 +91,35 @@ only_complete() {
 	return "$bad"
 }
 
+# records DIR: the item records in a session's tmp/ DIR: the record files
+# rec.N that hold one (an empty one is free for the next item), and
+# <id>.rec as servers before record files wrote them
+records() { find "$1" \( -name 'rec.*' -o -name '*.rec' \) -size +0; }
+
+# partial_items DIR: the records and data files of partial items in DIR
+partial_items() { records "$1"; find "$1" -name '*.part'; }
+
+# record_id FILE: the item id a record names, 16 hex digits: a record
+# file's bytes 8..15, an <id>.rec's name
+record_id() {
+	case $(basename "$1") in
+	rec.*) od -An -tx1 -j8 -N8 "$1" | tr -d ' \n' ;;
+	*) basename "$1" .rec ;;
+	esac
+}
+
 # tmp_matches_kept SESSION LOG: the session's tmp/ holds a record and data
 # for each partial item the server says it kept, and nothing else
 tmp_matches_kept() {
 	local tmp=$STORE/$1/tmp log=$2 kept recs parts others f
 	kept=$(sed -n "s/.*session $1: \([0-9]*\) partial items kept for their client/\1/p" "$log" | tail -n 1)
 	kept=${kept:-0}
-	recs=$(find "$tmp" -name '*.rec' | wc -l)
+	recs=$(records "$tmp" | wc -l)
 	parts=$(find "$tmp" -name '*.part' | wc -l)
-	others=$(find "$tmp" -type f ! -name '*.rec' ! -name '*.part' ! -name max_id \
+	others=$(find "$tmp" -type f ! -name '*.rec' ! -name 'rec.*' ! -name '*.part' ! -name max_id \
 		! -name verdicts ! -name proofs ! -name ops | wc -l)
-	for f in "$tmp"/*.rec; do
-		[[ -f ${f%.rec}.part ]] || { echo "   $f without its .part"; return 1; }
+	for f in $(records "$tmp"); do
+		[[ -f $tmp/$(record_id "$f").part ]] || { echo "   $f without its .part"; return 1; }
 	done
 	echo "   kept $kept; tmp/ has $recs records, $parts data files, $others others"
 	((recs == kept && parts == kept && others == 0))
@@ -196,7 +213,7 @@ round() {
 	check "round $ROUNDS: the tree arrived bit-exact (store)" \
 		diff_trees "$EXP" "$STORE/$SESS_NAME/data/$dir"
 	check "round $ROUNDS: tmp/ holds no partial item" \
-		test -z "$(find "$STORE/$SESS_NAME/tmp" -name '*.rec' -o -name '*.part')"
+		test -z "$(partial_items "$STORE/$SESS_NAME/tmp")"
 	((FAILS == fails_before)) || ROUND_FAILS=$((ROUND_FAILS + 1))
 }
 
@@ -244,12 +261,12 @@ for spec in frames:9 fsynced:4 chunk-map:12; do
 	check "$spec, client gone: the view shows only complete files" \
 		only_complete "$SRV/$G"
 	deadline=$((SECONDS + $(tmo 20)))
-	while [[ -n $(find "$STORE/$G/tmp" -name '*.rec' -o -name '*.part') ]] &&
+	while [[ -n $(partial_items "$STORE/$G/tmp") ]] &&
 		((SECONDS < deadline)); do
 		sleep 0.1
 	done
 	check "$spec, client gone: the partial items are reclaimed after linger" \
-		test -z "$(find "$STORE/$G/tmp" -name '*.rec' -o -name '*.part')"
+		test -z "$(partial_items "$STORE/$G/tmp")"
 	check "$spec, client gone: still only complete files" only_complete "$STORE/$G/data"
 done
 

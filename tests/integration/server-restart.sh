@@ -68,7 +68,7 @@ echo "   chunks sent again: $again ($resent bytes, $pct % of the file)"
 check "bytes sent again are under 10 % of the file ($pct %)" \
 	awk -v r="$resent" -v s="$size" 'BEGIN { exit !(r < s / 10) }'
 check "nothing is left in the store's tmp/" \
-	test -z "$(find "$T/store/$SESS_NAME/tmp" -name "*.rec" -o -name "*.part" | head -n 1)"
+	test -z "$(find "$T/store/$SESS_NAME/tmp" \( -name "*.rec" -o -name "rec.*" \) -size +0 -o -name "*.part" | head -n 1)"
 
 note "the session goes on"
 printf 'after\n' >"$T/post.txt"
@@ -122,6 +122,6 @@ assert_eq "$kills" "$seen" "the client saw every restart"
 check "it resumed the file after every kill but possibly the last ($resumed of $kills)" \
 	test "$resumed" -ge $((kills - 1))
 check "nothing is left in the store's tmp/" \
-	test -z "$(find "$T/store/$SESS_NAME/tmp" -name "*.rec" -o -name "*.part" | head -n 1)"
+	test -z "$(find "$T/store/$SESS_NAME/tmp" \( -name "*.rec" -o -name "rec.*" \) -size +0 -o -name "*.part" | head -n 1)"
 
 finish
