@@ -135,17 +135,6 @@ connected() {
 # crashed (a hook after a few frames can fire on the first PINGs)
 connected_or_crashed() { connected 2 || ! pid_alive "$(daemon_pid server)"; }
 
-# wait_dead NAME SECS: the daemon ended by itself (the hook); unmounts
-wait_dead() {
-	local pid deadline=$((SECONDS + $2))
-	pid=$(daemon_pid "$1")
-	while pid_alive "$pid"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.02
-	done
-	kill_daemon "$1" KILL >/dev/null
-}
-
 CLOG=
 ROUNDS=0
 CRASHED=0

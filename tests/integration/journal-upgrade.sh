@@ -60,17 +60,6 @@ for f in sorted(os.listdir(d)):
 EOF
 }
 
-# wait_dead NAME SECS: the daemon ended by itself (the hook); unmounts
-wait_dead() {
-	local pid deadline=$((SECONDS + $2))
-	pid=$(daemon_pid "$1")
-	while pid_alive "$pid"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.02
-	done
-	kill_daemon "$1" KILL >/dev/null
-}
-
 connected() { [[ $(session_field "$SESS/.session" paths 2>/dev/null) == 2 ]]; }
 
 start_server server "$SRV" "$STORE"

@@ -572,6 +572,18 @@ kill_daemon() {
 	unset "D_PID[$name]"
 }
 
+# wait_dead NAME SECS: NAME ended by itself (a crash hook) within SECS;
+# then its stale mount is undone. 1 if it still runs.
+wait_dead() {
+	local pid deadline=$((SECONDS + $2))
+	pid=$(daemon_pid "$1")
+	while pid_alive "$pid"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.02
+	done
+	kill_daemon "$1" KILL >/dev/null
+}
+
 daemon_pid() { echo "${D_PID[$1]}"; }
 daemon_log() { echo "${D_LOG[$1]}"; }
 
