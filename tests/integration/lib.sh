@@ -304,6 +304,12 @@ abort_mounts_under() {
 # unmount DIR: polite unmount (retry while busy), lazy unmount as fallback.
 unmount() {
 	local mnt=$1 i
+	# A barrier: the kernel sends a RELEASE or RELEASEDIR after close(2)
+	# returns and drops those still queued at the unmount (libfuse then
+	# leaks its directory handle: a sanitizer report that is not ours). A
+	# LOOKUP of a name that is not there (never cached) queued behind them
+	# is answered only once a worker has read them.
+	is_mounted "$mnt" && { timeout 2 stat "$mnt/.braidfs-test-barrier-$$" >/dev/null 2>&1 || true; }
 	for ((i = 0; i < 25; i++)); do
 		is_mounted "$mnt" || return 0
 		if timeout 10 fusermount3 -u "$mnt" 2>>"$T/umount.log"; then
