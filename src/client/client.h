@@ -92,6 +92,11 @@
 #define BFC_FUSE_THREADS 64
 #define BFC_WAIT_SEATS (BFC_FUSE_THREADS - 8)
 
+/* The kernel sends a descriptor's RELEASE after close(2) has returned:
+ * what must see a file closed (an open for writing, a directory's mtime
+ * under delivery=async) waits that long at most for a RELEASE to come. */
+#define BFC_RELEASE_WAIT_US (2 * G_TIME_SPAN_SECOND)
+
 /* One path: where it connects to and where it leaves from. */
 typedef struct {
   char *host;

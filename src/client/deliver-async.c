@@ -488,7 +488,8 @@ async_free(BfcDelivery *d)
 }
 
 static gboolean
-busy_under_locked(BfcAsync *a, const char *prefix) BF_REQUIRES(&a->lock)
+busy_under_locked(BfcAsync *a, const char *prefix, gboolean closed_too)
+  BF_REQUIRES(&a->lock)
 {
   GHashTableIter iter;
   gpointer k;
@@ -496,7 +497,10 @@ busy_under_locked(BfcAsync *a, const char *prefix) BF_REQUIRES(&a->lock)
   g_hash_table_iter_init(&iter, a->live);
   while (g_hash_table_iter_next(&iter, &k, NULL)) {
     Pending *pd = k;
-    if (pd->state != PD_WRITING && g_str_has_prefix(pd->name, prefix))
+    gboolean closed = pd->state == PD_WRITING && closed_too &&
+                      pd->file != NULL && pd->file->committed;
+    if ((pd->state != PD_WRITING || closed) &&
+        g_str_has_prefix(pd->name, prefix))
       return TRUE;
   }
   return FALSE;
@@ -508,12 +512,17 @@ async_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
   BfcAsync *a = as_async(d);
   gint64 limit = bfc_session_config(d->sess)->timeout_s * G_USEC_PER_SEC;
   gint64 progress = g_get_monotonic_time();
+  /* A file closed whose RELEASE has not come yet (client.h) is on its
+   * way too: cp -a sets a directory's mtime right after its last file. */
+  gint64 released_by = progress + BFC_RELEASE_WAIT_US;
   gboolean ok = TRUE, seated = FALSE;
   unsigned done;
 
   bf_mutex_lock(&a->lock);
   done = a->delivered + a->failed;
-  while (ok && !a->stopping && busy_under_locked(a, prefix)) {
+  while (ok && !a->stopping &&
+         busy_under_locked(a, prefix,
+                           g_get_monotonic_time() < released_by)) {
     gint64 now = g_get_monotonic_time();
     if (a->delivered + a->failed != done) {
       done = a->delivered + a->failed;

@@ -105,9 +105,7 @@ bfc_ob_run_op(Outbox *o, BfOpKind op, const char *name, const char *name2,
  * `>`) can reach f while the version just closed is still open here.
  * Before an open for writing refuses a node being written (EBUSY), it
  * waits for that RELEASE, holding a seat; a descriptor another process
- * really keeps open gets its EBUSY after RELEASE_WAIT_US. */
-#define RELEASE_WAIT_US (2 * G_TIME_SPAN_SECOND)
-
+ * really keeps open gets its EBUSY after BFC_RELEASE_WAIT_US. */
 static void
 await_release(Outbox *o, const char *path)
 {
@@ -120,7 +118,7 @@ await_release(Outbox *o, const char *path)
     return;
   bf_mutex_lock(&o->tree.lock);
   bfc_tree_await_idle_locked(&o->tree, path,
-                             g_get_monotonic_time() + RELEASE_WAIT_US);
+                             g_get_monotonic_time() + BFC_RELEASE_WAIT_US);
   bf_mutex_unlock(&o->tree.lock);
   bfc_seat_give(o->sess);
 }

@@ -9,7 +9,10 @@
 #  3. `echo i > t; mv t h` (the target just written by the last round);
 #  4. `echo i >> a; mv a b; mv b a` (an append to another just closed,
 #     renamed);
-# every command exits 0 and the server's files are the local model's.
+# every command exits 0 and the server's files are the local model's;
+#  5. `echo x > d/f; touch -d @1000000000 d` (cp -a sets a directory's
+#     mtime right after its last file): the server's d keeps that mtime
+#     (under async it used to be set before f's delivery changed it).
 # The client runs with the test hook BRAIDFS_TEST_RELEASE_DELAY_MS=100
 # (braidfs(1)): each RELEASE is handled 100 ms late, so that every next
 # command meets the file still open (without the hook the race is real
@@ -68,6 +71,11 @@ for how in close async; do
 		check "the server's $f is the model's" cmp "$T/model-$how/$f" "$sess/$f"
 	done
 	check "... and no t or b is left" test ! -e "$sess/t" -a ! -e "$sess/b"
+	check "mkdir d; echo x > d/f; touch -d @1000000000 d" run_t 60 bash -c \
+		"mkdir '$T/cli-$how/d' && echo x >'$T/cli-$how/d/f' && touch -d @1000000000 '$T/cli-$how/d'"
+	[[ $how == async ]] && check "the spool drains" wait_spool_empty "$T/cli-$how" 120
+	check "the server's d/f is there" test -e "$sess/d/f"
+	assert_eq 1000000000 "$(stat -c %Y "$sess/d")" "the server's d mtime"
 	exec 3>>"$T/cli-$how/f"
 	echo "held" >&3
 	err=$(run_t 30 bash -c "echo more >>'$T/cli-$how/f'" 2>&1) && rc=0 || rc=$?
