@@ -3,6 +3,7 @@
  * and async-send.c; the interface is deliver-async.h. */
 #pragma once
 
+#include "async-dirs.h"
 #include "delivery-backend.h"
 #include "delivery.h"
 #include "session.h"
@@ -53,6 +54,7 @@ typedef struct {
 struct BfcAsync {
   BfcDelivery base;
   BfcSpool *spool;
+  BfcAsyncDirs *dirs;         /* NULL: mkdir(2) waits for the server */
   BfMutex lock;               /* never held across I/O or a wait */
   GCond cond;                 /* queue changes and outcomes */
   GQueue queue;               /* Pending* QUEUED, oldest first */

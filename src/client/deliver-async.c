@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "async-dirs.h"
 #include "async-send.h"
 #include "item.h"
 #include "ops.h"
@@ -430,6 +431,9 @@ async_start(BfcDelivery *d)
 {
   BfcAsync *a = as_async(d);
 
+  /* An earlier mount's directories go before any file (async-dirs.h). */
+  if (a->dirs != NULL)
+    bfc_async_dirs_start(a->dirs);
   for (unsigned i = 0; i < SENDERS; i++)
     a->senders[i] = g_thread_new("deliver", bfc_async_sender, a);
   a->collector = g_thread_new("verdicts", bfc_async_collector, a);
@@ -481,6 +485,7 @@ async_free(BfcDelivery *d)
     bfc_version_unref(k);
   g_hash_table_unref(a->live);
   g_ptr_array_unref(a->recovered);
+  bfc_async_dirs_free(a->dirs);
   bfc_spool_close(a->spool);
   g_cond_clear(&a->cond);
   bf_mutex_clear(&a->lock);
@@ -588,6 +593,8 @@ async_describe(BfcDelivery *d)
   bfc_report_pair(&r, "writing", "%u", writing);
   bfc_report_pair(&r, "delivered", "%u", delivered);
   bfc_report_pair(&r, "failed", "%u", failed);
+  bfc_report_pair(&r, "dirs_pending", "%u",
+                  a->dirs ? bfc_async_dirs_pending(a->dirs) : 0);
   return bfc_report_finish(&r);
 }
 
@@ -599,12 +606,27 @@ async_local_space(BfcDelivery *d, struct statvfs *st)
   return statvfs(bfc_spool_dir(as_async(d)->spool), st) == 0;
 }
 
+static gboolean
+async_mkdir(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
+{
+  BfcAsync *a = as_async(d);
+
+  if (a->dirs == NULL)
+    return bfc_op(d->sess, BF_OP_MKDIR, name, NULL, mode, error);
+  if (bfc_async_dirs_mkdir(a->dirs, name, mode, error))
+    return TRUE;
+  bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
+         (*error)->message);
+  return FALSE;
+}
+
 static const BfcDeliveryOps async_ops = {
   .start = async_start,
   .stop = async_stop,
   .free = async_free,
   .recovered = async_recovered,
   .wait_prefix = async_wait_prefix,
+  .mkdir = async_mkdir,
   .describe = async_describe,
   .local_space = async_local_space,
   .open = async_open,
@@ -632,6 +654,7 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
 {
   BfcAsync *a = g_new0(BfcAsync, 1);
   g_autoptr(GPtrArray) files = bfc_spool_recover(sp);
+  g_autoptr(GError) error = NULL;
 
   a->base.ops = &async_ops;
   a->base.sess = s;
@@ -652,5 +675,9 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
            "spool %s: %u files from an earlier mount to deliver",
            bfc_spool_dir(sp), files->len);
+  a->dirs = bfc_async_dirs_new(s, bfc_spool_dir_of(sp), &error);
+  if (a->dirs == NULL)
+    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, NULL, NULL), "%s; mkdir(2) waits "
+           "for the server in this mount", error->message);
   return &a->base;
 }

@@ -22,6 +22,9 @@ typedef struct {
   void (*free)(BfcDelivery *d);
   GPtrArray *(*recovered)(BfcDelivery *d);
   gboolean (*wait_prefix)(BfcDelivery *d, const char *prefix, GError **error);
+  /* NULL: the MKDIR waits for the server's answer. */
+  gboolean (*mkdir)(BfcDelivery *d, const char *name, uint32_t mode,
+                    GError **error);
   char *(*describe)(BfcDelivery *d);
   /* NULL if the backend keeps nothing on the client's disk. */
   gboolean (*local_space)(BfcDelivery *d, struct statvfs *st);

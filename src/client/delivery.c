@@ -2,6 +2,7 @@
 #include "delivery.h"
 
 #include "delivery-backend.h"
+#include "ops.h"
 
 void
 bfc_delivery_start(BfcDelivery *d)
@@ -32,6 +33,15 @@ gboolean
 bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
 {
   return d->ops->wait_prefix(d, prefix, error);
+}
+
+gboolean
+bfc_delivery_mkdir(BfcDelivery *d, const char *name, uint32_t mode,
+                   GError **error)
+{
+  if (d->ops->mkdir != NULL)
+    return d->ops->mkdir(d, name, mode, error);
+  return bfc_op(d->sess, BF_OP_MKDIR, name, NULL, mode, error);
 }
 
 gboolean

@@ -37,6 +37,11 @@ GPtrArray *bfc_delivery_recovered(BfcDelivery *d);
  * so that a directory operation cannot overtake the files in it. */
 gboolean bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix,
                                   GError **error);
+/* Makes directory name (mode) on the server: delivery=close waits for its
+ * answer, delivery=async only for the spool's record of it (async-dirs.h).
+ * FALSE with error (the server's status, BFC_ERROR, or the spool's). */
+gboolean bfc_delivery_mkdir(BfcDelivery *d, const char *name, uint32_t mode,
+                            GError **error);
 /* The free space of what the delivery keeps on the client's disk (the
  * spool): FALSE if it keeps nothing there, or cannot tell. */
 gboolean bfc_delivery_local_space(BfcDelivery *d, struct statvfs *st);

@@ -9,16 +9,29 @@
 
 #define BFC_RESEND_US (5 * G_USEC_PER_SEC)
 
-/* An operation waiting for its OP_ACK. It lives on the waiter's stack:
+/* An operation waiting for its OP_ACK. A waiter's lives on its stack:
  * only the waiter reads op (whose names point into its caller), and others
  * touch it only under the session lock while it is in s->ops; what they
- * queue is a copy (ctl.h). */
+ * queue is a copy (ctl.h). A posted one (bfc_op_post, done set) lives on
+ * the heap with its own copy of the name, and its answer frees it. */
 typedef struct {
   BfOp op;
   gboolean done;
   uint8_t status;
   char *message;
+  BfcOpDone posted;
+  gpointer user;
+  uint64_t tag;
+  char *name;
 } BfcOpWait;
+
+static void
+posted_free(BfcOpWait *w)
+{
+  g_free(w->message);
+  g_free(w->name);
+  g_free(w);
+}
 
 static void
 send_op_locked(BfcSession *s, const BfcOpWait *ow) BF_REQUIRES(&s->lock)
@@ -115,9 +128,33 @@ bfc_mknod(BfcSession *s, const char *name, uint8_t kind, uint32_t mode,
 }
 
 void
+bfc_op_post(BfcSession *s, BfOpKind op, const char *name, uint32_t mode,
+            BfcOpDone done, gpointer user, uint64_t tag)
+{
+  BfcOpWait *w = g_new0(BfcOpWait, 1);
+  uint64_t id;
+
+  w->op.op = op;
+  w->op.mode = mode & 07777;
+  w->name = g_strdup(name);
+  w->op.name.data = (const uint8_t *)w->name;
+  w->op.name.len = (uint16_t)strlen(name);
+  w->posted = done;
+  w->user = user;
+  w->tag = tag;
+  bf_mutex_lock(&s->lock);
+  id = w->op.op_id = ++s->next_op_id;
+  g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), w);
+  /* With no path up it leaves with the next one's resync. */
+  if (!s->dead)
+    send_op_locked(s, w);
+  bf_mutex_unlock(&s->lock);
+}
+
+void
 bfc_ops_on_ack(BfcSession *s, const BfOpAck *a)
 {
-  BfcOpWait *w;
+  BfcOpWait *w, *posted = NULL;
 
   bf_mutex_lock(&s->lock);
   w = g_hash_table_lookup(s->ops, &a->op_id);
@@ -126,7 +163,34 @@ bfc_ops_on_ack(BfcSession *s, const BfOpAck *a)
     w->status = a->status;
     w->message = bfc_server_text(&a->message);
   }
+  /* A posted op is answered once: a late repeat finds nothing. A waiter's
+   * is not touched once the lock is given back (it may have returned). */
+  if (w != NULL && w->posted != NULL) {
+    g_hash_table_remove(s->ops, &a->op_id);
+    posted = w;
+  }
   g_cond_broadcast(&s->cond);
+  bf_mutex_unlock(&s->lock);
+  if (posted != NULL) {
+    posted->posted(posted->user, posted->tag, posted->name, posted->status,
+                   posted->message);
+    posted_free(posted);
+  }
+}
+
+void
+bfc_ops_clear_posted(BfcSession *s)
+{
+  GHashTableIter iter;
+  gpointer v;
+
+  bf_mutex_lock(&s->lock);
+  g_hash_table_iter_init(&iter, s->ops);
+  while (g_hash_table_iter_next(&iter, NULL, &v))
+    if (((BfcOpWait *)v)->posted != NULL) {
+      posted_free(v);
+      g_hash_table_iter_remove(&iter);
+    }
   bf_mutex_unlock(&s->lock);
 }
 

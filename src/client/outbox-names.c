@@ -87,8 +87,11 @@ bfc_ob_mkdir(const char *path, mode_t mode)
   int rc = bfc_status_reserved(path) ? -EPERM
                                       : bfc_tree_name_free(&o->tree, path);
 
-  if (rc == 0)
-    rc = bfc_ob_run_op(o, BF_OP_MKDIR, path + 1, NULL, mode, FALSE);
+  if (rc == 0) {
+    GError *error = NULL;
+    rc = bfc_ob_result(bfc_delivery_mkdir(o->delivery, path + 1, mode, &error),
+                       error);
+  }
   if (rc == 0)
     bfc_tree_attach_new(&o->tree, path,
                         bfc_node_new(strrchr(path, '/') + 1, TRUE, mode));

@@ -6,6 +6,7 @@
 #include "braidfs/parse.h"
 
 #include "item.h"
+#include "ops.h"
 #include "paths.h"
 #include "report.h"
 #include "ticker.h"
@@ -73,6 +74,7 @@ bfc_session_stop(BfcSession *s)
 {
   bfc_paths_stop(s);
   bfc_ticker_join(s);
+  bfc_ops_clear_posted(s);
   for (unsigned i = 0; i < s->cfg.n_paths; i++) {
     g_free(s->paths[i].name);
     g_free(s->paths[i].addr);

@@ -173,6 +173,12 @@ bfc_spool_dir(BfcSpool *sp)
   return sp->d.path;
 }
 
+const BfcSpoolDir *
+bfc_spool_dir_of(BfcSpool *sp)
+{
+  return &sp->d;
+}
+
 /* ---- the session (spoolsession.c) ------------------------------------ */
 
 gboolean

@@ -10,6 +10,8 @@
  *   SPOOL/items/<seq>.item  one file: two 6 KiB header slots, then its bytes
  *   SPOOL/items/<n>.log     log segments: small files' records, each the
  *                           only copy of its file (spoollog.h)
+ *   SPOOL/dirs              directories made and not yet confirmed by the
+ *                           server (spoolmkdir.h)
  *   SPOOL/failed/<seq>.item files the server refused for good, or whose
  *                           header does not authenticate
  *   SPOOL.key               beside the spool: the key of the MACs
@@ -49,6 +51,8 @@
 BfcSpool *bfc_spool_open(const char *dir, GError **error);
 void bfc_spool_close(BfcSpool *sp);
 const char *bfc_spool_dir(BfcSpool *sp);
+/* Its directory, for the records kept beside the files (spoolmkdir.h). */
+const BfcSpoolDir *bfc_spool_dir_of(BfcSpool *sp);
 
 /* FALSE when the spool holds no session (a first mount), or none that
  * authenticates (logged); FALSE with *error set when its session file

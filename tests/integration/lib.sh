@@ -803,7 +803,8 @@ wait_spool_empty() {
 	local deadline=$((SECONDS + $(tmo "$2")))
 	while ((SECONDS < deadline)); do
 		if awk '$1 == "pending" && $2 == 0 { p = 1 } $1 == "writing" && $2 == 0 { w = 1 }
-			END { exit !(p && w) }' "$1/.braidfs/spool" 2>/dev/null; then
+			$1 == "dirs_pending" && $2 != 0 { d = 1 }
+			END { exit !(p && w && !d) }' "$1/.braidfs/spool" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# spool-mkdir.sh: under delivery=async mkdir(2) waits for the spool's
+# record, not for the server, and a directory whose mkdir(2) returned is
+# made on the server even if the client is killed first (async-dirs.h).
+#  1. the server frozen (SIGSTOP): mkdir -p of a tree (empty directories,
+#     one with mode 700) and cp -r of files into it return; the spool's
+#     status counts the directories not yet confirmed
+#  2. the client killed (-9), the server thawed; a new mount on the same
+#     spool makes every directory, the empty ones too, with their modes,
+#     delivers the files into them, and empties the spool's record
+#  3. with the server running: mkdir, files in it, rmdir of an empty one,
+#     mv of a directory, mkdir over a name the server already holds as a
+#     file (refused there: the client says so in its log); the server's
+#     tree ends equal to the client's
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT=$(free_port)
+SPOOL=$T/spool
+start_server server "$T/srv" "$T/store"
+SPID=$(daemon_pid server)
+
+mkdir -p "$T/src/a/b" "$T/src/c"
+for i in 1 2 3; do head -c $((i * 5000)) /dev/urandom >"$T/src/a/b/f$i"; done
+head -c 300000 /dev/urandom >"$T/src/c/big"
+spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
+
+note "1. directories made while the server is frozen"
+start_client c1 "$T/cli" label=dirs "spool=$SPOOL"
+SESS=$(session_for_label "$T/srv" dirs) || fail "no session for label dirs"
+check "a first mkdir with the server running returns" run_t 30 mkdir "$T/cli/t"
+check "... and reaches the server" wait_until 30 "t on the server" test -d "$SESS/t"
+kill -STOP "$SPID"
+check "mkdir -p of three levels returns while the server is frozen" \
+	run_t 30 mkdir -p "$T/cli/t/e1/e2/e3"
+check "mkdir -m 700 returns" run_t 30 mkdir -m 700 "$T/cli/t/private"
+check "cp -r of a tree with files returns" run_t 60 cp -r "$T/src" "$T/cli/t/copy"
+check "the mount shows the new directories" test -d "$T/cli/t/e1/e2/e3"
+assert_eq 700 "$(stat -c %a "$T/cli/t/private")" "the mount shows the mode"
+# e1 e2 e3 private copy copy/a copy/a/b copy/c
+assert_eq 8 "$(spool_field "$T/cli" dirs_pending)" "8 directories wait for the server"
+kill_daemon c1 KILL
+kill -CONT "$SPID"
+check "the spool's record of directories is not empty" test -s "$SPOOL/dirs"
+
+note "2. a new mount makes them"
+start_client c2 "$T/cli" label=dirs "spool=$SPOOL"
+check "the client log names the directories left" \
+	grep -q "8 directories from an earlier mount to make" "$(daemon_log c2)"
+check "the spool drains" wait_spool_empty "$T/cli" 120
+check "the empty directories were made" test -d "$SESS/t/e1/e2/e3"
+assert_eq 700 "$(stat -c %a "$SESS/t/private")" "with their modes"
+check "the files arrived bit-exact in their directories" diff -r "$T/src" "$SESS/t/copy"
+check "the record was emptied" test ! -s "$SPOOL/dirs"
+
+note "3. directories and files with the server running"
+check "mkdir, files in it" run_t 30 bash -c \
+	'mkdir -p "$1/live/x/y" && echo hi >"$1/live/x/f" && mkdir "$1/live/gone"' _ "$T/cli"
+check "rmdir of an empty one" run_t 30 rmdir "$T/cli/live/gone"
+check "mv of a directory" run_t 30 mv "$T/cli/live/x" "$T/cli/live/z"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+check "the server has the client's tree" diff -r "$T/cli/live" "$SESS/live"
+check "... and nothing under the old names" test ! -e "$SESS/live/x" -a ! -e "$SESS/live/gone"
+# a name the server holds as a file that this mount never saw
+echo stored >"$T/store/$(basename "$SESS")/data/clash"
+check "mkdir over it returns (the mount does not know it)" run_t 30 mkdir "$T/cli/clash"
+check "the client says the server did not make it" wait_until 30 "a log line" \
+	grep -q "did not make directory 'clash'" "$(daemon_log c2)"
+check "the spool drains" wait_spool_empty "$T/cli" 60
+assert_eq stored "$(cat "$SESS/clash")" "the server's file is untouched"
+stop_daemon c2
+stop_daemon server
+finish
