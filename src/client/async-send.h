@@ -14,8 +14,10 @@
  * so a small file costs its bytes, not a round trip. */
 #define SENDERS 4
 /* Files sent and awaiting their verdict at once (with the SENDERS being
- * sent): below the server's default max_open_items (256); an item it
- * refuses for being one too many is tried again later. Their bytes are
+ * sent): below the server's max_open_items (4096 by default, 256 in
+ * older servers); an item it refuses for being one too many is tried
+ * again later. More did not deliver faster at 80 ms round trips (768
+ * tried): the server's commits are then the bound. Their bytes are
  * bounded by inflight_max, as the chunks of any item. */
 #define SEALED_MAX 192
 /* A file that could not be delivered now (every path down, server full)
