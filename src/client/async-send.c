@@ -272,6 +272,8 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
   }
   g_autofree char *name = g_strdup(pd->name);
   bf_mutex_unlock(&a->lock);
+  if (a->dirs != NULL)
+    bfc_async_dirs_kick(a->dirs);   /* its directory's time may go now */
   if (failed && g_error_matches(err, BFC_ERROR, BF_ST_STALE)) {
     g_autofree char *kept = bfc_spool_file_fail(f);
     bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(a->base.sess, server, name),

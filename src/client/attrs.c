@@ -51,12 +51,16 @@ bfc_attrs_set(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path,
   bf_mutex_unlock(&t->lock);
   if (!found)
     return -ENOENT;
-  /* A file still on its way into the directory would change its mtime
-   * on the server after this (delivery=async): it goes first. */
-  if (dir && (flags & BF_SETATTR_MTIME) && strcmp(path, "/") != 0) {
-    g_autofree char *prefix = g_strconcat(path + 1, "/", NULL);
-    if (!bfc_delivery_wait_prefix(d, prefix, &error))
-      return result(FALSE, error);
+  /* The outbox's root is the session's directory on the server, which
+   * the server names and dates: its attributes stay in the outbox (cp -a
+   * and rsync -a into the root set them). A directory's files still on
+   * their way would change its mtime on the server after this: the
+   * delivery sees to the order (delivery.h). */
+  if (dir && strcmp(path, "/") != 0) {
+    gboolean ok = bfc_delivery_dir_setattr(d, path + 1, flags, mode, mtime,
+                                           &error);
+    if ((rc = result(ok, error)) < 0)
+      return rc;
   }
   if (v != NULL) {
     gboolean ok = bfc_version_setattr(v, flags, mode, mtime, &on_server, &error);
@@ -64,10 +68,7 @@ bfc_attrs_set(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path,
     if (!ok)
       return result(FALSE, error);
   }
-  /* The outbox's root is the session's directory on the server, which
-   * the server names and dates: its attributes stay in the outbox (cp -a
-   * and rsync -a into the root set them). */
-  if (on_server && strcmp(path, "/") != 0) {
+  if (on_server && !dir && strcmp(path, "/") != 0) {
     gboolean ok = bfc_setattr(s, path + 1, flags, mode, mtime, &error);
     if ((rc = result(ok, error)) < 0)
       return rc;

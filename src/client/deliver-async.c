@@ -448,6 +448,8 @@ async_stop(BfcDelivery *d)
   a->stopping = TRUE;
   g_cond_broadcast(&a->cond);
   bf_mutex_unlock(&a->lock);
+  if (a->dirs != NULL)
+    bfc_async_dirs_stop(a->dirs);
   /* Senders blocked on the server give up their file, and the sealed
    * files' waits fail (they stay). */
   bfc_session_abort(d->sess);
@@ -526,8 +528,8 @@ async_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
   bf_mutex_lock(&a->lock);
   done = a->delivered + a->failed;
   while (ok && !a->stopping &&
-         busy_under_locked(a, prefix,
-                           g_get_monotonic_time() < released_by)) {
+         (busy_under_locked(a, prefix, g_get_monotonic_time() < released_by) ||
+          (a->dirs && bfc_async_dirs_waiting_under(a->dirs, prefix)))) {
     gint64 now = g_get_monotonic_time();
     if (a->delivered + a->failed != done) {
       done = a->delivered + a->failed;
@@ -620,6 +622,44 @@ async_mkdir(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
   return FALSE;
 }
 
+static gboolean
+async_dir_setattr(BfcDelivery *d, const char *name, uint8_t flags,
+                  uint32_t mode, const struct timespec *mtime, GError **error)
+{
+  BfcAsync *a = as_async(d);
+
+  if (a->dirs == NULL)
+    return bfc_delivery_dir_setattr_now(d, name, flags, mode, mtime, error);
+  if (bfc_async_dirs_setattr(a->dirs, name, flags, mode, mtime, error))
+    return TRUE;
+  bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
+         (*error)->message);
+  return FALSE;
+}
+
+/* For async-dirs: the files under prefix on their way, those closed whose
+ * RELEASE has not come yet included. */
+static gboolean
+dirs_busy(gpointer user, const char *prefix)
+{
+  BfcAsync *a = user;
+
+  bf_mutex_lock(&a->lock);
+  gboolean busy = busy_under_locked(a, prefix, TRUE);
+  bf_mutex_unlock(&a->lock);
+  return busy;
+}
+
+static void
+dirs_posted(gpointer user)
+{
+  BfcAsync *a = user;
+
+  bf_mutex_lock(&a->lock);
+  g_cond_broadcast(&a->cond);
+  bf_mutex_unlock(&a->lock);
+}
+
 static const BfcDeliveryOps async_ops = {
   .start = async_start,
   .stop = async_stop,
@@ -627,6 +667,7 @@ static const BfcDeliveryOps async_ops = {
   .recovered = async_recovered,
   .wait_prefix = async_wait_prefix,
   .mkdir = async_mkdir,
+  .dir_setattr = async_dir_setattr,
   .describe = async_describe,
   .local_space = async_local_space,
   .open = async_open,
@@ -675,7 +716,8 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
            "spool %s: %u files from an earlier mount to deliver",
            bfc_spool_dir(sp), files->len);
-  a->dirs = bfc_async_dirs_new(s, bfc_spool_dir_of(sp), &error);
+  a->dirs = bfc_async_dirs_new(s, bfc_spool_dir_of(sp), dirs_busy,
+                               dirs_posted, a, &error);
   if (a->dirs == NULL)
     bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, NULL, NULL), "%s; mkdir(2) waits "
            "for the server in this mount", error->message);

@@ -25,6 +25,10 @@ typedef struct {
   /* NULL: the MKDIR waits for the server's answer. */
   gboolean (*mkdir)(BfcDelivery *d, const char *name, uint32_t mode,
                     GError **error);
+  /* NULL: bfc_delivery_dir_setattr_now. */
+  gboolean (*dir_setattr)(BfcDelivery *d, const char *name, uint8_t flags,
+                          uint32_t mode, const struct timespec *mtime,
+                          GError **error);
   char *(*describe)(BfcDelivery *d);
   /* NULL if the backend keeps nothing on the client's disk. */
   gboolean (*local_space)(BfcDelivery *d, struct statvfs *st);

@@ -45,6 +45,29 @@ bfc_delivery_mkdir(BfcDelivery *d, const char *name, uint32_t mode,
 }
 
 gboolean
+bfc_delivery_dir_setattr(BfcDelivery *d, const char *name, uint8_t flags,
+                         uint32_t mode, const struct timespec *mtime,
+                         GError **error)
+{
+  if (d->ops->dir_setattr != NULL)
+    return d->ops->dir_setattr(d, name, flags, mode, mtime, error);
+  return bfc_delivery_dir_setattr_now(d, name, flags, mode, mtime, error);
+}
+
+gboolean
+bfc_delivery_dir_setattr_now(BfcDelivery *d, const char *name, uint8_t flags,
+                             uint32_t mode, const struct timespec *mtime,
+                             GError **error)
+{
+  if (flags & BF_SETATTR_MTIME) {
+    g_autofree char *prefix = g_strconcat(name, "/", NULL);
+    if (!bfc_delivery_wait_prefix(d, prefix, error))
+      return FALSE;
+  }
+  return bfc_setattr(d->sess, name, flags, mode, mtime, error);
+}
+
+gboolean
 bfc_delivery_local_space(BfcDelivery *d, struct statvfs *st)
 {
   return d->ops->local_space != NULL && d->ops->local_space(d, st);

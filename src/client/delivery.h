@@ -42,6 +42,19 @@ gboolean bfc_delivery_wait_prefix(BfcDelivery *d, const char *prefix,
  * FALSE with error (the server's status, BFC_ERROR, or the spool's). */
 gboolean bfc_delivery_mkdir(BfcDelivery *d, const char *name, uint32_t mode,
                             GError **error);
+/* Sets the mode and/or mtime (flags BF_SETATTR_*) of directory name on
+ * the server: delivery=close waits for its answer, delivery=async only
+ * for the spool's record of it (async-dirs.h). */
+gboolean bfc_delivery_dir_setattr(BfcDelivery *d, const char *name,
+                                  uint8_t flags, uint32_t mode,
+                                  const struct timespec *mtime,
+                                  GError **error);
+/* The same, waiting for the files under it (a new mtime would not hold
+ * otherwise) and then for the server's answer. */
+gboolean bfc_delivery_dir_setattr_now(BfcDelivery *d, const char *name,
+                                      uint8_t flags, uint32_t mode,
+                                      const struct timespec *mtime,
+                                      GError **error);
 /* The free space of what the delivery keeps on the client's disk (the
  * spool): FALSE if it keeps nothing there, or cannot tell. */
 gboolean bfc_delivery_local_space(BfcDelivery *d, struct statvfs *st);

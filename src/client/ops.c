@@ -128,17 +128,18 @@ bfc_mknod(BfcSession *s, const char *name, uint8_t kind, uint32_t mode,
 }
 
 void
-bfc_op_post(BfcSession *s, BfOpKind op, const char *name, uint32_t mode,
-            BfcOpDone done, gpointer user, uint64_t tag)
+bfc_op_post(BfcSession *s, const BfOp *op, BfcOpDone done, gpointer user,
+            uint64_t tag)
 {
   BfcOpWait *w = g_new0(BfcOpWait, 1);
   uint64_t id;
 
-  w->op.op = op;
-  w->op.mode = mode & 07777;
-  w->name = g_strdup(name);
+  w->op = *op;
+  w->op.mode &= 07777;
+  w->name = g_strndup((const char *)op->name.data, op->name.len);
   w->op.name.data = (const uint8_t *)w->name;
-  w->op.name.len = (uint16_t)strlen(name);
+  w->op.name2.data = NULL;   /* MKDIR and SETATTR have none */
+  w->op.name2.len = 0;
   w->posted = done;
   w->user = user;
   w->tag = tag;

@@ -25,13 +25,12 @@ gboolean bfc_mknod(BfcSession *s, const char *name, uint8_t kind,
  * (NULL if none). Runs on a path's thread, without the session lock. */
 typedef void (*BfcOpDone)(gpointer user, uint64_t tag, const char *name,
                           uint8_t status, const char *message);
-/* Sends op (MKDIR) on name without waiting: done(user, tag, ...) runs once
- * it is answered,
+/* Sends op (MKDIR or SETATTR, on op->name; op_id is given here) without
+ * waiting: done(user, tag, ...) runs once it is answered,
  * and never if the session ends first (bfc_ops_clear_posted). Sent again
  * with every resync until then. */
-void bfc_op_post(BfcSession *s, BfOpKind op, const char *name, uint32_t mode,
-                 BfcOpDone done, gpointer user, uint64_t tag)
-  BF_EXCLUDES(&s->lock);
+void bfc_op_post(BfcSession *s, const BfOp *op, BfcOpDone done, gpointer user,
+                 uint64_t tag) BF_EXCLUDES(&s->lock);
 /* Forgets the posted ops still unanswered (their done never runs): at the
  * end of the session. */
 void bfc_ops_clear_posted(BfcSession *s) BF_EXCLUDES(&s->lock);

@@ -112,6 +112,13 @@ bfc_ob_rmdir(const char *path)
   rc = n == NULL ? -ENOENT : n->children == NULL ? -ENOTDIR
        : g_hash_table_size(n->children) ? -ENOTEMPTY : 0;
   bf_mutex_unlock(&o->tree.lock);
+  if (rc == 0) {
+    /* its time or mode, still queued (async-dirs.h), goes first */
+    g_autofree char *prefix = g_strconcat(path + 1, "/", NULL);
+    GError *error = NULL;
+    if (!bfc_delivery_wait_prefix(o->delivery, prefix, &error))
+      rc = bfc_ob_result(FALSE, error);
+  }
   if (rc == 0)
     rc = bfc_ob_run_op(o, BF_OP_RMDIR, path + 1, NULL, 0, TRUE);
   if (rc == 0) {

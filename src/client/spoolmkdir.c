@@ -15,7 +15,8 @@
 #define DIRS_FILE "dirs"
 #define REC_MAGIC "BFSDIR01"
 #define REC_DEAD "BFSDIRD1"
-#define REC_HEAD (16 + BFC_SPOOL_MAC_LEN)
+#define REC_FIELDS 32         /* magic and fields, before the mac */
+#define REC_HEAD (REC_FIELDS + BFC_SPOOL_MAC_LEN)
 #define MAC_DIR "braidfs spool dir v1"
 /* Nobody waits on thousands of unconfirmed directories for long: the file
  * is emptied whenever none is live. A bound keeps a hostile one from
@@ -32,19 +33,44 @@ struct BfcSpoolDirs {
   unsigned live;
 };
 
+/* The MAC of the record at off whose head is h (its magic aside) and
+ * whose name is name. */
 static void
-rec_mac(const BfcSpoolDir *d, uint64_t off, uint32_t mode, const char *name,
-        size_t nlen, uint8_t mac[BFC_SPOOL_MAC_LEN])
+rec_mac(const BfcSpoolDir *d, uint64_t off, const uint8_t *h,
+        const char *name, size_t nlen, uint8_t mac[BFC_SPOOL_MAC_LEN])
 {
   crypto_generichash_state st;
-  uint8_t b[12];
+  uint8_t b[8];
 
   bf_store_le64(b, off);
-  bf_store_le32(b + 8, mode);
   bfc_spool_mac_init(d, &st, MAC_DIR);
   crypto_generichash_update(&st, b, sizeof b);
+  crypto_generichash_update(&st, h + 8, REC_FIELDS - 8);
   crypto_generichash_update(&st, (const uint8_t *)name, nlen);
   crypto_generichash_final(&st, mac, BFC_SPOOL_MAC_LEN);
+}
+
+static void
+rec_encode(uint8_t *h, const BfcDirOp *op, size_t nlen)
+{
+  memcpy(h, REC_MAGIC, 8);
+  h[8] = op->kind;
+  h[9] = op->flags;
+  bf_store_le16(h + 10, (uint16_t)nlen);
+  bf_store_le32(h + 12, op->mode);
+  bf_store_le64(h + 16, (uint64_t)op->mtime.tv_sec);
+  bf_store_le32(h + 24, (uint32_t)op->mtime.tv_nsec);
+  memcpy(h + REC_HEAD, op->name, nlen);
+}
+
+static void
+rec_decode(const uint8_t *h, BfcDirOp *op)
+{
+  op->kind = h[8];
+  op->flags = h[9];
+  op->mode = bf_load_le32(h + 12);
+  op->mtime.tv_sec = (time_t)bf_load_le64(h + 16);
+  op->mtime.tv_nsec = bf_load_le32(h + 24);
 }
 
 static uint64_t
@@ -65,20 +91,23 @@ replay(BfcSpoolDirs *ds, const uint8_t *buf, size_t len, BfcSpoolDirsFn fn,
   while (off + REC_HEAD <= len) {
     const uint8_t *h = buf + off;
     gboolean dead = memcmp(h, REC_DEAD, 8) == 0;
-    uint16_t nlen = bf_load_le16(h + 12);
+    uint16_t nlen = bf_load_le16(h + 10);
     uint8_t mac[BFC_SPOOL_MAC_LEN];
+    BfcDirOp op;
 
     if ((!dead && memcmp(h, REC_MAGIC, 8) != 0) || nlen == 0 ||
         off + REC_HEAD + nlen > len)
       break;
     g_autofree char *name = g_strndup((const char *)h + REC_HEAD, nlen);
-    rec_mac(ds->d, off, bf_load_le32(h + 8), name, nlen, mac);
+    rec_mac(ds->d, off, h, name, nlen, mac);
     if (strlen(name) != nlen ||
-        sodium_memcmp(mac, h + 16, sizeof mac) != 0)
-      break;   /* torn: its mkdir(2) never returned */
-    if (!dead) {
+        sodium_memcmp(mac, h + REC_FIELDS, sizeof mac) != 0)
+      break;   /* torn: its request never returned */
+    rec_decode(h, &op);
+    op.name = name;
+    if (!dead && (op.kind == BFC_DIR_MKDIR || op.kind == BFC_DIR_SETATTR)) {
       (*live)++;
-      fn(name, bf_load_le32(h + 8), off, user);
+      fn(&op, off, user);
     }
     off += rec_len(nlen);
   }
@@ -135,21 +164,18 @@ bfc_spool_dirs_free(BfcSpoolDirs *ds)
 }
 
 gboolean
-bfc_spool_dirs_add(BfcSpoolDirs *ds, const char *name, uint32_t mode,
-                   uint64_t *rec, GError **error)
+bfc_spool_dirs_add(BfcSpoolDirs *ds, const BfcDirOp *op, uint64_t *rec,
+                   GError **error)
 {
-  size_t nlen = strlen(name);
+  size_t nlen = strlen(op->name);
   uint64_t len = rec_len(nlen);
   g_autofree uint8_t *r = g_malloc0(len);
   int rc;
 
   g_return_val_if_fail(nlen > 0 && nlen <= G_MAXUINT16, FALSE);
-  memcpy(r, REC_MAGIC, 8);
-  bf_store_le32(r + 8, mode);
-  bf_store_le16(r + 12, (uint16_t)nlen);
-  memcpy(r + REC_HEAD, name, nlen);
+  rec_encode(r, op, nlen);
   bf_mutex_lock(&ds->lock);
-  rec_mac(ds->d, ds->end, mode, name, nlen, r + 16);
+  rec_mac(ds->d, ds->end, r, op->name, nlen, r + REC_FIELDS);
   rc = bf_pwrite_all(ds->fd, r, len, ds->end);
   if (rc == 0 && fdatasync(ds->fd) < 0)
     rc = -errno;
@@ -165,7 +191,7 @@ bfc_spool_dirs_add(BfcSpoolDirs *ds, const char *name, uint32_t mode,
   if (rc != 0)
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
                 "spool %s: cannot record directory '%s': %s", ds->d->path,
-                name, g_strerror(-rc));
+                op->name, g_strerror(-rc));
   return rc == 0;
 }
 
