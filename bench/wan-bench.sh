@@ -9,7 +9,8 @@
 #   -w LIST     scenarios, comma-separated (default all, in this order):
 #     wan80     3 x 100 Mbit/s, 40 ms each way (80 ms RTT): one 120 MiB file
 #               (ceiling, braidfs, MPTCP); 1000 x 16 KiB files, braidfs
-#               delivery=async until all are stored vs rsync -a over ssh on
+#               delivery=async until all are stored (cp -r, and cp -a, which
+#               sets every directory's mode and time) vs rsync -a over ssh on
 #               link 1; 100 x 16 KiB with delivery=close (a sequential cp
 #               pays a round trip per file: ms per file)
 #     sat       2 x 50 Mbit/s, 300 ms each way (600 ms RTT): one 64 MiB file
@@ -42,7 +43,8 @@
 #             verified and fsynced it; first run checked with cmp
 #   MPTCP     `mptcpize run iperf3 -n SIZE` over all links (the kernel's
 #             in-kernel path manager, one subflow per link)
-#   small     files: braidfs delivery=async, from the start of `cp -r` until
+#   small     files: braidfs delivery=async, from the start of `cp -r` (or
+#             `cp -a`) until
 #             the server's .session counts every file stored; rsync -a over
 #             ssh (a throwaway sshd and key) on link 1, until it exits
 # Nothing written is deleted between the runs of a cell, only after its
@@ -339,8 +341,11 @@ EOF
 }
 
 # bench_braidfs_tree SCEN KEY SRC_TREE NFILES close|async [loopback]
+# (a KEY ending in -a copies with cp -a: directory modes and times too)
 bench_braidfs_tree() {
 	local scen=$1 key=$2 src=$3 n=$4 mode=$5 where=${6:-ns} label r t0 tcp tdone dt times=() cps=() sess opts=()
+	local cpf=-r
+	[[ $key == *-a ]] && cpf=-a
 	label=$scen-$key
 	[[ $mode == async ]] && opts=("spool=$T/spool-$label")
 	if [[ $where == loopback ]]; then
@@ -355,21 +360,22 @@ bench_braidfs_tree() {
 		rss_reset server
 		sync
 		t0=$(now)
-		run_t 900 cp -r "$src" "$T/cli-$label/run$r" || fail "$label: cp -r failed (run $r)"
+		run_t 900 cp $cpf "$src" "$T/cli-$label/run$r" || fail "$label: cp $cpf failed (run $r)"
 		tcp=$(elapsed "$t0")
 		tdone=$(wait_items "$sess" $((r * n))) || fail "$label: not all $n files stored after 900 s ($(session_items "$sess"))"
 		dt=$(awk -v a="$t0" -v b="$tdone" 'BEGIN { d = b - a; printf "%.3f", d }')
 		[[ $mode == close ]] && dt=$tcp
 		times+=("$dt")
 		cps+=("$tcp")
-		printf '   %-8s %-8s run %d: %6s s until stored (cp -r alone %s s)\n' "$scen" "$key" "$r" "$dt" "$tcp"
+		printf '   %-8s %-8s run %d: %6s s until stored (cp %s alone %s s)\n' "$scen" "$key" "$r" "$dt" "$cpf" "$tcp"
 		rss_note "$scen" "$key" "c-$label" server
 		((r == 1)) && check "$label: the server's copy equals the source" diff_trees "$src" "$sess/run$r"
 	done
 	rm -rf "$sess"/run*
 	[[ $(session_items "$sess") == 0 ]] || fail "$label: files left in the session after rm"
 	stop_daemon "c-$label" any
-	local what="until stored" extra="cp -r alone $(median "${cps[@]}") s"
+	local what="until stored" extra="cp $cpf alone $(median "${cps[@]}") s"
+	[[ $cpf == -a ]] && what="cp -a, until stored"
 	[[ $mode == close ]] && what="cp -r returns" &&
 		extra="$(awk -v t="$(median "${times[@]}")" -v n="$n" 'BEGIN { printf "%.1f ms per file", t / n * 1000 }')"
 	record "$scen" "$key" "braidfs delivery=$mode: $what" s "${times[*]}" "$extra"
@@ -488,6 +494,7 @@ run_wan80() {
 	make_files "$T/small16/tree" "$n" 16384 10
 	bench_rsync wan80 "$T/small16/tree"
 	bench_braidfs_tree wan80 async "$T/small16/tree" "$n" async
+	bench_braidfs_tree wan80 async-a "$T/small16/tree" "$n" async
 	# delivery=close: a sequential cp pays at least a round trip per file
 	make_files "$T/small16c/tree" $((n / 10)) 16384 10
 	bench_braidfs_tree wan80 close "$T/small16c/tree" $((n / 10)) close
@@ -592,7 +599,7 @@ for scen in ${PARTS//,/ }; do
 		case $key in
 		braidfs | mptcp) ratio="$(fdiv "$v" "${VAL[$scen,ceiling]:-}") of the ceiling, $(fdiv "$v" "${VAL[$scen,capacity]:-}") of steady" ;;
 		ceiling | capacity) ratio="$(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
-		async) [[ -n ${VAL[$scen,rsync]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,rsync]}") x rsync"
+		async | async-a) [[ -n ${VAL[$scen,rsync]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,rsync]}") x rsync"
 			[[ -n ${VAL[$scen,tar]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,tar]}") x tar|ssh" ;;
 		close | sshfs) ratio="$(fdiv "$v" "${VAL[$scen,tar]:-}") x tar|ssh" ;;
 		esac
