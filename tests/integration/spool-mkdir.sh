@@ -18,6 +18,9 @@
 #     touch -d of a directory then rmdir of it at once, mkdir over a name
 #     the server already holds as a file (refused there: the client says so
 #     in its log); the server's tree ends equal to the client's
+#  4. the server killed (-9): mkdir, cp -a and touch -d of a directory
+#     return while it is down; once it is back and the paths re-attached,
+#     what was sent before it died is sent again and done
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -91,6 +94,19 @@ check "the client says the server did not make it" wait_until 30 "a log line" \
 	grep -q "did not make or change directory 'clash'" "$(daemon_log c2)"
 check "the spool drains" wait_spool_empty "$T/cli" 60
 assert_eq stored "$(cat "$SESS/clash")" "the server's file is untouched"
+
+note "4. the server killed and started again"
+kill_daemon server KILL
+check "mkdir -p returns while the server is down" run_t 30 mkdir -p "$T/cli/down/e/f"
+check "cp -a returns" run_t 60 cp -a "$T/src" "$T/cli/down/a"
+check "touch -d of a directory returns" run_t 30 touch -d @1200000000 "$T/cli/down/e"
+start_server server "$T/srv" "$T/store"
+check "the spool drains" wait_spool_empty "$T/cli" 120
+check "the empty directories were made" test -d "$SESS/down/e/f"
+assert_eq 1200000000 "$(stat -c %Y "$SESS/down/e")" "the directory's time was set"
+check "cp -a's files, directory times and modes arrived" \
+	diff <(dir_times "$T/src") <(dir_times "$SESS/down/a")
+check "... bit-exact" diff -r "$T/src" "$SESS/down/a"
 stop_daemon c2
 stop_daemon server
 finish
