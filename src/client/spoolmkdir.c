@@ -149,6 +149,12 @@ bfc_spool_dirs_open(const BfcSpoolDir *d, BfcSpoolDirsFn fn, gpointer user,
   bf_mutex_lock(&ds->lock);
   ds->end = replay(ds, buf, (size_t)got, fn, user, &ds->live);
   bf_mutex_unlock(&ds->lock);
+  /* A torn last record is what a crash leaves; more may be a lost key. */
+  if (ds->end < (uint64_t)got)
+    g_message("spool %s: the last %" G_GUINT64_FORMAT " bytes of %s/%s do "
+              "not authenticate (a record torn by a crash, or written under "
+              "another key): ignored", d->path, (uint64_t)got - ds->end,
+              d->path, DIRS_FILE);
   return ds;
 }
 

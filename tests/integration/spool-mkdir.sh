@@ -8,8 +8,9 @@
 #     one with mode 700) and cp -r of files into it return; the spool's
 #     status counts the directories not yet confirmed; then cp -a of a
 #     tree, touch -d and chmod of directories return too
-#  2. the client killed (-9), the server thawed; a new mount on the same
-#     spool makes every directory, the empty ones too, with their modes,
+#  2. the client killed (-9), the server thawed, a torn record appended;
+#     a new mount on the same spool says it ignores that, makes every
+#     directory, the empty ones too, with their modes,
 #     delivers the files into them, sets the directories' times and modes
 #     (cp -a's times hold although its files arrived later), and empties
 #     the spool's record
@@ -56,11 +57,14 @@ check "more operations wait for the server" test "$(spool_field "$T/cli" dirs_pe
 kill_daemon c1 KILL
 kill -CONT "$SPID"
 check "the spool's record of directories is not empty" test -s "$SPOOL/dirs"
+# what a crash in the middle of a record's write leaves
+printf 'BFSDIR01\002\003\011\000torn' >>"$SPOOL/dirs"
 
 note "2. a new mount makes them"
 start_client c2 "$T/cli" label=dirs "spool=$SPOOL"
 check "the client log names the directory operations left" \
 	grep -q "directory operations from an earlier mount to do" "$(daemon_log c2)"
+check "... and the torn record it ignored" grep -q "do not authenticate" "$(daemon_log c2)"
 check "the spool drains" wait_spool_empty "$T/cli" 120
 check "the empty directories were made" test -d "$SESS/t/e1/e2/e3"
 assert_eq 700 "$(stat -c %a "$SESS/t/private")" "with their modes"
