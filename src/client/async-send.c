@@ -302,6 +302,13 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
     bfc_spool_file_note_id(pd->file, 0);
   bfc_spool_file_park(pd->file);
   bf_mutex_lock(&a->lock);
+  if (g_error_matches(err, BFC_ERROR, BF_ST_LIMIT) &&
+      a->sealed.length < a->sealed_max) {
+    a->sealed_max = MAX(a->sealed.length, SEALED_MIN);
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, NULL),
+           "server %s took no more files at once (its max_open_items): "
+           "%u at most from now on", server, a->sealed_max);
+  }
   gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
   pd->tries++;
   pd->not_before = g_get_monotonic_time() + pause;
@@ -348,7 +355,7 @@ bfc_async_sender(gpointer data)
 
   bf_mutex_lock(&a->lock);
   while (!a->stopping) {
-    if (a->sealed.length >= SEALED_MAX) {
+    if (a->sealed.length >= a->sealed_max) {
       bf_cond_wait(&a->cond, &a->lock);
       continue;
     }

@@ -14,12 +14,14 @@
  * so a small file costs its bytes, not a round trip. */
 #define SENDERS 4
 /* Files sent and awaiting their verdict at once (with the SENDERS being
- * sent): below the server's max_open_items (4096 by default, 256 in
- * older servers); an item it refuses for being one too many is tried
- * again later. More did not deliver faster at 80 ms round trips (768
- * tried): the server's commits are then the bound. Their bytes are
- * bounded by inflight_max, as the chunks of any item. */
-#define SEALED_MAX 192
+ * sent), at most: enough for 600 ms round trips (192 kept a 2 x 50
+ * Mbit/s satellite pair at 320 small files/s), below the server's
+ * max_open_items (4096 by default). Their bytes are bounded by
+ * inflight_max, as the chunks of any item. A server that refuses an
+ * item for being one too many (an older one's 256) lowers the bound to
+ * what it took, never below SEALED_MIN; the item is tried again later. */
+#define SEALED_MAX 1024
+#define SEALED_MIN 16
 /* A file that could not be delivered now (every path down, server full)
  * is tried again after a pause that doubles up to this. */
 #define RETRY_MAX_US (30 * G_USEC_PER_SEC)
@@ -66,6 +68,7 @@ struct BfcAsync {
   unsigned failed;
   GQueue sealed;              /* Pending* SENDING, sealed, awaiting their
                                  verdict, oldest first */
+  unsigned sealed_max;        /* how many at most (SEALED_MAX, lowered) */
   GThread *senders[SENDERS];
   GThread *collector;         /* settles the sealed files */
   gboolean stopping;

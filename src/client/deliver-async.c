@@ -704,6 +704,7 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
   g_cond_init(&a->cond);
   g_queue_init(&a->queue);
   g_queue_init(&a->sealed);
+  a->sealed_max = SEALED_MAX;
   a->live = g_hash_table_new(NULL, NULL);
   a->recovered = g_ptr_array_new_with_free_func((GDestroyNotify)bfc_version_unref);
   for (guint i = 0; i < files->len; i++) {
