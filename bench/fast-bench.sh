@@ -26,12 +26,18 @@
 #     p1, p4    cp into braidfs, paths=1 / paths=4 (cp returns once the
 #               server has verified, fsynced and renamed the file)
 #     p1k, p4k  the same with key_file on both sides
-#     ap1, ap4, ap1k, ap4k  the same with the braidfs of the -A build
+#     p1a, p4a  paths=1 / paths=4 with delivery=async (a spool on the
+#               store's disk): the time until the spool has drained (the
+#               server stored the file), cp alone until it was spooled;
+#               not in the default list
+#     ap1, ap4, ap1k, ap4k, ap1a, ap4a  the same with the braidfs of the
+#               -A build
 #   -o OPTS     extra braidfs client options, comma-separated
 #   -A DIR      another build directory: its braidfs cells (ap1, ap4, ap1k,
 #               ap4k) run in the same rounds as this build's, so a change
 #               is measured against the code before it under the same load
-#               (with -c, each of p1, p4, p1k, p4k listed brings its ap cell)
+#               (with -c, each of p1, p4, p1k, p4k, p1a, p4a listed brings
+#               its ap cell)
 #
 # The source is a random file in a tmpfs. Every cell has its daemons up
 # for the whole run, and each round runs every cell once, in an order that
@@ -53,6 +59,7 @@ RUNS=3
 WARMUP=1
 MIB=1024
 ALL_CELLS=disk,null,null256,sshfs,p1,p4,p1k,p4k
+KNOWN_CELLS=$ALL_CELLS,p1a,p4a
 CELLS=
 OPTS=
 OTHER=
@@ -75,12 +82,13 @@ NULLFS=$BUILD/bench/nullfs
 if [[ -n $OTHER ]]; then
 	OTHER=$(cd "$OTHER" 2>/dev/null && pwd) || { echo "fast-bench: no build directory '$OTHER'" >&2; exit 2; }
 	ALL_CELLS+=,ap1,ap4,ap1k,ap4k
+	KNOWN_CELLS+=,ap1,ap4,ap1k,ap4k,ap1a,ap4a
 fi
 CELLS=${CELLS:-$ALL_CELLS}
 # With -A, each braidfs cell asked for brings its counterpart of the other
 # build: -c p1,p4 -A DIR times p1, p4, ap1 and ap4.
 if [[ -n $OTHER ]]; then
-	for c in p1 p4 p1k p4k; do
+	for c in p1 p4 p1k p4k p1a p4a; do
 		[[ ,$CELLS, == *,$c,* && ,$CELLS, != *,a$c,* ]] && CELLS+=,a$c
 	done
 fi
@@ -93,7 +101,7 @@ source "$HERE/sshd.sh"
 
 IFS=, read -r -a CELL_LIST <<<"$CELLS"
 for c in "${CELL_LIST[@]}"; do
-	[[ ,$ALL_CELLS, == *,$c,* ]] || fail "unknown cell '$c' ($ALL_CELLS)"
+	[[ ,$KNOWN_CELLS, == *,$c,* ]] || fail "unknown cell '$c' ($KNOWN_CELLS)"
 done
 [[ -x $NULLFS ]] || fail "no $NULLFS (meson compile -C $BUILD)"
 if [[ ,$CELLS, == *,sshfs,* ]]; then
@@ -121,6 +129,10 @@ declare -A TITLE=(
 	[ap4]="braidfs paths=4 (-A build)"
 	[ap1k]="braidfs paths=1, key_file (-A build)"
 	[ap4k]="braidfs paths=4, key_file (-A build)"
+	[p1a]="braidfs paths=1, delivery=async"
+	[p4a]="braidfs paths=4, delivery=async"
+	[ap1a]="braidfs paths=1, delivery=async (-A build)"
+	[ap4a]="braidfs paths=4, delivery=async (-A build)"
 )
 declare -A RATE=() RANGE=() ALONE=() RSS=() CLI=() SRV=() SESS=() SPORT=() CPU=()
 
@@ -146,14 +158,14 @@ setup_cells() {
 		esac
 	done
 	for c in "${CELL_LIST[@]}"; do
-		[[ $c =~ ^a?p[14]k?$ ]] && setup_braidfs "$c"
+		[[ $c =~ ^a?p[14][ka]?$ ]] && setup_braidfs "$c"
 	done
 }
 
 # setup_braidfs CELL: its client, and its server if it has none yet (one
 # per build and key)
 setup_braidfs() {
-	local c=$1 build=$BUILD srv=srv keyopt=() paths
+	local c=$1 build=$BUILD srv=srv keyopt=() asyncopt=() paths
 	paths=${c//[^0-9]/}
 	if [[ $c == a* ]]; then
 		build=$OTHER srv=asrv
@@ -162,6 +174,7 @@ setup_braidfs() {
 		srv+=k keyopt=("key_file=$T/key")
 		[[ -f $T/key ]] || (umask 077 && head -c 32 /dev/urandom >"$T/key")
 	fi
+	[[ $c == *p[14]a ]] && asyncopt=(delivery=async "spool=$T/spool-$c")
 	if [[ -z ${SPORT[$srv]:-} ]]; then
 		SPORT[$srv]=$(free_port)
 		PORT=${SPORT[$srv]} BRAIDFSD=$build/src/server/braidfsd \
@@ -170,7 +183,8 @@ setup_braidfs() {
 	SRV[$c]=$srv
 	CLI[$c]=cli-$c
 	PORT=${SPORT[$srv]} BRAIDFS=$build/src/client/braidfs \
-		start_client "cli-$c" "$T/cli-$c" "paths=$paths" "label=fast-$c" "${keyopt[@]}" "${EXTRA[@]}"
+		start_client "cli-$c" "$T/cli-$c" "paths=$paths" "label=fast-$c" "${keyopt[@]}" \
+		"${asyncopt[@]}" "${EXTRA[@]}"
 	SESS[$c]=$(session_for_label "$T/$srv" "fast-$c") || fail "no session directory for $c"
 }
 
@@ -226,6 +240,7 @@ run_cell() {
 	DCP=$(elapsed "$t0")
 	case $c in
 	disk | sshfs) sync "$copy" "$(dirname "$copy")" ;;
+	*p[14]a) wait_spool_empty "$T/${CLI[$c]}" 900 || fail "$c: the spool did not drain (run $r)" ;;
 	esac
 	DT=$(elapsed "$t0")
 	if [[ -n ${CLI[$c]:-} ]]; then
@@ -275,9 +290,9 @@ for ((r = 1 - WARMUP; r <= RUNS; r++)); do
 		sync -f "$T"   # nothing of the last cell left to write back
 		run_cell "$c" "$r"
 		extra=
-		[[ $c == disk || $c == sshfs ]] && extra=" (cp alone $DCP s)"
+		[[ $c == disk || $c == sshfs || $c == *p[14]a ]] && extra=" (cp alone $DCP s)"
 		if [[ -n ${CLI[$c]:-} ]]; then
-			extra=", peak RSS client $(rss_peak "${CLI[$c]}") MiB, server $(rss_peak "${SRV[$c]}") MiB"
+			extra+=", peak RSS client $(rss_peak "${CLI[$c]}") MiB, server $(rss_peak "${SRV[$c]}") MiB"
 			extra+=", CPU us per 256 KiB client ${CPUS% *}, server ${CPUS#* }"
 			RSS[$c]="$(rss_peak "${CLI[$c]}") $(rss_peak "${SRV[$c]}") ${RSS[$c]:-}"
 			((r >= 1)) && CPU[$c]+="$CPUS "
@@ -351,8 +366,10 @@ for c in "${CELL_LIST[@]}"; do
 	printf '%-50s %15s %17s %17s %9s %10s\n' "${TITLE[$c]}" "${RATE[$c]} (${RANGE[$c]})" \
 		"$(ratio "$c" disk)" "$(ratio "$c" sshfs)" "$rss" "$(cpu_med "$c")"
 done
-for c in disk sshfs; do
-	[[ -n ${ALONE[$c]:-} ]] && printf '%-50s %14s\n' "  ${c}: cp alone (no fsync)" "${ALONE[$c]}"
+for c in disk sshfs p1a p4a ap1a ap4a; do
+	alone="cp alone (no fsync)"
+	[[ $c == disk || $c == sshfs ]] || alone="cp alone (until spooled)"
+	[[ -n ${ALONE[$c]:-} ]] && printf '%-50s %14s\n' "  ${c}: $alone" "${ALONE[$c]}"
 done
 echo
 echo "issue 16's goals:"

@@ -7,8 +7,8 @@
  * 256 KiB chunk (~6 GB/s), against ~150 us for OpenSSL's SHA-256 with the
  * CPU's SHA extensions and ~300 us for libsodium's BLAKE2b-256; the hash
  * was the largest CPU cost of a transfer on both sides. `b3sum` prints the
- * same value. The server also verifies SHA-256 (`sha256sum`: what the
- * client's spool records, and older clients sent) and BLAKE2b-256
+ * same value. The server also verifies SHA-256 (`sha256sum`: what older
+ * clients sent, and what their spools record) and BLAKE2b-256
  * (`b2sum -l 256`). */
 #pragma once
 

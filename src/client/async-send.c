@@ -19,7 +19,7 @@ bfc_async_gone_locked(BfcAsync *a, Pending *pd, gboolean delivered)
   pd->delivered = delivered;
   pd->final_size = f->base_size + f->size;
   if (f->base_size == 0) {
-    pd->final_alg = BF_DIGEST_SHA256;    /* the spool's (spool.c) */
+    pd->final_alg = f->alg;              /* the spool's, sent (spoolfmt.h) */
     memcpy(pd->final_digest, f->digest, BF_DIGEST_LEN);
   } else if (pd->final_state != NULL) {  /* an append: the whole file's */
     g_autoptr(BfDigest) end = bf_digest_copy(pd->final_state);
@@ -150,7 +150,7 @@ start_item(BfcAsync *a, Pending *pd, uint64_t replay_id, const BfDigest *base,
                                      replay_id != 0 ? &replay : NULL, note_id,
                                      f, f->base_size, base, f->base_digest);
   } else {
-    it = bfc_item_new_spooled(a->base.sess, f->name, f->mode,
+    it = bfc_item_new_spooled(a->base.sess, f->name, f->mode, f->alg,
                               replay_id != 0 ? &replay : NULL, note_id, f);
   }
 

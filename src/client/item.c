@@ -10,8 +10,8 @@
 #include "wait.h"
 
 /* A fresh item's digest is BLAKE3 (digest.h: the cheapest per byte); a
- * spooled one's SHA-256, the digest the spool's headers record and a
- * replay's STORED proves (spoolfmt.h). */
+ * spooled one's the algorithm its header records, whose value a replay's
+ * STORED proves (spoolfmt.h). */
 static BfcItem *
 item_alloc(BfcSession *s, const char *name, uint32_t mode, uint8_t alg,
            const BfcReplay *replay,
@@ -35,7 +35,7 @@ item_alloc(BfcSession *s, const char *name, uint32_t mode, uint8_t alg,
     it->replay_id = replay->id;
     if (s->cfg.coding.kind != BF_CODING_SHAMIR) {
       it->close_msg.size = replay->size;
-      it->close_msg.digest_alg = BF_DIGEST_SHA256;
+      it->close_msg.digest_alg = alg;
       memcpy(it->digest_sent, replay->digest, BF_DIGEST_LEN);
       it->proof_known = TRUE;
     }
@@ -47,11 +47,10 @@ item_alloc(BfcSession *s, const char *name, uint32_t mode, uint8_t alg,
 
 BfcItem *
 bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                     const BfcReplay *replay,
+                     uint8_t alg, const BfcReplay *replay,
                      void (*note_id)(void *data, uint64_t id), void *data)
 {
-  BfcItem *it = item_alloc(s, name, mode, BF_DIGEST_SHA256, replay, note_id,
-                           data);
+  BfcItem *it = item_alloc(s, name, mode, alg, replay, note_id, data);
 
   bfc_item_announce(it);
   return it;
@@ -82,8 +81,6 @@ bfc_item_new_spooled_append(BfcSession *s, const char *name, uint32_t mode,
   bf_digest_free(it->digest);
   it->digest = bf_digest_copy(base_state);    /* goes on from the base */
   memcpy(it->base_digest, digest, BF_DIGEST_LEN);
-  if (it->proof_known)   /* a replay: its digest continues the base's alg */
-    it->close_msg.digest_alg = bf_digest_alg(base_state);
   bfc_item_announce(it);
   return it;
 }

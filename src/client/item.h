@@ -99,18 +99,20 @@ struct BfcItem {
 BfcItem *bfc_item_new(BfcSession *s, const char *name, uint32_t mode)
   BF_EXCLUDES(&s->lock);
 /* An earlier mount's announcement of a spooled version: its id, and its
- * size and SHA-256, which a STORED answered at once must prove. */
+ * size and digest (of the item's algorithm), which a STORED answered at
+ * once must prove. */
 typedef struct {
   uint64_t id;
   uint64_t size;
   const uint8_t *digest;      /* BF_DIGEST_LEN bytes */
 } BfcReplay;
 
-/* For delivery=async: an item announced under replay's id (NULL for a
- * fresh one); note_id(data, id) is told every id it is announced under,
- * before the server is, without any lock held. */
+/* For delivery=async: an item whose digest is of alg (the spool's,
+ * spoolfmt.h), announced under replay's id (NULL for a fresh one);
+ * note_id(data, id) is told every id it is announced under, before the
+ * server is, without any lock held. */
 BfcItem *bfc_item_new_spooled(BfcSession *s, const char *name, uint32_t mode,
-                              const BfcReplay *replay,
+                              uint8_t alg, const BfcReplay *replay,
                               void (*note_id)(void *data, uint64_t id),
                               void *data) BF_EXCLUDES(&s->lock);
 /* An append to the stored file name of size bytes, whose unfinished

@@ -322,6 +322,7 @@ bfc_spool_file_new(BfcSpool *sp, const char *name, uint32_t mode,
   f->mem = g_byte_array_new();
   f->name = g_strdup(name);
   f->mode = mode & 07777;
+  f->alg = BF_DIGEST_BLAKE3;   /* spoolfmt.h */
   clock_gettime(CLOCK_REALTIME, &f->mtime);
   return f;
 }
@@ -542,9 +543,10 @@ bfc_spool_file_length(BfcSpoolFile *f)
 }
 
 void
-bfc_spool_digest_buf(const void *data, size_t len, uint8_t out[BF_DIGEST_LEN])
+bfc_spool_digest_buf(const void *data, size_t len, uint8_t alg,
+                     uint8_t out[BF_DIGEST_LEN])
 {
-  g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
+  g_autoptr(BfDigest) d = bf_digest_new(alg);
 
   bf_digest_update(d, data, len);
   bf_digest_final(d, out);
@@ -576,7 +578,7 @@ log_commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
   }
   if (f->nofile && f->committed)
     f->seq = bfc_spool_take_seq(f->sp);
-  bfc_spool_digest_buf(bytes, f->size, f->digest);
+  bfc_spool_digest_buf(bytes, f->size, f->alg, f->digest);
   f->gen++;
   hlen = bfc_spool_hdr_encode(&f->sp->d, f, h);
   rc = bfc_spool_log_append(f->sp->log, f->seq, h, hlen, bytes, f->size, &rec);
@@ -612,7 +614,8 @@ commit_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock)
    * for a small file without a file of its own, or a first version. */
   if (f->nofile || (!f->committed && f->kept_fd < 0 && f->size <= BFC_SPOOL_LOG_MAX))
     rc = log_commit_locked(f);
-  else if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->digest)) == 0)
+  else if ((rc = bfc_spool_digest(f->fd, HDR_SIZE, f->size, f->alg,
+                                      f->digest)) == 0)
     rc = bfc_spool_sync_header_locked(f);
   if (rc < 0) {
     f->size = old_size;

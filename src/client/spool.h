@@ -20,7 +20,7 @@
  * it, is in spooldir.h.
  *
  * A file is committed by close(2): its header (name, mode, mtime, size,
- * SHA-256 of the bytes, MAC) is written into the slot that does not hold
+ * digest of the bytes, MAC) is written into the slot that does not hold
  * the last committed one, and the file fdatasync'd; or, for a small file
  * (up to BFC_SPOOL_LOG_MAX: it has no file of its own, its bytes are in
  * memory until then), a record of header and bytes is appended to the

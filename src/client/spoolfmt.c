@@ -11,14 +11,17 @@
 
 #define HDR_MAC 82
 #define HDR_FIXED (HDR_MAC + BFC_SPOOL_MAC_LEN)
-#define MAGIC "BFSPOOL4"
+#define MAGIC "BFSPOOL5"
+#define MAGIC_V4 "BFSPOOL4"
 #define MAGIC_V3 "BFSPOOL3"
 #define MAGIC_V2 "BFSPOOL2"
 #define MAGIC_V1 "BFSPOOL1"
 #define MAC_ITEM "braidfs spool item v2"
-/* After the name (version 4): base_size u64, base_digest[32], base_alg u8. */
+/* After the name (version 4): base_size u64, base_digest[32], base_alg u8;
+ * version 5 adds alg u8, the algorithm of digest. */
 #define HDR_BASE (8 + BF_DIGEST_LEN + 1)
-G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX + HDR_BASE <= SLOT_SIZE);
+#define HDR_TAIL (HDR_BASE + 1)
+G_STATIC_ASSERT(HDR_FIXED + BF_NAME_MAX + HDR_TAIL <= SLOT_SIZE);
 
 static void
 header_mac(const BfcSpoolDir *d, uint64_t fseq, const uint8_t *h, size_t nlen,
@@ -42,7 +45,7 @@ bfc_spool_hdr_encode(const BfcSpoolDir *d, const BfcSpoolFile *f, uint8_t *h)
 
   memset(h, 0, HDR_FIXED);
   memcpy(h, MAGIC, 8);
-  bf_store_le32(h + 8, 4);
+  bf_store_le32(h + 8, 5);
   bf_store_le32(h + 12, f->gen);
   bf_store_le64(h + 16, f->item_id);
   bf_store_le64(h + 24, f->size);
@@ -55,8 +58,9 @@ bfc_spool_hdr_encode(const BfcSpoolDir *d, const BfcSpoolFile *f, uint8_t *h)
   bf_store_le64(h + HDR_FIXED + nlen, f->base_size);
   memcpy(h + HDR_FIXED + nlen + 8, f->base_digest, BF_DIGEST_LEN);
   h[HDR_FIXED + nlen + 8 + BF_DIGEST_LEN] = f->base_alg;
-  header_mac(d, f->seq, h, nlen, HDR_BASE, h + HDR_MAC);
-  return HDR_FIXED + nlen + HDR_BASE;
+  h[HDR_FIXED + nlen + HDR_BASE] = f->alg;
+  header_mac(d, f->seq, h, nlen, HDR_TAIL, h + HDR_MAC);
+  return HDR_FIXED + nlen + HDR_TAIL;
 }
 
 HdrCheck
@@ -72,6 +76,8 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
   if (got < HDR_FIXED)
     return HDR_NONE;
   if (memcmp(h, MAGIC, 8) == 0)
+    version = 5;
+  else if (memcmp(h, MAGIC_V4, 8) == 0)
     version = 4;
   else if (memcmp(h, MAGIC_V3, 8) == 0)
     version = 3;
@@ -80,7 +86,7 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
   else
     return HDR_NONE;
   nlen = bf_load_le16(h + 80);
-  tail = version == 4 ? HDR_BASE : 0;
+  tail = version == 5 ? HDR_TAIL : version == 4 ? HDR_BASE : 0;
   if (bf_load_le32(h + 8) != version || nlen == 0 || nlen > BF_NAME_MAX ||
       HDR_FIXED + nlen + tail > got)
     return HDR_FORGED;
@@ -98,15 +104,18 @@ bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h, size_t got,
   f->name = g_strndup((const char *)h + HDR_FIXED, nlen);
   if (strlen(f->name) != nlen)
     return HDR_FORGED;
-  /* Versions 2 and 3 knew no base: their file is whole. */
-  f->base_size = version == 4 ? bf_load_le64(h + HDR_FIXED + nlen) : 0;
-  f->base_alg = version == 4 ? h[HDR_FIXED + nlen + 8 + BF_DIGEST_LEN] : 0;
-  if (version == 4)
+  /* Versions 2 and 3 knew no base: their file is whole. Versions before 5
+   * recorded a SHA-256. */
+  f->base_size = version >= 4 ? bf_load_le64(h + HDR_FIXED + nlen) : 0;
+  f->base_alg = version >= 4 ? h[HDR_FIXED + nlen + 8 + BF_DIGEST_LEN] : 0;
+  f->alg = version == 5 ? h[HDR_FIXED + nlen + HDR_BASE] : BF_DIGEST_SHA256;
+  if (version >= 4)
     memcpy(f->base_digest, h + HDR_FIXED + nlen + 8, BF_DIGEST_LEN);
   else
     memset(f->base_digest, 0, BF_DIGEST_LEN);
   if ((f->base_size > 0) != (f->base_alg != 0) ||
-      (f->base_alg != 0 && !bf_digest_alg_known(f->base_alg)))
+      (f->base_alg != 0 && !bf_digest_alg_known(f->base_alg)) ||
+      !bf_digest_alg_known(f->alg))
     return HDR_FORGED;
   return version == 2 ? HDR_V2 : HDR_OK;
 }
@@ -141,9 +150,10 @@ bfc_spool_max_seq(int dirfd)
 }
 
 int
-bfc_spool_digest(int fd, uint64_t from, uint64_t size, uint8_t out[BF_DIGEST_LEN])
+bfc_spool_digest(int fd, uint64_t from, uint64_t size, uint8_t alg,
+                 uint8_t out[BF_DIGEST_LEN])
 {
-  g_autoptr(BfDigest) d = bf_digest_new(BF_DIGEST_SHA256);
+  g_autoptr(BfDigest) d = bf_digest_new(alg);
   g_autofree uint8_t *buf = g_malloc(1 << 20);
 
   for (uint64_t off = 0; off < size;) {
@@ -181,6 +191,7 @@ bfc_spool_take_fields(BfcSpoolFile *f, BfcSpoolFile *c)
   f->mode = c->mode;
   f->mtime = c->mtime;
   memcpy(f->digest, c->digest, BF_DIGEST_LEN);
+  f->alg = c->alg;
   f->base_size = c->base_size;
   f->base_alg = c->base_alg;
   memcpy(f->base_digest, c->base_digest, BF_DIGEST_LEN);
@@ -196,7 +207,7 @@ slot_holds(BfcSpoolFile *f, BfcSpoolFile *c, uint64_t data_off)
 
   if (bfc_spool_bytes_on_disk(f->fd, data_off) < c->size)
     return 0;
-  if ((rc = bfc_spool_digest(f->fd, data_off, c->size, digest)) < 0)
+  if ((rc = bfc_spool_digest(f->fd, data_off, c->size, c->alg, digest)) < 0)
     return rc;
   return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
 }

@@ -14,22 +14,27 @@
  * the newest slot that authenticates and whose digest matches.
  *
  * A slot, all fields little-endian:
- *   0 magic "BFSPOOL4"   8 u32 version (4)   12 u32 generation
+ *   0 magic "BFSPOOL5"   8 u32 version (5)   12 u32 generation
  *  16 u64 item_id       24 u64 size         32 u32 mode   36 u32 mtime_nsec
  *  40 i64 mtime_sec     48 digest[32]       80 u16 name_len
  *  82 mac[32]           114 name
- *  then, after the name: u64 base_size, base_digest[32], u8 base_alg
- * size and digest (SHA-256) are those of the file's own bytes. A file with
- * a base_size is an append to the stored file of that size and digest
- * (base_alg: BF_DIGEST_*; 0 with no base): its bytes are what follows the
- * base, and the whole file's digest continues the base's (braidfs-protocol(7),
- * Appending to a stored file).
+ *  then, after the name: u64 base_size, base_digest[32], u8 base_alg,
+ *  u8 alg
+ * size and digest are those of the file's own bytes; alg is digest's
+ * algorithm (BF_DIGEST_*: BLAKE3 for a file made by this client, the
+ * cheapest per byte, digest.h), and the one a file that is not an append
+ * is sent with, so that a replay's STORED proves the same value. A file
+ * with a base_size is an append to the stored file of that size and
+ * digest (base_alg: BF_DIGEST_*; 0 with no base): its bytes are what
+ * follows the base, and the whole file's digest continues the base's, in
+ * base_alg (braidfs-protocol(7), Appending to a stored file).
  * mac is the spool's MAC (spooldir.h) of the file's seq (u64, little-endian),
- * bytes [0, 82), the name and the base fields: a header written by someone
- * without the key does not authenticate, nor does one moved to another file
- * name. (Version 3, "BFSPOOL3", is version 4 without the base fields and
- * is read as a file with no base; its next header is written as version 4.
- * Version
+ * bytes [0, 82), the name and the fields after it: a header written by
+ * someone without the key does not authenticate, nor does one moved to
+ * another file name. (Version 4, "BFSPOOL4", is version 5 without alg: its
+ * digest is a SHA-256, and stays one when its next header is written as
+ * version 5. Version 3, "BFSPOOL3", is version 4 without the base fields
+ * and is read as a file with no base. Version
  * 2, "BFSPOOL2", had one slot and its bytes at 8192: recovery copies such a
  * file into a new one; version 1, "BFSPOOL1", had a CRC-32C instead: such
  * files cannot be authenticated and are set aside, see bfc_spool_recover.) */
@@ -92,6 +97,7 @@ typedef struct {
    * server answers with what it already has instead of storing it twice. */
   uint64_t item_id;
   uint8_t digest[BF_DIGEST_LEN];
+  uint8_t alg;                /* digest's: fixed when the file is made */
   /* An append (spoolfmt.h, version 4): the stored file it follows, or
    * base_size 0. Fixed when the file is made. */
   uint64_t base_size;
@@ -109,7 +115,7 @@ typedef struct {
 typedef enum {
   HDR_NONE,           /* no header: no close(2) succeeded for these bytes */
   HDR_FORGED,         /* a header that does not authenticate (or torn) */
-  HDR_OK,             /* version 3 or 4 */
+  HDR_OK,             /* version 3, 4 or 5 */
   HDR_V2,             /* an authentic header of version 2 */
 } HdrCheck;
 
@@ -128,9 +134,9 @@ gboolean bfc_spool_parse_seq(const char *name, uint64_t *seq);
 /* The largest seq named in dirfd (0 for none). */
 uint64_t bfc_spool_max_seq(int dirfd);
 
-/* The SHA-256 of size bytes of fd from from, as they are on disk now: 0 or
- * -errno (-EIO when the file is shorter). */
-int bfc_spool_digest(int fd, uint64_t from, uint64_t size,
+/* The digest (of alg) of size bytes of fd from from, as they are on disk
+ * now: 0 or -errno (-EIO when the file is shorter). */
+int bfc_spool_digest(int fd, uint64_t from, uint64_t size, uint8_t alg,
                      uint8_t out[BF_DIGEST_LEN]);
 
 /* The bytes of fd after off, by its size on disk (0 if shorter). */

@@ -43,5 +43,6 @@ int bfc_spool_copy_bytes(int src, uint64_t from, int dst, uint64_t size);
 /* The header, durably, in the slot not holding the last one synced. */
 int bfc_spool_sync_header_locked(BfcSpoolFile *f) BF_REQUIRES(&f->lock);
 void bfc_spool_unlink_seq(BfcSpool *sp, uint64_t seq);
-void bfc_spool_digest_buf(const void *data, size_t len,
+/* The digest (of alg) of len bytes of data. */
+void bfc_spool_digest_buf(const void *data, size_t len, uint8_t alg,
                           uint8_t out[BF_DIGEST_LEN]);

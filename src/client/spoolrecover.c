@@ -132,6 +132,18 @@ from_record(BfcSpoolFile *f, BfcSpoolFile *c, const BfcSpoolLogEntry *e)
   f->rec_seq = e->seq;
 }
 
+/* Are the record's bytes those its header c describes (size and digest)? */
+static gboolean
+record_proves(const BfcSpoolFile *c, const BfcSpoolLogEntry *e)
+{
+  uint8_t digest[BF_DIGEST_LEN];
+
+  if (c->size != e->len)
+    return FALSE;
+  bfc_spool_digest_buf(e->data, e->len, c->alg, digest);
+  return sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) == 0;
+}
+
 /* A record whose file has no header of its own: the file is committed as
  * the record says; its bytes are read where they are (writing nothing, so
  * a stalled disk holds up no mount), or restored when they were lost. */
@@ -156,9 +168,8 @@ replay_record(const BfcSpoolLogEntry *e, gpointer user)
   if (e->dead)
     goto out;
   c->seq = f->seq = seq;
-  bfc_spool_digest_buf(e->data, e->len, digest);
   if (bfc_spool_hdr_decode(&sp->d, e->hdr, e->hlen, c) != HDR_OK ||
-      c->size != len || sodium_memcmp(digest, c->digest, BF_DIGEST_LEN) != 0 ||
+      !record_proves(c, e) ||
       g_hash_table_contains(r->held, GSIZE_TO_POINTER(seq)))
     goto out;   /* torn: its close(2) never returned */
   f->fd = bfc_spool_open_file(sp->d.items_fd, fname, O_RDWR, 0);
@@ -177,7 +188,7 @@ replay_record(const BfcSpoolLogEntry *e, gpointer user)
     goto out;   /* its own header is newer */
   lost = bfc_spool_bytes_on_disk(f->fd, HDR_SIZE) < len;
   if (found == FOUND_UNKNOWN ||
-      (!lost && (err = -bfc_spool_digest(f->fd, HDR_SIZE, len, digest)) != 0)) {
+      (!lost && (err = -bfc_spool_digest(f->fd, HDR_SIZE, len, c->alg, digest)) != 0)) {
     needed = TRUE;
     goto unknown;
   }

@@ -7,8 +7,8 @@
  * SESSION is the session's directory, PATH the file's name in it; fields
  * are separated by one space, and a space, tab, newline or backslash in
  * them is written \040, \011, \012, \134 (as in /proc/mounts). ALG is
- * sha256 or blake2b256, DIGEST the hex digest the client sent (sha256sum,
- * b2sum -l 256). A line is appended, in one write, after the file is in
+ * blake3, sha256 or blake2b256, DIGEST the hex digest the client sent
+ * (b3sum, sha256sum, b2sum -l 256). A line is appended, in one write, after the file is in
  * data/ and before the client hears STORED: what a line names is there
  * (until a consumer removes it). The file is kept across restarts; a
  * crash may lose the last lines (not the files). */

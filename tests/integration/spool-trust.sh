@@ -20,6 +20,10 @@
 #  9. a file of version 3 (two slots, no base) and one of version 4 are
 #     delivered; a version 4 header whose base fields were changed after
 #     its MAC was made is set aside in failed/
+# 10. a file of version 5 (the algorithm of its digest after the base:
+#     BLAKE3) is delivered; one whose algorithm was changed after its MAC
+#     was made, and one whose MAC is right but whose algorithm no one
+#     knows, are set aside in failed/
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -247,5 +251,40 @@ check "... but set aside in failed/" test -s "$SP/failed/00000000000000f3.item"
 check "a base of an unknown digest (its MAC right) is not delivered" \
   test ! -e "$SESS/unknown-alg.txt"
 check "... but set aside in failed/" test -s "$SP/failed/00000000000000f4.item"
+stop_daemon c6
+
+note "10. files of version 5 (the algorithm of the digest after the base)"
+python3 - "$SP" <<'PY'
+import hashlib, os, struct, subprocess, sys
+sp = sys.argv[1]
+key = open(sp + ".key", "rb").read()
+def b3(data):
+    out = subprocess.run(["b3sum", "--no-names"], input=data, capture_output=True,
+                         check=True).stdout
+    return bytes.fromhex(out.split()[0].decode())
+def item(seq, name, data, alg, digest, forge_alg=None):
+    fixed = struct.pack("<8sIIQQIIq32sH", b"BFSPOOL5", 5, 1, 0, len(data), 0o644,
+                        0, 1700000000, digest, len(name))
+    tail = struct.pack("<Q", 0) + bytes(32) + b"\0"
+    mac = hashlib.blake2b(b"braidfs spool item v2\0" + struct.pack("<Q", seq) +
+                          fixed + name + tail + bytes([alg]), key=key,
+                          digest_size=32).digest()
+    h = fixed + mac + name + tail + bytes([alg if forge_alg is None else forge_alg])
+    with open(os.path.join(sp, "items", f"{seq:016x}.item"), "wb") as f:
+        f.write(h.ljust(2 * 6144, b"\0") + data)
+v5, forged, unknown = b"from version 5\n", b"an algorithm made up\n", b"no known digest\n"
+item(0xF5, b"from-v5.txt", v5, 3, b3(v5))
+item(0xF6, b"forged-alg.txt", forged, 3, hashlib.sha256(forged).digest(), forge_alg=2)
+item(0xF7, b"unknown-digest.txt", unknown, 9, b3(unknown))
+PY
+start_client c7 "$T/cli" "spool=$SP" label=forge
+check "they are delivered" wait_spool_empty "$T/cli" 60
+check "the version 5 file, intact" grep -qx "from version 5" "$SESS/from-v5.txt"
+check "the file whose algorithm was changed is not delivered" \
+  test ! -e "$SESS/forged-alg.txt"
+check "... but set aside in failed/" test -s "$SP/failed/00000000000000f6.item"
+check "an unknown algorithm (its MAC right) is not delivered" \
+  test ! -e "$SESS/unknown-digest.txt"
+check "... but set aside in failed/" test -s "$SP/failed/00000000000000f7.item"
 
 finish
