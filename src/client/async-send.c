@@ -250,6 +250,21 @@ send_file(BfcAsync *a, Pending *pd, gboolean *ok, gboolean *announced,
  * earlier mount's announcement may still be the one the server knows).
  * The spool's I/O is done without the lock: until the file is gone or
  * queued again it is still SENDING, so nobody else touches it. */
+/* The server refused a file for being one too many (its max_open_items,
+ * or all its descriptors in use): fewer at once, and one more again with
+ * each file stored (outcome), as TCP's window. */
+static void
+fewer_locked(BfcAsync *a, const char *server) BF_REQUIRES(&a->lock)
+{
+  a->sealed_max = MAX(SEALED_MIN, MIN(a->sealed_max, a->sealed.length) * 3 / 4);
+  if (!a->fewer_logged)
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, NULL),
+           "server %s takes no more files at once (its max_open_items): "
+           "sending at most %u at once, more again as it stores them",
+           server, a->sealed_max);
+  a->fewer_logged = TRUE;
+}
+
 static void
 outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
         const GError *err)
@@ -263,6 +278,8 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
     f = bfc_async_gone_locked(a, pd, FALSE);
   } else if (ok) {
     a->delivered++;
+    if (a->sealed_max < SEALED_MAX)
+      a->sealed_max++;   /* back up after fewer_locked */
     f = bfc_async_gone_locked(a, pd, TRUE);
   } else if (bfc_error_is_permanent(err) ||
              g_error_matches(err, BFC_ERROR, BF_ST_STALE)) {
@@ -302,19 +319,17 @@ outcome(BfcAsync *a, Pending *pd, gboolean ok, gboolean announced,
     bfc_spool_file_note_id(pd->file, 0);
   bfc_spool_file_park(pd->file);
   bf_mutex_lock(&a->lock);
-  if (g_error_matches(err, BFC_ERROR, BF_ST_LIMIT) &&
-      a->sealed.length < a->sealed_max) {
-    a->sealed_max = MAX(a->sealed.length, SEALED_MIN);
-    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, NULL),
-           "server %s took no more files at once (its max_open_items): "
-           "%u at most from now on", server, a->sealed_max);
-  }
-  gint64 pause = MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
-  pd->tries++;
+  gboolean too_many = g_error_matches(err, BFC_ERROR, BF_ST_LIMIT);
+  gint64 pause = too_many ? LIMIT_PAUSE_US
+                 : MIN((gint64)G_USEC_PER_SEC << MIN(pd->tries, 5u), RETRY_MAX_US);
+  if (too_many)
+    fewer_locked(a, server);
+  else
+    pd->tries++;
   pd->not_before = g_get_monotonic_time() + pause;
   pd->state = PD_QUEUED;
   g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
-  if (!a->stopping)
+  if (!a->stopping && !too_many)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(a->base.sess, server, name),
            "server %s: '%s' not delivered yet (%s); trying again in %"
            G_GINT64_FORMAT " s (it stays in the spool)", server, name,

@@ -18,10 +18,13 @@
  * Mbit/s satellite pair at 320 small files/s), below the server's
  * max_open_items (4096 by default). Their bytes are bounded by
  * inflight_max, as the chunks of any item. A server that refuses an
- * item for being one too many (an older one's 256) lowers the bound to
- * what it took, never below SEALED_MIN; the item is tried again later. */
+ * item for being one too many (an older one's 256) makes the bound a
+ * quarter lower than what it had taken, never below SEALED_MIN; each
+ * file stored raises it by one again; the refused file is tried again
+ * after LIMIT_PAUSE_US. */
 #define SEALED_MAX 1024
-#define SEALED_MIN 16
+#define SEALED_MIN 4
+#define LIMIT_PAUSE_US (G_USEC_PER_SEC / 10)
 /* A file that could not be delivered now (every path down, server full)
  * is tried again after a pause that doubles up to this. */
 #define RETRY_MAX_US (30 * G_USEC_PER_SEC)
@@ -69,6 +72,7 @@ struct BfcAsync {
   GQueue sealed;              /* Pending* SENDING, sealed, awaiting their
                                  verdict, oldest first */
   unsigned sealed_max;        /* how many at most (SEALED_MAX, lowered) */
+  gboolean fewer_logged;
   GThread *senders[SENDERS];
   GThread *collector;         /* settles the sealed files */
   gboolean stopping;
