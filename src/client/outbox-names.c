@@ -89,8 +89,8 @@ bfc_ob_mkdir(const char *path, mode_t mode)
 
   if (rc == 0) {
     GError *error = NULL;
-    rc = bfc_ob_result(bfc_delivery_mkdir(o->delivery, path + 1, mode, &error),
-                       error);
+    gboolean ok = bfc_delivery_mkdir(o->delivery, path + 1, mode, &error);
+    rc = bfc_ob_result(ok, error);
   }
   if (rc == 0)
     bfc_tree_attach_new(&o->tree, path,
