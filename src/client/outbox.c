@@ -764,7 +764,7 @@ bfc_outbox_new(BfcSession *s, BfcDelivery *d)
   bfc_tree_init(&o->tree);
   bfc_copy_ups_init(&o->copies);
   bfc_handles_init(&o->handles);
-  bfc_status_init(&o->status, s, d);
+  bfc_status_init(&o->status, s, d, &o->tree);
   bf_mutex_lock(&o->tree.lock);
   for (guint i = 0; rec != NULL && i < rec->len; i++) {
     g_autofree char *name = bfc_version_name(rec->pdata[i]);

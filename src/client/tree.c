@@ -251,6 +251,17 @@ bfc_tree_trim(void)
   malloc_trim(0);
 }
 
+guint
+bfc_tree_unsettled(BfcTree *t)
+{
+  guint n;
+
+  bf_mutex_lock(&t->lock);
+  n = g_queue_get_length(&t->unsettled);
+  bf_mutex_unlock(&t->lock);
+  return n;
+}
+
 void
 bfc_node_set_version_locked(BfcTree *t, BfcNode *n, BfcVersion *v)
 {

@@ -73,6 +73,10 @@ gboolean bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
 gboolean bfc_tree_sweep_locked(BfcTree *t) BF_REQUIRES(&t->lock);
 /* Gives the C library's free pages back to the system (malloc_trim). */
 void bfc_tree_trim(void);
+/* Files that may still hold a version (the unsettled queue): those being
+ * written or delivered, and delivered ones not yet swept. Takes the
+ * lock. */
+guint bfc_tree_unsettled(BfcTree *t) BF_EXCLUDES(&t->lock);
 /* n's version is now v (a new reference), settled by a later sweep. */
 void bfc_node_set_version_locked(BfcTree *t, BfcNode *n, BfcVersion *v)
   BF_REQUIRES(&t->lock);
