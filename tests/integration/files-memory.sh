@@ -17,7 +17,7 @@
 #     is empty: tree.unsettled is at most one directory's files (before,
 #     every file kept its version: 20000). Its VmRSS growth is printed,
 #     not checked: with the spool's queue it varies with the machine's
-#     load (580-1060 bytes per file measured; before 860-1030).
+#     load (390-1060 bytes per file measured; before 860-1030).
 # The daemon runs with MALLOC_ARENA_MAX=1: with one arena its RSS follows
 # what it holds, not which of its threads happened to free what. Nothing
 # waits on time: each step waits for its copy, or the spool's counts.
