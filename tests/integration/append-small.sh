@@ -61,7 +61,7 @@ check "... and the server's f is the changed file" cmp "$T/model" "$SESS/f"
 stop_daemon close
 
 note "3. delivery=async"
-start_client async "$T/acli" label=asmall delivery=async
+start_client async "$T/acli" label=asmall delivery=async "spool=$T/spool"
 deliver "$T/acli" asmall yes
 append_line "$T/acli" "$SESS" "line one" yes
 append_line "$T/acli" "$SESS" "line two" yes

@@ -101,6 +101,6 @@ round() {
 note "1. delivery=close"
 round close no "$CLOSE_MAX"
 note "2. delivery=async"
-round async yes 0 delivery=async
+round async yes 0 delivery=async "spool=$T/spool"
 
 finish
