@@ -168,6 +168,12 @@ bfc_version_cancel(BfcVersion *v)
 }
 
 gboolean
+bfc_version_spooled(BfcVersion *v)
+{
+  return v->d->ops->local_space != NULL;
+}
+
+gboolean
 bfc_version_is_open(BfcVersion *v)
 {
   return v->d->ops->is_open(v);

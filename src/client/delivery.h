@@ -115,6 +115,10 @@ void bfc_version_release(BfcVersion *v);
 /* Unlinked or replaced: never delivered (what was is not undone). */
 void bfc_version_cancel(BfcVersion *v);
 gboolean bfc_version_is_open(BfcVersion *v);
+/* Whether v's delivery keeps it on the client's disk (a spool): such a
+ * delivery takes an append to its file while no server answers, from the
+ * digest state the tree kept (tree.h). */
+gboolean bfc_version_spooled(BfcVersion *v);
 /* TRUE once gone; then *delivered says whether it is on the server and
  * *size is its size. */
 gboolean bfc_version_gone(BfcVersion *v, gboolean *delivered, uint64_t *size);

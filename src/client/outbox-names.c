@@ -34,16 +34,21 @@ int
 bfc_ob_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
   Outbox *o = outbox();
+  gboolean trim;
   BfcNode *n;
 
   (void)fi;
   if (bfc_status_is(path))
     return bfc_status_getattr(&o->status, path, st);
   bf_mutex_lock(&o->tree.lock);
+  /* Delivered versions are settled here too, not only at new ones. */
+  trim = bfc_tree_sweep_locked(&o->tree);
   n = bfc_tree_lookup_locked(&o->tree, path);
   if (n)
     fill_stat(o, n, st);
   bf_mutex_unlock(&o->tree.lock);
+  if (trim)
+    bfc_tree_trim();
   return n ? 0 : -ENOENT;
 }
 

@@ -166,14 +166,19 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
   GError *error = NULL;
   BfcVersion *old = NULL, *v;
   uint64_t ticket = 0;
+  gboolean trim;
   BfcNode *n;
   int rc;
 
   if (bfc_status_reserved(path))
     return -EPERM;
   bf_mutex_lock(&o->tree.lock);
+  /* Each new version settles a few delivered ones (tree.h). */
+  trim = bfc_tree_sweep_locked(&o->tree);
   rc = reserve(o, path, mode, &ticket, &old);
   bf_mutex_unlock(&o->tree.lock);
+  if (trim)
+    bfc_tree_trim();
   if (rc < 0)
     return rc;
   if (old != NULL) {
@@ -187,7 +192,7 @@ start_version(const char *path, uint32_t mode, const BfcBase *base,
   if (n != NULL && n->starting == ticket) {
     n->starting = 0;
     if (v != NULL)
-      n->ver = bfc_version_ref(v);
+      bfc_node_set_version_locked(&o->tree, n, v);
   }
   bfc_tree_idle_locked(&o->tree);
   bf_mutex_unlock(&o->tree.lock);
@@ -759,7 +764,7 @@ bfc_outbox_new(BfcSession *s, BfcDelivery *d)
   bfc_tree_init(&o->tree);
   bfc_copy_ups_init(&o->copies);
   bfc_handles_init(&o->handles);
-  bfc_status_init(&o->status, s, d);
+  bfc_status_init(&o->status, s, d, &o->tree);
   bf_mutex_lock(&o->tree.lock);
   for (guint i = 0; rec != NULL && i < rec->len; i++) {
     g_autofree char *name = bfc_version_name(rec->pdata[i]);

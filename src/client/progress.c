@@ -238,8 +238,18 @@ add_spool(JsonBuilder *b, BfcDelivery *d)
   json_builder_end_object(b);
 }
 
+/* What the outbox's tree holds beyond a node per file (tree.h). */
+static void
+add_tree(JsonBuilder *b, BfcTree *t)
+{
+  json_builder_set_member_name(b, "tree");
+  json_builder_begin_object(b);
+  add_int(b, "unsettled", bfc_tree_unsettled(t));
+  json_builder_end_object(b);
+}
+
 static JsonNode *
-snapshot(BfcSession *s, BfcDelivery *d)
+snapshot(BfcSession *s, BfcDelivery *d, BfcTree *t)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -253,14 +263,16 @@ snapshot(BfcSession *s, BfcDelivery *d)
   add_session_locked(b, s);
   bf_mutex_unlock(&s->lock);
   add_spool(b, d);
+  if (t != NULL)
+    add_tree(b, t);
   json_builder_end_object(b);
   return json_builder_get_root(b);
 }
 
 char *
-bfc_progress_json(BfcSession *s, BfcDelivery *d)
+bfc_progress_json(BfcSession *s, BfcDelivery *d, BfcTree *t)
 {
-  g_autoptr(JsonNode) root = snapshot(s, d);
+  g_autoptr(JsonNode) root = snapshot(s, d, t);
   g_autoptr(JsonGenerator) gen = json_generator_new();
 
   json_generator_set_root(gen, root);
@@ -332,7 +344,7 @@ member(JsonObject *o, const Metric *m)
 char *
 bfc_progress_metrics(BfcSession *s, BfcDelivery *d)
 {
-  g_autoptr(JsonNode) root = snapshot(s, d);
+  g_autoptr(JsonNode) root = snapshot(s, d, NULL);
   JsonObject *o = json_node_get_object(root);
   JsonObject *totals = json_object_get_object_member(o, "totals");
   JsonArray *paths = json_object_get_array_member(o, "paths");

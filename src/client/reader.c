@@ -77,14 +77,14 @@ bfc_reader_open(BfcTree *t, BfcSession *s, BfcDelivery *d, const char *path)
 
 #define COPY_STEP (1024u * 1024)
 
-/* The digest (of state's algorithm) of the stored file's first keep
- * bytes, read back, or NULL with error. */
+/* The digest (unfinished, of algorithm alg) of the stored file's first
+ * keep bytes, read back, or NULL with error. */
 static BfDigest *
-hash_stored(BfcSession *s, const char *name, uint64_t keep,
-            const BfDigest *state, GError **error)
+hash_stored(BfcSession *s, const char *name, uint64_t keep, uint8_t alg,
+            GError **error)
 {
   g_autofree uint8_t *buf = g_malloc(COPY_STEP);
-  g_autoptr(BfDigest) d = bf_digest_new(bf_digest_alg(state));
+  g_autoptr(BfDigest) d = bf_digest_new(alg);
 
   for (uint64_t off = 0; off < keep;) {
     gssize n = bfc_readback(s, name, buf, (size_t)MIN((uint64_t)COPY_STEP,
@@ -109,7 +109,8 @@ bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
 {
   g_autoptr(GError) error = NULL;
   int rc = bfc_reader_open(t, s, d, path);
-  gboolean known = FALSE;
+  gboolean known = FALSE, unkept = FALSE;
+  uint8_t alg = 0;
   BfDigest *kept;
 
   if (rc < 0)
@@ -120,14 +121,20 @@ bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
   *size = MIN(upto, stored);
   if (!append && !bfc_delivery_cuts(d))
     cut_at = UINT64_MAX;   /* the copy up reads it all anyway */
-  if ((append || cut_at < stored) && n != NULL)
+  if ((append || cut_at < stored) && n != NULL) {
     known = bfc_node_base_locked(t, n, base);
+    unkept = !known && bfc_node_base_unkept_locked(t, n, base, &alg);
+  }
   bf_mutex_unlock(&t->lock);
-  if (append || !known)
+  if (known)
+    alg = bf_digest_alg(base->state);
+  if ((append && known) || (!known && !unkept))
     return 0;
-  /* A cut: its kept bytes are read back once, to hash them; they do not
-   * travel again. If that fails, the copy up reads them (and says why). */
-  if ((kept = hash_stored(s, path + 1, cut_at, base->state, &error)) == NULL) {
+  /* Read back once, to hash them, and not sent again: a cut's kept bytes,
+   * or the whole of a small file appended to, whose state the tree did not
+   * keep (tree.h). If that fails, the copy up reads them (and says why). */
+  if ((kept = hash_stored(s, path + 1, append ? base->size : cut_at, alg,
+                          &error)) == NULL) {
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, path + 1), "'%s': %s; "
            "copying it up whole", path + 1, error->message);
     g_clear_pointer(&base->state, bf_digest_free);
@@ -135,8 +142,8 @@ bfc_reader_open_copy(BfcTree *t, BfcSession *s, BfcDelivery *d,
   }
   bf_digest_free(base->state);
   base->state = kept;
-  base->cut = TRUE;
-  base->keep = cut_at;
+  base->cut = !append;
+  base->keep = append ? 0 : cut_at;
   return 0;
 }
 

@@ -23,12 +23,14 @@ typedef struct {
 } StatusFile;
 
 void
-bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d)
+bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d,
+                BfcTree *tree)
 {
   g_autofree char *spool = bfc_delivery_describe(d);
 
   sd->sess = s;
   sd->delivery = d;
+  sd->tree = tree;
   sd->spool = spool != NULL;
   sd->uid = getuid();
   sd->gid = getgid();
@@ -70,7 +72,7 @@ status_text(const BfcStatusDir *sd, const char *path)
   if (strcmp(path, STATUS_SPOOL) == 0 && sd->spool)
     return bfc_delivery_describe(sd->delivery);
   if (strcmp(path, STATUS_JSON) == 0)
-    return bfc_progress_json(sd->sess, sd->delivery);
+    return bfc_progress_json(sd->sess, sd->delivery, sd->tree);
   if (strcmp(path, STATUS_METRICS) == 0)
     return bfc_progress_metrics(sd->sess, sd->delivery);
   if (strcmp(path, STATUS_EVENTS) == 0)

@@ -10,16 +10,19 @@
 
 #include "delivery.h"
 #include "session.h"
+#include "tree.h"
 
 typedef struct {
   BfcSession *sess;
   BfcDelivery *delivery;
+  BfcTree *tree;
   gboolean spool;             /* the delivery has a .braidfs/spool */
   uid_t uid;
   gid_t gid;
 } BfcStatusDir;
 
-void bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d);
+void bfc_status_init(BfcStatusDir *sd, BfcSession *s, BfcDelivery *d,
+                     BfcTree *tree);
 /* Whether path (absolute) is .braidfs or below it. */
 gboolean bfc_status_is(const char *path);
 /* Whether path (absolute) is a name nothing may be made by (EPERM):

@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 
 static void node_free(BfcNode *n);
@@ -12,12 +13,21 @@ bfc_tree_init(BfcTree *t)
   bf_mutex_init(&t->lock);
   t->root = bfc_node_new("", TRUE, 0755);
   t->tickets = 0;
+  t->settled = 0;
+  g_queue_init(&t->unsettled);
   g_cond_init(&t->idle);
 }
 
 void
 bfc_tree_clear(BfcTree *t)
 {
+  BfcNode *n;
+
+  while ((n = g_queue_pop_head(&t->unsettled)) != NULL) {
+    n->queued = FALSE;
+    if (n->dead)
+      g_free(n);
+  }
   g_clear_pointer(&t->root, node_free);
   g_cond_clear(&t->idle);
   bf_mutex_clear(&t->lock);
@@ -82,6 +92,7 @@ bfc_node_new_link(const char *name, const BfcNode *from)
   n->size = from->size;
   n->digest_alg = from->digest_alg;
   memcpy(n->digest, from->digest, BF_DIGEST_LEN);
+  n->unkept = from->unkept;
   n->state = from->state != NULL ? bf_digest_copy(from->state) : NULL;
   n->on_server = TRUE;
   return n;
@@ -94,16 +105,20 @@ bfc_node_make_file(BfcNode *n)
   g_clear_pointer(&n->target, g_free);
 }
 
+/* A node still in the unsettled queue keeps its struct until the sweep
+ * takes it out (dead); nothing else of it stays. */
 static void
 node_free(BfcNode *n)
 {
-  if (n->children)
-    g_hash_table_unref(n->children);
-  bfc_version_unref(n->ver);
-  bf_digest_free(n->state);
-  g_free(n->target);
-  g_free(n->name);
-  g_free(n);
+  g_clear_pointer(&n->children, g_hash_table_unref);
+  g_clear_pointer(&n->ver, bfc_version_unref);
+  g_clear_pointer(&n->state, bf_digest_free);
+  g_clear_pointer(&n->target, g_free);
+  g_clear_pointer(&n->name, g_free);
+  if (n->queued)
+    n->dead = TRUE;
+  else
+    g_free(n);
 }
 
 /* As on any file system, an entry made or removed changes its directory's
@@ -148,12 +163,21 @@ bfc_node_settle_locked(BfcTree *t, BfcNode *n)
   /* A version that failed may have met a stored file changed behind
    * this mount's back (STALE): the next append copies it up. */
   g_clear_pointer(&n->state, bf_digest_free);
+  n->unkept = FALSE;
   if (delivered) {
     n->size = size;
     if (!bfc_version_digest(n->ver, &n->digest_alg, n->digest))
       n->digest_alg = 0;
     if (n->digest_alg != 0)
       n->state = bfc_version_digest_state(n->ver);
+    /* A small file's state would cost more than reading it back once
+     * for an append (bfc_node_base_unkept_locked), unless the append is
+     * to be taken while no server answers (a spool). */
+    if (n->state != NULL && size <= BFC_NODE_STATE_MIN &&
+        !bfc_version_spooled(n->ver)) {
+      g_clear_pointer(&n->state, bf_digest_free);
+      n->unkept = TRUE;
+    }
   }
   g_clear_pointer(&n->ver, bfc_version_unref);
   n->on_server = n->on_server || delivered;
@@ -170,6 +194,83 @@ bfc_node_base_locked(BfcTree *t, BfcNode *n, BfcBase *out)
   out->state = bf_digest_copy(n->state);
   memcpy(out->digest, n->digest, BF_DIGEST_LEN);
   return TRUE;
+}
+
+gboolean
+bfc_node_base_unkept_locked(BfcTree *t, BfcNode *n, BfcBase *out,
+                            uint8_t *alg)
+{
+  (void)t;
+  if (n->ver != NULL || !n->unkept || n->size == 0)
+    return FALSE;
+  out->size = n->size;
+  out->state = NULL;
+  memcpy(out->digest, n->digest, BF_DIGEST_LEN);
+  *alg = n->digest_alg;
+  return TRUE;
+}
+
+/* Nodes looked at per sweep: a sweep comes with each new version, so the
+ * queue holds about the versions not yet gone, a few times over. */
+#define SWEEP_STEP 4
+/* Versions settled between two trims. Each file's item, chunks and digest
+ * states are freed between the nodes that stay, and glibc keeps such
+ * pages unless told (measured: a copy of 10000 small files under
+ * delivery=async left some 300 bytes per file that a trim gave back). */
+#define TRIM_AFTER 1024
+
+gboolean
+bfc_tree_sweep_locked(BfcTree *t)
+{
+  for (int i = 0; i < SWEEP_STEP && !g_queue_is_empty(&t->unsettled); i++) {
+    BfcNode *n = g_queue_pop_head(&t->unsettled);
+
+    n->queued = FALSE;
+    if (n->dead) {
+      g_free(n);
+      continue;
+    }
+    if (n->ver != NULL && n->parent != NULL && !bfc_node_settle_locked(t, n))
+      bfc_node_remove(n);
+    else if (n->ver != NULL) {
+      n->queued = TRUE;
+      g_queue_push_tail(&t->unsettled, n);
+      continue;
+    }
+    t->settled++;
+  }
+  if (t->settled < TRIM_AFTER)
+    return FALSE;
+  t->settled = 0;
+  return TRUE;
+}
+
+void
+bfc_tree_trim(void)
+{
+  malloc_trim(0);
+}
+
+guint
+bfc_tree_unsettled(BfcTree *t)
+{
+  guint n;
+
+  bf_mutex_lock(&t->lock);
+  n = g_queue_get_length(&t->unsettled);
+  bf_mutex_unlock(&t->lock);
+  return n;
+}
+
+void
+bfc_node_set_version_locked(BfcTree *t, BfcNode *n, BfcVersion *v)
+{
+  bfc_version_unref(n->ver);
+  n->ver = bfc_version_ref(v);
+  if (!n->queued) {
+    n->queued = TRUE;
+    g_queue_push_tail(&t->unsettled, n);
+  }
 }
 
 uint64_t
@@ -276,8 +377,6 @@ bfc_tree_show_locked(BfcTree *t, const char *name, BfcVersion *v)
     n = bfc_node_new(parts[last], FALSE, 0644);
     bfc_node_attach(dir, n);
   }
-  if (n->children == NULL) {
-    bfc_version_unref(n->ver);
-    n->ver = bfc_version_ref(v);
-  }
+  if (n->children == NULL)
+    bfc_node_set_version_locked(t, n, v);
 }

@@ -26,6 +26,10 @@ struct BfcNode {
   uint64_t size;              /* of the version last delivered */
   uint8_t digest_alg;         /* ... and its digest (0: none known) */
   uint8_t digest[BF_DIGEST_LEN];
+  uint8_t unkept;             /* its digest state was not kept (a small
+                                 file): an append reads it back */
+  uint8_t queued;             /* in the tree's unsettled queue */
+  uint8_t dead;               /* freed but queued: the sweep frees it */
   BfDigest *state;            /* ... its digest unfinished, to append to
                                  it (delivery.h), or NULL */
   BfcVersion *ver;            /* the version being written or delivered */
@@ -34,10 +38,18 @@ struct BfcNode {
   gboolean on_server;         /* a version of it was delivered */
 };
 
+/* A delivered file up to this size keeps no digest state (a few hundred
+ * bytes): an append to it reads it back to continue its digest. Not
+ * under a spool, which takes appends while no server answers. */
+#define BFC_NODE_STATE_MIN (64u * 1024)
+
 typedef struct {
   BfMutex lock;
   BfcNode *root;
+  GQueue unsettled;           /* BfcNode* given a version, oldest first:
+                                 settled by bfc_tree_sweep_locked */
   uint64_t tickets;           /* the last ticket given to an opener */
+  unsigned settled;           /* versions settled since the last trim */
   GCond idle;                 /* a version started or was released */
 } BfcTree;
 
@@ -52,6 +64,21 @@ void bfc_tree_idle_locked(BfcTree *t) BF_REQUIRES(&t->lock);
 /* Waits until path's node is not busy, until the monotonic time end at
  * most: FALSE if it still is. */
 gboolean bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
+  BF_REQUIRES(&t->lock);
+
+/* Settles a few nodes of the unsettled queue whose version is gone, so
+ * that a delivered version is freed without waiting for a lookup of its
+ * name. Call where no node pointer is held: it may remove nodes. TRUE
+ * when the caller should call bfc_tree_trim once the lock is released. */
+gboolean bfc_tree_sweep_locked(BfcTree *t) BF_REQUIRES(&t->lock);
+/* Gives the C library's free pages back to the system (malloc_trim). */
+void bfc_tree_trim(void);
+/* Files that may still hold a version (the unsettled queue): those being
+ * written or delivered, and delivered ones not yet swept. Takes the
+ * lock. */
+guint bfc_tree_unsettled(BfcTree *t) BF_EXCLUDES(&t->lock);
+/* n's version is now v (a new reference), settled by a later sweep. */
+void bfc_node_set_version_locked(BfcTree *t, BfcNode *n, BfcVersion *v)
   BF_REQUIRES(&t->lock);
 
 BfcNode *bfc_node_new(const char *name, gboolean dir, uint32_t mode);
@@ -77,6 +104,11 @@ gboolean bfc_node_settle_locked(BfcTree *t, BfcNode *n) BF_REQUIRES(&t->lock);
  * known. */
 gboolean bfc_node_base_locked(BfcTree *t, BfcNode *n, BfcBase *out)
   BF_REQUIRES(&t->lock);
+/* As bfc_node_base_locked for a settled small file whose digest state was
+ * not kept (BFC_NODE_STATE_MIN): TRUE, *out with state NULL and *alg its
+ * digest's algorithm; the caller hashes the stored file read back. */
+gboolean bfc_node_base_unkept_locked(BfcTree *t, BfcNode *n, BfcBase *out,
+                                     uint8_t *alg) BF_REQUIRES(&t->lock);
 /* The size stat shows. */
 uint64_t bfc_node_size_locked(BfcTree *t, BfcNode *n) BF_REQUIRES(&t->lock);
 
