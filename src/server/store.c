@@ -167,6 +167,25 @@ write_session_file(const BfdSessionDir *d, GError **error)
   return sync_fd(d->dir_fd, d->name, error);
 }
 
+gboolean
+bfd_store_not_ours(int err)
+{
+  return err == ENOENT || err == ENOTDIR || err == ELOOP || err == EMLINK ||
+         err == EINVAL;
+}
+
+/* A session directory that could not be read at start-up: G_FILE_ERROR,
+ * which makes braidfsd refuse to start (recovery.h). */
+static gboolean
+unreadable(GError **error, int err, const char *what, const char *path)
+{
+  if (bfd_store_not_ours(err))
+    return bfd_set_error_errno(error, err, "%s %s", what, path);
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+              "cannot read %s %s: %s", what, path, g_strerror(err));
+  return FALSE;
+}
+
 static gboolean
 open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
                   gboolean create, GError **error)
@@ -182,7 +201,9 @@ open_session_dirs(int store_fd, const char *store_path, BfdSessionDir *d,
                   mkdirat(d->dir_fd, "tmp", 0700) < 0)) ||
       (d->data_fd = openat(d->dir_fd, "data", flags)) < 0 ||
       (d->tmp_fd = openat(d->dir_fd, "tmp", flags)) < 0)
-    return bfd_set_error_errno(error, errno, "session directory %s", path);
+    return create ? bfd_set_error_errno(error, errno, "session directory %s",
+                                        path)
+                  : unreadable(error, errno, "session directory", path);
   return check_dir(d->dir_fd, "session directory", path, error) &&
          check_dir(d->data_fd, "session directory", data, error) &&
          check_dir(d->tmp_fd, "session directory", tmp, error);
@@ -235,7 +256,7 @@ read_session_file(const BfdSessionDir *d, GKeyFile *kf, GError **error)
   if (fd >= 0)
     close(fd);
   if (n < 0)
-    return bfd_set_error_errno(error, (int)-n, "session file");
+    return unreadable(error, (int)-n, "the session file of", d->name);
   if ((size_t)n == sizeof buf) {
     g_set_error(error, BFD_ERROR, BF_ST_IO, "session file too long");
     return FALSE;
@@ -252,7 +273,8 @@ optional_field(GKeyFile *kf, const char *key)
 }
 
 BfdSessionDir *
-bfd_store_session_load(int store_fd, const char *store_path, const char *name)
+bfd_store_session_load(int store_fd, const char *store_path, const char *name,
+                       GError **unread)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) error = NULL;
@@ -268,6 +290,12 @@ bfd_store_session_load(int store_fd, const char *store_path, const char *name)
   d->label = optional_field(kf, "label");
   d->client = optional_field(kf, "client");
   d->source = optional_field(kf, "source");
+  if (unread != NULL && error != NULL && error->domain == G_FILE_ERROR) {
+    g_propagate_error(unread, g_steal_pointer(&error));
+    bfd_session_dir_clear(d);
+    g_free(d);
+    return NULL;
+  }
   if (error != NULL || !hex_field(kf, "id", d->id) ||
       !hex_field(kf, "token", d->token)) {
     bf_log(G_LOG_LEVEL_WARNING, &(BfLogFields){ .session = name },
@@ -287,33 +315,47 @@ session_dir_free(gpointer p)
   g_free(p);
 }
 
-/* The session directories whose names end in suffix (NULL: all). */
+/* The session directories whose names end in suffix (NULL: all); NULL
+ * if the store cannot be listed. */
 static GPtrArray *
-scan_sessions(int store_fd, const char *store_path, const char *suffix)
+scan_sessions(int store_fd, const char *store_path, const char *suffix,
+              GError **error)
 {
-  GPtrArray *out = g_ptr_array_new_with_free_func(session_dir_free);
   g_autoptr(GPtrArray) names = NULL;
   int rc = bf_dir_names(store_fd, NULL, NULL, &names);
+  GPtrArray *out;
 
   if (rc < 0) {
-    g_warning("store %s: cannot list its sessions: %s", store_path,
-              g_strerror(-rc));
-    return out;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
+                "store %s: cannot list its sessions: %s", store_path,
+                g_strerror(-rc));
+    return NULL;
   }
+  out = g_ptr_array_new_with_free_func(session_dir_free);
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
+    g_autoptr(GError) unread = NULL;
     BfdSessionDir *s;
-    if (name[0] != '.' && (suffix == NULL || g_str_has_suffix(name, suffix)) &&
-        (s = bfd_store_session_load(store_fd, store_path, name)) != NULL)
+    if (name[0] == '.' || (suffix != NULL && !g_str_has_suffix(name, suffix)))
+      continue;
+    if ((s = bfd_store_session_load(store_fd, store_path, name, &unread)))
       g_ptr_array_add(out, s);
+    if (unread != NULL) {
+      g_set_error(error, G_FILE_ERROR, unread->code, "store %s: %s",
+                  store_path, unread->message);
+      g_ptr_array_unref(out);
+      return NULL;
+    }
   }
   return out;
 }
 
-GPtrArray *
-bfd_store_sessions(int store_fd, const char *store_path)
+gboolean
+bfd_store_sessions(int store_fd, const char *store_path, GPtrArray **out,
+                   GError **error)
 {
-  return scan_sessions(store_fd, store_path, NULL);
+  *out = scan_sessions(store_fd, store_path, NULL, error);
+  return *out != NULL;
 }
 
 BfdSessionDir *
@@ -324,8 +366,14 @@ bfd_store_session_find(int store_fd, const char *store_path,
   /* The name ends in the id's first 8 hex digits (session_dirname): only
    * those directories' session files are read. */
   g_autofree char *suffix = g_strdup_printf("-%.8s", hex);
-  g_autoptr(GPtrArray) found = scan_sessions(store_fd, store_path, suffix);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) found = scan_sessions(store_fd, store_path, suffix,
+                                             &error);
 
+  if (found == NULL) {
+    g_warning("%s", error->message);
+    return NULL;
+  }
   for (guint i = 0; i < found->len; i++) {
     BfdSessionDir *d = found->pdata[i];
     if (memcmp(d->id, id, BF_ID_LEN) == 0)

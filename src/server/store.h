@@ -50,14 +50,18 @@ gboolean bfd_store_create_session(int store_fd, const char *store_path,
                                   const char *label, const char *client,
                                   const char *source, BfdSessionDir *out,
                                   GError **error);
-/* Every session directory of the store that opens (one that does not is
- * skipped, logged): BfdSessionDir*, freed with the array. */
-GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
+/* Every session directory of the store that opens (one that is not a
+ * session is skipped, logged): BfdSessionDir*, freed with the array.
+ * FALSE (G_FILE_ERROR) if the store or a session directory could not be
+ * read. */
+gboolean bfd_store_sessions(int store_fd, const char *store_path,
+                            GPtrArray **out, GError **error);
 /* The session directory name (freed with bfd_session_dir_clear and
  * g_free), opened, or NULL (logged: a broken one is skipped). The owner
- * lock is not taken. */
+ * lock is not taken. With unread, one that could not be read now (EACCES,
+ * EIO, EMFILE...) is not skipped: NULL and *unread (G_FILE_ERROR). */
 BfdSessionDir *bfd_store_session_load(int store_fd, const char *store_path,
-                                      const char *name);
+                                      const char *name, GError **unread);
 /* The session directory of that id (freed with bfd_session_dir_clear and
  * g_free), or NULL. */
 BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,
@@ -84,6 +88,11 @@ int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
  * blocking on a FIFO (O_NONBLOCK), and only a regular file with no other
  * name (a hard link fails EMLINK, anything else EINVAL). */
 int bfd_store_open_file(int dirfd, const char *name, int flags, mode_t mode);
+/* Whether err, from bfd_store_open_file or an openat in the store, says
+ * that the name is not the store's own file (none, a symlink, a FIFO, a
+ * second name, not a directory) rather than that it could not be read now
+ * (EACCES, EIO, EMFILE...): start-up skips the one, stops at the other. */
+gboolean bfd_store_not_ours(int err);
 /* Makes name anew in dirfd (O_CREAT | O_EXCL, mode 0600), removing what
  * had that name (a crash's leftover, or a planted link) first. */
 int bfd_store_create_file(int dirfd, const char *name, int flags);

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# journal-unreadable.sh: a braidfsd that cannot read a session's journal
+# at start-up refuses to start and removes nothing; what it acknowledged
+# is still there for the next start.
+#
+# A peer (partial_peer.py) leaves 6 items partial in a session, chunks 0
+# and 1 of 4 of each acknowledged; the server is killed (-9). Then
+# braidfsd is started again and again under a real limit of open files
+# (prlimit --nofile=N:N), N = 8, 9, ... : each N makes a different open
+# at start-up fail with EMFILE (a session directory, its session file,
+# tmp/'s rings, a record file, an item's data file ...), for real and in
+# the same order on any machine. Each N must either refuse to start
+# (exit non-zero, naming the file it could not read and saying it does
+# not start) or start with all 6 items; tmp/ must stay exactly as it was
+# (its files' bytes compared). The sweep ends at the first N that keeps
+# them. Then the peer attaches to a server without the limit and sends
+# only chunks 2 and 3 and the ITEM_CLOSEs: every item is STORED OK and
+# bit-exact in the view, which it can only be if the acknowledged chunks
+# survived. (Before this check, nofile 8 and 9 started without the
+# session, and nofile 16 deleted all 6 items: "item 1 is not kept:
+# tmp/0000000000000001.part: Too many open files".)
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+command -v prlimit >/dev/null || skip "prlimit (util-linux) is missing"
+PORT=$(free_port)
+SRV=$T/srv
+STORE=$T/store
+K=6
+
+start_server server "$SRV" "$STORE"
+run_t 60 python3 "$LIB_DIR/partial_peer.py" open 127.0.0.1 "$PORT" partial "$K" "$T" ||
+	fail "the peer could not leave $K partial items"
+SESS=$(session_for_label "$SRV" partial) || fail "no session for label partial"
+TMP=$STORE/$(basename "$SESS")/tmp
+kill_daemon server
+
+# tmp/'s files with bytes, and their digests
+snapshot() { (cd "$TMP" && find . -type f -size +0 -printf '%P\n' | LC_ALL=C sort | xargs -r sha256sum); }
+snapshot >"$T/before"
+check "tmp/ holds the $K items' data files" \
+	test "$(find "$TMP" -name '*.part' | wc -l)" -eq "$K"
+
+# exited_or_listening PID: the attempt is over one way or the other
+exited_or_listening() { ! pid_alive "$1" || port_listening "$PORT"; }
+
+# limited_start N: braidfsd under nofile N, until it exits or listens
+# (then it is the daemon "server")
+limited_start() {
+	log=$T/logs/limit.$1.log
+	ALL_LOGS+=("$log")
+	prlimit --nofile="$1:$1" -- "$BRAIDFSD" "$SRV" \
+		-o "listen=127.0.0.1:$PORT,store=$STORE" -f </dev/null >"$log" 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_until 60 "braidfsd (nofile $1) exits or listens" exited_or_listening "$pid" ||
+		fail "braidfsd with nofile $1 neither exited nor listened"
+	if port_listening "$PORT"; then
+		D_PID[server]=$pid D_MNT[server]=$SRV D_LOG[server]=$log
+		D_KIND[server]=server D_CHILD[server]=1
+		ALL_MOUNTS+=("$SRV")
+		wait_mounted server
+		return 0
+	fi
+	rc=0
+	wait "$pid" || rc=$?
+	is_mounted "$SRV" && unmount "$SRV"
+	return 1
+}
+
+# Every N either refuses to start or starts with all K items; the sweep
+# ends at the first that keeps them (with so few descriptors it can serve
+# nothing more: it is stopped, and the server started without a limit).
+started= refused=0 said=0 bad=0 changed=0
+for ((n = 8; n <= 256; n++)); do
+	if limited_start "$n"; then
+		if grep -q "$K partial items kept for their client" "$log"; then
+			started=$n
+			stop_daemon server any
+			break
+		fi
+		bad=$((bad + 1))
+		echo "   nofile $n: started without its $K items: $(grep -m1 -E 'skipping|not kept|cannot' "$log")"
+		stop_daemon server any
+	else
+		((rc != 0)) || fail "nofile $n: braidfsd exited 0 without serving"
+		refused=$((refused + 1))
+		echo "   nofile $n: exit $rc: $(grep -m1 '^braidfsd: [^wn]' "$log" || tail -n 1 "$log")"
+		if grep -q "^braidfsd: store .*, session .*: cannot \(read\|list\|open\) tmp/.*: Too many open files" "$log"; then
+			said=$((said + 1))
+			grep -q "not starting: .*Nothing was removed" "$log" ||
+				fail "nofile $n: no word that it does not start (log: $(tail -n 3 "$log"))"
+		fi
+	fi
+	if ! snapshot | cmp -s "$T/before" -; then
+		changed=$((changed + 1))
+		echo "   nofile $n: tmp/ changed: $(snapshot | diff "$T/before" - | grep -c '^<') files gone or changed"
+		break	# lost already: the rest would prove nothing more
+	fi
+done
+note "braidfsd kept the items with nofile ${started:-(never)}, after $refused refused starts"
+check "a start under a limit kept the $K items" test -n "$started"
+check "no start under a limit changed tmp/ ($changed did)" test "$changed" -eq 0
+check "no start under a limit went on without the items ($bad did)" test "$bad" -eq 0
+check "starts under a limit were refused ($refused)" test "$refused" -gt 0
+check "refused starts named the file of tmp/ they could not read ($said)" \
+	test "$said" -gt 0
+start_server server "$SRV" "$STORE"
+check "the peer stores every item with only its last two chunks" \
+	run_t 120 python3 "$LIB_DIR/partial_peer.py" finish 127.0.0.1 "$PORT" "$K" "$T"
+for ((i = 1; i <= K; i++)); do
+	check "f$i is bit-exact in the view" bash -c \
+		'cmp <(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import partial_peer as p; sys.stdout.buffer.write(p.body(int(sys.argv[2])))" "$1" "$2") "$3"' \
+		_ "$LIB_DIR" "$i" "$SESS/f$i"
+done
+
+finish
