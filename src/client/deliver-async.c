@@ -106,20 +106,12 @@ writing_file(Pending *pd, GError **error)
   return f;
 }
 
-/* An append's offsets count from its base (fixed when it was opened):
- * *off, the file's, becomes the spooled file's; FALSE with error if it
- * lies in the base, which this client does not hold. */
+/* An append's offsets count from its base (fixed when it was opened),
+ * which this client does not hold. */
 static gboolean
 after_base(BfcSpoolFile *f, uint64_t *off, GError **error)
 {
-  if (*off < f->base_size) {
-    bfc_set_status_error(error, BF_ST_IO, "'%s' was opened to append "
-                         "(O_APPEND): its first %" G_GUINT64_FORMAT " bytes "
-                         "cannot change", f->name, f->base_size);
-    return FALSE;
-  }
-  *off -= f->base_size;
-  return TRUE;
+  return bfc_offset_after_base(f->name, f->base_size, FALSE, off, error);
 }
 
 static gboolean

@@ -210,8 +210,7 @@ main(int argc, char **argv)
     if (flags.help)
       usage(o);
     else
-      printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
-             BF_PROTOCOL_VERSION, fuse_pkgversion());
+      bf_opts_print_version("braidfsd");
     rc = 0;
     goto out;
   }
