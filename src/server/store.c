@@ -338,7 +338,10 @@ scan_sessions(int store_fd, const char *store_path, const char *suffix,
     BfdSessionDir *s;
     if (name[0] == '.' || (suffix != NULL && !g_str_has_suffix(name, suffix)))
       continue;
-    if ((s = bfd_store_session_load(store_fd, store_path, name, &unread)))
+    /* one not named as a session is skipped, whatever made it unreadable */
+    if ((s = bfd_store_session_load(store_fd, store_path, name,
+                                    bfd_session_dirname_like(name)
+                                      ? &unread : NULL)))
       g_ptr_array_add(out, s);
     if (unread != NULL) {
       g_set_error(error, G_FILE_ERROR, unread->code, "store %s: %s",

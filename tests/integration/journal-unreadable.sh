@@ -19,6 +19,11 @@
 # survived. (Before this check, nofile 8 and 9 started without the
 # session, and nofile 16 deleted all 6 items: "item 1 is not kept:
 # tmp/0000000000000001.part: Too many open files".)
+# Between the two, as a service user meets permissions (braidfsd without
+# CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH, setpriv): the session's tmp/ at
+# mode 000 makes braidfsd refuse to start, naming it; an unreadable
+# lost+found beside the sessions (not named as one) is skipped and the
+# server starts with the 6 items.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -44,17 +49,20 @@ check "tmp/ holds the $K items' data files" \
 # exited_or_listening PID: the attempt is over one way or the other
 exited_or_listening() { ! pid_alive "$1" || port_listening "$PORT"; }
 
-# limited_start N: braidfsd under nofile N, until it exits or listens
-# (then it is the daemon "server")
-limited_start() {
-	log=$T/logs/limit.$1.log
+# try_start TAG WRAPPER...: braidfsd run through WRAPPER, until it exits
+# (rc: its status) or listens (then it is the daemon "server"); log: its
+# log
+try_start() {
+	local tag=$1
+	shift
+	log=$T/logs/$tag.log
 	ALL_LOGS+=("$log")
-	prlimit --nofile="$1:$1" -- "$BRAIDFSD" "$SRV" \
-		-o "listen=127.0.0.1:$PORT,store=$STORE" -f </dev/null >"$log" 2>&1 &
+	"$@" "$BRAIDFSD" "$SRV" -o "listen=127.0.0.1:$PORT,store=$STORE" -f \
+		</dev/null >"$log" 2>&1 &
 	pid=$!
 	BG_PIDS+=("$pid")
-	wait_until 60 "braidfsd (nofile $1) exits or listens" exited_or_listening "$pid" ||
-		fail "braidfsd with nofile $1 neither exited nor listened"
+	wait_until 60 "braidfsd ($tag) exits or listens" exited_or_listening "$pid" ||
+		fail "braidfsd ($tag) neither exited nor listened"
 	if port_listening "$PORT"; then
 		D_PID[server]=$pid D_MNT[server]=$SRV D_LOG[server]=$log
 		D_KIND[server]=server D_CHILD[server]=1
@@ -73,7 +81,7 @@ limited_start() {
 # nothing more: it is stopped, and the server started without a limit).
 started= refused=0 said=0 bad=0 changed=0
 for ((n = 8; n <= 256; n++)); do
-	if limited_start "$n"; then
+	if try_start "nofile.$n" prlimit --nofile="$n:$n" --; then
 		if grep -q "$K partial items kept for their client" "$log"; then
 			started=$n
 			stop_daemon server any
@@ -105,6 +113,38 @@ check "no start under a limit went on without the items ($bad did)" test "$bad" 
 check "starts under a limit were refused ($refused)" test "$refused" -gt 0
 check "refused starts named the file of tmp/ they could not read ($said)" \
 	test "$said" -gt 0
+
+# Permissions as a service user meets them: braidfsd as root without the
+# capabilities that let root pass them (setpriv).
+nodac=(setpriv --bounding-set=-dac_override,-dac_read_search --)
+note "tmp/ of the session not readable (chmod 000)"
+chmod 000 "$TMP"
+if try_start tmp000 "${nodac[@]}"; then
+	check "braidfsd does not start when a session's tmp/ is unreadable" false
+	stop_daemon server any
+else
+	check "braidfsd does not start when a session's tmp/ is unreadable (exit $rc)" \
+		test "$rc" -ne 0
+	check "... it names the directory and the cause" \
+		grep -q "^braidfsd: store .*: cannot read session directory .*$(basename "$SESS"): Permission denied" "$log"
+	check "... and says it does not start and removed nothing" \
+		grep -q "not starting: .*Nothing was removed" "$log"
+fi
+chmod 700 "$TMP"
+check "... tmp/ is as it was" bash -c 'cmp -s "$1" <(cd "$2" && find . -type f -size +0 -printf "%P\n" | LC_ALL=C sort | xargs -r sha256sum)' _ "$T/before" "$TMP"
+
+note "an unreadable directory not named as a session (lost+found) is skipped"
+mkdir -m 000 "$STORE/lost+found"
+if try_start lostfound "${nodac[@]}"; then
+	check "braidfsd starts beside an unreadable lost+found" true
+	check "... skipping it with a warning" grep -q "skipping lost+found in the store" "$log"
+	check "... and keeping the $K items" grep -q "$K partial items kept" "$log"
+	stop_daemon server any
+else
+	check "braidfsd starts beside an unreadable lost+found (exit $rc: $(grep -m1 '^braidfsd: [^wn]' "$log"))" false
+fi
+rmdir "$STORE/lost+found"
+
 start_server server "$SRV" "$STORE"
 check "the peer stores every item with only its last two chunks" \
 	run_t 120 python3 "$LIB_DIR/partial_peer.py" finish 127.0.0.1 "$PORT" "$K" "$T"
