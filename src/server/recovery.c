@@ -82,7 +82,7 @@ restore_items(BfdSession *s, BfdJournalState *st, unsigned *n,
 }
 
 /* Loads a session whose owner lock dir holds. A journal that cannot be
- * read fails it, the store left as it was (braidfsd(8), RECOVERY). */
+ * read fails it, the store left as it was (braidfsd(8), The store). */
 static gboolean
 recover(BfdServer *srv, BfdSessionDir *dir, GError **error)
 {
@@ -147,15 +147,29 @@ bfd_recover_sessions(BfdServer *srv, GError **error)
   return TRUE;
 }
 
+/* A takeover that could not read the store (why): it is left as it is,
+ * for when it can be read; its client tries again (LIMIT). */
+static BfdSession *
+unreadable_now(const GError *why, GError **error)
+{
+  bf_log(G_LOG_LEVEL_WARNING, NULL, "not taking over: %s; nothing of it was "
+         "removed", why->message);
+  g_set_error(error, BFD_ERROR, BF_ST_LIMIT, "the session cannot be read "
+              "here now");
+  return NULL;
+}
+
 BfdSession *
 bfd_recover_session(BfdServer *srv, const uint8_t id[BF_ID_LEN],
                     const uint8_t token[BF_ID_LEN], GError **error)
 {
-  BfdSessionDir *d = bfd_store_session_find(srv->store_fd, srv->store_path,
-                                            id);
   g_autoptr(GError) why = NULL;
+  BfdSessionDir *d = bfd_store_session_find(srv->store_fd, srv->store_path,
+                                            id, &why);
   BfdSession *s;
 
+  if (d == NULL && why != NULL)
+    return unreadable_now(why, error);
   /* Nothing about the session is told to a peer that does not know its
    * token. */
   if (d == NULL || sodium_memcmp(d->token, token, BF_ID_LEN) != 0) {
@@ -178,13 +192,8 @@ bfd_recover_session(BfdServer *srv, const uint8_t id[BF_ID_LEN],
   bf_log(G_LOG_LEVEL_MESSAGE, &(BfLogFields){ .session = d->name },
          "session %s: its owner is gone; taken over from the store", d->name);
   if (!recover(srv, d, &why)) {
-    /* left as it is, for when it can be read: its client tries again */
-    bf_log(G_LOG_LEVEL_WARNING, NULL, "not taking over: %s; nothing of it "
-           "was removed", why->message);
-    g_set_error(error, BFD_ERROR, BF_ST_LIMIT, "the session's journal "
-                "cannot be read here now");
     g_free(d);
-    return NULL;
+    return unreadable_now(why, error);
   }
   g_free(d);
   return bfd_sessions_by_id(srv->sessions, id);

@@ -363,20 +363,17 @@ bfd_store_sessions(int store_fd, const char *store_path, GPtrArray **out,
 
 BfdSessionDir *
 bfd_store_session_find(int store_fd, const char *store_path,
-                       const uint8_t id[BF_ID_LEN])
+                       const uint8_t id[BF_ID_LEN], GError **error)
 {
   g_autofree char *hex = bf_hex(id, BF_ID_LEN);
   /* The name ends in the id's first 8 hex digits (session_dirname): only
    * those directories' session files are read. */
   g_autofree char *suffix = g_strdup_printf("-%.8s", hex);
-  g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) found = scan_sessions(store_fd, store_path, suffix,
-                                             &error);
+                                             error);
 
-  if (found == NULL) {
-    g_warning("%s", error->message);
+  if (found == NULL)
     return NULL;
-  }
   for (guint i = 0; i < found->len; i++) {
     BfdSessionDir *d = found->pdata[i];
     if (memcmp(d->id, id, BF_ID_LEN) == 0)

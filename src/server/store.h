@@ -63,9 +63,11 @@ gboolean bfd_store_sessions(int store_fd, const char *store_path,
 BfdSessionDir *bfd_store_session_load(int store_fd, const char *store_path,
                                       const char *name, GError **unread);
 /* The session directory of that id (freed with bfd_session_dir_clear and
- * g_free), or NULL. */
+ * g_free), or NULL: with *error (G_FILE_ERROR) if the store or a
+ * directory that may be it could not be read. */
 BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,
-                                      const uint8_t id[BF_ID_LEN]);
+                                      const uint8_t id[BF_ID_LEN],
+                                      GError **error);
 /* Removes a session directory whose data/ is empty (its owner file last,
  * still locked): 0 or -errno. */
 int bfd_store_remove_session(int store_fd, const BfdSessionDir *d);

@@ -145,13 +145,32 @@ else
 fi
 rmdir "$STORE/lost+found"
 
+note "a takeover at ATTACH (its owner gone) that cannot read tmp/"
+# A owns the session; B, on the same store, leaves it to A; A dies; the
+# peer attaches to B, which must take the session over from the store.
 start_server server "$SRV" "$STORE"
-check "the peer stores every item with only its last two chunks" \
-	run_t 120 python3 "$LIB_DIR/partial_peer.py" finish 127.0.0.1 "$PORT" "$K" "$T"
+PORT_B=$(free_port)
+start_daemon b server "$T/vb" "${nodac[@]}" "$BRAIDFSD" "$T/vb" \
+	-o "listen=127.0.0.1:$PORT_B,store=$STORE" -f
+wait_listening b "127.0.0.1:$PORT_B"
+check "B leaves the session to its owner A" \
+	grep -q "not loading .*owned by another" "$(daemon_log b)"
+kill_daemon server
+chmod 000 "$TMP"
+check "the peer's ATTACH to B is refused while tmp/ cannot be read" \
+	bash -c '! timeout 60 python3 "$1/partial_peer.py" finish 127.0.0.1 "$2" "$3" "$4" >"$4/refused.out" 2>&1' \
+	_ "$LIB_DIR" "$PORT_B" "$K" "$T"
+check "... with LIMIT (try again)" grep -q "HELLO ATTACH refused: LIMIT" "$T/refused.out"
+_not_taken() { grep -q "not taking over: .*Permission denied; nothing of it was removed" "$(daemon_log b)"; }
+check "B logs why and that it removed nothing" _not_taken
+chmod 700 "$TMP"
+check "... tmp/ is as it was" bash -c 'cmp -s "$1" <(cd "$2" && find . -type f -size +0 -printf "%P\n" | LC_ALL=C sort | xargs -r sha256sum)' _ "$T/before" "$TMP"
+check "readable again, the peer attaches to B and stores every item with only its last two chunks" \
+	run_t 120 python3 "$LIB_DIR/partial_peer.py" finish 127.0.0.1 "$PORT_B" "$K" "$T"
 for ((i = 1; i <= K; i++)); do
-	check "f$i is bit-exact in the view" bash -c \
+	check "f$i is bit-exact in B's view" bash -c \
 		'cmp <(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import partial_peer as p; sys.stdout.buffer.write(p.body(int(sys.argv[2])))" "$1" "$2") "$3"' \
-		_ "$LIB_DIR" "$i" "$SESS/f$i"
+		_ "$LIB_DIR" "$i" "$T/vb/$(basename "$SESS")/f$i"
 done
 
 finish
