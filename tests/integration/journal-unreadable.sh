@@ -13,17 +13,20 @@
 # (exit non-zero, naming the file it could not read and saying it does
 # not start) or start with all 6 items; tmp/ must stay exactly as it was
 # (its files' bytes compared). The sweep ends at the first N that keeps
-# them. Then the peer attaches to a server without the limit and sends
-# only chunks 2 and 3 and the ITEM_CLOSEs: every item is STORED OK and
-# bit-exact in the view, which it can only be if the acknowledged chunks
-# survived. (Before this check, nofile 8 and 9 started without the
-# session, and nofile 16 deleted all 6 items: "item 1 is not kept:
+# them. (Before this check, nofile 8 and 9 started without the session,
+# and nofile 16 deleted all 6 items: "item 1 is not kept:
 # tmp/0000000000000001.part: Too many open files".)
-# Between the two, as a service user meets permissions (braidfsd without
+# Then permissions as a service user meets them (braidfsd without
 # CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH, setpriv): the session's tmp/ at
 # mode 000 makes braidfsd refuse to start, naming it; an unreadable
 # lost+found beside the sessions (not named as one) is skipped and the
-# server starts with the 6 items.
+# server starts with the 6 items. Last, a takeover: server A owns the
+# session, B on the same store leaves it to A; A is killed, tmp/ made
+# unreadable: the peer's ATTACH to B is refused with LIMIT (try again),
+# nothing changed; readable again, B takes the session over and the peer
+# sends only chunks 2 and 3 and the ITEM_CLOSEs: every item is STORED OK
+# and bit-exact in B's view, which it can only be if the acknowledged
+# chunks survived everything before.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -43,6 +46,7 @@ kill_daemon server
 # tmp/'s files with bytes, and their digests
 snapshot() { (cd "$TMP" && find . -type f -size +0 -printf '%P\n' | LC_ALL=C sort | xargs -r sha256sum); }
 snapshot >"$T/before"
+tmp_unchanged() { snapshot | cmp -s "$T/before" -; }
 check "tmp/ holds the $K items' data files" \
 	test "$(find "$TMP" -name '*.part' | wc -l)" -eq "$K"
 
@@ -100,7 +104,7 @@ for ((n = 8; n <= 256; n++)); do
 				fail "nofile $n: no word that it does not start (log: $(tail -n 3 "$log"))"
 		fi
 	fi
-	if ! snapshot | cmp -s "$T/before" -; then
+	if ! tmp_unchanged; then
 		changed=$((changed + 1))
 		echo "   nofile $n: tmp/ changed: $(snapshot | diff "$T/before" - | grep -c '^<') files gone or changed"
 		break	# lost already: the rest would prove nothing more
@@ -131,7 +135,7 @@ else
 		grep -q "not starting: .*Nothing was removed" "$log"
 fi
 chmod 700 "$TMP"
-check "... tmp/ is as it was" bash -c 'cmp -s "$1" <(cd "$2" && find . -type f -size +0 -printf "%P\n" | LC_ALL=C sort | xargs -r sha256sum)' _ "$T/before" "$TMP"
+check "... tmp/ is as it was" tmp_unchanged
 
 note "an unreadable directory not named as a session (lost+found) is skipped"
 mkdir -m 000 "$STORE/lost+found"
@@ -164,7 +168,7 @@ check "... with LIMIT (try again)" grep -q "HELLO ATTACH refused: LIMIT" "$T/ref
 _not_taken() { grep -q "not taking over: .*Permission denied; nothing of it was removed" "$(daemon_log b)"; }
 check "B logs why and that it removed nothing" _not_taken
 chmod 700 "$TMP"
-check "... tmp/ is as it was" bash -c 'cmp -s "$1" <(cd "$2" && find . -type f -size +0 -printf "%P\n" | LC_ALL=C sort | xargs -r sha256sum)' _ "$T/before" "$TMP"
+check "... tmp/ is as it was" tmp_unchanged
 check "readable again, the peer attaches to B and stores every item with only its last two chunks" \
 	run_t 120 python3 "$LIB_DIR/partial_peer.py" finish 127.0.0.1 "$PORT_B" "$K" "$T"
 for ((i = 1; i <= K; i++)); do
