@@ -281,4 +281,3 @@ bfd_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n,
       bfd_set_error_errno(&f->error, d->err, "cannot store %s", f->what);
   }
 }
-
