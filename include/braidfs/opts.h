@@ -100,5 +100,7 @@ gboolean bf_opts_given(const BfOpts *o, const char *name);
 /* The table as --help lines, one option each, wrapped at 79 columns:
  *   "    -o chunk_size=SIZE     bytes per chunk (4K to 16M, default 256K)" */
 void bf_opts_help(const BfOpts *o, GString *out);
+/* What -V prints on stdout: "PROG VERSION (protocol N, libfuse V)". */
+void bf_opts_print_version(const char *prog);
 
 G_END_DECLS

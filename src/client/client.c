@@ -21,6 +21,24 @@ bfc_set_status_error(GError **error, uint8_t status, const char *format, ...)
   g_set_error_literal(error, BFC_ERROR, status, text);
 }
 
+gboolean
+bfc_offset_after_base(const char *name, uint64_t base, gboolean cut,
+                      uint64_t *off, GError **error)
+{
+  if (*off < base) {
+    bfc_set_status_error(error, BF_ST_IO, cut
+                         ? "'%s' is being changed from offset %" G_GUINT64_FORMAT
+                           " on: the bytes before it cannot change through "
+                           "this descriptor (close it and open the file again)"
+                         : "'%s' was opened to append (O_APPEND): its first %"
+                           G_GUINT64_FORMAT " bytes cannot change",
+                         name, base);
+    return FALSE;
+  }
+  *off -= base;
+  return TRUE;
+}
+
 /* The errno a protocol status means to a FUSE caller (0 for OK): the one
  * switch from status to errno. */
 static int

@@ -147,6 +147,12 @@ GQuark bfc_error_quark(void);
 /* A BFC_ERROR with a protocol status as its code. */
 void bfc_set_status_error(GError **error, uint8_t status, const char *format,
                           ...) G_GNUC_PRINTF(3, 4);
+/* A version that continues a base of base bytes (an append; with cut, a
+ * change from offset base on) is written at file offsets: *off becomes
+ * the version's own offset. FALSE with error if it lies in the base,
+ * which this descriptor cannot change. */
+gboolean bfc_offset_after_base(const char *name, uint64_t base,
+                               gboolean cut, uint64_t *off, GError **error);
 /* The errno an error means to a FUSE caller (positive; EIO if unknown). */
 int bfc_error_errno(const GError *error);
 /* Whether no retry can change the outcome: the server refused the name or

@@ -107,20 +107,12 @@ writing_file(Pending *pd, GError **error)
   return f;
 }
 
-/* An append's offsets count from its base (fixed when it was opened):
- * *off, the file's, becomes the spooled file's; FALSE with error if it
- * lies in the base, which this client does not hold. */
+/* An append's offsets count from its base (fixed when it was opened),
+ * which this client does not hold. */
 static gboolean
 after_base(BfcSpoolFile *f, uint64_t *off, GError **error)
 {
-  if (*off < f->base_size) {
-    bfc_set_status_error(error, BF_ST_IO, "'%s' was opened to append "
-                         "(O_APPEND): its first %" G_GUINT64_FORMAT " bytes "
-                         "cannot change", f->name, f->base_size);
-    return FALSE;
-  }
-  *off -= f->base_size;
-  return TRUE;
+  return bfc_offset_after_base(f->name, f->base_size, FALSE, off, error);
 }
 
 static gboolean
@@ -268,15 +260,24 @@ async_cancel(BfcVersion *v)
     bfc_spool_file_remove(f);
 }
 
+/* The one test of a spooled version's release (bfc_version_released):
+ * it leaves WRITING at its RELEASE. */
 static gboolean
-async_is_open(BfcVersion *v)
+pd_released_locked(BfcAsync *a, const Pending *pd) BF_REQUIRES(&a->lock)
+{
+  (void)a;
+  return pd->state != PD_WRITING;
+}
+
+static gboolean
+async_released(BfcVersion *v)
 {
   BfcAsync *a = async_of(pd_of(v));
 
   bf_mutex_lock(&a->lock);
-  gboolean open = pd_of(v)->state == PD_WRITING;
+  gboolean released = pd_released_locked(a, pd_of(v));
   bf_mutex_unlock(&a->lock);
-  return open;
+  return released;
 }
 
 static gboolean
@@ -504,10 +505,11 @@ busy_under_locked(BfcAsync *a, const char *prefix, gboolean closed_too)
   g_hash_table_iter_init(&iter, a->live);
   while (g_hash_table_iter_next(&iter, &k, NULL)) {
     Pending *pd = k;
-    gboolean closed = pd->state == PD_WRITING && closed_too &&
-                      pd->file != NULL && pd->file->committed;
-    if ((pd->state != PD_WRITING || closed) &&
-        g_str_has_prefix(pd->name, prefix))
+    gboolean released = pd_released_locked(a, pd);
+    /* closed: a close(2) of it returned (its bytes are committed) */
+    gboolean closed = !released && closed_too && pd->file != NULL &&
+                      pd->file->committed;
+    if ((released || closed) && g_str_has_prefix(pd->name, prefix))
       return TRUE;
   }
   return FALSE;
@@ -682,7 +684,7 @@ static const BfcDeliveryOps async_ops = {
   .flush = async_flush,
   .release = async_release,
   .cancel = async_cancel,
-  .is_open = async_is_open,
+  .released = async_released,
   .gone = async_gone,
   .digest = async_digest,
   .digest_state = async_digest_state,

@@ -225,9 +225,9 @@ close_cancel(BfcVersion *v)
 }
 
 static gboolean
-close_is_open(BfcVersion *v)
+close_released(BfcVersion *v)
 {
-  return !g_atomic_int_get(&cv(v)->released);
+  return g_atomic_int_get(&cv(v)->released);
 }
 
 static gboolean
@@ -322,7 +322,7 @@ static const BfcDeliveryOps close_ops = {
   .flush = close_flush,
   .release = close_release,
   .cancel = close_cancel,
-  .is_open = close_is_open,
+  .released = close_released,
   .gone = close_gone,
   .digest = close_digest,
   .digest_state = close_digest_state,

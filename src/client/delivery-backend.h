@@ -57,7 +57,7 @@ typedef struct {
   gboolean (*flush)(BfcVersion *v, GError **error);
   void (*release)(BfcVersion *v);
   void (*cancel)(BfcVersion *v);
-  gboolean (*is_open)(BfcVersion *v);
+  gboolean (*released)(BfcVersion *v);
   gboolean (*gone)(BfcVersion *v, gboolean *delivered, uint64_t *size);
   gboolean (*digest)(BfcVersion *v, uint8_t *alg,
                      uint8_t out[BF_DIGEST_LEN]);

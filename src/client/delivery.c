@@ -174,9 +174,9 @@ bfc_version_spooled(BfcVersion *v)
 }
 
 gboolean
-bfc_version_is_open(BfcVersion *v)
+bfc_version_released(BfcVersion *v)
 {
-  return v->d->ops->is_open(v);
+  return v->d->ops->released(v);
 }
 
 gboolean

@@ -10,7 +10,7 @@
  * the last release), then *pending* until it is *gone*: delivered (a plain
  * file on the server now) or not (cancelled, refused: nothing of it
  * stays). Every function here is called without the outbox's lock, but
- * bfc_version_size, bfc_version_is_open and bfc_version_gone, which only
+ * bfc_version_size, bfc_version_released and bfc_version_gone, which only
  * take the delivery's own lock (client.h, LOCKING) and never wait. */
 #pragma once
 
@@ -114,7 +114,11 @@ gboolean bfc_version_flush(BfcVersion *v, GError **error);
 void bfc_version_release(BfcVersion *v);
 /* Unlinked or replaced: never delivered (what was is not undone). */
 void bfc_version_cancel(BfcVersion *v);
-gboolean bfc_version_is_open(BfcVersion *v);
+/* Whether the RELEASE of its last descriptor came (it is then no longer
+ * open). The kernel sends it after close(2) returns: a version whose
+ * close(2) returned may not be released yet for a moment (client.h,
+ * BFC_RELEASE_WAIT_US); every "being written" test asks this. */
+gboolean bfc_version_released(BfcVersion *v);
 /* Whether v's delivery keeps it on the client's disk (a spool): such a
  * delivery takes an append to its file while no server answers, from the
  * digest state the tree kept (tree.h). */

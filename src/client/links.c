@@ -100,7 +100,7 @@ link_source(BfcTree *t, const char *from, const char *leaf, BfcNode **copy)
     rc = -ENOENT;
   else if (n->children || n->kind)
     rc = -EPERM;      /* only regular files are linked */
-  else if (n->starting || (n->ver && bfc_version_is_open(n->ver)))
+  else if (bfc_node_writing(n))
     rc = -EBUSY;      /* being written: no contents to link yet */
   else
     *copy = bfc_node_new_link(leaf, n);

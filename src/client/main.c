@@ -309,8 +309,7 @@ main(int argc, char **argv)
     if (flags.help)
       usage(o);
     else
-      printf("braidfs %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
-             BF_PROTOCOL_VERSION, fuse_pkgversion());
+      bf_opts_print_version("braidfs");
     rc = 0;
     goto out;
   }

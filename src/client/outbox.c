@@ -141,7 +141,7 @@ reserve(Outbox *o, const char *path, uint32_t mode, uint64_t *ticket,
     return -ENOENT;
   if (n && n->children)
     return -EISDIR;
-  if (n && (n->starting || (n->ver && bfc_version_is_open(n->ver))))
+  if (n && bfc_node_writing(n))
     return -EBUSY;   /* being written */
   if (n == NULL) {
     n = bfc_node_new(leaf, FALSE, mode);
@@ -275,7 +275,7 @@ open_pending(Outbox *o, const char *path, struct fuse_file_info *fi)
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
   rc = n == NULL ? -ENOENT : n->children ? -EISDIR
-       : n->starting || (n->ver && bfc_version_is_open(n->ver)) ? -EBUSY : 0;
+       : bfc_node_writing(n) ? -EBUSY : 0;
   bf_mutex_unlock(&o->tree.lock);
   if (rc < 0)
     return rc;
@@ -546,7 +546,7 @@ bfc_ob_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     bfc_version_ref(v);
   bf_mutex_lock(&o->tree.lock);
   n = bfc_tree_lookup_locked(&o->tree, path);
-  if (v == NULL && n != NULL && n->ver && bfc_version_is_open(n->ver))
+  if (v == NULL && n != NULL && n->ver && !bfc_version_released(n->ver))
     v = bfc_version_ref(n->ver);
   else if (v == NULL && n == NULL)
     rc = -ENOENT;
@@ -615,7 +615,7 @@ rename_check(Outbox *o, BfcNode *n, BfcNode *parent, BfcNode *old,
     return -ENOENT;
   if (old == n)
     return 1;           /* rename to itself: nothing to do */
-  if (old && (old->starting || (old->ver && bfc_version_is_open(old->ver))))
+  if (old && bfc_node_writing(old))
     return -EBUSY;      /* the target is being written */
   if (old && (flags & RENAME_NOREPLACE))
     return -EEXIST;

@@ -28,7 +28,7 @@ readable(BfcTree *t, const char *path, BfcVersion **local, Expected *want)
   bf_mutex_lock(&t->lock);
   n = bfc_tree_lookup_locked(t, path);
   rc = n == NULL ? -ENOENT : n->children ? -EISDIR : n->kind ? -ENXIO
-       : n->starting || (n->ver && bfc_version_is_open(n->ver)) ? -EBUSY
+       : bfc_node_writing(n) ? -EBUSY
        : n->ver != NULL ? 1 : 0;
   /* A read of nothing asks only whether the version has a copy (takes no
    * lock but the delivery's). */

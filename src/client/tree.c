@@ -34,12 +34,17 @@ bfc_tree_clear(BfcTree *t)
 }
 
 gboolean
+bfc_node_writing(const BfcNode *n)
+{
+  return n->starting || (n->ver != NULL && !bfc_version_released(n->ver));
+}
+
+gboolean
 bfc_tree_busy_locked(BfcTree *t, const char *path)
 {
   BfcNode *n = bfc_tree_lookup_locked(t, path);
 
-  return n != NULL &&
-         (n->starting || (n->ver != NULL && bfc_version_is_open(n->ver)));
+  return n != NULL && bfc_node_writing(n);
 }
 
 void
@@ -48,13 +53,12 @@ bfc_tree_idle_locked(BfcTree *t)
   g_cond_broadcast(&t->idle);
 }
 
-gboolean
+void
 bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
 {
   while (bfc_tree_busy_locked(t, path))
     if (!g_cond_wait_until(&t->idle, &t->lock.m, end))
-      return !bfc_tree_busy_locked(t, path);
-  return TRUE;
+      return;
 }
 
 BfcNode *

@@ -56,14 +56,15 @@ typedef struct {
 void bfc_tree_init(BfcTree *t);
 void bfc_tree_clear(BfcTree *t);
 
-/* Whether path's node is being written: a version starting or open. */
+/* Whether path's node is being written: a version starting, or one not
+ * yet released (bfc_node_writing). */
 gboolean bfc_tree_busy_locked(BfcTree *t, const char *path)
   BF_REQUIRES(&t->lock);
 /* Wakes bfc_tree_await_idle: a version was started or released. */
 void bfc_tree_idle_locked(BfcTree *t) BF_REQUIRES(&t->lock);
 /* Waits until path's node is not busy, until the monotonic time end at
- * most: FALSE if it still is. */
-gboolean bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
+ * most (the caller looks again). */
+void bfc_tree_await_idle_locked(BfcTree *t, const char *path, gint64 end)
   BF_REQUIRES(&t->lock);
 
 /* Settles a few nodes of the unsettled queue whose version is gone, so
@@ -80,6 +81,9 @@ guint bfc_tree_unsettled(BfcTree *t) BF_EXCLUDES(&t->lock);
 /* n's version is now v (a new reference), settled by a later sweep. */
 void bfc_node_set_version_locked(BfcTree *t, BfcNode *n, BfcVersion *v)
   BF_REQUIRES(&t->lock);
+/* Whether n is being written: a version of it starting, or one whose
+ * last descriptor is not released yet (delivery.h). */
+gboolean bfc_node_writing(const BfcNode *n);
 
 BfcNode *bfc_node_new(const char *name, gboolean dir, uint32_t mode);
 /* A node that is neither file nor directory: kind S_IFLNK with its

@@ -154,23 +154,11 @@ reopen(BfcItem *it, GError **error) BF_REQUIRES(&it->wlock)
   return TRUE;
 }
 
-/* An append's offsets count from its base (fixed at creation): *off, the
- * file's, becomes the item's; FALSE with error if it lies in the base. */
+/* An append's offsets count from its base (fixed at creation). */
 static gboolean
 after_base(BfcItem *it, uint64_t *off, GError **error)
 {
-  if (*off < it->base) {
-    bfc_set_status_error(error, BF_ST_IO, it->cut
-                         ? "'%s' is being changed from offset %" G_GUINT64_FORMAT
-                           " on: the bytes before it cannot change through "
-                           "this descriptor (close it and open the file again)"
-                         : "'%s' was opened to append (O_APPEND): its first %"
-                           G_GUINT64_FORMAT " bytes cannot change",
-                         it->name, it->base);
-    return FALSE;
-  }
-  *off -= it->base;
-  return TRUE;
+  return bfc_offset_after_base(it->name, it->base, it->cut, off, error);
 }
 
 gboolean

@@ -8,7 +8,7 @@
  *   limit status crash bucket hook            rules and tools
  *     statuscmd
  *   braidfsd store journal shares ratelimit   context, disk, admission
- *     owner
+ *     commit owner
  *     events
  *   item path                                 one item, one path
  *   session                                   one session in memory

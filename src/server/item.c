@@ -122,9 +122,13 @@ hash_part(BfdItem *it, uint64_t from, uint64_t to, GError **error)
   while (from < to) {
     size_t len = (size_t)MIN((uint64_t)BASE_STEP, to - from);
     ssize_t n = bf_pread_all(it->fd, buf, len, from);
+    if (n < 0) {
+      g_set_error(error, G_FILE_ERROR, g_file_error_from_errno((int)-n),
+                  "cannot read tmp/%s: %s", it->tmpname, g_strerror((int)-n));
+      return FALSE;
+    }
     if (n != (ssize_t)len)
-      return bfd_set_error_errno(error, n < 0 ? (int)-n : EIO,
-                                 "reading its base back");
+      return bfd_set_error_errno(error, EIO, "reading its base back");
     bf_digest_update(it->digest, buf, len);
     from += len;
   }
@@ -386,8 +390,12 @@ restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
   it->mtime_sec = rec->mtime_sec;
   it->mtime_nsec = rec->mtime_nsec;
   it->fd = bfd_store_open_file(tmp_fd, it->tmpname, O_RDWR, 0);
-  if (it->fd < 0)
-    return bfd_set_error_errno(error, errno, "tmp/%s", it->tmpname);
+  if (it->fd < 0) {
+    int err = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                "cannot open tmp/%s: %s", it->tmpname, g_strerror(err));
+    return FALSE;
+  }
   if (!replay_map(it, rec->chunks)) {
     g_set_error(error, BFD_ERROR, BF_ST_IO, "its chunk map does not fit it");
     return FALSE;

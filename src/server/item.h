@@ -148,6 +148,7 @@ gboolean bfd_item_take_secret_locked(BfdItem *it, const BfdLimits *l,
                                      const uint8_t *secret, size_t len,
                                      GError **error) BF_REQUIRES(&it->lock);
 /* An item kept in the journal, rebuilt as it was (recovery); takes the
- * record's descriptor. */
+ * record's descriptor. NULL with G_FILE_ERROR if its file could not be
+ * opened or read (it is not known to be bad), else with BFD_ERROR. */
 BfdItem *bfd_item_restore(BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
                           BfdShareBudget *budget, GError **error);

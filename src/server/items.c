@@ -505,7 +505,7 @@ commit_batch(BfdCommitter *c, GPtrArray *batch, uint64_t number)
       bfd_journal_note_proof(f->sess->journal, f->item->id, proofs[i]);
     }
   }
-  bfd_store_commit_batch(c->syncer, files, batch->len, &turn);
+  bfd_commit_batch(c->syncer, files, batch->len, &turn);
   for (guint i = 0; i < batch->len; i++) {
     Final *f = batch->pdata[i];
     if (files[i].error == NULL) {

@@ -7,6 +7,7 @@
 
 #include "braidfs/tsa.h"
 #include "braidfs/wire.h"
+#include "commit.h"
 #include "item.h"
 #include "path.h"
 #include "session.h"

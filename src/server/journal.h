@@ -122,8 +122,10 @@ typedef struct {
 
 /* Everything the journal holds. A record whose data is gone but which was
  * closed is an item stored just before the end (its verdict, STORED OK, is
- * added); one that does not read back whole is deleted. */
-BfdJournalState *bfd_journal_read(int tmp_fd);
+ * added); one that does not read back whole is deleted. NULL (G_FILE_ERROR,
+ * naming the file) if tmp/ cannot be listed or a file of it read: what
+ * cannot be read is not known to be torn, and nothing is deleted for it. */
+BfdJournalState *bfd_journal_read(int tmp_fd, GError **error);
 void bfd_journal_state_free(BfdJournalState *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfdJournalState, bfd_journal_state_free)
 /* Deletes what belongs to no item kept (ids: a set of uint64_t) and is not

@@ -210,8 +210,7 @@ main(int argc, char **argv)
     if (flags.help)
       usage(o);
     else
-      printf("braidfsd %s (protocol %d, libfuse %s)\n", BRAIDFS_VERSION,
-             BF_PROTOCOL_VERSION, fuse_pkgversion());
+      bf_opts_print_version("braidfsd");
     rc = 0;
     goto out;
   }
@@ -267,7 +266,14 @@ main(int argc, char **argv)
     g_printerr("braidfsd: %s\n", error->message);
     goto out;
   }
-  bfd_recover_sessions(&srv);
+  if (!bfd_recover_sessions(&srv, &error)) {
+    g_printerr("braidfsd: %s\nbraidfsd: not starting: the partial items kept "
+               "in the store would be missed. Nothing was removed. Make the "
+               "store readable and writable by the user braidfsd runs as, or "
+               "free what failed (open files: ulimit -n; a failing disk: "
+               "dmesg), then start braidfsd again.\n", error->message);
+    goto out;
+  }
   /* Bind before daemonizing so a busy port fails the command, not a log. */
   if (!open_listeners(&srv, opt.listen) || !check_exposure(&srv, opt.insecure))
     goto out;

@@ -53,7 +53,7 @@ bfd_others_open(int store_fd, const char *store_path, const char *name)
 {
   if (!is_session_dir(store_fd, name))
     return NULL;
-  return bfd_store_session_load(store_fd, store_path, name);
+  return bfd_store_session_load(store_fd, store_path, name, NULL);
 }
 
 char *

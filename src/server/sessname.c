@@ -1,6 +1,7 @@
 /* Session directory names (sessname.h). */
 #include "sessname.h"
 
+#include <string.h>
 #include <time.h>
 
 #include "braidfs/parse.h"
@@ -31,4 +32,20 @@ bfd_session_dirname(const uint8_t id[BF_ID_LEN], const char *client,
   strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
   return g_strdup_printf("%s%s%s%s%s-%.8s", when, client[0] ? "-" : "", client,
                          slug[0] ? "-" : "", slug, hex);
+}
+
+gboolean
+bfd_session_dirname_like(const char *name)
+{
+  size_t n = strlen(name);
+
+  if (n < 24 || name[8] != '-' || name[15] != '-' || name[n - 9] != '-')
+    return FALSE;
+  for (size_t i = 0; i < 15; i++)
+    if (i != 8 && !g_ascii_isdigit(name[i]))
+      return FALSE;
+  for (size_t i = n - 8; i < n; i++)
+    if (!g_ascii_isxdigit(name[i]))
+      return FALSE;
+  return TRUE;
 }

@@ -1,5 +1,6 @@
-/* The store on disk: session directories and the one way a file enters a
- * session's data/. Knows nothing of sessions in memory.
+/* The store on disk: session directories, and paths in them that never
+ * follow a link (group commit, commit.h, moves files into data/ through
+ * them). Knows nothing of sessions in memory.
  *
  * Path primitives (bfd_store_openat, bfd_store_open_parent,
  * bfd_store_remove_session) behave as the system calls they wrap: -1 (or
@@ -49,18 +50,24 @@ gboolean bfd_store_create_session(int store_fd, const char *store_path,
                                   const char *label, const char *client,
                                   const char *source, BfdSessionDir *out,
                                   GError **error);
-/* Every session directory of the store that opens (one that does not is
- * skipped, logged): BfdSessionDir*, freed with the array. */
-GPtrArray *bfd_store_sessions(int store_fd, const char *store_path);
+/* Every session directory of the store that opens (one that is not a
+ * session is skipped, logged): BfdSessionDir*, freed with the array.
+ * FALSE (G_FILE_ERROR) if the store or a session directory could not be
+ * read. */
+gboolean bfd_store_sessions(int store_fd, const char *store_path,
+                            GPtrArray **out, GError **error);
 /* The session directory name (freed with bfd_session_dir_clear and
  * g_free), opened, or NULL (logged: a broken one is skipped). The owner
- * lock is not taken. */
+ * lock is not taken. With unread, one that could not be read now (EACCES,
+ * EIO, EMFILE...) is not skipped: NULL and *unread (G_FILE_ERROR). */
 BfdSessionDir *bfd_store_session_load(int store_fd, const char *store_path,
-                                      const char *name);
+                                      const char *name, GError **unread);
 /* The session directory of that id (freed with bfd_session_dir_clear and
- * g_free), or NULL. */
+ * g_free), or NULL: with *error (G_FILE_ERROR) if the store or a
+ * directory that may be it could not be read. */
 BfdSessionDir *bfd_store_session_find(int store_fd, const char *store_path,
-                                      const uint8_t id[BF_ID_LEN]);
+                                      const uint8_t id[BF_ID_LEN],
+                                      GError **error);
 /* Removes a session directory whose data/ is empty (its owner file last,
  * still locked): 0 or -errno. */
 int bfd_store_remove_session(int store_fd, const BfdSessionDir *d);
@@ -83,6 +90,11 @@ int bfd_store_open_parent(int dirfd, const char *name, gboolean create,
  * blocking on a FIFO (O_NONBLOCK), and only a regular file with no other
  * name (a hard link fails EMLINK, anything else EINVAL). */
 int bfd_store_open_file(int dirfd, const char *name, int flags, mode_t mode);
+/* Whether err, from bfd_store_open_file or an openat in the store, says
+ * that the name is not the store's own file (none, a symlink, a FIFO, a
+ * second name, not a directory) rather than that it could not be read now
+ * (EACCES, EIO, EMFILE...): start-up skips the one, stops at the other. */
+gboolean bfd_store_not_ours(int err);
 /* Makes name anew in dirfd (O_CREAT | O_EXCL, mode 0600), removing what
  * had that name (a crash's leftover, or a planted link) first. */
 int bfd_store_create_file(int dirfd, const char *name, int flags);
@@ -105,51 +117,3 @@ typedef struct {
  * -errno of a write that failed (which the file's fsync would no longer
  * report: the item must fail). */
 int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
-
-/* What a file's commit into data/ replaced (for the session's totals). */
-typedef struct {
-  gboolean replaced;          /* a regular file of that name was there */
-  uint64_t old_size;
-} BfdReplaced;
-
-/* One complete file to move into a session's data/ (tmp_fd/tmpname, open
- * as fd) as name, with mode and mtime. what names it in the error
- * ("cannot store WHAT: ..."). */
-typedef struct {
-  int tmp_fd, data_fd;
-  const char *tmpname;
-  int fd;
-  const char *name;
-  uint32_t mode;
-  int64_t mtime_sec;
-  uint32_t mtime_nsec;
-  const char *what;
-  /* out */
-  BfdReplaced replaced;
-  GError *error;              /* NULL: stored; set before: left alone */
-} BfdCommitFile;
-
-/* Threads that run a batch's fsyncs at the same time, so that the file
- * system's journal commits them together. */
-typedef struct BfdSyncer BfdSyncer;
-BfdSyncer *bfd_syncer_new(guint threads);
-/* Waits for nothing: no batch may be under way. */
-void bfd_syncer_free(BfdSyncer *sy);
-
-/* The renames of several batches committed at once keep their order:
- * wait() returns when this batch's turn has come, done() passes it on. */
-typedef struct {
-  void (*wait)(gpointer user);
-  void (*done)(gpointer user);
-  gpointer user;
-} BfdRenameTurn;
-
-/* Group commit: makes a batch of complete files durable in their
- * data/ directories with shared work. First the data of all (writeback
- * started for all, then all fsynced at once on sy's threads), then, in
- * its turn, each renamed into place in the array's order, then each
- * distinct directory fsynced once (all at once). A file whose error is
- * set is left alone; a file that fails gets its error; the others are
- * durable in data/ when this returns. */
-void bfd_store_commit_batch(BfdSyncer *sy, BfdCommitFile *files, guint n,
-                            const BfdRenameTurn *turn);

@@ -4,11 +4,13 @@
  * everything it does not know stays for fuse_main. */
 #include "braidfs/opts.h"
 
+#include <fuse.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "braidfs/units.h"
+#include "braidfs/wire.h"
 
 /* fuse_opt keys: the flags, then two per table entry. */
 enum { KEY_HELP = 1, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_TABLE = 1000 };
@@ -477,4 +479,11 @@ bf_opts_help(const BfOpts *o, GString *out)
                            "");
     wrap(out, start, text);
   }
+}
+
+void
+bf_opts_print_version(const char *prog)
+{
+  printf("%s %s (protocol %d, libfuse %s)\n", prog, BRAIDFS_VERSION,
+         BF_PROTOCOL_VERSION, fuse_pkgversion());
 }

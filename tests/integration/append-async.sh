@@ -79,11 +79,11 @@ append "cat small >> f" small
 check "the outbox shows the appended size" \
 	test "$(stat -c %s "$CLI/f")" -eq "$(stat -c %s "$T/model")"
 
-# From here on every base copy goes on at once.
+# From here on every base copy goes on at once. A bg job: it does not
+# inherit the test's traps, and cleanup kills it (-9) before anything
+# else, even blocked in open(2) of the FIFO with no reader left.
 releaser() { while :; do : >"$T/hold"; done; }
-releaser &
-RELEASER=$!
-on_cleanup kill "$RELEASER"
+bg releaser
 
 note "2. kill -9 of the client after an append's close(2) returned"
 kill -STOP "$SPID"

@@ -11,7 +11,10 @@
 #   append WHAT CMD...        an append step (below)
 #   line1, line2, small       CMDs for it: append "line one\n", "line two\n"
 #                             or $T/small (100000 random bytes) to the
-#                             outbox's f and to the model
+#                             outbox's f (in a process of its own, with a
+#                             time limit: a close(2) that hangs fails the
+#                             step and leaves the test's signals and
+#                             cleanup free) and to the model
 
 [[ $(type -t on_cleanup) == function ]] || {
 	echo "appends.sh: source lib.sh first" >&2
@@ -50,6 +53,10 @@ append() {
 }
 
 head -c 100000 /dev/urandom >"$T/small"
-line1() { echo "line one" >>"$CLI/f" && echo "line one" >>"$T/model"; }
-line2() { echo "line two" >>"$CLI/f" && echo "line two" >>"$T/model"; }
-small() { cat "$T/small" >>"$CLI/f" && cat "$T/small" >>"$T/model"; }
+# append_file SRC: cat SRC >> the outbox's f, bounded
+append_file() { run_t 60 bash -c 'cat "$1" >>"$2"' _ "$1" "$CLI/f" && cat "$1" >>"$T/model"; }
+printf 'line one\n' >"$T/line1"
+printf 'line two\n' >"$T/line2"
+line1() { append_file "$T/line1"; }
+line2() { append_file "$T/line2"; }
+small() { append_file "$T/small"; }
