@@ -44,15 +44,7 @@ source "$HERE/../tests/integration/lib.sh"
 
 note "load average $(cut -d' ' -f1-3 /proc/loadavg); $N x 4 KiB, delivery=$MODE"
 src=$T/src/tree
-python3 - "$src" "$N" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%d" % (i % 10))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%d" % i), "wb") as f:
-        f.write(os.urandom(4096))
-PY
+make_files "$src" "$N" 4096 10
 PORT=$(free_port)
 start_server server "$T/srv" "$T/store"
 opts=()

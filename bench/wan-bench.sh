@@ -473,19 +473,6 @@ file_cells() {
 	return 0
 }
 
-# make_files DIR N SIZE NDIRS: N random files of SIZE bytes in NDIRS dirs
-make_files() {
-	python3 - "$@" <<'EOF'
-import os, sys
-root, n, size, nd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-for i in range(n):
-    d = os.path.join(root, f"d{i % nd:02d}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
-        f.write(os.urandom(size))
-EOF
-}
-
 run_wan80() {
 	local n=$((1000 / SCALE))
 	scenario_start wan80 "3 x 100 Mbit/s, 40 ms each way (80 ms RTT)" \

@@ -746,6 +746,20 @@ for d in range(nd):
 EOF
 }
 
+# make_files ROOT N SIZE NDIRS: N files of SIZE random bytes, spread over
+# NDIRS directories (ROOT/dNN/fNNNNN), for the benchmarks of many files
+make_files() {
+	python3 - "$@" <<'EOF'
+import os, sys
+root, n, size, nd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
+    d = os.path.join(root, f"d{i % nd:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+}
+
 # tree_listing DIR: "path<TAB>f<TAB>size" / "path<TAB>d" lines, sorted; dotfiles at the
 # top level excluded (.session).
 tree_listing() {
