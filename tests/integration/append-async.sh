@@ -49,8 +49,7 @@ holds() { grep -c "test hook: holding the base copy" "$SLOG" || true; }
 _held_more() { (($(holds) > $1)); }
 # The server's copier reads the FIFO until its writer closes it.
 release() { run_t 30 bash -c ': >"$1"' _ "$T/hold"; }
-spool_field() { awk -v k="$1" '$1 == k { print $2 }' "$CLI/.braidfs/spool"; }
-_queued() { (($(spool_field pending) >= 1)); }
+_queued() { (($(spool_field "$CLI" pending) >= 1)); }
 
 # append_pre, append_wait WHAT GROWN BEFORE (appends.sh): the append is
 # spooled (the appended bytes only), the server copies its base (the old f
@@ -61,7 +60,7 @@ append_wait() {
 	# (its release(2) follows the close asynchronously)
 	wait_until "$(tmo 30)" "'$what' queued in the spool" _queued
 	check "$what: the spool holds the appended bytes only" \
-		test "$(spool_field pending_bytes)" -le "$grown"
+		test "$(spool_field "$CLI" pending_bytes)" -le "$grown"
 	if ! wait_until "$(tmo 30)" "the server copies the base of '$what'" _held_more "$HELD"; then
 		check "$what: the server makes it from its stored file" false
 	else
@@ -179,7 +178,7 @@ kill -CONT "$SPID"
 start_client client3 "$T/cli" label=app delivery=async "spool=$SPOOL" coding=rs:2/3
 _told() { grep -q "'g' is an append, spooled by a mount with coding=stripe.*mount again with coding=stripe" "$(daemon_log client3)"; }
 check "the client says the append needs coding=stripe" wait_until "$(tmo 30)" "the log line" _told
-check "... it stays in the spool" test "$(spool_field pending)" -eq 1
+check "... it stays in the spool" test "$(spool_field "$CLI" pending)" -eq 1
 stop_daemon client3
 start_client client4 "$T/cli" label=app delivery=async "spool=$SPOOL"
 check "mounted again with coding=stripe, the spool drains" wait_spool_empty "$CLI" 60

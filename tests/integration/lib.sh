@@ -813,6 +813,9 @@ session_re() {
 # session_for_label MNT LABEL: path of the one session dir with that label
 # wait_spool_empty MNT SECONDS: delivery=async has delivered everything
 # (MNT/.braidfs/spool says pending 0, nothing being written)
+# spool_field MNT KEY: the value of KEY in MNT/.braidfs/spool
+spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
+
 wait_spool_empty() {
 	local deadline=$((SECONDS + $(tmo "$2")))
 	while ((SECONDS < deadline)); do

@@ -16,7 +16,6 @@ export XDG_STATE_HOME=$T/state
 PORT=$(free_port)
 start_server server "$T/srv" "$T/store"
 SPID=$(daemon_pid server)
-spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
 
 note "1. delivery=async, no spool="
 start_client c1 "$T/cli" label=dflt delivery=async

@@ -18,7 +18,6 @@ mkdir -p "$T/src/a" "$T/src/b" "$T/src/c"
 for i in $(seq 300); do
 	head -c 1024 /dev/urandom >"$T/src/$(printf '%s' abc | cut -c$((i % 3 + 1)))/f$i"
 done
-spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
 
 note "1. 300 files against max_open_items=8"
 start_client c "$T/cli" label=limit "spool=$SPOOL"

@@ -36,7 +36,6 @@ for name, size in (("edge", 65536), ("over", 65537)):
     with open(os.path.join(src, name), "wb") as f:
         f.write(r.randbytes(size))
 EOF
-spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
 # files in items/ with bytes in them (made ahead, a file is empty)
 own_files() { find "$SPOOL/items" -name '*.item' -size +0 | wc -l; }
 

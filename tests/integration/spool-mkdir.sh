@@ -33,7 +33,6 @@ SPID=$(daemon_pid server)
 mkdir -p "$T/src/a/b" "$T/src/c"
 for i in 1 2 3; do head -c $((i * 5000)) /dev/urandom >"$T/src/a/b/f$i"; done
 head -c 300000 /dev/urandom >"$T/src/c/big"
-spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
 
 note "1. directories made while the server is frozen"
 start_client c1 "$T/cli" label=dirs "spool=$SPOOL"

@@ -39,7 +39,6 @@ for d, n in (("src1", 100), ("src2", 100), ("src3", 5)):
 EOF
 head -c 24M /dev/urandom >"$T/src2/f050-big.bin"
 
-spool_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/.braidfs/spool"; }
 
 note "1. 100 files spooled while the server is frozen, client killed"
 start_client c1 "$T/cli" label=spooled "spool=$SPOOL"
