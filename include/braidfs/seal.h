@@ -80,8 +80,6 @@ gboolean bf_seal_frame(BfSeal *s, const uint8_t hdr[BF_HEADER_LEN],
 gboolean bf_open_frame(BfSeal *s, const uint8_t hdr[BF_HEADER_LEN],
                        uint8_t *body, size_t len, GError **error);
 
-BfAead bf_seal_aead(const BfSeal *s);
-
 /* Frames sealed or opened so far (the next counter value). */
 uint64_t bf_seal_counter(const BfSeal *s);
 

@@ -304,10 +304,10 @@ speak_older(BfcSession *s, uint8_t older)
 
   if (older < cur && g_atomic_int_compare_and_exchange(&s->proto, cur, older))
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, s->server, NULL), "server %s "
-           "speaks protocol %u, an older one: speaking it%s", s->server,
-           older, s->cfg.key == NULL ? "" : " (its keyed paths are sealed "
-           "with AES-256-GCM, slower than AES-256-OCB: upgrade braidfsd "
-           "for that)");
+           "speaks protocol %u, an older one: speaking it%s%s%s", s->server,
+           older, s->cfg.key == NULL ? "" : " (paths sealed with ",
+           s->cfg.key == NULL ? "" : bf_aead_name(bf_aead_for_version(older)),
+           s->cfg.key == NULL ? "" : ", slower: upgrade braidfsd)");
 }
 
 BfConn *

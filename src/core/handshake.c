@@ -122,7 +122,6 @@ static void
 derive_keys(BfHandshake *hs)
 {
   uint8_t master[32];
-
   gboolean ocb = hs->aead == BF_AEAD_AES256_OCB;
 
   keyed_hash(hs->key->paths, LABEL_PATHS, hs->sec, master);

@@ -114,12 +114,6 @@ bf_seal_free(BfSeal *s)
   g_free(s);
 }
 
-BfAead
-bf_seal_aead(const BfSeal *s)
-{
-  return s->aead;
-}
-
 uint64_t
 bf_seal_counter(const BfSeal *s)
 {

@@ -309,6 +309,21 @@ key_handshake(BfdPath *p, BfdClientKey **client)
   return TRUE;
 }
 
+/* A client of an older protocol version, which this braidfsd still
+ * speaks: worth an upgrade when its paths are sealed. */
+static void
+older_client(BfdPath *p)
+{
+  gboolean sealed = p->conn->tx_seal != NULL;
+
+  bf_log(G_LOG_LEVEL_MESSAGE, BFD_PATH_LOG(p), "session %s: path %u from %s "
+         "speaks protocol %u, an older one%s%s%s", p->session_name, p->index,
+         p->conn->peer, p->conn->version, sealed ? " (its frames are sealed "
+         "with " : "", sealed ? bf_aead_name(bf_aead_for_version(
+         p->conn->version)) : "", sealed ? ", slower: upgrade braidfs there)"
+         : "");
+}
+
 static gboolean
 handshake(BfdPath *p)
 {
@@ -363,11 +378,7 @@ handshake(BfdPath *p)
   bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: path %u from %s "
          "attached", p->session_name, p->index, p->conn->peer);
   if (p->conn->version < BF_PROTOCOL_VERSION)
-    bf_log(G_LOG_LEVEL_MESSAGE, BFD_PATH_LOG(p), "session %s: path %u from "
-           "%s speaks protocol %u, an older one%s", p->session_name, p->index,
-           p->conn->peer, p->conn->version, p->conn->tx_seal == NULL ? "" :
-           " (its frames are sealed with AES-256-GCM, slower than "
-           "AES-256-OCB: upgrade braidfs there)");
+    older_client(p);
   return TRUE;
 }
 
