@@ -1,6 +1,7 @@
 /* bench/nullfs — a FUSE filesystem that discards what is written to it:
  * the ceiling of `cp` into a FUSE mount on this machine, for
- * bench/fast-bench.sh.
+ * bench/fast-bench.sh (one large file) and bench/wan-bench.sh (a tree of
+ * small files: what FUSE's requests alone cost per file).
  *
  *   nullfs MOUNTPOINT [-o blksize=BYTES] [FUSE options] [-f]
  *
@@ -8,7 +9,8 @@
  * direct_io on every file, no writeback cache, the same attribute
  * timeouts), so the difference between the two is braidfs's own work.
  * Files are names with a size: create, write (counted, then dropped),
- * getattr, readdir, truncate, unlink; reads return zeros. getattr reports
+ * getattr, readdir, truncate, unlink; reads return zeros. Directories are
+ * names: mkdir, and their files and directories. getattr reports
  * st_blksize = blksize (default 1 MiB), which is what coreutils cp sizes
  * its writes by. */
 #include <errno.h>
@@ -22,6 +24,7 @@
 typedef struct {
   GMutex lock;
   GHashTable *files;          /* "/name" -> guint64 * size; under lock */
+  GHashTable *dirs;           /* "/name": the directories; under lock */
   unsigned blksize;
 } NullFs;
 
@@ -50,7 +53,10 @@ nf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   }
   g_mutex_lock(&fs->lock);
   size = g_hash_table_lookup(fs->files, path);
-  if (size == NULL) {
+  if (g_hash_table_contains(fs->dirs, path)) {
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+  } else if (size == NULL) {
     rc = -ENOENT;
   } else {
     st->st_mode = S_IFREG | 0644;
@@ -61,27 +67,77 @@ nf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
   return rc;
 }
 
+/* Whether path ("/a/b") is "/" or a directory made; under lock. */
+static gboolean
+is_dir_locked(NullFs *fs, const char *path)
+{
+  return strcmp(path, "/") == 0 || g_hash_table_contains(fs->dirs, path);
+}
+
+/* Whether path's parent directory exists; under lock. */
+static gboolean
+parent_exists_locked(NullFs *fs, const char *path)
+{
+  g_autofree char *parent = g_path_get_dirname(path);
+
+  return is_dir_locked(fs, parent);
+}
+
+/* The entries of table whose parent is dir; under lock. */
+static void
+fill_children_locked(GHashTable *table, const char *dir, void *buf,
+                     fuse_fill_dir_t fill)
+{
+  GHashTableIter iter;
+  gpointer name;
+
+  g_hash_table_iter_init(&iter, table);
+  while (g_hash_table_iter_next(&iter, &name, NULL)) {
+    g_autofree char *parent = g_path_get_dirname(name);
+    if (strcmp(parent, dir) == 0)
+      fill(buf, strrchr(name, '/') + 1, NULL, 0, 0);
+  }
+}
+
 static int
 nf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
            struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
   NullFs *fs = nullfs();
-  GHashTableIter iter;
-  gpointer name;
+  int rc = 0;
 
   (void)off;
   (void)fi;
   (void)flags;
-  if (strcmp(path, "/") != 0)
-    return -ENOTDIR;
-  fill(buf, ".", NULL, 0, 0);
-  fill(buf, "..", NULL, 0, 0);
   g_mutex_lock(&fs->lock);
-  g_hash_table_iter_init(&iter, fs->files);
-  while (g_hash_table_iter_next(&iter, &name, NULL))
-    fill(buf, (const char *)name + 1, NULL, 0, 0);
+  if (!is_dir_locked(fs, path)) {
+    rc = -ENOTDIR;
+  } else {
+    fill(buf, ".", NULL, 0, 0);
+    fill(buf, "..", NULL, 0, 0);
+    fill_children_locked(fs->dirs, path, buf, fill);
+    fill_children_locked(fs->files, path, buf, fill);
+  }
   g_mutex_unlock(&fs->lock);
-  return 0;
+  return rc;
+}
+
+static int
+nf_mkdir(const char *path, mode_t mode)
+{
+  NullFs *fs = nullfs();
+  int rc = 0;
+
+  (void)mode;
+  g_mutex_lock(&fs->lock);
+  if (!parent_exists_locked(fs, path))
+    rc = -ENOENT;
+  else if (is_dir_locked(fs, path) || g_hash_table_contains(fs->files, path))
+    rc = -EEXIST;
+  else
+    g_hash_table_add(fs->dirs, g_strdup(path));
+  g_mutex_unlock(&fs->lock);
+  return rc;
 }
 
 static int
@@ -89,14 +145,17 @@ nf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   NullFs *fs = nullfs();
 
+  int rc = 0;
+
   (void)mode;
-  if (strchr(path + 1, '/') != NULL)
-    return -ENOENT;   /* one flat directory */
   g_mutex_lock(&fs->lock);
-  g_hash_table_replace(fs->files, g_strdup(path), g_new0(guint64, 1));
+  if (!parent_exists_locked(fs, path))
+    rc = -ENOENT;
+  else
+    g_hash_table_replace(fs->files, g_strdup(path), g_new0(guint64, 1));
   g_mutex_unlock(&fs->lock);
   fi->direct_io = 1;   /* as the braidfs outbox does */
-  return 0;
+  return rc;
 }
 
 static int
@@ -203,6 +262,7 @@ static const struct fuse_operations nullfs_ops = {
   .getattr = nf_getattr,
   .readdir = nf_readdir,
   .create = nf_create,
+  .mkdir = nf_mkdir,
   .open = nf_open,
   .write = nf_write,
   .read = nf_read,
@@ -232,11 +292,13 @@ main(int argc, char **argv)
   }
   g_mutex_init(&fs.lock);
   fs.files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  fs.dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   /* libfuse 3.14's default thread limit is an invalid -1 and warns. */
   fuse_opt_add_arg(&args, "-omax_threads=32");
   fuse_opt_add_arg(&args, "-osubtype=nullfs,fsname=nullfs");
   rc = fuse_main(args.argc, args.argv, &nullfs_ops, &fs);
   g_hash_table_unref(fs.files);
+  g_hash_table_unref(fs.dirs);
   g_mutex_clear(&fs.lock);
   fuse_opt_free_args(&args);
   return rc;

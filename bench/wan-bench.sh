@@ -5,7 +5,8 @@
 #
 # usage: bench/wan-bench.sh [BUILD_DIR] [-w LIST] [-r RUNS] [-o OPTS] [-q]
 #   BUILD_DIR   meson build directory (default ./build): src/client/braidfs,
-#               src/server/braidfsd, tests/integration/wanem; nothing is built
+#               src/server/braidfsd, tests/integration/wanem, bench/nullfs;
+#               nothing is built
 #   -w LIST     scenarios, comma-separated (default all, in this order):
 #     wan80     3 x 100 Mbit/s, 40 ms each way (80 ms RTT): one 120 MiB file
 #               (ceiling, braidfs, MPTCP); 1000 x 16 KiB files, braidfs
@@ -19,7 +20,9 @@
 #     lossy     3 x 100 Mbit/s at 40 ms each way, link 3 losing 1 % of the
 #               frames each way: one 120 MiB file
 #     loopback  10000 x 4 KiB in 10 directories, no emulator: tar | ssh |
-#               tar -x + sync, sshfs (cp -r + sync), braidfs delivery=close,
+#               tar -x + sync, sshfs (cp -r + sync), cp -r into
+#               bench/nullfs (FUSE's requests alone, nothing kept: the
+#               ceiling of any FUSE client), braidfs delivery=close,
 #               braidfs delivery=async until all are stored
 #   -r RUNS     timed runs per cell; median and range reported (default 3)
 #   -o OPTS     extra braidfs client options, comma-separated
@@ -508,6 +511,24 @@ run_lossy() {
 	scenario_end lossy
 }
 
+# null_tree_cell SRC N: cp -r of SRC into bench/nullfs, mounted as the
+# braidfs outbox is (default_permissions): FUSE's requests per file and
+# nothing else, the ceiling of a FUSE client on this machine.
+null_tree_cell() {
+	local src=$1 n=$2 r t0 times=()
+	[[ -x $BUILD/bench/nullfs ]] || fail "no $BUILD/bench/nullfs (meson compile -C $BUILD)"
+	start_daemon null client "$T/null" "$BUILD/bench/nullfs" "$T/null" -o default_permissions -f
+	for ((r = 1; r <= RUNS; r++)); do
+		t0=$(now)
+		run_t 900 cp -r "$src" "$T/null/run$r" || fail "cp -r into nullfs failed"
+		times+=("$(elapsed "$t0")")
+		printf '   %-8s nullfs   run %d: %6s s\n' loopback "$r" "${times[-1]}"
+		((r == 1)) && assert_eq "$n" "$(find "$T/null/run1" -type f | wc -l)" "nullfs: cp -r made all $n files"
+	done
+	stop_daemon null
+	record loopback null "nullfs: cp -r (FUSE alone, nothing kept)" s "${times[*]}"
+}
+
 run_loopback() {
 	local n=$((10000 / SCALE)) src=$T/small4/tree r t0 times=() dst
 	TITLE[loopback]="loopback, $n x 4 KiB in 10 directories, no emulator"
@@ -546,6 +567,7 @@ run_loopback() {
 	unmount "$T/sshfs"
 	sshd_stop
 	record loopback sshfs "sshfs: cp -r + sync" s "${times[*]}"
+	null_tree_cell "$src" "$n"
 	PORT=$(free_port)
 	start_server server "$T/srv" "$T/store"
 	bench_braidfs_tree loopback close "$src" "$n" close loopback
@@ -588,7 +610,7 @@ for scen in ${PARTS//,/ }; do
 		ceiling | capacity) ratio="$(fdiv "$v" "${REF[$scen]}") of the link payload" ;;
 		async | async-a) [[ -n ${VAL[$scen,rsync]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,rsync]}") x rsync"
 			[[ -n ${VAL[$scen,tar]:-} ]] && ratio="$(fdiv "$v" "${VAL[$scen,tar]}") x tar|ssh" ;;
-		close | sshfs) ratio="$(fdiv "$v" "${VAL[$scen,tar]:-}") x tar|ssh" ;;
+		close | sshfs | null) ratio="$(fdiv "$v" "${VAL[$scen,tar]:-}") x tar|ssh" ;;
 		esac
 		[[ -n ${NOTE[$scen,$key]} ]] && ratio+="${ratio:+; }${NOTE[$scen,$key]}"
 		[[ -n ${RSS[$scen,$key]:-} ]] && ratio+="; peak RSS client/server ${RSS[$scen,$key]} MiB"

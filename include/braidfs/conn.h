@@ -36,6 +36,12 @@ typedef struct {
   int fd;
   char *peer;            /* "addr:port" of the other end, for messages */
   size_t max_body;       /* frames with a longer body are refused */
+  /* The protocol version this side speaks on the connection (its
+   * preface's): this build's unless set before the preface is sent; a
+   * server takes the client's. */
+  uint8_t version;
+  uint8_t peer_version;  /* the peer's preface's, 0 before it came or if
+                            the peer is not braidfs */
   BfMutex send_lock;     /* held for each whole frame sent */
   GByteArray *sbuf;      /* protected by send_lock: encoded header */
   uint8_t *rbuf;         /* owned by the reading thread; reused */
@@ -113,10 +119,12 @@ gboolean bf_conn_recv(BfConn *c, BfMsg *msg, GError **error);
  * whole that did not decode, and then its type and the id it answers
  * (bf_msg_answer_id). */
 gboolean bf_conn_bad_answer(const BfConn *c, uint8_t *type, uint64_t *id);
+/* Sends the preface of c->version. */
 gboolean bf_conn_send_preface(BfConn *c, GError **error);
-/* Reads and checks the peer's preface. *version (may be NULL) is set to the
- * peer's protocol version when its magic is braidfs's, else to 0, so that a
- * version mismatch can be answered. */
+/* Reads and checks the peer's preface (bf_preface_check). *version (may
+ * be NULL) and c->peer_version are set to the peer's protocol version when
+ * its magic is braidfs's, else to 0, so that a version mismatch can be
+ * answered. */
 gboolean bf_conn_recv_preface(BfConn *c, uint8_t *version, GError **error);
 
 /* Bounds the total time of the reads that follow (a handshake): a peer

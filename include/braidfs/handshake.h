@@ -17,8 +17,9 @@
  * (key.h). Once both nonces are known:
  *   master = BLAKE2b-256 keyed with K_paths over
  *            "braidfs v1 path keys" || nonce_c || nonce_s
- *   client->server key = crypto_kdf_derive_from_key(32, 1, "braidfsP", master)
- *   server->client key = crypto_kdf_derive_from_key(32, 2, "braidfsP", master)
+ *   client->server key = crypto_kdf_derive_from_key(32, 3, "braidfsP", master)
+ *   server->client key = crypto_kdf_derive_from_key(32, 4, "braidfsP", master)
+ * (subkey ids 1 and 2 under protocol version 2, whose AEAD is AES-GCM).
  * Fresh nonces from both sides make every connection's keys new, so the
  * frame counters (seal.h) never repeat a nonce under one key.
  */
@@ -61,6 +62,10 @@ BfHandshake *bf_handshake_new_server(const BfKey *const *keys, guint n_keys,
                                      const uint8_t *nonce);
 /* Server, once done: the index in keys of the key the client proved. */
 guint bf_handshake_key_index(const BfHandshake *hs);
+/* The AEAD of the connection's sealed frames, from the protocol version
+ * both ends speak on it (bf_aead_for_version); by default this build's
+ * version's. Before the keys are derived (the peer's nonce fed). */
+void bf_handshake_set_aead(BfHandshake *hs, BfAead aead);
 void bf_handshake_free(BfHandshake *hs);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfHandshake, bf_handshake_free)
 

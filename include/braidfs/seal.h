@@ -1,5 +1,6 @@
-/* Sealing frames of a keyed connection: AES-256-GCM (OpenSSL libcrypto),
- * one key and one frame counter per direction. Pure: no I/O.
+/* Sealing frames of a keyed connection: AES-256-OCB (RFC 7253, libgcrypt)
+ * under protocol version 3, AES-256-GCM (OpenSSL libcrypto) under version
+ * 2; one key and one frame counter per direction. Pure: no I/O.
  *
  * A sealed frame on the wire is
  *
@@ -33,8 +34,17 @@ typedef enum {
   BF_SEAL_ERROR_AUTH,      /* the frame did not authenticate */
   BF_SEAL_ERROR_FORMAT,    /* header not sealed, or body shorter than a tag */
   BF_SEAL_ERROR_EXHAUSTED, /* the counter ran out: reconnect */
-  BF_SEAL_ERROR_LIBRARY,   /* libcrypto failed */
+  BF_SEAL_ERROR_LIBRARY,   /* libgcrypt or libcrypto failed */
 } BfSealError;
+
+typedef enum {
+  BF_AEAD_AES256_GCM,      /* protocol version 2 */
+  BF_AEAD_AES256_OCB,      /* protocol version 3 */
+} BfAead;
+
+/* The AEAD of a connection that speaks protocol version. */
+BfAead bf_aead_for_version(uint8_t version);
+const char *bf_aead_name(BfAead aead);
 
 #define BF_SEAL_ERROR (bf_seal_error_quark())
 GQuark bf_seal_error_quark(void);
@@ -47,7 +57,7 @@ typedef struct {
 } BfSlice;
 
 /* One direction: sealing for the sender, opening for the receiver. */
-BfSeal *bf_seal_new(const uint8_t key[BF_SEAL_KEY_LEN]);
+BfSeal *bf_seal_new(BfAead aead, const uint8_t key[BF_SEAL_KEY_LEN]);
 void bf_seal_free(BfSeal *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BfSeal, bf_seal_free)
 

@@ -25,9 +25,12 @@ G_BEGIN_DECLS
 extern const uint8_t bf_preface[BF_PREFACE_LEN];
 
 /* 2: ITEM_ACK carries the STORED proof, ITEM_OPEN a base, status STALE
- * (braidfs-protocol(7), "Changes from version 1"). Any change of a
+ * (braidfs-protocol(7), "Changes from version 1"). 3: sealed frames are
+ * AES-256-OCB (seal.h); nothing else changed, so both ends still speak 2
+ * (with AES-256-GCM) to a peer that speaks only that. Any change of a
  * frame's layout or meaning takes a new version. */
-#define BF_PROTOCOL_VERSION 2
+#define BF_PROTOCOL_VERSION 3
+#define BF_PROTOCOL_VERSION_MIN 2
 #define BF_HEADER_LEN 6
 #define BF_ID_LEN 16          /* session id and attach token: 128 bits */
 #define BF_DIGEST_LEN 32      /* BLAKE3, SHA-256 or BLAKE2b-256 */
@@ -380,8 +383,11 @@ typedef enum {
 #define BF_WIRE_ERROR (bf_wire_error_quark())
 GQuark bf_wire_error_quark(void);
 
-/* Checks an 8-byte connection preface. */
+/* Checks an 8-byte connection preface: braidfs's magic and a version this
+ * side speaks (BF_PROTOCOL_VERSION_MIN to BF_PROTOCOL_VERSION). */
 gboolean bf_preface_check(const uint8_t *buf, size_t len, GError **error);
+/* The preface of the given version. */
+void bf_preface_make(uint8_t out[BF_PREFACE_LEN], uint8_t version);
 
 /* Parses a frame header from the first BF_HEADER_LEN bytes of buf and
  * checks the body length against max_body and the flags. Returns FALSE with

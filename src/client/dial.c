@@ -125,25 +125,41 @@ recv_failed(const char *where, unsigned timeout_ms, GError **error)
   return FALSE;
 }
 
-/* The server's preface. One of another protocol version is no use (the
- * frames' layouts differ): the user is told which end to upgrade. */
+/* The server's preface, which must be of the version we spoke. One of
+ * another is no use (the frames' layouts differ): the user is told which
+ * end to upgrade, unless bfc_dial can speak the older one. */
 static gboolean
 recv_server_preface(BfConn *c, const char *where, unsigned timeout_ms,
                     uint8_t *status, GError **error)
 {
   uint8_t version;
 
-  if (bf_conn_recv_preface(c, &version, error))
+  if (bf_conn_recv_preface(c, &version, error) && version == c->version)
     return TRUE;
   if (version == 0)
     return recv_failed(where, timeout_ms, error);
   *status = BF_ST_VERSION;
   g_clear_error(error);
   g_set_error(error, BF_NET_ERROR, BF_NET_ERROR_IO, "server %s speaks "
-              "protocol %u, this braidfs speaks %u (upgrade %s)", where,
-              version, BF_PROTOCOL_VERSION, version < BF_PROTOCOL_VERSION
-              ? "braidfsd on the server" : "this braidfs");
+              "protocol %u, this braidfs speaks %u to %u (upgrade %s)", where,
+              version, BF_PROTOCOL_VERSION_MIN, BF_PROTOCOL_VERSION,
+              version < BF_PROTOCOL_VERSION ? "braidfsd on the server"
+                                            : "this braidfs");
   return FALSE;
+}
+
+int
+bfc_dial_first_version(void)
+{
+  const char *v = g_getenv("BRAIDFS_TEST_PROTOCOL");
+  guint64 n;
+
+  if (v != NULL && g_ascii_string_to_unsigned(v, 10, BF_PROTOCOL_VERSION_MIN,
+                                              BF_PROTOCOL_VERSION, &n, NULL)) {
+    g_warning("test hook armed: BRAIDFS_TEST_PROTOCOL=%s", v);
+    return (int)n;
+  }
+  return BF_PROTOCOL_VERSION;
 }
 
 /* On a refusal, *status says why (else BF_ST_OK; BFC_ST_KEY for the key
@@ -174,11 +190,13 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
     memcpy(h->session_id, s->id, BF_ID_LEN);
     memcpy(h->token, s->token, BF_ID_LEN);
   }
+  c->version = (uint8_t)g_atomic_int_get(&s->proto);
   if (!bf_conn_send_preface(c, error))
     return FALSE;
   if (s->cfg.key != NULL) {
     BfMsg a = { .type = BF_FRAME_AUTH };
     hs = bf_handshake_new(BF_HS_CLIENT, s->cfg.key, NULL);
+    bf_handshake_set_aead(hs, bf_aead_for_version(c->version));
     bf_handshake_start(hs, &a.u.auth);
     if (!bf_conn_send(c, &a, error))
       return FALSE;
@@ -226,9 +244,12 @@ handshake(BfcSession *s, BfConn *c, const char *where, unsigned index,
   return TRUE;
 }
 
-BfConn *
-bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kind,
-     unsigned timeout_ms, uint8_t *status, uint64_t *instance, GError **error)
+/* *older: on a refusal of our version, the server's when it is an older
+ * one this build speaks too, else 0. */
+static BfConn *
+dial_once(BfcSession *s, const BfcPathSpec *spec, unsigned index,
+          BfHelloKind kind, unsigned timeout_ms, uint8_t *status,
+          uint64_t *instance, uint8_t *older, GError **error)
 {
   BfSource src = { spec->bind_addr, spec->iface };
   int fd = bf_tcp_connect(spec->host, spec->port, &src, timeout_ms, error);
@@ -265,8 +286,43 @@ bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index, BfHelloKind kin
   c = bf_conn_new(fd);
   if (!handshake(s, c, where, index, kind, timeout_ms, status, instance,
                  error)) {
+    if (*status == BF_ST_VERSION && c->peer_version >= BF_PROTOCOL_VERSION_MIN
+        && c->peer_version < c->version)
+      *older = c->peer_version;
     bf_conn_free(c);
     return NULL;
   }
   return c;
+}
+
+/* An older server refused our version: the session's paths speak its
+ * version from now on (the first path to learn it says so). */
+static void
+speak_older(BfcSession *s, uint8_t older)
+{
+  int cur = g_atomic_int_get(&s->proto);
+
+  if (older < cur && g_atomic_int_compare_and_exchange(&s->proto, cur, older))
+    bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, s->server, NULL), "server %s "
+           "speaks protocol %u, an older one: speaking it%s%s%s", s->server,
+           older, s->cfg.key == NULL ? "" : " (paths sealed with ",
+           s->cfg.key == NULL ? "" : bf_aead_name(bf_aead_for_version(older)),
+           s->cfg.key == NULL ? "" : ", slower: upgrade braidfsd)");
+}
+
+BfConn *
+bfc_dial(BfcSession *s, const BfcPathSpec *spec, unsigned index,
+         BfHelloKind kind, unsigned timeout_ms, uint8_t *status,
+         uint64_t *instance, GError **error)
+{
+  uint8_t older = 0;
+  BfConn *c = dial_once(s, spec, index, kind, timeout_ms, status, instance,
+                        &older, error);
+
+  if (c != NULL || older == 0)
+    return c;
+  speak_older(s, older);
+  g_clear_error(error);
+  return dial_once(s, spec, index, kind, timeout_ms, status, instance, &older,
+                   error);
 }

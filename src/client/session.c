@@ -5,6 +5,7 @@
 
 #include "braidfs/parse.h"
 
+#include "dial.h"
 #include "item.h"
 #include "ops.h"
 #include "paths.h"
@@ -27,6 +28,7 @@ bfc_session_connect(const BfcConfig *cfg, GError **error)
     s->cfg.specs[i].iface = g_strdup(cfg->specs[i].iface);
   }
   s->server = bf_format_hostport(cfg->host, cfg->port);
+  s->proto = bfc_dial_first_version();
   bf_mutex_init(&s->lock);
   g_cond_init(&s->cond);
   g_cond_init(&s->tick);

@@ -98,6 +98,8 @@ struct BfcSession {
   char sid[9];                /* the id's first 8 hex digits, for logs */
   char *server;               /* "host:port" for messages */
   BfcPath *paths;             /* cfg.n_paths */
+  gint proto;                 /* atomic: the protocol version paths speak
+                                 (dial.h); lowered for an older server */
 
   BfMutex lock;
   GCond cond;                 /* any ack, state change or failure */

@@ -9,7 +9,9 @@ G_DEFINE_QUARK(bf-hs-error-quark, bf_hs_error)
 #define LABEL_SERVER "braidfs v1 server proof"
 #define LABEL_PATHS "braidfs v1 path keys"
 #define KDF_CONTEXT "braidfsP"
-enum { KDF_ID_C2S = 1, KDF_ID_S2C = 2 };
+/* Version 3's keys (AES-256-OCB) come from other subkey ids than version
+ * 2's (AES-256-GCM): a key never serves two algorithms. */
+enum { KDF_ID_C2S = 1, KDF_ID_S2C = 2, KDF_ID_C2S_OCB = 3, KDF_ID_S2C_OCB = 4 };
 
 typedef enum {
   ST_START,        /* client: nothing sent; server: waiting for AUTH 1 */
@@ -37,6 +39,7 @@ struct BfHandshake {
   guint which;
   Secrets *sec;
   BfSeal *tx, *rx;
+  BfAead aead;
   gboolean keys_ready;
 };
 
@@ -47,6 +50,7 @@ bf_handshake_new(BfHsRole role, const BfKey *key, const uint8_t *nonce)
   uint8_t *mine;
 
   hs->role = role;
+  hs->aead = bf_aead_for_version(BF_PROTOCOL_VERSION);
   hs->key = key;
   hs->keys = &hs->key;
   hs->n_keys = 1;
@@ -73,6 +77,13 @@ bf_handshake_new_server(const BfKey *const *keys, guint n_keys,
   hs->n_keys = n_keys;
   hs->key = NULL;
   return hs;
+}
+
+void
+bf_handshake_set_aead(BfHandshake *hs, BfAead aead)
+{
+  g_return_if_fail(!hs->keys_ready);
+  hs->aead = aead;
 }
 
 guint
@@ -111,16 +122,19 @@ static void
 derive_keys(BfHandshake *hs)
 {
   uint8_t master[32];
+  gboolean ocb = hs->aead == BF_AEAD_AES256_OCB;
 
   keyed_hash(hs->key->paths, LABEL_PATHS, hs->sec, master);
-  crypto_kdf_derive_from_key(hs->sec->c2s, BF_SEAL_KEY_LEN, KDF_ID_C2S,
-                             KDF_CONTEXT, master);
-  crypto_kdf_derive_from_key(hs->sec->s2c, BF_SEAL_KEY_LEN, KDF_ID_S2C,
-                             KDF_CONTEXT, master);
+  crypto_kdf_derive_from_key(hs->sec->c2s, BF_SEAL_KEY_LEN,
+                             ocb ? KDF_ID_C2S_OCB : KDF_ID_C2S, KDF_CONTEXT,
+                             master);
+  crypto_kdf_derive_from_key(hs->sec->s2c, BF_SEAL_KEY_LEN,
+                             ocb ? KDF_ID_S2C_OCB : KDF_ID_S2C, KDF_CONTEXT,
+                             master);
   sodium_memzero(master, sizeof master);
   gboolean client = hs->role == BF_HS_CLIENT;
-  hs->tx = bf_seal_new(client ? hs->sec->c2s : hs->sec->s2c);
-  hs->rx = bf_seal_new(client ? hs->sec->s2c : hs->sec->c2s);
+  hs->tx = bf_seal_new(hs->aead, client ? hs->sec->c2s : hs->sec->s2c);
+  hs->rx = bf_seal_new(hs->aead, client ? hs->sec->s2c : hs->sec->c2s);
   sodium_memzero(hs->sec->c2s, BF_SEAL_KEY_LEN);
   sodium_memzero(hs->sec->s2c, BF_SEAL_KEY_LEN);
   hs->keys_ready = TRUE;

@@ -878,11 +878,19 @@ bf_preface_check(const uint8_t *buf, size_t len, GError **error)
     return fail(error, BF_WIRE_ERROR_PREFACE, NULL,
                 "not a braidfs peer (preface \"%s\")", got);
   }
-  if (buf[MAGIC_LEN] != BF_PROTOCOL_VERSION)
+  if (buf[MAGIC_LEN] < BF_PROTOCOL_VERSION_MIN ||
+      buf[MAGIC_LEN] > BF_PROTOCOL_VERSION)
     return fail(error, BF_WIRE_ERROR_PREFACE, NULL,
-                "unsupported protocol version %u (this side speaks %u)",
-                buf[MAGIC_LEN], BF_PROTOCOL_VERSION);
+                "unsupported protocol version %u (this side speaks %u to %u)",
+                buf[MAGIC_LEN], BF_PROTOCOL_VERSION_MIN, BF_PROTOCOL_VERSION);
   return TRUE;
+}
+
+void
+bf_preface_make(uint8_t out[BF_PREFACE_LEN], uint8_t version)
+{
+  memcpy(out, bf_preface, BF_PREFACE_LEN - 1);
+  out[BF_PREFACE_LEN - 1] = version;
 }
 
 gboolean

@@ -28,6 +28,7 @@ bf_conn_new(int fd)
   c->wake_fd = -1;
   c->peer = bf_sock_name(fd, TRUE);
   c->max_body = BF_BODY_MAX;
+  c->version = BF_PROTOCOL_VERSION;
   c->sbuf = g_byte_array_sized_new(256);
   bf_mutex_init(&c->send_lock);
   bf_mutex_init(&c->out_lock);
@@ -476,8 +477,10 @@ bf_conn_bad_answer(const BfConn *c, uint8_t *type, uint64_t *id)
 gboolean
 bf_conn_send_preface(BfConn *c, GError **error)
 {
-  struct iovec iov = { (void *)bf_preface, BF_PREFACE_LEN };
+  uint8_t preface[BF_PREFACE_LEN];
+  struct iovec iov = { preface, BF_PREFACE_LEN };
 
+  bf_preface_make(preface, c->version);
   return write_iov(c, &iov, 1, error);
 }
 
@@ -486,12 +489,15 @@ bf_conn_recv_preface(BfConn *c, uint8_t *version, GError **error)
 {
   uint8_t buf[BF_PREFACE_LEN];
 
+  c->peer_version = 0;
   if (version != NULL)
     *version = 0;
   if (!read_full(c, buf, sizeof buf, TRUE, error))
     return FALSE;
-  if (version != NULL && memcmp(buf, bf_preface, BF_PREFACE_LEN - 1) == 0)
-    *version = buf[BF_PREFACE_LEN - 1];
+  if (memcmp(buf, bf_preface, BF_PREFACE_LEN - 1) == 0)
+    c->peer_version = buf[BF_PREFACE_LEN - 1];
+  if (version != NULL)
+    *version = c->peer_version;
   return bf_preface_check(buf, sizeof buf, error);
 }
 

@@ -87,9 +87,10 @@ static gboolean
 refuse_version(BfdPath *p, uint8_t version)
 {
   g_autofree char *text = g_strdup_printf(
-    "the client speaks protocol %u, this braidfsd speaks %u (upgrade %s)",
-    version, BF_PROTOCOL_VERSION, version < BF_PROTOCOL_VERSION
-    ? "braidfs on the client" : "braidfsd on the server");
+    "the client speaks protocol %u, this braidfsd speaks %u to %u "
+    "(upgrade %s)", version, BF_PROTOCOL_VERSION_MIN, BF_PROTOCOL_VERSION,
+    version < BF_PROTOCOL_VERSION ? "braidfs on the client"
+                                  : "braidfsd on the server");
 
   bf_log(G_LOG_LEVEL_WARNING, BFD_PATH_LOG(p), "dropping connection from "
          "%s%s: %s", p->conn->peer, seat_note(p), text);
@@ -268,6 +269,7 @@ key_handshake(BfdPath *p, BfdClientKey **client)
   g_autoptr(BfHandshake) hs = bf_handshake_new_server(
     (const BfKey *const *)keys->pdata, keys->len, NULL);
 
+  bf_handshake_set_aead(hs, bf_aead_for_version(p->conn->version));
   for (unsigned step = BF_AUTH_CLIENT_NONCE; step <= BF_AUTH_CLIENT_PROOF;
        step += 2) {
     g_autoptr(GError) error = NULL;
@@ -307,6 +309,21 @@ key_handshake(BfdPath *p, BfdClientKey **client)
   return TRUE;
 }
 
+/* A client of an older protocol version, which this braidfsd still
+ * speaks: worth an upgrade when its paths are sealed. */
+static void
+older_client(BfdPath *p)
+{
+  gboolean sealed = p->conn->tx_seal != NULL;
+
+  bf_log(G_LOG_LEVEL_MESSAGE, BFD_PATH_LOG(p), "session %s: path %u from %s "
+         "speaks protocol %u, an older one%s%s%s", p->session_name, p->index,
+         p->conn->peer, p->conn->version, sealed ? " (its frames are sealed "
+         "with " : "", sealed ? bf_aead_name(bf_aead_for_version(
+         p->conn->version)) : "", sealed ? ", slower: upgrade braidfs there)"
+         : "");
+}
+
 static gboolean
 handshake(BfdPath *p)
 {
@@ -329,6 +346,9 @@ handshake(BfdPath *p)
            "%s%s: %s", p->conn->peer, seat_note(p), error->message);
     return FALSE;
   }
+  /* Versions differ only in the AEAD of keyed connections (seal.h): an
+   * older client is answered in its own. */
+  p->conn->version = version;
   if (!bf_conn_send_preface(p->conn, NULL))
     return FALSE;
   if ((p->srv->key != NULL || p->srv->client_keys != NULL) &&
@@ -357,6 +377,8 @@ handshake(BfdPath *p)
   bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
   bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: path %u from %s "
          "attached", p->session_name, p->index, p->conn->peer);
+  if (p->conn->version < BF_PROTOCOL_VERSION)
+    older_client(p);
   return TRUE;
 }
 
@@ -370,8 +392,10 @@ refuse_rate(BfdPath *p)
 
   bf_conn_set_deadline(p->conn, g_get_monotonic_time() +
                        (gint64)p->srv->limits.handshake_timeout_ms * 1000);
-  if (!bf_conn_recv_preface(p->conn, NULL, NULL) ||
-      !bf_conn_send_preface(p->conn, NULL) || !bf_conn_recv(p->conn, &m, NULL))
+  if (!bf_conn_recv_preface(p->conn, NULL, NULL))
+    return FALSE;
+  p->conn->version = p->conn->peer_version;
+  if (!bf_conn_send_preface(p->conn, NULL) || !bf_conn_recv(p->conn, &m, NULL))
     return FALSE;
   m = (BfMsg){ .type = BF_FRAME_WELCOME };
   m.u.welcome.status = BF_ST_LIMIT;

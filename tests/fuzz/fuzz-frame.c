@@ -341,8 +341,11 @@ check_names_and_preface(const uint8_t *data, size_t size)
 
   ok = bf_preface_check(data, size, &e2);
   FUZZ_CHECK(ok == (e2 == NULL));
+  /* braidfs's magic and a version this build speaks (2 or 3) */
   FUZZ_CHECK(ok == (size >= BF_PREFACE_LEN &&
-                    memcmp(data, bf_preface, BF_PREFACE_LEN) == 0));
+                    memcmp(data, bf_preface, BF_PREFACE_LEN - 1) == 0 &&
+                    data[BF_PREFACE_LEN - 1] >= BF_PROTOCOL_VERSION_MIN &&
+                    data[BF_PREFACE_LEN - 1] <= BF_PROTOCOL_VERSION));
 }
 
 static void

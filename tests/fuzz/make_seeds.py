@@ -197,6 +197,7 @@ def frame_seeds():
     s["raw-sealed-ping"] = b"\x30\x01" + struct.pack(">Q", 1)
     s["raw-unknown-flags"] = b"\x30\x04" + struct.pack(">Q", 1)
     s["preface"] = W.PREFACE
+    s["preface-v2"] = W.MAGIC + bytes([W.PROTOCOL_VERSION_MIN])
     s["name-only"] = b"some/dir/name.txt"
     # SHAMIR: the name left to the secret, the secret chunk, a secret
     s["item-open-hidden-name"] = item_open(4, b"", coding=1, k=2, n=3)

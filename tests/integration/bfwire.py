@@ -23,7 +23,8 @@ import subprocess
 
 # ---------------------------------------------------------------- constants
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
+PROTOCOL_VERSION_MIN = 2             # 2 differs only in keyed frames' AEAD
 MAGIC = b"BRAIDFS"
 PREFACE = MAGIC + bytes([PROTOCOL_VERSION])
 HDR = struct.Struct(">IBB")          # body length, type, flags
@@ -786,7 +787,7 @@ def preface_check(buf):
         raise WireError("TRUNCATED", "connection preface is %d bytes" % len(buf))
     if buf[:7] != MAGIC:
         raise WireError("PREFACE", "not a braidfs peer")
-    if buf[7] != PROTOCOL_VERSION:
+    if not PROTOCOL_VERSION_MIN <= buf[7] <= PROTOCOL_VERSION:
         raise WireError("PREFACE", "unsupported protocol version %d" % buf[7])
 
 

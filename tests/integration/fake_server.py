@@ -235,18 +235,26 @@ def trickle(c, data):
 
 
 def handshake(c):
-    if c.recv_exact(8) != W.PREFACE:
-        raise Closed()
+    got = c.recv_exact(8)
+    preface = W.PREFACE
     if ARGS.version:
-        # a server of another protocol version (the spec's Preface)
-        c.send(W.MAGIC + bytes([ARGS.version]))
-        c.send(W.error(W.VERSION, b"the client speaks another protocol"))
-        event("VERSION %d" % ARGS.version)
+        # a server of another protocol version (the spec's Preface); a
+        # client that speaks it too may come again in it
+        if got[:7] != W.MAGIC:
+            raise Closed()
+        if got[7] != ARGS.version:
+            c.send(W.MAGIC + bytes([ARGS.version]))
+            c.send(W.error(W.VERSION, b"the client speaks another protocol"))
+            event("VERSION %d" % ARGS.version)
+            raise Closed()
+        preface = got
+        event("SPOKE %d" % got[7])
+    elif got != W.PREFACE:
         raise Closed()
     if ARGS.trickle:
-        trickle(c, W.PREFACE)
+        trickle(c, preface)
     else:
-        c.send(W.PREFACE)
+        c.send(preface)
     t, n = c.frame()
     if t != W.HELLO:
         raise Closed()

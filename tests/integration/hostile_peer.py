@@ -47,7 +47,7 @@ from bfwire import (  # noqa: E402,F401
     ERROR, EXISTS, FLAG_SEALED, FRAME_NAMES, HDR, HELLO, IO, ITEM_ACK,
     ITEM_CLOSE, ITEM_OPEN, LIMIT, MAGIC, MKDIR, NEW, NO_SPACE, NOT_EMPTY,
     NOT_FOUND, OK, OP, OP_ACK, OPENED, PING, PONG, PREFACE, PROTOCOL,
-    PROTOCOL_VERSION, RENAME, RMDIR, SETATTR, SHA256, SHAMIR, RS, ST, STORED,
+    PROTOCOL_VERSION, PROTOCOL_VERSION_MIN, RENAME, RMDIR, SETATTR, SHA256, SHAMIR, RS, ST, STORED,
     STRIPE, TLV_LABEL, TLV_NONCE, TLV_PATH_INDEX, TLV_PROOF, TOO_BIG, UNLINK,
     VERSION, WELCOME, WireError, chunk, chunk_ack, crc32c, decode, error,
     fname, frame, hello, item_ack, item_close, item_open, op, op_ack, ping,
@@ -510,8 +510,8 @@ def c_garbage(case):
 
 
 def c_version(case):
-    # an older and a newer version than the server's
-    for v in (PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1):
+    # an older and a newer version than the server speaks
+    for v in (PROTOCOL_VERSION_MIN - 1, PROTOCOL_VERSION + 1):
         what = "%s %d" % (case, v)
         p = Peer(case)
         p.send(MAGIC + bytes([v]))
@@ -526,6 +526,18 @@ def c_version(case):
         result(got == PREFACE, what + ": server answers with its own preface",
                repr(got))
         expect_error(p, VERSION, what)
+    # an older version it still speaks: answered in that version
+    what = "%s %d" % (case, PROTOCOL_VERSION_MIN)
+    p = Peer(case)
+    p.send(MAGIC + bytes([PROTOCOL_VERSION_MIN]))
+    try:
+        got = p.recv_exact(8, timeout=5.0)
+    except (Closed, socket.timeout) as e:
+        got = repr(e).encode()
+    result(got == MAGIC + bytes([PROTOCOL_VERSION_MIN]),
+           what + ": server answers with a preface of the client's version",
+           repr(got))
+    p.close()
 
 
 def c_oversize(case):

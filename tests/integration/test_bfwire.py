@@ -250,7 +250,8 @@ def secrets_and_names(rng):
     alphabet = b"ab./\0\xff"
     names += [bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 9)))
               for _ in range(400)]
-    prefaces = [W.PREFACE, b"BRAIDFS\x01", b"BRAIDFS\x03", b"BRAIDFS\x00",
+    prefaces = [W.PREFACE, b"BRAIDFS\x01", b"BRAIDFS\x02", b"BRAIDFS\x04",
+                b"BRAIDFS\x00",
                 b"braidfs\x02", b"BRAIDF", b"GET / HTTP/1.1", b""]
     return ([(b"S", s) for s in sec] + [(b"N", n) for n in names] +
             [(b"P", p) for p in prefaces])

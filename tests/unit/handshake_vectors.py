@@ -3,14 +3,15 @@
 of the EXAMPLE in man/braidfs-protocol.7, computed from the man page's
 description with Python's hashlib (BLAKE2b with key, salt and
 personalization, as libsodium's crypto_kdf_derive_from_key and
-crypto_generichash use it) and the `cryptography` package's AES-GCM: a
-second implementation of the key handshake, independent of libsodium and
+crypto_generichash use it) and the `cryptography` package's AES-GCM
+(protocol version 2) and AES-OCB3 (version 3, RFC 7253): a second
+implementation of the key handshake, independent of libsodium and
 of the C code. Run it to print the vectors again (needs python3-cryptography).
 """
 import hashlib
 import struct
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESOCB3
 
 
 def kdf(master, subkey_id, context):
@@ -40,8 +41,10 @@ k_paths = kdf(psk, 2, b"braidfsK")
 proof_c = keyed(k_proof, b"braidfs v1 client proof", nonce_c, nonce_s)
 proof_s = keyed(k_proof, b"braidfs v1 server proof", nonce_c, nonce_s)
 master = keyed(k_paths, b"braidfs v1 path keys", nonce_c, nonce_s)
-c2s = kdf(master, 1, b"braidfsP")
+c2s = kdf(master, 1, b"braidfsP")          # version 2, AES-GCM
 s2c = kdf(master, 2, b"braidfsP")
+c2s_ocb = kdf(master, 3, b"braidfsP")      # version 3, AES-OCB
+s2c_ocb = kdf(master, 4, b"braidfsP")
 
 # The example's HELLO (NEW, label "laptop", PATH_INDEX 0), the client's
 # first sealed frame (counter 0), and a PING (opaque 1) as the server's
@@ -53,6 +56,8 @@ sealed_hello = AESGCM(c2s).encrypt(nonce(0), hello, hdr_hello)
 ping = struct.pack(">Q", 1)
 hdr_ping = struct.pack(">IBB", len(ping) + 16, 0x30, 0x01)
 sealed_ping = AESGCM(s2c).encrypt(nonce(1), ping, hdr_ping)
+ocb_hello = AESOCB3(c2s_ocb).encrypt(nonce(0), hello, hdr_hello)
+ocb_ping = AESOCB3(s2c_ocb).encrypt(nonce(1), ping, hdr_ping)
 
 # The proof of ITEM_ACK STORED (src/core/proof.c): session id 0x60..0x6f,
 # item 7, 5 bytes "hello" under SHA-256; unkeyed, keyed with K_stored,
@@ -74,5 +79,7 @@ for name, v in [("K_stored", k_stored), ("stored_plain", stored_plain),
                 ("proof_c", proof_c), ("proof_s", proof_s),
                 ("master", master), ("key_c2s", c2s), ("key_s2c", s2c),
                 ("hello_header", hdr_hello), ("hello_sealed", sealed_hello),
-                ("ping1_header", hdr_ping), ("ping1_sealed", sealed_ping)]:
+                ("ping1_header", hdr_ping), ("ping1_sealed", sealed_ping),
+                ("key_c2s_ocb", c2s_ocb), ("key_s2c_ocb", s2c_ocb),
+                ("hello_ocb", ocb_hello), ("ping1_ocb", ocb_ping)]:
     print(f"{name:14} {v.hex()}")

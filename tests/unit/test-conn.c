@@ -116,8 +116,8 @@ test_sealed(void)
   BfMsg m;
 
   pair_init(&pr, 4096);
-  bf_conn_seal_tx(pr.owner, bf_seal_new(key));
-  bf_conn_seal_rx(pr.peer, bf_seal_new(key));
+  bf_conn_seal_tx(pr.owner, bf_seal_new(BF_AEAD_AES256_OCB, key));
+  bf_conn_seal_rx(pr.peer, bf_seal_new(BF_AEAD_AES256_OCB, key));
   m = ping(10);
   g_assert_true(bf_conn_send(pr.owner, &m, NULL));
   for (uint64_t v = 11; v <= 13; v++) {

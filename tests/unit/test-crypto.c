@@ -4,8 +4,9 @@
  *
  * The known answers come from handshake_vectors.py, a second
  * implementation of man/braidfs-protocol.7 in Python (hashlib's BLAKE2b,
- * the cryptography package's AES-GCM), so they check the spec and the C
- * code against each other. */
+ * the cryptography package's AES-GCM and AES-OCB3, on OpenSSL), so they
+ * check the spec and the C code (libgcrypt's OCB) against each other.
+ * Every sealing test runs under both AEADs (protocol versions 2 and 3). */
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "braidfs/bytes.h"
 #include "braidfs/digest.h"
 #include "braidfs/handshake.h"
 #include "braidfs/key.h"
@@ -36,6 +38,17 @@
 #define V_HELLO_SEALED "735b7340ec83c73fde2073c84d4f38c00d529c91490ea2575e2f23d7a365c238893b8e583fd521683ce619535c723b51652e79150338ea768926aef5f5283432"
 #define V_PING1_HDR "000000183001"
 #define V_PING1_SEALED "9773bf54611ddd3aafc141c64f351e66a711157181bd79c4"
+#define V_HELLO_OCB "ae55625ab6b9c0bf5a5163e74da2ea122c631dc5681379fee12d84d0e6cbc4c040f4a73070cfd8bd0bfdb055f0dcecdec4e4708f11dc6cef7105e5f54a812c3e"
+#define V_PING1_OCB "044ec553c50d5ece01516ac32ef30736208cf51d9661cc4d"
+
+/* The AEAD the sealing tests run under (each is registered twice). */
+static BfAead aead = BF_AEAD_AES256_OCB;
+
+static void
+set_aead(gconstpointer data)
+{
+  aead = (BfAead)GPOINTER_TO_INT(data);
+}
 
 static void
 unhex(const char *hex, uint8_t *out, size_t len)
@@ -257,6 +270,8 @@ pair_init(Pair *p, const char *psk_hex)
   p->key = bf_key_from_raw(raw);
   p->client = bf_handshake_new(BF_HS_CLIENT, p->key, nc);
   p->server = bf_handshake_new(BF_HS_SERVER, p->key, ns);
+  bf_handshake_set_aead(p->client, aead);
+  bf_handshake_set_aead(p->server, aead);
 }
 
 static void
@@ -316,11 +331,13 @@ run_handshake(Pair *p, BfAuth *a1, BfAuth *a2, BfAuth *a3, BfAuth *a4)
 }
 
 static void
-test_handshake_known_answers(void)
+test_handshake_known_answers(gconstpointer data)
 {
   Pair p;
   BfAuth a1, a2, a3, a4;
 
+  set_aead(data);
+  gboolean ocb = aead == BF_AEAD_AES256_OCB;
   pair_init(&p, V_PSK);
   run_handshake(&p, &a1, &a2, &a3, &a4);
   g_assert_cmpuint(a1.step, ==, BF_AUTH_CLIENT_NONCE);
@@ -350,7 +367,7 @@ test_handshake_known_answers(void)
   g_assert_true(bf_seal_header(hdr));
   assert_hex(hdr, sizeof hdr, V_HELLO_HDR);
   g_assert_true(bf_seal_frame(ctx, hdr, &part, 1, out, &error));
-  assert_hex(out, sizeof out, V_HELLO_SEALED);
+  assert_hex(out, sizeof out, ocb ? V_HELLO_OCB : V_HELLO_SEALED);
   g_assert_true(bf_open_frame(srx, hdr, out, sizeof out, &error));
   g_assert_cmpmem(out, sizeof hello, hello, sizeof hello);
 
@@ -364,7 +381,7 @@ test_handshake_known_answers(void)
   g_assert_true(bf_seal_frame(stx, phdr, &pp, 1, pout, &error));
   g_assert_true(bf_open_frame(crx, phdr, pout, sizeof pout, &error));
   g_assert_true(bf_seal_frame(stx, phdr, &pp, 1, pout, &error));
-  assert_hex(pout, sizeof pout, V_PING1_SEALED);
+  assert_hex(pout, sizeof pout, ocb ? V_PING1_OCB : V_PING1_SEALED);
   g_assert_true(bf_open_frame(crx, phdr, pout, sizeof pout, &error));
   g_assert_cmpmem(pout, 8, ping, 8);
   g_assert_cmpuint(bf_seal_counter(crx), ==, 2);
@@ -681,16 +698,17 @@ new_pair(BfSeal **tx, BfSeal **rx)
   uint8_t key[BF_SEAL_KEY_LEN];
 
   randombytes_buf(key, sizeof key);
-  *tx = bf_seal_new(key);
-  *rx = bf_seal_new(key);
+  *tx = bf_seal_new(aead, key);
+  *rx = bf_seal_new(aead, key);
 }
 
 static void
-test_seal_round_trip(void)
+test_seal_round_trip(gconstpointer data)
 {
   BfSeal *tx, *rx;
   Frame f;
 
+  set_aead(data);
   new_pair(&tx, &rx);
   for (int i = 0; i < 100; i++) {
     seal_one(tx, BF_FRAME_PING, i % 2 ? "0123456789abcdef" : "x", &f);
@@ -706,11 +724,12 @@ test_seal_round_trip(void)
 }
 
 static void
-test_seal_tamper(void)
+test_seal_tamper(gconstpointer data)
 {
   const char *text = "ITEM_OPEN a/b.txt";
   size_t n = strlen(text);
 
+  set_aead(data);
   /* every bit of body and tag, and of the header's length, type and flags */
   for (size_t bit = 0; bit < (n + BF_SEAL_TAG_LEN + BF_HEADER_LEN) * 8; bit++) {
     BfSeal *tx, *rx;
@@ -741,11 +760,12 @@ test_seal_tamper(void)
 }
 
 static void
-test_seal_replay_reorder_truncate(void)
+test_seal_replay_reorder_truncate(gconstpointer data)
 {
   BfSeal *tx, *rx;
   Frame f1, f2, f3;
 
+  set_aead(data);
   /* replay: the same frame twice */
   new_pair(&tx, &rx);
   seal_one(tx, BF_FRAME_CHUNK, "chunk one", &f1);
@@ -816,6 +836,51 @@ test_seal_replay_reorder_truncate(void)
   bf_seal_free(rx2);
 }
 
+/* One frame sealed from two parts split anywhere (fixed fields, then a
+ * payload: OCB takes whole blocks until its last call, so the split is
+ * where seal.c copies) equals the frame sealed from one part, in place
+ * or not, and opens; for bodies from empty to a whole chunk. */
+static void
+test_seal_parts(gconstpointer data)
+{
+  static const size_t lens[] = { 0, 1, 15, 16, 17, 31, 33, 100, 4099,
+                                 256 * 1024 + 40 };
+  enum { MAX = 256 * 1024 + 40 };
+  g_autofree uint8_t *text = g_malloc(MAX), *one = g_malloc(MAX + 16),
+                     *two = g_malloc(MAX + 16);
+  uint8_t key[BF_SEAL_KEY_LEN];
+  g_autoptr(GError) error = NULL;
+
+  set_aead(data);
+  randombytes_buf(key, sizeof key);
+  randombytes_buf(text, MAX);
+  for (size_t i = 0; i < G_N_ELEMENTS(lens); i++) {
+    size_t n = lens[i];
+    uint8_t hdr[BF_HEADER_LEN] = { 0, 0, 0, 0, BF_FRAME_CHUNK, 0 };
+    bf_store_be32(hdr, (uint32_t)n);
+    g_assert_true(bf_seal_header(hdr));
+    for (size_t a = 0; a <= MIN(n, 40); a++) {
+      g_autoptr(BfSeal) t1 = bf_seal_new(aead, key);
+      g_autoptr(BfSeal) t2 = bf_seal_new(aead, key);
+      g_autoptr(BfSeal) t3 = bf_seal_new(aead, key);
+      g_autoptr(BfSeal) rx = bf_seal_new(aead, key);
+      BfSlice whole = { text, n };
+      BfSlice split[2] = { { text, a }, { text + a, n - a } };
+      g_assert_true(bf_seal_frame(t1, hdr, &whole, 1, one, &error));
+      g_assert_true(bf_seal_frame(t2, hdr, split, 2, two, &error));
+      g_assert_no_error(error);
+      g_assert_cmpmem(one, n + BF_SEAL_TAG_LEN, two, n + BF_SEAL_TAG_LEN);
+      memcpy(two, text, n);             /* in place */
+      BfSlice here = { two, n };
+      g_assert_true(bf_seal_frame(t3, hdr, &here, 1, two, &error));
+      g_assert_cmpmem(one, n + BF_SEAL_TAG_LEN, two, n + BF_SEAL_TAG_LEN);
+      g_assert_true(bf_open_frame(rx, hdr, two, n + BF_SEAL_TAG_LEN, &error));
+      g_assert_no_error(error);
+      g_assert_cmpmem(two, n, text, n);
+    }
+  }
+}
+
 static void
 test_seal_header(void)
 {
@@ -844,18 +909,35 @@ main(int argc, char **argv)
   g_test_add_func("/crypto/key-derive", test_key_derive);
   g_test_add_func("/crypto/key-files", test_key_files);
   g_test_add_func("/crypto/stored-proof", test_stored_proof);
-  g_test_add_func("/crypto/handshake-known-answers",
-                  test_handshake_known_answers);
+  g_test_add_data_func("/crypto/handshake-known-answers/gcm",
+                       GINT_TO_POINTER(BF_AEAD_AES256_GCM),
+                       test_handshake_known_answers);
+  g_test_add_data_func("/crypto/handshake-known-answers/ocb",
+                       GINT_TO_POINTER(BF_AEAD_AES256_OCB),
+                       test_handshake_known_answers);
   g_test_add_func("/crypto/handshake-random-nonces",
                   test_handshake_random_nonces);
   g_test_add_func("/crypto/handshake-wrong-key", test_handshake_wrong_key);
   g_test_add_func("/crypto/handshake-client-keys", test_handshake_client_keys);
   g_test_add_func("/crypto/handshake-sequence", test_handshake_sequence);
   g_test_add_func("/crypto/auth-frame", test_auth_frame);
-  g_test_add_func("/crypto/seal-round-trip", test_seal_round_trip);
-  g_test_add_func("/crypto/seal-tamper", test_seal_tamper);
-  g_test_add_func("/crypto/seal-replay-reorder-truncate",
-                  test_seal_replay_reorder_truncate);
+  static const struct { const char *name; BfAead aead; } aeads[] = {
+    { "gcm", BF_AEAD_AES256_GCM }, { "ocb", BF_AEAD_AES256_OCB } };
+  for (size_t i = 0; i < G_N_ELEMENTS(aeads); i++) {
+    gconstpointer a = GINT_TO_POINTER(aeads[i].aead);
+    g_autofree char *rt = g_strdup_printf("/crypto/seal-round-trip/%s",
+                                          aeads[i].name);
+    g_autofree char *ta = g_strdup_printf("/crypto/seal-tamper/%s",
+                                          aeads[i].name);
+    g_autofree char *rr = g_strdup_printf(
+      "/crypto/seal-replay-reorder-truncate/%s", aeads[i].name);
+    g_autofree char *pa = g_strdup_printf("/crypto/seal-parts/%s",
+                                          aeads[i].name);
+    g_test_add_data_func(rt, a, test_seal_round_trip);
+    g_test_add_data_func(ta, a, test_seal_tamper);
+    g_test_add_data_func(rr, a, test_seal_replay_reorder_truncate);
+    g_test_add_data_func(pa, a, test_seal_parts);
+  }
   g_test_add_func("/crypto/seal-header", test_seal_header);
   return g_test_run();
 }

@@ -838,9 +838,14 @@ test_preface(void)
   GError *err = NULL;
   uint8_t buf[16];
 
-  g_assert_cmpmem(bf_preface, BF_PREFACE_LEN, "BRAIDFS\x02", 8);
+  g_assert_cmpmem(bf_preface, BF_PREFACE_LEN, "BRAIDFS\x03", 8);
   g_assert_true(bf_preface_check(bf_preface, BF_PREFACE_LEN, &err));
   g_assert_no_error(err);
+  /* version 2 differs only in keyed frames' AEAD: still spoken */
+  g_assert_true(bf_preface_check((const uint8_t *)"BRAIDFS\x02", 8, &err));
+  g_assert_no_error(err);
+  bf_preface_make(buf, 2);
+  g_assert_cmpmem(buf, BF_PREFACE_LEN, "BRAIDFS\x02", 8);
 
   /* Bytes after the preface (the first frame) are not the preface's. */
   memcpy(buf, bf_preface, BF_PREFACE_LEN);
@@ -871,9 +876,9 @@ test_preface(void)
   assert_msg_contains(err, "version 1");
   g_clear_error(&err);
 
-  g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x03", 8, &err));
+  g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x04", 8, &err));
   g_assert_error(err, BF_WIRE_ERROR, BF_WIRE_ERROR_PREFACE);
-  assert_msg_contains(err, "version 3");
+  assert_msg_contains(err, "version 4");
   g_clear_error(&err);
 
   g_assert_false(bf_preface_check((const uint8_t *)"BRAIDFS\x00", 8, &err));
