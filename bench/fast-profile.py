@@ -52,8 +52,10 @@ USER_RULES = [
     (r"blake3", "BLAKE3 digest (src/blake3)"),
     (r"SHA256|sha256", "SHA-256 digest (OpenSSL)"),
     (r"crc32_iscsi|bf_crc32c", "CRC32C (ISA-L)"),
-    (r"bf_seal_frame|seal_iov|seal_frames|EVP_Encrypt", "AES-256-GCM seal (OpenSSL)"),
-    (r"bf_open_frame|EVP_Decrypt", "AES-256-GCM open (OpenSSL)"),
+    (r"bf_seal_frame|seal_iov|seal_frames|EVP_Encrypt|gcry_cipher_encrypt",
+     "AEAD seal (OCB: libgcrypt, GCM: OpenSSL)"),
+    (r"bf_open_frame|EVP_Decrypt|gcry_cipher_decrypt",
+     "AEAD open (OCB: libgcrypt, GCM: OpenSSL)"),
     (r"crypto_generichash|blake2b", "BLAKE2b (libsodium)"),
 ]
 
