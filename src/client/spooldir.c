@@ -242,7 +242,7 @@ bfc_spool_refuse_mount(GError **error)
     return;
   g_autofree char *why = (*error)->message;
   (*error)->message = g_strconcat(why, "; not mounting: this mount would "
-                                  "not deliver the files the spool holds. "
+                                  "not deliver what the spool holds. "
                                   "Nothing was removed: make the spool "
                                   "readable (its owner and modes, the "
                                   "open-files limit, the disk) and mount "
