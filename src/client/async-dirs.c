@@ -15,7 +15,8 @@ typedef struct {
 } Queued;
 
 struct BfcAsyncDirs {
-  BfcSession *sess;
+  BfcSession *sess;           /* set by attach */
+  const BfcSpoolDir *d;
   BfcSpoolDirs *ds;
   BfcAsyncBusyFn busy;
   BfcAsyncPostedFn posted;
@@ -62,12 +63,11 @@ found(const BfcDirOp *op, uint64_t rec, gpointer user)
 }
 
 BfcAsyncDirs *
-bfc_async_dirs_new(BfcSession *s, const BfcSpoolDir *d, BfcAsyncBusyFn busy,
+bfc_async_dirs_new(const BfcSpoolDir *d, BfcAsyncBusyFn busy,
                    BfcAsyncPostedFn posted, gpointer user, GError **error)
 {
   BfcAsyncDirs *ad = g_new0(BfcAsyncDirs, 1);
 
-  ad->sess = s;
   ad->busy = busy;
   ad->posted = posted;
   ad->user = user;
@@ -75,16 +75,23 @@ bfc_async_dirs_new(BfcSession *s, const BfcSpoolDir *d, BfcAsyncBusyFn busy,
   bf_mutex_init(&ad->lock);
   g_cond_init(&ad->cond);
   g_queue_init(&ad->queue);
+  ad->d = d;
   ad->ds = bfc_spool_dirs_open(d, found, ad, error);
   if (ad->ds == NULL) {
     bfc_async_dirs_free(ad);
     return NULL;
   }
+  return ad;
+}
+
+void
+bfc_async_dirs_attach(BfcAsyncDirs *ad, BfcSession *s)
+{
+  ad->sess = s;
   if (ad->left->len + ad->queue.length > 0)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
            "spool %s: %u directory operations from an earlier mount to do",
-           d->path, ad->left->len + ad->queue.length);
-  return ad;
+           ad->d->path, ad->left->len + ad->queue.length);
 }
 
 /* The server's answer: the record goes either way. A refusal is for good

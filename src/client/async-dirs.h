@@ -27,11 +27,13 @@ typedef gboolean (*BfcAsyncBusyFn)(gpointer user, const char *prefix);
 /* A queued SETATTR was posted: waiters on waiting_under look again. */
 typedef void (*BfcAsyncPostedFn)(gpointer user);
 
-/* Reads what an earlier mount left unconfirmed in d. NULL with error if
- * the record cannot be read. */
-BfcAsyncDirs *bfc_async_dirs_new(BfcSession *s, const BfcSpoolDir *d,
-                                 BfcAsyncBusyFn busy, BfcAsyncPostedFn posted,
-                                 gpointer user, GError **error);
+/* Reads what an earlier mount left unconfirmed in d, before the session
+ * exists. NULL with error if the record cannot be read. */
+BfcAsyncDirs *bfc_async_dirs_new(const BfcSpoolDir *d, BfcAsyncBusyFn busy,
+                                 BfcAsyncPostedFn posted, gpointer user,
+                                 GError **error);
+/* The session the operations go to, before bfc_async_dirs_start. */
+void bfc_async_dirs_attach(BfcAsyncDirs *ad, BfcSession *s);
 /* Sends the MKDIRs an earlier mount left (before any file is sent), queues
  * its SETATTRs, and starts the thread that posts them. */
 void bfc_async_dirs_start(BfcAsyncDirs *ad);

@@ -26,6 +26,14 @@ void bfc_frame_queue_locked(BfcSession *s, BfcPath *p, const BfMsg *m)
   BF_REQUIRES(&s->lock);
 void bfc_frames_drop_locked(BfcSession *s, BfcPath *p) BF_REQUIRES(&s->lock);
 
+/* A control frame to queue again at a resync (failover.h), with when it
+ * was first queued (BfcSession.next_seq): resyncs keep that order. Its
+ * names point into its owner, valid while the session lock is held. */
+typedef struct {
+  uint64_t seq;
+  BfMsg msg;
+} BfcResend;
+
 /* Keeps the control path while it is up, else makes the lowest live path
  * the control path, in a new epoch; TRUE if it changed. The caller then
  * resyncs in the same hold of the lock (failover.h). */

@@ -433,8 +433,7 @@ async_start(BfcDelivery *d)
   BfcAsync *a = as_async(d);
 
   /* An earlier mount's directories go before any file (async-dirs.h). */
-  if (a->dirs != NULL)
-    bfc_async_dirs_start(a->dirs);
+  bfc_async_dirs_start(a->dirs);
   for (unsigned i = 0; i < SENDERS; i++)
     a->senders[i] = g_thread_new("deliver", bfc_async_sender, a);
   a->collector = g_thread_new("verdicts", bfc_async_collector, a);
@@ -449,8 +448,7 @@ async_stop(BfcDelivery *d)
   a->stopping = TRUE;
   g_cond_broadcast(&a->cond);
   bf_mutex_unlock(&a->lock);
-  if (a->dirs != NULL)
-    bfc_async_dirs_stop(a->dirs);
+  bfc_async_dirs_stop(a->dirs);
   /* Senders blocked on the server give up their file, and the sealed
    * files' waits fail (they stay). */
   bfc_session_abort(d->sess);
@@ -531,7 +529,7 @@ async_wait_prefix(BfcDelivery *d, const char *prefix, GError **error)
   done = a->delivered + a->failed;
   while (ok && !a->stopping &&
          (busy_under_locked(a, prefix, g_get_monotonic_time() < released_by) ||
-          (a->dirs && bfc_async_dirs_waiting_under(a->dirs, prefix)))) {
+          bfc_async_dirs_waiting_under(a->dirs, prefix))) {
     gint64 now = g_get_monotonic_time();
     if (a->delivered + a->failed != done) {
       done = a->delivered + a->failed;
@@ -598,7 +596,7 @@ async_describe(BfcDelivery *d)
   bfc_report_pair(&r, "delivered", "%u", delivered);
   bfc_report_pair(&r, "failed", "%u", failed);
   bfc_report_pair(&r, "dirs_pending", "%u",
-                  a->dirs ? bfc_async_dirs_pending(a->dirs) : 0);
+                  bfc_async_dirs_pending(a->dirs));
   return bfc_report_finish(&r);
 }
 
@@ -615,8 +613,6 @@ async_mkdir(BfcDelivery *d, const char *name, uint32_t mode, GError **error)
 {
   BfcAsync *a = as_async(d);
 
-  if (a->dirs == NULL)
-    return bfc_op(d->sess, BF_OP_MKDIR, name, NULL, mode, error);
   if (bfc_async_dirs_mkdir(a->dirs, name, mode, error))
     return TRUE;
   bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
@@ -630,8 +626,6 @@ async_dir_setattr(BfcDelivery *d, const char *name, uint8_t flags,
 {
   BfcAsync *a = as_async(d);
 
-  if (a->dirs == NULL)
-    return bfc_delivery_dir_setattr_now(d, name, flags, mode, mtime, error);
   if (bfc_async_dirs_setattr(a->dirs, name, flags, mode, mtime, error))
     return TRUE;
   bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(d->sess, NULL, name), "%s",
@@ -693,15 +687,12 @@ static const BfcDeliveryOps async_ops = {
 };
 
 BfcDelivery *
-bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
+bfc_deliver_async_new(BfcSpool *sp, GError **error)
 {
   BfcAsync *a = g_new0(BfcAsync, 1);
-  g_autoptr(GPtrArray) files = bfc_spool_recover(sp);
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) files = NULL;
 
   a->base.ops = &async_ops;
-  a->base.sess = s;
-  a->spool = sp;
   bf_mutex_init(&a->lock);
   g_cond_init(&a->cond);
   g_queue_init(&a->queue);
@@ -709,20 +700,32 @@ bfc_deliver_async_new(BfcSession *s, BfcSpool *sp)
   a->sealed_max = SEALED_MAX;
   a->live = g_hash_table_new(NULL, NULL);
   a->recovered = g_ptr_array_new_with_free_func((GDestroyNotify)bfc_version_unref);
+  a->dirs = bfc_async_dirs_new(bfc_spool_dir_of(sp), dirs_busy, dirs_posted,
+                               a, error);
+  if (a->dirs == NULL || (files = bfc_spool_recover(sp, error)) == NULL) {
+    bfc_spool_refuse_mount(error);
+    async_free(&a->base);   /* a->spool unset: sp stays the caller's */
+    return NULL;
+  }
+  a->spool = sp;
   for (guint i = 0; i < files->len; i++) {
     Pending *pd = pending_wrap(a, files->pdata[i], PD_QUEUED);
     g_hash_table_add(a->live, bfc_version_ref(&pd->base));
     g_queue_push_tail(&a->queue, bfc_version_ref(&pd->base));
     g_ptr_array_add(a->recovered, pd);
   }
-  if (files->len > 0)
+  return &a->base;
+}
+
+void
+bfc_deliver_async_attach(BfcDelivery *d, BfcSession *s)
+{
+  BfcAsync *a = as_async(d);
+
+  d->sess = s;
+  bfc_async_dirs_attach(a->dirs, s);
+  if (a->recovered->len > 0)
     bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, NULL, NULL),
            "spool %s: %u files from an earlier mount to deliver",
-           bfc_spool_dir(sp), files->len);
-  a->dirs = bfc_async_dirs_new(s, bfc_spool_dir_of(sp), dirs_busy,
-                               dirs_posted, a, &error);
-  if (a->dirs == NULL)
-    bf_log(G_LOG_LEVEL_WARNING, BFC_LOG(s, NULL, NULL), "%s; mkdir(2) waits "
-           "for the server in this mount", error->message);
-  return &a->base;
+           bfc_spool_dir(a->spool), a->recovered->len);
 }

@@ -17,5 +17,11 @@
 #include "session.h"
 #include "spool.h"
 
-/* Takes ownership of sp. Recovers what an earlier mount left in it. */
-BfcDelivery *bfc_deliver_async_new(BfcSession *s, BfcSpool *sp);
+/* Recovers what an earlier mount left in sp, before the mount connects:
+ * NULL with an error (sp still the caller's) if its files or its record
+ * of directories cannot be listed or read (bfc_spool_refuse_mount); else
+ * it owns sp. */
+BfcDelivery *bfc_deliver_async_new(BfcSpool *sp, GError **error);
+/* The session it delivers to, once connected (before the outbox starts
+ * it). */
+void bfc_deliver_async_attach(BfcDelivery *d, BfcSession *s);

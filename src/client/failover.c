@@ -21,14 +21,30 @@ bfc_path_lost_locked(BfcSession *s, BfcPath *p, const char *why)
     bfc_resync_locked(s);
 }
 
+static gint
+by_seq(gconstpointer a, gconstpointer b)
+{
+  uint64_t x = ((const BfcResend *)a)->seq, y = ((const BfcResend *)b)->seq;
+
+  return x < y ? -1 : x > y;
+}
+
 void
 bfc_resync_locked(BfcSession *s)
 {
+  g_autoptr(GArray) frames = g_array_new(FALSE, FALSE, sizeof(BfcResend));
+
   bfc_ctl_pick_locked(s);
   if (s->ctl < 0 || s->stopping)
     return;
-  unsigned items = bfc_items_resync_locked(s);
-  unsigned ops = bfc_ops_resync_locked(s);
+  unsigned items = bfc_items_resync_locked(s, frames);
+  unsigned ops = bfc_ops_resync_locked(s, frames);
+  /* As they first went: a posted MKDIR before the files under it (else
+   * the first file stored makes the directory, and the MKDIR's mode is
+   * lost), a rename or rmdir where its caller's wait put it. */
+  g_array_sort(frames, by_seq);
+  for (guint i = 0; i < frames->len; i++)
+    bfc_ctl_queue_locked(s, &g_array_index(frames, BfcResend, i).msg);
   if (items + ops > 0)
     bf_log(G_LOG_LEVEL_DEBUG, BFC_LOG(s, s->paths[s->ctl].name, NULL),
            "resync: %u items and %u operations queued again on path %d",

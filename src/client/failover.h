@@ -3,10 +3,11 @@
  * control path is lost the lowest live path takes over, and every control
  * frame still unanswered (ITEM_OPENs of items not yet OPENED, ITEM_CLOSEs
  * of items not yet STORED, pending OPs: the answers may have been lost
- * with a path even when the frames were not) is queued again there, in id
- * order, in the same hold of the session lock as the change of control
- * path, so that no control frame reaches the new control path before the
- * ITEM_OPENs it depends on. The server answers repeats as it answered the
+ * with a path even when the frames were not) is queued again there, in the
+ * order they were first queued (ctl.h BfcResend), in the same hold of the
+ * session lock as the change of control path, so that no control frame
+ * reaches the new control path before the ITEM_OPENs it depends on, and a
+ * posted MKDIR (delivery=async) still comes before the files under it. The server answers repeats as it answered the
  * originals. Only when every path has been down for the timeout do waiting
  * callers fail (wait.h). */
 #pragma once

@@ -203,6 +203,8 @@ send_open_locked(BfcSession *s, BfcItem *it) BF_REQUIRES(&s->lock)
 {
   BfMsg m = { .type = BF_FRAME_ITEM_OPEN, .u.item_open = it->open_msg };
 
+  if (it->open_seq == 0)
+    it->open_seq = ++s->next_seq;
   it->open_sent = bfc_ctl_queue_locked(s, &m);
   it->open_epoch = s->ctl_epoch;
   g_cond_broadcast(&s->cond);
@@ -241,6 +243,7 @@ bfc_item_announce(BfcItem *it)
   it->replay_id = 0;
   it->state = BFC_ITEM_OPENING;
   it->open_sent = it->close_sent = it->resuming = FALSE;
+  it->open_seq = it->close_seq = 0;
   it->last_ack = 0;
   g_clear_pointer(&it->error, g_free);
   /* What the resync sends again, however the writer changes the item. */
@@ -342,6 +345,8 @@ bfc_item_send_close_locked(BfcSession *s, BfcItem *it)
   /* Its ITEM_OPEN has not left yet: the close follows it then. */
   if (it->announcing)
     return;
+  if (it->close_seq == 0)
+    it->close_seq = ++s->next_seq;
   /* Once the server has OPENED the item, its ITEM_CLOSE needs no ordering
    * and takes the path with the shortest queue: behind a slow link's
    * backlog it would hold up the item's completion. */
@@ -564,40 +569,37 @@ bfc_items_on_ack(BfcSession *s, const BfItemAck *a)
            "): %s", refused_name, a->item_id, refused);
 }
 
-static gint
-by_id(gconstpointer a, gconstpointer b)
-{
-  uint64_t x = (*(BfcItem *const *)a)->id, y = (*(BfcItem *const *)b)->id;
-
-  return x < y ? -1 : x > y;
-}
-
 unsigned
-bfc_items_resync_locked(BfcSession *s)
+bfc_items_resync_locked(BfcSession *s, GArray *out)
 {
-  g_autoptr(GPtrArray) items = g_ptr_array_new();
   GHashTableIter iter;
   gpointer v;
+  unsigned n = 0;
 
   g_hash_table_iter_init(&iter, s->items);
   while (g_hash_table_iter_next(&iter, NULL, &v)) {
     BfcItem *it = v;
     /* Announcing ones follow in their turn. */
-    if (!it->announcing && (it->state == BFC_ITEM_OPENING ||
+    if (it->announcing || !(it->state == BFC_ITEM_OPENING ||
                             (it->close_sent && it->state == BFC_ITEM_OPEN)))
-      g_ptr_array_add(items, it);
-  }
-  g_ptr_array_sort(items, by_id);
-  for (guint i = 0; i < items->len; i++) {
-    BfcItem *it = items->pdata[i];
-    if (it->state == BFC_ITEM_OPENING)
-      send_open_locked(s, it);
-    if (it->close_sent) {
-      BfMsg m = { .type = BF_FRAME_ITEM_CLOSE, .u.item_close = it->close_msg };
-      bfc_ctl_queue_locked(s, &m);
+      continue;
+    if (it->state == BFC_ITEM_OPENING) {
+      BfcResend r = { it->open_seq, { .type = BF_FRAME_ITEM_OPEN,
+                                      .u.item_open = it->open_msg } };
+      g_array_append_val(out, r);
+      it->open_sent = TRUE;   /* queued by the caller, in this hold */
+      it->open_epoch = s->ctl_epoch;
     }
+    if (it->close_sent) {
+      BfcResend r = { it->close_seq, { .type = BF_FRAME_ITEM_CLOSE,
+                                       .u.item_close = it->close_msg } };
+      g_array_append_val(out, r);
+    }
+    n++;
   }
-  return items->len;
+  if (n > 0)
+    g_cond_broadcast(&s->cond);
+  return n;
 }
 
 unsigned

@@ -74,6 +74,8 @@ struct BfcItem {
   gboolean resuming;          /* the server restarted: OPENED tells whether
                                  it kept the item */
   unsigned open_epoch;        /* ... of this control epoch */
+  uint64_t open_seq;          /* when its ITEM_OPEN and ITEM_CLOSE were */
+  uint64_t close_seq;         /* first queued (s->next_seq), or 0 */
   gboolean close_sent;        /* close_msg is set and went out (or will
                                  with the next resync) */
   BfItemClose close_msg;
@@ -209,9 +211,11 @@ gboolean bfc_item_chunk_allowed_locked(BfcSession *s, const BfcItem *it,
                                        unsigned p) BF_REQUIRES(&s->lock);
 /* An ITEM_ACK came. */
 void bfc_items_on_ack(BfcSession *s, const BfItemAck *a) BF_EXCLUDES(&s->lock);
-/* Queues again on the control path, in id order, every ITEM_OPEN and
- * ITEM_CLOSE the server has not answered. Returns how many items. */
-unsigned bfc_items_resync_locked(BfcSession *s) BF_REQUIRES(&s->lock);
+/* Adds to out (BfcResend) every ITEM_OPEN and ITEM_CLOSE the server has
+ * not answered, for the control path's resync (failover.h), which queues
+ * them in the same hold of the lock. Returns how many items. */
+unsigned bfc_items_resync_locked(BfcSession *s, GArray *out)
+  BF_REQUIRES(&s->lock);
 /* The server process changed: every item in flight is opened again and
  * its chunks wait for OPENED. Returns how many. */
 unsigned bfc_items_restart_locked(BfcSession *s) BF_REQUIRES(&s->lock);

@@ -263,8 +263,9 @@ open_spool(const char *dir, BfcConfig *cfg, BfcSpoolSession *ss, GError **error)
 /* Records the session in the spool, and reserves this mount's ids: each
  * mount takes the next 2^32, so that ids keep increasing for the server
  * across crashes without a write per id. */
-static BfcDelivery *
-start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
+static gboolean
+start_delivery(BfcSession *s, BfcDelivery *d, BfcSpool *sp,
+               BfcSpoolSession *ss, GError **error)
 {
   uint64_t floor = ss->id_floor;
 
@@ -273,9 +274,10 @@ start_delivery(BfcSession *s, BfcSpool *sp, BfcSpoolSession *ss, GError **error)
   bfc_session_ids(s, ss->id, ss->token);
   ss->id_floor = floor + ((uint64_t)1 << 32);
   if (!bfc_spool_save_session(sp, ss, error))
-    return NULL;
+    return FALSE;
   bfc_session_set_id_floor(s, floor);
-  return bfc_deliver_async_new(s, sp);
+  bfc_deliver_async_attach(d, s);
+  return TRUE;
 }
 
 int
@@ -325,8 +327,11 @@ main(int argc, char **argv)
     g_printerr("braidfs: delivery=async: %s\n", error->message);
     goto out;
   }
+  /* What the spool holds is read before the mount: one it cannot read
+   * leaves no session on the server. */
   if (opt.spool != NULL &&
-      (sp = open_spool(opt.spool, &cfg, &ss, &error)) == NULL) {
+      ((sp = open_spool(opt.spool, &cfg, &ss, &error)) == NULL ||
+       (d = bfc_deliver_async_new(sp, &error)) == NULL)) {
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
@@ -349,16 +354,17 @@ main(int argc, char **argv)
     g_printerr("braidfs: %s\n", error->message);
     goto out;
   }
-  d = sp != NULL ? start_delivery(s, sp, &ss, &error) : bfc_deliver_close_new(s);
-  if (d == NULL) {
+  if (d != NULL && !start_delivery(s, d, sp, &ss, &error)) {
     g_printerr("braidfs: %s\n", error->message);
     bfc_session_stop(s);
     goto out;
   }
-  sp = NULL;   /* owned by the delivery now */
+  if (d == NULL)
+    d = bfc_deliver_close_new(s);
+  sp = NULL;   /* owned by the delivery */
   if (!flags.foreground)
     bf_log_detach();
-  void *outbox = bfc_outbox_new(s, d);
+  void *outbox = bfc_outbox_new(s, g_steal_pointer(&d));
   bf_mount_set_data(m, outbox);
   /* Some FUSE threads always stay free of waits for the server
    * (BFC_WAIT_SEATS). */
@@ -369,6 +375,9 @@ main(int argc, char **argv)
   bfc_outbox_free(outbox);
 out:
   bf_mount_free(m);
+  if (d != NULL)
+    sp = NULL;   /* the delivery's */
+  bfc_delivery_free(d);
   bfc_spool_close(sp);
   bfc_spool_session_clear(&ss);
   fuse_opt_free_args(&args);

@@ -23,6 +23,7 @@ typedef struct {
   gpointer user;
   uint64_t tag;
   char *name;
+  uint64_t seq;               /* s->next_seq when first queued */
 } BfcOpWait;
 
 static void
@@ -60,6 +61,7 @@ op_run(BfcSession *s, const BfOp *op, GError **error) BF_EXCLUDES(&s->lock)
     return FALSE;
   }
   id = ow.op.op_id = ++s->next_op_id;
+  ow.seq = ++s->next_seq;
   g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), &ow);
   send_op_locked(s, &ow);
   while (!ow.done && bfc_wait_locked(s, &w, &err)) {
@@ -145,6 +147,7 @@ bfc_op_post(BfcSession *s, const BfOp *op, BfcOpDone done, gpointer user,
   w->tag = tag;
   bf_mutex_lock(&s->lock);
   id = w->op.op_id = ++s->next_op_id;
+  w->seq = ++s->next_seq;
   g_hash_table_insert(s->ops, g_memdup2(&id, sizeof id), w);
   /* With no path up it leaves with the next one's resync. */
   if (!s->dead)
@@ -195,28 +198,21 @@ bfc_ops_clear_posted(BfcSession *s)
   bf_mutex_unlock(&s->lock);
 }
 
-static gint
-by_op_id(gconstpointer a, gconstpointer b)
-{
-  uint64_t x = (*(BfcOpWait *const *)a)->op.op_id;
-  uint64_t y = (*(BfcOpWait *const *)b)->op.op_id;
-
-  return x < y ? -1 : x > y;
-}
-
 unsigned
-bfc_ops_resync_locked(BfcSession *s)
+bfc_ops_resync_locked(BfcSession *s, GArray *out)
 {
-  g_autoptr(GPtrArray) ops = g_ptr_array_new();
   GHashTableIter iter;
   gpointer v;
+  unsigned n = 0;
 
   g_hash_table_iter_init(&iter, s->ops);
-  while (g_hash_table_iter_next(&iter, NULL, &v))
-    if (!((BfcOpWait *)v)->done)
-      g_ptr_array_add(ops, v);
-  g_ptr_array_sort(ops, by_op_id);
-  for (guint i = 0; i < ops->len; i++)
-    send_op_locked(s, ops->pdata[i]);
-  return ops->len;
+  while (g_hash_table_iter_next(&iter, NULL, &v)) {
+    const BfcOpWait *w = v;
+    if (w->done)
+      continue;
+    BfcResend r = { w->seq, { .type = BF_FRAME_OP, .u.op = w->op } };
+    g_array_append_val(out, r);
+    n++;
+  }
+  return n;
 }

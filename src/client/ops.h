@@ -38,6 +38,7 @@ void bfc_ops_clear_posted(BfcSession *s) BF_EXCLUDES(&s->lock);
 /* ---- for the paths ------------------------------------------------------ */
 
 void bfc_ops_on_ack(BfcSession *s, const BfOpAck *a) BF_EXCLUDES(&s->lock);
-/* Queues every unanswered op again on the control path, in id order.
- * Returns how many. */
-unsigned bfc_ops_resync_locked(BfcSession *s) BF_REQUIRES(&s->lock);
+/* Adds to out (BfcResend) every unanswered op, for the control path's
+ * resync (failover.h). Returns how many. */
+unsigned bfc_ops_resync_locked(BfcSession *s, GArray *out)
+  BF_REQUIRES(&s->lock);

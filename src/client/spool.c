@@ -135,18 +135,28 @@ BfcSpool *
 bfc_spool_open(const char *dir, GError **error)
 {
   BfcSpool *sp = g_new0(BfcSpool, 1);
-  gboolean no_key;
+  gboolean no_key, listed;
+  uint64_t max = 0;
+  unsigned waiting = 0;
 
   bf_mutex_init(&sp->lock);
-  if (!bfc_spool_dir_open(dir, &sp->d, &no_key, error) ||
-      (no_key && !bfc_spool_dir_make_key(&sp->d,
-                                         bfc_spool_waiting(sp->d.items_fd),
-                                         error))) {
+  if (!bfc_spool_dir_open(dir, &sp->d, &no_key, error)) {
     bfc_spool_close(sp);
     return NULL;
   }
-  sp->next_seq = MAX(bfc_spool_max_seq(sp->d.items_fd), bfc_spool_max_seq(sp->d.failed_fd)) + 1;
-  sp->log = bfc_spool_log_new(&sp->d);
+  /* New files must not take the names of files it could not see, nor a
+   * new key be made over files it did not count. */
+  listed = (!no_key || bfc_spool_waiting(&sp->d, &waiting, error)) &&
+           bfc_spool_max_seq(&sp->d, sp->d.items_fd, "items", &max, error) &&
+           bfc_spool_max_seq(&sp->d, sp->d.failed_fd, "failed", &max, error) &&
+           (sp->log = bfc_spool_log_new(&sp->d, error)) != NULL;
+  if (!listed)
+    bfc_spool_refuse_mount(error);
+  if (!listed || (no_key && !bfc_spool_dir_make_key(&sp->d, waiting, error))) {
+    bfc_spool_close(sp);
+    return NULL;
+  }
+  sp->next_seq = max + 1;
   return sp;
 }
 

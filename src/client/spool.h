@@ -110,7 +110,8 @@ char *bfc_spool_file_fail(BfcSpoolFile *f);
 /* Every committed file, oldest first, parked. Files without a header, or
  * whose bytes match none (their writer never had its close(2) succeed),
  * are removed; files with a header that does not authenticate and none
- * that does are moved to failed/; both with a log line. A file that cannot
- * be read now (too many open files, no memory, an I/O error) is left in
- * place, with a log line, for the next mount. */
-GPtrArray *bfc_spool_recover(BfcSpool *sp);
+ * that does are moved to failed/; both with a log line. If items/, a
+ * segment of the log or a file cannot be listed or read now (too many
+ * open files, permissions, an I/O error): NULL with an error naming it,
+ * and what was not proven invalid stays for a mount that can read it. */
+GPtrArray *bfc_spool_recover(BfcSpool *sp, GError **error);

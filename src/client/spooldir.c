@@ -221,16 +221,32 @@ bfc_spool_write_file(int dirfd, const char *name, const void *data, size_t len,
 }
 
 GPtrArray *
-bfc_spool_names(int dirfd)
+bfc_spool_names(const BfcSpoolDir *d, int dirfd, const char *sub,
+                GError **error)
 {
   GPtrArray *names;
   int rc = bf_dir_names(dirfd, NULL, NULL, &names);
 
   if (rc < 0) {
-    g_warning("spool: cannot list a spool directory: %s", g_strerror(-rc));
-    return g_ptr_array_new_with_free_func(g_free);
+    fail_errno(error, -rc, "spool %s: cannot list %s/%s: %s", d->path,
+               d->path, sub, g_strerror(-rc));
+    return NULL;
   }
   return names;
+}
+
+void
+bfc_spool_refuse_mount(GError **error)
+{
+  if (error == NULL || *error == NULL)
+    return;
+  g_autofree char *why = (*error)->message;
+  (*error)->message = g_strconcat(why, "; not mounting: this mount would "
+                                  "not deliver what the spool holds. "
+                                  "Nothing was removed: make the spool "
+                                  "readable (its owner and modes, the "
+                                  "open-files limit, the disk) and mount "
+                                  "again", NULL);
 }
 
 /* The spool's key, in SPOOL.key beside the spool: see spooldir.h. */

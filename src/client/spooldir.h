@@ -78,9 +78,16 @@ char *bfc_spool_read_file(int dirfd, const char *name, size_t max, size_t *len,
 gboolean bfc_spool_write_file(int dirfd, const char *name, const void *data,
                               size_t len, GError **error);
 
-/* The names in the directory dirfd, "." and ".." left out, sorted
- * (bf_dir_names); none, with a warning, when it cannot be read. */
-GPtrArray *bfc_spool_names(int dirfd);
+/* The names in the directory dirfd, d's subdirectory sub, "." and ".."
+ * left out, sorted (bf_dir_names); NULL with an error naming it when it
+ * cannot be listed. */
+GPtrArray *bfc_spool_names(const BfcSpoolDir *d, int dirfd, const char *sub,
+                           GError **error);
+/* Adds to error (a spool's file or directory that could not be read at
+ * mount) that the mount does not go on, and what to do. Listing or
+ * reading a spool at mount never fails quietly: a mount that went on
+ * without what it could not read would not deliver those files. */
+void bfc_spool_refuse_mount(GError **error);
 
 /* Starts a MAC for purpose (a distinct string per kind of record). */
 void bfc_spool_mac_init(const BfcSpoolDir *d, crypto_generichash_state *st,

@@ -137,16 +137,19 @@ bfc_spool_parse_seq(const char *name, uint64_t *seq)
   return strcmp(end, ".item") == 0;
 }
 
-uint64_t
-bfc_spool_max_seq(int dirfd)
+gboolean
+bfc_spool_max_seq(const BfcSpoolDir *d, int dirfd, const char *sub,
+                  uint64_t *max, GError **error)
 {
-  g_autoptr(GPtrArray) names = bfc_spool_names(dirfd);
-  uint64_t max = 0, seq;
+  g_autoptr(GPtrArray) names = bfc_spool_names(d, dirfd, sub, error);
+  uint64_t seq;
 
+  if (names == NULL)
+    return FALSE;
   for (guint i = 0; i < names->len; i++)
     if (bfc_spool_parse_seq(names->pdata[i], &seq))
-      max = MAX(max, seq);
-  return max;
+      *max = MAX(*max, seq);
+  return TRUE;
 }
 
 int

@@ -131,8 +131,10 @@ HdrCheck bfc_spool_hdr_decode(const BfcSpoolDir *d, const uint8_t *h,
 /* items/<seq>.item's name (freed by the caller), and back. */
 char *bfc_spool_seq_name(uint64_t seq);
 gboolean bfc_spool_parse_seq(const char *name, uint64_t *seq);
-/* The largest seq named in dirfd (0 for none). */
-uint64_t bfc_spool_max_seq(int dirfd);
+/* Raises *max to the largest seq named in dirfd, d's subdirectory sub;
+ * FALSE with an error if it cannot be listed. */
+gboolean bfc_spool_max_seq(const BfcSpoolDir *d, int dirfd, const char *sub,
+                           uint64_t *max, GError **error);
 
 /* The digest (of alg) of size bytes of fd from from, as they are on disk
  * now: 0 or -errno (-EIO when the file is shorter). */

@@ -56,15 +56,18 @@ bfc_spool_log_is_segment(const char *name)
          g_ascii_isxdigit(name[0]);
 }
 
-static GPtrArray *segment_names(const BfcSpoolDir *d);
+static GPtrArray *segment_names(const BfcSpoolDir *d, GError **error);
 
 BfcSpoolLog *
-bfc_spool_log_new(const BfcSpoolDir *d)
+bfc_spool_log_new(const BfcSpoolDir *d, GError **error)
 {
-  BfcSpoolLog *lg = g_new0(BfcSpoolLog, 1);
+  g_autoptr(GPtrArray) names = segment_names(d, error);
+  BfcSpoolLog *lg;
 
-  g_autoptr(GPtrArray) names = segment_names(d);
-
+  /* Numbered from 1, a new segment would replace one it did not see. */
+  if (names == NULL)
+    return NULL;
+  lg = g_new0(BfcSpoolLog, 1);
   lg->d = d;
   /* Segments a recovery could not empty stay: new ones follow them. */
   lg->next_n = 1;
@@ -246,33 +249,37 @@ noted_id(const BfcSpoolDir *d, const uint8_t *h)
 
 /* The records of one segment, until the first head that is not whole;
  * seg->live counts those still needed. Without d, noted ids are not
- * checked (none is given). */
-static void
+ * checked (none is given). 0, or -errno if it cannot be read. */
+static int
 replay_one(const BfcSpoolDir *d, int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn,
            gpointer user)
 {
   struct stat st;
   g_autofree uint8_t *buf = NULL;
   uint64_t size, off = 0;
+  ssize_t got;
 
-  if (fstat(fd, &st) < 0 || st.st_size <= 0)
-    return;
+  if (fstat(fd, &st) < 0)
+    return -errno;
+  if (st.st_size <= 0)
+    return 0;
   size = MIN((uint64_t)st.st_size, SEG_SIZE);
   buf = g_malloc(size);
-  if (bf_pread_all(fd, buf, size, 0) != (ssize_t)size)
-    return;
+  if ((got = bf_pread_all(fd, buf, size, 0)) < 0)
+    return (int)got;
+  size = (uint64_t)got;   /* shorter: it shrank meanwhile */
   while (REC_HEAD_V1 <= size - off) {
     const uint8_t *h = buf + off;
     gboolean v1 = memcmp(h, REC_MAGIC_V1, 8) == 0;
     gboolean dead = memcmp(h, REC_DEAD, 8) == 0;
     uint64_t head = v1 ? REC_HEAD_V1 : REC_HEAD;
     if (!v1 && !dead && memcmp(h, REC_MAGIC, 8) != 0)
-      return;
+      return 0;
     uint32_t hlen = bf_load_le32(h + 8);
     uint32_t len = bf_load_le32(h + 12);
     if (head > size - off || hlen > REC_HDR_MAX || len > BFC_SPOOL_LOG_MAX ||
         (uint64_t)hlen + len > size - off - head)
-      return;
+      return 0;
     BfcSpoolLogEntry e = {
       .seq = bf_load_le64(h + 16), .hdr = h + head, .hlen = hlen,
       .data = h + head + hlen, .len = len, .dead = dead,
@@ -283,6 +290,7 @@ replay_one(const BfcSpoolDir *d, int fd, BfcSpoolSeg *seg, BfcSpoolLogFn fn,
       seg->live++;   /* at start-up: nobody releases meanwhile */
     off += (head + (uint64_t)hlen + len + 7) & ~(uint64_t)7;
   }
+  return 0;
 }
 
 static gboolean
@@ -293,47 +301,60 @@ keep_segment(int dirfd, const char *name, gpointer data)
   return bfc_spool_log_is_segment(name);
 }
 
-/* Sorted: their names are fixed-width hex. */
+static gboolean
+seg_error(const BfcSpoolDir *d, const char *name, int err, GError **error)
+{
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+              "spool %s: cannot read the log's segment %s/items/%s: %s",
+              d->path, d->path, name, g_strerror(err));
+  return FALSE;
+}
+
+/* Sorted: their names are fixed-width hex. NULL with an error when items/
+ * cannot be listed. */
 static GPtrArray *
-segment_names(const BfcSpoolDir *d)
+segment_names(const BfcSpoolDir *d, GError **error)
 {
   GPtrArray *names;
   int rc = bf_dir_names(d->items_fd, keep_segment, NULL, &names);
 
   if (rc < 0) {
-    g_warning("spool %s: cannot list items/: %s", d->path, g_strerror(-rc));
-    return g_ptr_array_new_with_free_func(g_free);
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
+                "spool %s: cannot list the log's segments in %s/items: %s",
+                d->path, d->path, g_strerror(-rc));
+    return NULL;
   }
   return names;
 }
 
 gboolean
-bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user)
+bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user,
+                     GError **error)
 {
-  g_autoptr(GPtrArray) names = segment_names(lg->d);
-  gboolean all = TRUE;
+  g_autoptr(GPtrArray) names = segment_names(lg->d, error);
 
+  if (names == NULL)
+    return FALSE;
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
-    int fd = bfc_spool_open_file(lg->d->items_fd, name, O_RDWR, 0);
+    int fd = bfc_spool_open_file(lg->d->items_fd, name, O_RDWR, 0), rc;
     BfcSpoolSeg *seg;
-    if (fd < 0) {
-      all = FALSE;   /* kept: its records wait for a mount that can read it */
-      continue;
-    }
+    if (fd < 0)
+      return seg_error(lg->d, name, errno, error);
     seg = g_new0(BfcSpoolSeg, 1);
     seg->n = g_ascii_strtoull(name, NULL, 16);
     seg->fd = fd;   /* files served from their records read it */
-    replay_one(lg->d, fd, seg, fn, user);
+    bf_mutex_lock(&lg->lock);
+    g_ptr_array_add(lg->segs, seg);   /* closed with the log */
+    bf_mutex_unlock(&lg->lock);
+    if ((rc = replay_one(lg->d, fd, seg, fn, user)) < 0)
+      return seg_error(lg->d, name, -rc, error);
     if (seg->live == 0) {
       close(fd);
       seg->fd = -1;
     }
-    bf_mutex_lock(&lg->lock);
-    g_ptr_array_add(lg->segs, seg);
-    bf_mutex_unlock(&lg->lock);
   }
-  return all;
+  return TRUE;
 }
 
 void
@@ -360,40 +381,43 @@ count_waiting(const BfcSpoolLogEntry *e, gpointer user)
   return FALSE;
 }
 
-unsigned
-bfc_spool_log_waiting(int items_fd, unsigned *v1)
+/* The log's records not marked dead: n[0] version 2, n[1] version 1. */
+static gboolean
+log_waiting(const BfcSpoolDir *d, unsigned n[2], GError **error)
 {
-  g_autoptr(GPtrArray) names = NULL;
-  unsigned n[2] = { 0, 0 };
+  g_autoptr(GPtrArray) names = segment_names(d, error);
 
-  *v1 = 0;
-  if (bf_dir_names(items_fd, keep_segment, NULL, &names) < 0)
-    return 0;
+  if (names == NULL)
+    return FALSE;
   for (guint i = 0; i < names->len; i++) {
     BfcSpoolSeg seg = { .fd = -1 };
-    int fd = bfc_spool_open_file(items_fd, names->pdata[i], O_RDONLY, 0);
-    if (fd < 0)
-      continue;
-    replay_one(NULL, fd, &seg, count_waiting, n);
-    close(fd);
+    int fd = bfc_spool_open_file(d->items_fd, names->pdata[i], O_RDONLY, 0);
+    int rc = fd < 0 ? -errno : replay_one(NULL, fd, &seg, count_waiting, n);
+    if (fd >= 0)
+      close(fd);
+    if (rc < 0)
+      return seg_error(d, names->pdata[i], -rc, error);
   }
-  *v1 = n[1];
-  return n[0];
+  return TRUE;
 }
 
-unsigned
-bfc_spool_waiting(int items_fd)
+gboolean
+bfc_spool_waiting(const BfcSpoolDir *d, unsigned *n, GError **error)
 {
-  g_autoptr(GPtrArray) names = bfc_spool_names(items_fd);
-  unsigned n = 0, v1;
+  g_autoptr(GPtrArray) names = bfc_spool_names(d, d->items_fd, "items",
+                                               error);
+  unsigned logged[2] = { 0, 0 };
   struct stat st;
 
+  *n = 0;
+  if (names == NULL || !log_waiting(d, logged, error))
+    return FALSE;
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
-    if (fstatat(items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (fstatat(d->items_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_size > 0 && g_str_has_suffix(name, ".item"))
-      n++;
+      (*n)++;
   }
-  n += bfc_spool_log_waiting(items_fd, &v1);
-  return MAX(n, v1 > 0 ? 1u : 0u);
+  *n = MAX(*n + logged[0], logged[1] > 0 ? 1u : 0u);
+  return TRUE;
 }

@@ -55,8 +55,8 @@ typedef struct {
 } BfcSpoolRec;
 
 /* The log of the spool d (which outlives it); segments are made when
- * needed. */
-BfcSpoolLog *bfc_spool_log_new(const BfcSpoolDir *d);
+ * needed. NULL with an error if its segments cannot be listed. */
+BfcSpoolLog *bfc_spool_log_new(const BfcSpoolDir *d, GError **error);
 /* Closes the segments; what they hold stays for the next mount. */
 void bfc_spool_log_free(BfcSpoolLog *lg);
 /* Appends a record for seq and syncs it: 0 or -errno. *rec: where it is,
@@ -92,22 +92,20 @@ typedef struct {
  * file has no other durable copy, or it could not be checked now. */
 typedef gboolean (*BfcSpoolLogFn)(const BfcSpoolLogEntry *e, gpointer user);
 /* At mount, before any append: fn for every record whose head is whole,
- * segment by segment, oldest first. FALSE if a segment could not be read
- * (it stays). */
-gboolean bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user);
+ * segment by segment, oldest first. FALSE with an error naming it if the
+ * segments cannot be listed, or one of them opened or read (then the
+ * caller does not mount: nothing of the log is removed). */
+gboolean bfc_spool_log_replay(BfcSpoolLog *lg, BfcSpoolLogFn fn, gpointer user,
+                              GError **error);
 /* Removes the segments none of whose records was needed: once what made
  * them unneeded (the files' own headers) is durable. */
 void bfc_spool_log_prune(BfcSpoolLog *lg);
-/* How many version 2 records in the segments below items_fd are not
- * marked dead (each a file, usually with no file of its own), and in *v1
- * how many version 1 ones: unauthenticated, for a message when the key is
- * missing. */
-unsigned bfc_spool_log_waiting(int items_fd, unsigned *v1);
-/* How many files wait in items_fd's spool, for that message: the .item
- * files with bytes in them (premade ones are empty) and the records of
- * small files in the log, which have no file of their own; at least 1
- * with an older client's record (an empty file committed there has no
- * bytes of its own). */
-unsigned bfc_spool_waiting(int items_fd);
+/* How many files wait in d's spool, into *n, for a message when the key
+ * is missing: the .item files with bytes in them (premade ones are empty)
+ * and the records of small files in the log not marked dead, which have
+ * no file of their own; at least 1 with an older client's record (an
+ * empty file committed there has no bytes of its own). FALSE with an
+ * error if items/ or a segment cannot be listed or read. */
+gboolean bfc_spool_waiting(const BfcSpoolDir *d, unsigned *n, GError **error);
 /* Is name a segment's? */
 gboolean bfc_spool_log_is_segment(const char *name);

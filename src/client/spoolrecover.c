@@ -98,7 +98,18 @@ by_seq(gconstpointer a, gconstpointer b)
 typedef struct {
   BfcSpool *sp;
   GHashTable *held;
+  GError *error;              /* the first file that could not be read */
 } Replay;
+
+/* items/fname could not be checked now (err): the mount does not go on. */
+static void
+cannot_check(BfcSpool *sp, const char *fname, int err, GError **error)
+{
+  if (error != NULL && *error == NULL)
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                "spool %s: cannot check %s/items/%s: %s", sp->d.path,
+                sp->d.path, fname, g_strerror(err));
+}
 
 /* A record's bytes, lost from its file (a power cut), written again with
  * the record's header, synced. */
@@ -180,7 +191,8 @@ replay_record(const BfcSpoolLogEntry *e, gpointer user)
     goto out;
   }
   if (f->fd < 0) {
-    needed = errno != ENOENT;   /* (version 1) gone: delivered or removed */
+    err = errno;
+    needed = err != ENOENT;   /* (version 1) gone: delivered or removed */
     goto unknown;
   }
   found = pick(f, &err);
@@ -215,27 +227,52 @@ replay_record(const BfcSpoolLogEntry *e, gpointer user)
   g_hash_table_insert(r->held, GSIZE_TO_POINTER(seq), g_steal_pointer(&f));
   goto out;
 unknown:
-  if (needed)
+  if (needed) {
     g_hash_table_insert(r->held, GSIZE_TO_POINTER(seq), NULL);
+    cannot_check(sp, fname, err ? err : EIO, &r->error);
+  }
 out:
   bfc_spool_file_free(c);
   bfc_spool_file_free(f);
   return needed;
 }
 
+/* What recovery found so far (out, and held's files not yet in out),
+ * dropped: nothing of it on disk changes. */
+static GPtrArray *
+recover_fail(GPtrArray *out, GHashTable *held)
+{
+  GHashTableIter it;
+  gpointer rf;
+
+  g_hash_table_iter_init(&it, held);
+  while (g_hash_table_iter_next(&it, NULL, &rf))
+    bfc_spool_file_free(rf);
+  g_ptr_array_set_free_func(out, (GDestroyNotify)bfc_spool_file_free);
+  g_ptr_array_unref(out);
+  return NULL;
+}
+
 GPtrArray *
-bfc_spool_recover(BfcSpool *sp)
+bfc_spool_recover(BfcSpool *sp, GError **error)
 {
   g_autoptr(GPtrArray) names = NULL;
   GPtrArray *out = g_ptr_array_new();
   BfcSpoolFile *f;
   g_autoptr(GHashTable) held = g_hash_table_new(NULL, NULL);
   Replay r = { .sp = sp, .held = held };
-  gboolean log_read = bfc_spool_log_replay(sp->log, replay_record, &r);
   gpointer rf;
   uint64_t seq;
 
-  names = bfc_spool_names(sp->d.items_fd);
+  if (!bfc_spool_log_replay(sp->log, replay_record, &r, error) ||
+      (names = bfc_spool_names(&sp->d, sp->d.items_fd, "items", error)) == NULL) {
+    g_clear_error(&r.error);
+    return recover_fail(out, held);
+  }
+  if (r.error != NULL) {
+    g_propagate_error(error, r.error);
+    return recover_fail(out, held);
+  }
   for (guint i = 0; i < names->len; i++) {
     const char *name = names->pdata[i];
     Found found = FOUND_NOTHING;
@@ -244,26 +281,21 @@ bfc_spool_recover(BfcSpool *sp)
     if (bfc_spool_log_is_segment(name))
       continue;
     gboolean is_item = bfc_spool_parse_seq(name, &seq);
-    if (is_item && g_hash_table_lookup_extended(held, GSIZE_TO_POINTER(seq),
-                                                NULL, &rf)) {
-      f = rf;   /* by its log record (NULL: not checkable now) */
-      found = f != NULL ? FOUND_OK : FOUND_UNKNOWN;
+    if (is_item && (f = g_hash_table_lookup(held, GSIZE_TO_POINTER(seq)))) {
+      g_hash_table_remove(held, GSIZE_TO_POINTER(seq));   /* by its record */
+      found = FOUND_OK;
     } else {
       f = is_item ? recover_one(sp, name, seq, &found, &err) : NULL;
     }
-    /* Its log record may be in a segment that could not be read. */
-    if (found == FOUND_NOTHING && !log_read)
-      found = FOUND_UNKNOWN;
     if (f != NULL) {
       g_ptr_array_add(out, f);
       continue;
     }
+    if (found == FOUND_UNKNOWN && err == ENOENT)
+      continue;   /* gone since it was listed */
     if (found == FOUND_UNKNOWN) {
-      if (err != ENOENT)
-        g_warning("spool %s: cannot check items/%s now (%s): left in place "
-                  "for the next mount to deliver", sp->d.path, name,
-                  g_strerror(err));
-      continue;
+      cannot_check(sp, name, err, error);
+      return recover_fail(out, held);
     }
     if (found == FOUND_FORGED) {
       /* Kept for a human to look at, never delivered. */

@@ -129,6 +129,8 @@ struct BfcSession {
   GHashTable *reads;          /* op id -> a piece waiting (readback.c) */
   uint64_t next_item_id;
   uint64_t next_op_id;
+  uint64_t next_seq;          /* the order ITEM_OPENs, ITEM_CLOSEs and OPs
+                                 were first queued in (ctl.h BfcResend) */
 
   /* files with a verdict, for .braidfs/status (progress.h) */
   GQueue done;                /* BfcFileDone*, the last BFC_DONE_KEPT */

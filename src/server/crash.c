@@ -35,6 +35,19 @@ static const char *const point_names[BFD_CRASH_N] = {
 static int armed = -1;      /* the point, or -1 */
 static gint hits_left;
 static const char *hold_fifo;   /* BRAIDFSD_HOLD_BASE_COPY, or NULL */
+static const char *hold_op_fifo;   /* BRAIDFSD_HOLD_OP, or NULL */
+static gint op_held;            /* the first OP was held */
+
+static const char *
+hook_env(const char *name)
+{
+  const char *v = g_getenv(name);
+
+  if (v == NULL || v[0] == '\0')
+    return NULL;
+  g_warning("test hook armed: %s=%s", name, v);
+  return v;
+}
 
 gboolean
 bfd_crash_setup(GError **error)
@@ -43,11 +56,8 @@ bfd_crash_setup(GError **error)
   const char *colon;
   guint64 n;
 
-  hold_fifo = g_getenv("BRAIDFSD_HOLD_BASE_COPY");
-  if (hold_fifo != NULL && hold_fifo[0] == '\0')
-    hold_fifo = NULL;
-  if (hold_fifo != NULL)
-    g_warning("test hook armed: BRAIDFSD_HOLD_BASE_COPY=%s", hold_fifo);
+  hold_fifo = hook_env("BRAIDFSD_HOLD_BASE_COPY");
+  hold_op_fifo = hook_env("BRAIDFSD_HOLD_OP");
   if (spec == NULL || spec[0] == '\0')
     return TRUE;
   colon = strrchr(spec, ':');
@@ -98,21 +108,18 @@ bfd_crash_at(BfdCrashPoint pt)
     die(pt);
 }
 
-void
-bfd_hold_base_copy(void)
+/* Waits until a writer opens fifo and closes it. */
+static void
+hold(const char *fifo)
 {
   char buf[64];
   int fd;
 
-  if (G_LIKELY(hold_fifo == NULL))
-    return;
-  g_warning("test hook: holding the base copy until %s is written",
-            hold_fifo);
   do
-    fd = open(hold_fifo, O_RDONLY | O_CLOEXEC);
+    fd = open(fifo, O_RDONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    g_warning("test hook: cannot open %s: %s", hold_fifo, g_strerror(errno));
+    g_warning("test hook: cannot open %s: %s", fifo, g_strerror(errno));
     return;
   }
   for (;;) {
@@ -121,7 +128,34 @@ bfd_hold_base_copy(void)
       break;
   }
   close(fd);
+}
+
+void
+bfd_hold_base_copy(void)
+{
+  if (G_LIKELY(hold_fifo == NULL))
+    return;
+  g_warning("test hook: holding the base copy until %s is written",
+            hold_fifo);
+  hold(hold_fifo);
   g_warning("test hook: the base copy goes on");
+}
+
+gboolean
+bfd_hold_op_armed(void)
+{
+  return hold_op_fifo != NULL && g_atomic_int_get(&op_held) == 0;
+}
+
+void
+bfd_hold_op(const char *name, guint items_open)
+{
+  if (!g_atomic_int_compare_and_exchange(&op_held, 0, 1))
+    return;
+  g_warning("test hook: holding the operation on '%s' (%u items open) "
+            "until %s is written", name, items_open, hold_op_fifo);
+  hold(hold_op_fifo);
+  g_warning("test hook: the operation on '%s' goes on", name);
 }
 
 void

@@ -36,6 +36,12 @@ void bfd_crash_at(BfdCrashPoint pt);
  * "test hook: holding the base copy" on standard error), so that a test
  * sees what goes on meanwhile. Unset, it costs one comparison. */
 void bfd_hold_base_copy(void);
+/* BRAIDFSD_HOLD_OP=FIFO: the first directory operation run waits, before
+ * it is done, as a base copy does (after the line "test hook: holding
+ * the operation on 'NAME' (N items open)", N the session's items in
+ * flight then): the frames behind it on its path wait with it. */
+gboolean bfd_hold_op_armed(void);
+void bfd_hold_op(const char *name, guint items_open);
 /* Writes half of buf and crashes, when pt is due. */
 void bfd_crash_torn(BfdCrashPoint pt, int fd, const void *buf, size_t len,
                     off_t off);

@@ -310,6 +310,12 @@ run(BfdPath *p, const BfOp *o, const char *name, const char *name2,
 
   if (o->op_id != 0)
     bfd_journal_op_started(s->journal, o->op_id);
+  if (G_UNLIKELY(bfd_hold_op_armed())) {
+    bf_mutex_lock(&s->lock);
+    guint open = g_hash_table_size(s->items);
+    bf_mutex_unlock(&s->lock);
+    bfd_hold_op(name, open);
+  }
   if (!(names_ok(p, o, name, name2, &error) &&
         op_apply(s, o, name, name2, &error)) &&
       !(doubt && redone(s, o, name2, error))) {
