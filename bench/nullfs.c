@@ -144,7 +144,6 @@ static int
 nf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
   NullFs *fs = nullfs();
-
   int rc = 0;
 
   (void)mode;
