@@ -5,7 +5,7 @@
 # run (issue 16).
 #
 # usage: bench/fast-bench.sh [BUILD_DIR] [-r RUNS] [-W WARMUP] [-s MIB]
-#                            [-c CELLS] [-o OPTS]
+#                            [-c CELLS] [-o OPTS] [-A DIR] [-M]
 #   BUILD_DIR   meson build directory holding src/client/braidfs,
 #               src/server/braidfsd and bench/nullfs (default ./build);
 #               nothing is built here
@@ -38,6 +38,12 @@
 #               is measured against the code before it under the same load
 #               (with -c, each of p1, p4, p1k, p4k, p1a, p4a listed brings
 #               its ap cell)
+#   -M          on a VM whose balloon reports free pages to its host
+#               (/sys/module/page_reporting): hold the reporting for the
+#               run (restored at exit) and write zeros over the free
+#               memory once first, so that no round's page-cache pages pay
+#               a host fault each (bench/README.md, "Why the same cell
+#               varies"); rounds 2-3x apart otherwise
 #
 # The source is a random file in a tmpfs. Every cell has its daemons up
 # for the whole run, and each round runs every cell once, in an order that
@@ -63,6 +69,7 @@ KNOWN_CELLS=$ALL_CELLS,p1a,p4a
 CELLS=
 OPTS=
 OTHER=
+HOLD_REPORTING=0
 while (($#)); do
 	case $1 in
 	-r) RUNS=$2; shift 2 ;;
@@ -71,7 +78,8 @@ while (($#)); do
 	-c) CELLS=$2; shift 2 ;;
 	-o) OPTS=$2; shift 2 ;;
 	-A) OTHER=$2; shift 2 ;;
-	-h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-M) HOLD_REPORTING=1; shift ;;
+	-h | --help) sed -n '2,58p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fast-bench: unknown option $1" >&2; exit 2 ;;
 	*) BUILD=$1; shift ;;
 	esac
@@ -270,6 +278,31 @@ note "store's disk: $(df -PT "$T" | awk 'NR == 2 { print $1 " (" $2 ")" }'), sou
 note "braidfs: $("$BRAIDFS" -V 2>&1 | head -n 1), commit $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$HERE/.." diff --quiet HEAD -- src include 2>/dev/null || echo ' (+ uncommitted changes in src/include)')"
 note "client options: ${OPTS:-defaults}; $WARMUP warm-up round(s), then $RUNS timed (median, range)"
 note "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# hold_reporting: -M (see the usage). Order 11 is past the buddy
+# allocator's largest, so no free block is reported while it is set.
+REPORTING_KNOB=/sys/module/page_reporting/parameters/page_reporting_order
+REPORTING_WAS=
+# shellcheck disable=SC2317 # run by the cleanup (on_cleanup)
+release_reporting() { [[ -z $REPORTING_WAS ]] || echo "$REPORTING_WAS" >"$REPORTING_KNOB"; }
+hold_reporting() {
+	local free_mib t0
+	[[ -w $REPORTING_KNOB ]] || fail "-M: no $REPORTING_KNOB (this kernel does not report free pages)"
+	REPORTING_WAS=$(cat "$REPORTING_KNOB")
+	on_cleanup release_reporting
+	echo 11 >"$REPORTING_KNOB"
+	free_mib=$(awk '/^MemFree/ { print int($2 / 1024) - 2048 }' /proc/meminfo)
+	((free_mib > 0)) || return 0
+	mkdir -p "$T/warm"
+	mount -t tmpfs -o size=$((free_mib + 64))m tmpfs "$T/warm"
+	EXTRA_MOUNTS+=("$T/warm")
+	t0=$(now)
+	dd if=/dev/zero of="$T/warm/zeros" bs=1M count="$free_mib" status=none ||
+		fail "-M: could not write $free_mib MiB into a tmpfs"
+	note "-M: free page reporting held (order $REPORTING_WAS -> 11); $free_mib MiB of free memory written once in $(elapsed "$t0") s"
+	umount "$T/warm"
+}
+((HOLD_REPORTING)) && hold_reporting
 
 mkdir -p "$T/src"
 mount -t tmpfs -o size=$((MIB + 64))m tmpfs "$T/src"
