@@ -62,6 +62,7 @@ while (($#)); do
 done
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "cp-bench: no build directory '$BUILD'" >&2; exit 2; }
 export BRAIDFS=$BUILD/src/client/braidfs BRAIDFSD=$BUILD/src/server/braidfsd
+# shellcheck disable=SC2034 # lib.sh's name for the logs
 TEST_NAME=cp-bench
 # shellcheck source=../tests/integration/lib.sh
 source "$HERE/../tests/integration/lib.sh"
@@ -73,17 +74,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 declare -A BYTES=() DESC=() RESULT=()
 
 # tree_src W N SIZE: N random files of SIZE bytes, 100 per directory
-tree_src() {
-	python3 - "$T/src-$1/tree" "$2" "$3" <<'EOF'
-import os, sys
-root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    d = os.path.join(root, f"d{i // 100:03d}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
-        f.write(os.urandom(size))
-EOF
-}
+tree_src() { make_files "$T/src-$1/tree" "$2" "$3" $((($2 + 99) / 100)); }
 
 make_sources() {
 	local w
