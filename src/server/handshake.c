@@ -369,6 +369,9 @@ handshake(BfdPath *p)
   if (!(m.u.hello.kind == BF_HELLO_NEW ? hello_new(p, &m.u.hello, name)
                                        : hello_attach(p, &m.u.hello, name)))
     return FALSE;
+  /* Said before the WELCOME: a client that is up has been logged. */
+  if (p->conn->version < BF_PROTOCOL_VERSION)
+    older_client(p);
   send_welcome(p, BF_ST_OK, p->sess, m.u.hello.kind == BF_HELLO_NEW, NULL);
   bf_conn_set_deadline(p->conn, 0);
   p->conn->max_body = bfd_limits_frame_max(&p->srv->limits);
@@ -377,8 +380,6 @@ handshake(BfdPath *p)
   bf_conn_set_recv_timeout(p->conn, p->srv->limits.idle_timeout_ms);
   bf_log(G_LOG_LEVEL_DEBUG, BFD_PATH_LOG(p), "session %s: path %u from %s "
          "attached", p->session_name, p->index, p->conn->peer);
-  if (p->conn->version < BF_PROTOCOL_VERSION)
-    older_client(p);
   return TRUE;
 }
 
