@@ -151,6 +151,10 @@ rss_peak() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${D_PID[$1]}/st
 # cpu_ticks NAME: user + system time of the daemon so far, in clock ticks
 cpu_ticks() { sed 's/.*) //' "/proc/${D_PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
 HZ_TICK=$(getconf CLK_TCK)
+# busy_ticks: "busy all" clock ticks of the whole machine so far (busy:
+# user, nice, system, irq, softirq; all adds idle, iowait and steal), so
+# that a round can say how many of the cores the copy kept busy
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
 # ------------------------------------------------------------ the cells
 
@@ -243,6 +247,7 @@ run_cell() {
 		rss_reset "${SRV[$c]}"
 		CPU0=("$(cpu_ticks "${CLI[$c]}")" "$(cpu_ticks "${SRV[$c]}")")
 	fi
+	read -r -a BUSY0 <<<"$(busy_ticks)"
 	t0=$(now)
 	run_t 900 cp "$T/src/file.bin" "$dest" || fail "$c: cp failed (run $r)"
 	DCP=$(elapsed "$t0")
@@ -251,6 +256,9 @@ run_cell() {
 	*p[14]a) wait_spool_empty "$T/${CLI[$c]}" 900 || fail "$c: the spool did not drain (run $r)" ;;
 	esac
 	DT=$(elapsed "$t0")
+	read -r -a BUSY1 <<<"$(busy_ticks)"
+	BUSY=$(awk -v b="$((BUSY1[0] - BUSY0[0]))" -v a="$((BUSY1[1] - BUSY0[1]))" -v n="$(nproc)" \
+		'BEGIN { printf "%.2f", a > 0 ? b / a * n : 0 }')
 	if [[ -n ${CLI[$c]:-} ]]; then
 		# us of CPU per chunk of 256 KiB, client and server
 		CPUS=$(awk -v c="$(($(cpu_ticks "${CLI[$c]}") - CPU0[0]))" -v s="$(($(cpu_ticks "${SRV[$c]}") - CPU0[1]))" \
@@ -322,7 +330,7 @@ for ((r = 1 - WARMUP; r <= RUNS; r++)); do
 		c=${CELL_LIST[$(((i + r + WARMUP) % n))]}
 		sync -f "$T"   # nothing of the last cell left to write back
 		run_cell "$c" "$r"
-		extra=
+		extra=", $BUSY of $(nproc) cores busy"
 		[[ $c == disk || $c == sshfs || $c == *p[14]a ]] && extra=" (cp alone $DCP s)"
 		if [[ -n ${CLI[$c]:-} ]]; then
 			extra+=", peak RSS client $(rss_peak "${CLI[$c]}") MiB, server $(rss_peak "${SRV[$c]}") MiB"

@@ -374,13 +374,16 @@ backoff_wait(BfcPath *p, gint64 delay) BF_EXCLUDES(&p->sess->lock)
   return !stopping;
 }
 
-/* Re-attaches the path to the session. NULL on failure (logged once per
- * outage, not per attempt). With server=, a path that fails (its server
+/* Re-attaches the path to the session. NULL on failure, logged once per
+ * cause and outage, not per attempt: told holds the causes logged since
+ * the path went down, so a cause that changes (the server was down, now
+ * it refuses the key) is told too. With server=, a path that fails (its server
  * unreachable, or refusing: another owns the session) tries the next
  * server the next time: the session's owner may have died, and another
  * server on its store takes it over at the first ATTACH. */
 static BfConn *
-reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
+reattach(BfcPath *p, unsigned attempt, GHashTable *told)
+  BF_EXCLUDES(&p->sess->lock)
 {
   BfcSession *s = p->sess;
   g_autoptr(GError) error = NULL;
@@ -407,7 +410,7 @@ reattach(BfcPath *p, unsigned attempt) BF_EXCLUDES(&p->sess->lock)
           "session (restarted, or its directory was removed): %s",
           error->message);
       session_fail_locked(s, why);
-    } else if (attempt == 1) {
+    } else if (g_hash_table_add(told, g_strdup(error->message))) {
       bf_log(G_LOG_LEVEL_MESSAGE, BFC_LOG(s, p->name, NULL),
              "path %u (%s): cannot re-attach yet: %s; retrying", p->index,
              p->name, error->message);
@@ -454,6 +457,8 @@ path_main(gpointer data)
   BfcSession *s = p->sess;
   gint64 delay = BACKOFF_MIN_US;
   unsigned attempt = 0;
+  g_autoptr(GHashTable) told = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                     g_free, NULL);
 
   for (;;) {
     bf_mutex_lock(&s->lock);
@@ -462,7 +467,7 @@ path_main(gpointer data)
     if (conn == NULL) {
       if (!backoff_wait(p, delay))
         break;
-      conn = reattach(p, ++attempt);
+      conn = reattach(p, ++attempt, told);
       if (conn == NULL) {
         delay = MIN(delay * 2, BACKOFF_MAX_US);
         continue;
@@ -470,6 +475,7 @@ path_main(gpointer data)
     }
     delay = BACKOFF_MIN_US;
     attempt = 0;
+    g_hash_table_remove_all(told);
     p->tx = g_thread_new("path-tx", path_tx, p);
     g_autofree char *why = receive(p, conn);
     path_down(p, conn, why);
