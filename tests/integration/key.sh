@@ -122,6 +122,10 @@ assert_eq connected "$(session_field "$SESS/.session" state)" "the keyed session
 note "a server restarted with another key: re-attaching paths are refused, the mount stays"
 CLOG=$(daemon_log client)
 stop_daemon server
+# The first attempts find no server; the refused key that follows is a new
+# cause of the same outage, and must be told too.
+unreachable() { grep -qE "cannot re-attach yet: (path [0-9]+: )?cannot connect to server 127\.0\.0\.1:$PORT" "$CLOG"; }
+check "the client logs the unreachable server" wait_until 30 "a re-attach to no server" unreachable
 start_server other "$T/srv" "$T/store" "key_file=$T/key2"
 refused_reattach() { grep -qE "cannot re-attach yet: server 127\.0\.0\.1:$PORT refused the key" "$CLOG"; }
 check "the client logs the refused key on re-attach" wait_until 30 "a refused re-attach" refused_reattach
