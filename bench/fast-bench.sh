@@ -258,7 +258,7 @@ run_cell() {
 	DT=$(elapsed "$t0")
 	read -r -a BUSY1 <<<"$(busy_ticks)"
 	BUSY=$(awk -v b="$((BUSY1[0] - BUSY0[0]))" -v a="$((BUSY1[1] - BUSY0[1]))" -v n="$(nproc)" \
-		'BEGIN { printf "%.2f", a > 0 ? b / a * n : 0 }')
+		'BEGIN { printf "%.2f", (a > 0 ? b / a * n : 0) }')
 	if [[ -n ${CLI[$c]:-} ]]; then
 		# us of CPU per chunk of 256 KiB, client and server
 		CPUS=$(awk -v c="$(($(cpu_ticks "${CLI[$c]}") - CPU0[0]))" -v s="$(($(cpu_ticks "${SRV[$c]}") - CPU0[1]))" \
@@ -331,7 +331,7 @@ for ((r = 1 - WARMUP; r <= RUNS; r++)); do
 		sync -f "$T"   # nothing of the last cell left to write back
 		run_cell "$c" "$r"
 		extra=", $BUSY of $(nproc) cores busy"
-		[[ $c == disk || $c == sshfs || $c == *p[14]a ]] && extra=" (cp alone $DCP s)"
+		[[ $c == disk || $c == sshfs || $c == *p[14]a ]] && extra+=" (cp alone $DCP s)"
 		if [[ -n ${CLI[$c]:-} ]]; then
 			extra+=", peak RSS client $(rss_peak "${CLI[$c]}") MiB, server $(rss_peak "${SRV[$c]}") MiB"
 			extra+=", CPU us per 256 KiB client ${CPUS% *}, server ${CPUS#* }"

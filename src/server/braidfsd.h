@@ -122,6 +122,7 @@ typedef struct BfdGate BfdGate;
 typedef struct BfdHook BfdHook;
 typedef struct BfdCommitter BfdCommitter;
 typedef struct BfdClientKeys BfdClientKeys;
+typedef struct BfdFlusher BfdFlusher;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -147,6 +148,7 @@ typedef struct {
                                 path threads (items.h) */
   GThreadPool *copiers;      /* appends' base copies, off the path threads
                                 (bfd_items_copy_base) */
+  BfdFlusher *flusher;       /* early flushes of large items (flusher.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
   char *owner_who;           /* written into the owner files (owner.h) */

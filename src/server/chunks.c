@@ -43,7 +43,7 @@ store_chunk_locked(BfdPath *p, BfdItem *it, const BfChunk *c,
                               &error) ||
       (bf_assembler_mark(it->asm_, c->chunk_id, len),
        !bfd_item_hash_forward_locked(it, c->chunk_id, data, p->scratch,
-                                     &error))) {
+                                     p->srv->flusher, &error))) {
     it->finished = TRUE;
     g_set_error(failure, BFD_ERROR, error->code, "cannot write %s: %s",
                 it->label, error->message);

@@ -276,7 +276,7 @@ bfd_item_base_copied_locked(BfdItem *it, BfdJournal *j, int tmp_fd,
   if (it->close_held && !bfd_journal_item_close(it->map_fd, &it->held_close,
                                                 error))
     return FALSE;
-  return bfd_item_hash_forward_locked(it, 0, NULL, buf, error);
+  return bfd_item_hash_forward_locked(it, 0, NULL, buf, NULL, error);
 }
 
 gboolean
@@ -288,7 +288,8 @@ bfd_item_ready_locked(BfdItem *it)
 
 gboolean
 bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
-                             GByteArray *buf, GError **error)
+                             GByteArray *buf, BfdFlusher *flusher,
+                             GError **error)
 {
   uint32_t cs = bf_assembler_chunk_size(it->asm_);
 
@@ -309,7 +310,8 @@ bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
     bf_digest_update(it->digest, bytes, len);
     it->hashed++;
   }
-  int rc = bfd_store_writeback(&it->wb, it->fd, (uint64_t)it->hashed * cs);
+  int rc = bfd_store_writeback(&it->wb, it->fd, (uint64_t)it->hashed * cs,
+                               flusher);
   if (rc < 0)
     return bfd_set_error_errno(error, -rc, "writing it to the disk");
   return TRUE;
@@ -415,7 +417,7 @@ restore_locked(BfdItem *it, BfdItemRecord *rec, int tmp_fd, const BfdLimits *l,
     it->mtime_nsec = rec->close.mtime_nsec;
   }
   if (!hash_part(it, 0, it->base_size, error) ||
-      !bfd_item_hash_forward_locked(it, 0, NULL, buf, error))
+      !bfd_item_hash_forward_locked(it, 0, NULL, buf, NULL, error))
     return FALSE;
   if (rec->secret != NULL &&
       !bfd_item_take_secret_locked(it, l, rec->secret, rec->secret_len, &why)) {

@@ -129,10 +129,12 @@ gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
  * prefix: chunk just (data, may be NULL) from memory, the ones that
  * arrived early reread from the file (the page cache) into buf, so that
  * memory stays at one chunk; and sends that prefix on to the disk
- * (bfd_store_writeback: a write error there fails the item). */
+ * (bfd_store_writeback, with flusher or NULL: a write error there fails
+ * the item). */
 gboolean bfd_item_hash_forward_locked(BfdItem *it, uint32_t just,
                                       const uint8_t *data, GByteArray *buf,
-                                      GError **error) BF_REQUIRES(&it->lock);
+                                      BfdFlusher *flusher, GError **error)
+  BF_REQUIRES(&it->lock);
 /* The proof for STORED OK of the item, stored with size bytes (proof.h):
  * keyed with its secret's key (SHAMIR) and the session's key, each where
  * there is one. Takes the item's lock. */

@@ -524,7 +524,8 @@ bfd_store_mode(uint32_t mode, gboolean dir)
 #define WRITEBACK_DIRTY (32u << 20)
 
 int
-bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix)
+bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix,
+                    BfdFlusher *flusher)
 {
   if (prefix < wb->started + WRITEBACK_STEP)
     return 0;
@@ -534,6 +535,8 @@ bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix)
                         (off64_t)(prefix - wb->started),
                         SYNC_FILE_RANGE_WRITE);
   wb->started = prefix;
+  if (prefix >= wb->flushed + BFD_FLUSH_STEP && bfd_flusher_offer(flusher, fd))
+    wb->flushed = prefix;
   if (prefix - wb->waited < WRITEBACK_DIRTY + WRITEBACK_STEP)
     return 0;
   /* The wait reports a write error and consumes it for this open file

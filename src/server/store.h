@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "braidfs/wire.h"
+#include "flusher.h"
 
 /* A session's directory in the store, open. */
 typedef struct {
@@ -110,10 +111,13 @@ uint32_t bfd_store_mode(uint32_t mode, gboolean dir);
 typedef struct {
   uint64_t started;           /* writeback started for [0, started) */
   uint64_t waited;            /* [0, waited) is on the disk (not synced) */
+  uint64_t flushed;          /* [0, flushed) was offered to the flusher */
 } BfdWriteback;
 
 /* The bytes [0, prefix) of fd are written: starts the writeback of each
- * further 8 MiB of it and waits for what lies over 32 MiB behind. 0, or
+ * further 8 MiB of it, waits for what lies over 32 MiB behind, and offers
+ * the file to flusher (may be NULL) each further BFD_FLUSH_STEP. 0, or
  * -errno of a write that failed (which the file's fsync would no longer
  * report: the item must fail). */
-int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix);
+int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix,
+                        BfdFlusher *flusher);

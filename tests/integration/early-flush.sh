@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# early-flush.sh: braidfsd's early flushes of large items (flusher.h).
+# - small files are never flushed early (their commit syncs them);
+# - a large file is, while it arrives (/.metrics counts it), and arrives
+#   bit-exact;
+# - the server killed (-9) while a large file, already flushed early, is
+#   half there, then started again: the file completes bit-exact;
+# - the server stops cleanly with a large item half there.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT=$(free_port)
+start_server server "$T/srv" "$T/store"
+start_client client "$T/cli" paths=2
+flushes() { sed -n 's/^braidfsd_early_flushes_total \([0-9]*\)$/\1/p' "$T/srv/.metrics"; }
+flushes_over() { (($(flushes) > $1)); }
+assert_eq 0 "$(flushes)" "no early flush before any file"
+
+note "small files: none"
+mkdir -p "$T/src"
+for i in 1 2 3 4 5; do head -c $((1 << 20)) /dev/urandom >"$T/src/s$i"; done
+check "cp of 5 files of 1 MiB" run_t 60 cp "$T/src/s1" "$T/src/s2" "$T/src/s3" "$T/src/s4" "$T/src/s5" "$T/cli/"
+SESS=$(session_for_label "$T/srv")
+assert_eq 0 "$(flushes)" "no early flush of small files"
+
+note "a large file: flushed while it arrives"
+# 64 MiB per flush (BFD_FLUSH_STEP): 160 MiB makes room for two.
+head -c $((160 << 20)) /dev/urandom >"$T/src/big"
+check "cp of 160 MiB" run_t 300 cp "$T/src/big" "$T/cli/"
+check "arrived bit-exact" cmp "$T/src/big" "$SESS/big"
+F=$(flushes)
+check "flushed early at least once ($F)" flushes_over 0
+
+note "the server killed with a large file half there, flushed early"
+mkdir -p "$T/ctl"
+bg bash -c "exec python3 '$LIB_DIR/writer.py' '$T/cli/held' '$T/src/big' --parts 2 '$T/ctl' >'$T/held.out'"
+WRITER=$BG_LAST
+wait_until 120 "half of held written" test -e "$T/ctl/written.1" || fail "writer stuck"
+# 80 MiB written: the server flushes once its prefix passes 64 MiB
+check "flushed early while held is half there" wait_until 120 "an early flush of held" flushes_over "$F"
+kill_daemon server
+start_server server "$T/srv" "$T/store"
+touch "$T/ctl/go.1"
+check "writer ends" wait_exit "$WRITER" "$(tmo 300)"
+assert_eq "write:OK close:OK" "$(cat "$T/held.out")" "held: write and close(2) succeed"
+SESS=$(session_for_label "$T/srv")
+check "held arrived bit-exact after the restart" cmp "$T/src/big" "$SESS/held"
+
+note "the server stopped with a large item half there"
+rm -f "$T/ctl/"*
+F=$(flushes)
+bg bash -c "exec python3 '$LIB_DIR/writer.py' '$T/cli/stopped' '$T/src/big' --parts 2 '$T/ctl' >'$T/stopped.out'"
+WRITER=$BG_LAST
+wait_until 120 "half of stopped written" test -e "$T/ctl/written.1" || fail "writer stuck"
+check "flushed early while stopped is half there" wait_until 120 "an early flush of stopped" flushes_over "$F"
+stop_daemon server
+start_server server "$T/srv" "$T/store"
+touch "$T/ctl/go.1"
+check "writer ends" wait_exit "$WRITER" "$(tmo 300)"
+assert_eq "write:OK close:OK" "$(cat "$T/stopped.out")" "stopped: write and close(2) succeed"
+check "stopped: arrived bit-exact after the restart" cmp "$T/src/big" "$SESS/stopped"
+finish
