@@ -31,32 +31,27 @@ check "arrived bit-exact" cmp "$T/src/big" "$SESS/big"
 F=$(flushes)
 check "flushed early at least once ($F)" flushes_over 0
 
-note "the server killed with a large file half there, flushed early"
-mkdir -p "$T/ctl"
-bg bash -c "exec python3 '$LIB_DIR/writer.py' '$T/cli/held' '$T/src/big' --parts 2 '$T/ctl' >'$T/held.out'"
-WRITER=$BG_LAST
-wait_until 120 "half of held written" test -e "$T/ctl/written.1" || fail "writer stuck"
-# 80 MiB written: the server flushes once its prefix passes 64 MiB
-check "flushed early while held is half there" wait_until 120 "an early flush of held" flushes_over "$F"
-kill_daemon server
-start_server server "$T/srv" "$T/store"
-touch "$T/ctl/go.1"
-check "writer ends" wait_exit "$WRITER" "$(tmo 300)"
-assert_eq "write:OK close:OK" "$(cat "$T/held.out")" "held: write and close(2) succeed"
-SESS=$(session_for_label "$T/srv")
-check "held arrived bit-exact after the restart" cmp "$T/src/big" "$SESS/held"
+# across_restart NAME STOP: a large file NAME held half written (80 MiB:
+# the server flushes it once its prefix passes 64 MiB), the server ended
+# by STOP (kill_daemon or stop_daemon) and started again, then the rest.
+across_restart() {
+	local name=$1 stop=$2 f writer
+	f=$(flushes)
+	rm -rf "$T/ctl" && mkdir -p "$T/ctl"
+	bg bash -c "exec python3 '$LIB_DIR/writer.py' '$T/cli/$name' '$T/src/big' --parts 2 '$T/ctl' >'$T/$name.out'"
+	writer=$BG_LAST
+	wait_until 120 "half of $name written" test -e "$T/ctl/written.1" || fail "writer stuck"
+	check "flushed early while $name is half there" wait_until 120 "an early flush of $name" flushes_over "$f"
+	"$stop" server
+	start_server server "$T/srv" "$T/store"
+	touch "$T/ctl/go.1"
+	check "$name: the writer ends" wait_exit "$writer" "$(tmo 300)"
+	assert_eq "write:OK close:OK" "$(cat "$T/$name.out")" "$name: write and close(2) succeed"
+	check "$name arrived bit-exact after the restart" cmp "$T/src/big" "$(session_for_label "$T/srv")/$name"
+}
 
-note "the server stopped with a large item half there"
-rm -f "$T/ctl/"*
-F=$(flushes)
-bg bash -c "exec python3 '$LIB_DIR/writer.py' '$T/cli/stopped' '$T/src/big' --parts 2 '$T/ctl' >'$T/stopped.out'"
-WRITER=$BG_LAST
-wait_until 120 "half of stopped written" test -e "$T/ctl/written.1" || fail "writer stuck"
-check "flushed early while stopped is half there" wait_until 120 "an early flush of stopped" flushes_over "$F"
-stop_daemon server
-start_server server "$T/srv" "$T/store"
-touch "$T/ctl/go.1"
-check "writer ends" wait_exit "$WRITER" "$(tmo 300)"
-assert_eq "write:OK close:OK" "$(cat "$T/stopped.out")" "stopped: write and close(2) succeed"
-check "stopped: arrived bit-exact after the restart" cmp "$T/src/big" "$SESS/stopped"
+note "the server killed (-9) with a large file half there, flushed early"
+across_restart held kill_daemon
+note "the server stopped with a large item half there, flushed early"
+across_restart stopped stop_daemon
 finish
