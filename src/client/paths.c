@@ -377,10 +377,10 @@ backoff_wait(BfcPath *p, gint64 delay) BF_EXCLUDES(&p->sess->lock)
 /* Re-attaches the path to the session. NULL on failure, logged once per
  * cause and outage, not per attempt: told holds the causes logged since
  * the path went down, so a cause that changes (the server was down, now
- * it refuses the key) is told too. With server=, a path that fails (its server
- * unreachable, or refusing: another owns the session) tries the next
- * server the next time: the session's owner may have died, and another
- * server on its store takes it over at the first ATTACH. */
+ * it refuses the key) is told too. With server=, a path that fails (its
+ * server unreachable, or refusing: another owns the session) tries the
+ * next server the next time: the session's owner may have died, and
+ * another server on its store takes it over at the first ATTACH. */
 static BfConn *
 reattach(BfcPath *p, unsigned attempt, GHashTable *told)
   BF_EXCLUDES(&p->sess->lock)
