@@ -41,6 +41,9 @@ pass) finish ;;
 fail) fail "failing on purpose" ;;
 error) false ;;
 term)
+	# a child whose pid nobody kept, as when the signal lands in fg_wait
+	# between its fork and FG_PID=$!: it holds netns.sh's block lock too
+	sleep 600 &
 	touch "$OUT/ready"
 	fg_wait sleep 600
 	;;

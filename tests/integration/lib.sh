@@ -662,6 +662,15 @@ cleanup() {
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+	# A signal that lands between a fork and the line that keeps its pid
+	# (fg_wait's FG_PID=$!) leaves a child nobody knows, holding whatever
+	# this shell had open (netns.sh's block lock): every child of this
+	# shell but the daemons, which are stopped below, in order.
+	for pid in $(pgrep -P $$); do
+		[[ " ${D_PID[*]} " == *" $pid "* ]] && continue
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	[[ -z $T ]] && { run_cleanup_hooks; exit "$rc"; }
 	for kind in client server; do
 		for name in "${!D_PID[@]}"; do
