@@ -6,7 +6,7 @@
  * cycle: tests/layout/modules.py checks it):
  *
  *   limit status crash bucket hook            rules and tools
- *     statuscmd
+ *     statuscmd flusher
  *   braidfsd store journal shares ratelimit   context, disk, admission
  *     commit owner
  *     events
@@ -40,7 +40,8 @@
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
  *     BfdCommitter.lock (items.c), BfdJournal.max_lock and slot_lock
  *     (journal.c; slot_lock across no I/O), BfdClientKeys.lock
- *     (clientkeys.c),
+ *     (clientkeys.c), BfdFlusher.lock (flusher.c; across no I/O: the
+ *     reopen and the fdatasync are done without it),
  *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
  *
