@@ -38,7 +38,8 @@
  * seat for a wait); BfcItem.wlock -> BfcSession.lock; BfcSpoolFile.lock ->
  * BfcSpool.lock (a file taken from the batch made ahead); BfcSpoolFile.lock
  * -> BfcSpoolLog.lock (a commit appends its record, a synced header
- * releases it). Nothing is taken
+ * releases it); BfcSpoolFile.lock -> the spool's flusher's lock
+ * (braidfs/flusher.h: a leaf, held across no I/O). Nothing is taken
  * under the session lock but a connection's shutdown(2), which does not
  * block. A thread that waits for the server (on a condition variable of
  * the session) holds no lock but possibly its item's wlock; versions are

@@ -597,6 +597,8 @@ async_describe(BfcDelivery *d)
   bfc_report_pair(&r, "failed", "%u", failed);
   bfc_report_pair(&r, "dirs_pending", "%u",
                   bfc_async_dirs_pending(a->dirs));
+  bfc_report_pair(&r, "early_flushes", "%" G_GUINT64_FORMAT,
+                  bf_flusher_done(bfc_spool_dir_of(a->spool)->flusher));
   return bfc_report_finish(&r);
 }
 

@@ -487,6 +487,9 @@ bfc_spool_file_write(BfcSpoolFile *f, const void *buf, size_t len, uint64_t off,
              (rc = keep_committed_locked(f, off)) == 0 &&
              (rc = bf_pwrite_all(f->fd, buf, len, HDR_SIZE + off)) == 0) {
     f->length = MAX(f->length, off + len);
+    if (f->length >= f->flushed + BF_FLUSH_STEP &&
+        bf_flusher_offer(f->sp->d.flusher, f->fd))
+      f->flushed = f->length;
   }
   if (rc < 0)
     file_error(f, rc, "write", error);

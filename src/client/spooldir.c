@@ -330,6 +330,7 @@ bfc_spool_dir_open(const char *dir, BfcSpoolDir *d, gboolean *no_key,
   memset(d, 0, sizeof *d);
   *no_key = FALSE;
   d->dir_fd = d->parent_fd = d->items_fd = d->failed_fd = d->lock_fd = -1;
+  d->flusher = bf_flusher_new();
   if (g_mkdir_with_parents(dir, 0700) < 0)
     return fail_errno(error, errno, "spool %s: cannot create it: %s", dir,
                       g_strerror(errno));
@@ -360,6 +361,7 @@ bfc_spool_dir_close(BfcSpoolDir *d)
       close(*fd);
   sodium_memzero(d->key, sizeof d->key);
   g_clear_pointer(&d->path, g_free);
+  g_clear_pointer(&d->flusher, bf_flusher_free);
 }
 
 void

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "braidfs/flusher.h"
+
 #define BFC_SPOOL_KEY_LEN 32
 #define BFC_SPOOL_MAC_LEN 32
 
@@ -43,6 +45,9 @@ typedef struct {
   int failed_fd;
   int lock_fd;                /* flock'd: one mount per spool */
   uint8_t key[BFC_SPOOL_KEY_LEN];
+  /* A large spooled file's bytes are flushed while it is written, so that
+   * the fdatasync of its close(2) finds little left (braidfs/flusher.h). */
+  BfFlusher *flusher;
 } BfcSpoolDir;
 
 /* Creates the spool if needed (mode 0700), checks it and the directories

@@ -63,6 +63,8 @@ typedef struct {
   int fd;                     /* -1 while parked */
   gboolean committed;         /* a header was written: close(2) succeeded */
   gboolean dirty;             /* written since the last commit */
+  uint64_t flushed;           /* length when last given to the spool's
+                                 flusher (braidfs/flusher.h) */
   /* A write or truncate that would change bytes of the committed version
    * moves the writing to a copy (seq, fd above), so that the version a
    * close(2) promised stays whole on disk until the next commit replaces

@@ -6,7 +6,7 @@
  * cycle: tests/layout/modules.py checks it):
  *
  *   limit status crash bucket hook            rules and tools
- *     statuscmd flusher
+ *     statuscmd
  *   braidfsd store journal shares ratelimit   context, disk, admission
  *     commit owner
  *     events
@@ -40,7 +40,7 @@
  *   leaves: BfdShareBudget.lock (shares.c), BfdGate.lock (ratelimit.c),
  *     BfdCommitter.lock (items.c), BfdJournal.max_lock and slot_lock
  *     (journal.c; slot_lock across no I/O), BfdClientKeys.lock
- *     (clientkeys.c), BfdFlusher.lock (flusher.c; across no I/O: the
+ *     (clientkeys.c), BfFlusher's lock (flusher.h; across no I/O: the
  *     reopen and the fdatasync are done without it),
  *     BfConn's out_lock and send_lock
  *     (conn.h), the log's ring lock (log.c): each takes no other lock.
@@ -103,6 +103,7 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "braidfs/flusher.h"
 #include "braidfs/key.h"
 #include "braidfs/tsa.h"
 #include "limit.h"
@@ -123,7 +124,6 @@ typedef struct BfdGate BfdGate;
 typedef struct BfdHook BfdHook;
 typedef struct BfdCommitter BfdCommitter;
 typedef struct BfdClientKeys BfdClientKeys;
-typedef struct BfdFlusher BfdFlusher;
 
 typedef struct {
   /* Set before the server starts, then only read. */
@@ -149,7 +149,7 @@ typedef struct {
                                 path threads (items.h) */
   GThreadPool *copiers;      /* appends' base copies, off the path threads
                                 (bfd_items_copy_base) */
-  BfdFlusher *flusher;       /* early flushes of large items (flusher.h) */
+  BfFlusher *flusher;        /* early flushes of large items (flusher.h) */
   GPtrArray *listen_fds;     /* int fds as pointers, bound before fork */
   GPtrArray *listen_names;
   char *owner_who;           /* written into the owner files (owner.h) */

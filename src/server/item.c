@@ -288,7 +288,7 @@ bfd_item_ready_locked(BfdItem *it)
 
 gboolean
 bfd_item_hash_forward_locked(BfdItem *it, uint32_t just, const uint8_t *data,
-                             GByteArray *buf, BfdFlusher *flusher,
+                             GByteArray *buf, BfFlusher *flusher,
                              GError **error)
 {
   uint32_t cs = bf_assembler_chunk_size(it->asm_);

@@ -133,7 +133,7 @@ gboolean bfd_item_ready_locked(BfdItem *it) BF_REQUIRES(&it->lock);
  * the item). */
 gboolean bfd_item_hash_forward_locked(BfdItem *it, uint32_t just,
                                       const uint8_t *data, GByteArray *buf,
-                                      BfdFlusher *flusher, GError **error)
+                                      BfFlusher *flusher, GError **error)
   BF_REQUIRES(&it->lock);
 /* The proof for STORED OK of the item, stored with size bytes (proof.h):
  * keyed with its secret's key (SHAMIR) and the session's key, each where

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "braidfs/text.h"
-#include "flusher.h"
+#include "braidfs/flusher.h"
 #include "session.h"
 #include "sessions.h"
 
@@ -105,10 +105,10 @@ bfd_metrics_text(BfdServer *srv)
                          "# TYPE braidfsd_sessions gauge\n"
                          "braidfsd_sessions %u\n", samples->len);
   g_string_append_printf(out, "# HELP braidfsd_early_flushes_total fdatasyncs "
-                         "of large items while they arrive (flusher.h)\n"
+                         "of large items while they arrive\n"
                          "# TYPE braidfsd_early_flushes_total counter\n"
                          "braidfsd_early_flushes_total %" G_GUINT64_FORMAT
-                         "\n", bfd_flusher_done(srv->flusher));
+                         "\n", bf_flusher_done(srv->flusher));
   for (size_t m = 0; m < G_N_ELEMENTS(metrics); m++) {
     g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
                            metrics[m].help, metrics[m].name, metrics[m].type);

@@ -11,7 +11,7 @@
 
 #include "clientkeys.h"
 #include "dispatch.h"
-#include "flusher.h"
+#include "braidfs/flusher.h"
 #include "hook.h"
 #include "items.h"
 #include "path.h"
@@ -188,7 +188,7 @@ bfd_server_start(BfdServer *srv)
   srv->committer = bfd_items_committer_new();
   srv->copiers = g_thread_pool_new(bfd_items_copy_base, NULL, BASE_COPIERS,
                                    FALSE, NULL);
-  srv->flusher = bfd_flusher_new();
+  srv->flusher = bf_flusher_new();
   srv->ended_threads = g_ptr_array_new();
   srv->accept_threads = g_ptr_array_new();
   /* Tells a client that re-attaches whether this is still the process that
@@ -236,7 +236,7 @@ bfd_server_stop(BfdServer *srv)
   g_clear_pointer(&srv->ended_threads, g_ptr_array_unref);
   /* Copies under way end (and may hand their items to the committer). */
   g_thread_pool_free(g_steal_pointer(&srv->copiers), FALSE, TRUE);
-  g_clear_pointer(&srv->flusher, bfd_flusher_free);
+  g_clear_pointer(&srv->flusher, bf_flusher_free);
   /* Items already complete are still made durable. */
   g_clear_pointer(&srv->committer, bfd_items_committer_free);
 }

@@ -525,7 +525,7 @@ bfd_store_mode(uint32_t mode, gboolean dir)
 
 int
 bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix,
-                    BfdFlusher *flusher)
+                    BfFlusher *flusher)
 {
   if (prefix < wb->started + WRITEBACK_STEP)
     return 0;
@@ -535,7 +535,7 @@ bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix,
                         (off64_t)(prefix - wb->started),
                         SYNC_FILE_RANGE_WRITE);
   wb->started = prefix;
-  if (prefix >= wb->flushed + BFD_FLUSH_STEP && bfd_flusher_offer(flusher, fd))
+  if (prefix >= wb->flushed + BF_FLUSH_STEP && bf_flusher_offer(flusher, fd))
     wb->flushed = prefix;
   if (prefix - wb->waited < WRITEBACK_DIRTY + WRITEBACK_STEP)
     return 0;

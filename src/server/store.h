@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "braidfs/wire.h"
-#include "flusher.h"
+#include "braidfs/flusher.h"
 
 /* A session's directory in the store, open. */
 typedef struct {
@@ -116,8 +116,8 @@ typedef struct {
 
 /* The bytes [0, prefix) of fd are written: starts the writeback of each
  * further 8 MiB of it, waits for what lies over 32 MiB behind, and offers
- * the file to flusher (may be NULL) each further BFD_FLUSH_STEP. 0, or
+ * the file to flusher (may be NULL) each further BF_FLUSH_STEP. 0, or
  * -errno of a write that failed (which the file's fsync would no longer
  * report: the item must fail). */
 int bfd_store_writeback(BfdWriteback *wb, int fd, uint64_t prefix,
-                        BfdFlusher *flusher);
+                        BfFlusher *flusher);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# early-flush.sh: braidfsd's early flushes of large items (flusher.h).
+# early-flush.sh: early flushes of large files (braidfs/flusher.h), in
+# braidfsd's store and in the client's spool.
 # - small files are never flushed early (their commit syncs them);
 # - a large file is, while it arrives (/.metrics counts it), and arrives
 #   bit-exact;
+# - under delivery=async, a large file is flushed in the spool while cp
+#   writes it (.braidfs/spool counts it), and arrives bit-exact;
 # - the server killed (-9) while a large file, already flushed early, is
 #   half there, then started again: the file completes bit-exact;
 # - the server stops cleanly with a large item half there.
@@ -24,12 +27,24 @@ SESS=$(session_for_label "$T/srv")
 assert_eq 0 "$(flushes)" "no early flush of small files"
 
 note "a large file: flushed while it arrives"
-# 64 MiB per flush (BFD_FLUSH_STEP): 160 MiB makes room for two.
+# 64 MiB per flush (BF_FLUSH_STEP): 160 MiB makes room for two.
 head -c $((160 << 20)) /dev/urandom >"$T/src/big"
 check "cp of 160 MiB" run_t 300 cp "$T/src/big" "$T/cli/"
 check "arrived bit-exact" cmp "$T/src/big" "$SESS/big"
 F=$(flushes)
 check "flushed early at least once ($F)" flushes_over 0
+
+note "delivery=async: the spool flushes a large file while cp writes it"
+start_client async "$T/acli" paths=2 delivery=async "spool=$T/spool" label=async
+spool_flushes() { spool_field "$T/acli" early_flushes; }
+assert_eq 0 "$(spool_flushes)" "the spool: no early flush before any file"
+check "cp of 5 files of 1 MiB (async)" run_t 60 cp "$T/src/s1" "$T/src/s2" "$T/src/s3" "$T/src/s4" "$T/src/s5" "$T/acli/"
+assert_eq 0 "$(spool_flushes)" "the spool: no early flush of small files"
+check "cp of 160 MiB (async)" run_t 300 cp "$T/src/big" "$T/acli/"
+check "the spool flushed it early at least once ($(spool_flushes))" test "$(spool_flushes)" -gt 0
+check "the spool drains" wait_spool_empty "$T/acli" 300
+check "async: arrived bit-exact" cmp "$T/src/big" "$(session_for_label "$T/srv" async)/big"
+stop_daemon async
 
 # across_restart NAME STOP: a large file NAME held half written (80 MiB:
 # the server flushes it once its prefix passes 64 MiB), the server ended

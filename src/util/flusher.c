@@ -1,5 +1,5 @@
-/* Early flushes of large items (flusher.h). */
-#include "flusher.h"
+/* Early flushes of large files (flusher.h). */
+#include "braidfs/flusher.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include "braidfs/tsa.h"
 
-struct BfdFlusher {
+struct BfFlusher {
   BfMutex lock;
   GCond wake;
   int fd;                    /* the file to flush next, or -1 */
@@ -20,7 +20,7 @@ struct BfdFlusher {
 static gpointer
 flusher_main(gpointer data)
 {
-  BfdFlusher *f = data;
+  BfFlusher *f = data;
 
   bf_mutex_lock(&f->lock);
   for (;;) {
@@ -45,20 +45,19 @@ flusher_main(gpointer data)
   return NULL;
 }
 
-BfdFlusher *
-bfd_flusher_new(void)
+BfFlusher *
+bf_flusher_new(void)
 {
-  BfdFlusher *f = g_new0(BfdFlusher, 1);
+  BfFlusher *f = g_new0(BfFlusher, 1);
 
   bf_mutex_init(&f->lock);
   g_cond_init(&f->wake);
   f->fd = -1;
-  f->thread = g_thread_new("flusher", flusher_main, f);
   return f;
 }
 
 void
-bfd_flusher_free(BfdFlusher *f)
+bf_flusher_free(BfFlusher *f)
 {
   if (f == NULL)
     return;
@@ -66,14 +65,15 @@ bfd_flusher_free(BfdFlusher *f)
   f->stopping = TRUE;
   g_cond_signal(&f->wake);
   bf_mutex_unlock(&f->lock);
-  g_thread_join(f->thread);
+  if (f->thread != NULL)
+    g_thread_join(f->thread);
   bf_mutex_clear(&f->lock);
   g_cond_clear(&f->wake);
   g_free(f);
 }
 
 gboolean
-bfd_flusher_offer(BfdFlusher *f, int fd)
+bf_flusher_offer(BfFlusher *f, int fd)
 {
   char path[32];
   gboolean taken = FALSE;
@@ -93,6 +93,8 @@ bfd_flusher_offer(BfdFlusher *f, int fd)
   if (copy >= 0 && !f->stopping) {
     f->fd = copy;
     taken = TRUE;
+    if (f->thread == NULL)
+      f->thread = g_thread_new("flusher", flusher_main, f);
     g_cond_signal(&f->wake);
   } else {
     if (copy >= 0)
@@ -104,7 +106,7 @@ bfd_flusher_offer(BfdFlusher *f, int fd)
 }
 
 guint64
-bfd_flusher_done(BfdFlusher *f)
+bf_flusher_done(BfFlusher *f)
 {
   guint64 n = 0;
 
